@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything Keel needs to build, test, fuzz and benchmark, from
+# Debian 12's packages only. Idempotent; safe to run on every CI start.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential g++ cmake ninja-build ccache pkg-config git
+  clang-14 libclang-rt-14-dev
+  # libraries Keel links against
+  libboost-dev libboost-system-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  libzookeeper-mt-dev libsasl2-dev libsasl2-modules-gssapi-mit libssl-dev
+  libsnappy-dev zlib1g-dev liblz4-dev libzstd-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-pytest python3-confluent-kafka python3-kafka
+  kcat librdkafka-dev procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is needed, builds, then
+#   1. unit tests (GoogleTest, through ctest),
+#   2. a short bounded libFuzzer smoke run of every fuzz target (clang-14),
+#   3. integration tests: real clients against real keel processes (pytest).
+# Exits non-zero on the first failing stage.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/install-deps.sh
+scripts/build.sh "$root/build"
+
+echo "== unit tests"
+(cd build && ctest -j"$(nproc)" --output-on-failure --timeout 300)
+
+if [ -f tests/fuzz/CMakeLists.txt ]; then
+  echo "== fuzz smoke run"
+  scripts/fuzz.sh smoke
+fi
+
+echo "== integration tests"
+KEEL_BIN="$root/build/src/keel" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
