@@ -2,68 +2,30 @@
 
 #include <zlib.h>
 
-#include <bit>
+#include <algorithm>
 #include <limits>
 
 namespace keel::protocol {
 namespace {
 
-// Field positions from the message start.
-constexpr size_t kOffsetPos = 0;
-constexpr size_t kSizePos = 8;
-constexpr size_t kCrcPos = 12;
-constexpr size_t kMagicPos = 16;
-constexpr size_t kAttributesPos = 17;
-constexpr size_t kTimestampPos = 18;
-
-size_t overhead(int8_t magic) { return magic == 0 ? kLegacyRecordOverheadV0 : kLegacyRecordOverheadV1; }
-
-int64_t wrapping_add(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-int64_t wrapping_sub(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+uint32_t crc32_ieee(ByteView b) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths; a message is bounded by int32 anyway.
+  return static_cast<uint32_t>(crc32(c, b.data(), static_cast<uInt>(b.size())));
 }
 
-// ---- the magic-0 LZ4 quirk ----
-// Kafka before 0.10 computed the LZ4 frame's header checksum (HC) over the
-// 4-byte frame magic plus the descriptor instead of over the descriptor
-// alone, and Kafka still reads magic-0 LZ4 data ignoring HC. liblz4 checks
-// HC, so for magic 0 we recompute the correct HC on a copy first. That needs
-// XXH32, which liblz4 does not export; this is the published algorithm.
-constexpr uint32_t kP1 = 2654435761u, kP2 = 2246822519u, kP3 = 3266489917u, kP4 = 668265263u, kP5 = 374761393u;
+uint32_t rotl32(uint32_t v, int r) { return (v << r) | (v >> (32 - r)); }
 
-uint32_t le32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
-}
-
-uint32_t xxh32(const uint8_t* p, size_t n, uint32_t seed = 0) {
-  const uint8_t* end = p + n;
-  uint32_t h;
-  if (n >= 16) {
-    uint32_t v1 = seed + kP1 + kP2, v2 = seed + kP2, v3 = seed, v4 = seed - kP1;
-    auto round = [](uint32_t acc, uint32_t lane) { return std::rotl(acc + lane * kP2, 13) * kP1; };
-    while (end - p >= 16) {
-      v1 = round(v1, le32(p));
-      v2 = round(v2, le32(p + 4));
-      v3 = round(v3, le32(p + 8));
-      v4 = round(v4, le32(p + 12));
-      p += 16;
-    }
-    h = std::rotl(v1, 1) + std::rotl(v2, 7) + std::rotl(v3, 12) + std::rotl(v4, 18);
-  } else {
-    h = seed + kP5;
+// XXH32 with seed 0, for inputs shorter than 16 bytes (an LZ4 frame descriptor).
+uint32_t xxh32_small(ByteView b) {
+  constexpr uint32_t kP1 = 2654435761u, kP2 = 2246822519u, kP3 = 3266489917u, kP4 = 668265263u, kP5 = 374761393u;
+  uint32_t h = kP5 + static_cast<uint32_t>(b.size());
+  size_t i = 0;
+  for (; i + 4 <= b.size(); i += 4) {
+    uint32_t w = uint32_t{b[i]} | uint32_t{b[i + 1]} << 8 | uint32_t{b[i + 2]} << 16 | uint32_t{b[i + 3]} << 24;
+    h = rotl32(h + w * kP3, 17) * kP4;
   }
-  h += static_cast<uint32_t>(n);
-  while (end - p >= 4) {
-    h = std::rotl(h + le32(p) * kP3, 17) * kP4;
-    p += 4;
-  }
-  while (p < end) {
-    h = std::rotl(h + *p * kP5, 11) * kP1;
-    ++p;
-  }
+  for (; i < b.size(); ++i) h = rotl32(h + b[i] * kP5, 11) * kP1;
   h ^= h >> 15;
   h *= kP2;
   h ^= h >> 13;
@@ -72,69 +34,87 @@ uint32_t xxh32(const uint8_t* p, size_t n, uint32_t seed = 0) {
   return h;
 }
 
-// Returns a copy of an LZ4 frame with its header checksum recomputed, or the
-// input unchanged when it is not a recognisable frame (the decoder then rejects it).
-Bytes fix_lz4_header_checksum(ByteView in) {
-  Bytes out(in.begin(), in.end());
-  if (out.size() < 7 || le32(out.data()) != 0x184D2204u) return out;
-  uint8_t flg = out[4];
-  size_t desc_len = 2 + ((flg & 0x08) ? 8 : 0) + ((flg & 0x01) ? 4 : 0);
-  if (out.size() < 4 + desc_len + 1) return out;
-  out[4 + desc_len] = static_cast<uint8_t>((xxh32(out.data() + 4, desc_len) >> 8) & 0xff);
-  return out;
-}
-
-struct Budget {
-  size_t left;
+struct Ctx {
+  std::vector<Bytes>& scratch;
+  size_t budget;  // decompressed bytes still allowed
+  bool verify_crc;
 };
 
-Result<void> append_inner(const LegacyMessageView& wrapper, std::vector<Bytes>& scratch, const LegacyDecodeOptions& opt,
-                          Budget& budget, std::vector<LegacyRecord>& out) {
-  uint8_t bits = wrapper.compression_bits();
-  // zstd exists only with magic 2; 5-7 name no codec.
-  if (bits > static_cast<uint8_t>(Compression::kLz4)) return RecordsErrc::kUnsupportedCompression;
-  if (!wrapper.value()) return RecordsErrc::kBadRecord;  // a wrapper with a null value holds nothing
-  ByteView compressed = *wrapper.value();
-  Bytes fixed;
-  if (wrapper.magic() == 0 && wrapper.compression() == Compression::kLz4) {
-    fixed = fix_lz4_header_checksum(compressed);
-    compressed = ByteView(fixed);
+// Reads one message at r's position. Returns kTooShort-like partial signal
+// through `partial` for the caller to decide.
+Result<LegacyMessage> read_message(ByteReader& r, bool& partial, bool verify_crc) {
+  partial = false;
+  if (r.remaining() < kLegacyLogOverhead) {
+    partial = true;
+    return RecordsErrc::kTooShort;
   }
-  auto inflated = decompress(wrapper.compression(), compressed, budget.left);
-  if (!inflated) return inflated.error();
-  budget.left -= inflated->size();
-  scratch.push_back(std::move(inflated.value()));
-  ByteView inner_bytes(scratch.back());
+  LegacyMessage m;
+  m.offset = r.read_i64();
+  int32_t size = r.read_i32();
+  if (size < kLegacyMinMessageSizeV0) return RecordsErrc::kBadLength;
+  if (static_cast<size_t>(size) > r.remaining()) {
+    partial = true;
+    return RecordsErrc::kTooShort;
+  }
+  ByteView body = r.read_view(static_cast<size_t>(size));
+  ByteReader b(body);
+  m.crc = b.read_u32();
+  m.magic = b.read_i8();
+  if (m.magic != 0 && m.magic != 1) return RecordsErrc::kBadMagic;
+  if (m.magic == 1 && size < kLegacyMinMessageSizeV1) return RecordsErrc::kBadLength;
+  m.attributes = b.read_i8();
+  m.timestamp = m.magic == 1 ? b.read_i64() : -1;
+  for (std::optional<ByteView>* field : {&m.key, &m.value}) {
+    int32_t len = b.read_i32();
+    if (!b.ok() || len < -1) return RecordsErrc::kBadRecord;
+    if (len == -1) continue;
+    if (static_cast<size_t>(len) > b.remaining()) return RecordsErrc::kBadRecord;
+    *field = b.read_view(static_cast<size_t>(len));
+  }
+  if (!b.ok() || !b.at_end()) return RecordsErrc::kBadRecord;
+  if (verify_crc && crc32_ieee(body.subspan(4)) != m.crc) return RecordsErrc::kCrcMismatch;
+  return m;
+}
+
+Result<void> expand_wrapper(const LegacyMessage& w, Ctx& ctx, std::vector<LegacyMessage>& out) {
+  if ((w.attributes & kCompressionMask) > 4) return RecordsErrc::kUnsupportedCompression;
+  // zstd never existed for magic 0/1 (it needs Produce v7 / magic 2).
+  if (w.compression() == Compression::kZstd) return RecordsErrc::kUnsupportedCompression;
+  if (!w.value) return RecordsErrc::kBadRecord;
+  Result<Bytes> inner = RecordsErrc::kDecompressFailed;
+  if (w.magic == 0 && w.compression() == Compression::kLz4) {
+    Bytes fixed(w.value->begin(), w.value->end());
+    fix_lz4_header_checksum(std::span<uint8_t>(fixed));
+    inner = decompress(w.compression(), ByteView(fixed), ctx.budget);
+  } else {
+    inner = decompress(w.compression(), *w.value, ctx.budget);
+  }
+  if (!inner) return inner.error();
+  ctx.budget -= inner->size();
+  ctx.scratch.push_back(std::move(inner.value()));
+  ByteView set(ctx.scratch.back());
 
   size_t first = out.size();
-  size_t pos = 0;
-  while (pos < inner_bytes.size()) {
-    auto inner = LegacyMessageView::parse(inner_bytes.subspan(pos));
-    // Inside a compressed set nothing may be cut short: a partial tail is corruption.
-    if (!inner) return inner.error() == RecordsErrc::kTooShort ? std::error_code(RecordsErrc::kBadRecord) : inner.error();
-    if (inner->magic() != wrapper.magic()) return RecordsErrc::kBadRecord;
-    if (inner->compression_bits() != 0) return RecordsErrc::kBadRecord;  // one level only
-    if (opt.verify_crc && !inner->verify_crc()) return RecordsErrc::kCrcMismatch;
-    LegacyRecord rec;
-    rec.offset = inner->offset();
-    rec.magic = inner->magic();
-    rec.timestamp = inner->timestamp();
-    rec.timestamp_type = inner->timestamp_type();
-    rec.key = inner->key();
-    rec.value = inner->value();
-    out.push_back(rec);
-    pos += inner->size_bytes();
+  ByteReader r(set);
+  while (!r.at_end()) {
+    bool partial = false;
+    auto m = read_message(r, partial, ctx.verify_crc);
+    if (!m) return partial ? RecordsErrc::kBadRecord : m.error();  // an inner set is never torn
+    if (m->magic != w.magic) return RecordsErrc::kBadMagic;
+    if (m->compression() != Compression::kNone) return RecordsErrc::kBadRecord;
+    out.push_back(*m);
   }
-  if (out.size() == first) return RecordsErrc::kBadRecord;  // a wrapper must hold at least one message
-
-  if (wrapper.magic() >= 1) {
-    // Relative inner offsets: the wrapper's offset is the last inner one's absolute offset.
-    int64_t base = wrapping_sub(wrapper.offset(), out.back().offset);
-    for (size_t i = first; i < out.size(); ++i) out[i].offset = wrapping_add(base, out[i].offset);
-    if (wrapper.timestamp_type() == TimestampType::kLogAppendTime) {
+  if (out.size() == first) return RecordsErrc::kBadRecord;  // a wrapper with nothing inside
+  if (w.magic == 1) {
+    // v1: inner offsets are relative; the wrapper holds the absolute last offset.
+    int64_t last_relative = out.back().offset;
+    for (size_t i = first; i < out.size(); ++i)
+      out[i].offset = static_cast<int64_t>(static_cast<uint64_t>(w.offset) - static_cast<uint64_t>(last_relative) +
+                                           static_cast<uint64_t>(out[i].offset));
+    if (w.timestamp_type() == TimestampType::kLogAppendTime) {
       for (size_t i = first; i < out.size(); ++i) {
-        out[i].timestamp = wrapper.timestamp();
-        out[i].timestamp_type = TimestampType::kLogAppendTime;
+        out[i].timestamp = w.timestamp;
+        out[i].attributes = static_cast<int8_t>(out[i].attributes | kTimestampTypeBit);
       }
     }
   }
@@ -143,96 +123,83 @@ Result<void> append_inner(const LegacyMessageView& wrapper, std::vector<Bytes>& 
 
 }  // namespace
 
-std::optional<int8_t> peek_magic(ByteView bytes) {
-  if (bytes.size() <= kMagicPos) return std::nullopt;
-  return static_cast<int8_t>(bytes[kMagicPos]);
+Result<int8_t> peek_magic(ByteView bytes) {
+  if (bytes.size() < 17) return RecordsErrc::kTooShort;
+  return static_cast<int8_t>(bytes[16]);
 }
 
-uint32_t legacy_crc32(ByteView data) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  const uint8_t* p = data.data();
-  size_t n = data.size();
-  while (n > 0) {  // zlib takes uInt lengths
-    uInt chunk = static_cast<uInt>(std::min<size_t>(n, std::numeric_limits<uInt>::max()));
-    c = crc32(c, p, chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<uint32_t>(c);
-}
-
-Result<LegacyMessageView> LegacyMessageView::parse(ByteView bytes) {
-  if (bytes.size() < kLegacyLogOverhead) return RecordsErrc::kTooShort;
-  int32_t size = load_be<int32_t>(bytes.data() + kSizePos);
-  if (size < static_cast<int32_t>(kLegacyRecordOverheadV0)) return RecordsErrc::kBadLength;
-  if (static_cast<size_t>(size) > bytes.size() - kLegacyLogOverhead) return RecordsErrc::kTooShort;
-  LegacyMessageView v;
-  v.bytes_ = bytes.first(kLegacyLogOverhead + static_cast<size_t>(size));
-  int8_t magic = static_cast<int8_t>(v.bytes_[kMagicPos]);
-  if (magic != 0 && magic != 1) return RecordsErrc::kBadMagic;
-  if (static_cast<size_t>(size) < overhead(magic)) return RecordsErrc::kBadLength;
-
-  ByteReader r(v.bytes_.subspan(magic == 0 ? kTimestampPos : kTimestampPos + 8));
-  for (std::optional<ByteView>* field : {&v.key_, &v.value_}) {
-    int32_t len = r.read_i32();
-    if (!r.ok() || len < -1) return RecordsErrc::kBadRecord;
-    if (len == -1) {
-      field->reset();
-      continue;
-    }
-    if (static_cast<size_t>(len) > r.remaining()) return RecordsErrc::kBadRecord;
-    *field = r.read_view(static_cast<size_t>(len));
-  }
-  // messageSize must be exactly the fields.
-  if (!r.ok() || !r.at_end()) return RecordsErrc::kBadRecord;
-  return v;
-}
-
-bool LegacyMessageView::verify_crc() const { return legacy_crc32(bytes_.subspan(kMagicPos)) == crc(); }
-int64_t LegacyMessageView::offset() const { return load_be<int64_t>(bytes_.data() + kOffsetPos); }
-int32_t LegacyMessageView::message_size() const { return load_be<int32_t>(bytes_.data() + kSizePos); }
-uint32_t LegacyMessageView::crc() const { return load_be<uint32_t>(bytes_.data() + kCrcPos); }
-int8_t LegacyMessageView::magic() const { return static_cast<int8_t>(bytes_[kMagicPos]); }
-int8_t LegacyMessageView::attributes() const { return static_cast<int8_t>(bytes_[kAttributesPos]); }
-int64_t LegacyMessageView::timestamp() const {
-  return magic() == 0 ? -1 : load_be<int64_t>(bytes_.data() + kTimestampPos);
-}
-TimestampType LegacyMessageView::timestamp_type() const {
-  if (magic() == 0) return TimestampType::kCreateTime;
-  return (attributes() & kLegacyTimestampTypeBit) ? TimestampType::kLogAppendTime : TimestampType::kCreateTime;
-}
-
-Result<std::vector<LegacyRecord>> decode_legacy_message_set(ByteView bytes, std::vector<Bytes>& scratch,
-                                                            const LegacyDecodeOptions& options, bool* partial_tail) {
-  if (partial_tail) *partial_tail = false;
-  std::vector<LegacyRecord> out;
-  Budget budget{options.max_decompressed};
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    auto msg = LegacyMessageView::parse(bytes.subspan(pos));
-    if (!msg) {
-      if (msg.error() == RecordsErrc::kTooShort) {  // cut by the fetch size: ignore, as consumers do
-        if (partial_tail) *partial_tail = true;
+Result<LegacyMessageSet> read_legacy_message_set(ByteView bytes, std::vector<Bytes>& scratch, size_t max_decompressed,
+                                                 bool verify_crc) {
+  Ctx ctx{scratch, max_decompressed, verify_crc};
+  LegacyMessageSet set;
+  ByteReader r(bytes);
+  while (!r.at_end()) {
+    bool partial = false;
+    auto m = read_message(r, partial, verify_crc);
+    if (!m) {
+      if (partial) {
+        set.partial_tail = true;
         break;
       }
-      return msg.error();
+      return m.error();
     }
-    if (options.verify_crc && !msg->verify_crc()) return RecordsErrc::kCrcMismatch;
-    if (msg->compression_bits() == 0) {
-      LegacyRecord rec;
-      rec.offset = msg->offset();
-      rec.magic = msg->magic();
-      rec.timestamp = msg->timestamp();
-      rec.timestamp_type = msg->timestamp_type();
-      rec.key = msg->key();
-      rec.value = msg->value();
-      out.push_back(rec);
-    } else if (auto r = append_inner(*msg, scratch, options, budget, out); !r) {
-      return r.error();
+    if (m->compression() == Compression::kNone) {
+      set.messages.push_back(*m);
+    } else if (auto e = expand_wrapper(*m, ctx, set.messages); !e) {
+      return e.error();
     }
-    pos += msg->size_bytes();
+    set.bytes_consumed = r.position();
   }
-  return out;
+  return set;
+}
+
+Result<Bytes> legacy_to_batch(std::span<const LegacyMessage> messages, Compression codec) {
+  if (messages.empty()) return RecordsErrc::kBadBatch;
+  int64_t base = messages.front().offset;
+  RecordBatchBuilder builder(codec, base);
+  bool log_append = messages.front().timestamp_type() == TimestampType::kLogAppendTime;
+  int64_t max_ts = -1;
+  for (const auto& m : messages) {
+    int64_t delta = static_cast<int64_t>(static_cast<uint64_t>(m.offset) - static_cast<uint64_t>(base));
+    if (m.offset < base || delta > std::numeric_limits<int32_t>::max()) return RecordsErrc::kBadBatch;
+    int64_t ts = m.magic == 0 ? -1 : m.timestamp;
+    max_ts = std::max(max_ts, ts);
+    builder.add_with_offset_delta(static_cast<int32_t>(delta), ts, m.key, m.value);
+  }
+  if (log_append) builder.timestamp_type(TimestampType::kLogAppendTime).log_append_time(max_ts);
+  return builder.build();
+}
+
+Bytes build_legacy_message(int8_t magic, int64_t offset, int8_t attributes, int64_t timestamp,
+                           std::optional<ByteView> key, std::optional<ByteView> value) {
+  ByteWriter w;
+  w.write_i64(offset);
+  size_t size_at = w.reserve_bytes(4);
+  size_t crc_at = w.reserve_bytes(4);
+  w.write_i8(magic);
+  w.write_i8(attributes);
+  if (magic >= 1) w.write_i64(timestamp);
+  for (const auto& field : {key, value}) {
+    if (field) {
+      w.write_i32(static_cast<int32_t>(field->size()));
+      w.write_bytes(*field);
+    } else {
+      w.write_i32(-1);
+    }
+  }
+  w.patch_be<int32_t>(size_at, static_cast<int32_t>(w.size() - kLegacyLogOverhead));
+  w.patch_be<uint32_t>(crc_at, crc32_ieee(ByteView(w.buffer()).subspan(crc_at + 4)));
+  return w.take();
+}
+
+bool fix_lz4_header_checksum(std::span<uint8_t> frame) {
+  // magic (4) | FLG | BD | [content size 8] | [dict id 4] | HC
+  if (frame.size() < 7 || load_be<uint32_t>(frame.data()) != 0x04224d18u) return false;
+  uint8_t flg = frame[4];
+  size_t desc = 2 + ((flg & 0x08) ? 8 : 0) + ((flg & 0x01) ? 4 : 0);
+  if (frame.size() < 4 + desc + 1) return false;
+  frame[4 + desc] = static_cast<uint8_t>(xxh32_small(ByteView(frame.data() + 4, desc)) >> 8);
+  return true;
 }
 
 }  // namespace keel::protocol

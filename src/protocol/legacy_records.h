@@ -1,22 +1,20 @@
 #pragma once
-// Legacy message sets (magic 0 and 1), read-only: what Produce v0-v2 and old
-// segments carry. Keel never writes them.
+// Legacy message sets (magic 0 and 1), as written by Produce < v3 and old
+// log.message.format.version. Read-only, plus up-conversion to a v2 batch.
 //
-// Message set = messages back to back, each
-//   offset i64 | messageSize i32 | crc u32 (CRC-32 of magic..end) | magic i8 |
-//   attributes i8 (bits 0-2 codec, bit 3 timestamp type in v1) |
-//   timestamp i64 (v1 only) | keyLength i32 (-1 null) | key | valueLength i32 (-1 null) | value
-// A compressed message ("wrapper") holds, in its value, a compressed message
-// set of uncompressed inner messages (one level only). For magic 1 the inner
-// offsets are relative (0..n-1) and the wrapper carries the absolute offset of
-// the last inner message; for magic 0 the inner offsets are absolute.
+// Message set = messages back to back:
+//   offset i64 | messageSize i32 | crc u32 (CRC-32 IEEE of magic..end) |
+//   magic i8 | attributes i8 (bits 0-2 codec, bit 3 timestamp type in v1) |
+//   timestamp i64 (v1 only) | keyLength i32 (-1 null) | key | valueLength i32 | value
+// A compressed message ("wrapper") holds a whole inner message set in its
+// value. Inner offsets are absolute in v0 and relative in v1 (the wrapper
+// carries the last inner offset). Only one level of nesting exists.
 //
-// Bounds-checked throughout; bad input gives a RecordsErrc. Decoded records
-// borrow from the input or from `scratch`; keep both alive while using them.
+// Bounds-checked like record_batch.h: bad input gives a RecordsErrc.
 
-#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/bytes.h"
@@ -26,77 +24,63 @@
 
 namespace keel::protocol {
 
-inline constexpr size_t kLegacyLogOverhead = 12;          // offset + messageSize
-inline constexpr size_t kLegacyRecordOverheadV0 = 14;     // crc, magic, attributes, key/value lengths
-inline constexpr size_t kLegacyRecordOverheadV1 = 22;     // + timestamp
-inline constexpr int8_t kLegacyTimestampTypeBit = 0x08;
+inline constexpr size_t kLegacyLogOverhead = 12;         // offset + messageSize
+inline constexpr int32_t kLegacyMinMessageSizeV0 = 14;   // crc, magic, attributes, key and value lengths
+inline constexpr int32_t kLegacyMinMessageSizeV1 = 22;   // + timestamp
 
-// The magic byte of the first batch or message in `bytes` (both layouts keep
-// it at byte 16), or nullopt when fewer than 17 bytes are given.
-std::optional<int8_t> peek_magic(ByteView bytes);
-
-// One message of a message set, as it is on the wire (a wrapper stays a wrapper).
-class LegacyMessageView {
- public:
-  LegacyMessageView() = default;
-
-  // Parses the message at the start of `bytes`: magic 0 or 1, messageSize at
-  // least the version's overhead and within `bytes`, key/value lengths
-  // consistent with messageSize. Does NOT check the CRC.
-  static Result<LegacyMessageView> parse(ByteView bytes);
-
-  bool verify_crc() const;  // CRC-32 (zlib's) over magic..end equals crc()
-
-  ByteView bytes() const { return bytes_; }
-  size_t size_bytes() const { return bytes_.size(); }
-  int64_t offset() const;
-  int32_t message_size() const;
-  uint32_t crc() const;
-  int8_t magic() const;
-  int8_t attributes() const;
-  uint8_t compression_bits() const { return static_cast<uint8_t>(attributes() & 0x07); }
-  Compression compression() const { return static_cast<Compression>(compression_bits()); }
-  // Magic 0 has no timestamp: -1 and kCreateTime.
-  int64_t timestamp() const;
-  TimestampType timestamp_type() const;
-  std::optional<ByteView> key() const { return key_; }
-  std::optional<ByteView> value() const { return value_; }
-
- private:
-  ByteView bytes_;
-  std::optional<ByteView> key_;
-  std::optional<ByteView> value_;
-};
-
-// One logical record after unwrapping compressed messages.
-struct LegacyRecord {
-  int64_t offset = 0;     // absolute
+struct LegacyMessage {
+  int64_t offset = 0;      // absolute (inner offsets of v1 wrappers already resolved)
   int8_t magic = 0;
-  int64_t timestamp = -1;  // -1 for magic 0; the wrapper's for LogAppendTime wrappers
-  TimestampType timestamp_type = TimestampType::kCreateTime;
+  int8_t attributes = 0;
+  int64_t timestamp = -1;  // -1 for magic 0; the wrapper's for inner messages of a LogAppendTime v1 wrapper
+  uint32_t crc = 0;        // as stored
   std::optional<ByteView> key;
   std::optional<ByteView> value;
+
+  Compression compression() const { return static_cast<Compression>(attributes & kCompressionMask); }
+  TimestampType timestamp_type() const {
+    return magic >= 1 && (attributes & kTimestampTypeBit) ? TimestampType::kLogAppendTime : TimestampType::kCreateTime;
+  }
 };
 
-struct LegacyDecodeOptions {
-  bool verify_crc = true;                 // check every message's CRC (outer and inner)
-  size_t max_decompressed = 64u << 20;    // total decompressed bytes over the whole set
+struct LegacyMessageSet {
+  std::vector<LegacyMessage> messages;  // compressed wrappers replaced by their inner messages
+  size_t bytes_consumed = 0;            // whole top-level messages read
+  bool partial_tail = false;            // the input ended inside a message (fetch responses may)
 };
 
-// Decodes a whole message set, unwrapping compressed wrappers (one level).
-// A partial message at the end is ignored, as Kafka's consumers do (the
-// fetch size may cut one); set `*partial_tail` to learn whether there was one.
-// Decompressed buffers are appended to `scratch` (their heap storage stays
-// put when the vector grows, so records may borrow from them).
-// Errors: kBadMagic, kBadLength, kCrcMismatch, kBadRecord (nested
-// compression, empty wrapper, inner magic differing from the wrapper's),
-// kUnsupportedCompression (codec bits 5-7, or zstd, which needs magic 2),
-// kDecompressFailed, kTooLarge.
-Result<std::vector<LegacyRecord>> decode_legacy_message_set(ByteView bytes, std::vector<Bytes>& scratch,
-                                                            const LegacyDecodeOptions& options = {},
-                                                            bool* partial_tail = nullptr);
+// Magic byte of the records at the start of `bytes` (byte 16: the same place
+// in v0, v1 and v2), or kTooShort.
+Result<int8_t> peek_magic(ByteView bytes);
 
-// CRC-32 (IEEE, zlib's crc32) as legacy messages use it.
-uint32_t legacy_crc32(ByteView data);
+// Reads a legacy message set. Compressed wrappers are decompressed (output
+// capped at max_decompressed bytes in total; kTooLarge past it) into buffers
+// appended to `scratch`; the inner messages' views point into them, so keep
+// `scratch` alive (moving the vector is fine) while the messages are used.
+// With verify_crc, every message's CRC-32 (wrappers and inner messages) is
+// checked (kCrcMismatch). Errors: kBadMagic (not 0/1, or an inner magic that
+// differs from its wrapper's), kBadLength, kBadRecord (fields overrun the
+// message, negative lengths other than -1, nested compression, a wrapper with
+// a null value), codec errors.
+Result<LegacyMessageSet> read_legacy_message_set(ByteView bytes, std::vector<Bytes>& scratch,
+                                                 size_t max_decompressed = 64u << 20, bool verify_crc = true);
+
+// Up-conversion: one v2 batch holding `messages` (as returned by
+// read_legacy_message_set: already decompressed), compressed with `codec`.
+// baseOffset = the first message's offset, offset gaps are kept; v0 messages
+// get timestamp -1. If the first message is v1 with LogAppendTime, the batch
+// is LogAppendTime with the largest timestamp as maxTimestamp. Errors:
+// kBadBatch when there are no messages or offsets do not increase within int32 range.
+Result<Bytes> legacy_to_batch(std::span<const LegacyMessage> messages, Compression codec = Compression::kNone);
+
+// Builds one legacy message (for tests and fuzz seeds; Keel never writes legacy
+// formats to its logs). `value` of a wrapper is an already compressed message set.
+Bytes build_legacy_message(int8_t magic, int64_t offset, int8_t attributes, int64_t timestamp,
+                           std::optional<ByteView> key, std::optional<ByteView> value);
+
+// Rewrites the header checksum of an LZ4 frame to the correct value. Kafka
+// wrote magic-0 LZ4 frames with a checksum over the wrong bytes; liblz4
+// rejects those. Returns false when `frame` is not an LZ4 frame header.
+bool fix_lz4_header_checksum(std::span<uint8_t> frame);
 
 }  // namespace keel::protocol
