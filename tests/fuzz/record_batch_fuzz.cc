@@ -57,12 +57,15 @@ bool same(const Record& a, const Record& b) {
 
 void exercise(const RecordBatchView& v) {
   volatile uint64_t sink = 0;
-  sink = sink + static_cast<uint64_t>(v.base_offset() + v.batch_length() + v.partition_leader_epoch() + v.magic() +
-                                      v.crc() + v.attributes() + v.last_offset_delta() + v.last_offset() +
-                                      v.base_timestamp() + v.max_timestamp() + v.producer_id() + v.producer_epoch() +
-                                      v.base_sequence() + v.records_count());
+  // Unsigned sums: the fields are arbitrary, and signed overflow here would be
+  // the harness's own undefined behaviour.
+  for (int64_t x : {v.base_offset(), int64_t{v.batch_length()}, int64_t{v.partition_leader_epoch()},
+                    int64_t{v.magic()}, int64_t{v.crc()}, int64_t{v.attributes()}, int64_t{v.last_offset_delta()},
+                    v.last_offset(), v.base_timestamp(), v.max_timestamp(), v.producer_id(),
+                    int64_t{v.producer_epoch()}, int64_t{v.base_sequence()}, int64_t{v.records_count()}})
+    sink = sink + static_cast<uint64_t>(x);
   sink = sink + v.is_transactional() + v.is_control() + v.has_delete_horizon() +
-         static_cast<int>(v.timestamp_type()) + v.verify_crc();
+         static_cast<uint64_t>(v.timestamp_type()) + v.verify_crc();
 
   Bytes scratch;
   auto recs = v.decode_records(scratch, kCap);
