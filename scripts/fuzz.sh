@@ -14,6 +14,8 @@
 #   scripts/fuzz.sh build          only build the targets.
 #
 # Needs clang-14 and libclang-rt-14-dev (scripts/install-deps.sh installs them).
+# KEEL_FUZZ_BIN_DIR=<dir>: skip the build and run the <name>_fuzz binaries found
+# in <dir> (targets without a binary there are skipped with a warning).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
@@ -34,7 +36,19 @@ if [ ${#targets[@]} -eq 0 ]; then
   exit 1
 fi
 
+bin_of() {
+  if [ -n "${KEEL_FUZZ_BIN_DIR:-}" ]; then echo "$KEEL_FUZZ_BIN_DIR/$1"; else echo "$build/tests/fuzz/$1"; fi
+}
+
 build_targets() {
+  if [ -n "${KEEL_FUZZ_BIN_DIR:-}" ]; then
+    local kept=()
+    for t in "${targets[@]}"; do
+      if [ -x "$(bin_of "$t")" ]; then kept+=("$t"); else echo "fuzz.sh: no $(bin_of "$t"), skipping $t" >&2; fi
+    done
+    targets=("${kept[@]}")
+    return
+  fi
   if [ ! -f "$build/build.ninja" ]; then
     CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DKEEL_FUZZ=ON -DKEEL_BUILD_BENCHMARKS=OFF -DKEEL_BUILD_TESTS=ON
@@ -59,7 +73,7 @@ case "$mode" in
       mkdir -p "$work/corpus" "$work/artifacts"
       if [ -d "$(seed_dir "$t")" ]; then cp -r "$(seed_dir "$t")/." "$work/corpus/"; fi
       echo "== $t: ${seconds}s"
-      if "$build/tests/fuzz/$t" -max_total_time="$seconds" -seed=1 -timeout=10 -rss_limit_mb=2048 \
+      if "$(bin_of "$t")" -max_total_time="$seconds" -seed=1 -timeout=10 -rss_limit_mb=2048 \
            -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus" >"$work/log" 2>&1; then
         grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$work/log" | tail -2 || true
         rm -rf "$work"
@@ -90,7 +104,7 @@ case "$mode" in
       rm -f "$out/$t.rc"
       # The exit code goes to a file: `wait -n` above may already have reaped the job.
       ( rc=0
-        "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        "$(bin_of "$t")" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
           -artifact_prefix="$out/artifacts/$t-" -print_final_stats=1 "$out/$t" >"$out/$t.log" 2>&1 || rc=$?
         echo "$rc" >"$out/$t.rc" ) &
     done
