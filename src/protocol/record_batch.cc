@@ -127,10 +127,12 @@ constexpr size_t kMaxInt32 = static_cast<size_t>(std::numeric_limits<int32_t>::m
 
 Result<RecordBatchView> RecordBatchView::parse(ByteView bytes) {
   if (bytes.size() < kBatchHeaderSize) return RecordsErrc::kTooShort;
+  // Magic first: a legacy message set (magic 0/1, whose sizes can be below 49)
+  // is reported as what it is.
+  if (static_cast<int8_t>(bytes[f::kMagic]) != kMagicV2) return RecordsErrc::kBadMagic;
   int32_t batch_length = load_be<int32_t>(bytes.data() + f::kBatchLength);
   if (batch_length < kMinBatchLength) return RecordsErrc::kBadLength;
   if (static_cast<size_t>(batch_length) > bytes.size() - kLogOverhead) return RecordsErrc::kTooShort;
-  if (static_cast<int8_t>(bytes[f::kMagic]) != kMagicV2) return RecordsErrc::kBadMagic;
   return RecordBatchView(bytes.first(kLogOverhead + static_cast<size_t>(batch_length)));
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/crc32c.h"
+#include "protocol/legacy_records.h"
 
 namespace keel::protocol {
 namespace {
@@ -540,6 +541,15 @@ TEST(RecordBatch, RandomMutationsGiveValuesOrErrorsNeverCrashes) {
   }
   EXPECT_GT(failed, 0);
   EXPECT_EQ(decoded + failed, 5000);
+}
+
+TEST(RecordBatch, LegacyMessageSetIsBadMagicNotBadLength) {
+  // A v1 message (size 26 < 49) followed by more bytes: the magic is what is wrong.
+  Bytes legacy = build_legacy_message(1, 0, 0, 5, std::nullopt, as_bytes("value"));
+  Bytes more = build_legacy_message(1, 1, 0, 6, std::nullopt, as_bytes("another value"));
+  legacy.insert(legacy.end(), more.begin(), more.end());
+  ASSERT_GE(legacy.size(), kBatchHeaderSize);
+  EXPECT_EQ(RecordBatchView::parse(ByteView(legacy)).error(), RecordsErrc::kBadMagic);
 }
 
 }  // namespace
