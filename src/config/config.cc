@@ -1,0 +1,815 @@
+// YAML -> BrokerConfig. Three passes:
+//   1. flatten the YAML maps into dotted keys, remembering each key's line;
+//   2. convert each key's value by its type in the ConfigDef table and store it;
+//   3. resolve derived keys and check rules that span several keys.
+// Every problem is collected; the caller gets them all at once.
+
+#include "config/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <variant>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config_def.h"
+
+namespace keel::config {
+
+namespace {
+
+constexpr std::string_view kSecurityProtocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                    "SASL_SSL"};
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+std::vector<std::string> split_commas(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    std::string item = trim(s.substr(start, comma - start));
+    if (!item.empty()) out.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string format_double(double d) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, r.ptr);
+}
+
+std::string format_bound(double d) {
+  if (d == std::floor(d) && std::fabs(d) < 9.2e18) return std::to_string(static_cast<int64_t>(d));
+  return format_double(d);
+}
+
+// A key's value as found in the file, with the lines needed for messages.
+struct RawEntry {
+  std::string key;
+  YAML::Node value;
+  int line = 0;
+};
+
+// One value after conversion by type. Only the field matching the type is used.
+struct Value {
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  std::string s;
+  std::vector<std::string> list;
+  std::vector<int> list_lines;  // line of each list item
+  std::map<std::string, std::string> map;
+};
+
+// Where each key lives in BrokerConfig. Keys whose default is null bind to an
+// optional (or an empty container) so "not given" stays visible to pass 3.
+using Member = std::variant<int16_t BrokerConfig::*, int32_t BrokerConfig::*,
+                            int64_t BrokerConfig::*, double BrokerConfig::*, bool BrokerConfig::*,
+                            std::string BrokerConfig::*, std::vector<std::string> BrokerConfig::*,
+                            std::vector<Endpoint> BrokerConfig::*,
+                            std::map<std::string, std::string> BrokerConfig::*,
+                            std::optional<int32_t> BrokerConfig::*,
+                            std::optional<int64_t> BrokerConfig::*>;
+
+struct Binding {
+  std::string_view key;
+  Member member;
+};
+
+using C = BrokerConfig;
+const Binding kBindings[] = {
+    {"broker.id", &C::broker_id},
+    {"listeners", &C::listeners},
+    {"advertised.listeners", &C::advertised_listeners},
+    {"listener.security.protocol.map", &C::listener_security_protocol_map},
+    {"inter.broker.listener.name", &C::inter_broker_listener_name},
+    {"log.dirs", &C::log_dirs},
+    {"log.dir", &C::log_dir},
+    {"num.partitions", &C::num_partitions},
+    {"default.replication.factor", &C::default_replication_factor},
+    {"min.insync.replicas", &C::min_insync_replicas},
+    {"auto.create.topics.enable", &C::auto_create_topics_enable},
+    {"delete.topic.enable", &C::delete_topic_enable},
+    {"message.max.bytes", &C::message_max_bytes},
+    {"log.retention.hours", &C::log_retention_hours},
+    {"log.retention.minutes", &C::log_retention_minutes},
+    {"log.retention.ms", &C::log_retention_ms},
+    {"log.retention.bytes", &C::log_retention_bytes},
+    {"log.segment.bytes", &C::log_segment_bytes},
+    {"log.roll.hours", &C::log_roll_hours},
+    {"log.roll.ms", &C::log_roll_ms},
+    {"log.roll.jitter.hours", &C::log_roll_jitter_hours},
+    {"log.roll.jitter.ms", &C::log_roll_jitter_ms},
+    {"log.index.interval.bytes", &C::log_index_interval_bytes},
+    {"log.index.size.max.bytes", &C::log_index_size_max_bytes},
+    {"log.flush.interval.messages", &C::log_flush_interval_messages},
+    {"log.flush.interval.ms", &C::log_flush_interval_ms},
+    {"log.flush.scheduler.interval.ms", &C::log_flush_scheduler_interval_ms},
+    {"log.cleanup.policy", &C::log_cleanup_policy},
+    {"log.cleaner.enable", &C::log_cleaner_enable},
+    {"log.cleaner.threads", &C::log_cleaner_threads},
+    {"log.cleaner.min.cleanable.ratio", &C::log_cleaner_min_cleanable_ratio},
+    {"log.cleaner.delete.retention.ms", &C::log_cleaner_delete_retention_ms},
+    {"log.cleaner.min.compaction.lag.ms", &C::log_cleaner_min_compaction_lag_ms},
+    {"log.segment.delete.delay.ms", &C::log_segment_delete_delay_ms},
+    {"log.retention.check.interval.ms", &C::log_retention_check_interval_ms},
+    {"log.message.timestamp.type", &C::log_message_timestamp_type},
+    {"compression.type", &C::compression_type},
+    {"unclean.leader.election.enable", &C::unclean_leader_election_enable},
+    {"zookeeper.connect", &C::zookeeper_connect},
+    {"zookeeper.session.timeout.ms", &C::zookeeper_session_timeout_ms},
+    {"zookeeper.connection.timeout.ms", &C::zookeeper_connection_timeout_ms_raw},
+    {"num.network.threads", &C::num_network_threads},
+    {"num.io.threads", &C::num_io_threads},
+    {"num.recovery.threads.per.data.dir", &C::num_recovery_threads_per_data_dir},
+    {"socket.request.max.bytes", &C::socket_request_max_bytes},
+    {"socket.send.buffer.bytes", &C::socket_send_buffer_bytes},
+    {"socket.receive.buffer.bytes", &C::socket_receive_buffer_bytes},
+    {"queued.max.requests", &C::queued_max_requests},
+    {"offsets.topic.num.partitions", &C::offsets_topic_num_partitions},
+    {"offsets.topic.replication.factor", &C::offsets_topic_replication_factor},
+    {"offsets.retention.minutes", &C::offsets_retention_minutes},
+    {"offsets.commit.timeout.ms", &C::offsets_commit_timeout_ms},
+    {"group.initial.rebalance.delay.ms", &C::group_initial_rebalance_delay_ms},
+    {"group.min.session.timeout.ms", &C::group_min_session_timeout_ms},
+    {"group.max.session.timeout.ms", &C::group_max_session_timeout_ms},
+    {"transaction.state.log.replication.factor", &C::transaction_state_log_replication_factor},
+    {"transaction.state.log.min.isr", &C::transaction_state_log_min_isr},
+    {"replica.lag.time.max.ms", &C::replica_lag_time_max_ms},
+    {"num.replica.fetchers", &C::num_replica_fetchers},
+    {"controlled.shutdown.enable", &C::controlled_shutdown_enable},
+    {"logging.level", &C::logging_level},
+    {"logging.file", &C::logging_file},
+};
+
+const Binding* find_binding(std::string_view key) {
+  for (const Binding& b : kBindings)
+    if (b.key == key) return &b;
+  return nullptr;
+}
+
+std::string describe_node_kind(const YAML::Node& n) {
+  if (n.IsMap()) return "a map";
+  if (n.IsSequence()) return "a list";
+  if (n.IsNull()) return "nothing";
+  return "'" + n.Scalar() + "'";
+}
+
+std::optional<std::string_view> nearest_of(std::string_view got,
+                                           const std::vector<std::string_view>& candidates) {
+  std::string g = lower(got);
+  std::optional<std::string_view> best;
+  size_t best_d = SIZE_MAX;
+  for (std::string_view c : candidates) {
+    size_t d = edit_distance(g, lower(c));
+    if (d < best_d) best_d = d, best = c;
+  }
+  if (best && best_d <= std::max<size_t>(2, got.size() / 3)) return best;
+  return std::nullopt;
+}
+
+// Builds the messages; every one starts with the key and where it was set.
+class Errors {
+ public:
+  explicit Errors(std::string source) : source_(std::move(source)) {}
+
+  std::string where(int line) const {
+    return line > 0 ? source_ + ":" + std::to_string(line) : source_ + " (default)";
+  }
+  void key_error(std::string_view key, int line, const std::string& problem) {
+    list_.push_back("'" + std::string(key) + "' at " + where(line) + ": " + problem);
+  }
+  void add(std::string message) { list_.push_back(std::move(message)); }
+  bool empty() const { return list_.empty(); }
+  std::vector<std::string>& list() { return list_; }
+
+ private:
+  std::string source_;
+  std::vector<std::string> list_;
+};
+
+// ---- pass 1: flatten
+
+void flatten(const YAML::Node& map, const std::string& prefix, std::vector<RawEntry>& out,
+             Errors& errors) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node& k = it->first;
+    const YAML::Node& v = it->second;
+    int line = k.Mark().line + 1;
+    if (!k.IsScalar()) {
+      errors.add(errors.where(line) + ": a key must be a plain name, got " + describe_node_kind(k));
+      continue;
+    }
+    std::string full = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
+    // A map under a name that is itself a key is that key's value (a map-typed
+    // key, or a type error reported in pass 2); otherwise it spells dotted names.
+    if (v.IsMap() && v.size() > 0 && find_key(full) == nullptr) {
+      flatten(v, full, out, errors);
+      continue;
+    }
+    out.push_back(RawEntry{full, v, line});
+  }
+}
+
+// ---- pass 2: convert
+
+std::string expected_phrase(KeyType t) {
+  switch (t) {
+    case KeyType::kShort:
+    case KeyType::kInt:
+    case KeyType::kLong: return "an integer";
+    case KeyType::kDouble: return "a number";
+    case KeyType::kBool: return "true or false";
+    case KeyType::kString: return "a string";
+    case KeyType::kList: return "a list";
+    case KeyType::kListeners: return "a list of listeners";
+    case KeyType::kStringMap: return "a map";
+  }
+  return "a value";
+}
+
+// Converts text (a scalar, or a default from the table) to v.
+// Returns "" on success, else the problem.
+std::string convert_scalar(const KeyDef& def, const std::string& raw, Value& v) {
+  std::string text = trim(raw);
+  switch (def.type) {
+    case KeyType::kShort:
+    case KeyType::kInt:
+    case KeyType::kLong: {
+      const char* b = text.data();
+      const char* e = b + text.size();
+      if (b != e && *b == '+') ++b;
+      int64_t n = 0;
+      auto r = std::from_chars(b, e, n);
+      if (r.ec == std::errc::result_out_of_range) {
+        bool neg = !text.empty() && text[0] == '-';
+        return neg ? "must be at least " + std::to_string(INT64_MIN) + ", got " + text
+                   : "must be at most " + std::to_string(INT64_MAX) + ", got " + text;
+      }
+      if (b == e || r.ec != std::errc() || r.ptr != e)
+        return "expected an integer, got '" + raw + "'";
+      int64_t lo = def.type == KeyType::kShort ? INT16_MIN
+                   : def.type == KeyType::kInt ? INT32_MIN
+                                               : INT64_MIN;
+      int64_t hi = def.type == KeyType::kShort ? INT16_MAX
+                   : def.type == KeyType::kInt ? INT32_MAX
+                                               : INT64_MAX;
+      if (def.min && static_cast<double>(n) < *def.min)
+        return "must be at least " + format_bound(*def.min) + ", got " + std::to_string(n);
+      if (def.max && static_cast<double>(n) > *def.max)
+        return "must be at most " + format_bound(*def.max) + ", got " + std::to_string(n);
+      if (n < lo) return "must be at least " + std::to_string(lo) + ", got " + std::to_string(n);
+      if (n > hi) return "must be at most " + std::to_string(hi) + ", got " + std::to_string(n);
+      v.i = n;
+      return "";
+    }
+    case KeyType::kDouble: {
+      double d = 0;
+      auto r = std::from_chars(text.data(), text.data() + text.size(), d);
+      if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() ||
+          !std::isfinite(d))
+        return "expected a number, got '" + raw + "'";
+      if (def.min && d < *def.min)
+        return "must be at least " + format_bound(*def.min) + ", got " + text;
+      if (def.max && d > *def.max)
+        return "must be at most " + format_bound(*def.max) + ", got " + text;
+      v.d = d;
+      return "";
+    }
+    case KeyType::kBool: {
+      std::string l = lower(text);
+      if (l == "true") v.b = true;
+      else if (l == "false") v.b = false;
+      else return "expected true or false, got '" + raw + "'";
+      return "";
+    }
+    case KeyType::kString: {
+      if (!def.valid_values.empty() &&
+          std::find(def.valid_values.begin(), def.valid_values.end(), text) ==
+              def.valid_values.end()) {
+        std::vector<std::string> vals(def.valid_values.begin(), def.valid_values.end());
+        std::string msg = "must be one of " + join(vals, ", ") + "; got '" + text + "'";
+        if (auto near = nearest_of(text, def.valid_values))
+          msg += " — did you mean '" + std::string(*near) + "'?";
+        return msg;
+      }
+      v.s = text;
+      return "";
+    }
+    case KeyType::kList:
+    case KeyType::kListeners:
+      v.list = split_commas(text);
+      return "";
+    case KeyType::kStringMap: {
+      for (const std::string& item : split_commas(text)) {
+        size_t colon = item.find(':');
+        if (colon == std::string::npos || item.find(':', colon + 1) != std::string::npos)
+          return "entry '" + item + "' is not NAME:VALUE";
+        v.map[upper(trim(item.substr(0, colon)))] = upper(trim(item.substr(colon + 1)));
+      }
+      return "";
+    }
+  }
+  return "unsupported type";
+}
+
+// Converts a YAML node; may add several errors (one per bad list item).
+bool convert_node(const KeyDef& def, const RawEntry& e, Value& v, Errors& errors) {
+  const YAML::Node& n = e.value;
+  bool list_type = def.type == KeyType::kList || def.type == KeyType::kListeners;
+  if (n.IsSequence()) {
+    if (!list_type) {
+      errors.key_error(def.name, e.line,
+                       "expected " + expected_phrase(def.type) + ", got a list");
+      return false;
+    }
+    bool ok = true;
+    for (const YAML::Node& item : n) {
+      int line = item.Mark().line + 1;
+      if (!item.IsScalar()) {
+        errors.key_error(def.name, line,
+                         "list items must be plain values, got " + describe_node_kind(item));
+        ok = false;
+        continue;
+      }
+      for (std::string& part : split_commas(item.Scalar())) {
+        v.list.push_back(std::move(part));
+        v.list_lines.push_back(line);
+      }
+    }
+    return ok;
+  }
+  if (n.IsMap()) {
+    if (def.type != KeyType::kStringMap) {
+      errors.key_error(def.name, e.line, "expected " + expected_phrase(def.type) + ", got a map");
+      return false;
+    }
+    bool ok = true;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar() || !it->second.IsScalar()) {
+        errors.key_error(def.name, it->first.Mark().line + 1,
+                         "map entries must be NAME: VALUE");
+        ok = false;
+        continue;
+      }
+      v.map[upper(trim(it->first.Scalar()))] = upper(trim(it->second.Scalar()));
+    }
+    return ok;
+  }
+  std::string problem = convert_scalar(def, n.Scalar(), v);
+  if (!problem.empty()) {
+    errors.key_error(def.name, e.line, problem);
+    return false;
+  }
+  v.list_lines.assign(v.list.size(), e.line);
+  return true;
+}
+
+// Item-level checks that need the list: allowed values, listener syntax.
+bool check_list_items(const KeyDef& def, int key_line, Value& v, std::vector<Endpoint>* endpoints,
+                      Errors& errors) {
+  bool ok = true;
+  for (size_t i = 0; i < v.list.size(); ++i) {
+    int line = i < v.list_lines.size() ? v.list_lines[i] : key_line;
+    const std::string& item = v.list[i];
+    if (def.type == KeyType::kListeners) {
+      std::string why;
+      auto ep = parse_endpoint(item, &why);
+      if (!ep) {
+        errors.key_error(def.name, line, "'" + item + "' is not NAME://host:port: " + why);
+        ok = false;
+      } else {
+        endpoints->push_back(*ep);
+      }
+    } else if (!def.valid_values.empty() &&
+               std::find(def.valid_values.begin(), def.valid_values.end(), item) ==
+                   def.valid_values.end()) {
+      std::vector<std::string> vals(def.valid_values.begin(), def.valid_values.end());
+      std::string msg = "each item must be one of " + join(vals, ", ") + "; got '" + item + "'";
+      if (auto near = nearest_of(item, def.valid_values))
+        msg += " — did you mean '" + std::string(*near) + "'?";
+      errors.key_error(def.name, line, msg);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+void store(BrokerConfig& cfg, const Member& member, Value& v, std::vector<Endpoint>& endpoints) {
+  std::visit(
+      [&](auto ptr) {
+        using T = std::remove_reference_t<decltype(cfg.*ptr)>;
+        if constexpr (std::is_same_v<T, int16_t> || std::is_same_v<T, int32_t> ||
+                      std::is_same_v<T, int64_t>)
+          cfg.*ptr = static_cast<T>(v.i);
+        else if constexpr (std::is_same_v<T, std::optional<int32_t>>)
+          cfg.*ptr = static_cast<int32_t>(v.i);
+        else if constexpr (std::is_same_v<T, std::optional<int64_t>>)
+          cfg.*ptr = v.i;
+        else if constexpr (std::is_same_v<T, double>)
+          cfg.*ptr = v.d;
+        else if constexpr (std::is_same_v<T, bool>)
+          cfg.*ptr = v.b;
+        else if constexpr (std::is_same_v<T, std::string>)
+          cfg.*ptr = v.s;
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+          cfg.*ptr = v.list;
+        else if constexpr (std::is_same_v<T, std::vector<Endpoint>>)
+          cfg.*ptr = endpoints;
+        else
+          cfg.*ptr = v.map;
+      },
+      member);
+}
+
+std::string format_member(const BrokerConfig& cfg, const Member& member) {
+  return std::visit(
+      [&](auto ptr) -> std::string {
+        const auto& val = cfg.*ptr;
+        using T = std::remove_cvref_t<decltype(val)>;
+        if constexpr (std::is_same_v<T, int16_t> || std::is_same_v<T, int32_t> ||
+                      std::is_same_v<T, int64_t>)
+          return std::to_string(val);
+        else if constexpr (std::is_same_v<T, std::optional<int32_t>> ||
+                           std::is_same_v<T, std::optional<int64_t>>)
+          return val ? std::to_string(*val) : "null";
+        else if constexpr (std::is_same_v<T, double>)
+          return format_double(val);
+        else if constexpr (std::is_same_v<T, bool>)
+          return val ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::string>)
+          return val;
+        else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+          return join(val, ",");
+        else if constexpr (std::is_same_v<T, std::vector<Endpoint>>) {
+          std::vector<std::string> parts;
+          for (const Endpoint& ep : val) parts.push_back(ep.to_string());
+          return join(parts, ",");
+        } else {
+          std::vector<std::string> parts;
+          for (const auto& [k, v] : val) parts.push_back(k + ":" + v);
+          return join(parts, ",");
+        }
+      },
+      member);
+}
+
+std::string this_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// ---- pass 3: derived keys and rules spanning several keys
+
+// bad_keys: keys whose own value was rejected; rules about them are skipped so
+// one mistake does not produce a second, confusing message.
+void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
+             const std::set<std::string>& bad_keys, Errors& errors) {
+  auto line_of = [&](std::string_view key) {
+    auto it = lines.find(std::string(key));
+    return it == lines.end() ? 0 : it->second;
+  };
+
+  // Retention: ms > minutes > hours; any negative result means "forever" (-1), as in Kafka.
+  if (cfg.log_retention_ms) cfg.retention_ms = *cfg.log_retention_ms;
+  else if (cfg.log_retention_minutes) cfg.retention_ms = int64_t{*cfg.log_retention_minutes} * 60000;
+  else cfg.retention_ms = int64_t{cfg.log_retention_hours} * 3600000;
+  if (cfg.retention_ms < 0) cfg.retention_ms = -1;
+  cfg.segment_ms = cfg.log_roll_ms ? *cfg.log_roll_ms : int64_t{cfg.log_roll_hours} * 3600000;
+  cfg.segment_jitter_ms =
+      cfg.log_roll_jitter_ms ? *cfg.log_roll_jitter_ms : int64_t{cfg.log_roll_jitter_hours} * 3600000;
+  cfg.flush_ms = cfg.log_flush_interval_ms.value_or(cfg.log_flush_scheduler_interval_ms);
+  cfg.zookeeper_connection_timeout_ms =
+      cfg.zookeeper_connection_timeout_ms_raw.value_or(cfg.zookeeper_session_timeout_ms);
+
+  // Security protocol map: every value must be a known protocol.
+  for (const auto& [name, proto] : cfg.listener_security_protocol_map) {
+    if (std::find(std::begin(kSecurityProtocols), std::end(kSecurityProtocols), proto) ==
+        std::end(kSecurityProtocols))
+      errors.key_error("listener.security.protocol.map", line_of("listener.security.protocol.map"),
+                       "listener '" + name + "' maps to '" + proto +
+                           "', which is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL");
+  }
+  std::vector<std::string> map_names;
+  for (const auto& [name, proto] : cfg.listener_security_protocol_map) map_names.push_back(name);
+
+  auto resolve_protocols = [&](std::vector<Endpoint>& eps, std::string_view key) {
+    std::set<std::string> seen;
+    for (Endpoint& ep : eps) {
+      auto it = cfg.listener_security_protocol_map.find(ep.listener_name);
+      if (it == cfg.listener_security_protocol_map.end()) {
+        errors.key_error(key, line_of(key),
+                         "listener name '" + ep.listener_name +
+                             "' is not in listener.security.protocol.map (" +
+                             join(map_names, ", ") + ")");
+      } else {
+        ep.security_protocol = it->second;
+      }
+      if (!seen.insert(ep.listener_name).second)
+        errors.key_error(key, line_of(key),
+                         "listener name '" + ep.listener_name + "' is used twice");
+    }
+  };
+
+  if (cfg.listeners.empty() && !bad_keys.count("listeners"))
+    errors.key_error("listeners", line_of("listeners"), "at least one listener is needed");
+  resolve_protocols(cfg.listeners, "listeners");
+
+  if (cfg.advertised_listeners.empty()) {
+    // Clients cannot connect to "all interfaces"; advertise this machine's name instead.
+    cfg.advertised_listeners = cfg.listeners;
+    std::string host = this_hostname();
+    for (Endpoint& ep : cfg.advertised_listeners)
+      if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::") ep.host = host;
+  } else {
+    resolve_protocols(cfg.advertised_listeners, "advertised.listeners");
+    for (const Endpoint& ep : cfg.advertised_listeners) {
+      bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                               [&](const Endpoint& l) { return l.listener_name == ep.listener_name; });
+      if (!known)
+        errors.key_error("advertised.listeners", line_of("advertised.listeners"),
+                         "listener name '" + ep.listener_name + "' is not in listeners");
+      if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::")
+        errors.key_error("advertised.listeners", line_of("advertised.listeners"),
+                         "'" + ep.to_string() +
+                             "' cannot be advertised: clients need a host name or address");
+    }
+  }
+
+  if (cfg.inter_broker_listener_name.empty()) {
+    bool has_plain = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                                 [](const Endpoint& l) { return l.listener_name == "PLAINTEXT"; });
+    if (has_plain) cfg.inter_broker_listener_name = "PLAINTEXT";
+    else if (!cfg.listeners.empty()) cfg.inter_broker_listener_name = cfg.listeners[0].listener_name;
+  } else {
+    cfg.inter_broker_listener_name = upper(cfg.inter_broker_listener_name);
+    bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(), [&](const Endpoint& l) {
+      return l.listener_name == cfg.inter_broker_listener_name;
+    });
+    if (!known)
+      errors.key_error("inter.broker.listener.name", line_of("inter.broker.listener.name"),
+                       "'" + cfg.inter_broker_listener_name + "' is not a listener name in listeners");
+  }
+
+  // Data directories: log.dirs, else log.dir; made absolute against the current directory.
+  if (cfg.log_dirs.empty()) {
+    if (cfg.log_dir.empty()) errors.key_error("log.dir", line_of("log.dir"), "must not be empty");
+    else cfg.log_dirs.push_back(cfg.log_dir);
+  }
+  std::set<std::string> seen_dirs;
+  for (std::string& dir : cfg.log_dirs) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(std::filesystem::path(dir), ec);
+    if (!ec) dir = abs.lexically_normal().string();
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (!seen_dirs.insert(dir).second)
+      errors.key_error("log.dirs", line_of("log.dirs"), "directory '" + dir + "' is listed twice");
+  }
+
+  if (cfg.group_min_session_timeout_ms > cfg.group_max_session_timeout_ms)
+    errors.key_error("group.min.session.timeout.ms", line_of("group.min.session.timeout.ms"),
+                     "must not exceed group.max.session.timeout.ms (" +
+                         std::to_string(cfg.group_min_session_timeout_ms) + " > " +
+                         std::to_string(cfg.group_max_session_timeout_ms) + ")");
+  if (cfg.message_max_bytes > cfg.socket_request_max_bytes)
+    errors.key_error("message.max.bytes", line_of("message.max.bytes"),
+                     "must not exceed socket.request.max.bytes (" +
+                         std::to_string(cfg.message_max_bytes) + " > " +
+                         std::to_string(cfg.socket_request_max_bytes) + ")");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- public API
+
+std::string Endpoint::to_string() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return listener_name + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* error) {
+  auto fail = [&](std::string why) -> std::optional<Endpoint> {
+    if (error) *error = std::move(why);
+    return std::nullopt;
+  };
+  size_t sep = text.find("://");
+  if (sep == std::string_view::npos) return fail("missing '://'");
+  std::string_view name = text.substr(0, sep);
+  if (name.empty()) return fail("the listener name is empty");
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return fail("the listener name may hold only letters, digits, '_' and '-'");
+  std::string_view rest = text.substr(sep + 3);
+  std::string_view host, port;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return fail("'[' without ']' around the IPv6 address");
+    host = rest.substr(1, close - 1);
+    if (host.empty()) return fail("empty IPv6 address in brackets");
+    for (char c : host)
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '%')
+        return fail("'" + std::string(host) + "' is not an IPv6 address");
+    rest = rest.substr(close + 1);
+    if (rest.empty() || rest[0] != ':') return fail("missing ':port' after the IPv6 address");
+    port = rest.substr(1);
+  } else {
+    size_t colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return fail("missing ':port'");
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return fail("an IPv6 address must be written in brackets, e.g. [::1]:9092");
+    for (char c : host)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+        return fail("'" + std::string(host) + "' is not a host name or address");
+  }
+  unsigned value = 0;
+  auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || value > 65535)
+    return fail("port '" + std::string(port) + "' is not a number from 0 to 65535");
+  Endpoint ep;
+  ep.listener_name = upper(name);
+  ep.host = std::string(host);
+  ep.port = static_cast<uint16_t>(value);
+  return ep;
+}
+
+ConfigError::ConfigError(std::vector<std::string> errors)
+    : std::runtime_error(join(errors, "\n")), errors_(std::move(errors)) {}
+
+std::vector<std::pair<std::string, std::string>> BrokerConfig::effective() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const KeyDef& def : all_keys()) {
+    const Binding* b = find_binding(def.name);
+    if (!b) continue;  // every key is bound; the unit test proves it
+    std::string value;
+    if (def.name == "log.retention.ms") value = std::to_string(retention_ms);
+    else if (def.name == "log.roll.ms") value = std::to_string(segment_ms);
+    else if (def.name == "log.roll.jitter.ms") value = std::to_string(segment_jitter_ms);
+    else if (def.name == "log.flush.interval.ms") value = std::to_string(flush_ms);
+    else if (def.name == "zookeeper.connection.timeout.ms")
+      value = std::to_string(zookeeper_connection_timeout_ms);
+    else value = format_member(*this, b->member);
+    out.emplace_back(std::string(def.name), std::move(value));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> BrokerConfig::topic_defaults() const {
+  std::map<std::string, std::string> out;
+  auto eff = effective();
+  for (const KeyDef& def : all_keys()) {
+    if (def.topic_name.empty()) continue;
+    for (const auto& [k, v] : eff)
+      if (k == def.name) out[std::string(def.topic_name)] = v;
+  }
+  return out;
+}
+
+BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_name) {
+  Errors errors{std::string(source_name)};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    errors.add(errors.where(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+               ": YAML syntax error: " + e.msg);
+    throw ConfigError(std::move(errors.list()));
+  }
+
+  std::vector<RawEntry> entries;
+  if (root.IsMap()) {
+    flatten(root, "", entries, errors);
+  } else if (!root.IsNull()) {
+    errors.add(errors.where(root.Mark().line + 1) +
+               ": expected a map of keys at the top level, got " + describe_node_kind(root));
+  }
+
+  // Unknown and duplicate keys.
+  std::map<std::string, int> lines;
+  std::map<std::string, const RawEntry*> given;
+  for (const RawEntry& e : entries) {
+    if (!find_key(e.key)) {
+      std::string msg = "unknown key '" + e.key + "' at " + errors.where(e.line);
+      if (auto near = nearest_key(e.key)) msg += " — did you mean '" + std::string(*near) + "'?";
+      errors.add(std::move(msg));
+      continue;
+    }
+    auto [it, inserted] = lines.emplace(e.key, e.line);
+    if (!inserted) {
+      errors.key_error(e.key, e.line,
+                       "set twice (first at " + errors.where(it->second) +
+                           "); a nested map and a dotted name spell the same key");
+      continue;
+    }
+    given[e.key] = &e;
+  }
+
+  std::set<std::string> bad_keys;
+  BrokerConfig cfg;
+  cfg.source_name = std::string(source_name);
+  for (const KeyDef& def : all_keys()) {
+    const Binding* binding = find_binding(def.name);
+    if (!binding) {
+      errors.add("internal error: key '" + std::string(def.name) + "' has no BrokerConfig member");
+      continue;
+    }
+    Value v;
+    int line = 0;
+    auto it = given.find(std::string(def.name));
+    if (it != given.end() && !it->second->value.IsNull()) {
+      line = it->second->line;
+      if (!convert_node(def, *it->second, v, errors)) {
+        bad_keys.insert(std::string(def.name));
+        continue;
+      }
+    } else if (def.default_text) {
+      std::string problem = convert_scalar(def, std::string(*def.default_text), v);
+      if (!problem.empty()) {
+        errors.add("internal error: default of '" + std::string(def.name) + "': " + problem);
+        continue;
+      }
+    } else {
+      // Null default and not given: the member keeps its "unset" state for pass 3.
+      std::visit(
+          [&](auto ptr) {
+            using T = std::remove_reference_t<decltype(cfg.*ptr)>;
+            if constexpr (std::is_same_v<T, std::string> ||
+                          std::is_same_v<T, std::vector<std::string>> ||
+                          std::is_same_v<T, std::vector<Endpoint>>)
+              (cfg.*ptr).clear();
+            else if constexpr (std::is_same_v<T, std::optional<int32_t>> ||
+                               std::is_same_v<T, std::optional<int64_t>>)
+              (cfg.*ptr).reset();
+          },
+          binding->member);
+      continue;
+    }
+    std::vector<Endpoint> endpoints;
+    if (!v.list.empty() && v.list_lines.size() != v.list.size()) v.list_lines.assign(v.list.size(), line);
+    if (!check_list_items(def, line, v, &endpoints, errors)) {
+      bad_keys.insert(std::string(def.name));
+      continue;
+    }
+    store(cfg, binding->member, v, endpoints);
+  }
+
+  resolve(cfg, lines, bad_keys, errors);
+  if (!errors.empty()) throw ConfigError(std::move(errors.list()));
+  return cfg;
+}
+
+BrokerConfig load_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError({"cannot read config file '" + path.string() + "': " +
+                       std::strerror(errno)});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError({"cannot read config file '" + path.string() + "'"});
+  return parse_config(text.str(), path.string());
+}
+
+}  // namespace keel::config

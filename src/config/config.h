@@ -1,0 +1,164 @@
+#pragma once
+// Broker configuration: one YAML file, Kafka's own key names, validated in full
+// before the broker starts. Every key is described once, in the table in
+// config_def.cc; parsing, defaults, --check-config output and the docs test
+// all read that table.
+//
+// Contract: load_config_file/parse_config either return a fully validated
+// BrokerConfig (every member holds its effective value) or throw ConfigError
+// listing every problem found, each naming file:line and the key. Nothing here
+// is thread-hostile: the functions keep no state.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace keel::config {
+
+// One listener, "NAME://host:port". host "" means all interfaces.
+struct Endpoint {
+  std::string listener_name;  // upper-cased, e.g. "PLAINTEXT"
+  std::string host;           // "" = all interfaces; IPv6 without brackets
+  uint16_t port = 0;          // 0 = let the OS pick (tests)
+  // From listener.security.protocol.map: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+  std::string security_protocol;
+
+  // "NAME://host:port", with brackets around an IPv6 host.
+  std::string to_string() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// Parses "NAME://host:port", "NAME://[::1]:port" or "NAME://:port". Does not
+// resolve the security protocol. On failure returns nullopt and sets *error to
+// a phrase saying what is wrong (no key or line: the caller adds those).
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* error);
+
+struct BrokerConfig {
+  // --- identity and network
+  int32_t broker_id = 0;
+  std::vector<Endpoint> listeners = {{"PLAINTEXT", "", 9092, "PLAINTEXT"}};
+  // Defaults to listeners, with an empty host replaced by this machine's hostname.
+  std::vector<Endpoint> advertised_listeners;
+  std::map<std::string, std::string> listener_security_protocol_map = {
+      {"PLAINTEXT", "PLAINTEXT"}, {"SSL", "SSL"}, {"SASL_PLAINTEXT", "SASL_PLAINTEXT"},
+      {"SASL_SSL", "SASL_SSL"}};
+  // Defaults to PLAINTEXT when such a listener exists, else the first listener.
+  std::string inter_broker_listener_name = "PLAINTEXT";
+
+  // --- storage. Relative paths are made absolute against the current
+  // directory when the file is loaded (as Kafka does); see docs/configuration.md.
+  std::vector<std::string> log_dirs = {"/tmp/keel-logs"};  // defaults to {log_dir}
+  std::string log_dir = "/tmp/keel-logs";
+
+  // --- topic defaults
+  int32_t num_partitions = 1;
+  int16_t default_replication_factor = 1;
+  int32_t min_insync_replicas = 1;
+  bool auto_create_topics_enable = true;
+  bool delete_topic_enable = true;
+  int32_t message_max_bytes = 1048588;
+
+  // Retention: the raw keys as written, then the effective value.
+  int32_t log_retention_hours = 168;
+  std::optional<int32_t> log_retention_minutes;
+  std::optional<int64_t> log_retention_ms;
+  int64_t retention_ms = 168LL * 3600 * 1000;  // effective: ms > minutes > hours; -1 = forever
+  int64_t log_retention_bytes = -1;
+
+  int32_t log_segment_bytes = 1073741824;
+  int32_t log_roll_hours = 168;
+  std::optional<int64_t> log_roll_ms;
+  int64_t segment_ms = 168LL * 3600 * 1000;  // effective: ms > hours
+  int32_t log_roll_jitter_hours = 0;
+  std::optional<int64_t> log_roll_jitter_ms;
+  int64_t segment_jitter_ms = 0;  // effective: ms > hours
+  int32_t log_index_interval_bytes = 4096;
+  int32_t log_index_size_max_bytes = 10485760;
+  int64_t log_flush_interval_messages = INT64_MAX;
+  std::optional<int64_t> log_flush_interval_ms;
+  int64_t log_flush_scheduler_interval_ms = INT64_MAX;
+  int64_t flush_ms = INT64_MAX;  // effective: log.flush.interval.ms, else the scheduler interval
+  std::vector<std::string> log_cleanup_policy = {"delete"};
+  bool log_cleaner_enable = true;
+  int32_t log_cleaner_threads = 1;
+  double log_cleaner_min_cleanable_ratio = 0.5;
+  int64_t log_cleaner_delete_retention_ms = 86400000;
+  int64_t log_cleaner_min_compaction_lag_ms = 0;
+  int64_t log_segment_delete_delay_ms = 60000;
+  int64_t log_retention_check_interval_ms = 300000;
+  std::string log_message_timestamp_type = "CreateTime";
+  std::string compression_type = "producer";
+  bool unclean_leader_election_enable = false;
+
+  // --- coordination. Empty zookeeper_connect = embedded single-node store.
+  std::string zookeeper_connect;
+  int32_t zookeeper_session_timeout_ms = 18000;
+  std::optional<int32_t> zookeeper_connection_timeout_ms_raw;
+  int32_t zookeeper_connection_timeout_ms = 18000;  // effective: defaults to the session timeout
+
+  // --- threads and sockets
+  int32_t num_network_threads = 3;
+  int32_t num_io_threads = 8;
+  int32_t num_recovery_threads_per_data_dir = 1;
+  int32_t socket_request_max_bytes = 104857600;
+  int32_t socket_send_buffer_bytes = 102400;     // -1 = OS default
+  int32_t socket_receive_buffer_bytes = 102400;  // -1 = OS default
+  int32_t queued_max_requests = 500;
+
+  // --- groups, offsets, transactions
+  int32_t offsets_topic_num_partitions = 50;
+  int16_t offsets_topic_replication_factor = 3;
+  int32_t offsets_retention_minutes = 10080;
+  int32_t offsets_commit_timeout_ms = 5000;
+  int32_t group_initial_rebalance_delay_ms = 3000;
+  int32_t group_min_session_timeout_ms = 6000;
+  int32_t group_max_session_timeout_ms = 1800000;
+  int16_t transaction_state_log_replication_factor = 3;
+  int32_t transaction_state_log_min_isr = 2;
+
+  // --- replication
+  int64_t replica_lag_time_max_ms = 30000;
+  int32_t num_replica_fetchers = 1;
+  bool controlled_shutdown_enable = true;
+
+  // --- logging
+  std::string logging_level = "info";
+  std::string logging_file;  // empty = stderr
+
+  // Where this config came from ("<defaults>" when built without a file).
+  std::string source_name = "<defaults>";
+
+  // Every key of the table, in table order, with its effective value as Kafka
+  // would print it (lists comma-joined, maps "K:V,K:V", derived keys resolved).
+  // For --check-config and DescribeConfigs.
+  std::vector<std::pair<std::string, std::string>> effective() const;
+
+  // Topic-level defaults this broker gives new topics, keyed by topic-level
+  // name (retention.ms, segment.bytes, cleanup.policy, ...).
+  std::map<std::string, std::string> topic_defaults() const;
+};
+
+// Thrown by the loaders. what() is every error joined by newlines.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> errors);
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+// Reads and validates a YAML file. Throws ConfigError for a missing or
+// unreadable file, a YAML syntax error (with its line), and every invalid key.
+BrokerConfig load_config_file(const std::filesystem::path& path);
+
+// Same, from text; source_name is used in messages ("keel.yaml:7").
+BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_name);
+
+}  // namespace keel::config

@@ -1,0 +1,228 @@
+#include "config/config_def.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+namespace keel::config {
+
+namespace {
+
+using std::nullopt;
+
+// Defaults follow Kafka's documentation (3.x broker configs), except log.dir
+// (/tmp/keel-logs, so a Keel broker never writes into a Kafka broker's dir).
+const std::vector<KeyDef>& table() {
+  static const std::vector<KeyDef> kKeys = {
+      // --- identity and network
+      {"broker.id", KeyType::kInt, "0", 0, nullopt, {},
+       "Id of this broker; unique in the cluster.", ""},
+      {"listeners", KeyType::kListeners, "PLAINTEXT://:9092", nullopt, nullopt, {},
+       "Comma-separated NAME://host:port the broker listens on; empty host = all interfaces.", ""},
+      {"advertised.listeners", KeyType::kListeners, nullopt, nullopt, nullopt, {},
+       "Listeners given to clients in metadata; defaults to listeners (empty host -> hostname).", ""},
+      {"listener.security.protocol.map", KeyType::kStringMap,
+       "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", nullopt, nullopt,
+       {}, "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).", ""},
+      {"inter.broker.listener.name", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Listener brokers use to talk to each other; defaults to PLAINTEXT, else the first listener.",
+       ""},
+      // --- storage
+      {"log.dirs", KeyType::kList, nullopt, nullopt, nullopt, {},
+       "Directories holding partition data; defaults to log.dir.", ""},
+      {"log.dir", KeyType::kString, "/tmp/keel-logs", nullopt, nullopt, {},
+       "Single data directory, used when log.dirs is not set.", ""},
+      {"num.partitions", KeyType::kInt, "1", 1, nullopt, {},
+       "Default partition count of auto-created topics.", ""},
+      {"default.replication.factor", KeyType::kShort, "1", 1, nullopt, {},
+       "Default replication factor of auto-created topics.", ""},
+      {"min.insync.replicas", KeyType::kInt, "1", 1, nullopt, {},
+       "Replicas that must acknowledge an acks=all produce.", "min.insync.replicas"},
+      {"auto.create.topics.enable", KeyType::kBool, "true", nullopt, nullopt, {},
+       "Create a topic when a client asks for metadata of an unknown one.", ""},
+      {"delete.topic.enable", KeyType::kBool, "true", nullopt, nullopt, {},
+       "Allow DeleteTopics.", ""},
+      {"message.max.bytes", KeyType::kInt, "1048588", 0, nullopt, {},
+       "Largest record batch the broker accepts.", "max.message.bytes"},
+      {"log.retention.hours", KeyType::kInt, "168", nullopt, nullopt, {},
+       "Hours to keep a segment; overridden by log.retention.minutes and log.retention.ms.",
+       ""},
+      {"log.retention.minutes", KeyType::kInt, nullopt, nullopt, nullopt, {},
+       "Minutes to keep a segment; overrides log.retention.hours.", ""},
+      {"log.retention.ms", KeyType::kLong, nullopt, nullopt, nullopt, {},
+       "Milliseconds to keep a segment; overrides minutes and hours; negative = forever.",
+       "retention.ms"},
+      {"log.retention.bytes", KeyType::kLong, "-1", nullopt, nullopt, {},
+       "Largest size of a partition before old segments are deleted; -1 = no limit.",
+       "retention.bytes"},
+      {"log.segment.bytes", KeyType::kInt, "1073741824", 14, nullopt, {},
+       "Size at which a segment is rolled.", "segment.bytes"},
+      {"log.roll.hours", KeyType::kInt, "168", 1, nullopt, {},
+       "Age at which a segment is rolled even if not full.", ""},
+      {"log.roll.ms", KeyType::kLong, nullopt, 1, nullopt, {},
+       "Same as log.roll.hours, in milliseconds; overrides it.", "segment.ms"},
+      {"log.roll.jitter.hours", KeyType::kInt, "0", 0, nullopt, {},
+       "Largest random jitter subtracted from the roll time.", ""},
+      {"log.roll.jitter.ms", KeyType::kLong, nullopt, 0, nullopt, {},
+       "Same as log.roll.jitter.hours, in milliseconds; overrides it.", "segment.jitter.ms"},
+      {"log.index.interval.bytes", KeyType::kInt, "4096", 0, nullopt, {},
+       "Bytes of log between two offset index entries.", "index.interval.bytes"},
+      {"log.index.size.max.bytes", KeyType::kInt, "10485760", 4, nullopt, {},
+       "Largest size of an offset or time index file.", "segment.index.bytes"},
+      {"log.flush.interval.messages", KeyType::kLong, "9223372036854775807", 1, nullopt, {},
+       "Messages appended to a partition before it is fsynced.", "flush.messages"},
+      {"log.flush.interval.ms", KeyType::kLong, nullopt, 0, nullopt, {},
+       "Largest time a message waits before fsync; defaults to log.flush.scheduler.interval.ms.",
+       "flush.ms"},
+      {"log.flush.scheduler.interval.ms", KeyType::kLong, "9223372036854775807", nullopt, nullopt,
+       {}, "How often the flusher checks whether a log needs an fsync.", ""},
+      {"log.cleanup.policy", KeyType::kList, "delete", nullopt, nullopt, {"delete", "compact"},
+       "delete (by retention), compact (keep the last value per key), or both.", "cleanup.policy"},
+      {"log.cleaner.enable", KeyType::kBool, "true", nullopt, nullopt, {},
+       "Run the log cleaner (needed for compacted topics).", ""},
+      {"log.cleaner.threads", KeyType::kInt, "1", 0, nullopt, {},
+       "Threads compacting logs.", ""},
+      {"log.cleaner.min.cleanable.ratio", KeyType::kDouble, "0.5", 0, 1, {},
+       "Dirty/total ratio at which a log becomes eligible for compaction.",
+       "min.cleanable.dirty.ratio"},
+      {"log.cleaner.delete.retention.ms", KeyType::kLong, "86400000", 0, nullopt, {},
+       "How long tombstones are kept in compacted topics.", "delete.retention.ms"},
+      {"log.cleaner.min.compaction.lag.ms", KeyType::kLong, "0", 0, nullopt, {},
+       "Youngest age of a message before it may be compacted.", "min.compaction.lag.ms"},
+      {"log.segment.delete.delay.ms", KeyType::kLong, "60000", 0, nullopt, {},
+       "Delay between marking a segment deleted and removing its files.",
+       "file.delete.delay.ms"},
+      {"log.retention.check.interval.ms", KeyType::kLong, "300000", 1, nullopt, {},
+       "How often retention is checked.", ""},
+      {"log.message.timestamp.type", KeyType::kString, "CreateTime", nullopt, nullopt,
+       {"CreateTime", "LogAppendTime"},
+       "Whether batch timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).",
+       "message.timestamp.type"},
+      {"compression.type", KeyType::kString, "producer", nullopt, nullopt,
+       {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
+       "Compression of stored batches; producer = keep the producer's.", "compression.type"},
+      {"unclean.leader.election.enable", KeyType::kBool, "false", nullopt, nullopt, {},
+       "Allow an out-of-sync replica to become leader (may lose data).",
+       "unclean.leader.election.enable"},
+      // --- coordination
+      {"zookeeper.connect", KeyType::kString, "", nullopt, nullopt, {},
+       "host:port[,host:port...][/chroot] of ZooKeeper; empty = embedded single-node store.", ""},
+      {"zookeeper.session.timeout.ms", KeyType::kInt, "18000", 1, nullopt, {},
+       "ZooKeeper session timeout.", ""},
+      {"zookeeper.connection.timeout.ms", KeyType::kInt, nullopt, 1, nullopt, {},
+       "Longest wait to connect to ZooKeeper; defaults to zookeeper.session.timeout.ms.", ""},
+      // --- threads and sockets
+      {"num.network.threads", KeyType::kInt, "3", 1, nullopt, {},
+       "Threads running network I/O.", ""},
+      {"num.io.threads", KeyType::kInt, "8", 1, nullopt, {},
+       "Threads running request handlers.", ""},
+      {"num.recovery.threads.per.data.dir", KeyType::kInt, "1", 1, nullopt, {},
+       "Threads per data dir recovering logs at start-up and flushing at stop.", ""},
+      {"socket.request.max.bytes", KeyType::kInt, "104857600", 1, nullopt, {},
+       "Largest request frame accepted.", ""},
+      {"socket.send.buffer.bytes", KeyType::kInt, "102400", -1, nullopt, {},
+       "SO_SNDBUF of client sockets; -1 = OS default.", ""},
+      {"socket.receive.buffer.bytes", KeyType::kInt, "102400", -1, nullopt, {},
+       "SO_RCVBUF of client sockets; -1 = OS default.", ""},
+      {"queued.max.requests", KeyType::kInt, "500", 1, nullopt, {},
+       "Requests queued before the network threads stop reading.", ""},
+      // --- groups, offsets, transactions
+      {"offsets.topic.num.partitions", KeyType::kInt, "50", 1, nullopt, {},
+       "Partitions of __consumer_offsets (fixed once created).", ""},
+      {"offsets.topic.replication.factor", KeyType::kShort, "3", 1, nullopt, {},
+       "Replication factor of __consumer_offsets; set 1 on a single node.", ""},
+      {"offsets.retention.minutes", KeyType::kInt, "10080", 1, nullopt, {},
+       "How long committed offsets of an empty group are kept.", ""},
+      {"offsets.commit.timeout.ms", KeyType::kInt, "5000", 1, nullopt, {},
+       "Longest wait for an offset commit to be replicated.", ""},
+      {"group.initial.rebalance.delay.ms", KeyType::kInt, "3000", 0, nullopt, {},
+       "Wait for more members before the first rebalance of an empty group.", ""},
+      {"group.min.session.timeout.ms", KeyType::kInt, "6000", 0, nullopt, {},
+       "Smallest session timeout a consumer may ask for.", ""},
+      {"group.max.session.timeout.ms", KeyType::kInt, "1800000", 0, nullopt, {},
+       "Largest session timeout a consumer may ask for.", ""},
+      {"transaction.state.log.replication.factor", KeyType::kShort, "3", 1, nullopt, {},
+       "Replication factor of __transaction_state; set 1 on a single node.", ""},
+      {"transaction.state.log.min.isr", KeyType::kInt, "2", 1, nullopt, {},
+       "min.insync.replicas of __transaction_state; set 1 on a single node.", ""},
+      // --- replication
+      {"replica.lag.time.max.ms", KeyType::kLong, "30000", 1, nullopt, {},
+       "A follower not caught up for this long leaves the ISR.", ""},
+      {"num.replica.fetchers", KeyType::kInt, "1", 1, nullopt, {},
+       "Fetcher threads per source broker.", ""},
+      {"controlled.shutdown.enable", KeyType::kBool, "true", nullopt, nullopt, {},
+       "Move leadership away before stopping.", ""},
+      // --- logging (Keel's own; Kafka configures log4j separately)
+      {"logging.level", KeyType::kString, "info", nullopt, nullopt,
+       {"trace", "debug", "info", "warn", "error", "critical", "off"},
+       "Lowest level written to the log.", ""},
+      {"logging.file", KeyType::kString, "", nullopt, nullopt, {},
+       "File the log is appended to; empty = stderr.", ""},
+  };
+  return kKeys;
+}
+
+}  // namespace
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::kShort: return "short";
+    case KeyType::kInt: return "int";
+    case KeyType::kLong: return "long";
+    case KeyType::kDouble: return "double";
+    case KeyType::kBool: return "boolean";
+    case KeyType::kString: return "string";
+    case KeyType::kList: return "list";
+    case KeyType::kListeners: return "list of listeners";
+    case KeyType::kStringMap: return "map";
+  }
+  return "?";
+}
+
+std::span<const KeyDef> all_keys() { return table(); }
+
+const KeyDef* find_key(std::string_view name) {
+  for (const KeyDef& k : table())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  // Two-row Levenshtein; keys are short so O(|a|*|b|) is nothing.
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::optional<std::string_view> nearest_key(std::string_view name) {
+  // Compare case-insensitively and treat '_' and '-' as '.', so "LOG_DIRS"
+  // and "num-partitions" are recognised as the dotted keys they mean.
+  std::string norm(name);
+  for (char& c : norm) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c == '_' || c == '-') c = '.';
+  }
+  std::optional<std::string_view> best;
+  size_t best_d = SIZE_MAX;
+  for (const KeyDef& k : table()) {
+    size_t d = edit_distance(norm, k.name);
+    if (d < best_d) {
+      best_d = d;
+      best = k.name;
+    }
+  }
+  // A typo is a few edits; anything further is a different key altogether.
+  size_t limit = std::max<size_t>(2, std::min<size_t>(4, name.size() / 4));
+  if (best && best_d <= limit) return best;
+  return std::nullopt;
+}
+
+}  // namespace keel::config

@@ -1,0 +1,145 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include "config/config.h"
+
+namespace keel::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string parse_error(std::string_view text) {
+  std::string why;
+  EXPECT_FALSE(parse_endpoint(text, &why).has_value()) << text;
+  return why;
+}
+
+std::vector<std::string> errors_of(std::string_view yaml) {
+  try {
+    parse_config(yaml, "keel.yaml");
+  } catch (const ConfigError& e) {
+    return e.errors();
+  }
+  ADD_FAILURE() << "config was accepted:\n" << yaml;
+  return {};
+}
+
+TEST(Endpoint, HostAndPort) {
+  auto ep = parse_endpoint("PLAINTEXT://127.0.0.1:9092", nullptr);
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->listener_name, "PLAINTEXT");
+  EXPECT_EQ(ep->host, "127.0.0.1");
+  EXPECT_EQ(ep->port, 9092);
+}
+
+TEST(Endpoint, EmptyHostMeansAllInterfaces) {
+  auto ep = parse_endpoint("PLAINTEXT://:9092", nullptr);
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->host, "");
+  EXPECT_EQ(ep->to_string(), "PLAINTEXT://:9092");
+}
+
+TEST(Endpoint, BracketedIpv6) {
+  auto ep = parse_endpoint("SSL://[::1]:9093", nullptr);
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->host, "::1");
+  EXPECT_EQ(ep->port, 9093);
+  EXPECT_EQ(ep->to_string(), "SSL://[::1]:9093");
+}
+
+TEST(Endpoint, NameIsUpperCasedAndPortZeroAllowed) {
+  auto ep = parse_endpoint("plaintext://localhost:0", nullptr);
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->listener_name, "PLAINTEXT");
+  EXPECT_EQ(ep->host, "localhost");
+  EXPECT_EQ(ep->port, 0);
+}
+
+TEST(Endpoint, MalformedListenersSayWhatIsWrong) {
+  EXPECT_THAT(parse_error("127.0.0.1:9092"), HasSubstr("missing '://'"));
+  EXPECT_THAT(parse_error("PLAINTEXT://localhost"), HasSubstr("missing ':port'"));
+  EXPECT_THAT(parse_error("PLAINTEXT://localhost:70000"), HasSubstr("port '70000'"));
+  EXPECT_THAT(parse_error("PLAINTEXT://localhost:"), HasSubstr("port ''"));
+  EXPECT_THAT(parse_error("PLAINTEXT://localhost:90x"), HasSubstr("port '90x'"));
+  EXPECT_THAT(parse_error("PLAINTEXT://::1:9092"), HasSubstr("brackets"));
+  EXPECT_THAT(parse_error("PLAINTEXT://[::1:9092"), HasSubstr("without ']'"));
+  EXPECT_THAT(parse_error("PLAINTEXT://[::1]9092"), HasSubstr("missing ':port'"));
+  EXPECT_THAT(parse_error("://host:1"), HasSubstr("name is empty"));
+  EXPECT_THAT(parse_error("PLAIN TEXT://host:1"), HasSubstr("listener name"));
+  EXPECT_THAT(parse_error("PLAINTEXT://ho st:1"), HasSubstr("not a host name"));
+}
+
+TEST(Listeners, ParseErrorNamesKeyLineAndListener) {
+  auto errs = errors_of("broker.id: 0\nlisteners:\n  - PLAINTEXT://:9092\n  - SSL//:9093\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0], "'listeners' at keel.yaml:4: 'SSL//:9093' is not NAME://host:port: missing '://'");
+}
+
+TEST(Listeners, CommaSeparatedStringEqualsSequence) {
+  auto a = parse_config("listeners: PLAINTEXT://:9092, SSL://:9093\n", "k");
+  auto b = parse_config("listeners: [PLAINTEXT://:9092, SSL://:9093]\n", "k");
+  EXPECT_EQ(a.listeners, b.listeners);
+  ASSERT_EQ(a.listeners.size(), 2u);
+  EXPECT_EQ(a.listeners[1].security_protocol, "SSL");
+}
+
+TEST(Listeners, NameMustBeInSecurityProtocolMap) {
+  auto errs = errors_of("listeners: CLIENT://:9092\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0],
+            "'listeners' at keel.yaml:1: listener name 'CLIENT' is not in listener.security.protocol.map "
+            "(PLAINTEXT, SASL_PLAINTEXT, SASL_SSL, SSL)");
+}
+
+TEST(Listeners, NameUsedTwiceIsAnError) {
+  auto errs = errors_of("listeners: PLAINTEXT://:9092,PLAINTEXT://:9093\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0], HasSubstr("'PLAINTEXT' is used twice"));
+}
+
+TEST(Listeners, CustomNamesViaYamlMapOrString) {
+  auto a = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: {CLIENT: sasl_ssl}\n", "k");
+  auto b = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: CLIENT:SASL_SSL\n", "k");
+  EXPECT_EQ(a.listeners[0].security_protocol, "SASL_SSL");
+  EXPECT_EQ(a.listener_security_protocol_map, b.listener_security_protocol_map);
+  EXPECT_EQ(a.inter_broker_listener_name, "CLIENT");  // no PLAINTEXT listener: the first one
+}
+
+TEST(Listeners, UnknownSecurityProtocolIsRejected) {
+  auto errs = errors_of("listeners: A://:1\nlistener.security.protocol.map: A:TLS\n");
+  ASSERT_GE(errs.size(), 1u);
+  EXPECT_EQ(errs[0],
+            "'listener.security.protocol.map' at keel.yaml:2: listener 'A' maps to 'TLS', which is not one "
+            "of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL");
+  EXPECT_THAT(errors_of("listener.security.protocol.map: A-TLS\n")[0], HasSubstr("'A-TLS' is not NAME:VALUE"));
+}
+
+TEST(Listeners, AdvertisedDefaultsToListenersWithHostnameForAllInterfaces) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  auto c = parse_config("listeners: PLAINTEXT://:9092,SSL://10.0.0.1:9093\n", "k");
+  ASSERT_EQ(c.advertised_listeners.size(), 2u);
+  EXPECT_EQ(c.advertised_listeners[0].host, host);
+  EXPECT_EQ(c.advertised_listeners[0].port, 9092);
+  EXPECT_EQ(c.advertised_listeners[1].host, "10.0.0.1");
+  EXPECT_EQ(c.listeners[0].host, "");  // the bind address is unchanged
+}
+
+TEST(Listeners, AdvertisedMustNameAListenerAndARealHost) {
+  auto errs = errors_of("listeners: PLAINTEXT://:9092\nadvertised.listeners: SSL://h:1,PLAINTEXT://0.0.0.0:9092\n");
+  ASSERT_EQ(errs.size(), 2u);
+  EXPECT_EQ(errs[0], "'advertised.listeners' at keel.yaml:2: listener name 'SSL' is not in listeners");
+  EXPECT_THAT(errs[1], HasSubstr("'PLAINTEXT://0.0.0.0:9092' cannot be advertised"));
+}
+
+TEST(Listeners, InterBrokerListenerMustExist) {
+  auto errs = errors_of("listeners: PLAINTEXT://:9092\ninter.broker.listener.name: REPLICATION\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0],
+            "'inter.broker.listener.name' at keel.yaml:2: 'REPLICATION' is not a listener name in listeners");
+}
+
+}  // namespace
+}  // namespace keel::config
