@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -88,6 +89,7 @@ struct RawEntry {
   std::string key;
   YAML::Node value;
   int line = 0;
+  bool nested = false;  // reached through a nested map (log: {retention: ...})
 };
 
 // One value after conversion by type. Only the field matching the type is used.
@@ -209,6 +211,7 @@ std::optional<std::string_view> nearest_of(std::string_view got,
 }
 
 // Builds the messages; every one starts with the key and where it was set.
+// list() orders them by line, so the operator reads them top to bottom.
 class Errors {
  public:
   explicit Errors(std::string source) : source_(std::move(source)) {}
@@ -217,15 +220,24 @@ class Errors {
     return line > 0 ? source_ + ":" + std::to_string(line) : source_ + " (default)";
   }
   void key_error(std::string_view key, int line, const std::string& problem) {
-    list_.push_back("'" + std::string(key) + "' at " + where(line) + ": " + problem);
+    add(line, "'" + std::string(key) + "' at " + where(line) + ": " + problem);
   }
-  void add(std::string message) { list_.push_back(std::move(message)); }
-  bool empty() const { return list_.empty(); }
-  std::vector<std::string>& list() { return list_; }
+  // line 0 = not tied to a line (defaults, file-level problems): listed last.
+  void add(int line, std::string message) { items_.emplace_back(line, std::move(message)); }
+  bool empty() const { return items_.empty(); }
+  std::vector<std::string> list() const {
+    auto sorted = items_;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return (a.first == 0 ? INT_MAX : a.first) < (b.first == 0 ? INT_MAX : b.first);
+    });
+    std::vector<std::string> out;
+    for (auto& [line, msg] : sorted) out.push_back(std::move(msg));
+    return out;
+  }
 
  private:
   std::string source_;
-  std::vector<std::string> list_;
+  std::vector<std::pair<int, std::string>> items_;
 };
 
 // ---- pass 1: flatten
@@ -237,7 +249,8 @@ void flatten(const YAML::Node& map, const std::string& prefix, std::vector<RawEn
     const YAML::Node& v = it->second;
     int line = k.Mark().line + 1;
     if (!k.IsScalar()) {
-      errors.add(errors.where(line) + ": a key must be a plain name, got " + describe_node_kind(k));
+      errors.add(line, errors.where(line) + ": a key must be a plain name, got " +
+                           describe_node_kind(k));
       continue;
     }
     std::string full = prefix.empty() ? k.Scalar() : prefix + "." + k.Scalar();
@@ -247,7 +260,7 @@ void flatten(const YAML::Node& map, const std::string& prefix, std::vector<RawEn
       flatten(v, full, out, errors);
       continue;
     }
-    out.push_back(RawEntry{full, v, line});
+    out.push_back(RawEntry{full, v, line, !prefix.empty()});
   }
 }
 
@@ -402,6 +415,20 @@ bool convert_node(const KeyDef& def, const RawEntry& e, Value& v, Errors& errors
     return false;
   }
   v.list_lines.assign(v.list.size(), e.line);
+  return true;
+}
+
+// convert_node, plus: a list written out but empty is a mistake, not "use the
+// default" (that is spelled by leaving the value out).
+bool convert_given(const KeyDef& def, const RawEntry& e, Value& v, Errors& errors) {
+  if (!convert_node(def, e, v, errors)) return false;
+  bool list_type = def.type == KeyType::kList || def.type == KeyType::kListeners;
+  if (list_type && v.list.empty()) {
+    errors.key_error(def.name, e.line,
+                     def.type == KeyType::kListeners ? "at least one listener is needed"
+                                                     : "must list at least one value");
+    return false;
+  }
   return true;
 }
 
@@ -713,36 +740,38 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   try {
     root = YAML::Load(std::string(yaml_text));
   } catch (const YAML::Exception& e) {
-    errors.add(errors.where(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+    errors.add(e.mark.line + 1, errors.where(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                ": YAML syntax error: " + e.msg);
-    throw ConfigError(std::move(errors.list()));
+    throw ConfigError(errors.list());
   }
 
   std::vector<RawEntry> entries;
   if (root.IsMap()) {
     flatten(root, "", entries, errors);
   } else if (!root.IsNull()) {
-    errors.add(errors.where(root.Mark().line + 1) +
+    errors.add(root.Mark().line + 1, errors.where(root.Mark().line + 1) +
                ": expected a map of keys at the top level, got " + describe_node_kind(root));
   }
 
   // Unknown and duplicate keys.
   std::map<std::string, int> lines;
   std::map<std::string, const RawEntry*> given;
+  std::map<std::string, bool> nested;
   for (const RawEntry& e : entries) {
     if (!find_key(e.key)) {
       std::string msg = "unknown key '" + e.key + "' at " + errors.where(e.line);
       if (auto near = nearest_key(e.key)) msg += " — did you mean '" + std::string(*near) + "'?";
-      errors.add(std::move(msg));
+      errors.add(e.line, std::move(msg));
       continue;
     }
     auto [it, inserted] = lines.emplace(e.key, e.line);
     if (!inserted) {
-      errors.key_error(e.key, e.line,
-                       "set twice (first at " + errors.where(it->second) +
-                           "); a nested map and a dotted name spell the same key");
+      std::string msg = "set twice (first at " + errors.where(it->second) + ")";
+      if (nested[e.key] != e.nested) msg += "; the nested and the dotted spelling name the same key";
+      errors.key_error(e.key, e.line, msg);
       continue;
     }
+    nested[e.key] = e.nested;
     given[e.key] = &e;
   }
 
@@ -752,7 +781,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   for (const KeyDef& def : all_keys()) {
     const Binding* binding = find_binding(def.name);
     if (!binding) {
-      errors.add("internal error: key '" + std::string(def.name) + "' has no BrokerConfig member");
+      errors.add(0, "internal error: key '" + std::string(def.name) + "' has no BrokerConfig member");
       continue;
     }
     Value v;
@@ -760,14 +789,14 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
     auto it = given.find(std::string(def.name));
     if (it != given.end() && !it->second->value.IsNull()) {
       line = it->second->line;
-      if (!convert_node(def, *it->second, v, errors)) {
+      if (!convert_given(def, *it->second, v, errors)) {
         bad_keys.insert(std::string(def.name));
         continue;
       }
     } else if (def.default_text) {
       std::string problem = convert_scalar(def, std::string(*def.default_text), v);
       if (!problem.empty()) {
-        errors.add("internal error: default of '" + std::string(def.name) + "': " + problem);
+        errors.add(0, "internal error: default of '" + std::string(def.name) + "': " + problem);
         continue;
       }
     } else {
@@ -796,7 +825,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   }
 
   resolve(cfg, lines, bad_keys, errors);
-  if (!errors.empty()) throw ConfigError(std::move(errors.list()));
+  if (!errors.empty()) throw ConfigError(errors.list());
   return cfg;
 }
 

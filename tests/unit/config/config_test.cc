@@ -420,8 +420,85 @@ TEST(Docs, ConfigurationReferenceMentionsEveryKey) {
   std::string doc = ss.str();
   for (const KeyDef& k : all_keys()) {
     EXPECT_THAT(doc, HasSubstr("`" + std::string(k.name) + "`")) << k.name;
-    if (!k.topic_name.empty()) EXPECT_THAT(doc, HasSubstr(std::string(k.topic_name))) << k.name;
+    if (!k.topic_name.empty()) {
+      EXPECT_THAT(doc, HasSubstr("`" + std::string(k.topic_name) + "`")) << k.name;
+    }
   }
+}
+
+}  // namespace
+}  // namespace keel::config
+
+namespace keel::config {
+namespace {
+
+// Odd but possible input: every one must end in a BrokerConfig or a ConfigError,
+// never another exception or a crash.
+TEST(Errors, OddYamlGivesAConfigErrorOrAConfig) {
+  std::string deep(5000, '[');
+  const std::vector<std::string> inputs = {
+      "*undefined_alias\n",
+      "a: &x 1\nnum.partitions: *x\n",
+      "? [a, b]\n: c\n",
+      "? {a: 1}\n: c\n",
+      "num.partitions: !!binary aGVsbG8=\n",
+      "num.partitions: !custom 3\n",
+      "<<: {num.partitions: 3}\n",
+      "---\nbroker.id: 1\n---\nbroker.id: 2\n",
+      deep,
+      "log: {}\n",
+      "log:\n",
+      "listeners: [[PLAINTEXT://:1]]\n",
+      "listeners: [{a: b}]\n",
+      "listener.security.protocol.map: {A: [x]}\n",
+      "listener.security.protocol.map: [A]\n",
+      "\t",
+      "\"unterminated",
+      "broker.id: 0\n\xff\xfe\n",
+      std::string("broker.id: 0\0x: 1\n", 18),
+      "~\n",
+      "42\n",
+      "listeners: ''\n",
+      "log.dirs: ''\n",
+      "log.dirs: ','\n",
+  };
+  for (const std::string& in : inputs) {
+    try {
+      parse_config(in, "odd.yaml");
+    } catch (const ConfigError& e) {
+      EXPECT_FALSE(e.errors().empty()) << in;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "input " << ::testing::PrintToString(in) << " threw " << e.what();
+    }
+  }
+}
+
+TEST(Errors, EmptyListenersAndLogDirsAreRejected) {
+  EXPECT_THAT(single_error("listeners: ''\n"), HasSubstr("at least one listener"));
+  EXPECT_THAT(single_error("log.dirs: ','\n"), HasSubstr("'log.dirs'"));
+}
+
+}  // namespace
+}  // namespace keel::config
+
+namespace keel::config {
+namespace {
+
+TEST(Errors, MessagesAreOrderedByLine) {
+  try {
+    parse_config("logging.level: loud\nbroker.id: x\nnum.partitons: 1\n", "keel.yaml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.errors().size(), 3u);
+    EXPECT_THAT(e.errors()[0], HasSubstr("keel.yaml:1"));
+    EXPECT_THAT(e.errors()[1], HasSubstr("keel.yaml:2"));
+    EXPECT_THAT(e.errors()[2], HasSubstr("keel.yaml:3"));
+  }
+}
+
+TEST(Nesting, DuplicateMessageExplainsMixedSpellingsOnlyWhenMixed) {
+  EXPECT_THAT(single_error("log.dir: /a\nlog: {dir: /b}\n"), HasSubstr("nested and the dotted spelling"));
+  EXPECT_THAT(single_error("log.dir: /a\nlog.dir: /b\n"), ::testing::Not(HasSubstr("nested")));
 }
 
 }  // namespace
