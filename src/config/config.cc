@@ -15,10 +15,9 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
-#include <fstream>
+#include <cstdio>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <variant>
 
 #include <yaml-cpp/yaml.h>
@@ -830,15 +829,20 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
 }
 
 BrokerConfig load_config_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError({"cannot read config file '" + path.string() + "': " +
-                       std::strerror(errno)});
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw ConfigError({"cannot read config file '" + path.string() + "'"});
-  return parse_config(text.str(), path.string());
+  // stdio rather than ifstream: ferror() tells a read error (a directory, EIO)
+  // apart from end of file, which an ifstream silently merges into "empty".
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    throw ConfigError({"cannot read config file '" + path.string() + "': " + std::strerror(errno)});
+  std::string text;
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  int err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (err)
+    throw ConfigError({"cannot read config file '" + path.string() + "': " + std::strerror(err)});
+  return parse_config(text, path.string());
 }
 
 }  // namespace keel::config

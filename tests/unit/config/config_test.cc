@@ -503,3 +503,19 @@ TEST(Nesting, DuplicateMessageExplainsMixedSpellingsOnlyWhenMixed) {
 
 }  // namespace
 }  // namespace keel::config
+
+namespace keel::config {
+namespace {
+
+TEST(ShippedConfig, DirectoryInsteadOfFileIsAnErrorNotAnEmptyConfig) {
+  try {
+    load_config_file(std::filesystem::temp_directory_path());
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cannot read config file"));
+    EXPECT_THAT(e.what(), HasSubstr("directory"));
+  }
+}
+
+}  // namespace
+}  // namespace keel::config
