@@ -245,8 +245,10 @@ class Errors {
 void flatten(const YAML::Node& map, const std::string& prefix, std::vector<RawEntry>& out,
              Errors& errors) {
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& k = it->first;
-    const YAML::Node& v = it->second;
+    // Copies, not references: yaml-cpp's iterator hands out a temporary pair,
+    // so a reference to it->first dangles at the end of the statement.
+    const YAML::Node k = it->first;
+    const YAML::Node v = it->second;
     int line = k.Mark().line + 1;
     if (!k.IsScalar()) {
       errors.add(line, errors.where(line) + ": a key must be a plain name, got " +
@@ -377,7 +379,8 @@ bool convert_node(const KeyDef& def, const RawEntry& e, Value& v, Errors& errors
       return false;
     }
     bool ok = true;
-    for (const YAML::Node& item : n) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const YAML::Node item = *it;
       int line = item.Mark().line + 1;
       if (!item.IsScalar()) {
         errors.key_error(def.name, line,
@@ -399,13 +402,15 @@ bool convert_node(const KeyDef& def, const RawEntry& e, Value& v, Errors& errors
     }
     bool ok = true;
     for (auto it = n.begin(); it != n.end(); ++it) {
-      if (!it->first.IsScalar() || !it->second.IsScalar()) {
-        errors.key_error(def.name, it->first.Mark().line + 1,
+      const YAML::Node key = it->first;
+      const YAML::Node val = it->second;
+      if (!key.IsScalar() || !val.IsScalar()) {
+        errors.key_error(def.name, key.Mark().line + 1,
                          "map entries must be NAME: VALUE");
         ok = false;
         continue;
       }
-      v.map[upper(trim(it->first.Scalar()))] = upper(trim(it->second.Scalar()));
+      v.map[upper(trim(key.Scalar()))] = upper(trim(val.Scalar()));
     }
     return ok;
   }
