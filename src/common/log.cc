@@ -9,6 +9,7 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 namespace keel {
@@ -19,7 +20,10 @@ constexpr const char* kPattern = "%Y-%m-%dT%H:%M:%S.%fZ %l [%n] %v";
 
 struct LogState {
   std::mutex mu;
-  spdlog::sink_ptr sink;
+  // Every logger holds this one forwarding sink; init_logging swaps what it
+  // forwards to under the dist sink's own mutex, so a logger in use on another
+  // thread never sees its sink list change.
+  std::shared_ptr<spdlog::sinks::dist_sink_mt> sink;
   spdlog::level::level_enum level = spdlog::level::info;
   // Loggers are kept here rather than in spdlog's global registry so that a
   // module name can never collide with someone else's registered logger.
@@ -29,9 +33,11 @@ struct LogState {
 LogState& state() {
   static LogState* s = [] {
     auto* st = new LogState;  // never destroyed: loggers may be used during static teardown
-    st->sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    st->sink->set_formatter(
+    auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    err->set_formatter(
         std::make_unique<spdlog::pattern_formatter>(kPattern, spdlog::pattern_time_type::utc));
+    st->sink = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    st->sink->add_sink(err);
     return st;
   }();
   return *s;
@@ -73,13 +79,10 @@ void init_logging(std::string_view level, const std::string& file) {
 
   LogState& st = state();
   std::lock_guard lock(st.mu);
-  st.sink = sink;
+  st.sink->flush();  // lines already written go to the old destination first
+  st.sink->set_sinks({sink});
   st.level = *lvl;
-  for (auto& [name, lg] : st.loggers) {
-    lg->sinks().assign(1, sink);  // sinks() of a live logger: swapped under our lock only
-    lg->set_level(*lvl);
-    lg->flush_on(spdlog::level::warn);
-  }
+  for (auto& [name, lg] : st.loggers) lg->set_level(*lvl);  // level_ is atomic in spdlog
 }
 
 std::shared_ptr<spdlog::logger> logger(std::string_view module) {

@@ -2,11 +2,11 @@
 // One spdlog logger per module, all writing to one sink (stderr or a file).
 // Line format: "2026-11-23T01:58:00.123456Z info [storage] message" (UTC).
 //
-// Threads: logger() and init_logging() may be called from any thread; the
-// returned logger is thread-safe (spdlog *_mt sinks). init_logging() swaps the
-// sink of every logger already handed out, so modules may grab their logger in
-// static initialisers or constructors before the config is loaded; until then
-// they write to stderr at level info.
+// Threads: logger() and init_logging() may be called from any thread, also
+// while other threads log; the returned logger is thread-safe. init_logging()
+// redirects every logger already handed out, so modules may grab their logger
+// in constructors before the config is loaded; until then they write to stderr
+// at level info. Loggers live until the process exits (safe in static teardown).
 
 #include <memory>
 #include <string>

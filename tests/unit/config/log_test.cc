@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/log.h"
 
@@ -54,6 +55,29 @@ TEST(Logging, FileGetsOneLineWithTimeLevelAndModule) {
 TEST(Logging, SameModuleGivesSameLogger) {
   EXPECT_EQ(logger("net").get(), logger("net").get());
   EXPECT_NE(logger("net").get(), logger("server").get());
+}
+
+}  // namespace
+}  // namespace keel
+
+namespace keel {
+namespace {
+
+TEST(Logging, ReinitialisingWhileAnotherThreadLogsLosesNoLine) {
+  auto path = std::filesystem::temp_directory_path() / "keel_log_race.log";
+  std::filesystem::remove(path);
+  init_logging("info", path.string());
+  std::thread writer([] {
+    for (int i = 0; i < 2000; ++i) logger("race")->info("line {}", i);
+  });
+  for (int i = 0; i < 50; ++i) init_logging("info", path.string());
+  writer.join();
+  logger("race")->flush();
+  std::string text = read_all(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2000);
+  EXPECT_THAT(text, HasSubstr("info [race] line 1999\n"));
+  init_logging("info", "");
+  std::filesystem::remove(path);
 }
 
 }  // namespace
