@@ -639,6 +639,35 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
       errors.key_error("log.dirs", line_of("log.dirs"), "directory '" + dir + "' is listed twice");
   }
 
+  // zookeeper.connect: host[:port][,host[:port]...][/chroot]. Checked here so a
+  // typo stops start-up with its line instead of a retry loop in the ZooKeeper client.
+  if (!cfg.zookeeper_connect.empty()) {
+    std::string_view zk = cfg.zookeeper_connect;
+    size_t slash = zk.find('/');
+    std::string_view hosts = zk.substr(0, slash);
+    if (slash != std::string_view::npos && zk.size() > slash + 1 && zk.back() == '/')
+      errors.key_error("zookeeper.connect", line_of("zookeeper.connect"),
+                       "the chroot '" + std::string(zk.substr(slash)) + "' must not end with '/'");
+    if (trim(hosts).empty())
+      errors.key_error("zookeeper.connect", line_of("zookeeper.connect"),
+                       "'" + cfg.zookeeper_connect + "' names no host (host:port[,host:port][/chroot])");
+    for (const std::string& hp : split_commas(hosts)) {
+      size_t colon = hp.rfind(':');
+      std::string host = colon == std::string::npos ? hp : hp.substr(0, colon);
+      bool ok = !host.empty() && host.find(':') == std::string::npos;
+      if (ok && colon != std::string::npos) {
+        std::string port = hp.substr(colon + 1);
+        unsigned value = 0;
+        auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+        ok = !port.empty() && r.ec == std::errc() && r.ptr == port.data() + port.size() &&
+             value >= 1 && value <= 65535;
+      }
+      if (!ok)
+        errors.key_error("zookeeper.connect", line_of("zookeeper.connect"),
+                         "'" + hp + "' is not host:port (in host:port[,host:port][/chroot])");
+    }
+  }
+
   if (cfg.group_min_session_timeout_ms > cfg.group_max_session_timeout_ms)
     errors.key_error("group.min.session.timeout.ms", line_of("group.min.session.timeout.ms"),
                      "must not exceed group.max.session.timeout.ms (" +

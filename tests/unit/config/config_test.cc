@@ -519,3 +519,19 @@ TEST(ShippedConfig, DirectoryInsteadOfFileIsAnErrorNotAnEmptyConfig) {
 
 }  // namespace
 }  // namespace keel::config
+
+namespace keel::config {
+namespace {
+
+TEST(Derived, ZooKeeperConnectStringIsChecked) {
+  EXPECT_EQ(parse_config("zookeeper.connect: zk1:2181,zk2,zk3:2182/keel/a\n", "k").zookeeper_connect,
+            "zk1:2181,zk2,zk3:2182/keel/a");
+  EXPECT_EQ(single_error("zookeeper.connect: zk1:21x81\n"),
+            "'zookeeper.connect' at keel.yaml:1: 'zk1:21x81' is not host:port (in host:port[,host:port][/chroot])");
+  EXPECT_THAT(single_error("zookeeper.connect: zk1:0\n"), HasSubstr("'zk1:0' is not host:port"));
+  EXPECT_THAT(single_error("zookeeper.connect: /keel\n"), HasSubstr("names no host"));
+  EXPECT_THAT(single_error("zookeeper.connect: zk:2181/keel/\n"), HasSubstr("must not end with '/'"));
+}
+
+}  // namespace
+}  // namespace keel::config
