@@ -264,7 +264,9 @@ RecordBatchBuilder& RecordBatchBuilder::log_append_time(int64_t timestamp_ms) {
 RecordBatchBuilder& RecordBatchBuilder::add(int64_t timestamp, std::optional<ByteView> key,
                                             std::optional<ByteView> value,
                                             std::vector<std::pair<std::string, std::optional<Bytes>>> headers) {
-  int32_t delta = records_.empty() ? 0 : records_.back().offset_delta + 1;
+  int64_t next = records_.empty() ? 0 : int64_t{records_.back().offset_delta} + 1;
+  // Past int32 the delta cannot be written: a negative one makes build() fail with kBadBatch.
+  int32_t delta = next > std::numeric_limits<int32_t>::max() ? -1 : static_cast<int32_t>(next);
   return add_with_offset_delta(delta, timestamp, key, value, std::move(headers));
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <string>
 
@@ -550,6 +551,14 @@ TEST(RecordBatch, LegacyMessageSetIsBadMagicNotBadLength) {
   legacy.insert(legacy.end(), more.begin(), more.end());
   ASSERT_GE(legacy.size(), kBatchHeaderSize);
   EXPECT_EQ(RecordBatchView::parse(ByteView(legacy)).error(), RecordsErrc::kBadMagic);
+}
+
+TEST(RecordBatch, OffsetDeltaPastInt32IsBadBatchNotOverflow) {
+  auto built = RecordBatchBuilder()
+                   .add_with_offset_delta(std::numeric_limits<int32_t>::max(), 1, std::nullopt, as_bytes("a"))
+                   .add(2, std::nullopt, as_bytes("b"))
+                   .build();
+  EXPECT_EQ(built.error(), RecordsErrc::kBadBatch);
 }
 
 }  // namespace
