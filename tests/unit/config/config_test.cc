@@ -535,3 +535,49 @@ TEST(Derived, ZooKeeperConnectStringIsChecked) {
 
 }  // namespace
 }  // namespace keel::config
+
+#include <random>
+
+namespace keel::config {
+namespace {
+
+// A poor man's fuzzer: byte flips, insertions and deletions in the shipped
+// cluster file must each end in a config or a ConfigError (run under ASan too).
+TEST(Errors, RandomMutationsOfTheShippedFileEndInAConfigOrAConfigError) {
+  std::ifstream in(source_dir() / "config" / "cluster-example.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string base = ss.str();
+  ASSERT_FALSE(base.empty());
+  std::mt19937 rng(12345);
+  const char kAlphabet[] = ":,-[]{}#&*!|>'\"\n \t.0123456789abcz/\\%@`";
+  int accepted = 0, rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text = base;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      size_t pos = rng() % text.size();
+      char c = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+      switch (rng() % 3) {
+        case 0: text[pos] = c; break;
+        case 1: text.insert(pos, 1, c); break;
+        default: text.erase(pos, 1 + rng() % 8); break;
+      }
+    }
+    try {
+      parse_config(text, "fuzz.yaml");
+      ++accepted;
+    } catch (const ConfigError& err) {
+      ASSERT_FALSE(err.errors().empty());
+      for (const std::string& m : err.errors()) ASSERT_THAT(m, HasSubstr("fuzz.yaml")) << m;
+      ++rejected;
+    } catch (const std::exception& ex) {
+      FAIL() << "round " << round << " threw " << ex.what() << " for:\n" << text;
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(rejected, 0);
+}
+
+}  // namespace
+}  // namespace keel::config
