@@ -581,3 +581,32 @@ TEST(Errors, RandomMutationsOfTheShippedFileEndInAConfigOrAConfigError) {
 
 }  // namespace
 }  // namespace keel::config
+
+namespace keel::config {
+namespace {
+
+// The reference table row of each key states the table's type and default, so
+// the docs cannot drift from the code.
+TEST(Docs, EachKeysRowStatesItsTypeAndDefault) {
+  std::ifstream in(source_dir() / "docs" / "configuration.md");
+  ASSERT_TRUE(in);
+  std::map<std::string, std::string> rows;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    size_t end = line.find('`', 3);
+    if (end != std::string::npos) rows[line.substr(3, end - 3)] = line;
+  }
+  for (const KeyDef& k : all_keys()) {
+    auto it = rows.find(std::string(k.name));
+    ASSERT_NE(it, rows.end()) << "no table row for " << k.name;
+    const std::string& row = it->second;
+    EXPECT_THAT(row, HasSubstr("| " + std::string(key_type_name(k.type)) + " |")) << row;
+    std::string dflt = !k.default_text ? "null"
+                       : k.default_text->empty() ? "`\"\"`"
+                                                 : "`" + std::string(*k.default_text) + "`";
+    EXPECT_THAT(row, HasSubstr("| " + dflt + " |")) << row;
+  }
+}
+
+}  // namespace
+}  // namespace keel::config
