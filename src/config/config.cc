@@ -339,6 +339,10 @@ std::string convert_scalar(const KeyDef& def, const std::string& raw, Value& v) 
       return "";
     }
     case KeyType::kString: {
+      // Allowed values match case-insensitively and are stored in their
+      // canonical spelling: log4j habits (INFO, WARN) are not worth a refusal.
+      for (std::string_view allowed : def.valid_values)
+        if (lower(allowed) == lower(text)) text = std::string(allowed);
       if (!def.valid_values.empty() &&
           std::find(def.valid_values.begin(), def.valid_values.end(), text) ==
               def.valid_values.end()) {
@@ -443,7 +447,9 @@ bool check_list_items(const KeyDef& def, int key_line, Value& v, std::vector<End
   bool ok = true;
   for (size_t i = 0; i < v.list.size(); ++i) {
     int line = i < v.list_lines.size() ? v.list_lines[i] : key_line;
-    const std::string& item = v.list[i];
+    std::string& item = v.list[i];
+    for (std::string_view allowed : def.valid_values)
+      if (lower(allowed) == lower(item)) item = std::string(allowed);
     if (def.type == KeyType::kListeners) {
       std::string why;
       auto ep = parse_endpoint(item, &why);
@@ -990,8 +996,10 @@ std::string set_topic_config(TopicConfig& config, std::string_view key, std::str
   std::string problem = convert_scalar(*def, std::string(value), v);
   if (problem.empty() && def->type == KeyType::kList) {
     if (v.list.empty()) problem = "must list at least one value";
-    for (const std::string& item : v.list) {
+    for (std::string& item : v.list) {
       if (!problem.empty()) break;
+      for (std::string_view allowed : def->valid_values)
+        if (lower(allowed) == lower(item)) item = std::string(allowed);
       if (!def->valid_values.empty() &&
           std::find(def->valid_values.begin(), def->valid_values.end(), item) ==
               def->valid_values.end()) {

@@ -297,7 +297,15 @@ TEST(Ranges, EnumValueNearMissSuggestsTheValue) {
   EXPECT_EQ(single_error("compression.type: gzp\n"),
             "'compression.type' at keel.yaml:1: must be one of uncompressed, zstd, lz4, snappy, gzip, "
             "producer; got 'gzp' — did you mean 'gzip'?");
-  EXPECT_THAT(single_error("logging.level: INFO\n"), HasSubstr("did you mean 'info'?"));
+  EXPECT_THAT(single_error("logging.level: inf\n"), HasSubstr("did you mean 'info'?"));
+}
+
+TEST(Ranges, EnumValuesMatchCaseInsensitivelyAndAreStoredCanonically) {
+  BrokerConfig c = parse_config("logging.level: WARN\nlog.message.timestamp.type: logappendtime\n", "k");
+  EXPECT_EQ(c.logging_level, "warn");
+  EXPECT_EQ(c.log_message_timestamp_type, "LogAppendTime");
+  EXPECT_EQ(parse_config("log.cleanup.policy: [Compact]\n", "k").log_cleanup_policy,
+            (std::vector<std::string>{"compact"}));
 }
 
 TEST(Ranges, ListItemsAreCheckedOneByOne) {
