@@ -1,0 +1,308 @@
+#include "net/server.h"
+
+#include <atomic>
+#include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/log.h"
+#include "net/frame.h"
+
+namespace keel::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("net");
+  return l;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
+  return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+// One client connection. Two coroutines share it on its reactor thread: the
+// reader frames requests and hands them to the handler, the writer sends the
+// completed responses in request order. Everything here runs on the
+// connection's io_context (one thread), so no lock is needed; handler
+// completions from other threads are posted back to it.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, ConnectionInfo info, const ServerOptions& options,
+             RequestHandler& handler)
+      : socket_(std::move(socket)),
+        writer_wake_(socket_.get_executor()),
+        reader_wake_(socket_.get_executor()),
+        info_(std::move(info)),
+        options_(options),
+        handler_(handler) {}
+
+  void start() {
+    auto self = shared_from_this();
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    writer_wake_.cancel();
+    reader_wake_.cancel();
+  }
+
+ private:
+  asio::awaitable<void> read_loop() {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    while (!closed_) {
+      uint8_t prefix[4];
+      co_await asio::async_read(socket_, asio::buffer(prefix),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      auto size = check_frame_size(prefix, options_.max_request_bytes);
+      if (!size) {
+        // Kafka closes the connection on an invalid size, before reading on.
+        log()->warn("closing connection {} from {}: {} (size {}, limit {})", info_.id, info_.peer,
+                    size.error().message(), load_be<int32_t>(prefix),
+                    options_.max_request_bytes);
+        close();
+        break;
+      }
+      Bytes frame(*size);
+      co_await asio::async_read(socket_, asio::buffer(frame),
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+
+      // Back-pressure: a client pipelining faster than we answer waits.
+      while (!closed_ && queue_.in_flight() >= options_.max_in_flight) {
+        reader_wake_.expires_at(asio::steady_timer::time_point::max());
+        co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (closed_) break;
+
+      const uint64_t seq = queue_.reserve();
+      auto executor = socket_.get_executor();
+      std::weak_ptr<Connection> weak = self;
+      handler_.handle(info_, std::move(frame), [weak, executor, seq](Response response) {
+        asio::post(executor, [weak, seq, response = std::move(response)]() mutable {
+          if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
+        });
+      });
+    }
+    if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted &&
+        ec != asio::error::connection_reset) {
+      log()->debug("connection {} from {}: read failed: {}", info_.id, info_.peer, ec.message());
+    }
+    reader_done_ = true;
+    writer_wake_.cancel();
+  }
+
+  void complete(uint64_t seq, Response response) {
+    if (closed_) return;
+    queue_.complete(seq, std::move(response));
+    writer_wake_.cancel();
+  }
+
+  asio::awaitable<void> write_loop() {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    while (!closed_) {
+      auto ready = queue_.take_ready();
+      if (!ready.empty()) reader_wake_.cancel();
+      for (auto& response : ready) {
+        if (!response.chunks.empty()) {
+          std::vector<asio::const_buffer> buffers;
+          buffers.reserve(response.chunks.size());
+          for (const auto& chunk : response.chunks) buffers.emplace_back(asio::buffer(chunk));
+          co_await asio::async_write(socket_, buffers,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) {
+            close();
+            co_return;
+          }
+        }
+        if (response.close_after) {
+          close();
+          co_return;
+        }
+      }
+      if (reader_done_ && queue_.in_flight() == 0) {
+        close();
+        co_return;
+      }
+      writer_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer writer_wake_;  // cancelled when a response completes
+  asio::steady_timer reader_wake_;  // cancelled when responses leave the queue
+  ConnectionInfo info_;
+  const ServerOptions& options_;
+  RequestHandler& handler_;
+  ResponseQueue queue_;
+  bool closed_ = false;
+  bool reader_done_ = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions o, RequestHandler& h) : options(o), handler(h) {
+    const int n = std::max(1, options.threads);
+    for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name) {
+    for (;;) {
+      auto& ctx = *contexts[next_context++ % contexts.size()];
+      boost::system::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(
+          ctx, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        log()->warn("accept on {} failed: {}", listener_name, ec.message());
+        continue;
+      }
+      boost::system::error_code opt_ec;
+      socket.set_option(tcp::no_delay(true), opt_ec);
+      if (options.send_buffer_bytes > 0) {
+        socket.set_option(asio::socket_base::send_buffer_size(options.send_buffer_bytes), opt_ec);
+      }
+      if (options.receive_buffer_bytes > 0) {
+        socket.set_option(asio::socket_base::receive_buffer_size(options.receive_buffer_bytes),
+                          opt_ec);
+      }
+      ConnectionInfo info;
+      info.id = ++connection_ids;
+      boost::system::error_code ep_ec;
+      auto remote = socket.remote_endpoint(ep_ec);
+      info.peer = ep_ec ? std::string("?") : endpoint_text(remote);
+      info.listener_name = listener_name;
+      info.local_port = acceptor.local_endpoint(ep_ec).port();
+      log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
+      auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler);
+      asio::post(ctx, [conn]() { conn->start(); });
+    }
+  }
+
+  ServerOptions options;
+  RequestHandler& handler;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::string> acceptor_names;
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> connection_ids{0};
+  size_t next_context = 0;  // touched only by accept loops on contexts[0]
+  bool started = false;
+  bool stopped = false;
+};
+
+Server::Server(ServerOptions options, RequestHandler& handler)
+    : impl_(std::make_unique<Impl>(options, handler)) {}
+
+Server::~Server() { stop(); }
+
+std::vector<uint16_t> Server::listen(const std::vector<ListenerSpec>& listeners) {
+  std::vector<uint16_t> ports;
+  for (const auto& spec : listeners) {
+    auto& ctx = *impl_->contexts[0];
+    boost::system::error_code ec;
+    asio::ip::address address;
+    if (spec.host.empty()) {
+      address = asio::ip::address_v6::any();
+    } else {
+      address = asio::ip::make_address(spec.host, ec);
+      if (ec) {
+        // A host name: resolve it once, as Kafka binds to the resolved address.
+        tcp::resolver resolver(ctx);
+        auto results = resolver.resolve(spec.host, std::to_string(spec.port), ec);
+        if (ec || results.empty()) {
+          throw std::system_error(ec, "cannot resolve listener host " + spec.host);
+        }
+        address = results.begin()->endpoint().address();
+      }
+    }
+    tcp::endpoint endpoint(address, spec.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(ctx);
+    const std::string where = spec.name + "://" + (spec.host.empty() ? "" : spec.host) + ":" +
+                              std::to_string(spec.port);
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec && address.is_v6() && spec.host.empty()) {
+      // All interfaces: accept IPv4 too on the IPv6 wildcard.
+      acceptor->set_option(asio::ip::v6_only(false), ec);
+      ec.clear();
+    }
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + where);
+    ports.push_back(acceptor->local_endpoint().port());
+    impl_->acceptors.push_back(std::move(acceptor));
+    impl_->acceptor_names.push_back(spec.name);
+  }
+  return ports;
+}
+
+void Server::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  for (size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    auto* acceptor = impl_->acceptors[i].get();
+    std::string name = impl_->acceptor_names[i];
+    Impl* impl = impl_.get();
+    asio::co_spawn(*impl_->contexts[0],
+                   [impl, acceptor, name]() { return impl->accept_loop(*acceptor, name); },
+                   asio::detached);
+  }
+  for (auto& ctx : impl_->contexts) {
+    asio::io_context* c = ctx.get();
+    impl_->threads.emplace_back([c]() {
+      auto guard = asio::make_work_guard(*c);
+      c->run();
+    });
+  }
+}
+
+void Server::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& acceptor : impl_->acceptors) {
+    asio::post(*impl_->contexts[0], [a = acceptor.get()]() {
+      boost::system::error_code ignored;
+      a->close(ignored);
+    });
+  }
+  // Stopping the contexts abandons every connection's pending operations; the
+  // coroutine frames (and with them the sockets) are destroyed with the contexts.
+  for (auto& ctx : impl_->contexts) ctx->stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->acceptors.clear();
+  impl_->contexts.clear();
+}
+
+}  // namespace keel::net

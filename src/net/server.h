@@ -1,0 +1,71 @@
+#pragma once
+// The network side of the broker: listeners, N reactor threads (one
+// io_context each), and connections that frame requests, hand them to a
+// RequestHandler and send the responses back in request order.
+//
+// Boost.Asio stays inside net/*.cc: this header shows none of it, so the rest
+// of the broker compiles without Asio's templates.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "net/response_queue.h"
+
+namespace keel::net {
+
+struct ConnectionInfo {
+  uint64_t id = 0;
+  std::string peer;           // "ip:port" of the client
+  std::string listener_name;  // e.g. "PLAINTEXT"
+  uint16_t local_port = 0;
+};
+
+// Receives every request frame (size prefix stripped). `done` may be called
+// from any thread, exactly once; the connection sends the response in request
+// order. Calls come from the connection's reactor thread.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  virtual void handle(const ConnectionInfo& conn, Bytes frame,
+                      std::function<void(Response)> done) = 0;
+};
+
+struct ListenerSpec {
+  std::string name;  // listener name, e.g. "PLAINTEXT"
+  std::string host;  // "" = all interfaces
+  uint16_t port = 0; // 0 = any free port
+};
+
+struct ServerOptions {
+  int threads = 3;                        // num.network.threads
+  int32_t max_request_bytes = 104857600;  // socket.request.max.bytes
+  size_t max_in_flight = 100;             // per connection, before reading pauses
+  int32_t send_buffer_bytes = -1;         // -1 = OS default
+  int32_t receive_buffer_bytes = -1;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, RequestHandler& handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens on every listener; throws std::system_error naming the
+  // address when one cannot be bound. Returns the bound ports, in order.
+  std::vector<uint16_t> listen(const std::vector<ListenerSpec>& listeners);
+  // Starts the reactor threads and begins accepting.
+  void start();
+  // Stops accepting, closes every connection and joins the threads. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel::net

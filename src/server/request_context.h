@@ -1,0 +1,30 @@
+#pragma once
+// What a request handler sees: the broker's identity and config, the
+// connection it came on, and the parsed request header.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "net/server.h"
+#include "protocol/generated/request_header.h"
+
+namespace keel::server {
+
+// Facts about this broker that do not change while it runs.
+struct BrokerIdentity {
+  int32_t broker_id = 0;
+  std::string cluster_id;
+  std::vector<config::Endpoint> advertised_listeners;
+};
+
+struct RequestContext {
+  const BrokerIdentity& broker;
+  const config::BrokerConfig& config;
+  const net::ConnectionInfo& connection;
+  const protocol::RequestHeader& header;
+  int16_t api_version() const { return header.request_api_version; }
+};
+
+}  // namespace keel::server
