@@ -1,0 +1,67 @@
+"""Real Kafka clients against a real keel process: librdkafka (kcat and
+confluent-kafka-python) and kafka-python."""
+
+import json
+import subprocess
+
+from confluent_kafka.admin import AdminClient
+
+
+def test_kcat_lists_the_broker(broker):
+    out = subprocess.run(["kcat", "-L", "-b", broker.bootstrap, "-m", "10"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "1 brokers:" in out.stdout
+    assert "broker 0 at 127.0.0.1:%d (controller)" % broker.port in out.stdout
+    assert "0 topics:" in out.stdout
+
+
+def test_kcat_json_metadata(broker):
+    out = subprocess.run(["kcat", "-L", "-J", "-b", broker.bootstrap, "-m", "10"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    md = json.loads(out.stdout)
+    assert md["controllerid"] == 0
+    assert md["brokers"] == [{"id": 0, "name": "127.0.0.1:%d" % broker.port}]
+    assert md["topics"] == []
+
+
+def test_confluent_admin_list_topics(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    md = admin.list_topics(timeout=10)
+    assert list(md.brokers) == [0]
+    assert md.brokers[0].host == "127.0.0.1"
+    assert md.brokers[0].port == broker.port
+    assert md.topics == {}
+    assert md.controller_id == 0
+    assert len(md.cluster_id) == 22  # Kafka's base64 UUID form
+
+
+def test_unknown_topic_is_reported_missing(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    md = admin.list_topics(topic="no-such-topic", timeout=10)
+    t = md.topics["no-such-topic"]
+    assert t.error is not None
+    assert t.error.code() == 3  # UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_cluster_id_survives_restart(make_broker):
+    b = make_broker().start()
+    first = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).cluster_id
+    assert b.stop() == 0
+    b.start()
+    second = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).cluster_id
+    assert first == second
+    assert (b.dir / "data" / "meta.properties").read_text().count("cluster.id=" + first) == 1
+
+
+def test_kafka_python_negotiates_and_reads_metadata(broker):
+    from kafka import KafkaConsumer
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, request_timeout_ms=15000,
+                             api_version_auto_timeout_ms=10000)
+    try:
+        assert consumer.topics() == set()
+        # kafka-python probes ApiVersions and settles on a protocol level.
+        assert consumer.config["api_version"] >= (0, 10)
+    finally:
+        consumer.close()

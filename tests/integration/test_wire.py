@@ -1,0 +1,159 @@
+"""Exact bytes on the wire: what the broker answers, and how it treats input
+no client library would send."""
+
+import struct
+import threading
+
+from kafka_wire import (api_versions, connect, frame, is_closed, parse_api_versions, recv_frame,
+                        request_v1_header, request_v2_header)
+
+SERVED = {18: (0, 3), 3: (0, 12)}
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_api_versions_v0_lists_exactly_what_is_served(broker):
+    with connect(broker.port) as s:
+        corr, body = api_versions(s, 0, correlation_id=11)
+    assert corr == 11
+    error, apis = parse_api_versions(body, 0)
+    assert error == 0
+    assert apis == SERVED
+
+
+def test_api_versions_v3_flexible(broker):
+    with connect(broker.port) as s:
+        corr, body = api_versions(s, 3, correlation_id=12)
+    assert corr == 12
+    error, apis = parse_api_versions(body, 3)
+    assert error == 0
+    assert apis == SERVED
+
+
+def test_api_versions_too_new_gets_v0_unsupported_version(broker):
+    with connect(broker.port) as s:
+        payload = request_v2_header(18, 99, 13) + b"\x00\x00\x00"
+        s.sendall(frame(payload))
+        resp = recv_frame(s)
+    (corr,) = struct.unpack_from(">i", resp, 0)
+    assert corr == 13
+    error, apis = parse_api_versions(resp[4:], 0)
+    assert error == 35  # UNSUPPORTED_VERSION
+    assert apis == SERVED
+
+
+def test_metadata_v12_by_hand(broker):
+    body = b"\x01" + b"\x00" + b"\x00" + b"\x00"  # topics=[] (compact), auto=false, ops=false, tags
+    with connect(broker.port) as s:
+        s.sendall(frame(request_v2_header(3, 12, 21) + body))
+        resp = recv_frame(s)
+    corr, header_tags = struct.unpack_from(">ib", resp, 0)
+    assert corr == 21 and header_tags == 0
+    pos = 5
+    throttle, brokers_len = struct.unpack_from(">ib", resp, pos)
+    assert throttle == 0 and brokers_len == 2  # one broker (compact count + 1)
+    pos += 5
+    node_id, host_len = struct.unpack_from(">ib", resp, pos)
+    pos += 5
+    host = resp[pos:pos + host_len - 1].decode()
+    pos += host_len - 1
+    (port,) = struct.unpack_from(">i", resp, pos)
+    assert (node_id, host, port) == (0, "127.0.0.1", broker.port)
+
+
+def test_pipelined_requests_are_answered_in_order(broker):
+    with connect(broker.port) as s:
+        burst = b"".join(frame(request_v1_header(18, i % 3, 1000 + i)) for i in range(50))
+        s.sendall(burst)
+        for i in range(50):
+            (corr,) = struct.unpack_from(">i", recv_frame(s), 0)
+            assert corr == 1000 + i
+
+
+def test_unknown_api_key_closes_only_that_connection(broker):
+    with connect(broker.port) as bystander:
+        with connect(broker.port) as s:
+            s.sendall(frame(request_v1_header(4242, 0, 1)))
+            assert is_closed(s)
+        corr, _ = api_versions(bystander, 0, correlation_id=5)
+        assert corr == 5
+    assert "is not served" in broker.log_text()
+
+
+def test_unsupported_version_of_a_served_api_closes(broker):
+    with connect(broker.port) as s:
+        s.sendall(frame(request_v2_header(3, 13, 1)))  # Metadata v13 does not exist
+        assert is_closed(s)
+    assert broker.alive()
+
+
+def test_api_not_yet_served_closes(broker):
+    with connect(broker.port) as s:
+        s.sendall(frame(request_v1_header(0, 3, 1) + b"\xff\xff\x00\x01"))  # Produce
+        assert is_closed(s)
+    assert broker.alive()
+
+
+def test_garbage_closes_the_connection(broker):
+    with connect(broker.port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert is_closed(s)
+    with connect(broker.port) as s:
+        assert api_versions(s, 0)[0] == 1
+
+
+def test_malformed_body_closes(broker):
+    # Metadata v1 claiming 1000 topics with no bytes behind the count.
+    with connect(broker.port) as s:
+        s.sendall(frame(request_v1_header(3, 1, 1) + struct.pack(">i", 1000)))
+        assert is_closed(s)
+    assert "malformed Metadata v1 request" in broker.log_text()
+
+
+def test_huge_size_prefix_is_refused_without_allocating(broker):
+    before = rss_kib(broker.proc.pid)
+    with connect(broker.port) as s:
+        s.sendall(struct.pack(">i", 2**31 - 1) + b"\x00" * 64)
+        assert is_closed(s)
+    with connect(broker.port) as s:
+        s.sendall(struct.pack(">i", -5))
+        assert is_closed(s)
+    after = rss_kib(broker.proc.pid)
+    assert after - before < 16 * 1024, "RSS grew from %d to %d KiB" % (before, after)
+    assert "larger than socket.request.max.bytes" in broker.log_text()
+
+
+def test_truncated_frame_then_disconnect(broker):
+    for _ in range(20):
+        with connect(broker.port) as s:
+            s.sendall(struct.pack(">i", 100) + b"\x00\x12")
+    with connect(broker.port) as s:
+        assert api_versions(s, 1)[0] == 1
+    assert broker.alive()
+
+
+def test_many_concurrent_clients(broker):
+    errors = []
+
+    def client(n):
+        try:
+            with connect(broker.port) as s:
+                for i in range(20):
+                    corr, body = api_versions(s, 3, correlation_id=n * 100 + i)
+                    assert corr == n * 100 + i
+                    assert parse_api_versions(body, 3) == (0, SERVED)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
