@@ -1,0 +1,124 @@
+// The network server with a scripted handler: responses completed out of
+// order, from other threads, still leave in request order; oversized frames
+// close the connection.
+
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+namespace keel::net {
+namespace {
+
+// Answers each request with its own first 8 bytes after a delay that makes
+// later requests finish first; completes on a thread of its own.
+class ReverseDelayHandler : public RequestHandler {
+ public:
+  ~ReverseDelayHandler() override {
+    for (auto& t : threads_) t.join();
+  }
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    const int delay_ms = 5 * (10 - std::min<int>(frame[7], 10));
+    std::lock_guard lock(mu_);
+    threads_.emplace_back([frame = std::move(frame), done = std::move(done), delay_ms]() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      Bytes out = {0, 0, 0, 8};
+      out.insert(out.end(), frame.begin(), frame.begin() + 8);
+      Response r;
+      r.chunks.push_back(std::move(out));
+      done(std::move(r));
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+bool read_exact(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t got = ::read(fd, p, n);
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+TEST(Server, ResponsesLeaveInRequestOrderWhenHandlersFinishOutOfOrder) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  ASSERT_EQ(ports.size(), 1u);
+  server.start();
+
+  int fd = connect_to(ports[0]);
+  Bytes burst;
+  for (uint8_t i = 0; i < 10; ++i) {
+    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, i};
+    burst.insert(burst.end(), frame, frame + sizeof(frame));
+  }
+  ASSERT_EQ(::write(fd, burst.data(), burst.size()), static_cast<ssize_t>(burst.size()));
+  for (uint8_t i = 0; i < 10; ++i) {
+    uint8_t resp[12];
+    ASSERT_TRUE(read_exact(fd, resp, sizeof(resp)));
+    EXPECT_EQ(resp[11], i) << "response " << int(i) << " out of order";
+  }
+  ::close(fd);
+  server.stop();
+}
+
+TEST(Server, OversizedFrameClosesTheConnection) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.max_request_bytes = 1024;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  const uint8_t prefix[] = {0, 0, 0x04, 0x01};  // 1025 bytes
+  ASSERT_EQ(::write(fd, prefix, 4), 4);
+  uint8_t b;
+  EXPECT_EQ(::read(fd, &b, 1), 0);  // EOF: closed by the server
+  ::close(fd);
+  server.stop();
+}
+
+TEST(Server, ListenOnABusyPortThrowsNamingTheAddress) {
+  ReverseDelayHandler handler;
+  Server first({}, handler);
+  auto ports = first.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  Server second({}, handler);
+  try {
+    second.listen({{"PLAINTEXT", "127.0.0.1", ports[0]}});
+    FAIL() << "bound a busy port";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(ports[0])),
+              std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace keel::net

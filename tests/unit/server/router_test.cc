@@ -1,0 +1,158 @@
+#include "server/router.h"
+
+#include <gtest/gtest.h>
+
+#include "protocol/generated/all.h"
+
+namespace keel::server {
+namespace {
+
+using namespace keel::protocol;
+
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest() : router_(identity_, config_) {
+    identity_.broker_id = 7;
+    identity_.cluster_id = "AAAAAAAAAAAAAAAAAAAAAA";
+    identity_.advertised_listeners = {{"PLAINTEXT", "broker7.example", 9093, "PLAINTEXT"},
+                                      {"INTERNAL", "10.0.0.7", 9094, "PLAINTEXT"}};
+    conn_.peer = "127.0.0.1:5000";
+    conn_.listener_name = "PLAINTEXT";
+  }
+
+  // Sends `request` (header + body at `version`), returns the response body
+  // after checking the correlation id; empty optional if the router closes.
+  template <typename Req>
+  std::optional<Bytes> call(int16_t api_key, int16_t version, const Req& request,
+                            int32_t correlation_id = 99) {
+    RequestHeader header;
+    header.request_api_key = api_key;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = "test";
+    ByteWriter w;
+    header.encode(w, request_header_version(api_key, version));
+    request.encode(w, version);
+    auto resp = router_.handle_frame(conn_, ByteView(w.buffer()));
+    if (resp.close_after) return std::nullopt;
+    EXPECT_EQ(resp.chunks.size(), 1u);
+    const Bytes& frame = resp.chunks[0];
+    ByteReader r{ByteView(frame)};
+    EXPECT_EQ(static_cast<size_t>(r.read_i32()), frame.size() - 4);
+    ResponseHeader rh;
+    EXPECT_TRUE(rh.decode(r, response_header_version(api_key, version)).ok());
+    EXPECT_EQ(rh.correlation_id, correlation_id);
+    auto rest = r.read_view(r.remaining());
+    return Bytes(rest.begin(), rest.end());
+  }
+
+  template <typename Resp>
+  Resp decode_body(const Bytes& body, int16_t version) {
+    ByteReader r{ByteView(body)};
+    Resp resp;
+    EXPECT_TRUE(resp.decode(r, version).ok());
+    EXPECT_TRUE(r.at_end());
+    return resp;
+  }
+
+  BrokerIdentity identity_;
+  config::BrokerConfig config_;
+  net::ConnectionInfo conn_;
+  Router router_;
+};
+
+TEST_F(RouterTest, ApiVersionsListsExactlyTheServedTable) {
+  for (int16_t v = 0; v <= 3; ++v) {
+    ApiVersionsRequest req;
+    req.client_software_name = "keel-test";
+    req.client_software_version = "1.0";
+    auto body = call(18, v, req);
+    ASSERT_TRUE(body) << "v" << v;
+    auto resp = decode_body<ApiVersionsResponse>(*body, v);
+    EXPECT_EQ(resp.error_code, 0);
+    ASSERT_EQ(resp.api_keys.size(), served_apis().size());
+    for (const auto& k : resp.api_keys) {
+      const ApiEntry* e = find_served_api(k.api_key);
+      ASSERT_NE(e, nullptr);
+      EXPECT_EQ(k.min_version, e->min_version);
+      EXPECT_EQ(k.max_version, e->max_version);
+      // Nothing is advertised beyond what the schemas define.
+      ASSERT_NE(find_api(k.api_key), nullptr);
+      EXPECT_LE(k.max_version, find_api(k.api_key)->max_version);
+    }
+  }
+}
+
+TEST_F(RouterTest, ApiVersionsTooNewIsAnsweredInV0WithUnsupportedVersion) {
+  ApiVersionsRequest req;
+  auto body = call(18, 4, req);  // 4 exists in the schema, Keel serves up to 3
+  ASSERT_TRUE(body);
+  auto resp = decode_body<ApiVersionsResponse>(*body, 0);
+  EXPECT_EQ(resp.error_code, 35);
+  EXPECT_EQ(resp.api_keys.size(), served_apis().size());
+}
+
+TEST_F(RouterTest, ApiVersionsWithAnInvalidSoftwareNameIsInvalidRequest) {
+  ApiVersionsRequest req;
+  req.client_software_name = "bad name!";
+  req.client_software_version = "1";
+  auto resp = decode_body<ApiVersionsResponse>(*call(18, 3, req), 3);
+  EXPECT_EQ(resp.error_code, 42);
+}
+
+TEST_F(RouterTest, MetadataAdvertisesTheListenerTheClientUsed) {
+  for (int16_t v : {0, 1, 9, 12}) {
+    MetadataRequest req;
+    req.topics.emplace();
+    if (v == 0) req.topics->emplace_back().name = "missing";
+    auto resp = decode_body<MetadataResponse>(*call(3, v, req), v);
+    ASSERT_EQ(resp.brokers.size(), 1u) << "v" << v;
+    EXPECT_EQ(resp.brokers[0].node_id, 7);
+    EXPECT_EQ(resp.brokers[0].host, "broker7.example");
+    EXPECT_EQ(resp.brokers[0].port, 9093);
+    if (v >= 1) EXPECT_EQ(resp.controller_id, 7);
+    if (v >= 2) EXPECT_EQ(resp.cluster_id, std::optional<std::string>("AAAAAAAAAAAAAAAAAAAAAA"));
+  }
+  conn_.listener_name = "INTERNAL";
+  MetadataRequest req;
+  auto resp = decode_body<MetadataResponse>(*call(3, 9, req), 9);
+  EXPECT_EQ(resp.brokers.at(0).host, "10.0.0.7");
+}
+
+TEST_F(RouterTest, MetadataForUnknownTopicsByNameAndById) {
+  MetadataRequest req;
+  req.topics.emplace();
+  req.topics->emplace_back().name = "orders";
+  auto& by_id = req.topics->emplace_back();
+  by_id.name = std::nullopt;
+  by_id.topic_id.bytes[0] = 1;
+  auto resp = decode_body<MetadataResponse>(*call(3, 12, req), 12);
+  ASSERT_EQ(resp.topics.size(), 2u);
+  EXPECT_EQ(resp.topics[0].name, std::optional<std::string>("orders"));
+  EXPECT_EQ(resp.topics[0].error_code, 3);
+  EXPECT_EQ(resp.topics[1].error_code, 100);
+  EXPECT_EQ(resp.topics[1].topic_id.bytes[0], 1);
+}
+
+TEST_F(RouterTest, UnservedApisAndVersionsClose) {
+  ProduceRequest produce;
+  EXPECT_FALSE(call(0, 9, produce).has_value());
+  MetadataRequest md;
+  EXPECT_FALSE(call(3, 13, md).has_value());
+  const Bytes unknown_key = {0x10, 0x00, 0, 0, 0, 0, 0, 1, 0, 0};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(unknown_key)).close_after);
+}
+
+TEST_F(RouterTest, MalformedOrTrailingBodiesClose) {
+  // Metadata v1 header, then a topic count of 5 with nothing behind it.
+  const Bytes lying = {0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 5};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(lying)).close_after);
+  // A valid ApiVersions v0 with junk after it.
+  const Bytes trailing = {0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xab};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(trailing)).close_after);
+  const Bytes short_header = {0, 18, 0};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(short_header)).close_after);
+}
+
+}  // namespace
+}  // namespace keel::server
