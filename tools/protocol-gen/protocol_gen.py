@@ -449,7 +449,10 @@ def dec_field(ctx, f, out, ind, compact, nullable, reader="r_"):
     elif f.elem_is_struct:
         if is_optional(f):
             out.append("%sif (wire::read_struct_marker(%s, %s)) {" % (ind, reader, nullable))
-            out.append("%s  %s.emplace().read(%s, version_);" % (ind, m, reader))
+            # emplace(T{}) rather than emplace(): clang decides whether a nested
+            # struct is default-constructible while the enclosing one is still
+            # incomplete, and remembers "no".
+            out.append("%s  %s.emplace(%s{}).read(%s, version_);" % (ind, m, f.elem, reader))
             out.append("%s} else {" % ind)
             out.append("%s  %s.reset();" % (ind, m))
             out.append("%s}" % ind)
@@ -906,7 +909,7 @@ def render_fill(msg, s, qual):
             body.append("  if ((%s) && seed_ %% 2 == 1) {" % f.nullable.cond(within))
             body.append("    %s.reset();" % m)
             body.append("  } else {")
-            target = "%s.emplace()" % m
+            target = "%s.emplace(%s)" % (m, ("%s{}" % f.elem) if f.is_struct() else "")
         else:
             body.append("  {")
             target = m

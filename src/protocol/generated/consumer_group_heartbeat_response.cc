@@ -149,7 +149,7 @@ void ConsumerGroupHeartbeatResponse::read(ByteReader& r_, int16_t version_) {
   this->member_epoch = r_.read_i32();
   this->heartbeat_interval_ms = r_.read_i32();
   if (wire::read_struct_marker(r_, true)) {
-    this->assignment.emplace().read(r_, version_);
+    this->assignment.emplace(Assignment{}).read(r_, version_);
   } else {
     this->assignment.reset();
   }

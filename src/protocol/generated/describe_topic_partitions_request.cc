@@ -123,7 +123,7 @@ void DescribeTopicPartitionsRequest::read(ByteReader& r_, int16_t version_) {
   }
   this->response_partition_limit = r_.read_i32();
   if (wire::read_struct_marker(r_, true)) {
-    this->cursor.emplace().read(r_, version_);
+    this->cursor.emplace(Cursor{}).read(r_, version_);
   } else {
     this->cursor.reset();
   }

@@ -299,7 +299,7 @@ void DescribeTopicPartitionsResponse::read(ByteReader& r_, int16_t version_) {
     }
   }
   if (wire::read_struct_marker(r_, true)) {
-    this->next_cursor.emplace().read(r_, version_);
+    this->next_cursor.emplace(Cursor{}).read(r_, version_);
   } else {
     this->next_cursor.reset();
   }
