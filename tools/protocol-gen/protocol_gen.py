@@ -909,7 +909,7 @@ def render_fill(msg, s, qual):
             body.append("  if ((%s) && seed_ %% 2 == 1) {" % f.nullable.cond(within))
             body.append("    %s.reset();" % m)
             body.append("  } else {")
-            target = "%s.emplace(%s)" % (m, ("%s{}" % f.elem) if f.is_struct() else "")
+            target = "%s.emplace(%s)" % (m, ("%s::%s{}" % (msg.name, f.elem)) if f.is_struct() else "")
         else:
             body.append("  {")
             target = m

@@ -624,7 +624,7 @@ namespace {
   if ((true) && seed_ % 2 == 1) {
     x_.assignment.reset();
   } else {
-    auto& v_ = x_.assignment.emplace(Assignment{});
+    auto& v_ = x_.assignment.emplace(ConsumerGroupHeartbeatResponse::Assignment{});
     fill(v_, version_, seed_);
   }
   if (flex_) x_.unknown_tagged_fields.push_back(RawTaggedField{10000u + static_cast<uint32_t>(seed_), Bytes{9, 8, 7}});

@@ -439,7 +439,7 @@ namespace {
   if ((true) && seed_ % 2 == 1) {
     x_.cursor.reset();
   } else {
-    auto& v_ = x_.cursor.emplace(Cursor{});
+    auto& v_ = x_.cursor.emplace(DescribeTopicPartitionsRequest::Cursor{});
     fill(v_, version_, seed_);
   }
   if (flex_) x_.unknown_tagged_fields.push_back(RawTaggedField{10000u + static_cast<uint32_t>(seed_), Bytes{9, 8, 7}});
@@ -564,7 +564,7 @@ namespace {
   if ((true) && seed_ % 2 == 1) {
     x_.next_cursor.reset();
   } else {
-    auto& v_ = x_.next_cursor.emplace(Cursor{});
+    auto& v_ = x_.next_cursor.emplace(DescribeTopicPartitionsResponse::Cursor{});
     fill(v_, version_, seed_);
   }
   if (flex_) x_.unknown_tagged_fields.push_back(RawTaggedField{10000u + static_cast<uint32_t>(seed_), Bytes{9, 8, 7}});
