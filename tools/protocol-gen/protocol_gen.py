@@ -360,22 +360,32 @@ def dec_value(ctx, f, target, elem, compact, out, ind, reader="r_"):
         out.append("%s%s.read(%s, version_);" % (ind, target, reader))
 
 
+def open_array(f, m, out, ind, null_stmt):
+    """For a nullable array, opens `if (!m) { null_stmt } else {` and returns
+    the indentation and expression of the present array; else (ind, m)."""
+    if not is_optional(f):
+        return ind, m
+    out.append("%sif (!%s) {" % (ind, m))
+    out.append("%s  %s" % (ind, null_stmt))
+    out.append("%s} else {" % ind)
+    return ind + "  ", "(*%s)" % m
+
+
+def close_array(f, out, ind):
+    if is_optional(f):
+        out.append("%s}" % ind)
+
+
 def enc_field(ctx, f, out, ind, compact, nullable):
     m = "this->" + f.member
     if f.is_array:
-        if is_optional(f):
-            out.append("%sif (!%s) {" % (ind, m))
-            out.append("%s  wire::write_null_array(w_, %s, %s);" % (ind, compact, nullable))
-            out.append("%s} else {" % ind)
-            inner, arr = ind + "  ", "(*%s)" % m
-        else:
-            inner, arr = ind, m
+        inner, arr = open_array(f, m, out, ind,
+                                "wire::write_null_array(w_, %s, %s);" % (compact, nullable))
         out.append("%swire::write_array_length(w_, %s.size(), %s);" % (inner, arr, compact))
         out.append("%sfor (const auto& e_ : %s) {" % (inner, arr))
         enc_value(ctx, f, "e_", f.elem, compact, out, inner + "  ", nullable)
         out.append("%s}" % inner)
-        if is_optional(f):
-            out.append("%s}" % ind)
+        close_array(f, out, ind)
     elif f.elem_is_struct:
         if is_optional(f):
             out.append("%swire::write_struct_marker(w_, %s.has_value(), %s);" % (ind, m, nullable))
@@ -393,13 +403,8 @@ def enc_field(ctx, f, out, ind, compact, nullable):
 def size_field(ctx, f, out, ind, compact, acc):
     m = "this->" + f.member
     if f.is_array:
-        if is_optional(f):
-            out.append("%sif (!%s) {" % (ind, m))
-            out.append("%s  %s += (%s) ? 1 : 4;  // the null marker" % (ind, acc, compact))
-            out.append("%s} else {" % ind)
-            inner, arr = ind + "  ", "(*%s)" % m
-        else:
-            inner, arr = ind, m
+        inner, arr = open_array(f, m, out, ind,
+                                "%s += (%s) ? 1 : 4;  // the null marker" % (acc, compact))
         out.append("%s%s += wire::array_length_size(%s.size(), %s);" % (inner, acc, arr, compact))
         if f.elem in FIXED:
             out.append("%s%s += %s.size() * %d;" % (inner, acc, arr, FIXED[f.elem][3]))
@@ -409,8 +414,7 @@ def size_field(ctx, f, out, ind, compact, acc):
             out.append("%sfor (const auto& e_ : %s) {" % (inner, arr))
             size_value(ctx, f, "e_", f.elem, compact, acc, out, inner + "  ")
             out.append("%s}" % inner)
-        if is_optional(f):
-            out.append("%s}" % ind)
+        close_array(f, out, ind)
     elif f.elem_is_struct:
         if is_optional(f):
             out.append("%s%s += 1;" % (ind, acc))
@@ -525,6 +529,17 @@ def render_struct_decl(msg, s, ind, top):
     return out
 
 
+def emit_when_flexible(flex, body, out):
+    """Appends `body` (the tagged-field part of a function), guarded by flex_
+    unless every version of the message is flexible."""
+    if flex == "true":
+        out.extend(body)
+    else:
+        out.append("  if (flex_) {")
+        out.extend("  " + b for b in body)
+        out.append("  }")
+
+
 def render_struct_defs(msg, s, qual):
     ctx = Ctx(msg)
     flex = msg.flex_cond()
@@ -561,12 +576,7 @@ def render_struct_defs(msg, s, qual):
             body.append("    wire::write_tagged_payload(w_, %d, t_.buffer());" % f.tag)
             body.append("  }")
         body.append("  wire::write_unknown_tagged_below(w_, unknown_tagged_fields, unknown_next_, UINT64_MAX);")
-        if flex == "true":
-            out.extend(body)
-        else:
-            out.append("  if (flex_) {")
-            out.extend("  " + b for b in body)
-            out.append("  }")
+        emit_when_flexible(flex, body, out)
     out.append("}")
     out.append("")
 
@@ -592,12 +602,7 @@ def render_struct_defs(msg, s, qual):
             body.append("    ++tagged_count_;")
             body.append("  }")
         body.append("  n_ += uvarint_size(tagged_count_);")
-        if flex == "true":
-            out.extend(body)
-        else:
-            out.append("  if (flex_) {")
-            out.extend("  " + b for b in body)
-            out.append("  }")
+        emit_when_flexible(flex, body, out)
     out.append("  return n_;")
     out.append("}")
     out.append("")
@@ -635,12 +640,7 @@ def render_struct_defs(msg, s, qual):
         else:
             body.append("    unknown_tagged_fields.push_back(RawTaggedField{tag_, Bytes(payload_.begin(), payload_.end())});")
         body.append("  }")
-        if flex == "true":
-            out.extend(body)
-        else:
-            out.append("  if (flex_) {")
-            out.extend("  " + b for b in body)
-            out.append("  }")
+        emit_when_flexible(flex, body, out)
     out.append("}")
     out.append("")
     return out
