@@ -4,6 +4,8 @@ no client library would send."""
 import struct
 import threading
 
+import pytest
+
 from kafka_wire import (api_versions, connect, frame, is_closed, parse_api_versions, recv_frame,
                         request_v1_header, request_v2_header)
 
@@ -18,20 +20,12 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def test_api_versions_v0_lists_exactly_what_is_served(broker):
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_api_versions_lists_exactly_what_is_served(broker, version):
     with connect(broker.port) as s:
-        corr, body = api_versions(s, 0, correlation_id=11)
-    assert corr == 11
-    error, apis = parse_api_versions(body, 0)
-    assert error == 0
-    assert apis == SERVED
-
-
-def test_api_versions_v3_flexible(broker):
-    with connect(broker.port) as s:
-        corr, body = api_versions(s, 3, correlation_id=12)
-    assert corr == 12
-    error, apis = parse_api_versions(body, 3)
+        corr, body = api_versions(s, version, correlation_id=11 + version)
+    assert corr == 11 + version
+    error, apis = parse_api_versions(body, version)
     assert error == 0
     assert apis == SERVED
 
