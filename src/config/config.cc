@@ -763,6 +763,16 @@ std::vector<std::pair<std::string, std::string>> BrokerConfig::effective() const
   return out;
 }
 
+std::vector<BrokerConfig::Entry> BrokerConfig::describe() const {
+  std::vector<Entry> out;
+  for (auto& [name, value] : effective()) {
+    auto it = explicit_keys.find(name);
+    bool set = it != explicit_keys.end();
+    out.push_back(Entry{name, std::move(value), set, set ? it->second : 0});
+  }
+  return out;
+}
+
 std::map<std::string, std::string> BrokerConfig::topic_defaults() const {
   std::map<std::string, std::string> out;
   auto eff = effective();
@@ -829,6 +839,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
     auto it = given.find(std::string(def.name));
     if (it != given.end() && !it->second->value.IsNull()) {
       line = it->second->line;
+      cfg.explicit_keys.emplace(std::string(def.name), line);
       if (!convert_given(def, *it->second, v, errors)) {
         bad_keys.insert(std::string(def.name));
         continue;

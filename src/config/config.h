@@ -134,10 +134,25 @@ struct BrokerConfig {
   // Where this config came from ("<defaults>" when built without a file).
   std::string source_name = "<defaults>";
 
+  // Keys written in the file with a non-null value, each with its line.
+  // Everything else holds its default (or a value derived from other keys).
+  // DescribeConfigs reports these as STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG.
+  std::map<std::string, int, std::less<>> explicit_keys;
+  bool is_explicit(std::string_view key) const { return explicit_keys.contains(key); }
+
   // Every key of the table, in table order, with its effective value as Kafka
   // would print it (lists comma-joined, maps "K:V,K:V", derived keys resolved).
   // For --check-config and DescribeConfigs.
   std::vector<std::pair<std::string, std::string>> effective() const;
+
+  // effective(), plus where each value came from: for --check-config output.
+  struct Entry {
+    std::string name;
+    std::string value;
+    bool explicitly_set = false;  // written in the file (see explicit_keys)
+    int line = 0;                 // its line when explicitly_set, else 0
+  };
+  std::vector<Entry> describe() const;
 
   // Topic-level defaults this broker gives new topics, keyed by topic-level
   // name (retention.ms, segment.bytes, cleanup.policy, ...).

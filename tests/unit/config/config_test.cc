@@ -166,6 +166,41 @@ TEST(Defaults, NullValueMeansDefault) {
   EXPECT_EQ(c.zookeeper_connect, "");
 }
 
+TEST(Defaults, ExplicitKeysAreTheNonNullKeysOfTheFileWithTheirLines) {
+  BrokerConfig c = parse_config("broker.id: 4\nnum.partitions:\nlog:\n  retention:\n    ms: 60000\n",
+                                "keel.yaml");
+  EXPECT_EQ(c.explicit_keys, (std::map<std::string, int, std::less<>>{{"broker.id", 1},
+                                                                      {"log.retention.ms", 5}}));
+  EXPECT_TRUE(c.is_explicit("log.retention.ms"));
+  EXPECT_FALSE(c.is_explicit("num.partitions"));  // null = default, not an explicit setting
+  EXPECT_FALSE(c.is_explicit("log.retention.hours"));
+
+  auto rows = c.describe();
+  ASSERT_EQ(rows.size(), c.effective().size());
+  int explicit_rows = 0;
+  for (const auto& row : rows) {
+    if (!row.explicitly_set) {
+      EXPECT_EQ(row.line, 0) << row.name;
+      continue;
+    }
+    ++explicit_rows;
+    if (row.name == "broker.id") {
+      EXPECT_EQ(row.line, 1);
+    }
+    if (row.name == "log.retention.ms") {
+      EXPECT_EQ(row.line, 5);
+      EXPECT_EQ(row.value, "60000");
+    }
+  }
+  EXPECT_EQ(explicit_rows, 2);
+}
+
+TEST(Defaults, EmptyFileSetsNoKeyExplicitly) {
+  BrokerConfig c = parse_config("", "keel.yaml");
+  EXPECT_TRUE(c.explicit_keys.empty());
+  for (const auto& row : c.describe()) EXPECT_FALSE(row.explicitly_set) << row.name;
+}
+
 TEST(Defaults, TopicDefaultsUseTopicLevelNames) {
   auto t = parse_config("log.retention.hours: 2\nlog.cleanup.policy: compact\nmessage.max.bytes: 5000\n",
                         "keel.yaml")
