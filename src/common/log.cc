@@ -92,7 +92,9 @@ std::shared_ptr<spdlog::logger> logger(std::string_view module) {
   if (it != st.loggers.end()) return it->second;
   auto lg = std::make_shared<spdlog::logger>(std::string(module), st.sink);
   lg->set_level(st.level);
-  lg->flush_on(spdlog::level::warn);
+  // Info and above are the start/stop/error lines an operator tails or reads
+  // after a kill -9; they are few, so each is flushed. Debug/trace stay buffered.
+  lg->flush_on(spdlog::level::info);
   st.loggers.emplace(std::string(module), lg);
   return lg;
 }

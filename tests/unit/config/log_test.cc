@@ -52,6 +52,17 @@ TEST(Logging, FileGetsOneLineWithTimeLevelAndModule) {
   std::filesystem::remove(path);
 }
 
+TEST(Logging, InfoLineReachesTheFileWithoutAnExplicitFlush) {
+  // A broker killed with SIGKILL never flushes; its start line must already be on disk.
+  auto path = std::filesystem::temp_directory_path() / "keel_log_flush_test.log";
+  std::filesystem::remove(path);
+  init_logging("info", path.string());
+  logger("main")->info("keel started");
+  EXPECT_THAT(read_all(path), HasSubstr("info [main] keel started\n"));
+  init_logging("info", "");
+  std::filesystem::remove(path);
+}
+
 TEST(Logging, SameModuleGivesSameLogger) {
   EXPECT_EQ(logger("net").get(), logger("net").get());
   EXPECT_NE(logger("net").get(), logger("server").get());
