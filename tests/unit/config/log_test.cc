@@ -63,6 +63,17 @@ TEST(Logging, InfoLineReachesTheFileWithoutAnExplicitFlush) {
   std::filesystem::remove(path);
 }
 
+TEST(Logging, FileInAMissingDirectoryIsCreatedWithItsDirectory) {
+  auto dir = std::filesystem::temp_directory_path() / "keel_log_test_newdir";
+  std::filesystem::remove_all(dir);
+  auto path = dir / "sub" / "keel.log";
+  init_logging("info", path.string());
+  logger("main")->info("first line");
+  EXPECT_THAT(read_all(path), HasSubstr("info [main] first line\n"));
+  init_logging("info", "");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Logging, SameModuleGivesSameLogger) {
   EXPECT_EQ(logger("net").get(), logger("net").get());
   EXPECT_NE(logger("net").get(), logger("server").get());
