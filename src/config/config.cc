@@ -593,6 +593,19 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
   if (cfg.listeners.empty() && !bad_keys.count("listeners"))
     errors.key_error("listeners", line_of("listeners"), "at least one listener is needed");
   resolve_protocols(cfg.listeners, "listeners");
+  // Two listeners on one port cannot both bind; say so here, with the line, rather
+  // than as a bind error at start-up. Port 0 (OS-chosen) never clashes. An empty
+  // host binds every interface, so it clashes with any host on the same port.
+  for (size_t i = 0; i < cfg.listeners.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      const Endpoint& a = cfg.listeners[j];
+      const Endpoint& b = cfg.listeners[i];
+      if (a.port == 0 || a.port != b.port) continue;
+      if (a.host.empty() || b.host.empty() || a.host == b.host)
+        errors.key_error("listeners", line_of("listeners"),
+                         "'" + a.to_string() + "' and '" + b.to_string() +
+                             "' cannot both listen on port " + std::to_string(a.port));
+    }
 
   if (cfg.advertised_listeners.empty()) {
     // Clients cannot connect to "all interfaces"; advertise this machine's name instead.

@@ -26,6 +26,12 @@ std::vector<std::string> errors_of(std::string_view yaml) {
   return {};
 }
 
+std::string single_error(std::string_view yaml) {
+  auto errs = errors_of(yaml);
+  EXPECT_EQ(errs.size(), 1u) << ::testing::PrintToString(errs);
+  return errs.empty() ? "" : errs[0];
+}
+
 TEST(Endpoint, HostAndPort) {
   auto ep = parse_endpoint("PLAINTEXT://127.0.0.1:9092", nullptr);
   ASSERT_TRUE(ep);
@@ -97,6 +103,17 @@ TEST(Listeners, NameUsedTwiceIsAnError) {
   auto errs = errors_of("listeners: PLAINTEXT://:9092,PLAINTEXT://:9093\n");
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_THAT(errs[0], HasSubstr("'PLAINTEXT' is used twice"));
+}
+
+TEST(Listeners, TwoListenersOnOnePortAreAnError) {
+  EXPECT_THAT(single_error("listeners: PLAINTEXT://:9092,SSL://127.0.0.1:9092\n"),
+              HasSubstr("'listeners' at keel.yaml:1: 'PLAINTEXT://:9092' and 'SSL://127.0.0.1:9092' "
+                        "cannot both listen on port 9092"));
+  EXPECT_THAT(single_error("broker.id: 1\nlisteners: [PLAINTEXT://h:9092, SSL://h:9092]\n"),
+              HasSubstr("'listeners' at keel.yaml:2:"));
+  // Distinct hosts on one port, or port 0 twice (tests), bind fine.
+  EXPECT_EQ(parse_config("listeners: PLAINTEXT://127.0.0.1:9092,SSL://[::1]:9092\n", "k").listeners.size(), 2u);
+  EXPECT_EQ(parse_config("listeners: PLAINTEXT://:0,SSL://:0\n", "k").listeners.size(), 2u);
 }
 
 TEST(Listeners, CustomNamesViaYamlMapOrString) {
