@@ -572,11 +572,16 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
   std::vector<std::string> map_names;
   for (const auto& [name, proto] : cfg.listener_security_protocol_map) map_names.push_back(name);
 
+  const bool map_is_bad = bad_keys.count("listener.security.protocol.map") > 0;
+  // A listener that failed to parse is missing from cfg.listeners; "not in
+  // listeners" would then be a second message about the same mistake.
+  const bool listeners_are_bad = bad_keys.count("listeners") > 0;
   auto resolve_protocols = [&](std::vector<Endpoint>& eps, std::string_view key) {
     std::set<std::string> seen;
     for (Endpoint& ep : eps) {
       auto it = cfg.listener_security_protocol_map.find(ep.listener_name);
       if (it == cfg.listener_security_protocol_map.end()) {
+        if (map_is_bad) continue;  // the map's own error was reported; the names may be fine
         errors.key_error(key, line_of(key),
                          "listener name '" + ep.listener_name +
                              "' is not in listener.security.protocol.map (" +
@@ -618,7 +623,7 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
     for (const Endpoint& ep : cfg.advertised_listeners) {
       bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                                [&](const Endpoint& l) { return l.listener_name == ep.listener_name; });
-      if (!known)
+      if (!known && !listeners_are_bad)
         errors.key_error("advertised.listeners", line_of("advertised.listeners"),
                          "listener name '" + ep.listener_name + "' is not in listeners");
       if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::")
@@ -638,7 +643,7 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
     bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(), [&](const Endpoint& l) {
       return l.listener_name == cfg.inter_broker_listener_name;
     });
-    if (!known)
+    if (!known && !listeners_are_bad)
       errors.key_error("inter.broker.listener.name", line_of("inter.broker.listener.name"),
                        "'" + cfg.inter_broker_listener_name + "' is not a listener name in listeners");
   }
@@ -883,6 +888,9 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
     if (!v.list.empty() && v.list_lines.size() != v.list.size()) v.list_lines.assign(v.list.size(), line);
     if (!check_list_items(def, line, v, &endpoints, errors)) {
       bad_keys.insert(std::string(def.name));
+      // Keep the listeners that did parse, so pass 3 checks the names the operator
+      // wrote rather than the default PLAINTEXT listener (which would add confusing errors).
+      if (def.type == KeyType::kListeners) store(cfg, binding->member, v, endpoints);
       continue;
     }
     store(cfg, binding->member, v, endpoints);

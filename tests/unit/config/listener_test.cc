@@ -116,6 +116,32 @@ TEST(Listeners, TwoListenersOnOnePortAreAnError) {
   EXPECT_EQ(parse_config("listeners: PLAINTEXT://:0,SSL://:0\n", "k").listeners.size(), 2u);
 }
 
+TEST(Listeners, OneMalformedListenerGivesOneErrorNotACascade) {
+  // EXTERNAL lacks its port. The other keys name listeners correctly and must not
+  // be blamed, nor the default PLAINTEXT listener appear in a message.
+  auto errs = errors_of(
+      "listeners: [INTERNAL://:9092, \"EXTERNAL://x\"]\n"
+      "listener.security.protocol.map: {INTERNAL: PLAINTEXT, EXTERNAL: SSL}\n"
+      "advertised.listeners: INTERNAL://a:9092,EXTERNAL://x:9093\n"
+      "inter.broker.listener.name: INTERNAL\n");
+  ASSERT_EQ(errs.size(), 1u) << ::testing::PrintToString(errs);
+  EXPECT_THAT(errs[0], HasSubstr("'listeners' at keel.yaml:1: 'EXTERNAL://x' is not NAME://host:port"));
+}
+
+TEST(Listeners, ParsedListenersAreStillCheckedWhenAnotherIsMalformed) {
+  // All errors at once: FOO's missing map entry is a second, independent mistake.
+  auto errs = errors_of("listeners: PLAINTEXT://:1x,FOO://h:1\n");
+  ASSERT_EQ(errs.size(), 2u) << ::testing::PrintToString(errs);
+  EXPECT_THAT(errs[0], HasSubstr("'PLAINTEXT://:1x' is not NAME://host:port"));
+  EXPECT_THAT(errs[1], HasSubstr("listener name 'FOO' is not in listener.security.protocol.map"));
+}
+
+TEST(Listeners, BadProtocolMapDoesNotAlsoBlameTheListeners) {
+  auto errs = errors_of("listener.security.protocol.map: [A, B]\nlisteners: CLIENT://:9092\n");
+  ASSERT_EQ(errs.size(), 1u) << ::testing::PrintToString(errs);
+  EXPECT_THAT(errs[0], HasSubstr("'listener.security.protocol.map' at keel.yaml:1"));
+}
+
 TEST(Listeners, CustomNamesViaYamlMapOrString) {
   auto a = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: {CLIENT: sasl_ssl}\n", "k");
   auto b = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: CLIENT:SASL_SSL\n", "k");
