@@ -443,7 +443,7 @@ bool convert_given(const KeyDef& def, const RawEntry& e, Value& v, Errors& error
 
 // Item-level checks that need the list: allowed values, listener syntax.
 bool check_list_items(const KeyDef& def, int key_line, Value& v, std::vector<Endpoint>* endpoints,
-                      Errors& errors) {
+                      std::vector<int>* endpoint_lines, Errors& errors) {
   bool ok = true;
   for (size_t i = 0; i < v.list.size(); ++i) {
     int line = i < v.list_lines.size() ? v.list_lines[i] : key_line;
@@ -458,6 +458,7 @@ bool check_list_items(const KeyDef& def, int key_line, Value& v, std::vector<End
         ok = false;
       } else {
         endpoints->push_back(*ep);
+        endpoint_lines->push_back(line);
       }
     } else if (!def.valid_values.empty() &&
                std::find(def.valid_values.begin(), def.valid_values.end(), item) ==
@@ -542,11 +543,20 @@ std::string this_hostname() {
 
 // bad_keys: keys whose own value was rejected; rules about them are skipped so
 // one mistake does not produce a second, confusing message.
+// endpoint_lines: for listeners and advertised.listeners, the line of each stored
+// endpoint (a YAML sequence puts each on its own line).
 void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
+             const std::map<std::string, std::vector<int>>& endpoint_lines,
              const std::set<std::string>& bad_keys, Errors& errors) {
   auto line_of = [&](std::string_view key) {
     auto it = lines.find(std::string(key));
     return it == lines.end() ? 0 : it->second;
+  };
+  // The line of the i-th endpoint of a listeners key, else the key's line.
+  auto ep_line = [&](std::string_view key, size_t i) {
+    auto it = endpoint_lines.find(std::string(key));
+    if (it != endpoint_lines.end() && i < it->second.size() && it->second[i] > 0) return it->second[i];
+    return line_of(key);
   };
 
   // Retention: ms > minutes > hours; any negative result means "forever" (-1), as in Kafka.
@@ -578,11 +588,12 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
   const bool listeners_are_bad = bad_keys.count("listeners") > 0;
   auto resolve_protocols = [&](std::vector<Endpoint>& eps, std::string_view key) {
     std::set<std::string> seen;
-    for (Endpoint& ep : eps) {
+    for (size_t i = 0; i < eps.size(); ++i) {
+      Endpoint& ep = eps[i];
       auto it = cfg.listener_security_protocol_map.find(ep.listener_name);
       if (it == cfg.listener_security_protocol_map.end()) {
         if (map_is_bad) continue;  // the map's own error was reported; the names may be fine
-        errors.key_error(key, line_of(key),
+        errors.key_error(key, ep_line(key, i),
                          "listener name '" + ep.listener_name +
                              "' is not in listener.security.protocol.map (" +
                              join(map_names, ", ") + ")");
@@ -590,7 +601,7 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
         ep.security_protocol = it->second;
       }
       if (!seen.insert(ep.listener_name).second)
-        errors.key_error(key, line_of(key),
+        errors.key_error(key, ep_line(key, i),
                          "listener name '" + ep.listener_name + "' is used twice");
     }
   };
@@ -607,7 +618,7 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
       const Endpoint& b = cfg.listeners[i];
       if (a.port == 0 || a.port != b.port) continue;
       if (a.host.empty() || b.host.empty() || a.host == b.host)
-        errors.key_error("listeners", line_of("listeners"),
+        errors.key_error("listeners", ep_line("listeners", i),
                          "'" + a.to_string() + "' and '" + b.to_string() +
                              "' cannot both listen on port " + std::to_string(a.port));
     }
@@ -620,14 +631,15 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
       if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::") ep.host = host;
   } else {
     resolve_protocols(cfg.advertised_listeners, "advertised.listeners");
-    for (const Endpoint& ep : cfg.advertised_listeners) {
+    for (size_t i = 0; i < cfg.advertised_listeners.size(); ++i) {
+      const Endpoint& ep = cfg.advertised_listeners[i];
       bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                                [&](const Endpoint& l) { return l.listener_name == ep.listener_name; });
       if (!known && !listeners_are_bad)
-        errors.key_error("advertised.listeners", line_of("advertised.listeners"),
+        errors.key_error("advertised.listeners", ep_line("advertised.listeners", i),
                          "listener name '" + ep.listener_name + "' is not in listeners");
       if (ep.host.empty() || ep.host == "0.0.0.0" || ep.host == "::")
-        errors.key_error("advertised.listeners", line_of("advertised.listeners"),
+        errors.key_error("advertised.listeners", ep_line("advertised.listeners", i),
                          "'" + ep.to_string() +
                              "' cannot be advertised: clients need a host name or address");
     }
@@ -844,6 +856,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   }
 
   std::set<std::string> bad_keys;
+  std::map<std::string, std::vector<int>> endpoint_lines;
   BrokerConfig cfg;
   cfg.source_name = std::string(source_name);
   for (const KeyDef& def : all_keys()) {
@@ -885,18 +898,23 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
       continue;
     }
     std::vector<Endpoint> endpoints;
+    std::vector<int> ep_lines;
     if (!v.list.empty() && v.list_lines.size() != v.list.size()) v.list_lines.assign(v.list.size(), line);
-    if (!check_list_items(def, line, v, &endpoints, errors)) {
+    if (!check_list_items(def, line, v, &endpoints, &ep_lines, errors)) {
       bad_keys.insert(std::string(def.name));
       // Keep the listeners that did parse, so pass 3 checks the names the operator
       // wrote rather than the default PLAINTEXT listener (which would add confusing errors).
-      if (def.type == KeyType::kListeners) store(cfg, binding->member, v, endpoints);
+      if (def.type == KeyType::kListeners) {
+        store(cfg, binding->member, v, endpoints);
+        endpoint_lines[std::string(def.name)] = std::move(ep_lines);
+      }
       continue;
     }
     store(cfg, binding->member, v, endpoints);
+    if (def.type == KeyType::kListeners) endpoint_lines[std::string(def.name)] = std::move(ep_lines);
   }
 
-  resolve(cfg, lines, bad_keys, errors);
+  resolve(cfg, lines, endpoint_lines, bad_keys, errors);
   if (!errors.empty()) throw ConfigError(errors.list());
   return cfg;
 }

@@ -142,6 +142,16 @@ TEST(Listeners, BadProtocolMapDoesNotAlsoBlameTheListeners) {
   EXPECT_THAT(errs[0], HasSubstr("'listener.security.protocol.map' at keel.yaml:1"));
 }
 
+TEST(Listeners, ErrorsAboutOneItemOfASequenceNameTheItemsLine) {
+  EXPECT_THAT(single_error("broker.id: 1\nlisteners:\n  - PLAINTEXT://:9092\n  - FOO://:9093\n"),
+              HasSubstr("'listeners' at keel.yaml:4: listener name 'FOO' is not in"));
+  EXPECT_THAT(single_error("listeners: [PLAINTEXT://:9092]\nadvertised.listeners:\n"
+                           "  - PLAINTEXT://a:9092\n  - SSL://b:9093\n"),
+              HasSubstr("'advertised.listeners' at keel.yaml:4: listener name 'SSL' is not in listeners"));
+  EXPECT_THAT(single_error("listeners:\n  - PLAINTEXT://:9092\n  - SSL://:9092\n"),
+              HasSubstr("'listeners' at keel.yaml:3: 'PLAINTEXT://:9092' and 'SSL://:9092'"));
+}
+
 TEST(Listeners, CustomNamesViaYamlMapOrString) {
   auto a = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: {CLIENT: sasl_ssl}\n", "k");
   auto b = parse_config("listeners: CLIENT://:9092\nlistener.security.protocol.map: CLIENT:SASL_SSL\n", "k");
