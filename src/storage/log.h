@@ -1,0 +1,163 @@
+#pragma once
+// The log of one partition: an ordered set of segments in <dir> (<topic>-<n>).
+//
+// Contracts:
+// - append() validates the batches (parse, CRC, max.message.bytes), assigns
+//   offsets by rewriting each batch's base offset in place (and maxTimestamp
+//   for LogAppendTime), writes the bytes unchanged and returns the offsets. It
+//   never fsyncs: durability is flush() (the LogManager's flusher thread, or
+//   shutdown).
+// - read() returns file ranges, not bytes, aligned to batch boundaries.
+// - An I/O error on append returns kStorageError, leaves the log readable and
+//   consistent (the partial write is cut off), and takes the log offline
+//   (later appends: kLogDirOffline); on_offline tells the LogManager.
+// - Thread-safe: one mutex; fdatasync and file removal happen outside it.
+//   read() does its header scan under the mutex (short preads of page cache).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "storage/file_cache.h"
+#include "storage/index.h"
+#include "storage/log_config.h"
+#include "storage/segment.h"
+
+namespace keel::storage {
+
+struct AppendResult {
+  int64_t first_offset = -1;
+  int64_t last_offset = -1;
+  int64_t log_append_time = -1;  // -1 unless the topic uses LogAppendTime
+  int64_t log_start_offset = 0;
+  int64_t log_end_offset = 0;
+};
+
+// A byte range of a segment file. `file` keeps the descriptor open even if the
+// segment is deleted meanwhile (sendfile it, pread it).
+struct FileRange {
+  std::shared_ptr<OpenFile> file;
+  int64_t position = 0;
+  int64_t length = 0;
+  int64_t first_offset = 0;
+};
+
+struct ReadResult {
+  std::vector<FileRange> ranges;  // empty at the log end
+  int64_t log_start_offset = 0;
+  int64_t log_end_offset = 0;
+  int64_t total_bytes() const {
+    int64_t n = 0;
+    for (const auto& r : ranges) n += r.length;
+    return n;
+  }
+};
+
+struct LogOpenOptions {
+  std::string dir;                 // the partition directory (created if missing)
+  LogConfig config;
+  FileCache* cache = nullptr;      // shared descriptor cache (required, outlives the Log)
+  bool clean_shutdown = true;      // false: recover every segment from recovery_point on
+  int64_t recovery_point = 0;
+  int64_t log_start_offset = 0;    // from log-start-offset-checkpoint (max'ed with the first segment)
+  int64_t now_ms = 0;
+};
+
+class Log {
+ public:
+  // Opens or creates the log. Deletes *.deleted/*.tmp/*.cleaned/*.swap
+  // leftovers, loads segments and, after an unclean stop, recovers every
+  // segment from the one holding the recovery point: the first invalid batch
+  // ends the log (truncated there, later segments deleted). Errors: kStorageError.
+  static Result<std::unique_ptr<Log>> open(LogOpenOptions options);
+  ~Log();
+
+  // records: one or more v2 batches, rewritten in place. Errors:
+  // kCorruptMessage, kInvalidRecord, kMessageTooLarge, kRecordListTooLarge,
+  // kStorageError (write failed; log now offline), kLogDirOffline.
+  Result<AppendResult> append(std::span<uint8_t> records, int64_t now_ms);
+
+  // From `offset` up to max_bytes (whole batches; at least one when
+  // min_one_batch). offset == log end gives no ranges. Errors: kOffsetOutOfRange.
+  Result<ReadResult> read(int64_t offset, int64_t max_bytes, bool min_one_batch = true);
+
+  // ListOffsets by time: first record with timestamp >= ts, nullopt if none.
+  Result<std::optional<TimestampOffset>> offset_for_timestamp(int64_t ts);
+
+  int64_t log_start_offset() const;
+  int64_t log_end_offset() const;
+  int64_t recovery_point() const;
+  int64_t size_bytes() const;
+  size_t segment_count() const;
+  std::vector<int64_t> segment_base_offsets() const;
+  bool offline() const { return offline_.load(); }
+  const std::string& dir() const { return dir_; }
+  const LogConfig& config() const { return config_; }
+  // True when the log was opened without recovery being needed.
+  bool recovered() const { return recovered_; }
+
+  // fdatasyncs every segment from the recovery point on; the recovery point
+  // becomes the log end offset seen at the start. Not for the request path.
+  Result<void> flush(int64_t now_ms = 0);
+  int64_t unflushed_messages() const;
+  int64_t last_flush_ms() const;
+
+  // DeleteRecords: moves the log start offset forward (to at most the log
+  // end) and schedules whole segments below it for deletion. Returns the new
+  // log start offset. Errors: kOffsetOutOfRange.
+  Result<int64_t> delete_records_before(int64_t offset, int64_t now_ms);
+  // retention.ms / retention.bytes: schedules whole non-active segments for
+  // deletion. Returns the number scheduled.
+  Result<int> apply_retention(int64_t now_ms);
+  // Removes *.deleted files whose delay (file.delete.delay.ms) has passed.
+  void delete_expired_files(int64_t now_ms);
+  size_t pending_deletions() const;
+
+  // Clean close: seals the active segment (indexes trimmed) and flushes all.
+  Result<void> close();
+  // Forces a roll.
+  Result<void> roll(int64_t now_ms);
+
+  // Called once when the log goes offline after an I/O error.
+  void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
+  void mark_offline();
+
+ private:
+  explicit Log(LogOpenOptions options);
+  Result<void> load();
+  Result<void> roll_locked(int64_t now_ms);
+  Segment& active() { return *segments_.rbegin()->second; }
+  void schedule_delete_locked(std::map<int64_t, std::unique_ptr<Segment>>::iterator it, int64_t now_ms);
+
+  std::string dir_;
+  LogConfig config_;
+  FileCache& cache_;
+  mutable std::mutex mu_;
+  std::map<int64_t, std::unique_ptr<Segment>> segments_;
+  struct PendingDelete {
+    std::unique_ptr<Segment> segment;
+    int64_t due_ms;
+  };
+  std::vector<PendingDelete> pending_deletes_;
+  int64_t log_start_offset_ = 0;
+  int64_t log_end_offset_ = 0;
+  int64_t recovery_point_ = 0;
+  int64_t unflushed_messages_ = 0;
+  int64_t last_flush_ms_ = 0;
+  bool clean_shutdown_;
+  bool recovered_ = false;
+  int64_t open_now_ms_;
+  std::atomic<bool> offline_{false};
+  std::function<void()> on_offline_;
+  uint64_t rng_state_;
+};
+
+}  // namespace keel::storage
