@@ -35,7 +35,12 @@ constexpr std::string_view kUsage =
 int check_config(const char* path) {
   try {
     auto config = keel::config::load_config_file(path);
-    for (const auto& [key, value] : config.effective()) std::cout << key << "=" << value << "\n";
+    // Every key with its effective value; the ones the file sets say where.
+    for (const auto& e : config.describe()) {
+      std::cout << e.name << "=" << e.value;
+      if (e.explicitly_set) std::cout << "    # " << path << ":" << e.line;
+      std::cout << "\n";
+    }
     std::cout << "# " << path << ": configuration OK\n";
     return 0;
   } catch (const keel::config::ConfigError& e) {

@@ -28,6 +28,11 @@ def test_check_config_accepts_shipped_configs():
         assert out.returncode == 0, out.stderr
         assert "configuration OK" in out.stdout
         assert "broker.id=" in out.stdout
+    # Keys the file sets are marked with their line; defaults are not.
+    out = run("--check-config", str(REPO / "config" / "keel.yaml"))
+    lines = dict(l.split("=", 1) for l in out.stdout.splitlines() if "=" in l and not l.startswith("#"))
+    assert "keel.yaml:" in lines["listeners"]
+    assert "#" not in lines["num.io.threads"]
 
 
 def test_check_config_names_key_line_and_suggestion(tmp_path):
