@@ -1,0 +1,258 @@
+#include "storage/log_manager.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "common/log.h"
+#include "storage/errors.h"
+
+namespace keel::storage {
+
+LogManager::LogManager(LogManagerOptions options) : options_(std::move(options)), cache_(options_.max_open_files) {
+  if (!options_.clock) {
+    options_.clock = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+LogManager::~LogManager() {
+  if (!shut_down_) (void)shutdown();
+}
+
+Result<std::unique_ptr<LogManager>> LogManager::open(LogManagerOptions options) {
+  std::unique_ptr<LogManager> m(new LogManager(std::move(options)));
+  auto log = keel::logger("storage");
+  for (const std::string& dir : m->options_.log_dirs) {
+    if (auto r = m->load_dir(dir); !r) {
+      log->error("log dir {} failed to load: {}", dir, r.error().message());
+      m->offline_dirs_.insert(dir);
+    }
+  }
+  if (m->online_dirs_.empty()) return StorageErrc::kStorageError;
+  m->last_retention_ms_ = m->last_checkpoint_ms_ = m->now();
+  return m;
+}
+
+Result<void> LogManager::load_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return StorageErrc::kStorageError;
+  auto recovery = read_offset_checkpoint(dir + "/" + kRecoveryPointCheckpoint);
+  if (!recovery) return recovery.error();
+  auto starts = read_offset_checkpoint(dir + "/" + kLogStartOffsetCheckpoint);
+  if (!starts) return starts.error();
+  std::string marker = dir + "/" + kCleanShutdownFile;
+  bool clean = ::access(marker.c_str(), F_OK) == 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return StorageErrc::kStorageError;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  int64_t now_ms = now();
+  size_t recovered = 0;
+  for (const std::string& name : names) {
+    std::string path = dir + "/" + name;
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, "-delete") == 0) {
+      std::filesystem::remove_all(path, ec);  // a partition whose deletion was interrupted
+      continue;
+    }
+    auto tp = parse_partition_dir(name);
+    if (!tp) continue;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    LogOpenOptions o;
+    o.dir = path;
+    o.config = options_.default_config;
+    o.cache = &cache_;
+    o.clean_shutdown = clean;
+    auto rp = recovery->find(*tp);
+    o.recovery_point = rp == recovery->end() ? 0 : rp->second;
+    auto so = starts->find(*tp);
+    o.log_start_offset = so == starts->end() ? 0 : so->second;
+    o.now_ms = now_ms;
+    auto log = Log::open(std::move(o));
+    if (!log) return log.error();
+    if ((*log)->recovered()) ++recovered;
+    (*log)->set_on_offline([this, dir] { mark_dir_offline(dir); });
+    logs_[*tp] = Entry{dir, std::move(*log)};
+  }
+  // From here on a crash is unclean.
+  if (clean && ::unlink(marker.c_str()) != 0) return StorageErrc::kStorageError;
+  if (clean) clean_dirs_.insert(dir);
+  online_dirs_.insert(dir);
+  keel::logger("storage")->info("loaded log dir {} ({} shutdown, {} partitions recovered)", dir,
+                                clean ? "clean" : "unclean", recovered);
+  return {};
+}
+
+void LogManager::mark_dir_offline(const std::string& dir) {
+  std::vector<Log*> others;
+  {
+    std::lock_guard lock(mu_);
+    if (!online_dirs_.erase(dir)) return;
+    offline_dirs_.insert(dir);
+    for (auto& [tp, e] : logs_)
+      if (e.dir == dir) others.push_back(e.log.get());
+  }
+  keel::logger("storage")->error("log dir {} is offline after an I/O error", dir);
+  for (Log* l : others) l->mark_offline();
+}
+
+Result<Log*> LogManager::get_or_create(const TopicPartition& tp, const LogConfig& config, const std::string& topic_id) {
+  std::lock_guard lock(mu_);
+  if (auto it = logs_.find(tp); it != logs_.end()) return it->second.log.get();
+  if (online_dirs_.empty()) return StorageErrc::kLogDirOffline;
+  std::map<std::string, size_t> counts;
+  for (const auto& d : online_dirs_) counts[d] = 0;
+  for (const auto& [t, e] : logs_)
+    if (counts.count(e.dir)) ++counts[e.dir];
+  std::string dir = std::min_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  LogOpenOptions o;
+  o.dir = dir + "/" + tp.dir_name();
+  o.config = config;
+  o.cache = &cache_;
+  o.now_ms = now();
+  auto log = Log::open(std::move(o));
+  if (!log) return log.error();
+  if (!topic_id.empty()) {
+    if (auto r = write_partition_metadata((*log)->dir(), topic_id); !r) return r.error();
+  }
+  (*log)->set_on_offline([this, dir] { mark_dir_offline(dir); });
+  Log* raw = log->get();
+  logs_[tp] = Entry{dir, std::move(*log)};
+  return raw;
+}
+
+Log* LogManager::get(const TopicPartition& tp) const {
+  std::lock_guard lock(mu_);
+  auto it = logs_.find(tp);
+  return it == logs_.end() ? nullptr : it->second.log.get();
+}
+
+size_t LogManager::partition_count() const {
+  std::lock_guard lock(mu_);
+  return logs_.size();
+}
+
+std::vector<std::string> LogManager::offline_dirs() const {
+  std::lock_guard lock(mu_);
+  return {offline_dirs_.begin(), offline_dirs_.end()};
+}
+
+bool LogManager::loaded_cleanly(const std::string& dir) const {
+  std::lock_guard lock(mu_);
+  return clean_dirs_.count(dir) > 0;
+}
+
+Result<void> LogManager::checkpoint_recovery_points() {
+  std::map<std::string, OffsetMap> recovery, starts;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& d : online_dirs_) {
+      recovery[d];
+      starts[d];
+    }
+    for (const auto& [tp, e] : logs_) {
+      if (!online_dirs_.count(e.dir)) continue;
+      recovery[e.dir][tp] = e.log->recovery_point();
+      auto bases = e.log->segment_base_offsets();
+      int64_t start = e.log->log_start_offset();
+      // Kafka writes only starts above the first segment's base offset.
+      if (!bases.empty() && start > bases.front()) starts[e.dir][tp] = start;
+    }
+  }
+  Result<void> result;
+  for (const auto& [dir, offsets] : recovery) {
+    if (auto r = write_offset_checkpoint(dir + "/" + kRecoveryPointCheckpoint, offsets); !r) {
+      mark_dir_offline(dir);
+      result = r;
+      continue;
+    }
+    if (auto r = write_offset_checkpoint(dir + "/" + kLogStartOffsetCheckpoint, starts[dir]); !r) {
+      mark_dir_offline(dir);
+      result = r;
+    }
+  }
+  return result;
+}
+
+void LogManager::run_background_once(int64_t now_ms) {
+  std::vector<Log*> logs;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tp, e] : logs_)
+      if (!e.log->offline()) logs.push_back(e.log.get());
+  }
+  bool retention_due = now_ms - last_retention_ms_ >= options_.retention_check_interval_ms;
+  for (Log* l : logs) {
+    const LogConfig& c = l->config();
+    if (l->unflushed_messages() > 0 &&
+        (l->unflushed_messages() >= c.flush_messages || now_ms - l->last_flush_ms() >= c.flush_ms))
+      (void)l->flush(now_ms);
+    if (retention_due) (void)l->apply_retention(now_ms);
+    l->delete_expired_files(now_ms);
+  }
+  if (retention_due) last_retention_ms_ = now_ms;
+  if (now_ms - last_checkpoint_ms_ >= options_.checkpoint_interval_ms) {
+    (void)checkpoint_recovery_points();
+    last_checkpoint_ms_ = now_ms;
+  }
+}
+
+void LogManager::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] {
+    std::unique_lock lock(wake_mu_);
+    while (!stop_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.flush_check_interval_ms)));
+      if (stop_) break;
+      lock.unlock();
+      run_background_once(now());
+      lock.lock();
+    }
+  });
+}
+
+Result<void> LogManager::shutdown() {
+  if (shut_down_) return {};
+  shut_down_ = true;
+  {
+    std::lock_guard lock(wake_mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  Result<void> result;
+  std::vector<std::pair<std::string, Log*>> logs;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tp, e] : logs_) logs.emplace_back(e.dir, e.log.get());
+  }
+  for (auto& [dir, l] : logs) {
+    if (l->offline()) continue;
+    if (auto r = l->close(); !r) {
+      mark_dir_offline(dir);
+      result = r;
+    }
+    l->delete_expired_files(INT64_MAX);
+  }
+  if (auto r = checkpoint_recovery_points(); !r) result = r;
+  std::set<std::string> dirs;
+  {
+    std::lock_guard lock(mu_);
+    dirs = online_dirs_;
+  }
+  for (const auto& dir : dirs) {
+    if (auto r = write_file_atomic(dir + "/" + kCleanShutdownFile, "{\"version\":0,\"brokerEpoch\":-1}"); !r) result = r;
+  }
+  return result;
+}
+
+}  // namespace keel::storage
