@@ -47,7 +47,11 @@ Result<void> IndexFile::reset_file() {
   auto f = cache_.get(slot_);
   if (!f) return f.error();
   int fd = (*f)->fd();
-  if (::ftruncate(fd, 0) != 0) return StorageErrc::kStorageError;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return StorageErrc::kStorageError;
+  // Zero any old content (truncating an empty file would only trigger ext4's
+  // forced writeback at close).
+  if (st.st_size > 0 && ::ftruncate(fd, 0) != 0) return StorageErrc::kStorageError;
   if (::ftruncate(fd, static_cast<off_t>(max_entries_ * entry_size_)) != 0) return StorageErrc::kStorageError;
   return {};
 }
@@ -62,11 +66,18 @@ Result<void> IndexFile::preallocate() {
   return {};
 }
 
-Result<void> IndexFile::write_entry(size_t index, const uint8_t* entry) {
+Result<void> IndexFile::write_entries(size_t first, const std::vector<uint8_t>& raw) {
+  if (raw.empty()) return {};
   auto f = cache_.get(slot_);
   if (!f) return f.error();
-  ssize_t n = ::pwrite((*f)->fd(), entry, entry_size_, static_cast<off_t>(index * entry_size_));
-  if (n != static_cast<ssize_t>(entry_size_)) return StorageErrc::kStorageError;
+  size_t done = 0;
+  while (done < raw.size()) {
+    ssize_t n = ::pwrite((*f)->fd(), raw.data() + done, raw.size() - done,
+                         static_cast<off_t>(first * entry_size_ + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return StorageErrc::kStorageError;
+    done += static_cast<size_t>(n);
+  }
   return {};
 }
 
@@ -108,7 +119,21 @@ Result<void> IndexFile::trim_file(size_t entries) {
 
 Result<void> OffsetIndex::create() {
   entries_.clear();
+  persisted_ = 0;
   return reset_file();
+}
+
+Result<void> OffsetIndex::persist() {
+  if (persisted_ >= entries_.size()) return {};
+  std::vector<uint8_t> raw((entries_.size() - persisted_) * kEntrySize);
+  for (size_t i = persisted_; i < entries_.size(); ++i) {
+    uint8_t* p = raw.data() + (i - persisted_) * kEntrySize;
+    store_be(p, entries_[i].relative_offset);
+    store_be(p + 4, entries_[i].position);
+  }
+  if (auto r = write_entries(persisted_, raw); !r) return r;
+  persisted_ = entries_.size();
+  return {};
 }
 
 Result<void> OffsetIndex::load(int64_t log_size) {
@@ -129,6 +154,7 @@ Result<void> OffsetIndex::load(int64_t log_size) {
     }
     entries_.push_back(e);
   }
+  persisted_ = entries_.size();
   return {};
 }
 
@@ -137,13 +163,7 @@ Result<void> OffsetIndex::append(int64_t offset, int64_t position) {
   if (rel < 0 || rel > INT32_MAX || position > INT32_MAX) return StorageErrc::kInvalidRecord;
   if (!entries_.empty() && rel <= entries_.back().relative_offset) return {};
   if (full()) return {};
-  Entry e{static_cast<int32_t>(rel), static_cast<int32_t>(position)};
-  uint8_t raw[kEntrySize];
-  store_be(raw, e.relative_offset);
-  store_be(raw + 4, e.position);
-  auto r = write_entry(entries_.size(), raw);
-  if (!r) return r;
-  entries_.push_back(e);
+  entries_.push_back(Entry{static_cast<int32_t>(rel), static_cast<int32_t>(position)});
   return {};
 }
 
@@ -165,7 +185,21 @@ std::optional<OffsetPosition> OffsetIndex::last() const {
 
 Result<void> TimeIndex::create() {
   entries_.clear();
+  persisted_ = 0;
   return reset_file();
+}
+
+Result<void> TimeIndex::persist() {
+  if (persisted_ >= entries_.size()) return {};
+  std::vector<uint8_t> raw((entries_.size() - persisted_) * kEntrySize);
+  for (size_t i = persisted_; i < entries_.size(); ++i) {
+    uint8_t* p = raw.data() + (i - persisted_) * kEntrySize;
+    store_be(p, entries_[i].timestamp);
+    store_be(p + 8, entries_[i].relative_offset);
+  }
+  if (auto r = write_entries(persisted_, raw); !r) return r;
+  persisted_ = entries_.size();
+  return {};
 }
 
 Result<void> TimeIndex::load(int64_t max_offset) {
@@ -186,6 +220,7 @@ Result<void> TimeIndex::load(int64_t max_offset) {
     }
     entries_.push_back(e);
   }
+  persisted_ = entries_.size();
   return {};
 }
 
@@ -196,13 +231,7 @@ Result<void> TimeIndex::maybe_append(int64_t timestamp, int64_t offset, bool ski
   int64_t rel = offset - base_offset_;
   if (rel < 0 || rel > INT32_MAX) return StorageErrc::kInvalidRecord;
   if (!entries_.empty() && rel < entries_.back().relative_offset) return {};
-  Entry e{timestamp, static_cast<int32_t>(rel)};
-  uint8_t raw[kEntrySize];
-  store_be(raw, e.timestamp);
-  store_be(raw + 8, e.relative_offset);
-  auto r = write_entry(entries_.size(), raw);
-  if (!r) return r;
-  entries_.push_back(e);
+  entries_.push_back(Entry{timestamp, static_cast<int32_t>(rel)});
   return {};
 }
 

@@ -4,8 +4,11 @@
 //   .index      8-byte entries: relativeOffset i32 | position i32
 //   .timeindex 12-byte entries: timestamp i64 | relativeOffset i32
 //
-// Entries live in memory (a vector) and are written through to the file with
-// pwrite(2) — no mmap, so a full disk gives an error value instead of SIGBUS.
+// Entries live in memory (a vector) and reach the file with pwrite(2) in
+// persist() — called before every fdatasync of the segment and on seal — not
+// one syscall per entry: an index is only relied on below the recovery point,
+// which moves only after a flush, and everything above it is rebuilt by
+// recovery. No mmap, so a full disk gives an error value instead of SIGBUS.
 // A new index file is preallocated (ftruncate, sparse) to segment.index.bytes
 // rounded down to the entry size; trim() cuts it to the used size on roll and
 // close. load() reads an existing file, drops trailing all-zero entries (the
@@ -54,9 +57,9 @@ class IndexFile {
 
  protected:
   Result<void> reset_file();  // truncate to 0 then preallocate
-  Result<void> write_entry(size_t index, const uint8_t* entry);
   Result<std::vector<uint8_t>> read_file();
   Result<void> trim_file(size_t entries);
+  Result<void> write_entries(size_t first, const std::vector<uint8_t>& raw);
 
   FileCache& cache_;
   FileSlot slot_;
@@ -82,7 +85,12 @@ class OffsetIndex : public IndexFile {
   // Greatest entry with offset <= target, or {base_offset, 0}.
   OffsetPosition lookup(int64_t target) const;
   std::optional<OffsetPosition> last() const;
-  Result<void> trim() { return trim_file(entries_.size()); }
+  // Writes the entries not yet in the file.
+  Result<void> persist();
+  Result<void> trim() {
+    if (auto r = persist(); !r) return r;
+    return trim_file(entries_.size());
+  }
 
  private:
   struct Entry {
@@ -91,6 +99,7 @@ class OffsetIndex : public IndexFile {
   };
   int64_t base_offset_;
   std::vector<Entry> entries_;
+  size_t persisted_ = 0;
 };
 
 class TimeIndex : public IndexFile {
@@ -111,7 +120,11 @@ class TimeIndex : public IndexFile {
   // Greatest entry with timestamp <= ts, or {-1, base_offset}.
   TimestampOffset lookup(int64_t ts) const;
   std::optional<TimestampOffset> last() const;
-  Result<void> trim() { return trim_file(entries_.size()); }
+  Result<void> persist();
+  Result<void> trim() {
+    if (auto r = persist(); !r) return r;
+    return trim_file(entries_.size());
+  }
 
  private:
   struct Entry {
@@ -120,6 +133,7 @@ class TimeIndex : public IndexFile {
   };
   int64_t base_offset_;
   std::vector<Entry> entries_;
+  size_t persisted_ = 0;
 };
 
 }  // namespace keel::storage

@@ -83,7 +83,10 @@ class Log {
   // records: one or more v2 batches, rewritten in place. Errors:
   // kCorruptMessage, kInvalidRecord, kMessageTooLarge, kRecordListTooLarge,
   // kStorageError (write failed; log now offline), kLogDirOffline.
-  Result<AppendResult> append(std::span<uint8_t> records, int64_t now_ms);
+  // crc_verified: the caller (the produce path's record validation) already
+  // checked every batch's CRC, so it is not computed twice; headers, sizes
+  // and framing are checked regardless.
+  Result<AppendResult> append(std::span<uint8_t> records, int64_t now_ms, bool crc_verified = false);
 
   // From `offset` up to max_bytes (whole batches; at least one when
   // min_one_batch). offset == log end gives no ranges. Errors: kOffsetOutOfRange.

@@ -81,7 +81,11 @@ Result<std::unique_ptr<Segment>> Segment::create(const std::string& dir, int64_t
   std::unique_ptr<Segment> s(new Segment(dir, base_offset, config, cache));
   auto f = cache.get(s->log_);
   if (!f) return f.error();
-  if (::ftruncate((*f)->fd(), 0) != 0) return StorageErrc::kStorageError;
+  // Truncate only a leftover file: on ext4 a truncate to zero marks the file
+  // for a forced writeback at close (auto_da_alloc), which stalls rolls.
+  struct stat st {};
+  if (::fstat((*f)->fd(), &st) != 0) return StorageErrc::kStorageError;
+  if (st.st_size > 0 && ::ftruncate((*f)->fd(), 0) != 0) return StorageErrc::kStorageError;
   if (auto r = s->offset_index_->create(); !r) return r.error();
   if (auto r = s->time_index_->create(); !r) return r.error();
   s->loaded_ = true;
@@ -371,6 +375,8 @@ Result<std::vector<std::shared_ptr<OpenFile>>> Segment::sync_handles() {
   if (!f) return f.error();
   out.push_back(*f);
   if (loaded_) {
+    if (auto r = offset_index_->persist(); !r) return r.error();
+    if (auto r = time_index_->persist(); !r) return r.error();
     auto oi = offset_index_->handle();
     if (!oi) return oi.error();
     out.push_back(*oi);

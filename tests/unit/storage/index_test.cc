@@ -72,6 +72,7 @@ TEST(OffsetIndex, ReloadDropsZeroTailAndKeepsEntries) {
     ASSERT_TRUE(idx.create());
     ASSERT_TRUE(idx.append(60, 100));
     ASSERT_TRUE(idx.append(70, 200));
+    ASSERT_TRUE(idx.persist());  // entries reach the file in persist(), not per append
   }
   OffsetIndex idx(cache, dir.sub("0.index"), 50, 1024);
   ASSERT_TRUE(idx.load(10000));
@@ -86,6 +87,7 @@ TEST(OffsetIndex, LoadRejectsOutOfOrderEntriesAndPositionsPastTheLog) {
     OffsetIndex idx(cache, dir.sub("0.index"), 0, 1024);
     ASSERT_TRUE(idx.create());
     ASSERT_TRUE(idx.append(10, 500));
+    ASSERT_TRUE(idx.persist());
   }
   OffsetIndex idx(cache, dir.sub("0.index"), 0, 1024);
   auto r = idx.load(400);  // entry points past a 400-byte log
