@@ -197,6 +197,13 @@ Result<void> Segment::ensure_loaded() {
     return true;
   });
   if (!end) return end.error();
+  if (*end != size_) {
+    // Bytes after the last whole batch although the log was closed cleanly:
+    // do not append behind garbage that readers could never get past.
+    auto truncated = recover();
+    if (!truncated) return truncated.error();
+    return {};
+  }
   if (size_ > 0) {
     auto f = cache_.get(log_);
     if (!f) return f.error();

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -36,7 +38,7 @@ struct Fixture {
   }
 };
 
-Result<AppendResult> append_tmp(Log& log, Bytes b, int64_t now) { return log.append(b, now); }
+Result<AppendResult> append_tmp(Log& log, Bytes b, int64_t now = 0) { return log.append(b, now); }
 
 Bytes read_range(const FileRange& r) {
   Bytes out(static_cast<size_t>(r.length));
@@ -373,6 +375,118 @@ TEST(Log, PropertyRandomBatchSizesReadBackExactlyFromAnyOffset) {
       if (got.size() > 1) EXPECT_LE(r->ranges[0].length, max_bytes);
     }
   }
+}
+
+}  // namespace
+}  // namespace keel::storage
+
+namespace keel::storage {
+namespace {
+
+TEST(Log, GarbageAfterTheLastBatchIsCutEvenWithACleanMarker) {
+  Fixture f;
+  {
+    auto log = f.open();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(append_tmp(*log, make_batch(1, 50, i)));
+    ASSERT_TRUE(log->close());
+  }
+  std::string path = f.tmp.sub("topic-0/00000000000000000000.log");
+  int64_t good = test::file_size(path);
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_EQ(::write(fd, "\0\0\0\0\0\0\0\0\0\0\0\x40garbage", 19), 19);
+  ::close(fd);
+  auto log = f.open(/*clean=*/true);
+  EXPECT_EQ(test::file_size(path), good);
+  auto r = append_tmp(*log, make_batch(1, 50, 9));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first_offset, 5);
+  auto rr = log->read(5, 1 << 20);
+  ASSERT_TRUE(rr);
+  ASSERT_EQ(rr->ranges.size(), 1u);
+  EXPECT_EQ(batches_in(read_range(rr->ranges[0])).front().first, 5);
+}
+
+TEST(Log, TimeIndexHoldsIncreasingMaxTimestampsAndAFinalEntryAtRoll) {
+  Fixture f;
+  f.config.index_interval_bytes = 1;
+  auto log = f.open();
+  int64_t ts[] = {100, 300, 200, 400, 400};
+  for (int64_t t : ts) ASSERT_TRUE(append_tmp(*log, make_batch(1, 10, t)));
+  ASSERT_TRUE(log->roll(0));
+  std::string raw = test::read_file(f.tmp.sub("topic-0/00000000000000000000.timeindex"));
+  std::vector<std::pair<int64_t, int32_t>> entries;
+  for (size_t i = 0; i + 12 <= raw.size(); i += 12) {
+    auto* p = reinterpret_cast<const uint8_t*>(raw.data() + i);
+    entries.emplace_back(load_be<int64_t>(p), load_be<int32_t>(p + 8));
+  }
+  // Entries come with offset entries (from the 2nd batch on): max so far 300
+  // (offset 1) then 400 (offset 3); nothing new after. Strictly increasing.
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0], std::make_pair(int64_t{300}, int32_t{1}));
+  EXPECT_EQ(entries[1], std::make_pair(int64_t{400}, int32_t{3}));
+  auto hit = log->offset_for_timestamp(250);
+  ASSERT_TRUE(hit && *hit);
+  EXPECT_EQ((*hit)->offset, 1);
+}
+
+TEST(Log, SegmentJitterShortensTheRollIntervalWithinItsBound) {
+  Fixture f;
+  f.config.segment_ms = 10000;
+  f.config.segment_jitter_ms = 5000;
+  auto log = f.open();
+  ASSERT_TRUE(log->roll(0));  // empty: no roll
+  ASSERT_TRUE(append_tmp(*log, make_batch(1, 10, 1000)));
+  ASSERT_TRUE(log->roll(0));  // the new segment draws a jitter in [0, 5000)
+  ASSERT_TRUE(append_tmp(*log, make_batch(1, 10, 1000)));
+  EXPECT_EQ(log->segment_count(), 2u);
+  ASSERT_TRUE(append_tmp(*log, make_batch(1, 10, 1000 + 5000)));  // never rolls before segment.ms - jitter max
+  EXPECT_EQ(log->segment_count(), 2u);
+  ASSERT_TRUE(append_tmp(*log, make_batch(1, 10, 1000 + 10001)));  // always rolls after segment.ms
+  EXPECT_EQ(log->segment_count(), 3u);
+}
+
+TEST(Log, ConcurrentAppendsReadsAndFlushesStayConsistent) {
+  Fixture f;
+  f.config.segment_bytes = 64 * 1024;
+  auto log = f.open();
+  std::atomic<bool> done{false};
+  std::thread flusher([&] {
+    while (!done) ASSERT_TRUE(log->flush());
+  });
+  std::thread reader([&] {
+    std::mt19937 rng(7);
+    while (!done) {
+      int64_t end = log->log_end_offset();
+      if (end == 0) continue;
+      auto r = log->read(static_cast<int64_t>(rng() % static_cast<uint64_t>(end)), 4096);
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->ranges.size(), 1u);
+      batches_in(read_range(r->ranges[0]));
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w)
+    writers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) ASSERT_TRUE(append_tmp(*log, make_batch(2, 100, i)));
+    });
+  for (auto& t : writers) t.join();
+  done = true;
+  flusher.join();
+  reader.join();
+  EXPECT_EQ(log->log_end_offset(), 2000);
+  ASSERT_TRUE(log->flush());
+  EXPECT_EQ(log->recovery_point(), 2000);
+}
+
+TEST(Errors, StorageErrorsMapToKafkaCodes) {
+  EXPECT_EQ(kafka_error_code({}), 0);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kCorruptMessage), 2);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kMessageTooLarge), 10);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kRecordListTooLarge), 18);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kOffsetOutOfRange), 1);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kStorageError), 56);
+  EXPECT_EQ(kafka_error_code(StorageErrc::kLogDirOffline), 56);
+  EXPECT_EQ(kafka_error_code(std::make_error_code(std::errc::io_error)), -1);
 }
 
 }  // namespace

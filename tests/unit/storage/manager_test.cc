@@ -117,6 +117,26 @@ TEST(LogManager, CleanShutdownWritesCheckpointsAndMarkerAndReloadsEverything) {
   }
 }
 
+TEST(LogManager, LogStartOffsetSurvivesARestartThroughItsCheckpoint) {
+  TempDir tmp;
+  int64_t clock = 1000;
+  {
+    auto m = LogManager::open(options(tmp, &clock));
+    ASSERT_TRUE(m);
+    auto log = (*m)->get_or_create({"t", 0}, LogConfig{});
+    ASSERT_TRUE(log);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(append_tmp(**log, make_batch(1, 10, 0)));
+    ASSERT_TRUE((*log)->delete_records_before(3, clock));  // mid-segment: only the checkpoint remembers it
+    ASSERT_TRUE((*m)->shutdown());
+  }
+  auto m = LogManager::open(options(tmp, &clock));
+  ASSERT_TRUE(m);
+  Log* log = (*m)->get({"t", 0});
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->log_start_offset(), 3);
+  EXPECT_EQ(log->read(2, 100).error(), make_error_code(StorageErrc::kOffsetOutOfRange));
+}
+
 TEST(LogManager, WithoutTheMarkerLogsAfterTheRecoveryPointAreRecovered) {
   TempDir tmp;
   int64_t clock = 1000;
