@@ -1,6 +1,8 @@
 #include "storage/log_manager.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,8 @@ LogManager::LogManager(LogManagerOptions options) : options_(std::move(options))
 
 LogManager::~LogManager() {
   if (!shut_down_) (void)shutdown();
+  logs_.clear();
+  for (int fd : lock_fds_) ::close(fd);
 }
 
 Result<std::unique_ptr<LogManager>> LogManager::open(LogManagerOptions options) {
@@ -44,6 +48,14 @@ Result<void> LogManager::load_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return StorageErrc::kStorageError;
+  int lock_fd = ::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return StorageErrc::kStorageError;
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    keel::logger("storage")->error("log dir {} is locked by another process or manager", dir);
+    ::close(lock_fd);
+    return StorageErrc::kStorageError;
+  }
+  lock_fds_.push_back(lock_fd);
   auto recovery = read_offset_checkpoint(dir + "/" + kRecoveryPointCheckpoint);
   if (!recovery) return recovery.error();
   auto starts = read_offset_checkpoint(dir + "/" + kLogStartOffsetCheckpoint);

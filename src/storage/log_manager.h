@@ -14,6 +14,9 @@
 // checkpoints recovery points. shutdown() stops it, closes every log, writes
 // the checkpoints and the clean-shutdown marker of each online directory.
 //
+// Each log dir is locked (flock on <dir>/.lock, held until destruction), so a
+// second broker — or a second manager in this process — cannot open it.
+//
 // An I/O error in any log takes its whole directory offline (its logs refuse
 // appends with kLogDirOffline). Thread-safe.
 
@@ -86,6 +89,7 @@ class LogManager {
   std::set<std::string> online_dirs_;
   std::set<std::string> offline_dirs_;
   std::set<std::string> clean_dirs_;
+  std::vector<int> lock_fds_;
   std::thread thread_;
   std::mutex wake_mu_;
   std::condition_variable wake_;

@@ -137,6 +137,18 @@ TEST(LogManager, LogStartOffsetSurvivesARestartThroughItsCheckpoint) {
   EXPECT_EQ(log->read(2, 100).error(), make_error_code(StorageErrc::kOffsetOutOfRange));
 }
 
+TEST(LogManager, ALockedLogDirCannotBeOpenedTwice) {
+  TempDir tmp;
+  LogManagerOptions o;
+  o.log_dirs = {tmp.sub("d1")};
+  auto first = LogManager::open(o);
+  ASSERT_TRUE(first);
+  auto second = LogManager::open(o);
+  EXPECT_EQ(second.error(), make_error_code(StorageErrc::kStorageError));
+  first = StorageErrc::kStorageError;  // destroys the first manager, releasing the lock
+  EXPECT_TRUE(LogManager::open(o));
+}
+
 TEST(LogManager, WithoutTheMarkerLogsAfterTheRecoveryPointAreRecovered) {
   TempDir tmp;
   int64_t clock = 1000;
