@@ -257,6 +257,7 @@ Result<AppendResult> Log::append(std::span<uint8_t> records, int64_t now_ms, boo
   }
   log_end_offset_ = next;
   unflushed_messages_ += next - out.first_offset;
+  if (unflushed_messages_ >= config_.flush_messages && on_flush_needed_) on_flush_needed_();
   out.last_offset = next - 1;
   out.log_start_offset = log_start_offset_;
   out.log_end_offset = log_end_offset_;

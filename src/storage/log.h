@@ -129,6 +129,9 @@ class Log {
   // Forces a roll.
   Result<void> roll(int64_t now_ms);
 
+  // Called (under the log's lock: it must only signal) when an append brings
+  // the unflushed messages to flush.messages, so the flusher can run at once.
+  void set_on_flush_needed(std::function<void()> fn) { on_flush_needed_ = std::move(fn); }
   // Called once when the log goes offline after an I/O error.
   void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
   void mark_offline();
@@ -160,6 +163,7 @@ class Log {
   int64_t open_now_ms_;
   std::atomic<bool> offline_{false};
   std::function<void()> on_offline_;
+  std::function<void()> on_flush_needed_;
   uint64_t rng_state_;
 };
 

@@ -92,7 +92,7 @@ Result<void> LogManager::load_dir(const std::string& dir) {
     auto log = Log::open(std::move(o));
     if (!log) return log.error();
     if ((*log)->recovered()) ++recovered;
-    (*log)->set_on_offline([this, dir] { mark_dir_offline(dir); });
+    watch(**log, dir);
     logs_[*tp] = Entry{dir, std::move(*log)};
   }
   // From here on a crash is unclean.
@@ -102,6 +102,19 @@ Result<void> LogManager::load_dir(const std::string& dir) {
   keel::logger("storage")->info("loaded log dir {} ({} shutdown, {} partitions recovered)", dir,
                                 clean ? "clean" : "unclean", recovered);
   return {};
+}
+
+void LogManager::watch(Log& log, const std::string& dir) {
+  log.set_on_offline([this, dir] { mark_dir_offline(dir); });
+  log.set_on_flush_needed([this] {
+    // wake_mu_ is never held while a log's lock is taken, so taking it here
+    // (under the log's lock) cannot deadlock, and no wake-up is lost.
+    {
+      std::lock_guard lock(wake_mu_);
+      flush_requested_ = true;
+    }
+    wake_.notify_one();
+  });
 }
 
 void LogManager::mark_dir_offline(const std::string& dir) {
@@ -136,7 +149,7 @@ Result<Log*> LogManager::get_or_create(const TopicPartition& tp, const LogConfig
   if (!topic_id.empty()) {
     if (auto r = write_partition_metadata((*log)->dir(), topic_id); !r) return r.error();
   }
-  (*log)->set_on_offline([this, dir] { mark_dir_offline(dir); });
+  watch(**log, dir);
   Log* raw = log->get();
   logs_[tp] = Entry{dir, std::move(*log)};
   return raw;
@@ -223,8 +236,10 @@ void LogManager::start() {
   thread_ = std::thread([this] {
     std::unique_lock lock(wake_mu_);
     while (!stop_) {
-      wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.flush_check_interval_ms)));
+      wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.flush_check_interval_ms)),
+                     [this] { return stop_ || flush_requested_.load(); });
       if (stop_) break;
+      flush_requested_ = false;
       lock.unlock();
       run_background_once(now());
       lock.lock();

@@ -94,6 +94,8 @@ class LogManager {
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool stop_ = false;
+  std::atomic<bool> flush_requested_{false};
+  void watch(Log& log, const std::string& dir);
   bool shut_down_ = false;
   int64_t last_retention_ms_ = 0;
   int64_t last_checkpoint_ms_ = 0;
