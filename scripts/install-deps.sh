@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka
   kcat librdkafka-dev procps iproute2
+  zookeeper default-jre-headless   # a real ZooKeeper server for the coordination tests
 )
 
 missing=()

@@ -1,0 +1,59 @@
+#pragma once
+// ZooKeeperStore: the CoordinationStore on a ZooKeeper ensemble through the
+// ZooKeeper C client (zookeeper_mt), used when zookeeper.connect is set.
+// Paths are Kafka's (see ../shared/kafka-protocol/ZOOKEEPER-LAYOUT.md); a
+// chroot in the connect string ("h1:2181,h2:2181/kafka") is applied by the
+// client library.
+//
+// Sessions: ephemeral nodes live as long as the session. When ZooKeeper
+// expires the session, every call fails with kSessionExpired and the session
+// listener hears about it; the owner then calls reconnect() (from its own
+// thread, never from a watch or listener) and re-creates its ephemeral nodes
+// — a broker re-registers and re-runs the controller election.
+//
+// Threads: calls may come from any thread (the C client is thread-safe).
+// Watches and the session listener run on the C client's completion thread;
+// they must not block for long and must not call reconnect().
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "coord/coordination_store.h"
+
+namespace keel::coord {
+
+class ZooKeeperStore : public CoordinationStore {
+ public:
+  enum class SessionEvent { kConnected, kDisconnected, kExpired };
+  using SessionListener = std::function<void(SessionEvent)>;
+
+  // Connects and waits up to `connect_timeout` for a session. The session
+  // timeout is zookeeper.session.timeout.ms.
+  static Result<std::unique_ptr<ZooKeeperStore>> connect(const std::string& connect_string,
+                                                         std::chrono::milliseconds session_timeout,
+                                                         std::chrono::milliseconds connect_timeout);
+  ~ZooKeeperStore() override;
+
+  Result<std::string> create(const std::string& path, ByteView data, CreateMode mode) override;
+  Result<Node> get(const std::string& path, Watch watch = {}) override;
+  Result<Stat> set(const std::string& path, ByteView data, int32_t version = -1) override;
+  Result<void> remove(const std::string& path, int32_t version = -1) override;
+  Result<std::optional<Stat>> exists(const std::string& path, Watch watch = {}) override;
+  Result<std::vector<std::string>> children(const std::string& path, Watch watch = {}) override;
+  Result<std::vector<OpResult>> multi(std::span<const Op> ops) override;
+  int64_t session_id() const override;
+
+  void set_session_listener(SessionListener listener);
+  // Closes the current session (its ephemeral nodes go) and opens a new one.
+  Result<void> reconnect();
+
+  struct Impl;
+
+ private:
+  explicit ZooKeeperStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel::coord
