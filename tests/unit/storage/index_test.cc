@@ -142,7 +142,10 @@ TEST(TimeIndex, LookupFindsGreatestTimestampAtOrBelow) {
 TEST(FileCache, KeepsAtMostCapacityDescriptorsAndEvictedHandlesStayUsable) {
   TempDir dir;
   FileCache cache(2);
-  FileSlot a{dir.sub("a")}, b{dir.sub("b")}, c{dir.sub("c")};
+  FileSlot a, b, c;
+  a.path = dir.sub("a");
+  b.path = dir.sub("b");
+  c.path = dir.sub("c");
   auto fa = cache.get(a);
   ASSERT_TRUE(fa);
   ASSERT_TRUE(cache.get(b));

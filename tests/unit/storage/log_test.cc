@@ -372,7 +372,9 @@ TEST(Log, PropertyRandomBatchSizesReadBackExactlyFromAnyOffset) {
       auto it = std::find_if(expected.begin(), expected.end(), [&](auto& e) { return e.second >= offset; });
       EXPECT_EQ(got.front(), *it);
       for (size_t k = 1; k < got.size(); ++k) EXPECT_EQ(got[k].first, got[k - 1].second + 1);
-      if (got.size() > 1) EXPECT_LE(r->ranges[0].length, max_bytes);
+      if (got.size() > 1) {
+        EXPECT_LE(r->ranges[0].length, max_bytes);
+      }
     }
   }
 }
@@ -451,7 +453,9 @@ TEST(Log, ConcurrentAppendsReadsAndFlushesStayConsistent) {
   auto log = f.open();
   std::atomic<bool> done{false};
   std::thread flusher([&] {
-    while (!done) ASSERT_TRUE(log->flush());
+    while (!done) {
+      ASSERT_TRUE(log->flush());
+    }
   });
   std::thread reader([&] {
     std::mt19937 rng(7);
