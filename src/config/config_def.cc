@@ -126,6 +126,12 @@ const std::vector<KeyDef>& table() {
        "SO_RCVBUF of client sockets; -1 = OS default.", ""},
       {"queued.max.requests", KeyType::kInt, "500", 1, nullopt, {},
        "Requests queued before the network threads stop reading.", ""},
+      {"connections.max.idle.ms", KeyType::kLong, "600000", 1, nullopt, {},
+       "A connection with no request for this long is closed.", ""},
+      {"max.connections", KeyType::kInt, "2147483647", 0, nullopt, {},
+       "Connections accepted at once, over all listeners; more are closed at accept.", ""},
+      {"max.connections.per.ip", KeyType::kInt, "2147483647", 0, nullopt, {},
+       "Connections accepted at once from one client address; more are closed at accept.", ""},
       // --- groups, offsets, transactions
       {"offsets.topic.num.partitions", KeyType::kInt, "50", 1, nullopt, {},
        "Partitions of __consumer_offsets (fixed once created).", ""},

@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <chrono>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -47,19 +49,28 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 // completions from other threads are posted back to it.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  // `on_gone` runs when the connection object is destroyed (its slot in the
+  // connection limits is free again), on whichever thread that happens.
   Connection(tcp::socket socket, ConnectionInfo info, const ServerOptions& options,
-             RequestHandler& handler)
+             RequestHandler& handler, std::function<void()> on_gone)
       : socket_(std::move(socket)),
         writer_wake_(socket_.get_executor()),
         reader_wake_(socket_.get_executor()),
+        idle_timer_(socket_.get_executor()),
         info_(std::move(info)),
         options_(options),
-        handler_(handler) {}
+        handler_(handler),
+        on_gone_(std::move(on_gone)),
+        last_active_(std::chrono::steady_clock::now()) {}
+  ~Connection() {
+    if (on_gone_) on_gone_();
+  }
 
   void start() {
     auto self = shared_from_this();
     asio::co_spawn(socket_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
     asio::co_spawn(socket_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->idle_loop(); }, asio::detached);
   }
 
   void close() {
@@ -70,9 +81,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.close(ignored);
     writer_wake_.cancel();
     reader_wake_.cancel();
+    idle_timer_.cancel();
   }
 
  private:
+  // connections.max.idle.ms: a connection with no request read and no
+  // response written for that long, and nothing in flight, is closed (Kafka's
+  // rule; clients reconnect when they next need the broker).
+  asio::awaitable<void> idle_loop() {
+    auto self = shared_from_this();
+    const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
+    boost::system::error_code ec;
+    while (!closed_) {
+      idle_timer_.expires_at(last_active_ + idle);
+      co_await idle_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (closed_) break;
+      if (queue_.in_flight() == 0 && std::chrono::steady_clock::now() - last_active_ >= idle) {
+        log()->debug("closing connection {} from {}: idle for {} ms", info_.id, info_.peer,
+                     options_.idle_timeout_ms);
+        close();
+        break;
+      }
+      // Requests in flight count as activity: look again a full period later.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_active_ >= idle) last_active_ = now;
+    }
+  }
+
   asio::awaitable<void> read_loop() {
     auto self = shared_from_this();
     boost::system::error_code ec;
@@ -94,6 +129,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_await asio::async_read(socket_, asio::buffer(frame),
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
+      last_active_ = std::chrono::steady_clock::now();
 
       // Back-pressure: a client pipelining faster than we answer waits.
       while (!closed_ && queue_.in_flight() >= options_.max_in_flight) {
@@ -142,6 +178,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             close();
             co_return;
           }
+          last_active_ = std::chrono::steady_clock::now();
         }
         if (response.close_after) {
           close();
@@ -160,9 +197,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::socket socket_;
   asio::steady_timer writer_wake_;  // cancelled when a response completes
   asio::steady_timer reader_wake_;  // cancelled when responses leave the queue
+  asio::steady_timer idle_timer_;
   ConnectionInfo info_;
   const ServerOptions& options_;
   RequestHandler& handler_;
+  std::function<void()> on_gone_;
+  std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
   bool closed_ = false;
   bool reader_done_ = false;
@@ -201,16 +241,49 @@ struct Server::Impl {
       boost::system::error_code ep_ec;
       auto remote = socket.remote_endpoint(ep_ec);
       info.peer = ep_ec ? std::string("?") : endpoint_text(remote);
+      const std::string ip = ep_ec ? std::string("?") : remote.address().to_string();
+      if (!take_slot(ip)) {
+        log()->warn("refusing connection from {} on {}: connection limit reached "
+                    "(max.connections {}, max.connections.per.ip {})",
+                    info.peer, listener_name, options.max_connections,
+                    options.max_connections_per_ip);
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
       info.listener_name = listener_name;
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
-      auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler);
+      auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler,
+                                               [this, ip]() { release_slot(ip); });
       asio::post(ctx, [conn]() { conn->start(); });
     }
   }
 
+  // Connection limits. Accepts run on contexts[0]; releases come from any
+  // reactor thread, hence the mutex.
+  bool take_slot(const std::string& ip) {
+    std::lock_guard lock(slots_mu);
+    auto& per_ip = connections_per_ip[ip];
+    if (open_connections >= options.max_connections || per_ip >= options.max_connections_per_ip) {
+      if (per_ip == 0) connections_per_ip.erase(ip);
+      return false;
+    }
+    ++open_connections;
+    ++per_ip;
+    return true;
+  }
+  void release_slot(const std::string& ip) {
+    std::lock_guard lock(slots_mu);
+    --open_connections;
+    if (--connections_per_ip[ip] <= 0) connections_per_ip.erase(ip);
+  }
+
   ServerOptions options;
   RequestHandler& handler;
+  std::mutex slots_mu;
+  int32_t open_connections = 0;
+  std::map<std::string, int32_t> connections_per_ip;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;

@@ -7,6 +7,7 @@
 // of the broker compiles without Asio's templates.
 
 #include <cstdint>
+#include <climits>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct ServerOptions {
   size_t max_in_flight = 100;             // per connection, before reading pauses
   int32_t send_buffer_bytes = -1;         // -1 = OS default
   int32_t receive_buffer_bytes = -1;
+  int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
+  int32_t max_connections = INT32_MAX;    // max.connections, over all listeners
+  int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip
 };
 
 class Server {

@@ -49,6 +49,9 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   options.max_in_flight = static_cast<size_t>(std::max(1, config_.queued_max_requests));
   options.send_buffer_bytes = config_.socket_send_buffer_bytes;
   options.receive_buffer_bytes = config_.socket_receive_buffer_bytes;
+  options.idle_timeout_ms = config_.connections_max_idle_ms;
+  options.max_connections = config_.max_connections;
+  options.max_connections_per_ip = config_.max_connections_per_ip;
   server_ = std::make_unique<net::Server>(options, *router_);
 }
 

@@ -3,6 +3,7 @@ no client library would send."""
 
 import struct
 import threading
+import time
 
 import pytest
 
@@ -151,3 +152,36 @@ def test_many_concurrent_clients(broker):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_idle_connections_are_closed(make_broker):
+    b = make_broker(extra_config="connections.max.idle.ms: 300\n").start()
+    with connect(b.port) as s:
+        assert api_versions(s, 0)[0] == 1
+        start = time.monotonic()
+        assert is_closed(s, timeout=5.0)
+        assert time.monotonic() - start >= 0.2  # closed for idleness, not at once
+
+
+def test_connection_limit_per_ip(make_broker):
+    b = make_broker(extra_config="max.connections.per.ip: 3\n").start()
+    held = [connect(b.port) for _ in range(3)]
+    try:
+        for i, s in enumerate(held):
+            assert api_versions(s, 0, correlation_id=i)[0] == i
+        with connect(b.port) as extra:
+            assert is_closed(extra)
+        assert "connection limit reached" in b.log_text()
+    finally:
+        for s in held:
+            s.close()
+    # Slots come back once clients leave.
+    for _ in range(50):
+        try:
+            with connect(b.port) as s:
+                assert api_versions(s, 0, correlation_id=9)[0] == 9
+                break
+        except (ConnectionError, OSError, AssertionError):
+            time.sleep(0.05)
+    else:
+        raise AssertionError("no connection served after the others closed")

@@ -120,5 +120,62 @@ TEST(Server, ListenOnABusyPortThrowsNamingTheAddress) {
   }
 }
 
+bool closed_by_server(int fd) {
+  uint8_t b;
+  return ::read(fd, &b, 1) == 0;
+}
+
+TEST(Server, IdleConnectionsAreClosedAfterTheIdleTimeout) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.idle_timeout_ms = 200;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_by_server(fd));  // the 5 s receive timeout would fail this
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+  ::close(fd);
+  server.stop();
+}
+
+TEST(Server, ConnectionsPastThePerIpLimitAreRefusedAndSlotsComeBack) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 2;
+  options.max_connections_per_ip = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  auto ping = [](int fd, uint8_t id) {
+    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
+    if (::write(fd, frame, sizeof(frame)) != static_cast<ssize_t>(sizeof(frame))) return false;
+    uint8_t resp[12];
+    return read_exact(fd, resp, sizeof(resp)) && resp[11] == id;
+  };
+  int a = connect_to(ports[0]);
+  int b = connect_to(ports[0]);
+  ASSERT_TRUE(ping(a, 1));
+  ASSERT_TRUE(ping(b, 2));
+  int c = connect_to(ports[0]);
+  EXPECT_TRUE(closed_by_server(c));  // the third from 127.0.0.1 is refused
+  ::close(c);
+  EXPECT_TRUE(ping(a, 3));           // the first two are unaffected
+  ::close(b);
+  // Once b's slot is released a new connection is served again.
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    int d = connect_to(ports[0]);
+    served = ping(d, 4);
+    ::close(d);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+  ::close(a);
+  server.stop();
+}
+
 }  // namespace
 }  // namespace keel::net
