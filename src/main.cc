@@ -1,6 +1,7 @@
 // keel: a Kafka-compatible broker.
 //
-//   keel --config FILE         run the broker until SIGTERM or SIGINT
+//   keel --config FILE         run the broker until SIGTERM or SIGINT (SIGHUP
+//                              reopens the log file)
 //   keel --check-config FILE   validate FILE, print the effective configuration
 //   keel --version
 //
@@ -50,13 +51,15 @@ int check_config(const char* path) {
 }
 
 int run(const char* path) {
-  // SIGTERM/SIGINT are taken synchronously by this thread (sigwait below);
-  // blocked here, before any thread starts, so every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGTERM/SIGINT (stop) and SIGHUP (reopen the log file, for logrotate) are
+  // taken synchronously by this thread (sigwait below); blocked here, before
+  // any thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A client vanishing mid-write must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
@@ -90,7 +93,17 @@ int run(const char* path) {
               KEEL_VERSION, config.broker_id, broker.identity().cluster_id, where, path);
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+      sigwait(&signals, &sig);
+      if (sig != SIGHUP) break;
+      try {
+        keel::init_logging(config.logging_level, config.logging_file);
+        log->info("log file reopened on SIGHUP");
+      } catch (const std::exception& e) {
+        // Keep running on the old sink; say why on stderr, which is all there is.
+        std::cerr << "keel: cannot reopen the log file on SIGHUP: " << e.what() << "\n";
+      }
+    }
     log->info("keel stopping on {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     broker.stop();
     log->info("keel stopped");

@@ -90,3 +90,21 @@ def test_sigterm_stops_with_a_log_line(make_broker):
     assert "started: broker.id=0" in log
     assert "stopping on SIGTERM" in log
     assert log.rstrip().endswith("keel stopped")
+
+
+def test_sighup_reopens_the_log_file_after_rotation(make_broker):
+    import signal
+    import time
+    b = make_broker().start()
+    rotated = b.log_path.with_suffix(".log.1")
+    b.log_path.rename(rotated)
+    b.proc.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if b.log_path.exists() and "log file reopened on SIGHUP" in b.log_text():
+            break
+        time.sleep(0.05)
+    assert "log file reopened on SIGHUP" in b.log_text()
+    assert "started: broker.id=0" in rotated.read_text()
+    assert b.alive()
+    assert b.stop() == 0
+    assert "keel stopped" in b.log_text()
