@@ -237,8 +237,10 @@ TEST(Recovery, CrashTestSigkillAtRandomMomentsLosesNoFlushedBatch) {
     ASSERT_TRUE(log);
     EXPECT_GE(log->log_end_offset(), max_flushed) << "iteration " << iter;
     auto batches = read_all(*log);
-    ASSERT_FALSE(batches.empty());
-    EXPECT_EQ(batches.front().first, 0);
+    // A writer killed before its first append leaves an empty log, which is
+    // right as long as it had flushed nothing.
+    if (max_flushed > 0) ASSERT_FALSE(batches.empty()) << "iteration " << iter;
+    if (!batches.empty()) EXPECT_EQ(batches.front().first, 0);
     for (const auto& [base, ts] : batches) EXPECT_EQ(base, ts);
     ASSERT_TRUE(log->close());
   }
