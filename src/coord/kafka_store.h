@@ -1,0 +1,142 @@
+#pragma once
+// Typed operations on Kafka's layout over a CoordinationStore (either
+// backend): what Kafka's KafkaZkClient and AdminZkClient do, written once.
+// The controller, the broker's registration and the admin request handlers
+// use this class; none of them builds a path or a JSON payload itself.
+//
+// Fencing: every write a controller makes goes through a `Fence` (the
+// zkVersion of /controller_epoch it got when elected); the write is a multi-op
+// that starts with check(/controller_epoch, version), so a superseded
+// controller's write fails with kControllerMoved and changes nothing.
+//
+// Thread-safety: as the underlying store (any thread). Watches fire on the
+// store's thread; callers post them to their own strand.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/result.h"
+#include "coord/coordination_store.h"
+#include "coord/kafka_layout.h"
+
+namespace keel::coord {
+
+// Errors specific to the typed layer; store errors (CoordErrc) pass through.
+enum class KafkaStoreErrc {
+  kTopicExists = 1,       // create_topic: /brokers/topics/<t> exists
+  kNoTopic,               // the topic's assignment node is absent
+  kControllerMoved,       // a fenced write failed its /controller_epoch check
+  kBrokerRegistered,      // /brokers/ids/<id> exists and belongs to another session
+  kClusterIdMismatch,     // not used by KafkaStore itself; for callers comparing ids
+};
+const std::error_category& kafka_store_category();
+inline std::error_code make_error_code(KafkaStoreErrc e) { return {static_cast<int>(e), kafka_store_category()}; }
+
+struct Fence {
+  int32_t controller_epoch = 0;
+  int32_t epoch_zk_version = 0;  // /controller_epoch's data version after our election
+};
+
+struct ElectionResult {
+  bool won = false;
+  int32_t controller_id = -1;  // who is controller now (us when won), -1 if nobody
+  Fence fence;                 // valid when won
+};
+
+struct PartitionStateNode {
+  PartitionState state;
+  int32_t zk_version = 0;  // the partition epoch
+};
+
+class KafkaStore {
+ public:
+  explicit KafkaStore(CoordinationStore& store) : store_(store) {}
+  CoordinationStore& raw() { return store_; }
+
+  // Creates every path of paths::persistent_paths() that is missing.
+  Result<void> ensure_paths();
+  // Reads /cluster/id, creating it with `proposed` when absent (create-if-absent:
+  // when two brokers race, both end up with the winner's id).
+  Result<std::string> get_or_create_cluster_id(const std::string& proposed);
+
+  // --- brokers ---------------------------------------------------------------
+  // Creates the ephemeral /brokers/ids/<id> (create + setData as one multi, so
+  // its version is 1 as in Kafka) and returns the broker epoch (the node's czxid).
+  // A node left by this same session is replaced; one owned by another live
+  // session is kBrokerRegistered.
+  Result<int64_t> register_broker(const BrokerRegistration& b);
+  Result<std::vector<int32_t>> broker_ids(Watch watch = {});
+  // nullopt when the broker is not registered. Fills `epoch` from the czxid.
+  Result<std::optional<BrokerRegistration>> broker(int32_t id, Watch watch = {});
+
+  // --- controller ------------------------------------------------------------
+  // One election attempt as in the layout doc (read /controller_epoch, creating
+  // it with 0; multi: create ephemeral /controller + set epoch+1 at the read version).
+  Result<ElectionResult> try_elect_controller(int32_t broker_id, int64_t now_ms);
+  // The current controller id (-1 when none); `watch` is an exists-watch on /controller.
+  Result<int32_t> controller_id(Watch watch = {});
+  // Deletes /controller if this session owns it (on resignation / clean shutdown).
+  Result<void> resign_controller(int32_t broker_id);
+
+  // --- topics ----------------------------------------------------------------
+  Result<std::vector<std::string>> topics(Watch watch = {});
+  // nullopt when the topic does not exist.
+  Result<std::optional<TopicAssignment>> topic_assignment(const std::string& topic, Watch watch = {});
+  // AdminZkClient.createTopicWithAssignment: writes /config/topics/<t> (the
+  // overrides, possibly empty) and then /brokers/topics/<t>. kTopicExists if the
+  // topic exists. Not fenced: any broker may create a topic.
+  Result<void> create_topic(const std::string& topic, const TopicAssignment& assignment,
+                            const std::map<std::string, std::string>& config);
+  // CreatePartitions: rewrites the assignment when its version still is
+  // `expected_version` (-1: any). kBadVersion on a race.
+  Result<void> set_topic_assignment(const std::string& topic, const TopicAssignment& assignment,
+                                    int32_t expected_version = -1);
+  // DeleteTopics: creates /admin/delete_topics/<t> (already there is fine).
+  Result<void> mark_topic_for_deletion(const std::string& topic);
+  Result<std::vector<std::string>> topics_marked_for_deletion(Watch watch = {});
+  // The controller's last step of a deletion, fenced: removes the partition
+  // subtree, /brokers/topics/<t>, /config/topics/<t> and the deletion marker.
+  Result<void> delete_topic(const std::string& topic, const Fence& fence);
+
+  // --- partition state -------------------------------------------------------
+  Result<std::optional<PartitionStateNode>> partition_state(const std::string& topic, int32_t partition,
+                                                            Watch watch = {});
+  // Creates the partitions/<p> containers and the state node, fenced. kNodeExists if present.
+  Result<int32_t> create_partition_state(const std::string& topic, int32_t partition,
+                                         const PartitionState& state, const Fence& fence);
+  // Conditional update at `expected_zk_version`, fenced; returns the new zk version.
+  Result<int32_t> update_partition_state(const std::string& topic, int32_t partition,
+                                         const PartitionState& state, int32_t expected_zk_version,
+                                         const Fence& fence);
+
+  // --- configs ---------------------------------------------------------------
+  // entity_type: "topics" or "brokers"; name: topic name, broker id, or "<default>".
+  // Missing node = empty map.
+  Result<std::map<std::string, std::string>> entity_config(const std::string& entity_type,
+                                                           const std::string& name);
+  // Writes /config/<type>/<name> (creating it) and then a config_change_ notification.
+  Result<void> set_entity_config(const std::string& entity_type, const std::string& name,
+                                 const std::map<std::string, std::string>& config);
+  // Notifications with sequence number > after_seq, in order: (seq, entity path).
+  Result<std::vector<std::pair<int64_t, std::string>>> config_changes_after(int64_t after_seq,
+                                                                            Watch watch = {});
+  // Removes notifications older than max_age_ms (by the node's ctime).
+  Result<void> purge_config_changes(int64_t now_ms, int64_t max_age_ms = 15 * 60 * 1000);
+
+  // --- producer ids ----------------------------------------------------------
+  // Claims the next block of `block_size` ids with a conditional write,
+  // retrying on kBadVersion.
+  Result<ProducerIdBlock> claim_producer_id_block(int32_t broker_id, int64_t block_size = 1000);
+
+ private:
+  CoordinationStore& store_;
+};
+
+}  // namespace keel::coord
+
+template <>
+struct std::is_error_code_enum<keel::coord::KafkaStoreErrc> : std::true_type {};
