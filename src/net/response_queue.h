@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -15,10 +16,24 @@
 
 namespace keel::net {
 
-// What a handler gives back for one request. A response is a list of chunks
-// written back to back (later: file ranges sent with sendfile).
+// A range of an open file sent with sendfile(2): record bytes go from the
+// page cache to the socket without a copy through user space. `owner` keeps
+// the descriptor open until the range is sent, even if the segment it belongs
+// to is deleted meanwhile.
+struct FileChunk {
+  std::shared_ptr<const void> owner;
+  int fd = -1;
+  int64_t offset = 0;
+  int64_t length = 0;
+};
+
+// What a handler gives back for one request. On the wire: chunks[0],
+// files[0], chunks[1], files[1], ... then the remaining chunks; so a Fetch
+// response is its encoded parts with the record ranges between them.
+// Requires files.size() <= chunks.size().
 struct Response {
-  std::vector<Bytes> chunks;  // empty: nothing is sent for this request
+  std::vector<Bytes> chunks;  // empty (and no files): nothing is sent for this request
+  std::vector<FileChunk> files;
   bool close_after = false;   // close the connection once this is sent
 };
 

@@ -52,6 +52,16 @@ struct ServerOptions {
   int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip
 };
 
+// Bytes sent by all servers of this process, by the way they left: a gather
+// write(2) of buffers, or sendfile(2) from a file. Lets tests and metrics show
+// that record data takes the zero-copy path.
+struct IoCounters {
+  uint64_t written_bytes = 0;
+  uint64_t sendfile_bytes = 0;
+  uint64_t sendfile_calls = 0;
+};
+IoCounters io_counters();
+
 class Server {
  public:
   Server(ServerOptions options, RequestHandler& handler);
