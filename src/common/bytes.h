@@ -199,6 +199,15 @@ class ByteWriter {
   template <typename T>
   void patch_be(size_t at, T v) { store_be<T>(buf_.data() + at, v); }
 
+  // A point where bytes held elsewhere (file ranges) go on the wire: at
+  // buffer position `position`, the bytes of external part `id`.
+  struct Splice {
+    size_t position;
+    uint32_t id;
+  };
+  void add_splice(uint32_t id) { splices_.push_back({buf_.size(), id}); }
+  const std::vector<Splice>& splices() const { return splices_; }
+
  private:
   template <typename T>
   void write_fixed(T v) {
@@ -209,6 +218,7 @@ class ByteWriter {
 
   Bytes buf_;
   std::error_code error_;
+  std::vector<Splice> splices_;
 };
 
 }  // namespace keel

@@ -87,7 +87,19 @@ Records Records::own(Bytes bytes) {
   return r;
 }
 
+Records Records::external(size_t length, uint32_t splice_id) {
+  Records r;
+  r.external_ = true;
+  r.external_length_ = length;
+  r.splice_id_ = splice_id;
+  return r;
+}
+
 bool Records::operator==(const Records& other) const {
+  if (external_ || other.external_) {
+    return external_ == other.external_ && external_length_ == other.external_length_ &&
+           splice_id_ == other.splice_id_;
+  }
   ByteView a = bytes(), b = other.bytes();
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }

@@ -39,15 +39,22 @@ struct RawTaggedField {
 // The `records` field of Produce/Fetch: a blob of record batches. Decoding
 // borrows a view into the request buffer (zero-copy; the caller keeps that
 // buffer alive while the message is in use); a message built in memory may own
-// its bytes instead.
+// its bytes instead. A Fetch response uses the third form, `external`: the
+// encoder writes only the length prefix and marks a splice point in the
+// ByteWriter, where the sender puts the bytes (file ranges sent with
+// sendfile) — the record bytes never pass through the encoder.
 class Records {
  public:
   Records() = default;
   static Records borrow(ByteView view);
   static Records own(Bytes bytes);
+  // `length` bytes supplied at splice `splice_id` (ByteWriter::splices()).
+  static Records external(size_t length, uint32_t splice_id);
 
   ByteView bytes() const { return owned_ ? ByteView(*owned_) : view_; }
-  size_t size() const { return bytes().size(); }
+  size_t size() const { return external_ ? external_length_ : bytes().size(); }
+  bool is_external() const { return external_; }
+  uint32_t splice_id() const { return splice_id_; }
   bool empty() const { return size() == 0; }
   // Byte equality, whether borrowed or owned.
   bool operator==(const Records& other) const;
@@ -55,6 +62,9 @@ class Records {
  private:
   ByteView view_;
   std::optional<Bytes> owned_;
+  bool external_ = false;
+  size_t external_length_ = 0;
+  uint32_t splice_id_ = 0;
 };
 
 }  // namespace keel::protocol

@@ -126,6 +126,11 @@ void read_nullable_bytes(ByteReader& r, std::optional<Bytes>& out, bool compact,
 }
 
 void write_records(ByteWriter& w, const Records& rec, bool compact) {
+  if (rec.is_external()) {
+    write_length(w, static_cast<int64_t>(rec.size()), compact, true);
+    w.add_splice(rec.splice_id());
+    return;
+  }
   write_bytes(w, rec.bytes(), compact);
 }
 
