@@ -161,6 +161,38 @@ Log* LogManager::get(const TopicPartition& tp) const {
   return it == logs_.end() ? nullptr : it->second.log.get();
 }
 
+std::vector<LogManager::LogEntry> LogManager::logs() const {
+  std::lock_guard lock(mu_);
+  std::vector<LogEntry> out;
+  out.reserve(logs_.size());
+  for (const auto& [tp, e] : logs_) out.push_back({tp, e.log.get(), e.dir});
+  return out;
+}
+
+Result<void> LogManager::remove(const TopicPartition& tp) {
+  std::lock_guard lock(mu_);
+  auto it = logs_.find(tp);
+  if (it == logs_.end()) return {};
+  Log& log = *it->second.log;
+  static const char kHex[] = "0123456789abcdef";
+  std::string suffix;
+  uint64_t bits = (static_cast<uint64_t>(now()) << 20) ^ reinterpret_cast<uintptr_t>(&log) ^ ::getpid();
+  for (int i = 0; i < 32; ++i) {
+    suffix.push_back(kHex[bits & 15]);
+    bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
+  }
+  const std::string target = log.dir() + "." + suffix + "-delete";
+  if (::rename(log.dir().c_str(), target.c_str()) != 0) return StorageErrc::kStorageError;
+  if (int dfd = ::open(it->second.dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+    (void)::fsync(dfd);  // the rename survives a crash: a restart finishes the deletion
+    ::close(dfd);
+  }
+  dir_deletions_.push_back({target, now() + log.config().file_delete_delay_ms});
+  retired_.push_back(std::move(it->second.log));
+  logs_.erase(it);
+  return {};
+}
+
 size_t LogManager::partition_count() const {
   std::lock_guard lock(mu_);
   return logs_.size();
@@ -225,6 +257,20 @@ void LogManager::run_background_once(int64_t now_ms) {
     l->delete_expired_files(now_ms);
   }
   if (retention_due) last_retention_ms_ = now_ms;
+  std::vector<std::string> due_dirs;
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(dir_deletions_, [&](const DirDeletion& d) {
+      if (d.due_ms > now_ms) return false;
+      due_dirs.push_back(d.path);
+      return true;
+    });
+  }
+  for (const auto& path : due_dirs) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) keel::logger("storage")->warn("cannot remove deleted partition directory {}: {}", path, ec.message());
+  }
   if (now_ms - last_checkpoint_ms_ >= options_.checkpoint_interval_ms) {
     (void)checkpoint_recovery_points();
     last_checkpoint_ms_ = now_ms;

@@ -60,6 +60,20 @@ class LogManager {
   // absent. topic_id, when non-empty, is written to partition.metadata.
   Result<Log*> get_or_create(const TopicPartition& tp, const LogConfig& config, const std::string& topic_id = "");
   Log* get(const TopicPartition& tp) const;
+  // Every log with the directory (of log.dirs) holding it.
+  struct LogEntry {
+    TopicPartition tp;
+    Log* log;
+    std::string log_dir;
+  };
+  std::vector<LogEntry> logs() const;
+  // Deletes a partition's log (topic deletion), as Kafka's asyncDelete: the
+  // partition directory is renamed to <topic>-<n>.<32 hex>-delete at once (a
+  // restart finishes the deletion) and removed by the background thread after
+  // file.delete.delay.ms. The Log object stays alive until the manager is
+  // destroyed, so a request still holding it never touches freed memory, and
+  // readers holding FileRanges keep their descriptors. Absent tp: no-op.
+  Result<void> remove(const TopicPartition& tp);
   size_t partition_count() const;
   std::vector<std::string> offline_dirs() const;
   bool loaded_cleanly(const std::string& dir) const;
@@ -86,6 +100,12 @@ class LogManager {
     std::unique_ptr<Log> log;
   };
   std::map<TopicPartition, Entry> logs_;
+  std::vector<std::unique_ptr<Log>> retired_;  // removed logs (see remove())
+  struct DirDeletion {
+    std::string path;
+    int64_t due_ms;
+  };
+  std::vector<DirDeletion> dir_deletions_;
   std::set<std::string> online_dirs_;
   std::set<std::string> offline_dirs_;
   std::set<std::string> clean_dirs_;

@@ -1,0 +1,159 @@
+#include "cluster/partition.h"
+
+#include <algorithm>
+
+#include "storage/errors.h"
+
+namespace keel::cluster {
+
+using protocol::ErrorCode;
+
+namespace {
+
+ErrorCode storage_error(std::error_code ec) {
+  return static_cast<ErrorCode>(storage::kafka_error_code(ec));
+}
+
+}  // namespace
+
+Partition::Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* log, int32_t local_broker_id)
+    : tp_(std::move(tp)),
+      topic_id_(topic_id),
+      log_(log),
+      local_broker_id_(local_broker_id),
+      config_(std::make_shared<PartitionConfig>()) {
+  // A fresh leader starts its HW at its own log end only once it leads; until
+  // then nothing past the log start is exposed.
+  high_watermark_ = log_->log_start_offset();
+}
+
+bool Partition::apply_leader_state(const LeaderState& state) {
+  std::lock_guard lock(mu_);
+  if (has_state_ && state.leader_epoch < state_.leader_epoch) return false;
+  state_ = state;
+  has_state_ = true;
+  // Followers not in the new ISR stop counting for the HW.
+  std::erase_if(follower_leos_, [&](const auto& kv) {
+    return std::find(state_.isr.begin(), state_.isr.end(), kv.first) == state_.isr.end();
+  });
+  update_high_watermark_locked();
+  return true;
+}
+
+LeaderState Partition::leader_state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+bool Partition::is_leader() const {
+  std::lock_guard lock(mu_);
+  return has_state_ && state_.leader == local_broker_id_;
+}
+
+void Partition::set_config(std::shared_ptr<const PartitionConfig> config) {
+  std::lock_guard lock(mu_);
+  config_ = std::move(config);
+}
+
+void Partition::update_high_watermark_locked() {
+  if (!has_state_ || state_.leader != local_broker_id_) return;
+  int64_t hw = log_->log_end_offset();
+  for (int32_t replica : state_.isr) {
+    if (replica == local_broker_id_) continue;
+    auto it = follower_leos_.find(replica);
+    hw = std::min(hw, it == follower_leos_.end() ? high_watermark_ : it->second);
+  }
+  // The HW never moves back while we lead, and never below the log start.
+  high_watermark_ = std::max({high_watermark_, hw, log_->log_start_offset()});
+  high_watermark_ = std::min(high_watermark_, log_->log_end_offset());
+}
+
+int64_t Partition::high_watermark() const {
+  std::lock_guard lock(mu_);
+  return high_watermark_;
+}
+
+ErrorCode Partition::check_leader_epoch(int32_t current_leader_epoch) const {
+  std::lock_guard lock(mu_);
+  return check_leader_epoch_locked(current_leader_epoch);
+}
+
+ErrorCode Partition::check_leader_epoch_locked(int32_t epoch) const {
+  if (epoch < 0) return ErrorCode::kNone;
+  if (epoch < state_.leader_epoch) return ErrorCode::kFencedLeaderEpoch;
+  if (epoch > state_.leader_epoch) return ErrorCode::kUnknownLeaderEpoch;
+  return ErrorCode::kNone;
+}
+
+AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16_t acks, int64_t now_ms) {
+  AppendOutcome out;
+  {
+    std::lock_guard lock(mu_);
+    if (!has_state_ || state_.leader != local_broker_id_) {
+      out.error = ErrorCode::kNotLeaderOrFollower;
+      return out;
+    }
+    if (acks == -1 && static_cast<int32_t>(state_.isr.size()) < config_->min_insync_replicas) {
+      out.error = ErrorCode::kNotEnoughReplicas;
+      out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +
+                    std::to_string(config_->min_insync_replicas);
+      return out;
+    }
+    auto appended = log_->append(records.records, now_ms, /*crc_verified=*/true);
+    if (!appended) {
+      out.error = storage_error(appended.error());
+      out.message = appended.error().message();
+      return out;
+    }
+    out.base_offset = appended->first_offset;
+    out.last_offset = appended->last_offset;
+    out.log_append_time = appended->log_append_time;
+    out.log_start_offset = appended->log_start_offset;
+    update_high_watermark_locked();
+  }
+  if (on_append_) on_append_(tp_);
+  return out;
+}
+
+ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
+                            Isolation isolation, bool from_replica) {
+  ReadOutcome out;
+  int64_t max_offset;
+  {
+    std::lock_guard lock(mu_);
+    if (!has_state_ || state_.leader != local_broker_id_) {
+      out.error = ErrorCode::kNotLeaderOrFollower;
+      return out;
+    }
+    out.error = check_leader_epoch_locked(current_leader_epoch);
+    if (out.error != ErrorCode::kNone) return out;
+    out.high_watermark = high_watermark_;
+    // No transactions yet: the last stable offset is the high watermark.
+    out.last_stable_offset = high_watermark_;
+    max_offset = from_replica ? log_->log_end_offset()
+                              : (isolation == Isolation::kReadCommitted ? out.last_stable_offset : high_watermark_);
+  }
+  out.log_start_offset = log_->log_start_offset();
+  out.log_end_offset = log_->log_end_offset();
+  if (offset < out.log_start_offset || offset > out.log_end_offset) {
+    out.error = ErrorCode::kOffsetOutOfRange;
+    return out;
+  }
+  if (offset >= max_offset) return out;  // nothing visible yet: an empty answer, not an error
+  auto read = log_->read(offset, max_bytes, min_one_batch);
+  if (!read) {
+    out.error = storage_error(read.error());
+    return out;
+  }
+  // Keep only ranges that start below max_offset. A range may still hold a
+  // batch past it when the log grew between the two locks; single-replica
+  // leaders move the HW with the append, so that batch is committed already.
+  for (auto& r : read->ranges) {
+    if (r.first_offset >= max_offset) break;
+    out.bytes += r.length;
+    out.ranges.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace keel::cluster

@@ -1,0 +1,125 @@
+#pragma once
+// One partition replica on this broker: its log, its leader state (from the
+// controller), and the high watermark.
+//
+// The high watermark is the smallest log end offset among the ISR (this
+// broker's own log end, and each follower's as reported by its fetches —
+// followers arrive with the multi-broker issue; today the ISR the controller
+// gives a single broker is {itself}). Consumers read below it; acks=all
+// completes when it passes the appended batch.
+//
+// Thread-safety: leader state and the high watermark are under one mutex,
+// held for the append (so offsets, producer checks and HW move together) and
+// for reading the positions, never across a wait.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cluster/record_validation.h"
+#include "protocol/error_code.h"
+#include "protocol/types.h"
+#include "storage/checkpoint.h"
+#include "storage/log.h"
+
+namespace keel::cluster {
+
+using storage::TopicPartition;
+
+// What the produce path needs of a topic's config (copied from TopicConfig).
+struct PartitionConfig {
+  ProduceValidationConfig validation;
+  int32_t min_insync_replicas = 1;
+};
+
+struct LeaderState {
+  int32_t leader = -1;
+  int32_t leader_epoch = 0;
+  int32_t partition_epoch = 0;
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> isr;
+};
+
+struct AppendOutcome {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::string message;
+  int64_t base_offset = -1;
+  int64_t log_append_time = -1;
+  int64_t log_start_offset = -1;
+  int64_t last_offset = -1;
+};
+
+enum class Isolation : int8_t { kReadUncommitted = 0, kReadCommitted = 1 };
+
+struct ReadOutcome {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::vector<storage::FileRange> ranges;
+  int64_t bytes = 0;
+  int64_t high_watermark = -1;
+  int64_t last_stable_offset = -1;
+  int64_t log_start_offset = -1;
+  int64_t log_end_offset = -1;
+};
+
+class Partition {
+ public:
+  Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* log, int32_t local_broker_id);
+
+  const TopicPartition& tp() const { return tp_; }
+  const protocol::Uuid& topic_id() const { return topic_id_; }
+  storage::Log& log() { return *log_; }
+
+  // The controller's decision for this partition. Returns false (and changes
+  // nothing) when `state` is older than what we have (lower leader epoch).
+  bool apply_leader_state(const LeaderState& state);
+  LeaderState leader_state() const;
+  bool is_leader() const;
+  void set_config(std::shared_ptr<const PartitionConfig> config);
+
+  // Produce on the leader. `records` were validated by validate_produce_records.
+  // acks: 0, 1 or -1 (all). Errors: NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS
+  // (acks=all and ISR smaller than min.insync.replicas), storage errors.
+  AppendOutcome append_as_leader(const ValidatedRecords& records, int16_t acks, int64_t now_ms);
+
+  // Fetch from a consumer (max offset = high watermark) or, with from_replica,
+  // a follower (max offset = log end). current_leader_epoch -1 = unchecked.
+  // Errors: NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH,
+  // OFFSET_OUT_OF_RANGE, KAFKA_STORAGE_ERROR.
+  ReadOutcome read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
+                   Isolation isolation, bool from_replica);
+
+  int64_t high_watermark() const;
+  int64_t log_end_offset() const { return log_->log_end_offset(); }
+  int64_t log_start_offset() const { return log_->log_start_offset(); }
+
+  // Checks a client's current_leader_epoch against ours: NONE,
+  // FENCED_LEADER_EPOCH (client's is older) or UNKNOWN_LEADER_EPOCH (newer).
+  protocol::ErrorCode check_leader_epoch(int32_t current_leader_epoch) const;
+
+  // Called (outside the lock) after each successful append: wakes delayed fetches.
+  void set_on_append(std::function<void(const TopicPartition&)> fn) { on_append_ = std::move(fn); }
+
+ private:
+  protocol::ErrorCode check_leader_epoch_locked(int32_t current_leader_epoch) const;
+  void update_high_watermark_locked();
+
+  const TopicPartition tp_;
+  const protocol::Uuid topic_id_;
+  storage::Log* const log_;
+  const int32_t local_broker_id_;
+  mutable std::mutex mu_;
+  LeaderState state_;
+  bool has_state_ = false;
+  int64_t high_watermark_ = 0;
+  std::map<int32_t, int64_t> follower_leos_;  // replica id -> log end offset it reported
+  std::shared_ptr<const PartitionConfig> config_;
+  std::function<void(const TopicPartition&)> on_append_;
+};
+
+}  // namespace keel::cluster

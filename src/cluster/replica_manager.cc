@@ -1,0 +1,89 @@
+#include "cluster/replica_manager.h"
+
+#include "common/log.h"
+
+namespace keel::cluster {
+
+namespace {
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("replica");
+  return l;
+}
+}  // namespace
+
+ReplicaManager::ReplicaManager(int32_t broker_id, storage::LogManager& logs) : broker_id_(broker_id), logs_(logs) {}
+
+ReplicaManager::~ReplicaManager() { shutdown(); }
+
+protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& tp, const protocol::Uuid& topic_id,
+                                                         const LeaderState& state,
+                                                         const storage::LogConfig& log_config,
+                                                         std::shared_ptr<const PartitionConfig> config) {
+  std::shared_ptr<Partition> partition;
+  {
+    std::lock_guard lock(mu_);
+    auto it = partitions_.find(tp);
+    if (it != partitions_.end() && it->second->topic_id() == topic_id) partition = it->second;
+  }
+  if (!partition) {
+    auto opened = logs_.get_or_create(tp, log_config, topic_id.is_zero() ? "" : topic_id.to_string());
+    if (!opened) {
+      log()->error("cannot open the log of {}: {}", tp.dir_name(), opened.error().message());
+      return protocol::ErrorCode::kKafkaStorageError;
+    }
+    partition = std::make_shared<Partition>(tp, topic_id, *opened, broker_id_);
+    partition->set_on_append([this](const TopicPartition& p) { purgatory_.notify(p); });
+    std::lock_guard lock(mu_);
+    partitions_[tp] = partition;
+  }
+  partition->set_config(std::move(config));
+  if (!partition->apply_leader_state(state)) return protocol::ErrorCode::kStaleControllerEpoch;
+  // Waiting fetches may have to answer NOT_LEADER_OR_FOLLOWER now.
+  purgatory_.notify(tp);
+  return protocol::ErrorCode::kNone;
+}
+
+void ReplicaManager::update_topic_config(const std::string& topic, std::shared_ptr<const PartitionConfig> config) {
+  std::lock_guard lock(mu_);
+  for (auto it = partitions_.lower_bound({topic, 0}); it != partitions_.end() && it->first.topic == topic; ++it) {
+    it->second->set_config(config);
+  }
+}
+
+protocol::ErrorCode ReplicaManager::stop_replica(const TopicPartition& tp, bool delete_log) {
+  std::shared_ptr<Partition> partition;
+  {
+    std::lock_guard lock(mu_);
+    auto it = partitions_.find(tp);
+    if (it != partitions_.end()) {
+      partition = std::move(it->second);
+      partitions_.erase(it);
+    }
+  }
+  purgatory_.notify(tp);
+  if (delete_log) {
+    if (auto removed = logs_.remove(tp); !removed) {
+      log()->error("cannot delete the log of {}: {}", tp.dir_name(), removed.error().message());
+      return protocol::ErrorCode::kKafkaStorageError;
+    }
+  }
+  return protocol::ErrorCode::kNone;
+}
+
+std::shared_ptr<Partition> ReplicaManager::partition(const TopicPartition& tp) const {
+  std::lock_guard lock(mu_);
+  auto it = partitions_.find(tp);
+  return it == partitions_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Partition>> ReplicaManager::partitions() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Partition>> out;
+  out.reserve(partitions_.size());
+  for (const auto& [tp, p] : partitions_) out.push_back(p);
+  return out;
+}
+
+void ReplicaManager::shutdown() { purgatory_.shutdown(); }
+
+}  // namespace keel::cluster

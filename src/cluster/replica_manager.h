@@ -1,0 +1,59 @@
+#pragma once
+// The partitions this broker hosts, as the controller assigned them
+// (LeaderAndIsr / StopReplica), over the LogManager's logs; and the fetch
+// purgatory that wakes long-polling fetches when a partition gets data.
+//
+// Thread-safe: the map is under a mutex; each Partition guards itself.
+// Handlers hold a shared_ptr<Partition>, so a partition being stopped stays
+// valid until the last request using it is done.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cluster/delayed_fetch.h"
+#include "cluster/partition.h"
+#include "protocol/error_code.h"
+#include "storage/log_manager.h"
+
+namespace keel::cluster {
+
+class ReplicaManager {
+ public:
+  ReplicaManager(int32_t broker_id, storage::LogManager& logs);
+  ~ReplicaManager();
+
+  // LeaderAndIsr for one partition: opens or creates the log (with the
+  // topic's log config) and applies the leader state. Errors:
+  // KAFKA_STORAGE_ERROR when the log cannot be opened, STALE_CONTROLLER_EPOCH
+  // when the state is older than the partition's.
+  protocol::ErrorCode apply_leader_and_isr(const TopicPartition& tp, const protocol::Uuid& topic_id,
+                                           const LeaderState& state, const storage::LogConfig& log_config,
+                                           std::shared_ptr<const PartitionConfig> config);
+  // Applies a topic's changed config to each of its partitions.
+  void update_topic_config(const std::string& topic, std::shared_ptr<const PartitionConfig> config);
+  // StopReplica: forgets the partition; with delete_log, deletes its log
+  // (LogManager::remove: renamed and removed in the background).
+  protocol::ErrorCode stop_replica(const TopicPartition& tp, bool delete_log);
+
+  std::shared_ptr<Partition> partition(const TopicPartition& tp) const;
+  std::vector<std::shared_ptr<Partition>> partitions() const;
+
+  int32_t broker_id() const { return broker_id_; }
+  storage::LogManager& logs() { return logs_; }
+  DelayedFetchPurgatory& fetch_purgatory() { return purgatory_; }
+
+  // Completes waiting fetches; the logs are the LogManager's to close.
+  void shutdown();
+
+ private:
+  const int32_t broker_id_;
+  storage::LogManager& logs_;
+  mutable std::mutex mu_;
+  std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
+  DelayedFetchPurgatory purgatory_;
+};
+
+}  // namespace keel::cluster
