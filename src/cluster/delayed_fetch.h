@@ -41,6 +41,8 @@ class DelayedFetchPurgatory {
   // Completes everything left (as expired) and joins the thread. Idempotent.
   void shutdown();
   size_t waiting() const;
+  // The purgatory's clock (deadlines are in it).
+  int64_t now() const { return clock_(); }
 
  private:
   struct Op {

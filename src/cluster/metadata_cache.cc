@@ -34,11 +34,14 @@ uint64_t MetadataCache::version() const {
 // other's change; readers only wait for the pointer swap.
 template <typename F>
 void MetadataCache::modify(F&& f) {
-  std::lock_guard lock(mu_);
-  auto next = std::make_shared<ClusterSnapshot>(*snapshot_);
-  f(*next);
-  snapshot_ = std::move(next);
-  ++version_;
+  {
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<ClusterSnapshot>(*snapshot_);
+    f(*next);
+    snapshot_ = std::move(next);
+    ++version_;
+  }
+  if (on_change_) on_change_();
 }
 
 void MetadataCache::set_brokers(std::map<int32_t, BrokerInfo> brokers, int32_t controller_id) {

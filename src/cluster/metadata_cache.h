@@ -10,6 +10,7 @@
 // Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,9 @@ class MetadataCache {
 
   // Bumped by every change; waiters (CreateTopics) poll it cheaply.
   uint64_t version() const;
+  // Called after every change, outside the lock (wakes waiting admin requests).
+  // Set once, before the cache is shared.
+  void set_on_change(std::function<void()> fn) { on_change_ = std::move(fn); }
 
  private:
   template <typename F>
@@ -88,6 +92,7 @@ class MetadataCache {
   mutable std::mutex mu_;
   std::shared_ptr<const ClusterSnapshot> snapshot_;
   uint64_t version_ = 0;
+  std::function<void()> on_change_;
 };
 
 }  // namespace keel::cluster

@@ -55,6 +55,11 @@ void Partition::set_config(std::shared_ptr<const PartitionConfig> config) {
   config_ = std::move(config);
 }
 
+std::shared_ptr<const PartitionConfig> Partition::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
 void Partition::update_high_watermark_locked() {
   if (!has_state_ || state_.leader != local_broker_id_) return;
   int64_t hw = log_->log_end_offset();

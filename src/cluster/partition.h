@@ -81,6 +81,7 @@ class Partition {
   LeaderState leader_state() const;
   bool is_leader() const;
   void set_config(std::shared_ptr<const PartitionConfig> config);
+  std::shared_ptr<const PartitionConfig> config() const;
 
   // Produce on the leader. `records` were validated by validate_produce_records.
   // acks: 0, 1 or -1 (all). Errors: NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS

@@ -299,6 +299,19 @@ Result<std::optional<TimestampOffset>> Log::offset_for_timestamp(int64_t ts) {
   return std::optional<TimestampOffset>{};
 }
 
+Result<std::optional<TimestampOffset>> Log::max_timestamp_offset() {
+  std::lock_guard lock(mu_);
+  std::optional<TimestampOffset> best;
+  for (auto& [base, seg] : segments_) {
+    if (auto r = seg->ensure_loaded(); !r) return r.error();
+    if (seg->offset_of_max_timestamp() < log_start_offset_ || seg->offset_of_max_timestamp() < 0) continue;
+    if (!best || seg->max_timestamp() > best->timestamp) {
+      best = TimestampOffset{seg->max_timestamp(), seg->offset_of_max_timestamp()};
+    }
+  }
+  return best;
+}
+
 Result<void> Log::flush(int64_t now_ms) {
   std::vector<std::shared_ptr<OpenFile>> handles;
   int64_t target;

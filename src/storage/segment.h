@@ -79,6 +79,8 @@ class Segment {
 
   int64_t next_offset() const { return next_offset_; }  // after ensure_loaded
   int64_t max_timestamp() const { return max_timestamp_; }
+  // The last offset of the batch holding max_timestamp() (-1 when empty).
+  int64_t offset_of_max_timestamp() const { return offset_of_max_timestamp_; }
   bool index_full() const { return offset_index_->full() || time_index_->full(); }
   size_t offset_index_entries() const { return offset_index_->size(); }
   size_t time_index_entries() const { return time_index_->size(); }
