@@ -1,9 +1,20 @@
 #include "server/broker.h"
 
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
 #include <stdexcept>
 
+#include "cluster/metadata_cache.h"
+#include "cluster/replica_manager.h"
 #include "common/log.h"
+#include "controller/controller.h"
+#include "coord/embedded_store.h"
+#include "coord/kafka_store.h"
+#include "coord/zookeeper_store.h"
 #include "server/meta_properties.h"
+#include "server/topic_configs.h"
+#include "storage/log_manager.h"
 
 namespace keel::server {
 namespace {
@@ -36,13 +47,68 @@ std::string settle_cluster_id(const config::BrokerConfig& config) {
 
 }  // namespace
 
+// The controller's decisions for this broker, applied directly (a remote
+// controller's LeaderAndIsr/StopReplica requests will land here too).
+class LocalChannel : public controller::BrokerChannel {
+ public:
+  LocalChannel(const config::BrokerConfig& config, cluster::ReplicaManager& replicas)
+      : config_(config), replicas_(replicas) {}
+
+  void leader_and_isr(const cluster::TopicInfo& topic, const cluster::PartitionInfo& p,
+                      const std::map<std::string, std::string>& overrides) override {
+    const config::TopicConfig tc = effective_topic_config(config_, overrides);
+    cluster::LeaderState state;
+    state.leader = p.leader;
+    state.leader_epoch = p.leader_epoch;
+    state.partition_epoch = p.partition_epoch;
+    state.replicas = p.replicas;
+    state.isr = p.isr;
+    auto error = replicas_.apply_leader_and_isr({topic.name, p.partition}, topic.id, state, to_log_config(tc),
+                                                std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
+    if (error != protocol::ErrorCode::kNone && error != protocol::ErrorCode::kStaleControllerEpoch) {
+      log()->error("cannot host {}-{}: {}", topic.name, p.partition, protocol::error_name(error));
+    }
+  }
+
+  void stop_replica(const std::string& topic, int32_t partition, bool delete_log) override {
+    (void)replicas_.stop_replica({topic, partition}, delete_log);
+  }
+
+  void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) override {
+    const config::TopicConfig tc = effective_topic_config(config_, overrides);
+    replicas_.update_topic_config(topic, std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
+    log()->info("topic '{}' config changed", topic);
+  }
+
+ private:
+  const config::BrokerConfig& config_;
+  cluster::ReplicaManager& replicas_;
+};
+
 Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   identity_.broker_id = config_.broker_id;
   identity_.cluster_id = settle_cluster_id(config_);
   identity_.advertised_listeners = config_.advertised_listeners.empty()
                                        ? config_.listeners
                                        : config_.advertised_listeners;
-  router_ = std::make_unique<Router>(identity_, config_);
+
+  storage::LogManagerOptions lo;
+  lo.log_dirs = config_.log_dirs;
+  lo.default_config = to_log_config(config::topic_config_defaults(config_));
+  lo.retention_check_interval_ms = config_.log_retention_check_interval_ms;
+  auto logs = storage::LogManager::open(lo);
+  if (!logs) throw std::runtime_error("cannot open the log directories: " + logs.error().message());
+  logs_ = std::move(*logs);
+
+  metadata_ = std::make_unique<cluster::MetadataCache>();
+  replicas_ = std::make_unique<cluster::ReplicaManager>(config_.broker_id, *logs_);
+  // Admin requests waiting for their topic to appear are woken by metadata changes.
+  metadata_->set_on_change([r = replicas_.get()] { r->fetch_purgatory().notify({"", -1}); });
+  channel_ = std::make_unique<LocalChannel>(config_, *replicas_);
+
+  services_.metadata = metadata_.get();
+  services_.replicas = replicas_.get();
+  router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
   options.threads = config_.num_network_threads;
   options.max_request_bytes = config_.socket_request_max_bytes;
@@ -57,6 +123,26 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
 
 Broker::~Broker() { stop(); }
 
+void Broker::open_store() {
+  if (config_.zookeeper_connect.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(config_.log_dirs.front()) / ".keel-coord";
+    auto store = coord::EmbeddedStore::open(dir);
+    if (!store) throw std::runtime_error("cannot open the embedded coordination store in " + dir.string() + ": " +
+                                         store.error().message());
+    store_ = std::move(*store);
+    log()->info("coordination store: embedded, in {}", dir.string());
+  } else {
+    auto zk = coord::ZooKeeperStore::connect(config_.zookeeper_connect,
+                                             std::chrono::milliseconds(config_.zookeeper_session_timeout_ms),
+                                             std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms));
+    if (!zk) throw std::runtime_error("cannot connect to ZooKeeper at " + config_.zookeeper_connect + ": " +
+                                      zk.error().message());
+    log()->info("coordination store: ZooKeeper at {}", config_.zookeeper_connect);
+    store_ = std::move(*zk);
+  }
+  kafka_store_ = std::make_unique<coord::KafkaStore>(*store_);
+}
+
 void Broker::start() {
   std::vector<net::ListenerSpec> specs;
   for (const auto& ep : config_.listeners) specs.push_back({ep.listener_name, ep.host, ep.port});
@@ -70,11 +156,70 @@ void Broker::start() {
       }
     }
   }
+
+  open_store();
+  controller::ControllerOptions co;
+  co.broker_id = config_.broker_id;
+  co.cluster_id = identity_.cluster_id;
+  co.registration.id = config_.broker_id;
+  for (const auto& ep : identity_.advertised_listeners) {
+    co.registration.endpoints.push_back({ep.listener_name, ep.host, ep.port, ep.security_protocol});
+  }
+  co.delete_topic_enable = config_.delete_topic_enable;
+  co.default_partitions = config_.num_partitions;
+  co.default_replication_factor = config_.default_replication_factor;
+  co.validate_topic_configs = [this](const std::map<std::string, std::string>& overrides) {
+    auto result = config::apply_topic_configs(config::topic_config_defaults(config_), overrides);
+    std::string out;
+    for (const auto& e : result.errors) out += (out.empty() ? "" : "; ") + e;
+    return out;
+  };
+  co.describe_topic_configs = [this](const std::map<std::string, std::string>& overrides) {
+    return effective_topic_config(config_, overrides).to_map();
+  };
+  controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
+  services_.topics = controller_.get();
+  if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) {
+    // A session expiry loses the registration and the controller node:
+    // reconnect from a thread of ours (never from the listener) and rejoin.
+    zk->set_session_listener([this, zk](coord::ZooKeeperStore::SessionEvent e) {
+      if (e != coord::ZooKeeperStore::SessionEvent::kExpired) return;
+      log()->warn("ZooKeeper session expired");
+      if (reconnecting_.exchange(true)) return;
+      if (session_thread_.joinable()) session_thread_.join();  // the previous one has finished
+      session_thread_ = std::thread([this, zk] {
+        for (int attempt = 0; !stopped_; ++attempt) {
+          if (zk->reconnect()) {
+            reconnecting_ = false;
+            controller_->session_reestablished();
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 << std::min(attempt, 5))));
+        }
+      });
+    });
+  }
+  controller_->start();
+  logs_->start();
   server_->start();
 }
 
 void Broker::stop() {
+  if (stopped_) return;
+  stopped_ = true;
   if (server_) server_->stop();
+  if (controller_) controller_->stop();
+  if (session_thread_.joinable()) session_thread_.join();
+  if (replicas_) replicas_->shutdown();
+  if (logs_) {
+    if (auto r = logs_->shutdown(); !r) log()->error("log shutdown: {}", r.error().message());
+  }
+  const auto io = net::io_counters();
+  log()->info("bytes sent: {} by sendfile in {} calls, {} by write", io.sendfile_bytes, io.sendfile_calls,
+              io.written_bytes);
+  controller_.reset();
+  kafka_store_.reset();
+  store_.reset();
 }
 
 }  // namespace keel::server

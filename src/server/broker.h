@@ -1,30 +1,59 @@
 #pragma once
 // The Broker owns everything a running keel process has: its configuration,
-// its identity (broker id, cluster id from meta.properties), the router and
-// the network server. Later issues add the log manager, replica manager,
-// coordinators and the controller here.
+// its identity (broker id, cluster id from meta.properties), the coordination
+// store (embedded, or ZooKeeper with zookeeper.connect), the log manager, the
+// metadata cache, the replica manager, the controller, the router and the
+// network server.
+//
+// Start-up order: logs (recovery) → listeners bound → store, registration and
+// controller election → serving. Shutdown is the reverse: stop accepting and
+// close connections, resign, complete waiting requests, flush and close the
+// logs (clean-shutdown marker), close the store session (the ephemeral
+// registration goes with it).
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
 #include "net/server.h"
 #include "server/request_context.h"
 #include "server/router.h"
+#include "server/services.h"
+
+namespace keel::coord {
+class CoordinationStore;
+class KafkaStore;
+}  // namespace keel::coord
+namespace keel::storage {
+class LogManager;
+}
+namespace keel::cluster {
+class MetadataCache;
+class ReplicaManager;
+}  // namespace keel::cluster
+namespace keel::controller {
+class Controller;
+}
 
 namespace keel::server {
+
+class LocalChannel;
 
 class Broker {
  public:
   // Checks the log directories (meta.properties: creates it, or checks it
-  // names this broker and one cluster). Throws std::runtime_error on failure.
+  // names this broker and one cluster) and opens the logs (recovering them
+  // after an unclean stop). Throws std::runtime_error on failure.
   explicit Broker(config::BrokerConfig config);
   ~Broker();
 
-  // Binds the listeners and starts serving. Throws std::system_error when a
-  // listener cannot be bound.
+  // Binds the listeners, joins the cluster (registration, election) and
+  // starts serving. Throws std::system_error when a listener cannot be
+  // bound, std::runtime_error when the store cannot be used.
   void start();
-  // Stops serving and closes every connection. Idempotent.
+  // Clean shutdown. Idempotent.
   void stop();
 
   const BrokerIdentity& identity() const { return identity_; }
@@ -32,11 +61,24 @@ class Broker {
   const std::vector<uint16_t>& bound_ports() const { return ports_; }
 
  private:
+  void open_store();
+
   config::BrokerConfig config_;
   BrokerIdentity identity_;
+  std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<cluster::MetadataCache> metadata_;
+  std::unique_ptr<cluster::ReplicaManager> replicas_;
+  std::unique_ptr<coord::CoordinationStore> store_;
+  std::unique_ptr<coord::KafkaStore> kafka_store_;
+  std::unique_ptr<LocalChannel> channel_;
+  std::unique_ptr<controller::Controller> controller_;
+  Services services_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<net::Server> server_;
   std::vector<uint16_t> ports_;
+  std::thread session_thread_;
+  std::atomic<bool> reconnecting_{false};
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace keel::server

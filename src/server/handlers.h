@@ -4,12 +4,25 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "common/errors.h"
 #include "server/request_context.h"
+#include "server/router.h"
 
 namespace keel::server {
 
+// Decodes a whole request body: malformed or trailing bytes are an error.
+template <typename Request>
+Result<void> decode_request(Request& req, ByteReader& body, int16_t version) {
+  if (auto res = req.decode(body, version); !res) return res;
+  if (!body.at_end()) return WireErrc::kTrailingBytes;
+  return {};
+}
+
 Result<void> handle_api_versions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 
 // The ApiVersions response body for an unsupported ApiVersions version (KIP-511):
 // v0 format, UNSUPPORTED_VERSION, and the full table so the client can pick.

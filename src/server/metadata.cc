@@ -1,12 +1,16 @@
-// Metadata: the brokers of the cluster (today: this one) and the topics asked
-// for. Topics arrive with the storage and single-broker issues; until then
-// every named topic is UNKNOWN_TOPIC_OR_PARTITION (or UNKNOWN_TOPIC_ID when
-// asked for by id), and "all topics" is an empty list.
+// Metadata: the live brokers (each with its endpoint on the listener the
+// client used), the controller, and the topics asked for (all when the list
+// is null) from the metadata cache. An unknown topic is created when
+// auto.create.topics.enable and the request allow it (v4+), and answered
+// LEADER_NOT_AVAILABLE until its leader is elected, as Kafka does.
 
+#include "cluster/metadata_cache.h"
+#include "common/log.h"
 #include "protocol/error_code.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/metadata_response.h"
 #include "server/handlers.h"
+#include "server/topic_admin.h"
 
 namespace keel::server {
 
@@ -14,39 +18,100 @@ using protocol::ErrorCode;
 using protocol::MetadataRequest;
 using protocol::MetadataResponse;
 
+namespace {
+
+void fill_topic(MetadataResponse::MetadataResponseTopic& rt, const cluster::TopicInfo& topic,
+                const cluster::ClusterSnapshot& snapshot) {
+  rt.name = topic.name;
+  rt.topic_id = topic.id;
+  rt.is_internal = topic.internal;
+  for (const auto& p : topic.partitions) {
+    auto& rp = rt.partitions.emplace_back();
+    rp.partition_index = p.partition;
+    rp.leader_id = p.leader;
+    rp.leader_epoch = p.leader_epoch;
+    rp.replica_nodes = p.replicas;
+    rp.isr_nodes = p.isr;
+    rp.offline_replicas = p.offline_replicas;
+    if (p.leader < 0 || !snapshot.brokers.contains(p.leader)) {
+      rp.error_code = static_cast<int16_t>(ErrorCode::kLeaderNotAvailable);
+      rp.leader_id = -1;
+    }
+  }
+}
+
+}  // namespace
+
 Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
   MetadataRequest req;
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  auto snapshot = ctx.services.metadata->snapshot();
 
   MetadataResponse resp;
-  // Advertise the endpoint of the listener the client connected on, as Kafka
-  // does, so a client on an internal listener is not sent to an external one.
-  for (const auto& ep : ctx.broker.advertised_listeners) {
-    if (ep.listener_name != ctx.connection.listener_name) continue;
-    auto& b = resp.brokers.emplace_back();
-    b.node_id = ctx.broker.broker_id;
-    b.host = ep.host;
-    b.port = ep.port;
-    break;
+  // Advertise each broker's endpoint for the listener the client connected
+  // on, as Kafka does, so a client on an internal listener is not sent to an
+  // external one.
+  for (const auto& [id, broker] : snapshot->brokers) {
+    for (const auto& ep : broker.endpoints) {
+      if (ep.listener_name != ctx.connection.listener_name) continue;
+      auto& b = resp.brokers.emplace_back();
+      b.node_id = id;
+      b.host = ep.host;
+      b.port = ep.port;
+      b.rack = broker.rack;
+      break;
+    }
   }
   resp.cluster_id = ctx.broker.cluster_id;
-  resp.controller_id = ctx.broker.broker_id;
+  resp.controller_id = snapshot->controller_id;
 
-  if (req.topics) {
+  // v0 has no null list: an empty list means "all topics" there.
+  const bool all_topics = !req.topics || (version == 0 && req.topics->empty());
+  if (all_topics) {
+    for (const auto& [name, topic] : snapshot->topics) {
+      if (topic.deleting()) continue;
+      fill_topic(resp.topics.emplace_back(), topic, *snapshot);
+    }
+  } else {
+    const bool may_create = ctx.config.auto_create_topics_enable &&
+                            (version < 4 || req.allow_auto_topic_creation) && ctx.services.topics;
     for (const auto& t : *req.topics) {
       auto& rt = resp.topics.emplace_back();
+      const cluster::TopicInfo* topic = nullptr;
+      if (t.name) {
+        topic = snapshot->topic(*t.name);
+      } else if (!t.topic_id.is_zero()) {
+        topic = snapshot->topic(t.topic_id);
+      }
+      if (topic && !topic->deleting()) {
+        fill_topic(rt, *topic, *snapshot);
+        continue;
+      }
       rt.name = t.name;
       // Response names are nullable only from v12.
-      if (!rt.name && ctx.api_version() < 12) rt.name = "";
+      if (!rt.name && version < 12) rt.name = "";
       rt.topic_id = t.topic_id;
-      if (!t.name && !t.topic_id.is_zero()) {
+      if (!t.name) {
         rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicId);
-      } else {
-        rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicOrPartition);
+        continue;
+      }
+      rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicOrPartition);
+      if (may_create && !(topic && topic->deleting())) {
+        NewTopic nt;
+        nt.name = *t.name;
+        AdminResult created = ctx.services.topics->create_topic(nt, false, nullptr);
+        if (created.ok() || created.error == ErrorCode::kTopicAlreadyExists) {
+          rt.error_code = static_cast<int16_t>(ErrorCode::kLeaderNotAvailable);
+        } else if (created.error == ErrorCode::kInvalidTopicException) {
+          rt.error_code = static_cast<int16_t>(ErrorCode::kInvalidTopicException);
+        } else {
+          keel::logger("server")->warn("auto-creating topic '{}' failed: {}", *t.name, created.message);
+        }
       }
     }
   }
-  resp.encode(out, ctx.api_version());
+  resp.encode(out, version);
   return {};
 }
 

@@ -3,12 +3,15 @@
 // connection it came on, and the parsed request header.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/bytes.h"
 #include "config/config.h"
 #include "net/server.h"
 #include "protocol/generated/request_header.h"
+#include "server/services.h"
 
 namespace keel::server {
 
@@ -24,7 +27,12 @@ struct RequestContext {
   const config::BrokerConfig& config;
   const net::ConnectionInfo& connection;
   const protocol::RequestHeader& header;
+  Services& services;
+  // The request frame; decoded requests borrow from it (records, strings), so
+  // a handler that answers later keeps this pointer alive meanwhile.
+  std::shared_ptr<Bytes> frame;
   int16_t api_version() const { return header.request_api_version; }
+  int64_t now_ms() const;
 };
 
 }  // namespace keel::server

@@ -1,6 +1,11 @@
 #include "server/router.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 
 #include "common/errors.h"
 #include "common/log.h"
@@ -16,7 +21,12 @@ using protocol::ApiKey;
 constexpr int16_t key(ApiKey k) { return static_cast<int16_t>(k); }
 
 // What Keel serves. Adding an API here is what makes ApiVersions advertise it.
+// Ordered by key. Fetch starts at v4: v0-3 consumers expect the legacy
+// message formats (down-conversion, docs/compatibility.md).
 constexpr ApiEntry kApis[] = {
+    {key(ApiKey::kProduce), 0, 11, nullptr, &handle_produce},
+    {key(ApiKey::kFetch), 4, 17, nullptr, &handle_fetch},
+    {key(ApiKey::kListOffsets), 0, 9, &handle_list_offsets},
     {key(ApiKey::kMetadata), 0, 12, &handle_metadata},
     {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions},
 };
@@ -31,19 +41,51 @@ std::string_view api_name(int16_t api_key) {
   return api ? api->name : std::string_view("unknown");
 }
 
-// [size][response header][body]; the size is patched in at the end.
-net::Response frame_response(int16_t api_key, int16_t version, int32_t correlation_id,
-                             ByteView body) {
-  ByteWriter w(4 + 8 + body.size());
+// [size][response header][body], with the body's splices filled by file
+// ranges; the size is patched in at the end.
+net::Response frame_response(int16_t api_key, int16_t version, int32_t correlation_id, const ByteWriter& body,
+                             const std::vector<std::vector<net::FileChunk>>& files = {}) {
+  const Bytes& buf = body.buffer();
+  ByteWriter w(4 + 8 + buf.size());
   w.reserve_bytes(4);
   protocol::ResponseHeader header;
   header.correlation_id = correlation_id;
   header.encode(w, protocol::response_header_version(api_key, version));
-  w.write_bytes(body);
-  Bytes frame = w.take();
-  store_be<int32_t>(frame.data(), static_cast<int32_t>(frame.size() - 4));
+  const size_t header_size = w.size();
   net::Response response;
-  response.chunks.push_back(std::move(frame));
+  size_t from = 0;
+  int64_t total = static_cast<int64_t>(header_size + buf.size());
+  bool first = true;
+  for (const auto& splice : body.splices()) {
+    Bytes chunk;
+    if (first) {
+      w.write_bytes(ByteView(buf.data(), splice.position));
+      chunk = w.take();
+      first = false;
+    } else {
+      chunk.assign(buf.begin() + static_cast<ptrdiff_t>(from), buf.begin() + static_cast<ptrdiff_t>(splice.position));
+    }
+    from = splice.position;
+    const std::vector<net::FileChunk> none;
+    const auto& ranges = splice.id < files.size() ? files[splice.id] : none;
+    if (ranges.empty()) {
+      response.chunks.push_back(std::move(chunk));
+      response.files.push_back({});
+      continue;
+    }
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      response.chunks.push_back(i == 0 ? std::move(chunk) : Bytes{});
+      response.files.push_back(ranges[i]);
+      total += ranges[i].length;
+    }
+  }
+  if (first) {
+    w.write_bytes(ByteView(buf));
+    response.chunks.push_back(w.take());
+  } else {
+    response.chunks.emplace_back(buf.begin() + static_cast<ptrdiff_t>(from), buf.end());
+  }
+  store_be<int32_t>(response.chunks.front().data(), static_cast<int32_t>(total - 4));
   return response;
 }
 
@@ -64,12 +106,74 @@ const ApiEntry* find_served_api(int16_t api_key) {
   return nullptr;
 }
 
-void Router::handle(const net::ConnectionInfo& conn, Bytes frame,
-                    std::function<void(net::Response)> done) {
-  done(handle_frame(conn, ByteView(frame)));
+struct Responder::State {
+  int16_t api_key;
+  int16_t api_version;
+  int32_t correlation_id;
+  std::function<void(net::Response)> done;
+  std::atomic<bool> used{false};
+};
+
+Responder::Responder(int16_t api_key, int16_t api_version, int32_t correlation_id,
+                     std::function<void(net::Response)> done)
+    : state_(std::make_shared<State>()) {
+  state_->api_key = api_key;
+  state_->api_version = api_version;
+  state_->correlation_id = correlation_id;
+  state_->done = std::move(done);
+}
+
+void Responder::send(const ByteWriter& body, const std::vector<std::vector<net::FileChunk>>& files) {
+  if (state_->used.exchange(true)) return;
+  if (!body.ok()) {
+    log()->error("{} v{} response could not be encoded: {}", api_name(state_->api_key), state_->api_version,
+                 body.error().message());
+    state_->done(close_connection());
+    return;
+  }
+  state_->done(frame_response(state_->api_key, state_->api_version, state_->correlation_id, body, files));
+}
+
+int16_t Responder::api_version() const { return state_->api_version; }
+
+void Responder::send_nothing() {
+  if (state_->used.exchange(true)) return;
+  state_->done(net::Response{});
+}
+
+void Responder::close() {
+  if (state_->used.exchange(true)) return;
+  state_->done(close_connection());
+}
+
+int64_t RequestContext::now_ms() const {
+  if (services.now_ms) return services.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView frame) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<net::Response> out;
+  handle(conn, Bytes(frame.begin(), frame.end()), [&](net::Response r) {
+    std::lock_guard lock(mu);
+    out = std::move(r);
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return out.has_value(); })) {
+    log()->error("handle_frame: no answer within 10 s");
+    return close_connection();
+  }
+  return std::move(*out);
+}
+
+void Router::handle(const net::ConnectionInfo& conn, Bytes frame_bytes,
+                    std::function<void(net::Response)> done) {
+  auto frame_ptr = std::make_shared<Bytes>(std::move(frame_bytes));
+  ByteView frame(*frame_ptr);
   ByteReader r(frame);
   // The first 8 bytes are the same in every header version.
   const int16_t api_key = r.read_i16();
@@ -77,7 +181,7 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
   const int32_t correlation_id = r.read_i32();
   if (!r.ok()) {
     log()->warn("closing connection {} from {}: request shorter than a header", conn.id, conn.peer);
-    return close_connection();
+    return done(close_connection());
   }
 
   const ApiEntry* api = find_served_api(api_key);
@@ -86,13 +190,14 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
     // KIP-511: answer in v0 so any client can read it, whatever it sent.
     log()->debug("connection {} from {}: ApiVersions v{} unsupported, answering v0 with the table",
                  conn.id, conn.peer, api_version);
-    Bytes body = api_versions_fallback_body();
-    return frame_response(api_key, 0, correlation_id, ByteView(body));
+    ByteWriter body;
+    body.write_bytes(ByteView(api_versions_fallback_body()));
+    return done(frame_response(api_key, 0, correlation_id, body));
   }
   if (!api || api_version < api->min_version || api_version > api->max_version) {
     log()->warn("closing connection {} from {}: {} (key {}) v{} is not served", conn.id, conn.peer,
                 api_name(api_key), api_key, api_version);
-    return close_connection();
+    return done(close_connection());
   }
 
   ByteReader hr(frame);
@@ -100,26 +205,34 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
   if (auto res = header.decode(hr, protocol::request_header_version(api_key, api_version)); !res) {
     log()->warn("closing connection {} from {}: malformed {} v{} request header: {}", conn.id,
                 conn.peer, api_name(api_key), api_version, res.error().message());
-    return close_connection();
+    return done(close_connection());
   }
 
-  RequestContext ctx{broker_, config_, conn, header};
+  RequestContext ctx{broker_, config_, conn, header, services_, frame_ptr};
   ByteWriter body;
-  auto res = api->handler(ctx, hr, body);
-  if (res.ok() && !hr.at_end()) res = WireErrc::kTrailingBytes;
+  Result<void> res;
+  if (api->async_handler) {
+    // Async handlers check for trailing bytes themselves (decode_request),
+    // before they start work that answers later.
+    res = api->async_handler(ctx, hr, Responder(api_key, api_version, correlation_id, done));
+  } else {
+    res = api->handler(ctx, hr, body);
+    if (res.ok() && !hr.at_end()) res = WireErrc::kTrailingBytes;
+  }
   if (!res.ok()) {
     // Kafka closes the connection when a request body cannot be parsed.
     log()->warn("closing connection {} from {} (client id '{}'): malformed {} v{} request: {}",
                 conn.id, conn.peer, header.client_id.value_or(""), api_name(api_key), api_version,
                 res.error().message());
-    return close_connection();
+    return done(close_connection());
   }
+  if (api->async_handler) return;  // the responder answers
   if (!body.ok()) {
     log()->error("{} v{} response for {} could not be encoded: {}", api_name(api_key), api_version,
                  conn.peer, body.error().message());
-    return close_connection();
+    return done(close_connection());
   }
-  return frame_response(api_key, api_version, correlation_id, ByteView(body.buffer()));
+  done(frame_response(api_key, api_version, correlation_id, body));
 }
 
 }  // namespace keel::server

@@ -23,11 +23,38 @@ namespace keel::server {
 // handles it, and writes the response body for the same version.
 using ApiHandler = Result<void> (*)(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 
+// Sends the answer to one request, now or later, from any thread, once.
+// Copyable handle; the first call wins (later calls are ignored).
+class Responder {
+ public:
+  Responder(int16_t api_key, int16_t api_version, int32_t correlation_id,
+            std::function<void(net::Response)> done);
+  // The response body. External records in it (protocol::Records::external)
+  // name a splice id: files[id] are the file ranges sent there with sendfile.
+  void send(const ByteWriter& body, const std::vector<std::vector<net::FileChunk>>& files = {});
+  // No response at all (Produce with acks=0).
+  void send_nothing();
+  // Closes the connection (a request Kafka would not answer).
+  void close();
+  int16_t api_version() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// A handler that may answer later (Produce waiting for acks, Fetch long
+// polling) or not at all. Returning an error means the body was malformed:
+// the router closes the connection, and the handler must not have used the
+// responder.
+using AsyncApiHandler = Result<void> (*)(RequestContext& ctx, ByteReader& body, Responder responder);
+
 struct ApiEntry {
   int16_t key;
   int16_t min_version;
   int16_t max_version;
-  ApiHandler handler;
+  ApiHandler handler;              // one of the two is set
+  AsyncApiHandler async_handler = nullptr;
 };
 
 // The APIs Keel serves today, ordered by key.
@@ -36,19 +63,21 @@ const ApiEntry* find_served_api(int16_t key);
 
 class Router : public net::RequestHandler {
  public:
-  Router(const BrokerIdentity& broker, const config::BrokerConfig& config)
-      : broker_(broker), config_(config) {}
+  Router(const BrokerIdentity& broker, const config::BrokerConfig& config, Services& services)
+      : broker_(broker), config_(config), services_(services) {}
 
   void handle(const net::ConnectionInfo& conn, Bytes frame,
               std::function<void(net::Response)> done) override;
 
-  // The same, synchronously: the response frame (size prefix included), or a
-  // response with close_after set and no bytes when the connection must close.
+  // The same, for tests: waits for the answer (at most 10 s) and returns it
+  // — the response frame (size prefix included), an empty response for none,
+  // or close_after set and no bytes when the connection must close.
   net::Response handle_frame(const net::ConnectionInfo& conn, ByteView frame);
 
  private:
   const BrokerIdentity& broker_;
   const config::BrokerConfig& config_;
+  Services& services_;
 };
 
 }  // namespace keel::server

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/metadata_cache.h"
 #include "protocol/generated/all.h"
 
 namespace keel::server {
@@ -11,11 +12,18 @@ using namespace keel::protocol;
 
 class RouterTest : public ::testing::Test {
  protected:
-  RouterTest() : router_(identity_, config_) {
+  RouterTest() : router_(identity_, config_, services_) {
     identity_.broker_id = 7;
     identity_.cluster_id = "AAAAAAAAAAAAAAAAAAAAAA";
     identity_.advertised_listeners = {{"PLAINTEXT", "broker7.example", 9093, "PLAINTEXT"},
                                       {"INTERNAL", "10.0.0.7", 9094, "PLAINTEXT"}};
+    // What the controller would have published for this one broker.
+    cluster::BrokerInfo self;
+    self.id = 7;
+    self.endpoints = {{"PLAINTEXT", "broker7.example", 9093, "PLAINTEXT"},
+                      {"INTERNAL", "10.0.0.7", 9094, "PLAINTEXT"}};
+    metadata_.set_brokers({{7, self}}, 7);
+    services_.metadata = &metadata_;
     conn_.peer = "127.0.0.1:5000";
     conn_.listener_name = "PLAINTEXT";
   }
@@ -57,6 +65,8 @@ class RouterTest : public ::testing::Test {
 
   BrokerIdentity identity_;
   config::BrokerConfig config_;
+  cluster::MetadataCache metadata_;
+  Services services_;
   net::ConnectionInfo conn_;
   Router router_;
 };
@@ -136,7 +146,9 @@ TEST_F(RouterTest, MetadataForUnknownTopicsByNameAndById) {
 
 TEST_F(RouterTest, UnservedApisAndVersionsClose) {
   ProduceRequest produce;
-  EXPECT_FALSE(call(0, 9, produce).has_value());
+  EXPECT_FALSE(call(0, 12, produce).has_value());
+  FetchRequest fetch;
+  EXPECT_FALSE(call(1, 3, fetch).has_value()) << "Fetch v0-3 need down-conversion, not served";
   MetadataRequest md;
   EXPECT_FALSE(call(3, 13, md).has_value());
   const Bytes unknown_key = {0x10, 0x00, 0, 0, 0, 0, 0, 1, 0, 0};

@@ -1,0 +1,675 @@
+#include "controller/controller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <random>
+#include <stdexcept>
+
+#include "common/log.h"
+
+namespace keel::controller {
+
+using protocol::ErrorCode;
+using server::AdminResult;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("controller");
+  return l;
+}
+
+AdminResult error(ErrorCode code, std::string message) { return {code, std::move(message)}; }
+
+bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// Kafka compares topic names with '.' and '_' treated alike, since both map
+// to '_' in metric names.
+std::string collision_key(std::string name) {
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+}  // namespace
+
+Controller::Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
+                       ControllerOptions options)
+    : store_(store), metadata_(metadata), local_(local), options_(std::move(options)) {
+  if (!options_.now_ms) {
+    options_.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+Controller::~Controller() { stop(); }
+
+void Controller::log_store_error(const char* what, const std::error_code& ec) const {
+  log()->error("{}: {}", what, ec.message());
+}
+
+// --- start-up and the event thread ------------------------------------------
+
+void Controller::start() {
+  if (auto r = store_.ensure_paths(); !r) {
+    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + r.error().message());
+  }
+  auto id = store_.get_or_create_cluster_id(options_.cluster_id);
+  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + id.error().message());
+  if (*id != options_.cluster_id) {
+    throw std::runtime_error("the coordination store belongs to cluster " + *id +
+                             " but meta.properties says this broker belongs to " + options_.cluster_id);
+  }
+  thread_ = std::thread([this] { run(); });
+  std::promise<std::string> ready;
+  auto ready_future = ready.get_future();
+  post([this, &ready] {
+    auto epoch = store_.register_broker(options_.registration);
+    if (!epoch) {
+      ready.set_value("cannot register broker " + std::to_string(options_.broker_id) + ": " +
+                      epoch.error().message());
+      return;
+    }
+    broker_epoch_ = *epoch;
+    log()->info("registered broker {} (broker epoch {})", options_.broker_id, *epoch);
+    process_config_changes();
+    elect();
+    ready.set_value("");
+  });
+  if (std::string err = ready_future.get(); !err.empty()) {
+    stop();
+    throw std::runtime_error(err);
+  }
+}
+
+void Controller::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (is_controller_) {
+    (void)store_.resign_controller(options_.broker_id);
+    is_controller_ = false;
+  }
+}
+
+void Controller::session_reestablished() {
+  post([this] {
+    log()->warn("coordination session re-established: registering again and re-running the election");
+    is_controller_ = false;
+    auto epoch = store_.register_broker(options_.registration);
+    if (!epoch) {
+      log_store_error("re-registration failed", epoch.error());
+      return;
+    }
+    broker_epoch_ = *epoch;
+    elect();
+  });
+}
+
+bool Controller::is_controller() const { return is_controller_; }
+int64_t Controller::broker_epoch() const { return broker_epoch_; }
+
+void Controller::post(Event e) {
+  std::lock_guard lock(mu_);
+  if (stop_) return;
+  events_.push_back(std::move(e));
+  wake_.notify_one();
+}
+
+void Controller::run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait(lock, [this] { return stop_ || !events_.empty(); });
+    if (stop_) return;
+    Event e = std::move(events_.front());
+    events_.pop_front();
+    lock.unlock();
+    e();
+    lock.lock();
+  }
+}
+
+// --- election -------------------------------------------------------------------
+
+void Controller::watch_controller() {
+  const uint64_t gen = generation_;
+  auto current = store_.controller_id([this, gen](const coord::WatchEvent&) {
+    post([this, gen] {
+      if (gen == generation_) elect();
+    });
+  });
+  if (current) {
+    auto brokers = metadata_.snapshot()->brokers;
+    metadata_.set_brokers(std::move(brokers), *current);
+  }
+}
+
+void Controller::elect() {
+  ++generation_;
+  auto result = store_.try_elect_controller(options_.broker_id, options_.now_ms());
+  if (!result) {
+    log_store_error("controller election failed", result.error());
+    watch_controller();
+    return;
+  }
+  if (result->won) {
+    on_became_controller(result->fence);
+  } else {
+    is_controller_ = false;
+    log()->info("broker {} is the controller", result->controller_id);
+    watch_controller();
+    // Followers of another controller learn the cluster from its requests
+    // (the multi-broker issue); the broker list is still read from the store.
+    refresh_brokers();
+  }
+}
+
+void Controller::on_became_controller(const coord::Fence& fence) {
+  fence_ = fence;
+  is_controller_ = true;
+  log()->info("broker {} is now the controller (controller epoch {})", options_.broker_id, fence.controller_epoch);
+  topics_.clear();
+  watch_controller();
+  refresh_brokers();
+  refresh_topics();
+  process_deletions();
+}
+
+void Controller::resign() {
+  if (!is_controller_) return;
+  log()->warn("another controller took over (our controller epoch {} is stale); resigning", fence_.controller_epoch);
+  is_controller_ = false;
+  ++generation_;
+  watch_controller();
+}
+
+// --- brokers ----------------------------------------------------------------------
+
+void Controller::refresh_brokers() {
+  const uint64_t gen = generation_;
+  auto ids = store_.broker_ids([this, gen](const coord::WatchEvent&) {
+    post([this, gen] {
+      if (gen == generation_) refresh_brokers();
+    });
+  });
+  if (!ids) {
+    log_store_error("cannot list brokers", ids.error());
+    return;
+  }
+  std::map<int32_t, coord::BrokerRegistration> live;
+  std::map<int32_t, cluster::BrokerInfo> infos;
+  for (int32_t id : *ids) {
+    auto b = store_.broker(id);
+    if (!b || !*b) continue;
+    cluster::BrokerInfo info;
+    info.id = id;
+    info.rack = (*b)->rack;
+    for (const auto& ep : (*b)->endpoints) {
+      info.endpoints.push_back({ep.listener_name, ep.host, ep.port, ep.security_protocol});
+    }
+    infos[id] = std::move(info);
+    live[id] = std::move(**b);
+  }
+  live_brokers_ = std::move(live);
+  const int32_t controller = is_controller_ ? options_.broker_id : metadata_.snapshot()->controller_id;
+  metadata_.set_brokers(std::move(infos), controller);
+  if (!is_controller_) return;
+  for (auto& [name, t] : topics_) elect_leaders_for(name);
+}
+
+std::vector<int32_t> Controller::live_broker_ids() const {
+  std::vector<int32_t> out;
+  for (const auto& [id, b] : metadata_.snapshot()->brokers) out.push_back(id);
+  return out;
+}
+
+// --- topics ------------------------------------------------------------------------
+
+void Controller::refresh_topics() {
+  if (!is_controller_) return;
+  const uint64_t gen = generation_;
+  auto names = store_.topics([this, gen](const coord::WatchEvent&) {
+    post([this, gen] {
+      if (gen == generation_) refresh_topics();
+    });
+  });
+  if (!names) {
+    log_store_error("cannot list topics", names.error());
+    return;
+  }
+  std::set<std::string> present(names->begin(), names->end());
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    if (!present.contains(it->first)) {
+      metadata_.remove_topic(it->first);
+      it = topics_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& name : *names) {
+    if (!topics_.contains(name)) refresh_topic(name);
+  }
+}
+
+void Controller::refresh_topic(const std::string& name) {
+  if (!is_controller_) return;
+  const uint64_t gen = generation_;
+  auto assignment = store_.topic_assignment(name, [this, gen, name](const coord::WatchEvent&) {
+    post([this, gen, name] {
+      if (gen == generation_) refresh_topic(name);
+    });
+  });
+  if (!assignment) {
+    log_store_error("cannot read a topic's assignment", assignment.error());
+    return;
+  }
+  if (!*assignment) {
+    topics_.erase(name);
+    metadata_.remove_topic(name);
+    return;
+  }
+  TopicState& t = topics_[name];
+  t.assignment = std::move(**assignment);
+  if (t.assignment.topic_id.empty()) {
+    // Written by an old tool: give it an id, as Kafka's controller does.
+    t.assignment.topic_id = protocol::Uuid::random().to_string();
+    if (auto r = store_.set_topic_assignment(name, t.assignment); !r) {
+      log_store_error("cannot store a topic id", r.error());
+    }
+  }
+  t.id = protocol::Uuid::from_string(t.assignment.topic_id).value_or(protocol::Uuid{});
+  if (auto o = store_.entity_config("topics", name)) t.overrides = std::move(*o);
+
+  const std::vector<int32_t> live = live_broker_ids();
+  for (const auto& [p, replicas] : t.assignment.partitions) {
+    auto state = store_.partition_state(name, p);
+    if (!state) {
+      log_store_error("cannot read a partition state", state.error());
+      continue;
+    }
+    if (*state) {
+      t.states[p] = **state;
+      continue;
+    }
+    // A new partition: the first live replica leads, the live replicas are the ISR.
+    coord::PartitionState s;
+    s.controller_epoch = fence_.controller_epoch;
+    for (int32_t r : replicas) {
+      if (contains(live, r)) s.isr.push_back(r);
+    }
+    if (s.isr.empty()) continue;  // stays offline until a replica is live
+    s.leader = s.isr.front();
+    auto created = store_.create_partition_state(name, p, s, fence_);
+    if (!created) {
+      if (created.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
+      log_store_error("cannot create a partition state", created.error());
+      continue;
+    }
+    t.states[p] = {s, *created};
+  }
+  elect_leaders_for(name);
+  publish_topic(name);
+}
+
+// Offline election for partitions whose leader is gone: the first replica in
+// assignment order that is live and in the ISR.
+void Controller::elect_leaders_for(const std::string& name) {
+  auto it = topics_.find(name);
+  if (it == topics_.end() || deleting_.contains(name)) return;
+  TopicState& t = it->second;
+  const std::vector<int32_t> live = live_broker_ids();
+  bool changed = false;
+  for (auto& [p, node] : t.states) {
+    if (node.state.leader >= 0 && contains(live, node.state.leader)) continue;
+    const auto& replicas = t.assignment.partitions[p];
+    int32_t leader = -1;
+    for (int32_t r : replicas) {
+      if (contains(live, r) && contains(node.state.isr, r)) {
+        leader = r;
+        break;
+      }
+    }
+    if (leader < 0 && node.state.leader < 0) continue;  // still nobody
+    coord::PartitionState next = node.state;
+    next.leader = leader;
+    next.leader_epoch += 1;
+    next.controller_epoch = fence_.controller_epoch;
+    if (leader >= 0) {
+      std::vector<int32_t> isr;
+      for (int32_t r : node.state.isr) {
+        if (contains(live, r)) isr.push_back(r);
+      }
+      next.isr = isr;
+    }
+    auto updated = store_.update_partition_state(name, p, next, node.zk_version, fence_);
+    if (!updated) {
+      if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
+      log_store_error("cannot update a partition state", updated.error());
+      continue;
+    }
+    node = {next, *updated};
+    changed = true;
+  }
+  if (changed) publish_topic(name);
+}
+
+void Controller::publish_topic(const std::string& name) {
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return;
+  const TopicState& t = it->second;
+  cluster::TopicInfo info;
+  info.name = name;
+  info.id = t.id;
+  info.internal = name == "__consumer_offsets" || name == "__transaction_state";
+  int32_t count = t.assignment.partitions.empty() ? 0 : t.assignment.partitions.rbegin()->first + 1;
+  info.partitions.resize(static_cast<size_t>(count));
+  const std::vector<int32_t> live = live_broker_ids();
+  for (int32_t p = 0; p < count; ++p) {
+    auto& pi = info.partitions[static_cast<size_t>(p)];
+    pi.partition = p;
+    auto a = t.assignment.partitions.find(p);
+    if (a != t.assignment.partitions.end()) pi.replicas = a->second;
+    for (int32_t r : pi.replicas) {
+      if (!contains(live, r)) pi.offline_replicas.push_back(r);
+    }
+    auto s = t.states.find(p);
+    if (s == t.states.end()) continue;
+    pi.leader = deleting_.contains(name) ? -2 : s->second.state.leader;
+    pi.leader_epoch = s->second.state.leader_epoch;
+    pi.partition_epoch = s->second.zk_version;
+    pi.isr = s->second.state.isr;
+  }
+  metadata_.put_topic(info);
+  for (const auto& pi : info.partitions) {
+    if (pi.leader >= 0 && contains(pi.replicas, options_.broker_id)) local_.leader_and_isr(info, pi, t.overrides);
+  }
+}
+
+// --- deletion ----------------------------------------------------------------------
+
+void Controller::process_deletions() {
+  if (!is_controller_) return;
+  const uint64_t gen = generation_;
+  auto names = store_.topics_marked_for_deletion([this, gen](const coord::WatchEvent&) {
+    post([this, gen] {
+      if (gen == generation_) process_deletions();
+    });
+  });
+  if (!names) {
+    log_store_error("cannot list topics to delete", names.error());
+    return;
+  }
+  for (const auto& name : *names) {
+    if (!options_.delete_topic_enable) {
+      log()->warn("ignoring the deletion of topic '{}': delete.topic.enable is false", name);
+      (void)store_.raw().remove(coord::paths::delete_topic(name));
+      continue;
+    }
+    auto it = topics_.find(name);
+    if (it != topics_.end()) {
+      deleting_.insert(name);
+      publish_topic(name);  // leader -2: "being deleted"
+      for (const auto& [p, replicas] : it->second.assignment.partitions) {
+        if (contains(replicas, options_.broker_id)) local_.stop_replica(name, p, true);
+      }
+    }
+    if (auto r = store_.delete_topic(name, fence_); !r) {
+      deleting_.erase(name);
+      if (r.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
+      log_store_error("cannot delete a topic", r.error());
+      continue;
+    }
+    deleting_.erase(name);
+    topics_.erase(name);
+    metadata_.remove_topic(name);
+    log()->info("deleted topic '{}'", name);
+  }
+}
+
+// --- config changes ---------------------------------------------------------------------
+
+void Controller::process_config_changes() {
+  const uint64_t gen = generation_;
+  auto changes = store_.config_changes_after(last_config_change_, [this, gen](const coord::WatchEvent&) {
+    post([this] { process_config_changes(); });
+  });
+  (void)gen;
+  if (!changes) {
+    log_store_error("cannot read config changes", changes.error());
+    return;
+  }
+  for (const auto& [seq, path] : *changes) {
+    last_config_change_ = std::max(last_config_change_, seq);
+    if (!path.starts_with("topics/")) continue;  // dynamic broker configs: read at start-up only
+    const std::string topic = path.substr(7);
+    auto overrides = store_.entity_config("topics", topic);
+    if (!overrides) continue;
+    if (auto it = topics_.find(topic); it != topics_.end()) it->second.overrides = *overrides;
+    local_.topic_config_changed(topic, *overrides);
+  }
+  if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
+}
+
+// --- TopicAdmin ----------------------------------------------------------------------------
+
+std::string Controller::check_topic_name(const std::string& name) {
+  if (name.empty()) return "topic name is empty";
+  if (name == "." || name == "..") return "topic name cannot be '.' or '..'";
+  if (name.size() > 249) return "topic name is longer than 249 characters";
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return "topic name '" + name + "' is illegal: only ASCII alphanumerics, '.', '_' and '-' are allowed";
+    }
+  }
+  return "";
+}
+
+// Kafka's rack-unaware assignment: a random start broker, replicas of each
+// partition spread by a shifting step so leaders and followers both balance.
+std::map<int32_t, std::vector<int32_t>> Controller::assign_replicas(int32_t partitions, int16_t rf,
+                                                                    int32_t first_partition,
+                                                                    const std::vector<int32_t>& brokers) const {
+  std::map<int32_t, std::vector<int32_t>> out;
+  const int32_t n = static_cast<int32_t>(brokers.size());
+  std::mt19937 rng(std::random_device{}());
+  const int32_t start = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
+  int32_t shift = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
+  int32_t current = first_partition;
+  for (int32_t i = 0; i < partitions; ++i, ++current) {
+    if (current > 0 && current % n == 0) ++shift;
+    const int32_t first = (current + start) % n;
+    std::vector<int32_t> replicas{brokers[static_cast<size_t>(first)]};
+    for (int32_t j = 0; j < rf - 1; ++j) {
+      const int32_t step = 1 + (shift + j) % (n - 1);
+      replicas.push_back(brokers[static_cast<size_t>((first + step) % n)]);
+    }
+    out[current] = std::move(replicas);
+  }
+  return out;
+}
+
+AdminResult Controller::create_topic(const server::NewTopic& topic, bool validate_only,
+                                     server::CreatedTopic* created) {
+  if (std::string why = check_topic_name(topic.name); !why.empty()) {
+    return error(ErrorCode::kInvalidTopicException, why);
+  }
+  auto snapshot = metadata_.snapshot();
+  if (snapshot->topic(topic.name)) return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
+  const std::string key = collision_key(topic.name);
+  for (const auto& [name, t] : snapshot->topics) {
+    if (collision_key(name) == key) {
+      return error(ErrorCode::kInvalidTopicException,
+                   "topic '" + topic.name + "' collides with existing topic '" + name + "' ('.' and '_' are alike)");
+    }
+  }
+  std::vector<int32_t> brokers = live_broker_ids();
+  std::map<int32_t, std::vector<int32_t>> assignment;
+  if (!topic.assignment.empty()) {
+    if (topic.num_partitions != -1 || topic.replication_factor != -1) {
+      return error(ErrorCode::kInvalidRequest,
+                   "both a replica assignment and a partition count or replication factor were given");
+    }
+    size_t rf = topic.assignment.begin()->second.size();
+    int32_t expected = 0;
+    for (const auto& [p, replicas] : topic.assignment) {
+      if (p != expected++) return error(ErrorCode::kInvalidReplicaAssignment, "partitions must be numbered from 0 without gaps");
+      if (replicas.empty() || replicas.size() != rf) {
+        return error(ErrorCode::kInvalidReplicaAssignment, "every partition needs the same, non-zero number of replicas");
+      }
+      std::set<int32_t> seen;
+      for (int32_t r : replicas) {
+        if (!seen.insert(r).second) return error(ErrorCode::kInvalidReplicaAssignment, "a replica is listed twice");
+        if (!contains(brokers, r)) {
+          return error(ErrorCode::kInvalidReplicaAssignment, "broker " + std::to_string(r) + " is not live");
+        }
+      }
+    }
+    assignment = topic.assignment;
+  } else {
+    const int32_t partitions = topic.num_partitions == -1 ? options_.default_partitions : topic.num_partitions;
+    const int16_t rf = topic.replication_factor == -1 ? options_.default_replication_factor : topic.replication_factor;
+    if (partitions <= 0) return error(ErrorCode::kInvalidPartitions, "number of partitions must be larger than 0");
+    if (rf <= 0) return error(ErrorCode::kInvalidReplicationFactor, "replication factor must be larger than 0");
+    if (static_cast<size_t>(rf) > brokers.size()) {
+      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
+                                                            " larger than available brokers: " +
+                                                            std::to_string(brokers.size()) + ".");
+    }
+    assignment = assign_replicas(partitions, rf, 0, brokers);
+  }
+  if (options_.validate_topic_configs) {
+    if (std::string why = options_.validate_topic_configs(topic.configs); !why.empty()) {
+      return error(ErrorCode::kInvalidConfig, why);
+    }
+  }
+  const protocol::Uuid id = protocol::Uuid::random();
+  if (created) {
+    created->topic_id = validate_only ? "" : id.to_string();
+    created->num_partitions = static_cast<int32_t>(assignment.size());
+    created->replication_factor = static_cast<int16_t>(assignment.begin()->second.size());
+    if (options_.describe_topic_configs) created->configs = options_.describe_topic_configs(topic.configs);
+  }
+  if (validate_only) return {};
+  coord::TopicAssignment a;
+  a.topic_id = id.to_string();
+  a.partitions = std::move(assignment);
+  if (auto r = store_.create_topic(topic.name, a, topic.configs); !r) {
+    if (r.error() == coord::KafkaStoreErrc::kTopicExists) {
+      return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
+    }
+    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+  }
+  log()->info("created topic '{}' ({} partitions, replication factor {})", topic.name, a.partitions.size(),
+              a.partitions.begin()->second.size());
+  return {};
+}
+
+AdminResult Controller::delete_topic(const std::string& name) {
+  if (!options_.delete_topic_enable) {
+    return error(ErrorCode::kTopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)");
+  }
+  auto a = store_.topic_assignment(name);
+  if (!a) return error(ErrorCode::kUnknownServerError, "coordination store: " + a.error().message());
+  if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  if (auto r = store_.mark_topic_for_deletion(name); !r) {
+    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+  }
+  return {};
+}
+
+AdminResult Controller::create_partitions(const std::string& name, int32_t count,
+                                          const std::vector<std::vector<int32_t>>& assignment, bool validate_only) {
+  auto current = store_.topic_assignment(name);
+  if (!current) return error(ErrorCode::kUnknownServerError, "coordination store: " + current.error().message());
+  if (!*current || metadata_.snapshot()->topic(name) == nullptr || metadata_.snapshot()->topic(name)->deleting()) {
+    return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  }
+  coord::TopicAssignment a = std::move(**current);
+  const int32_t existing = static_cast<int32_t>(a.partitions.size());
+  if (count < existing) {
+    return error(ErrorCode::kInvalidPartitions, "Topic currently has " + std::to_string(existing) +
+                                                    " partitions, which is higher than the requested " +
+                                                    std::to_string(count) + ".");
+  }
+  if (count == existing) {
+    return error(ErrorCode::kInvalidPartitions, "Topic already has " + std::to_string(existing) + " partitions.");
+  }
+  const size_t rf = a.partitions.empty() ? 1 : a.partitions.begin()->second.size();
+  std::vector<int32_t> brokers = live_broker_ids();
+  std::map<int32_t, std::vector<int32_t>> added;
+  if (!assignment.empty()) {
+    if (static_cast<int32_t>(assignment.size()) != count - existing) {
+      return error(ErrorCode::kInvalidReplicaAssignment, "Increasing the number of partitions by " +
+                                                             std::to_string(count - existing) + " but " +
+                                                             std::to_string(assignment.size()) +
+                                                             " assignments provided.");
+    }
+    for (size_t i = 0; i < assignment.size(); ++i) {
+      const auto& replicas = assignment[i];
+      if (replicas.size() != rf) {
+        return error(ErrorCode::kInvalidReplicaAssignment, "every new partition needs " + std::to_string(rf) + " replicas");
+      }
+      std::set<int32_t> seen;
+      for (int32_t r : replicas) {
+        if (!seen.insert(r).second) return error(ErrorCode::kInvalidReplicaAssignment, "a replica is listed twice");
+        if (!contains(brokers, r)) {
+          return error(ErrorCode::kInvalidReplicaAssignment, "broker " + std::to_string(r) + " is not live");
+        }
+      }
+      added[existing + static_cast<int32_t>(i)] = replicas;
+    }
+  } else {
+    if (rf > brokers.size()) {
+      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
+                                                            " larger than available brokers: " +
+                                                            std::to_string(brokers.size()) + ".");
+    }
+    added = assign_replicas(count - existing, static_cast<int16_t>(rf), existing, brokers);
+  }
+  if (validate_only) return {};
+  for (auto& [p, replicas] : added) a.partitions[p] = std::move(replicas);
+  if (auto r = store_.set_topic_assignment(name, a); !r) {
+    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+  }
+  log()->info("topic '{}' now has {} partitions", name, count);
+  return {};
+}
+
+std::optional<std::map<std::string, std::string>> Controller::overrides(const std::string& entity_type,
+                                                                         const std::string& name) {
+  if (entity_type == "topics") {
+    auto a = store_.topic_assignment(name);
+    if (!a || !*a) return std::nullopt;
+  }
+  auto c = store_.entity_config(entity_type, name);
+  if (!c) return std::nullopt;
+  return *c;
+}
+
+AdminResult Controller::set_overrides(const std::string& entity_type, const std::string& name,
+                                      const std::map<std::string, std::string>& configs, bool validate_only) {
+  if (entity_type == "topics") {
+    auto a = store_.topic_assignment(name);
+    if (!a) return error(ErrorCode::kUnknownServerError, "coordination store: " + a.error().message());
+    if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+    if (options_.validate_topic_configs) {
+      if (std::string why = options_.validate_topic_configs(configs); !why.empty()) {
+        return error(ErrorCode::kInvalidConfig, why);
+      }
+    }
+  }
+  if (validate_only) return {};
+  if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {
+    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+  }
+  return {};
+}
+
+}  // namespace keel::controller

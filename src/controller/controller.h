@@ -1,0 +1,150 @@
+#pragma once
+// The controller (Kafka's ZooKeeper-mode KafkaController, written against the
+// CoordinationStore so it runs on ZooKeeper or the embedded store alike), and
+// this broker's membership: registration under /brokers/ids, the election
+// through /controller with /controller_epoch fencing, and re-doing both after
+// a session expiry.
+//
+// While this broker is controller it watches /brokers/ids, /brokers/topics
+// (and each topic's assignment), /admin/delete_topics and /config/changes;
+// creates the partition state of new partitions (leader = first live replica,
+// ISR = the live replicas), re-elects leaders of partitions whose leader died,
+// runs topic deletions, and tells the brokers through a BrokerChannel (in a
+// cluster: LeaderAndIsr / UpdateMetadata / StopReplica requests; for the
+// local broker: direct calls).
+//
+// Threads: one event thread owns all controller state; store watches and the
+// session listener only post events to it. The TopicAdmin calls come from
+// request handlers on any thread and only write to the store.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/metadata_cache.h"
+#include "coord/kafka_store.h"
+#include "server/topic_admin.h"
+
+namespace keel::controller {
+
+// How the controller's decisions reach a broker.
+class BrokerChannel {
+ public:
+  virtual ~BrokerChannel() = default;
+  // LeaderAndIsr for one partition this broker hosts, with its topic's config overrides.
+  virtual void leader_and_isr(const cluster::TopicInfo& topic, const cluster::PartitionInfo& partition,
+                              const std::map<std::string, std::string>& topic_overrides) = 0;
+  // StopReplica; delete_log for topic deletion.
+  virtual void stop_replica(const std::string& topic, int32_t partition, bool delete_log) = 0;
+  // A topic's overrides changed (AlterConfigs).
+  virtual void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) = 0;
+};
+
+struct ControllerOptions {
+  int32_t broker_id = 0;
+  std::string cluster_id;  // from meta.properties: checked against /cluster/id
+  coord::BrokerRegistration registration;
+  bool delete_topic_enable = true;
+  int32_t default_partitions = 1;
+  int16_t default_replication_factor = 1;
+  // Checks topic config overrides: "" when fine, else the problem (naming the key).
+  std::function<std::string(const std::map<std::string, std::string>&)> validate_topic_configs;
+  // The effective value of every topic-level key for these overrides (CreateTopics v5+).
+  std::function<std::map<std::string, std::string>(const std::map<std::string, std::string>&)> describe_topic_configs;
+  std::function<int64_t()> now_ms;
+};
+
+class Controller : public server::TopicAdmin {
+ public:
+  Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
+             ControllerOptions options);
+  ~Controller() override;
+
+  // Creates the persistent paths, checks /cluster/id, registers this broker
+  // and runs the first election; returns when this broker's view of the
+  // cluster is loaded (or throws std::runtime_error: a start-up failure).
+  void start();
+  // Resigns (deletes /controller if ours) and stops the event thread. The
+  // broker's registration goes with the store session. Idempotent.
+  void stop();
+  // After a store session expiry: the owner reconnected the store; re-register and re-elect.
+  void session_reestablished();
+
+  bool is_controller() const;
+  int64_t broker_epoch() const;
+
+  // --- server::TopicAdmin
+  server::AdminResult create_topic(const server::NewTopic& topic, bool validate_only,
+                                   server::CreatedTopic* created) override;
+  server::AdminResult delete_topic(const std::string& name) override;
+  server::AdminResult create_partitions(const std::string& name, int32_t count,
+                                        const std::vector<std::vector<int32_t>>& assignment,
+                                        bool validate_only) override;
+  std::optional<std::map<std::string, std::string>> overrides(const std::string& entity_type,
+                                                               const std::string& name) override;
+  server::AdminResult set_overrides(const std::string& entity_type, const std::string& name,
+                                    const std::map<std::string, std::string>& configs, bool validate_only) override;
+
+  // Kafka's topic name rules; "" when legal, else why not.
+  static std::string check_topic_name(const std::string& name);
+
+ private:
+  using Event = std::function<void()>;
+  void post(Event e);
+  void run();
+  void elect();
+  void on_became_controller(const coord::Fence& fence);
+  void resign();
+  void watch_controller();
+  void refresh_brokers();
+  void refresh_topics();
+  void refresh_topic(const std::string& topic);
+  void process_deletions();
+  void process_config_changes();
+  void elect_leaders_for(const std::string& topic);
+  void publish_topic(const std::string& topic);
+  std::vector<int32_t> live_broker_ids() const;
+  std::map<int32_t, std::vector<int32_t>> assign_replicas(int32_t partitions, int16_t replication_factor,
+                                                          int32_t first_partition,
+                                                          const std::vector<int32_t>& brokers) const;
+  void log_store_error(const char* what, const std::error_code& ec) const;
+
+  coord::KafkaStore& store_;
+  cluster::MetadataCache& metadata_;
+  BrokerChannel& local_;
+  ControllerOptions options_;
+
+  // Event thread.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Event> events_;
+  bool stop_ = false;
+  std::thread thread_;
+
+  // Controller state: touched only on the event thread (the atomics are read elsewhere).
+  std::atomic<bool> is_controller_{false};
+  std::atomic<int64_t> broker_epoch_{-1};
+  coord::Fence fence_;
+  std::map<int32_t, coord::BrokerRegistration> live_brokers_;
+  struct TopicState {
+    coord::TopicAssignment assignment;
+    protocol::Uuid id;
+    std::map<int32_t, coord::PartitionStateNode> states;
+    std::map<std::string, std::string> overrides;
+  };
+  std::map<std::string, TopicState> topics_;
+  std::set<std::string> deleting_;
+  int64_t last_config_change_ = -1;
+  uint64_t generation_ = 0;  // bumped on every (re)election; stale watches check it
+};
+
+}  // namespace keel::controller

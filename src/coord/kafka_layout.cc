@@ -1,0 +1,371 @@
+#include "coord/kafka_layout.h"
+
+#include <charconv>
+
+#include "common/json.h"
+#include "coord/errors.h"
+
+namespace keel::coord {
+
+namespace paths {
+std::string broker(int32_t id) { return std::string(kBrokerIds) + "/" + std::to_string(id); }
+std::string topic(const std::string& t) { return std::string(kBrokerTopics) + "/" + t; }
+std::string partitions(const std::string& t) { return topic(t) + "/partitions"; }
+std::string partition(const std::string& t, int32_t p) { return partitions(t) + "/" + std::to_string(p); }
+std::string partition_state(const std::string& t, int32_t p) { return partition(t, p) + "/state"; }
+std::string topic_config(const std::string& t) { return std::string(kConfigTopics) + "/" + t; }
+std::string broker_config(const std::string& b) { return std::string(kConfigBrokers) + "/" + b; }
+std::string delete_topic(const std::string& t) { return std::string(kDeleteTopics) + "/" + t; }
+const std::vector<std::string>& persistent_paths() {
+  static const std::vector<std::string> kPaths = {
+      "/consumers",      "/brokers/ids",      "/brokers/topics",      "/config/changes",
+      "/admin/delete_topics", "/brokers/seqid", "/isr_change_notification", "/latest_producer_id_block",
+      "/log_dir_event_notification", "/config/topics", "/config/clients", "/config/users",
+      "/config/brokers", "/config/ips"};
+  return kPaths;
+}
+}  // namespace paths
+
+namespace {
+
+using json::Value;
+
+Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+std::string_view text(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+Result<Value> parse_object(ByteView data) {
+  auto v = json::parse(text(data));
+  if (!v || !v->is_object()) return CoordErrc::kCorrupt;
+  return v;
+}
+
+std::optional<int64_t> get_int(const Value& obj, std::string_view key) {
+  const Value* v = obj.find(key);
+  if (!v) return std::nullopt;
+  if (v->is_int()) return v->as_int();
+  if (v->is_string()) {  // Kafka writes some numbers as strings
+    int64_t out = 0;
+    const auto& s = v->as_string();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (ec == std::errc() && p == s.data() + s.size()) return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<int32_t>> get_int_list(const Value& v) {
+  if (!v.is_array()) return std::nullopt;
+  std::vector<int32_t> out;
+  for (const auto& e : v.as_array()) {
+    if (!e.is_int()) return std::nullopt;
+    out.push_back(static_cast<int32_t>(e.as_int()));
+  }
+  return out;
+}
+
+Value int_list(const std::vector<int32_t>& v) {
+  Value a = Value::array();
+  for (int32_t x : v) a.push(Value::integer(x));
+  return a;
+}
+
+Value replica_map(const std::map<int32_t, std::vector<int32_t>>& m) {
+  Value o = Value::object();
+  for (const auto& [p, r] : m) o.set(std::to_string(p), int_list(r));
+  return o;
+}
+
+Result<std::map<int32_t, std::vector<int32_t>>> read_replica_map(const Value* v) {
+  std::map<int32_t, std::vector<int32_t>> out;
+  if (!v || v->is_null()) return out;
+  if (!v->is_object()) return CoordErrc::kCorrupt;
+  for (const auto& [k, list] : v->as_object()) {
+    int32_t p = 0;
+    auto [ptr, ec] = std::from_chars(k.data(), k.data() + k.size(), p);
+    if (ec != std::errc() || ptr != k.data() + k.size() || p < 0) return CoordErrc::kCorrupt;
+    auto replicas = get_int_list(list);
+    if (!replicas) return CoordErrc::kCorrupt;
+    out[p] = std::move(*replicas);
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- broker registration ---------------------------------------------------------
+
+Bytes encode_broker_registration(const BrokerRegistration& b) {
+  Value o = Value::object();
+  o.set("features", Value::object());
+  Value map = Value::object();
+  Value endpoints = Value::array();
+  const BrokerEndpoint* plaintext = nullptr;
+  for (const auto& ep : b.endpoints) {
+    const std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
+    endpoints.push(Value::string(ep.listener_name + "://" + host + ":" + std::to_string(ep.port)));
+    map.set(ep.listener_name, Value::string(ep.security_protocol.empty() ? ep.listener_name : ep.security_protocol));
+    if (!plaintext && (ep.security_protocol == "PLAINTEXT" || (ep.security_protocol.empty() && ep.listener_name == "PLAINTEXT"))) {
+      plaintext = &ep;
+    }
+  }
+  o.set("listener_security_protocol_map", std::move(map));
+  o.set("endpoints", std::move(endpoints));
+  o.set("jmx_port", Value::integer(-1));
+  o.set("port", Value::integer(plaintext ? plaintext->port : -1));
+  o.set("host", plaintext ? Value::string(plaintext->host) : Value());
+  o.set("version", Value::integer(5));
+  o.set("timestamp", Value::string(std::to_string(b.timestamp_ms)));
+  if (b.rack) o.set("rack", Value::string(*b.rack));
+  return to_bytes(json::write(o));
+}
+
+Result<BrokerRegistration> decode_broker_registration(int32_t id, ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  auto version = get_int(*v, "version");
+  if (!version || *version < 1) return CoordErrc::kCorrupt;
+  BrokerRegistration b;
+  b.id = id;
+  b.timestamp_ms = get_int(*v, "timestamp").value_or(0);
+  if (const Value* rack = v->find("rack"); rack && rack->is_string()) b.rack = rack->as_string();
+  const Value* map = v->find("listener_security_protocol_map");
+  const Value* endpoints = v->find("endpoints");
+  if (!endpoints || !endpoints->is_array()) return CoordErrc::kCorrupt;
+  for (const auto& e : endpoints->as_array()) {
+    if (!e.is_string()) return CoordErrc::kCorrupt;
+    const std::string& s = e.as_string();
+    const size_t sep = s.find("://");
+    const size_t colon = s.rfind(':');
+    if (sep == std::string::npos || colon == std::string::npos || colon <= sep + 2) return CoordErrc::kCorrupt;
+    BrokerEndpoint ep;
+    ep.listener_name = s.substr(0, sep);
+    ep.host = s.substr(sep + 3, colon - sep - 3);
+    if (ep.host.size() >= 2 && ep.host.front() == '[' && ep.host.back() == ']') ep.host = ep.host.substr(1, ep.host.size() - 2);
+    auto [p, ec] = std::from_chars(s.data() + colon + 1, s.data() + s.size(), ep.port);
+    if (ec != std::errc() || p != s.data() + s.size()) return CoordErrc::kCorrupt;
+    ep.security_protocol = ep.listener_name;
+    if (map) {
+      if (const Value* proto = map->find(ep.listener_name); proto && proto->is_string()) {
+        ep.security_protocol = proto->as_string();
+      }
+    }
+    b.endpoints.push_back(std::move(ep));
+  }
+  return b;
+}
+
+// --- controller ----------------------------------------------------------------------
+
+Bytes encode_controller(const ControllerInfo& c) {
+  Value o = Value::object();
+  o.set("version", Value::integer(2));
+  o.set("brokerid", Value::integer(c.broker_id));
+  o.set("timestamp", Value::string(std::to_string(c.timestamp_ms)));
+  o.set("kraftControllerEpoch", Value::integer(-1));
+  return to_bytes(json::write(o));
+}
+
+Result<ControllerInfo> decode_controller(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  auto id = get_int(*v, "brokerid");
+  if (!id) return CoordErrc::kCorrupt;
+  ControllerInfo c;
+  c.broker_id = static_cast<int32_t>(*id);
+  c.timestamp_ms = get_int(*v, "timestamp").value_or(0);
+  return c;
+}
+
+Bytes encode_controller_epoch(int32_t epoch) { return to_bytes(std::to_string(epoch)); }
+
+Result<int32_t> decode_controller_epoch(ByteView data) {
+  std::string_view s = text(data);
+  int32_t out = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return CoordErrc::kCorrupt;
+  return out;
+}
+
+Bytes encode_cluster_id(const std::string& id) {
+  Value o = Value::object();
+  o.set("version", Value::string("1"));
+  o.set("id", Value::string(id));
+  return to_bytes(json::write(o));
+}
+
+Result<std::string> decode_cluster_id(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  const Value* id = v->find("id");
+  if (!id || !id->is_string()) return CoordErrc::kCorrupt;
+  return id->as_string();
+}
+
+// --- topics -------------------------------------------------------------------------------
+
+Bytes encode_topic_assignment(const TopicAssignment& a) {
+  Value o = Value::object();
+  o.set("partitions", replica_map(a.partitions));
+  if (!a.topic_id.empty()) o.set("topic_id", Value::string(a.topic_id));
+  o.set("adding_replicas", replica_map(a.adding_replicas));
+  o.set("removing_replicas", replica_map(a.removing_replicas));
+  o.set("version", Value::integer(3));
+  return to_bytes(json::write(o));
+}
+
+Result<TopicAssignment> decode_topic_assignment(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  TopicAssignment a;
+  if (const Value* id = v->find("topic_id"); id && id->is_string()) a.topic_id = id->as_string();
+  const Value* parts = v->find("partitions");
+  if (!parts) return CoordErrc::kCorrupt;
+  auto p = read_replica_map(parts);
+  if (!p) return p.error();
+  a.partitions = std::move(*p);
+  auto adding = read_replica_map(v->find("adding_replicas"));
+  if (!adding) return adding.error();
+  a.adding_replicas = std::move(*adding);
+  auto removing = read_replica_map(v->find("removing_replicas"));
+  if (!removing) return removing.error();
+  a.removing_replicas = std::move(*removing);
+  return a;
+}
+
+Bytes encode_partition_state(const PartitionState& s) {
+  Value o = Value::object();
+  o.set("controller_epoch", Value::integer(s.controller_epoch));
+  o.set("leader", Value::integer(s.leader));
+  o.set("version", Value::integer(1));
+  o.set("leader_epoch", Value::integer(s.leader_epoch));
+  o.set("isr", int_list(s.isr));
+  if (s.recovering) o.set("leader_recovery_state", Value::integer(1));
+  return to_bytes(json::write(o));
+}
+
+Result<PartitionState> decode_partition_state(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  PartitionState s;
+  auto leader = get_int(*v, "leader");
+  auto epoch = get_int(*v, "leader_epoch");
+  const Value* isr = v->find("isr");
+  if (!leader || !epoch || !isr) return CoordErrc::kCorrupt;
+  auto list = get_int_list(*isr);
+  if (!list) return CoordErrc::kCorrupt;
+  s.leader = static_cast<int32_t>(*leader);
+  s.leader_epoch = static_cast<int32_t>(*epoch);
+  s.controller_epoch = static_cast<int32_t>(get_int(*v, "controller_epoch").value_or(0));
+  s.isr = std::move(*list);
+  s.recovering = get_int(*v, "leader_recovery_state").value_or(0) == 1;
+  return s;
+}
+
+// --- configs ---------------------------------------------------------------------------------
+
+Bytes encode_entity_config(const std::map<std::string, std::string>& config) {
+  Value c = Value::object();
+  for (const auto& [k, v] : config) c.set(k, Value::string(v));
+  Value o = Value::object();
+  o.set("version", Value::integer(1));
+  o.set("config", std::move(c));
+  return to_bytes(json::write(o));
+}
+
+Result<std::map<std::string, std::string>> decode_entity_config(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  const Value* c = v->find("config");
+  std::map<std::string, std::string> out;
+  if (!c || c->is_null()) return out;
+  if (!c->is_object()) return CoordErrc::kCorrupt;
+  for (const auto& [k, val] : c->as_object()) {
+    if (!val.is_string()) return CoordErrc::kCorrupt;
+    out[k] = val.as_string();
+  }
+  return out;
+}
+
+Bytes encode_config_change(const std::string& entity_path) {
+  Value o = Value::object();
+  o.set("version", Value::integer(2));
+  o.set("entity_path", Value::string(entity_path));
+  return to_bytes(json::write(o));
+}
+
+Result<std::string> decode_config_change(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  auto version = get_int(*v, "version");
+  if (version == 1) {
+    const Value* type = v->find("entity_type");
+    const Value* name = v->find("entity_name");
+    if (!type || !name || !type->is_string() || !name->is_string()) return CoordErrc::kCorrupt;
+    return type->as_string() + "/" + name->as_string();
+  }
+  const Value* path = v->find("entity_path");
+  if (!path || !path->is_string()) return CoordErrc::kCorrupt;
+  return path->as_string();
+}
+
+Bytes encode_producer_id_block(const ProducerIdBlock& b) {
+  Value o = Value::object();
+  o.set("version", Value::integer(1));
+  o.set("broker", Value::integer(b.broker));
+  o.set("block_start", Value::string(std::to_string(b.start)));
+  o.set("block_end", Value::string(std::to_string(b.end)));
+  return to_bytes(json::write(o));
+}
+
+Result<ProducerIdBlock> decode_producer_id_block(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  auto broker = get_int(*v, "broker");
+  auto start = get_int(*v, "block_start");
+  auto end = get_int(*v, "block_end");
+  if (!broker || !start || !end) return CoordErrc::kCorrupt;
+  return ProducerIdBlock{static_cast<int32_t>(*broker), *start, *end};
+}
+
+// --- uuid -----------------------------------------------------------------------------------
+
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+}
+
+std::string uuid_to_base64(const std::array<uint8_t, 16>& bytes) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (uint8_t b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kB64[(acc >> bits) & 63]);
+    }
+  }
+  if (bits > 0) out.push_back(kB64[(acc << (6 - bits)) & 63]);
+  return out;
+}
+
+std::optional<std::array<uint8_t, 16>> uuid_from_base64(std::string_view s) {
+  if (s.size() != 22) return std::nullopt;
+  std::array<uint8_t, 16> out{};
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t n = 0;
+  for (char c : s) {
+    const char* p = std::char_traits<char>::find(kB64, 64, c);
+    if (!p) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (n < 16) out[n++] = static_cast<uint8_t>(acc >> bits);
+    }
+  }
+  if (n != 16 || (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+}  // namespace keel::coord

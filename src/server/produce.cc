@@ -1,0 +1,181 @@
+// Produce: validate each partition's batch, append it on the leader, answer
+// per acks (0: no answer; 1: after the local append; all: once the high
+// watermark passes the batch, or REQUEST_TIMED_OUT after timeout_ms).
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "cluster/metadata_cache.h"
+#include "cluster/replica_manager.h"
+#include "common/log.h"
+#include "protocol/error_code.h"
+#include "protocol/generated/produce_request.h"
+#include "protocol/generated/produce_response.h"
+#include "server/handlers.h"
+
+namespace keel::server {
+namespace {
+
+using protocol::ErrorCode;
+using protocol::ProduceRequest;
+using protocol::ProduceResponse;
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("produce");
+  return l;
+}
+
+// The decoded records borrow from the request frame, which this handler owns
+// (ctx.frame): find them in it to get a writable span for the in-place append.
+std::span<uint8_t> writable(RequestContext& ctx, ByteView view) {
+  Bytes& frame = *ctx.frame;
+  if (view.empty() || view.data() < frame.data() || view.data() + view.size() > frame.data() + frame.size()) {
+    return {};
+  }
+  return {frame.data() + (view.data() - frame.data()), view.size()};
+}
+
+// Waits for acks=all partitions, then sends the response.
+struct PendingProduce {
+  ProduceResponse response;
+  Responder responder;
+  int16_t version;
+  std::mutex mu;
+  struct Waiting {
+    std::shared_ptr<cluster::Partition> partition;
+    int64_t last_offset;
+    ProduceResponse::PartitionProduceResponse* slot;
+  };
+  std::vector<Waiting> waiting;
+
+  PendingProduce(Responder r, int16_t v) : responder(std::move(r)), version(v) {}
+
+  void finish(bool expired) {
+    std::lock_guard lock(mu);
+    for (auto& w : waiting) {
+      if (w.partition->high_watermark() > w.last_offset) continue;
+      w.slot->error_code = static_cast<int16_t>(expired ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
+      w.slot->base_offset = -1;
+    }
+    ByteWriter out;
+    response.encode(out, version);
+    responder.send(out);
+  }
+};
+
+}  // namespace
+
+Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder responder) {
+  ProduceRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  const int64_t now = ctx.now_ms();
+  auto snapshot = ctx.services.metadata->snapshot();
+  auto pending = std::make_shared<PendingProduce>(responder, version);
+  ProduceResponse& resp = pending->response;
+  bool any_error = false;
+  const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
+
+  resp.responses.reserve(req.topic_data.size());
+  for (auto& topic : req.topic_data) {
+    auto& rt = resp.responses.emplace_back();
+    rt.name = topic.name;
+    rt.partition_responses.reserve(topic.partition_data.size());
+    for (auto& pd : topic.partition_data) {
+      auto& rp = rt.partition_responses.emplace_back();
+      rp.index = pd.index;
+      rp.base_offset = -1;
+      auto fail = [&](ErrorCode code, std::string message = {}) {
+        rp.error_code = static_cast<int16_t>(code);
+        if (!message.empty()) rp.error_message = std::move(message);
+        any_error = true;
+      };
+      if (!valid_acks) {
+        fail(ErrorCode::kInvalidRequiredAcks);
+        continue;
+      }
+      if (req.transactional_id) {
+        // Transactions arrive with their own issue; until then a transactional
+        // producer is refused the way a broker without the coordinator would.
+        fail(ErrorCode::kTransactionalIdAuthorizationFailed, "transactions are not supported yet");
+        continue;
+      }
+      const cluster::PartitionInfo* info = snapshot->partition(topic.name, pd.index);
+      if (!info) {
+        fail(ErrorCode::kUnknownTopicOrPartition);
+        continue;
+      }
+      auto partition = ctx.services.replicas->partition({topic.name, pd.index});
+      if (!partition || !partition->is_leader()) {
+        fail(ErrorCode::kNotLeaderOrFollower);
+        continue;
+      }
+      if (!pd.records || pd.records->empty()) {
+        fail(ErrorCode::kInvalidRecord, "no records");
+        continue;
+      }
+      auto span = writable(ctx, pd.records->bytes());
+      if (span.empty()) {
+        fail(ErrorCode::kCorruptMessage);
+        continue;
+      }
+      auto config = partition->config();
+      cluster::ValidatedRecords records = cluster::validate_produce_records(span, config->validation);
+      if (!records.ok()) {
+        log()->debug("produce to {}-{} from {} refused: {}", topic.name, pd.index, ctx.connection.peer,
+                     records.message);
+        fail(records.error, records.message);
+        continue;
+      }
+      if (records.transactional) {
+        fail(ErrorCode::kInvalidTxnState, "transactional batches need a transaction (not supported yet)");
+        continue;
+      }
+      cluster::AppendOutcome appended = partition->append_as_leader(records, req.acks, now);
+      if (appended.error != ErrorCode::kNone) {
+        fail(appended.error, appended.message);
+        continue;
+      }
+      rp.base_offset = appended.base_offset;
+      rp.log_append_time_ms = appended.log_append_time;
+      rp.log_start_offset = appended.log_start_offset;
+      if (req.acks == -1 && partition->high_watermark() <= appended.last_offset) {
+        pending->waiting.push_back({partition, appended.last_offset, &rp});
+      }
+    }
+  }
+
+  if (req.acks == 0) {
+    // Kafka closes the connection when an acks=0 produce fails: the client
+    // gets no response, so the closed socket is how it learns.
+    if (any_error) {
+      log()->info("closing connection {} from {}: acks=0 produce failed", ctx.connection.id, ctx.connection.peer);
+      responder.close();
+    } else {
+      responder.send_nothing();
+    }
+    return {};
+  }
+  if (pending->waiting.empty()) {
+    ByteWriter out;
+    resp.encode(out, version);
+    responder.send(out);
+    return {};
+  }
+  // acks=all with followers still behind: wait for the high watermark.
+  std::vector<storage::TopicPartition> watched;
+  for (const auto& w : pending->waiting) watched.push_back(w.partition->tp());
+  auto ready = [pending] {
+    for (const auto& w : pending->waiting) {
+      if (w.partition->high_watermark() <= w.last_offset && w.partition->is_leader()) return false;
+    }
+    return true;
+  };
+  const int64_t timeout = std::max<int32_t>(0, req.timeout_ms);
+  ctx.services.replicas->fetch_purgatory().add(std::move(watched), ctx.services.replicas->fetch_purgatory().now() + timeout,
+                                               ready, [pending](bool expired) { pending->finish(expired); });
+  return {};
+}
+
+}  // namespace keel::server

@@ -1,0 +1,26 @@
+#pragma once
+// The broker's parts that request handlers use. Owned by the Broker, which
+// outlives every request; each pointer may be null only in unit tests of
+// handlers that do not use it.
+
+#include <cstdint>
+#include <functional>
+
+namespace keel::cluster {
+class MetadataCache;
+class ReplicaManager;
+}  // namespace keel::cluster
+
+namespace keel::server {
+
+class TopicAdmin;
+
+struct Services {
+  cluster::MetadataCache* metadata = nullptr;
+  cluster::ReplicaManager* replicas = nullptr;
+  TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
+  // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
+  std::function<int64_t()> now_ms;
+};
+
+}  // namespace keel::server

@@ -1,0 +1,45 @@
+#include "server/topic_configs.h"
+
+#include "common/log.h"
+
+namespace keel::server {
+
+config::TopicConfig effective_topic_config(const config::BrokerConfig& broker,
+                                           const std::map<std::string, std::string>& overrides) {
+  config::TopicConfig c = config::topic_config_defaults(broker);
+  for (const auto& [key, value] : overrides) {
+    if (std::string err = config::set_topic_config(c, key, value); !err.empty()) {
+      keel::logger("server")->warn("ignoring a stored topic config: {}", err);
+    }
+  }
+  return c;
+}
+
+storage::LogConfig to_log_config(const config::TopicConfig& t) {
+  storage::LogConfig c;
+  c.segment_bytes = t.segment_bytes;
+  c.segment_ms = t.segment_ms;
+  c.segment_jitter_ms = t.segment_jitter_ms;
+  c.segment_index_bytes = t.segment_index_bytes;
+  c.index_interval_bytes = t.index_interval_bytes;
+  c.max_message_bytes = t.max_message_bytes;
+  c.message_timestamp_type = t.message_timestamp_type == "LogAppendTime" ? protocol::TimestampType::kLogAppendTime
+                                                                          : protocol::TimestampType::kCreateTime;
+  // Retention deletes only under cleanup.policy "delete".
+  c.retention_ms = t.delete_by_retention() ? t.retention_ms : -1;
+  c.retention_bytes = t.delete_by_retention() ? t.retention_bytes : -1;
+  c.flush_messages = t.flush_messages;
+  c.flush_ms = t.flush_ms;
+  c.file_delete_delay_ms = t.file_delete_delay_ms;
+  return c;
+}
+
+cluster::PartitionConfig to_partition_config(const config::TopicConfig& t) {
+  cluster::PartitionConfig c;
+  c.validation.compacted = t.compacted();
+  c.validation.target_codec = cluster::topic_codec(t.compression_type);
+  c.min_insync_replicas = t.min_insync_replicas;
+  return c;
+}
+
+}  // namespace keel::server
