@@ -1,6 +1,7 @@
 """Real Kafka clients against a real keel process: librdkafka (kcat and
 confluent-kafka-python) and kafka-python."""
 
+import time
 import json
 import subprocess
 
@@ -37,12 +38,29 @@ def test_confluent_admin_list_topics(broker):
     assert len(md.cluster_id) == 22  # Kafka's base64 UUID form
 
 
-def test_unknown_topic_is_reported_missing(broker):
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+def test_unknown_topic_is_reported_missing_without_auto_create(make_broker):
+    b = make_broker(extra_config="auto.create.topics.enable: false\n").start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
     md = admin.list_topics(topic="no-such-topic", timeout=10)
     t = md.topics["no-such-topic"]
     assert t.error is not None
     assert t.error.code() == 3  # UNKNOWN_TOPIC_OR_PARTITION
+    assert admin.list_topics(timeout=10).topics == {}
+
+
+def test_metadata_for_an_unknown_topic_auto_creates_it(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    first = admin.list_topics(topic="made-on-demand", timeout=10).topics["made-on-demand"]
+    # Kafka answers LEADER_NOT_AVAILABLE while the new topic's leader is elected.
+    assert first.error is None or first.error.code() == 5
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        t = admin.list_topics(topic="made-on-demand", timeout=10).topics["made-on-demand"]
+        if t.error is None and len(t.partitions) == 1 and t.partitions[0].leader == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("auto-created topic never got a leader: %r" % t)
 
 
 def test_cluster_id_survives_restart(make_broker):
