@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <system_error>
 #include <thread>
 
@@ -36,6 +37,14 @@ using asio::ip::tcp;
 
 namespace {
 
+// Whether the server's io_contexts still exist. A handler may complete a
+// request after the server stopped (a parked fetch answered at shutdown);
+// its completion must then be dropped, not posted to a destroyed context.
+struct Lifeline {
+  std::shared_mutex mu;
+  bool alive = true;
+};
+
 std::atomic<uint64_t> g_written_bytes{0};
 std::atomic<uint64_t> g_sendfile_bytes{0};
 std::atomic<uint64_t> g_sendfile_calls{0};
@@ -61,7 +70,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `on_gone` runs when the connection object is destroyed (its slot in the
   // connection limits is free again), on whichever thread that happens.
   Connection(tcp::socket socket, ConnectionInfo info, const ServerOptions& options,
-             RequestHandler& handler, std::function<void()> on_gone)
+             RequestHandler& handler, std::shared_ptr<Lifeline> life, std::function<void()> on_gone)
       : socket_(std::move(socket)),
         writer_wake_(socket_.get_executor()),
         reader_wake_(socket_.get_executor()),
@@ -69,6 +78,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         info_(std::move(info)),
         options_(options),
         handler_(handler),
+        life_(std::move(life)),
         on_gone_(std::move(on_gone)),
         last_active_(std::chrono::steady_clock::now()) {}
   ~Connection() {
@@ -150,7 +160,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const uint64_t seq = queue_.reserve();
       auto executor = socket_.get_executor();
       std::weak_ptr<Connection> weak = self;
-      handler_.handle(info_, std::move(frame), [weak, executor, seq](Response response) {
+      handler_.handle(info_, std::move(frame), [weak, executor, seq, life = life_](Response response) {
+        std::shared_lock alive_lock(life->mu);
+        if (!life->alive) return;  // the server stopped: nobody to send it to
         asio::post(executor, [weak, seq, response = std::move(response)]() mutable {
           if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
         });
@@ -269,6 +281,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionInfo info_;
   const ServerOptions& options_;
   RequestHandler& handler_;
+  std::shared_ptr<Lifeline> life_;
   std::function<void()> on_gone_;
   std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
@@ -279,6 +292,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 struct Server::Impl {
+  std::shared_ptr<Lifeline> life = std::make_shared<Lifeline>();
   Impl(ServerOptions o, RequestHandler& h) : options(o), handler(h) {
     const int n = std::max(1, options.threads);
     for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
@@ -322,7 +336,7 @@ struct Server::Impl {
       info.listener_name = listener_name;
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
-      auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler,
+      auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
                                                [this, ip]() { release_slot(ip); });
       asio::post(ctx, [conn]() { conn->start(); });
     }
@@ -436,6 +450,10 @@ void Server::stop() {
       boost::system::error_code ignored;
       a->close(ignored);
     });
+  }
+  {
+    std::unique_lock lock(impl_->life->mu);
+    impl_->life->alive = false;
   }
   // Stopping the contexts abandons every connection's pending operations; the
   // coroutine frames (and with them the sockets) are destroyed with the contexts.

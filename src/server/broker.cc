@@ -207,19 +207,25 @@ void Broker::start() {
 void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Parked fetches and acks=all produces are answered while the
+  // connections are still open; then the network stops.
+  if (replicas_) replicas_->shutdown();
   if (server_) server_->stop();
   if (controller_) controller_->stop();
   if (session_thread_.joinable()) session_thread_.join();
-  if (replicas_) replicas_->shutdown();
   if (logs_) {
     if (auto r = logs_->shutdown(); !r) log()->error("log shutdown: {}", r.error().message());
   }
   const auto io = net::io_counters();
   log()->info("bytes sent: {} by sendfile in {} calls, {} by write", io.sendfile_bytes, io.sendfile_calls,
               io.written_bytes);
-  controller_.reset();
+  // The store goes first: closing its session fires the controller's watches
+  // (ephemeral nodes vanish), which must still find the stopped controller
+  // object (it ignores events after stop()).
   kafka_store_.reset();
   store_.reset();
+  controller_.reset();
+  services_.topics = nullptr;
 }
 
 }  // namespace keel::server
