@@ -37,16 +37,19 @@ protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& t
     partitions_[tp] = partition;
   }
   partition->set_config(std::move(config));
+  partition->log().set_config(log_config);
   if (!partition->apply_leader_state(state)) return protocol::ErrorCode::kStaleControllerEpoch;
   // Waiting fetches may have to answer NOT_LEADER_OR_FOLLOWER now.
   purgatory_.notify(tp);
   return protocol::ErrorCode::kNone;
 }
 
-void ReplicaManager::update_topic_config(const std::string& topic, std::shared_ptr<const PartitionConfig> config) {
+void ReplicaManager::update_topic_config(const std::string& topic, const storage::LogConfig& log_config,
+                                         std::shared_ptr<const PartitionConfig> config) {
   std::lock_guard lock(mu_);
   for (auto it = partitions_.lower_bound({topic, 0}); it != partitions_.end() && it->first.topic == topic; ++it) {
     it->second->set_config(config);
+    it->second->log().set_config(log_config);
   }
 }
 

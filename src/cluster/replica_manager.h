@@ -32,8 +32,9 @@ class ReplicaManager {
   protocol::ErrorCode apply_leader_and_isr(const TopicPartition& tp, const protocol::Uuid& topic_id,
                                            const LeaderState& state, const storage::LogConfig& log_config,
                                            std::shared_ptr<const PartitionConfig> config);
-  // Applies a topic's changed config to each of its partitions.
-  void update_topic_config(const std::string& topic, std::shared_ptr<const PartitionConfig> config);
+  // Applies a topic's changed config to each of its partitions and their logs.
+  void update_topic_config(const std::string& topic, const storage::LogConfig& log_config,
+                           std::shared_ptr<const PartitionConfig> config);
   // StopReplica: forgets the partition; with delete_log, deletes its log
   // (LogManager::remove: renamed and removed in the background).
   protocol::ErrorCode stop_replica(const TopicPartition& tp, bool delete_log);

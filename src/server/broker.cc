@@ -76,7 +76,8 @@ class LocalChannel : public controller::BrokerChannel {
 
   void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) override {
     const config::TopicConfig tc = effective_topic_config(config_, overrides);
-    replicas_.update_topic_config(topic, std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
+    replicas_.update_topic_config(topic, to_log_config(tc),
+                                  std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
     log()->info("topic '{}' config changed", topic);
   }
 

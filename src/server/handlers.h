@@ -23,6 +23,16 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
 Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 
 // The ApiVersions response body for an unsupported ApiVersions version (KIP-511):
 // v0 format, UNSUPPORTED_VERSION, and the full table so the client can pick.

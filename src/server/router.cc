@@ -29,6 +29,16 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kListOffsets), 0, 9, &handle_list_offsets},
     {key(ApiKey::kMetadata), 0, 12, &handle_metadata},
     {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions},
+    {key(ApiKey::kCreateTopics), 0, 7, nullptr, &handle_create_topics},
+    {key(ApiKey::kDeleteTopics), 0, 6, nullptr, &handle_delete_topics},
+    {key(ApiKey::kDeleteRecords), 0, 2, &handle_delete_records},
+    {key(ApiKey::kOffsetForLeaderEpoch), 0, 4, &handle_offset_for_leader_epoch},
+    {key(ApiKey::kDescribeConfigs), 0, 4, &handle_describe_configs},
+    {key(ApiKey::kAlterConfigs), 0, 2, &handle_alter_configs},
+    {key(ApiKey::kDescribeLogDirs), 0, 4, &handle_describe_log_dirs},
+    {key(ApiKey::kCreatePartitions), 0, 3, nullptr, &handle_create_partitions},
+    {key(ApiKey::kIncrementalAlterConfigs), 0, 1, &handle_incremental_alter_configs},
+    {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
 };
 
 std::shared_ptr<spdlog::logger> log() {

@@ -299,6 +299,16 @@ Result<std::optional<TimestampOffset>> Log::offset_for_timestamp(int64_t ts) {
   return std::optional<TimestampOffset>{};
 }
 
+LogConfig Log::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+void Log::set_config(const LogConfig& config) {
+  std::lock_guard lock(mu_);
+  config_ = config;
+}
+
 Result<std::optional<TimestampOffset>> Log::max_timestamp_offset() {
   std::lock_guard lock(mu_);
   std::optional<TimestampOffset> best;

@@ -106,7 +106,12 @@ class Log {
   std::vector<int64_t> segment_base_offsets() const;
   bool offline() const { return offline_.load(); }
   const std::string& dir() const { return dir_; }
-  const LogConfig& config() const { return config_; }
+  // The config is read under the log's lock by append/roll/retention;
+  // config() returns a copy for that reason.
+  LogConfig config() const;
+  // A topic's config changed (AlterConfigs): takes effect from the next
+  // append, roll or retention pass.
+  void set_config(const LogConfig& config);
   // True when the log was opened without recovery being needed.
   bool recovered() const { return recovered_; }
 

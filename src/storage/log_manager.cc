@@ -170,10 +170,18 @@ std::vector<LogManager::LogEntry> LogManager::logs() const {
 }
 
 Result<void> LogManager::remove(const TopicPartition& tp) {
-  std::lock_guard lock(mu_);
-  auto it = logs_.find(tp);
-  if (it == logs_.end()) return {};
-  Log& log = *it->second.log;
+  // Taken out of the map under our lock, then handled without it: the log's
+  // own lock (config(), below) is never taken while we hold ours, because a
+  // log calls back into us (mark_dir_offline) while holding its lock.
+  Entry entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = logs_.find(tp);
+    if (it == logs_.end()) return {};
+    entry = std::move(it->second);
+    logs_.erase(it);
+  }
+  Log& log = *entry.log;
   static const char kHex[] = "0123456789abcdef";
   std::string suffix;
   uint64_t bits = (static_cast<uint64_t>(now()) << 20) ^ reinterpret_cast<uintptr_t>(&log) ^ ::getpid();
@@ -182,14 +190,21 @@ Result<void> LogManager::remove(const TopicPartition& tp) {
     bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
   }
   const std::string target = log.dir() + "." + suffix + "-delete";
-  if (::rename(log.dir().c_str(), target.c_str()) != 0) return StorageErrc::kStorageError;
-  if (int dfd = ::open(it->second.dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
-    (void)::fsync(dfd);  // the rename survives a crash: a restart finishes the deletion
-    ::close(dfd);
+  const int64_t due = now() + log.config().file_delete_delay_ms;
+  const bool renamed = ::rename(log.dir().c_str(), target.c_str()) == 0;
+  if (renamed) {
+    if (int dfd = ::open(entry.dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+      (void)::fsync(dfd);  // the rename survives a crash: a restart finishes the deletion
+      ::close(dfd);
+    }
   }
-  dir_deletions_.push_back({target, now() + log.config().file_delete_delay_ms});
-  retired_.push_back(std::move(it->second.log));
-  logs_.erase(it);
+  std::lock_guard lock(mu_);
+  if (!renamed) {
+    logs_[tp] = std::move(entry);  // still there: put it back
+    return StorageErrc::kStorageError;
+  }
+  dir_deletions_.push_back({target, due});
+  retired_.push_back(std::move(entry.log));
   return {};
 }
 

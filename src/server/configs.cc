@@ -1,0 +1,286 @@
+// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (the
+// overrides stored in the coordination store under /config/topics, applied
+// to the partitions at once) and brokers (described from the static file;
+// dynamic broker configs are not served yet: altering one answers
+// INVALID_REQUEST naming the key, see docs/compatibility.md).
+
+#include "config/config_def.h"
+#include "config/topic_config.h"
+#include "protocol/error_code.h"
+#include "protocol/generated/alter_configs_request.h"
+#include "protocol/generated/alter_configs_response.h"
+#include "protocol/generated/describe_configs_request.h"
+#include "protocol/generated/describe_configs_response.h"
+#include "protocol/generated/incremental_alter_configs_request.h"
+#include "protocol/generated/incremental_alter_configs_response.h"
+#include "server/handlers.h"
+#include "server/topic_admin.h"
+#include "server/topic_configs.h"
+
+namespace keel::server {
+
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr int16_t code(ErrorCode e) { return static_cast<int16_t>(e); }
+constexpr int8_t kTopic = 2;
+constexpr int8_t kBroker = 4;
+constexpr int8_t kBrokerLogger = 8;
+
+// Kafka's ConfigSource values.
+constexpr int8_t kDynamicTopic = 1;
+constexpr int8_t kStaticBroker = 4;
+constexpr int8_t kDefault = 5;
+
+// Kafka's ConfigType for DescribeConfigs v3+.
+int8_t config_type(config::KeyType t) {
+  switch (t) {
+    case config::KeyType::kBool: return 1;
+    case config::KeyType::kString: return 2;
+    case config::KeyType::kInt: return 3;
+    case config::KeyType::kShort: return 4;
+    case config::KeyType::kLong: return 5;
+    case config::KeyType::kDouble: return 6;
+    case config::KeyType::kList:
+    case config::KeyType::kListeners: return 7;
+    default: return 2;
+  }
+}
+
+// The broker key behind a topic-level key (log.retention.ms for retention.ms).
+const config::KeyDef* broker_synonym(const std::string& topic_key) {
+  for (const auto& k : config::all_keys()) {
+    if (k.topic_name == topic_key) return &k;
+  }
+  return nullptr;
+}
+
+bool sensitive(std::string_view key) {
+  return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos;
+}
+
+void describe_topic(RequestContext& ctx, const protocol::DescribeConfigsRequest::DescribeConfigsResource& res,
+                    protocol::DescribeConfigsResponse::DescribeConfigsResult& out, bool synonyms, int16_t version) {
+  auto overrides = ctx.services.topics->overrides("topics", res.resource_name);
+  if (!overrides) {
+    out.error_code = code(ErrorCode::kUnknownTopicOrPartition);
+    out.error_message = "topic '" + res.resource_name + "' does not exist";
+    return;
+  }
+  const auto values = effective_topic_config(ctx.config, *overrides).to_map();
+  for (const auto& [key, value] : values) {
+    if (res.configuration_keys && !res.configuration_keys->empty() &&
+        std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
+            res.configuration_keys->end()) {
+      continue;
+    }
+    auto& c = out.configs.emplace_back();
+    c.name = key;
+    c.value = value;
+    const config::KeyDef* syn = broker_synonym(key);
+    if (overrides->contains(key)) {
+      c.config_source = kDynamicTopic;
+    } else if (syn && ctx.config.is_explicit(syn->name)) {
+      c.config_source = kStaticBroker;
+    } else {
+      c.config_source = kDefault;
+    }
+    c.is_default = c.config_source == kDefault;
+    c.is_sensitive = false;
+    if (version >= 3 && syn) c.config_type = config_type(syn->type);
+    if (version >= 3) c.documentation = syn ? std::optional<std::string>(std::string(syn->doc)) : std::nullopt;
+    if (synonyms) {
+      if (overrides->contains(key)) c.synonyms.push_back({key, overrides->at(key), kDynamicTopic, {}});
+      if (syn && ctx.config.is_explicit(syn->name)) c.synonyms.push_back({std::string(syn->name), value, kStaticBroker, {}});
+    }
+  }
+}
+
+void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest::DescribeConfigsResource& res,
+                     protocol::DescribeConfigsResponse::DescribeConfigsResult& out, bool synonyms, int16_t version) {
+  if (!res.resource_name.empty() && res.resource_name != std::to_string(ctx.broker.broker_id)) {
+    out.error_code = code(ErrorCode::kInvalidRequest);
+    out.error_message = "this is broker " + std::to_string(ctx.broker.broker_id) + ", not " + res.resource_name;
+    return;
+  }
+  for (const auto& [key, value] : ctx.config.effective()) {
+    if (res.configuration_keys && !res.configuration_keys->empty() &&
+        std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
+            res.configuration_keys->end()) {
+      continue;
+    }
+    auto& c = out.configs.emplace_back();
+    c.name = key;
+    c.is_sensitive = sensitive(key);
+    c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
+    c.config_source = ctx.config.is_explicit(key) ? kStaticBroker : kDefault;
+    c.is_default = c.config_source == kDefault;
+    // Static broker configs cannot be changed at run time here (yet).
+    c.read_only = true;
+    const config::KeyDef* def = config::find_key(key);
+    if (version >= 3 && def) {
+      c.config_type = config_type(def->type);
+      c.documentation = std::string(def->doc);
+    }
+    if (synonyms && ctx.config.is_explicit(key)) c.synonyms.push_back({key, c.value, kStaticBroker, {}});
+  }
+}
+
+}  // namespace
+
+Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::DescribeConfigsRequest req;
+  if (auto res = req.decode(body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  protocol::DescribeConfigsResponse resp;
+  for (const auto& res : req.resources) {
+    auto& r = resp.results.emplace_back();
+    r.resource_type = res.resource_type;
+    r.resource_name = res.resource_name;
+    r.error_message = std::nullopt;
+    const bool synonyms = version >= 1 && req.include_synonyms;
+    if (res.resource_type == kTopic) {
+      describe_topic(ctx, res, r, synonyms, version);
+    } else if (res.resource_type == kBroker) {
+      describe_broker(ctx, res, r, synonyms, version);
+    } else if (res.resource_type == kBrokerLogger) {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = "broker logger configs are not served";
+    } else {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = "unknown resource type " + std::to_string(res.resource_type);
+    }
+  }
+  resp.encode(out, version);
+  return {};
+}
+
+namespace {
+
+// Applies one resource's change; `next` is the complete new override map.
+AdminResult alter_resource(RequestContext& ctx, int8_t type, const std::string& name,
+                           const std::map<std::string, std::string>& next, bool validate_only) {
+  if (type == kTopic) return ctx.services.topics->set_overrides("topics", name, next, validate_only);
+  if (type == kBroker) {
+    return {ErrorCode::kInvalidRequest,
+            "dynamic broker configs are not supported yet; set them in the broker's YAML file"};
+  }
+  return {ErrorCode::kInvalidRequest, "unknown resource type " + std::to_string(type)};
+}
+
+}  // namespace
+
+Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::AlterConfigsRequest req;
+  if (auto res = req.decode(body, ctx.api_version()); !res) return res;
+  protocol::AlterConfigsResponse resp;
+  for (const auto& res : req.resources) {
+    auto& r = resp.responses.emplace_back();
+    r.resource_type = res.resource_type;
+    r.resource_name = res.resource_name;
+    r.error_message = std::nullopt;
+    // AlterConfigs replaces the whole set: keys not named go back to their defaults.
+    std::map<std::string, std::string> next;
+    bool bad = false;
+    for (const auto& c : res.configs) {
+      if (!c.value) {
+        bad = true;
+        r.error_code = code(ErrorCode::kInvalidRequest);
+        r.error_message = "null value for '" + c.name + "'";
+        break;
+      }
+      next[c.name] = *c.value;
+    }
+    if (bad) continue;
+    AdminResult result = alter_resource(ctx, res.resource_type, res.resource_name, next, req.validate_only);
+    r.error_code = code(result.error);
+    if (!result.ok()) r.error_message = result.message;
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::IncrementalAlterConfigsRequest req;
+  if (auto res = req.decode(body, ctx.api_version()); !res) return res;
+  protocol::IncrementalAlterConfigsResponse resp;
+  for (const auto& res : req.resources) {
+    auto& r = resp.responses.emplace_back();
+    r.resource_type = res.resource_type;
+    r.resource_name = res.resource_name;
+    r.error_message = std::nullopt;
+    if (res.resource_type != kTopic) {
+      AdminResult result = alter_resource(ctx, res.resource_type, res.resource_name, {}, req.validate_only);
+      r.error_code = code(result.error);
+      r.error_message = result.message;
+      continue;
+    }
+    auto current = ctx.services.topics->overrides("topics", res.resource_name);
+    if (!current) {
+      r.error_code = code(ErrorCode::kUnknownTopicOrPartition);
+      r.error_message = "topic '" + res.resource_name + "' does not exist";
+      continue;
+    }
+    std::map<std::string, std::string> next = *current;
+    const config::TopicConfig effective = effective_topic_config(ctx.config, *current);
+    const auto effective_map = effective.to_map();
+    std::string problem;
+    for (const auto& c : res.configs) {
+      switch (c.config_operation) {
+        case 0:  // SET
+          if (!c.value) {
+            problem = "null value for '" + c.name + "'";
+            break;
+          }
+          next[c.name] = *c.value;
+          break;
+        case 1:  // DELETE
+          next.erase(c.name);
+          break;
+        case 2:    // APPEND (list keys)
+        case 3: {  // SUBTRACT
+          const config::KeyDef* syn = broker_synonym(c.name);
+          if (!syn || syn->type != config::KeyType::kList) {
+            problem = "'" + c.name + "' is not a list: APPEND and SUBTRACT need one";
+            break;
+          }
+          std::string base = next.contains(c.name) ? next[c.name] : effective_map.at(c.name);
+          std::vector<std::string> items;
+          for (size_t start = 0; start <= base.size();) {
+            size_t comma = base.find(',', start);
+            std::string item = base.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!item.empty()) items.push_back(item);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+          }
+          const std::string value = c.value.value_or("");
+          if (c.config_operation == 2) {
+            if (std::find(items.begin(), items.end(), value) == items.end()) items.push_back(value);
+          } else {
+            std::erase(items, value);
+          }
+          std::string joined;
+          for (const auto& i : items) joined += (joined.empty() ? "" : ",") + i;
+          next[c.name] = joined;
+          break;
+        }
+        default:
+          problem = "unknown config operation " + std::to_string(c.config_operation);
+      }
+      if (!problem.empty()) break;
+    }
+    if (!problem.empty()) {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = problem;
+      continue;
+    }
+    AdminResult result = alter_resource(ctx, res.resource_type, res.resource_name, next, req.validate_only);
+    r.error_code = code(result.error);
+    if (!result.ok()) r.error_message = result.message;
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+}  // namespace keel::server

@@ -1,0 +1,152 @@
+"""Topic and config administration through real clients: confluent-kafka's
+AdminClient (librdkafka) and kafka-python's KafkaAdminClient."""
+
+import time
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+
+from test_produce_consume import consume, produce
+
+
+def admin(broker):
+    return AdminClient({"bootstrap.servers": broker.bootstrap})
+
+
+def wait(futures, timeout=30):
+    return {k: f.result(timeout=timeout) for k, f in futures.items()}
+
+
+def error_of(future):
+    try:
+        future.result(timeout=30)
+    except KafkaException as e:
+        return e.args[0]
+    return None
+
+
+def test_create_topics_with_partitions_and_configs_then_describe(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("orders", num_partitions=4, replication_factor=1,
+                                   config={"retention.ms": "3600000", "cleanup.policy": "compact"})]))
+    md = a.list_topics(timeout=10)
+    t = md.topics["orders"]
+    assert sorted(t.partitions) == [0, 1, 2, 3]
+    assert all(p.leader == 0 and p.isrs == [0] for p in t.partitions.values())
+    res = ConfigResource(ConfigResource.Type.TOPIC, "orders")
+    configs = wait(a.describe_configs([res]))[res]
+    assert configs["retention.ms"].value == "3600000"
+    assert configs["retention.ms"].source == 1  # DYNAMIC_TOPIC_CONFIG
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["segment.bytes"].is_default
+    assert configs["segment.bytes"].value == "1073741824"
+
+
+def test_create_topic_errors_are_kafkas(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("dup", num_partitions=1, replication_factor=1)]))
+    cases = {
+        "dup": (NewTopic("dup", num_partitions=1, replication_factor=1), KafkaError.TOPIC_ALREADY_EXISTS),
+        "rf": (NewTopic("rf3", num_partitions=1, replication_factor=3), KafkaError.INVALID_REPLICATION_FACTOR),
+        "parts": (NewTopic("zero", num_partitions=0, replication_factor=1), KafkaError.INVALID_PARTITIONS),
+        "name": (NewTopic("bad/name", num_partitions=1, replication_factor=1), KafkaError.TOPIC_EXCEPTION),
+        "config": (NewTopic("badcfg", num_partitions=1, replication_factor=1, config={"retention.msx": "1"}),
+                   KafkaError.INVALID_CONFIG),
+        "value": (NewTopic("badval", num_partitions=1, replication_factor=1, config={"segment.bytes": "3"}),
+                  KafkaError.INVALID_CONFIG),
+    }
+    for label, (topic, expected) in cases.items():
+        err = error_of(a.create_topics([topic])[topic.topic])
+        assert err is not None and err.code() == expected, (label, err)
+    assert "rf3" not in a.list_topics(timeout=10).topics
+
+
+def test_validate_only_creates_nothing(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("dry", num_partitions=3, replication_factor=1)], validate_only=True))
+    time.sleep(0.3)
+    assert "dry" not in a.list_topics(timeout=10).topics
+
+
+def test_create_partitions_grows_a_topic_and_refuses_shrinking(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("grow", num_partitions=2, replication_factor=1)]))
+    wait(a.create_partitions([NewPartitions("grow", 5)]))
+    assert sorted(a.list_topics(timeout=10).topics["grow"].partitions) == [0, 1, 2, 3, 4]
+    produce(broker.bootstrap, "grow", [{"value": b"x", "partition": 4}])
+    err = error_of(a.create_partitions([NewPartitions("grow", 3)])["grow"])
+    assert err is not None and err.code() == KafkaError.INVALID_PARTITIONS
+
+
+def test_delete_topics_removes_data_and_metadata(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("gone", num_partitions=2, replication_factor=1)]))
+    produce(broker.bootstrap, "gone", [{"value": b"x"}] * 10)
+    wait(a.delete_topics(["gone"]))
+    assert "gone" not in a.list_topics(timeout=10).topics
+    err = error_of(a.delete_topics(["gone"])["gone"])
+    assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    # Re-created under the same name, the topic starts empty.
+    wait(a.create_topics([NewTopic("gone", num_partitions=1, replication_factor=1)]))
+    produce(broker.bootstrap, "gone", [{"value": b"new"}])
+    got = consume(broker.bootstrap, "gone", 1)
+    assert got[0].offset() == 0 and got[0].value() == b"new"
+
+
+def test_delete_disabled_is_refused(make_broker):
+    b = make_broker(extra_config="delete.topic.enable: false\n").start()
+    a = admin(b)
+    wait(a.create_topics([NewTopic("keep", num_partitions=1, replication_factor=1)]))
+    err = error_of(a.delete_topics(["keep"])["keep"])
+    assert err is not None and err.code() == KafkaError.TOPIC_DELETION_DISABLED
+    assert "keep" in a.list_topics(timeout=10).topics
+
+
+def test_alter_configs_applies_to_produce_at_once(broker):
+    a = admin(broker)
+    wait(a.create_topics([NewTopic("limits", num_partitions=1, replication_factor=1)]))
+    res = ConfigResource(ConfigResource.Type.TOPIC, "limits", set_config={"max.message.bytes": "2000"})
+    wait(a.alter_configs([res]))
+    desc = wait(a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "limits")]))
+    assert list(desc.values())[0]["max.message.bytes"].value == "2000"
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    result = {}
+    p.produce("limits", value=b"x" * 5000, on_delivery=lambda err, msg: result.setdefault("err", err))
+    p.flush(30)
+    assert result["err"] is not None and result["err"].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    bad = ConfigResource(ConfigResource.Type.TOPIC, "limits", set_config={"no.such.key": "1"})
+    err = error_of(a.alter_configs([bad])[bad])
+    assert err is not None and err.code() == KafkaError.INVALID_CONFIG
+
+
+def test_broker_configs_are_described_from_the_file(make_broker):
+    b = make_broker(extra_config="log.retention.hours: 24\n").start()
+    a = admin(b)
+    res = ConfigResource(ConfigResource.Type.BROKER, "0")
+    configs = wait(a.describe_configs([res]))[res]
+    assert configs["log.retention.hours"].value == "24"
+    assert configs["log.retention.hours"].source == 4  # STATIC_BROKER_CONFIG
+    assert configs["num.partitions"].is_default
+
+
+def test_kafka_python_admin_round_trip(broker):
+    from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic, ConfigResource as KRes, ConfigResourceType
+    a = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="kp-admin")
+    try:
+        a.create_topics([KNewTopic("kp", num_partitions=3, replication_factor=1,
+                                   topic_configs={"retention.bytes": "1048576"})])
+        cluster = a.describe_cluster()
+        assert cluster["controller_id"] == 0
+        assert [b["node_id"] for b in cluster["brokers"]] == [0]
+        described = a.describe_configs([KRes(ConfigResourceType.TOPIC, "kp")])
+        entries = {e[0]: e[1] for e in described[0].resources[0][4]}
+        assert entries["retention.bytes"] == "1048576"
+        assert "kp" in a.list_topics()
+        a.delete_topics(["kp"])
+        deadline = time.time() + 10
+        while "kp" in a.list_topics() and time.time() < deadline:
+            time.sleep(0.1)
+        assert "kp" not in a.list_topics()
+    finally:
+        a.close()
