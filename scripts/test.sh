@@ -2,7 +2,9 @@
 # Runs the whole test suite: installs what is needed, builds, then
 #   1. unit tests (GoogleTest, through ctest),
 #   2. a short bounded libFuzzer smoke run of every fuzz target (clang-14),
-#   3. integration tests: real clients against real keel processes (pytest).
+#   3. integration tests: real clients against real keel processes (pytest),
+#      once with the embedded coordination store and once with a real
+#      ZooKeeper the harness starts on loopback.
 # Exits non-zero on the first failing stage.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,5 +21,9 @@ if [ -f tests/fuzz/CMakeLists.txt ]; then
   scripts/fuzz.sh smoke
 fi
 
-echo "== integration tests"
-KEEL_BIN="$root/build/src/keel" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
+echo "== integration tests (embedded store)"
+KEEL_BIN="$root/build/src/keel" KEEL_STORE=embedded \
+  /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
+echo "== integration tests (ZooKeeper)"
+KEEL_BIN="$root/build/src/keel" KEEL_STORE=zookeeper \
+  /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider

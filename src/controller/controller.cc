@@ -68,6 +68,19 @@ void Controller::start() {
   auto ready_future = ready.get_future();
   post([this, &ready] {
     auto epoch = store_.register_broker(options_.registration);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.registration_wait_ms);
+    bool told = false;
+    while (!epoch && epoch.error() == coord::KafkaStoreErrc::kBrokerRegistered &&
+           std::chrono::steady_clock::now() < deadline) {
+      if (!told) {
+        log()->warn("broker {} is still registered by a previous session (an unclean stop?); waiting up to {} ms "
+                    "for that session to expire",
+                    options_.broker_id, options_.registration_wait_ms);
+        told = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      epoch = store_.register_broker(options_.registration);
+    }
     if (!epoch) {
       ready.set_value("cannot register broker " + std::to_string(options_.broker_id) + ": " +
                       epoch.error().message());

@@ -61,6 +61,9 @@ struct ControllerOptions {
   // The effective value of every topic-level key for these overrides (CreateTopics v5+).
   std::function<std::map<std::string, std::string>(const std::map<std::string, std::string>&)> describe_topic_configs;
   std::function<int64_t()> now_ms;
+  // After a crash, the previous process's registration lives until its store
+  // session expires: start-up waits up to this long for it to go.
+  int64_t registration_wait_ms = 0;
 };
 
 class Controller : public server::TopicAdmin {

@@ -133,6 +133,20 @@ void Broker::open_store() {
     store_ = std::move(*store);
     log()->info("coordination store: embedded, in {}", dir.string());
   } else {
+    const auto timeout = std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms);
+    const auto session = std::chrono::milliseconds(config_.zookeeper_session_timeout_ms);
+    // "h1:2181,h2:2181/kafka": like Kafka, create the chroot when it is missing.
+    if (const size_t slash = config_.zookeeper_connect.find('/'); slash != std::string::npos) {
+      const std::string chroot = config_.zookeeper_connect.substr(slash);
+      if (chroot.size() > 1) {
+        auto root = coord::ZooKeeperStore::connect(config_.zookeeper_connect.substr(0, slash), session, timeout);
+        if (!root) throw std::runtime_error("cannot connect to ZooKeeper at " + config_.zookeeper_connect + ": " +
+                                            root.error().message());
+        if (auto r = coord::create_recursive(**root, chroot); !r) {
+          throw std::runtime_error("cannot create the ZooKeeper chroot " + chroot + ": " + r.error().message());
+        }
+      }
+    }
     auto zk = coord::ZooKeeperStore::connect(config_.zookeeper_connect,
                                              std::chrono::milliseconds(config_.zookeeper_session_timeout_ms),
                                              std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms));
@@ -167,6 +181,7 @@ void Broker::start() {
     co.registration.endpoints.push_back({ep.listener_name, ep.host, ep.port, ep.security_protocol});
   }
   co.delete_topic_enable = config_.delete_topic_enable;
+  co.registration_wait_ms = config_.zookeeper_connect.empty() ? 0 : config_.zookeeper_session_timeout_ms * 3 / 2;
   co.default_partitions = config_.num_partitions;
   co.default_replication_factor = config_.default_replication_factor;
   co.validate_topic_configs = [this](const std::map<std::string, std::string>& overrides) {

@@ -3,13 +3,22 @@
 Every broker gets a port chosen free at run time, its own temporary config and
 log directory, and is stopped by PID at the end of its test (SIGTERM, then
 SIGKILL only if it does not stop). Tests may run in parallel.
+
+KEEL_STORE=zookeeper runs every broker against a real ZooKeeper (Debian's
+package) that the harness starts once on a free loopback port; each broker
+gets its own chroot, so tests stay independent. The default is the embedded
+store.
 """
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,10 +46,72 @@ def wait_for_port(port, proc, timeout=15.0):
     raise RuntimeError("keel did not listen on %d within %.0fs" % (port, timeout))
 
 
+class ZooKeeper:
+    """A ZooKeeper server in a temporary directory, stopped by PID."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="keel-zk-"))
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def connect(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self):
+        classpath = "/etc/zookeeper/conf:" + ":".join(
+            str(p) for p in sorted(Path("/usr/share/java").glob("*.jar")))
+        log = open(self.dir / "zookeeper.out", "ab")
+        self.proc = subprocess.Popen(
+            ["java", "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.4lw.commands.whitelist=ruok",
+             "-cp", classpath, "org.apache.zookeeper.server.ZooKeeperServerMain", str(self.port),
+             str(self.dir / "data")], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("ZooKeeper exited: %s" % (self.dir / "zookeeper.out").read_text()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
+                    c.sendall(b"ruok")
+                    if c.recv(4) == b"imok":
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("ZooKeeper did not start on %d" % self.port)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+STORE = os.environ.get("KEEL_STORE", "embedded")
+_zookeeper = None
+
+
+def shared_zookeeper():
+    """The suite's ZooKeeper (KEEL_STORE=zookeeper), started on first use."""
+    global _zookeeper
+    if _zookeeper is None:
+        _zookeeper = ZooKeeper().start()
+        atexit.register(_zookeeper.cleanup)
+    return _zookeeper
+
+
 class Broker:
     """One keel process with its own directory."""
 
-    def __init__(self, workdir, broker_id=0, extra_config=""):
+    def __init__(self, workdir, broker_id=0, extra_config="", zookeeper=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.broker_id = broker_id
@@ -54,6 +125,13 @@ class Broker:
             "num.network.threads: 2\n"
             "logging:\n  level: debug\n  file: %s\n%s"
             % (broker_id, self.port, self.dir / "data", self.log_path, extra_config))
+        # ZooKeeper mode: a chroot of its own, kept across restarts of this broker.
+        if zookeeper is None and STORE == "zookeeper":
+            zookeeper = shared_zookeeper().connect + "/keel-" + uuid.uuid4().hex[:12]
+        if zookeeper:
+            with open(self.config_path, "a") as f:
+                f.write("zookeeper.connect: %s\nzookeeper.session.timeout.ms: 6000\n" % zookeeper)
+        self.zookeeper = zookeeper
         self.proc = None
 
     @property
