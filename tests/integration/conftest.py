@@ -130,7 +130,10 @@ class Broker:
             zookeeper = shared_zookeeper().connect + "/keel-" + uuid.uuid4().hex[:12]
         if zookeeper:
             with open(self.config_path, "a") as f:
-                f.write("zookeeper.connect: %s\nzookeeper.session.timeout.ms: 6000\n" % zookeeper)
+                f.write("zookeeper.connect: %s\n" % zookeeper)
+                # Short sessions so a restart after kill -9 waits little for the old one.
+                if "zookeeper.session.timeout.ms" not in extra_config:
+                    f.write("zookeeper.session.timeout.ms: 6000\n")
         self.zookeeper = zookeeper
         self.proc = None
 

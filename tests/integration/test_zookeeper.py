@@ -1,0 +1,156 @@
+"""ZooKeeper-specific behaviour, against a ZooKeeper each test starts: Kafka's
+layout is visible to ZooKeeper tools, and a broker survives a ZooKeeper
+restart long enough to expire its session (it registers again and is elected
+controller again)."""
+
+import json
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Broker, ZooKeeper
+from test_produce_consume import consume, produce
+
+
+def zk_get(zk, path):
+    """Reads a node with ZooKeeper's own CLI (zkCli): None when absent."""
+    classpath = "/etc/zookeeper/conf:" + ":".join(str(p) for p in sorted(Path("/usr/share/java").glob("*.jar")))
+    out = subprocess.run(["java", "-cp", classpath, "org.apache.zookeeper.ZooKeeperMain", "-server", zk.connect,
+                          "get", path], capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        if line.startswith("{") or line.strip().isdigit():
+            return line.strip()
+    return None
+
+
+class CuttableProxy:
+    """A loopback TCP proxy in front of ZooKeeper that the test can cut (all
+    connections dropped, new ones refused) and restore: a network partition
+    between the broker and ZooKeeper while ZooKeeper keeps running, so the
+    broker's session really expires on the server."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.stopped = False
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        self.open = False
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                    c.close()
+                except OSError:
+                    pass
+            self.conns = []
+
+    def restore(self):
+        self.open = True
+
+    def close(self):
+        self.stopped = True
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def zk():
+    z = ZooKeeper().start()
+    yield z
+    z.cleanup()
+
+
+def test_kafka_layout_is_readable_by_zookeeper_tools(zk, tmp_path):
+    b = Broker(tmp_path / "b", zookeeper=zk.connect).start()
+    try:
+        produce(b.bootstrap, "laid-out", [{"value": b"x"}])
+        reg = json.loads(zk_get(zk, "/brokers/ids/0"))
+        assert reg["version"] == 5
+        assert reg["endpoints"] == ["PLAINTEXT://127.0.0.1:%d" % b.port]
+        assert json.loads(zk_get(zk, "/controller"))["brokerid"] == 0
+        assert int(zk_get(zk, "/controller_epoch")) >= 1
+        topic = json.loads(zk_get(zk, "/brokers/topics/laid-out"))
+        assert topic["partitions"] == {"0": [0]}
+        assert len(topic["topic_id"]) == 22
+        state = json.loads(zk_get(zk, "/brokers/topics/laid-out/partitions/0/state"))
+        assert state["leader"] == 0 and state["isr"] == [0]
+        cluster = json.loads(zk_get(zk, "/cluster/id"))
+        assert cluster["version"] == "1" and len(cluster["id"]) == 22
+    finally:
+        assert b.stop() == 0
+    # A clean stop removes the registration and resigns.
+    assert zk_get(zk, "/brokers/ids/0") is None
+    assert zk_get(zk, "/controller") is None
+
+
+def test_broker_rejoins_after_its_zookeeper_session_expired(zk, tmp_path):
+    proxy = CuttableProxy(zk.port)
+    b = Broker(tmp_path / "b", zookeeper="127.0.0.1:%d" % proxy.port,
+               extra_config="zookeeper.session.timeout.ms: 4000\n").start()
+    try:
+        produce(b.bootstrap, "before", [{"value": b"a"}] * 5)
+        proxy.cut()
+        time.sleep(8)  # twice the session timeout: ZooKeeper expires the session meanwhile
+        proxy.restore()
+        deadline = time.time() + 60
+        while time.time() < deadline and "is now the controller (controller epoch 2)" not in b.log_text():
+            time.sleep(0.2)
+        log = b.log_text()
+        assert "ZooKeeper session expired" in log
+        assert "is now the controller (controller epoch 2)" in log
+        assert json.loads(zk_get(zk, "/brokers/ids/0"))["version"] == 5
+        produce(b.bootstrap, "before", [{"value": b"b"}] * 5)
+        produce(b.bootstrap, "after", [{"value": b"c"}])
+        assert [m.value() for m in consume(b.bootstrap, "before", 10)] == [b"a"] * 5 + [b"b"] * 5
+        assert consume(b.bootstrap, "after", 1)[0].value() == b"c"
+    finally:
+        assert b.stop() == 0
+        proxy.close()
