@@ -92,6 +92,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::co_spawn(socket_.get_executor(), [self]() { return self->idle_loop(); }, asio::detached);
   }
 
+  // Graceful stop: read no more requests (the reader sees end of stream),
+  // answer the ones in flight, then close.
+  void drain() {
+    if (closed_) return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+    reader_wake_.cancel();
+    writer_wake_.cancel();
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -151,11 +162,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       last_active_ = std::chrono::steady_clock::now();
 
       // Back-pressure: a client pipelining faster than we answer waits.
-      while (!closed_ && queue_.in_flight() >= options_.max_in_flight) {
+      while (!closed_ && !draining_ && queue_.in_flight() >= options_.max_in_flight) {
         reader_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
-      if (closed_) break;
+      if (closed_ || draining_) break;
 
       const uint64_t seq = queue_.reserve();
       auto executor = socket_.get_executor();
@@ -286,6 +297,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
   bool closed_ = false;
+  bool draining_ = false;  // stop() is draining: read no more requests
   bool reader_done_ = false;
 };
 
@@ -338,6 +350,11 @@ struct Server::Impl {
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
       auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
                                                [this, ip]() { release_slot(ip); });
+      {
+        std::lock_guard lock(slots_mu);
+        std::erase_if(live, [](const auto& w) { return w.first.expired(); });
+        live.emplace_back(conn, &ctx);
+      }
       asio::post(ctx, [conn]() { conn->start(); });
     }
   }
@@ -366,6 +383,7 @@ struct Server::Impl {
   std::mutex slots_mu;
   int32_t open_connections = 0;
   std::map<std::string, int32_t> connections_per_ip;
+  std::vector<std::pair<std::weak_ptr<Connection>, asio::io_context*>> live;  // for the drain at stop
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;
@@ -442,7 +460,7 @@ void Server::start() {
   }
 }
 
-void Server::stop() {
+void Server::stop(int64_t drain_ms) {
   if (impl_->stopped) return;
   impl_->stopped = true;
   for (auto& acceptor : impl_->acceptors) {
@@ -450,6 +468,24 @@ void Server::stop() {
       boost::system::error_code ignored;
       a->close(ignored);
     });
+  }
+  if (drain_ms > 0 && impl_->started) {
+    // Let every connection answer what it has read, then wait (bounded) for
+    // them to close.
+    {
+      std::lock_guard lock(impl_->slots_mu);
+      for (auto& [weak, ctx] : impl_->live) {
+        if (auto conn = weak.lock()) asio::post(*ctx, [conn]() { conn->drain(); });
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(impl_->slots_mu);
+        if (impl_->open_connections == 0) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   {
     std::unique_lock lock(impl_->life->mu);

@@ -74,8 +74,10 @@ class Server {
   std::vector<uint16_t> listen(const std::vector<ListenerSpec>& listeners);
   // Starts the reactor threads and begins accepting.
   void start();
-  // Stops accepting, closes every connection and joins the threads. Idempotent.
-  void stop();
+  // Stops accepting; with drain_ms > 0, lets each connection answer the
+  // requests it has read (reading no more) for up to drain_ms; then closes
+  // every connection and joins the threads. Idempotent.
+  void stop(int64_t drain_ms = 0);
 
  private:
   struct Impl;

@@ -226,7 +226,7 @@ void Broker::stop() {
   // Parked fetches and acks=all produces are answered while the
   // connections are still open; then the network stops.
   if (replicas_) replicas_->shutdown();
-  if (server_) server_->stop();
+  if (server_) server_->stop(/*drain_ms=*/5000);
   if (controller_) controller_->stop();
   if (session_thread_.joinable()) session_thread_.join();
   if (logs_) {

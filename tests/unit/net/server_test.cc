@@ -179,3 +179,53 @@ TEST(Server, ConnectionsPastThePerIpLimitAreRefusedAndSlotsComeBack) {
 
 }  // namespace
 }  // namespace keel::net
+
+namespace keel::net {
+namespace {
+
+// Answers each request 300 ms later, from another thread.
+class SlowHandler : public RequestHandler {
+ public:
+  ~SlowHandler() override {
+    for (auto& t : threads_) t.join();
+  }
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    std::lock_guard lock(mu_);
+    threads_.emplace_back([frame = std::move(frame), done = std::move(done)]() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      Bytes out = {0, 0, 0, 8};
+      out.insert(out.end(), frame.begin(), frame.begin() + 8);
+      Response r;
+      r.chunks.push_back(std::move(out));
+      done(std::move(r));
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(Server, AGracefulStopAnswersTheRequestsInFlightBeforeClosing) {
+  SlowHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 42};
+  ASSERT_EQ(::write(fd, frame, sizeof(frame)), static_cast<ssize_t>(sizeof(frame)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the request is in flight
+  std::thread stopper([&] { server.stop(/*drain_ms=*/5000); });
+  uint8_t resp[12];
+  ASSERT_TRUE(read_exact(fd, resp, sizeof(resp))) << "the in-flight request was not answered";
+  EXPECT_EQ(resp[11], 42);
+  uint8_t b;
+  EXPECT_EQ(::read(fd, &b, 1), 0) << "the connection closes after the answer";
+  stopper.join();
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace keel::net
