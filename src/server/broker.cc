@@ -1,5 +1,8 @@
 #include "server/broker.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -43,6 +46,23 @@ std::string settle_cluster_id(const config::BrokerConfig& config) {
   }
   if (!cluster_id) throw std::runtime_error("no log directory configured (log.dirs)");
   return *cluster_id;
+}
+
+// Raises the soft open-files limit to the hard one (as much as the operator
+// allows) and gives a quarter of it to segment files: the rest is for client
+// connections, the store and the logs' own bookkeeping.
+size_t open_files_budget() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 256;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const rlim_t soft = lim.rlim_cur == RLIM_INFINITY ? 1 << 20 : lim.rlim_cur;
+  const size_t budget = std::clamp<size_t>(static_cast<size_t>(soft / 4), 64, 10000);
+  log()->info("open files limit {}: up to {} segment files stay open", soft, budget);
+  return budget;
 }
 
 }  // namespace
@@ -95,6 +115,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
 
   storage::LogManagerOptions lo;
   lo.log_dirs = config_.log_dirs;
+  lo.max_open_files = open_files_budget();
   lo.default_config = to_log_config(config::topic_config_defaults(config_));
   lo.retention_check_interval_ms = config_.log_retention_check_interval_ms;
   auto logs = storage::LogManager::open(lo);
