@@ -1,5 +1,7 @@
 #include "cluster/record_validation.h"
 
+#include <algorithm>
+#include <climits>
 #include <utility>
 #include <vector>
 
@@ -55,7 +57,8 @@ std::optional<Compression> topic_codec(const std::string& type) {
   return std::nullopt;  // "producer"
 }
 
-ValidatedRecords validate_produce_records(std::span<uint8_t> input, const ProduceValidationConfig& config) {
+ValidatedRecords validate_produce_records(std::span<uint8_t> input, const ProduceValidationConfig& config,
+                                          int64_t now_ms) {
   if (input.empty()) return fail(ErrorCode::kInvalidRecord, "empty record set");
   ByteView view(input.data(), input.size());
   auto magic = protocol::peek_magic(view);
@@ -107,6 +110,22 @@ ValidatedRecords validate_produce_records(std::span<uint8_t> input, const Produc
     }
     if (config.compacted && !r.key) {
       return fail(ErrorCode::kInvalidRecord, "compacted topic cannot accept a record without a key");
+    }
+    if (!config.log_append_time) {
+      // Kafka's checks: |now - ts| <= difference, now - ts <= before, ts - now <= after.
+      const int64_t ts = r.timestamp;
+      const bool too_old = ts < now_ms && (static_cast<uint64_t>(now_ms) - static_cast<uint64_t>(ts) >
+                                               static_cast<uint64_t>(std::min(config.timestamp_difference_max_ms,
+                                                                              config.timestamp_before_max_ms)));
+      const bool too_new = ts > now_ms && (static_cast<uint64_t>(ts) - static_cast<uint64_t>(now_ms) >
+                                               static_cast<uint64_t>(std::min(config.timestamp_difference_max_ms,
+                                                                              config.timestamp_after_max_ms)));
+      if (too_old || too_new) {
+        return fail(ErrorCode::kInvalidTimestamp, "record " + std::to_string(i) + " has timestamp " +
+                                                      std::to_string(ts) + ", too far " +
+                                                      (too_old ? "in the past" : "in the future") +
+                                                      " of the broker's clock " + std::to_string(now_ms));
+      }
     }
   }
   if (batch.last_offset_delta() != static_cast<int32_t>(records->size()) - 1) {

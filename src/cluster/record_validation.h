@@ -26,6 +26,12 @@ struct ProduceValidationConfig {
   bool compacted = false;                           // cleanup.policy has "compact"
   std::optional<protocol::Compression> target_codec;  // nullopt = compression.type "producer"
   size_t max_decompressed = 128u << 20;             // cap on one batch's decompressed size
+  // CreateTime record timestamps against the broker clock (LogAppendTime
+  // topics ignore them): message.timestamp.{difference,before,after}.max.ms.
+  bool log_append_time = false;
+  int64_t timestamp_difference_max_ms = INT64_MAX;
+  int64_t timestamp_before_max_ms = INT64_MAX;
+  int64_t timestamp_after_max_ms = INT64_MAX;
 };
 
 struct ValidatedRecords {
@@ -47,6 +53,8 @@ struct ValidatedRecords {
 // "producer" gives nullopt; "uncompressed" gives kNone.
 std::optional<protocol::Compression> topic_codec(const std::string& compression_type);
 
-ValidatedRecords validate_produce_records(std::span<uint8_t> records, const ProduceValidationConfig& config);
+// now_ms: the broker's wall clock, for the timestamp checks (INVALID_TIMESTAMP).
+ValidatedRecords validate_produce_records(std::span<uint8_t> records, const ProduceValidationConfig& config,
+                                          int64_t now_ms = 0);
 
 }  // namespace keel::cluster

@@ -93,6 +93,9 @@ struct BrokerConfig {
   int64_t log_segment_delete_delay_ms = 60000;
   int64_t log_retention_check_interval_ms = 300000;
   std::string log_message_timestamp_type = "CreateTime";
+  int64_t log_message_timestamp_difference_max_ms = INT64_MAX;
+  int64_t log_message_timestamp_before_max_ms = INT64_MAX;
+  int64_t log_message_timestamp_after_max_ms = INT64_MAX;
   std::string compression_type = "producer";
   bool unclean_leader_election_enable = false;
 

@@ -32,6 +32,9 @@ struct TopicConfig {
   int64_t min_compaction_lag_ms = 0;
   int64_t file_delete_delay_ms = 60000;
   std::string message_timestamp_type = "CreateTime";
+  int64_t message_timestamp_difference_max_ms = INT64_MAX;
+  int64_t message_timestamp_before_max_ms = INT64_MAX;
+  int64_t message_timestamp_after_max_ms = INT64_MAX;
   std::string compression_type = "producer";
   bool unclean_leader_election_enable = false;
   int32_t min_insync_replicas = 1;

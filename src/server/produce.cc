@@ -121,7 +121,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         continue;
       }
       auto config = partition->config();
-      cluster::ValidatedRecords records = cluster::validate_produce_records(span, config->validation);
+      cluster::ValidatedRecords records = cluster::validate_produce_records(span, config->validation, now);
       if (!records.ok()) {
         log()->debug("produce to {}-{} from {} refused: {}", topic.name, pd.index, ctx.connection.peer,
                      records.message);

@@ -39,6 +39,10 @@ cluster::PartitionConfig to_partition_config(const config::TopicConfig& t) {
   c.validation.compacted = t.compacted();
   c.validation.target_codec = cluster::topic_codec(t.compression_type);
   c.min_insync_replicas = t.min_insync_replicas;
+  c.validation.log_append_time = t.message_timestamp_type == "LogAppendTime";
+  c.validation.timestamp_difference_max_ms = t.message_timestamp_difference_max_ms;
+  c.validation.timestamp_before_max_ms = t.message_timestamp_before_max_ms;
+  c.validation.timestamp_after_max_ms = t.message_timestamp_after_max_ms;
   return c;
 }
 

@@ -191,3 +191,17 @@ def test_fetched_record_bytes_leave_through_sendfile(make_broker):
     assert sendfile_bytes >= 20000 * 1000, "record bytes did not go through sendfile: %d" % sendfile_bytes
     # Headers and metadata only go through write: far less than the records.
     assert write_bytes < sendfile_bytes / 10, (write_bytes, sendfile_bytes)
+
+
+def test_timestamps_too_old_for_the_topic_are_refused(broker):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic("fresh-only", num_partitions=1, replication_factor=1,
+                              config={"message.timestamp.before.max.ms": "60000"})])["fresh-only"].result(30)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    result = {}
+    p.produce("fresh-only", value=b"old", timestamp=1000, on_delivery=lambda err, msg: result.setdefault("old", err))
+    p.flush(30)
+    assert result["old"] is not None and result["old"].code() == KafkaError.INVALID_TIMESTAMP
+    offsets = produce(broker.bootstrap, "fresh-only", [{"value": b"now", "timestamp": int(time.time() * 1000)}])
+    assert offsets == [0]

@@ -132,6 +132,25 @@ TEST(RecordValidation, LegacyMessageSetsAreUpConvertedToOneBatch) {
   EXPECT_EQ(view.last_offset_delta(), 1) << "the producer's offsets are renumbered from 0";
 }
 
+TEST(RecordValidation, CreateTimeTimestampsFarFromTheBrokerClockAreInvalid) {
+  Bytes b = batch(3);  // timestamps 1000..1002
+  ProduceValidationConfig c;
+  EXPECT_TRUE(validate_produce_records(b, c, 1'000'000'000).ok()) << "no limit by default";
+  c.timestamp_before_max_ms = 10'000;
+  auto old = validate_produce_records(b, c, 1'000'000);
+  EXPECT_EQ(old.error, ErrorCode::kInvalidTimestamp);
+  EXPECT_NE(old.message.find("in the past"), std::string::npos);
+  EXPECT_TRUE(validate_produce_records(b, c, 5'000).ok()) << "4 s old is within 10 s";
+  c = {};
+  c.timestamp_after_max_ms = 100;
+  EXPECT_EQ(validate_produce_records(b, c, 500).error, ErrorCode::kInvalidTimestamp) << "500 ms in the future";
+  c.timestamp_difference_max_ms = 100;
+  c.timestamp_after_max_ms = INT64_MAX;
+  EXPECT_EQ(validate_produce_records(b, c, 500).error, ErrorCode::kInvalidTimestamp) << "the difference bound applies both ways";
+  c.log_append_time = true;
+  EXPECT_TRUE(validate_produce_records(b, c, 500).ok()) << "LogAppendTime topics replace the timestamps";
+}
+
 TEST(RecordValidation, TopicCodecNames) {
   EXPECT_EQ(topic_codec("producer"), std::nullopt);
   EXPECT_EQ(topic_codec("uncompressed"), Compression::kNone);
