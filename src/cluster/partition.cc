@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocol/record_batch.h"
 #include "storage/errors.h"
 
 namespace keel::cluster {
@@ -103,6 +104,13 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +
                     std::to_string(config_->min_insync_replicas);
       return out;
+    }
+    // Kafka stamps every batch with the leader epoch it was appended under
+    // (outside the CRC); consumers and followers use it to detect truncation.
+    for (size_t pos = 0; pos + protocol::kBatchHeaderSize <= records.records.size();) {
+      std::span<uint8_t> batch = records.records.subspan(pos);
+      protocol::set_partition_leader_epoch(batch, state_.leader_epoch);
+      pos += protocol::kLogOverhead + static_cast<size_t>(load_be<int32_t>(batch.data() + protocol::batch_field::kBatchLength));
     }
     auto appended = log_->append(records.records, now_ms, /*crc_verified=*/true);
     if (!appended) {

@@ -1,0 +1,114 @@
+// A partition on its leader: appends stamp the leader epoch, the high
+// watermark follows the ISR, reads stop at it, and the leader checks
+// (NOT_LEADER_OR_FOLLOWER, fenced/unknown epochs, min.insync.replicas) hold.
+
+#include "cluster/partition.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "protocol/record_batch.h"
+#include "storage/log_manager.h"
+
+namespace keel::cluster {
+namespace {
+
+using protocol::ErrorCode;
+
+class PartitionTest : public ::testing::Test {
+ protected:
+  PartitionTest() {
+    dir_ = std::filesystem::temp_directory_path() / ("keel-partition-" + std::to_string(std::random_device{}()));
+    storage::LogManagerOptions o;
+    o.log_dirs = {dir_.string()};
+    auto opened = storage::LogManager::open(o);
+    manager_ = std::move(opened.value());
+    log_ = *manager_->get_or_create({"t", 0}, storage::LogConfig{}, "");
+    partition_ = std::make_unique<Partition>(TopicPartition{"t", 0}, protocol::Uuid::random(), log_, 1);
+  }
+  ~PartitionTest() override {
+    (void)manager_->shutdown();
+    manager_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ValidatedRecords batch(int n) {
+    protocol::RecordBatchBuilder b;
+    for (int i = 0; i < n; ++i) {
+      Bytes v = {static_cast<uint8_t>(i)};
+      b.add(1000 + i, std::nullopt, ByteView(v));
+    }
+    buffers_.push_back(b.build().value());
+    ValidatedRecords v = validate_produce_records(buffers_.back(), {});
+    EXPECT_TRUE(v.ok()) << v.message;
+    return v;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::LogManager> manager_;
+  storage::Log* log_ = nullptr;
+  std::unique_ptr<Partition> partition_;
+  std::vector<Bytes> buffers_;
+};
+
+TEST_F(PartitionTest, OnlyTheLeaderAppendsAndEachBatchCarriesItsLeaderEpoch) {
+  EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNotLeaderOrFollower)
+      << "no leader state yet";
+  ASSERT_TRUE(partition_->apply_leader_state({1, 7, 0, {1}, {1}}));
+  auto out = partition_->append_as_leader(batch(3), 1, 0);
+  ASSERT_EQ(out.error, ErrorCode::kNone) << out.message;
+  EXPECT_EQ(out.base_offset, 0);
+  EXPECT_EQ(partition_->high_watermark(), 3);
+  auto read = partition_->read(0, 1 << 20, true, -1, Isolation::kReadUncommitted, false);
+  ASSERT_EQ(read.error, ErrorCode::kNone);
+  ASSERT_EQ(read.ranges.size(), 1u);
+  Bytes stored(static_cast<size_t>(read.ranges[0].length));
+  ASSERT_EQ(::pread(read.ranges[0].file->fd(), stored.data(), stored.size(), read.ranges[0].position),
+            read.ranges[0].length);
+  auto view = protocol::RecordBatchView::parse(ByteView(stored)).value();
+  EXPECT_EQ(view.partition_leader_epoch(), 7);
+  EXPECT_TRUE(view.verify_crc()) << "the epoch lies outside the CRC";
+  // Another broker leads now.
+  ASSERT_TRUE(partition_->apply_leader_state({2, 8, 1, {1, 2}, {1, 2}}));
+  EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNotLeaderOrFollower);
+  EXPECT_FALSE(partition_->apply_leader_state({1, 6, 0, {1}, {1}})) << "an older leader epoch is refused";
+}
+
+TEST_F(PartitionTest, ReadsStopAtTheHighWatermarkWhileAFollowerLags) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 0, 0, {1}, {1}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(2), 1, 0).error, ErrorCode::kNone);
+  // A follower joins the ISR; until it reports, the HW stays where it was.
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 1, {1, 2}, {1, 2}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(2), 1, 0).error, ErrorCode::kNone);
+  EXPECT_EQ(partition_->high_watermark(), 2);
+  EXPECT_EQ(partition_->log_end_offset(), 4);
+  auto consumer = partition_->read(2, 1 << 20, true, -1, Isolation::kReadUncommitted, false);
+  EXPECT_EQ(consumer.error, ErrorCode::kNone);
+  EXPECT_TRUE(consumer.ranges.empty()) << "records above the HW are not visible to consumers";
+  auto follower = partition_->read(2, 1 << 20, true, -1, Isolation::kReadUncommitted, true);
+  EXPECT_EQ(follower.ranges.size(), 1u) << "followers read to the log end";
+  EXPECT_EQ(partition_->read(9, 100, true, -1, Isolation::kReadUncommitted, false).error,
+            ErrorCode::kOffsetOutOfRange);
+}
+
+TEST_F(PartitionTest, LeaderEpochChecksAndMinInsyncReplicas) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 5, 0, {1, 2}, {1}}));
+  EXPECT_EQ(partition_->check_leader_epoch(4), ErrorCode::kFencedLeaderEpoch);
+  EXPECT_EQ(partition_->check_leader_epoch(6), ErrorCode::kUnknownLeaderEpoch);
+  EXPECT_EQ(partition_->check_leader_epoch(5), ErrorCode::kNone);
+  EXPECT_EQ(partition_->check_leader_epoch(-1), ErrorCode::kNone);
+  auto config = std::make_shared<PartitionConfig>();
+  config->min_insync_replicas = 2;
+  partition_->set_config(config);
+  auto all = partition_->append_as_leader(batch(1), -1, 0);
+  EXPECT_EQ(all.error, ErrorCode::kNotEnoughReplicas);
+  EXPECT_EQ(partition_->log_end_offset(), 0) << "nothing appended";
+  EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNone) << "acks=1 ignores min.insync";
+}
+
+}  // namespace
+}  // namespace keel::cluster
