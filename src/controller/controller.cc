@@ -88,6 +88,7 @@ void Controller::start() {
     }
     broker_epoch_ = *epoch;
     log()->info("registered broker {} (broker epoch {})", options_.broker_id, *epoch);
+    load_broker_configs();
     process_config_changes();
     elect();
     ready.set_value("");
@@ -458,16 +459,35 @@ void Controller::process_config_changes() {
     log_store_error("cannot read config changes", changes.error());
     return;
   }
+  bool brokers_changed = false;
   for (const auto& [seq, path] : *changes) {
     last_config_change_ = std::max(last_config_change_, seq);
-    if (!path.starts_with("topics/")) continue;  // dynamic broker configs: read at start-up only
+    if (path.starts_with("brokers/")) {
+      brokers_changed = true;
+      continue;
+    }
+    if (!path.starts_with("topics/")) continue;
     const std::string topic = path.substr(7);
     auto overrides = store_.entity_config("topics", topic);
     if (!overrides) continue;
     if (auto it = topics_.find(topic); it != topics_.end()) it->second.overrides = *overrides;
     local_.topic_config_changed(topic, *overrides);
   }
+  if (brokers_changed) {
+    load_broker_configs();
+    for (const auto& [name, t] : topics_) local_.topic_config_changed(name, t.overrides);
+  }
   if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
+}
+
+void Controller::load_broker_configs() {
+  auto cluster_default = store_.entity_config("brokers", "<default>");
+  auto own = store_.entity_config("brokers", std::to_string(options_.broker_id));
+  if (!cluster_default || !own) {
+    log_store_error("cannot read dynamic broker configs", !cluster_default ? cluster_default.error() : own.error());
+    return;
+  }
+  local_.broker_config_changed(*cluster_default, *own);
 }
 
 // --- TopicAdmin ----------------------------------------------------------------------------
@@ -677,6 +697,8 @@ AdminResult Controller::set_overrides(const std::string& entity_type, const std:
         return error(ErrorCode::kInvalidConfig, why);
       }
     }
+  } else if (entity_type != "brokers") {
+    return error(ErrorCode::kInvalidRequest, "unknown config entity type '" + entity_type + "'");
   }
   if (validate_only) return {};
   if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {

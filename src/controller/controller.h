@@ -47,6 +47,10 @@ class BrokerChannel {
   virtual void stop_replica(const std::string& topic, int32_t partition, bool delete_log) = 0;
   // A topic's overrides changed (AlterConfigs).
   virtual void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) = 0;
+  // The dynamic broker configs changed: the cluster default and this broker's.
+  // Followed by topic_config_changed for every topic, so they are re-applied.
+  virtual void broker_config_changed(const std::map<std::string, std::string>& cluster_default,
+                                     const std::map<std::string, std::string>& own) = 0;
 };
 
 struct ControllerOptions {
@@ -113,6 +117,7 @@ class Controller : public server::TopicAdmin {
   void refresh_topic(const std::string& topic);
   void process_deletions();
   void process_config_changes();
+  void load_broker_configs();
   void elect_leaders_for(const std::string& topic);
   void publish_topic(const std::string& topic);
   std::vector<int32_t> live_broker_ids() const;

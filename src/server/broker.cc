@@ -15,6 +15,7 @@
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
 #include "coord/zookeeper_store.h"
+#include "server/dynamic_config.h"
 #include "server/meta_properties.h"
 #include "server/topic_configs.h"
 #include "storage/log_manager.h"
@@ -71,12 +72,12 @@ size_t open_files_budget() {
 // controller's LeaderAndIsr/StopReplica requests will land here too).
 class LocalChannel : public controller::BrokerChannel {
  public:
-  LocalChannel(const config::BrokerConfig& config, cluster::ReplicaManager& replicas)
-      : config_(config), replicas_(replicas) {}
+  LocalChannel(const config::BrokerConfig& config, DynamicBrokerConfig& dynamic, cluster::ReplicaManager& replicas)
+      : config_(config), dynamic_(dynamic), replicas_(replicas) {}
 
   void leader_and_isr(const cluster::TopicInfo& topic, const cluster::PartitionInfo& p,
                       const std::map<std::string, std::string>& overrides) override {
-    const config::TopicConfig tc = effective_topic_config(config_, overrides);
+    const config::TopicConfig tc = effective_topic_config(config_, dynamic_.merged(), overrides);
     cluster::LeaderState state;
     state.leader = p.leader;
     state.leader_epoch = p.leader_epoch;
@@ -95,14 +96,23 @@ class LocalChannel : public controller::BrokerChannel {
   }
 
   void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) override {
-    const config::TopicConfig tc = effective_topic_config(config_, overrides);
+    const config::TopicConfig tc = effective_topic_config(config_, dynamic_.merged(), overrides);
     replicas_.update_topic_config(topic, to_log_config(tc),
                                   std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
     log()->info("topic '{}' config changed", topic);
   }
 
+  void broker_config_changed(const std::map<std::string, std::string>& cluster_default,
+                             const std::map<std::string, std::string>& own) override {
+    dynamic_.set(cluster_default, own);
+    if (!cluster_default.empty() || !own.empty()) {
+      log()->info("dynamic broker configs: {} cluster-wide, {} for this broker", cluster_default.size(), own.size());
+    }
+  }
+
  private:
   const config::BrokerConfig& config_;
+  DynamicBrokerConfig& dynamic_;
   cluster::ReplicaManager& replicas_;
 };
 
@@ -126,9 +136,11 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   replicas_ = std::make_unique<cluster::ReplicaManager>(config_.broker_id, *logs_);
   // Admin requests waiting for their topic to appear are woken by metadata changes.
   metadata_->set_on_change([r = replicas_.get()] { r->fetch_purgatory().notify({"", -1}); });
-  channel_ = std::make_unique<LocalChannel>(config_, *replicas_);
+  dynamic_ = std::make_unique<DynamicBrokerConfig>();
+  channel_ = std::make_unique<LocalChannel>(config_, *dynamic_, *replicas_);
 
   services_.metadata = metadata_.get();
+  services_.dynamic = dynamic_.get();
   services_.replicas = replicas_.get();
   router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
@@ -206,13 +218,13 @@ void Broker::start() {
   co.default_partitions = config_.num_partitions;
   co.default_replication_factor = config_.default_replication_factor;
   co.validate_topic_configs = [this](const std::map<std::string, std::string>& overrides) {
-    auto result = config::apply_topic_configs(config::topic_config_defaults(config_), overrides);
+    auto result = config::apply_topic_configs(effective_topic_config(config_, dynamic_->merged(), {}), overrides);
     std::string out;
     for (const auto& e : result.errors) out += (out.empty() ? "" : "; ") + e;
     return out;
   };
   co.describe_topic_configs = [this](const std::map<std::string, std::string>& overrides) {
-    return effective_topic_config(config_, overrides).to_map();
+    return effective_topic_config(config_, dynamic_->merged(), overrides).to_map();
   };
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();

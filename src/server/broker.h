@@ -40,6 +40,7 @@ class Controller;
 namespace keel::server {
 
 class LocalChannel;
+class DynamicBrokerConfig;
 
 class Broker {
  public:
@@ -70,6 +71,7 @@ class Broker {
   std::unique_ptr<cluster::ReplicaManager> replicas_;
   std::unique_ptr<coord::CoordinationStore> store_;
   std::unique_ptr<coord::KafkaStore> kafka_store_;
+  std::unique_ptr<DynamicBrokerConfig> dynamic_;
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<controller::Controller> controller_;
   Services services_;

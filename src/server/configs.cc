@@ -1,8 +1,8 @@
 // DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (the
 // overrides stored in the coordination store under /config/topics, applied
-// to the partitions at once) and brokers (described from the static file;
-// dynamic broker configs are not served yet: altering one answers
-// INVALID_REQUEST naming the key, see docs/compatibility.md).
+// to the partitions at once) and brokers (the YAML file, plus dynamic broker
+// configs stored under /config/brokers/<default> and /config/brokers/<id>;
+// the topic-default keys may change at run time, see dynamic_config.h).
 
 #include "config/config_def.h"
 #include "config/topic_config.h"
@@ -14,6 +14,7 @@
 #include "protocol/generated/incremental_alter_configs_request.h"
 #include "protocol/generated/incremental_alter_configs_response.h"
 #include "server/handlers.h"
+#include "server/dynamic_config.h"
 #include "server/topic_admin.h"
 #include "server/topic_configs.h"
 
@@ -56,6 +57,15 @@ const config::KeyDef* broker_synonym(const std::string& topic_key) {
   return nullptr;
 }
 
+std::map<std::string, std::string> dynamic_values(const RequestContext& ctx) {
+  return ctx.services.dynamic ? ctx.services.dynamic->merged() : std::map<std::string, std::string>{};
+}
+
+// The store's entity name for a BROKER resource: "" is the cluster default.
+std::string broker_entity(const std::string& resource_name) {
+  return resource_name.empty() ? "<default>" : resource_name;
+}
+
 bool sensitive(std::string_view key) {
   return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos;
 }
@@ -68,7 +78,7 @@ void describe_topic(RequestContext& ctx, const protocol::DescribeConfigsRequest:
     out.error_message = "topic '" + res.resource_name + "' does not exist";
     return;
   }
-  const auto values = effective_topic_config(ctx.config, *overrides).to_map();
+  const auto values = effective_topic_config(ctx.config, dynamic_values(ctx), *overrides).to_map();
   for (const auto& [key, value] : values) {
     if (res.configuration_keys && !res.configuration_keys->empty() &&
         std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
@@ -79,8 +89,11 @@ void describe_topic(RequestContext& ctx, const protocol::DescribeConfigsRequest:
     c.name = key;
     c.value = value;
     const config::KeyDef* syn = broker_synonym(key);
+    const int dyn = syn && ctx.services.dynamic ? ctx.services.dynamic->source_of(std::string(syn->name)) : 0;
     if (overrides->contains(key)) {
       c.config_source = kDynamicTopic;
+    } else if (dyn != 0) {
+      c.config_source = static_cast<int8_t>(dyn);
     } else if (syn && ctx.config.is_explicit(syn->name)) {
       c.config_source = kStaticBroker;
     } else {
@@ -104,7 +117,10 @@ void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest
     out.error_message = "this is broker " + std::to_string(ctx.broker.broker_id) + ", not " + res.resource_name;
     return;
   }
-  for (const auto& [key, value] : ctx.config.effective()) {
+  const auto dynamic = dynamic_values(ctx);
+  for (const auto& [key, static_value] : ctx.config.effective()) {
+    auto dyn = dynamic.find(key);
+    const std::string& value = dyn != dynamic.end() ? dyn->second : static_value;
     if (res.configuration_keys && !res.configuration_keys->empty() &&
         std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
             res.configuration_keys->end()) {
@@ -114,10 +130,11 @@ void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest
     c.name = key;
     c.is_sensitive = sensitive(key);
     c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
-    c.config_source = ctx.config.is_explicit(key) ? kStaticBroker : kDefault;
+    const int dyn_source = ctx.services.dynamic ? ctx.services.dynamic->source_of(key) : 0;
+    c.config_source = dyn_source != 0 ? static_cast<int8_t>(dyn_source)
+                                      : (ctx.config.is_explicit(key) ? kStaticBroker : kDefault);
     c.is_default = c.config_source == kDefault;
-    // Static broker configs cannot be changed at run time here (yet).
-    c.read_only = true;
+    c.read_only = !DynamicBrokerConfig::is_dynamic(key);
     const config::KeyDef* def = config::find_key(key);
     if (version >= 3 && def) {
       c.config_type = config_type(def->type);
@@ -163,8 +180,16 @@ AdminResult alter_resource(RequestContext& ctx, int8_t type, const std::string& 
                            const std::map<std::string, std::string>& next, bool validate_only) {
   if (type == kTopic) return ctx.services.topics->set_overrides("topics", name, next, validate_only);
   if (type == kBroker) {
-    return {ErrorCode::kInvalidRequest,
-            "dynamic broker configs are not supported yet; set them in the broker's YAML file"};
+    if (!name.empty() && name.find_first_not_of("0123456789") != std::string::npos) {
+      return {ErrorCode::kInvalidRequest, "broker resource name must be a broker id or empty (cluster default)"};
+    }
+    for (const auto& [key, value] : next) {
+      bool not_dynamic = false;
+      if (std::string why = DynamicBrokerConfig::check(key, value, &not_dynamic); !why.empty()) {
+        return {not_dynamic ? ErrorCode::kInvalidRequest : ErrorCode::kInvalidConfig, why};
+      }
+    }
+    return ctx.services.topics->set_overrides("brokers", broker_entity(name), next, validate_only);
   }
   return {ErrorCode::kInvalidRequest, "unknown resource type " + std::to_string(type)};
 }
@@ -210,20 +235,21 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
     r.resource_type = res.resource_type;
     r.resource_name = res.resource_name;
     r.error_message = std::nullopt;
-    if (res.resource_type != kTopic) {
-      AdminResult result = alter_resource(ctx, res.resource_type, res.resource_name, {}, req.validate_only);
-      r.error_code = code(result.error);
-      r.error_message = result.message;
+    if (res.resource_type != kTopic && res.resource_type != kBroker) {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = "unknown resource type " + std::to_string(res.resource_type);
       continue;
     }
-    auto current = ctx.services.topics->overrides("topics", res.resource_name);
+    const bool broker = res.resource_type == kBroker;
+    auto current = broker ? ctx.services.topics->overrides("brokers", broker_entity(res.resource_name))
+                          : ctx.services.topics->overrides("topics", res.resource_name);
     if (!current) {
       r.error_code = code(ErrorCode::kUnknownTopicOrPartition);
       r.error_message = "topic '" + res.resource_name + "' does not exist";
       continue;
     }
     std::map<std::string, std::string> next = *current;
-    const config::TopicConfig effective = effective_topic_config(ctx.config, *current);
+    const config::TopicConfig effective = effective_topic_config(ctx.config, dynamic_values(ctx), *current);
     const auto effective_map = effective.to_map();
     std::string problem;
     for (const auto& c : res.configs) {
@@ -240,12 +266,21 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
           break;
         case 2:    // APPEND (list keys)
         case 3: {  // SUBTRACT
-          const config::KeyDef* syn = broker_synonym(c.name);
+          const config::KeyDef* syn = broker ? config::find_key(c.name) : broker_synonym(c.name);
           if (!syn || syn->type != config::KeyType::kList) {
             problem = "'" + c.name + "' is not a list: APPEND and SUBTRACT need one";
             break;
           }
-          std::string base = next.contains(c.name) ? next[c.name] : effective_map.at(c.name);
+          std::string base;
+          if (next.contains(c.name)) {
+            base = next[c.name];
+          } else if (!broker) {
+            base = effective_map.at(c.name);
+          } else {
+            for (const auto& [k, v] : ctx.config.effective()) {
+              if (k == c.name) base = v;
+            }
+          }
           std::vector<std::string> items;
           for (size_t start = 0; start <= base.size();) {
             size_t comma = base.find(',', start);

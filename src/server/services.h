@@ -14,11 +14,13 @@ class ReplicaManager;
 namespace keel::server {
 
 class TopicAdmin;
+class DynamicBrokerConfig;
 
 struct Services {
   cluster::MetadataCache* metadata = nullptr;
   cluster::ReplicaManager* replicas = nullptr;
   TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
+  DynamicBrokerConfig* dynamic = nullptr;  // dynamic broker configs (may be null in tests)
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -1,12 +1,21 @@
 #include "server/topic_configs.h"
 
 #include "common/log.h"
+#include "config/config_def.h"
 
 namespace keel::server {
 
 config::TopicConfig effective_topic_config(const config::BrokerConfig& broker,
+                                           const std::map<std::string, std::string>& dynamic_broker,
                                            const std::map<std::string, std::string>& overrides) {
   config::TopicConfig c = config::topic_config_defaults(broker);
+  for (const auto& [key, value] : dynamic_broker) {
+    const config::KeyDef* def = config::find_key(key);
+    if (!def || def->topic_name.empty()) continue;
+    if (std::string err = config::set_topic_config(c, def->topic_name, value); !err.empty()) {
+      keel::logger("server")->warn("ignoring a dynamic broker config: {}", err);
+    }
+  }
   for (const auto& [key, value] : overrides) {
     if (std::string err = config::set_topic_config(c, key, value); !err.empty()) {
       keel::logger("server")->warn("ignoring a stored topic config: {}", err);

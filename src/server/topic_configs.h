@@ -13,9 +13,12 @@
 
 namespace keel::server {
 
-// Overrides that fail validation are skipped (they were checked when stored;
-// a broker default may have changed since), each with a log line.
+// The broker's static defaults, then its dynamic broker configs (broker key
+// names, e.g. log.retention.ms), then the topic's overrides. Values that fail
+// validation are skipped (they were checked when stored; a default may have
+// changed since), each with a log line.
 config::TopicConfig effective_topic_config(const config::BrokerConfig& broker,
+                                           const std::map<std::string, std::string>& dynamic_broker,
                                            const std::map<std::string, std::string>& overrides);
 storage::LogConfig to_log_config(const config::TopicConfig& topic);
 cluster::PartitionConfig to_partition_config(const config::TopicConfig& topic);

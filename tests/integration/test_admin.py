@@ -150,3 +150,43 @@ def test_kafka_python_admin_round_trip(broker):
         assert "kp" not in a.list_topics()
     finally:
         a.close()
+
+
+def test_dynamic_broker_configs_apply_to_topics_and_survive_a_restart(make_broker):
+    b = make_broker().start()
+    a = admin(b)
+    wait(a.create_topics([NewTopic("dyn", num_partitions=1, replication_factor=1)]))
+    # The cluster-wide default (empty broker name): confluent-kafka cannot name
+    # it, kafka-python can.
+    from kafka.admin import KafkaAdminClient, ConfigResource as KRes, ConfigResourceType
+    kp = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    result = kp.alter_configs([KRes(ConfigResourceType.BROKER, "", configs={"message.max.bytes": "3000"})])
+    kp.close()
+    assert result.resources[0][0] == 0, result
+    topic = ConfigResource(ConfigResource.Type.TOPIC, "dyn")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        entry = wait(a.describe_configs([topic]))[topic]["max.message.bytes"]
+        if entry.value == "3000":
+            break
+        time.sleep(0.1)
+    assert entry.value == "3000" and entry.source == 3  # DYNAMIC_DEFAULT_BROKER_CONFIG
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    result = {}
+    p.produce("dyn", value=b"x" * 8000, on_delivery=lambda err, msg: result.setdefault("err", err))
+    p.flush(30)
+    assert result["err"] is not None and result["err"].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    # This broker's own value wins over the cluster default.
+    wait(a.alter_configs([ConfigResource(ConfigResource.Type.BROKER, "0",
+                                         set_config={"message.max.bytes": "100000"})]))
+    broker = ConfigResource(ConfigResource.Type.BROKER, "0")
+    assert b.stop() == 0
+    b.start()
+    a = admin(b)
+    entry = wait(a.describe_configs([broker]))[broker]["message.max.bytes"]
+    assert entry.value == "100000" and entry.source == 2  # DYNAMIC_BROKER_CONFIG
+    produce(b.bootstrap, "dyn", [{"value": b"x" * 8000}])
+    # Keys that need a restart are refused.
+    bad = ConfigResource(ConfigResource.Type.BROKER, "0", set_config={"num.network.threads": "8"})
+    err = error_of(a.alter_configs([bad])[bad])
+    assert err is not None and err.code() == KafkaError.INVALID_REQUEST

@@ -1,0 +1,51 @@
+#include "server/dynamic_config.h"
+
+#include "config/config_def.h"
+#include "config/topic_config.h"
+
+namespace keel::server {
+
+void DynamicBrokerConfig::set(std::map<std::string, std::string> cluster_default,
+                              std::map<std::string, std::string> own) {
+  std::lock_guard lock(mu_);
+  default_ = std::move(cluster_default);
+  own_ = std::move(own);
+}
+
+std::map<std::string, std::string> DynamicBrokerConfig::merged() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> out = default_;
+  for (const auto& [k, v] : own_) out[k] = v;
+  return out;
+}
+
+int DynamicBrokerConfig::source_of(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  if (own_.contains(key)) return 2;
+  if (default_.contains(key)) return 3;
+  return 0;
+}
+
+bool DynamicBrokerConfig::is_dynamic(const std::string& key) {
+  const config::KeyDef* def = config::find_key(key);
+  return def && !def->topic_name.empty();
+}
+
+std::string DynamicBrokerConfig::check(const std::string& key, const std::string& value, bool* not_dynamic) {
+  *not_dynamic = false;
+  const config::KeyDef* def = config::find_key(key);
+  if (!def) {
+    *not_dynamic = true;
+    return "unknown broker config '" + key + "'";
+  }
+  if (def->topic_name.empty()) {
+    *not_dynamic = true;
+    return "'" + key + "' cannot be updated dynamically; set it in the broker's YAML file";
+  }
+  config::TopicConfig scratch;
+  std::string problem = config::set_topic_config(scratch, def->topic_name, value);
+  if (!problem.empty()) return "'" + key + "': " + problem;
+  return "";
+}
+
+}  // namespace keel::server
