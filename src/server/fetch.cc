@@ -5,9 +5,16 @@
 // first batch of the first partition with data is returned whole even when
 // it is larger than max_bytes).
 //
+// Fetch v0-3 (pre-0.11 consumers) read legacy message sets: those answers
+// are down-converted in memory (magic 0 for v0-1, magic 1 for v2-3, record
+// headers dropped, zstd refused with UNSUPPORTED_COMPRESSION_TYPE), as Kafka
+// does — no zero-copy for them.
+//
 // Incremental fetch sessions (KIP-227) are declined for now with session id
 // 0 — which Kafka's protocol allows (a broker whose session cache is full
 // does the same) — so clients keep sending full requests.
+
+#include <unistd.h>
 
 #include <memory>
 
@@ -17,6 +24,8 @@
 #include "protocol/error_code.h"
 #include "protocol/generated/fetch_request.h"
 #include "protocol/generated/fetch_response.h"
+#include "protocol/legacy_records.h"
+#include "protocol/record_batch.h"
 #include "server/handlers.h"
 
 namespace keel::server {
@@ -61,6 +70,39 @@ struct FetchOutcome {
   bool has_error = false;
 };
 
+// The batches of `ranges` as one legacy message set of `magic`, from
+// `fetch_offset` on, at most `max_bytes` (at least one message). Errors are
+// Kafka error codes.
+ErrorCode down_convert(const std::vector<storage::FileRange>& ranges, int64_t fetch_offset, int8_t magic,
+                       int64_t max_bytes, Bytes& out) {
+  for (const auto& r : ranges) {
+    Bytes raw(static_cast<size_t>(r.length));
+    if (::pread(r.file->fd(), raw.data(), raw.size(), r.position) != r.length) return ErrorCode::kKafkaStorageError;
+    protocol::BatchIterator it{ByteView(raw)};
+    Bytes scratch;
+    while (true) {
+      auto next = it.next();
+      if (!next) return ErrorCode::kCorruptMessage;
+      if (!*next) break;
+      const protocol::RecordBatchView& batch = **next;
+      if (batch.is_control()) continue;
+      if (batch.compression() == protocol::Compression::kZstd) return ErrorCode::kUnsupportedCompressionType;
+      auto records = batch.decode_records(scratch);
+      if (!records) return ErrorCode::kCorruptMessage;
+      const bool log_append = batch.timestamp_type() == protocol::TimestampType::kLogAppendTime;
+      for (const auto& rec : *records) {
+        if (rec.offset < fetch_offset) continue;
+        const int8_t attributes = (magic >= 1 && log_append) ? protocol::kTimestampTypeBit : 0;
+        Bytes m = protocol::build_legacy_message(magic, rec.offset, attributes, magic == 0 ? -1 : rec.timestamp,
+                                                 rec.key, rec.value);
+        if (!out.empty() && static_cast<int64_t>(out.size() + m.size()) > max_bytes) return ErrorCode::kNone;
+        out.insert(out.end(), m.begin(), m.end());
+      }
+    }
+  }
+  return ErrorCode::kNone;
+}
+
 FetchOutcome read_all(const FetchState& st) {
   FetchOutcome out;
   auto snapshot = st.metadata->snapshot();
@@ -104,6 +146,18 @@ FetchOutcome read_all(const FetchState& st) {
         continue;
       }
       if (read.ranges.empty()) continue;
+      if (st.version < 4) {
+        Bytes legacy;
+        const int8_t magic = st.version <= 1 ? 0 : 1;
+        if (ErrorCode e = down_convert(read.ranges, want.fetch_offset, magic, limit, legacy); e != ErrorCode::kNone) {
+          fail(e);
+          continue;
+        }
+        out.bytes += static_cast<int64_t>(legacy.size());
+        remaining -= static_cast<int64_t>(legacy.size());
+        rp.records = protocol::Records::own(std::move(legacy));
+        continue;
+      }
       const uint32_t splice = static_cast<uint32_t>(out.files.size());
       auto& chunks = out.files.emplace_back();
       for (auto& r : read.ranges) {

@@ -21,11 +21,10 @@ using protocol::ApiKey;
 constexpr int16_t key(ApiKey k) { return static_cast<int16_t>(k); }
 
 // What Keel serves. Adding an API here is what makes ApiVersions advertise it.
-// Ordered by key. Fetch starts at v4: v0-3 consumers expect the legacy
-// message formats (down-conversion, docs/compatibility.md).
+// Ordered by key.
 constexpr ApiEntry kApis[] = {
     {key(ApiKey::kProduce), 0, 11, nullptr, &handle_produce},
-    {key(ApiKey::kFetch), 4, 17, nullptr, &handle_fetch},
+    {key(ApiKey::kFetch), 0, 17, nullptr, &handle_fetch},
     {key(ApiKey::kListOffsets), 0, 9, &handle_list_offsets},
     {key(ApiKey::kMetadata), 0, 12, &handle_metadata},
     {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions},

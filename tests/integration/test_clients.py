@@ -2,6 +2,8 @@
 confluent-kafka-python) and kafka-python."""
 
 import time
+
+import pytest
 import json
 import subprocess
 
@@ -83,3 +85,23 @@ def test_kafka_python_negotiates_and_reads_metadata(broker):
         assert consumer.config["api_version"] >= (0, 10)
     finally:
         consumer.close()
+
+
+@pytest.mark.parametrize("api_version", [(0, 9), (0, 10, 1)])
+def test_old_protocol_clients_produce_legacy_and_fetch_down_converted(broker, api_version):
+    """kafka-python pinned to 0.9 (Produce/Fetch v1, magic 0) and 0.10.1
+    (Produce/Fetch v2-3, magic 1): their message sets are up-converted on
+    the way in and down-converted on the way out."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTP
+    topic = "legacy-%d" % api_version[1]
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, api_version=api_version)
+    for i in range(20):
+        p.send(topic, key=b"k%d" % i, value=b"v%d" % i).get(timeout=30)
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, api_version=api_version, consumer_timeout_ms=5000,
+                      enable_auto_commit=False)
+    c.assign([KTP(topic, 0)])
+    c.seek(KTP(topic, 0), 0)
+    got = [(m.offset, m.key, m.value) for m in c]
+    c.close()
+    assert got == [(i, b"k%d" % i, b"v%d" % i) for i in range(20)]

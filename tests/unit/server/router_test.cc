@@ -148,7 +148,7 @@ TEST_F(RouterTest, UnservedApisAndVersionsClose) {
   ProduceRequest produce;
   EXPECT_FALSE(call(0, 12, produce).has_value());
   FetchRequest fetch;
-  EXPECT_FALSE(call(1, 3, fetch).has_value()) << "Fetch v0-3 need down-conversion, not served";
+  EXPECT_FALSE(call(1, 18, fetch).has_value());
   MetadataRequest md;
   EXPECT_FALSE(call(3, 13, md).has_value());
   const Bytes unknown_key = {0x10, 0x00, 0, 0, 0, 0, 0, 1, 0, 0};
