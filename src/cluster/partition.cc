@@ -1,7 +1,10 @@
 #include "cluster/partition.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
+#include "common/log.h"
 #include "protocol/record_batch.h"
 #include "storage/errors.h"
 
@@ -22,10 +25,66 @@ Partition::Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* l
       topic_id_(topic_id),
       log_(log),
       local_broker_id_(local_broker_id),
-      config_(std::make_shared<PartitionConfig>()) {
+      config_(std::make_shared<PartitionConfig>()),
+      producers_(log->dir()) {
   // A fresh leader starts its HW at its own log end only once it leads; until
   // then nothing past the log start is exposed.
   high_watermark_ = log_->log_start_offset();
+  rebuild_producer_state();
+}
+
+// The newest snapshot, then the producer fields of every batch after it.
+void Partition::rebuild_producer_state() {
+  const int64_t log_end = log_->log_end_offset();
+  int64_t pos = producers_.load(log_->log_start_offset(), log_end);
+  size_t replayed = 0;
+  while (pos < log_end) {
+    auto read = log_->read(pos, 1 << 20, true);
+    if (!read || read->ranges.empty()) break;
+    int64_t next = pos;
+    for (const auto& r : read->ranges) {
+      Bytes raw(static_cast<size_t>(r.length));
+      if (::pread(r.file->fd(), raw.data(), raw.size(), r.position) != r.length) return;
+      protocol::BatchIterator it{ByteView(raw)};
+      while (true) {
+        auto b = it.next();
+        if (!b || !*b) break;
+        const protocol::RecordBatchView& batch = **b;
+        next = batch.last_offset() + 1;
+        if (batch.producer_id() < 0 || batch.last_offset() < pos) continue;
+        ProducerBatch pb;
+        pb.producer_id = batch.producer_id();
+        pb.producer_epoch = batch.producer_epoch();
+        pb.base_sequence = batch.base_sequence();
+        pb.last_sequence = static_cast<int32_t>((int64_t{batch.base_sequence()} + batch.last_offset_delta()) % (int64_t{1} << 31));
+        pb.first_offset = batch.base_offset();
+        pb.last_offset = batch.last_offset();
+        pb.timestamp = batch.max_timestamp();
+        producers_.record(pb);
+        ++replayed;
+      }
+    }
+    if (next <= pos) break;
+    pos = next;
+  }
+  segments_at_last_snapshot_ = log_->segment_count();
+  if (replayed > 0 || producers_.producer_count() > 0) {
+    keel::logger("storage")->info("{}: producer state of {} producers loaded ({} batches replayed)", log_->dir(),
+                                  producers_.producer_count(), replayed);
+  }
+}
+
+void Partition::snapshot_producer_state() {
+  std::lock_guard lock(mu_);
+  // Written even when empty: the next start then replays nothing.
+  if (auto r = producers_.take_snapshot(log_->log_end_offset()); !r) {
+    keel::logger("storage")->warn("{}: cannot write the producer snapshot: {}", log_->dir(), r.error().message());
+  }
+}
+
+size_t Partition::producer_count() const {
+  std::lock_guard lock(mu_);
+  return producers_.producer_count();
 }
 
 bool Partition::apply_leader_state(const LeaderState& state) {
@@ -105,6 +164,27 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
                     std::to_string(config_->min_insync_replicas);
       return out;
     }
+    ProducerBatch pb;
+    if (records.producer_id >= 0) {
+      pb.producer_id = records.producer_id;
+      pb.producer_epoch = records.producer_epoch;
+      pb.base_sequence = records.base_sequence;
+      pb.last_sequence = records.last_sequence;
+      pb.transactional = records.transactional;
+      ProducerCheck check = producers_.check(pb);
+      if (check.duplicate) {
+        // A retry of a batch already written: its original offsets, nothing appended.
+        out.base_offset = check.duplicate->first_offset;
+        out.last_offset = check.duplicate->last_offset;
+        out.log_start_offset = log_->log_start_offset();
+        return out;
+      }
+      if (check.error != ErrorCode::kNone) {
+        out.error = check.error;
+        out.message = check.message;
+        return out;
+      }
+    }
     // Kafka stamps every batch with the leader epoch it was appended under
     // (outside the CRC); consumers and followers use it to detect truncation.
     for (size_t pos = 0; pos + protocol::kBatchHeaderSize <= records.records.size();) {
@@ -122,6 +202,18 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
     out.last_offset = appended->last_offset;
     out.log_append_time = appended->log_append_time;
     out.log_start_offset = appended->log_start_offset;
+    if (pb.producer_id >= 0) {
+      pb.first_offset = appended->first_offset;
+      pb.last_offset = appended->last_offset;
+      pb.timestamp = appended->log_append_time >= 0 ? appended->log_append_time : now_ms;
+      producers_.record(pb);
+    }
+    // A roll: snapshot the producer state at the new segment's start, as Kafka does.
+    if (const size_t segments = log_->segment_count(); segments != segments_at_last_snapshot_) {
+      segments_at_last_snapshot_ = segments;
+      producers_.remove_expired(now_ms);
+      (void)producers_.take_snapshot(log_->log_end_offset());
+    }
     update_high_watermark_locked();
   }
   if (on_append_) on_append_(tp_);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/producer_state.h"
 #include "cluster/record_validation.h"
 #include "protocol/error_code.h"
 #include "protocol/types.h"
@@ -103,6 +104,10 @@ class Partition {
   // FENCED_LEADER_EPOCH (client's is older) or UNKNOWN_LEADER_EPOCH (newer).
   protocol::ErrorCode check_leader_epoch(int32_t current_leader_epoch) const;
 
+  // Writes the producer-state snapshot at the log end (clean shutdown).
+  void snapshot_producer_state();
+  size_t producer_count() const;
+
   // Called (outside the lock) after each successful append: wakes delayed fetches.
   void set_on_append(std::function<void(const TopicPartition&)> fn) { on_append_ = std::move(fn); }
 
@@ -121,6 +126,9 @@ class Partition {
   std::map<int32_t, int64_t> follower_leos_;  // replica id -> log end offset it reported
   std::shared_ptr<const PartitionConfig> config_;
   std::function<void(const TopicPartition&)> on_append_;
+  ProducerStateManager producers_;
+  size_t segments_at_last_snapshot_ = 0;
+  void rebuild_producer_state();
 };
 
 }  // namespace keel::cluster

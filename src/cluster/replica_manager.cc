@@ -87,6 +87,10 @@ std::vector<std::shared_ptr<Partition>> ReplicaManager::partitions() const {
   return out;
 }
 
-void ReplicaManager::shutdown() { purgatory_.shutdown(); }
+void ReplicaManager::shutdown() {
+  purgatory_.shutdown();
+  // Producer state at the log end, so a clean restart replays nothing.
+  for (const auto& p : partitions()) p->snapshot_producer_state();
+}
 
 }  // namespace keel::cluster

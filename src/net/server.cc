@@ -472,12 +472,17 @@ void Server::stop(int64_t drain_ms) {
   if (drain_ms > 0 && impl_->started) {
     // Let every connection answer what it has read, then wait (bounded) for
     // them to close.
+    // Strong references are taken under the lock but dropped outside it: the
+    // last one destroys the connection, whose release_slot takes the lock.
+    std::vector<std::pair<std::shared_ptr<Connection>, asio::io_context*>> conns;
     {
       std::lock_guard lock(impl_->slots_mu);
       for (auto& [weak, ctx] : impl_->live) {
-        if (auto conn = weak.lock()) asio::post(*ctx, [conn]() { conn->drain(); });
+        if (auto conn = weak.lock()) conns.emplace_back(std::move(conn), ctx);
       }
     }
+    for (auto& [conn, ctx] : conns) asio::post(*ctx, [conn]() { conn->drain(); });
+    conns.clear();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
     while (std::chrono::steady_clock::now() < deadline) {
       {

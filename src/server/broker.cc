@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cluster/metadata_cache.h"
+#include "cluster/producer_id_manager.h"
 #include "cluster/replica_manager.h"
 #include "common/log.h"
 #include "controller/controller.h"
@@ -228,6 +229,12 @@ void Broker::start() {
   };
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();
+  producer_ids_ = std::make_unique<cluster::ProducerIdManager>([this]() -> Result<std::pair<int64_t, int64_t>> {
+    auto block = kafka_store_->claim_producer_id_block(config_.broker_id);
+    if (!block) return block.error();
+    return std::make_pair(block->start, block->end);
+  });
+  services_.producer_ids = producer_ids_.get();
   if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) {
     // A session expiry loses the registration and the controller node:
     // reconnect from a thread of ours (never from the listener) and rejoin.
@@ -271,6 +278,8 @@ void Broker::stop() {
   // The store goes first: closing its session fires the controller's watches
   // (ephemeral nodes vanish), which must still find the stopped controller
   // object (it ignores events after stop()).
+  services_.producer_ids = nullptr;
+  producer_ids_.reset();
   kafka_store_.reset();
   store_.reset();
   controller_.reset();

@@ -31,6 +31,7 @@ class LogManager;
 }
 namespace keel::cluster {
 class MetadataCache;
+class ProducerIdManager;
 class ReplicaManager;
 }  // namespace keel::cluster
 namespace keel::controller {
@@ -74,6 +75,7 @@ class Broker {
   std::unique_ptr<DynamicBrokerConfig> dynamic_;
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<controller::Controller> controller_;
+  std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
   Services services_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<net::Server> server_;

@@ -30,6 +30,7 @@ Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWr
 Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);

@@ -31,6 +31,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kCreateTopics), 0, 7, nullptr, &handle_create_topics},
     {key(ApiKey::kDeleteTopics), 0, 6, nullptr, &handle_delete_topics},
     {key(ApiKey::kDeleteRecords), 0, 2, &handle_delete_records},
+    {key(ApiKey::kInitProducerId), 0, 5, &handle_init_producer_id},
     {key(ApiKey::kOffsetForLeaderEpoch), 0, 4, &handle_offset_for_leader_epoch},
     {key(ApiKey::kDescribeConfigs), 0, 4, &handle_describe_configs},
     {key(ApiKey::kAlterConfigs), 0, 2, &handle_alter_configs},

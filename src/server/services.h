@@ -8,6 +8,7 @@
 
 namespace keel::cluster {
 class MetadataCache;
+class ProducerIdManager;
 class ReplicaManager;
 }  // namespace keel::cluster
 
@@ -21,6 +22,7 @@ struct Services {
   cluster::ReplicaManager* replicas = nullptr;
   TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
   DynamicBrokerConfig* dynamic = nullptr;  // dynamic broker configs (may be null in tests)
+  cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -159,6 +159,7 @@ class Broker:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                self.dump_stacks()
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
@@ -166,6 +167,15 @@ class Broker:
         code = self.proc.returncode
         self.proc = None
         return code
+
+    def dump_stacks(self):
+        """A broker that does not stop: keep its threads' stacks for the report."""
+        if shutil.which("gdb") is None:
+            return
+        out = subprocess.run(["gdb", "-batch", "-p", str(self.proc.pid), "-ex", "thread apply all bt 20"],
+                             capture_output=True, text=True, timeout=60)
+        (self.dir / "hang-stacks.txt").write_text(out.stdout)
+        print("keel did not stop; stacks in %s" % (self.dir / "hang-stacks.txt"))
 
     def log_text(self):
         return self.log_path.read_text() if self.log_path.exists() else ""

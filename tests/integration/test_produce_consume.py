@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 
 def produce(bootstrap, topic, messages, **conf):
@@ -205,3 +205,25 @@ def test_timestamps_too_old_for_the_topic_are_refused(broker):
     assert result["old"] is not None and result["old"].code() == KafkaError.INVALID_TIMESTAMP
     offsets = produce(broker.bootstrap, "fresh-only", [{"value": b"now", "timestamp": int(time.time() * 1000)}])
     assert offsets == [0]
+
+
+def test_idempotent_producer_delivers_exactly_once_across_a_restart(make_broker):
+    b = make_broker().start()
+    conf = {"enable.idempotence": True, "linger.ms": 5, "max.in.flight.requests.per.connection": 5}
+    produce(b.bootstrap, "idem", [{"key": b"%d" % i, "value": b"a%d" % i} for i in range(500)], **conf)
+    assert b.stop() == 0
+    b.start()
+    produce(b.bootstrap, "idem", [{"key": b"%d" % i, "value": b"b%d" % i} for i in range(500)], **conf)
+    got = consume(b.bootstrap, "idem", 1000)
+    assert [g.value() for g in got] == [b"a%d" % i for i in range(500)] + [b"b%d" % i for i in range(500)]
+    # The first producer's state was snapshotted at the clean stop and loaded
+    # back at the start (deduplication survives restarts).
+    assert "producer state of 1 producers loaded (0 batches replayed)" in b.log_text()
+
+
+def test_transactional_producer_is_refused_cleanly(broker):
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "tx-1"})
+    with pytest.raises(KafkaException) as e:
+        p.init_transactions(10)
+    # librdkafka sees no transaction coordinator in ApiVersions and gives up at once.
+    assert e.value.args[0].code() == KafkaError._UNSUPPORTED_FEATURE

@@ -1,0 +1,218 @@
+#include "cluster/producer_state.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <climits>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "common/bytes.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "storage/checkpoint.h"
+#include "storage/errors.h"
+
+namespace keel::cluster {
+
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr int16_t kSnapshotVersion = 1;
+constexpr size_t kHeaderSize = 2 + 4 + 4;
+constexpr size_t kEntrySize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
+
+bool in_sequence(int32_t last, int32_t next) {
+  return int64_t{next} == int64_t{last} + 1 || (next == 0 && last == INT32_MAX);
+}
+
+std::string snapshot_name(int64_t offset) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%020" PRId64 ".snapshot", offset);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_producer_snapshot(const std::vector<SnapshotEntry>& entries) {
+  ByteWriter w(kHeaderSize + entries.size() * kEntrySize);
+  w.write_i16(kSnapshotVersion);
+  const size_t crc_at = w.reserve_bytes(4);
+  w.write_i32(static_cast<int32_t>(entries.size()));
+  for (const auto& e : entries) {
+    w.write_i64(e.producer_id);
+    w.write_i16(e.epoch);
+    w.write_i32(e.last_sequence);
+    w.write_i64(e.last_offset);
+    w.write_i32(e.offset_delta);
+    w.write_i64(e.timestamp);
+    w.write_i32(e.coordinator_epoch);
+    w.write_i64(e.current_txn_first_offset);
+  }
+  Bytes out = w.take();
+  const uint32_t crc = crc32c(ByteView(out.data() + crc_at + 4, out.size() - crc_at - 4));
+  store_be<uint32_t>(out.data() + crc_at, crc);
+  return out;
+}
+
+std::optional<std::vector<SnapshotEntry>> decode_producer_snapshot(const std::vector<uint8_t>& bytes) {
+  ByteReader r{ByteView(bytes)};
+  if (r.read_i16() != kSnapshotVersion) return std::nullopt;
+  const uint32_t crc = r.read_u32();
+  if (!r.ok() || crc32c(ByteView(bytes.data() + 6, bytes.size() - 6)) != crc) return std::nullopt;
+  const int32_t count = r.read_i32();
+  if (!r.ok() || count < 0 || static_cast<size_t>(count) * kEntrySize != r.remaining()) return std::nullopt;
+  std::vector<SnapshotEntry> out;
+  out.reserve(static_cast<size_t>(count));
+  for (int32_t i = 0; i < count; ++i) {
+    SnapshotEntry e{};
+    e.producer_id = r.read_i64();
+    e.epoch = r.read_i16();
+    e.last_sequence = r.read_i32();
+    e.last_offset = r.read_i64();
+    e.offset_delta = r.read_i32();
+    e.timestamp = r.read_i64();
+    e.coordinator_epoch = r.read_i32();
+    e.current_txn_first_offset = r.read_i64();
+    out.push_back(e);
+  }
+  if (!r.ok()) return std::nullopt;
+  return out;
+}
+
+ProducerStateManager::ProducerStateManager(std::string dir, int64_t producer_id_expiration_ms)
+    : dir_(std::move(dir)), expiration_ms_(producer_id_expiration_ms) {}
+
+ProducerCheck ProducerStateManager::check(const ProducerBatch& b) const {
+  ProducerCheck out;
+  if (b.producer_id < 0) return out;
+  auto it = producers_.find(b.producer_id);
+  if (it == producers_.end()) return out;  // unknown (new, or expired): any sequence starts it
+  const Entry& e = it->second;
+  if (b.producer_epoch < e.epoch) {
+    out.error = ErrorCode::kInvalidProducerEpoch;
+    out.message = "producer " + std::to_string(b.producer_id) + " epoch " + std::to_string(b.producer_epoch) +
+                  " is older than the current epoch " + std::to_string(e.epoch);
+    return out;
+  }
+  if (b.producer_epoch == e.epoch) {
+    for (const auto& m : e.batches) {
+      if (m.first_seq == b.base_sequence && m.last_seq == b.last_sequence) {
+        out.duplicate = m;
+        return out;
+      }
+    }
+  }
+  if (b.producer_epoch != e.epoch) {
+    // A new epoch starts its sequences at 0.
+    if (b.base_sequence != 0) {
+      out.error = ErrorCode::kOutOfOrderSequenceNumber;
+      out.message = "producer " + std::to_string(b.producer_id) + " new epoch " + std::to_string(b.producer_epoch) +
+                    " must start at sequence 0, got " + std::to_string(b.base_sequence);
+    }
+    return out;
+  }
+  const int32_t last = e.batches.empty() ? -1 : e.batches.back().last_seq;
+  if (!e.batches.empty() && !in_sequence(last, b.base_sequence)) {
+    out.error = ErrorCode::kOutOfOrderSequenceNumber;
+    out.message = "producer " + std::to_string(b.producer_id) + ": expected sequence " +
+                  std::to_string(last == INT32_MAX ? 0 : last + 1) + ", got " + std::to_string(b.base_sequence);
+  }
+  return out;
+}
+
+void ProducerStateManager::record(const ProducerBatch& b) {
+  if (b.producer_id < 0) return;
+  Entry& e = producers_[b.producer_id];
+  if (b.producer_epoch != e.epoch) {
+    e.epoch = b.producer_epoch;
+    e.batches.clear();
+  }
+  e.batches.push_back({b.base_sequence, b.last_sequence, b.first_offset, b.last_offset, b.timestamp});
+  while (e.batches.size() > kBatchesKept) e.batches.pop_front();
+  e.last_timestamp = std::max(e.last_timestamp, b.timestamp);
+}
+
+void ProducerStateManager::remove_expired(int64_t now_ms) {
+  std::erase_if(producers_, [&](const auto& kv) { return now_ms - kv.second.last_timestamp > expiration_ms_; });
+}
+
+std::vector<int64_t> ProducerStateManager::snapshot_offsets() const {
+  std::vector<int64_t> out;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return out;
+  while (dirent* ent = ::readdir(d)) {
+    std::string name = ent->d_name;
+    if (name.size() != 29 || !name.ends_with(".snapshot")) continue;
+    int64_t off = 0;
+    bool digits = true;
+    for (size_t i = 0; i < 20; ++i) {
+      if (name[i] < '0' || name[i] > '9') digits = false;
+      off = off * 10 + (name[i] - '0');
+    }
+    if (digits) out.push_back(off);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end) {
+  producers_.clear();
+  last_snapshot_ = -1;
+  auto offsets = snapshot_offsets();
+  for (auto it = offsets.rbegin(); it != offsets.rend(); ++it) {
+    const std::string path = dir_ + "/" + snapshot_name(*it);
+    if (*it > log_end || *it < log_start) {
+      // Above the log end: the log was truncated below it. Below the log
+      // start: its producers' batches are gone. Either way, not for us.
+      if (*it > log_end) ::unlink(path.c_str());
+      continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto entries = decode_producer_snapshot(bytes);
+    if (!entries) {
+      keel::logger("storage")->warn("{}: corrupt producer snapshot, ignored and deleted", path);
+      ::unlink(path.c_str());
+      continue;
+    }
+    for (const auto& e : *entries) {
+      Entry& entry = producers_[e.producer_id];
+      entry.epoch = e.epoch;
+      entry.last_timestamp = e.timestamp;
+      entry.batches.push_back({e.last_sequence - e.offset_delta, e.last_sequence, e.last_offset - e.offset_delta,
+                               e.last_offset, e.timestamp});
+    }
+    last_snapshot_ = *it;
+    return *it;
+  }
+  return log_start;
+}
+
+Result<void> ProducerStateManager::take_snapshot(int64_t log_end) {
+  std::vector<SnapshotEntry> entries;
+  entries.reserve(producers_.size());
+  for (const auto& [id, e] : producers_) {
+    if (e.batches.empty()) continue;
+    const BatchMetadata& last = e.batches.back();
+    entries.push_back({id, e.epoch, last.last_seq, last.last_offset,
+                       static_cast<int32_t>(last.last_offset - last.first_offset), last.timestamp, -1, -1});
+  }
+  const auto bytes = encode_producer_snapshot(entries);
+  if (auto r = storage::write_file_atomic(dir_ + "/" + snapshot_name(log_end),
+                                          std::string(bytes.begin(), bytes.end()));
+      !r) {
+    return r;
+  }
+  last_snapshot_ = log_end;
+  auto offsets = snapshot_offsets();
+  for (size_t i = 0; i + 2 < offsets.size(); ++i) ::unlink((dir_ + "/" + snapshot_name(offsets[i])).c_str());
+  return {};
+}
+
+}  // namespace keel::cluster
