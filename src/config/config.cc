@@ -171,6 +171,7 @@ const Binding kBindings[] = {
     {"socket.send.buffer.bytes", &C::socket_send_buffer_bytes},
     {"socket.receive.buffer.bytes", &C::socket_receive_buffer_bytes},
     {"queued.max.requests", &C::queued_max_requests},
+    {"max.incremental.fetch.session.cache.slots", &C::max_incremental_fetch_session_cache_slots},
     {"connections.max.idle.ms", &C::connections_max_idle_ms},
     {"max.connections", &C::max_connections},
     {"max.connections.per.ip", &C::max_connections_per_ip},

@@ -113,6 +113,7 @@ struct BrokerConfig {
   int32_t socket_send_buffer_bytes = 102400;     // -1 = OS default
   int32_t socket_receive_buffer_bytes = 102400;  // -1 = OS default
   int32_t queued_max_requests = 500;
+  int32_t max_incremental_fetch_session_cache_slots = 1000;
   int64_t connections_max_idle_ms = 600000;
   int32_t max_connections = 2147483647;
   int32_t max_connections_per_ip = 2147483647;

@@ -134,6 +134,8 @@ const std::vector<KeyDef>& table() {
        "SO_RCVBUF of client sockets; -1 = OS default.", ""},
       {"queued.max.requests", KeyType::kInt, "500", 1, nullopt, {},
        "Requests queued before the network threads stop reading.", ""},
+      {"max.incremental.fetch.session.cache.slots", KeyType::kInt, "1000", 0, nullopt, {},
+       "Incremental fetch sessions (KIP-227) the broker keeps; 0 turns them off.", ""},
       {"connections.max.idle.ms", KeyType::kLong, "600000", 1, nullopt, {},
        "A connection with no request for this long is closed.", ""},
       {"max.connections", KeyType::kInt, "2147483647", 0, nullopt, {},

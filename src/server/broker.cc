@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
 #include "cluster/producer_id_manager.h"
 #include "cluster/replica_manager.h"
@@ -140,6 +141,10 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   dynamic_ = std::make_unique<DynamicBrokerConfig>();
   channel_ = std::make_unique<LocalChannel>(config_, *dynamic_, *replicas_);
 
+  cluster::FetchSessionCacheOptions fso;
+  fso.max_slots = static_cast<size_t>(std::max(0, config_.max_incremental_fetch_session_cache_slots));
+  fetch_sessions_ = std::make_unique<cluster::FetchSessionCache>(fso);
+  services_.fetch_sessions = fetch_sessions_.get();
   services_.metadata = metadata_.get();
   services_.dynamic = dynamic_.get();
   services_.replicas = replicas_.get();

@@ -30,6 +30,7 @@ namespace keel::storage {
 class LogManager;
 }
 namespace keel::cluster {
+class FetchSessionCache;
 class MetadataCache;
 class ProducerIdManager;
 class ReplicaManager;
@@ -70,6 +71,7 @@ class Broker {
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<cluster::MetadataCache> metadata_;
   std::unique_ptr<cluster::ReplicaManager> replicas_;
+  std::unique_ptr<cluster::FetchSessionCache> fetch_sessions_;
   std::unique_ptr<coord::CoordinationStore> store_;
   std::unique_ptr<coord::KafkaStore> kafka_store_;
   std::unique_ptr<DynamicBrokerConfig> dynamic_;

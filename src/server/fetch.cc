@@ -10,14 +10,15 @@
 // headers dropped, zstd refused with UNSUPPORTED_COMPRESSION_TYPE), as Kafka
 // does — no zero-copy for them.
 //
-// Incremental fetch sessions (KIP-227) are declined for now with session id
-// 0 — which Kafka's protocol allows (a broker whose session cache is full
-// does the same) — so clients keep sending full requests.
+// Incremental fetch sessions (KIP-227, v7+): the FetchSessionCache resolves
+// which partitions a request reads (an incremental request: the session's)
+// and which of them the response carries (only those with news).
 
 #include <unistd.h>
 
 #include <memory>
 
+#include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
 #include "cluster/replica_manager.h"
 #include "common/log.h"
@@ -34,41 +35,6 @@ namespace {
 using protocol::ErrorCode;
 using protocol::FetchRequest;
 using protocol::FetchResponse;
-
-std::shared_ptr<spdlog::logger> log() {
-  static auto l = keel::logger("fetch");
-  return l;
-}
-
-struct WantedPartition {
-  std::string topic;        // "" when the topic id is unknown
-  protocol::Uuid topic_id;
-  int32_t partition;
-  int64_t fetch_offset;
-  int32_t partition_max_bytes;
-  int32_t current_leader_epoch;
-};
-
-// Everything a fetch needs after the handler returns: the request is not kept.
-struct FetchState {
-  int16_t version;
-  int32_t replica_id;
-  int32_t min_bytes;
-  int32_t max_bytes;
-  cluster::Isolation isolation;
-  std::vector<std::pair<std::string, protocol::Uuid>> topics;  // response order
-  std::vector<std::vector<WantedPartition>> partitions;        // per topic
-  cluster::MetadataCache* metadata;
-  cluster::ReplicaManager* replicas;
-  Responder responder;
-};
-
-struct FetchOutcome {
-  FetchResponse response;
-  std::vector<std::vector<net::FileChunk>> files;
-  int64_t bytes = 0;
-  bool has_error = false;
-};
 
 // The batches of `ranges` as one legacy message set of `magic`, from
 // `fetch_offset` on, at most `max_bytes` (at least one message). Errors are
@@ -103,79 +69,138 @@ ErrorCode down_convert(const std::vector<storage::FileRange>& ranges, int64_t fe
   return ErrorCode::kNone;
 }
 
+// Everything a fetch needs after the handler returns: the request is not kept.
+struct FetchState {
+  int16_t version;
+  int32_t replica_id;
+  int32_t min_bytes;
+  int32_t max_bytes;
+  cluster::Isolation isolation;
+  cluster::FetchContext context;  // the partitions to read, the session
+  cluster::MetadataCache* metadata;
+  cluster::ReplicaManager* replicas;
+  Responder responder;
+};
+
+struct PartitionOutcome {
+  FetchResponse::PartitionData data;
+  cluster::FetchPartitionResult result;
+  std::vector<net::FileChunk> files;
+};
+
+struct FetchOutcome {
+  std::vector<PartitionOutcome> partitions;  // one per context partition, in order
+  int64_t bytes = 0;
+  bool has_error = false;
+};
+
 FetchOutcome read_all(const FetchState& st) {
   FetchOutcome out;
   auto snapshot = st.metadata->snapshot();
   int64_t remaining = st.max_bytes;
-  for (size_t t = 0; t < st.topics.size(); ++t) {
-    auto& rt = out.response.responses.emplace_back();
-    rt.topic = st.topics[t].first;
-    rt.topic_id = st.topics[t].second;
-    for (const auto& want : st.partitions[t]) {
-      auto& rp = rt.partitions.emplace_back();
-      rp.partition_index = want.partition;
-      rp.high_watermark = -1;
-      rp.last_stable_offset = -1;
-      rp.log_start_offset = -1;
-      auto fail = [&](ErrorCode code) {
-        rp.error_code = static_cast<int16_t>(code);
-        out.has_error = true;
-      };
-      if (want.topic.empty()) {
-        fail(ErrorCode::kUnknownTopicId);
-        continue;
-      }
-      if (!snapshot->partition(want.topic, want.partition)) {
-        fail(st.version >= 13 && !want.topic_id.is_zero() ? ErrorCode::kUnknownTopicId
-                                                           : ErrorCode::kUnknownTopicOrPartition);
-        continue;
-      }
-      auto partition = st.replicas->partition({want.topic, want.partition});
-      if (!partition) {
-        fail(ErrorCode::kNotLeaderOrFollower);
-        continue;
-      }
-      const int64_t limit = std::min<int64_t>(std::max(0, want.partition_max_bytes), std::max<int64_t>(0, remaining));
-      cluster::ReadOutcome read = partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0,
-                                                  want.current_leader_epoch, st.isolation, st.replica_id >= 0);
-      rp.high_watermark = read.high_watermark;
-      rp.last_stable_offset = read.last_stable_offset;
-      rp.log_start_offset = read.log_start_offset;
-      if (read.error != ErrorCode::kNone) {
-        fail(read.error);
-        continue;
-      }
-      if (read.ranges.empty()) continue;
-      if (st.version < 4) {
-        Bytes legacy;
-        const int8_t magic = st.version <= 1 ? 0 : 1;
-        if (ErrorCode e = down_convert(read.ranges, want.fetch_offset, magic, limit, legacy); e != ErrorCode::kNone) {
-          fail(e);
-          continue;
-        }
-        out.bytes += static_cast<int64_t>(legacy.size());
-        remaining -= static_cast<int64_t>(legacy.size());
-        rp.records = protocol::Records::own(std::move(legacy));
-        continue;
-      }
-      const uint32_t splice = static_cast<uint32_t>(out.files.size());
-      auto& chunks = out.files.emplace_back();
-      for (auto& r : read.ranges) {
-        chunks.push_back({r.file, r.file->fd(), r.position, r.length});
-      }
-      rp.records = protocol::Records::external(static_cast<size_t>(read.bytes), splice);
-      out.bytes += read.bytes;
-      remaining -= read.bytes;
+  out.partitions.reserve(st.context.partitions.size());
+  for (const auto& want : st.context.partitions) {
+    auto& po = out.partitions.emplace_back();
+    auto& rp = po.data;
+    rp.partition_index = want.key.partition;
+    rp.high_watermark = -1;
+    rp.last_stable_offset = -1;
+    rp.log_start_offset = -1;
+    auto fail = [&](ErrorCode code) {
+      rp.error_code = static_cast<int16_t>(code);
+      po.result.error = code;
+      out.has_error = true;
+    };
+    if (want.key.topic.empty()) {
+      fail(ErrorCode::kUnknownTopicId);
+      continue;
     }
+    if (!snapshot->partition(want.key.topic, want.key.partition)) {
+      fail(st.version >= 13 ? ErrorCode::kUnknownTopicId : ErrorCode::kUnknownTopicOrPartition);
+      continue;
+    }
+    auto partition = st.replicas->partition({want.key.topic, want.key.partition});
+    if (!partition) {
+      fail(ErrorCode::kNotLeaderOrFollower);
+      continue;
+    }
+    const int64_t limit =
+        std::min<int64_t>(std::max(0, want.partition_max_bytes), std::max<int64_t>(0, remaining));
+    cluster::ReadOutcome read = partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0,
+                                                want.current_leader_epoch, st.isolation, st.replica_id >= 0);
+    rp.high_watermark = read.high_watermark;
+    rp.last_stable_offset = read.last_stable_offset;
+    rp.log_start_offset = read.log_start_offset;
+    po.result.high_watermark = read.high_watermark;
+    po.result.last_stable_offset = read.last_stable_offset;
+    po.result.log_start_offset = read.log_start_offset;
+    if (read.error != ErrorCode::kNone) {
+      fail(read.error);
+      continue;
+    }
+    if (read.ranges.empty()) continue;
+    po.result.has_records = true;
+    if (st.version < 4) {
+      Bytes legacy;
+      const int8_t magic = st.version <= 1 ? 0 : 1;
+      if (ErrorCode e = down_convert(read.ranges, want.fetch_offset, magic, limit, legacy); e != ErrorCode::kNone) {
+        fail(e);
+        continue;
+      }
+      out.bytes += static_cast<int64_t>(legacy.size());
+      remaining -= static_cast<int64_t>(legacy.size());
+      rp.records = protocol::Records::own(std::move(legacy));
+      continue;
+    }
+    for (auto& r : read.ranges) po.files.push_back({r.file, r.file->fd(), r.position, r.length});
+    rp.records = protocol::Records::external(static_cast<size_t>(read.bytes), 0);  // splice id set in send()
+    out.bytes += read.bytes;
+    remaining -= read.bytes;
   }
   return out;
 }
 
 void send(FetchState& st, FetchOutcome& out) {
-  out.response.session_id = 0;
+  const auto& parts = st.context.partitions;
+  std::vector<bool> include(parts.size(), true);
+  if (st.context.session) {
+    std::vector<cluster::FetchPartitionResult> results;
+    results.reserve(out.partitions.size());
+    for (const auto& po : out.partitions) results.push_back(po.result);
+    include = st.context.session->update(st.context, results);
+  }
+  FetchResponse response;
+  response.session_id = st.context.response_session_id;
+  std::vector<std::vector<net::FileChunk>> files;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!include[i]) continue;
+    const auto& key = parts[i].key;
+    // Consecutive partitions of one topic share its entry.
+    if (response.responses.empty() || response.responses.back().topic_id != key.topic_id ||
+        (st.version < 13 && response.responses.back().topic != key.topic)) {
+      auto& rt = response.responses.emplace_back();
+      rt.topic = st.version >= 13 ? std::string() : key.topic;
+      rt.topic_id = key.topic_id;
+    }
+    auto& po = out.partitions[i];
+    if (!po.files.empty()) {
+      po.data.records = protocol::Records::external(po.data.records->size(), static_cast<uint32_t>(files.size()));
+      files.push_back(std::move(po.files));
+    }
+    response.responses.back().partitions.push_back(std::move(po.data));
+  }
   ByteWriter w;
-  out.response.encode(w, st.version);
-  st.responder.send(w, out.files);
+  response.encode(w, st.version);
+  st.responder.send(w, files);
+}
+
+void send_error(int16_t version, Responder& responder, ErrorCode error) {
+  FetchResponse response;
+  response.error_code = static_cast<int16_t>(error);
+  response.session_id = cluster::kInvalidSessionId;
+  ByteWriter w;
+  response.encode(w, version);
+  responder.send(w);
 }
 
 }  // namespace
@@ -183,44 +208,66 @@ void send(FetchState& st, FetchOutcome& out) {
 Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder responder) {
   FetchRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
-  auto st = std::make_shared<FetchState>(FetchState{ctx.api_version(),
-                                                     ctx.api_version() >= 15 ? req.replica_state.replica_id
-                                                                             : req.replica_id,
-                                                     req.min_bytes,
-                                                     ctx.api_version() >= 3 ? req.max_bytes : INT32_MAX,
-                                                     req.isolation_level == 1 ? cluster::Isolation::kReadCommitted
-                                                                              : cluster::Isolation::kReadUncommitted,
-                                                     {},
-                                                     {},
-                                                     ctx.services.metadata,
-                                                     ctx.services.replicas,
-                                                     responder});
+  const int16_t version = ctx.api_version();
+  const int32_t replica_id = version >= 15 ? req.replica_state.replica_id : req.replica_id;
   auto snapshot = ctx.services.metadata->snapshot();
+
+  // Resolve topic ids (v13+) to names; unknown ids keep an empty name.
+  std::vector<cluster::FetchPartitionRequest> wanted;
   for (const auto& topic : req.topics) {
     std::string name = topic.topic;
-    if (ctx.api_version() >= 13) {
+    if (version >= 13) {
       const cluster::TopicInfo* info = snapshot->topic(topic.topic_id);
       name = info ? info->name : "";
     }
-    st->topics.emplace_back(ctx.api_version() >= 13 ? std::string() : topic.topic, topic.topic_id);
-    auto& parts = st->partitions.emplace_back();
     for (const auto& p : topic.partitions) {
-      parts.push_back({name, topic.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes,
-                       ctx.api_version() >= 9 ? p.current_leader_epoch : -1});
+      cluster::FetchPartitionRequest r;
+      r.key = {name, version >= 13 ? topic.topic_id : protocol::Uuid{}, p.partition};
+      r.fetch_offset = p.fetch_offset;
+      r.log_start_offset = p.log_start_offset;
+      r.partition_max_bytes = p.partition_max_bytes;
+      r.current_leader_epoch = version >= 9 ? p.current_leader_epoch : -1;
+      r.last_fetched_epoch = p.last_fetched_epoch;
+      wanted.push_back(std::move(r));
     }
   }
+  std::vector<cluster::FetchPartitionKey> forgotten;
+  for (const auto& f : req.forgotten_topics_data) {
+    std::string name = f.topic;
+    if (version >= 13) {
+      const cluster::TopicInfo* info = snapshot->topic(f.topic_id);
+      name = info ? info->name : "";
+    }
+    for (int32_t p : f.partitions) forgotten.push_back({name, version >= 13 ? f.topic_id : protocol::Uuid{}, p});
+  }
+
+  cluster::FetchContext context;
+  if (ctx.services.fetch_sessions) {
+    context = ctx.services.fetch_sessions->new_context(version, req.session_id, req.session_epoch, std::move(wanted),
+                                                       forgotten, replica_id >= 0);
+  } else {
+    context.partitions = std::move(wanted);
+  }
+  if (context.error != ErrorCode::kNone) {
+    send_error(version, responder, context.error);
+    return {};
+  }
+
+  auto st = std::make_shared<FetchState>(FetchState{
+      version, replica_id, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
+      req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
+      std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
 
   FetchOutcome now = read_all(*st);
-  if (req.max_wait_ms <= 0 || now.bytes >= std::max(1, req.min_bytes) || now.has_error || st->topics.empty()) {
+  if (req.max_wait_ms <= 0 || now.bytes >= std::max(1, req.min_bytes) || now.has_error ||
+      st->context.partitions.empty()) {
     send(*st, now);
     return {};
   }
   // Not enough yet: wait for data on any of the partitions, or the deadline.
   std::vector<storage::TopicPartition> watched;
-  for (const auto& parts : st->partitions) {
-    for (const auto& p : parts) {
-      if (!p.topic.empty()) watched.push_back({p.topic, p.partition});
-    }
+  for (const auto& p : st->context.partitions) {
+    if (!p.key.topic.empty()) watched.push_back({p.key.topic, p.key.partition});
   }
   auto& purgatory = ctx.services.replicas->fetch_purgatory();
   auto ready = [st] {

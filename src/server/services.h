@@ -7,6 +7,7 @@
 #include <functional>
 
 namespace keel::cluster {
+class FetchSessionCache;
 class MetadataCache;
 class ProducerIdManager;
 class ReplicaManager;
@@ -23,6 +24,7 @@ struct Services {
   TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
   DynamicBrokerConfig* dynamic = nullptr;  // dynamic broker configs (may be null in tests)
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
+  cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };
