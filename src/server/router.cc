@@ -46,6 +46,15 @@ std::shared_ptr<spdlog::logger> log() {
   return l;
 }
 
+// Client-supplied text for a log line: printable ASCII only, at most 100
+// characters, so a hostile client id cannot forge lines or garble the log.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 100)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (text.size() > 100) out += "...";
+  return out;
+}
+
 std::string_view api_name(int16_t api_key) {
   const auto* api = protocol::find_api(api_key);
   return api ? api->name : std::string_view("unknown");
@@ -232,7 +241,7 @@ void Router::handle(const net::ConnectionInfo& conn, Bytes frame_bytes,
   if (!res.ok()) {
     // Kafka closes the connection when a request body cannot be parsed.
     log()->warn("closing connection {} from {} (client id '{}'): malformed {} v{} request: {}",
-                conn.id, conn.peer, header.client_id.value_or(""), api_name(api_key), api_version,
+                conn.id, conn.peer, printable(header.client_id.value_or("")), api_name(api_key), api_version,
                 res.error().message());
     return done(close_connection());
   }

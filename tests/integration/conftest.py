@@ -178,7 +178,7 @@ class Broker:
         print("keel did not stop; stacks in %s" % (self.dir / "hang-stacks.txt"))
 
     def log_text(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @pytest.fixture
