@@ -1,6 +1,7 @@
 #include "storage/log.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,8 +64,31 @@ Result<void> Log::load() {
   while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
   ::closedir(d);
   std::vector<int64_t> bases;
+  // A compaction swap interrupted after the cleaned segment became <base>.log.swap
+  // (complete and fsynced by then): finish it as Kafka does. The old segment's
+  // indexes describe the old bytes, so they go and are rebuilt below.
+  std::vector<int64_t> swapped;
+  for (std::string& name : names) {
+    if (name.size() != 29 || !ends_with(name, ".log.swap")) continue;
+    auto base = parse_segment_name(name.substr(0, 24));
+    if (!base) continue;
+    std::string log_path = dir_ + "/" + name.substr(0, 24);
+    if (::rename((dir_ + "/" + name).c_str(), log_path.c_str()) != 0) return StorageErrc::kStorageError;
+    ::unlink((dir_ + "/" + segment_file_name(*base, ".index")).c_str());
+    ::unlink((dir_ + "/" + segment_file_name(*base, ".timeindex")).c_str());
+    keel::logger("storage")->warn("{}: completed an interrupted compaction swap of segment {}", dir_, *base);
+    swapped.push_back(*base);
+    name = name.substr(0, 24);
+  }
+  if (!swapped.empty()) {
+    if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
   for (const std::string& name : names) {
-    // Leftovers of async deletion, interrupted writes and (future) compaction.
+    // Leftovers of async deletion, interrupted writes and compaction
+    // (.cleaned: the swap had not begun, the old segment is intact).
     if (ends_with(name, ".deleted") || ends_with(name, ".tmp") || ends_with(name, ".cleaned") ||
         ends_with(name, ".swap")) {
       ::unlink((dir_ + "/" + name).c_str());
@@ -76,6 +100,9 @@ Result<void> Log::load() {
   for (int64_t base : bases) {
     auto seg = Segment::open(dir_, base, config_, cache_);
     if (!seg) return seg.error();
+    if (std::find(swapped.begin(), swapped.end(), base) != swapped.end()) {
+      if (auto r = (*seg)->rebuild_sealed(); !r) return r;
+    }
     segments_.emplace(base, std::move(*seg));
   }
   if (!clean_shutdown_ && !segments_.empty()) {
@@ -386,6 +413,7 @@ Result<int64_t> Log::delete_records_before(int64_t offset, int64_t now_ms) {
 Result<int> Log::apply_retention(int64_t now_ms) {
   std::lock_guard lock(mu_);
   int deleted = 0;
+  if (!config_.deletes()) return 0;  // cleanup.policy=compact: only the cleaner removes records
   if (config_.retention_ms >= 0) {
     while (segments_.size() > 1) {
       Segment& seg = *segments_.begin()->second;
@@ -431,6 +459,54 @@ Result<void> Log::close() {
   if (auto r = flush(); !r) return r;
   std::lock_guard lock(mu_);
   return active().flush();  // the trimmed index sizes too
+}
+
+Result<std::vector<Log::SealedSegment>> Log::sealed_segments() {
+  std::lock_guard lock(mu_);
+  std::vector<SealedSegment> out;
+  for (auto it = segments_.begin(); it != segments_.end() && std::next(it) != segments_.end(); ++it) {
+    auto file = it->second->log_file();
+    if (!file) return file.error();
+    out.push_back({it->first, std::next(it)->first, it->second->size(), std::move(*file), it->second.get()});
+  }
+  return out;
+}
+
+Result<bool> Log::replace_segment(const SealedSegment& sealed, const std::string& cleaned_path, int64_t now_ms,
+                                  const std::function<void(SwapStep)>& hook) {
+  std::lock_guard lock(mu_);
+  auto it = segments_.find(sealed.base_offset);
+  if (offline_ || it == segments_.end() || it->second.get() != sealed.identity ||
+      it->second->size() != sealed.size || std::next(it) == segments_.end()) {
+    ::unlink(cleaned_path.c_str());
+    return false;
+  }
+  std::string log_path = it->second->log_path();
+  std::string swap_path = log_path + ".swap";
+  auto fail = [&]() -> Result<bool> {
+    mark_offline();
+    return StorageErrc::kStorageError;
+  };
+  if (::rename(cleaned_path.c_str(), swap_path.c_str()) != 0) return fail();
+  if (hook) hook(SwapStep::kRenamedToSwap);
+  // From here a crash is completed by open(). The old files are kept (as
+  // *.deleted) for readers holding their descriptors, like retention does.
+  std::unique_ptr<Segment> old = std::move(it->second);
+  segments_.erase(it);
+  if (!old->rename_to_deleted()) return fail();
+  pending_deletes_.push_back({std::move(old), now_ms + config_.file_delete_delay_ms});
+  if (hook) hook(SwapStep::kOldRenamedToDeleted);
+  if (::rename(swap_path.c_str(), log_path.c_str()) != 0) return fail();
+  if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  if (hook) hook(SwapStep::kSwapRenamedToLog);
+  auto seg = Segment::open(dir_, sealed.base_offset, config_, cache_);
+  if (!seg) return fail();
+  if (auto r = (*seg)->rebuild_sealed(); !r) return fail();
+  segments_.emplace(sealed.base_offset, std::move(*seg));
+  return true;
 }
 
 }  // namespace keel::storage

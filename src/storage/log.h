@@ -144,6 +144,30 @@ class Log {
   void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
   void mark_offline();
 
+  // --- Compaction support (used by Cleaner; see cleaner.h) ---
+  // A sealed (non-active) segment as seen at one moment: a handle to read it
+  // outside the log's lock, and an identity checked again at swap time.
+  struct SealedSegment {
+    int64_t base_offset = 0;
+    int64_t end_offset = 0;  // the next segment's base offset
+    int64_t size = 0;
+    std::shared_ptr<OpenFile> file;
+    const void* identity = nullptr;
+  };
+  // Every segment but the active one, oldest first.
+  Result<std::vector<SealedSegment>> sealed_segments();
+  // The steps of replace_segment, for fault injection in tests.
+  enum class SwapStep { kRenamedToSwap, kOldRenamedToDeleted, kSwapRenamedToLog };
+  // Swaps `cleaned_path` (a complete, fsynced segment file holding the same
+  // offset range) in for the segment `seg`: rename to <base>.log.swap, old
+  // files to *.deleted (removed after file.delete.delay.ms; readers keep their
+  // descriptors), .swap to .log, indexes rebuilt and trimmed. Returns false
+  // (and removes cleaned_path) when the segment changed or went away since
+  // `seg` was taken. A crash at any step is completed by open(): a .swap file
+  // becomes the segment. `hook` (tests) is called after each step.
+  Result<bool> replace_segment(const SealedSegment& seg, const std::string& cleaned_path, int64_t now_ms,
+                               const std::function<void(SwapStep)>& hook = {});
+
  private:
   explicit Log(LogOpenOptions options);
   Result<void> load();

@@ -169,6 +169,12 @@ Result<void> Segment::rebuild_indexes() {
   return err;
 }
 
+Result<void> Segment::rebuild_sealed() {
+  if (auto r = rebuild_indexes(); !r) return r;
+  loaded_ = true;
+  return seal();
+}
+
 Result<void> Segment::ensure_loaded() {
   if (loaded_) return {};
   auto oi = offset_index_->load(size_);

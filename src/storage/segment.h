@@ -105,6 +105,9 @@ class Segment {
   Result<void> seal();
   // Grows trimmed index files back to their preallocated size (reopened active segment).
   Result<void> preallocate_indexes();
+  // A segment whose .log was replaced (compaction swap): rebuilds both
+  // indexes from the log and trims them as a sealed segment.
+  Result<void> rebuild_sealed();
   Result<void> flush();
   // Descriptors to fdatasync (log, and indexes when loaded) — lets the Log
   // sync outside its lock.
