@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks of a keel broker beside this machine's own limits,
+# all measured in one run (docs/load.md explains each number):
+#   limits: loopback TCP (iperf3, one stream), sequential disk write (dd with
+#           fdatasync, in the data directory's filesystem), sendfile of a cached
+#           file over loopback (benchmarks/load/sendfile-limit);
+#   loads:  keel-load (librdkafka) against keel and against librdkafka's mock
+#           cluster; broker CPU seconds per GB from /proc; resident memory.
+# Prints a markdown table. Never run by CI (timings depend on the machine).
+#   scripts/bench.sh [build-dir]      env: BENCH_SCALE=0.2 for a quick run
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+scale=${BENCH_SCALE:-1}
+load=$build/benchmarks/load/keel-load
+[ -x "$load" ] && [ -x "$build/src/keel" ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+if ! command -v iperf3 >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get install -y -qq iperf3 >/dev/null
+fi
+
+work=$(mktemp -d /var/tmp/keel-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+n() { /usr/bin/python3 -c "print(int($1 * $scale))"; }
+json() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.stdin.readline()); print($1)"; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+echo "== machine limits" >&2
+iperf_port=$(free_port)
+iperf3 -s -p "$iperf_port" -1 >/dev/null 2>&1 & pids+=($!)
+sleep 0.5
+tcp_mbs=$(iperf3 -c 127.0.0.1 -p "$iperf_port" -t 5 -J | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6,1))')
+disk_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) conv=fdatasync 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
+rm -f "$work/dd.bin"
+sendfile_mbs=$("$build/benchmarks/load/sendfile-limit" "$work/sendfile.bin" $(n 512) 3 | json 'd["mb_per_s"]')
+
+echo "== keel broker" >&2
+port=$(free_port)
+cat > "$work/keel.yaml" <<YAML
+broker.id: 0
+listeners: PLAINTEXT://127.0.0.1:$port
+log.dirs: $work/data
+num.partitions: 1
+logging:
+  level: warn
+  file: $work/keel.log
+YAML
+"$build/src/keel" --config "$work/keel.yaml" & keel=$!; pids+=($keel)
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+bs=127.0.0.1:$port
+
+mock_out=$work/mock.out
+"$load" mock --topic p100 > "$mock_out" 2>/dev/null & pids+=($!)
+for _ in $(seq 50); do [ -s "$mock_out" ] && break; sleep 0.1; done
+mock_bs=$(head -1 "$mock_out")
+
+measure() {  # measure <label> <keel-load args...>: prints the JSON line, CPU seconds of keel to $work/cpu
+  local before after out
+  shift  # the label names the run for the reader of this script only
+  before=$(cpu_ticks "$keel")
+  out=$("$load" "$@")
+  after=$(cpu_ticks "$keel")
+  echo "$(( after - before ))" > "$work/cpu"
+  echo "$out"
+}
+
+for t in p100 p1k lat; do "$load" create --bootstrap "$bs" --topic $t --partitions 1; done
+
+echo "== produce 100-byte records, acks=1" >&2
+r100=$(n 2000000)
+keel100=$(measure p100 produce --bootstrap "$bs" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+cpu100=$(cat "$work/cpu")
+mock100=$("$load" produce --bootstrap "$mock_bs" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+
+echo "== produce 1 KiB records in ~1 MiB batches" >&2
+r1k=$(n 1000000)
+keel1k=$(measure p1k produce --bootstrap "$bs" --topic p1k --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576)
+cpu1k=$(cat "$work/cpu")
+
+echo "== consume the 1 KiB topic from the page cache" >&2
+cons=$(measure p1k consume --bootstrap "$bs" --topic p1k --records "$r1k")
+cpucons=$(cat "$work/cpu")
+
+echo "== 10,000 records/s of 1 KiB, acks=all" >&2
+rss_before=$(rss_kib "$keel")
+rlat=$(n 600000)
+lat=$("$load" produce --bootstrap "$bs" --topic lat --records "$rlat" --record-size 1024 --acks all --rate 10000 --linger-ms 0)
+rss_after=$(rss_kib "$keel")
+
+echo "== memory: 1,000 partitions and 100 idle connections" >&2
+for i in $(seq 0 9); do "$load" create --bootstrap "$bs" --topic "many$i" --partitions 100; done
+rss_many=$(/usr/bin/python3 - "$port" "$keel" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+time.sleep(1)
+for line in open("/proc/%d/status" % pid):
+    if line.startswith("VmRSS"):
+        print(line.split()[1])
+PY
+)
+
+/usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
+  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" <<'PY'
+import json, sys
+tcp, disk, sendfile = map(float, sys.argv[1:4])
+k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
+cpu100, cpu1k, cpucons, hz = (int(x) for x in sys.argv[9:13])
+rss_before, rss_after, rss_many = (int(x) for x in sys.argv[13:16])
+gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
+print("| measurement | result | limit or target | ratio |")
+print("|---|---|---|---|")
+print("| loopback TCP, one stream (iperf3) | %.0f MB/s | | |" % tcp)
+print("| sequential disk write (dd, fdatasync) | %.0f MB/s | | |" % disk)
+print("| sendfile of a cached file over loopback | %.0f MB/s | | |" % sendfile)
+print("| produce 100 B, acks=1, keel | %.0f rec/s (%.1f MB/s) | 1,000,000 rec/s | %.2f |" % (k100["records_per_s"], k100["mb_per_s"], k100["records_per_s"] / 1e6))
+print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mock %.2f |" % (m100["records_per_s"], k100["records_per_s"] / m100["records_per_s"]))
+print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp))
+print("| consume from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons["mb_per_s"], 0.8 * sendfile, cons["mb_per_s"] / sendfile))
+print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
+print("| broker CPU per GB produced (100 B / 1 KiB) | %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k)))
+print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))
+print("| RSS before / after the 60 s steady load | %d / %d MiB | no growth | |" % (rss_before // 1024, rss_after // 1024))
+print("| RSS with 1,000 partitions + 100 idle connections | %d MiB | 256 MiB | %.2f |" % (rss_many // 1024, rss_many / 1024 / 256))
+PY
