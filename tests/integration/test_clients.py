@@ -105,3 +105,18 @@ def test_old_protocol_clients_produce_legacy_and_fetch_down_converted(broker, ap
     got = [(m.offset, m.key, m.value) for m in c]
     c.close()
     assert got == [(i, b"k%d" % i, b"v%d" % i) for i in range(20)]
+
+
+def test_kafka_python_round_trip_with_keys_values_and_headers(broker):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTP
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", compression_type="gzip")
+    for i in range(100):
+        p.send("kp-rt", key=b"k%d" % i, value=None if i == 7 else b"v%d" % i,
+               headers=[("h", b"%d" % i)]).get(timeout=30)
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=5000, enable_auto_commit=False)
+    c.assign([KTP("kp-rt", 0)])
+    c.seek_to_beginning()
+    got = [(m.offset, m.key, m.value, m.headers) for m in c]
+    c.close()
+    assert got == [(i, b"k%d" % i, None if i == 7 else b"v%d" % i, [("h", b"%d" % i)]) for i in range(100)]
