@@ -32,6 +32,8 @@ using OffsetMap = std::map<TopicPartition, int64_t>;
 inline constexpr const char* kRecoveryPointCheckpoint = "recovery-point-offset-checkpoint";
 inline constexpr const char* kLogStartOffsetCheckpoint = "log-start-offset-checkpoint";
 inline constexpr const char* kReplicationOffsetCheckpoint = "replication-offset-checkpoint";
+// Per log dir: each compacted partition's first dirty offset (the cleaner's progress).
+inline constexpr const char* kCleanerOffsetCheckpoint = "cleaner-offset-checkpoint";
 inline constexpr const char* kCleanShutdownFile = ".kafka_cleanshutdown";
 inline constexpr const char* kPartitionMetadataFile = "partition.metadata";
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "storage/cleaner.h"
 #include "storage/errors.h"
 
 namespace keel::storage {
@@ -60,6 +61,8 @@ Result<void> LogManager::load_dir(const std::string& dir) {
   if (!recovery) return recovery.error();
   auto starts = read_offset_checkpoint(dir + "/" + kLogStartOffsetCheckpoint);
   if (!starts) return starts.error();
+  auto cleaned = read_offset_checkpoint(dir + "/" + kCleanerOffsetCheckpoint);
+  if (!cleaned) return cleaned.error();
   std::string marker = dir + "/" + kCleanShutdownFile;
   bool clean = ::access(marker.c_str(), F_OK) == 0;
   DIR* d = ::opendir(dir.c_str());
@@ -93,6 +96,7 @@ Result<void> LogManager::load_dir(const std::string& dir) {
     if (!log) return log.error();
     if ((*log)->recovered()) ++recovered;
     watch(**log, dir);
+    if (auto c = cleaned->find(*tp); c != cleaned->end()) cleaner_offsets_[*tp] = c->second;
     logs_[*tp] = Entry{dir, std::move(*log)};
   }
   // From here on a crash is unclean.
@@ -180,6 +184,7 @@ Result<void> LogManager::remove(const TopicPartition& tp) {
     if (it == logs_.end()) return {};
     entry = std::move(it->second);
     logs_.erase(it);
+    cleaner_offsets_.erase(tp);
   }
   Log& log = *entry.log;
   static const char kHex[] = "0123456789abcdef";
@@ -290,6 +295,80 @@ void LogManager::run_background_once(int64_t now_ms) {
     (void)checkpoint_recovery_points();
     last_checkpoint_ms_ = now_ms;
   }
+  if (options_.cleaner_enable && now_ms - last_clean_ms_ >= options_.cleaner_backoff_ms) {
+    (void)run_cleaner_once(now_ms);
+    last_clean_ms_ = now_ms;
+  }
+}
+
+int64_t LogManager::cleaner_checkpoint(const TopicPartition& tp) const {
+  std::lock_guard lock(mu_);
+  auto it = cleaner_offsets_.find(tp);
+  return it == cleaner_offsets_.end() ? 0 : it->second;
+}
+
+Result<std::optional<TopicPartition>> LogManager::run_cleaner_once(int64_t now_ms) {
+  struct Candidate {
+    TopicPartition tp;
+    Log* log;
+    std::string dir;
+    int64_t first_dirty;
+  };
+  std::vector<Candidate> candidates;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [tp, e] : logs_) {
+      if (e.log->offline() || !online_dirs_.count(e.dir)) continue;
+      auto c = cleaner_offsets_.find(tp);
+      candidates.push_back({tp, e.log.get(), e.dir, c == cleaner_offsets_.end() ? 0 : c->second});
+    }
+  }
+  // Outside our lock: the logs' locks are never taken under it (see remove()).
+  const Candidate* best = nullptr;
+  double best_ratio = -1;
+  for (auto& c : candidates) {
+    LogConfig config = c.log->config();
+    if (!config.compacts()) continue;
+    // A checkpoint outside the log (truncation, DeleteRecords) restarts from the log start.
+    if (c.first_dirty < c.log->log_start_offset() || c.first_dirty > c.log->log_end_offset())
+      c.first_dirty = c.log->log_start_offset();
+    auto info = Cleaner::dirty_info(*c.log, c.first_dirty);
+    if (!info || !Cleaner::needs_cleaning(*info, config, now_ms)) continue;
+    if (info->ratio() > best_ratio) {
+      best_ratio = info->ratio();
+      best = &c;
+    }
+  }
+  if (!best) return std::optional<TopicPartition>{};
+  auto stats = Cleaner().clean(*best->log, best->first_dirty, now_ms);
+  if (!stats) {
+    keel::logger("storage")->error("cleaner failed on {}: {}", best->tp.dir_name(), stats.error().message());
+    return stats.error();
+  }
+  keel::logger("storage")->info("cleaned {}: {} of {} records removed, {} -> {} bytes, {} segments rewritten",
+                                best->tp.dir_name(), stats->records_removed, stats->records_read,
+                                stats->bytes_before, stats->bytes_after, stats->segments_rewritten);
+  {
+    std::lock_guard lock(mu_);
+    if (!logs_.count(best->tp)) return std::optional<TopicPartition>{};  // removed meanwhile
+    cleaner_offsets_[best->tp] = stats->cleaned_up_to;
+  }
+  if (auto r = write_cleaner_checkpoint(best->dir); !r) return r.error();
+  return std::optional<TopicPartition>{best->tp};
+}
+
+Result<void> LogManager::write_cleaner_checkpoint(const std::string& dir) {
+  OffsetMap offsets;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [tp, off] : cleaner_offsets_) {
+      auto it = logs_.find(tp);
+      if (it != logs_.end() && it->second.dir == dir) offsets[tp] = off;
+    }
+  }
+  auto r = write_offset_checkpoint(dir + "/" + kCleanerOffsetCheckpoint, offsets);
+  if (!r) mark_dir_offline(dir);
+  return r;
 }
 
 void LogManager::start() {

@@ -10,8 +10,12 @@
 // default open-files limit.
 //
 // A background thread (start()) flushes logs by flush.messages / flush.ms,
-// applies retention, removes *.deleted files after file.delete.delay.ms and
-// checkpoints recovery points. shutdown() stops it, closes every log, writes
+// applies retention, removes *.deleted files after file.delete.delay.ms,
+// checkpoints recovery points and, every log.cleaner.backoff.ms, compacts at
+// most one log (cleanup.policy with compact; see cleaner.h): the one with the
+// highest dirty ratio among those at min.cleanable.dirty.ratio or past
+// max.compaction.lag.ms. The cleaner's progress per partition is kept in each
+// log dir's cleaner-offset-checkpoint (Kafka's format). shutdown() stops it, closes every log, writes
 // the checkpoints and the clean-shutdown marker of each online directory.
 //
 // Each log dir is locked (flock on <dir>/.lock, held until destruction), so a
@@ -27,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -48,6 +53,8 @@ struct LogManagerOptions {
   int64_t retention_check_interval_ms = 300000;       // log.retention.check.interval.ms
   int64_t checkpoint_interval_ms = 60000;             // log.flush.offset.checkpoint.interval.ms
   std::function<int64_t()> clock;                     // ms; defaults to the system clock
+  bool cleaner_enable = true;                         // log.cleaner.enable
+  int64_t cleaner_backoff_ms = 15000;                 // log.cleaner.backoff.ms: between cleaner checks
 };
 
 class LogManager {
@@ -83,6 +90,11 @@ class LogManager {
   // One pass of the background work at `now_ms` (the thread calls this; tests may too).
   void run_background_once(int64_t now_ms);
   Result<void> checkpoint_recovery_points();
+  // One cleaner pass at now_ms: cleans the dirtiest eligible log, if any, and
+  // writes its dir's cleaner-offset-checkpoint. Returns the partition cleaned.
+  Result<std::optional<TopicPartition>> run_cleaner_once(int64_t now_ms);
+  // The partition's first dirty offset as the cleaner knows it (0 if never cleaned).
+  int64_t cleaner_checkpoint(const TopicPartition& tp) const;
   // Stops the thread, closes logs, writes checkpoints and the clean-shutdown markers.
   Result<void> shutdown();
 
@@ -119,6 +131,9 @@ class LogManager {
   bool shut_down_ = false;
   int64_t last_retention_ms_ = 0;
   int64_t last_checkpoint_ms_ = 0;
+  int64_t last_clean_ms_ = 0;
+  std::map<TopicPartition, int64_t> cleaner_offsets_;  // under mu_
+  Result<void> write_cleaner_checkpoint(const std::string& dir);
 };
 
 }  // namespace keel::storage

@@ -9,12 +9,15 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "protocol/record_batch.h"
+#include "storage/checkpoint.h"
 #include "storage/errors.h"
+#include "storage/log_manager.h"
 #include "test_util.h"
 
 namespace keel::storage {
@@ -404,6 +407,9 @@ void crash_at(Cleaner::Step step) {
     auto log = f.open();
     std::mt19937 rng(static_cast<uint32_t>(step) + 11);
     for (int seg = 0; seg < 4; ++seg) {
+      // A key whose only record is in this segment: losing any segment loses it.
+      int64_t only = append(*log, {{"only-" + std::to_string(seg), "x"}});
+      model["only-" + std::to_string(seg)] = {only, "x"};
       for (int b = 0; b < 5; ++b) {
         std::vector<Rec> recs;
         for (int i = 0; i < 4; ++i) recs.push_back({"k" + std::to_string(rng() % 12), "v" + std::to_string(rng())});
@@ -433,6 +439,7 @@ void crash_at(Cleaner::Step step) {
   auto log = f.open(/*clean=*/false);
   ASSERT_TRUE(log);
   EXPECT_EQ(log->log_end_offset(), original.rbegin()->first + 1);
+  EXPECT_EQ(log->log_start_offset(), 0);
   auto seen = read_all(*log);
   std::map<std::string, int64_t> latest_seen;
   for (const auto& s : seen) {
@@ -458,6 +465,63 @@ TEST(Cleaner, CrashAfterOldSegmentRenamedToDeletedIsCompletedAtOpen) {
   crash_at(Cleaner::Step::kOldRenamedToDeleted);
 }
 TEST(Cleaner, CrashAfterSwapRenamedToLogLosesNothing) { crash_at(Cleaner::Step::kSwapRenamedToLog); }
+
+std::unique_ptr<LogManager> open_manager(const std::string& dir) {
+  LogManagerOptions o;
+  o.log_dirs = {dir};
+  o.clock = [] { return kNow; };
+  auto m = LogManager::open(o);
+  EXPECT_TRUE(m);
+  return m ? std::move(*m) : nullptr;
+}
+
+TEST(CleanerManager, CleansTheDirtiestCompactedLogAndCheckpointsItsProgress) {
+  TempDir tmp;
+  LogConfig compact;
+  compact.cleanup_policy = CleanupPolicy::kCompact;
+  LogConfig del;  // cleanup.policy=delete: never compacted, however dirty
+  TopicPartition a{"a", 0}, b{"b", 0}, d{"d", 0};
+  {
+    auto m = open_manager(tmp.path());
+    ASSERT_TRUE(m);
+    auto la = m->get_or_create(a, compact);
+    auto lb = m->get_or_create(b, compact);
+    auto ld = m->get_or_create(d, del);
+    ASSERT_TRUE(la && lb && ld);
+    for (int i = 0; i < 10; ++i) {
+      append(**la, {{"k", std::to_string(i)}});
+      append(**ld, {{"k", std::to_string(i)}});
+    }
+    for (int i = 0; i < 10; ++i) append(**lb, {{"k" + std::to_string(i % 2), std::to_string(i)}});
+    for (Log* l : {*la, *lb, *ld}) ASSERT_TRUE(l->roll(kNow));
+
+    // b and a are both fully dirty (ratio 1); both get cleaned, one per pass.
+    std::set<TopicPartition> cleaned;
+    for (int pass = 0; pass < 2; ++pass) {
+      auto r = m->run_cleaner_once(kNow);
+      ASSERT_TRUE(r);
+      ASSERT_TRUE(*r);
+      cleaned.insert(**r);
+    }
+    EXPECT_EQ(cleaned, (std::set<TopicPartition>{a, b}));
+    auto none = m->run_cleaner_once(kNow);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);  // nothing dirty is left, and d is never a candidate
+    EXPECT_EQ(read_all(**la).size(), 1u);
+    EXPECT_EQ(read_all(**lb).size(), 2u);
+    EXPECT_EQ(read_all(**ld).size(), 10u);
+    EXPECT_EQ(m->cleaner_checkpoint(a), 10);
+    EXPECT_EQ(test::read_file(tmp.sub(kCleanerOffsetCheckpoint)), "0\n2\na 0 10\nb 0 10\n");
+    ASSERT_TRUE(m->shutdown());
+  }
+  auto m = open_manager(tmp.path());
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->cleaner_checkpoint(a), 10);
+  EXPECT_EQ(m->cleaner_checkpoint(b), 10);
+  auto again = m->run_cleaner_once(kNow);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+}
 
 }  // namespace
 }  // namespace keel::storage
