@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "common/log.h"
 #include "protocol/record_batch.h"
@@ -292,17 +293,29 @@ Result<AppendResult> Log::append(std::span<uint8_t> records, int64_t now_ms, boo
 }
 
 Result<ReadResult> Log::read(int64_t offset, int64_t max_bytes, bool min_one_batch) {
+  return read(offset, max_bytes, min_one_batch, std::numeric_limits<int64_t>::max());
+}
+
+Result<ReadResult> Log::read(int64_t offset, int64_t max_bytes, bool min_one_batch, int64_t max_offset) {
   std::lock_guard lock(mu_);
   if (offset < log_start_offset_ || offset > log_end_offset_) return StorageErrc::kOffsetOutOfRange;
   ReadResult out;
   out.log_start_offset = log_start_offset_;
   out.log_end_offset = log_end_offset_;
-  if (offset == log_end_offset_) return out;
+  if (offset == log_end_offset_ || offset >= max_offset) return out;
   auto it = segments_.upper_bound(offset);
   if (it != segments_.begin()) --it;
   for (; it != segments_.end(); ++it) {
+    if (it->first >= max_offset) break;
     Segment& seg = *it->second;
-    auto slice = seg.read(offset, max_bytes, seg.size(), min_one_batch);
+    int64_t max_position = seg.size();
+    auto next = std::next(it);
+    if (max_offset < log_end_offset_ && (next == segments_.end() || next->first > max_offset)) {
+      auto pos = seg.position_of(max_offset);  // the batch holding max_offset and later ones are out
+      if (!pos) return pos.error();
+      max_position = *pos;
+    }
+    auto slice = seg.read(offset, max_bytes, max_position, min_one_batch);
     if (!slice) return slice.error();
     if (*slice) {
       auto file = seg.log_file();

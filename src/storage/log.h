@@ -91,6 +91,11 @@ class Log {
   // From `offset` up to max_bytes (whole batches; at least one when
   // min_one_batch). offset == log end gives no ranges. Errors: kOffsetOutOfRange.
   Result<ReadResult> read(int64_t offset, int64_t max_bytes, bool min_one_batch = true);
+  // The same, bounded by max_offset (the high watermark for consumers): only
+  // batches whose last offset is below max_offset (a batch straddling it is
+  // left out, as Kafka bounds a fetch by the HW's position). offset >=
+  // max_offset gives no ranges. Errors: kOffsetOutOfRange.
+  Result<ReadResult> read(int64_t offset, int64_t max_bytes, bool min_one_batch, int64_t max_offset);
 
   // ListOffsets by time: first record with timestamp >= ts, nullopt if none.
   Result<std::optional<TimestampOffset>> offset_for_timestamp(int64_t ts);
