@@ -4,6 +4,7 @@
 
 #include "common/json.h"
 #include "coord/errors.h"
+#include "protocol/types.h"
 
 namespace keel::coord {
 
@@ -328,44 +329,17 @@ Result<ProducerIdBlock> decode_producer_id_block(ByteView data) {
 
 // --- uuid -----------------------------------------------------------------------------------
 
-namespace {
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-}
-
+// One implementation of Kafka's Uuid text form: protocol::Uuid's.
 std::string uuid_to_base64(const std::array<uint8_t, 16>& bytes) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (uint8_t b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kB64[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(kB64[(acc << (6 - bits)) & 63]);
-  return out;
+  protocol::Uuid u;
+  u.bytes = bytes;
+  return u.to_string();
 }
 
 std::optional<std::array<uint8_t, 16>> uuid_from_base64(std::string_view s) {
-  if (s.size() != 22) return std::nullopt;
-  std::array<uint8_t, 16> out{};
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t n = 0;
-  for (char c : s) {
-    const char* p = std::char_traits<char>::find(kB64, 64, c);
-    if (!p) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (n < 16) out[n++] = static_cast<uint8_t>(acc >> bits);
-    }
-  }
-  if (n != 16 || (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
+  auto u = protocol::Uuid::from_string(s);
+  if (!u) return std::nullopt;
+  return u->bytes;
 }
 
 }  // namespace keel::coord
