@@ -42,10 +42,10 @@ bool write_full(int fd, const uint8_t* p, size_t n) {
 }
 
 // Calls fn(batch, position) for each whole batch in [0, size) of fd. Stops
-// quietly at a malformed header or a partial tail (recovery deals with those;
-// sealed segments have none). `buf` is reused across calls.
+// at a malformed header or a partial tail and returns the position reached
+// (== size when the whole segment was walked). `buf` is reused across calls.
 template <typename Fn>
-Result<void> for_each_batch(int fd, int64_t size, Bytes& buf, Fn&& fn) {
+Result<int64_t> for_each_batch(int fd, int64_t size, Bytes& buf, Fn&& fn) {
   int64_t pos = 0;
   uint8_t head[protocol::kLogOverhead];
   while (pos + static_cast<int64_t>(protocol::kBatchHeaderSize) <= size) {
@@ -57,10 +57,10 @@ Result<void> for_each_batch(int fd, int64_t size, Bytes& buf, Fn&& fn) {
     if (!pread_full(fd, buf.data(), buf.size(), pos)) return StorageErrc::kStorageError;
     auto view = protocol::RecordBatchView::parse(ByteView(buf));
     if (!view) break;
-    if (auto r = fn(*view, pos); !r) return r;
+    if (auto r = fn(*view, pos); !r) return r.error();
     pos += total;
   }
-  return {};
+  return pos;
 }
 
 std::string key_string(ByteView k) { return std::string(reinterpret_cast<const char*>(k.data()), k.size()); }
@@ -285,6 +285,15 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
     if (!r) {
       ::unlink(out.path().c_str());
       return r.error();
+    }
+    if (*r != s.size) {
+      // Bytes the walk could not frame would be missing from the cleaned
+      // copy: leave such a segment as it is rather than lose them.
+      keel::logger("storage")->warn("{}: cleaner skips segment {}: unreadable batch at position {}", log.dir(),
+                                    s.base_offset, *r);
+      ::unlink(out.path().c_str());
+      stats.bytes_after += s.size;
+      continue;
     }
     // A dirty segment's mtime becomes "first cleaned at" (see cleaner.h).
     int64_t mtime = was_clean ? old_mtime : now_ms;

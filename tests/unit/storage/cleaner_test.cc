@@ -1,5 +1,6 @@
 #include "storage/cleaner.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -238,6 +239,27 @@ TEST(Cleaner, SegmentWithNothingToRemoveIsNotRewritten) {
   EXPECT_EQ(stats->segments_rewritten, 0);
   EXPECT_EQ(stats->records_removed, 0);
   EXPECT_EQ(test::read_file(path), before);
+}
+
+TEST(Cleaner, SegmentWithAnUnframeableBatchIsLeftAsItIs) {
+  Fixture f;
+  auto log = f.open();
+  append(*log, {{"a", "1"}});
+  append(*log, {{"a", "2"}});
+  append(*log, {{"b", "3"}});
+  ASSERT_TRUE(log->roll(kNow));
+  std::string path = f.dir() + "/" + segment_file_name(0, ".log");
+  int64_t third = test::file_size(path) / 3 * 2;  // the three batches have the same size
+  int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  uint8_t bad_magic = 7;
+  ASSERT_EQ(::pwrite(fd, &bad_magic, 1, third + 16), 1);
+  ::close(fd);
+  std::string before = test::read_file(path);
+  auto stats = Cleaner().clean(*log, 0, kNow);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->segments_rewritten, 0);
+  EXPECT_EQ(test::read_file(path), before);  // the batch after the bad header is not dropped
 }
 
 TEST(Cleaner, TombstoneStaysUntilDeleteRetentionAfterItsSegmentWasCleaned) {
