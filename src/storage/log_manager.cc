@@ -295,7 +295,8 @@ void LogManager::run_background_once(int64_t now_ms) {
     (void)checkpoint_recovery_points();
     last_checkpoint_ms_ = now_ms;
   }
-  if (options_.cleaner_enable && now_ms - last_clean_ms_ >= options_.cleaner_backoff_ms) {
+  // Without start() (tests driving the manager by hand) the cleaner runs here.
+  if (options_.cleaner_enable && !cleaner_thread_.joinable() && now_ms - last_clean_ms_ >= options_.cleaner_backoff_ms) {
     (void)run_cleaner_once(now_ms);
     last_clean_ms_ = now_ms;
   }
@@ -373,6 +374,21 @@ Result<void> LogManager::write_cleaner_checkpoint(const std::string& dir) {
 
 void LogManager::start() {
   if (thread_.joinable()) return;
+  if (options_.cleaner_enable) {
+    // Its own thread, as Kafka's cleaner threads: a long clean must not hold
+    // up flushes, retention and checkpoints.
+    cleaner_thread_ = std::thread([this] {
+      std::unique_lock lock(wake_mu_);
+      while (!stop_) {
+        wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.cleaner_backoff_ms)),
+                       [this] { return stop_; });
+        if (stop_) break;
+        lock.unlock();
+        (void)run_cleaner_once(now());
+        lock.lock();
+      }
+    });
+  }
   thread_ = std::thread([this] {
     std::unique_lock lock(wake_mu_);
     while (!stop_) {
@@ -396,6 +412,7 @@ Result<void> LogManager::shutdown() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (cleaner_thread_.joinable()) cleaner_thread_.join();
   Result<void> result;
   std::vector<std::pair<std::string, Log*>> logs;
   {

@@ -10,13 +10,15 @@
 // default open-files limit.
 //
 // A background thread (start()) flushes logs by flush.messages / flush.ms,
-// applies retention, removes *.deleted files after file.delete.delay.ms,
-// checkpoints recovery points and, every log.cleaner.backoff.ms, compacts at
-// most one log (cleanup.policy with compact; see cleaner.h): the one with the
-// highest dirty ratio among those at min.cleanable.dirty.ratio or past
-// max.compaction.lag.ms. The cleaner's progress per partition is kept in each
-// log dir's cleaner-offset-checkpoint (Kafka's format). shutdown() stops it, closes every log, writes
-// the checkpoints and the clean-shutdown marker of each online directory.
+// applies retention, removes *.deleted files after file.delete.delay.ms and
+// checkpoints recovery points. A cleaner thread (also start(), unless
+// cleaner_enable is false) compacts at most one log every
+// log.cleaner.backoff.ms (cleanup.policy with compact; see cleaner.h): the
+// dirtiest among those at min.cleanable.dirty.ratio or past
+// max.compaction.lag.ms. Its progress per partition is kept in each log dir's
+// cleaner-offset-checkpoint (Kafka's format). shutdown() stops both threads,
+// closes every log, writes the checkpoints and the clean-shutdown marker of
+// each online directory.
 //
 // Each log dir is locked (flock on <dir>/.lock, held until destruction), so a
 // second broker — or a second manager in this process — cannot open it.
@@ -123,6 +125,7 @@ class LogManager {
   std::set<std::string> clean_dirs_;
   std::vector<int> lock_fds_;
   std::thread thread_;
+  std::thread cleaner_thread_;  // started before thread_ (which reads joinable())
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool stop_ = false;
