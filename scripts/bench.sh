@@ -42,6 +42,10 @@ sleep 0.5
 tcp_mbs=$(iperf3 -c 127.0.0.1 -p "$iperf_port" -t 5 -J | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6,1))')
 disk_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) conv=fdatasync 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
 rm -f "$work/dd.bin"
+# The same bytes into the page cache only (no fdatasync): what a broker's
+# write(2) path can reach at best on this machine.
+pagecache_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
+rm -f "$work/dd.bin"
 sendfile_mbs=$("$build/benchmarks/load/sendfile-limit" "$work/sendfile.bin" $(n 512) 3 | json 'd["mb_per_s"]')
 
 echo "== keel broker" >&2
@@ -74,7 +78,7 @@ measure() {  # measure <label> <keel-load args...>: prints the JSON line, CPU se
   echo "$out"
 }
 
-for t in p100 p1k lat; do "$load" create --bootstrap "$bs" --topic $t --partitions 1; done
+for t in p100 p1k p64k lat; do "$load" create --bootstrap "$bs" --topic $t --partitions 1; done
 
 echo "== produce 100-byte records, acks=1" >&2
 r100=$(n 2000000)
@@ -90,6 +94,11 @@ cpu1k=$(cat "$work/cpu")
 echo "== consume the 1 KiB topic from the page cache" >&2
 cons=$(measure p1k consume --bootstrap "$bs" --topic p1k --records "$r1k")
 cpucons=$(cat "$work/cpu")
+
+echo "== consume 64 KiB records from the page cache (fewer, larger records: the client's per-record cost out of the way)" >&2
+r64k=$(n 16000)
+"$load" produce --bootstrap "$bs" --topic p64k --records "$r64k" --record-size 65536 --acks 1 --linger-ms 20 --batch-bytes 1048576 >/dev/null
+cons64=$(measure p64k consume --bootstrap "$bs" --topic p64k --records "$r64k")
 
 echo "== 10,000 records/s of 1 KiB, acks=all" >&2
 rss_before=$(rss_kib "$keel")
@@ -111,22 +120,26 @@ PY
 )
 
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
-  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" <<'PY'
+  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
 cpu100, cpu1k, cpucons, hz = (int(x) for x in sys.argv[9:13])
 rss_before, rss_after, rss_many = (int(x) for x in sys.argv[13:16])
+pagecache = float(sys.argv[16])
+cons64 = json.loads(sys.argv[17])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
 print("|---|---|---|---|")
 print("| loopback TCP, one stream (iperf3) | %.0f MB/s | | |" % tcp)
 print("| sequential disk write (dd, fdatasync) | %.0f MB/s | | |" % disk)
 print("| sendfile of a cached file over loopback | %.0f MB/s | | |" % sendfile)
+print("| write(2) of 1 MiB blocks into the page cache (dd, no sync) | %.0f MB/s | | |" % pagecache)
 print("| produce 100 B, acks=1, keel | %.0f rec/s (%.1f MB/s) | 1,000,000 rec/s | %.2f |" % (k100["records_per_s"], k100["mb_per_s"], k100["records_per_s"] / 1e6))
 print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mock %.2f |" % (m100["records_per_s"], k100["records_per_s"] / m100["records_per_s"]))
-print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp))
+print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache))
 print("| consume from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons["mb_per_s"], 0.8 * sendfile, cons["mb_per_s"] / sendfile))
+print("| consume 64 KiB records from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons64["mb_per_s"], 0.8 * sendfile, cons64["mb_per_s"] / sendfile))
 print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
 print("| broker CPU per GB produced (100 B / 1 KiB) | %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k)))
 print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))
