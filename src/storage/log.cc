@@ -98,6 +98,8 @@ Result<void> Log::load() {
     if (auto base = parse_segment_name(name)) bases.push_back(*base);
   }
   std::sort(bases.begin(), bases.end());
+  // A completed swap may have replaced a .log that was also listed.
+  bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
   for (int64_t base : bases) {
     auto seg = Segment::open(dir_, base, config_, cache_);
     if (!seg) return seg.error();
