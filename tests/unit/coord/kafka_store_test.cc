@@ -1,0 +1,508 @@
+// KafkaStore's typed, fenced operations, each run against both backends:
+// EmbeddedStore in a temporary directory and a real ZooKeeper (Debian's
+// `zookeeper` package) started once for the suite on a free loopback port.
+// Every ZooKeeper test works under its own chroot, so tests cannot see each
+// other's nodes.
+
+#include "coord/kafka_store.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "coord/embedded_store.h"
+#include "coord/zookeeper_store.h"
+
+namespace keel::coord {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+enum class Backend { kEmbedded, kZooKeeper };
+
+class KafkaStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  // One ZooKeeper for the whole suite (a JVM start costs seconds on this machine).
+  static void SetUpTestSuite() {
+    if (!fs::exists("/usr/share/java/zookeeper.jar")) return;  // ZooKeeper tests fail in SetUp
+    zk_dir_ = fs::temp_directory_path() / ("keel-kstore-zk-" + std::to_string(::getpid()));
+    fs::remove_all(zk_dir_);
+    fs::create_directories(zk_dir_ / "data");
+    zk_port_ = free_port();
+    zk_pid_ = ::fork();
+    if (zk_pid_ == 0) {
+      const std::string log = (zk_dir_ / "zk.log").string();
+      FILE* out = std::freopen(log.c_str(), "w", stdout);
+      (void)out;
+      ::dup2(STDOUT_FILENO, STDERR_FILENO);
+      const std::string port = std::to_string(zk_port_);
+      const std::string data = (zk_dir_ / "data").string();
+      ::execlp("java", "java", "-Xmx128m", "-cp", "/etc/zookeeper/conf:/usr/share/java/*",
+               "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true",
+               "org.apache.zookeeper.server.ZooKeeperServerMain", port.c_str(), data.c_str(),
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (zk_pid_ > 0) {
+      ::kill(zk_pid_, SIGKILL);
+      ::waitpid(zk_pid_, nullptr, 0);
+      zk_pid_ = -1;
+    }
+    fs::remove_all(zk_dir_);
+  }
+
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string safe;
+    for (char c : name) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    if (GetParam() == Backend::kEmbedded) {
+      dir_ = fs::temp_directory_path() / ("keel-kstore-" + std::to_string(::getpid()) + "-" + safe);
+      fs::remove_all(dir_);
+      auto s = EmbeddedStore::open(dir_);
+      ASSERT_TRUE(s.ok()) << s.error().message();
+      store_ = std::move(*s);
+    } else {
+      ASSERT_GT(zk_pid_, 0) << "Debian's zookeeper package is needed (scripts/install-deps.sh)";
+      chroot_ = "/" + safe;
+      auto root = connect("");  // the server may still be starting: connect waits
+      ASSERT_NE(root, nullptr);
+      ASSERT_TRUE(create_recursive(*root, chroot_).ok());
+      store_ = connect(chroot_);
+      ASSERT_NE(store_, nullptr);
+    }
+    ks_ = std::make_unique<KafkaStore>(*store_);
+    ASSERT_TRUE(ks_->ensure_paths().ok());
+  }
+
+  void TearDown() override {
+    ks_.reset();
+    store_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  std::unique_ptr<CoordinationStore> connect(const std::string& chroot) {
+    auto res = ZooKeeperStore::connect("127.0.0.1:" + std::to_string(zk_port_) + chroot, 6000ms,
+                                       60000ms);
+    EXPECT_TRUE(res.ok()) << res.error().message();
+    if (!res.ok()) return nullptr;
+    return std::unique_ptr<CoordinationStore>(std::move(*res));
+  }
+
+  // A second client with its own session on the same tree; EmbeddedStore has
+  // exactly one session per process, so there it is null.
+  std::unique_ptr<CoordinationStore> second_session() {
+    if (GetParam() == Backend::kEmbedded) return nullptr;
+    return connect(chroot_);
+  }
+
+  // Ends the main store's session and starts a new one (its ephemerals go).
+  void expire_session() {
+    if (GetParam() == Backend::kEmbedded) {
+      static_cast<EmbeddedStore&>(*store_).expire_session();
+    } else {
+      ASSERT_TRUE(static_cast<ZooKeeperStore&>(*store_).reconnect().ok());
+    }
+  }
+
+  static BrokerRegistration registration(int32_t id, int32_t port) {
+    BrokerRegistration b;
+    b.id = id;
+    b.endpoints.push_back({"PLAINTEXT", "localhost", port, "PLAINTEXT"});
+    b.timestamp_ms = 1700000000000;
+    return b;
+  }
+
+  static TopicAssignment assignment(int partitions) {
+    TopicAssignment a;
+    a.topic_id = "AAAAAAAAAAAAAAAAAAAAAA";
+    for (int p = 0; p < partitions; ++p) a.partitions[p] = {1};
+    return a;
+  }
+
+  Fence elect(int32_t id) {
+    auto r = ks_->try_elect_controller(id, now_ms());
+    EXPECT_TRUE(r.ok());
+    EXPECT_TRUE(r.ok() && r->won);
+    return r.ok() ? r->fence : Fence{};
+  }
+
+  static inline fs::path zk_dir_;
+  static inline uint16_t zk_port_ = 0;
+  static inline pid_t zk_pid_ = -1;
+
+  fs::path dir_;
+  std::string chroot_;
+  std::unique_ptr<CoordinationStore> store_;
+  std::unique_ptr<KafkaStore> ks_;
+};
+
+TEST_P(KafkaStoreTest, EnsurePathsCreatesLayoutAndClusterIdIsCreateIfAbsent) {
+  for (const auto& p : paths::persistent_paths()) {
+    auto st = store_->exists(p);
+    ASSERT_TRUE(st.ok());
+    EXPECT_TRUE(st->has_value()) << p;
+  }
+  EXPECT_TRUE(ks_->ensure_paths().ok()) << "ensure_paths is idempotent";
+  auto first = ks_->get_or_create_cluster_id("clusterA");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, "clusterA");
+  auto second = ks_->get_or_create_cluster_id("clusterB");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, "clusterA") << "the id written first wins";
+  EXPECT_EQ(text(store_->get(paths::kClusterId)->data), "{\"version\":\"1\",\"id\":\"clusterA\"}");
+}
+
+TEST_P(KafkaStoreTest, RegisteredBrokerEpochIsTheNodeCzxidAndNodeVersionIsOne) {
+  auto epoch = ks_->register_broker(registration(1, 9092));
+  ASSERT_TRUE(epoch.ok()) << epoch.error().message();
+  auto st = store_->exists(paths::broker(1));
+  ASSERT_TRUE(st.ok() && st->has_value());
+  EXPECT_EQ(*epoch, (*st)->czxid);
+  EXPECT_EQ((*st)->version, 1) << "create + setData, as Kafka";
+  EXPECT_EQ((*st)->ephemeral_owner, store_->session_id());
+
+  auto b = ks_->broker(1);
+  ASSERT_TRUE(b.ok() && b->has_value());
+  EXPECT_EQ((*b)->epoch, *epoch);
+  EXPECT_EQ((*b)->endpoints, registration(1, 9092).endpoints);
+  EXPECT_EQ(*ks_->broker_ids(), std::vector<int32_t>{1});
+  auto missing = ks_->broker(7);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_P(KafkaStoreTest, ReRegistrationAfterSessionLossGetsANewerEpoch) {
+  auto first = ks_->register_broker(registration(1, 9092));
+  ASSERT_TRUE(first.ok());
+  expire_session();
+  auto gone = ks_->broker(1);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value()) << "the ephemeral went with its session";
+  auto second = ks_->register_broker(registration(1, 9093));
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_GT(*second, *first);
+  EXPECT_EQ((*ks_->broker(1))->endpoints[0].port, 9093);
+}
+
+TEST_P(KafkaStoreTest, SameSessionReRegistrationReplacesItsOwnNode) {
+  auto first = ks_->register_broker(registration(1, 9092));
+  ASSERT_TRUE(first.ok());
+  auto second = ks_->register_broker(registration(1, 9094));
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_GT(*second, *first);
+  EXPECT_EQ((*ks_->broker(1))->endpoints[0].port, 9094);
+}
+
+TEST_P(KafkaStoreTest, BrokerIdOwnedByAnotherLiveSessionIsBrokerRegistered) {
+  auto other = second_session();
+  if (!other) GTEST_SKIP() << "EmbeddedStore has a single session";
+  KafkaStore other_ks(*other);
+  ASSERT_TRUE(other_ks.register_broker(registration(1, 9092)).ok());
+  auto r = ks_->register_broker(registration(1, 9999));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), make_error_code(KafkaStoreErrc::kBrokerRegistered));
+  EXPECT_EQ((*ks_->broker(1))->endpoints[0].port, 9092) << "the owner's registration is untouched";
+  EXPECT_EQ((*store_->exists(paths::broker(1)))->ephemeral_owner, other->session_id());
+}
+
+TEST_P(KafkaStoreTest, FirstControllerGetsEpochOneAndOthersSeeIt) {
+  auto none = ks_->controller_id();
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, -1);
+  auto r = ks_->try_elect_controller(3, now_ms());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(r->won);
+  EXPECT_EQ(r->controller_id, 3);
+  EXPECT_EQ(r->fence.controller_epoch, 1);
+  auto epoch_node = store_->get(paths::kControllerEpoch);
+  ASSERT_TRUE(epoch_node.ok());
+  EXPECT_EQ(text(epoch_node->data), "1");
+  EXPECT_EQ(r->fence.epoch_zk_version, epoch_node->stat.version);
+  EXPECT_EQ(*ks_->controller_id(), 3);
+
+  auto again = ks_->try_elect_controller(4, now_ms());
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->won);
+  EXPECT_EQ(again->controller_id, 3);
+  EXPECT_EQ(text(store_->get(paths::kControllerEpoch)->data), "1") << "a lost election bumps nothing";
+}
+
+TEST_P(KafkaStoreTest, TwoConcurrentContendersExactlyOneWins) {
+  auto other = second_session();  // embedded: both contenders share the one session
+  CoordinationStore& s2 = other ? *other : *store_;
+  KafkaStore ks2(s2);
+  std::atomic<bool> go{false};
+  Result<ElectionResult> r1 = ElectionResult{}, r2 = ElectionResult{};
+  std::thread t1([&] {
+    while (!go) {}
+    r1 = ks_->try_elect_controller(1, now_ms());
+  });
+  std::thread t2([&] {
+    while (!go) {}
+    r2 = ks2.try_elect_controller(2, now_ms());
+  });
+  go = true;
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(r1.ok()) << r1.error().message();
+  ASSERT_TRUE(r2.ok()) << r2.error().message();
+  EXPECT_NE(r1->won, r2->won) << "exactly one wins";
+  const int32_t winner = r1->won ? 1 : 2;
+  EXPECT_EQ(r1->controller_id, winner);
+  EXPECT_EQ(r2->controller_id, winner);
+  EXPECT_EQ(text(store_->get(paths::kControllerEpoch)->data), "1");
+}
+
+TEST_P(KafkaStoreTest, SupersededControllerFencedWritesFailWithControllerMovedAndChangeNothing) {
+  const Fence old_fence = elect(1);
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(2), {}).ok());
+  PartitionState s0{1, 0, 1, {1}, false};
+  ASSERT_TRUE(ks_->create_partition_state("orders", 0, s0, old_fence).ok());
+
+  expire_session();  // the old controller's /controller goes with its session
+  const Fence new_fence = elect(2);
+  EXPECT_EQ(new_fence.controller_epoch, 2);
+
+  PartitionState s1{1, 1, 1, {1}, false};
+  auto upd = ks_->update_partition_state("orders", 0, s1, 0, old_fence);
+  ASSERT_FALSE(upd.ok());
+  EXPECT_EQ(upd.error(), make_error_code(KafkaStoreErrc::kControllerMoved));
+  auto cre = ks_->create_partition_state("orders", 1, s0, old_fence);
+  ASSERT_FALSE(cre.ok());
+  EXPECT_EQ(cre.error(), make_error_code(KafkaStoreErrc::kControllerMoved));
+  auto del = ks_->delete_topic("orders", old_fence);
+  ASSERT_FALSE(del.ok());
+  EXPECT_EQ(del.error(), make_error_code(KafkaStoreErrc::kControllerMoved));
+
+  auto state = ks_->partition_state("orders", 0);
+  ASSERT_TRUE(state.ok() && state->has_value());
+  EXPECT_EQ((*state)->state, s0);
+  EXPECT_EQ((*state)->zk_version, 0);
+  EXPECT_FALSE(ks_->partition_state("orders", 1)->has_value());
+  EXPECT_FALSE((*store_->exists(paths::partition("orders", 1))).has_value())
+      << "the failed multi created no container either";
+  EXPECT_TRUE(ks_->topic_assignment("orders")->has_value());
+
+  auto ok = ks_->update_partition_state("orders", 0, s1, 0, new_fence);
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  EXPECT_EQ(*ok, 1);
+}
+
+TEST_P(KafkaStoreTest, ResignDeletesOnlyTheControllerNodeThisSessionOwns) {
+  auto other = second_session();
+  if (other) {
+    KafkaStore ks2(*other);
+    ASSERT_TRUE(ks2.try_elect_controller(2, now_ms())->won);
+    ASSERT_TRUE(ks_->resign_controller(2).ok());
+    EXPECT_EQ(*ks_->controller_id(), 2) << "not ours to delete";
+    ASSERT_TRUE(ks2.resign_controller(2).ok());
+  } else {
+    elect(2);
+    ASSERT_TRUE(ks_->resign_controller(5).ok());
+    EXPECT_EQ(*ks_->controller_id(), 2) << "another broker id's node is not deleted";
+    ASSERT_TRUE(ks_->resign_controller(2).ok());
+  }
+  EXPECT_EQ(*ks_->controller_id(), -1);
+  EXPECT_TRUE(ks_->resign_controller(2).ok()) << "resigning without a controller is fine";
+}
+
+TEST_P(KafkaStoreTest, CreateTopicWritesConfigAndAssignmentAndSecondCreateIsTopicExists) {
+  const std::map<std::string, std::string> cfg{{"retention.ms", "1000"}};
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(3), cfg).ok());
+  auto a = ks_->topic_assignment("orders");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ(**a, assignment(3));
+  EXPECT_EQ(*ks_->entity_config("topics", "orders"), cfg);
+  EXPECT_EQ(*ks_->topics(), std::vector<std::string>{"orders"});
+
+  auto dup = ks_->create_topic("orders", assignment(1), {});
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error(), make_error_code(KafkaStoreErrc::kTopicExists));
+  EXPECT_EQ((*ks_->topic_assignment("orders"))->partitions.size(), 3u) << "unchanged";
+  EXPECT_EQ(*ks_->entity_config("topics", "orders"), cfg) << "config unchanged";
+  EXPECT_FALSE(ks_->topic_assignment("nope")->has_value());
+}
+
+TEST_P(KafkaStoreTest, AssignmentRewriteHonoursExpectedVersion) {
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(1), {}).ok());
+  ASSERT_TRUE(ks_->set_topic_assignment("orders", assignment(2), 0).ok());
+  auto stale = ks_->set_topic_assignment("orders", assignment(4), 0);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error(), make_error_code(CoordErrc::kBadVersion));
+  EXPECT_EQ((*ks_->topic_assignment("orders"))->partitions.size(), 2u);
+  ASSERT_TRUE(ks_->set_topic_assignment("orders", assignment(4)).ok()) << "-1: any version";
+  EXPECT_EQ((*ks_->topic_assignment("orders"))->partitions.size(), 4u);
+  auto missing = ks_->set_topic_assignment("nope", assignment(1), -1);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), make_error_code(KafkaStoreErrc::kNoTopic));
+}
+
+TEST_P(KafkaStoreTest, FencedDeleteRemovesTheWholeTopicSubtreeConfigAndMarker) {
+  const Fence fence = elect(1);
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(2), {{"cleanup.policy", "compact"}}).ok());
+  ASSERT_TRUE(ks_->create_topic("keep", assignment(1), {}).ok());
+  for (int p = 0; p < 2; ++p) {
+    ASSERT_TRUE(ks_->create_partition_state("orders", p, {1, 0, 1, {1}, false}, fence).ok());
+  }
+  ASSERT_TRUE(ks_->mark_topic_for_deletion("orders").ok());
+  ASSERT_TRUE(ks_->mark_topic_for_deletion("orders").ok()) << "marking twice is fine";
+  EXPECT_EQ(*ks_->topics_marked_for_deletion(), std::vector<std::string>{"orders"});
+
+  auto r = ks_->delete_topic("orders", fence);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  for (const auto& p : {paths::topic("orders"), paths::topic_config("orders"),
+                        paths::delete_topic("orders"), paths::partitions("orders")}) {
+    EXPECT_FALSE((*store_->exists(p)).has_value()) << p;
+  }
+  EXPECT_TRUE(ks_->topics_marked_for_deletion()->empty());
+  EXPECT_EQ(*ks_->topics(), std::vector<std::string>{"keep"});
+  EXPECT_TRUE(ks_->entity_config("topics", "orders")->empty());
+}
+
+TEST_P(KafkaStoreTest, PartitionStateCreateAndConditionalUpdate) {
+  const Fence fence = elect(1);
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(1), {}).ok());
+  const PartitionState s0{1, 0, 1, {1, 2}, false};
+  auto created = ks_->create_partition_state("orders", 0, s0, fence);
+  ASSERT_TRUE(created.ok()) << created.error().message();
+  EXPECT_EQ(*created, 0);
+  auto dup = ks_->create_partition_state("orders", 0, s0, fence);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error(), make_error_code(CoordErrc::kNodeExists));
+
+  const PartitionState s1{2, 1, 1, {2}, true};
+  auto v1 = ks_->update_partition_state("orders", 0, s1, 0, fence);
+  ASSERT_TRUE(v1.ok()) << v1.error().message();
+  EXPECT_EQ(*v1, 1);
+  auto stale = ks_->update_partition_state("orders", 0, s0, 0, fence);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error(), make_error_code(CoordErrc::kBadVersion))
+      << "a stale partition version is not mistaken for a controller move";
+
+  auto node = ks_->partition_state("orders", 0);
+  ASSERT_TRUE(node.ok() && node->has_value());
+  EXPECT_EQ((*node)->state, s1);
+  EXPECT_EQ((*node)->zk_version, 1);
+  EXPECT_FALSE(ks_->partition_state("orders", 5)->has_value());
+}
+
+TEST_P(KafkaStoreTest, EntityConfigWritesNotifyInSequenceOrder) {
+  EXPECT_TRUE(ks_->entity_config("brokers", "<default>")->empty()) << "missing node = empty map";
+  ASSERT_TRUE(ks_->set_entity_config("topics", "a", {{"retention.ms", "1"}}).ok());
+  ASSERT_TRUE(ks_->set_entity_config("brokers", "<default>", {{"log.retention.ms", "2"}}).ok());
+  ASSERT_TRUE(ks_->set_entity_config("topics", "a", {{"retention.ms", "3"}}).ok());
+  EXPECT_EQ(*ks_->entity_config("topics", "a"),
+            (std::map<std::string, std::string>{{"retention.ms", "3"}}));
+  EXPECT_EQ(ks_->entity_config("brokers", "<default>")->at("log.retention.ms"), "2");
+
+  auto all = ks_->config_changes_after(-1);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].second, "topics/a");
+  EXPECT_EQ((*all)[1].second, "brokers/<default>");
+  EXPECT_EQ((*all)[2].second, "topics/a");
+  EXPECT_LT((*all)[0].first, (*all)[1].first);
+  EXPECT_LT((*all)[1].first, (*all)[2].first);
+  auto later = ks_->config_changes_after((*all)[0].first);
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(later->size(), 2u);
+  EXPECT_EQ((*later)[0].first, (*all)[1].first);
+}
+
+TEST_P(KafkaStoreTest, PurgeRemovesOnlyNotificationsOlderThanMaxAge) {
+  ASSERT_TRUE(ks_->set_entity_config("topics", "a", {}).ok());
+  ASSERT_TRUE(ks_->set_entity_config("topics", "b", {}).ok());
+  ASSERT_TRUE(ks_->purge_config_changes(now_ms(), 60 * 60 * 1000).ok());
+  EXPECT_EQ(ks_->config_changes_after(-1)->size(), 2u) << "fresh notifications stay";
+  ASSERT_TRUE(ks_->purge_config_changes(now_ms() + 2 * 60 * 60 * 1000, 60 * 60 * 1000).ok());
+  EXPECT_TRUE(ks_->config_changes_after(-1)->empty());
+  EXPECT_TRUE(store_->children(paths::kConfigChanges)->empty());
+  EXPECT_EQ(ks_->entity_config("topics", "a")->size(), 0u);
+  EXPECT_TRUE((*store_->exists(paths::topic_config("a"))).has_value()) << "configs are not purged";
+}
+
+TEST_P(KafkaStoreTest, TwoProducerIdClaimersNeverGetOverlappingBlocks) {
+  auto other = second_session();
+  CoordinationStore& s2 = other ? *other : *store_;
+  KafkaStore ks2(s2);
+  constexpr int kPerClaimer = 15;
+  std::vector<ProducerIdBlock> got1, got2;
+  std::atomic<bool> go{false};
+  std::atomic<int> errors{0};
+  auto claim = [&](KafkaStore& ks, int32_t broker, std::vector<ProducerIdBlock>& out) {
+    while (!go) {}
+    for (int i = 0; i < kPerClaimer; ++i) {
+      auto b = ks.claim_producer_id_block(broker, 100);
+      if (!b.ok()) {
+        ++errors;
+        continue;
+      }
+      out.push_back(*b);
+    }
+  };
+  std::thread t1([&] { claim(*ks_, 1, got1); });
+  std::thread t2([&] { claim(ks2, 2, got2); });
+  go = true;
+  t1.join();
+  t2.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::vector<ProducerIdBlock> all = got1;
+  all.insert(all.end(), got2.begin(), got2.end());
+  ASSERT_EQ(all.size(), 2u * kPerClaimer);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
+  EXPECT_EQ(all.front().start, 0);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].end - all[i].start + 1, 100);
+    if (i > 0) {
+      EXPECT_EQ(all[i].start, all[i - 1].end + 1) << "contiguous, no overlap";
+    }
+  }
+  for (const auto& b : got1) EXPECT_EQ(b.broker, 1);
+  for (const auto& b : got2) EXPECT_EQ(b.broker, 2);
+  auto latest = decode_producer_id_block(ByteView(store_->get(paths::kLatestProducerIdBlock)->data));
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->end, all.back().end);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KafkaStoreTest,
+                         ::testing::Values(Backend::kEmbedded, Backend::kZooKeeper),
+                         [](const auto& info) {
+                           return info.param == Backend::kEmbedded ? "Embedded" : "ZooKeeper";
+                         });
+
+}  // namespace
+}  // namespace keel::coord
