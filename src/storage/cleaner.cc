@@ -179,6 +179,13 @@ bool Cleaner::needs_cleaning(const DirtyInfo& info, const LogConfig& config, int
   return info.first_dirty_timestamp >= 0 && now_ms - info.first_dirty_timestamp > config.max_compaction_lag_ms;
 }
 
+namespace {
+CleanerStats aborted(CleanerStats stats) {
+  stats.aborted = true;
+  return stats;  // cleaned_up_to still the caller's first dirty offset
+}
+}  // namespace
+
 Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_t now_ms) {
   CleanerStats stats;
   stats.cleaned_up_to = first_dirty_offset;
@@ -194,10 +201,12 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
   for (const auto& s : *all) {
     int64_t max_ts = -1;
     auto r = for_each_batch(s.file->fd(), s.size, buf, [&](const protocol::RecordBatchView& b, int64_t) -> Result<void> {
+      if (stopping()) return StorageErrc::kStorageError;
       max_ts = std::max(max_ts, b.max_timestamp());
       if (b.producer_id() >= 0) producer_last[b.producer_id()] = b.last_offset();
       return {};
     });
+    if (!r && stopping()) return aborted(stats);
     if (!r) return r.error();
     if (config.min_compaction_lag_ms > 0 && max_ts > now_ms - config.min_compaction_lag_ms) break;
     segs.push_back(s);
@@ -210,6 +219,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
   for (const auto& s : segs) {
     if (s.end_offset <= first_dirty_offset) continue;
     auto r = for_each_batch(s.file->fd(), s.size, buf, [&](const protocol::RecordBatchView& b, int64_t) -> Result<void> {
+      if (stopping()) return StorageErrc::kStorageError;
       if (b.last_offset() < first_dirty_offset || b.is_control()) return {};
       auto records = b.decode_records(scratch);
       if (!records) return {};  // kept untouched in pass 3
@@ -220,6 +230,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
       }
       return {};
     });
+    if (!r && stopping()) return aborted(stats);
     if (!r) return r.error();
   }
 
@@ -233,6 +244,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
     SegmentWriter out(log.dir() + "/" + segment_file_name(s.base_offset, ".log") + ".cleaned", s.file->fd());
     auto r = for_each_batch(s.file->fd(), s.size, buf, [&](const protocol::RecordBatchView& b,
                                                           int64_t pos) -> Result<void> {
+      if (stopping()) return StorageErrc::kStorageError;
       if (b.is_control()) return out.put(b.bytes());
       auto records = b.decode_records(scratch);
       if (!records) {
@@ -284,6 +296,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
     });
     if (!r) {
       ::unlink(out.path().c_str());
+      if (stopping()) return aborted(stats);
       return r.error();
     }
     if (*r != s.size) {

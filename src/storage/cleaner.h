@@ -48,8 +48,9 @@ struct CleanerStats {
   int64_t bytes_before = 0;  // of the cleanable range
   int64_t bytes_after = 0;
   // The new cleaner checkpoint: end of the cleanable range (unchanged when
-  // nothing was cleanable).
+  // nothing was cleanable, or the pass was aborted).
   int64_t cleaned_up_to = 0;
+  bool aborted = false;  // should_stop said so; segments swapped before stay swapped
 };
 
 // What the LogManager needs to choose a log to clean.
@@ -69,7 +70,11 @@ class Cleaner {
   // The fault hook (tests) is called after each step of a segment's swap:
   // the .cleaned file written and fsynced, then Log::replace_segment's steps.
   enum class Step { kCleanedWritten, kRenamedToSwap, kOldRenamedToDeleted, kSwapRenamedToLog };
-  explicit Cleaner(std::function<void(Step)> fault_hook = {}) : hook_(std::move(fault_hook)) {}
+  // should_stop (the LogManager's shutdown) is polled between batches: a pass
+  // that sees it true stops at once, leaves the segment it was writing
+  // untouched (its .cleaned file removed) and reports aborted.
+  explicit Cleaner(std::function<void(Step)> fault_hook = {}, std::function<bool()> should_stop = {})
+      : hook_(std::move(fault_hook)), should_stop_(std::move(should_stop)) {}
 
   static Result<DirtyInfo> dirty_info(Log& log, int64_t first_dirty_offset);
   // Kafka's rule: dirty ratio >= min.cleanable.dirty.ratio, or the oldest
@@ -81,7 +86,9 @@ class Cleaner {
   Result<CleanerStats> clean(Log& log, int64_t first_dirty_offset, int64_t now_ms);
 
  private:
+  bool stopping() const { return should_stop_ && should_stop_(); }
   std::function<void(Step)> hook_;
+  std::function<bool()> should_stop_;
 };
 
 }  // namespace keel::storage

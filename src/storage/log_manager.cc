@@ -341,11 +341,12 @@ Result<std::optional<TopicPartition>> LogManager::run_cleaner_once(int64_t now_m
     }
   }
   if (!best) return std::optional<TopicPartition>{};
-  auto stats = Cleaner().clean(*best->log, best->first_dirty, now_ms);
+  auto stats = Cleaner({}, [this] { return cleaner_stop_.load(); }).clean(*best->log, best->first_dirty, now_ms);
   if (!stats) {
     keel::logger("storage")->error("cleaner failed on {}: {}", best->tp.dir_name(), stats.error().message());
     return stats.error();
   }
+  if (stats->aborted) return std::optional<TopicPartition>{};  // shutting down: no progress recorded
   keel::logger("storage")->info("cleaned {}: {} of {} records removed, {} -> {} bytes, {} segments rewritten",
                                 best->tp.dir_name(), stats->records_removed, stats->records_read,
                                 stats->bytes_before, stats->bytes_after, stats->segments_rewritten);
@@ -410,6 +411,7 @@ Result<void> LogManager::shutdown() {
     std::lock_guard lock(wake_mu_);
     stop_ = true;
   }
+  cleaner_stop_ = true;  // a pass in progress stops between two batches
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (cleaner_thread_.joinable()) cleaner_thread_.join();

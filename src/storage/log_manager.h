@@ -125,7 +125,8 @@ class LogManager {
   std::set<std::string> clean_dirs_;
   std::vector<int> lock_fds_;
   std::thread thread_;
-  std::thread cleaner_thread_;  // started before thread_ (which reads joinable())
+  std::thread cleaner_thread_;
+  std::atomic<bool> cleaner_stop_{false};  // started before thread_ (which reads joinable())
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool stop_ = false;

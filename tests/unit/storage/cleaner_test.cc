@@ -264,6 +264,38 @@ TEST(Cleaner, SegmentWithAnUnframeableBatchIsLeftAsItIs) {
   EXPECT_EQ(test::read_file(path), before);  // the batch after the bad header is not dropped
 }
 
+TEST(Cleaner, StopRequestAbortsThePassWithoutLosingRecords) {
+  for (int stop_after : {3, 40, 75}) {  // in the header pass, the map pass, the filter pass
+    Fixture f;
+    auto log = f.open();
+    Model model;
+    std::vector<Seen> before;
+    for (int seg = 0; seg < 3; ++seg) {
+      for (int i = 0; i < 10; ++i) {
+        Rec r{"k" + std::to_string(i % 4), std::to_string(seg * 10 + i)};
+        model[*r.key] = {append(*log, {r}), r.value};
+      }
+      ASSERT_TRUE(log->roll(kNow));
+    }
+    before = read_all(*log);
+    int polls = 0;
+    Cleaner cleaner({}, [&] { return ++polls > stop_after; });
+    auto stats = cleaner.clean(*log, 0, kNow);
+    ASSERT_TRUE(stats);
+    EXPECT_TRUE(stats->aborted) << stop_after;
+    EXPECT_EQ(stats->cleaned_up_to, 0);
+    auto after = read_all(*log);
+    std::map<std::string, int64_t> latest;
+    for (const auto& s : after) latest[*s.key] = s.offset;
+    for (const auto& [k, e] : model) EXPECT_EQ(latest[k], e.first) << k;
+    EXPECT_LE(after.size(), before.size());
+    for (const auto& entry : std::filesystem::directory_iterator(f.dir()))
+      EXPECT_EQ(entry.path().string().find(".cleaned"), std::string::npos);
+    ASSERT_TRUE(Cleaner().clean(*log, 0, kNow));  // a later pass finishes the job
+    expect_equals_model(*log, model);
+  }
+}
+
 TEST(Cleaner, TombstoneStaysUntilDeleteRetentionAfterItsSegmentWasCleaned) {
   Fixture f;
   f.config.delete_retention_ms = kDay;
