@@ -180,6 +180,45 @@ class Parser {
     }
   }
 
+  // A raw multi-byte UTF-8 sequence whose lead byte `lead` was just consumed:
+  // copied when well formed (shortest form, no surrogates, at most U+10FFFF),
+  // else an error, so every string we hand out is valid UTF-8.
+  bool raw_utf8(std::string& out, unsigned char lead) {
+    int extra = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if ((lead & 0xE0) == 0xC0) {
+      extra = 1, cp = lead & 0x1F, min = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+      extra = 2, cp = lead & 0x0F, min = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+      extra = 3, cp = lead & 0x07, min = 0x10000;
+    } else {
+      err_ = "invalid UTF-8 lead byte";
+      return false;
+    }
+    if (pos_ + static_cast<size_t>(extra) > s_.size()) {
+      err_ = "truncated UTF-8 sequence";
+      return false;
+    }
+    for (int i = 0; i < extra; ++i) {
+      const unsigned char c = static_cast<unsigned char>(s_[pos_ + static_cast<size_t>(i)]);
+      if ((c & 0xC0) != 0x80) {
+        err_ = "invalid UTF-8 continuation byte";
+        return false;
+      }
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) {
+      err_ = "invalid UTF-8 code point";
+      return false;
+    }
+    out.push_back(static_cast<char>(lead));
+    out.append(s_.substr(pos_, static_cast<size_t>(extra)));
+    pos_ += static_cast<size_t>(extra);
+    return true;
+  }
+
   bool parse_string(std::string& out) {
     ++pos_;  // opening quote
     while (true) {
@@ -192,6 +231,10 @@ class Parser {
       if (c < 0x20) {
         err_ = "control character in a string";
         return false;
+      }
+      if (c >= 0x80) {
+        if (!raw_utf8(out, c)) return false;
+        continue;
       }
       if (c != '\\') {
         out.push_back(static_cast<char>(c));

@@ -63,6 +63,46 @@ TEST(Json, HugeNumbersBecomeDoublesNotGarbage) {
   EXPECT_NEAR(v->as_double(), 1.2345678901234568e29, 1e15);
 }
 
+TEST(Json, EveryTruncationOfAValidDocumentIsRefused) {
+  const std::string doc =
+      R"({"version":5,"host":"h\u00e9","ids":[1,-2,3.5e1],"rack":null,"ok":true,"m":{"k":"v"}})";
+  ASSERT_TRUE(parse(doc));
+  for (size_t n = 0; n < doc.size(); ++n) {
+    std::string err;
+    EXPECT_FALSE(parse(doc.substr(0, n), &err)) << "prefix of " << n << " bytes accepted";
+    EXPECT_NE(err.find("at byte"), std::string::npos) << n;
+  }
+}
+
+TEST(Json, Int64LimitsAreExactAndOneBeyondIsADouble) {
+  auto max = parse("9223372036854775807");
+  ASSERT_TRUE(max);
+  ASSERT_TRUE(max->is_int());
+  EXPECT_EQ(max->as_int(), INT64_MAX);
+  auto beyond = parse("9223372036854775808");
+  ASSERT_TRUE(beyond);
+  EXPECT_FALSE(beyond->is_int()) << "not wrapped to a negative int64";
+  EXPECT_GT(beyond->as_double(), 9.2e18);
+  auto below = parse("-9223372036854775809");
+  ASSERT_TRUE(below);
+  EXPECT_FALSE(below->is_int());
+  EXPECT_LT(below->as_double(), -9.2e18);
+}
+
+TEST(Json, RawUtf8IsKeptAndMalformedUtf8IsRefused) {
+  auto ok = parse("\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->as_string(), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(write(*ok), "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"") << "written back unchanged";
+  for (const char* bad : {"\"\x80\"", "\"\xc3\"", "\"\xc3\x28\"", "\"\xc0\xaf\"",
+                          "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+                          "\"\xff\"", "\"\xf0\x9f\x98"}) {
+    std::string err;
+    EXPECT_FALSE(parse(bad, &err)) << "accepted malformed UTF-8";
+    EXPECT_NE(err.find("UTF-8"), std::string::npos) << err;
+  }
+}
+
 TEST(Json, RandomBytesNeverCrash) {
   std::mt19937 rng(7);
   const std::string alphabet = "{}[]\":,0123456789.eE+-truefalsnl\\u \t\n";
@@ -71,7 +111,9 @@ TEST(Json, RandomBytesNeverCrash) {
     const size_t n = rng() % 40;
     for (size_t j = 0; j < n; ++j) s.push_back(alphabet[rng() % alphabet.size()]);
     auto v = parse(s);
-    if (v) EXPECT_TRUE(parse(write(*v))) << s;
+    if (v) {
+      EXPECT_TRUE(parse(write(*v))) << s;
+    }
   }
 }
 
