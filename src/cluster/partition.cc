@@ -31,6 +31,28 @@ Partition::Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* l
   // then nothing past the log start is exposed.
   high_watermark_ = log_->log_start_offset();
   rebuild_producer_state();
+  auto epochs = storage::LeaderEpochCache::open(log_->dir());
+  if (epochs) {
+    epochs_.emplace(std::move(*epochs));
+    // Entries past the log end describe records a crash took away.
+    (void)epochs_->truncate_from_end(log_->log_end_offset());
+  } else {
+    keel::logger("storage")->warn("{}: unreadable leader-epoch-checkpoint ({}); epochs start afresh",
+                                  log_->dir(), epochs.error().message());
+    ::unlink((log_->dir() + "/" + storage::kLeaderEpochCheckpoint).c_str());
+    if (auto fresh = storage::LeaderEpochCache::open(log_->dir())) epochs_.emplace(std::move(*fresh));
+  }
+}
+
+std::pair<int32_t, int64_t> Partition::end_offset_for_epoch(int32_t requested) const {
+  std::lock_guard lock(mu_);
+  if (!epochs_) return {-1, -1};
+  return epochs_->end_offset_for(requested, log_->log_end_offset());
+}
+
+void Partition::log_start_moved(int64_t log_start_offset) {
+  std::lock_guard lock(mu_);
+  if (epochs_) (void)epochs_->truncate_from_start(log_start_offset);
 }
 
 // The newest snapshot, then the producer fields of every batch after it.
@@ -92,6 +114,13 @@ bool Partition::apply_leader_state(const LeaderState& state) {
   if (has_state_ && state.leader_epoch < state_.leader_epoch) return false;
   state_ = state;
   has_state_ = true;
+  // A leader's epoch starts at its log end (Kafka's makeLeader).
+  if (state_.leader == local_broker_id_ && epochs_) {
+    if (auto r = epochs_->assign(state_.leader_epoch, log_->log_end_offset()); !r) {
+      keel::logger("storage")->warn("{}: cannot record leader epoch {}: {}", log_->dir(), state_.leader_epoch,
+                                    r.error().message());
+    }
+  }
   // Followers not in the new ISR stop counting for the HW.
   std::erase_if(follower_leos_, [&](const auto& kv) {
     return std::find(state_.isr.begin(), state_.isr.end(), kv.first) == state_.isr.end();
@@ -245,16 +274,13 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     return out;
   }
   if (offset >= max_offset) return out;  // nothing visible yet: an empty answer, not an error
-  auto read = log_->read(offset, max_bytes, min_one_batch);
+  // Only whole batches below max_offset (the high watermark for consumers).
+  auto read = log_->read(offset, max_bytes, min_one_batch, max_offset);
   if (!read) {
     out.error = storage_error(read.error());
     return out;
   }
-  // Keep only ranges that start below max_offset. A range may still hold a
-  // batch past it when the log grew between the two locks; single-replica
-  // leaders move the HW with the append, so that batch is committed already.
   for (auto& r : read->ranges) {
-    if (r.first_offset >= max_offset) break;
     out.bytes += r.length;
     out.ranges.push_back(std::move(r));
   }

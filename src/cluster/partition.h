@@ -27,6 +27,7 @@
 #include "protocol/error_code.h"
 #include "protocol/types.h"
 #include "storage/checkpoint.h"
+#include "storage/leader_epoch_cache.h"
 #include "storage/log.h"
 
 namespace keel::cluster {
@@ -104,6 +105,11 @@ class Partition {
   // FENCED_LEADER_EPOCH (client's is older) or UNKNOWN_LEADER_EPOCH (newer).
   protocol::ErrorCode check_leader_epoch(int32_t current_leader_epoch) const;
 
+  // OffsetForLeaderEpoch: (epoch, end offset) from the leader-epoch cache.
+  std::pair<int32_t, int64_t> end_offset_for_epoch(int32_t requested) const;
+  // DeleteRecords moved the log start: the epoch cache follows.
+  void log_start_moved(int64_t log_start_offset);
+
   // Writes the producer-state snapshot at the log end (clean shutdown).
   void snapshot_producer_state();
   size_t producer_count() const;
@@ -127,6 +133,7 @@ class Partition {
   std::shared_ptr<const PartitionConfig> config_;
   std::function<void(const TopicPartition&)> on_append_;
   ProducerStateManager producers_;
+  std::optional<storage::LeaderEpochCache> epochs_;  // nullopt when the checkpoint could not be read
   size_t segments_at_last_snapshot_ = 0;
   void rebuild_producer_state();
 };

@@ -152,6 +152,7 @@ const Binding kBindings[] = {
     {"log.cleaner.threads", &C::log_cleaner_threads},
     {"log.cleaner.min.cleanable.ratio", &C::log_cleaner_min_cleanable_ratio},
     {"log.cleaner.delete.retention.ms", &C::log_cleaner_delete_retention_ms},
+    {"log.cleaner.backoff.ms", &C::log_cleaner_backoff_ms},
     {"log.cleaner.min.compaction.lag.ms", &C::log_cleaner_min_compaction_lag_ms},
     {"log.segment.delete.delay.ms", &C::log_segment_delete_delay_ms},
     {"log.retention.check.interval.ms", &C::log_retention_check_interval_ms},

@@ -90,6 +90,7 @@ struct BrokerConfig {
   double log_cleaner_min_cleanable_ratio = 0.5;
   int64_t log_cleaner_delete_retention_ms = 86400000;
   int64_t log_cleaner_min_compaction_lag_ms = 0;
+  int64_t log_cleaner_backoff_ms = 15000;
   int64_t log_segment_delete_delay_ms = 60000;
   int64_t log_retention_check_interval_ms = 300000;
   std::string log_message_timestamp_type = "CreateTime";

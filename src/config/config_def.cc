@@ -87,6 +87,8 @@ const std::vector<KeyDef>& table() {
        "min.cleanable.dirty.ratio"},
       {"log.cleaner.delete.retention.ms", KeyType::kLong, "86400000", 0, nullopt, {},
        "How long tombstones are kept in compacted topics.", "delete.retention.ms"},
+      {"log.cleaner.backoff.ms", KeyType::kLong, "15000", 0, nullopt, {},
+       "How long the log cleaner sleeps when no log needs compacting.", ""},
       {"log.cleaner.min.compaction.lag.ms", KeyType::kLong, "0", 0, nullopt, {},
        "Youngest age of a message before it may be compacted.", "min.compaction.lag.ms"},
       {"log.segment.delete.delay.ms", KeyType::kLong, "60000", 0, nullopt, {},

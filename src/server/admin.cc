@@ -297,6 +297,7 @@ Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWr
         continue;
       }
       rp.low_watermark = *moved;
+      partition->log_start_moved(*moved);
     }
   }
   resp.encode(out, ctx.api_version());
@@ -407,18 +408,10 @@ Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& bod
         rp.error_code = code(e);
         continue;
       }
-      // Every batch this broker stored was written under the leader epochs it
-      // held; until the leader-epoch cache arrives with replication, the
-      // current epoch ends at the log end and older epochs are answered with
-      // the current one (Kafka: the smallest epoch >= the one asked for).
-      const int32_t current = partition->leader_state().leader_epoch;
-      if (p.leader_epoch > current) {
-        rp.leader_epoch = -1;
-        rp.end_offset = -1;
-      } else {
-        rp.leader_epoch = current;
-        rp.end_offset = partition->log_end_offset();
-      }
+      // The leader-epoch cache (leader-epoch-checkpoint): Kafka's answer.
+      const auto [epoch, end] = partition->end_offset_for_epoch(p.leader_epoch);
+      rp.leader_epoch = epoch;
+      rp.end_offset = end;
     }
   }
   resp.encode(out, ctx.api_version());

@@ -130,6 +130,8 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   lo.max_open_files = open_files_budget();
   lo.default_config = to_log_config(config::topic_config_defaults(config_));
   lo.retention_check_interval_ms = config_.log_retention_check_interval_ms;
+  lo.cleaner_enable = config_.log_cleaner_enable;
+  lo.cleaner_backoff_ms = config_.log_cleaner_backoff_ms;
   auto logs = storage::LogManager::open(lo);
   if (!logs) throw std::runtime_error("cannot open the log directories: " + logs.error().message());
   logs_ = std::move(*logs);

@@ -34,12 +34,18 @@ storage::LogConfig to_log_config(const config::TopicConfig& t) {
   c.max_message_bytes = t.max_message_bytes;
   c.message_timestamp_type = t.message_timestamp_type == "LogAppendTime" ? protocol::TimestampType::kLogAppendTime
                                                                           : protocol::TimestampType::kCreateTime;
-  // Retention deletes only under cleanup.policy "delete".
-  c.retention_ms = t.delete_by_retention() ? t.retention_ms : -1;
-  c.retention_bytes = t.delete_by_retention() ? t.retention_bytes : -1;
+  // The log applies retention only under a policy with "delete".
+  c.retention_ms = t.retention_ms;
+  c.retention_bytes = t.retention_bytes;
   c.flush_messages = t.flush_messages;
   c.flush_ms = t.flush_ms;
   c.file_delete_delay_ms = t.file_delete_delay_ms;
+  c.cleanup_policy = t.compacted() ? (t.delete_by_retention() ? storage::CleanupPolicy::kCompactDelete
+                                                                : storage::CleanupPolicy::kCompact)
+                                   : storage::CleanupPolicy::kDelete;
+  c.min_cleanable_dirty_ratio = t.min_cleanable_dirty_ratio;
+  c.delete_retention_ms = t.delete_retention_ms;
+  c.min_compaction_lag_ms = t.min_compaction_lag_ms;
   return c;
 }
 

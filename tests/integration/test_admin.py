@@ -190,3 +190,36 @@ def test_dynamic_broker_configs_apply_to_topics_and_survive_a_restart(make_broke
     bad = ConfigResource(ConfigResource.Type.BROKER, "0", set_config={"num.network.threads": "8"})
     err = error_of(a.alter_configs([bad])[bad])
     assert err is not None and err.code() == KafkaError.INVALID_REQUEST
+
+
+def test_a_compacted_topic_keeps_the_latest_value_per_key_at_its_original_offsets(make_broker):
+    b = make_broker(extra_config="log.cleaner.backoff.ms: 100\n").start()
+    a = admin(b)
+    wait(a.create_topics([NewTopic("compacted", num_partitions=1, replication_factor=1,
+                                   config={"cleanup.policy": "compact", "segment.bytes": "2000",
+                                           "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "0"})]))
+    messages = [{"key": b"k%d" % (i % 10), "value": b"v%d" % i} for i in range(400)]
+    messages.append({"key": b"k3", "value": None})  # a tombstone for k3
+    produce(b.bootstrap, "compacted", messages, **{"batch.size": 200, "linger.ms": 0})
+    latest = {}
+    for offset, m in enumerate(messages):
+        latest[m["key"]] = (offset, m["value"])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        everything = consume(b.bootstrap, "compacted", 10 ** 6, timeout=3)
+        if len(everything) < 100:
+            break
+        time.sleep(0.5)
+    offsets = [m.offset() for m in everything]
+    assert offsets == sorted(offsets), "compaction never renumbers or reorders"
+    assert len(everything) < 100, "the cleaner did not run (%d records left)" % len(everything)
+    seen = {}
+    for m in everything:
+        seen[m.key()] = (m.offset(), m.value())
+    # Every key's latest record survives at its original offset (the
+    # tombstone may be gone already: delete.retention.ms is 0).
+    for key, (offset, value) in latest.items():
+        if value is None:
+            assert key not in seen or seen[key] == (offset, None)
+        else:
+            assert seen[key] == (offset, value), key
