@@ -95,8 +95,9 @@ Result<std::map<int32_t, std::vector<int32_t>>> read_replica_map(const Value* v)
 // --- broker registration ---------------------------------------------------------
 
 Bytes encode_broker_registration(const BrokerRegistration& b) {
+  // Keys in the order the layout doc shows Kafka's (readers, ours and
+  // Kafka's, look keys up by name, so the order only matters to people).
   Value o = Value::object();
-  o.set("features", Value::object());
   Value map = Value::object();
   Value endpoints = Value::array();
   const BrokerEndpoint* plaintext = nullptr;
@@ -108,14 +109,15 @@ Bytes encode_broker_registration(const BrokerRegistration& b) {
       plaintext = &ep;
     }
   }
-  o.set("listener_security_protocol_map", std::move(map));
-  o.set("endpoints", std::move(endpoints));
-  o.set("jmx_port", Value::integer(-1));
-  o.set("port", Value::integer(plaintext ? plaintext->port : -1));
-  o.set("host", plaintext ? Value::string(plaintext->host) : Value());
   o.set("version", Value::integer(5));
+  o.set("host", plaintext ? Value::string(plaintext->host) : Value());
+  o.set("port", Value::integer(plaintext ? plaintext->port : -1));
+  o.set("endpoints", std::move(endpoints));
+  o.set("listener_security_protocol_map", std::move(map));
+  o.set("jmx_port", Value::integer(-1));
   o.set("timestamp", Value::string(std::to_string(b.timestamp_ms)));
   if (b.rack) o.set("rack", Value::string(*b.rack));
+  o.set("features", Value::object());
   return to_bytes(json::write(o));
 }
 
@@ -205,11 +207,11 @@ Result<std::string> decode_cluster_id(ByteView data) {
 
 Bytes encode_topic_assignment(const TopicAssignment& a) {
   Value o = Value::object();
-  o.set("partitions", replica_map(a.partitions));
+  o.set("version", Value::integer(3));
   if (!a.topic_id.empty()) o.set("topic_id", Value::string(a.topic_id));
+  o.set("partitions", replica_map(a.partitions));
   o.set("adding_replicas", replica_map(a.adding_replicas));
   o.set("removing_replicas", replica_map(a.removing_replicas));
-  o.set("version", Value::integer(3));
   return to_bytes(json::write(o));
 }
 
@@ -234,10 +236,10 @@ Result<TopicAssignment> decode_topic_assignment(ByteView data) {
 
 Bytes encode_partition_state(const PartitionState& s) {
   Value o = Value::object();
-  o.set("controller_epoch", Value::integer(s.controller_epoch));
-  o.set("leader", Value::integer(s.leader));
   o.set("version", Value::integer(1));
+  o.set("leader", Value::integer(s.leader));
   o.set("leader_epoch", Value::integer(s.leader_epoch));
+  o.set("controller_epoch", Value::integer(s.controller_epoch));
   o.set("isr", int_list(s.isr));
   if (s.recovering) o.set("leader_recovery_state", Value::integer(1));
   return to_bytes(json::write(o));

@@ -119,6 +119,37 @@ TEST(KafkaLayout, ConfigsChangesAndProducerIdBlocks) {
             (ProducerIdBlock{2, 4000, 4999}));
 }
 
+// Our writes, byte for byte as the layout doc shows Kafka's (keys in Kafka's order).
+TEST(KafkaLayout, EncodedPayloadsAreByteForByteKafkas) {
+  BrokerRegistration b;
+  b.id = 1;
+  b.endpoints = {{"CLIENT", "h1.example", 9092, "SASL_SSL"}, {"REPLICATION", "h1.example", 9093, "PLAINTEXT"}};
+  b.rack = "dc1";
+  b.timestamp_ms = 1700000000000;
+  const std::string reg = text(encode_broker_registration(b));
+  EXPECT_EQ(reg,
+            R"({"version":5,"host":"h1.example","port":9093,"endpoints":["CLIENT://h1.example:9092","REPLICATION://h1.example:9093"],"listener_security_protocol_map":{"CLIENT":"SASL_SSL","REPLICATION":"PLAINTEXT"},"jmx_port":-1,"timestamp":"1700000000000","rack":"dc1","features":{}})")
+      << "host/port: the endpoint whose protocol is PLAINTEXT, as Kafka";
+
+  TopicAssignment a;
+  a.topic_id = "vFi0Qd7JRgOK1YuUWmQeNw";
+  a.partitions = {{0, {1, 2, 3}}, {1, {2, 3, 1}}};
+  a.adding_replicas = {{0, {4}}};
+  a.removing_replicas = {{0, {1}}};
+  EXPECT_EQ(text(encode_topic_assignment(a)),
+            R"({"version":3,"topic_id":"vFi0Qd7JRgOK1YuUWmQeNw","partitions":{"0":[1,2,3],"1":[2,3,1]},"adding_replicas":{"0":[4]},"removing_replicas":{"0":[1]}})");
+  EXPECT_EQ(text(encode_partition_state({2, 5, 7, {2, 3, 1}, false})),
+            R"({"version":1,"leader":2,"leader_epoch":5,"controller_epoch":7,"isr":[2,3,1]})");
+  EXPECT_EQ(text(encode_entity_config({{"retention.ms", "86400000"}})),
+            R"({"version":1,"config":{"retention.ms":"86400000"}})");
+  EXPECT_EQ(text(encode_config_change("topics/foo")), R"({"version":2,"entity_path":"topics/foo"})");
+  EXPECT_EQ(text(encode_producer_id_block({2, 4000, 4999})),
+            R"({"version":1,"broker":2,"block_start":"4000","block_end":"4999"})");
+  EXPECT_EQ(text(encode_cluster_id("abc")), R"({"version":"1","id":"abc"})");
+  EXPECT_EQ(text(encode_controller({7, 1700000000000})),
+            R"({"version":2,"brokerid":7,"timestamp":"1700000000000","kraftControllerEpoch":-1})");
+}
+
 TEST(KafkaLayout, UuidBase64IsKafkasUrlSafeFormWithoutPadding) {
   std::array<uint8_t, 16> one{};
   one[15] = 1;
