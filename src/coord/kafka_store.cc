@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 namespace keel::coord {
 
@@ -347,7 +348,12 @@ Result<std::vector<std::pair<int64_t, std::string>>> KafkaStore::config_changes_
     auto seq = sequence_of(n);
     if (!seq || *seq <= after_seq) continue;
     auto node = store_.get(std::string(paths::kConfigChanges) + "/" + n);
-    if (!node) continue;  // purged meanwhile
+    if (!node) {
+      if (is(node.error(), CoordErrc::kNoNode)) continue;  // purged meanwhile
+      return node.error();
+    }
+    // A notification we cannot read is skipped, as Kafka's listener logs and
+    // skips it: one bad node must not stop every later config change.
     auto path = decode_config_change(ByteView(node->data));
     if (!path) continue;
     out.emplace_back(*seq, std::move(*path));
@@ -362,7 +368,10 @@ Result<void> KafkaStore::purge_config_changes(int64_t now_ms, int64_t max_age_ms
   for (const auto& n : *names) {
     const std::string path = std::string(paths::kConfigChanges) + "/" + n;
     auto stat = store_.exists(path);
-    if (stat && *stat && now_ms - (*stat)->ctime_ms > max_age_ms) (void)store_.remove(path);
+    if (!stat) return stat.error();
+    if (!*stat || now_ms - (*stat)->ctime_ms <= max_age_ms) continue;
+    // Another broker purging the same node at once is fine.
+    if (auto r = store_.remove(path); !r && !is(r.error(), CoordErrc::kNoNode)) return r;
   }
   return {};
 }
@@ -370,6 +379,7 @@ Result<void> KafkaStore::purge_config_changes(int64_t now_ms, int64_t max_age_ms
 // --- producer ids --------------------------------------------------------------------------------------
 
 Result<ProducerIdBlock> KafkaStore::claim_producer_id_block(int32_t broker_id, int64_t block_size) {
+  if (block_size <= 0) return std::make_error_code(std::errc::invalid_argument);
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto node = store_.get(paths::kLatestProducerIdBlock);
     if (!node && is(node.error(), CoordErrc::kNoNode)) {
@@ -382,6 +392,11 @@ Result<ProducerIdBlock> KafkaStore::claim_producer_id_block(int32_t broker_id, i
     if (!node->data.empty()) {
       auto prev = decode_producer_id_block(ByteView(node->data));
       if (!prev) return prev.error();
+      // Producer ids are int64 and never reused: running out is an error
+      // (Kafka's "exhausted all producerIds"), never a wrap to negative ids.
+      if (prev->end < -1 || prev->end > INT64_MAX - block_size) {
+        return std::make_error_code(std::errc::value_too_large);
+      }
       next.start = prev->end + 1;
       next.end = next.start + block_size - 1;
     }

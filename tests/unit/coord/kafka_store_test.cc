@@ -498,6 +498,21 @@ TEST_P(KafkaStoreTest, TwoProducerIdClaimersNeverGetOverlappingBlocks) {
   EXPECT_EQ(latest->end, all.back().end);
 }
 
+TEST_P(KafkaStoreTest, ExhaustedProducerIdsAreAnErrorNotAWrap) {
+  const Bytes last = encode_producer_id_block({1, INT64_MAX - 1500, INT64_MAX - 1001});
+  ASSERT_TRUE(store_->set(paths::kLatestProducerIdBlock, ByteView(last)).ok());
+  auto one = ks_->claim_producer_id_block(1, 1000);
+  ASSERT_TRUE(one.ok()) << "exactly 1000 ids are left";
+  EXPECT_EQ(one->end, INT64_MAX - 1);
+  auto none = ks_->claim_producer_id_block(1, 1000);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error(), std::make_error_code(std::errc::value_too_large));
+  EXPECT_EQ(decode_producer_id_block(ByteView(store_->get(paths::kLatestProducerIdBlock)->data))->end,
+            INT64_MAX - 1)
+      << "the node is unchanged";
+  EXPECT_FALSE(ks_->claim_producer_id_block(1, 0).ok()) << "an empty block is refused";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaStoreTest,
                          ::testing::Values(Backend::kEmbedded, Backend::kZooKeeper),
                          [](const auto& info) {
