@@ -513,6 +513,34 @@ TEST_P(KafkaStoreTest, ExhaustedProducerIdsAreAnErrorNotAWrap) {
   EXPECT_FALSE(ks_->claim_producer_id_block(1, 0).ok()) << "an empty block is refused";
 }
 
+// The controller relies on these watches: new brokers, a topic appearing, a
+// controller going away.
+TEST_P(KafkaStoreTest, WatchesFireOnRegistrationTopicCreationAndControllerLoss) {
+  std::atomic<int> brokers_changed{0}, topic_appeared{0}, controller_changed{0};
+  ASSERT_TRUE(ks_->broker_ids([&](const WatchEvent&) { ++brokers_changed; }).ok());
+  auto none = ks_->topic_assignment("orders", [&](const WatchEvent& e) {
+    if (e.type == EventType::kCreated) ++topic_appeared;
+  });
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  elect(1);
+  ASSERT_TRUE(ks_->controller_id([&](const WatchEvent& e) {
+    if (e.type == EventType::kDeleted) ++controller_changed;
+  }).ok());
+
+  ASSERT_TRUE(ks_->register_broker(registration(1, 9092)).ok());
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(1), {}).ok());
+  ASSERT_TRUE(ks_->resign_controller(1).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((brokers_changed == 0 || topic_appeared == 0 || controller_changed == 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(brokers_changed.load(), 1);
+  EXPECT_EQ(topic_appeared.load(), 1);
+  EXPECT_EQ(controller_changed.load(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaStoreTest,
                          ::testing::Values(Backend::kEmbedded, Backend::kZooKeeper),
                          [](const auto& info) {
