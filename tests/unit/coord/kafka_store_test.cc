@@ -541,6 +541,22 @@ TEST_P(KafkaStoreTest, WatchesFireOnRegistrationTopicCreationAndControllerLoss) 
   EXPECT_EQ(controller_changed.load(), 1);
 }
 
+TEST_P(KafkaStoreTest, CorruptNodesAreCleanErrors) {
+  const Bytes junk{'{', '"', 'v', 0xff};
+  ASSERT_TRUE(store_->create(paths::topic("bad"), ByteView(junk), CreateMode::kPersistent).ok());
+  ASSERT_TRUE(store_->create(paths::broker(9), ByteView(junk), CreateMode::kEphemeral).ok());
+  ASSERT_TRUE(store_->set(paths::kLatestProducerIdBlock, ByteView(junk)).ok());
+  ASSERT_TRUE(store_->create(paths::kControllerEpoch, ByteView(junk), CreateMode::kPersistent).ok());
+  const auto corrupt = make_error_code(CoordErrc::kCorrupt);
+  EXPECT_EQ(ks_->topic_assignment("bad").error(), corrupt);
+  EXPECT_EQ(ks_->broker(9).error(), corrupt);
+  EXPECT_EQ(ks_->claim_producer_id_block(1).error(), corrupt);
+  auto elected = ks_->try_elect_controller(1, now_ms());
+  ASSERT_FALSE(elected.ok());
+  EXPECT_EQ(elected.error(), corrupt);
+  EXPECT_EQ(*ks_->controller_id(), -1) << "a failed election leaves no /controller behind";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaStoreTest,
                          ::testing::Values(Backend::kEmbedded, Backend::kZooKeeper),
                          [](const auto& info) {
