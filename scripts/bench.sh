@@ -99,6 +99,10 @@ echo "== consume 64 KiB records from the page cache (fewer, larger records: the 
 r64k=$(n 16000)
 "$load" produce --bootstrap "$bs" --topic p64k --records "$r64k" --record-size 65536 --acks 1 --linger-ms 20 --batch-bytes 1048576 >/dev/null
 cons64=$(measure p64k consume --bootstrap "$bs" --topic p64k --records "$r64k")
+# The same topics through a client that only fetches (no record parsing):
+# what the broker delivers when the client costs next to nothing.
+raw1k=$("$build/benchmarks/load/raw-fetch" 127.0.0.1 "$port" p1k 0 16777216)
+raw64k=$("$build/benchmarks/load/raw-fetch" 127.0.0.1 "$port" p64k 0 16777216)
 
 echo "== 10,000 records/s of 1 KiB, acks=all" >&2
 rss_before=$(rss_kib "$keel")
@@ -120,7 +124,7 @@ PY
 )
 
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
-  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" <<'PY'
+  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
@@ -128,6 +132,7 @@ cpu100, cpu1k, cpucons, hz = (int(x) for x in sys.argv[9:13])
 rss_before, rss_after, rss_many = (int(x) for x in sys.argv[13:16])
 pagecache = float(sys.argv[16])
 cons64 = json.loads(sys.argv[17])
+raw1k, raw64k = json.loads(sys.argv[18]), json.loads(sys.argv[19])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
 print("|---|---|---|---|")
@@ -140,6 +145,7 @@ print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mo
 print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache))
 print("| consume from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons["mb_per_s"], 0.8 * sendfile, cons["mb_per_s"] / sendfile))
 print("| consume 64 KiB records from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons64["mb_per_s"], 0.8 * sendfile, cons64["mb_per_s"] / sendfile))
+print("| fetch-only client (raw-fetch), 1 KiB / 64 KiB topics | %.0f / %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f / %.2f of sendfile |" % (raw1k["mb_per_s"], raw64k["mb_per_s"], 0.8 * sendfile, raw1k["mb_per_s"] / sendfile, raw64k["mb_per_s"] / sendfile))
 print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
 print("| broker CPU per GB produced (100 B / 1 KiB) | %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k)))
 print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))

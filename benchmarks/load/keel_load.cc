@@ -168,7 +168,8 @@ int run_consume(const Args& a) {
   const int partitions = static_cast<int>(a.num("partitions", 1));
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   set(conf, "bootstrap.servers", a.get("bootstrap"));
-  set(conf, "fetch.message.max.bytes", "4194304");
+  set(conf, "fetch.message.max.bytes", "16777216");
+  set(conf, "receive.message.max.bytes", "104857600");
   set(conf, "queued.max.messages.kbytes", "1048576");
   set(conf, "fetch.max.bytes", "52428800");
   char err[512];
