@@ -30,6 +30,14 @@ bool in_sequence(int32_t last, int32_t next) {
   return int64_t{next} == int64_t{last} + 1 || (next == 0 && last == INT32_MAX);
 }
 
+// The sequence `decrement` before `seq`, wrapping below 0 to INT32_MAX as the
+// producer wraps above it (a snapshot stores only a batch's last sequence).
+int32_t decrement_sequence(int32_t seq, int32_t decrement) {
+  if (decrement <= 0) return seq;
+  if (seq < decrement) return static_cast<int32_t>(int64_t{seq} + (int64_t{INT32_MAX} - decrement) + 1);
+  return seq - decrement;
+}
+
 std::string snapshot_name(int64_t offset) {
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%020" PRId64 ".snapshot", offset);
@@ -148,13 +156,15 @@ std::vector<int64_t> ProducerStateManager::snapshot_offsets() const {
   while (dirent* ent = ::readdir(d)) {
     std::string name = ent->d_name;
     if (name.size() != 29 || !name.ends_with(".snapshot")) continue;
+    // 20 digits can exceed INT64_MAX: such a name is not one of ours.
     int64_t off = 0;
-    bool digits = true;
-    for (size_t i = 0; i < 20; ++i) {
-      if (name[i] < '0' || name[i] > '9') digits = false;
-      off = off * 10 + (name[i] - '0');
+    bool valid = true;
+    for (size_t i = 0; i < 20 && valid; ++i) {
+      const int digit = name[i] - '0';
+      if (digit < 0 || digit > 9 || off > (INT64_MAX - digit) / 10) valid = false;
+      else off = off * 10 + digit;
     }
-    if (digits) out.push_back(off);
+    if (valid) out.push_back(off);
   }
   ::closedir(d);
   std::sort(out.begin(), out.end());
@@ -185,8 +195,8 @@ int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end) {
       Entry& entry = producers_[e.producer_id];
       entry.epoch = e.epoch;
       entry.last_timestamp = e.timestamp;
-      entry.batches.push_back({e.last_sequence - e.offset_delta, e.last_sequence, e.last_offset - e.offset_delta,
-                               e.last_offset, e.timestamp});
+      entry.batches.push_back({decrement_sequence(e.last_sequence, e.offset_delta), e.last_sequence,
+                               e.last_offset - e.offset_delta, e.last_offset, e.timestamp});
     }
     last_snapshot_ = *it;
     return *it;

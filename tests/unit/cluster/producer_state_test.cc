@@ -129,6 +129,72 @@ TEST(ProducerSnapshot, BytesFollowKafkasFormat) {
   EXPECT_FALSE(decode_producer_snapshot({0, 1, 0})) << "truncated";
 }
 
+// Every byte checked by hand: version 1, CRC-32C (Castagnoli) of everything
+// after the CRC field (computed independently of keel's crc32c), the entry
+// count, then one entry: id, epoch, last sequence, last offset, offset delta,
+// timestamp, coordinator epoch -1, current transaction first offset -1.
+TEST(ProducerSnapshot, OneEntryEncodesToTheseExactBytes) {
+  const std::vector<uint8_t> expected = {
+      0x00, 0x01, 0xb7, 0xdb, 0xad, 0x7d, 0x00, 0x00, 0x00, 0x01,              // version, crc, count
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x03,              // id 7, epoch 3
+      0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,  // last seq 1, last offset 42
+      0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0xa4,  // delta 3, timestamp 1700
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  const SnapshotEntry entry{7, 3, 1, 42, 3, 1700, -1, -1};
+  EXPECT_EQ(encode_producer_snapshot({entry}), expected);
+  auto back = decode_producer_snapshot(expected);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ(back->at(0), entry);
+}
+
+TEST(ProducerSnapshot, EveryTruncationAndEveryFlippedByteIsRefused) {
+  const auto bytes = encode_producer_snapshot({{7, 3, 1, 42, 3, 1700, -1, -1}, {8, 0, 9, 50, 0, 1800, -1, -1}});
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(decode_producer_snapshot(std::vector<uint8_t>(bytes.begin(), bytes.begin() + n))) << n << " bytes";
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto bad = bytes;
+    bad[i] ^= 0x40;
+    EXPECT_FALSE(decode_producer_snapshot(bad)) << "byte " << i;
+  }
+  auto longer = bytes;
+  longer.push_back(0);
+  EXPECT_FALSE(decode_producer_snapshot(longer)) << "trailing bytes";
+}
+
+// A snapshot keeps only a batch's last sequence and offset delta; a batch that
+// wrapped past INT32_MAX must come back with its first sequence near INT32_MAX.
+TEST_F(ProducerStateTest, ABatchThatWrappedTheSequenceIsStillADuplicateAfterReload) {
+  ProducerBatch wrapped;
+  wrapped.producer_id = 7;
+  wrapped.producer_epoch = 3;
+  wrapped.base_sequence = INT32_MAX - 1;
+  wrapped.last_sequence = 1;
+  wrapped.first_offset = 39;
+  wrapped.last_offset = 42;
+  wrapped.timestamp = 1000;
+  state_.record(wrapped);
+  ASSERT_TRUE(state_.take_snapshot(43));
+  ProducerStateManager reloaded(dir_.string());
+  EXPECT_EQ(reloaded.load(0, 43), 43);
+  ProducerBatch retry = wrapped;
+  retry.first_offset = retry.last_offset = -1;
+  auto c = reloaded.check(retry);
+  ASSERT_TRUE(c.duplicate);
+  EXPECT_EQ(c.duplicate->first_offset, 39);
+  EXPECT_EQ(c.duplicate->last_offset, 42);
+  EXPECT_EQ(reloaded.check(b(7, 3, 2, 5)).error, ErrorCode::kNone) << "the next batch continues after 1";
+}
+
+TEST_F(ProducerStateTest, FilesThatOnlyLookLikeSnapshotsAreNotListed) {
+  std::ofstream(dir_ / "99999999999999999999.snapshot") << "x";  // > INT64_MAX
+  std::ofstream(dir_ / "0000000000000000000a.snapshot") << "x";
+  std::ofstream(dir_ / "00000000000000000007.snapshot.tmp") << "x";
+  EXPECT_TRUE(state_.snapshot_offsets().empty());
+  EXPECT_EQ(state_.load(3, 100), 3);
+}
+
 TEST_F(ProducerStateTest, SnapshotsReloadAndNewerOnesThanTheLogEndAreDropped) {
   state_.record(b(7, 0, 0, 4, 0));
   ASSERT_TRUE(state_.take_snapshot(5));
