@@ -212,6 +212,61 @@ TEST_F(ProducerStateTest, SnapshotsReloadAndNewerOnesThanTheLogEndAreDropped) {
   EXPECT_TRUE(corrupt.snapshot_offsets().empty()) << "and deleted";
 }
 
+// Restart at the manager level: a snapshot taken midway, then the batches
+// after it replayed (as the partition does from the log), answer every
+// candidate batch exactly as the state that never restarted. Each producer
+// writes at least five batches after the snapshot, so both remember the same
+// five; with fewer, the reloaded state knows only the snapshot's last batch,
+// as in Kafka.
+TEST_F(ProducerStateTest, LoadPlusReplayDecidesEveryBatchAsBeforeTheRestart) {
+  std::vector<ProducerBatch> log;
+  int64_t offset = 0;
+  auto append = [&](int64_t pid, int16_t epoch, int32_t first, int32_t count) {
+    ProducerBatch x = b(pid, epoch, first, first + count - 1, offset);
+    offset += count;
+    log.push_back(x);
+  };
+  for (int i = 0; i < 4; ++i) append(1, 0, i * 3, 3);
+  append(2, 5, 100, 2);
+  int64_t snapshot_at = -1;
+  size_t replay_from = 0;
+  for (const auto& x : log) state_.record(x);
+  ASSERT_TRUE(state_.take_snapshot(offset));
+  snapshot_at = offset;
+  replay_from = log.size();
+  for (int i = 4; i < 10; ++i) append(1, 0, i * 3, 3);
+  append(2, 6, 0, 4);  // an epoch bump after the snapshot
+  for (int i = 1; i < 6; ++i) append(2, 6, i * 4, 4);
+  append(3, 0, 0, 1);  // a producer the snapshot never saw
+  for (size_t i = replay_from; i < log.size(); ++i) state_.record(log[i]);
+
+  ProducerStateManager rebuilt(dir_.string());
+  ASSERT_EQ(rebuilt.load(0, offset), snapshot_at);
+  for (size_t i = replay_from; i < log.size(); ++i) rebuilt.record(log[i]);
+  EXPECT_EQ(rebuilt.producer_count(), state_.producer_count());
+
+  int compared = 0;
+  for (int64_t pid : {1, 2, 3, 4}) {
+    for (int16_t epoch : {0, 4, 5, 6, 7}) {
+      for (int32_t first = 0; first < 40; ++first) {
+        for (int32_t count : {1, 3, 4}) {
+          const ProducerBatch candidate = b(pid, epoch, first, first + count - 1);
+          const ProducerCheck want = state_.check(candidate);
+          const ProducerCheck got = rebuilt.check(candidate);
+          ASSERT_EQ(got.error, want.error) << pid << "/" << epoch << "/" << first << "+" << count;
+          ASSERT_EQ(got.duplicate.has_value(), want.duplicate.has_value()) << pid << "/" << epoch << "/" << first;
+          if (want.duplicate) {
+            EXPECT_EQ(got.duplicate->first_offset, want.duplicate->first_offset);
+            EXPECT_EQ(got.duplicate->last_offset, want.duplicate->last_offset);
+          }
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 4 * 5 * 40 * 3);
+}
+
 TEST(ProducerIdManager, IdsAreUniqueAcrossBlocksAndThreads) {
   std::mutex mu;
   int64_t next_block = 0;
