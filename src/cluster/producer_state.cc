@@ -171,18 +171,20 @@ std::vector<int64_t> ProducerStateManager::snapshot_offsets() const {
   return out;
 }
 
-int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end) {
+int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end, int64_t now_ms) {
   producers_.clear();
   last_snapshot_ = -1;
   auto offsets = snapshot_offsets();
   for (auto it = offsets.rbegin(); it != offsets.rend(); ++it) {
     const std::string path = dir_ + "/" + snapshot_name(*it);
-    if (*it > log_end || *it < log_start) {
-      // Above the log end: the log was truncated below it. Below the log
-      // start: its producers' batches are gone. Either way, not for us.
-      if (*it > log_end) ::unlink(path.c_str());
+    if (*it > log_end) {
+      // Above the log end: the log was truncated below it.
+      ::unlink(path.c_str());
       continue;
     }
+    // A snapshot below the log start is still loaded (as Kafka does since
+    // KIP-360): retention deleted the producers' batches, not their state, so
+    // a producer idle across a retention pass keeps its sequence.
     std::ifstream in(path, std::ios::binary);
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto entries = decode_producer_snapshot(bytes);
@@ -192,6 +194,7 @@ int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end) {
       continue;
     }
     for (const auto& e : *entries) {
+      if (now_ms >= 0 && now_ms - e.timestamp > expiration_ms_) continue;
       Entry& entry = producers_[e.producer_id];
       entry.epoch = e.epoch;
       entry.last_timestamp = e.timestamp;
@@ -199,7 +202,7 @@ int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end) {
                                e.last_offset - e.offset_delta, e.last_offset, e.timestamp});
     }
     last_snapshot_ = *it;
-    return *it;
+    return std::max(*it, log_start);
   }
   return log_start;
 }

@@ -65,8 +65,10 @@ class ProducerStateManager {
 
   // Loads the newest snapshot at or below log_end (deleting newer ones: the
   // log was truncated below them, and corrupt ones). Returns the offset to
-  // replay the log from: the snapshot's offset, or log_start when none.
-  int64_t load(int64_t log_start, int64_t log_end);
+  // replay the log from: the snapshot's offset, or log_start when there is
+  // none or it is below log_start. now_ms >= 0: producers already expired by
+  // then are not loaded (Kafka's rule); -1 loads them all.
+  int64_t load(int64_t log_start, int64_t log_end, int64_t now_ms = -1);
   // Writes <log_end>.snapshot (atomically: .tmp, fsync, rename) and keeps
   // only the two newest snapshots. Errors: StorageErrc::kStorageError.
   Result<void> take_snapshot(int64_t log_end);

@@ -187,6 +187,30 @@ TEST_F(ProducerStateTest, ABatchThatWrappedTheSequenceIsStillADuplicateAfterRelo
   EXPECT_EQ(reloaded.check(b(7, 3, 2, 5)).error, ErrorCode::kNone) << "the next batch continues after 1";
 }
 
+TEST_F(ProducerStateTest, ASnapshotBelowTheLogStartStillRestoresItsProducers) {
+  state_.record(b(7, 2, 0, 4, 0));
+  ASSERT_TRUE(state_.take_snapshot(5));
+  ProducerStateManager reloaded(dir_.string());
+  EXPECT_EQ(reloaded.load(8, 20), 8) << "replay starts at the log start, not the snapshot";
+  EXPECT_EQ(reloaded.producer_count(), 1u);
+  EXPECT_EQ(reloaded.check(b(7, 2, 6, 6)).error, ErrorCode::kOutOfOrderSequenceNumber)
+      << "the sequence survives the retention pass that deleted the producer's batches";
+  EXPECT_EQ(reloaded.check(b(7, 1, 0, 0)).error, ErrorCode::kInvalidProducerEpoch);
+}
+
+TEST_F(ProducerStateTest, ProducersExpiredByLoadTimeAreNotLoaded) {
+  ProducerStateManager s(dir_.string(), 1000);
+  s.record(b(7, 0, 0, 0, 0));  // timestamp 1000
+  auto late = b(8, 0, 0, 0, 1);
+  late.timestamp = 5000;
+  s.record(late);
+  ASSERT_TRUE(s.take_snapshot(2));
+  ProducerStateManager reloaded(dir_.string(), 1000);
+  EXPECT_EQ(reloaded.load(0, 2, 5500), 2);
+  EXPECT_EQ(reloaded.producer_count(), 1u) << "7 idle since 1000 is past the 1000 ms expiration at 5500";
+  EXPECT_EQ(reloaded.check(b(8, 0, 0, 0)).duplicate.has_value(), true);
+}
+
 TEST_F(ProducerStateTest, FilesThatOnlyLookLikeSnapshotsAreNotListed) {
   std::ofstream(dir_ / "99999999999999999999.snapshot") << "x";  // > INT64_MAX
   std::ofstream(dir_ / "0000000000000000000a.snapshot") << "x";
