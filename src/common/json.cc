@@ -346,6 +346,9 @@ void write_to(std::string& out, const Value& v) {
       char buf[32];
       std::snprintf(buf, sizeof(buf), "%.17g", v.as_double());
       out += buf;
+      // Keep it a double when read back ("-0" or "1e+16" printed as
+      // "10000000000000000" would come back as an integer).
+      if (std::string_view(buf).find_first_of(".eE") == std::string_view::npos) out += ".0";
       return;
     }
     case Value::Type::kString: out += quote(v.as_string()); return;

@@ -56,6 +56,18 @@ TEST(Json, DeepNestingIsRefusedNotACrash) {
   EXPECT_TRUE(parse(ok));
 }
 
+TEST(Json, DoublesStayDoublesThroughAWriteAndParse) {
+  for (const char* text : {"-0E9", "1e16", "2.0", "-0.0"}) {
+    auto v = parse(text);
+    ASSERT_TRUE(v) << text;
+    const std::string once = write(*v);
+    auto again = parse(once);
+    ASSERT_TRUE(again) << once;
+    EXPECT_FALSE(again->is_int()) << text << " -> " << once;
+    EXPECT_EQ(write(*again), once);
+  }
+}
+
 TEST(Json, HugeNumbersBecomeDoublesNotGarbage) {
   auto v = parse("123456789012345678901234567890");
   ASSERT_TRUE(v);
