@@ -59,10 +59,9 @@ void Partition::log_start_moved(int64_t log_start_offset) {
 // The newest snapshot, then the producer fields of every batch after it.
 void Partition::rebuild_producer_state() {
   const int64_t log_end = log_->log_end_offset();
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  int64_t pos = producers_.load(log_->log_start_offset(), log_end, now);
+  // Expired producers are dropped at the next roll (remove_expired), not here:
+  // the partition has no clock of its own at construction.
+  int64_t pos = producers_.load(log_->log_start_offset(), log_end);
   size_t replayed = 0;
   while (pos < log_end) {
     auto read = log_->read(pos, 1 << 20, true);
