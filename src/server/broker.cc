@@ -246,6 +246,10 @@ void Broker::start() {
     // A session expiry loses the registration and the controller node:
     // reconnect from a thread of ours (never from the listener) and rejoin.
     zk->set_session_listener([this, zk](coord::ZooKeeperStore::SessionEvent e) {
+      if (e == coord::ZooKeeperStore::SessionEvent::kDisconnected) {
+        log()->warn("ZooKeeper connection lost; the client reconnects");
+        return;
+      }
       if (e != coord::ZooKeeperStore::SessionEvent::kExpired) return;
       log()->warn("ZooKeeper session expired");
       if (reconnecting_.exchange(true)) return;

@@ -106,6 +106,7 @@ def test_slowloris_sender_does_not_block_others(broker):
         time.sleep(0.5)
         assert_healthy(broker)
         produce(broker.bootstrap, "slowloris", [{"value": b"fine"}])
+        t.join(timeout=30)  # let the dribble finish its request
     finally:
         stop.set()
         t.join()
