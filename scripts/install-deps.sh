@@ -2,6 +2,7 @@
 # Installs everything Keel needs to build, test, fuzz and benchmark, from
 # Debian 12's packages only. Idempotent; safe to run on every CI start.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   # toolchain
@@ -18,6 +19,13 @@ packages=(
   zookeeper default-jre-headless   # a real ZooKeeper server for the coordination tests
 )
 
+# Node.js and npm for the kafkajs tests (tests/integration/js): Debian's
+# packages on a machine without them. A machine that already has node and npm
+# keeps its own (NodeSource's nodejs bundles npm and conflicts with Debian's).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,4 +39,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all packages present"
+fi
+
+# kafkajs, pinned by package-lock.json; reinstalled when the lock file is newer
+# than the last install (npm ci writes node_modules/.package-lock.json).
+js=$root/tests/integration/js
+if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in tests/integration/js"
+  (cd "$js" && npm ci --no-audit --no-fund)
+else
+  echo "install-deps: kafkajs present"
 fi

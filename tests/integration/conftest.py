@@ -12,6 +12,7 @@ store.
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -108,6 +109,18 @@ def shared_zookeeper():
     return _zookeeper
 
 
+# Every test broker is a single node configured like Kafka's own single-node
+# config/server.properties: the internal topics get replication factor 1 (the
+# default, 3, cannot be placed on one broker), and the first rebalance of a
+# new group does not wait group.initial.rebalance.delay.ms (3 s) for more
+# members. extra_config overrides any of these.
+BASE_DEFAULTS = {
+    "num.network.threads": "2",
+    "offsets.topic.replication.factor": "1",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
 class Broker:
     """One keel process with its own directory."""
 
@@ -118,13 +131,17 @@ class Broker:
         self.port = free_port()
         self.log_path = self.dir / "keel.log"
         self.config_path = self.dir / "keel.yaml"
+        # Defaults a test may override: a key given twice is an error in keel's
+        # YAML, so a key extra_config sets is left out here.
+        overridden = set(re.findall(r"^([A-Za-z0-9_.-]+)\s*:", extra_config, re.M))
+        defaults = "".join("%s: %s\n" % (k, v) for k, v in BASE_DEFAULTS.items() if k not in overridden)
         self.config_path.write_text(
             "broker.id: %d\n"
             "listeners: PLAINTEXT://127.0.0.1:%d\n"
             "log.dirs: %s\n"
-            "num.network.threads: 2\n"
+            "%s"
             "logging:\n  level: debug\n  file: %s\n%s"
-            % (broker_id, self.port, self.dir / "data", self.log_path, extra_config))
+            % (broker_id, self.port, self.dir / "data", defaults, self.log_path, extra_config))
         # ZooKeeper mode: a chroot of its own, kept across restarts of this broker.
         if zookeeper is None and STORE == "zookeeper":
             zookeeper = shared_zookeeper().connect + "/keel-" + uuid.uuid4().hex[:12]
