@@ -117,7 +117,9 @@ void LogManager::watch(Log& log, const std::string& dir) {
       std::lock_guard lock(wake_mu_);
       flush_requested_ = true;
     }
-    wake_.notify_one();
+    // notify_all: the cleaner thread waits on the same condition variable, and
+    // a notify_one that woke it instead of the flusher would lose the signal.
+    wake_.notify_all();
   });
 }
 
