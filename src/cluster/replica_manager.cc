@@ -41,6 +41,7 @@ protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& t
   if (!partition->apply_leader_state(state)) return protocol::ErrorCode::kStaleControllerEpoch;
   // Waiting fetches may have to answer NOT_LEADER_OR_FOLLOWER now.
   purgatory_.notify(tp);
+  if (leadership_listener_) leadership_listener_(tp, state.leader == broker_id_, state.leader_epoch);
   return protocol::ErrorCode::kNone;
 }
 
@@ -64,6 +65,7 @@ protocol::ErrorCode ReplicaManager::stop_replica(const TopicPartition& tp, bool 
     }
   }
   purgatory_.notify(tp);
+  if (partition && leadership_listener_) leadership_listener_(tp, false, -1);
   if (delete_log) {
     if (auto removed = logs_.remove(tp); !removed) {
       log()->error("cannot delete the log of {}: {}", tp.dir_name(), removed.error().message());

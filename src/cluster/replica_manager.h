@@ -8,6 +8,7 @@
 // valid until the last request using it is done.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,12 +50,21 @@ class ReplicaManager {
   // Completes waiting fetches; the logs are the LogManager's to close.
   void shutdown();
 
+  // Told after each change of a partition's leadership on this broker:
+  // (partition, this broker leads it now, leader epoch). StopReplica tells
+  // (tp, false, -1). The group coordinator loads and unloads its
+  // __consumer_offsets partitions from this. Set before the first
+  // LeaderAndIsr; called on the caller's thread, outside the map's lock.
+  using LeadershipListener = std::function<void(const TopicPartition&, bool, int32_t)>;
+  void set_leadership_listener(LeadershipListener fn) { leadership_listener_ = std::move(fn); }
+
  private:
   const int32_t broker_id_;
   storage::LogManager& logs_;
   mutable std::mutex mu_;
   std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
   DelayedFetchPurgatory purgatory_;
+  LeadershipListener leadership_listener_;
 };
 
 }  // namespace keel::cluster

@@ -17,6 +17,8 @@
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
 #include "coord/zookeeper_store.h"
+#include "group/coordinator.h"
+#include "group/offsets_log.h"
 #include "server/dynamic_config.h"
 #include "server/meta_properties.h"
 #include "server/topic_configs.h"
@@ -141,6 +143,35 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   // Admin requests waiting for their topic to appear are woken by metadata changes.
   metadata_->set_on_change([r = replicas_.get()] { r->fetch_purgatory().notify({"", -1}); });
   dynamic_ = std::make_unique<DynamicBrokerConfig>();
+
+  // The group coordinator follows this broker's leadership of the
+  // __consumer_offsets partitions: it loads a partition's groups when it
+  // becomes the leader and drops them when it stops being one.
+  offsets_log_ = std::make_unique<group::ReplicaOffsetsLog>(*replicas_);
+  group::CoordinatorConfig gc;
+  gc.num_partitions = config_.offsets_topic_num_partitions;
+  gc.min_session_timeout_ms = config_.group_min_session_timeout_ms;
+  gc.max_session_timeout_ms = config_.group_max_session_timeout_ms;
+  gc.initial_rebalance_delay_ms = config_.group_initial_rebalance_delay_ms;
+  gc.max_size = config_.group_max_size;
+  gc.offsets_retention_ms = int64_t{config_.offsets_retention_minutes} * 60 * 1000;
+  gc.retention_check_interval_ms = config_.offsets_retention_check_interval_ms;
+  gc.max_metadata_bytes = config_.offset_metadata_max_bytes;
+  groups_ = std::make_unique<group::GroupCoordinator>(gc, *offsets_log_, [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  });
+  replicas_->set_leadership_listener(
+      [g = groups_.get()](const cluster::TopicPartition& tp, bool leader, int32_t epoch) {
+        if (tp.topic != group::kOffsetsTopic) return;
+        if (leader) {
+          g->on_elected(tp.partition, epoch);
+        } else {
+          g->on_resigned(tp.partition);
+        }
+      });
+  services_.groups = groups_.get();
   channel_ = std::make_unique<LocalChannel>(config_, *dynamic_, *replicas_);
 
   cluster::FetchSessionCacheOptions fso;
@@ -266,6 +297,7 @@ void Broker::start() {
       });
     });
   }
+  groups_->start();
   controller_->start();
   logs_->start();
   server_->start();
@@ -274,6 +306,9 @@ void Broker::start() {
 void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR: the
+  // members look for the coordinator again) while connections are open.
+  if (groups_) groups_->shutdown();
   // Parked fetches and acks=all produces are answered while the
   // connections are still open; then the network stops.
   if (replicas_) replicas_->shutdown();

@@ -38,6 +38,10 @@ class ReplicaManager;
 namespace keel::controller {
 class Controller;
 }
+namespace keel::group {
+class GroupCoordinator;
+class ReplicaOffsetsLog;
+}  // namespace keel::group
 
 namespace keel::server {
 
@@ -78,6 +82,8 @@ class Broker {
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
+  std::unique_ptr<group::ReplicaOffsetsLog> offsets_log_;
+  std::unique_ptr<group::GroupCoordinator> groups_;
   Services services_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<net::Server> server_;

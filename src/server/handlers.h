@@ -34,6 +34,17 @@ Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, Byte
 Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_find_coordinator(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_join_group(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_sync_group(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_heartbeat(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_delete_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_offset_delete(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 
 // The ApiVersions response body for an unsupported ApiVersions version (KIP-511):
 // v0 format, UNSUPPORTED_VERSION, and the full table so the client can pick.

@@ -106,6 +106,11 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         fail(ErrorCode::kUnknownTopicOrPartition);
         continue;
       }
+      if (const auto* t = snapshot->topic(topic.name); t && t->internal) {
+        // Only the coordinators write their internal topics (Kafka's rule).
+        fail(ErrorCode::kInvalidTopicException, "cannot append to internal topic " + topic.name);
+        continue;
+      }
       auto partition = ctx.services.replicas->partition({topic.name, pd.index});
       if (!partition || !partition->is_leader()) {
         fail(ErrorCode::kNotLeaderOrFollower);

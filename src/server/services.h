@@ -12,6 +12,9 @@ class MetadataCache;
 class ProducerIdManager;
 class ReplicaManager;
 }  // namespace keel::cluster
+namespace keel::group {
+class GroupCoordinator;
+}
 
 namespace keel::server {
 
@@ -25,6 +28,7 @@ struct Services {
   DynamicBrokerConfig* dynamic = nullptr;  // dynamic broker configs (may be null in tests)
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions
+  group::GroupCoordinator* groups = nullptr;  // the group APIs; null: COORDINATOR_NOT_AVAILABLE
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -1,0 +1,1223 @@
+#include "group/coordinator.h"
+
+#include <algorithm>
+#include <random>
+
+#include "common/log.h"
+#include "group/offsets_codec.h"
+
+namespace keel::group {
+
+using protocol::ErrorCode;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("group");
+  return l;
+}
+
+// Kafka's member ids: the client id, a dash and a random UUID.
+std::string new_member_id(const std::string& client_id) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng(), lo = rng();
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;                  // version 4
+  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);      // variant
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
+                static_cast<uint32_t>((hi >> 16) & 0xFFFF), static_cast<uint32_t>(hi & 0xFFFF),
+                static_cast<uint32_t>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+  return client_id + "-" + buf;
+}
+
+}  // namespace
+
+GroupCoordinator::GroupCoordinator(CoordinatorConfig config, OffsetsLog& log, std::function<int64_t()> now_ms)
+    : config_(config), log_(log), now_ms_(std::move(now_ms)) {}
+
+GroupCoordinator::~GroupCoordinator() { shutdown(); }
+
+void GroupCoordinator::run(Calls& calls) {
+  for (auto& c : calls) c();
+  calls.clear();
+}
+
+void GroupCoordinator::start() {
+  std::lock_guard lock(mu_);
+  if (timer_.joinable() || stop_) return;
+  last_expiry_ms_ = now_ms_();
+  timer_ = std::thread([this] { loop(); });
+  loader_ = std::thread([this] { loader_loop(); });
+}
+
+void GroupCoordinator::shutdown() {
+  Calls calls;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ && !timer_.joinable()) return;
+    stop_ = true;
+    std::vector<int32_t> owned;
+    for (const auto& [p, s] : partitions_) owned.push_back(p);
+    for (int32_t p : owned) unload_locked(p, calls);
+  }
+  wake_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  if (loader_.joinable()) loader_.join();
+  run(calls);
+}
+
+void GroupCoordinator::loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    // Group deadlines are seconds apart at the least (session timeouts of
+    // 6 s and more); a 100 ms tick keeps them well within their precision.
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stop_) break;
+    lock.unlock();
+    tick(now_ms_());
+    lock.lock();
+  }
+}
+
+void GroupCoordinator::loader_loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    wake_.wait(lock, [this] { return stop_ || !to_load_.empty(); });
+    if (stop_) break;
+    lock.unlock();
+    run_loads();
+    lock.lock();
+  }
+}
+
+int32_t GroupCoordinator::partition_for(std::string_view group_id) const {
+  return partition_for_group(group_id, config_.num_partitions);
+}
+
+ErrorCode GroupCoordinator::check_locked(std::string_view group_id) const {
+  auto it = partitions_.find(partition_for(group_id));
+  if (it == partitions_.end()) return ErrorCode::kNotCoordinator;
+  return it->second.loaded ? ErrorCode::kNone : ErrorCode::kCoordinatorLoadInProgress;
+}
+
+ErrorCode GroupCoordinator::check(std::string_view group_id) const {
+  std::lock_guard lock(mu_);
+  return check_locked(group_id);
+}
+
+size_t GroupCoordinator::group_count() const {
+  std::lock_guard lock(mu_);
+  return groups_.size();
+}
+
+Group* GroupCoordinator::find_locked(const std::string& group_id) {
+  auto it = groups_.find(group_id);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+// --- partition loading ------------------------------------------------------
+
+void GroupCoordinator::on_elected(int32_t partition, int32_t leader_epoch) {
+  if (partition < 0 || partition >= config_.num_partitions) return;
+  {
+    std::lock_guard lock(mu_);
+    auto it = partitions_.find(partition);
+    if (it != partitions_.end() && it->second.epoch == leader_epoch) return;  // the same leadership again
+    Calls calls;
+    if (it != partitions_.end()) unload_locked(partition, calls);  // a newer epoch: load afresh
+    partitions_[partition] = PartitionState{false, leader_epoch};
+    to_load_.insert(partition);
+    if (!calls.empty()) {
+      // unload answered nobody yet (fresh state); nothing waits on a partition being reloaded
+      run(calls);
+    }
+  }
+  wake_.notify_all();
+}
+
+void GroupCoordinator::on_resigned(int32_t partition) {
+  Calls calls;
+  {
+    std::lock_guard lock(mu_);
+    unload_locked(partition, calls);
+  }
+  run(calls);
+}
+
+void GroupCoordinator::unload_locked(int32_t partition, Calls& calls) {
+  partitions_.erase(partition);
+  to_load_.erase(partition);
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& g = it->second;
+    if (g.partition != partition) {
+      ++it;
+      continue;
+    }
+    for (auto& [id, m] : g.members) {
+      if (m.awaiting_join) {
+        JoinResult r;
+        r.error = ErrorCode::kNotCoordinator;
+        r.member_id = id;
+        calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+        m.awaiting_join = nullptr;
+      }
+      if (m.awaiting_sync) {
+        SyncResult r;
+        r.error = ErrorCode::kNotCoordinator;
+        calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+        m.awaiting_sync = nullptr;
+      }
+    }
+    it = groups_.erase(it);
+  }
+}
+
+void GroupCoordinator::run_loads() {
+  while (true) {
+    int32_t partition;
+    int32_t epoch;
+    {
+      std::lock_guard lock(mu_);
+      if (to_load_.empty() || stop_) return;
+      partition = *to_load_.begin();
+      to_load_.erase(to_load_.begin());
+      auto it = partitions_.find(partition);
+      if (it == partitions_.end()) continue;
+      epoch = it->second.epoch;
+    }
+    // Read outside the lock: other partitions' groups go on meanwhile.
+    std::map<std::string, Group> loaded;
+    size_t records = 0, skipped = 0;
+    auto group_of = [&](const std::string& id) -> Group& {
+      auto [it, fresh] = loaded.try_emplace(id);
+      if (fresh) {
+        it->second.group_id = id;
+        it->second.partition = partition;
+      }
+      return it->second;
+    };
+    ErrorCode err = log_.read_all(partition, [&](ByteView key, std::optional<ByteView> value) {
+      ++records;
+      auto rec = decode_offsets_record(key, value);
+      if (!rec) {
+        ++skipped;
+        return;
+      }
+      if (rec->kind == OffsetsRecord::Kind::kOffsetCommit) {
+        Group& g = group_of(rec->group);
+        TopicPartition tp{rec->offset_key.topic, rec->offset_key.partition};
+        if (!rec->offset_value) {
+          g.offsets.erase(tp);
+          return;
+        }
+        const OffsetValue& v = *rec->offset_value;
+        g.offsets[tp] = CommittedOffset{v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp};
+      } else if (rec->kind == OffsetsRecord::Kind::kGroupMetadata) {
+        if (!rec->group_value) {
+          // Deleted (or expired): whatever came before is gone, offsets included.
+          loaded.erase(rec->group);
+          return;
+        }
+        Group& g = group_of(rec->group);
+        const GroupValue& v = *rec->group_value;
+        g.protocol_type = v.protocol_type;
+        g.generation = v.generation;
+        g.protocol_name = v.protocol;
+        g.leader = v.leader;
+        g.current_state_timestamp_ms = v.current_state_timestamp;
+        g.members.clear();
+        g.static_members.clear();
+        for (const auto& mr : v.members) {
+          Member m;
+          m.member_id = mr.member_id;
+          m.group_instance_id = mr.group_instance_id;
+          m.client_id = mr.client_id;
+          m.client_host = mr.client_host;
+          m.rebalance_timeout_ms = mr.rebalance_timeout_ms < 0 ? mr.session_timeout_ms : mr.rebalance_timeout_ms;
+          m.session_timeout_ms = mr.session_timeout_ms;
+          m.protocol_type = v.protocol_type;
+          if (v.protocol) m.protocols.push_back({*v.protocol, mr.subscription});
+          m.assignment = mr.assignment;
+          if (m.group_instance_id) g.static_members[*m.group_instance_id] = m.member_id;
+          g.members[m.member_id] = std::move(m);
+        }
+      }
+    });
+    const int64_t now = now_ms_();
+    std::lock_guard lock(mu_);
+    auto it = partitions_.find(partition);
+    if (it == partitions_.end() || it->second.epoch != epoch) continue;  // resigned meanwhile
+    if (err != ErrorCode::kNone) {
+      // Stay in loading; the next election (or a retry) loads again.
+      log()->error("cannot load __consumer_offsets-{}: {}", partition, protocol::error_name(err));
+      to_load_.insert(partition);
+      continue;
+    }
+    for (auto& [id, g] : loaded) {
+      g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
+      // Members come back with a full session to heartbeat in.
+      for (auto& [mid, m] : g.members) m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+      if (g.members.empty() && g.offsets.empty() && g.protocol_type.empty()) continue;
+      groups_[id] = std::move(g);
+    }
+    it->second.loaded = true;
+    log()->info("loaded {} group(s) from __consumer_offsets-{} ({} records{})", loaded.size(), partition, records,
+                skipped ? ", " + std::to_string(skipped) + " undecodable skipped" : std::string());
+  }
+}
+
+// --- persistence ------------------------------------------------------------
+
+ErrorCode GroupCoordinator::append_locked(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
+  ErrorCode err = log_.append(partition, records, now);
+  // Kafka's mapping of a failed __consumer_offsets append for the client.
+  switch (err) {
+    case ErrorCode::kNone: return ErrorCode::kNone;
+    case ErrorCode::kNotCoordinator:
+    case ErrorCode::kNotLeaderOrFollower:
+    case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
+    case ErrorCode::kUnknownTopicOrPartition:
+    case ErrorCode::kNotEnoughReplicas:
+    case ErrorCode::kNotEnoughReplicasAfterAppend:
+    case ErrorCode::kRequestTimedOut: return ErrorCode::kCoordinatorNotAvailable;
+    case ErrorCode::kMessageTooLarge:
+    case ErrorCode::kRecordListTooLarge:
+    case ErrorCode::kInvalidFetchSize: return ErrorCode::kUnknownServerError;
+    default: return err;
+  }
+}
+
+ErrorCode GroupCoordinator::store_group(Group& g, const std::map<std::string, Bytes>* assignment, int64_t now) {
+  GroupValue v;
+  v.protocol_type = g.protocol_type;
+  v.generation = g.generation;
+  v.protocol = g.protocol_name;
+  v.leader = g.leader;
+  v.current_state_timestamp = g.current_state_timestamp_ms;
+  for (const auto& [id, m] : g.members) {
+    GroupMemberRecord r;
+    r.member_id = id;
+    r.group_instance_id = m.group_instance_id;
+    r.client_id = m.client_id;
+    r.client_host = m.client_host;
+    r.rebalance_timeout_ms = m.rebalance_timeout_ms;
+    r.session_timeout_ms = m.session_timeout_ms;
+    if (g.protocol_name) {
+      if (const Bytes* md = m.metadata_for(*g.protocol_name)) r.subscription = *md;
+    }
+    if (assignment) {
+      auto it = assignment->find(id);
+      if (it != assignment->end()) r.assignment = it->second;
+    } else {
+      r.assignment = m.assignment;
+    }
+    v.members.push_back(std::move(r));
+  }
+  std::vector<OffsetsRecordBytes> recs;
+  recs.push_back({encode_group_key(g.group_id), encode_group_value(v)});
+  return append_locked(g.partition, std::move(recs), now);
+}
+
+// --- join -------------------------------------------------------------------
+
+void GroupCoordinator::transition(Group& g, GroupState s, int64_t now) {
+  g.state = s;
+  g.current_state_timestamp_ms = now;
+}
+
+JoinResult GroupCoordinator::join_result_for(const Group& g, const Member& m) const {
+  JoinResult r;
+  r.member_id = m.member_id;
+  r.generation = g.generation;
+  r.protocol_type = g.protocol_type;
+  r.protocol_name = g.protocol_name;
+  r.leader = g.leader.value_or("");
+  if (g.leader && *g.leader == m.member_id && g.protocol_name) {
+    for (const auto& [id, other] : g.members) {
+      const Bytes* md = other.metadata_for(*g.protocol_name);
+      r.members.push_back({id, other.group_instance_id, md ? *md : Bytes{}});
+    }
+  }
+  return r;
+}
+
+void GroupCoordinator::join_group(JoinRequest req, JoinCallback done) {
+  Calls calls;
+  const int64_t now = now_ms_();
+  auto fail = [&](ErrorCode e) {
+    JoinResult r;
+    r.error = e;
+    r.member_id = req.member_id;
+    calls.push_back([done, r] { done(r); });
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (req.group_id.empty()) {
+      fail(ErrorCode::kInvalidGroupId);
+    } else if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) {
+      fail(e);
+    } else if (req.session_timeout_ms < config_.min_session_timeout_ms ||
+               req.session_timeout_ms > config_.max_session_timeout_ms) {
+      fail(ErrorCode::kInvalidSessionTimeout);
+    } else {
+      Group* g = find_locked(req.group_id);
+      if (!g && !req.member_id.empty()) {
+        fail(ErrorCode::kUnknownMemberId);
+      } else {
+        if (!g) {
+          g = &groups_[req.group_id];
+          g->group_id = req.group_id;
+          g->partition = partition_for(req.group_id);
+          g->current_state_timestamp_ms = now;
+        }
+        if (g->is(GroupState::kDead)) {
+          // Being deleted by another request: the client looks up the coordinator again.
+          fail(ErrorCode::kCoordinatorNotAvailable);
+        } else if (!g->supports(req.protocol_type, req.protocols)) {
+          fail(ErrorCode::kInconsistentGroupProtocol);
+        } else if (req.member_id.empty()) {
+          // A new member (or a static member coming back under a new id).
+          if (req.group_instance_id && g->static_members.count(*req.group_instance_id)) {
+            static_member_rejoin(*g, req, done, now, calls);
+          } else if (static_cast<int64_t>(g->members.size() + g->pending_members.size()) >= config_.max_size) {
+            fail(ErrorCode::kGroupMaxSizeReached);
+          } else if (req.require_known_member_id && !req.group_instance_id) {
+            // KIP-394: hand out the id first, so a client that times out
+            // and retries does not leave orphan members behind.
+            std::string id = new_member_id(req.client_id);
+            g->pending_members[id] = now + req.session_timeout_ms;
+            JoinResult r;
+            r.error = ErrorCode::kMemberIdRequired;
+            r.member_id = id;
+            calls.push_back([done, r] { done(r); });
+          } else {
+            add_member_and_rebalance(*g, req, new_member_id(req.client_id), done, now, calls);
+          }
+        } else if (g->pending_members.count(req.member_id)) {
+          g->pending_members.erase(req.member_id);
+          add_member_and_rebalance(*g, req, req.member_id, done, now, calls);
+        } else if (g->is_fenced_static(req.group_instance_id, req.member_id)) {
+          fail(ErrorCode::kFencedInstanceId);
+        } else if (!g->has(req.member_id)) {
+          fail(ErrorCode::kUnknownMemberId);
+        } else {
+          Member& m = g->members[req.member_id];
+          switch (g->state) {
+            case GroupState::kPreparingRebalance:
+              update_member_and_rebalance(*g, m, req, done, now, calls);
+              break;
+            case GroupState::kCompletingRebalance:
+              if (m.protocols == req.protocols) {
+                // The member missed its JoinGroup answer: send it again.
+                JoinResult r = join_result_for(*g, m);
+                calls.push_back([done, r] { done(r); });
+              } else {
+                update_member_and_rebalance(*g, m, req, done, now, calls);
+              }
+              break;
+            case GroupState::kStable:
+              if ((g->leader && *g->leader == m.member_id) || m.protocols != req.protocols) {
+                // The leader rejoining (its subscription may have changed,
+                // which only it can tell) or new metadata: rebalance.
+                update_member_and_rebalance(*g, m, req, done, now, calls);
+              } else {
+                JoinResult r = join_result_for(*g, m);
+                calls.push_back([done, r] { done(r); });
+              }
+              break;
+            case GroupState::kEmpty:
+            case GroupState::kDead:
+              fail(ErrorCode::kUnknownMemberId);
+              break;
+          }
+          if (auto* mm = g->has(req.member_id) ? &g->members[req.member_id] : nullptr) {
+            mm->heartbeat_deadline_ms = now + mm->session_timeout_ms;
+          }
+        }
+        // A group created by this request that took no member is not kept.
+        if (g->members.empty() && g->pending_members.empty() && g->offsets.empty() && g->protocol_type.empty() &&
+            g->generation == 0) {
+          groups_.erase(req.group_id);
+        }
+      }
+    }
+  }
+  run(calls);
+}
+
+void GroupCoordinator::add_member_and_rebalance(Group& g, JoinRequest& req, const std::string& member_id,
+                                                JoinCallback done, int64_t now, Calls& calls) {
+  Member m;
+  m.member_id = member_id;
+  m.group_instance_id = req.group_instance_id;
+  m.client_id = req.client_id;
+  m.client_host = req.client_host;
+  m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+  m.session_timeout_ms = req.session_timeout_ms;
+  m.protocol_type = req.protocol_type;
+  m.protocols = std::move(req.protocols);
+  m.awaiting_join = std::move(done);
+  m.is_new = true;
+  m.heartbeat_deadline_ms = now + config_.new_member_join_timeout_ms;
+  if (g.members.empty()) g.protocol_type = m.protocol_type;
+  if (m.group_instance_id) g.static_members[*m.group_instance_id] = member_id;
+  // The first member of a group is its leader until the join completes.
+  if (!g.leader || !g.has(*g.leader)) g.leader = member_id;
+  g.members[member_id] = std::move(m);
+  if (g.is(GroupState::kPreparingRebalance) && g.initial_delay) g.new_member_joined_in_delay = true;
+  maybe_prepare_rebalance(g, now, calls);
+  maybe_complete_join(g, now, calls);
+}
+
+void GroupCoordinator::update_member_and_rebalance(Group& g, Member& m, JoinRequest& req, JoinCallback done,
+                                                   int64_t now, Calls& calls) {
+  m.protocols = std::move(req.protocols);
+  m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+  m.session_timeout_ms = req.session_timeout_ms;
+  m.client_id = req.client_id;
+  m.client_host = req.client_host;
+  if (m.awaiting_join) {
+    // A second JoinGroup from the same member replaces the first one's wait.
+    JoinResult r;
+    r.error = ErrorCode::kUnknownMemberId;
+    r.member_id = m.member_id;
+    calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+  }
+  m.awaiting_join = std::move(done);
+  maybe_prepare_rebalance(g, now, calls);
+  maybe_complete_join(g, now, calls);
+}
+
+void GroupCoordinator::static_member_rejoin(Group& g, JoinRequest& req, JoinCallback done, int64_t now,
+                                            Calls& calls) {
+  const std::string instance = *req.group_instance_id;
+  const std::string old_id = g.static_members[instance];
+  const std::string new_id = new_member_id(req.client_id);
+  auto node = g.members.extract(old_id);
+  Member& old = node.mapped();
+  // Whoever still waits under the old id is a duplicate instance: fence it.
+  if (old.awaiting_join) {
+    JoinResult r;
+    r.error = ErrorCode::kFencedInstanceId;
+    r.member_id = old_id;
+    calls.push_back([cb = std::move(old.awaiting_join), r] { cb(r); });
+    old.awaiting_join = nullptr;
+  }
+  if (old.awaiting_sync) {
+    SyncResult r;
+    r.error = ErrorCode::kFencedInstanceId;
+    calls.push_back([cb = std::move(old.awaiting_sync), r] { cb(r); });
+    old.awaiting_sync = nullptr;
+  }
+  auto old_protocols = old.protocols;
+  node.key() = new_id;
+  node.mapped().member_id = new_id;
+  g.members.insert(std::move(node));
+  Member& m = g.members[new_id];
+  g.static_members[instance] = new_id;
+  const bool was_leader = g.leader && *g.leader == old_id;
+  if (was_leader) g.leader = new_id;
+  m.protocols = req.protocols;
+  m.rebalance_timeout_ms = req.rebalance_timeout_ms;
+  m.session_timeout_ms = req.session_timeout_ms;
+  m.client_id = req.client_id;
+  m.client_host = req.client_host;
+  m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+  switch (g.state) {
+    case GroupState::kStable: {
+      // KIP-345: a known instance that comes back with the same protocols
+      // keeps its assignment and causes no rebalance.
+      if (g.select_protocol() == g.protocol_name) {
+        if (ErrorCode e = store_group(g, nullptr, now); e != ErrorCode::kNone) {
+          // Undo: the old id stays the member.
+          auto back = g.members.extract(new_id);
+          back.key() = old_id;
+          back.mapped().member_id = old_id;
+          back.mapped().protocols = old_protocols;
+          g.members.insert(std::move(back));
+          g.static_members[instance] = old_id;
+          if (was_leader) g.leader = old_id;
+          JoinResult r;
+          r.error = e;
+          calls.push_back([done, r] { done(r); });
+          return;
+        }
+        JoinResult r = join_result_for(g, m);
+        r.skip_assignment = req.supports_skip_assignment && was_leader;
+        if (!req.supports_skip_assignment && was_leader) {
+          // Older leaders run the assignor again; its SyncGroup in Stable
+          // just gets the current assignment back.
+        }
+        calls.push_back([done, r] { done(r); });
+      } else {
+        m.awaiting_join = std::move(done);
+        prepare_rebalance(g, now, calls);
+      }
+      break;
+    }
+    case GroupState::kCompletingRebalance:
+      // The leader may already have the old id in its assignment: rebalance.
+      m.awaiting_join = std::move(done);
+      prepare_rebalance(g, now, calls);
+      break;
+    case GroupState::kPreparingRebalance:
+      m.awaiting_join = std::move(done);
+      maybe_complete_join(g, now, calls);
+      break;
+    case GroupState::kEmpty:
+    case GroupState::kDead: {
+      JoinResult r;
+      r.error = ErrorCode::kUnknownMemberId;
+      calls.push_back([done, r] { done(r); });
+      break;
+    }
+  }
+}
+
+void GroupCoordinator::maybe_prepare_rebalance(Group& g, int64_t now, Calls& calls) {
+  if (g.is(GroupState::kStable) || g.is(GroupState::kCompletingRebalance) || g.is(GroupState::kEmpty)) {
+    prepare_rebalance(g, now, calls);
+  }
+}
+
+void GroupCoordinator::reset_assignments(Group& g, ErrorCode error, Calls& calls) {
+  for (auto& [id, m] : g.members) {
+    m.assignment.clear();
+    if (m.awaiting_sync) {
+      SyncResult r;
+      r.error = error;
+      calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+      m.awaiting_sync = nullptr;
+    }
+  }
+}
+
+void GroupCoordinator::prepare_rebalance(Group& g, int64_t now, Calls& calls) {
+  if (g.is(GroupState::kCompletingRebalance)) reset_assignments(g, ErrorCode::kRebalanceInProgress, calls);
+  if (g.is(GroupState::kEmpty) && config_.initial_rebalance_delay_ms > 0) {
+    // group.initial.rebalance.delay.ms: let more members arrive before the
+    // first generation, extended while they keep coming, up to the
+    // rebalance timeout.
+    g.initial_delay = true;
+    g.new_member_joined_in_delay = false;
+    const int64_t delay = config_.initial_rebalance_delay_ms;
+    g.initial_delay_remaining_ms = std::max<int64_t>(g.rebalance_timeout_ms() - delay, 0);
+    g.join_deadline_ms = now + delay;
+  } else {
+    g.initial_delay = false;
+    g.join_deadline_ms = now + g.rebalance_timeout_ms();
+  }
+  transition(g, GroupState::kPreparingRebalance, now);
+  log()->info("preparing to rebalance group {} (generation {}, {} member(s))", g.group_id, g.generation,
+              g.members.size());
+  // Kafka tries the join at once: a group whose members have all rejoined
+  // (or that has none left) goes on without waiting for the deadline.
+  maybe_complete_join(g, now, calls);
+}
+
+void GroupCoordinator::maybe_complete_join(Group& g, int64_t now, Calls& calls) {
+  if (!g.is(GroupState::kPreparingRebalance) || g.initial_delay) return;
+  if (g.all_members_joined()) complete_join(g, now, calls);
+}
+
+void GroupCoordinator::complete_join(Group& g, int64_t now, Calls& calls) {
+  // Dynamic members that did not rejoin in time are out; static ones stay
+  // until their session expires (KIP-345).
+  for (auto it = g.members.begin(); it != g.members.end();) {
+    if (!it->second.awaiting_join && !it->second.group_instance_id) {
+      log()->info("group {}: member {} did not rejoin in time, removed", g.group_id, it->first);
+      it = g.members.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  g.initial_delay = false;
+  g.join_deadline_ms = INT64_MAX;
+  const bool anyone_joined =
+      std::any_of(g.members.begin(), g.members.end(), [](const auto& m) { return bool(m.second.awaiting_join); });
+  if (!g.members.empty() && !anyone_joined) {
+    // Only static members that have not rejoined: wait another round for
+    // their sessions to expire.
+    g.join_deadline_ms = now + g.rebalance_timeout_ms();
+    return;
+  }
+  if (!g.leader || !g.has(*g.leader) || !g.members[*g.leader].awaiting_join) {
+    g.leader.reset();
+    for (const auto& [id, m] : g.members) {
+      if (m.awaiting_join) {
+        g.leader = id;
+        break;
+      }
+    }
+  }
+  ++g.generation;
+  if (g.members.empty()) {
+    g.protocol_name.reset();
+    g.leader.reset();
+    transition(g, GroupState::kEmpty, now);
+    if (ErrorCode e = store_group(g, nullptr, now); e != ErrorCode::kNone) {
+      log()->warn("group {}: cannot store the empty generation {}: {}", g.group_id, g.generation,
+                  protocol::error_name(e));
+    }
+    log()->info("group {} is empty at generation {}", g.group_id, g.generation);
+    return;
+  }
+  g.protocol_name = g.select_protocol();
+  transition(g, GroupState::kCompletingRebalance, now);
+  g.pending_members.clear();
+  const int64_t sync_deadline = now + g.rebalance_timeout_ms();
+  for (auto& [id, m] : g.members) {
+    if (m.awaiting_join) {
+      JoinResult r = join_result_for(g, m);
+      calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+      m.awaiting_join = nullptr;
+    }
+    m.is_new = false;
+    m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+  }
+  g.join_deadline_ms = sync_deadline;  // reused as the sync deadline while CompletingRebalance
+  log()->info("group {} generation {} formed: protocol {}, leader {}, {} member(s)", g.group_id, g.generation,
+              g.protocol_name.value_or("-"), g.leader.value_or("-"), g.members.size());
+}
+
+// --- sync -------------------------------------------------------------------
+
+void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
+  Calls calls;
+  const int64_t now = now_ms_();
+  auto fail = [&](ErrorCode e) {
+    SyncResult r;
+    r.error = e;
+    calls.push_back([done, r] { done(r); });
+  };
+  {
+    std::lock_guard lock(mu_);
+    Group* g = nullptr;
+    if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) {
+      fail(e);
+    } else if (!(g = find_locked(req.group_id)) || g->is(GroupState::kDead)) {
+      fail(ErrorCode::kUnknownMemberId);
+    } else if (g->is_fenced_static(req.group_instance_id, req.member_id)) {
+      fail(ErrorCode::kFencedInstanceId);
+    } else if (!g->has(req.member_id)) {
+      fail(ErrorCode::kUnknownMemberId);
+    } else if (req.generation != g->generation) {
+      fail(ErrorCode::kIllegalGeneration);
+    } else if ((req.protocol_type && *req.protocol_type != g->protocol_type) ||
+               (req.protocol_name && *req.protocol_name != g->protocol_name.value_or(""))) {
+      fail(ErrorCode::kInconsistentGroupProtocol);
+    } else {
+      Member& m = g->members[req.member_id];
+      m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+      switch (g->state) {
+        case GroupState::kEmpty:
+        case GroupState::kDead:
+          fail(ErrorCode::kUnknownMemberId);
+          break;
+        case GroupState::kPreparingRebalance:
+          fail(ErrorCode::kRebalanceInProgress);
+          break;
+        case GroupState::kStable: {
+          SyncResult r;
+          r.protocol_type = g->protocol_type;
+          r.protocol_name = g->protocol_name;
+          r.assignment = m.assignment;
+          calls.push_back([done, r] { done(r); });
+          break;
+        }
+        case GroupState::kCompletingRebalance: {
+          if (m.awaiting_sync) {
+            SyncResult r;
+            r.error = ErrorCode::kRebalanceInProgress;
+            calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+          }
+          m.awaiting_sync = std::move(done);
+          if (g->leader && *g->leader == req.member_id) {
+            std::map<std::string, Bytes> assignment;
+            for (auto& [id, bytes] : req.assignments) {
+              if (g->has(id)) assignment[id] = std::move(bytes);
+            }
+            if (ErrorCode e = store_group(*g, &assignment, now); e != ErrorCode::kNone) {
+              reset_assignments(*g, e, calls);
+              prepare_rebalance(*g, now, calls);
+              break;
+            }
+            for (auto& [id, member] : g->members) {
+              auto it = assignment.find(id);
+              member.assignment = it == assignment.end() ? Bytes{} : it->second;
+            }
+            transition(*g, GroupState::kStable, now);
+            g->join_deadline_ms = INT64_MAX;
+            for (auto& [id, member] : g->members) {
+              if (!member.awaiting_sync) continue;
+              SyncResult r;
+              r.protocol_type = g->protocol_type;
+              r.protocol_name = g->protocol_name;
+              r.assignment = member.assignment;
+              calls.push_back([cb = std::move(member.awaiting_sync), r] { cb(r); });
+              member.awaiting_sync = nullptr;
+            }
+            log()->info("group {} generation {} is stable", g->group_id, g->generation);
+          }
+          break;
+        }
+      }
+    }
+  }
+  run(calls);
+}
+
+// --- heartbeat and leave ----------------------------------------------------
+
+ErrorCode GroupCoordinator::heartbeat(const std::string& group_id, int32_t generation, const std::string& member_id,
+                                      const std::optional<std::string>& group_instance_id) {
+  std::lock_guard lock(mu_);
+  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) return e;
+  Group* g = find_locked(group_id);
+  if (!g || g->is(GroupState::kDead)) return ErrorCode::kUnknownMemberId;
+  if (g->is_fenced_static(group_instance_id, member_id)) return ErrorCode::kFencedInstanceId;
+  if (!g->has(member_id) || g->is(GroupState::kEmpty)) return ErrorCode::kUnknownMemberId;
+  if (generation != g->generation) return ErrorCode::kIllegalGeneration;
+  Member& m = g->members[member_id];
+  m.heartbeat_deadline_ms = now_ms_() + m.session_timeout_ms;
+  if (g->is(GroupState::kPreparingRebalance)) return ErrorCode::kRebalanceInProgress;
+  return ErrorCode::kNone;
+}
+
+void GroupCoordinator::remove_member(Group& g, const std::string& member_id, int64_t now, Calls& calls) {
+  auto it = g.members.find(member_id);
+  if (it == g.members.end()) return;
+  Member& m = it->second;
+  if (m.awaiting_join) {
+    JoinResult r;
+    r.error = ErrorCode::kUnknownMemberId;
+    calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+  }
+  if (m.awaiting_sync) {
+    SyncResult r;
+    r.error = ErrorCode::kUnknownMemberId;
+    calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+  }
+  if (m.group_instance_id) g.static_members.erase(*m.group_instance_id);
+  g.members.erase(it);
+  switch (g.state) {
+    case GroupState::kStable:
+    case GroupState::kCompletingRebalance:
+      prepare_rebalance(g, now, calls);
+      break;
+    case GroupState::kPreparingRebalance:
+      maybe_complete_join(g, now, calls);
+      break;
+    default:
+      break;
+  }
+}
+
+LeaveResult GroupCoordinator::leave_group(const std::string& group_id, const std::vector<LeaveMember>& members) {
+  Calls calls;
+  LeaveResult out;
+  const int64_t now = now_ms_();
+  {
+    std::lock_guard lock(mu_);
+    if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+      out.error = e;
+    } else {
+      Group* g = find_locked(group_id);
+      for (const auto& lm : members) {
+        if (!g || g->is(GroupState::kDead)) {
+          out.members.push_back(ErrorCode::kUnknownMemberId);
+          continue;
+        }
+        std::string id = lm.member_id;
+        if (lm.group_instance_id) {
+          auto sit = g->static_members.find(*lm.group_instance_id);
+          if (sit == g->static_members.end()) {
+            out.members.push_back(ErrorCode::kUnknownMemberId);
+            continue;
+          }
+          // KIP-345: an empty member id names the instance; another id is a fenced duplicate.
+          if (!id.empty() && id != sit->second) {
+            out.members.push_back(ErrorCode::kFencedInstanceId);
+            continue;
+          }
+          id = sit->second;
+        }
+        if (g->pending_members.erase(id)) {
+          out.members.push_back(ErrorCode::kNone);
+          continue;
+        }
+        if (!g->has(id)) {
+          out.members.push_back(ErrorCode::kUnknownMemberId);
+          continue;
+        }
+        log()->info("group {}: member {} left", group_id, id);
+        remove_member(*g, id, now, calls);
+        out.members.push_back(ErrorCode::kNone);
+      }
+    }
+  }
+  run(calls);
+  return out;
+}
+
+// --- offsets ----------------------------------------------------------------
+
+CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
+  CommitResult out;
+  const int64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  auto all = [&](ErrorCode e) {
+    out.error = e;
+    out.partitions.assign(req.partitions.size(), e);
+    return out;
+  };
+  if (req.group_id.empty()) return all(ErrorCode::kInvalidGroupId);
+  if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) return all(e);
+  Group* g = find_locked(req.group_id);
+  if (!g) {
+    // Only a commit from outside group management may create a group
+    // (consumers that assign partitions themselves); anything else is a
+    // member of a generation that is gone.
+    if (req.generation >= 0) return all(ErrorCode::kIllegalGeneration);
+    g = &groups_[req.group_id];
+    g->group_id = req.group_id;
+    g->partition = partition_for(req.group_id);
+    g->current_state_timestamp_ms = now;
+  }
+  if (g->is(GroupState::kDead)) return all(ErrorCode::kCoordinatorNotAvailable);
+  if (!(req.generation < 0 && g->is(GroupState::kEmpty))) {
+    if (g->is_fenced_static(req.group_instance_id, req.member_id)) return all(ErrorCode::kFencedInstanceId);
+    if (!g->has(req.member_id)) return all(ErrorCode::kUnknownMemberId);
+    if (req.generation != g->generation) return all(ErrorCode::kIllegalGeneration);
+    if (g->is(GroupState::kCompletingRebalance)) return all(ErrorCode::kRebalanceInProgress);
+    Member& m = g->members[req.member_id];
+    m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+  }
+  std::vector<OffsetsRecordBytes> records;
+  std::vector<std::pair<TopicPartition, CommittedOffset>> applied;
+  out.partitions.assign(req.partitions.size(), ErrorCode::kNone);
+  std::vector<size_t> written;
+  for (size_t i = 0; i < req.partitions.size(); ++i) {
+    const CommitPartition& p = req.partitions[i];
+    const std::string metadata = p.metadata.value_or("");
+    if (static_cast<int64_t>(metadata.size()) > config_.max_metadata_bytes) {
+      out.partitions[i] = ErrorCode::kOffsetMetadataTooLarge;
+      continue;
+    }
+    CommittedOffset c;
+    c.offset = p.offset;
+    c.leader_epoch = p.leader_epoch;
+    c.metadata = metadata;
+    c.commit_timestamp_ms = p.commit_timestamp_ms >= 0 ? p.commit_timestamp_ms : now;
+    c.expire_timestamp_ms = req.retention_ms >= 0 ? c.commit_timestamp_ms + req.retention_ms : -1;
+    OffsetValue v{c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms, c.expire_timestamp_ms};
+    records.push_back({encode_offset_key(OffsetKey{req.group_id, p.tp.topic, p.tp.partition}),
+                       encode_offset_value(v)});
+    applied.push_back({p.tp, c});
+    written.push_back(i);
+  }
+  if (!records.empty()) {
+    if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) {
+      for (size_t i : written) out.partitions[i] = e;
+      return out;
+    }
+    for (auto& [tp, c] : applied) g->offsets[tp] = std::move(c);
+  }
+  return out;
+}
+
+FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,
+                                                   const std::optional<std::vector<TopicPartition>>& partitions) {
+  FetchOffsetsResult out;
+  std::lock_guard lock(mu_);
+  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+    out.error = e;
+    if (partitions) {
+      for (const auto& tp : *partitions) out.partitions.push_back({tp, -1, -1, "", e});
+    }
+    return out;
+  }
+  Group* g = find_locked(group_id);
+  if (!partitions) {
+    if (g) {
+      for (const auto& [tp, c] : g->offsets) out.partitions.push_back({tp, c.offset, c.leader_epoch, c.metadata});
+    }
+    return out;
+  }
+  for (const auto& tp : *partitions) {
+    FetchedOffset f{tp};
+    if (g) {
+      auto it = g->offsets.find(tp);
+      if (it != g->offsets.end()) {
+        f.offset = it->second.offset;
+        f.leader_epoch = it->second.leader_epoch;
+        f.metadata = it->second.metadata;
+      }
+    }
+    out.partitions.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::vector<PartitionLag> GroupCoordinator::lag(
+    const std::string& group_id, const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset) {
+  std::vector<std::pair<TopicPartition, int64_t>> committed;
+  {
+    std::lock_guard lock(mu_);
+    Group* g = find_locked(group_id);
+    if (!g) return {};
+    for (const auto& [tp, c] : g->offsets) committed.push_back({tp, c.offset});
+  }
+  // Outside our lock: the partitions lock themselves.
+  std::vector<PartitionLag> out;
+  for (const auto& [tp, offset] : committed) {
+    PartitionLag l{tp, offset};
+    if (auto end = end_offset(tp)) {
+      l.end_offset = *end;
+      l.lag = std::max<int64_t>(0, *end - offset);
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+// --- admin ------------------------------------------------------------------
+
+GroupDescription GroupCoordinator::describe_group(const std::string& group_id) {
+  GroupDescription d;
+  d.group_id = group_id;
+  std::lock_guard lock(mu_);
+  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+    d.error = e;
+    return d;
+  }
+  Group* g = find_locked(group_id);
+  if (!g) {
+    d.state = state_name(GroupState::kDead);  // Kafka describes an unknown group as Dead, no error
+    return d;
+  }
+  d.state = state_name(g->state);
+  d.protocol_type = g->protocol_type;
+  d.protocol = g->is(GroupState::kStable) ? g->protocol_name.value_or("") : "";
+  for (const auto& [id, m] : g->members) {
+    MemberDescription md{id, m.group_instance_id, m.client_id, m.client_host};
+    // Metadata and assignment only once they are settled (Kafka's summary).
+    if (g->is(GroupState::kStable) && g->protocol_name) {
+      if (const Bytes* b = m.metadata_for(*g->protocol_name)) md.metadata = *b;
+      md.assignment = m.assignment;
+    }
+    d.members.push_back(std::move(md));
+  }
+  return d;
+}
+
+ListGroupsResult GroupCoordinator::list_groups(const std::vector<std::string>& states,
+                                               const std::vector<std::string>& types) {
+  ListGroupsResult out;
+  std::set<GroupState> wanted;
+  for (const auto& s : states) {
+    if (auto st = parse_state(s)) wanted.insert(*st);
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [p, st] : partitions_) {
+    if (!st.loaded) out.error = ErrorCode::kCoordinatorLoadInProgress;
+  }
+  for (const auto& [id, g] : groups_) {
+    if (g.is(GroupState::kDead)) continue;
+    if (!states.empty() && !wanted.count(g.state)) continue;
+    if (!types.empty() && std::find(types.begin(), types.end(), "classic") == types.end()) continue;
+    out.groups.push_back({id, g.protocol_type, state_name(g.state)});
+  }
+  return out;
+}
+
+ErrorCode GroupCoordinator::delete_group(const std::string& group_id) {
+  const int64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) return e;
+  Group* g = find_locked(group_id);
+  if (!g || g->is(GroupState::kDead)) return ErrorCode::kGroupIdNotFound;
+  if (!g->is(GroupState::kEmpty)) return ErrorCode::kNonEmptyGroup;
+  std::vector<OffsetsRecordBytes> records;
+  for (const auto& [tp, c] : g->offsets) {
+    records.push_back({encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt});
+  }
+  records.push_back({encode_group_key(group_id), std::nullopt});
+  if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) return e;
+  groups_.erase(group_id);
+  log()->info("group {} deleted", group_id);
+  return ErrorCode::kNone;
+}
+
+DeleteOffsetsResult GroupCoordinator::delete_offsets(const std::string& group_id,
+                                                     const std::vector<TopicPartition>& partitions) {
+  DeleteOffsetsResult out;
+  const int64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+    out.error = e;
+    return out;
+  }
+  Group* g = find_locked(group_id);
+  if (!g || g->is(GroupState::kDead)) {
+    out.error = ErrorCode::kGroupIdNotFound;
+    return out;
+  }
+  std::optional<std::set<std::string>> subscribed;
+  if (!g->is(GroupState::kEmpty)) {
+    subscribed = g->subscribed_topics();
+    if (!subscribed) {
+      // Members of a protocol whose subscriptions we cannot read.
+      out.error = ErrorCode::kNonEmptyGroup;
+      return out;
+    }
+  }
+  std::vector<OffsetsRecordBytes> records;
+  std::vector<TopicPartition> removed;
+  for (const auto& tp : partitions) {
+    if (subscribed && subscribed->count(tp.topic)) {
+      out.partitions.push_back(ErrorCode::kGroupSubscribedToTopic);
+      continue;
+    }
+    out.partitions.push_back(ErrorCode::kNone);
+    if (g->offsets.count(tp)) {
+      records.push_back({encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt});
+      removed.push_back(tp);
+    }
+  }
+  if (!records.empty()) {
+    if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) {
+      out.error = e;
+      out.partitions.clear();
+      return out;
+    }
+    for (const auto& tp : removed) g->offsets.erase(tp);
+  }
+  return out;
+}
+
+// --- timers -----------------------------------------------------------------
+
+void GroupCoordinator::tick(int64_t now) {
+  Calls calls;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, g] : groups_) {
+      // Member ids handed out by MEMBER_ID_REQUIRED that never came back.
+      bool pending_expired = false;
+      for (auto it = g.pending_members.begin(); it != g.pending_members.end();) {
+        if (it->second <= now) {
+          it = g.pending_members.erase(it);
+          pending_expired = true;
+        } else {
+          ++it;
+        }
+      }
+      // Session expiry. A member waiting in JoinGroup or SyncGroup is
+      // alive (its request is open), except a new member that never
+      // completes its first join.
+      std::vector<std::string> expired;
+      for (auto& [mid, m] : g.members) {
+        if (m.heartbeat_deadline_ms > now) continue;
+        if (m.awaiting_sync || (m.awaiting_join && !m.is_new)) {
+          m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+          continue;
+        }
+        expired.push_back(mid);
+      }
+      for (const auto& mid : expired) {
+        log()->info("group {}: member {} session expired, removed", id, mid);
+        remove_member(g, mid, now, calls);
+      }
+      if (pending_expired) maybe_complete_join(g, now, calls);
+      // End of the join phase (or of the initial delay).
+      if (g.is(GroupState::kPreparingRebalance) && g.join_deadline_ms <= now) {
+        if (g.initial_delay && g.new_member_joined_in_delay && g.initial_delay_remaining_ms > 0) {
+          const int64_t delay = std::min<int64_t>(config_.initial_rebalance_delay_ms, g.initial_delay_remaining_ms);
+          g.initial_delay_remaining_ms = std::max<int64_t>(g.initial_delay_remaining_ms - delay, 0);
+          g.new_member_joined_in_delay = false;
+          g.join_deadline_ms = now + delay;
+        } else {
+          g.initial_delay = false;
+          complete_join(g, now, calls);
+        }
+      }
+      // End of the sync phase: members that never sent SyncGroup are out.
+      if (g.is(GroupState::kCompletingRebalance) && g.join_deadline_ms <= now) {
+        std::vector<std::string> lagging;
+        for (const auto& [mid, m] : g.members) {
+          if (!m.awaiting_sync) lagging.push_back(mid);
+        }
+        for (const auto& mid : lagging) {
+          log()->info("group {}: member {} did not sync in time, removed", id, mid);
+          remove_member(g, mid, now, calls);
+        }
+        if (g.is(GroupState::kCompletingRebalance)) prepare_rebalance(g, now, calls);
+      }
+    }
+    if (now - last_expiry_ms_ >= config_.retention_check_interval_ms) {
+      last_expiry_ms_ = now;
+      expire_offsets(now);
+    }
+  }
+  run(calls);
+}
+
+void GroupCoordinator::expire_offsets(int64_t now) {
+  size_t expired_count = 0;
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& g = it->second;
+    if (!partitions_.count(g.partition) || !partitions_[g.partition].loaded) {
+      ++it;
+      continue;
+    }
+    // Kafka's rules (KIP-211): an empty group's offsets expire a retention
+    // period after it became empty; a stable consumer group's offsets of
+    // topics it no longer subscribes to, a retention period after their
+    // commit; a group that only stores offsets, after each commit. An
+    // explicit expire timestamp (OffsetCommit v1-4) wins.
+    std::optional<std::function<int64_t(const CommittedOffset&)>> base;
+    std::set<std::string> keep_topics;
+    if (g.is(GroupState::kEmpty) && !g.protocol_type.empty()) {
+      base = [&g](const CommittedOffset& c) {
+        return g.current_state_timestamp_ms >= 0 ? g.current_state_timestamp_ms : c.commit_timestamp_ms;
+      };
+    } else if (g.is(GroupState::kEmpty) && g.protocol_type.empty()) {
+      base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
+    } else if (g.is(GroupState::kStable) && g.protocol_type == "consumer") {
+      if (auto topics = g.subscribed_topics()) {
+        keep_topics = *topics;
+        base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
+      }
+    }
+    std::vector<OffsetsRecordBytes> records;
+    std::vector<TopicPartition> gone;
+    if (base) {
+      for (const auto& [tp, c] : g.offsets) {
+        if (keep_topics.count(tp.topic)) continue;
+        bool expired = c.expire_timestamp_ms >= 0 ? now >= c.expire_timestamp_ms
+                                                  : now - (*base)(c) >= config_.offsets_retention_ms;
+        if (!expired) continue;
+        records.push_back({encode_offset_key(OffsetKey{g.group_id, tp.topic, tp.partition}), std::nullopt});
+        gone.push_back(tp);
+      }
+    }
+    const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
+    if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
+    if (!records.empty() && append_locked(g.partition, std::move(records), now) != ErrorCode::kNone) {
+      ++it;  // try again at the next pass
+      continue;
+    }
+    for (const auto& tp : gone) g.offsets.erase(tp);
+    expired_count += gone.size();
+    if (dead) {
+      log()->info("group {} expired with its offsets", g.group_id);
+      it = groups_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (expired_count) log()->info("expired {} committed offset(s)", expired_count);
+}
+
+}  // namespace keel::group

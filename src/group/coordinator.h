@@ -1,0 +1,248 @@
+#pragma once
+// The consumer group coordinator (Kafka's classic GroupCoordinator): members
+// join, the leader assigns, everyone syncs, heartbeats keep members alive,
+// and committed offsets are kept per group. Its state lives in the
+// partitions of __consumer_offsets this broker leads (Kafka's record
+// formats, offsets_codec.h): each group belongs to partition
+// partition_for_group(id, offsets.topic.num.partitions), is loaded back from
+// that partition when this broker becomes its leader, and is dropped when it
+// stops leading it.
+//
+// Thread-safety: one mutex guards every group. Appends to __consumer_offsets
+// happen under it (a page-cache write), so the log and the cache never
+// disagree on order; callbacks (the JoinGroup and SyncGroup answers) are run
+// after the lock is released. A timer thread expires sessions, ends join and
+// sync phases and expires offsets; a loader thread reads partitions back.
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "group/group.h"
+#include "group/offsets_log.h"
+
+namespace keel::group {
+
+struct CoordinatorConfig {
+  int32_t num_partitions = 50;                     // offsets.topic.num.partitions
+  int32_t min_session_timeout_ms = 6000;           // group.min.session.timeout.ms
+  int32_t max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
+  int32_t initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
+  int32_t max_size = INT32_MAX;                    // group.max.size
+  int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
+  int64_t retention_check_interval_ms = 600000;    // offsets.retention.check.interval.ms
+  int32_t max_metadata_bytes = 4096;               // offset.metadata.max.bytes
+  int64_t new_member_join_timeout_ms = 300000;     // Kafka's fixed 5 minutes
+};
+
+struct JoinRequest {
+  std::string group_id;
+  std::string member_id;  // empty: a new member
+  std::optional<std::string> group_instance_id;
+  std::string protocol_type;
+  std::vector<std::pair<std::string, Bytes>> protocols;
+  int32_t session_timeout_ms = 0;
+  int32_t rebalance_timeout_ms = 0;  // v0: the session timeout
+  std::string client_id;
+  std::string client_host;
+  bool require_known_member_id = false;  // v4+: a new member first gets MEMBER_ID_REQUIRED
+  bool supports_skip_assignment = false; // v9+
+};
+
+struct SyncRequest {
+  std::string group_id;
+  int32_t generation = -1;
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::optional<std::string> protocol_type;  // v5+
+  std::optional<std::string> protocol_name;  // v5+
+  std::vector<std::pair<std::string, Bytes>> assignments;  // the leader's
+};
+
+struct LeaveMember {
+  std::string member_id;  // may be empty for a static member named by instance id
+  std::optional<std::string> group_instance_id;
+};
+struct LeaveResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::vector<protocol::ErrorCode> members;  // one per LeaveMember, same order
+};
+
+struct CommitPartition {
+  TopicPartition tp;
+  int64_t offset = -1;
+  int32_t leader_epoch = -1;
+  std::optional<std::string> metadata;
+  int64_t commit_timestamp_ms = -1;  // v1's per-partition timestamp; -1: now
+};
+struct CommitRequest {
+  std::string group_id;
+  int32_t generation = -1;  // -1: a commit from outside group management
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  int64_t retention_ms = -1;  // v2-4's retention_time; -1: the broker's
+  std::vector<CommitPartition> partitions;
+};
+struct CommitResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;  // for every partition when set
+  std::vector<protocol::ErrorCode> partitions;             // same order as the request
+};
+
+struct FetchedOffset {
+  TopicPartition tp;
+  int64_t offset = -1;
+  int32_t leader_epoch = -1;
+  std::string metadata;
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+};
+struct FetchOffsetsResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::vector<FetchedOffset> partitions;
+};
+
+struct MemberDescription {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  Bytes metadata;
+  Bytes assignment;
+};
+struct GroupDescription {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::string group_id;
+  std::string state;
+  std::string protocol_type;
+  std::string protocol;
+  std::vector<MemberDescription> members;
+};
+
+struct GroupListing {
+  std::string group_id;
+  std::string protocol_type;
+  std::string state;
+};
+struct ListGroupsResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::vector<GroupListing> groups;
+};
+
+struct DeleteOffsetsResult {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::vector<protocol::ErrorCode> partitions;
+};
+
+// Consumer lag of one partition: committed offset, the partition's end
+// (high watermark) and their difference.
+struct PartitionLag {
+  TopicPartition tp;
+  int64_t committed = -1;
+  int64_t end_offset = -1;
+  int64_t lag = -1;  // -1 when the end is unknown (the partition is not here)
+};
+
+class GroupCoordinator {
+ public:
+  GroupCoordinator(CoordinatorConfig config, OffsetsLog& log, std::function<int64_t()> now_ms);
+  ~GroupCoordinator();
+  GroupCoordinator(const GroupCoordinator&) = delete;
+  GroupCoordinator& operator=(const GroupCoordinator&) = delete;
+
+  // The timer and loader threads. Without start() (unit tests) call tick()
+  // and run_loads() by hand.
+  void start();
+  // Answers every waiting JoinGroup/SyncGroup with NOT_COORDINATOR and stops
+  // the threads. Idempotent.
+  void shutdown();
+
+  int32_t partition_for(std::string_view group_id) const;
+  // NONE when this broker coordinates the group now, else
+  // COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR.
+  protocol::ErrorCode check(std::string_view group_id) const;
+
+  // Leadership of __consumer_offsets partitions (from the replica manager).
+  void on_elected(int32_t partition, int32_t leader_epoch);
+  void on_resigned(int32_t partition);
+
+  void join_group(JoinRequest req, JoinCallback done);
+  void sync_group(SyncRequest req, SyncCallback done);
+  protocol::ErrorCode heartbeat(const std::string& group_id, int32_t generation, const std::string& member_id,
+                                const std::optional<std::string>& group_instance_id);
+  LeaveResult leave_group(const std::string& group_id, const std::vector<LeaveMember>& members);
+  CommitResult commit_offsets(const CommitRequest& req);
+  // topics nullopt: every offset the group has.
+  FetchOffsetsResult fetch_offsets(const std::string& group_id,
+                                   const std::optional<std::vector<TopicPartition>>& partitions);
+  GroupDescription describe_group(const std::string& group_id);
+  // Empty filters match everything; states by Kafka's names, any case.
+  ListGroupsResult list_groups(const std::vector<std::string>& states, const std::vector<std::string>& types);
+  protocol::ErrorCode delete_group(const std::string& group_id);
+  DeleteOffsetsResult delete_offsets(const std::string& group_id, const std::vector<TopicPartition>& partitions);
+  // Lag of every partition the group has committed; end_offset gives a
+  // partition's high watermark, or nullopt when it is not hosted here.
+  std::vector<PartitionLag> lag(const std::string& group_id,
+                                const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset);
+
+  // Expires sessions, pending members and offsets; ends join and sync phases.
+  void tick(int64_t now_ms);
+  // Loads every partition elected since the last call (the loader thread's work).
+  void run_loads();
+
+  size_t group_count() const;
+
+ private:
+  using Calls = std::vector<std::function<void()>>;
+  struct PartitionState {
+    bool loaded = false;
+    int32_t epoch = -1;
+  };
+
+  Group* find_locked(const std::string& group_id);
+  protocol::ErrorCode check_locked(std::string_view group_id) const;
+  void add_member_and_rebalance(Group& g, JoinRequest& req, const std::string& member_id, JoinCallback done,
+                                int64_t now, Calls& calls);
+  void update_member_and_rebalance(Group& g, Member& m, JoinRequest& req, JoinCallback done, int64_t now,
+                                   Calls& calls);
+  void static_member_rejoin(Group& g, JoinRequest& req, JoinCallback done, int64_t now, Calls& calls);
+  void maybe_prepare_rebalance(Group& g, int64_t now, Calls& calls);
+  void prepare_rebalance(Group& g, int64_t now, Calls& calls);
+  void maybe_complete_join(Group& g, int64_t now, Calls& calls);
+  void complete_join(Group& g, int64_t now, Calls& calls);
+  void remove_member(Group& g, const std::string& member_id, int64_t now, Calls& calls);
+  void reset_assignments(Group& g, protocol::ErrorCode error, Calls& calls);
+  void transition(Group& g, GroupState s, int64_t now);
+  JoinResult join_result_for(const Group& g, const Member& m) const;
+  protocol::ErrorCode store_group(Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
+  protocol::ErrorCode append_locked(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
+  void expire_offsets(int64_t now);
+  void unload_locked(int32_t partition, Calls& calls);
+  void loop();
+  void loader_loop();
+  static void run(Calls& calls);
+
+  const CoordinatorConfig config_;
+  OffsetsLog& log_;
+  const std::function<int64_t()> now_ms_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Group> groups_;
+  std::map<int32_t, PartitionState> partitions_;  // led by this broker: loading or loaded
+  std::set<int32_t> to_load_;
+  int64_t last_expiry_ms_ = 0;
+  uint64_t member_counter_ = 0;
+
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread timer_;
+  std::thread loader_;
+};
+
+}  // namespace keel::group

@@ -1,0 +1,532 @@
+// The consumer group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+// LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups,
+// DeleteGroups, OffsetDelete. Each translates its wire version to the group
+// coordinator's calls (group/coordinator.h) and back; JoinGroup and SyncGroup
+// answer when the rebalance lets them.
+
+#include <algorithm>
+#include <set>
+
+#include "cluster/metadata_cache.h"
+#include "common/log.h"
+#include "group/coordinator.h"
+#include "group/offsets_log.h"
+#include "protocol/error_code.h"
+#include "protocol/generated/delete_groups_request.h"
+#include "protocol/generated/delete_groups_response.h"
+#include "protocol/generated/describe_groups_request.h"
+#include "protocol/generated/describe_groups_response.h"
+#include "protocol/generated/find_coordinator_request.h"
+#include "protocol/generated/find_coordinator_response.h"
+#include "protocol/generated/heartbeat_request.h"
+#include "protocol/generated/heartbeat_response.h"
+#include "protocol/generated/join_group_request.h"
+#include "protocol/generated/join_group_response.h"
+#include "protocol/generated/leave_group_request.h"
+#include "protocol/generated/leave_group_response.h"
+#include "protocol/generated/list_groups_request.h"
+#include "protocol/generated/list_groups_response.h"
+#include "protocol/generated/offset_commit_request.h"
+#include "protocol/generated/offset_commit_response.h"
+#include "protocol/generated/offset_delete_request.h"
+#include "protocol/generated/offset_delete_response.h"
+#include "protocol/generated/offset_fetch_request.h"
+#include "protocol/generated/offset_fetch_response.h"
+#include "protocol/generated/sync_group_request.h"
+#include "protocol/generated/sync_group_response.h"
+#include "server/handlers.h"
+#include "server/topic_admin.h"
+
+namespace keel::server {
+
+using protocol::ErrorCode;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("group");
+  return l;
+}
+
+int16_t code(ErrorCode e) { return static_cast<int16_t>(e); }
+
+// Kafka's clientHost: the peer address with a leading slash, no port.
+std::string client_host(const net::ConnectionInfo& conn) {
+  std::string host = conn.peer;
+  auto colon = host.rfind(':');
+  if (colon != std::string::npos) host.resize(colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return "/" + host;
+}
+
+// The group coordinator for `group`: this broker when it leads the group's
+// __consumer_offsets partition. Creates the topic on first use, as Kafka
+// does, answering COORDINATOR_NOT_AVAILABLE until it has leaders.
+struct CoordinatorAnswer {
+  ErrorCode error = ErrorCode::kNone;
+  int32_t node_id = -1;
+  std::string host;
+  int32_t port = -1;
+};
+
+CoordinatorAnswer find_group_coordinator(RequestContext& ctx, const std::string& group) {
+  CoordinatorAnswer a;
+  auto* groups = ctx.services.groups;
+  if (!groups) {
+    a.error = ErrorCode::kCoordinatorNotAvailable;
+    return a;
+  }
+  auto snapshot = ctx.services.metadata->snapshot();
+  const cluster::TopicInfo* topic = snapshot->topic(group::kOffsetsTopic);
+  if (!topic || topic->deleting()) {
+    a.error = ErrorCode::kCoordinatorNotAvailable;
+    if (ctx.services.topics && !topic) {
+      NewTopic nt;
+      nt.name = group::kOffsetsTopic;
+      nt.num_partitions = ctx.config.offsets_topic_num_partitions;
+      nt.replication_factor = ctx.config.offsets_topic_replication_factor;
+      nt.configs = {{"cleanup.policy", "compact"},
+                    {"compression.type", "producer"},
+                    {"segment.bytes", std::to_string(ctx.config.offsets_topic_segment_bytes)}};
+      AdminResult r = ctx.services.topics->create_topic(nt, false, nullptr);
+      if (!r.ok() && r.error != ErrorCode::kTopicAlreadyExists) {
+        log()->warn("cannot create {}: {} ({})", group::kOffsetsTopic, protocol::error_name(r.error), r.message);
+      } else if (r.ok()) {
+        log()->info("created {} with {} partitions", group::kOffsetsTopic, nt.num_partitions);
+      }
+    }
+    return a;
+  }
+  const int32_t partition = groups->partition_for(group);
+  const cluster::PartitionInfo* p = snapshot->partition(group::kOffsetsTopic, partition);
+  auto broker = p ? snapshot->brokers.find(p->leader) : snapshot->brokers.end();
+  if (!p || broker == snapshot->brokers.end()) {
+    a.error = ErrorCode::kCoordinatorNotAvailable;
+    return a;
+  }
+  for (const auto& ep : broker->second.endpoints) {
+    if (ep.listener_name != ctx.connection.listener_name) continue;
+    a.node_id = broker->first;
+    a.host = ep.host;
+    a.port = ep.port;
+    return a;
+  }
+  a.error = ErrorCode::kCoordinatorNotAvailable;
+  return a;
+}
+
+// The generated structs' nullable strings answer "" where a version cannot
+// carry null.
+std::optional<std::string> nullable(const std::optional<std::string>& s, bool may_be_null) {
+  if (s || may_be_null) return s;
+  return std::string();
+}
+
+}  // namespace
+
+Result<void> handle_find_coordinator(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::FindCoordinatorRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  protocol::FindCoordinatorResponse resp;
+  auto answer = [&](const std::string& key) {
+    CoordinatorAnswer a;
+    if (req.key_type == 0) {
+      a = find_group_coordinator(ctx, key);
+    } else if (req.key_type == 1) {
+      // Transactions arrive with their own issue; until then a
+      // transactional producer is refused as InitProducerId refuses it.
+      a.error = ErrorCode::kTransactionalIdAuthorizationFailed;
+    } else {
+      a.error = ErrorCode::kInvalidRequest;
+    }
+    return a;
+  };
+  if (version < 4) {
+    CoordinatorAnswer a = answer(req.key);
+    resp.error_code = code(a.error);
+    resp.error_message = a.error == ErrorCode::kNone ? std::nullopt : std::optional<std::string>(protocol::error_name(a.error));
+    resp.node_id = a.node_id;
+    resp.host = a.host;
+    resp.port = a.port;
+  } else {
+    for (const auto& key : req.coordinator_keys) {
+      CoordinatorAnswer a = answer(key);
+      auto& c = resp.coordinators.emplace_back();
+      c.key = key;
+      c.error_code = code(a.error);
+      c.error_message = a.error == ErrorCode::kNone ? std::nullopt : std::optional<std::string>(protocol::error_name(a.error));
+      c.node_id = a.node_id;
+      c.host = a.host;
+      c.port = a.port;
+    }
+  }
+  resp.encode(out, version);
+  return {};
+}
+
+Result<void> handle_join_group(RequestContext& ctx, ByteReader& body, Responder responder) {
+  protocol::JoinGroupRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  auto send = [responder, version](const group::JoinResult& r) mutable {
+    protocol::JoinGroupResponse resp;
+    resp.error_code = code(r.error);
+    resp.generation_id = r.generation;
+    resp.protocol_type = r.protocol_type;
+    if (resp.protocol_type && resp.protocol_type->empty() && r.error != ErrorCode::kNone) resp.protocol_type.reset();
+    resp.protocol_name = nullable(r.protocol_name, version >= 7);
+    resp.leader = r.leader;
+    resp.skip_assignment = r.skip_assignment;
+    resp.member_id = r.member_id;
+    for (const auto& m : r.members) {
+      auto& rm = resp.members.emplace_back();
+      rm.member_id = m.member_id;
+      rm.group_instance_id = m.group_instance_id;
+      rm.metadata = m.metadata;
+    }
+    ByteWriter out;
+    resp.encode(out, version);
+    responder.send(out);
+  };
+  if (!ctx.services.groups) {
+    group::JoinResult r;
+    r.error = ErrorCode::kCoordinatorNotAvailable;
+    send(r);
+    return {};
+  }
+  group::JoinRequest jr;
+  jr.group_id = req.group_id;
+  jr.member_id = req.member_id;
+  jr.group_instance_id = req.group_instance_id;
+  jr.protocol_type = req.protocol_type;
+  for (auto& p : req.protocols) jr.protocols.push_back({p.name, p.metadata});
+  jr.session_timeout_ms = req.session_timeout_ms;
+  jr.rebalance_timeout_ms = version >= 1 ? req.rebalance_timeout_ms : req.session_timeout_ms;
+  jr.client_id = ctx.header.client_id.value_or("");
+  jr.client_host = client_host(ctx.connection);
+  jr.require_known_member_id = version >= 4;
+  jr.supports_skip_assignment = version >= 9;
+  ctx.services.groups->join_group(std::move(jr), send);
+  return {};
+}
+
+Result<void> handle_sync_group(RequestContext& ctx, ByteReader& body, Responder responder) {
+  protocol::SyncGroupRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  auto send = [responder, version](const group::SyncResult& r) mutable {
+    protocol::SyncGroupResponse resp;
+    resp.error_code = code(r.error);
+    resp.protocol_type = r.protocol_type;
+    resp.protocol_name = r.protocol_name;
+    resp.assignment = r.assignment;
+    ByteWriter out;
+    resp.encode(out, version);
+    responder.send(out);
+  };
+  if (!ctx.services.groups) {
+    group::SyncResult r;
+    r.error = ErrorCode::kCoordinatorNotAvailable;
+    send(r);
+    return {};
+  }
+  group::SyncRequest sr;
+  sr.group_id = req.group_id;
+  sr.generation = req.generation_id;
+  sr.member_id = req.member_id;
+  sr.group_instance_id = req.group_instance_id;
+  if (version >= 5) {
+    sr.protocol_type = req.protocol_type;
+    sr.protocol_name = req.protocol_name;
+  }
+  for (auto& a : req.assignments) sr.assignments.push_back({a.member_id, a.assignment});
+  ctx.services.groups->sync_group(std::move(sr), send);
+  return {};
+}
+
+Result<void> handle_heartbeat(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::HeartbeatRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::HeartbeatResponse resp;
+  resp.error_code = code(ctx.services.groups ? ctx.services.groups->heartbeat(req.group_id, req.generation_id,
+                                                                              req.member_id, req.group_instance_id)
+                                             : ErrorCode::kCoordinatorNotAvailable);
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::LeaveGroupRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  std::vector<group::LeaveMember> members;
+  if (version < 3) {
+    members.push_back({req.member_id, std::nullopt});
+  } else {
+    for (const auto& m : req.members) members.push_back({m.member_id, m.group_instance_id});
+  }
+  group::LeaveResult r;
+  if (ctx.services.groups) {
+    r = ctx.services.groups->leave_group(req.group_id, members);
+  } else {
+    r.error = ErrorCode::kCoordinatorNotAvailable;
+  }
+  protocol::LeaveGroupResponse resp;
+  if (version < 3) {
+    // One member: its error is the answer's.
+    ErrorCode e = r.error != ErrorCode::kNone ? r.error : r.members.empty() ? ErrorCode::kNone : r.members[0];
+    resp.error_code = code(e);
+  } else {
+    resp.error_code = code(r.error);
+    for (size_t i = 0; i < r.members.size() && r.error == ErrorCode::kNone; ++i) {
+      auto& m = resp.members.emplace_back();
+      m.member_id = members[i].member_id;
+      m.group_instance_id = members[i].group_instance_id;
+      m.error_code = code(r.members[i]);
+    }
+  }
+  resp.encode(out, version);
+  return {};
+}
+
+Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::OffsetCommitRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  auto snapshot = ctx.services.metadata->snapshot();
+  group::CommitRequest cr;
+  cr.group_id = req.group_id;
+  cr.generation = version >= 1 ? req.generation_id_or_member_epoch : -1;
+  cr.member_id = req.member_id;
+  cr.group_instance_id = req.group_instance_id;
+  cr.retention_ms = version >= 2 && version <= 4 ? req.retention_time_ms : -1;
+  // Which request partition each coordinator partition answers; the rest
+  // are answered here (an unknown topic or partition, as Kafka checks).
+  protocol::OffsetCommitResponse resp;
+  std::vector<int16_t*> slots;
+  for (const auto& t : req.topics) {
+    auto& rt = resp.topics.emplace_back();
+    rt.name = t.name;
+    const cluster::TopicInfo* topic = snapshot->topic(t.name);
+    for (const auto& p : t.partitions) {
+      auto& rp = rt.partitions.emplace_back();
+      rp.partition_index = p.partition_index;
+      if (!topic || topic->deleting() || p.partition_index < 0 ||
+          p.partition_index >= static_cast<int32_t>(topic->partitions.size())) {
+        rp.error_code = code(ErrorCode::kUnknownTopicOrPartition);
+        continue;
+      }
+      group::CommitPartition cp;
+      cp.tp = {t.name, p.partition_index};
+      cp.offset = p.committed_offset;
+      cp.leader_epoch = version >= 6 ? p.committed_leader_epoch : -1;
+      cp.metadata = p.committed_metadata;
+      cp.commit_timestamp_ms = version == 1 ? p.commit_timestamp : -1;
+      cr.partitions.push_back(std::move(cp));
+    }
+  }
+  // Pointers only after every vector has its final size.
+  for (auto& rt : resp.topics) {
+    for (auto& rp : rt.partitions) {
+      if (rp.error_code == 0) slots.push_back(&rp.error_code);
+    }
+  }
+  if (!cr.partitions.empty()) {
+    group::CommitResult r;
+    if (ctx.services.groups) {
+      r = ctx.services.groups->commit_offsets(cr);
+    } else {
+      r.partitions.assign(cr.partitions.size(), ErrorCode::kCoordinatorNotAvailable);
+    }
+    for (size_t i = 0; i < slots.size() && i < r.partitions.size(); ++i) *slots[i] = code(r.partitions[i]);
+  }
+  resp.encode(out, version);
+  return {};
+}
+
+namespace {
+
+// One group's OffsetFetch, in the v8+ shape (older versions copy from it).
+protocol::OffsetFetchResponse::OffsetFetchResponseGroup fetch_group(
+    RequestContext& ctx, const std::string& group_id,
+    const std::optional<std::vector<storage::TopicPartition>>& partitions) {
+  protocol::OffsetFetchResponse::OffsetFetchResponseGroup g;
+  g.group_id = group_id;
+  group::FetchOffsetsResult r;
+  if (ctx.services.groups) {
+    r = ctx.services.groups->fetch_offsets(group_id, partitions);
+  } else {
+    r.error = ErrorCode::kCoordinatorNotAvailable;
+  }
+  g.error_code = code(r.error);
+  if (r.error != ErrorCode::kNone) return g;
+  std::map<std::string, size_t> topic_index;
+  for (const auto& f : r.partitions) {
+    auto [it, fresh] = topic_index.try_emplace(f.tp.topic, g.topics.size());
+    if (fresh) g.topics.emplace_back().name = f.tp.topic;
+    auto& p = g.topics[it->second].partitions.emplace_back();
+    p.partition_index = f.tp.partition;
+    p.committed_offset = f.offset;
+    p.committed_leader_epoch = f.leader_epoch;
+    p.metadata = f.metadata;
+    p.error_code = code(f.error);
+  }
+  return g;
+}
+
+}  // namespace
+
+Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::OffsetFetchRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  const int16_t version = ctx.api_version();
+  protocol::OffsetFetchResponse resp;
+  auto to_tps = [](const auto& topics) {
+    std::optional<std::vector<storage::TopicPartition>> tps;
+    if (topics) {
+      tps.emplace();
+      for (const auto& t : *topics) {
+        for (int32_t p : t.partition_indexes) tps->push_back({t.name, p});
+      }
+    }
+    return tps;
+  };
+  if (version >= 8) {
+    for (const auto& g : req.groups) resp.groups.push_back(fetch_group(ctx, g.group_id, to_tps(g.topics)));
+  } else {
+    // v0-1 have no null list: an empty one asks for nothing.
+    auto g = fetch_group(ctx, req.group_id, to_tps(req.topics));
+    const auto e = static_cast<ErrorCode>(g.error_code);
+    if (version < 2 && e != ErrorCode::kNone && req.topics) {
+      // No top-level error before v2: every partition carries it.
+      for (const auto& t : *req.topics) {
+        auto& rt = resp.topics.emplace_back();
+        rt.name = t.name;
+        for (int32_t p : t.partition_indexes) {
+          auto& rp = rt.partitions.emplace_back();
+          rp.partition_index = p;
+          rp.committed_offset = -1;
+          rp.error_code = g.error_code;
+        }
+      }
+    }
+    resp.error_code = g.error_code;
+    for (auto& t : g.topics) {
+      auto& rt = resp.topics.emplace_back();
+      rt.name = t.name;
+      for (auto& p : t.partitions) {
+        auto& rp = rt.partitions.emplace_back();
+        rp.partition_index = p.partition_index;
+        rp.committed_offset = p.committed_offset;
+        rp.committed_leader_epoch = p.committed_leader_epoch;
+        rp.metadata = p.metadata;
+        rp.error_code = p.error_code;
+      }
+    }
+  }
+  resp.encode(out, version);
+  return {};
+}
+
+Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::DescribeGroupsRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::DescribeGroupsResponse resp;
+  for (const auto& id : req.groups) {
+    auto& rg = resp.groups.emplace_back();
+    rg.group_id = id;
+    if (!ctx.services.groups) {
+      rg.error_code = code(ErrorCode::kCoordinatorNotAvailable);
+      continue;
+    }
+    group::GroupDescription d = ctx.services.groups->describe_group(id);
+    rg.error_code = code(d.error);
+    rg.group_state = d.state;
+    rg.protocol_type = d.protocol_type;
+    rg.protocol_data = d.protocol;
+    for (auto& m : d.members) {
+      auto& rm = rg.members.emplace_back();
+      rm.member_id = m.member_id;
+      rm.group_instance_id = m.group_instance_id;
+      rm.client_id = m.client_id;
+      rm.client_host = m.client_host;
+      rm.member_metadata = std::move(m.metadata);
+      rm.member_assignment = std::move(m.assignment);
+    }
+    // Without ACLs every operation on a group is allowed: READ, DELETE and
+    // DESCRIBE (Kafka's AclOperation codes 3, 6 and 8).
+    if (req.include_authorized_operations) rg.authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::ListGroupsRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::ListGroupsResponse resp;
+  if (!ctx.services.groups) {
+    resp.error_code = code(ErrorCode::kCoordinatorNotAvailable);
+  } else {
+    group::ListGroupsResult r = ctx.services.groups->list_groups(req.states_filter, req.types_filter);
+    resp.error_code = code(r.error);
+    for (auto& g : r.groups) {
+      auto& rg = resp.groups.emplace_back();
+      rg.group_id = g.group_id;
+      rg.protocol_type = g.protocol_type;
+      rg.group_state = g.state;
+      rg.group_type = "classic";
+    }
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+Result<void> handle_delete_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::DeleteGroupsRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::DeleteGroupsResponse resp;
+  for (const auto& id : req.groups_names) {
+    auto& r = resp.results.emplace_back();
+    r.group_id = id;
+    r.error_code = code(ctx.services.groups ? ctx.services.groups->delete_group(id)
+                                            : ErrorCode::kCoordinatorNotAvailable);
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+Result<void> handle_offset_delete(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::OffsetDeleteRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::OffsetDeleteResponse resp;
+  std::vector<storage::TopicPartition> tps;
+  for (const auto& t : req.topics) {
+    for (const auto& p : t.partitions) tps.push_back({t.name, p.partition_index});
+  }
+  group::DeleteOffsetsResult r;
+  if (ctx.services.groups) {
+    r = ctx.services.groups->delete_offsets(req.group_id, tps);
+  } else {
+    r.error = ErrorCode::kCoordinatorNotAvailable;
+  }
+  resp.error_code = code(r.error);
+  if (r.error == ErrorCode::kNone) {
+    size_t i = 0;
+    for (const auto& t : req.topics) {
+      auto& rt = resp.topics.emplace_back();
+      rt.name = t.name;
+      for (const auto& p : t.partitions) {
+        auto& rp = rt.partitions.emplace_back();
+        rp.partition_index = p.partition_index;
+        rp.error_code = code(i < r.partitions.size() ? r.partitions[i] : ErrorCode::kNone);
+        ++i;
+      }
+    }
+  }
+  resp.encode(out, ctx.api_version());
+  return {};
+}
+
+}  // namespace keel::server
