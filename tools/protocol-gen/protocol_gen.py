@@ -6,9 +6,11 @@ writes, for every request, response, header and data schema, a C++ struct with
 member defaults and version-aware encode / decode / encoded_size, plus the API
 table (generated/api.h) and a decode-and-check dispatch over every request.
 With --tests-out it also writes the GoogleTest round trips for every message
-and every version.
+and every version. With --internal-schemas it also generates the records of
+the internal topics listed in INTERNAL_RECORDS (__consumer_offsets and
+__transaction_state keys and values) as "data" structs like any other.
 
-  protocol_gen.py --schemas DIR --out src/protocol/generated \
+  protocol_gen.py --schemas DIR [--internal-schemas DIR] --out src/protocol/generated \
                   --tests-out tests/unit/protocol/generated [--check]
 
 --check writes nothing: it renders everything in memory and exits 1 naming
@@ -107,6 +109,13 @@ def snake(name):
     return s
 
 
+def file_stem(name):
+    """The file name of a message: snake case without the keyword escape
+    snake() adds (so OffsetCommitValue is offset_commit_value)."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
 def load_json(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -121,7 +130,9 @@ class Field:
         self.name = js["name"]
         self.member = snake(self.name)
         self.type = js["type"]
-        self.versions = Versions.parse(js.get("versions"))
+        # A tagged-only field may give just taggedVersions (TransactionLogValue's
+        # tags); Kafka's generator then takes those as its versions.
+        self.versions = Versions.parse(js.get("versions") or js.get("taggedVersions"))
         self.nullable = Versions.parse(js.get("nullableVersions"))
         self.tagged = "tag" in js
         self.tag = int(js["tag"]) if self.tagged else None
@@ -158,7 +169,7 @@ class Message:
         self.flexible = Versions.parse(js.get("flexibleVersions"))
         self.listeners = js.get("listeners", [])
         self.latest_unstable = bool(js.get("latestVersionUnstable", False))
-        self.file = snake(self.name).replace("_value", "")
+        self.file = file_stem(self.name)
         self.structs = {}  # name -> Struct, nested types of this message
         self.top = Struct(self.name, js.get("fields", []), self)
         for cs in js.get("commonStructs", []):
@@ -939,7 +950,51 @@ def render_fill(msg, s, qual):
     return out
 
 
-def render_tests(msgs, groups=8):
+def render_test_file(chunk):
+    out = [HEADER_NOTE.format(src="*.json").rstrip("\n"),
+           "// Round trips for every version of: %s." % ", ".join(m.name for m in chunk),
+           "// Each version is filled with non-default values in every field it has",
+           "// (nulls too, where the version allows them, and an unknown tagged field",
+           "// in flexible versions), encoded, sized, decoded and compared; then every",
+           "// strict prefix of the encoding must fail to decode.",
+           "",
+           "#include <gtest/gtest.h>",
+           "",
+           "#include <string>",
+           "",
+           '#include "protocol/generated/all.h"',
+           '#include "tests/unit/protocol/generated/roundtrip.h"',
+           "",
+           "namespace keel::protocol {",
+           "namespace {",
+           ""]
+    for m in chunk:
+        for s in m.ordered_structs():
+            out.extend(render_fill(m, s, "%s::%s" % (m.name, s.name)))
+        out.extend(render_fill(m, m.top, m.name))
+    for m in chunk:
+        out.append("TEST(RoundTrip, %s) {" % m.name)
+        out.append("  for (int16_t v = %s::kLowestVersion; v <= %s::kHighestVersion; ++v) {" % (m.name, m.name))
+        out.append("    for (int seed = 0; seed < 2; ++seed) {")
+        out.append("      SCOPED_TRACE(\"version \" + std::to_string(v) + \" seed \" + std::to_string(seed));")
+        out.append("      %s msg;" % m.name)
+        out.append("      fill(msg, v, seed);")
+        out.append("      check_roundtrip(msg, v);")
+        out.append("    }")
+        out.append("  }")
+        out.append("}")
+        out.append("")
+    out.append("}  // namespace")
+    out.append("}  // namespace keel::protocol")
+    out.append("")
+    return "\n".join(out)
+
+
+def render_tests(msgs, internal, groups=8):
+    """The round trips: the wire messages in `groups` files, the internal-topic
+    records (if any) in one file of their own, and the CMakeLists.txt. The check
+    test passes --internal-schemas only when this run had internal records, so
+    a run without them reproduces itself."""
     files = {}
     ordered = sorted(msgs, key=lambda m: m.file)
     per = (len(ordered) + groups - 1) // groups
@@ -950,43 +1005,11 @@ def render_tests(msgs, groups=8):
             continue
         name = "roundtrip_%d_test.cc" % (g + 1)
         names.append(name)
-        out = [HEADER_NOTE.format(src="*.json").rstrip("\n"),
-               "// Round trips for every version of: %s." % ", ".join(m.name for m in chunk),
-               "// Each version is filled with non-default values in every field it has",
-               "// (nulls too, where the version allows them, and an unknown tagged field",
-               "// in flexible versions), encoded, sized, decoded and compared; then every",
-               "// strict prefix of the encoding must fail to decode.",
-               "",
-               "#include <gtest/gtest.h>",
-               "",
-               "#include <string>",
-               "",
-               '#include "protocol/generated/all.h"',
-               '#include "tests/unit/protocol/generated/roundtrip.h"',
-               "",
-               "namespace keel::protocol {",
-               "namespace {",
-               ""]
-        for m in chunk:
-            for s in m.ordered_structs():
-                out.extend(render_fill(m, s, "%s::%s" % (m.name, s.name)))
-            out.extend(render_fill(m, m.top, m.name))
-        for m in chunk:
-            out.append("TEST(RoundTrip, %s) {" % m.name)
-            out.append("  for (int16_t v = %s::kLowestVersion; v <= %s::kHighestVersion; ++v) {" % (m.name, m.name))
-            out.append("    for (int seed = 0; seed < 2; ++seed) {")
-            out.append("      SCOPED_TRACE(\"version \" + std::to_string(v) + \" seed \" + std::to_string(seed));")
-            out.append("      %s msg;" % m.name)
-            out.append("      fill(msg, v, seed);")
-            out.append("      check_roundtrip(msg, v);")
-            out.append("    }")
-            out.append("  }")
-            out.append("}")
-            out.append("")
-        out.append("}  // namespace")
-        out.append("}  // namespace keel::protocol")
-        out.append("")
-        files[name] = "\n".join(out)
+        files[name] = render_test_file(chunk)
+    if internal:
+        name = "roundtrip_internal_test.cc"
+        names.append(name)
+        files[name] = render_test_file(sorted(internal, key=lambda m: m.file))
     cm = ["# Generated by tools/protocol-gen. Do not edit.",
           "keel_unit_test(protocol_roundtrip_test",
           "  SOURCES"]
@@ -996,11 +1019,16 @@ def render_tests(msgs, groups=8):
     cm.append("target_include_directories(protocol_roundtrip_test PRIVATE ${CMAKE_SOURCE_DIR})")
     cm.append("")
     cm.append("# The committed output must be what the generator writes from the schemas.")
-    cm.append("if(EXISTS ${KEEL_PROTOCOL_SCHEMAS})")
+    if internal:
+        cm.append("if(EXISTS ${KEEL_PROTOCOL_SCHEMAS} AND EXISTS ${KEEL_INTERNAL_SCHEMAS})")
+    else:
+        cm.append("if(EXISTS ${KEEL_PROTOCOL_SCHEMAS})")
     cm.append("  find_package(Python3 REQUIRED COMPONENTS Interpreter)")
     cm.append("  add_test(NAME protocol_gen_check")
     cm.append("           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/tools/protocol-gen/protocol_gen.py")
     cm.append("                   --schemas ${KEEL_PROTOCOL_SCHEMAS}")
+    if internal:
+        cm.append("                   --internal-schemas ${KEEL_INTERNAL_SCHEMAS}")
     cm.append("                   --out ${CMAKE_SOURCE_DIR}/src/protocol/generated")
     cm.append("                   --tests-out ${CMAKE_SOURCE_DIR}/tests/unit/protocol/generated --check)")
     cm.append("endif()")
@@ -1029,9 +1057,38 @@ def load_messages(schemas):
     return msgs, skipped
 
 
-def render_everything(msgs, with_tests):
+# The records of Kafka's internal topics that Keel writes and reads itself:
+# __consumer_offsets (offset commits, classic group metadata) and
+# __transaction_state. The KIP-848 and KIP-932 records beside them are not
+# generated: a classic ZooKeeper-mode coordinator only skips them by key version.
+INTERNAL_RECORDS = (
+    "GroupMetadataKey.json", "GroupMetadataValue.json",
+    "OffsetCommitKey.json", "OffsetCommitValue.json",
+    "TransactionLogKey.json", "TransactionLogValue.json",
+)
+
+
+def load_internal_records(schemas):
+    msgs = []
+    for name in INTERNAL_RECORDS:
+        path = os.path.join(schemas, name)
+        if not os.path.exists(path):
+            raise SystemExit("%s: not found" % path)
+        js = load_json(path)
+        if js.get("type") != "data":
+            raise SystemExit("%s: expected a data schema" % path)
+        msgs.append(Message(path, js))
+    return msgs
+
+
+def render_everything(msgs, internal, with_tests):
     out = {}
-    for m in msgs:
+    seen = {}
+    for m in msgs + internal:
+        if m.file in seen:
+            raise SystemExit("%s and %s both give %s.h" % (seen[m.file], m.src, m.file))
+        seen[m.file] = m.src
+    for m in msgs + internal:
         h, c = render_message(m)
         out[("gen", m.file + ".h")] = h
         out[("gen", m.file + ".cc")] = c
@@ -1041,9 +1098,9 @@ def render_everything(msgs, with_tests):
     h, c = render_dispatch(msgs)
     out[("gen", "dispatch.h")] = h
     out[("gen", "dispatch.cc")] = c
-    out[("gen", "all.h")] = render_all(msgs)
+    out[("gen", "all.h")] = render_all(msgs + internal)
     if with_tests:
-        for name, text in render_tests(msgs).items():
+        for name, text in render_tests(msgs, internal).items():
             out[("tests", name)] = text
     return out
 
@@ -1056,12 +1113,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--schemas", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--internal-schemas",
+                    help="Kafka's internal-topic record schemas (internal-topics/); "
+                         "only the records in INTERNAL_RECORDS are generated")
     ap.add_argument("--tests-out")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
 
     msgs, _ = load_messages(args.schemas)
-    files = render_everything(msgs, args.tests_out is not None)
+    internal = load_internal_records(args.internal_schemas) if args.internal_schemas else []
+    files = render_everything(msgs, internal, args.tests_out is not None)
     dirs = {"gen": args.out, "tests": args.tests_out}
 
     differ = []
@@ -1096,8 +1157,10 @@ def main():
             print("protocol-gen: the committed output differs from what the schemas give:")
             for p in differ:
                 print("  " + p)
-            print("run: /usr/bin/python3 tools/protocol-gen/protocol_gen.py --schemas %s --out %s%s"
-                  % (args.schemas, args.out, (" --tests-out " + args.tests_out) if args.tests_out else ""))
+            print("run: /usr/bin/python3 tools/protocol-gen/protocol_gen.py --schemas %s%s --out %s%s"
+                  % (args.schemas,
+                     (" --internal-schemas " + args.internal_schemas) if args.internal_schemas else "",
+                     args.out, (" --tests-out " + args.tests_out) if args.tests_out else ""))
             return 1
         print("protocol-gen: %d files up to date" % len(files))
         return 0
