@@ -27,7 +27,25 @@ std::string new_member_id(const std::string& client_id) {
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<uint32_t>(hi >> 32),
                 static_cast<uint32_t>((hi >> 16) & 0xFFFF), static_cast<uint32_t>(hi & 0xFFFF),
                 static_cast<uint32_t>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
-  return client_id + "-" + buf;
+  // The id must fit a record's int16 string with room to spare.
+  return client_id.substr(0, 1024) + "-" + buf;
+}
+
+// Answers whatever JoinGroup/SyncGroup the member has waiting with `error`.
+void fail_waiting(Member& m, ErrorCode error, std::vector<std::function<void()>>& calls) {
+  if (m.awaiting_join) {
+    JoinResult r;
+    r.error = error;
+    r.member_id = m.member_id;
+    calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
+    m.awaiting_join = nullptr;
+  }
+  if (m.awaiting_sync) {
+    SyncResult r;
+    r.error = error;
+    calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
+    m.awaiting_sync = nullptr;
+  }
 }
 
 }  // namespace
@@ -153,21 +171,7 @@ void GroupCoordinator::unload_locked(int32_t partition, Calls& calls) {
       ++it;
       continue;
     }
-    for (auto& [id, m] : g.members) {
-      if (m.awaiting_join) {
-        JoinResult r;
-        r.error = ErrorCode::kNotCoordinator;
-        r.member_id = id;
-        calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
-        m.awaiting_join = nullptr;
-      }
-      if (m.awaiting_sync) {
-        SyncResult r;
-        r.error = ErrorCode::kNotCoordinator;
-        calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
-        m.awaiting_sync = nullptr;
-      }
-    }
+    for (auto& [id, m] : g.members) fail_waiting(m, ErrorCode::kNotCoordinator, calls);
     it = groups_.erase(it);
   }
 }
@@ -313,8 +317,12 @@ ErrorCode GroupCoordinator::store_group(Group& g, const std::map<std::string, By
     }
     v.members.push_back(std::move(r));
   }
+  Bytes value = encode_group_value(v);
+  // A string the record's int16 lengths cannot hold (a compact request may
+  // carry one): nothing is written, the request is refused.
+  if (value.empty()) return ErrorCode::kInvalidRequest;
   std::vector<OffsetsRecordBytes> recs;
-  recs.push_back({encode_group_key(g.group_id), encode_group_value(v)});
+  recs.push_back({encode_group_key(g.group_id), std::move(value)});
   return append_locked(g.partition, std::move(recs), now);
 }
 
@@ -352,7 +360,7 @@ void GroupCoordinator::join_group(JoinRequest req, JoinCallback done) {
   };
   {
     std::lock_guard lock(mu_);
-    if (req.group_id.empty()) {
+    if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) {
       fail(ErrorCode::kInvalidGroupId);
     } else if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) {
       fail(e);
@@ -496,19 +504,7 @@ void GroupCoordinator::static_member_rejoin(Group& g, JoinRequest& req, JoinCall
   auto node = g.members.extract(old_id);
   Member& old = node.mapped();
   // Whoever still waits under the old id is a duplicate instance: fence it.
-  if (old.awaiting_join) {
-    JoinResult r;
-    r.error = ErrorCode::kFencedInstanceId;
-    r.member_id = old_id;
-    calls.push_back([cb = std::move(old.awaiting_join), r] { cb(r); });
-    old.awaiting_join = nullptr;
-  }
-  if (old.awaiting_sync) {
-    SyncResult r;
-    r.error = ErrorCode::kFencedInstanceId;
-    calls.push_back([cb = std::move(old.awaiting_sync), r] { cb(r); });
-    old.awaiting_sync = nullptr;
-  }
+  fail_waiting(old, ErrorCode::kFencedInstanceId, calls);
   auto old_protocols = old.protocols;
   node.key() = new_id;
   node.mapped().member_id = new_id;
@@ -788,16 +784,7 @@ void GroupCoordinator::remove_member(Group& g, const std::string& member_id, int
   auto it = g.members.find(member_id);
   if (it == g.members.end()) return;
   Member& m = it->second;
-  if (m.awaiting_join) {
-    JoinResult r;
-    r.error = ErrorCode::kUnknownMemberId;
-    calls.push_back([cb = std::move(m.awaiting_join), r] { cb(r); });
-  }
-  if (m.awaiting_sync) {
-    SyncResult r;
-    r.error = ErrorCode::kUnknownMemberId;
-    calls.push_back([cb = std::move(m.awaiting_sync), r] { cb(r); });
-  }
+  fail_waiting(m, ErrorCode::kUnknownMemberId, calls);
   if (m.group_instance_id) g.static_members.erase(*m.group_instance_id);
   g.members.erase(it);
   switch (g.state) {
@@ -871,7 +858,7 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
     out.partitions.assign(req.partitions.size(), e);
     return out;
   };
-  if (req.group_id.empty()) return all(ErrorCode::kInvalidGroupId);
+  if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) return all(ErrorCode::kInvalidGroupId);
   if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) return all(e);
   Group* g = find_locked(req.group_id);
   if (!g) {
@@ -911,8 +898,14 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
     c.commit_timestamp_ms = p.commit_timestamp_ms >= 0 ? p.commit_timestamp_ms : now;
     c.expire_timestamp_ms = req.retention_ms >= 0 ? c.commit_timestamp_ms + req.retention_ms : -1;
     OffsetValue v{c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms, c.expire_timestamp_ms};
-    records.push_back({encode_offset_key(OffsetKey{req.group_id, p.tp.topic, p.tp.partition}),
-                       encode_offset_value(v)});
+    Bytes key = encode_offset_key(OffsetKey{req.group_id, p.tp.topic, p.tp.partition});
+    Bytes value = encode_offset_value(v);
+    if (key.empty() || value.empty()) {
+      // Longer than a record's int16 strings (offset.metadata.max.bytes set above them).
+      out.partitions[i] = ErrorCode::kOffsetMetadataTooLarge;
+      continue;
+    }
+    records.push_back({std::move(key), std::move(value)});
     applied.push_back({p.tp, c});
     written.push_back(i);
   }

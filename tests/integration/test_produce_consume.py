@@ -225,5 +225,8 @@ def test_transactional_producer_is_refused_cleanly(broker):
     p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "tx-1"})
     with pytest.raises(KafkaException) as e:
         p.init_transactions(10)
-    # librdkafka sees no transaction coordinator in ApiVersions and gives up at once.
-    assert e.value.args[0].code() == KafkaError._UNSUPPORTED_FEATURE
+    # FindCoordinator for a transactional id answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    # until transactions land: a fatal error for librdkafka, not a retry loop.
+    err = e.value.args[0]
+    assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert err.fatal()

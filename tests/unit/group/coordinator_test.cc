@@ -450,6 +450,13 @@ TEST(GroupCoordinator, RequestsThatBreakTheRulesGetKafkasErrors) {
   EXPECT_EQ((*j)->error, ErrorCode::kInvalidSessionTimeout);
   j = f.join(f.join_req(""));
   EXPECT_EQ((*j)->error, ErrorCode::kInvalidGroupId);
+  // Longer than a __consumer_offsets record can carry (a compact request can).
+  j = f.join(f.join_req(std::string(40000, 'g')));
+  EXPECT_EQ((*j)->error, ErrorCode::kInvalidGroupId);
+  CommitRequest long_metadata;
+  long_metadata.group_id = "solo";
+  long_metadata.partitions = {{{"t", 0}, 1, -1, std::string(40000, 'm')}};
+  EXPECT_NE(f.coord.commit_offsets(long_metadata).partitions[0], ErrorCode::kNone);
   j = f.join(f.join_req("g", "made-up-id"));
   EXPECT_EQ((*j)->error, ErrorCode::kUnknownMemberId);
   auto [a, ja] = f.new_member("g");
