@@ -31,6 +31,7 @@ Partition::Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* l
   // A fresh leader starts its HW at its own log end only once it leads; until
   // then nothing past the log start is exposed.
   high_watermark_ = log_->log_start_offset();
+  log_->set_high_watermark(high_watermark_);
   rebuild_producer_state();
   auto epochs = storage::LeaderEpochCache::open(log_->dir());
   if (epochs) {
@@ -163,6 +164,7 @@ void Partition::update_high_watermark_locked() {
   // The HW never moves back while we lead, and never below the log start.
   high_watermark_ = std::max({high_watermark_, hw, log_->log_start_offset()});
   high_watermark_ = std::min(high_watermark_, log_->log_end_offset());
+  log_->set_high_watermark(high_watermark_);
 }
 
 int64_t Partition::high_watermark() const {

@@ -430,11 +430,18 @@ Result<int> Log::apply_retention(int64_t now_ms) {
   int deleted = 0;
   if (!config_.deletes()) return 0;  // cleanup.policy=compact: only the cleaner removes records
   if (config_.retention_ms >= 0) {
-    while (segments_.size() > 1) {
+    while (!segments_.empty()) {
       Segment& seg = *segments_.begin()->second;
       if (auto r = seg.ensure_loaded(); !r) return r.error();
       int64_t ts = seg.max_timestamp() >= 0 ? seg.max_timestamp() : seg.created_ms();
       if (now_ms - ts <= config_.retention_ms) break;
+      if (segments_.size() == 1) {
+        // The active segment: only when it holds records, all of them
+        // replicated, and with a fresh segment rolled in at the log end.
+        if (seg.size() == 0 || high_watermark_.load(std::memory_order_relaxed) < log_end_offset_) break;
+        if (auto r = roll_locked(now_ms); !r) return r.error();
+        if (segments_.size() == 1) break;
+      }
       schedule_delete_locked(segments_.begin(), now_ms);
       ++deleted;
     }

@@ -130,9 +130,17 @@ class Log {
   // end) and schedules whole segments below it for deletion. Returns the new
   // log start offset. Errors: kOffsetOutOfRange.
   Result<int64_t> delete_records_before(int64_t offset, int64_t now_ms);
-  // retention.ms / retention.bytes: schedules whole non-active segments for
-  // deletion. Returns the number scheduled.
+  // retention.ms / retention.bytes: schedules whole segments for deletion,
+  // oldest first. The active segment goes too once every record in it has
+  // expired (retention.ms) and is below the high watermark, as Kafka does:
+  // an empty active segment is rolled in at the log end first, so a quiet
+  // topic's day-old data does not wait for segment.ms. Returns the number
+  // scheduled.
   Result<int> apply_retention(int64_t now_ms);
+  // What retention may delete up to: the partition's high watermark (records
+  // a follower may still need are kept). Until a partition sets it, all of
+  // the log counts as replicated (a log without a partition, as in tests).
+  void set_high_watermark(int64_t hw) { high_watermark_.store(hw, std::memory_order_relaxed); }
   // Removes *.deleted files whose delay (file.delete.delay.ms) has passed.
   void delete_expired_files(int64_t now_ms);
   size_t pending_deletions() const;
@@ -192,6 +200,7 @@ class Log {
   std::vector<PendingDelete> pending_deletes_;
   int64_t log_start_offset_ = 0;
   int64_t log_end_offset_ = 0;
+  std::atomic<int64_t> high_watermark_{INT64_MAX};
   int64_t recovery_point_ = 0;
   int64_t unflushed_messages_ = 0;
   int64_t last_flush_ms_ = 0;

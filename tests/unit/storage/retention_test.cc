@@ -54,7 +54,7 @@ TEST(Retention, RetentionBytesDeletesOldestWholeSegmentsOnly) {
   EXPECT_TRUE(log->read(4, 100));
 }
 
-TEST(Retention, RetentionMsUsesTheSegmentsLargestTimestampAndSparesTheActiveSegment) {
+TEST(Retention, RetentionMsUsesTheSegmentsLargestTimestamp) {
   TempDir tmp;
   FileCache cache;
   LogConfig c;
@@ -67,10 +67,43 @@ TEST(Retention, RetentionMsUsesTheSegmentsLargestTimestampAndSparesTheActiveSegm
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 2);
   EXPECT_EQ(log->log_start_offset(), 2);
-  n = log->apply_retention(99999999);  // everything expired but the active segment stays
+  n = log->apply_retention(99999999);  // everything expired, the active segment too
   ASSERT_TRUE(n);
-  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(log->segment_count(), 1u);  // a fresh one at the log end
+  EXPECT_EQ(log->segment_base_offsets(), (std::vector<int64_t>{4}));
   EXPECT_EQ(log->log_end_offset(), 4);
+  EXPECT_EQ(log->log_start_offset(), 4);
+  // The next pass finds only the empty segment and leaves it.
+  n = log->apply_retention(99999999);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0);
+  auto appended = append_tmp(*log, make_batch(1, 300, 99999999));
+  ASSERT_TRUE(appended);
+  EXPECT_EQ(appended->first_offset, 4);
+}
+
+TEST(Retention, AnExpiredActiveSegmentWaitsForTheHighWatermark) {
+  TempDir tmp;
+  FileCache cache;
+  LogConfig c;
+  c.retention_ms = 1000;
+  auto log = open_log(tmp.sub("t-0"), cache, c);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(append_tmp(*log, make_batch(2, 100, 5000)));
+  ASSERT_EQ(log->segment_count(), 1u);
+  log->set_high_watermark(4);  // a follower has not fetched the last batch
+  auto n = log->apply_retention(10000);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 0);
+  EXPECT_EQ(log->log_start_offset(), 0);
+  log->set_high_watermark(6);
+  n = log->apply_retention(10000);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(log->log_start_offset(), 6);
+  EXPECT_EQ(log->log_end_offset(), 6);
+  EXPECT_TRUE(log->read(6, 100));
+  EXPECT_EQ(log->read(5, 100).error(), make_error_code(StorageErrc::kOffsetOutOfRange));
 }
 
 TEST(Retention, DeleteRecordsMovesLogStartAndDeletionIsDelayedAndSafeForReaders) {
