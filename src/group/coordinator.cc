@@ -914,7 +914,11 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
       for (size_t i : written) out.partitions[i] = e;
       return out;
     }
-    for (auto& [tp, c] : applied) g->offsets[tp] = std::move(c);
+    for (auto& [tp, c] : applied) {
+      log()->debug("group {} generation {} member {} committed {}-{} at {}", req.group_id, req.generation,
+                   req.member_id, tp.topic, tp.partition, c.offset);
+      g->offsets[tp] = std::move(c);
+    }
   }
   return out;
 }
@@ -947,6 +951,7 @@ FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,
         f.metadata = it->second.metadata;
       }
     }
+    log()->debug("group {} fetched {}-{}: {}", group_id, tp.topic, tp.partition, f.offset);
     out.partitions.push_back(std::move(f));
   }
   return out;
