@@ -66,6 +66,7 @@ protocol::ErrorCode ReplicaManager::stop_replica(const TopicPartition& tp, bool 
   }
   purgatory_.notify(tp);
   if (partition && leadership_listener_) leadership_listener_(tp, false, -1);
+  if (delete_log && deletion_listener_) deletion_listener_(tp);
   if (delete_log) {
     if (auto removed = logs_.remove(tp); !removed) {
       log()->error("cannot delete the log of {}: {}", tp.dir_name(), removed.error().message());

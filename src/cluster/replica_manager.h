@@ -57,6 +57,10 @@ class ReplicaManager {
   // LeaderAndIsr; called on the caller's thread, outside the map's lock.
   using LeadershipListener = std::function<void(const TopicPartition&, bool, int32_t)>;
   void set_leadership_listener(LeadershipListener fn) { leadership_listener_ = std::move(fn); }
+  // Told when StopReplica deletes a partition (its topic was deleted): the
+  // group coordinator drops the offsets committed for it, as Kafka does.
+  using DeletionListener = std::function<void(const TopicPartition&)>;
+  void set_deletion_listener(DeletionListener fn) { deletion_listener_ = std::move(fn); }
 
  private:
   const int32_t broker_id_;
@@ -65,6 +69,7 @@ class ReplicaManager {
   std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
   DelayedFetchPurgatory purgatory_;
   LeadershipListener leadership_listener_;
+  DeletionListener deletion_listener_;
 };
 
 }  // namespace keel::cluster

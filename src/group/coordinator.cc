@@ -1188,34 +1188,57 @@ void GroupCoordinator::expire_offsets(int64_t now) {
         base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
       }
     }
-    std::vector<OffsetsRecordBytes> records;
     std::vector<TopicPartition> gone;
     if (base) {
       for (const auto& [tp, c] : g.offsets) {
         if (keep_topics.count(tp.topic)) continue;
         bool expired = c.expire_timestamp_ms >= 0 ? now >= c.expire_timestamp_ms
                                                   : now - (*base)(c) >= config_.offsets_retention_ms;
-        if (!expired) continue;
-        records.push_back({encode_offset_key(OffsetKey{g.group_id, tp.topic, tp.partition}), std::nullopt});
-        gone.push_back(tp);
+        if (expired) gone.push_back(tp);
       }
     }
-    const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
-    if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
-    if (!records.empty() && append_locked(g.partition, std::move(records), now) != ErrorCode::kNone) {
-      ++it;  // try again at the next pass
-      continue;
-    }
-    for (const auto& tp : gone) g.offsets.erase(tp);
-    expired_count += gone.size();
-    if (dead) {
-      log()->info("group {} expired with its offsets", g.group_id);
-      it = groups_.erase(it);
-    } else {
-      ++it;
-    }
+    // A failed write is tried again at the next pass.
+    if (remove_offsets_locked(it, gone, now)) expired_count += gone.size();
   }
   if (expired_count) log()->info("expired {} committed offset(s)", expired_count);
+}
+
+bool GroupCoordinator::remove_offsets_locked(std::map<std::string, Group>::iterator& it,
+                                             const std::vector<TopicPartition>& gone, int64_t now) {
+  Group& g = it->second;
+  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
+  std::vector<OffsetsRecordBytes> records;
+  for (const auto& tp : gone) {
+    records.push_back({encode_offset_key(OffsetKey{g.group_id, tp.topic, tp.partition}), std::nullopt});
+  }
+  if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
+  if (!records.empty() && append_locked(g.partition, std::move(records), now) != ErrorCode::kNone) {
+    ++it;
+    return false;
+  }
+  for (const auto& tp : gone) g.offsets.erase(tp);
+  if (dead) {
+    log()->info("group {} removed with its last offsets", g.group_id);
+    it = groups_.erase(it);
+  } else {
+    ++it;
+  }
+  return true;
+}
+
+void GroupCoordinator::on_partition_deleted(const TopicPartition& tp) {
+  const int64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    auto p = partitions_.find(it->second.partition);
+    if (p == partitions_.end() || !p->second.loaded || !it->second.offsets.count(tp)) {
+      ++it;
+      continue;
+    }
+    if (!remove_offsets_locked(it, {tp}, now)) {
+      log()->warn("cannot remove the offsets of deleted partition {}-{}", tp.topic, tp.partition);
+    }
+  }
 }
 
 }  // namespace keel::group

@@ -171,6 +171,9 @@ class GroupCoordinator {
   // Leadership of __consumer_offsets partitions (from the replica manager).
   void on_elected(int32_t partition, int32_t leader_epoch);
   void on_resigned(int32_t partition);
+  // A topic's partition was deleted: every group's offsets for it go
+  // (tombstones written), and a group left empty with no offsets goes too.
+  void on_partition_deleted(const TopicPartition& tp);
 
   void join_group(JoinRequest req, JoinCallback done);
   void sync_group(SyncRequest req, SyncCallback done);
@@ -223,6 +226,11 @@ class GroupCoordinator {
   protocol::ErrorCode store_group(Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
   protocol::ErrorCode append_locked(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
   void expire_offsets(int64_t now);
+  // Writes tombstones for `gone` (and for the group itself when it is empty
+  // and has nothing left) and drops them from the cache. False when the
+  // write failed (nothing changed). `it` moves past the group either way.
+  bool remove_offsets_locked(std::map<std::string, Group>::iterator& it, const std::vector<TopicPartition>& gone,
+                             int64_t now);
   void unload_locked(int32_t partition, Calls& calls);
   void loop();
   void loader_loop();

@@ -519,3 +519,29 @@ TEST(GroupCoordinator, ListGroupsFiltersByState) {
 
 }  // namespace
 }  // namespace keel::group
+
+namespace keel::group {
+namespace {
+
+TEST(GroupCoordinator, DeletingATopicDropsItsCommittedOffsetsAndThenTheEmptiedGroup) {
+  Fixture f;
+  CommitRequest c;
+  c.group_id = "g";
+  c.partitions = {{{"t", 0}, 5}, {{"u", 0}, 7}};
+  f.coord.commit_offsets(c);
+  f.coord.on_partition_deleted({"t", 0});
+  FetchOffsetsResult r = f.coord.fetch_offsets("g", std::nullopt);
+  ASSERT_EQ(r.partitions.size(), 1u);
+  EXPECT_EQ(r.partitions[0].tp.topic, "u");
+  f.coord.on_partition_deleted({"u", 0});
+  EXPECT_EQ(f.describe_state("g"), "Dead");
+  // What was written says the same after a restart.
+  GroupCoordinator again(Fixture::config(), f.log, [&f] { return f.now; });
+  again.on_elected(again.partition_for("g"), 1);
+  again.run_loads();
+  EXPECT_EQ(again.describe_group("g").state, "Dead");
+  EXPECT_TRUE(again.fetch_offsets("g", std::nullopt).partitions.empty());
+}
+
+}  // namespace
+}  // namespace keel::group
