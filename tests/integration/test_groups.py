@@ -1,0 +1,867 @@
+"""Consumer groups (the classic rebalance protocol) through real clients:
+librdkafka (confluent-kafka) members joining, leaving, dying, static and
+cooperative; committed offsets across broker restarts; kafka-python's consumer
+and admin client; and Kafka's group error codes over the wire, with requests
+encoded by kafka-python's protocol classes or by hand.
+
+Members of one test run in this process and are polled round-robin (librdkafka
+heartbeats from its own threads; rebalance callbacks run inside poll)."""
+
+import json
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
+from kafka.protocol.commit import GroupCoordinatorRequest, OffsetCommitRequest, OffsetFetchRequest
+from kafka.protocol.group import HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest
+
+from kafka_wire import api_versions, connect, frame, parse_api_versions, recv_frame, request_v1_header, request_v2_header
+from test_produce_consume import produce
+
+# Kafka's error codes used here.
+NONE, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR = 0, 14, 15, 16
+ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 22, 25
+REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED, NON_EMPTY_GROUP = 27, 79, 68
+
+
+def create_topic(broker, name, partitions):
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+
+
+def produce_spread(broker, topic, partitions, count, tag):
+    """count records, round-robin over the partitions; returns {(partition, offset): value}."""
+    msgs = [{"value": b"%s-%d" % (tag.encode(), i), "key": b"k%d" % i, "partition": i % partitions}
+            for i in range(count)]
+    offsets = produce(broker.bootstrap, topic, msgs)
+    return {(m["partition"], o): m["value"] for m, o in zip(msgs, offsets)}
+
+
+class Ledger:
+    """What every member of one group read and committed, in the order it happened."""
+
+    def __init__(self):
+        self.seq = 0
+        self.committed = {}  # partition -> offset (the next to read), last successful commit
+        self.reads = []      # (seq, member, partition, offset, value)
+
+    def tick(self):
+        self.seq += 1
+        return self.seq
+
+
+class Member:
+    """One librdkafka consumer in a group, with its rebalance history.
+
+    Checks, as records arrive, that the first record read from a partition
+    after it is assigned is at the group's committed offset for it (or the
+    log start without a commit): the resume point Kafka promises; and that
+    no record is read that the group had already committed past, so a record
+    read twice is always one its first reader had not committed."""
+
+    def __init__(self, name, broker, group, topic, ledger, commit_every=0, **conf):
+        self.name, self.topic, self.ledger = name, topic, ledger
+        self.commit_every = commit_every
+        self.events = []           # (kind, sorted partitions, seq)
+        self.assigned = set()
+        self.positions = {}        # partition -> next offset, for partitions read since assigned
+        self.expected_start = {}   # partition -> offset its first record must have
+        self.records = []
+        self.errors = []
+        self.commit_failures = []
+        self.unread_since_commit = 0
+        self.closed = False
+        config = {"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+                  "client.id": name, "error_cb": self._on_error}
+        config.update(conf)
+        self.c = Consumer(config)
+        self.c.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    def _on_error(self, err):
+        self.errors.append(err)
+
+    def _on_assign(self, consumer, partitions):
+        ps = sorted(tp.partition for tp in partitions)
+        self.events.append(("assign", ps, self.ledger.tick()))
+        for p in ps:
+            assert p not in self.assigned, "%s: %d assigned twice without a revoke" % (self.name, p)
+            self.assigned.add(p)
+            self.expected_start[p] = self.ledger.committed.get(p, 0)
+            self.positions.pop(p, None)
+
+    def _on_revoke(self, consumer, partitions):
+        ps = sorted(tp.partition for tp in partitions)
+        self.events.append(("revoke", ps, self.ledger.tick()))
+        for p in ps:
+            assert p in self.assigned, "%s: %d revoked but not assigned (%r)" % (self.name, p, self.assigned)
+            self.assigned.discard(p)
+            self.positions.pop(p, None)
+
+    def _on_lost(self, consumer, partitions):
+        ps = sorted(tp.partition for tp in partitions)
+        self.events.append(("lost", ps, self.ledger.tick()))
+        for p in ps:
+            self.assigned.discard(p)
+            self.positions.pop(p, None)
+
+    def poll(self, timeout=0.05):
+        msg = self.c.poll(timeout)
+        if msg is None:
+            return None
+        if msg.error():
+            self.errors.append(msg.error())
+            return None
+        p, o = msg.partition(), msg.offset()
+        if p in self.expected_start:
+            start = self.expected_start.pop(p)
+            assert o == start, "%s: first record of partition %d after assignment is offset %d, committed was %d" % (
+                self.name, p, o, start)
+        assert o >= self.ledger.committed.get(p, 0), "%s read %d@%d, already committed past (%d)" % (
+            self.name, p, o, self.ledger.committed[p])
+        self.positions[p] = o + 1
+        self.records.append((p, o, msg.value()))
+        self.ledger.reads.append((self.ledger.tick(), self.name, p, o, msg.value()))
+        self.unread_since_commit += 1
+        if self.commit_every and self.unread_since_commit >= self.commit_every:
+            self.commit()
+        return msg
+
+    def commit(self):
+        """Synchronous commit of the positions read; a failure (a rebalance
+        under way) is recorded, not raised."""
+        offsets = [TopicPartition(self.topic, p, o) for p, o in sorted(self.positions.items()) if p in self.assigned]
+        if not offsets:
+            return None
+        try:
+            result = self.c.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as e:
+            self.commit_failures.append(e.args[0])
+            return None
+        for tp in result:
+            if tp.error is None:
+                self.ledger.committed[tp.partition] = tp.offset
+            else:
+                self.commit_failures.append(tp.error)
+        self.unread_since_commit = 0
+        return result
+
+    def assignment_callbacks(self):
+        return [e for e in self.events if e[0] in ("assign", "revoke", "lost")]
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.c.close()
+
+
+@pytest.fixture
+def members():
+    made = []
+
+    def make(*args, **kwargs):
+        m = Member(*args, **kwargs)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        try:
+            m.close()
+        except (RuntimeError, KafkaException):
+            pass  # a fenced (fatally failed) consumer may refuse a clean close
+
+
+def poll_until(ms, cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in ms:
+            if not m.closed:
+                m.poll(0.05)
+        if cond():
+            return
+    raise AssertionError("timed out after %.0f s waiting for %s; assignments %r; errors %r" % (
+        timeout, what, {m.name: sorted(m.assigned) for m in ms}, {m.name: [str(e) for e in m.errors[-3:]] for m in ms}))
+
+
+def split_evenly(ms, partitions):
+    """The live members hold every partition exactly once, none empty."""
+    held = [p for m in ms for p in m.assigned]
+    return sorted(held) == list(range(partitions)) and all(m.assigned for m in ms)
+
+
+def records_of(ms):
+    return [(p, o) for m in ms for p, o, _ in m.records]
+
+
+# --- librdkafka members -------------------------------------------------------
+
+
+def test_three_members_split_six_partitions_and_read_each_record_once(broker, members):
+    topic, group = "g6", "three-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 6)
+    ledger = Ledger()
+    ms = [members("m%d" % i, broker, group, topic, ledger) for i in range(3)]
+    poll_until(ms, lambda: split_evenly(ms, 6), 45, "three members to split six partitions")
+    assert sorted(len(m.assigned) for m in ms) == [2, 2, 2], "range assignor: two each"
+    for m in ms:
+        assert sorted(tp.partition for tp in m.c.assignment()) == sorted(m.assigned)
+
+    sent = produce_spread(broker, topic, 6, 600, "r")
+    poll_until(ms, lambda: len(records_of(ms)) >= 600, 45, "600 records")
+    deadline = time.time() + 1.0  # any duplicate would arrive now
+    while time.time() < deadline:
+        for m in ms:
+            m.poll(0.05)
+    got = records_of(ms)
+    assert len(got) == len(set(got)) == 600, "each record once"
+    assert set(got) == set(sent)
+    for m in ms:
+        for p, o, v in m.records:
+            assert p in m.assigned, "%s read partition %d it does not hold" % (m.name, p)
+            assert v == sent[(p, o)]
+
+
+def test_a_member_joining_and_one_leaving_lose_nothing_and_repeat_only_past_the_last_commit(broker, members):
+    topic, group = "gjl", "joinleave-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 4)
+    ledger = Ledger()
+    a = members("a", broker, group, topic, ledger, commit_every=7)
+    b = members("b", broker, group, topic, ledger, commit_every=7)
+    poll_until([a, b], lambda: split_evenly([a, b], 4), 45, "a and b to split four partitions")
+    sent = produce_spread(broker, topic, 4, 200, "one")
+    poll_until([a, b], lambda: len(set(records_of([a, b]))) >= 100, 30, "half the first batch")
+
+    c = members("c", broker, group, topic, ledger, commit_every=7)
+    poll_until([a, b, c], lambda: split_evenly([a, b, c], 4), 45, "c to join and the group to settle")
+    sent.update(produce_spread(broker, topic, 4, 200, "two"))
+    poll_until([a, b, c], lambda: len(set(records_of([a, b, c]))) >= 300, 30, "most of both batches")
+
+    # b leaves without committing what it read since its last commit.
+    b.close()
+    poll_until([a, c], lambda: split_evenly([a, c], 4), 45, "the group to settle after b left")
+    poll_until([a, c], lambda: set(records_of([a, b, c])) >= set(sent), 30, "every record")
+    got = records_of([a, b, c])
+    assert set(got) == set(sent), "nothing lost"
+    for seq, name, p, o, v in ledger.reads:
+        assert v == sent[(p, o)]
+    # Member.poll checked every resume point and that nothing committed was
+    # read again: the records read twice are only ones read past a commit.
+    assert len(ledger.committed) == 4 and all(ledger.committed.values())
+
+
+CHILD = r"""
+import json, sys
+from confluent_kafka import Consumer, TopicPartition
+a = json.loads(sys.argv[1])
+out = lambda **kv: (sys.stdout.write(json.dumps(kv) + "\n"), sys.stdout.flush())
+c = Consumer({"bootstrap.servers": a["bootstrap"], "group.id": a["group"], "enable.auto.commit": False,
+              "auto.offset.reset": "earliest", "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+              "client.id": "child"})
+c.subscribe([a["topic"]], on_assign=lambda c, ps: out(assign=sorted(tp.partition for tp in ps)),
+            on_revoke=lambda c, ps: out(revoke=sorted(tp.partition for tp in ps)))
+pos, n = {}, 0
+while True:
+    m = c.poll(0.1)
+    if m is None or m.error():
+        continue
+    pos[m.partition()] = m.offset() + 1
+    n += 1
+    if n % a["commit_every"] == 0:
+        done = c.commit(offsets=[TopicPartition(a["topic"], p, o) for p, o in pos.items()], asynchronous=False)
+        out(commit={tp.partition: tp.offset for tp in done if tp.error is None})
+    out(record=[m.partition(), m.offset()])
+"""
+
+
+class ChildLines:
+    """JSON lines from a child process's stdout, read without blocking."""
+
+    def __init__(self, proc):
+        self.proc, self.buf, self.lines = proc, b"", []
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(proc.stdout, selectors.EVENT_READ)
+
+    def pump(self):
+        while self.sel.select(0):
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            self.lines.append(json.loads(line))
+
+
+def test_a_killed_member_is_expelled_after_its_session_timeout_and_its_partitions_resume_at_the_commit(
+        broker, members, tmp_path):
+    topic, group = "gkill", "kill-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 4)
+    ledger = Ledger()
+    p = members("parent", broker, group, topic, ledger, commit_every=5)
+    poll_until([p], lambda: len(p.assigned) == 4, 45, "the parent to hold all partitions")
+    stderr = open(tmp_path / "child.stderr", "wb")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(
+        {"bootstrap": broker.bootstrap, "group": group, "topic": topic, "commit_every": 3})],
+        stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        lines = ChildLines(child)
+
+        def child_assigned():
+            lines.pump()
+            held = set()
+            for line in lines.lines:
+                if "assign" in line:
+                    held |= set(line["assign"])
+                if "revoke" in line:
+                    held -= set(line["revoke"])
+            return held
+
+        poll_until([p], lambda: len(p.assigned) == 2 and sorted(p.assigned | child_assigned()) == [0, 1, 2, 3],
+                   45, "the child to join and take two partitions")
+        child_parts = child_assigned()
+        sent = produce_spread(broker, topic, 4, 100, "one")
+        child_reads = lambda: [tuple(l["record"]) for l in lines.lines if "record" in l]
+
+        def first_batch_read():
+            lines.pump()
+            return len([r for r in child_reads() if r[0] in child_parts]) >= 50 and len(records_of([p])) >= 50
+
+        poll_until([p], first_batch_read, 30, "both members to read the first batch")
+        commits = {}
+        for line in lines.lines:
+            if "commit" in line:
+                commits.update({int(k): v for k, v in line["commit"].items()})
+        assert commits, "the child committed nothing"
+        for part, off in commits.items():
+            ledger.committed[part] = max(ledger.committed.get(part, 0), off)
+        child.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        child.wait(timeout=10)
+
+        sent.update(produce_spread(broker, topic, 4, 40, "two"))
+        poll_until([p], lambda: len(p.assigned) == 4, 30, "the parent to take the dead member's partitions")
+        took = time.time() - killed_at
+        # The broker expels it when its session (6 s) runs out since its last
+        # heartbeat (sent every 1 s): not before about 5 s, and soon after 6 s.
+        assert 4.5 <= took <= 16, "the dead member's partitions moved after %.1f s" % took
+        poll_until([p], lambda: set(records_of([p]) + child_reads()) >= set(sent), 30, "every record")
+        # Member.poll checked that the parent started each of the child's
+        # partitions at the child's last commit; of the child's partitions only
+        # what it read past that commit was read twice.
+        reads = records_of([p]) + child_reads()
+        dups = {r for r in reads if reads.count(r) > 1}
+        for part, off in dups:
+            assert part not in child_parts or off >= commits.get(part, 0), (part, off, commits)
+        assert set(reads) == set(sent)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        stderr.close()
+
+
+def test_a_static_member_restarting_within_its_session_keeps_its_partitions_and_a_duplicate_is_fenced(
+        broker, members):
+    topic, group = "gstatic", "static-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 4)
+    ledger = Ledger()
+    other = members("other", broker, group, topic, ledger, commit_every=1)
+    poll_until([other], lambda: len(other.assigned) == 4, 45, "the first member to hold every partition")
+    s1 = members("static-a", broker, group, topic, ledger, commit_every=1,
+                 **{"group.instance.id": "instance-1", "session.timeout.ms": 10000})
+    poll_until([other, s1], lambda: split_evenly([other, s1], 4), 45, "the static member to join")
+    held = sorted(s1.assigned)
+    sent = produce_spread(broker, topic, 4, 40, "one")
+    poll_until([other, s1], lambda: len(records_of([other, s1])) >= 40, 30, "the first batch")
+    callbacks_before = list(other.assignment_callbacks())
+
+    # librdkafka sends no LeaveGroup for a static member: the broker keeps its
+    # place for session.timeout.ms.
+    s1.close()
+    sent.update(produce_spread(broker, topic, 4, 40, "two"))
+    s2 = members("static-b", broker, group, topic, ledger, commit_every=1,
+                 **{"group.instance.id": "instance-1", "session.timeout.ms": 10000})
+    poll_until([other, s2], lambda: sorted(s2.assigned) == held, 9, "the restarted static member's partitions")
+    poll_until([other, s2], lambda: set(records_of([other, s1, s2])) >= set(sent), 30, "the second batch")
+    # Long enough for other's 1 s heartbeats to learn of any rebalance.
+    settle = time.time() + 3
+    while time.time() < settle:
+        other.poll(0.05)
+        s2.poll(0.05)
+    assert other.assignment_callbacks() == callbacks_before, "the other member was rebalanced: %r" % (
+        other.assignment_callbacks()[len(callbacks_before):],)
+    assert sorted(s2.assigned) == held
+    got = records_of([other, s1, s2])
+    assert len(got) == len(set(got)) and set(got) == set(sent), "each record once across the restart"
+
+    # A second live consumer with the same group.instance.id: the newer one
+    # takes the place, the older is fenced (FENCED_INSTANCE_ID, fatal in
+    # librdkafka: a _FATAL error naming the fencing).
+    s3 = members("static-c", broker, group, topic, ledger, **{"group.instance.id": "instance-1",
+                                                                "session.timeout.ms": 10000})
+
+    def fenced():
+        return any(e.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID) for e in s2.errors)
+
+    poll_until([other, s2, s3], fenced, 20, "the older instance to be fenced")
+    fatal = [e for e in s2.errors if e.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)]
+    assert "fenced" in str(fatal[0]).lower(), str(fatal[0])
+    poll_until([other, s3], lambda: sorted(s3.assigned) == held, 20, "the newer instance to take the partitions")
+
+
+def test_cooperative_sticky_rebalances_incrementally_and_reads_each_record_once(broker, members):
+    topic, group = "gcoop", "coop-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 6)
+    ledger = Ledger()
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+
+    class CoopMember(Member):
+        # The usual cooperative pattern: commit what was read from the
+        # partitions being given up, before they go.
+        def _on_revoke(self, consumer, partitions):
+            gone = {tp.partition for tp in partitions}
+            offsets = [TopicPartition(self.topic, p, o) for p, o in self.positions.items() if p in gone]
+            if offsets:
+                for tp in self.c.commit(offsets=offsets, asynchronous=False):
+                    assert tp.error is None, tp.error
+                    self.ledger.committed[tp.partition] = tp.offset
+            super()._on_revoke(consumer, partitions)
+
+    made = []
+    try:
+        a = CoopMember("a", broker, group, topic, ledger, **conf)
+        made.append(a)
+        poll_until([a], lambda: len(a.assigned) == 6, 45, "a to hold all six")
+        sent = produce_spread(broker, topic, 6, 600, "one")
+        poll_until([a], lambda: len(a.records) >= 150, 30, "a to read some")
+
+        b = CoopMember("b", broker, group, topic, ledger, **conf)
+        made.append(b)
+        poll_until([a, b], lambda: split_evenly([a, b], 6) and len(a.assigned) == 3, 45, "b to get three")
+        poll_until([a, b], lambda: len(records_of([a, b])) >= 350, 30, "more records")
+        c = CoopMember("c", broker, group, topic, ledger, **conf)
+        made.append(c)
+        poll_until([a, b, c], lambda: split_evenly([a, b, c], 6) and all(len(m.assigned) == 2 for m in (a, b, c)),
+                   45, "c to get two")
+        sent.update(produce_spread(broker, topic, 6, 120, "two"))
+        poll_until([a, b, c], lambda: set(records_of([a, b, c])) >= set(sent), 30, "every record")
+        settle = time.time() + 1.0
+        while time.time() < settle:
+            for m in (a, b, c):
+                m.poll(0.05)
+
+        got = records_of([a, b, c])
+        assert len(got) == len(set(got)) == len(sent), "each record exactly once (%d reads, %d distinct, %d sent)" % (
+            len(got), len(set(got)), len(sent))
+        # Incremental: each callback names only the change (librdkafka may
+        # also call with an empty list); nobody gives up all it holds; a
+        # hands 3 of its 6 to b, then a and b one each to c (sticky).
+        changes = {m.name: [(kind, ps) for kind, ps, _ in m.events if ps] for m in (a, b, c)}
+        assert changes["a"] == [("assign", [0, 1, 2, 3, 4, 5]), ("revoke", changes["a"][1][1]),
+                                ("revoke", changes["a"][2][1])], changes
+        assert [len(ps) for _, ps in changes["a"][1:]] == [3, 1], changes
+        assert [(kind, len(ps)) for kind, ps in changes["b"]] == [("assign", 3), ("revoke", 1)], changes
+        assert [(kind, len(ps)) for kind, ps in changes["c"]] == [("assign", 2)], changes
+        assert set(changes["b"][0][1]) == set(changes["a"][1][1]), "b got what a gave up"
+        assert set(changes["c"][0][1]) == set(changes["a"][2][1]) | set(changes["b"][1][1]), "c got what a and b gave up"
+    finally:
+        for m in made:
+            m.close()
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_committed_offsets_survive_a_broker_restart(make_broker, how):
+    b = make_broker().start()
+    topic, group = "grestart", "restart-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic, 2)
+    sent = produce_spread(b, topic, 2, 100, "one")
+    ledger = Ledger()
+    m = Member("before", b, group, topic, ledger)
+    poll_until([m], lambda: len(m.assigned) == 2, 45, "the member to join")
+    poll_until([m], lambda: len(m.records) >= 100, 30, "the records")
+    want = [TopicPartition(topic, 0, 30), TopicPartition(topic, 1, 20)]
+    done = m.c.commit(offsets=want, asynchronous=False)
+    assert [(tp.partition, tp.offset, tp.error) for tp in done] == [(0, 30, None), (1, 20, None)]
+    m.close()
+
+    if how == "sigterm":
+        assert b.stop() == 0
+    else:
+        # An acknowledged commit is in the log (the page cache survives a
+        # process kill), as Kafka's is.
+        b.proc.send_signal(signal.SIGKILL)
+        b.proc.wait()
+        b.proc.stdout.close()
+        b.proc.stderr.close()
+        b.proc = None
+    b.start()
+
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=30)
+    finally:
+        c.close()
+    assert [(tp.partition, tp.offset) for tp in committed] == [(0, 30), (1, 20)]
+    ledger = Ledger()
+    ledger.committed = {0: 30, 1: 20}
+    m = Member("after", b, group, topic, ledger)
+    try:
+        poll_until([m], lambda: len(m.records) >= (50 - 30) + (50 - 20), 45, "the records past the commits")
+        settle = time.time() + 1.0
+        while time.time() < settle:
+            m.poll(0.05)
+        got = sorted((p, o) for p, o, _ in m.records)
+        assert got == sorted(k for k in sent if k[1] >= (30 if k[0] == 0 else 20))
+    finally:
+        m.close()
+
+
+# --- kafka-python -------------------------------------------------------------
+
+
+def test_kafka_python_group_consumer_commits_and_a_new_one_resumes(broker):
+    from kafka import KafkaConsumer, TopicPartition as KTP
+    topic, group = "gkp", "kp-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 3)
+    sent = produce_spread(broker, topic, 3, 90, "kp")
+
+    def consumer():
+        return KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                             request_timeout_ms=20000, api_version_auto_timeout_ms=10000)
+
+    first = consumer()
+    got = []
+    try:
+        deadline = time.time() + 45
+        while len(got) < 45 and time.time() < deadline:
+            for tp, msgs in first.poll(timeout_ms=500, max_records=5).items():
+                got += [(m.partition, m.offset) for m in msgs]
+        assert len(got) >= 45, "kafka-python read %d records" % len(got)
+        first.commit()
+        positions = {}
+        for p, o in got:
+            positions[p] = max(positions.get(p, 0), o + 1)
+        for p, o in positions.items():
+            assert first.committed(KTP(topic, p)) == o
+    finally:
+        first.close()
+
+    second = consumer()
+    rest = []
+    try:
+        deadline = time.time() + 45
+        while len(got) + len(rest) < 90 and time.time() < deadline:
+            for tp, msgs in second.poll(timeout_ms=500).items():
+                rest += [(m.partition, m.offset) for m in msgs]
+        for p in range(3):
+            first_after = min(o for q, o in rest if q == p) if any(q == p for q, _ in rest) else None
+            assert first_after in (positions.get(p, 0), None), "partition %d resumed at %r, committed %r" % (
+                p, first_after, positions.get(p))
+    finally:
+        second.close()
+    assert sorted(got + rest) == sorted(sent), "each record once across the two consumers"
+
+
+# --- admin --------------------------------------------------------------------
+
+
+def test_admin_clients_list_describe_offsets_delete_and_reset(broker, members):
+    from kafka.admin import KafkaAdminClient
+    from kafka import TopicPartition as KTP
+    from kafka.structs import OffsetAndMetadata
+    topic, group = "gadmin", "admin-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 2)
+    produce_spread(broker, topic, 2, 20, "a")
+    ledger = Ledger()
+    m = members("admin-member", broker, group, topic, ledger, commit_every=1)
+    poll_until([m], lambda: len(m.records) >= 20, 45, "the member to read")
+
+    # confluent-kafka 1.7.0's AdminClient has only list_groups (ListGroups,
+    # then DescribeGroups); the rest is kafka-python's KafkaAdminClient.
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    listed = {g.id: g for g in a.list_groups(timeout=15)}
+    assert group in listed, listed.keys()
+    g = a.list_groups(group, timeout=15)
+    assert len(g) == 1 and g[0].id == group
+    g = g[0]
+    assert g.error is None, g.error
+    assert (g.state, g.protocol_type, g.protocol) == ("Stable", "consumer", "range")
+    assert len(g.members) == 1 and g.members[0].client_id == "admin-member"
+    assignment = ConsumerProtocolMemberAssignment.decode(g.members[0].assignment)
+    assert [(t, sorted(ps)) for t, ps in assignment.assignment] == [(topic, [0, 1])]
+    metadata = ConsumerProtocolMemberMetadata.decode(g.members[0].metadata)
+    assert metadata.subscription == [topic]
+
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        assert (group, "consumer") in k.list_consumer_groups()
+        (info,) = k.describe_consumer_groups([group])
+        assert (info.error_code, info.group, info.state, info.protocol_type, info.protocol) == (
+            0, group, "Stable", "consumer", "range")
+        assert [mem.client_id for mem in info.members] == ["admin-member"]
+        assert sorted(info.members[0].member_assignment.partitions()) == [(topic, 0), (topic, 1)]
+        offsets = k.list_consumer_group_offsets(group)
+        assert {tp.partition: om.offset for tp, om in offsets.items()} == {0: 10, 1: 10}
+
+        (result,) = k.delete_consumer_groups([group])
+        assert result[0] == group and result[1].errno == NON_EMPTY_GROUP, result
+
+        m.close()
+        # Now empty: its offsets can be set by any consumer of the group that
+        # is not a member (generation -1), as kafka-consumer-groups --reset-offsets does.
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            done = c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 7)], asynchronous=False)
+            assert all(tp.error is None for tp in done), done
+        finally:
+            c.close()
+        (info,) = k.describe_consumer_groups([group])
+        assert (info.state, info.members) == ("Empty", [])
+        offsets = k.list_consumer_group_offsets(group, partitions=[KTP(topic, 0), KTP(topic, 1)])
+        assert offsets == {KTP(topic, 0): OffsetAndMetadata(3, ""), KTP(topic, 1): OffsetAndMetadata(7, "")}
+
+        (result,) = k.delete_consumer_groups([group])
+        assert result[0] == group and result[1].errno == NONE, result
+        assert group not in [gid for gid, _ in k.list_consumer_groups()]
+        offsets = k.list_consumer_group_offsets(group, partitions=[KTP(topic, 0), KTP(topic, 1)])
+        assert {tp.partition: om.offset for tp, om in offsets.items()} == {0: -1, 1: -1}, "deleted with the group"
+    finally:
+        k.close()
+
+
+def test_the_offsets_topic_follows_the_broker_config(make_broker, members):
+    b = make_broker(extra_config="offsets.topic.num.partitions: 3\ngroup.initial.rebalance.delay.ms: 100\n").start()
+    create_topic(b, "gcfg", 1)
+    produce_spread(b, "gcfg", 1, 5, "c")
+    ledger = Ledger()
+    m = members("cfg", b, "cfg-group", "gcfg", ledger, commit_every=1)
+    poll_until([m], lambda: len(m.records) >= 5, 45, "the member to read")
+    md = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics("__consumer_offsets", timeout=15)
+    t = md.topics["__consumer_offsets"]
+    assert t.error is None, t.error
+    assert len(t.partitions) == 3
+    assert all(len(p.replicas) == 1 and p.leader == 0 for p in t.partitions.values())
+
+
+# --- the wire -----------------------------------------------------------------
+
+
+def encoded(struct_):
+    # kafka-python's Struct.encode holds its instance weakly: a temporary's
+    # encode() finds it gone, so the instance is kept in a name first.
+    return struct_.encode()
+
+
+def assignment_bytes(topic, partitions):
+    return encoded(ConsumerProtocolMemberAssignment(0, [(topic, partitions)], b""))
+
+
+class GroupWire:
+    """Group requests encoded and decoded by kafka-python's protocol classes."""
+
+    def __init__(self, port):
+        self.sock = connect(port, timeout=30)
+        self.correlation = 0
+
+    def send(self, request, version=None, response_cls=None, timeout=30, skip=0):
+        self.correlation += 1
+        v = request.API_VERSION if version is None else version
+        self.sock.settimeout(timeout)
+        self.sock.sendall(frame(request_v1_header(request.API_KEY, v, self.correlation) + request.encode()))
+        body = recv_frame(self.sock)
+        assert int.from_bytes(body[:4], "big") == self.correlation
+        return (response_cls or request.RESPONSE_TYPE).decode(body[4 + skip:])
+
+    def find_coordinator(self, group, timeout=15):
+        """FindCoordinator v1 until the offsets topic is ready (COORDINATOR_NOT_AVAILABLE before)."""
+        deadline = time.time() + timeout
+        while True:
+            # kafka-python 2.0.2's v1 response class lacks the leading
+            # throttle_time_ms (Kafka's v1 has it): skipped here.
+            r = self.send(GroupCoordinatorRequest[1](group, 0), skip=4)
+            if r.error_code != COORDINATOR_NOT_AVAILABLE or time.time() > deadline:
+                return r
+            time.sleep(0.1)
+
+    def join(self, group, member_id, topic, version=2, session_ms=30000, timeout=15, seen=None):
+        """JoinGroup; retried, as clients do, while the coordinator is still
+        loading the group's __consumer_offsets partition (Kafka answers
+        COORDINATOR_LOAD_IN_PROGRESS then, once FindCoordinator names it), and
+        after NOT_COORDINATOR with FindCoordinator again. Errors retried are
+        appended to `seen`."""
+        meta = encoded(ConsumerProtocolMemberMetadata(0, [topic], b""))
+        req = JoinGroupRequest[2](group, session_ms, session_ms, member_id, "consumer", [("range", meta)])
+        deadline = time.time() + timeout
+        while True:
+            # v2 to v4 share one layout; v4 adds MEMBER_ID_REQUIRED (KIP-394).
+            r = self.send(req, version=version, response_cls=JoinGroupResponse[2])
+            if r.error_code not in (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR) or time.time() > deadline:
+                return r
+            if seen is not None:
+                seen.append(r.error_code)
+            if r.error_code == NOT_COORDINATOR:
+                assert self.find_coordinator(group).error_code == NONE
+            time.sleep(0.1)
+
+    def sync(self, group, generation, member_id, assignments):
+        return self.send(SyncGroupRequest[1](group, generation, member_id, assignments))
+
+    def heartbeat(self, group, generation, member_id):
+        return self.send(HeartbeatRequest[1](group, generation, member_id)).error_code
+
+    def commit(self, group, generation, member_id, topic, partition, offset):
+        r = self.send(OffsetCommitRequest[2](group, generation, member_id, -1, [(topic, [(partition, offset, "")])]))
+        ((t, ((p, err),)),) = r.topics
+        assert (t, p) == (topic, partition)
+        return err
+
+    def fetch(self, group, topic, partition):
+        r = self.send(OffsetFetchRequest[1](group, [(topic, [partition])]))
+        ((t, ((p, offset, _meta, err),)),) = r.topics
+        return offset, err
+
+    def close(self):
+        self.sock.close()
+
+
+def test_find_coordinator_names_this_broker(broker):
+    w = GroupWire(broker.port)
+    try:
+        r = w.find_coordinator("any-group")
+        assert (r.error_code, r.coordinator_id, r.host, r.port) == (NONE, 0, "127.0.0.1", broker.port)
+    finally:
+        w.close()
+
+
+def test_find_coordinator_v4_answers_a_batch_of_groups(broker):
+    """KIP-699 (Kafka 3.0): v4 takes many keys and answers each. kafka-python
+    2.0.2 has no v4 class; this one is built by hand (a flexible version)."""
+    with connect(broker.port) as s:
+        _, body = api_versions(s, 3)
+        _, apis = parse_api_versions(body, 3)
+    assert 10 in apis and apis[10][1] >= 4, "FindCoordinator v4 is not served: %r" % (apis.get(10),)
+    keys = [b"batch-a", b"batch-b", b"batch-c"]
+    deadline = time.time() + 15
+    with connect(broker.port, timeout=15) as s:
+        while True:
+            req = b"\x00"  # coordinator type: group
+            req += bytes([len(keys) + 1]) + b"".join(bytes([len(k) + 1]) + k for k in keys) + b"\x00"
+            s.sendall(frame(request_v2_header(10, 4, 77) + req))
+            resp = recv_frame(s)
+            corr, header_tags = struct.unpack_from(">ib", resp, 0)
+            assert (corr, header_tags) == (77, 0)
+            pos = 5 + 4  # header, throttle
+            count = resp[pos] - 1
+            pos += 1
+            answers = {}
+            for _ in range(count):
+                klen = resp[pos] - 1
+                key = resp[pos + 1:pos + 1 + klen]
+                pos += 1 + klen
+                (node,) = struct.unpack_from(">i", resp, pos)
+                pos += 4
+                hlen = resp[pos] - 1
+                host = resp[pos + 1:pos + 1 + hlen].decode()
+                pos += 1 + hlen
+                port, err = struct.unpack_from(">ih", resp, pos)
+                pos += 6
+                mlen = resp[pos]  # compact nullable string: 0 is null
+                pos += 1 + max(mlen - 1, 0)
+                assert resp[pos] == 0  # no tagged fields
+                pos += 1
+                answers[key] = (err, node, host, port)
+            if all(a[0] != COORDINATOR_NOT_AVAILABLE for a in answers.values()) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+    assert answers == {k: (NONE, 0, "127.0.0.1", broker.port) for k in keys}
+
+
+def test_the_coordinator_find_coordinator_names_is_the_coordinator_or_still_loading(broker):
+    """Kafka makes a broker the coordinator of an offsets partition as it
+    becomes its leader, before metadata names it: JoinGroup right after
+    FindCoordinator gets COORDINATOR_LOAD_IN_PROGRESS at worst, never
+    NOT_COORDINATOR from the broker just named."""
+    topic = "gload"
+    create_topic(broker, topic, 1)
+    w = GroupWire(broker.port)
+    try:
+        for i in range(20):  # groups on many of the 50 partitions, while they load
+            group = "load-%d-%s" % (i, uuid.uuid4().hex[:8])
+            r = w.find_coordinator(group)
+            assert (r.error_code, r.coordinator_id) == (NONE, 0)
+            seen = []
+            j = w.join(group, "", topic, seen=seen)
+            assert j.error_code == NONE, j
+            assert NOT_COORDINATOR not in seen, "JoinGroup of %s after FindCoordinator named this broker: %r" % (
+                group, seen)
+    finally:
+        w.close()
+
+
+def test_wrong_generation_and_unknown_member_get_kafkas_errors(broker):
+    topic, group = "gwire", "wire-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 1)
+    w = GroupWire(broker.port)
+    try:
+        assert w.find_coordinator(group).error_code == NONE
+        # JoinGroup v2: the broker names the member at once (no KIP-394 step).
+        j = w.join(group, "", topic)
+        assert j.error_code == NONE and j.member_id and j.generation_id >= 1, j
+        assert (j.leader_id, j.group_protocol) == (j.member_id, "range")
+        assert [mid for mid, _ in j.members] == [j.member_id]
+        me, gen = j.member_id, j.generation_id
+        assignment = assignment_bytes(topic, [0])
+        s = w.sync(group, gen, me, [(me, assignment)])
+        assert s.error_code == NONE and s.member_assignment == assignment
+
+        assert w.heartbeat(group, gen, me) == NONE
+        assert w.heartbeat(group, gen + 1, me) == ILLEGAL_GENERATION
+        assert w.heartbeat(group, gen - 1, me) == ILLEGAL_GENERATION
+        assert w.heartbeat(group, gen, "no-such-member") == UNKNOWN_MEMBER_ID
+
+        assert w.commit(group, gen, me, topic, 0, 5) == NONE
+        assert w.fetch(group, topic, 0) == (5, NONE)
+        assert w.commit(group, gen + 1, me, topic, 0, 9) == ILLEGAL_GENERATION
+        assert w.commit(group, gen, "no-such-member", topic, 0, 9) == UNKNOWN_MEMBER_ID
+        # A non-member's commit (generation -1) to a group with members is refused too.
+        assert w.commit(group, -1, "", topic, 0, 9) == UNKNOWN_MEMBER_ID
+        assert w.fetch(group, topic, 0) == (5, NONE), "refused commits changed nothing"
+        # SyncGroup with a wrong generation or member id, likewise.
+        assert w.sync(group, gen + 1, me, []).error_code == ILLEGAL_GENERATION
+        assert w.sync(group, gen, "no-such-member", []).error_code == UNKNOWN_MEMBER_ID
+    finally:
+        w.close()
+
+
+def test_join_group_v4_without_a_member_id_gets_member_id_required_and_one_to_rejoin_with(broker):
+    topic, group = "gjoin4", "join4-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 1)
+    w = GroupWire(broker.port)
+    try:
+        assert w.find_coordinator(group).error_code == NONE
+        j = w.join(group, "", topic, version=4)
+        assert j.error_code == MEMBER_ID_REQUIRED, j
+        assert j.member_id, "MEMBER_ID_REQUIRED carries the member id to use"
+        assert j.generation_id == -1 and j.members == []
+        given = j.member_id
+        j = w.join(group, given, topic, version=4)
+        assert j.error_code == NONE, j
+        assert j.member_id == given and j.leader_id == given and j.generation_id >= 1
+        assert [mid for mid, _ in j.members] == [given]
+        s = w.sync(group, j.generation_id, given, [(given, assignment_bytes(topic, [0]))])
+        assert s.error_code == NONE
+        assert w.heartbeat(group, j.generation_id, given) == NONE
+    finally:
+        w.close()
