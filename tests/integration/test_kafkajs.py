@@ -178,7 +178,7 @@ def test_kafkajs_group_splits_partitions_commits_and_resumes_after_a_restart(bro
     ready = first.next_event("ready", 60)
     split = {int(m): set(ps) for m, ps in ready["assignments"].items()}
     assert sorted(p for ps in split.values() for p in ps) == [0, 1, 2, 3]
-    assert all(len(ps) == 2 for ps in split.values()), "the range assignor gives 2 partitions each: %r" % split
+    assert all(len(ps) == 2 for ps in split.values()), "kafkajs' round-robin assignor gives 2 partitions each: %r" % split
 
     # librdkafka produces the records, gzip, with keys and headers.
     sent = [{"key": b"k%d" % i, "value": b"value-%d" % i, "headers": [("n", b"%d" % i), ("h2", b"")],
