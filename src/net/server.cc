@@ -276,6 +276,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
           co_return;
         }
       }
+      // Responses that completed while these were being sent cancelled a
+      // wait that was not pending (the cancel is lost): look again before
+      // sleeping, or a pipelined request's answer waits for the next one.
+      if (!ready.empty()) continue;
       if (reader_done_ && queue_.in_flight() == 0) {
         close();
         co_return;
