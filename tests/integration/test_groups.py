@@ -29,8 +29,9 @@ from test_produce_consume import produce
 
 # Kafka's error codes used here.
 NONE, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR = 0, 14, 15, 16
-ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID = 22, 25
-REBALANCE_IN_PROGRESS, MEMBER_ID_REQUIRED, NON_EMPTY_GROUP = 27, 79, 68
+OFFSET_METADATA_TOO_LARGE, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, INVALID_GROUP_ID = 12, 22, 23, 24
+UNKNOWN_MEMBER_ID, INVALID_SESSION_TIMEOUT, REBALANCE_IN_PROGRESS = 25, 26, 27
+NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, MEMBER_ID_REQUIRED, GROUP_MAX_SIZE_REACHED = 68, 69, 79, 81
 
 
 def create_topic(broker, name, partitions):
@@ -697,14 +698,15 @@ class GroupWire:
                 return r
             time.sleep(0.1)
 
-    def join(self, group, member_id, topic, version=2, session_ms=30000, timeout=15, seen=None):
+    def join(self, group, member_id, topic, version=2, session_ms=30000, rebalance_ms=None, timeout=15, seen=None):
         """JoinGroup; retried, as clients do, while the coordinator is still
         loading the group's __consumer_offsets partition (Kafka answers
         COORDINATOR_LOAD_IN_PROGRESS then, once FindCoordinator names it), and
         after NOT_COORDINATOR with FindCoordinator again. Errors retried are
         appended to `seen`."""
         meta = encoded(ConsumerProtocolMemberMetadata(0, [topic], b""))
-        req = JoinGroupRequest[2](group, session_ms, session_ms, member_id, "consumer", [("range", meta)])
+        req = JoinGroupRequest[2](group, session_ms, rebalance_ms or session_ms, member_id, "consumer",
+                                  [("range", meta)])
         deadline = time.time() + timeout
         while True:
             # v2 to v4 share one layout; v4 adds MEMBER_ID_REQUIRED (KIP-394).
@@ -729,10 +731,29 @@ class GroupWire:
         assert (t, p) == (topic, partition)
         return err
 
-    def fetch(self, group, topic, partition):
-        r = self.send(OffsetFetchRequest[1](group, [(topic, [partition])]))
-        ((t, ((p, offset, _meta, err),)),) = r.topics
-        return offset, err
+    def commit_as_non_member(self, group, topic, partition, offset, metadata="", timeout=15):
+        """OffsetCommit with generation -1 (no membership), retried as join() is."""
+        deadline = time.time() + timeout
+        while True:
+            r = self.send(OffsetCommitRequest[2](group, -1, "", -1, [(topic, [(partition, offset, metadata)])]))
+            ((t, ((p, err),)),) = r.topics
+            if err not in (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR) or time.time() > deadline:
+                return err
+            if err == NOT_COORDINATOR:
+                assert self.find_coordinator(group).error_code == NONE
+            time.sleep(0.1)
+
+    def fetch(self, group, topic, partition, timeout=15):
+        """OffsetFetch v1 of one partition, retried as join() is: (offset, error)."""
+        deadline = time.time() + timeout
+        while True:
+            r = self.send(OffsetFetchRequest[1](group, [(topic, [partition])]))
+            ((t, ((p, offset, _meta, err),)),) = r.topics
+            if err not in (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR) or time.time() > deadline:
+                return offset, err
+            if err == NOT_COORDINATOR:
+                assert self.find_coordinator(group).error_code == NONE
+            time.sleep(0.1)
 
     def close(self):
         self.sock.close()
@@ -867,3 +888,187 @@ def test_join_group_v4_without_a_member_id_gets_member_id_required_and_one_to_re
         assert w.heartbeat(group, j.generation_id, given) == NONE
     finally:
         w.close()
+
+
+def test_join_group_refusals_are_kafkas(make_broker):
+    b = make_broker(extra_config="group.max.size: 1\n").start()
+    topic, group = "grefuse", "refuse-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic, 1)
+    w = GroupWire(b.port)
+    try:
+        assert w.find_coordinator(group).error_code == NONE
+        assert w.join("", "", topic).error_code == INVALID_GROUP_ID
+        assert w.join(group, "", topic, session_ms=5999).error_code == INVALID_SESSION_TIMEOUT, \
+            "below group.min.session.timeout.ms (6000)"
+        assert w.join(group, "", topic, session_ms=1800001).error_code == INVALID_SESSION_TIMEOUT, \
+            "above group.max.session.timeout.ms (1800000)"
+        j = w.join(group, "", topic)
+        assert j.error_code == NONE, j
+        assert w.sync(group, j.generation_id, j.member_id, [(j.member_id, assignment_bytes(topic, [0]))]).error_code == NONE
+        # A member whose protocols share nothing with the group's.
+        meta = encoded(ConsumerProtocolMemberMetadata(0, [topic], b""))
+        other = w.send(JoinGroupRequest[2](group, 30000, 30000, "", "consumer", [("roundrobin", meta)]))
+        assert other.error_code == INCONSISTENT_GROUP_PROTOCOL, other
+        other = w.send(JoinGroupRequest[2](group, 30000, 30000, "", "connect", [("range", meta)]))
+        assert other.error_code == INCONSISTENT_GROUP_PROTOCOL, other
+        # group.max.size: 1, and the group has its one member.
+        full = w.join(group, "", topic)
+        assert full.error_code == GROUP_MAX_SIZE_REACHED, full
+        assert w.heartbeat(group, j.generation_id, j.member_id) == NONE, "the member was not disturbed"
+    finally:
+        w.close()
+
+
+def test_a_member_that_does_not_rejoin_within_the_rebalance_timeout_is_removed(broker):
+    topic, group = "grebal", "rebal-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 1)
+    x, y = GroupWire(broker.port), GroupWire(broker.port)
+    try:
+        assert x.find_coordinator(group).error_code == NONE
+        meta = encoded(ConsumerProtocolMemberMetadata(0, [topic], b""))
+        jx = x.join(group, "", topic, session_ms=30000, rebalance_ms=3000)
+        assert jx.error_code == NONE, jx
+        assert x.sync(group, jx.generation_id, jx.member_id, [(jx.member_id, assignment_bytes(topic, [0]))]).error_code == NONE
+        # y joins; x is told to rejoin (its heartbeat) but never does.
+        started = time.time()
+        y.correlation += 1
+        y.sock.sendall(frame(request_v1_header(11, 2, y.correlation) + encoded(
+            JoinGroupRequest[2](group, 30000, 3000, "", "consumer", [("range", meta)]))))
+        time.sleep(0.3)
+        assert x.heartbeat(group, jx.generation_id, jx.member_id) == REBALANCE_IN_PROGRESS
+        y.sock.settimeout(15)
+        body = recv_frame(y.sock)
+        took = time.time() - started
+        jy = JoinGroupResponse[2].decode(body[4:])
+        assert jy.error_code == NONE, jy
+        assert 2.5 <= took <= 8, "the join completed after %.1f s (rebalance timeout 3 s)" % took
+        assert jy.generation_id == jx.generation_id + 1
+        assert [mid for mid, _ in jy.members] == [jy.member_id], "x was removed: %r" % (jy.members,)
+        assert jy.leader_id == jy.member_id
+        assert x.heartbeat(group, jx.generation_id, jx.member_id) == UNKNOWN_MEMBER_ID
+    finally:
+        x.close()
+        y.close()
+
+
+def test_offset_commit_and_fetch_edges_and_unknown_groups(broker):
+    from kafka.admin import KafkaAdminClient
+    topic, group = "gedge", "edge-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 2)
+    w = GroupWire(broker.port)
+    try:
+        assert w.find_coordinator(group).error_code == NONE
+        assert w.fetch(group, topic, 0) == (-1, NONE), "no group yet: no offset, no error"
+        # A commit by a non-member (generation -1) creates an empty group
+        # that only stores offsets, with the metadata given.
+        assert w.commit_as_non_member(group, topic, 0, 42, "checkpoint-7") == NONE
+        r = w.send(OffsetFetchRequest[1](group, [(topic, [0, 1])]))
+        assert sorted(r.topics[0][1]) == [(0, 42, "checkpoint-7", NONE), (1, -1, "", NONE)]
+        # offset.metadata.max.bytes (4096)
+        r = w.send(OffsetCommitRequest[2](group, -1, "", -1, [(topic, [(1, 5, "m" * 4097), (0, 43, "m" * 4096)])]))
+        assert sorted(r.topics[0][1]) == [(0, NONE), (1, OFFSET_METADATA_TOO_LARGE)]
+        assert w.fetch(group, topic, 1) == (-1, NONE)
+    finally:
+        w.close()
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        (info,) = k.describe_consumer_groups([group])
+        assert (info.error_code, info.state, info.members) == (0, "Empty", [])
+        nobody = "nobody-" + uuid.uuid4().hex[:8]
+        (info,) = k.describe_consumer_groups([nobody])
+        assert (info.error_code, info.state, info.members) == (0, "Dead", []), info
+        (result,) = k.delete_consumer_groups([nobody])
+        assert result[1].errno == GROUP_ID_NOT_FOUND, result
+    finally:
+        k.close()
+
+
+def test_the_initial_rebalance_delay_gathers_the_first_members_into_one_generation(make_broker, members):
+    b = make_broker(extra_config="group.initial.rebalance.delay.ms: 2000\n").start()
+    topic, group = "gdelay", "delay-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic, 4)
+    ledger = Ledger()
+    started = time.time()
+    ms = [members("d%d" % i, b, group, topic, ledger, **{"max.poll.interval.ms": 10000}) for i in range(2)]
+    poll_until(ms, lambda: split_evenly(ms, 4), 30, "both members to be assigned")
+    took = time.time() - started
+    assert took >= 1.9, "the first generation formed after %.1f s; group.initial.rebalance.delay.ms is 2 s" % took
+    for m in ms:
+        assert [kind for kind, ps, _ in m.events if ps] == ["assign"], "%s was rebalanced: %r" % (m.name, m.events)
+
+
+def test_a_stable_group_lives_through_a_broker_restart_without_a_rebalance(make_broker, members):
+    """The coordinator writes the group's metadata to __consumer_offsets and
+    loads it back as it becomes the partition's leader again: the members'
+    member ids and generation stay valid, so their heartbeats go on and no
+    one rejoins."""
+    b = make_broker().start()
+    topic, group = "glive", "live-" + uuid.uuid4().hex[:8]
+    create_topic(b, topic, 4)
+    ledger = Ledger()
+    ms = [members("l%d" % i, b, group, topic, ledger, commit_every=1, **{"session.timeout.ms": 10000})
+          for i in range(2)]
+    poll_until(ms, lambda: split_evenly(ms, 4), 45, "two members to split four partitions")
+    sent = produce_spread(b, topic, 4, 40, "one")
+    poll_until(ms, lambda: len(records_of(ms)) >= 40, 30, "the first batch")
+    history = [list(m.events) for m in ms]
+
+    port = b.port
+    assert b.stop() == 0
+    b.start()
+    assert b.port == port
+    sent.update(produce_spread(b, topic, 4, 40, "two"))
+    poll_until(ms, lambda: set(records_of(ms)) >= set(sent), 45, "the second batch after the restart")
+    settle = time.time() + 2.5  # two heartbeats more
+    while time.time() < settle:
+        for m in ms:
+            m.poll(0.05)
+    assert [m.events for m in ms] == history, "a member was rebalanced across the restart: %r" % (
+        [m.events for m in ms],)
+    got = records_of(ms)
+    assert len(got) == len(set(got)) == 80
+
+
+def test_commits_and_group_deletion_are_loaded_back_after_a_restart(make_broker):
+    from kafka.admin import KafkaAdminClient
+    from kafka import TopicPartition as KTP
+    b = make_broker().start()
+    topic = "gload2"
+    create_topic(b, topic, 1)
+    kept, deleted = "kept-" + uuid.uuid4().hex[:8], "deleted-" + uuid.uuid4().hex[:8]
+    w = GroupWire(b.port)
+    try:
+        for group in (kept, deleted):
+            assert w.find_coordinator(group).error_code == NONE
+            for offset in (10, 20, 30):
+                assert w.commit_as_non_member(group, topic, 0, offset, "m%d" % offset) == NONE
+    finally:
+        w.close()
+    k = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=20000)
+    try:
+        (result,) = k.delete_consumer_groups([deleted])
+        assert result[1].errno == NONE, result
+    finally:
+        k.close()
+
+    assert b.stop() == 0
+    b.start()
+    w = GroupWire(b.port)
+    try:
+        for group in (kept, deleted):
+            assert w.find_coordinator(group, timeout=30).error_code == NONE
+        assert w.fetch(kept, topic, 0, timeout=30) == (30, NONE), "the last commit wins"
+        r = w.send(OffsetFetchRequest[1](kept, [(topic, [0])]))
+        assert r.topics == [(topic, [(0, 30, "m30", NONE)])], "with its metadata"
+        assert w.fetch(deleted, topic, 0) == (-1, NONE), "a deleted group's offsets stay deleted"
+    finally:
+        w.close()
+    k = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=20000)
+    try:
+        groups = [g for g, _ in k.list_consumer_groups()]
+        assert kept in groups and deleted not in groups, groups
+        (info,) = k.describe_consumer_groups([deleted])
+        assert info.state == "Dead", info
+        assert k.list_consumer_group_offsets(kept, partitions=[KTP(topic, 0)])[KTP(topic, 0)].offset == 30
+    finally:
+        k.close()
