@@ -24,7 +24,8 @@ from kafka.coordinator.protocol import ConsumerProtocolMemberAssignment, Consume
 from kafka.protocol.commit import GroupCoordinatorRequest, OffsetCommitRequest, OffsetFetchRequest
 from kafka.protocol.group import HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest
 
-from kafka_wire import api_versions, connect, frame, parse_api_versions, recv_frame, request_v1_header, request_v2_header
+from kafka_wire import (api_versions, connect, frame, parse_api_versions, recv_frame, request_v1_header,
+                        request_v2_header, uvarint)
 from test_produce_consume import produce
 
 # Kafka's error codes used here.
@@ -1072,3 +1073,187 @@ def test_commits_and_group_deletion_are_loaded_back_after_a_restart(make_broker)
         assert k.list_consumer_group_offsets(kept, partitions=[KTP(topic, 0)])[KTP(topic, 0)].offset == 30
     finally:
         k.close()
+
+
+# --- newer versions, encoded by hand (kafka-python 2.0.2 stops short of them)
+
+
+def compact_str(s):
+    data = s.encode()
+    return uvarint_bytes(len(data) + 1) + data
+
+
+def uvarint_bytes(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+class Reader:
+    def __init__(self, data, pos=0):
+        self.data, self.pos = data, pos
+
+    def take(self, fmt):
+        values = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return values if len(values) > 1 else values[0]
+
+    def uvarint(self):
+        value, self.pos = uvarint(self.data, self.pos)
+        return value
+
+    def compact_str(self):
+        n = self.uvarint()
+        if n == 0:
+            return None
+        s = self.data[self.pos:self.pos + n - 1].decode()
+        self.pos += n - 1
+        return s
+
+    def string(self):
+        n = self.take(">h")
+        if n < 0:
+            return None
+        s = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def no_tags(self):
+        assert self.uvarint() == 0, "unexpected tagged fields"
+
+
+def raw_request(sock, api_key, version, body, flexible, correlation=1, timeout=15):
+    header = (request_v2_header if flexible else request_v1_header)(api_key, version, correlation)
+    sock.settimeout(timeout)
+    sock.sendall(frame(header + body))
+    resp = recv_frame(sock)
+    r = Reader(resp)
+    assert r.take(">i") == correlation
+    if flexible:
+        r.no_tags()
+    return r
+
+
+def test_leave_group_v3_removes_a_static_member_by_instance_id(broker, members):
+    """KIP-345's admin removal (kafka-consumer-groups --delete ... / the Java
+    AdminClient's removeMembersFromConsumerGroup): a static member that closed
+    keeps its place for its session, until a LeaveGroup naming its instance
+    id removes it and the others rebalance at once."""
+    topic, group = "gleave", "leave-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 4)
+    ledger = Ledger()
+    other = members("other", broker, group, topic, ledger)
+    poll_until([other], lambda: len(other.assigned) == 4, 45, "the first member to hold every partition")
+    s = members("static", broker, group, topic, ledger, **{"group.instance.id": "inst-x", "session.timeout.ms": 30000})
+    poll_until([other, s], lambda: split_evenly([other, s], 4), 45, "the static member to join")
+    s.close()  # no LeaveGroup from a static member
+    settle = time.time() + 2.5  # two heartbeats of the other: still no rebalance
+    while time.time() < settle:
+        other.poll(0.05)
+    assert len(other.assigned) == 2 and other.events[-1][0] == "assign", other.events
+
+    body = struct.pack(">h", len(group)) + group.encode() + struct.pack(">i", 2)
+    for instance in ("inst-x", "no-such-instance"):
+        body += struct.pack(">h", 0) + struct.pack(">h", len(instance)) + instance.encode()
+    with connect(broker.port) as sock:
+        r = raw_request(sock, 13, 3, body, flexible=False)
+        throttle, error = r.take(">ih")
+        count = r.take(">i")
+        answers = {}
+        for _ in range(count):
+            member_id, instance = r.string(), r.string()
+            answers[instance] = (member_id, r.take(">h"))
+    assert error == NONE
+    assert answers == {"inst-x": ("", NONE), "no-such-instance": ("", UNKNOWN_MEMBER_ID)}, answers
+    started = time.time()
+    poll_until([other], lambda: len(other.assigned) == 4, 10, "the other member to take the removed one's partitions")
+    assert time.time() - started < 10
+
+
+def test_list_groups_v4_filters_by_state(broker, members):
+    topic = "gstates"
+    create_topic(broker, topic, 1)
+    live, idle = "live-" + uuid.uuid4().hex[:8], "idle-" + uuid.uuid4().hex[:8]
+    ledger = Ledger()
+    m = members("member", broker, live, topic, ledger)
+    poll_until([m], lambda: len(m.assigned) == 1, 45, "the member to join")
+    w = GroupWire(broker.port)
+    try:
+        assert w.commit_as_non_member(idle, topic, 0, 1) == NONE
+    finally:
+        w.close()
+
+    def listed(states):
+        body = uvarint_bytes(len(states) + 1) + b"".join(compact_str(s) for s in states) + b"\x00"
+        with connect(broker.port) as sock:
+            r = raw_request(sock, 16, 4, body, flexible=True)
+            throttle, error = r.take(">ih")
+            assert error == NONE
+            out = {}
+            for _ in range(r.uvarint() - 1):
+                gid, ptype, state = r.compact_str(), r.compact_str(), r.compact_str()
+                r.no_tags()
+                out[gid] = (ptype, state)
+            r.no_tags()
+            return out
+
+    everything = listed([])
+    assert everything[live] == ("consumer", "Stable") and everything[idle] == ("", "Empty"), everything
+    assert live in listed(["Stable"]) and idle not in listed(["Stable"])
+    assert idle in listed(["Empty"]) and live not in listed(["Empty"])
+    both = listed(["Empty", "Stable"])
+    assert live in both and idle in both
+    assert listed(["Dead"]) == {}
+
+
+def test_offset_fetch_v8_answers_many_groups_at_once(broker):
+    """KIP-709 (Kafka 3.0): one OffsetFetch for several groups, as the Java
+    AdminClient sends it."""
+    topic = "gbatch"
+    create_topic(broker, topic, 2)
+    groups = ["batch-%d-%s" % (i, uuid.uuid4().hex[:6]) for i in range(3)]
+    w = GroupWire(broker.port)
+    try:
+        for i, g in enumerate(groups[:2]):
+            assert w.find_coordinator(g).error_code == NONE
+            assert w.commit_as_non_member(g, topic, 0, 100 + i, "meta-%d" % i) == NONE
+        assert w.find_coordinator(groups[2]).error_code == NONE
+        assert w.fetch(groups[2], topic, 0) == (-1, NONE)
+    finally:
+        w.close()
+    # groups: [group_id, topics: [name, partition_indexes]] for the first
+    # two; the third asks for all its topics (null), having none.
+    body = uvarint_bytes(len(groups) + 1)
+    for g in groups[:2]:
+        body += compact_str(g) + uvarint_bytes(2) + compact_str(topic) + uvarint_bytes(3)
+        body += struct.pack(">ii", 0, 1) + b"\x00" + b"\x00"
+    body += compact_str(groups[2]) + b"\x00" + b"\x00"
+    body += b"\x00" + b"\x00"  # require_stable false, tags
+    with connect(broker.port) as sock:
+        r = raw_request(sock, 9, 8, body, flexible=True)
+        r.take(">i")  # throttle
+        answers = {}
+        for _ in range(r.uvarint() - 1):
+            gid = r.compact_str()
+            parts = {}
+            for _ in range(r.uvarint() - 1):
+                name = r.compact_str()
+                for _ in range(r.uvarint() - 1):
+                    p, offset, epoch = r.take(">iqi")
+                    meta = r.compact_str()
+                    err = r.take(">h")
+                    r.no_tags()
+                    parts[(name, p)] = (offset, meta, err)
+                r.no_tags()
+            err = r.take(">h")
+            r.no_tags()
+            answers[gid] = (err, parts)
+        r.no_tags()
+    assert answers[groups[0]] == (NONE, {(topic, 0): (100, "meta-0", NONE), (topic, 1): (-1, "", NONE)}), answers
+    assert answers[groups[1]] == (NONE, {(topic, 0): (101, "meta-1", NONE), (topic, 1): (-1, "", NONE)}), answers
+    assert answers[groups[2]] == (NONE, {}), answers
