@@ -1257,3 +1257,100 @@ def test_offset_fetch_v8_answers_many_groups_at_once(broker):
     assert answers[groups[0]] == (NONE, {(topic, 0): (100, "meta-0", NONE), (topic, 1): (-1, "", NONE)}), answers
     assert answers[groups[1]] == (NONE, {(topic, 0): (101, "meta-1", NONE), (topic, 1): (-1, "", NONE)}), answers
     assert answers[groups[2]] == (NONE, {}), answers
+
+
+def compact_bytes(b):
+    return uvarint_bytes(len(b) + 1) + b
+
+
+def compact_nullable_str(s):
+    return b"\x00" if s is None else compact_str(s)
+
+
+def test_a_group_round_trip_at_the_newest_flexible_versions(broker):
+    """JoinGroup v9, SyncGroup v5, Heartbeat v4 and LeaveGroup v5, as Kafka
+    3.x's Java consumer sends them (no client here speaks them)."""
+    topic, group = "gflex", "flex-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic, 1)
+    meta = encoded(ConsumerProtocolMemberMetadata(0, [topic], b""))
+    assignment = assignment_bytes(topic, [0])
+    w = GroupWire(broker.port)
+    try:
+        assert w.find_coordinator(group).error_code == NONE  # creates __consumer_offsets
+    finally:
+        w.close()
+    with connect(broker.port) as sock:
+        corr = [0]
+
+        def call(api_key, version, body):
+            corr[0] += 1
+            return raw_request(sock, api_key, version, body, flexible=True, correlation=corr[0])
+
+        def join(member_id):
+            body = compact_str(group) + struct.pack(">ii", 30000, 30000) + compact_str(member_id)
+            body += compact_nullable_str(None) + compact_str("consumer")
+            body += uvarint_bytes(2) + compact_str("range") + compact_bytes(meta) + b"\x00"
+            body += compact_nullable_str("pytest joining") + b"\x00"  # reason (KIP-800), tags
+            r = call(11, 9, body)
+            throttle, error, generation = r.take(">ihi")
+            ptype, pname, leader = r.compact_str(), r.compact_str(), r.compact_str()
+            skip = r.take(">?")
+            me = r.compact_str()
+            ms = []
+            for _ in range(r.uvarint() - 1):
+                mid, inst = r.compact_str(), r.compact_str()
+                n = r.uvarint()
+                r.pos += n - 1
+                r.no_tags()
+                ms.append((mid, inst))
+            r.no_tags()
+            return error, generation, ptype, pname, leader, skip, me, ms
+
+        def sync(generation, me, pname):
+            body = compact_str(group) + struct.pack(">i", generation) + compact_str(me) + compact_nullable_str(None)
+            body += compact_nullable_str("consumer") + compact_nullable_str(pname)
+            body += uvarint_bytes(2) + compact_str(me) + compact_bytes(assignment) + b"\x00" + b"\x00"
+            r = call(14, 5, body)
+            throttle, error = r.take(">ih")
+            ptype, name = r.compact_str(), r.compact_str()
+            n = r.uvarint()
+            got = r.data[r.pos:r.pos + n - 1]
+            r.pos += n - 1
+            r.no_tags()
+            return error, ptype, name, got
+
+        def heartbeat(generation, me):
+            body = compact_str(group) + struct.pack(">i", generation) + compact_str(me) + compact_nullable_str(None)
+            r = call(12, 4, body + b"\x00")
+            throttle, error = r.take(">ih")
+            r.no_tags()
+            return error
+
+        deadline = time.time() + 15
+        while True:
+            error, *_rest, me, _ms = join("")
+            if error not in (COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR) \
+                    or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert error == MEMBER_ID_REQUIRED and me
+        error, generation, ptype, pname, leader, skip, me2, ms = join(me)
+        assert (error, ptype, pname, leader, skip, me2) == (NONE, "consumer", "range", me, False, me)
+        assert generation >= 1 and ms == [(me, None)]
+
+        assert sync(generation, me, "roundrobin")[0] == INCONSISTENT_GROUP_PROTOCOL, "not the group's protocol"
+        assert sync(generation, me, "range") == (NONE, "consumer", "range", assignment)
+        assert heartbeat(generation, me) == NONE
+
+        body = compact_str(group) + uvarint_bytes(2) + compact_str(me) + compact_nullable_str(None)
+        body += compact_nullable_str("pytest leaving") + b"\x00" + b"\x00"
+        r = call(13, 5, body)
+        throttle, error = r.take(">ih")
+        answers = []
+        for _ in range(r.uvarint() - 1):
+            mid, inst = r.compact_str(), r.compact_str()
+            answers.append((mid, inst, r.take(">h")))
+            r.no_tags()
+        r.no_tags()
+        assert (error, answers) == (NONE, [(me, None, NONE)])
+        assert heartbeat(generation, me) == UNKNOWN_MEMBER_ID
