@@ -33,6 +33,7 @@ NONE, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR =
 OFFSET_METADATA_TOO_LARGE, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, INVALID_GROUP_ID = 12, 22, 23, 24
 UNKNOWN_MEMBER_ID, INVALID_SESSION_TIMEOUT, REBALANCE_IN_PROGRESS = 25, 26, 27
 NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, MEMBER_ID_REQUIRED, GROUP_MAX_SIZE_REACHED = 68, 69, 79, 81
+GROUP_SUBSCRIBED_TO_TOPIC = 86
 
 
 def create_topic(broker, name, partitions):
@@ -1354,3 +1355,39 @@ def test_a_group_round_trip_at_the_newest_flexible_versions(broker):
         r.no_tags()
         assert (error, answers) == (NONE, [(me, None, NONE)])
         assert heartbeat(generation, me) == UNKNOWN_MEMBER_ID
+
+
+def test_offset_delete_spares_the_topics_a_live_group_reads(broker, members):
+    """OffsetDelete (KIP-496, the Java AdminClient's deleteConsumerGroupOffsets):
+    a group's offsets of a topic it no longer reads go; those of a topic its
+    members are subscribed to stay, with GROUP_SUBSCRIBED_TO_TOPIC."""
+    read, dropped = "gread", "gdropped"
+    create_topic(broker, read, 1)
+    create_topic(broker, dropped, 1)
+    group = "odel-" + uuid.uuid4().hex[:8]
+    ledger = Ledger()
+    m = members("member", broker, group, read, ledger)
+    poll_until([m], lambda: len(m.assigned) == 1, 45, "the member to join")
+    done = m.c.commit(offsets=[TopicPartition(read, 0, 3), TopicPartition(dropped, 0, 7)], asynchronous=False)
+    assert all(tp.error is None for tp in done), done
+
+    def offset_delete(g, topics):
+        body = struct.pack(">h", len(g)) + g.encode() + struct.pack(">i", len(topics))
+        for t in topics:
+            body += struct.pack(">h", len(t)) + t.encode() + struct.pack(">ii", 1, 0)
+        with connect(broker.port) as sock:
+            r = raw_request(sock, 47, 0, body, flexible=False)
+            error, throttle = r.take(">hi")
+            out = {}
+            for _ in range(r.take(">i")):
+                name = r.string()
+                for _ in range(r.take(">i")):
+                    p, err = r.take(">ih")
+                    out[(name, p)] = err
+            return error, out
+
+    assert offset_delete(group, [read, dropped]) == (NONE, {(read, 0): GROUP_SUBSCRIBED_TO_TOPIC, (dropped, 0): NONE})
+    got = {tp.topic: tp.offset for tp in m.c.committed([TopicPartition(read, 0), TopicPartition(dropped, 0)],
+                                                       timeout=15)}
+    assert got == {read: 3, dropped: -1001}, "only the dropped topic's offset went: %r" % got
+    assert offset_delete("nobody-" + uuid.uuid4().hex[:8], [read])[0] == GROUP_ID_NOT_FOUND
