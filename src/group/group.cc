@@ -60,7 +60,8 @@ bool Group::supports(const std::string& type, const std::vector<std::pair<std::s
   if (members.empty()) return !type.empty() && !protocols.empty();
   if (type != protocol_type) return false;
   // Some protocol of the newcomer must be supported by every member.
-  for (const auto& [name, metadata] : protocols) {
+  for (const auto& protocol : protocols) {
+    const std::string& name = protocol.first;
     if (std::all_of(members.begin(), members.end(),
                     [&](const auto& m) { return m.second.metadata_for(name) != nullptr; })) {
       return true;
@@ -73,7 +74,8 @@ std::optional<std::string> Group::select_protocol() const {
   if (members.empty()) return std::nullopt;
   // Candidates: the protocols every member supports.
   std::vector<std::string> candidates;
-  for (const auto& [name, metadata] : members.begin()->second.protocols) {
+  for (const auto& protocol : members.begin()->second.protocols) {
+    const std::string& name = protocol.first;
     if (std::all_of(members.begin(), members.end(),
                     [&](const auto& m) { return m.second.metadata_for(name) != nullptr; })) {
       candidates.push_back(name);
