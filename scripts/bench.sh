@@ -3,7 +3,8 @@
 # all measured in one run (docs/load.md explains each number):
 #   limits: loopback TCP (iperf3, one stream), sequential disk write (dd with
 #           fdatasync, in the data directory's filesystem), sendfile of a cached
-#           file over loopback (benchmarks/load/sendfile-limit);
+#           file over loopback (benchmarks/load/sendfile-limit), recv from
+#           loopback + pwrite into the page cache (benchmarks/load/recv-write-limit);
 #   loads:  keel-load (librdkafka) against keel and against librdkafka's mock
 #           cluster; broker CPU seconds per GB from /proc; resident memory.
 # Prints a markdown table. Never run by CI (timings depend on the machine).
@@ -47,6 +48,14 @@ rm -f "$work/dd.bin"
 pagecache_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
 rm -f "$work/dd.bin"
 sendfile_mbs=$("$build/benchmarks/load/sendfile-limit" "$work/sendfile.bin" $(n 512) 3 | json 'd["mb_per_s"]')
+# A produce path without a broker: recv 1 MiB blocks from loopback TCP and
+# pwrite them into the page cache, best of 3; with the kernel's autotuned
+# receive buffer, and with SO_RCVBUF at Kafka's socket.receive.buffer.bytes
+# default (102400), which a broker sets on every connection.
+best_of3() { local b=0 v; for _ in 1 2 3; do v=$("$@" | json 'd["mb_per_s"]'); b=$(/usr/bin/python3 -c "print(max($b, $v))"); done; echo "$b"; }
+mkdir -p "$work/rw"
+recvwrite_mbs=$(best_of3 "$build/benchmarks/load/recv-write-limit" "$work/rw" $(n 1024))
+recvwrite_small_mbs=$(best_of3 "$build/benchmarks/load/recv-write-limit" "$work/rw" $(n 1024) --rcvbuf 102400)
 
 echo "== keel broker" >&2
 port=$(free_port)
@@ -68,13 +77,19 @@ mock_out=$work/mock.out
 for _ in $(seq 50); do [ -s "$mock_out" ] && break; sleep 0.1; done
 mock_bs=$(head -1 "$mock_out")
 
-measure() {  # measure <label> <keel-load args...>: prints the JSON line, CPU seconds of keel to $work/cpu
+measure() {  # measure <label> <keel-load args...>: prints the JSON line, CPU ticks of keel to $work/cpu,
+             # the client's CPU seconds (user + system) appended to $work/client_cpus
   local before after out
   shift  # the label names the run for the reader of this script only
   before=$(cpu_ticks "$keel")
-  out=$("$load" "$@")
+  if [ -x /usr/bin/time ]; then
+    out=$(/usr/bin/time -f "%U %S" -o "$work/client" "$load" "$@")
+  else
+    out=$("$load" "$@"); echo "0 0" > "$work/client"
+  fi
   after=$(cpu_ticks "$keel")
   echo "$(( after - before ))" > "$work/cpu"
+  awk '{print $1+$2}' "$work/client" >> "$work/client_cpus"
   echo "$out"
 }
 
@@ -124,7 +139,8 @@ PY
 )
 
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
-  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" <<'PY'
+  "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" \
+  "$recvwrite_mbs" "$recvwrite_small_mbs" "$(tr '\n' ' ' < "$work/client_cpus")" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
@@ -133,6 +149,9 @@ rss_before, rss_after, rss_many = (int(x) for x in sys.argv[13:16])
 pagecache = float(sys.argv[16])
 cons64 = json.loads(sys.argv[17])
 raw1k, raw64k = json.loads(sys.argv[18]), json.loads(sys.argv[19])
+recvwrite, recvwrite_small = float(sys.argv[20]), float(sys.argv[21])
+# The client's CPU seconds, in measure() order: p100, p1k, consume p1k, consume p64k.
+ccpu100, ccpu1k, ccpucons = (float(x) for x in sys.argv[22].split()[:3])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
 print("|---|---|---|---|")
@@ -140,15 +159,17 @@ print("| loopback TCP, one stream (iperf3) | %.0f MB/s | | |" % tcp)
 print("| sequential disk write (dd, fdatasync) | %.0f MB/s | | |" % disk)
 print("| sendfile of a cached file over loopback | %.0f MB/s | | |" % sendfile)
 print("| write(2) of 1 MiB blocks into the page cache (dd, no sync) | %.0f MB/s | | |" % pagecache)
+print("| recv 1 MiB blocks from loopback TCP + pwrite into the page cache (recv-write-limit), autotuned / 102400-byte SO_RCVBUF | %.0f / %.0f MB/s | | |" % (recvwrite, recvwrite_small))
 print("| produce 100 B, acks=1, keel | %.0f rec/s (%.1f MB/s) | 1,000,000 rec/s | %.2f |" % (k100["records_per_s"], k100["mb_per_s"], k100["records_per_s"] / 1e6))
 print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mock %.2f |" % (m100["records_per_s"], k100["records_per_s"] / m100["records_per_s"]))
-print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache))
+print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write, %.2f of recv+pwrite |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache, k1k["mb_per_s"] / recvwrite))
 print("| consume from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons["mb_per_s"], 0.8 * sendfile, cons["mb_per_s"] / sendfile))
 print("| consume 64 KiB records from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons64["mb_per_s"], 0.8 * sendfile, cons64["mb_per_s"] / sendfile))
 print("| fetch-only client (raw-fetch), 1 KiB / 64 KiB topics | %.0f / %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f / %.2f of sendfile |" % (raw1k["mb_per_s"], raw64k["mb_per_s"], 0.8 * sendfile, raw1k["mb_per_s"] / sendfile, raw64k["mb_per_s"] / sendfile))
 print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
 print("| broker CPU per GB produced (100 B / 1 KiB) | %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k)))
 print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))
+print("| client (librdkafka) CPU per GB produced (100 B / 1 KiB) / consumed | %.1f / %.1f / %.1f s | | |" % (ccpu100 / gb(k100), ccpu1k / gb(k1k), ccpucons / (cons["bytes"] / 1e9)))
 print("| RSS before / after the 60 s steady load | %d / %d MiB | no growth | |" % (rss_before // 1024, rss_after // 1024))
 print("| RSS with 1,000 partitions + 100 idle connections | %d MiB | 256 MiB | %.2f |" % (rss_many // 1024, rss_many / 1024 / 256))
 PY
