@@ -89,6 +89,63 @@ TEST(Server, ResponsesLeaveInRequestOrderWhenHandlersFinishOutOfOrder) {
   server.stop();
 }
 
+// Request 0 gets an 8 MiB answer at once; request 1's answer completes on
+// another thread while the writer is still pushing request 0's out.
+class BigThenLateHandler : public RequestHandler {
+ public:
+  static constexpr size_t kBig = 8u << 20;
+  ~BigThenLateHandler() override {
+    if (late_.joinable()) late_.join();
+  }
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    if (frame[7] == 0) {
+      Bytes out(4 + kBig, 0x5a);
+      out[0] = static_cast<uint8_t>(kBig >> 24);
+      out[1] = static_cast<uint8_t>(kBig >> 16);
+      out[2] = static_cast<uint8_t>(kBig >> 8);
+      out[3] = static_cast<uint8_t>(kBig);
+      Response r;
+      r.chunks.push_back(std::move(out));
+      done(std::move(r));
+      return;
+    }
+    late_ = std::thread([done = std::move(done)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      Response r;
+      r.chunks.push_back(Bytes{0, 0, 0, 4, 'l', 'a', 't', 'e'});
+      done(std::move(r));
+    });
+  }
+
+ private:
+  std::thread late_;
+};
+
+TEST(Server, AnAnswerCompletedWhileAnotherIsBeingSentStillLeaves) {
+  BigThenLateHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.send_buffer_bytes = 65536;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  const uint8_t requests[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 0,
+                              0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 1};
+  ASSERT_EQ(::write(fd, requests, sizeof(requests)), static_cast<ssize_t>(sizeof(requests)));
+  // Not reading yet: the writer blocks on the full socket while the second
+  // answer completes (a wake-up that once got lost, hanging the connection).
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  Bytes big(4 + BigThenLateHandler::kBig);
+  ASSERT_TRUE(read_exact(fd, big.data(), big.size()));
+  EXPECT_EQ(big.back(), 0x5a);
+  uint8_t late[8];
+  ASSERT_TRUE(read_exact(fd, late, sizeof(late))) << "the second answer never left";
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(late) + 4, 4), "late");
+  ::close(fd);
+  server.stop();
+}
+
 TEST(Server, OversizedFrameClosesTheConnection) {
   ReverseDelayHandler handler;
   ServerOptions options;
