@@ -1391,3 +1391,34 @@ def test_offset_delete_spares_the_topics_a_live_group_reads(broker, members):
                                                        timeout=15)}
     assert got == {read: 3, dropped: -1001}, "only the dropped topic's offset went: %r" % got
     assert offset_delete("nobody-" + uuid.uuid4().hex[:8], [read])[0] == GROUP_ID_NOT_FOUND
+
+
+def test_deleting_a_topic_drops_the_offsets_committed_for_it(broker):
+    """As Kafka's onPartitionsDeleted: the offsets of a deleted topic's
+    partitions go, and a group left empty with none goes too."""
+    from kafka.admin import KafkaAdminClient
+    keep, gone = "gkeep", "ggone"
+    create_topic(broker, keep, 1)
+    create_topic(broker, gone, 1)
+    both, only_gone = "both-" + uuid.uuid4().hex[:8], "only-" + uuid.uuid4().hex[:8]
+    w = GroupWire(broker.port)
+    try:
+        for g, topics in ((both, (keep, gone)), (only_gone, (gone,))):
+            assert w.find_coordinator(g).error_code == NONE
+            for t in topics:
+                assert w.commit_as_non_member(g, t, 0, 11) == NONE
+        a = AdminClient({"bootstrap.servers": broker.bootstrap})
+        a.delete_topics([gone])[gone].result(30)
+        deadline = time.time() + 15
+        while w.fetch(both, gone, 0) != (-1, NONE) and time.time() < deadline:
+            time.sleep(0.1)
+        assert w.fetch(both, gone, 0) == (-1, NONE), "the deleted topic's offset stays"
+        assert w.fetch(both, keep, 0) == (11, NONE), "another topic's offset went too"
+    finally:
+        w.close()
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        groups = [g for g, _ in k.list_consumer_groups()]
+        assert both in groups and only_gone not in groups, groups
+    finally:
+        k.close()
