@@ -104,6 +104,13 @@ CoordinatorAnswer find_group_coordinator(RequestContext& ctx, const std::string&
     a.error = ErrorCode::kCoordinatorNotAvailable;
     return a;
   }
+  // The metadata can name this broker the leader a moment before the
+  // replica manager has made it one (and so the coordinator): until then the
+  // client asks again, rather than being sent here for a NOT_COORDINATOR.
+  if (p->leader == ctx.broker.broker_id && groups->check(group) == ErrorCode::kNotCoordinator) {
+    a.error = ErrorCode::kCoordinatorNotAvailable;
+    return a;
+  }
   for (const auto& ep : broker->second.endpoints) {
     if (ep.listener_name != ctx.connection.listener_name) continue;
     a.node_id = broker->first;
