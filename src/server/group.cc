@@ -122,6 +122,13 @@ CoordinatorAnswer find_group_coordinator(RequestContext& ctx, const std::string&
   return a;
 }
 
+template <typename Response>
+void send_encoded(Responder& responder, const Response& resp, int16_t version) {
+  ByteWriter out;
+  resp.encode(out, version);
+  responder.send(out);
+}
+
 // The generated structs' nullable strings answer "" where a version cannot
 // carry null.
 std::optional<std::string> nullable(const std::optional<std::string>& s, bool may_be_null) {
@@ -192,9 +199,7 @@ Result<void> handle_join_group(RequestContext& ctx, ByteReader& body, Responder 
       rm.group_instance_id = m.group_instance_id;
       rm.metadata = m.metadata;
     }
-    ByteWriter out;
-    resp.encode(out, version);
-    responder.send(out);
+    send_encoded(responder, resp, version);
   };
   if (!ctx.services.groups) {
     group::JoinResult r;
@@ -228,9 +233,7 @@ Result<void> handle_sync_group(RequestContext& ctx, ByteReader& body, Responder 
     resp.protocol_type = r.protocol_type;
     resp.protocol_name = r.protocol_name;
     resp.assignment = r.assignment;
-    ByteWriter out;
-    resp.encode(out, version);
-    responder.send(out);
+    send_encoded(responder, resp, version);
   };
   if (!ctx.services.groups) {
     group::SyncResult r;
