@@ -125,7 +125,7 @@ const std::vector<KeyDef>& table() {
       {"num.network.threads", KeyType::kInt, "3", 1, nullopt, {},
        "Threads running network I/O.", ""},
       {"num.io.threads", KeyType::kInt, "8", 1, nullopt, {},
-       "Threads running request handlers.", ""},
+       "Threads running request handlers; one connection's requests run one at a time, in order.", ""},
       {"num.recovery.threads.per.data.dir", KeyType::kInt, "1", 1, nullopt, {},
        "Threads per data dir recovering logs at start-up and flushing at stop.", ""},
       {"socket.request.max.bytes", KeyType::kInt, "104857600", 1, nullopt, {},

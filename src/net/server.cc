@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <system_error>
 #include <thread>
@@ -24,6 +25,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -60,17 +63,32 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return addr.to_string() + ":" + std::to_string(ep.port());
 }
 
+using HandlerStrand = asio::strand<asio::thread_pool::executor_type>;
+
+// Bytes of request frames a connection may have read but not yet seen handled
+// (queued for, or running on, a handler thread) before its reader pauses:
+// enough to read the next large produce request while one is being written to
+// the log, little enough that a fast client cannot pile up memory.
+constexpr size_t kUnhandledBytesLimit = 4 << 20;
+
 // One client connection. Two coroutines share it on its reactor thread: the
 // reader frames requests and hands them to the handler, the writer sends the
 // completed responses in request order. Everything here runs on the
 // connection's io_context (one thread), so no lock is needed; handler
 // completions from other threads are posted back to it.
+//
+// With handler threads (num.io.threads), the reader posts each request to the
+// connection's strand on that pool and reads on: the requests of one
+// connection are handled one at a time and in the order they came (a
+// producer's batches reach the log in its order), while the next request is
+// already being received on the reactor thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // `on_gone` runs when the connection object is destroyed (its slot in the
   // connection limits is free again), on whichever thread that happens.
   Connection(tcp::socket socket, ConnectionInfo info, const ServerOptions& options,
-             RequestHandler& handler, std::shared_ptr<Lifeline> life, std::function<void()> on_gone)
+             RequestHandler& handler, std::shared_ptr<Lifeline> life, std::function<void()> on_gone,
+             asio::thread_pool* handler_pool)
       : socket_(std::move(socket)),
         writer_wake_(socket_.get_executor()),
         reader_wake_(socket_.get_executor()),
@@ -80,7 +98,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         handler_(handler),
         life_(std::move(life)),
         on_gone_(std::move(on_gone)),
-        last_active_(std::chrono::steady_clock::now()) {}
+        last_active_(std::chrono::steady_clock::now()) {
+    if (handler_pool) handler_strand_.emplace(asio::make_strand(handler_pool->get_executor()));
+  }
   ~Connection() {
     if (on_gone_) on_gone_();
   }
@@ -161,8 +181,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec) break;
       last_active_ = std::chrono::steady_clock::now();
 
-      // Back-pressure: a client pipelining faster than we answer waits.
-      while (!closed_ && !draining_ && queue_.in_flight() >= options_.max_in_flight) {
+      // Back-pressure: a client pipelining faster than we answer, or than the
+      // handler threads take its requests, waits.
+      while (!closed_ && !draining_ &&
+             (queue_.in_flight() >= options_.max_in_flight || unhandled_bytes_ >= kUnhandledBytesLimit)) {
         reader_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
@@ -171,11 +193,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const uint64_t seq = queue_.reserve();
       auto executor = socket_.get_executor();
       std::weak_ptr<Connection> weak = self;
-      handler_.handle(info_, std::move(frame), [weak, executor, seq, life = life_](Response response) {
+      auto done = [weak, executor, seq, life = life_](Response response) {
         std::shared_lock alive_lock(life->mu);
         if (!life->alive) return;  // the server stopped: nobody to send it to
         asio::post(executor, [weak, seq, response = std::move(response)]() mutable {
           if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
+        });
+      };
+      if (!handler_strand_) {
+        handler_.handle(info_, std::move(frame), std::move(done));
+        continue;
+      }
+      const size_t frame_size = frame.size();
+      unhandled_bytes_ += frame_size;
+      asio::post(*handler_strand_, [self, frame_size, frame = std::move(frame), done = std::move(done)]() mutable {
+        self->handler_.handle(self->info_, std::move(frame), std::move(done));
+        std::shared_lock alive_lock(self->life_->mu);
+        if (!self->life_->alive) return;
+        asio::post(self->socket_.get_executor(), [self, frame_size]() {
+          self->unhandled_bytes_ -= frame_size;
+          self->reader_wake_.cancel();
         });
       });
     }
@@ -298,6 +335,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   RequestHandler& handler_;
   std::shared_ptr<Lifeline> life_;
   std::function<void()> on_gone_;
+  std::optional<HandlerStrand> handler_strand_;  // unset: handlers run on the reactor thread
+  size_t unhandled_bytes_ = 0;  // frames posted to the strand whose handle() has not returned
   std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
   bool closed_ = false;
@@ -312,6 +351,9 @@ struct Server::Impl {
   Impl(ServerOptions o, RequestHandler& h) : options(o), handler(h) {
     const int n = std::max(1, options.threads);
     for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+    if (options.handler_threads > 0) {
+      handler_pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(options.handler_threads));
+    }
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name) {
@@ -353,7 +395,7 @@ struct Server::Impl {
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
       auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
-                                               [this, ip]() { release_slot(ip); });
+                                               [this, ip]() { release_slot(ip); }, handler_pool.get());
       {
         std::lock_guard lock(slots_mu);
         std::erase_if(live, [](const auto& w) { return w.first.expired(); });
@@ -389,6 +431,10 @@ struct Server::Impl {
   std::map<std::string, int32_t> connections_per_ip;
   std::vector<std::pair<std::weak_ptr<Connection>, asio::io_context*>> live;  // for the drain at stop
   std::vector<std::unique_ptr<asio::io_context>> contexts;
+  // num.io.threads; null: handlers run on the reactor threads. Declared after
+  // the contexts so that it goes first: its queued work holds connections,
+  // whose sockets need their io_context when they are destroyed.
+  std::unique_ptr<asio::thread_pool> handler_pool;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;
   std::vector<std::thread> threads;
@@ -505,6 +551,15 @@ void Server::stop(int64_t drain_ms) {
   for (auto& ctx : impl_->contexts) ctx->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // No reactor posts to the handler threads any more. Requests still queued
+  // there are dropped (their connections are gone); one being handled runs to
+  // its end, and its answer is dropped by the lifeline. The pool's queued work
+  // holds connections, so it goes while their io_contexts still exist.
+  if (impl_->handler_pool) {
+    impl_->handler_pool->stop();
+    impl_->handler_pool->join();
+    impl_->handler_pool.reset();
+  }
   impl_->acceptors.clear();
   impl_->contexts.clear();
 }

@@ -27,7 +27,9 @@ struct ConnectionInfo {
 
 // Receives every request frame (size prefix stripped). `done` may be called
 // from any thread, exactly once; the connection sends the response in request
-// order. Calls come from the connection's reactor thread.
+// order. Calls come from the connection's reactor thread, or with handler
+// threads (ServerOptions::handler_threads) from one of those: either way one
+// at a time per connection, in the order its requests arrived.
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
@@ -43,6 +45,7 @@ struct ListenerSpec {
 
 struct ServerOptions {
   int threads = 3;                        // num.network.threads
+  int handler_threads = 0;                // num.io.threads; 0: handlers run on the reactor thread
   int32_t max_request_bytes = 104857600;  // socket.request.max.bytes
   size_t max_in_flight = 100;             // per connection, before reading pauses
   int32_t send_buffer_bytes = -1;         // -1 = OS default

@@ -187,6 +187,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
   options.threads = config_.num_network_threads;
+  options.handler_threads = config_.num_io_threads;
   options.max_request_bytes = config_.socket_request_max_bytes;
   options.max_in_flight = static_cast<size_t>(std::max(1, config_.queued_max_requests));
   options.send_buffer_bytes = config_.socket_send_buffer_bytes;

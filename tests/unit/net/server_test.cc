@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -64,6 +66,22 @@ bool read_exact(int fd, uint8_t* p, size_t n) {
   return true;
 }
 
+// Writes `n` pipelined 8-byte requests whose last byte is 0..n-1 in one
+// write, then expects the n echoed answers in that order.
+void pipeline_and_expect_in_order(int fd, uint8_t n) {
+  Bytes burst;
+  for (uint8_t i = 0; i < n; ++i) {
+    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, i};
+    burst.insert(burst.end(), frame, frame + sizeof(frame));
+  }
+  ASSERT_EQ(::write(fd, burst.data(), burst.size()), static_cast<ssize_t>(burst.size()));
+  for (uint8_t i = 0; i < n; ++i) {
+    uint8_t resp[12];
+    ASSERT_TRUE(read_exact(fd, resp, sizeof(resp)));
+    EXPECT_EQ(resp[11], i) << "response " << int(i) << " out of order";
+  }
+}
+
 TEST(Server, ResponsesLeaveInRequestOrderWhenHandlersFinishOutOfOrder) {
   ReverseDelayHandler handler;
   ServerOptions options;
@@ -74,17 +92,7 @@ TEST(Server, ResponsesLeaveInRequestOrderWhenHandlersFinishOutOfOrder) {
   server.start();
 
   int fd = connect_to(ports[0]);
-  Bytes burst;
-  for (uint8_t i = 0; i < 10; ++i) {
-    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, i};
-    burst.insert(burst.end(), frame, frame + sizeof(frame));
-  }
-  ASSERT_EQ(::write(fd, burst.data(), burst.size()), static_cast<ssize_t>(burst.size()));
-  for (uint8_t i = 0; i < 10; ++i) {
-    uint8_t resp[12];
-    ASSERT_TRUE(read_exact(fd, resp, sizeof(resp)));
-    EXPECT_EQ(resp[11], i) << "response " << int(i) << " out of order";
-  }
+  pipeline_and_expect_in_order(fd, 10);
   ::close(fd);
   server.stop();
 }
@@ -282,6 +290,114 @@ TEST(Server, AGracefulStopAnswersTheRequestsInFlightBeforeClosing) {
   EXPECT_EQ(::read(fd, &b, 1), 0) << "the connection closes after the answer";
   stopper.join();
   ::close(fd);
+}
+
+}  // namespace
+}  // namespace keel::net
+
+namespace keel::net {
+namespace {
+
+// Answers synchronously, after a short sleep that varies by request, noting
+// the order in which a connection's requests were handled and whether two of
+// them ever ran at once.
+class OrderRecordingHandler : public RequestHandler {
+ public:
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    if (running_.fetch_add(1) != 0) overlapped_ = true;
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (frame[7] % 4)));
+    {
+      std::lock_guard lock(mu_);
+      order_.push_back(frame[7]);
+    }
+    running_.fetch_sub(1);
+    Bytes out = {0, 0, 0, 8};
+    out.insert(out.end(), frame.begin(), frame.begin() + 8);
+    Response r;
+    r.chunks.push_back(std::move(out));
+    done(std::move(r));
+  }
+  std::vector<uint8_t> order() {
+    std::lock_guard lock(mu_);
+    return order_;
+  }
+  std::atomic<int> running_{0};
+  std::atomic<bool> overlapped_{false};
+
+ private:
+  std::mutex mu_;
+  std::vector<uint8_t> order_;
+};
+
+TEST(Server, HandlerThreadsTakeAConnectionsRequestsOneAtATimeInArrivalOrder) {
+  OrderRecordingHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.handler_threads = 4;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  pipeline_and_expect_in_order(fd, 60);
+  const auto order = handler.order();
+  ASSERT_EQ(order.size(), 60u);
+  for (uint8_t i = 0; i < 60; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_FALSE(handler.overlapped_.load()) << "two requests of one connection were handled at once";
+  ::close(fd);
+}
+
+// The first request (id 1) blocks its handler until a request with id 2 has
+// been handled — which can only happen if handling one connection's request
+// does not hold up the reactor thread that reads the other connection.
+class WaitForOtherHandler : public RequestHandler {
+ public:
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    if (frame[7] == 1) {
+      std::unique_lock lock(mu_);
+      released_ = cv_.wait_for(lock, std::chrono::seconds(5), [&] { return second_done_; });
+    } else {
+      std::lock_guard lock(mu_);
+      second_done_ = true;
+      cv_.notify_all();
+    }
+    Bytes out = {0, 0, 0, 8};
+    out.insert(out.end(), frame.begin(), frame.begin() + 8);
+    Response r;
+    r.chunks.push_back(std::move(out));
+    done(std::move(r));
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool second_done_ = false;
+  bool released_ = false;
+};
+
+TEST(Server, ABlockedHandlerDoesNotHoldUpOtherConnectionsOnTheSameReactor) {
+  WaitForOtherHandler handler;
+  ServerOptions options;
+  options.threads = 1;  // both connections on one reactor thread
+  options.handler_threads = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int a = connect_to(ports[0]);
+  int b = connect_to(ports[0]);
+  const uint8_t first[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 1};
+  const uint8_t second[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, 2};
+  ASSERT_EQ(::write(a, first, sizeof(first)), static_cast<ssize_t>(sizeof(first)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a's handler is waiting
+  ASSERT_EQ(::write(b, second, sizeof(second)), static_cast<ssize_t>(sizeof(second)));
+  uint8_t resp[12];
+  ASSERT_TRUE(read_exact(b, resp, sizeof(resp)));
+  EXPECT_EQ(resp[11], 2);
+  ASSERT_TRUE(read_exact(a, resp, sizeof(resp)));
+  EXPECT_EQ(resp[11], 1);
+  {
+    std::lock_guard lock(handler.mu_);
+    EXPECT_TRUE(handler.released_) << "the first handler timed out: the second request waited for it";
+  }
+  ::close(a);
+  ::close(b);
 }
 
 }  // namespace
