@@ -11,7 +11,8 @@
 //               [--record-size BYTES] [--records-per-batch N] [--depth N] [--acks A]
 // Prints one JSON line; mb_per_s counts record values, as keel-load does.
 // Every answer is checked: no error, and each batch's base offset is the one
-// after the previous batch's last.
+// after the previous batch's last. One untimed batch goes first, retried
+// while the partition has no leader yet (a topic just created).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "protocol/generated/api.h"
 #include "protocol/generated/produce_request.h"
@@ -86,8 +88,8 @@ Bytes encode_request(const std::string& topic, int32_t partition, int16_t acks, 
   return frame;
 }
 
-// Reads one answer and returns its partition's base offset; dies on an error.
-int64_t read_answer(int fd, int32_t expect_correlation, Bytes& buf) {
+// Reads one answer and returns its partition's base offset and error code.
+std::pair<int64_t, int16_t> read_answer_or_error(int fd, int32_t expect_correlation, Bytes& buf) {
   uint8_t size_be[4];
   if (!read_exact(fd, size_be, 4)) die("connection closed");
   buf.resize(static_cast<size_t>(load_be<int32_t>(size_be)));
@@ -102,8 +104,31 @@ int64_t read_answer(int fd, int32_t expect_correlation, Bytes& buf) {
   if (!resp.decode(r, kVersion)) die("bad produce response");
   if (resp.responses.size() != 1 || resp.responses[0].partition_responses.size() != 1) die("unexpected answer shape");
   const auto& pr = resp.responses[0].partition_responses[0];
-  if (pr.error_code != 0) die("produce error " + std::to_string(pr.error_code));
-  return pr.base_offset;
+  return {pr.base_offset, pr.error_code};
+}
+
+// The same; dies on an error.
+int64_t read_answer(int fd, int32_t expect_correlation, Bytes& buf) {
+  const auto [base, error] = read_answer_or_error(fd, expect_correlation, buf);
+  if (error != 0) die("produce error " + std::to_string(error));
+  return base;
+}
+
+// One batch, sent until the partition takes it (a topic just created may not
+// have its leader yet: NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, as
+// any client retries), before the clock starts. Uses correlation id -1.
+void first_batch(int fd, Bytes& frame, Bytes& answer) {
+  constexpr int16_t kUnknownTopicOrPartition = 3, kNotLeaderOrFollower = 6;
+  store_be<int32_t>(frame.data() + 8, -1);
+  for (int attempt = 0;; ++attempt) {
+    write_all(fd, frame.data(), frame.size());
+    const auto [base, error] = read_answer_or_error(fd, -1, answer);
+    if (error == 0) return;
+    if ((error != kUnknownTopicOrPartition && error != kNotLeaderOrFollower) || attempt == 100) {
+      die("produce error " + std::to_string(error));
+    }
+    ::usleep(100 * 1000);
+  }
 }
 
 }  // namespace
@@ -159,6 +184,7 @@ int main(int argc, char** argv) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
   Bytes answer;
+  first_batch(fd, frame, answer);
   long long sent = 0, answered = 0;
   int64_t expect_offset = -1;  // learnt from the first answer
   const auto start = std::chrono::steady_clock::now();
