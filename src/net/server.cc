@@ -183,8 +183,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
       // Back-pressure: a client pipelining faster than we answer, or than the
       // handler threads take its requests, waits.
-      while (!closed_ && !draining_ &&
-             (queue_.in_flight() >= options_.max_in_flight || unhandled_bytes_ >= kUnhandledBytesLimit)) {
+      while (!closed_ && !draining_ && must_pause()) {
         reader_wake_.expires_at(asio::steady_timer::time_point::max());
         co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
@@ -205,15 +204,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         continue;
       }
       const size_t frame_size = frame.size();
-      unhandled_bytes_ += frame_size;
+      unhandled_bytes_.fetch_add(frame_size);
       asio::post(*handler_strand_, [self, frame_size, frame = std::move(frame), done = std::move(done)]() mutable {
         self->handler_.handle(self->info_, std::move(frame), std::move(done));
+        self->unhandled_bytes_.fetch_sub(frame_size);
+        // Wake the reader only when it waits for this: one post per request
+        // fewer (a wake-up of the reactor thread) on the common path.
+        if (!self->reader_waiting_.exchange(false)) return;
         std::shared_lock alive_lock(self->life_->mu);
         if (!self->life_->alive) return;
-        asio::post(self->socket_.get_executor(), [self, frame_size]() {
-          self->unhandled_bytes_ -= frame_size;
-          self->reader_wake_.cancel();
-        });
+        asio::post(self->socket_.get_executor(), [self]() { self->reader_wake_.cancel(); });
       });
     }
     if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted &&
@@ -222,6 +222,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     reader_done_ = true;
     writer_wake_.cancel();
+  }
+
+  // Whether the reader must wait before reading on: too many answers
+  // outstanding, or too many bytes handed to the handler threads and not yet
+  // handled. For the latter it raises reader_waiting_ and then looks again, so
+  // a handler thread finishing in between is either seen here or sees the
+  // flag and wakes the reader (both sequentially consistent).
+  bool must_pause() {
+    if (queue_.in_flight() >= options_.max_in_flight) return true;
+    if (unhandled_bytes_.load() < kUnhandledBytesLimit) return false;
+    reader_waiting_.store(true);
+    if (unhandled_bytes_.load() < kUnhandledBytesLimit) {
+      reader_waiting_.store(false);
+      return false;
+    }
+    return true;
   }
 
   void complete(uint64_t seq, Response response) {
@@ -336,7 +352,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Lifeline> life_;
   std::function<void()> on_gone_;
   std::optional<HandlerStrand> handler_strand_;  // unset: handlers run on the reactor thread
-  size_t unhandled_bytes_ = 0;  // frames posted to the strand whose handle() has not returned
+  // Bytes of frames posted to the strand whose handle() has not returned;
+  // written by the reader and the handler threads.
+  std::atomic<size_t> unhandled_bytes_{0};
+  std::atomic<bool> reader_waiting_{false};  // the reader waits for unhandled_bytes_ to fall
   std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
   bool closed_ = false;

@@ -400,5 +400,67 @@ TEST(Server, ABlockedHandlerDoesNotHoldUpOtherConnectionsOnTheSameReactor) {
   ::close(b);
 }
 
+
+// Takes each request in 20 ms but answers none until it has taken twelve, then
+// all of them: no answer leaves (which would also wake a paused reader) before
+// the reader has read past its read-ahead bound.
+class AnswerAtTwelveHandler : public RequestHandler {
+ public:
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    Bytes out = {0, 0, 0, 8};
+    out.insert(out.end(), frame.begin(), frame.begin() + 8);
+    Response r;
+    r.chunks.push_back(std::move(out));
+    pending_.emplace_back(std::move(done), std::move(r));
+    if (pending_.size() < 12) return;
+    for (auto& [d, resp] : pending_) d(std::move(resp));
+    pending_.clear();
+  }
+
+ private:
+  std::vector<std::pair<std::function<void(Response)>, Response>> pending_;  // one connection: no lock
+};
+
+// Twelve 1 MiB requests sent at once are more than the reader may hand to the
+// handler threads ahead of them (4 MiB): it pauses, and each request handled
+// must wake it again, or the later requests would never be read (and, with
+// this handler, nothing would be answered).
+TEST(Server, AReaderPausedByTheReadAheadBoundResumesAsHandlersFinish) {
+  AnswerAtTwelveHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.handler_threads = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  constexpr uint32_t kBody = 1 << 20;
+  std::thread writer([fd] {
+    for (uint8_t i = 0; i < 12; ++i) {
+      Bytes frame(4 + kBody, 0);
+      frame[0] = static_cast<uint8_t>(kBody >> 24);
+      frame[1] = static_cast<uint8_t>(kBody >> 16);
+      frame[2] = static_cast<uint8_t>(kBody >> 8);
+      frame[3] = static_cast<uint8_t>(kBody);
+      frame[4 + 1] = 18;  // an api key byte, as in the other tests
+      frame[4 + 7] = i;
+      size_t off = 0;
+      while (off < frame.size()) {
+        const ssize_t n = ::write(fd, frame.data() + off, frame.size() - off);
+        if (n <= 0) return;
+        off += static_cast<size_t>(n);
+      }
+    }
+  });
+  for (uint8_t i = 0; i < 12; ++i) {
+    uint8_t resp[12];
+    ASSERT_TRUE(read_exact(fd, resp, sizeof(resp))) << "answer " << int(i) << " never came";
+    EXPECT_EQ(resp[11], i);
+  }
+  writer.join();
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace keel::net
