@@ -199,15 +199,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
           if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
         });
       };
-      if (!handler_strand_) {
+      // With nothing of this connection on the handler threads, a request
+      // that never waits is handled right here: no hand-off, and the frame
+      // is still in this core's cache.
+      if (!handler_strand_ || (unhandled_requests_.load() == 0 && handler_.runs_on_network_thread(frame))) {
         handler_.handle(info_, std::move(frame), std::move(done));
         continue;
       }
       const size_t frame_size = frame.size();
       unhandled_bytes_.fetch_add(frame_size);
+      unhandled_requests_.fetch_add(1);
       asio::post(*handler_strand_, [self, frame_size, frame = std::move(frame), done = std::move(done)]() mutable {
         self->handler_.handle(self->info_, std::move(frame), std::move(done));
         self->unhandled_bytes_.fetch_sub(frame_size);
+        self->unhandled_requests_.fetch_sub(1);
         // Wake the reader only when it waits for this: one post per request
         // fewer (a wake-up of the reactor thread) on the common path.
         if (!self->reader_waiting_.exchange(false)) return;
@@ -356,6 +361,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // written by the reader and the handler threads.
   std::atomic<size_t> unhandled_bytes_{0};
   std::atomic<bool> reader_waiting_{false};  // the reader waits for unhandled_bytes_ to fall
+  std::atomic<int> unhandled_requests_{0};   // their count: 0 = the strand is idle
   std::chrono::steady_clock::time_point last_active_;
   ResponseQueue queue_;
   bool closed_ = false;

@@ -28,13 +28,19 @@ struct ConnectionInfo {
 // Receives every request frame (size prefix stripped). `done` may be called
 // from any thread, exactly once; the connection sends the response in request
 // order. Calls come from the connection's reactor thread, or with handler
-// threads (ServerOptions::handler_threads) from one of those: either way one
-// at a time per connection, in the order its requests arrived.
+// threads (ServerOptions::handler_threads) from one of those (the reactor
+// thread still for requests runs_on_network_thread accepts): either way one at
+// a time per connection, in the order its requests arrived.
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
   virtual void handle(const ConnectionInfo& conn, Bytes frame,
                       std::function<void(Response)> done) = 0;
+  // Whether this request may be handled on the reactor thread that read it,
+  // skipping the hand-off to a handler thread (and back): for requests that
+  // never wait. It is, only when the connection has nothing queued or running
+  // on the handler threads, so the arrival order holds either way.
+  virtual bool runs_on_network_thread(const Bytes& /*frame*/) const { return false; }
 };
 
 struct ListenerSpec {

@@ -21,22 +21,24 @@ using protocol::ApiKey;
 constexpr int16_t key(ApiKey k) { return static_cast<int16_t>(k); }
 
 // What Keel serves. Adding an API here is what makes ApiVersions advertise it.
-// Ordered by key.
+// Ordered by key. The last field marks the data path's requests that never
+// wait on the store or another broker, handled on the network thread when
+// their connection has nothing queued for the handler threads.
 constexpr ApiEntry kApis[] = {
-    {key(ApiKey::kProduce), 0, 11, nullptr, &handle_produce},
-    {key(ApiKey::kFetch), 0, 17, nullptr, &handle_fetch},
-    {key(ApiKey::kListOffsets), 0, 9, &handle_list_offsets},
+    {key(ApiKey::kProduce), 0, 11, nullptr, &handle_produce, true},
+    {key(ApiKey::kFetch), 0, 17, nullptr, &handle_fetch, true},
+    {key(ApiKey::kListOffsets), 0, 9, &handle_list_offsets, nullptr, true},
     {key(ApiKey::kMetadata), 0, 12, &handle_metadata},
     {key(ApiKey::kOffsetCommit), 0, 9, &handle_offset_commit},
     {key(ApiKey::kOffsetFetch), 0, 9, &handle_offset_fetch},
     {key(ApiKey::kFindCoordinator), 0, 6, &handle_find_coordinator},
     {key(ApiKey::kJoinGroup), 0, 9, nullptr, &handle_join_group},
-    {key(ApiKey::kHeartbeat), 0, 4, &handle_heartbeat},
+    {key(ApiKey::kHeartbeat), 0, 4, &handle_heartbeat, nullptr, true},
     {key(ApiKey::kLeaveGroup), 0, 5, &handle_leave_group},
     {key(ApiKey::kSyncGroup), 0, 5, nullptr, &handle_sync_group},
     {key(ApiKey::kDescribeGroups), 0, 5, &handle_describe_groups},
     {key(ApiKey::kListGroups), 0, 5, &handle_list_groups},
-    {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions},
+    {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions, nullptr, true},
     {key(ApiKey::kCreateTopics), 0, 7, nullptr, &handle_create_topics},
     {key(ApiKey::kDeleteTopics), 0, 6, nullptr, &handle_delete_topics},
     {key(ApiKey::kDeleteRecords), 0, 2, &handle_delete_records},
@@ -181,6 +183,12 @@ int64_t RequestContext::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+bool Router::runs_on_network_thread(const Bytes& frame) const {
+  if (frame.size() < 2) return false;
+  const ApiEntry* api = find_served_api(load_be<int16_t>(frame.data()));
+  return api && api->on_network_thread;
 }
 
 net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView frame) {

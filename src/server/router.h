@@ -55,6 +55,9 @@ struct ApiEntry {
   int16_t max_version;
   ApiHandler handler;              // one of the two is set
   AsyncApiHandler async_handler = nullptr;
+  // Never waits (no store or ZooKeeper round trip, no other broker): may run
+  // on the network thread (net::RequestHandler::runs_on_network_thread).
+  bool on_network_thread = false;
 };
 
 // The APIs Keel serves today, ordered by key.
@@ -68,6 +71,7 @@ class Router : public net::RequestHandler {
 
   void handle(const net::ConnectionInfo& conn, Bytes frame,
               std::function<void(net::Response)> done) override;
+  bool runs_on_network_thread(const Bytes& frame) const override;
 
   // The same, for tests: waits for the answer (at most 10 s) and returns it
   // — the response frame (size prefix included), an empty response for none,

@@ -462,5 +462,65 @@ TEST(Server, AReaderPausedByTheReadAheadBoundResumesAsHandlersFinish) {
   ::close(fd);
 }
 
+
+// Requests whose last byte is odd may run on the network thread; even ones
+// sleep 10 ms. Notes the order and the thread of each.
+class MixedHandler : public RequestHandler {
+ public:
+  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+    if (frame[7] % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    {
+      std::lock_guard lock(mu_);
+      order_.push_back(frame[7]);
+      threads_.push_back(std::this_thread::get_id());
+    }
+    Bytes out = {0, 0, 0, 8};
+    out.insert(out.end(), frame.begin(), frame.begin() + 8);
+    Response r;
+    r.chunks.push_back(std::move(out));
+    done(std::move(r));
+  }
+  bool runs_on_network_thread(const Bytes& frame) const override { return frame[7] % 2 == 1; }
+  std::mutex mu_;
+  std::vector<uint8_t> order_;
+  std::vector<std::thread::id> threads_;
+};
+
+TEST(Server, RequestsForTheNetworkThreadRunThereOnlyWhenNothingOfTheirConnectionIsQueued) {
+  MixedHandler handler;
+  ServerOptions options;
+  options.threads = 1;
+  options.handler_threads = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  int fd = connect_to(ports[0]);
+  auto one = [&](uint8_t id) {
+    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
+    ASSERT_EQ(::write(fd, frame, sizeof(frame)), static_cast<ssize_t>(sizeof(frame)));
+    uint8_t resp[12];
+    ASSERT_TRUE(read_exact(fd, resp, sizeof(resp)));
+    EXPECT_EQ(resp[11], id);
+  };
+  one(1);  // alone: on the network thread
+  one(2);  // on a handler thread
+  one(3);  // alone again: the network thread
+  {
+    std::lock_guard lock(handler.mu_);
+    ASSERT_EQ(handler.threads_.size(), 3u);
+    EXPECT_EQ(handler.threads_[0], handler.threads_[2]);
+    EXPECT_NE(handler.threads_[0], handler.threads_[1]);
+  }
+  // Pipelined and mixed: the odd ones behind an even one wait for it (they go
+  // through the strand), so the handled order is the arrival order.
+  pipeline_and_expect_in_order(fd, 40);
+  {
+    std::lock_guard lock(handler.mu_);
+    ASSERT_EQ(handler.order_.size(), 43u);
+    for (uint8_t i = 0; i < 40; ++i) EXPECT_EQ(handler.order_[3 + i], i) << "handled out of arrival order";
+  }
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace keel::net

@@ -93,6 +93,22 @@ TEST_F(RouterTest, ApiVersionsListsExactlyTheServedTable) {
   }
 }
 
+// Only the data path's requests that never wait may skip the handler
+// threads; anything that may reach the store (topic admin, Metadata with
+// auto-creation, FindCoordinator creating __consumer_offsets) may not.
+TEST_F(RouterTest, OnlyRequestsThatNeverWaitMayRunOnTheNetworkThread) {
+  auto frame_for = [](int16_t api_key) {
+    Bytes f(8, 0);
+    store_be<int16_t>(f.data(), api_key);
+    return f;
+  };
+  for (int16_t k : {0, 1, 2, 12, 18}) EXPECT_TRUE(router_.runs_on_network_thread(frame_for(k))) << k;
+  for (int16_t k : {3, 8, 10, 11, 19, 20, 21, 22, 32, 33, 37, 44, 999}) {
+    EXPECT_FALSE(router_.runs_on_network_thread(frame_for(k))) << k;
+  }
+  EXPECT_FALSE(router_.runs_on_network_thread(Bytes{0})) << "a frame too short for an api key";
+}
+
 TEST_F(RouterTest, ApiVersionsTooNewIsAnsweredInV0WithUnsupportedVersion) {
   ApiVersionsRequest req;
   auto body = call(18, 4, req);  // 4 exists in the schema, Keel serves up to 3
@@ -120,8 +136,12 @@ TEST_F(RouterTest, MetadataAdvertisesTheListenerTheClientUsed) {
     EXPECT_EQ(resp.brokers[0].node_id, 7);
     EXPECT_EQ(resp.brokers[0].host, "broker7.example");
     EXPECT_EQ(resp.brokers[0].port, 9093);
-    if (v >= 1) EXPECT_EQ(resp.controller_id, 7);
-    if (v >= 2) EXPECT_EQ(resp.cluster_id, std::optional<std::string>("AAAAAAAAAAAAAAAAAAAAAA"));
+    if (v >= 1) {
+      EXPECT_EQ(resp.controller_id, 7);
+    }
+    if (v >= 2) {
+      EXPECT_EQ(resp.cluster_id, std::optional<std::string>("AAAAAAAAAAAAAAAAAAAAAA"));
+    }
   }
   conn_.listener_name = "INTERNAL";
   MetadataRequest req;
