@@ -11,10 +11,13 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "common/errors.h"
@@ -23,6 +26,32 @@ namespace keel {
 
 using Bytes = std::vector<uint8_t>;
 using ByteView = std::span<const uint8_t>;
+
+// An allocator whose value-initialisation is default-initialisation: a
+// vector<uint8_t> sized with it is not zero-filled first. For buffers that are
+// written whole right away (a request frame read from the socket).
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// Bytes that are not zeroed when sized: `UninitBytes b(n)` holds n
+// indeterminate bytes until written.
+using UninitBytes = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
 
 inline ByteView as_bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

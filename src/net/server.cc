@@ -175,7 +175,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         close();
         break;
       }
-      Bytes frame(*size);
+      Frame frame(*size);  // not zero-filled: the read below writes all of it
       co_await asio::async_read(socket_, asio::buffer(frame),
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;

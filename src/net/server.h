@@ -18,6 +18,10 @@
 
 namespace keel::net {
 
+// One request frame as read from the socket (size prefix stripped). Its
+// buffer is not zero-filled before the read fills it.
+using Frame = UninitBytes;
+
 struct ConnectionInfo {
   uint64_t id = 0;
   std::string peer;           // "ip:port" of the client
@@ -34,13 +38,13 @@ struct ConnectionInfo {
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  virtual void handle(const ConnectionInfo& conn, Bytes frame,
+  virtual void handle(const ConnectionInfo& conn, Frame frame,
                       std::function<void(Response)> done) = 0;
   // Whether this request may be handled on the reactor thread that read it,
   // skipping the hand-off to a handler thread (and back): for requests that
   // never wait. It is, only when the connection has nothing queued or running
   // on the handler threads, so the arrival order holds either way.
-  virtual bool runs_on_network_thread(const Bytes& /*frame*/) const { return false; }
+  virtual bool runs_on_network_thread(const Frame& /*frame*/) const { return false; }
 };
 
 struct ListenerSpec {

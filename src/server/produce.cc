@@ -29,7 +29,7 @@ std::shared_ptr<spdlog::logger> log() {
 // The decoded records borrow from the request frame, which this handler owns
 // (ctx.frame): find them in it to get a writable span for the in-place append.
 std::span<uint8_t> writable(RequestContext& ctx, ByteView view) {
-  Bytes& frame = *ctx.frame;
+  net::Frame& frame = *ctx.frame;
   if (view.empty() || view.data() < frame.data() || view.data() + view.size() > frame.data() + frame.size()) {
     return {};
   }

@@ -30,7 +30,7 @@ struct RequestContext {
   Services& services;
   // The request frame; decoded requests borrow from it (records, strings), so
   // a handler that answers later keeps this pointer alive meanwhile.
-  std::shared_ptr<Bytes> frame;
+  std::shared_ptr<net::Frame> frame;
   int16_t api_version() const { return header.request_api_version; }
   int64_t now_ms() const;
 };

@@ -185,7 +185,7 @@ int64_t RequestContext::now_ms() const {
       .count();
 }
 
-bool Router::runs_on_network_thread(const Bytes& frame) const {
+bool Router::runs_on_network_thread(const net::Frame& frame) const {
   if (frame.size() < 2) return false;
   const ApiEntry* api = find_served_api(load_be<int16_t>(frame.data()));
   return api && api->on_network_thread;
@@ -195,7 +195,7 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
   std::mutex mu;
   std::condition_variable cv;
   std::optional<net::Response> out;
-  handle(conn, Bytes(frame.begin(), frame.end()), [&](net::Response r) {
+  handle(conn, net::Frame(frame.begin(), frame.end()), [&](net::Response r) {
     std::lock_guard lock(mu);
     out = std::move(r);
     cv.notify_one();
@@ -208,9 +208,9 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
   return std::move(*out);
 }
 
-void Router::handle(const net::ConnectionInfo& conn, Bytes frame_bytes,
+void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
                     std::function<void(net::Response)> done) {
-  auto frame_ptr = std::make_shared<Bytes>(std::move(frame_bytes));
+  auto frame_ptr = std::make_shared<net::Frame>(std::move(frame_bytes));
   ByteView frame(*frame_ptr);
   ByteReader r(frame);
   // The first 8 bytes are the same in every header version.

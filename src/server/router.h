@@ -69,9 +69,9 @@ class Router : public net::RequestHandler {
   Router(const BrokerIdentity& broker, const config::BrokerConfig& config, Services& services)
       : broker_(broker), config_(config), services_(services) {}
 
-  void handle(const net::ConnectionInfo& conn, Bytes frame,
+  void handle(const net::ConnectionInfo& conn, net::Frame frame,
               std::function<void(net::Response)> done) override;
-  bool runs_on_network_thread(const Bytes& frame) const override;
+  bool runs_on_network_thread(const net::Frame& frame) const override;
 
   // The same, for tests: waits for the answer (at most 10 s) and returns it
   // — the response frame (size prefix included), an empty response for none,

@@ -24,7 +24,7 @@ class FileHandler : public RequestHandler {
  public:
   FileHandler(std::shared_ptr<int> fd, int64_t offset, int64_t length)
       : fd_(std::move(fd)), offset_(offset), length_(length) {}
-  void handle(const ConnectionInfo&, Bytes, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame, std::function<void(Response)> done) override {
     Response r;
     const int32_t size = static_cast<int32_t>(4 + length_ + 4);
     Bytes head(8);

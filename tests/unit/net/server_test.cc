@@ -26,7 +26,7 @@ class ReverseDelayHandler : public RequestHandler {
   ~ReverseDelayHandler() override {
     for (auto& t : threads_) t.join();
   }
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     const int delay_ms = 5 * (10 - std::min<int>(frame[7], 10));
     std::lock_guard lock(mu_);
     threads_.emplace_back([frame = std::move(frame), done = std::move(done), delay_ms]() {
@@ -105,7 +105,7 @@ class BigThenLateHandler : public RequestHandler {
   ~BigThenLateHandler() override {
     if (late_.joinable()) late_.join();
   }
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     if (frame[7] == 0) {
       Bytes out(4 + kBig, 0x5a);
       out[0] = static_cast<uint8_t>(kBig >> 24);
@@ -254,7 +254,7 @@ class SlowHandler : public RequestHandler {
   ~SlowHandler() override {
     for (auto& t : threads_) t.join();
   }
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     std::lock_guard lock(mu_);
     threads_.emplace_back([frame = std::move(frame), done = std::move(done)]() {
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -303,7 +303,7 @@ namespace {
 // them ever ran at once.
 class OrderRecordingHandler : public RequestHandler {
  public:
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     if (running_.fetch_add(1) != 0) overlapped_ = true;
     std::this_thread::sleep_for(std::chrono::microseconds(200 * (frame[7] % 4)));
     {
@@ -351,7 +351,7 @@ TEST(Server, HandlerThreadsTakeAConnectionsRequestsOneAtATimeInArrivalOrder) {
 // does not hold up the reactor thread that reads the other connection.
 class WaitForOtherHandler : public RequestHandler {
  public:
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     if (frame[7] == 1) {
       std::unique_lock lock(mu_);
       released_ = cv_.wait_for(lock, std::chrono::seconds(5), [&] { return second_done_; });
@@ -406,7 +406,7 @@ TEST(Server, ABlockedHandlerDoesNotHoldUpOtherConnectionsOnTheSameReactor) {
 // the reader has read past its read-ahead bound.
 class AnswerAtTwelveHandler : public RequestHandler {
  public:
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     Bytes out = {0, 0, 0, 8};
     out.insert(out.end(), frame.begin(), frame.begin() + 8);
@@ -467,7 +467,7 @@ TEST(Server, AReaderPausedByTheReadAheadBoundResumesAsHandlersFinish) {
 // sleep 10 ms. Notes the order and the thread of each.
 class MixedHandler : public RequestHandler {
  public:
-  void handle(const ConnectionInfo&, Bytes frame, std::function<void(Response)> done) override {
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
     if (frame[7] % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     {
       std::lock_guard lock(mu_);
@@ -480,7 +480,7 @@ class MixedHandler : public RequestHandler {
     r.chunks.push_back(std::move(out));
     done(std::move(r));
   }
-  bool runs_on_network_thread(const Bytes& frame) const override { return frame[7] % 2 == 1; }
+  bool runs_on_network_thread(const Frame& frame) const override { return frame[7] % 2 == 1; }
   std::mutex mu_;
   std::vector<uint8_t> order_;
   std::vector<std::thread::id> threads_;

@@ -98,7 +98,7 @@ TEST_F(RouterTest, ApiVersionsListsExactlyTheServedTable) {
 // auto-creation, FindCoordinator creating __consumer_offsets) may not.
 TEST_F(RouterTest, OnlyRequestsThatNeverWaitMayRunOnTheNetworkThread) {
   auto frame_for = [](int16_t api_key) {
-    Bytes f(8, 0);
+    net::Frame f(8, 0);
     store_be<int16_t>(f.data(), api_key);
     return f;
   };
@@ -106,7 +106,7 @@ TEST_F(RouterTest, OnlyRequestsThatNeverWaitMayRunOnTheNetworkThread) {
   for (int16_t k : {3, 8, 10, 11, 19, 20, 21, 22, 32, 33, 37, 44, 999}) {
     EXPECT_FALSE(router_.runs_on_network_thread(frame_for(k))) << k;
   }
-  EXPECT_FALSE(router_.runs_on_network_thread(Bytes{0})) << "a frame too short for an api key";
+  EXPECT_FALSE(router_.runs_on_network_thread(net::Frame{0})) << "a frame too short for an api key";
 }
 
 TEST_F(RouterTest, ApiVersionsTooNewIsAnsweredInV0WithUnsupportedVersion) {
