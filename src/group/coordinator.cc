@@ -942,7 +942,8 @@ FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,
     return out;
   }
   for (const auto& tp : *partitions) {
-    FetchedOffset f{tp};
+    FetchedOffset f;
+    f.tp = tp;
     if (g) {
       auto it = g->offsets.find(tp);
       if (it != g->offsets.end()) {
@@ -998,7 +999,11 @@ GroupDescription GroupCoordinator::describe_group(const std::string& group_id) {
   d.protocol_type = g->protocol_type;
   d.protocol = g->is(GroupState::kStable) ? g->protocol_name.value_or("") : "";
   for (const auto& [id, m] : g->members) {
-    MemberDescription md{id, m.group_instance_id, m.client_id, m.client_host};
+    MemberDescription md;
+    md.member_id = id;
+    md.group_instance_id = m.group_instance_id;
+    md.client_id = m.client_id;
+    md.client_host = m.client_host;
     // Metadata and assignment only once they are settled (Kafka's summary).
     if (g->is(GroupState::kStable) && g->protocol_name) {
       if (const Bytes* b = m.metadata_for(*g->protocol_name)) md.metadata = *b;

@@ -239,8 +239,12 @@ TEST(Recovery, CrashTestSigkillAtRandomMomentsLosesNoFlushedBatch) {
     auto batches = read_all(*log);
     // A writer killed before its first append leaves an empty log, which is
     // right as long as it had flushed nothing.
-    if (max_flushed > 0) ASSERT_FALSE(batches.empty()) << "iteration " << iter;
-    if (!batches.empty()) EXPECT_EQ(batches.front().first, 0);
+    if (max_flushed > 0) {
+      ASSERT_FALSE(batches.empty()) << "iteration " << iter;
+    }
+    if (!batches.empty()) {
+      EXPECT_EQ(batches.front().first, 0);
+    }
     for (const auto& [base, ts] : batches) EXPECT_EQ(base, ts);
     ASSERT_TRUE(log->close());
   }
