@@ -271,10 +271,11 @@ class SlowHandler : public RequestHandler {
   std::vector<std::thread> threads_;
 };
 
-TEST(Server, AGracefulStopAnswersTheRequestsInFlightBeforeClosing) {
+void graceful_stop_answers_in_flight(int handler_threads) {
   SlowHandler handler;
   ServerOptions options;
   options.threads = 1;
+  options.handler_threads = handler_threads;
   Server server(options, handler);
   auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
   server.start();
@@ -291,6 +292,12 @@ TEST(Server, AGracefulStopAnswersTheRequestsInFlightBeforeClosing) {
   stopper.join();
   ::close(fd);
 }
+
+TEST(Server, AGracefulStopAnswersTheRequestsInFlightBeforeClosing) { graceful_stop_answers_in_flight(0); }
+
+// The same with the request handed to a handler thread: the drain waits for
+// it, and the pool is stopped and joined after the reactors.
+TEST(Server, AGracefulStopWithHandlerThreadsAnswersTheRequestsInFlight) { graceful_stop_answers_in_flight(2); }
 
 }  // namespace
 }  // namespace keel::net
