@@ -71,6 +71,13 @@ using HandlerStrand = asio::strand<asio::thread_pool::executor_type>;
 // the log, little enough that a fast client cannot pile up memory.
 constexpr size_t kUnhandledBytesLimit = 4 << 20;
 
+// Request bodies still missing at least kLowWaterMin bytes are received with
+// a low-water mark of what is missing, up to kLowWaterMax (Connection::
+// read_body): a 1 MiB produce request then wakes the reader a few times, not
+// once per 64 KiB segment.
+constexpr size_t kLowWaterMin = 128 << 10;
+constexpr size_t kLowWaterMax = 1 << 20;
+
 // One client connection. Two coroutines share it on its reactor thread: the
 // reader frames requests and hands them to the handler, the writer sends the
 // completed responses in request order. Everything here runs on the
@@ -176,8 +183,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         break;
       }
       Frame frame(*size);  // not zero-filled: the read below writes all of it
-      co_await asio::async_read(socket_, asio::buffer(frame),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      co_await read_body(frame, ec);
       if (ec) break;
       last_active_ = std::chrono::steady_clock::now();
 
@@ -227,6 +233,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     reader_done_ = true;
     writer_wake_.cancel();
+  }
+
+  // Reads a request body. A large one is received in few big reads rather than
+  // one per segment the sender's kernel delivers: SO_RCVLOWAT asks the kernel
+  // to report the socket readable (and wake this thread) only once that many
+  // bytes are there. It follows what is still missing of this frame, never
+  // more — a wait for bytes the client has not sent would never end — and is
+  // back at 1 for the next size prefix. The kernel caps it at half the receive
+  // buffer and reports readable anyway when the receive window closes.
+  asio::awaitable<void> read_body(Frame& frame, boost::system::error_code& ec) {
+    size_t got = 0;
+    while (got < frame.size()) {
+      got += co_await socket_.async_read_some(asio::buffer(frame.data() + got, frame.size() - got),
+                                              asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      set_rcvlowat(frame.size() - got);
+    }
+    if (ec) set_rcvlowat(0);
+  }
+
+  void set_rcvlowat(size_t missing) {
+    const int want = missing < kLowWaterMin ? 1 : static_cast<int>(std::min(missing, kLowWaterMax));
+    if (want == rcvlowat_) return;
+    boost::system::error_code ignored;
+    socket_.set_option(asio::socket_base::receive_low_watermark(want), ignored);
+    rcvlowat_ = want;  // a failure leaves the kernel's 1: only more wake-ups
   }
 
   // Whether the reader must wait before reading on: too many answers
@@ -366,6 +398,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ResponseQueue queue_;
   bool closed_ = false;
   bool draining_ = false;  // stop() is draining: read no more requests
+  int rcvlowat_ = 1;       // SO_RCVLOWAT as last set (read_body)
   bool reader_done_ = false;
 };
 
