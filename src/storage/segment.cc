@@ -19,6 +19,13 @@ namespace {
 
 constexpr size_t kScanChunk = 64 * 1024;
 
+// Reserving space ahead of the appends (Segment::reserve_ahead): from a
+// segment of kReserveFrom bytes on, in chunks of a quarter of its size within
+// [kReserveMin, kReserveMax].
+constexpr int64_t kReserveFrom = 1 << 20;
+constexpr int64_t kReserveMin = 1 << 20;
+constexpr int64_t kReserveMax = 16 << 20;
+
 // Sequential reader over [pos, end) of a file with a refillable buffer, so a
 // header scan costs one pread per 64 KiB rather than one per batch.
 class ChunkReader {
@@ -272,6 +279,7 @@ Result<void> Segment::append(ByteView bytes, const std::vector<BatchMeta>& metas
   auto f = cache_.get(log_);
   if (!f) return f.error();
   int fd = (*f)->fd();
+  reserve_ahead(fd, static_cast<int64_t>(bytes.size()));
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
@@ -360,8 +368,46 @@ Result<std::optional<TimestampOffset>> Segment::find_offset_by_timestamp(int64_t
   return std::optional<TimestampOffset>{};
 }
 
+// ext4 (and xfs) write into blocks fallocate reserved without reserving and
+// accounting each delayed-allocation block on every write: a fifth less CPU
+// per buffered write here (docs/storage.md, docs/load.md). The file's
+// size stays where the data ends (FALLOC_FL_KEEP_SIZE), so readers, recovery
+// and sizes see nothing of it; a quiet segment reserves nothing and a busy one
+// at most 16 MiB past its end, which seal() gives back. A failure (no support,
+// no space) only ends reserving for this segment: the write then reports
+// whatever it must, as without it.
+void Segment::reserve_ahead(int fd, int64_t incoming) {
+  const int64_t end = size_ + incoming;
+  if (reserve_failed_ || end <= reserved_end_ || size_ < kReserveFrom) return;
+  const int64_t from = std::max(reserved_end_, size_);
+  // Not past segment.bytes: the segment rolls there.
+  const int64_t to = std::max(end, std::min(end + std::clamp(size_ / 4, kReserveMin, kReserveMax),
+                                            config_.segment_bytes));
+  if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, from, to - from) != 0) {
+    reserve_failed_ = true;
+    return;
+  }
+  reserved_end_ = to;
+}
+
+// Blocks past the end of the data (reserved by reserve_ahead, also by a run
+// that crashed) are freed: a truncate to the current size drops them.
+Result<void> Segment::release_reserved() {
+  reserved_end_ = 0;
+  auto f = cache_.get(log_);
+  if (!f) return f.error();
+  struct stat st {};
+  if (::fstat((*f)->fd(), &st) != 0) return StorageErrc::kStorageError;
+  const int64_t block = st.st_blksize > 0 ? st.st_blksize : 4096;
+  if (st.st_size != size_ || static_cast<int64_t>(st.st_blocks) * 512 <= (size_ + block - 1) / block * block)
+    return {};
+  if (::ftruncate((*f)->fd(), size_) != 0) return StorageErrc::kStorageError;
+  return {};
+}
+
 Result<void> Segment::seal() {
   if (!loaded_) return {};
+  if (auto r = release_reserved(); !r) return r;
   if (max_timestamp_ >= 0) {
     if (auto r = time_index_->maybe_append(max_timestamp_, offset_of_max_timestamp_, true); !r) return r;
   }

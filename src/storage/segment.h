@@ -101,7 +101,8 @@ class Segment {
   // Position of the first batch whose last offset >= offset (size() if none).
   Result<int64_t> position_of(int64_t offset);
 
-  // Roll/close: force the final time index entry, trim both indexes.
+  // Roll/close: force the final time index entry, trim both indexes, free
+  // the .log's blocks reserved past its end.
   Result<void> seal();
   // Grows trimmed index files back to their preallocated size (reopened active segment).
   Result<void> preallocate_indexes();
@@ -128,6 +129,8 @@ class Segment {
   Result<int64_t> scan(int64_t start, int64_t end, const std::function<bool(const BatchHeader&)>& fn);
   Result<void> rebuild_indexes();
   void reset_state();
+  void reserve_ahead(int fd, int64_t incoming);
+  Result<void> release_reserved();
 
   std::string dir_;
   int64_t base_offset_;
@@ -144,6 +147,8 @@ class Segment {
   std::optional<int64_t> first_batch_timestamp_;
   int64_t bytes_since_index_entry_ = 0;
   int64_t created_ms_ = 0;
+  int64_t reserved_end_ = 0;     // the .log's blocks are reserved up to here (reserve_ahead)
+  bool reserve_failed_ = false;  // fallocate failed once: no more tries for this segment
 };
 
 }  // namespace keel::storage

@@ -315,6 +315,60 @@ TEST(Log, ReopenAfterCleanCloseKeepsOffsetsAndContinues) {
   EXPECT_EQ(got.back().first, 40);
 }
 
+int64_t allocated_bytes(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return static_cast<int64_t>(st.st_blocks) * 512;
+}
+
+// A busy segment has space reserved past its end (the file size stays at the
+// data's end); a roll and a close give it back, and the data reads back whole.
+TEST(Log, SpaceReservedAheadOfAppendsIsGivenBackAtRollAndClose) {
+  Fixture f;
+  // Not a multiple of the batch size: the segment rolls with reserved space left.
+  f.config.segment_bytes = (8 << 20) + (200 << 10);
+  const std::string first = f.tmp.sub("topic-0/00000000000000000000.log");
+  std::vector<int64_t> offsets;
+  {
+    auto log = f.open();
+    Bytes batch = test::make_batch_of_size(256 << 10, 0);
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(append_tmp(*log, batch, 0).ok());  // 2 MiB
+    const int64_t size = test::file_size(first);
+    EXPECT_EQ(size, static_cast<int64_t>(8 * batch.size()));
+    if (allocated_bytes(first) <= size) GTEST_SKIP() << "this filesystem does not reserve (fallocate)";
+    EXPECT_GT(allocated_bytes(first), size + 4096);
+    // Up to the roll at 8 MiB: the reservation never passes segment.bytes.
+    while (log->segment_base_offsets().size() == 1) {
+      ASSERT_TRUE(append_tmp(*log, batch, 0).ok());
+      if (log->segment_base_offsets().size() == 1) {
+        EXPECT_LE(allocated_bytes(first), f.config.segment_bytes + 4096);
+      }
+    }
+    EXPECT_LT(allocated_bytes(first), test::file_size(first) + 4096) << "the rolled segment kept its reservation";
+    const std::string second = f.tmp.sub("topic-0/" + std::string(20 - std::to_string(log->segment_base_offsets()[1]).size(), '0') +
+                                          std::to_string(log->segment_base_offsets()[1]) + ".log");
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(append_tmp(*log, batch, 0).ok());
+    EXPECT_GT(allocated_bytes(second), test::file_size(second));
+    ASSERT_TRUE(log->close());
+    EXPECT_LT(allocated_bytes(second), test::file_size(second) + 4096) << "close kept the reservation";
+    offsets = log->segment_base_offsets();
+  }
+  auto log = f.open();
+  EXPECT_EQ(log->segment_base_offsets(), offsets);
+  const int64_t end = log->log_end_offset();
+  int64_t next = 0;
+  while (next < end) {
+    auto r = log->read(next, 1 << 20);
+    ASSERT_TRUE(r);
+    ASSERT_FALSE(r->ranges.empty());
+    auto got = batches_in(read_range(r->ranges.at(0)));
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.front().first, next);
+    next = got.back().second + 1;
+  }
+  EXPECT_EQ(next, end);
+}
+
 TEST(Log, CorruptIndexIsRebuiltNotTrusted) {
   Fixture f;
   f.config.index_interval_bytes = 10;
