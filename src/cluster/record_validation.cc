@@ -71,59 +71,70 @@ void fill_batch_fields(ValidatedRecords& out, const protocol::RecordBatchView& b
   out.transactional = batch.is_transactional();
 }
 
-// A read position in a records section, for the hot walk below: the same
-// reads as ByteReader (common/bytes.h) with the same results, on raw
-// pointers, so the per-record cost is a few compares. Once `ok` is false the
-// caller stops.
-struct Cursor {
-  const uint8_t* p;
-  const uint8_t* end;
-  bool ok = true;
+// The hot walk's reads, on raw pointers: the same results as ByteReader's
+// (common/bytes.h) read_uvarint_n — at most `max_bytes` bytes, else malformed —
+// with the one- and two-byte cases (values below 128 and 16,384: every length,
+// delta and count of a typical record) inline. nullptr when malformed or past
+// `end`.
+const uint8_t* uvarint_long(const uint8_t* p, const uint8_t* end, int max_bytes, uint64_t& v) {
+  v = 0;
+  for (int i = 0; i < max_bytes; ++i) {
+    if (p >= end) return nullptr;
+    const uint8_t b = *p++;
+    v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
+    if (!(b & 0x80)) return p;
+  }
+  return nullptr;
+}
 
-  size_t remaining() const { return static_cast<size_t>(end - p); }
-  // ByteReader::read_uvarint_n: at most `max_bytes` bytes, else malformed.
-  uint64_t uvarint(int max_bytes) {
-    // The common one- and two-byte cases (lengths below 64 and 8,192).
-    if (p < end && !(p[0] & 0x80)) return *p++;
-    if (end - p >= 2 && !(p[1] & 0x80)) {
-      const uint64_t v = static_cast<uint64_t>(p[0] & 0x7f) | (static_cast<uint64_t>(p[1]) << 7);
-      p += 2;
-      return v;
+[[gnu::always_inline]] inline const uint8_t* uvarint(const uint8_t* p, const uint8_t* end, int max_bytes,
+                                                     uint64_t& v) {
+  if (end - p >= 2) {
+    if (!(p[0] & 0x80)) {
+      v = p[0];
+      return p + 1;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < max_bytes; ++i) {
-      if (p >= end) {
-        ok = false;
-        return 0;
-      }
-      const uint8_t b = *p++;
-      v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
-      if (!(b & 0x80)) return v;
+    if (!(p[1] & 0x80)) {
+      v = static_cast<uint64_t>(p[0] & 0x7f) | (static_cast<uint64_t>(p[1]) << 7);
+      return p + 2;
     }
-    ok = false;
-    return 0;
   }
-  int32_t varint() { return zigzag_decode32(static_cast<uint32_t>(uvarint(5))); }
-  int64_t varlong() { return zigzag_decode64(uvarint(10)); }
-  void skip(size_t n) {
-    if (n > remaining()) {
-      ok = false;
-      return;
-    }
-    p += n;
-  }
-  // A varint length that may be -1 (null) and that many bytes, as the record
-  // decoder's read_nullable takes them. `present` tells null apart.
-  bool skip_nullable(bool& present) {
-    const int32_t len = varint();
-    if (!ok || len < -1) return false;
-    present = len >= 0;
-    if (!present) return true;
-    if (static_cast<size_t>(len) > remaining()) return false;
-    p += len;
-    return true;
-  }
+  return uvarint_long(p, end, max_bytes, v);
+}
+
+// A zigzag varint32 length that may be -1 (null) and that many bytes, as the
+// record decoder's read_nullable takes them; nullptr when malformed.
+[[gnu::always_inline]] inline const uint8_t* skip_nullable(const uint8_t* p, const uint8_t* end, bool& present) {
+  uint64_t u;
+  p = uvarint(p, end, 5, u);
+  if (!p) return nullptr;
+  const int32_t len = zigzag_decode32(static_cast<uint32_t>(u));
+  if (len < -1) return nullptr;
+  present = len >= 0;
+  if (!present) return p;
+  if (len > end - p) return nullptr;
+  return p + len;
+}
+
+// The timestamps timestamp_out_of_range refuses are exactly those outside
+// [lo, hi]: old ones below now - min(difference, before), new ones above
+// now + min(difference, after), with bounds past int64's range clamped (no
+// int64 timestamp lies beyond them).
+struct TimestampRange {
+  int64_t lo = INT64_MIN;
+  int64_t hi = INT64_MAX;
 };
+
+TimestampRange accepted_timestamps(const ProduceValidationConfig& config, int64_t now_ms) {
+  const auto d_old = static_cast<uint64_t>(std::min(config.timestamp_difference_max_ms, config.timestamp_before_max_ms));
+  const auto d_new = static_cast<uint64_t>(std::min(config.timestamp_difference_max_ms, config.timestamp_after_max_ms));
+  const __int128 lo = static_cast<__int128>(now_ms) - static_cast<__int128>(d_old);
+  const __int128 hi = static_cast<__int128>(now_ms) + static_cast<__int128>(d_new);
+  TimestampRange r;
+  if (lo > INT64_MIN) r.lo = static_cast<int64_t>(lo);
+  if (hi < INT64_MAX) r.hi = static_cast<int64_t>(hi);
+  return r;
+}
 
 // The produce path's hot case: an uncompressed batch whose records all pass.
 // Walks the records with the decoder's own framing rules (parse_records /
@@ -140,41 +151,64 @@ bool uncompressed_records_pass(const protocol::RecordBatchView& batch, const Pro
   const int32_t count = batch.records_count();
   if (count <= 0 || static_cast<size_t>(count) > section.size() / kMinRecordSize) return false;
   if (batch.last_offset_delta() != count - 1) return false;
-  const bool log_append_type = batch.timestamp_type() == protocol::TimestampType::kLogAppendTime;
-  const int64_t base_timestamp = batch.base_timestamp();
-  const int64_t max_timestamp = batch.max_timestamp();
-  Cursor r{section.data(), section.data() + section.size()};
-  for (int32_t i = 0; i < count; ++i) {
-    const int32_t len = r.varint();
-    if (!r.ok || len < 0 || static_cast<size_t>(len) > r.remaining()) return false;
-    Cursor rec{r.p, r.p + len};
-    r.p += len;
-    rec.skip(1);  // attributes
-    const int64_t ts_delta = rec.varlong();
-    const int32_t offset_delta = rec.varint();
-    if (!rec.ok || offset_delta != i) return false;
-    bool key = false, value = false;
-    if (!rec.skip_nullable(key) || !rec.skip_nullable(value)) return false;
-    if (config.compacted && !key) return false;
-    const int32_t header_count = rec.varint();
-    if (!rec.ok || header_count < 0 || static_cast<size_t>(header_count) > rec.remaining() / kMinHeaderSize)
-      return false;
-    for (int32_t h = 0; h < header_count; ++h) {
-      const int32_t key_len = rec.varint();
-      if (!rec.ok || key_len < 0 || static_cast<size_t>(key_len) > rec.remaining()) return false;
-      rec.p += key_len;
-      bool header_value = false;
-      if (!rec.skip_nullable(header_value)) return false;
-    }
-    if (rec.p != rec.end) return false;
-    if (!config.log_append_time) {
-      const int64_t ts = log_append_type ? max_timestamp
-                                         : static_cast<int64_t>(static_cast<uint64_t>(base_timestamp) +
-                                                                static_cast<uint64_t>(ts_delta));
-      if (timestamp_out_of_range(ts, now_ms, config, nullptr)) return false;
+  // Timestamps: a LogAppendTime batch gives every record its max timestamp, one
+  // check for all; a CreateTime batch's records are checked against the range
+  // only when the topic's limits refuse any int64 timestamp at all.
+  const TimestampRange range = accepted_timestamps(config, now_ms);
+  bool check_records_ts = false;
+  if (!config.log_append_time) {
+    if (batch.timestamp_type() == protocol::TimestampType::kLogAppendTime) {
+      if (batch.max_timestamp() < range.lo || batch.max_timestamp() > range.hi) return false;
+    } else {
+      check_records_ts = range.lo != INT64_MIN || range.hi != INT64_MAX;
     }
   }
-  return r.p == r.end;
+  const uint64_t base_timestamp = static_cast<uint64_t>(batch.base_timestamp());
+  const uint8_t* p = section.data();
+  const uint8_t* const end = p + section.size();
+  for (int32_t i = 0; i < count; ++i) {
+    uint64_t u;
+    p = uvarint(p, end, 5, u);
+    if (!p) return false;
+    const int32_t len = zigzag_decode32(static_cast<uint32_t>(u));
+    if (len < 0 || len > end - p) return false;
+    const uint8_t* const rec_end = p + len;
+    if (p == rec_end) return false;
+    ++p;  // attributes
+    p = uvarint(p, rec_end, 10, u);
+    if (!p) return false;
+    const int64_t ts_delta = zigzag_decode64(u);
+    p = uvarint(p, rec_end, 5, u);
+    if (!p || zigzag_decode32(static_cast<uint32_t>(u)) != i) return false;
+    bool key = false, value = false;
+    p = skip_nullable(p, rec_end, key);
+    if (!p || (config.compacted && !key)) return false;
+    p = skip_nullable(p, rec_end, value);
+    if (!p) return false;
+    p = uvarint(p, rec_end, 5, u);
+    if (!p) return false;
+    const int32_t header_count = zigzag_decode32(static_cast<uint32_t>(u));
+    if (header_count != 0) {
+      if (header_count < 0 || static_cast<size_t>(header_count) > static_cast<size_t>(rec_end - p) / kMinHeaderSize)
+        return false;
+      for (int32_t h = 0; h < header_count; ++h) {
+        p = uvarint(p, rec_end, 5, u);
+        if (!p) return false;
+        const int32_t key_len = zigzag_decode32(static_cast<uint32_t>(u));
+        if (key_len < 0 || key_len > rec_end - p) return false;
+        p += key_len;
+        bool header_value = false;
+        p = skip_nullable(p, rec_end, header_value);
+        if (!p) return false;
+      }
+    }
+    if (p != rec_end) return false;
+    if (check_records_ts) {
+      const auto ts = static_cast<int64_t>(base_timestamp + static_cast<uint64_t>(ts_delta));
+      if (ts < range.lo || ts > range.hi) return false;
+    }
+  }
+  return p == end;
 }
 
 }  // namespace
