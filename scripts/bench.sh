@@ -69,61 +69,94 @@ recvwrite_mbs=$(best_of3 "$build/benchmarks/load/recv-write-limit" "$work/rw" $(
 recvwrite_small_mbs=$(best_of3 "$build/benchmarks/load/recv-write-limit" "$work/rw" $(n 1024) --rcvbuf 102400)
 
 echo "== keel broker" >&2
-port=$(free_port)
-cat > "$work/keel.yaml" <<YAML
+broker_yaml() {  # broker_yaml <port> <dir>: the config of a broker on <port> keeping its files in <dir>
+  cat <<YAML
 broker.id: 0
-listeners: PLAINTEXT://127.0.0.1:$port
-log.dirs: $work/data
+listeners: PLAINTEXT://127.0.0.1:$1
+log.dirs: $2/data
 num.partitions: 1
 # As config/keel.yaml ships it (the broker of README's first command): the
 # kernel autotunes the receive buffer (docs/load.md, A/B runs).
 socket.receive.buffer.bytes: -1
 logging:
   level: warn
-  file: $work/keel.log
+  file: $2/keel.log
 YAML
+}
+wait_port() { for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && break; sleep 0.1; done; }
+# A broker of its own for one run, its data removed with it right after (see
+# the 100-byte loads for why): fresh_start sets fresh_pid and fresh_port.
+fresh_start() {
+  fresh_port=$(free_port); mkdir -p "$work/fresh"
+  broker_yaml "$fresh_port" "$work/fresh" > "$work/fresh/keel.yaml"
+  "$build/src/keel" --config "$work/fresh/keel.yaml" & fresh_pid=$!; pids+=($fresh_pid)
+  wait_port "$fresh_port"
+}
+fresh_stop() { kill "$fresh_pid"; wait "$fresh_pid" 2>/dev/null || true; rm -rf "$work/fresh"; }
+port=$(free_port)
+broker_yaml "$port" "$work" > "$work/keel.yaml"
 "$build/src/keel" --config "$work/keel.yaml" & keel=$!; pids+=($keel)
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+wait_port "$port"
 bs=127.0.0.1:$port
 
-mock_out=$work/mock.out
-"$load" mock --topic p100 > "$mock_out" 2>/dev/null & pids+=($!)
-for _ in $(seq 50); do [ -s "$mock_out" ] && break; sleep 0.1; done
-mock_bs=$(head -1 "$mock_out")
-
+timed_load() {  # timed_load <keel-load args...>: the JSON line; the client's CPU seconds to $work/client
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "%U %S" -o "$work/client" "$load" "$@"
+  else
+    echo "0 0" > "$work/client"; "$load" "$@"
+  fi
+}
 measure() {  # measure <label> <keel-load args...>: prints the JSON line, CPU ticks of keel to $work/cpu,
              # the client's CPU seconds (user + system) appended to $work/client_cpus
   local before after out
   shift  # the label names the run for the reader of this script only
   before=$(cpu_ticks "$keel")
-  if [ -x /usr/bin/time ]; then
-    out=$(/usr/bin/time -f "%U %S" -o "$work/client" "$load" "$@")
-  else
-    out=$("$load" "$@"); echo "0 0" > "$work/client"
-  fi
+  out=$(timed_load "$@")
   after=$(cpu_ticks "$keel")
   echo "$(( after - before ))" > "$work/cpu"
   awk '{print $1+$2}' "$work/client" >> "$work/client_cpus"
   echo "$out"
 }
 
-for t in p100 p1k p64k lat; do "$load" create --bootstrap "$bs" --topic $t --partitions 1; done
+for t in p1k p64k lat; do "$load" create --bootstrap "$bs" --topic $t --partitions 1; done
 
 # Each load starts with the dirty pages of the one before written out (sync):
 # their writeback would otherwise take CPU from it (and not from the limits,
 # measured on a quiet machine).
 sync
-echo "== produce 100-byte records, acks=1 (keel and the mock, best of 3 each)" >&2
+echo "== produce 100-byte records, acks=1 (keel and the mock, best of 4 each)" >&2
 r100=$(n 2000000)
-# Best of 3 for each, keel and the mock taking turns: on this shared machine
-# noise only ever slows a run down, and it must not pick a side.
+# Best of 4 for each, keel and the mock taking turns: on this shared machine
+# noise only ever slows a run down, and it must not pick a side. Every run gets
+# a broker (or mock) of its own, started for it and removed with its data right
+# after, and the order alternates (keel first, then the mock first): on this VM
+# a run's fresh memory comes fast from pages the run before just freed, slowly
+# from pages the host has taken back (docs/load.md, "This machine's memory"), so
+# a shared broker's growing page cache, or always going first, would pick a side.
 keel100='{"records_per_s":0}'; mock100='{"records_per_s":0}'
-for _ in 1 2 3; do
-  out=$(measure p100 produce --bootstrap "$bs" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
-  c=$(tail -1 "$work/client_cpus"); sed -i '$d' "$work/client_cpus"
-  if better "$out" "$keel100" records_per_s; then keel100=$out; cpu100=$(cat "$work/cpu"); ccpu100=$c; fi
-  out=$("$load" produce --bootstrap "$mock_bs" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+keel_100() {
+  local out before after
+  fresh_start
+  "$load" create --bootstrap "127.0.0.1:$fresh_port" --topic p100 --partitions 1
+  before=$(cpu_ticks "$fresh_pid")
+  out=$(timed_load produce --bootstrap "127.0.0.1:$fresh_port" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+  after=$(cpu_ticks "$fresh_pid")
+  fresh_stop
+  if better "$out" "$keel100" records_per_s; then
+    keel100=$out; cpu100=$(( after - before )); ccpu100=$(awk '{print $1+$2}' "$work/client")
+  fi
+}
+mock_100() {
+  local pid out
+  "$load" mock --topic p100 > "$work/mock.out" 2>/dev/null & pid=$!; pids+=($pid)
+  for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
+  out=$(timed_load produce --bootstrap "$(head -1 "$work/mock.out")" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
   if better "$out" "$mock100" records_per_s; then mock100=$out; fi
+}
+for round in 1 2 3 4; do
+  sync
+  if [ $((round % 2)) = 1 ]; then keel_100; mock_100; else mock_100; keel_100; fi
 done
 echo "$ccpu100" >> "$work/client_cpus"
 
@@ -139,14 +172,38 @@ echo "== the same with raw-produce: ~1 MiB batches of 1 KiB records, pre-encoded
 # it several-fold, docs/load.md), beside the produce loads that depend on it.
 pagecache_now_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
 rm -f "$work/dd.bin"
-"$load" create --bootstrap "$bs" --topic rawp --partitions 1
+# Each run on a fresh broker (as the 100-byte loads), one connection, then two
+# producers at once on two partitions: the broker's two network threads take
+# one connection each (the TCP limit stays the single stream's).
 rawp='{"mb_per_s":0}'; cpurawp=0
+rawp2=0; cpurawp2=0; rawp2_bytes=0
 for _ in 1 2 3; do  # best of 3, as for the limits
-  before=$(cpu_ticks "$keel")
-  out=$("$build/benchmarks/load/raw-produce" 127.0.0.1 "$port" rawp 0 $(n 1000))
-  after=$(cpu_ticks "$keel")
+  sync
+  fresh_start
+  "$load" create --bootstrap "127.0.0.1:$fresh_port" --topic rawp --partitions 1
+  before=$(cpu_ticks "$fresh_pid")
+  out=$("$build/benchmarks/load/raw-produce" 127.0.0.1 "$fresh_port" rawp 0 $(n 1000))
+  after=$(cpu_ticks "$fresh_pid")
+  fresh_stop
   if better "$out" "$rawp" mb_per_s; then
     rawp=$out; cpurawp=$(( after - before ))
+  fi
+  sync
+  fresh_start
+  "$load" create --bootstrap "127.0.0.1:$fresh_port" --topic rawp2 --partitions 2
+  before=$(cpu_ticks "$fresh_pid")
+  "$build/benchmarks/load/raw-produce" 127.0.0.1 "$fresh_port" rawp2 0 $(n 500) > "$work/rawp2.0" & c0=$!
+  "$build/benchmarks/load/raw-produce" 127.0.0.1 "$fresh_port" rawp2 1 $(n 500) > "$work/rawp2.1" & c1=$!
+  wait "$c0" "$c1"
+  after=$(cpu_ticks "$fresh_pid")
+  fresh_stop
+  # Both connections' bytes over the longer of the two runs.
+  read -r mbs bytes < <(/usr/bin/python3 -c "
+import json, sys
+d = [json.loads(open(f).readline()) for f in sys.argv[1:]]
+print(sum(x['mb_per_s'] * x['seconds'] for x in d) / max(x['seconds'] for x in d), sum(x['wire_bytes'] for x in d))" "$work/rawp2.0" "$work/rawp2.1")
+  if /usr/bin/python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)" "$mbs" "$rawp2"; then
+    rawp2=$mbs; rawp2_bytes=$bytes; cpurawp2=$(( after - before ))
   fi
 done
 
@@ -198,7 +255,7 @@ PY
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
   "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" \
   "$recvwrite_mbs" "$recvwrite_small_mbs" "$(tr '\n' ' ' < "$work/client_cpus")" \
-  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" <<'PY'
+  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" "$rawp2" "$cpurawp2" "$rawp2_bytes" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
@@ -212,6 +269,7 @@ recvwrite, recvwrite_small = float(sys.argv[20]), float(sys.argv[21])
 ccpu100, ccpu1k, ccpucons = (float(x) for x in sys.argv[22].split()[:3])
 pagecache_now, rawp, cpurawp = float(sys.argv[23]), json.loads(sys.argv[24]), int(sys.argv[25])
 tcp_default, sendfile_now = float(sys.argv[26]), float(sys.argv[27])
+rawp2, cpurawp2, rawp2_bytes = float(sys.argv[28]), int(sys.argv[29]), int(sys.argv[30])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
 print("|---|---|---|---|")
@@ -225,12 +283,13 @@ print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mo
 print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write, %.2f of recv+pwrite |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache, k1k["mb_per_s"] / recvwrite))
 print("| write(2) into the page cache again, right before the 1 KiB produce loads (dd, no sync) | %.0f MB/s | | |" % pagecache_now)
 print("| produce 1 KiB in ~1 MiB batches, raw-produce (pre-encoded, 5 in flight), best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write (right before) |" % (rawp["mb_per_s"], 0.6 * tcp, rawp["mb_per_s"] / tcp, rawp["mb_per_s"] / pagecache_now))
+print("| the same, two raw-produce connections on two partitions at once, best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP (one stream) |" % (rawp2, 0.6 * tcp, rawp2 / tcp))
 print("| consume from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons["mb_per_s"], 0.8 * sendfile, cons["mb_per_s"] / sendfile))
 print("| consume 64 KiB records from the page cache | %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f of sendfile |" % (cons64["mb_per_s"], 0.8 * sendfile, cons64["mb_per_s"] / sendfile))
 print("| sendfile of a cached file over loopback again, right before raw-fetch | %.0f MB/s | | |" % sendfile_now)
 print("| fetch-only client (raw-fetch), 1 KiB / 64 KiB topics, best of 3 | %.0f / %.0f MB/s | 80%% of sendfile = %.0f MB/s | %.2f / %.2f of sendfile (start of run), %.2f / %.2f (right before) |" % (raw1k["mb_per_s"], raw64k["mb_per_s"], 0.8 * sendfile, raw1k["mb_per_s"] / sendfile, raw64k["mb_per_s"] / sendfile, raw1k["mb_per_s"] / sendfile_now, raw64k["mb_per_s"] / sendfile_now))
 print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
-print("| broker CPU per GB produced (100 B / 1 KiB / 1 KiB raw-produce) | %.1f / %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k), cpurawp / hz / (rawp["wire_bytes"] / 1e9) if cpurawp else 0))
+print("| broker CPU per GB produced (100 B / 1 KiB / 1 KiB raw-produce, one / two connections) | %.1f / %.1f / %.2f / %.2f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k), cpurawp / hz / (rawp["wire_bytes"] / 1e9) if cpurawp else 0, cpurawp2 / hz / (rawp2_bytes / 1e9) if rawp2_bytes else 0))
 print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))
 print("| client (librdkafka) CPU per GB produced (100 B / 1 KiB) / consumed | %.1f / %.1f / %.1f s | | |" % (ccpu100 / gb(k100), ccpu1k / gb(k1k), ccpucons / (cons["bytes"] / 1e9)))
 print("| RSS before / after the 60 s steady load | %d / %d MiB | no growth | |" % (rss_before // 1024, rss_after // 1024))
