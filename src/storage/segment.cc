@@ -20,11 +20,13 @@ namespace {
 constexpr size_t kScanChunk = 64 * 1024;
 
 // Reserving space ahead of the appends (Segment::reserve_ahead): from a
-// segment of kReserveFrom bytes on, in chunks of a quarter of its size within
-// [kReserveMin, kReserveMax].
+// segment of kReserveFrom bytes on, in chunks of an eighth of its size within
+// [kReserveMin, kReserveMax]: what a partition holds reserved stays small
+// beside what it holds, as a disk filling up must not run out for the other
+// partitions' writes much sooner than without it.
 constexpr int64_t kReserveFrom = 1 << 20;
 constexpr int64_t kReserveMin = 1 << 20;
-constexpr int64_t kReserveMax = 16 << 20;
+constexpr int64_t kReserveMax = 8 << 20;
 
 // Sequential reader over [pos, end) of a file with a refillable buffer, so a
 // header scan costs one pread per 64 KiB rather than one per batch.
@@ -373,7 +375,7 @@ Result<std::optional<TimestampOffset>> Segment::find_offset_by_timestamp(int64_t
 // per buffered write here (docs/storage.md, docs/load.md). The file's
 // size stays where the data ends (FALLOC_FL_KEEP_SIZE), so readers, recovery
 // and sizes see nothing of it; a quiet segment reserves nothing and a busy one
-// at most 16 MiB past its end, which seal() gives back. A failure (no support,
+// at most 8 MiB past its end, which seal() gives back. A failure (no support,
 // no space) only ends reserving for this segment: the write then reports
 // whatever it must, as without it.
 void Segment::reserve_ahead(int fd, int64_t incoming) {
@@ -381,7 +383,7 @@ void Segment::reserve_ahead(int fd, int64_t incoming) {
   if (reserve_failed_ || end <= reserved_end_ || size_ < kReserveFrom) return;
   const int64_t from = std::max(reserved_end_, size_);
   // Not past segment.bytes: the segment rolls there.
-  const int64_t to = std::max(end, std::min(end + std::clamp(size_ / 4, kReserveMin, kReserveMax),
+  const int64_t to = std::max(end, std::min(end + std::clamp(size_ / 8, kReserveMin, kReserveMax),
                                             config_.segment_bytes));
   if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, from, to - from) != 0) {
     reserve_failed_ = true;
