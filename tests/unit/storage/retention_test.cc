@@ -165,26 +165,32 @@ TEST(Retention, LeftoverDeletedFilesAreRemovedAtOpen) {
   EXPECT_FALSE(exists(dir + "/00000000000000000001.log.deleted"));
 }
 
-// Disk full: a 256 KiB tmpfs mounted by the test (needs CAP_SYS_ADMIN; the
+// Disk full: a small tmpfs mounted by the test (needs CAP_SYS_ADMIN; the
 // test is skipped, saying so, where mounting is not allowed).
 class DiskFull : public ::testing::Test {
  protected:
   void SetUp() override {
     mnt_ = tmp_.sub("mnt");
     std::filesystem::create_directories(mnt_);
-    if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=256k") != 0)
-      GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << "); disk-full test not run";
-    mounted_ = true;
   }
   void TearDown() override {
     if (mounted_) ::umount2(mnt_.c_str(), MNT_DETACH);
   }
+  bool mount_tmpfs(const char* options) {
+    mounted_ = ::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, options) == 0;
+    return mounted_;
+  }
+  // Appends batches of value_size + (i % 7) * 100 bytes until the disk is full,
+  // then checks the error, that every acknowledged batch reads back and that
+  // nothing torn is left, and that a recovery with space freed (the tmpfs
+  // grown to `grown`) keeps exactly the acknowledged batches.
+  void fill_and_recover(size_t value_size, const char* grown);
   TempDir tmp_;
   std::string mnt_;
   bool mounted_ = false;
 };
 
-TEST_F(DiskFull, FailedAppendIsAStorageErrorAndTheLogStaysReadableAndConsistent) {
+void DiskFull::fill_and_recover(size_t value_size, const char* grown) {
   FileCache cache;
   LogConfig c;
   c.segment_index_bytes = 1024;
@@ -198,7 +204,7 @@ TEST_F(DiskFull, FailedAppendIsAStorageErrorAndTheLogStaysReadableAndConsistent)
     log->set_on_offline([&] { ++offline_calls; });
     std::error_code err;
     for (int i = 0; i < 1000; ++i) {
-      Bytes b = make_batch(1, 3000 + static_cast<size_t>(i % 7) * 100, i);
+      Bytes b = make_batch(1, value_size + static_cast<size_t>(i % 7) * 100, i);
       auto r = log->append(b, 0);
       if (!r) {
         err = r.error();
@@ -235,10 +241,23 @@ TEST_F(DiskFull, FailedAppendIsAStorageErrorAndTheLogStaysReadableAndConsistent)
   }
   ASSERT_GT(acked_end, 10);
   // Space is freed (the tmpfs grows); a recovery keeps exactly the acknowledged batches.
-  ASSERT_EQ(::mount("tmpfs", mnt_.c_str(), "tmpfs", MS_REMOUNT, "size=1m"), 0);
+  ASSERT_EQ(::mount("tmpfs", mnt_.c_str(), "tmpfs", MS_REMOUNT, grown), 0);
   auto log = open_log(dir, cache, c, /*clean=*/false);
   ASSERT_TRUE(log);
   EXPECT_EQ(log->log_end_offset(), acked_end);
+}
+
+TEST_F(DiskFull, FailedAppendIsAStorageErrorAndTheLogStaysReadableAndConsistent) {
+  if (!mount_tmpfs("size=256k")) GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << ")";
+  fill_and_recover(3000, "size=1m");
+}
+
+// Past 1 MiB the segment reserves space ahead (Segment::reserve_ahead) until
+// a reservation no longer fits; the writes then fill what is left and fail as
+// without reserving.
+TEST_F(DiskFull, ASegmentThatReservesAheadFailsTheSameWayWhenTheDiskFills) {
+  if (!mount_tmpfs("size=4m")) GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << ")";
+  fill_and_recover(60000, "size=16m");
 }
 
 }  // namespace
