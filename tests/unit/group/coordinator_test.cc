@@ -16,6 +16,18 @@
 namespace keel::group {
 namespace {
 
+// One partition of an offset commit: leader epoch and metadata default to
+// none, the timestamp to now.
+CommitPartition at(TopicPartition tp, int64_t offset, int32_t leader_epoch = -1,
+                   std::optional<std::string> metadata = std::nullopt) {
+  CommitPartition p;
+  p.tp = std::move(tp);
+  p.offset = offset;
+  p.leader_epoch = leader_epoch;
+  p.metadata = std::move(metadata);
+  return p;
+}
+
 using protocol::ErrorCode;
 
 class MemoryOffsetsLog : public OffsetsLog {
@@ -243,7 +255,7 @@ TEST(GroupCoordinator, AStaticMemberRejoiningWithTheSameProtocolsKeepsItsAssignm
   c.generation = 1;
   c.member_id = old_id;
   c.group_instance_id = "instance-1";
-  c.partitions = {{{"t", 0}, 5}};
+  c.partitions = {at({"t", 0}, 5)};
   EXPECT_EQ(f.coord.commit_offsets(c).error, ErrorCode::kFencedInstanceId);
 }
 
@@ -255,7 +267,7 @@ TEST(GroupCoordinator, CommitsAreCheckedAgainstTheGenerationAndMember) {
   c.group_id = "g";
   c.generation = 1;
   c.member_id = a;
-  c.partitions = {{{"t", 0}, 42, 3, std::string("meta")}, {{"t", 1}, 7}};
+  c.partitions = {at({"t", 0}, 42, 3, std::string("meta")), at({"t", 1}, 7)};
   CommitResult r = f.coord.commit_offsets(c);
   EXPECT_THAT(r.partitions, ::testing::ElementsAre(ErrorCode::kNone, ErrorCode::kNone));
   c.generation = 0;
@@ -279,7 +291,7 @@ TEST(GroupCoordinator, CommitsAreCheckedAgainstTheGenerationAndMember) {
   // Too much metadata is refused per partition, the rest is committed.
   c.generation = 1;
   c.member_id = a;
-  c.partitions = {{{"t", 0}, 50, -1, std::string(5000, 'm')}, {{"t", 1}, 8}};
+  c.partitions = {at({"t", 0}, 50, -1, std::string(5000, 'm')), at({"t", 1}, 8)};
   r = f.coord.commit_offsets(c);
   EXPECT_THAT(r.partitions, ::testing::ElementsAre(ErrorCode::kOffsetMetadataTooLarge, ErrorCode::kNone));
 }
@@ -288,7 +300,7 @@ TEST(GroupCoordinator, AStandaloneCommitCreatesAnEmptyGroupThatOnlyStoresOffsets
   Fixture f;
   CommitRequest c;
   c.group_id = "manual";
-  c.partitions = {{{"t", 0}, 10}};
+  c.partitions = {at({"t", 0}, 10)};
   EXPECT_EQ(f.coord.commit_offsets(c).partitions[0], ErrorCode::kNone);
   EXPECT_EQ(f.describe_state("manual"), "Empty");
   // A member-ful commit to an unknown group is from a gone generation.
@@ -306,13 +318,13 @@ TEST(GroupCoordinator, GroupsAndOffsetsComeBackFromTheLogAfterARestart) {
   c.group_id = "g";
   c.generation = 1;
   c.member_id = a;
-  c.partitions = {{{"t", 0}, 100, 2, std::string("m")}, {{"t", 1}, 5}};
+  c.partitions = {at({"t", 0}, 100, 2, std::string("m")), at({"t", 1}, 5)};
   f.coord.commit_offsets(c);
-  c.partitions = {{{"t", 1}, 6}};  // a later commit wins
+  c.partitions = {at({"t", 1}, 6)};  // a later commit wins
   f.coord.commit_offsets(c);
   CommitRequest standalone;
   standalone.group_id = "gone";
-  standalone.partitions = {{{"t", 0}, 1}};
+  standalone.partitions = {at({"t", 0}, 1)};
   f.coord.commit_offsets(standalone);
   ASSERT_EQ(f.coord.delete_group("gone"), ErrorCode::kNone);
 
@@ -382,7 +394,7 @@ TEST(GroupCoordinator, DeleteGroupsNeedsAnEmptyGroupAndOffsetDeleteSparesSubscri
   c.generation = 1;
   c.member_id = id;
   c.group_instance_id = "i";
-  c.partitions = {{{"t", 0}, 1}, {{"u", 0}, 2}};
+  c.partitions = {at({"t", 0}, 1), at({"u", 0}, 2)};
   f.coord.commit_offsets(c);
   DeleteOffsetsResult d = f.coord.delete_offsets("h", {{"t", 0}, {"u", 0}});
   EXPECT_EQ(d.error, ErrorCode::kNone);
@@ -403,7 +415,7 @@ TEST(GroupCoordinator, OffsetsOfAnEmptyGroupExpireARetentionPeriodAfterItEmptied
   c.group_id = "g";
   c.generation = 1;
   c.member_id = a;
-  c.partitions = {{{"t", 0}, 9}};
+  c.partitions = {at({"t", 0}, 9)};
   f.coord.commit_offsets(c);
   // Stable and subscribed (opaque metadata here: unknown subscriptions) → kept.
   f.now += 120000;
@@ -455,7 +467,7 @@ TEST(GroupCoordinator, RequestsThatBreakTheRulesGetKafkasErrors) {
   EXPECT_EQ((*j)->error, ErrorCode::kInvalidGroupId);
   CommitRequest long_metadata;
   long_metadata.group_id = "solo";
-  long_metadata.partitions = {{{"t", 0}, 1, -1, std::string(40000, 'm')}};
+  long_metadata.partitions = {at({"t", 0}, 1, -1, std::string(40000, 'm'))};
   EXPECT_NE(f.coord.commit_offsets(long_metadata).partitions[0], ErrorCode::kNone);
   j = f.join(f.join_req("g", "made-up-id"));
   EXPECT_EQ((*j)->error, ErrorCode::kUnknownMemberId);
@@ -485,7 +497,7 @@ TEST(GroupCoordinator, LagIsTheDistanceFromTheCommittedOffsetToTheEnd) {
   Fixture f;
   CommitRequest c;
   c.group_id = "g";
-  c.partitions = {{{"t", 0}, 40}, {{"t", 1}, 10}, {{"elsewhere", 0}, 3}};
+  c.partitions = {at({"t", 0}, 40), at({"t", 1}, 10), at({"elsewhere", 0}, 3)};
   f.coord.commit_offsets(c);
   auto lag = f.coord.lag("g", [](const TopicPartition& tp) -> std::optional<int64_t> {
     if (tp.topic == "elsewhere") return std::nullopt;
@@ -506,7 +518,7 @@ TEST(GroupCoordinator, ListGroupsFiltersByState) {
   f.sync("busy", 1, a, {{a, bytes("x")}});
   CommitRequest c;
   c.group_id = "idle";
-  c.partitions = {{{"t", 0}, 1}};
+  c.partitions = {at({"t", 0}, 1)};
   f.coord.commit_offsets(c);
   auto all = f.coord.list_groups({}, {});
   EXPECT_EQ(all.groups.size(), 2u);
@@ -527,7 +539,7 @@ TEST(GroupCoordinator, DeletingATopicDropsItsCommittedOffsetsAndThenTheEmptiedGr
   Fixture f;
   CommitRequest c;
   c.group_id = "g";
-  c.partitions = {{{"t", 0}, 5}, {{"u", 0}, 7}};
+  c.partitions = {at({"t", 0}, 5), at({"u", 0}, 7)};
   f.coord.commit_offsets(c);
   f.coord.on_partition_deleted({"t", 0});
   FetchOffsetsResult r = f.coord.fetch_offsets("g", std::nullopt);
