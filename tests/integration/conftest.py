@@ -185,6 +185,14 @@ class Broker:
         self.proc = None
         return code
 
+    def kill9(self):
+        """SIGKILL, as a machine losing power would stop it (no clean shutdown)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.proc = None
+
     def dump_stacks(self):
         """A broker that does not stop: keep its threads' stacks for the report."""
         if shutil.which("gdb") is None:

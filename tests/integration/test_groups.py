@@ -505,11 +505,7 @@ def test_committed_offsets_survive_a_broker_restart(make_broker, how):
     else:
         # An acknowledged commit is in the log (the page cache survives a
         # process kill), as Kafka's is.
-        b.proc.send_signal(signal.SIGKILL)
-        b.proc.wait()
-        b.proc.stdout.close()
-        b.proc.stderr.close()
-        b.proc = None
+        b.kill9()
     b.start()
 
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})

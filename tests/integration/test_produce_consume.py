@@ -5,7 +5,6 @@ record bytes leave through sendfile."""
 
 import os
 import re
-import signal
 import subprocess
 import time
 import uuid
@@ -167,11 +166,7 @@ def test_records_survive_a_clean_restart_and_a_kill_9(make_broker):
     produce(b.bootstrap, "durable", [{"value": b"b%d" % i} for i in range(100)], acks="all")
     # Give the flusher its turn, then kill without warning.
     time.sleep(1.5)
-    b.proc.send_signal(signal.SIGKILL)
-    b.proc.wait()
-    b.proc.stdout.close()
-    b.proc.stderr.close()
-    b.proc = None
+    b.kill9()
     b.start()
     got = consume(b.bootstrap, "durable", 200)
     assert [g.value() for g in got] == [b"a%d" % i for i in range(100)] + [b"b%d" % i for i in range(100)]
@@ -189,11 +184,7 @@ def test_a_kill_9_with_space_reserved_past_the_log_loses_nothing(make_broker):
     segment = b.dir / "data" / "reserved-0" / "00000000000000000000.log"
     st = os.stat(segment)
     assert st.st_blocks * 512 > st.st_size + 64 * 1024, "no space reserved ahead of the appends"
-    b.proc.send_signal(signal.SIGKILL)
-    b.proc.wait()
-    b.proc.stdout.close()
-    b.proc.stderr.close()
-    b.proc = None
+    b.kill9()
     b.start()
     assert [g.value() for g in consume(b.bootstrap, "reserved", 300)] == first
     # Past 4 MiB the segment rolls, and what the killed run reserved goes.
