@@ -124,44 +124,57 @@ for t in p1k p64k lat; do "$load" create --bootstrap "$bs" --topic $t --partitio
 # their writeback would otherwise take CPU from it (and not from the limits,
 # measured on a quiet machine).
 sync
-echo "== produce 100-byte records, acks=1 (keel and the mock, best of 4 each)" >&2
-r100=$(n 2000000)
-# Best of 4 for each, keel and the mock taking turns: on this shared machine
-# noise only ever slows a run down, and it must not pick a side. Every run gets
-# a broker (or mock) of its own, started for it and removed with its data right
-# after, and the order alternates (keel first, then the mock first): on this VM
-# a run's fresh memory comes fast from pages the run before just freed, slowly
-# from pages the host has taken back (docs/load.md, "This machine's memory"), so
-# a shared broker's growing page cache, or always going first, would pick a side.
-keel100='{"records_per_s":0}'; mock100='{"records_per_s":0}'; cpumock100=0; ccpumock100=0
-keel_100() {
-  local out before after
-  fresh_start
-  "$load" create --bootstrap "127.0.0.1:$fresh_port" --topic p100 --partitions 1
-  before=$(cpu_ticks "$fresh_pid")
-  out=$(timed_load produce --bootstrap "127.0.0.1:$fresh_port" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
-  after=$(cpu_ticks "$fresh_pid")
-  fresh_stop
-  if better "$out" "$keel100" records_per_s; then
-    keel100=$out; cpu100=$(( after - before )); ccpu100=$(awk '{print $1+$2}' "$work/client")
+# keel against librdkafka's mock cluster on the same load. On this shared
+# machine noise only ever slows a run down, and it must not pick a side: every
+# run gets a broker (or mock) of its own, started for it and removed with its
+# data right after, and the two take turns at going first (keel, then the mock
+# first): on this VM a run's fresh memory comes fast from pages the run before
+# just freed, slowly from pages the host has taken back (docs/load.md, "This
+# machine's memory"), so a shared broker's growing page cache, or always going
+# first, would pick a side.
+one_run() {  # one_run <keel|mock> <topic> <keel-load produce args...>: appends
+             # "<json> TAB <server CPU ticks> TAB <client CPU s>" to $work/<topic>.<keel|mock>
+  local who=$1 topic=$2 pid bootstrap out before after
+  shift 2
+  if [ "$who" = keel ]; then
+    fresh_start; pid=$fresh_pid; bootstrap=127.0.0.1:$fresh_port
+    "$load" create --bootstrap "$bootstrap" --topic "$topic" --partitions 1
+  else
+    "$load" mock --topic "$topic" > "$work/mock.out" 2>/dev/null & pid=$!; pids+=($pid)
+    for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
+    bootstrap=$(head -1 "$work/mock.out")
   fi
-}
-mock_100() {
-  local pid out before after
-  "$load" mock --topic p100 > "$work/mock.out" 2>/dev/null & pid=$!; pids+=($pid)
-  for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
   before=$(cpu_ticks "$pid")
-  out=$(timed_load produce --bootstrap "$(head -1 "$work/mock.out")" --topic p100 --records "$r100" --record-size 100 --acks 1 --linger-ms 5)
+  out=$(timed_load produce --bootstrap "$bootstrap" --topic "$topic" "$@")
   after=$(cpu_ticks "$pid")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  if better "$out" "$mock100" records_per_s; then
-    mock100=$out; cpumock100=$(( after - before )); ccpumock100=$(awk '{print $1+$2}' "$work/client")
-  fi
+  if [ "$who" = keel ]; then fresh_stop; else kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+  printf '%s\t%s\t%s\n' "$out" "$(( after - before ))" "$(awk '{print $1+$2}' "$work/client")" >> "$work/$topic.$who"
 }
-for round in 1 2 3 4; do
-  sync
-  if [ $((round % 2)) = 1 ]; then keel_100; mock_100; else mock_100; keel_100; fi
-done
+compare() {  # compare <topic> <rounds> <keel-load produce args...>: a keel run and a mock run per round
+  local topic=$1 rounds=$2 round
+  shift 2
+  : > "$work/$topic.keel"; : > "$work/$topic.mock"
+  for round in $(seq "$rounds"); do
+    sync
+    if [ $((round % 2)) = 1 ]; then
+      one_run keel "$topic" "$@"; one_run mock "$topic" "$@"
+    else
+      one_run mock "$topic" "$@"; one_run keel "$topic" "$@"
+    fi
+  done
+}
+best_run() {  # best_run <file> <field>: field 1 (json), 2 (server ticks) or 3 (client CPU s) of the fastest run
+  /usr/bin/python3 -c "
+import json, sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1])]
+print(max(rows, key=lambda r: json.loads(r[0])['records_per_s'])[int(sys.argv[2]) - 1])" "$1" "$2"
+}
+
+echo "== produce 100-byte records, acks=1 (keel and the mock, 4 rounds)" >&2
+r100=$(n 2000000)
+compare p100 4 --records "$r100" --record-size 100 --acks 1 --linger-ms 5
+keel100=$(best_run "$work/p100.keel" 1); cpu100=$(best_run "$work/p100.keel" 2); ccpu100=$(best_run "$work/p100.keel" 3)
+mock100=$(best_run "$work/p100.mock" 1); cpumock100=$(best_run "$work/p100.mock" 2); ccpumock100=$(best_run "$work/p100.mock" 3)
 echo "$ccpu100" >> "$work/client_cpus"
 
 sync
@@ -169,6 +182,12 @@ echo "== produce 1 KiB records in ~1 MiB batches" >&2
 r1k=$(n 1000000)
 keel1k=$(measure p1k produce --bootstrap "$bs" --topic p1k --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576)
 cpu1k=$(cat "$work/cpu")
+# The same load on fresh servers, keel against the mock: what the client
+# reaches when the server keeps the records in memory and checks next to
+# nothing (the mock), beside what it reaches against keel.
+sync
+echo "== 1 KiB records in ~1 MiB batches, keel and the mock (3 rounds)" >&2
+compare c1k 3 --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576
 
 sync
 echo "== the same with raw-produce: ~1 MiB batches of 1 KiB records, pre-encoded, 5 in flight" >&2
@@ -259,7 +278,7 @@ PY
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
   "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" \
   "$recvwrite_mbs" "$recvwrite_small_mbs" "$(tr '\n' ' ' < "$work/client_cpus")" \
-  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" "$rawp2" "$cpurawp2" "$rawp2_bytes" "$cpumock100" "$ccpumock100" <<'PY'
+  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" "$rawp2" "$cpurawp2" "$rawp2_bytes" "$cpumock100" "$ccpumock100" "$work" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
@@ -275,6 +294,11 @@ pagecache_now, rawp, cpurawp = float(sys.argv[23]), json.loads(sys.argv[24]), in
 tcp_default, sendfile_now = float(sys.argv[26]), float(sys.argv[27])
 rawp2, cpurawp2, rawp2_bytes = float(sys.argv[28]), int(sys.argv[29]), int(sys.argv[30])
 cpumock100, ccpumock100 = int(sys.argv[31]), float(sys.argv[32])
+work = sys.argv[33]
+def runs(name):  # the compare() runs of one side, in round order
+    return [json.loads(l.split("\t")[0]) for l in open("%s/%s" % (work, name))]
+k100s, m100s, kc1k, mc1k = runs("p100.keel"), runs("p100.mock"), runs("c1k.keel"), runs("c1k.mock")
+best = lambda rs: max(rs, key=lambda r: r["records_per_s"])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
 print("|---|---|---|---|")
@@ -285,7 +309,9 @@ print("| write(2) of 1 MiB blocks into the page cache (dd, no sync) | %.0f MB/s 
 print("| recv 1 MiB blocks from loopback TCP + pwrite into the page cache (recv-write-limit), autotuned / 102400-byte SO_RCVBUF | %.0f / %.0f MB/s | | |" % (recvwrite, recvwrite_small))
 print("| produce 100 B, acks=1, keel | %.0f rec/s (%.1f MB/s) | 1,000,000 rec/s | %.2f |" % (k100["records_per_s"], k100["mb_per_s"], k100["records_per_s"] / 1e6))
 print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mock %.2f |" % (m100["records_per_s"], k100["records_per_s"] / m100["records_per_s"]))
+print("| produce 100 B, the %d rounds (keel first in odd ones): keel / mock k rec/s, and their ratio | %s | | %s |" % (len(k100s), ", ".join("%.0f / %.0f" % (k["records_per_s"] / 1e3, m["records_per_s"] / 1e3) for k, m in zip(k100s, m100s)), ", ".join("%.2f" % (k["records_per_s"] / m["records_per_s"]) for k, m in zip(k100s, m100s))))
 print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write, %.2f of recv+pwrite |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache, k1k["mb_per_s"] / recvwrite))
+print("| the same on fresh servers, best of %d: keel / mock cluster | %.0f / %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f / %.2f of TCP, keel/mock %.2f |" % (len(kc1k), best(kc1k)["mb_per_s"], best(mc1k)["mb_per_s"], 0.6 * tcp, best(kc1k)["mb_per_s"] / tcp, best(mc1k)["mb_per_s"] / tcp, best(kc1k)["mb_per_s"] / best(mc1k)["mb_per_s"]))
 print("| write(2) into the page cache again, right before the 1 KiB produce loads (dd, no sync) | %.0f MB/s | | |" % pagecache_now)
 print("| produce 1 KiB in ~1 MiB batches, raw-produce (pre-encoded, 5 in flight), best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write (right before) |" % (rawp["mb_per_s"], 0.6 * tcp, rawp["mb_per_s"] / tcp, rawp["mb_per_s"] / pagecache_now))
 print("| the same, two raw-produce connections on two partitions at once, best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP (one stream) |" % (rawp2, 0.6 * tcp, rawp2 / tcp))
@@ -296,8 +322,8 @@ print("| fetch-only client (raw-fetch), 1 KiB / 64 KiB topics, best of 3 | %.0f 
 print("| 10,000 rec/s of 1 KiB, acks=all: p99 / p99.9 | %.2f / %.2f ms | 5 / 20 ms | |" % (lat["latency_ms"]["p99"], lat["latency_ms"]["p999"]))
 print("| broker CPU per GB produced (100 B / 1 KiB / 1 KiB raw-produce, one / two connections) | %.1f / %.1f / %.2f / %.2f s | | |" % (cpu100 / hz / gb(k100), cpu1k / hz / gb(k1k), cpurawp / hz / (rawp["wire_bytes"] / 1e9) if cpurawp else 0, cpurawp2 / hz / (rawp2_bytes / 1e9) if rawp2_bytes else 0))
 print("| CPU per GB at 100 B in the best runs, keel / mock cluster: the server's, the client's | %.2f / %.2f s, %.1f / %.1f s | | |" % (cpu100 / hz / gb(k100), cpumock100 / hz / gb(m100), ccpu100 / gb(k100), ccpumock100 / gb(m100)))
-print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["bytes"] / 1e9)))
-print("| client (librdkafka) CPU per GB produced (100 B / 1 KiB) / consumed | %.1f / %.1f / %.1f s | | |" % (ccpu100 / gb(k100), ccpu1k / gb(k1k), ccpucons / (cons["bytes"] / 1e9)))
+print("| broker CPU per GB consumed | %.1f s | | |" % (cpucons / hz / (cons["all_bytes"] / 1e9)))
+print("| client (librdkafka) CPU per GB produced (100 B / 1 KiB) / consumed | %.1f / %.1f / %.1f s | | |" % (ccpu100 / gb(k100), ccpu1k / gb(k1k), ccpucons / (cons["all_bytes"] / 1e9)))
 print("| RSS before / after the 60 s steady load | %d / %d MiB | no growth | |" % (rss_before // 1024, rss_after // 1024))
 print("| RSS with 1,000 partitions + 100 idle connections | %d MiB | 256 MiB | %.2f |" % (rss_many // 1024, rss_many / 1024 / 256))
 PY
