@@ -8,8 +8,10 @@
 //            report (p50, p99, p99.9, max) of every K-th record (default every
 //            record with --rate, every 16th without: two clock reads per record
 //            took ~17% of the client's CPU at 100 B, on cores it shares).
-//   consume  --bootstrap H:P --topic T --records N [--partitions P]
-//            reads from the beginning until N records: records/s, MB/s.
+//   consume  --bootstrap H:P --topic T --records N [--partitions P] [--debug C]
+//            reads from the beginning until N records: records/s, MB/s from
+//            the first batch to the last (the client's start apart, as
+//            startup_s); --debug passes librdkafka debug contexts through.
 //   create   --bootstrap H:P --topic T [--partitions P]
 //            creates the topic with the Admin API (ok if it exists).
 //   mock     [--partitions P] [--topic T]
