@@ -76,8 +76,9 @@ listeners: PLAINTEXT://127.0.0.1:$1
 log.dirs: $2/data
 num.partitions: 1
 # As config/keel.yaml ships it (the broker of README's first command): the
-# kernel autotunes the receive buffer (docs/load.md, A/B runs).
+# kernel autotunes both socket buffers (docs/load.md, A/B runs).
 socket.receive.buffer.bytes: -1
+socket.send.buffer.bytes: -1
 logging:
   level: warn
   file: $2/keel.log

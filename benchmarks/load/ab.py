@@ -19,6 +19,7 @@ ever slows a run down.
 BUILD gives keel-load, raw-fetch and sendfile-limit. Loads:
   fetch  raw-fetch of a page-cached 1 KiB-record topic (written once at start)
   fetch64  the same with 64 KiB records
+  consume, consume64  keel-load's librdkafka consumer on those two topics
   p1k    1 KiB records in ~1 MiB batches, acks=1 (a fresh topic each round)
   p100   100-byte records, acks=1, linger 5 ms
 """
@@ -113,7 +114,8 @@ def main():
         brokers["B"] = Broker("B", args.b, args.b_conf, work)
         for b in brokers.values():
             for t, rs in (("f1k", 1024), ("f64k", 65536)):
-                if (t == "f1k" and "fetch" in loads) or (t == "f64k" and "fetch64" in loads):
+                if (t == "f1k" and ({"fetch", "consume"} & set(loads))) or \
+                        (t == "f64k" and ({"fetch64", "consume64"} & set(loads))):
                     subprocess.run([load, "create", "--bootstrap", b.bootstrap, "--topic", t], check=True,
                                    capture_output=True)
                     n = args.fetch_records if rs == 1024 else args.fetch_records // 64
@@ -125,6 +127,10 @@ def main():
             if ld in ("fetch", "fetch64"):
                 topic = "f1k" if ld == "fetch" else "f64k"
                 return run_json([client, "127.0.0.1", str(b.port), topic, "0"] + args.fetch_args.split())["mb_per_s"]
+            if ld in ("consume", "consume64"):
+                topic, n = ("f1k", args.fetch_records) if ld == "consume" else ("f64k", args.fetch_records // 64)
+                return run_json([load, "consume", "--bootstrap", b.bootstrap, "--topic", topic,
+                                 "--records", str(n)])["mb_per_s"]
             if ld not in ("p1k", "p100"):
                 sys.exit("unknown load " + ld)
             topic = "%s_%s" % (ld, tag)
@@ -164,7 +170,7 @@ def main():
             a, b = results[(ld, "A")], results[(ld, "B")]
             ratios = [y / x for x, y in zip(a, b)]
             of_limit = ""
-            if ld.startswith("fetch"):
+            if ld.startswith("fetch") or ld.startswith("consume"):
                 of_limit = "  A/limit %s  B/limit %s" % (
                     " ".join("%.2f" % (x / l) for x, l in zip(a, limits)),
                     " ".join("%.2f" % (y / l) for y, l in zip(b, limits)))

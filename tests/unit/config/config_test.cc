@@ -56,6 +56,9 @@ TEST(ShippedConfig, SingleNodeConfigListensOn127001And9092WithEmbeddedStore) {
   EXPECT_EQ(c.logging_level, "info");
   EXPECT_EQ(c.logging_file, "");
   EXPECT_EQ(c.offsets_topic_replication_factor, 1);
+  // Both socket buffers left to the kernel's autotuning (docs/load.md).
+  EXPECT_EQ(c.socket_receive_buffer_bytes, -1);
+  EXPECT_EQ(c.socket_send_buffer_bytes, -1);
   ASSERT_EQ(c.log_dirs.size(), 1u);
   EXPECT_EQ(c.log_dirs[0], (std::filesystem::current_path() / "data").lexically_normal().string());
 }
