@@ -186,7 +186,7 @@ int64_t RequestContext::now_ms() const {
 }
 
 bool Router::runs_on_network_thread(const net::Frame& frame) const {
-  if (frame.size() < 2) return false;
+  if (frame.size() < 2 || frame.size() >= kNetworkThreadMaxFrameBytes) return false;
   const ApiEntry* api = find_served_api(load_be<int16_t>(frame.data()));
   return api && api->on_network_thread;
 }

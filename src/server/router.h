@@ -60,6 +60,13 @@ struct ApiEntry {
   bool on_network_thread = false;
 };
 
+// A request this large goes to the handler threads even when its API may run
+// on the network thread: handling it (CRC, record walk, the copy into the page
+// cache) takes long enough that the network thread is better off receiving the
+// connection's next request meanwhile (docs/load.md, "Large produce requests on
+// the handler threads").
+inline constexpr size_t kNetworkThreadMaxFrameBytes = 256 << 10;
+
 // The APIs Keel serves today, ordered by key.
 std::span<const ApiEntry> served_apis();
 const ApiEntry* find_served_api(int16_t key);

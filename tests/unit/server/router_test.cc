@@ -109,6 +109,19 @@ TEST_F(RouterTest, OnlyRequestsThatNeverWaitMayRunOnTheNetworkThread) {
   EXPECT_FALSE(router_.runs_on_network_thread(net::Frame{0})) << "a frame too short for an api key";
 }
 
+// A large request of an API that may run on the network thread still goes to
+// the handler threads, so the network thread receives the next one meanwhile.
+TEST_F(RouterTest, LargeRequestsGoToTheHandlerThreadsWhateverTheirApi) {
+  auto frame_of = [](int16_t api_key, size_t size) {
+    net::Frame f(size, 0);
+    store_be<int16_t>(f.data(), api_key);
+    return f;
+  };
+  EXPECT_TRUE(router_.runs_on_network_thread(frame_of(0, kNetworkThreadMaxFrameBytes - 1)));
+  EXPECT_FALSE(router_.runs_on_network_thread(frame_of(0, kNetworkThreadMaxFrameBytes)));
+  EXPECT_FALSE(router_.runs_on_network_thread(frame_of(1, 1 << 20)));
+}
+
 TEST_F(RouterTest, ApiVersionsTooNewIsAnsweredInV0WithUnsupportedVersion) {
   ApiVersionsRequest req;
   auto body = call(18, 4, req);  // 4 exists in the schema, Keel serves up to 3
