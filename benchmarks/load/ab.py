@@ -22,6 +22,8 @@ BUILD gives keel-load, raw-fetch and sendfile-limit. Loads:
   consume, consume64  keel-load's librdkafka consumer on those two topics
   p1k    1 KiB records in ~1 MiB batches, acks=1 (a fresh topic each round)
   p100   100-byte records, acks=1, linger 5 ms
+  rawp   raw-produce: pre-encoded ~1 MiB batches of 1 KiB records, 5 in flight
+         (a fresh topic each round)
 """
 import argparse
 import json
@@ -97,6 +99,7 @@ def main():
     ap.add_argument("--fetch-records", type=int, default=300000)
     ap.add_argument("--p1k-records", type=int, default=300000)
     ap.add_argument("--p100-records", type=int, default=1000000)
+    ap.add_argument("--rawp-batches", type=int, default=600)
     ap.add_argument("--fetch-client-a", default="")
     ap.add_argument("--fetch-client-b", default="")
     ap.add_argument("--fetch-args", default="16777216")
@@ -104,6 +107,7 @@ def main():
     args = ap.parse_args()
     load = os.path.join(args.build, "benchmarks/load/keel-load")
     raw = os.path.join(args.build, "benchmarks/load/raw-fetch")
+    rawp = os.path.join(args.build, "benchmarks/load/raw-produce")
     limit = os.path.join(args.build, "benchmarks/load/sendfile-limit")
     clients = {"A": args.fetch_client_a or raw, "B": args.fetch_client_b or raw}
     loads = args.loads.split(",")
@@ -131,6 +135,12 @@ def main():
                 topic, n = ("f1k", args.fetch_records) if ld == "consume" else ("f64k", args.fetch_records // 64)
                 return run_json([load, "consume", "--bootstrap", b.bootstrap, "--topic", topic,
                                  "--records", str(n)])["mb_per_s"]
+            if ld == "rawp":
+                topic = "rawp_%s" % tag
+                subprocess.run([load, "create", "--bootstrap", b.bootstrap, "--topic", topic], check=True,
+                               capture_output=True)
+                return run_json([rawp, "127.0.0.1", str(b.port), topic, "0",
+                                 str(args.rawp_batches)])["mb_per_s"]
             if ld not in ("p1k", "p100"):
                 sys.exit("unknown load " + ld)
             topic = "%s_%s" % (ld, tag)
