@@ -57,6 +57,11 @@ rm -f "$work/dd.bin"
 # The same bytes into the page cache only (no fdatasync): what a broker's
 # write(2) path can reach at best on this machine.
 pagecache_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
+# And over the pages just written (conv=notrunc: no new page-cache pages): the
+# gap between the two is what a new page costs this machine. On a VM that
+# hands freed memory back to its host, the write into new pages is most of a
+# broker's produce CPU (docs/load.md, "Fresh pages on a Zen 5 machine").
+pagecache_cached_mbs=$(dd if=/dev/zero of="$work/dd.bin" bs=1M count=$(n 1024) conv=notrunc 2>&1 | awk '/copied/{print $(NF-1)*($NF=="GB/s"?1000:1)}')
 rm -f "$work/dd.bin"
 sendfile_mbs=$("$build/benchmarks/load/sendfile-limit" "$work/sendfile.bin" $(n 512) 3 | json 'd["mb_per_s"]')
 # A produce path without a broker: recv 1 MiB blocks from loopback TCP and
@@ -279,7 +284,7 @@ PY
 /usr/bin/python3 - "$tcp_mbs" "$disk_mbs" "$sendfile_mbs" "$keel100" "$mock100" "$keel1k" "$cons" "$lat" \
   "$cpu100" "$cpu1k" "$cpucons" "$hz" "$rss_before" "$rss_after" "$rss_many" "$pagecache_mbs" "$cons64" "$raw1k" "$raw64k" \
   "$recvwrite_mbs" "$recvwrite_small_mbs" "$(tr '\n' ' ' < "$work/client_cpus")" \
-  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" "$rawp2" "$cpurawp2" "$rawp2_bytes" "$cpumock100" "$ccpumock100" "$work" <<'PY'
+  "$pagecache_now_mbs" "$rawp" "$cpurawp" "$tcp_default_mbs" "$sendfile_now_mbs" "$rawp2" "$cpurawp2" "$rawp2_bytes" "$cpumock100" "$ccpumock100" "$work" "$pagecache_cached_mbs" <<'PY'
 import json, sys
 tcp, disk, sendfile = map(float, sys.argv[1:4])
 k100, m100, k1k, cons, lat = (json.loads(x) for x in sys.argv[4:9])
@@ -296,6 +301,7 @@ tcp_default, sendfile_now = float(sys.argv[26]), float(sys.argv[27])
 rawp2, cpurawp2, rawp2_bytes = float(sys.argv[28]), int(sys.argv[29]), int(sys.argv[30])
 cpumock100, ccpumock100 = int(sys.argv[31]), float(sys.argv[32])
 work = sys.argv[33]
+pagecache_cached = float(sys.argv[34])
 def runs(name):  # the compare() runs of one side, in round order
     return [json.loads(l.split("\t")[0]) for l in open("%s/%s" % (work, name))]
 k100s, m100s, kc1k, mc1k = runs("p100.keel"), runs("p100.mock"), runs("c1k.keel"), runs("c1k.mock")
@@ -307,6 +313,7 @@ print("| loopback TCP, one stream (iperf3), 1 MiB / 128 KiB writes | %.0f / %.0f
 print("| sequential disk write (dd, fdatasync) | %.0f MB/s | | |" % disk)
 print("| sendfile of a cached file over loopback | %.0f MB/s | | |" % sendfile)
 print("| write(2) of 1 MiB blocks into the page cache (dd, no sync) | %.0f MB/s | | |" % pagecache)
+print("| the same over the cached pages just written (dd conv=notrunc): no new pages | %.0f MB/s | | new pages at %.2f of it |" % (pagecache_cached, pagecache / pagecache_cached))
 print("| recv 1 MiB blocks from loopback TCP + pwrite into the page cache (recv-write-limit), autotuned / 102400-byte SO_RCVBUF | %.0f / %.0f MB/s | | |" % (recvwrite, recvwrite_small))
 print("| produce 100 B, acks=1, keel | %.0f rec/s (%.1f MB/s) | 1,000,000 rec/s | %.2f |" % (k100["records_per_s"], k100["mb_per_s"], k100["records_per_s"] / 1e6))
 print("| produce 100 B, acks=1, librdkafka mock cluster | %.0f rec/s | | keel/mock %.2f |" % (m100["records_per_s"], k100["records_per_s"] / m100["records_per_s"]))
