@@ -99,4 +99,11 @@ std::shared_ptr<spdlog::logger> logger(std::string_view module) {
   return lg;
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 100)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (text.size() > 100) out += "...";
+  return out;
+}
+
 }  // namespace keel

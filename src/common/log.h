@@ -24,4 +24,9 @@ void init_logging(std::string_view level, const std::string& file);
 // The logger named `module` (created on first use). Never null.
 std::shared_ptr<spdlog::logger> logger(std::string_view module);
 
+// Client-supplied text for a log line: printable ASCII only (others become
+// '?'), at most 100 characters, so a hostile client id or SASL mechanism name
+// cannot forge lines or garble the log.
+std::string printable(std::string_view text);
+
 }  // namespace keel

@@ -6,6 +6,7 @@
 // Boost.Asio stays inside net/*.cc: this header shows none of it, so the rest
 // of the broker compiles without Asio's templates.
 
+#include <atomic>
 #include <cstdint>
 #include <climits>
 #include <functional>
@@ -22,11 +23,20 @@ namespace keel::net {
 // buffer is not zero-filled before the read fills it.
 using Frame = UninitBytes;
 
+// What the request handler settles about a connection as its requests come
+// (where SASL authentication stands: server/sasl.h). net creates it with the
+// connection and only carries it. One request of a connection is handled at a
+// time, but not always on the same thread, hence the atomic.
+struct ConnectionState {
+  std::atomic<uint8_t> auth{0};
+};
+
 struct ConnectionInfo {
   uint64_t id = 0;
   std::string peer;           // "ip:port" of the client
   std::string listener_name;  // e.g. "PLAINTEXT"
   uint16_t local_port = 0;
+  std::shared_ptr<ConnectionState> state = std::make_shared<ConnectionState>();
 };
 
 // Receives every request frame (size prefix stripped). `done` may be called

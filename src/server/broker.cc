@@ -21,6 +21,7 @@
 #include "group/offsets_log.h"
 #include "server/dynamic_config.h"
 #include "server/meta_properties.h"
+#include "server/sasl.h"
 #include "server/topic_configs.h"
 #include "storage/log_manager.h"
 
@@ -235,6 +236,18 @@ void Broker::open_store() {
 }
 
 void Broker::start() {
+  // TLS is not served yet: a listener configured for it must not answer in
+  // plain text. A SASL_PLAINTEXT listener starts, and refuses every client at
+  // its handshake until a mechanism is served (server/sasl.h).
+  for (const auto& ep : config_.listeners) {
+    if (ep.security_protocol == "SSL" || ep.security_protocol == "SASL_SSL")
+      throw std::runtime_error("listener " + ep.to_string() + " is " + ep.security_protocol +
+                               ", and this build of keel does not serve TLS yet; use PLAINTEXT or SASL_PLAINTEXT");
+    if (requires_sasl(ep.security_protocol))
+      log()->warn("listener {} is {}: no SASL mechanism is served yet, so its clients are refused at the "
+                  "SASL handshake",
+                  ep.to_string(), ep.security_protocol);
+  }
   std::vector<net::ListenerSpec> specs;
   for (const auto& ep : config_.listeners) specs.push_back({ep.listener_name, ep.host, ep.port});
   ports_ = server_->listen(specs);

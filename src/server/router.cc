@@ -12,6 +12,7 @@
 #include "protocol/generated/api.h"
 #include "protocol/generated/response_header.h"
 #include "server/handlers.h"
+#include "server/sasl.h"
 
 namespace keel::server {
 namespace {
@@ -38,6 +39,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kSyncGroup), 0, 5, nullptr, &handle_sync_group},
     {key(ApiKey::kDescribeGroups), 0, 5, &handle_describe_groups},
     {key(ApiKey::kListGroups), 0, 5, &handle_list_groups},
+    {key(ApiKey::kSaslHandshake), 0, 1, &handle_sasl_handshake},
     {key(ApiKey::kApiVersions), 0, 3, &handle_api_versions, nullptr, true},
     {key(ApiKey::kCreateTopics), 0, 7, nullptr, &handle_create_topics},
     {key(ApiKey::kDeleteTopics), 0, 6, nullptr, &handle_delete_topics},
@@ -47,6 +49,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kDescribeConfigs), 0, 4, &handle_describe_configs},
     {key(ApiKey::kAlterConfigs), 0, 2, &handle_alter_configs},
     {key(ApiKey::kDescribeLogDirs), 0, 4, &handle_describe_log_dirs},
+    {key(ApiKey::kSaslAuthenticate), 0, 2, &handle_sasl_authenticate},
     {key(ApiKey::kCreatePartitions), 0, 3, nullptr, &handle_create_partitions},
     {key(ApiKey::kDeleteGroups), 0, 2, &handle_delete_groups},
     {key(ApiKey::kIncrementalAlterConfigs), 0, 1, &handle_incremental_alter_configs},
@@ -57,15 +60,6 @@ constexpr ApiEntry kApis[] = {
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("server");
   return l;
-}
-
-// Client-supplied text for a log line: printable ASCII only, at most 100
-// characters, so a hostile client id cannot forge lines or garble the log.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 100)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (text.size() > 100) out += "...";
-  return out;
 }
 
 std::string_view api_name(int16_t api_key) {
@@ -232,6 +226,15 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     body.write_bytes(ByteView(api_versions_fallback_body()));
     return done(frame_response(api_key, 0, correlation_id, body));
   }
+  // A SASL listener's connection before authentication: ApiVersions and
+  // SaslHandshake only, as Kafka (server/sasl.h); after the handshake's answer
+  // the connection closes, since no mechanism is served yet.
+  const bool before_sasl = auth_stage(config_, conn) == AuthStage::kSaslHandshake;
+  if (before_sasl && api_key != key(ApiKey::kApiVersions) && api_key != key(ApiKey::kSaslHandshake)) {
+    log()->warn("closing connection {} from {} on listener {}: {} (key {}) before SASL authentication", conn.id,
+                conn.peer, conn.listener_name, api_name(api_key), api_key);
+    return done(close_connection());
+  }
   if (!api || api_version < api->min_version || api_version > api->max_version) {
     log()->warn("closing connection {} from {}: {} (key {}) v{} is not served", conn.id, conn.peer,
                 api_name(api_key), api_key, api_version);
@@ -270,7 +273,9 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
                  conn.peer, body.error().message());
     return done(close_connection());
   }
-  done(frame_response(api_key, api_version, correlation_id, body));
+  net::Response response = frame_response(api_key, api_version, correlation_id, body);
+  response.close_after = before_sasl && api_key == key(ApiKey::kSaslHandshake);
+  done(std::move(response));
 }
 
 }  // namespace keel::server

@@ -199,5 +199,93 @@ TEST_F(RouterTest, MalformedOrTrailingBodiesClose) {
   EXPECT_TRUE(router_.handle_frame(conn_, ByteView(short_header)).close_after);
 }
 
+// A SASL_PLAINTEXT listener, before authentication, with Kafka's rules:
+// ApiVersions is answered (and advertises the SASL APIs), anything but
+// SaslHandshake closes the connection.
+TEST_F(RouterTest, BeforeSaslAuthenticationOnlyApiVersionsAndTheHandshakeAreAnswered) {
+  config_.listeners = {{"PLAINTEXT", "", 9093, "PLAINTEXT"}, {"SASL", "", 9095, "SASL_PLAINTEXT"}};
+  conn_.listener_name = "SASL";
+  ApiVersionsRequest av;
+  av.client_software_name = "keel-test";
+  av.client_software_version = "1.0";
+  auto resp = decode_body<ApiVersionsResponse>(*call(18, 3, av), 3);
+  EXPECT_EQ(resp.error_code, 0);
+  bool handshake = false, authenticate = false;
+  for (const auto& k : resp.api_keys) {
+    handshake |= k.api_key == 17 && k.max_version == 1;
+    authenticate |= k.api_key == 36 && k.max_version == 2;
+  }
+  EXPECT_TRUE(handshake && authenticate);
+
+  // Each refusal closes; a new connection comes for the next request.
+  auto fresh = [&] { conn_.state = std::make_shared<net::ConnectionState>(); };
+  MetadataRequest md;
+  EXPECT_FALSE(call(3, 12, md).has_value());
+  fresh();
+  ProduceRequest produce;
+  EXPECT_FALSE(call(0, 9, produce).has_value());
+  fresh();
+  SaslAuthenticateRequest auth;
+  EXPECT_FALSE(call(36, 2, auth).has_value()) << "SaslAuthenticate before the handshake";
+  fresh();
+  const Bytes unknown_key = {0x10, 0x00, 0, 0, 0, 0, 0, 1, 0, 0};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(unknown_key)).close_after);
+
+  // The PLAINTEXT listener of the same broker is not gated.
+  fresh();
+  conn_.listener_name = "PLAINTEXT";
+  EXPECT_TRUE(call(3, 12, md).has_value());
+}
+
+// No mechanism is served yet: the handshake is answered UNSUPPORTED_SASL_MECHANISM
+// with the (empty) list of those served, and the connection closes after it.
+TEST_F(RouterTest, SaslHandshakeOnASaslListenerIsUnsupportedAndClosesAfterTheAnswer) {
+  config_.listeners = {{"SASL", "", 9095, "SASL_PLAINTEXT"}};
+  conn_.listener_name = "SASL";
+  for (int16_t v = 0; v <= 1; ++v) {
+    conn_.state = std::make_shared<net::ConnectionState>();
+    RequestHeader header;
+    header.request_api_key = 17;
+    header.request_api_version = v;
+    header.correlation_id = 5;
+    header.client_id = "test";
+    ByteWriter w;
+    header.encode(w, request_header_version(17, v));
+    SaslHandshakeRequest req;
+    req.mechanism = "GSSAPI";
+    req.encode(w, v);
+    auto out = router_.handle_frame(conn_, ByteView(w.buffer()));
+    EXPECT_TRUE(out.close_after) << "v" << v;
+    ASSERT_EQ(out.chunks.size(), 1u);
+    ByteReader r{ByteView(out.chunks[0])};
+    r.read_i32();
+    ResponseHeader rh;
+    ASSERT_TRUE(rh.decode(r, response_header_version(17, v)).ok());
+    EXPECT_EQ(rh.correlation_id, 5);
+    SaslHandshakeResponse resp;
+    ASSERT_TRUE(resp.decode(r, v).ok());
+    EXPECT_EQ(resp.error_code, 33);  // UNSUPPORTED_SASL_MECHANISM
+    EXPECT_TRUE(resp.mechanisms.empty());
+  }
+}
+
+// Where no SASL exchange is under way (a PLAINTEXT listener), Kafka answers
+// both SASL APIs ILLEGAL_SASL_STATE and keeps the connection.
+TEST_F(RouterTest, SaslRequestsOnAPlaintextListenerAreIllegalSaslState) {
+  for (int16_t v = 0; v <= 1; ++v) {
+    SaslHandshakeRequest req;
+    req.mechanism = "PLAIN";
+    auto body = call(17, v, req);
+    ASSERT_TRUE(body) << "v" << v;
+    EXPECT_EQ(decode_body<SaslHandshakeResponse>(*body, v).error_code, 34);
+  }
+  for (int16_t v = 0; v <= 2; ++v) {
+    SaslAuthenticateRequest req;
+    auto body = call(36, v, req);
+    ASSERT_TRUE(body) << "v" << v;
+    EXPECT_EQ(decode_body<SaslAuthenticateResponse>(*body, v).error_code, 34);
+  }
+}
+
 }  // namespace
 }  // namespace keel::server
