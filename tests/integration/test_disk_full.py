@@ -6,11 +6,10 @@ The log dir is a small tmpfs the test mounts (root only: skipped, saying so,
 where mounting is not allowed) and unmounts."""
 
 import subprocess
-import time
 import uuid
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from test_produce_consume import consume
 
@@ -59,7 +58,16 @@ def produce_until_full(bootstrap, count, **conf):
 
 
 def read_all(bootstrap, expected):
-    got = consume(bootstrap, TOPIC, expected + 1, timeout=5)  # one more than acknowledged: none may appear
+    """{offset: value} of the whole partition, which must end at `expected`.
+    Waits for the partition to have a leader (after a restart with ZooKeeper,
+    the old session of the killed broker expires first)."""
+    got = consume(bootstrap, TOPIC, expected, timeout=30)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "w-" + uuid.uuid4().hex})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    finally:
+        c.close()
+    assert (low, high) == (0, expected)
     return {m.offset(): m.value() for m in got}
 
 
