@@ -354,13 +354,22 @@ void Log::set_config(const LogConfig& config) {
 Result<std::optional<TimestampOffset>> Log::max_timestamp_offset() {
   std::lock_guard lock(mu_);
   std::optional<TimestampOffset> best;
+  Segment* holder = nullptr;
   for (auto& [base, seg] : segments_) {
     if (auto r = seg->ensure_loaded(); !r) return r.error();
     if (seg->offset_of_max_timestamp() < log_start_offset_ || seg->offset_of_max_timestamp() < 0) continue;
     if (!best || seg->max_timestamp() > best->timestamp) {
       best = TimestampOffset{seg->max_timestamp(), seg->offset_of_max_timestamp()};
+      holder = seg.get();
     }
   }
+  if (!best) return best;
+  // The segment knows the batch (by its last offset); Kafka answers with the
+  // record's own offset, the first record carrying that timestamp: within the
+  // segment no record is later, so it is the first at or after it.
+  auto exact = holder->find_offset_by_timestamp(best->timestamp, log_start_offset_);
+  if (!exact) return exact.error();
+  if (*exact && (*exact)->timestamp == best->timestamp) return exact;
   return best;
 }
 

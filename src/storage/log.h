@@ -100,7 +100,7 @@ class Log {
   // ListOffsets by time: first record with timestamp >= ts, nullopt if none.
   Result<std::optional<TimestampOffset>> offset_for_timestamp(int64_t ts);
   // ListOffsets MAX_TIMESTAMP (KIP-734): the largest timestamp in the log and
-  // the offset of the batch holding it (its last offset); nullopt when empty.
+  // the offset of the first record carrying it; nullopt when empty.
   Result<std::optional<TimestampOffset>> max_timestamp_offset();
 
   int64_t log_start_offset() const;

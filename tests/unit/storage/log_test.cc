@@ -296,6 +296,42 @@ TEST(Log, OffsetForTimestampFindsFirstRecordAtOrAfter) {
   EXPECT_FALSE(*none);
 }
 
+// KIP-734 as Kafka answers it: the offset of the first record carrying the
+// log's largest timestamp, not of the batch around it, compressed or not.
+TEST(Log, MaxTimestampAnswersTheRecordThatCarriesIt) {
+  using protocol::Compression;
+  for (Compression c : {Compression::kNone, Compression::kZstd}) {
+    Fixture f;
+    f.config.segment_bytes = 1 << 20;
+    auto log = f.open();
+    auto batch = [c](std::initializer_list<int64_t> stamps) {
+      protocol::RecordBatchBuilder b(c);
+      for (int64_t ts : stamps) b.add(ts, std::nullopt, ByteView(reinterpret_cast<const uint8_t*>("v"), 1));
+      auto r = b.build();
+      EXPECT_TRUE(r);
+      return std::move(*r);
+    };
+    ASSERT_TRUE(append_tmp(*log, batch({100, 900, 300, 900, 200})));  // offsets 0-4
+    ASSERT_TRUE(log->roll(0));
+    ASSERT_TRUE(append_tmp(*log, batch({500, 600})));  // 5-6, a later segment with less
+    auto hit = log->max_timestamp_offset();
+    ASSERT_TRUE(hit && *hit);
+    EXPECT_EQ((*hit)->timestamp, 900);
+    EXPECT_EQ((*hit)->offset, 1) << "codec " << static_cast<int>(c);
+    // With the first of the two records deleted, the second one answers.
+    ASSERT_TRUE(log->delete_records_before(2, 0));
+    hit = log->max_timestamp_offset();
+    ASSERT_TRUE(hit && *hit);
+    EXPECT_EQ((*hit)->offset, 3);
+    // A later segment with a larger timestamp wins.
+    ASSERT_TRUE(append_tmp(*log, batch({950, 100})));  // 7-8
+    hit = log->max_timestamp_offset();
+    ASSERT_TRUE(hit && *hit);
+    EXPECT_EQ((*hit)->timestamp, 950);
+    EXPECT_EQ((*hit)->offset, 7);
+  }
+}
+
 TEST(Log, ReopenAfterCleanCloseKeepsOffsetsAndContinues) {
   Fixture f;
   {
