@@ -400,10 +400,13 @@ void Controller::publish_topic(const std::string& name) {
     pi.partition_epoch = s->second.zk_version;
     pi.isr = s->second.state.isr;
   }
-  metadata_.put_topic(info);
+  // Kafka's order: the replicas apply LeaderAndIsr before the metadata shows
+  // the leader, so a client (or a CreateTopics waiting on the metadata) that
+  // sees the leader finds the partition hosted, its log open.
   for (const auto& pi : info.partitions) {
     if (pi.leader >= 0 && contains(pi.replicas, options_.broker_id)) local_.leader_and_isr(info, pi, t.overrides);
   }
+  metadata_.put_topic(info);
 }
 
 // --- deletion ----------------------------------------------------------------------
