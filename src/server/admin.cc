@@ -169,6 +169,13 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
     auto& r = resp->responses.emplace_back();
     r.topic_id = id;
     std::string name = name_in;
+    if (!name.empty() && !id.is_zero()) {
+      // Kafka: a topic is named by one or the other, never both.
+      r.name = name;
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = "You may not specify both topic name and topic id.";
+      continue;
+    }
     if (name.empty() && !id.is_zero()) {
       const cluster::TopicInfo* t = snapshot->topic(id);
       if (!t) {
