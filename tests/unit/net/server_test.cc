@@ -513,6 +513,10 @@ TEST(Server, RequestsForTheNetworkThreadRunThereOnlyWhenNothingOfTheirConnection
   };
   one(1);  // alone: on the network thread
   one(2);  // on a handler thread
+  // The handler thread counts request 2 as done only once handle() has
+  // returned, which can be just after its answer reached us: give it that
+  // moment, or request 3 would (rightly) queue behind it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   one(3);  // alone again: the network thread
   {
     std::lock_guard lock(handler.mu_);
