@@ -1,0 +1,322 @@
+"""The requests that the installed clients use little or not at all, at every
+version keel lists in ApiVersions: DeleteRecords (kafkajs's admin client, then
+by hand), ListOffsets (earliest, latest, by time, max timestamp, leader-epoch
+fencing), OffsetForLeaderEpoch, DescribeLogDirs, DeleteTopics by topic id, the
+idempotent producer's sequence and epoch checks (across a clean restart and a
+kill -9), and Fetch's isolation level. Hand-built requests come from the
+protocol's own schemas (kafka_schema.py)."""
+
+import os
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafka_schema import KafkaConnection, record_batch
+from test_kafkajs import scripts, node  # noqa: F401 (fixtures)
+from test_produce_consume import consume, produce
+
+NONE, OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC_OR_PARTITION = 0, 1, 3
+INVALID_REQUEST, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH = 42, 45, 47
+UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_ID = 75, 100
+EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3
+
+
+def create_topic(broker, name, partitions=1):
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+
+
+def versions(conn, api):
+    lo, hi = conn.served(api)
+    return range(lo, hi + 1)
+
+
+def list_offset(conn, version, topic, partition, timestamp, leader_epoch=-1, isolation=0):
+    """(error, offset, timestamp, leader epoch) of one ListOffsets answer; v0's old-style list gives offset only."""
+    resp = conn.call("ListOffsets", version, {
+        "ReplicaId": -1, "IsolationLevel": isolation,
+        "Topics": [{"Name": topic, "Partitions": [{"PartitionIndex": partition, "Timestamp": timestamp,
+                                                   "CurrentLeaderEpoch": leader_epoch, "MaxNumOffsets": 1}]}]})
+    p = resp["Topics"][0]["Partitions"][0]
+    if version == 0:
+        return p["ErrorCode"], (p["OldStyleOffsets"] or [None])[0], None, None
+    return p["ErrorCode"], p["Offset"], p["Timestamp"], p.get("LeaderEpoch")
+
+
+def delete_records(conn, version, topic, offsets):
+    """{partition: (error, low watermark)} for DeleteRecords of {partition: offset}."""
+    resp = conn.call("DeleteRecords", version, {
+        "Topics": [{"Name": topic, "Partitions": [{"PartitionIndex": p, "Offset": o} for p, o in offsets.items()]}],
+        "TimeoutMs": 5000})
+    return {p["PartitionIndex"]: (p["ErrorCode"], p["LowWatermark"]) for p in resp["Topics"][0]["Partitions"]}
+
+
+def test_delete_records_through_kafkajs_moves_the_log_start_for_every_reader(make_broker, scripts):  # noqa: F811
+    b = make_broker().start()
+    create_topic(b, "dr", 2)
+    for p in (0, 1):
+        produce(b.bootstrap, "dr", [{"value": b"p%d-%d" % (p, i), "partition": p} for i in range(10)])
+
+    s = scripts("delete_records.js", {"brokers": [b.bootstrap], "topic": "dr",
+                                      "partitions": [{"partition": 0, "offset": "4"},
+                                                     {"partition": 1, "offset": "-1"}]})
+    deleted = s.next_event("deleted", 60)
+    s.finish()
+    assert deleted["offsets"] == {"0": {"low": 4, "high": 10}, "1": {"low": 10, "high": 10}}
+
+    def check():
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "dr"})
+        assert c.get_watermark_offsets(TopicPartition("dr", 0), timeout=10) == (4, 10)
+        assert c.get_watermark_offsets(TopicPartition("dr", 1), timeout=10) == (10, 10)
+        c.close()
+        # A consumer asking for offset 0 is out of range and resets to the new start.
+        got = consume(b.bootstrap, "dr", 6)
+        assert [(m.offset(), m.value()) for m in got] == [(i, b"p0-%d" % i) for i in range(4, 10)]
+        with KafkaConnection(b.port) as conn:
+            for v in versions(conn, "ListOffsets"):
+                assert list_offset(conn, v, "dr", 0, EARLIEST)[:2] == (NONE, 4), "ListOffsets v%d" % v
+
+    check()
+    # The log start is checkpointed at a clean stop and read back.
+    assert b.stop() == 0
+    b.start()
+    check()
+
+
+def test_delete_records_answers_kafkas_errors_at_every_version(broker):
+    create_topic(broker, "dre")
+    produce(broker.bootstrap, "dre", [{"value": b"%d" % i} for i in range(20)])
+    with KafkaConnection(broker.port) as conn:
+        vs = list(versions(conn, "DeleteRecords"))
+        assert vs == [0, 1, 2]
+        for n, v in enumerate(vs):
+            start = 3 * (n + 1)
+            assert delete_records(conn, v, "dre", {0: start}) == {0: (NONE, start)}
+            # Below the start: nothing moves, the answer is the start.
+            assert delete_records(conn, v, "dre", {0: 1}) == {0: (NONE, start)}
+            # Beyond the high watermark: out of range, the log untouched.
+            assert delete_records(conn, v, "dre", {0: 21}) == {0: (OFFSET_OUT_OF_RANGE, -1)}
+            assert delete_records(conn, v, "dre", {7: 1}) == {7: (UNKNOWN_TOPIC_OR_PARTITION, -1)}
+            resp = conn.call("DeleteRecords", v, {"Topics": [{"Name": "no-such-topic", "Partitions": [
+                {"PartitionIndex": 0, "Offset": 1}]}], "TimeoutMs": 1000})
+            assert resp["Topics"][0]["Partitions"][0]["ErrorCode"] == UNKNOWN_TOPIC_OR_PARTITION
+            assert list_offset(conn, 1, "dre", 0, EARLIEST)[:2] == (NONE, start)
+        # -1: everything below the high watermark.
+        assert delete_records(conn, 2, "dre", {0: -1}) == {0: (NONE, 20)}
+        assert list_offset(conn, 1, "dre", 0, EARLIEST)[:2] == (NONE, 20)
+        assert list_offset(conn, 1, "dre", 0, LATEST)[:2] == (NONE, 20)
+    # New records follow on from the end.
+    assert produce(broker.bootstrap, "dre", [{"value": b"after"}]) == [20]
+
+
+def test_list_offsets_at_every_version(broker):
+    create_topic(broker, "lov")
+    # The largest timestamp is not the last record's: max-timestamp must find it.
+    stamps = [1_700_000_000_000 + d for d in (0, 1000, 9000, 3000, 5000)]
+    produce(broker.bootstrap, "lov", [{"value": b"r%d" % i, "timestamp": t} for i, t in enumerate(stamps)])
+    with KafkaConnection(broker.port) as conn:
+        served = list(versions(conn, "ListOffsets"))
+        assert served[0] == 0 and served[-1] >= 7
+        for v in served:
+            what = "ListOffsets v%d" % v
+            assert list_offset(conn, v, "lov", 0, EARLIEST)[:2] == (NONE, 0), what
+            assert list_offset(conn, v, "lov", 0, LATEST)[:2] == (NONE, 5), what
+            if v == 0:
+                continue  # v0 answers the earliest and latest offsets only (Kafka's old-style list)
+            # By time: the first record at or after it, with that record's timestamp.
+            assert list_offset(conn, v, "lov", 0, stamps[0] + 2000) == (NONE, 2, stamps[2], 0 if v >= 4 else None), what
+            assert list_offset(conn, v, "lov", 0, stamps[2] + 1)[:2] == (NONE, -1), what
+            if v >= 2:
+                # read_committed: the last stable offset, the high watermark with no transactions.
+                assert list_offset(conn, v, "lov", 0, LATEST, isolation=1)[:2] == (NONE, 5), what
+            if v >= 4:
+                assert list_offset(conn, v, "lov", 0, LATEST, leader_epoch=0)[:2] == (NONE, 5), what
+                assert list_offset(conn, v, "lov", 0, LATEST, leader_epoch=1)[0] == UNKNOWN_LEADER_EPOCH, what
+            if v >= 7:
+                assert list_offset(conn, v, "lov", 0, MAX_TIMESTAMP) == (NONE, 2, stamps[2], 0), what
+            assert list_offset(conn, v, "no-such-topic", 0, LATEST)[0] == UNKNOWN_TOPIC_OR_PARTITION, what
+            assert list_offset(conn, v, "lov", 3, LATEST)[0] == UNKNOWN_TOPIC_OR_PARTITION, what
+
+
+def test_offset_for_leader_epoch_at_every_version(broker):
+    create_topic(broker, "ofle")
+    produce(broker.bootstrap, "ofle", [{"value": b"%d" % i} for i in range(7)])
+    with KafkaConnection(broker.port) as conn:
+        served = list(versions(conn, "OffsetForLeaderEpoch"))
+        assert served == [0, 1, 2, 3, 4]
+        for v in served:
+            def ask(epoch, current=-1, topic="ofle", partition=0):
+                resp = conn.call("OffsetForLeaderEpoch", v, {"ReplicaId": -1, "Topics": [
+                    {"Topic": topic, "Partitions": [{"Partition": partition, "CurrentLeaderEpoch": current,
+                                                     "LeaderEpoch": epoch}]}]})
+                p = resp["Topics"][0]["Partitions"][0]
+                return p["ErrorCode"], p.get("LeaderEpoch"), p["EndOffset"]
+
+            what = "OffsetForLeaderEpoch v%d" % v
+            epoch_field = 0 if v >= 1 else None
+            # The current epoch ends at the log end; a later one is unknown (-1, -1).
+            assert ask(0) == (NONE, epoch_field, 7), what
+            assert ask(5) == (NONE, -1 if v >= 1 else None, -1), what
+            assert ask(0, topic="no-such-topic")[0] == UNKNOWN_TOPIC_OR_PARTITION, what
+            assert ask(0, partition=4)[0] == UNKNOWN_TOPIC_OR_PARTITION, what
+            if v >= 2:
+                assert ask(0, current=0) == (NONE, 0, 7), what
+                assert ask(0, current=3)[0] == UNKNOWN_LEADER_EPOCH, what
+
+
+def test_describe_log_dirs_at_every_version(broker):
+    with KafkaConnection(broker.port) as conn:
+        # Right after CreateTopics answers, every partition is hosted.
+        resp = conn.call("CreateTopics", 7, {"Topics": [{"Name": "dld", "NumPartitions": 3, "ReplicationFactor": 1}],
+                                             "TimeoutMs": 10000})
+        assert resp["Topics"][0]["ErrorCode"] == NONE
+        resp = conn.call("DescribeLogDirs", 4, {"Topics": None})
+        [only] = resp["Results"]
+        assert sorted(p["PartitionIndex"] for t in only["Topics"] if t["Name"] == "dld" for p in t["Partitions"]) == [
+            0, 1, 2]
+    produce(broker.bootstrap, "dld", [{"value": b"x" * 1000, "partition": 0} for _ in range(50)])
+    data_dir = str(broker.dir / "data")
+    on_disk = sum(os.path.getsize(os.path.join(data_dir, "dld-0", f))
+                  for f in os.listdir(os.path.join(data_dir, "dld-0")) if f.endswith(".log"))
+    assert on_disk > 50_000
+    with KafkaConnection(broker.port) as conn:
+        served = list(versions(conn, "DescribeLogDirs"))
+        assert served == [0, 1, 2, 3, 4]
+        for v in served:
+            what = "DescribeLogDirs v%d" % v
+            resp = conn.call("DescribeLogDirs", v, {"Topics": None})
+            if v >= 3:
+                assert resp["ErrorCode"] == NONE, what
+            [result] = resp["Results"]
+            assert result["ErrorCode"] == NONE and result["LogDir"] == data_dir, what
+            sizes = {p["PartitionIndex"]: p["PartitionSize"] for t in result["Topics"] if t["Name"] == "dld"
+                     for p in t["Partitions"]}
+            assert sizes == {0: on_disk, 1: 0, 2: 0}, what
+            if v >= 4:
+                st = os.statvfs(data_dir)
+                assert result["TotalBytes"] == st.f_blocks * st.f_frsize, what
+                assert 0 < result["UsableBytes"] <= result["TotalBytes"], what
+            # Asked for some partitions: those only; a topic not here: nothing.
+            resp = conn.call("DescribeLogDirs", v, {"Topics": [{"Topic": "dld", "Partitions": [2]},
+                                                               {"Topic": "elsewhere", "Partitions": [0]}]})
+            [result] = resp["Results"]
+            assert [(t["Name"], [(p["PartitionIndex"], p["PartitionSize"]) for p in t["Partitions"]])
+                    for t in result["Topics"]] == [("dld", [(2, 0)])], what
+
+
+def test_delete_topics_by_topic_id(broker):
+    with KafkaConnection(broker.port) as conn:
+        assert list(versions(conn, "DeleteTopics"))[-1] == 6
+        resp = conn.call("CreateTopics", 7, {"Topics": [
+            {"Name": n, "NumPartitions": 1, "ReplicationFactor": 1} for n in ("by-id", "by-name", "both")],
+            "TimeoutMs": 10000})
+        ids = {t["Name"]: t["TopicId"] for t in resp["Topics"]}
+        assert all(t["ErrorCode"] == NONE for t in resp["Topics"]) and len(set(ids.values())) == 3
+
+        unknown = uuid.uuid4()
+        resp = conn.call("DeleteTopics", 6, {"Topics": [
+            {"Name": None, "TopicId": ids["by-id"]},
+            {"Name": "by-name"},
+            {"Name": None, "TopicId": unknown},
+            {"Name": "both", "TopicId": ids["both"]}], "TimeoutMs": 10000})
+        answers = [(r["Name"], r["TopicId"], r["ErrorCode"]) for r in resp["Responses"]]
+        assert answers == [("by-id", ids["by-id"], NONE), ("by-name", ids["by-name"], NONE),
+                           (None, unknown, UNKNOWN_TOPIC_ID), ("both", ids["both"], INVALID_REQUEST)]
+        meta = conn.call("Metadata", 12, {"Topics": None, "AllowAutoTopicCreation": False})
+        assert sorted(t["Name"] for t in meta["Topics"]) == ["both"]
+
+
+def produce_batch(conn, topic, batch, version=9):
+    resp = conn.call("Produce", version, {"TransactionalId": None, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
+        {"Name": topic, "PartitionData": [{"Index": 0, "Records": batch}]}]})
+    p = resp["Responses"][0]["PartitionResponses"][0]
+    return p["ErrorCode"], p["BaseOffset"]
+
+
+def high_watermark(conn, topic):
+    return list_offset(conn, 1, topic, 0, LATEST)[1]
+
+
+@pytest.mark.parametrize("restart", ["sigterm", "kill9"])
+def test_idempotent_sequences_and_epochs_by_hand_across_a_restart(make_broker, restart):
+    b = make_broker().start()
+    create_topic(b, "seq")
+    with KafkaConnection(b.port) as conn:
+        lo, hi = conn.served("InitProducerId")
+        init = conn.call("InitProducerId", hi, {"TransactionalId": None, "TransactionTimeoutMs": 60000,
+                                                "ProducerId": -1, "ProducerEpoch": -1})
+        assert init["ErrorCode"] == NONE and init["ProducerId"] >= 0
+        pid, epoch = init["ProducerId"], init["ProducerEpoch"]
+
+        def batch(seq, n=3, producer_epoch=None):
+            return record_batch([b"s%d" % (seq + i) for i in range(n)], base_timestamp=int(time.time() * 1000),
+                                producer_id=pid, producer_epoch=epoch if producer_epoch is None else producer_epoch,
+                                base_sequence=seq)
+
+        first, second = batch(0), batch(3)
+        assert produce_batch(conn, "seq", first) == (NONE, 0)
+        assert produce_batch(conn, "seq", second) == (NONE, 3)
+        # A retry of either is answered with the offsets it got, and appends nothing.
+        assert produce_batch(conn, "seq", second) == (NONE, 3)
+        assert produce_batch(conn, "seq", first) == (NONE, 0)
+        assert high_watermark(conn, "seq") == 6
+        # A gap in the sequence is refused.
+        assert produce_batch(conn, "seq", batch(10))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert high_watermark(conn, "seq") == 6
+
+    if restart == "sigterm":
+        assert b.stop() == 0
+    else:
+        b.kill9()
+    b.start()
+    with KafkaConnection(b.port) as conn:
+        # The producer's state came back (snapshot or log replay): still a duplicate, still a gap.
+        deadline = time.time() + 30
+        while True:
+            answer = produce_batch(conn, "seq", second)
+            if answer[0] == NONE or time.time() > deadline:
+                break
+            time.sleep(0.2)  # the partition may still be loading (ZooKeeper: the old session)
+        assert answer == (NONE, 3)
+        assert produce_batch(conn, "seq", batch(10))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce_batch(conn, "seq", batch(6)) == (NONE, 6)
+        # A bumped epoch starts again at sequence 0; the old epoch is fenced from then on.
+        assert produce_batch(conn, "seq", batch(5, producer_epoch=epoch + 1))[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce_batch(conn, "seq", batch(0, producer_epoch=epoch + 1)) == (NONE, 9)
+        assert produce_batch(conn, "seq", batch(9))[0] == INVALID_PRODUCER_EPOCH
+        assert high_watermark(conn, "seq") == 12
+    got = consume(b.bootstrap, "seq", 12)
+    assert [m.value() for m in got] == [b"s%d" % i for i in range(9)] + [b"s%d" % i for i in range(3)]
+
+
+def test_fetch_isolation_levels_agree_without_transactions(broker):
+    create_topic(broker, "iso")
+    produce(broker.bootstrap, "iso", [{"value": b"%d" % i} for i in range(25)])
+    committed = consume(broker.bootstrap, "iso", 25, **{"isolation.level": "read_committed"})
+    assert [m.value() for m in committed] == [b"%d" % i for i in range(25)]
+    with KafkaConnection(broker.port) as conn:
+        for v in versions(conn, "Fetch"):
+            if v < 4:
+                continue  # the isolation level and last stable offset arrived in v4
+            for isolation in (0, 1):
+                topic = {"Topic": "iso", "TopicId": None} if v < 13 else {"TopicId": meta_topic_id(conn, "iso")}
+                topic["Partitions"] = [{"Partition": 0, "FetchOffset": 0, "PartitionMaxBytes": 1 << 20,
+                                        "CurrentLeaderEpoch": -1, "LogStartOffset": -1, "LastFetchedEpoch": -1}]
+                resp = conn.call("Fetch", v, {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 0, "MaxBytes": 1 << 20,
+                                              "IsolationLevel": isolation, "SessionId": 0, "SessionEpoch": -1,
+                                              "Topics": [topic], "ForgottenTopicsData": [], "RackId": ""})
+                [p] = resp["Responses"][0]["Partitions"]
+                what = "Fetch v%d isolation %d" % (v, isolation)
+                assert p["ErrorCode"] == NONE and p["HighWatermark"] == 25 and p["LastStableOffset"] == 25, what
+                assert not p["AbortedTransactions"], what
+                if v >= 11:
+                    assert p["PreferredReadReplica"] == -1, what
+                assert len(p["Records"]) > 0, what
+
+
+def meta_topic_id(conn, topic):
+    resp = conn.call("Metadata", 12, {"Topics": [{"Name": topic}], "AllowAutoTopicCreation": False})
+    return resp["Topics"][0]["TopicId"]
