@@ -252,6 +252,7 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
     const config::TopicConfig effective = effective_topic_config(ctx.config, dynamic_values(ctx), *current);
     const auto effective_map = effective.to_map();
     std::string problem;
+    ErrorCode problem_code = ErrorCode::kInvalidRequest;
     for (const auto& c : res.configs) {
       switch (c.config_operation) {
         case 0:  // SET
@@ -269,6 +270,7 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
           const config::KeyDef* syn = broker ? config::find_key(c.name) : broker_synonym(c.name);
           if (!syn || syn->type != config::KeyType::kList) {
             problem = "'" + c.name + "' is not a list: APPEND and SUBTRACT need one";
+            problem_code = ErrorCode::kInvalidConfig;  // Kafka's InvalidConfigurationException
             break;
           }
           std::string base;
@@ -306,7 +308,7 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
       if (!problem.empty()) break;
     }
     if (!problem.empty()) {
-      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_code = code(problem_code);
       r.error_message = problem;
       continue;
     }

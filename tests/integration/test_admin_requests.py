@@ -7,14 +7,15 @@ kill -9), and Fetch's isolation level. Hand-built requests come from the
 protocol's own schemas (kafka_schema.py)."""
 
 import os
+import struct
 import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from kafka_schema import KafkaConnection, record_batch
+from kafka_schema import SCHEMAS, KafkaConnection, record_batch, schema
 from test_kafkajs import scripts, node  # noqa: F401 (fixtures)
 from test_produce_consume import consume, produce
 
@@ -320,3 +321,214 @@ def test_fetch_isolation_levels_agree_without_transactions(broker):
 def meta_topic_id(conn, topic):
     resp = conn.call("Metadata", 12, {"Topics": [{"Name": topic}], "AllowAutoTopicCreation": False})
     return resp["Topics"][0]["TopicId"]
+
+
+TOPIC, BROKER = 2, 4  # config resource types
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+NOT_ENOUGH_REPLICAS, INVALID_CONFIG = 19, 40
+DYNAMIC_TOPIC_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DEFAULT_CONFIG = 1, 3, 5
+
+
+def alter(conn, version, resource_type, name, ops, validate_only=False):
+    resp = conn.call("IncrementalAlterConfigs", version, {"Resources": [
+        {"ResourceType": resource_type, "ResourceName": name,
+         "Configs": [{"Name": k, "ConfigOperation": op, "Value": v} for k, op, v in ops]}],
+        "ValidateOnly": validate_only})
+    [r] = resp["Responses"]
+    return r["ErrorCode"]
+
+
+def topic_config(conn, topic, key):
+    resp = conn.call("DescribeConfigs", 4, {"Resources": [
+        {"ResourceType": TOPIC, "ResourceName": topic, "ConfigurationKeys": [key]}], "IncludeSynonyms": False})
+    [r] = resp["Results"]
+    assert r["ErrorCode"] == NONE
+    [c] = r["Configs"]
+    return c["Value"], c["ConfigSource"]
+
+
+def produce_plain(conn, topic, acks):
+    batch = record_batch([b"v"], base_timestamp=int(time.time() * 1000))
+    resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": acks, "TimeoutMs": 5000, "TopicData": [
+        {"Name": topic, "PartitionData": [{"Index": 0, "Records": batch}]}]})
+    return resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
+
+
+def produces_with(conn, topic, acks, error, timeout=15):
+    """True once a produce answers `error`: a config change reaches the
+    partitions a moment after the store has it (with ZooKeeper, through a
+    watch), as in Kafka."""
+    deadline = time.time() + timeout
+    while produce_plain(conn, topic, acks) != error:
+        if time.time() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
+    b = make_broker().start()
+    create_topic(b, "isr")
+    create_topic(b, "other")
+    with KafkaConnection(b.port) as conn:
+        served = list(versions(conn, "IncrementalAlterConfigs"))
+        assert served == [0, 1]
+        for v in served:
+            what = "IncrementalAlterConfigs v%d" % v
+            # min.insync.replicas above the replicas in sync: acks=all is refused, acks=1 is not.
+            assert alter(conn, v, TOPIC, "isr", [("min.insync.replicas", SET, "2")]) == NONE, what
+            assert topic_config(conn, "isr", "min.insync.replicas") == ("2", DYNAMIC_TOPIC_CONFIG), what
+            assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS), what
+            assert produce_plain(conn, "isr", 1) == NONE, what
+            assert alter(conn, v, TOPIC, "isr", [("min.insync.replicas", DELETE, None)]) == NONE, what
+            assert topic_config(conn, "isr", "min.insync.replicas") == ("1", DEFAULT_CONFIG), what
+            assert produces_with(conn, "isr", -1, NONE), what
+
+            # List-valued keys take APPEND and SUBTRACT (from the default when not set).
+            assert alter(conn, v, TOPIC, "isr", [("cleanup.policy", APPEND, "compact")]) == NONE, what
+            assert topic_config(conn, "isr", "cleanup.policy") == ("delete,compact", DYNAMIC_TOPIC_CONFIG), what
+            assert alter(conn, v, TOPIC, "isr", [("cleanup.policy", SUBTRACT, "delete")]) == NONE, what
+            assert topic_config(conn, "isr", "cleanup.policy") == ("compact", DYNAMIC_TOPIC_CONFIG), what
+            assert alter(conn, v, TOPIC, "isr", [("cleanup.policy", DELETE, None)]) == NONE, what
+
+            # Refused, and nothing changes: validate-only, bad values, unknown keys, APPEND to a
+            # single value, unknown topics.
+            assert alter(conn, v, TOPIC, "isr", [("retention.ms", SET, "1000")], validate_only=True) == NONE, what
+            assert alter(conn, v, TOPIC, "isr", [("min.insync.replicas", SET, "0")]) == INVALID_CONFIG, what
+            assert alter(conn, v, TOPIC, "isr", [("no.such.key", SET, "1")]) == INVALID_CONFIG, what
+            assert alter(conn, v, TOPIC, "isr", [("retention.ms", APPEND, "5")]) == INVALID_CONFIG, what
+            assert alter(conn, v, TOPIC, "nope", [("retention.ms", SET, "5")]) == UNKNOWN_TOPIC_OR_PARTITION, what
+            assert topic_config(conn, "isr", "retention.ms") == ("604800000", DEFAULT_CONFIG), what
+            assert topic_config(conn, "isr", "min.insync.replicas") == ("1", DEFAULT_CONFIG), what
+
+        # The cluster-wide broker default applies to every topic without its own value.
+        assert alter(conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
+        assert alter(conn, 1, TOPIC, "other", [("min.insync.replicas", SET, "1")]) == NONE
+        assert topic_config(conn, "isr", "min.insync.replicas") == ("2", DYNAMIC_DEFAULT_BROKER_CONFIG)
+        assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS)
+        assert produces_with(conn, "other", -1, NONE)
+
+    # Both live in the store: they are there after a restart.
+    assert b.stop() == 0
+    b.start()
+    with KafkaConnection(b.port) as conn:
+        deadline = time.time() + 30
+        while produce_plain(conn, "other", -1) != NONE and time.time() < deadline:
+            time.sleep(0.2)  # the partitions may still be loading (ZooKeeper: the old session)
+        assert produce_plain(conn, "isr", -1) == NOT_ENOUGH_REPLICAS
+        assert topic_config(conn, "other", "min.insync.replicas") == ("1", DYNAMIC_TOPIC_CONFIG)
+        assert alter(conn, 0, BROKER, "", [("min.insync.replicas", DELETE, None)]) == NONE
+        assert produces_with(conn, "isr", -1, NONE)
+    # librdkafka sees the refusal too, as its own error.
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    a.alter_configs([ConfigResource("topic", "isr", set_config={"min.insync.replicas": "2"})])[
+        ConfigResource("topic", "isr")].result(30)
+    with KafkaConnection(b.port) as conn:
+        assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS)
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "retries": 0, "message.timeout.ms": 10000})
+    errors = []
+    p.produce("isr", b"x", on_delivery=lambda err, msg: errors.append(err))
+    p.flush(15)
+    assert [e.code() for e in errors] == [KafkaError.NOT_ENOUGH_REPLICAS]
+
+
+def whole_batches(records):
+    """(base offset, size) of each complete batch in a fetched partition's records."""
+    out, pos = [], 0
+    records = records or b""
+    while pos + 12 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break  # a partial batch at the end, as Kafka may send: clients drop it
+        out.append((base, 12 + length))
+        pos += 12 + length
+    return out
+
+
+def fetch(conn, v, topic_id, parts, max_bytes, min_bytes=0, max_wait_ms=0):
+    """{partition: [(base offset, size)...]} for a fetch of {partition: (offset, partition max bytes)}."""
+    topic = {"Topic": "lim", "TopicId": topic_id, "Partitions": [
+        {"Partition": p, "FetchOffset": o, "PartitionMaxBytes": m, "CurrentLeaderEpoch": -1, "LogStartOffset": -1,
+         "LastFetchedEpoch": -1} for p, (o, m) in parts.items()]}
+    resp = conn.call("Fetch", v, {"ReplicaId": -1, "MaxWaitMs": max_wait_ms, "MinBytes": min_bytes,
+                                  "MaxBytes": max_bytes, "IsolationLevel": 0, "SessionId": 0, "SessionEpoch": -1,
+                                  "Topics": [topic], "ForgottenTopicsData": [], "RackId": ""})
+    [t] = resp["Responses"]
+    assert all(p["ErrorCode"] == NONE for p in t["Partitions"])
+    return {p["PartitionIndex"]: whole_batches(p["Records"]) for p in t["Partitions"]}
+
+
+def test_fetch_honours_max_bytes_partition_max_bytes_and_min_bytes(broker):
+    create_topic(broker, "lim", 2)
+    with KafkaConnection(broker.port) as conn:
+        # One record of 10,000 bytes per batch: six batches in partition 0, three in 1.
+        for p, n in ((0, 6), (1, 3)):
+            for _ in range(n):
+                resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 5000, "TopicData": [
+                    {"Name": "lim", "PartitionData": [
+                        {"Index": p, "Records": record_batch([b"x" * 10_000], int(time.time() * 1000))}]}]})
+                assert resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == NONE
+        topic_id = meta_topic_id(conn, "lim")
+        size = fetch(conn, 12, topic_id, {0: (0, 1 << 20)}, 1 << 20)[0][0][1]
+        assert 10_000 < size < 10_100
+        for v in versions(conn, "Fetch"):
+            if v < 3:
+                continue  # the response-wide limit arrived in v3 (KIP-74)
+            what = "Fetch v%d" % v
+            both = lambda pmb: {0: (0, pmb), 1: (0, pmb)}  # noqa: E731
+            # Everything fits.
+            got = fetch(conn, v, topic_id, both(1 << 20), 1 << 20)
+            assert [len(got[0]), len(got[1])] == [6, 3], what
+            # The response limit: whole batches while they fit, in partition order.
+            got = fetch(conn, v, topic_id, both(1 << 20), int(2.5 * size))
+            assert [len(got[0]), len(got[1])] == [2, 0], what
+            # Below one batch: the first partition's first batch comes anyway, so the consumer moves on.
+            got = fetch(conn, v, topic_id, both(1 << 20), 100)
+            assert [len(got[0]), len(got[1])] == [1, 0], what
+            # The partition limit, with room in the response.
+            got = fetch(conn, v, topic_id, both(int(1.5 * size)), 1 << 20)
+            assert [len(got[0]), len(got[1])] == [1, 1], what
+            got = fetch(conn, v, topic_id, both(100), 1 << 20)
+            assert [len(got[0]), len(got[1])] == [1, 0], what
+            # From offset 4: what is left, with the right offsets.
+            got = fetch(conn, v, topic_id, {0: (4, 1 << 20)}, 1 << 20)
+            assert [b for b, _ in got[0]] == [4, 5], what
+        # MinBytes more than there is: the fetch waits MaxWaitMs, then answers with what there is.
+        start = time.time()
+        got = fetch(conn, 12, topic_id, both(1 << 20), 1 << 20, min_bytes=1 << 20, max_wait_ms=600)
+        waited = time.time() - start
+        assert [len(got[0]), len(got[1])] == [6, 3]
+        assert 0.5 <= waited < 5, "waited %.2f s" % waited
+        # MinBytes already there: no wait.
+        start = time.time()
+        fetch(conn, 12, topic_id, both(1 << 20), 1 << 20, min_bytes=size, max_wait_ms=5000)
+        assert time.time() - start < 2
+
+
+# Fields a minimal request must set for the broker to answer at all.
+MINIMAL = {
+    "Produce": {"Acks": 1, "TimeoutMs": 1000},  # acks 0 gets no answer
+    "Fetch": {"ReplicaId": -1, "MaxBytes": 1 << 20, "SessionEpoch": -1},
+    "ListOffsets": {"ReplicaId": -1},
+}
+
+
+def test_every_served_version_answers_a_minimal_request_that_decodes_whole(broker):
+    """Each (API, version) keel lists, sent with the schema's defaults (empty
+    lists, nulls, zeros): the answer parses by a second reading of the schemas
+    with no byte left over."""
+    with KafkaConnection(broker.port) as conn:
+        listed = conn.call("ApiVersions", 3, {"ClientSoftwareName": "pytest", "ClientSoftwareVersion": "0"})["ApiKeys"]
+    names = {schema(path.stem)["apiKey"]: path.stem[:-len("Request")] for path in SCHEMAS.glob("*Request.json")}
+    checked = 0
+    for entry in listed:
+        api = names[entry["ApiKey"]]
+        for v in range(entry["MinVersion"], entry["MaxVersion"] + 1):
+            # A connection per call: some answers (SASL on a plain listener) end the connection.
+            with KafkaConnection(broker.port) as conn:
+                try:
+                    conn.call(api, v, MINIMAL.get(api, {}))
+                except Exception as e:  # noqa: BLE001 (named in the failure)
+                    raise AssertionError("%s v%d: %s" % (api, v, e)) from e
+            checked += 1
+    assert checked >= 150, "only %d (API, version) pairs listed" % checked
