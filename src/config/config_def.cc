@@ -141,7 +141,7 @@ const std::vector<KeyDef>& table() {
       {"connections.max.idle.ms", KeyType::kLong, "600000", 1, nullopt, {},
        "A connection with no request for this long is closed.", ""},
       {"max.connections", KeyType::kInt, "2147483647", 0, nullopt, {},
-       "Connections accepted at once, over all listeners; more are closed at accept.", ""},
+       "Connections accepted at once, over all listeners; at the limit new ones wait (unaccepted) until one closes.", ""},
       {"max.connections.per.ip", KeyType::kInt, "2147483647", 0, nullopt, {},
        "Connections accepted at once from one client address; more are closed at accept.", ""},
       // --- groups, offsets, transactions

@@ -415,7 +415,23 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name) {
+    asio::steady_timer slot_wait(acceptor.get_executor());
     for (;;) {
+      // max.connections, as Kafka's acceptor applies it: at the limit no
+      // connection is accepted (clients wait in the listen backlog) until one
+      // closes. The per-IP limit refuses instead (below).
+      if (at_connection_limit()) {
+        log()->warn("max.connections {} reached on {}: new connections wait for one to close",
+                    options.max_connections, listener_name);
+        while (at_connection_limit() && acceptor.is_open()) {
+          slot_wait.expires_at(asio::steady_timer::time_point::max());
+          slot_waiters.push_back(&slot_wait);
+          boost::system::error_code wait_ec;
+          co_await slot_wait.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+          std::erase(slot_waiters, &slot_wait);
+        }
+        if (!acceptor.is_open()) co_return;
+      }
       auto& ctx = *contexts[next_context++ % contexts.size()];
       boost::system::error_code ec;
       tcp::socket socket = co_await acceptor.async_accept(
@@ -477,15 +493,33 @@ struct Server::Impl {
     return true;
   }
   void release_slot(const std::string& ip) {
+    bool wake;
+    {
+      std::lock_guard lock(slots_mu);
+      // After stop() the contexts may be going away: no more posts to them.
+      wake = !accepting_stopped && open_connections >= options.max_connections;
+      --open_connections;
+      if (--connections_per_ip[ip] <= 0) connections_per_ip.erase(ip);
+    }
+    if (wake) wake_acceptors();
+  }
+  bool at_connection_limit() {
     std::lock_guard lock(slots_mu);
-    --open_connections;
-    if (--connections_per_ip[ip] <= 0) connections_per_ip.erase(ip);
+    return open_connections >= options.max_connections;
+  }
+  // Accept loops waiting for a slot run on contexts[0], as does their list.
+  void wake_acceptors() {
+    asio::post(*contexts[0], [this] {
+      for (asio::steady_timer* t : slot_waiters) t->cancel();
+    });
   }
 
   ServerOptions options;
   RequestHandler& handler;
   std::mutex slots_mu;
   int32_t open_connections = 0;
+  std::vector<asio::steady_timer*> slot_waiters;  // on contexts[0] only
+  bool accepting_stopped = false;                  // under slots_mu
   std::map<std::string, int32_t> connections_per_ip;
   std::vector<std::pair<std::weak_ptr<Connection>, asio::io_context*>> live;  // for the drain at stop
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -576,6 +610,11 @@ void Server::stop(int64_t drain_ms) {
       boost::system::error_code ignored;
       a->close(ignored);
     });
+  }
+  impl_->wake_acceptors();  // a loop waiting for a slot sees its acceptor closed
+  {
+    std::lock_guard lock(impl_->slots_mu);
+    impl_->accepting_stopped = true;
   }
   if (drain_ms > 0 && impl_->started) {
     // Let every connection answer what it has read, then wait (bounded) for

@@ -71,8 +71,8 @@ struct ServerOptions {
   int32_t send_buffer_bytes = -1;         // -1 = OS default
   int32_t receive_buffer_bytes = -1;
   int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
-  int32_t max_connections = INT32_MAX;    // max.connections, over all listeners
-  int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip
+  int32_t max_connections = INT32_MAX;    // max.connections, over all listeners: at it, accepting waits
+  int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip: past it, refused at accept
 };
 
 // Bytes sent by all servers of this process, by the way they left: a gather

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from confluent_kafka import Producer
 
 from kafka_wire import (api_versions, connect, frame, is_closed, parse_api_versions, recv_frame,
                         request_v1_header, request_v2_header)
@@ -200,3 +201,22 @@ def test_connection_limit_per_ip(make_broker):
             s.close()
     # Slots come back once clients leave.
     served_connection(b.port, 20).close()
+
+
+def test_at_max_connections_a_new_client_waits_for_a_slot(make_broker):
+    b = make_broker(extra_config="max.connections: 2\n").start()
+    held = [served_connection(b.port, i) for i in range(2)]
+    # librdkafka connects (the kernel completes it in the backlog) but is not
+    # accepted: its record waits, as against Kafka, rather than failing.
+    reports = []
+    p = Producer({"bootstrap.servers": b.bootstrap, "message.timeout.ms": 30000})
+    p.produce("waits", b"v", on_delivery=lambda err, msg: reports.append(err))
+    p.flush(2.0)
+    assert reports == []
+    assert "max.connections 2 reached" in b.log_text()
+    held.pop().close()
+    p.flush(20)
+    assert reports == [None]
+    for s in held:
+        assert api_versions(s, 0, correlation_id=7)[0] == 7  # the one left kept working
+        s.close()

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -241,6 +242,41 @@ TEST(Server, ConnectionsPastThePerIpLimitAreRefusedAndSlotsComeBack) {
   }
   EXPECT_TRUE(served);
   ::close(a);
+  server.stop();
+}
+
+// max.connections as Kafka's acceptor applies it: at the limit a new client
+// is not accepted (it waits in the listen backlog, not refused) and is served
+// as soon as another connection closes.
+TEST(Server, AtMaxConnectionsNewClientsWaitForASlotInsteadOfBeingRefused) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 2;
+  options.max_connections = 2;
+  Server server(options, handler);
+  auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
+  server.start();
+  auto send_ping = [](int fd, uint8_t id) {
+    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
+    return ::write(fd, frame, sizeof(frame)) == static_cast<ssize_t>(sizeof(frame));
+  };
+  auto answered = [](int fd, uint8_t id) {
+    uint8_t resp[12];
+    return read_exact(fd, resp, sizeof(resp)) && resp[11] == id;
+  };
+  int a = connect_to(ports[0]);
+  int b = connect_to(ports[0]);
+  ASSERT_TRUE(send_ping(a, 1) && answered(a, 1));
+  ASSERT_TRUE(send_ping(b, 2) && answered(b, 2));
+  int c = connect_to(ports[0]);  // completes in the kernel's backlog
+  ASSERT_TRUE(send_ping(c, 3));
+  pollfd p{c, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 300), 0) << "the third connection was served (or closed) past max.connections";
+  ::close(a);
+  EXPECT_TRUE(answered(c, 3)) << "the waiting connection was not served once a slot came free";
+  EXPECT_TRUE(send_ping(b, 4) && answered(b, 4));
+  ::close(b);
+  ::close(c);
   server.stop();
 }
 
