@@ -209,6 +209,17 @@ TEST(Server, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   server.stop();
 }
 
+// An 8-byte request whose last byte is `id`, and its answer (which echoes it).
+bool send_ping(int fd, uint8_t id) {
+  const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
+  return ::write(fd, frame, sizeof(frame)) == static_cast<ssize_t>(sizeof(frame));
+}
+bool answered(int fd, uint8_t id) {
+  uint8_t resp[12];
+  return read_exact(fd, resp, sizeof(resp)) && resp[11] == id;
+}
+bool ping(int fd, uint8_t id) { return send_ping(fd, id) && answered(fd, id); }
+
 TEST(Server, ConnectionsPastThePerIpLimitAreRefusedAndSlotsComeBack) {
   ReverseDelayHandler handler;
   ServerOptions options;
@@ -217,12 +228,6 @@ TEST(Server, ConnectionsPastThePerIpLimitAreRefusedAndSlotsComeBack) {
   Server server(options, handler);
   auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
   server.start();
-  auto ping = [](int fd, uint8_t id) {
-    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
-    if (::write(fd, frame, sizeof(frame)) != static_cast<ssize_t>(sizeof(frame))) return false;
-    uint8_t resp[12];
-    return read_exact(fd, resp, sizeof(resp)) && resp[11] == id;
-  };
   int a = connect_to(ports[0]);
   int b = connect_to(ports[0]);
   ASSERT_TRUE(ping(a, 1));
@@ -256,25 +261,17 @@ TEST(Server, AtMaxConnectionsNewClientsWaitForASlotInsteadOfBeingRefused) {
   Server server(options, handler);
   auto ports = server.listen({{"PLAINTEXT", "127.0.0.1", 0}});
   server.start();
-  auto send_ping = [](int fd, uint8_t id) {
-    const uint8_t frame[] = {0, 0, 0, 8, 0, 18, 0, 0, 0, 0, 0, id};
-    return ::write(fd, frame, sizeof(frame)) == static_cast<ssize_t>(sizeof(frame));
-  };
-  auto answered = [](int fd, uint8_t id) {
-    uint8_t resp[12];
-    return read_exact(fd, resp, sizeof(resp)) && resp[11] == id;
-  };
   int a = connect_to(ports[0]);
   int b = connect_to(ports[0]);
-  ASSERT_TRUE(send_ping(a, 1) && answered(a, 1));
-  ASSERT_TRUE(send_ping(b, 2) && answered(b, 2));
+  ASSERT_TRUE(ping(a, 1));
+  ASSERT_TRUE(ping(b, 2));
   int c = connect_to(ports[0]);  // completes in the kernel's backlog
   ASSERT_TRUE(send_ping(c, 3));
   pollfd p{c, POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 300), 0) << "the third connection was served (or closed) past max.connections";
   ::close(a);
   EXPECT_TRUE(answered(c, 3)) << "the waiting connection was not served once a slot came free";
-  EXPECT_TRUE(send_ping(b, 4) && answered(b, 4));
+  EXPECT_TRUE(ping(b, 4));
   ::close(b);
   ::close(c);
   server.stop();
