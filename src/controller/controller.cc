@@ -22,6 +22,14 @@ std::shared_ptr<spdlog::logger> log() {
 
 AdminResult error(ErrorCode code, std::string message) { return {code, std::move(message)}; }
 
+// A store that could not be reached (ZooKeeper down past the connection
+// timeout) is a timeout the client may retry; anything else is the server's.
+AdminResult store_error(const std::error_code& e) {
+  const bool unreachable = e == coord::CoordErrc::kConnectionLoss || e == coord::CoordErrc::kSessionExpired;
+  return error(unreachable ? ErrorCode::kRequestTimedOut : ErrorCode::kUnknownServerError,
+               "coordination store: " + e.message());
+}
+
 bool contains(const std::vector<int32_t>& v, int32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 // Kafka compares topic names with '.' and '_' treated alike, since both map
@@ -600,7 +608,7 @@ AdminResult Controller::create_topic(const server::NewTopic& topic, bool validat
     if (r.error() == coord::KafkaStoreErrc::kTopicExists) {
       return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
     }
-    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+    return store_error(r.error());
   }
   log()->info("created topic '{}' ({} partitions, replication factor {})", topic.name, a.partitions.size(),
               a.partitions.begin()->second.size());
@@ -612,10 +620,10 @@ AdminResult Controller::delete_topic(const std::string& name) {
     return error(ErrorCode::kTopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)");
   }
   auto a = store_.topic_assignment(name);
-  if (!a) return error(ErrorCode::kUnknownServerError, "coordination store: " + a.error().message());
+  if (!a) return store_error(a.error());
   if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
   if (auto r = store_.mark_topic_for_deletion(name); !r) {
-    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+    return store_error(r.error());
   }
   return {};
 }
@@ -623,7 +631,7 @@ AdminResult Controller::delete_topic(const std::string& name) {
 AdminResult Controller::create_partitions(const std::string& name, int32_t count,
                                           const std::vector<std::vector<int32_t>>& assignment, bool validate_only) {
   auto current = store_.topic_assignment(name);
-  if (!current) return error(ErrorCode::kUnknownServerError, "coordination store: " + current.error().message());
+  if (!current) return store_error(current.error());
   if (!*current || metadata_.snapshot()->topic(name) == nullptr || metadata_.snapshot()->topic(name)->deleting()) {
     return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
   }
@@ -672,7 +680,7 @@ AdminResult Controller::create_partitions(const std::string& name, int32_t count
   if (validate_only) return {};
   for (auto& [p, replicas] : added) a.partitions[p] = std::move(replicas);
   if (auto r = store_.set_topic_assignment(name, a); !r) {
-    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+    return store_error(r.error());
   }
   log()->info("topic '{}' now has {} partitions", name, count);
   return {};
@@ -693,7 +701,7 @@ AdminResult Controller::set_overrides(const std::string& entity_type, const std:
                                       const std::map<std::string, std::string>& configs, bool validate_only) {
   if (entity_type == "topics") {
     auto a = store_.topic_assignment(name);
-    if (!a) return error(ErrorCode::kUnknownServerError, "coordination store: " + a.error().message());
+    if (!a) return store_error(a.error());
     if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
     if (options_.validate_topic_configs) {
       if (std::string why = options_.validate_topic_configs(configs); !why.empty()) {
@@ -705,7 +713,7 @@ AdminResult Controller::set_overrides(const std::string& entity_type, const std:
   }
   if (validate_only) return {};
   if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {
-    return error(ErrorCode::kUnknownServerError, "coordination store: " + r.error().message());
+    return store_error(r.error());
   }
   return {};
 }

@@ -166,11 +166,29 @@ struct ZooKeeperStore::Impl {
       h = zh;
       zh = nullptr;
     }
+    cv.notify_all();  // nobody waits for this session any more
     if (h) zookeeper_close(h);
   }
 
   zhandle_t* handle() {
     std::lock_guard lock(mu);
+    return zh;
+  }
+
+  // The handle for a request. While the client is reconnecting (ZooKeeper
+  // restarting, a network blip) the request waits for the connection, up to
+  // the connection timeout, as Kafka's ZooKeeper client does before it sends
+  // (KafkaZkClient's retryRequestsUntilConnected): a ZooKeeper restart is a
+  // pause for the controller and for admin requests, not an error. An expired
+  // or closed session does not wait; the request then fails as it would.
+  zhandle_t* connected_handle() {
+    std::unique_lock lock(mu);
+    if (zh && state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE) {
+      cv.wait_for(lock, connect_timeout, [&] {
+        return !zh || state == ZOO_CONNECTED_STATE || state == ZOO_EXPIRED_SESSION_STATE ||
+               state == ZOO_AUTH_FAILED_STATE;
+      });
+    }
     return zh;
   }
 };
@@ -209,7 +227,7 @@ int64_t ZooKeeperStore::session_id() const {
 
 Result<std::string> ZooKeeperStore::create(const std::string& path, ByteView data,
                                            CreateMode mode) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   std::string created(path.size() + 16, '\0');
   const int rc = zoo_create(zh, path.c_str(), reinterpret_cast<const char*>(data.data()),
@@ -221,7 +239,7 @@ Result<std::string> ZooKeeperStore::create(const std::string& path, ByteView dat
 }
 
 Result<Node> ZooKeeperStore::get(const std::string& path, Watch watch) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   // The data may grow between asking its size and reading it: retry then.
   int capacity = 1024;
@@ -251,7 +269,7 @@ Result<Node> ZooKeeperStore::get(const std::string& path, Watch watch) {
 }
 
 Result<Stat> ZooKeeperStore::set(const std::string& path, ByteView data, int32_t version) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   ::Stat stat{};
   const int rc = zoo_set2(zh, path.c_str(), reinterpret_cast<const char*>(data.data()),
@@ -261,7 +279,7 @@ Result<Stat> ZooKeeperStore::set(const std::string& path, ByteView data, int32_t
 }
 
 Result<void> ZooKeeperStore::remove(const std::string& path, int32_t version) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   const int rc = zoo_delete(zh, path.c_str(), version);
   if (rc != ZOK) return from_zk(rc);
@@ -269,7 +287,7 @@ Result<void> ZooKeeperStore::remove(const std::string& path, int32_t version) {
 }
 
 Result<std::optional<Stat>> ZooKeeperStore::exists(const std::string& path, Watch watch) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   ::Stat stat{};
   void* ctx = watch ? registry().add(watch) : nullptr;
@@ -283,7 +301,7 @@ Result<std::optional<Stat>> ZooKeeperStore::exists(const std::string& path, Watc
 }
 
 Result<std::vector<std::string>> ZooKeeperStore::children(const std::string& path, Watch watch) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   String_vector names{};
   void* ctx = watch ? registry().add(watch) : nullptr;
@@ -301,7 +319,7 @@ Result<std::vector<std::string>> ZooKeeperStore::children(const std::string& pat
 }
 
 Result<std::vector<OpResult>> ZooKeeperStore::multi(std::span<const Op> ops) {
-  zhandle_t* zh = impl_->handle();
+  zhandle_t* zh = impl_->connected_handle();
   if (!zh) return CoordErrc::kSessionExpired;
   if (ops.empty()) return std::vector<OpResult>{};
   const size_t n = ops.size();

@@ -1,7 +1,8 @@
 """ZooKeeper-specific behaviour, against a ZooKeeper each test starts: Kafka's
-layout is visible to ZooKeeper tools, and a broker survives a ZooKeeper
-restart long enough to expire its session (it registers again and is elected
-controller again)."""
+layout is visible to ZooKeeper tools; a broker serves records through a
+ZooKeeper restart, a request needing the store waits for it to come back; and
+a broker cut off long enough to expire its session registers again and is
+elected controller again."""
 
 import json
 import socket
@@ -11,8 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker, ZooKeeper
+from kafka_schema import KafkaConnection
+from test_admin_requests import high_watermark
 from test_produce_consume import consume, produce
 
 
@@ -160,3 +164,48 @@ def test_broker_rejoins_after_its_zookeeper_session_expired(zk, tmp_path):
     finally:
         assert b.stop() == 0
         proxy.close()
+
+
+def test_a_broker_serves_through_a_zookeeper_restart_and_carries_on_after(zk, tmp_path):
+    b = Broker(tmp_path / "b", zookeeper=zk.connect, extra_config="zookeeper.session.timeout.ms: 15000\n").start()
+    try:
+        produce(b.bootstrap, "steady", [{"value": b"a%d" % i} for i in range(5)])
+        zk.stop()
+        # Records flow without ZooKeeper: the data path never waits for it.
+        produce(b.bootstrap, "steady", [{"value": b"b%d" % i} for i in range(5)], acks="all")
+        with KafkaConnection(b.port) as conn:
+            assert high_watermark(conn, "steady") == 10
+        # A request that needs the store waits for it (as Kafka's ZooKeeper client
+        # does), on a handler thread: other requests are answered meanwhile.
+        created = {}
+
+        def create():
+            with KafkaConnection(b.port, timeout=30) as conn:
+                created["answer"] = conn.call("CreateTopics", 7, {"Topics": [
+                    {"Name": "while-down", "NumPartitions": 1, "ReplicationFactor": 1}], "TimeoutMs": 20000})
+                created["at"] = time.time()
+
+        t = threading.Thread(target=create, daemon=True)
+        t.start()
+        time.sleep(2.0)
+        assert "answer" not in created
+        with KafkaConnection(b.port) as conn:
+            assert high_watermark(conn, "steady") == 10
+        # Same data, same port: the session is still valid when it comes back,
+        # and the waiting request goes through.
+        back = time.time()
+        zk.start()
+        t.join(20)
+        assert created["answer"]["Topics"][0]["ErrorCode"] == 0, created["answer"]
+        assert created["at"] >= back
+        assert json.loads(zk_get(zk, "/brokers/ids/0"))["port"] == b.port
+        assert "ZooKeeper session expired" not in b.log_text()
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("after-restart", 2, 1)])["after-restart"].result(30)
+        produce(b.bootstrap, "after-restart", [{"value": b"c", "partition": 1}])
+        assert consume(b.bootstrap, "after-restart", 1, partitions=2)[0].value() == b"c"
+        produce(b.bootstrap, "while-down", [{"value": b"w"}])
+        produce(b.bootstrap, "steady", [{"value": b"d"}])
+        assert [m.value() for m in consume(b.bootstrap, "steady", 11)][-1] == b"d"
+    finally:
+        assert b.stop() == 0
