@@ -183,14 +183,15 @@ struct ZooKeeperStore::Impl {
   // or closed session does not wait; the request then fails as it would.
   zhandle_t* connected_handle() {
     std::unique_lock lock(mu);
-    if (zh && state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE) {
+    if (zh && !no_waits && state != ZOO_CONNECTED_STATE && state != ZOO_EXPIRED_SESSION_STATE) {
       cv.wait_for(lock, connect_timeout, [&] {
-        return !zh || state == ZOO_CONNECTED_STATE || state == ZOO_EXPIRED_SESSION_STATE ||
+        return !zh || no_waits || state == ZOO_CONNECTED_STATE || state == ZOO_EXPIRED_SESSION_STATE ||
                state == ZOO_AUTH_FAILED_STATE;
       });
     }
     return zh;
   }
+  bool no_waits = false;  // stop_waiting() was called
 };
 
 ZooKeeperStore::ZooKeeperStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -218,6 +219,14 @@ void ZooKeeperStore::set_session_listener(SessionListener listener) {
 Result<void> ZooKeeperStore::reconnect() {
   impl_->close();
   return impl_->open();
+}
+
+void ZooKeeperStore::stop_waiting() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->no_waits = true;
+  }
+  impl_->cv.notify_all();
 }
 
 int64_t ZooKeeperStore::session_id() const {

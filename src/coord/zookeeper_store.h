@@ -48,6 +48,9 @@ class ZooKeeperStore : public CoordinationStore {
   void set_session_listener(SessionListener listener);
   // Closes the current session (its ephemeral nodes go) and opens a new one.
   Result<void> reconnect();
+  // From now on requests no longer wait for a lost connection to come back
+  // (those waiting stop waiting): the owner is shutting down.
+  void stop_waiting();
 
   struct Impl;
 

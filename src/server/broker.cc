@@ -323,6 +323,9 @@ void Broker::start() {
 void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // With ZooKeeper unreachable, nothing waits for it to come back any more:
+  // the store's requests fail at once and the stop goes on.
+  if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) zk->stop_waiting();
   // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR: the
   // members look for the coordinator again) while connections are open.
   if (groups_) groups_->shutdown();

@@ -209,3 +209,27 @@ def test_a_broker_serves_through_a_zookeeper_restart_and_carries_on_after(zk, tm
         assert [m.value() for m in consume(b.bootstrap, "steady", 11)][-1] == b"d"
     finally:
         assert b.stop() == 0
+
+
+def test_sigterm_with_zookeeper_down_stops_at_once_and_answers_what_waits(zk, tmp_path):
+    b = Broker(tmp_path / "b", zookeeper=zk.connect, extra_config="zookeeper.session.timeout.ms: 15000\n").start()
+    while "started: broker.id" not in b.log_text():
+        time.sleep(0.05)
+    zk.stop()
+    answer = {}
+
+    def create():
+        with KafkaConnection(b.port, timeout=30) as conn:
+            answer["resp"] = conn.call("CreateTopics", 7, {"Topics": [
+                {"Name": "never", "NumPartitions": 1, "ReplicationFactor": 1}], "TimeoutMs": 20000})
+
+    t = threading.Thread(target=create, daemon=True)
+    t.start()
+    time.sleep(1.0)  # waiting for ZooKeeper now (up to the 15 s connection timeout)
+    start = time.time()
+    assert b.stop() == 0
+    assert time.time() - start < 5
+    t.join(10)
+    # The waiting request stops waiting and is told to retry, not left to hang.
+    assert answer["resp"]["Topics"][0]["ErrorCode"] == 7  # REQUEST_TIMED_OUT
+    assert b.log_text().rstrip().endswith("keel stopped")
