@@ -455,6 +455,13 @@ def fetch(conn, v, topic_id, parts, max_bytes, min_bytes=0, max_wait_ms=0):
                                   "Topics": [topic], "ForgottenTopicsData": [], "RackId": ""})
     [t] = resp["Responses"]
     assert all(p["ErrorCode"] == NONE for p in t["Partitions"])
+    # One broker: no follower to send the reader to (KIP-392's field, v11+), and
+    # every partition's header gives its high watermark and log start.
+    if v >= 11:
+        assert all(p["PreferredReadReplica"] == -1 for p in t["Partitions"]), "Fetch v%d" % v
+    assert all(p["HighWatermark"] == {0: 6, 1: 3}[p["PartitionIndex"]] for p in t["Partitions"]), "Fetch v%d" % v
+    if v >= 5:
+        assert all(p["LogStartOffset"] == 0 for p in t["Partitions"]), "Fetch v%d" % v
     return {p["PartitionIndex"]: whole_batches(p["Records"]) for p in t["Partitions"]}
 
 
