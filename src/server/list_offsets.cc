@@ -2,6 +2,10 @@
 // stable offset for read_committed), max timestamp (-3, v7+) and the first
 // offset at or after a timestamp (v1+). v0 answers with old_style_offsets.
 
+#include <map>
+#include <string>
+#include <utility>
+
 #include "cluster/metadata_cache.h"
 #include "cluster/replica_manager.h"
 #include "protocol/error_code.h"
@@ -27,6 +31,13 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   const int16_t version = ctx.api_version();
   auto snapshot = ctx.services.metadata->snapshot();
+  // Kafka (v1+) answers INVALID_REQUEST for every entry of a partition that
+  // the request names more than once, across topic entries too.
+  std::map<std::pair<std::string, int32_t>, int> named;
+  if (version >= 1) {
+    for (const auto& topic : req.topics)
+      for (const auto& p : topic.partitions) ++named[{topic.name, p.partition_index}];
+  }
   ListOffsetsResponse resp;
   for (const auto& topic : req.topics) {
     auto& rt = resp.topics.emplace_back();
@@ -39,6 +50,10 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         rp.offset = -1;
         rp.timestamp = -1;
       };
+      if (version >= 1 && named[{topic.name, p.partition_index}] > 1) {
+        fail(ErrorCode::kInvalidRequest);
+        continue;
+      }
       if (!snapshot->partition(topic.name, p.partition_index)) {
         fail(ErrorCode::kUnknownTopicOrPartition);
         continue;
