@@ -4,6 +4,12 @@
 // configs stored under /config/brokers/<default> and /config/brokers/<id>;
 // the topic-default keys may change at run time, see dynamic_config.h).
 
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "config/config_def.h"
 #include "config/topic_config.h"
 #include "protocol/error_code.h"
@@ -194,30 +200,57 @@ AdminResult alter_resource(RequestContext& ctx, int8_t type, const std::string& 
   return {ErrorCode::kInvalidRequest, "unknown resource type " + std::to_string(type)};
 }
 
+// Kafka's shape checks on the resources of an AlterConfigs or
+// IncrementalAlterConfigs request (ConfigAdminManager.preprocess), made before
+// any resource is looked up: a resource named twice is refused at each of its
+// entries, a key named twice in one resource refuses that resource, and so
+// does a null value for anything but IncrementalAlterConfigs' DELETE. One
+// message per resource, in request order; empty where the resource passes.
+template <typename Resources>
+std::vector<std::string> shape_problems(const Resources& resources) {
+  std::map<std::pair<int8_t, std::string>, int> named;
+  for (const auto& res : resources) ++named[{res.resource_type, res.resource_name}];
+  std::vector<std::string> problems;
+  for (const auto& res : resources) {
+    std::string& problem = problems.emplace_back();
+    if (named[{res.resource_type, res.resource_name}] > 1) {
+      problem = "Each resource must appear at most once.";
+      continue;
+    }
+    std::set<std::string> keys;
+    std::string nulls;
+    for (const auto& c : res.configs) {
+      if (!keys.insert(c.name).second) problem = "Error due to duplicate config keys";
+      bool deletes = false;
+      if constexpr (requires { c.config_operation; }) deletes = c.config_operation == 1;
+      if (!c.value && !deletes) nulls += (nulls.empty() ? "" : ", ") + c.name;
+    }
+    if (problem.empty() && !nulls.empty()) problem = "Null value not supported for : " + nulls;
+  }
+  return problems;
+}
+
 }  // namespace
 
 Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
   protocol::AlterConfigsRequest req;
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   protocol::AlterConfigsResponse resp;
-  for (const auto& res : req.resources) {
+  const std::vector<std::string> problems = shape_problems(req.resources);
+  for (size_t i = 0; i < req.resources.size(); ++i) {
+    const auto& res = req.resources[i];
     auto& r = resp.responses.emplace_back();
     r.resource_type = res.resource_type;
     r.resource_name = res.resource_name;
     r.error_message = std::nullopt;
+    if (!problems[i].empty()) {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = problems[i];
+      continue;
+    }
     // AlterConfigs replaces the whole set: keys not named go back to their defaults.
     std::map<std::string, std::string> next;
-    bool bad = false;
-    for (const auto& c : res.configs) {
-      if (!c.value) {
-        bad = true;
-        r.error_code = code(ErrorCode::kInvalidRequest);
-        r.error_message = "null value for '" + c.name + "'";
-        break;
-      }
-      next[c.name] = *c.value;
-    }
-    if (bad) continue;
+    for (const auto& c : res.configs) next[c.name] = *c.value;
     AdminResult result = alter_resource(ctx, res.resource_type, res.resource_name, next, req.validate_only);
     r.error_code = code(result.error);
     if (!result.ok()) r.error_message = result.message;
@@ -230,11 +263,18 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
   protocol::IncrementalAlterConfigsRequest req;
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   protocol::IncrementalAlterConfigsResponse resp;
-  for (const auto& res : req.resources) {
+  const std::vector<std::string> problems = shape_problems(req.resources);
+  for (size_t i = 0; i < req.resources.size(); ++i) {
+    const auto& res = req.resources[i];
     auto& r = resp.responses.emplace_back();
     r.resource_type = res.resource_type;
     r.resource_name = res.resource_name;
     r.error_message = std::nullopt;
+    if (!problems[i].empty()) {
+      r.error_code = code(ErrorCode::kInvalidRequest);
+      r.error_message = problems[i];
+      continue;
+    }
     if (res.resource_type != kTopic && res.resource_type != kBroker) {
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = "unknown resource type " + std::to_string(res.resource_type);
@@ -255,11 +295,7 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
     ErrorCode problem_code = ErrorCode::kInvalidRequest;
     for (const auto& c : res.configs) {
       switch (c.config_operation) {
-        case 0:  // SET
-          if (!c.value) {
-            problem = "null value for '" + c.name + "'";
-            break;
-          }
+        case 0:  // SET (never null here: shape_problems refuses that)
           next[c.name] = *c.value;
           break;
         case 1:  // DELETE

@@ -140,6 +140,17 @@ def test_list_offsets_at_every_version(broker):
                 assert list_offset(conn, v, "lov", 0, MAX_TIMESTAMP) == (NONE, 2, stamps[2], 0), what
             assert list_offset(conn, v, "no-such-topic", 0, LATEST)[0] == UNKNOWN_TOPIC_OR_PARTITION, what
             assert list_offset(conn, v, "lov", 3, LATEST)[0] == UNKNOWN_TOPIC_OR_PARTITION, what
+            # A partition named twice, here in two topic entries: Kafka answers both INVALID_REQUEST
+            # and the rest of the request as usual.
+            resp = conn.call("ListOffsets", v, {"ReplicaId": -1, "IsolationLevel": 0, "Topics": [
+                {"Name": "lov", "Partitions": [{"PartitionIndex": 0, "Timestamp": LATEST, "CurrentLeaderEpoch": -1},
+                                               {"PartitionIndex": 1, "Timestamp": LATEST, "CurrentLeaderEpoch": -1}]},
+                {"Name": "lov", "Partitions": [{"PartitionIndex": 0, "Timestamp": EARLIEST,
+                                                "CurrentLeaderEpoch": -1}]}]})
+            rows = [(t["Name"], p["PartitionIndex"], p["ErrorCode"], p["Offset"])
+                    for t in resp["Topics"] for p in t["Partitions"]]
+            assert rows == [("lov", 0, INVALID_REQUEST, -1), ("lov", 1, UNKNOWN_TOPIC_OR_PARTITION, -1),
+                            ("lov", 0, INVALID_REQUEST, -1)], what
 
 
 def test_offset_for_leader_epoch_at_every_version(broker):
@@ -430,6 +441,46 @@ def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
     p.produce("isr", b"x", on_delivery=lambda err, msg: errors.append(err))
     p.flush(15)
     assert [e.code() for e in errors] == [KafkaError.NOT_ENOUGH_REPLICAS]
+
+
+def test_alter_configs_requests_of_the_wrong_shape_are_refused_whole(broker):
+    """Kafka's checks before any resource is looked at: a resource named twice is
+    refused at every entry, a key named twice or a null value (but for a DELETE)
+    refuses its resource, and the other resources of the request still apply."""
+    create_topic(broker, "shape")
+    create_topic(broker, "shape2")
+    with KafkaConnection(broker.port) as conn:
+        def answers(api, version, resources):
+            resp = conn.call(api, version, {"Resources": [
+                {"ResourceType": t, "ResourceName": n,
+                 "Configs": [{"Name": k, "ConfigOperation": op, "Value": v} for k, op, v in ops]}
+                for t, n, ops in resources], "ValidateOnly": False})
+            return [(r["ResourceName"], r["ErrorCode"], r["ErrorMessage"]) for r in resp["Responses"]]
+
+        for api in ("AlterConfigs", "IncrementalAlterConfigs"):
+            for v in versions(conn, api):
+                what = "%s v%d" % (api, v)
+                got = answers(api, v, [(TOPIC, "shape", [("retention.ms", SET, "1000")]),
+                                       (TOPIC, "shape2", [("retention.ms", SET, "2000")]),
+                                       (TOPIC, "shape", [("retention.ms", SET, "3000")])])
+                assert got == [("shape", INVALID_REQUEST, "Each resource must appear at most once."),
+                               ("shape2", NONE, None),
+                               ("shape", INVALID_REQUEST, "Each resource must appear at most once.")], what
+                assert topic_config(conn, "shape", "retention.ms")[0] == "604800000", what
+                assert topic_config(conn, "shape2", "retention.ms") == ("2000", DYNAMIC_TOPIC_CONFIG), what
+                got = answers(api, v, [(TOPIC, "shape", [("retention.ms", SET, "1000"),
+                                                         ("retention.ms", SET, "1000")])])
+                assert got == [("shape", INVALID_REQUEST, "Error due to duplicate config keys")], what
+                got = answers(api, v, [(TOPIC, "shape", [("retention.ms", SET, None),
+                                                         ("segment.ms", SET, None)])])
+                assert got == [("shape", INVALID_REQUEST, "Null value not supported for : retention.ms, segment.ms")], what
+                assert topic_config(conn, "shape", "retention.ms")[0] == "604800000", what
+                assert topic_config(conn, "shape", "segment.ms")[0] == "604800000", what
+                answers(api, v, [(TOPIC, "shape2", [("retention.ms", DELETE, None)])] if api != "AlterConfigs"
+                        else [(TOPIC, "shape2", [])])
+        # A DELETE takes no value.
+        assert answers("IncrementalAlterConfigs", 1, [(TOPIC, "shape", [("retention.ms", DELETE, None)])]) == \
+            [("shape", NONE, None)]
 
 
 def whole_batches(records):
