@@ -1,7 +1,8 @@
 """kafkajs 2.2.4 (a pure-JavaScript client with its own protocol code) against
-keel: gzip produce with keys and headers, and a consumer group with commits
-and a restart. The node scripts live in tests/integration/js and print JSON
-lines that these tests read; scripts/install-deps.sh installs kafkajs there."""
+keel: gzip produce with keys and headers, a consumer group with commits and a
+restart, and its admin client call by call. The node scripts live in
+tests/integration/js and print JSON lines that these tests read;
+scripts/install-deps.sh installs kafkajs there."""
 
 import json
 import os
@@ -227,3 +228,38 @@ def test_kafkajs_group_splits_partitions_commits_and_resumes_after_a_restart(bro
     assert seen == sorted((p, o) for p in range(4) for o in range(50, 60)), "resumed at the commit: %r" % seen[:8]
     assert sorted(bytes.fromhex(r["value"]) for r in done["records"]) == sorted(b"late-%d" % i for i in range(40))
     assert done["committed"] == {str(p): 60 for p in range(4)}
+
+
+def test_kafkajs_admin_client_tour(broker, scripts):
+    stamp = int(time.time() * 1000) - 60_000
+    s = scripts("admin_tour.js", {"brokers": [broker.bootstrap], "topic": "tour", "group": "tour-g", "stamp": stamp})
+    t = s.next_event("tour", 90)
+    s.finish()
+    # Topics: created, validate-only creates nothing, creating again answers "exists", grown to 3.
+    assert (t["created"], t["validateOnly"], t["createdAgain"]) == (True, True, False)
+    assert t["topics"] == ["tour"]
+    assert t["partitions"] == [{"partition": p, "leader": broker.broker_id, "replicas": [broker.broker_id],
+                                "isr": [broker.broker_id]} for p in range(3)]
+    assert t["cluster"]["brokers"] == [{"nodeId": broker.broker_id, "host": "127.0.0.1", "port": broker.port}]
+    assert t["cluster"]["controller"] == broker.broker_id and len(t["cluster"]["clusterId"]) == 22
+    # Configs: the one set at creation, a default beside it, the altered value, a broker key.
+    assert t["configsBefore"] == {"errorCode": 0, "values": {
+        "retention.ms": {"value": "3600000", "isDefault": False},
+        "cleanup.policy": {"value": "delete", "isDefault": True}}}
+    assert t["configsAfter"]["values"]["retention.ms"] == {"value": "7200000", "isDefault": False}
+    assert t["brokerConfig"] == [{"name": "num.partitions", "value": "1"}]
+    # Offsets: ten records in partition 0; the first at or after stamp + 4.5 s is the sixth
+    # (kafkajs gives an empty partition's high watermark for "none").
+    assert t["offsets"] == [{"partition": 0, "low": "0", "high": "10"},
+                            {"partition": 1, "low": "0", "high": "0"}, {"partition": 2, "low": "0", "high": "0"}]
+    assert t["byTime"] == [{"partition": 0, "offset": "5"}, {"partition": 1, "offset": "0"},
+                           {"partition": 2, "offset": "0"}]
+    # A group's offsets: set (kafkajs joins, seeks and commits), reset to the earliest (kafkajs
+    # commits -2, as it does against Kafka), listed, described empty, deleted.
+    assert t["groupSet"] == [{"partition": 0, "offset": "7"}, {"partition": 1, "offset": "-1"},
+                             {"partition": 2, "offset": "-1"}]
+    assert t["groupReset"] == [{"partition": p, "offset": "-2"} for p in range(3)]
+    assert t["groupsListed"] == [{"groupId": "tour-g", "protocolType": "consumer"}]
+    assert t["groupDescribed"] == [{"groupId": "tour-g", "state": "Empty", "members": 0}]
+    assert t["groupDeleted"] == [{"groupId": "tour-g", "errorCode": 0}]
+    assert t["groupsAfterDelete"] == [] and t["topicsAfterDelete"] == []
