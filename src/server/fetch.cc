@@ -115,6 +115,16 @@ FetchOutcome read_all(const FetchState& st) {
       fail(ErrorCode::kUnknownTopicId);
       continue;
     }
+    // A session keeps the name its id had when the partition joined it; once
+    // the topic is deleted (and perhaps created again under that name) the id
+    // names nothing, and the new topic's records are not the ones asked for.
+    if (st.version >= 13) {
+      const cluster::TopicInfo* info = snapshot->topic(want.key.topic_id);
+      if (!info || info->name != want.key.topic) {
+        fail(ErrorCode::kUnknownTopicId);
+        continue;
+      }
+    }
     if (!snapshot->partition(want.key.topic, want.key.partition)) {
       fail(st.version >= 13 ? ErrorCode::kUnknownTopicId : ErrorCode::kUnknownTopicOrPartition);
       continue;

@@ -1,13 +1,18 @@
 """Incremental fetch sessions (KIP-227) over the wire, with requests encoded
-and responses decoded by kafka-python's protocol classes (librdkafka 2.0 and
-kafka-python do not use sessions themselves)."""
+and responses decoded by kafka-python's protocol classes (v7) and by
+kafka_schema.py (v13+, topic ids); librdkafka 2.0 and kafka-python do not use
+sessions themselves."""
 
 import struct
+import time
+import uuid
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.protocol.fetch import FetchRequest, FetchResponse
 
+from kafka_schema import KafkaConnection, record_batch
 from kafka_wire import connect, frame, recv_frame, request_v1_header
+from test_admin_requests import create_topic, meta_topic_id
 from test_produce_consume import produce
 
 
@@ -84,3 +89,97 @@ def test_incremental_fetches_answer_only_partitions_with_news(broker):
     assert err == 0 and sid3 == 0 and ("sess", 0) in parts
     err, _, _ = c.fetch(sid, 4, [])
     assert err == 70, "the closed session is gone"
+
+
+def test_sessions_by_topic_id_at_v13_and_later(broker):
+    """Fetch v13+ names topics by id, in the session too (KIP-516): forgotten
+    partitions by id, an unknown id answered UNKNOWN_TOPIC_ID, a session of ids
+    refused to a request of names (FETCH_SESSION_TOPIC_ID_ERROR), and a topic
+    deleted and created again under its name: the session's old id answers
+    UNKNOWN_TOPIC_ID, never the new topic's records."""
+    UNKNOWN_TOPIC_ID, FETCH_SESSION_TOPIC_ID_ERROR = 100, 106
+
+    def produce_one(conn, topic, partition, value):
+        resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 5000, "TopicData": [
+            {"Name": topic, "PartitionData": [{"Index": partition,
+                                               "Records": record_batch([value], int(time.time() * 1000))}]}]})
+        assert resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == 0
+
+    def fetch(conn, v, sid, epoch, parts, forgotten=(), names=False):
+        """parts: [(topic id, partition, offset)]; answers (error, session id, {(id, p): (error, hw, bytes)})."""
+        topics = {}
+        for tid, p, off in parts:
+            topics.setdefault(tid, []).append({"Partition": p, "FetchOffset": off, "PartitionMaxBytes": 1 << 20,
+                                               "CurrentLeaderEpoch": -1, "LogStartOffset": -1,
+                                               "LastFetchedEpoch": -1})
+        forget = {}
+        for tid, p in forgotten:
+            forget.setdefault(tid, []).append(p)
+        key = "Topic" if names else "TopicId"
+        resp = conn.call("Fetch", v, {
+            "ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 0, "MaxBytes": 1 << 20, "IsolationLevel": 0,
+            "SessionId": sid, "SessionEpoch": epoch, "RackId": "",
+            "Topics": [{key: t, "Partitions": ps} for t, ps in topics.items()],
+            "ForgottenTopicsData": [{key: t, "Partitions": ps} for t, ps in forget.items()]})
+        out = {}
+        for t in resp["Responses"]:
+            for p in t["Partitions"]:
+                out[(t["Topic"] if names else t["TopicId"], p["PartitionIndex"])] = (
+                    p["ErrorCode"], p["HighWatermark"], len(p["Records"] or b""))
+        return resp["ErrorCode"], resp["SessionId"], out
+
+    def recreate(conn):
+        """Deletes "ids" and creates it again (a new id), once the deletion has gone through."""
+        resp = conn.call("DeleteTopics", 6, {"Topics": [{"Name": "ids"}], "TimeoutMs": 10000})
+        assert resp["Responses"][0]["ErrorCode"] == 0
+        deadline = time.time() + 10
+        while True:
+            try:
+                create_topic(broker, "ids", 2)
+                return
+            except Exception:
+                assert time.time() < deadline, "ids was not created again"
+                time.sleep(0.2)
+
+    create_topic(broker, "ids", 2)
+    with KafkaConnection(broker.port) as conn:
+        lo, hi = conn.served("Fetch")
+        assert hi >= 13
+        for v in range(13, hi + 1):
+            what = "Fetch v%d" % v
+            for p in (0, 1):
+                produce_one(conn, "ids", p, b"a")
+            tid = meta_topic_id(conn, "ids")
+            err, sid, got = fetch(conn, v, 0, 0, [(tid, 0, 0), (tid, 1, 0)])
+            assert err == 0 and sid != 0, what
+            assert {k: g[0] for k, g in got.items()} == {(tid, 0): 0, (tid, 1): 0}, what
+            hw = {p: got[(tid, p)][1] for p in (0, 1)}
+            assert all(got[(tid, p)][2] > 0 for p in (0, 1)), what
+            # Nothing new: an empty incremental answer.
+            err, _, got = fetch(conn, v, sid, 1, [(tid, 0, hw[0]), (tid, 1, hw[1])])
+            assert (err, got) == (0, {}), what
+            # Forget partition 0 by id; then only partition 1's news come.
+            for p in (0, 1):
+                produce_one(conn, "ids", p, b"b")
+            err, _, got = fetch(conn, v, sid, 2, [], forgotten=[(tid, 0)])
+            assert err == 0 and list(got) == [(tid, 1)] and got[(tid, 1)][1] == hw[1] + 1, what
+            # A session of ids is not one of names.
+            err, _, _ = fetch(conn, 12, sid, 3, [], names=True)
+            assert err == FETCH_SESSION_TOPIC_ID_ERROR, what
+            # An unknown id in a new session: that partition answers UNKNOWN_TOPIC_ID.
+            stranger = uuid.uuid4()
+            err, sid2, got = fetch(conn, v, 0, 0, [(stranger, 0, 0), (tid, 1, 0)])
+            assert err == 0 and got[(stranger, 0)][0] == UNKNOWN_TOPIC_ID and got[(tid, 1)][0] == 0, what
+            fetch(conn, v, sid2, -1, [])
+
+            # The topic deleted and created again under its name, while the session holds its old id.
+            recreate(conn)
+            for p in (0, 1):
+                produce_one(conn, "ids", p, b"new")
+            new_tid = meta_topic_id(conn, "ids")
+            assert new_tid != tid, what
+            err, _, got = fetch(conn, v, sid, 3, [])
+            assert err == 0, what
+            assert got == {(tid, 1): (UNKNOWN_TOPIC_ID, -1, 0)}, (what, got)
+            fetch(conn, v, sid, -1, [])
+            recreate(conn)
