@@ -84,7 +84,7 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
     r.error_message = std::nullopt;
     if (seen[t.name] > 1) {
       r.error_code = code(ErrorCode::kInvalidRequest);
-      r.error_message = "topic '" + t.name + "' appears more than once in the request";
+      r.error_message = "Found multiple entries for this topic.";  // Kafka's words, at each entry
       continue;
     }
     NewTopic nt;
@@ -225,12 +225,15 @@ Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Res
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) ++seen[t.name];
   std::vector<std::pair<std::string, int32_t>> grown;
+  std::set<std::string> answered_duplicates;
   for (const auto& t : req.topics) {
+    // A name given twice grows nothing and gets one result, as in Kafka.
+    if (seen[t.name] > 1 && !answered_duplicates.insert(t.name).second) continue;
     auto& r = resp->results.emplace_back();
     r.name = t.name;
     if (seen[t.name] > 1) {
       r.error_code = code(ErrorCode::kInvalidRequest);
-      r.error_message = "topic '" + t.name + "' appears more than once in the request";
+      r.error_message = "Duplicate topic in request.";
       continue;
     }
     std::vector<std::vector<int32_t>> assignment;

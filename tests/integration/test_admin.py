@@ -60,6 +60,20 @@ def test_create_topic_errors_are_kafkas(broker):
         err = error_of(a.create_topics([topic])[topic.topic])
         assert err is not None and err.code() == expected, (label, err)
     assert "rf3" not in a.list_topics(timeout=10).topics
+    # A name twice in one request: every entry of it INVALID_REQUEST, none created, the rest as usual.
+    from kafka_schema import KafkaConnection
+    with KafkaConnection(broker.port) as conn:
+        for v in range(conn.served("CreateTopics")[1] + 1):
+            twice = {"Name": "twice-%d" % v, "NumPartitions": 1, "ReplicationFactor": 1, "Assignments": [],
+                     "Configs": []}
+            once = dict(twice, Name="once-%d" % v)
+            resp = conn.call("CreateTopics", v, {"Topics": [twice, once, twice], "TimeoutMs": 10000,
+                                                 "ValidateOnly": False})
+            got = [(t["Name"], t["ErrorCode"], t.get("ErrorMessage")) for t in resp["Topics"]]
+            message = "Found multiple entries for this topic." if v >= 1 else None  # v0 has no message field
+            assert got == [("twice-%d" % v, 42, message), ("once-%d" % v, 0, None), ("twice-%d" % v, 42, message)], v
+    topics = a.list_topics(timeout=10).topics
+    assert not any(t.startswith("twice-") for t in topics) and "once-0" in topics
 
 
 def test_validate_only_creates_nothing(broker):
@@ -77,6 +91,16 @@ def test_create_partitions_grows_a_topic_and_refuses_shrinking(broker):
     produce(broker.bootstrap, "grow", [{"value": b"x", "partition": 4}])
     err = error_of(a.create_partitions([NewPartitions("grow", 3)])["grow"])
     assert err is not None and err.code() == KafkaError.INVALID_PARTITIONS
+    # A topic named twice in one request grows by neither entry and gets one result, as in Kafka.
+    from kafka_schema import KafkaConnection
+    with KafkaConnection(broker.port) as conn:
+        for v in range(conn.served("CreatePartitions")[1] + 1):
+            resp = conn.call("CreatePartitions", v, {"Topics": [
+                {"Name": "grow", "Count": 6, "Assignments": None}, {"Name": "grow", "Count": 7, "Assignments": None}],
+                "TimeoutMs": 5000, "ValidateOnly": False})
+            assert [(r["Name"], r["ErrorCode"], r["ErrorMessage"]) for r in resp["Results"]] == \
+                [("grow", 42, "Duplicate topic in request.")], "CreatePartitions v%d" % v
+    assert sorted(a.list_topics(timeout=10).topics["grow"].partitions) == [0, 1, 2, 3, 4]
 
 
 def test_delete_topics_removes_data_and_metadata(broker):
