@@ -146,6 +146,9 @@ one_run() {  # one_run <keel|mock> <topic> <keel-load produce args...>: appends
     fresh_start; pid=$fresh_pid; bootstrap=127.0.0.1:$fresh_port
     "$load" create --bootstrap "$bootstrap" --topic "$topic" --partitions 1
   else
+    # Removed first: the new mock's redirection truncates it only once that
+    # process runs, and the wait below must not read the last mock's address.
+    rm -f "$work/mock.out"
     "$load" mock --topic "$topic" > "$work/mock.out" 2>/dev/null & pid=$!; pids+=($pid)
     for _ in $(seq 50); do [ -s "$work/mock.out" ] && break; sleep 0.1; done
     bootstrap=$(head -1 "$work/mock.out")
