@@ -4,6 +4,9 @@
 // auto.create.topics.enable and the request allow it (v4+), and answered
 // LEADER_NOT_AVAILABLE until its leader is elected, as Kafka does.
 
+#include <set>
+#include <string>
+
 #include "cluster/metadata_cache.h"
 #include "common/log.h"
 #include "protocol/error_code.h"
@@ -76,7 +79,13 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
   } else {
     const bool may_create = ctx.config.auto_create_topics_enable &&
                             (version < 4 || req.allow_auto_topic_creation) && ctx.services.topics;
+    // Kafka answers each topic asked for once, however often it is named.
+    std::set<std::string> names_answered;
+    std::set<protocol::Uuid> ids_answered;
     for (const auto& t : *req.topics) {
+      const bool first = t.name ? names_answered.insert(*t.name).second
+                                : ids_answered.insert(t.topic_id).second;
+      if (!first) continue;
       auto& rt = resp.topics.emplace_back();
       const cluster::TopicInfo* topic = nullptr;
       if (t.name) {

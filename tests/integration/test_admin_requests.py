@@ -153,6 +153,26 @@ def test_list_offsets_at_every_version(broker):
                             ("lov", 0, INVALID_REQUEST, -1)], what
 
 
+def test_metadata_answers_each_topic_once_by_name_or_id(broker):
+    """A topic named twice is answered once, as Kafka's set of requested topics
+    does; v12 may ask by id, and an unknown id answers UNKNOWN_TOPIC_ID."""
+    create_topic(broker, "meta-a", 2)
+    create_topic(broker, "meta-b")
+    with KafkaConnection(broker.port) as conn:
+        tid = meta_topic_id(conn, "meta-a")
+        for v in versions(conn, "Metadata"):
+            resp = conn.call("Metadata", v, {"Topics": [{"Name": "meta-a"}, {"Name": "meta-b"}, {"Name": "meta-a"}],
+                                             "AllowAutoTopicCreation": False})
+            got = sorted((t["Name"], t["ErrorCode"], len(t["Partitions"])) for t in resp["Topics"])
+            assert got == [("meta-a", NONE, 2), ("meta-b", NONE, 1)], "Metadata v%d" % v
+        stranger = uuid.uuid4()
+        resp = conn.call("Metadata", 12, {"Topics": [{"Name": None, "TopicId": tid}, {"Name": None, "TopicId": tid},
+                                                     {"Name": None, "TopicId": stranger}],
+                                          "AllowAutoTopicCreation": False})
+        got = [(t["Name"], t["TopicId"], t["ErrorCode"]) for t in resp["Topics"]]
+        assert got == [("meta-a", tid, NONE), (None, stranger, UNKNOWN_TOPIC_ID)]
+
+
 def test_offset_for_leader_epoch_at_every_version(broker):
     create_topic(broker, "ofle")
     produce(broker.bootstrap, "ofle", [{"value": b"%d" % i} for i in range(7)])
