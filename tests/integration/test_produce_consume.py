@@ -106,14 +106,28 @@ def test_a_message_near_max_message_bytes_is_accepted_and_a_larger_one_refused(m
     assert result["err"].code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
-def test_log_append_time_topics_stamp_records_with_the_broker_clock(make_broker):
+@pytest.mark.parametrize("codec", ["none", "gzip", "zstd"])
+def test_log_append_time_topics_stamp_records_with_the_broker_clock(make_broker, codec):
+    """Every record of the batch gets the broker's append time, compressed ones
+    too (the batch header carries it; the records inside are not rewritten), and
+    the producer learns it from the produce response."""
     b = make_broker(extra_config="log.message.timestamp.type: LogAppendTime\n").start()
     before = int(time.time() * 1000)
-    produce(b.bootstrap, "lat", [{"value": b"x", "timestamp": 1000}])
-    got = consume(b.bootstrap, "lat", 1)
-    kind, ts = got[0].timestamp()
-    assert kind == 2  # LogAppendTime
-    assert before - 1000 <= ts <= int(time.time() * 1000) + 1000
+    reports = []
+    p = Producer({"bootstrap.servers": b.bootstrap, "compression.type": codec, "linger.ms": 50})
+    for i in range(20):
+        p.produce("lat", value=b"x%d" % i, timestamp=1000 + i,
+                  on_delivery=lambda err, msg: reports.append((err, msg.timestamp())))
+    assert p.flush(30) == 0
+    after = int(time.time() * 1000)
+    assert [r[0] for r in reports] == [None] * 20
+    assert all(kind == 2 and before <= ts <= after for _, (kind, ts) in reports), reports
+    got = consume(b.bootstrap, "lat", 20)
+    assert [g.value() for g in got] == [b"x%d" % i for i in range(20)]
+    stamps = {g.timestamp() for g in got}
+    assert all(kind == 2 and before <= ts <= after for kind, ts in stamps), stamps
+    # The times consumers see are those the producer was told.
+    assert {ts for _, (_, ts) in reports} == {ts for _, ts in stamps}
 
 
 def test_kcat_produces_and_consumes_with_keys(broker):
