@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 
 def produce(bootstrap, topic, messages, **conf):
@@ -78,6 +79,47 @@ def test_every_codec_round_trips_keys_values_headers_and_timestamps(broker, code
             assert g.headers() == m["headers"]
         if "timestamp" in m:
             assert g.timestamp() == (1, m["timestamp"])  # CreateTime
+
+
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(log_dir):
+    """The codec of each batch in a partition's segment files, read from disk."""
+    codecs = []
+    for name in sorted(os.listdir(log_dir)):
+        if not name.endswith(".log"):
+            continue
+        data = open(os.path.join(log_dir, name), "rb").read()
+        pos = 0
+        while pos + 23 <= len(data):
+            length = int.from_bytes(data[pos + 8:pos + 12], "big")
+            if length == 0:
+                break  # space reserved past the last batch
+            codecs.append(int.from_bytes(data[pos + 21:pos + 23], "big") & 7)
+            pos += 12 + length
+    return codecs
+
+
+@pytest.mark.parametrize("topic_codec,producer_codec", [
+    ("zstd", "lz4"), ("gzip", "none"), ("uncompressed", "snappy"), ("producer", "snappy"), ("lz4", "lz4")])
+def test_the_topic_compression_type_recompresses_or_keeps_the_producers(broker, topic_codec, producer_codec):
+    """compression.type on the topic: the batches are stored (and served) in the
+    topic's codec whatever the producer used, or as the producer sent them
+    with "producer"; records, keys, headers and timestamps come back unchanged."""
+    topic = "tc-%s-%s" % (topic_codec, producer_codec)
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
+                              config={"compression.type": topic_codec})])[topic].result(30)
+    messages = [{"key": b"k%d" % i, "value": b"value %d " % i * 20, "headers": [("n", b"%d" % i)],
+                 "timestamp": 1700000000000 + i} for i in range(300)]
+    assert produce(broker.bootstrap, topic, messages, **{"compression.type": producer_codec}) == list(range(300))
+    expected = {"producer": producer_codec, "uncompressed": "none"}.get(topic_codec, topic_codec)
+    codecs = stored_codecs(broker.dir / "data" / (topic + "-0"))
+    assert codecs and set(codecs) == {CODEC_IDS[expected]}, codecs
+    got = consume(broker.bootstrap, topic, 300)
+    assert [(g.offset(), g.key(), g.value(), g.headers(), g.timestamp()) for g in got] == \
+        [(i, m["key"], m["value"], m["headers"], (1, m["timestamp"])) for i, m in enumerate(messages)]
 
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
