@@ -165,6 +165,7 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
     for (const auto& n : req.topic_names) wanted.emplace_back(n, protocol::Uuid{});
   }
   std::vector<std::string> deleting;
+  std::set<std::string> answered;
   for (const auto& [name_in, id] : wanted) {
     auto& r = resp->responses.emplace_back();
     r.topic_id = id;
@@ -184,6 +185,12 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
         continue;
       }
       name = t->name;
+    }
+    // Kafka's results are keyed by name: a topic asked for twice (by name, or
+    // by name and id) is answered once.
+    if (!answered.insert(name).second) {
+      resp->responses.pop_back();
+      continue;
     }
     r.name = name;
     if (const cluster::TopicInfo* t = snapshot->topic(name)) r.topic_id = t->id;

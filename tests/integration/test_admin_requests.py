@@ -260,6 +260,15 @@ def test_delete_topics_by_topic_id(broker):
         meta = conn.call("Metadata", 12, {"Topics": None, "AllowAutoTopicCreation": False})
         assert sorted(t["Name"] for t in meta["Topics"]) == ["both"]
 
+        # One topic asked for three times, by name and by id: one answer, as Kafka's results are keyed by name.
+        for v in versions(conn, "DeleteTopics"):
+            resp = conn.call("CreateTopics", 7, {"Topics": [{"Name": "dup", "NumPartitions": 1, "ReplicationFactor": 1}],
+                                                 "TimeoutMs": 10000})
+            dup_id = resp["Topics"][0]["TopicId"]
+            entries = [{"Name": "dup"}, {"Name": None, "TopicId": dup_id}, {"Name": "dup"}] if v >= 6 else None
+            resp = conn.call("DeleteTopics", v, {"Topics": entries, "TopicNames": ["dup", "dup"], "TimeoutMs": 10000})
+            assert [(r["Name"], r["ErrorCode"]) for r in resp["Responses"]] == [("dup", NONE)], "DeleteTopics v%d" % v
+
 
 def produce_batch(conn, topic, batch, version=9):
     resp = conn.call("Produce", version, {"TransactionalId": None, "Acks": -1, "TimeoutMs": 10000, "TopicData": [
