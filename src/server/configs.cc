@@ -37,6 +37,7 @@ constexpr int8_t kBrokerLogger = 8;
 
 // Kafka's ConfigSource values.
 constexpr int8_t kDynamicTopic = 1;
+constexpr int8_t kDynamicDefaultBroker = 3;
 constexpr int8_t kStaticBroker = 4;
 constexpr int8_t kDefault = 5;
 
@@ -121,6 +122,33 @@ void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest
   if (!res.resource_name.empty() && res.resource_name != std::to_string(ctx.broker.broker_id)) {
     out.error_code = code(ErrorCode::kInvalidRequest);
     out.error_message = "this is broker " + std::to_string(ctx.broker.broker_id) + ", not " + res.resource_name;
+    return;
+  }
+  if (res.resource_name.empty()) {
+    // The cluster-wide default entity holds only what was set on it
+    // dynamically, and that is all Kafka describes for it.
+    auto stored = ctx.services.topics->overrides("brokers", broker_entity(""));
+    if (!stored) return;
+    for (const auto& [key, value] : *stored) {
+      if (res.configuration_keys && !res.configuration_keys->empty() &&
+          std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
+              res.configuration_keys->end()) {
+        continue;
+      }
+      auto& c = out.configs.emplace_back();
+      c.name = key;
+      c.is_sensitive = sensitive(key);
+      c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
+      c.config_source = kDynamicDefaultBroker;
+      c.is_default = false;
+      c.read_only = false;
+      const config::KeyDef* def = config::find_key(key);
+      if (version >= 3 && def) {
+        c.config_type = config_type(def->type);
+        c.documentation = std::string(def->doc);
+      }
+      if (synonyms) c.synonyms.push_back({key, c.value, kDynamicDefaultBroker, {}});
+    }
     return;
   }
   const auto dynamic = dynamic_values(ctx);

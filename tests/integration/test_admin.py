@@ -185,8 +185,19 @@ def test_dynamic_broker_configs_apply_to_topics_and_survive_a_restart(make_broke
     from kafka.admin import KafkaAdminClient, ConfigResource as KRes, ConfigResourceType
     kp = KafkaAdminClient(bootstrap_servers=b.bootstrap)
     result = kp.alter_configs([KRes(ConfigResourceType.BROKER, "", configs={"message.max.bytes": "3000"})])
-    kp.close()
     assert result.resources[0][0] == 0, result
+    kp.close()
+    # The default entity describes only what was set on it (kafka-configs --entity-default), as in Kafka
+    # (kafka-python will not name it in a DescribeConfigs: the request is made by hand).
+    from kafka_schema import KafkaConnection
+    with KafkaConnection(b.port) as conn:
+        for v in range(conn.served("DescribeConfigs")[1] + 1):
+            resp = conn.call("DescribeConfigs", v, {"Resources": [
+                {"ResourceType": 4, "ResourceName": "", "ConfigurationKeys": None}], "IncludeSynonyms": True})
+            [r] = resp["Results"]
+            assert r["ErrorCode"] == 0
+            got = [(c["Name"], c["Value"], c.get("ConfigSource", 3), c["ReadOnly"]) for c in r["Configs"]]
+            assert got == [("message.max.bytes", "3000", 3, False)], "DescribeConfigs v%d" % v  # DYNAMIC_DEFAULT_BROKER
     topic = ConfigResource(ConfigResource.Type.TOPIC, "dyn")
     deadline = time.time() + 10
     while time.time() < deadline:
