@@ -333,6 +333,26 @@ def test_idempotent_sequences_and_epochs_by_hand_across_a_restart(make_broker, r
     assert [m.value() for m in got] == [b"s%d" % i for i in range(9)] + [b"s%d" % i for i in range(3)]
 
 
+def test_an_idempotent_retry_is_recognised_within_the_last_five_batches_only(broker):
+    """Kafka keeps the producer's last five batches per partition: a retry of one
+    of them is answered with its original offset and appends nothing; a retry of
+    an older one is out of order (OUT_OF_ORDER_SEQUENCE_NUMBER), as in Kafka."""
+    create_topic(broker, "window")
+    with KafkaConnection(broker.port) as conn:
+        init = conn.call("InitProducerId", conn.served("InitProducerId")[1], {
+            "TransactionalId": None, "TransactionTimeoutMs": 60000, "ProducerId": -1, "ProducerEpoch": -1})
+        pid, epoch = init["ProducerId"], init["ProducerEpoch"]
+        batches = [record_batch([b"w%d-%d" % (k, i) for i in range(2)], base_timestamp=int(time.time() * 1000),
+                                producer_id=pid, producer_epoch=epoch, base_sequence=2 * k) for k in range(7)]
+        for k, bt in enumerate(batches):
+            assert produce_batch(conn, "window", bt) == (NONE, 2 * k)
+        for k in range(2, 7):  # the last five
+            assert produce_batch(conn, "window", batches[k]) == (NONE, 2 * k), "batch %d" % k
+        for k in (0, 1):
+            assert produce_batch(conn, "window", batches[k])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER, "batch %d" % k
+        assert high_watermark(conn, "window") == 14
+
+
 def test_fetch_isolation_levels_agree_without_transactions(broker):
     create_topic(broker, "iso")
     produce(broker.bootstrap, "iso", [{"value": b"%d" % i} for i in range(25)])
