@@ -77,6 +77,30 @@ bool sensitive(std::string_view key) {
   return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos;
 }
 
+// Whether a DescribeConfigs resource asks for `key` (no list, or an empty one: every key).
+bool asked_for(const protocol::DescribeConfigsRequest::DescribeConfigsResource& res, const std::string& key) {
+  return !res.configuration_keys || res.configuration_keys->empty() ||
+         std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) !=
+             res.configuration_keys->end();
+}
+
+// A broker key's entry with what every broker entry carries: its value (none
+// when sensitive), and from v3 its type and documentation.
+protocol::DescribeConfigsResponse::DescribeConfigsResourceResult& broker_entry(
+    protocol::DescribeConfigsResponse::DescribeConfigsResult& out, const std::string& key, const std::string& value,
+    int16_t version) {
+  auto& c = out.configs.emplace_back();
+  c.name = key;
+  c.is_sensitive = sensitive(key);
+  c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
+  const config::KeyDef* def = config::find_key(key);
+  if (version >= 3 && def) {
+    c.config_type = config_type(def->type);
+    c.documentation = std::string(def->doc);
+  }
+  return c;
+}
+
 void describe_topic(RequestContext& ctx, const protocol::DescribeConfigsRequest::DescribeConfigsResource& res,
                     protocol::DescribeConfigsResponse::DescribeConfigsResult& out, bool synonyms, int16_t version) {
   auto overrides = ctx.services.topics->overrides("topics", res.resource_name);
@@ -87,11 +111,7 @@ void describe_topic(RequestContext& ctx, const protocol::DescribeConfigsRequest:
   }
   const auto values = effective_topic_config(ctx.config, dynamic_values(ctx), *overrides).to_map();
   for (const auto& [key, value] : values) {
-    if (res.configuration_keys && !res.configuration_keys->empty() &&
-        std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
-            res.configuration_keys->end()) {
-      continue;
-    }
+    if (!asked_for(res, key)) continue;
     auto& c = out.configs.emplace_back();
     c.name = key;
     c.value = value;
@@ -130,23 +150,11 @@ void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest
     auto stored = ctx.services.topics->overrides("brokers", broker_entity(""));
     if (!stored) return;
     for (const auto& [key, value] : *stored) {
-      if (res.configuration_keys && !res.configuration_keys->empty() &&
-          std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
-              res.configuration_keys->end()) {
-        continue;
-      }
-      auto& c = out.configs.emplace_back();
-      c.name = key;
-      c.is_sensitive = sensitive(key);
-      c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
+      if (!asked_for(res, key)) continue;
+      auto& c = broker_entry(out, key, value, version);
       c.config_source = kDynamicDefaultBroker;
       c.is_default = false;
       c.read_only = false;
-      const config::KeyDef* def = config::find_key(key);
-      if (version >= 3 && def) {
-        c.config_type = config_type(def->type);
-        c.documentation = std::string(def->doc);
-      }
       if (synonyms) c.synonyms.push_back({key, c.value, kDynamicDefaultBroker, {}});
     }
     return;
@@ -155,25 +163,13 @@ void describe_broker(RequestContext& ctx, const protocol::DescribeConfigsRequest
   for (const auto& [key, static_value] : ctx.config.effective()) {
     auto dyn = dynamic.find(key);
     const std::string& value = dyn != dynamic.end() ? dyn->second : static_value;
-    if (res.configuration_keys && !res.configuration_keys->empty() &&
-        std::find(res.configuration_keys->begin(), res.configuration_keys->end(), key) ==
-            res.configuration_keys->end()) {
-      continue;
-    }
-    auto& c = out.configs.emplace_back();
-    c.name = key;
-    c.is_sensitive = sensitive(key);
-    c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
+    if (!asked_for(res, key)) continue;
+    auto& c = broker_entry(out, key, value, version);
     const int dyn_source = ctx.services.dynamic ? ctx.services.dynamic->source_of(key) : 0;
     c.config_source = dyn_source != 0 ? static_cast<int8_t>(dyn_source)
                                       : (ctx.config.is_explicit(key) ? kStaticBroker : kDefault);
     c.is_default = c.config_source == kDefault;
     c.read_only = !DynamicBrokerConfig::is_dynamic(key);
-    const config::KeyDef* def = config::find_key(key);
-    if (version >= 3 && def) {
-      c.config_type = config_type(def->type);
-      c.documentation = std::string(def->doc);
-    }
     if (synonyms && ctx.config.is_explicit(key)) c.synonyms.push_back({key, c.value, kStaticBroker, {}});
   }
 }
