@@ -9,9 +9,11 @@
 #include "cluster/metadata_cache.h"
 #include "cluster/replica_manager.h"
 #include "common/log.h"
+#include "protocol/compression.h"
 #include "protocol/error_code.h"
 #include "protocol/generated/produce_request.h"
 #include "protocol/generated/produce_response.h"
+#include "protocol/record_batch.h"
 #include "server/handlers.h"
 
 namespace keel::server {
@@ -123,6 +125,21 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
       auto span = writable(ctx, pd.records->bytes());
       if (span.empty()) {
         fail(ErrorCode::kCorruptMessage);
+        continue;
+      }
+      // Kafka's checks by request version (ProduceRequest.validateRecords): from
+      // v3 only v2 batches, zstd only from v7. Byte 16 is the magic in both
+      // the v2 batch header and a legacy message; byte 22 the low byte of a
+      // v2 batch's attributes, whose low three bits name the codec.
+      if (version >= 3 && span.size() > 16 && span[16] != protocol::kMagicV2) {
+        fail(ErrorCode::kInvalidRecord, "Produce requests with version " + std::to_string(version) +
+                                            " are only allowed to contain record batches with magic version 2");
+        continue;
+      }
+      if (version < 7 && span.size() > 22 && span[16] == protocol::kMagicV2 &&
+          (span[22] & 0x07) == static_cast<uint8_t>(protocol::Compression::kZstd)) {
+        fail(ErrorCode::kUnsupportedCompressionType,
+             "Produce requests with version " + std::to_string(version) + " are not allowed to use ZStandard compression");
         continue;
       }
       auto config = partition->config();

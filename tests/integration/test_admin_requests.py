@@ -10,6 +10,7 @@ import os
 import struct
 import time
 import uuid
+import zlib
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -351,6 +352,48 @@ def test_an_idempotent_retry_is_recognised_within_the_last_five_batches_only(bro
         for k in (0, 1):
             assert produce_batch(conn, "window", batches[k])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER, "batch %d" % k
         assert high_watermark(conn, "window") == 14
+
+
+def legacy_message_set(value, magic=1):
+    """One uncompressed legacy message (magic 0 or 1, no key) at offset 0."""
+    body = struct.pack(">bb", magic, 0) + (struct.pack(">q", int(time.time() * 1000)) if magic == 1 else b"")
+    body += struct.pack(">i", -1) + struct.pack(">i", len(value)) + value
+    message = struct.pack(">I", zlib.crc32(body) & 0xffffffff) + body
+    return struct.pack(">qi", 0, len(message)) + message
+
+
+def test_produce_versions_take_the_record_formats_kafka_allows(broker):
+    """Kafka's checks by Produce version, per partition: legacy message sets up
+    to v2 only (INVALID_RECORD from v3), zstd batches from v7 only
+    (UNSUPPORTED_COMPRESSION_TYPE before); the other partitions of the request
+    are appended as usual."""
+    UNSUPPORTED_COMPRESSION_TYPE, INVALID_RECORD = 76, 87
+    create_topic(broker, "formats", 2)
+    # A real zstd batch: librdkafka's, read back from the segment it was stored in.
+    produce(broker.bootstrap, "formats", [{"value": b"z" * 500, "partition": 1}], **{"compression.type": "zstd"})
+    raw = (broker.dir / "data" / "formats-1" / ("%020d.log" % 0)).read_bytes()
+    zstd_batch = raw[:12 + struct.unpack_from(">i", raw, 8)[0]]
+    assert struct.unpack_from(">h", zstd_batch, 21)[0] & 7 == 4
+    with KafkaConnection(broker.port) as conn:
+        def produce_two(v, records):
+            """Partition 0 gets `records`, partition 1 a plain v2 batch (v2 on: legacy before)."""
+            plain = record_batch([b"p"], int(time.time() * 1000)) if v >= 3 else legacy_message_set(b"p")
+            resp = conn.call("Produce", v, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 5000, "TopicData": [
+                {"Name": "formats", "PartitionData": [{"Index": 0, "Records": records}, {"Index": 1, "Records": plain}]}]})
+            return {p["Index"]: p["ErrorCode"] for p in resp["Responses"][0]["PartitionResponses"]}
+
+        for v in versions(conn, "Produce"):
+            what = "Produce v%d" % v
+            expected = NONE if v <= 2 else INVALID_RECORD
+            assert produce_two(v, legacy_message_set(b"old")) == {0: expected, 1: NONE}, what
+            if v >= 3:
+                expected = NONE if v >= 7 else UNSUPPORTED_COMPRESSION_TYPE
+                assert produce_two(v, zstd_batch) == {0: expected, 1: NONE}, what
+        top = versions(conn, "Produce")[-1]
+        appended = 3 + (top - 6)  # the legacy sets of v0-v2, the zstd batches of v7 on
+        assert high_watermark(conn, "formats") == appended
+    got = consume(broker.bootstrap, "formats", appended)  # partition 0
+    assert [m.value() for m in got] == [b"old"] * 3 + [b"z" * 500] * (top - 6)
 
 
 def test_fetch_isolation_levels_agree_without_transactions(broker):
