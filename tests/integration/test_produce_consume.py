@@ -69,7 +69,8 @@ def test_every_codec_round_trips_keys_values_headers_and_timestamps(broker, code
     messages.append({"key": None, "value": b"no key"})
     offsets = produce(broker.bootstrap, topic, messages, **{"compression.type": codec})
     assert offsets == list(range(len(messages)))
-    got = consume(broker.bootstrap, topic, len(messages))
+    # check.crcs: librdkafka verifies each fetched batch's CRC-32C, as stored by keel.
+    got = consume(broker.bootstrap, topic, len(messages), **{"check.crcs": True})
     assert len(got) == len(messages)
     for i, (m, g) in enumerate(zip(messages, got)):
         assert g.offset() == i
@@ -117,7 +118,7 @@ def test_the_topic_compression_type_recompresses_or_keeps_the_producers(broker, 
     expected = {"producer": producer_codec, "uncompressed": "none"}.get(topic_codec, topic_codec)
     codecs = stored_codecs(broker.dir / "data" / (topic + "-0"))
     assert codecs and set(codecs) == {CODEC_IDS[expected]}, codecs
-    got = consume(broker.bootstrap, topic, 300)
+    got = consume(broker.bootstrap, topic, 300, **{"check.crcs": True})  # recompressed batches' CRCs too
     assert [(g.offset(), g.key(), g.value(), g.headers(), g.timestamp()) for g in got] == \
         [(i, m["key"], m["value"], m["headers"], (1, m["timestamp"])) for i, m in enumerate(messages)]
 
@@ -164,7 +165,7 @@ def test_log_append_time_topics_stamp_records_with_the_broker_clock(make_broker,
     after = int(time.time() * 1000)
     assert [r[0] for r in reports] == [None] * 20
     assert all(kind == 2 and before <= ts <= after for _, (kind, ts) in reports), reports
-    got = consume(b.bootstrap, "lat", 20)
+    got = consume(b.bootstrap, "lat", 20, **{"check.crcs": True})  # the CRC covers the rewritten header
     assert [g.value() for g in got] == [b"x%d" % i for i in range(20)]
     stamps = {g.timestamp() for g in got}
     assert all(kind == 2 and before <= ts <= after for kind, ts in stamps), stamps
