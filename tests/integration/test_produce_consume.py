@@ -123,6 +123,32 @@ def test_the_topic_compression_type_recompresses_or_keeps_the_producers(broker, 
         [(i, m["key"], m["value"], m["headers"], (1, m["timestamp"])) for i, m in enumerate(messages)]
 
 
+@pytest.mark.parametrize("codec", ["none", "gzip"])
+def test_a_fetch_from_inside_a_batch_starts_at_that_record(broker, codec):
+    """Offsets inside a batch: the broker answers with the whole batch that holds
+    the offset (Kafka serves batches, never parts of them) and the client drops
+    the records before it; a compressed batch the same."""
+    topic = "inside-" + codec
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 200})
+    for i in range(100):
+        p.produce(topic, value=b"r%d" % i, partition=0)
+    assert p.flush(30) == 0
+    for start in (1, 50, 99):
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-" + uuid.uuid4().hex,
+                      "enable.auto.commit": False, "check.crcs": True})
+        c.assign([TopicPartition(topic, 0, start)])
+        got = []
+        deadline = time.time() + 20
+        while len(got) < 100 - start and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append((m.offset(), m.value()))
+        c.close()
+        assert got == [(i, b"r%d" % i) for i in range(start, 100)], start
+    # All hundred went in one batch (linger 200 ms), so the fetches above started inside it.
+    assert len(stored_codecs(broker.dir / "data" / (topic + "-0"))) == 1
+
+
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_acks_settings_all_deliver(broker, acks):
     topic = "acks-" + acks
