@@ -85,21 +85,28 @@ def test_every_codec_round_trips_keys_values_headers_and_timestamps(broker, code
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
-def stored_codecs(log_dir):
-    """The codec of each batch in a partition's segment files, read from disk."""
-    codecs = []
+def stored_batches(log_dir):
+    """(codec, base offset, last offset) of each batch in a partition's segment files, read from disk."""
+    batches = []
     for name in sorted(os.listdir(log_dir)):
         if not name.endswith(".log"):
             continue
         data = open(os.path.join(log_dir, name), "rb").read()
         pos = 0
-        while pos + 23 <= len(data):
+        while pos + 27 <= len(data):
             length = int.from_bytes(data[pos + 8:pos + 12], "big")
             if length == 0:
                 break  # space reserved past the last batch
-            codecs.append(int.from_bytes(data[pos + 21:pos + 23], "big") & 7)
+            base = int.from_bytes(data[pos:pos + 8], "big")
+            last_delta = int.from_bytes(data[pos + 23:pos + 27], "big")
+            batches.append((int.from_bytes(data[pos + 21:pos + 23], "big") & 7, base, base + last_delta))
             pos += 12 + length
-    return codecs
+    return batches
+
+
+def stored_codecs(log_dir):
+    """The codec of each batch in a partition's segment files."""
+    return [codec for codec, _, _ in stored_batches(log_dir)]
 
 
 @pytest.mark.parametrize("topic_codec,producer_codec", [
@@ -129,11 +136,18 @@ def test_a_fetch_from_inside_a_batch_starts_at_that_record(broker, codec):
     the offset (Kafka serves batches, never parts of them) and the client drops
     the records before it; a compressed batch the same."""
     topic = "inside-" + codec
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
     p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 200})
     for i in range(100):
         p.produce(topic, value=b"r%d" % i, partition=0)
     assert p.flush(30) == 0
-    for start in (1, 50, 99):
+    # Start at the second and at the last record of every batch of more than one
+    # record (usually one batch of all hundred), and at the very last offset.
+    batches = stored_batches(broker.dir / "data" / (topic + "-0"))
+    starts = sorted({o for _, base, last in batches if last > base for o in (base + 1, last)} | {99})
+    assert any(last > base + 1 for _, base, last in batches), batches
+    for start in starts:
         c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-" + uuid.uuid4().hex,
                       "enable.auto.commit": False, "check.crcs": True})
         c.assign([TopicPartition(topic, 0, start)])
@@ -145,8 +159,6 @@ def test_a_fetch_from_inside_a_batch_starts_at_that_record(broker, codec):
                 got.append((m.offset(), m.value()))
         c.close()
         assert got == [(i, b"r%d" % i) for i in range(start, 100)], start
-    # All hundred went in one batch (linger 200 ms), so the fetches above started inside it.
-    assert len(stored_codecs(broker.dir / "data" / (topic + "-0"))) == 1
 
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
