@@ -6,6 +6,7 @@
 
 #include <sys/statvfs.h>
 
+#include <map>
 #include <set>
 
 #include "cluster/metadata_cache.h"
@@ -285,25 +286,44 @@ Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWr
   auto snapshot = ctx.services.metadata->snapshot();
   protocol::DeleteRecordsResponse resp;
   const int64_t now = ctx.now_ms();
+  // Kafka gathers the request into one map keyed by partition: a topic or a
+  // partition named twice is answered once, and the last offset asked wins.
+  struct Asked {
+    std::string topic;
+    std::vector<std::pair<int32_t, int64_t>> partitions;  // (index, offset), first-seen order
+  };
+  std::vector<Asked> asked;
+  std::map<std::string, size_t, std::less<>> topic_at;
+  std::map<std::pair<size_t, int32_t>, size_t> partition_at;
   for (const auto& t : req.topics) {
-    auto& rt = resp.topics.emplace_back();
-    rt.name = t.name;
+    const size_t ti = topic_at.try_emplace(t.name, asked.size()).first->second;
+    if (ti == asked.size()) asked.push_back({t.name, {}});
+    auto& ps = asked[ti].partitions;
     for (const auto& p : t.partitions) {
+      auto [at, fresh] = partition_at.try_emplace({ti, p.partition_index}, ps.size());
+      if (fresh) ps.emplace_back(p.partition_index, p.offset);
+      else ps[at->second].second = p.offset;
+    }
+  }
+  for (const auto& t : asked) {
+    auto& rt = resp.topics.emplace_back();
+    rt.name = t.topic;
+    for (const auto& [index, offset] : t.partitions) {
       auto& rp = rt.partitions.emplace_back();
-      rp.partition_index = p.partition_index;
+      rp.partition_index = index;
       rp.low_watermark = -1;
-      if (!snapshot->partition(t.name, p.partition_index)) {
+      if (!snapshot->partition(t.topic, index)) {
         rp.error_code = code(ErrorCode::kUnknownTopicOrPartition);
         continue;
       }
-      auto partition = ctx.services.replicas->partition({t.name, p.partition_index});
+      auto partition = ctx.services.replicas->partition({t.topic, index});
       if (!partition || !partition->is_leader()) {
         rp.error_code = code(ErrorCode::kNotLeaderOrFollower);
         continue;
       }
       // -1 means "up to the high watermark"; beyond it is out of range.
       const int64_t hw = partition->high_watermark();
-      const int64_t target = p.offset == -1 ? hw : p.offset;
+      const int64_t target = offset == -1 ? hw : offset;
       if (target < 0 || target > hw) {
         rp.error_code = code(ErrorCode::kOffsetOutOfRange);
         continue;

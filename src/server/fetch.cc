@@ -134,6 +134,13 @@ FetchOutcome read_all(const FetchState& st) {
       fail(ErrorCode::kNotLeaderOrFollower);
       continue;
     }
+    // Fetch below v10 predates zstd: Kafka refuses by the topic's codec
+    // (whatever the stored batches hold), as a client this old could not
+    // decompress what a zstd topic serves.
+    if (st.version < 10 && partition->config()->validation.target_codec == protocol::Compression::kZstd) {
+      fail(ErrorCode::kUnsupportedCompressionType);
+      continue;
+    }
     const int64_t limit =
         std::min<int64_t>(std::max(0, want.partition_max_bytes), std::max<int64_t>(0, remaining));
     cluster::ReadOutcome read = partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0,

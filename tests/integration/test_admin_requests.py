@@ -114,6 +114,38 @@ def test_delete_records_answers_kafkas_errors_at_every_version(broker):
     assert produce(broker.bootstrap, "dre", [{"value": b"after"}]) == [20]
 
 
+def test_delete_records_named_twice_is_answered_once_with_the_last_offset(broker):
+    """Kafka gathers a DeleteRecords request into one map by partition: a
+    partition (or topic) named twice gets one answer, and the last offset asked
+    for is the one applied, wherever the earlier one pointed."""
+    create_topic(broker, "drd", 2)
+    for p in (0, 1):
+        produce(broker.bootstrap, "drd", [{"value": b"%d" % i, "partition": p} for i in range(10)])
+    with KafkaConnection(broker.port) as conn:
+        for v in versions(conn, "DeleteRecords"):
+            base = v + 1
+            resp = conn.call("DeleteRecords", v, {"TimeoutMs": 5000, "Topics": [
+                # Out of range first, then a good offset: the good one wins.
+                {"Name": "drd", "Partitions": [{"PartitionIndex": 0, "Offset": 99},
+                                               {"PartitionIndex": 1, "Offset": base},
+                                               {"PartitionIndex": 0, "Offset": base}]},
+                # The topic again: partition 1 named a second time, further on.
+                {"Name": "drd", "Partitions": [{"PartitionIndex": 1, "Offset": base + 2}]}]})
+            assert [t["Name"] for t in resp["Topics"]] == ["drd"], "DeleteRecords v%d" % v
+            got = {p["PartitionIndex"]: (p["ErrorCode"], p["LowWatermark"]) for p in resp["Topics"][0]["Partitions"]}
+            assert len(resp["Topics"][0]["Partitions"]) == 2
+            assert got == {0: (NONE, base), 1: (NONE, base + 2)}, "DeleteRecords v%d" % v
+            assert list_offset(conn, 1, "drd", 0, EARLIEST)[:2] == (NONE, base)
+            assert list_offset(conn, 1, "drd", 1, EARLIEST)[:2] == (NONE, base + 2)
+        # The last one asked is out of range: nothing moves, whatever came before.
+        resp = conn.call("DeleteRecords", 2, {"TimeoutMs": 5000, "Topics": [
+            {"Name": "drd", "Partitions": [{"PartitionIndex": 0, "Offset": 8},
+                                           {"PartitionIndex": 0, "Offset": 11}]}]})
+        assert [(p["PartitionIndex"], p["ErrorCode"]) for p in resp["Topics"][0]["Partitions"]] == \
+            [(0, OFFSET_OUT_OF_RANGE)]
+        assert list_offset(conn, 1, "drd", 0, EARLIEST)[:2] == (NONE, 3)
+
+
 def test_list_offsets_at_every_version(broker):
     create_topic(broker, "lov")
     # The largest timestamp is not the last record's: max-timestamp must find it.
@@ -419,6 +451,42 @@ def test_fetch_isolation_levels_agree_without_transactions(broker):
                 if v >= 11:
                     assert p["PreferredReadReplica"] == -1, what
                 assert len(p["Records"]) > 0, what
+
+
+def test_fetch_before_v10_is_refused_on_a_zstd_topic(broker):
+    """Fetch v10 is the first a zstd-reading client sends: Kafka answers an
+    older fetch of a topic whose compression.type is zstd with
+    UNSUPPORTED_COMPRESSION_TYPE for that partition (and no records), and
+    serves the request's other partitions as usual."""
+    UNSUPPORTED_COMPRESSION_TYPE = 76
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in a.create_topics([NewTopic("zt", 1, 1, config={"compression.type": "zstd"}),
+                              NewTopic("zplain", 1, 1)]).values():
+        f.result(30)
+    for t in ("zt", "zplain"):
+        produce(broker.bootstrap, t, [{"value": b"%s-%d" % (t.encode(), i)} for i in range(5)])
+    with KafkaConnection(broker.port) as conn:
+        ids = {t: meta_topic_id(conn, t) for t in ("zt", "zplain")}
+        for v in versions(conn, "Fetch"):
+            topics = []
+            for t in ("zt", "zplain"):
+                topic = {"Topic": t, "TopicId": None} if v < 13 else {"TopicId": ids[t]}
+                topic["Partitions"] = [{"Partition": 0, "FetchOffset": 0, "PartitionMaxBytes": 1 << 20,
+                                        "CurrentLeaderEpoch": -1, "LogStartOffset": -1, "LastFetchedEpoch": -1}]
+                topics.append(topic)
+            resp = conn.call("Fetch", v, {"ReplicaId": -1, "MaxWaitMs": 0, "MinBytes": 0, "MaxBytes": 1 << 20,
+                                          "IsolationLevel": 0, "SessionId": 0, "SessionEpoch": -1,
+                                          "Topics": topics, "ForgottenTopicsData": [], "RackId": ""})
+            [zt], [plain] = (r["Partitions"] for r in resp["Responses"])
+            what = "Fetch v%d" % v
+            if v < 10:
+                assert zt["ErrorCode"] == UNSUPPORTED_COMPRESSION_TYPE, what
+                assert zt["HighWatermark"] == -1 and not zt["Records"], what
+            else:
+                assert zt["ErrorCode"] == NONE and zt["HighWatermark"] == 5, what
+                # Recompressed to the topic's codec: the stored batch says zstd.
+                assert struct.unpack_from(">h", zt["Records"], 21)[0] & 7 == 4, what
+            assert plain["ErrorCode"] == NONE and plain["HighWatermark"] == 5 and plain["Records"], what
 
 
 def meta_topic_id(conn, topic):
