@@ -199,6 +199,15 @@ cpu1k=$(cat "$work/cpu")
 sync
 echo "== 1 KiB records in ~1 MiB batches, keel and the mock (3 rounds)" >&2
 compare c1k 3 --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576
+# And with the cheapest producer librdkafka allows: payloads not copied at
+# produce() (no RD_KAFKA_MSG_F_COPY) nor into the request buffer
+# (message.copy.max.bytes 0: the request's iovecs point at them), which takes
+# about a third off the client's CPU per GB (docs/load.md, "The cheapest
+# librdkafka producer").
+sync
+echo "== the same with librdkafka copying no payload, keel and the mock (3 rounds)" >&2
+compare z1k 3 --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576 \
+  --copy 0 --set message.copy.max.bytes=0
 
 sync
 echo "== the same with raw-produce: ~1 MiB batches of 1 KiB records, pre-encoded, 5 in flight" >&2
@@ -310,6 +319,14 @@ pagecache_cached = float(sys.argv[34])
 def runs(name):  # the compare() runs of one side, in round order
     return [json.loads(l.split("\t")[0]) for l in open("%s/%s" % (work, name))]
 k100s, m100s, kc1k, mc1k = runs("p100.keel"), runs("p100.mock"), runs("c1k.keel"), runs("c1k.mock")
+kz1k, mz1k = runs("z1k.keel"), runs("z1k.mock")
+def cpu_per_gb(name):  # [(server CPU s, client CPU s) per GB] of one side's compare() runs
+    out = []
+    for l in open("%s/%s" % (work, name)):
+        j, ticks, client = l.rstrip("\n").split("\t")
+        g = json.loads(j)["records"] * json.loads(j)["record_size"] / 1e9
+        out.append((int(ticks) / hz / g, float(client) / g))
+    return out
 best = lambda rs: max(rs, key=lambda r: r["records_per_s"])
 gb = lambda r: r["records"] * r.get("record_size", 1024) / 1e9
 print("| measurement | result | limit or target | ratio |")
@@ -327,6 +344,9 @@ med = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len
 print("| produce 100 B: the median of the rounds' keel/mock ratios; keel's median rate over the mock's | | 1.0 | %.2f; %.2f |" % (med([k["records_per_s"] / m["records_per_s"] for k, m in zip(k100s, m100s)]), med([k["records_per_s"] for k in k100s]) / med([m["records_per_s"] for m in m100s])))
 print("| produce 1 KiB in ~1 MiB batches | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write, %.2f of recv+pwrite |" % (k1k["mb_per_s"], 0.6 * tcp, k1k["mb_per_s"] / tcp, k1k["mb_per_s"] / pagecache, k1k["mb_per_s"] / recvwrite))
 print("| the same on fresh servers, best of %d: keel / mock cluster | %.0f / %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f / %.2f of TCP, keel/mock %.2f |" % (len(kc1k), best(kc1k)["mb_per_s"], best(mc1k)["mb_per_s"], 0.6 * tcp, best(kc1k)["mb_per_s"] / tcp, best(mc1k)["mb_per_s"] / tcp, best(kc1k)["mb_per_s"] / best(mc1k)["mb_per_s"]))
+rng = lambda xs: "%.2f–%.2f" % (min(xs), max(xs))
+print("| the same, librdkafka copying no payload (`--copy 0`, message.copy.max.bytes 0), best of %d: keel / mock cluster | %.0f / %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f / %.2f of TCP, keel/mock %.2f |" % (len(kz1k), best(kz1k)["mb_per_s"], best(mz1k)["mb_per_s"], 0.6 * tcp, best(kz1k)["mb_per_s"] / tcp, best(mz1k)["mb_per_s"] / tcp, best(kz1k)["mb_per_s"] / best(mz1k)["mb_per_s"]))
+print("| CPU per GB in those runs, copying / not: the client's against keel, the client's against the mock, keel's, the mock's | %s / %s, %s / %s, %s / %s, %s / %s s | | |" % tuple(rng([c[i] for c in cpu_per_gb(n)]) for i, pair in ((1, ("c1k.keel", "z1k.keel")), (1, ("c1k.mock", "z1k.mock")), (0, ("c1k.keel", "z1k.keel")), (0, ("c1k.mock", "z1k.mock"))) for n in pair))
 print("| write(2) into the page cache again, right before the 1 KiB produce loads (dd, no sync) | %.0f MB/s | | |" % pagecache_now)
 print("| produce 1 KiB in ~1 MiB batches, raw-produce (pre-encoded, 5 in flight), best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP, %.2f of page-cache write (right before) |" % (rawp["mb_per_s"], 0.6 * tcp, rawp["mb_per_s"] / tcp, rawp["mb_per_s"] / pagecache_now))
 print("| the same, two raw-produce connections on two partitions at once, best of 3 | %.0f MB/s | 60%% of TCP = %.0f MB/s | %.2f of TCP (one stream) |" % (rawp2, 0.6 * tcp, rawp2 / tcp))

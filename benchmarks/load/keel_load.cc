@@ -3,12 +3,17 @@
 // results per run. Modes:
 //   produce  --bootstrap H:P --topic T [--records N | --duration S] [--record-size B]
 //            [--acks 0|1|all] [--linger-ms L] [--batch-bytes B] [--compression C]
-//            [--rate R] [--partitions P] [--latency-every K]
+//            [--rate R] [--partitions P] [--latency-every K] [--copy 1|0]
+//            [--set key=value,key=value...]
 //            records/s, MB/s, and latency from produce() to the delivery
 //            report (p50, p99, p99.9, max) of every K-th record (default every
 //            record with --rate, every 16th without: two clock reads per record
 //            took ~17% of the client's CPU at 100 B, on cores it shares).
-//   consume  --bootstrap H:P --topic T --records N [--partitions P] [--debug C]
+//            --copy 0 hands librdkafka the payload without RD_KAFKA_MSG_F_COPY
+//            (every record points at one constant buffer, as an application
+//            producing from memory it keeps does); --set passes librdkafka
+//            settings through (message.copy.max.bytes, say).
+//   consume  --bootstrap H:P --topic T --records N [--partitions P] [--debug C] [--set ...]
 //            reads from the beginning until N records: records/s, MB/s from
 //            the first batch to the last (the client's start apart, as
 //            startup_s); --debug passes librdkafka debug contexts through.
@@ -65,6 +70,20 @@ void set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
   }
 }
 
+// "k1=v1,k2=v2": librdkafka settings from the command line, applied last.
+void set_all(rd_kafka_conf_t* conf, const std::string& list) {
+  size_t pos = 0;
+  while (pos < list.size()) {
+    size_t end = list.find(',', pos);
+    if (end == std::string::npos) end = list.size();
+    const std::string item = list.substr(pos, end - pos);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) die("--set expects key=value, got " + item);
+    set(conf, item.substr(0, eq).c_str(), item.substr(eq + 1));
+    pos = end + 1;
+  }
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // --- produce ---------------------------------------------------------------------
@@ -117,6 +136,7 @@ int run_produce(const Args& a) {
   set(conf, "queue.buffering.max.messages", "2000000");
   set(conf, "queue.buffering.max.kbytes", "2097151");
   set(conf, "message.max.bytes", "10000000");
+  set_all(conf, a.get("set"));
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, &st);
   char err[512];
@@ -125,6 +145,10 @@ int run_produce(const Args& a) {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   std::string payload(static_cast<size_t>(size), 'x');
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
+
+  // Without F_COPY librdkafka keeps the pointer until the delivery report;
+  // `payload` outlives every record.
+  const int msg_flags = a.num("copy", 1) != 0 ? RD_KAFKA_MSG_F_COPY : 0;
 
   const auto start = Clock::now();
   for (long long i = 0; i < records; ++i) {
@@ -138,7 +162,7 @@ int run_produce(const Args& a) {
     }
     const bool sampled = i % st.every == 0;
     if (sampled) st.sent[static_cast<size_t>(i)] = Clock::now();
-    while (rd_kafka_produce(rkt, static_cast<int32_t>(i % partitions), RD_KAFKA_MSG_F_COPY, payload.data(),
+    while (rd_kafka_produce(rkt, static_cast<int32_t>(i % partitions), msg_flags, payload.data(),
                             payload.size(), nullptr, 0, reinterpret_cast<void*>(static_cast<size_t>(i))) != 0) {
       if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) die(rd_kafka_err2str(rd_kafka_last_error()));
       rd_kafka_poll(rk, 1);
@@ -184,6 +208,7 @@ int run_consume(const Args& a) {
   set(conf, "receive.message.max.bytes", "104857600");
   set(conf, "queued.max.messages.kbytes", "1048576");
   set(conf, "fetch.max.bytes", "52428800");
+  set_all(conf, a.get("set"));
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
   if (!rk) die(err);
