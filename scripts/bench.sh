@@ -230,8 +230,8 @@ compare c1k 3 --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batc
 # And with the cheapest producer librdkafka allows: payloads not copied at
 # produce() (no RD_KAFKA_MSG_F_COPY) nor into the request buffer
 # (message.copy.max.bytes 0: the request's iovecs point at them), which takes
-# about a third off the client's CPU per GB (docs/load.md, "The cheapest
-# librdkafka producer").
+# about a third off the client's CPU per GB (docs/load.md, "Keeping freed
+# memory in the guest").
 sync
 echo "== the same with librdkafka copying no payload, keel and the mock (3 rounds)" >&2
 compare z1k 3 --records "$r1k" --record-size 1024 --acks 1 --linger-ms 20 --batch-bytes 1048576 \
