@@ -15,6 +15,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka
+  python3-snappy python3-lz4 python3-zstandard   # kafka-python's own codecs
   kcat librdkafka-dev procps iproute2
   zookeeper default-jre-headless   # a real ZooKeeper server for the coordination tests
 )
