@@ -42,12 +42,17 @@ else
   echo "install-deps: all packages present"
 fi
 
-# kafkajs, pinned by package-lock.json; reinstalled when the lock file is newer
+# The Node.js clients (kafkajs, @platformatic/kafka and the Node.js 22 it runs
+# on), pinned by package-lock.json; reinstalled when the lock file is newer
 # than the last install (npm ci writes node_modules/.package-lock.json).
 js=$root/tests/integration/js
 if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
   echo "install-deps: npm ci in tests/integration/js"
   (cd "$js" && npm ci --no-audit --no-fund)
 else
-  echo "install-deps: kafkajs present"
+  echo "install-deps: node clients present"
 fi
+
+# A current librdkafka (2.15) for the modern-client tests, built from the source
+# in an npm package into a cache outside the repository; instant once built.
+"$root/scripts/build-librdkafka.sh"
