@@ -52,6 +52,17 @@ std::pair<int32_t, int64_t> Partition::end_offset_for_epoch(int32_t requested) c
   return epochs_->end_offset_for(requested, log_->log_end_offset());
 }
 
+int32_t Partition::epoch_for_offset(int64_t offset) const {
+  std::lock_guard lock(mu_);
+  if (!epochs_ || offset < 0) return -1;
+  int32_t epoch = -1;
+  for (const auto& e : epochs_->entries()) {
+    if (e.start_offset > offset) break;
+    epoch = e.epoch;
+  }
+  return epoch;
+}
+
 void Partition::log_start_moved(int64_t log_start_offset) {
   std::lock_guard lock(mu_);
   if (epochs_) (void)epochs_->truncate_from_start(log_start_offset);
@@ -255,9 +266,10 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
 }
 
 ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
-                            Isolation isolation, bool from_replica) {
+                            Isolation isolation, bool from_replica, int32_t last_fetched_epoch) {
   ReadOutcome out;
   int64_t max_offset;
+  std::pair<int32_t, int64_t> fetched_epoch_end{-1, -1};
   {
     std::lock_guard lock(mu_);
     if (!has_state_ || state_.leader != local_broker_id_) {
@@ -271,9 +283,26 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     out.last_stable_offset = high_watermark_;
     max_offset = from_replica ? log_->log_end_offset()
                               : (isolation == Isolation::kReadCommitted ? out.last_stable_offset : high_watermark_);
+    if (last_fetched_epoch >= 0 && epochs_) {
+      fetched_epoch_end = epochs_->end_offset_for(last_fetched_epoch, log_->log_end_offset());
+    }
   }
   out.log_start_offset = log_->log_start_offset();
   out.log_end_offset = log_->log_end_offset();
+  // Kafka's readRecords: the divergence check comes before the range check,
+  // so a fetcher whose own log runs past ours learns where to truncate
+  // rather than getting OFFSET_OUT_OF_RANGE.
+  if (last_fetched_epoch >= 0) {
+    const auto [epoch, end_offset] = fetched_epoch_end;
+    if (epoch < 0 || end_offset < 0 || offset < out.log_start_offset) {
+      out.error = ErrorCode::kOffsetOutOfRange;
+      return out;
+    }
+    if (epoch < last_fetched_epoch || end_offset < offset) {
+      out.diverging_epoch = fetched_epoch_end;
+      return out;
+    }
+  }
   if (offset < out.log_start_offset || offset > out.log_end_offset) {
     out.error = ErrorCode::kOffsetOutOfRange;
     return out;

@@ -20,6 +20,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/producer_state.h"
@@ -67,6 +68,10 @@ struct ReadOutcome {
   int64_t last_stable_offset = -1;
   int64_t log_start_offset = -1;
   int64_t log_end_offset = -1;
+  // Set when the request's last fetched epoch shows the fetcher's log has
+  // diverged from ours (KIP-320/KIP-595): the largest epoch the two logs
+  // share and where it ends here. No records then.
+  std::optional<std::pair<int32_t, int64_t>> diverging_epoch;
 };
 
 class Partition {
@@ -92,10 +97,15 @@ class Partition {
 
   // Fetch from a consumer (max offset = high watermark) or, with from_replica,
   // a follower (max offset = log end). current_leader_epoch -1 = unchecked.
+  // last_fetched_epoch (Fetch v12+, -1 = none) is the epoch of the batch
+  // before `offset` in the fetcher's log; as in Kafka, when our log ends that
+  // epoch before `offset`, or never had it, the answer is diverging_epoch
+  // instead of records.
   // Errors: NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH,
-  // OFFSET_OUT_OF_RANGE, KAFKA_STORAGE_ERROR.
+  // OFFSET_OUT_OF_RANGE (also for a last fetched epoch newer than any we
+  // know), KAFKA_STORAGE_ERROR.
   ReadOutcome read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
-                   Isolation isolation, bool from_replica);
+                   Isolation isolation, bool from_replica, int32_t last_fetched_epoch = -1);
 
   int64_t high_watermark() const;
   int64_t log_end_offset() const { return log_->log_end_offset(); }
@@ -107,6 +117,10 @@ class Partition {
 
   // OffsetForLeaderEpoch: (epoch, end offset) from the leader-epoch cache.
   std::pair<int32_t, int64_t> end_offset_for_epoch(int32_t requested) const;
+  // The leader epoch the record at `offset` was written in, from the
+  // leader-epoch cache (Kafka's epochForOffset); -1 when the cache has none.
+  // ListOffsets answers it beside each offset.
+  int32_t epoch_for_offset(int64_t offset) const;
   // DeleteRecords moved the log start: the epoch cache follows.
   void log_start_moved(int64_t log_start_offset);
 

@@ -13,10 +13,16 @@
 // Incremental fetch sessions (KIP-227, v7+): the FetchSessionCache resolves
 // which partitions a request reads (an incremental request: the session's)
 // and which of them the response carries (only those with news).
+//
+// v12+: a partition's last_fetched_epoch is checked against the leader-epoch
+// cache, and a fetcher whose log diverged gets diverging_epoch (KIP-320,
+// KIP-595) at once instead of records. v16+: NOT_LEADER_OR_FOLLOWER and
+// FENCED_LEADER_EPOCH carry the current leader and its endpoint (KIP-951).
 
 #include <unistd.h>
 
 #include <memory>
+#include <string>
 
 #include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
@@ -73,6 +79,7 @@ ErrorCode down_convert(const std::vector<storage::FileRange>& ranges, int64_t fe
 struct FetchState {
   int16_t version;
   int32_t replica_id;
+  std::string listener_name;  // the connection's, for the leader endpoints of v16+
   int32_t min_bytes;
   int32_t max_bytes;
   cluster::Isolation isolation;
@@ -92,6 +99,7 @@ struct FetchOutcome {
   std::vector<PartitionOutcome> partitions;  // one per context partition, in order
   int64_t bytes = 0;
   bool has_error = false;
+  bool has_diverging_epoch = false;  // answered at once, as an error is
 };
 
 FetchOutcome read_all(const FetchState& st) {
@@ -143,8 +151,9 @@ FetchOutcome read_all(const FetchState& st) {
     }
     const int64_t limit =
         std::min<int64_t>(std::max(0, want.partition_max_bytes), std::max<int64_t>(0, remaining));
-    cluster::ReadOutcome read = partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0,
-                                                want.current_leader_epoch, st.isolation, st.replica_id >= 0);
+    cluster::ReadOutcome read =
+        partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0, want.current_leader_epoch,
+                        st.isolation, st.replica_id >= 0, st.version >= 12 ? want.last_fetched_epoch : -1);
     rp.high_watermark = read.high_watermark;
     rp.last_stable_offset = read.last_stable_offset;
     rp.log_start_offset = read.log_start_offset;
@@ -153,6 +162,13 @@ FetchOutcome read_all(const FetchState& st) {
     po.result.log_start_offset = read.log_start_offset;
     if (read.error != ErrorCode::kNone) {
       fail(read.error);
+      continue;
+    }
+    if (read.diverging_epoch) {
+      rp.diverging_epoch.epoch = read.diverging_epoch->first;
+      rp.diverging_epoch.end_offset = read.diverging_epoch->second;
+      po.result.diverging_epoch = true;
+      out.has_diverging_epoch = true;
       continue;
     }
     if (read.ranges.empty()) continue;
@@ -177,6 +193,37 @@ FetchOutcome read_all(const FetchState& st) {
   return out;
 }
 
+// KIP-951 (v16+): a partition answered NOT_LEADER_OR_FOLLOWER or
+// FENCED_LEADER_EPOCH names the leader the metadata has, with its epoch, and
+// the response lists that leader's endpoint on the client's listener, so the
+// client moves on without a Metadata round trip.
+void add_current_leader(const FetchState& st, const cluster::ClusterSnapshot& snapshot,
+                        const cluster::FetchPartitionKey& key, FetchResponse::PartitionData& rp,
+                        FetchResponse& response) {
+  if (rp.error_code != static_cast<int16_t>(ErrorCode::kNotLeaderOrFollower) &&
+      rp.error_code != static_cast<int16_t>(ErrorCode::kFencedLeaderEpoch)) {
+    return;
+  }
+  const cluster::PartitionInfo* info = snapshot.partition(key.topic, key.partition);
+  rp.current_leader.leader_id = info ? info->leader : -1;
+  rp.current_leader.leader_epoch = info ? info->leader_epoch : -1;
+  if (!info || info->leader < 0) return;
+  auto broker = snapshot.brokers.find(info->leader);
+  if (broker == snapshot.brokers.end()) return;
+  for (const auto& e : response.node_endpoints) {
+    if (e.node_id == info->leader) return;
+  }
+  for (const auto& ep : broker->second.endpoints) {
+    if (ep.listener_name != st.listener_name) continue;
+    auto& node = response.node_endpoints.emplace_back();
+    node.node_id = info->leader;
+    node.host = ep.host;
+    node.port = ep.port;
+    node.rack = broker->second.rack;
+    return;
+  }
+}
+
 void send(FetchState& st, FetchOutcome& out) {
   const auto& parts = st.context.partitions;
   std::vector<bool> include(parts.size(), true);
@@ -188,6 +235,8 @@ void send(FetchState& st, FetchOutcome& out) {
   }
   FetchResponse response;
   response.session_id = st.context.response_session_id;
+  std::shared_ptr<const cluster::ClusterSnapshot> snapshot;
+  if (st.version >= 16 && out.has_error) snapshot = st.metadata->snapshot();
   std::vector<std::vector<net::FileChunk>> files;
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!include[i]) continue;
@@ -204,6 +253,7 @@ void send(FetchState& st, FetchOutcome& out) {
       po.data.records = protocol::Records::external(po.data.records->size(), static_cast<uint32_t>(files.size()));
       files.push_back(std::move(po.files));
     }
+    if (snapshot) add_current_leader(st, *snapshot, key, po.data, response);
     response.responses.back().partitions.push_back(std::move(po.data));
   }
   ByteWriter w;
@@ -271,13 +321,13 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
   }
 
   auto st = std::make_shared<FetchState>(FetchState{
-      version, replica_id, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
+      version, replica_id, ctx.connection.listener_name, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
 
   FetchOutcome now = read_all(*st);
   if (req.max_wait_ms <= 0 || now.bytes >= std::max(1, req.min_bytes) || now.has_error ||
-      st->context.partitions.empty()) {
+      now.has_diverging_epoch || st->context.partitions.empty()) {
     send(*st, now);
     return {};
   }
@@ -289,7 +339,7 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
   auto& purgatory = ctx.services.replicas->fetch_purgatory();
   auto ready = [st] {
     FetchOutcome probe = read_all(*st);
-    return probe.bytes >= std::max(1, st->min_bytes) || probe.has_error;
+    return probe.bytes >= std::max(1, st->min_bytes) || probe.has_error || probe.has_diverging_epoch;
   };
   purgatory.add(std::move(watched), purgatory.now() + req.max_wait_ms, ready, [st](bool) {
     FetchOutcome out = read_all(*st);

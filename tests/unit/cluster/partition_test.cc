@@ -110,5 +110,63 @@ TEST_F(PartitionTest, LeaderEpochChecksAndMinInsyncReplicas) {
   EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNone) << "acks=1 ignores min.insync";
 }
 
+// Fetch v12+'s last fetched epoch (KIP-320/KIP-595), as Kafka's readRecords
+// answers it: a fetcher whose log ran ahead in an epoch that ended earlier
+// here learns that epoch's end instead of getting records.
+TEST_F(PartitionTest, ALastFetchedEpochThatEndedEarlierHereAnswersTheDivergingEpoch) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 3, 0, {1}, {1}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(4), 1, 0).error, ErrorCode::kNone);  // epoch 3: 0-3
+  ASSERT_TRUE(partition_->apply_leader_state({1, 5, 1, {1}, {1}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(2), 1, 0).error, ErrorCode::kNone);  // epoch 5: 4-5
+  auto read = [&](int64_t offset, int32_t last_fetched_epoch) {
+    return partition_->read(offset, 1 << 20, true, -1, Isolation::kReadUncommitted, false, last_fetched_epoch);
+  };
+
+  // The fetcher wrote epoch 3 up to offset 6; here epoch 3 ended at 4.
+  auto diverged = read(6, 3);
+  EXPECT_EQ(diverged.error, ErrorCode::kNone);
+  ASSERT_TRUE(diverged.diverging_epoch);
+  EXPECT_EQ(*diverged.diverging_epoch, std::make_pair(3, int64_t{4}));
+  EXPECT_TRUE(diverged.ranges.empty());
+  EXPECT_EQ(diverged.high_watermark, 6);
+
+  // An epoch between two known ones: the older one and where the next starts.
+  auto between = read(5, 4);
+  ASSERT_TRUE(between.diverging_epoch);
+  EXPECT_EQ(*between.diverging_epoch, std::make_pair(3, int64_t{4}));
+
+  // Consistent: the fetch reads on.
+  auto same = read(4, 3);
+  EXPECT_EQ(same.error, ErrorCode::kNone);
+  EXPECT_FALSE(same.diverging_epoch);
+  EXPECT_EQ(same.ranges.size(), 1u);
+  EXPECT_FALSE(read(6, 5).diverging_epoch) << "the latest epoch ends at the log end";
+
+  // The latest epoch past the log end: diverging at the log end, not OFFSET_OUT_OF_RANGE.
+  auto past_end = read(9, 5);
+  EXPECT_EQ(past_end.error, ErrorCode::kNone);
+  ASSERT_TRUE(past_end.diverging_epoch);
+  EXPECT_EQ(*past_end.diverging_epoch, std::make_pair(5, int64_t{6}));
+  EXPECT_EQ(read(9, -1).error, ErrorCode::kOffsetOutOfRange) << "without an epoch the range check decides";
+
+  // An epoch newer than any known cannot be placed: OFFSET_OUT_OF_RANGE, as Kafka.
+  EXPECT_EQ(read(2, 7).error, ErrorCode::kOffsetOutOfRange);
+  // Fencing comes first.
+  EXPECT_EQ(partition_->read(6, 100, true, 4, Isolation::kReadUncommitted, false, 3).error,
+            ErrorCode::kFencedLeaderEpoch);
+}
+
+TEST_F(PartitionTest, EpochForOffsetFollowsTheLeaderEpochCache) {
+  EXPECT_EQ(partition_->epoch_for_offset(0), -1) << "no epoch recorded yet";
+  ASSERT_TRUE(partition_->apply_leader_state({1, 2, 0, {1}, {1}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(3), 1, 0).error, ErrorCode::kNone);
+  ASSERT_TRUE(partition_->apply_leader_state({1, 4, 1, {1}, {1}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNone);
+  EXPECT_EQ(partition_->epoch_for_offset(0), 2);
+  EXPECT_EQ(partition_->epoch_for_offset(2), 2);
+  EXPECT_EQ(partition_->epoch_for_offset(3), 4);
+  EXPECT_EQ(partition_->epoch_for_offset(100), 4);
+}
+
 }  // namespace
 }  // namespace keel::cluster
