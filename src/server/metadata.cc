@@ -3,6 +3,10 @@
 // is null) from the metadata cache. An unknown topic is created when
 // auto.create.topics.enable and the request allow it (v4+), and answered
 // LEADER_NOT_AVAILABLE until its leader is elected, as Kafka does.
+//
+// v8+: the authorized operations of each topic (and, v8-10, of the cluster)
+// when the request asks for them. v10-11 carry topic ids but may not look up
+// by them: a non-zero id there is INVALID_REQUEST, as in Kafka; v12 may.
 
 #include <set>
 #include <string>
@@ -12,6 +16,7 @@
 #include "protocol/error_code.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/metadata_response.h"
+#include "server/authorized_operations.h"
 #include "server/handlers.h"
 #include "server/topic_admin.h"
 
@@ -52,6 +57,21 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
   auto snapshot = ctx.services.metadata->snapshot();
 
   MetadataResponse resp;
+  // Kafka refuses the whole request (its error response: every topic asked
+  // for, no brokers) when v10-11 name a topic id.
+  if (version < 12 && req.topics) {
+    for (const auto& t : *req.topics) {
+      if (t.topic_id.is_zero()) continue;
+      for (const auto& asked : *req.topics) {
+        auto& rt = resp.topics.emplace_back();
+        rt.name = asked.name.value_or("");
+        rt.topic_id = asked.topic_id;
+        rt.error_code = static_cast<int16_t>(ErrorCode::kInvalidRequest);
+      }
+      resp.encode(out, version);
+      return {};
+    }
+  }
   // Advertise each broker's endpoint for the listener the client connected
   // on, as Kafka does, so a client on an internal listener is not sent to an
   // external one.
@@ -118,6 +138,15 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
           keel::logger("server")->warn("auto-creating topic '{}' failed: {}", *t.name, created.message);
         }
       }
+    }
+  }
+  if (version >= 8 && version <= 10 && req.include_cluster_authorized_operations) {
+    resp.cluster_authorized_operations = kClusterOperations;
+  }
+  if (version >= 8 && req.include_topic_authorized_operations) {
+    // Topics answered by name, found or not; an unknown id keeps the default.
+    for (auto& rt : resp.topics) {
+      if (rt.name) rt.topic_authorized_operations = kTopicOperations;
     }
   }
   resp.encode(out, version);
