@@ -124,6 +124,13 @@ net::Response close_connection() {
 
 }  // namespace
 
+void skip_trailing_bytes(ByteReader& body, int16_t api_key, int16_t version) {
+  if (body.at_end()) return;
+  log()->debug("ignoring {} bytes after the fields of a {} v{} request", body.remaining(), api_name(api_key),
+               version);
+  body.skip(body.remaining());
+}
+
 std::span<const ApiEntry> served_apis() { return kApis; }
 
 const ApiEntry* find_served_api(int16_t api_key) {
@@ -254,12 +261,10 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
   ByteWriter body;
   Result<void> res;
   if (api->async_handler) {
-    // Async handlers check for trailing bytes themselves (decode_request),
-    // before they start work that answers later.
     res = api->async_handler(ctx, hr, Responder(api_key, api_version, correlation_id, done));
   } else {
     res = api->handler(ctx, hr, body);
-    if (res.ok() && !hr.at_end()) res = WireErrc::kTrailingBytes;
+    if (res.ok()) skip_trailing_bytes(hr, api_key, api_version);
   }
   if (!res.ok()) {
     // Kafka closes the connection when a request body cannot be parsed.

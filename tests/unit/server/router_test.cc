@@ -188,15 +188,54 @@ TEST_F(RouterTest, UnservedApisAndVersionsClose) {
   EXPECT_TRUE(router_.handle_frame(conn_, ByteView(unknown_key)).close_after);
 }
 
-TEST_F(RouterTest, MalformedOrTrailingBodiesClose) {
+TEST_F(RouterTest, BodiesTooShortForTheirVersionClose) {
   // Metadata v1 header, then a topic count of 5 with nothing behind it.
   const Bytes lying = {0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 5};
   EXPECT_TRUE(router_.handle_frame(conn_, ByteView(lying)).close_after);
-  // A valid ApiVersions v0 with junk after it.
-  const Bytes trailing = {0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xab};
-  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(trailing)).close_after);
+  // Metadata v4 stops before allow_auto_topic_creation.
+  const Bytes cut = {0, 3, 0, 4, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  EXPECT_TRUE(router_.handle_frame(conn_, ByteView(cut)).close_after);
   const Bytes short_header = {0, 18, 0};
   EXPECT_TRUE(router_.handle_frame(conn_, ByteView(short_header)).close_after);
+}
+
+// Kafka reads the fields a version has and ignores what follows them.
+TEST_F(RouterTest, BytesAfterTheLastFieldAreIgnored) {
+  // A valid ApiVersions v0 with junk after it.
+  const Bytes trailing = {0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xab};
+  auto resp = router_.handle_frame(conn_, ByteView(trailing));
+  EXPECT_FALSE(resp.close_after);
+  ASSERT_EQ(resp.chunks.size(), 1u);
+
+  // librdkafka 2.15's Metadata v12 for all topics: a 4-byte placeholder where
+  // the compact array count goes. Kafka reads 00 as a null array (all topics),
+  // the next two as the booleans and the tag count, and ignores the rest.
+  const Bytes rdkafka = {0, 3, 0, 12, 0, 0, 0, 42, 0, 9, 'r', 'd', 'k', 'a', 'f', 'k', 'a', '2', '5', 0,
+                         0, 0, 0, 0, 1, 0, 0};
+  resp = router_.handle_frame(conn_, ByteView(rdkafka));
+  ASSERT_FALSE(resp.close_after);
+  ASSERT_EQ(resp.chunks.size(), 1u);
+  ByteReader r{ByteView(resp.chunks[0])};
+  EXPECT_EQ(static_cast<size_t>(r.read_i32()), resp.chunks[0].size() - 4);
+  ResponseHeader rh;
+  ASSERT_TRUE(rh.decode(r, response_header_version(3, 12)).ok());
+  EXPECT_EQ(rh.correlation_id, 42);
+  MetadataResponse md;
+  ASSERT_TRUE(md.decode(r, 12).ok());
+  EXPECT_TRUE(r.at_end());
+  ASSERT_EQ(md.brokers.size(), 1u);
+  EXPECT_EQ(md.brokers[0].node_id, 7);
+
+  // The same through a handler that answers later (Produce v3, acks 0, no
+  // topics) with junk after it: no answer for acks 0, and the connection stays.
+  const Bytes produce = {0, 0, 0, 3, 0, 0, 0, 7, 0xff, 0xff,  // header, null client id
+                         0xff, 0xff,                           // transactional id: null
+                         0, 0,                                 // acks 0
+                         0, 0, 0x10, 0,                        // timeout
+                         0, 0, 0, 0,                           // no topics
+                         0xde, 0xad};
+  resp = router_.handle_frame(conn_, ByteView(produce));
+  EXPECT_FALSE(resp.close_after);
 }
 
 // A SASL_PLAINTEXT listener, before authentication, with Kafka's rules:
