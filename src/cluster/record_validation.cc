@@ -21,6 +21,28 @@ ValidatedRecords fail(ErrorCode code, std::string message) {
   return v;
 }
 
+// The batch's refusal for its records' faults, in Kafka's words: INVALID_TIMESTAMP
+// when any record's timestamp is out of range, else INVALID_RECORD naming the
+// first three records.
+ValidatedRecords fail_records(std::vector<RecordError> errors, bool timestamp_error) {
+  std::string message;
+  if (timestamp_error) {
+    message = "One or more records have been rejected due to invalid timestamp";
+  } else {
+    message = "One or more records have been rejected due to " + std::to_string(errors.size()) +
+              " record errors in total, and only showing the first three errors at most: [";
+    for (size_t i = 0; i < errors.size() && i < 3; ++i) {
+      if (i) message += ", ";
+      message += "RecordError(batchIndex=" + std::to_string(errors[i].batch_index) + ", message='" +
+                 errors[i].message + "')";
+    }
+    message += "]";
+  }
+  ValidatedRecords v = fail(timestamp_error ? ErrorCode::kInvalidTimestamp : ErrorCode::kInvalidRecord, message);
+  v.record_errors = std::move(errors);
+  return v;
+}
+
 // Rebuilds `batch` with `codec`, keeping records, timestamps, offsets deltas
 // and producer fields.
 Result<Bytes> recompress(const protocol::RecordBatchView& batch, const std::vector<protocol::Record>& records,
@@ -276,28 +298,37 @@ ValidatedRecords validate_produce_records(std::span<uint8_t> input, const Produc
   Bytes scratch;
   auto records = batch.decode_records(scratch, config.max_decompressed);
   if (!records) return fail(ErrorCode::kCorruptMessage, "records: " + records.error().message());
+  // Kafka's LogValidator: offsets are a batch-level fault and stop at the
+  // first; keys and timestamps are checked on every record and each failing
+  // record is named, so the client learns which ones to fail (KIP-467).
+  std::vector<RecordError> record_errors;
+  bool timestamp_error = false;
   for (size_t i = 0; i < records->size(); ++i) {
     const auto& r = (*records)[i];
-    if (r.offset_delta() != static_cast<int32_t>(i)) {
+    const auto index = static_cast<int32_t>(i);
+    if (r.offset_delta() != index) {
       return fail(ErrorCode::kInvalidRecord, "record " + std::to_string(i) + " has offset delta " +
                                                  std::to_string(r.offset_delta()) + ", expected " +
                                                  std::to_string(i));
     }
     if (config.compacted && !r.key) {
-      return fail(ErrorCode::kInvalidRecord, "compacted topic cannot accept a record without a key");
+      record_errors.push_back({index, "Compacted topic cannot accept message without key"});
+      continue;
     }
     if (!config.log_append_time) {
       // Kafka's checks: |now - ts| <= difference, now - ts <= before, ts - now <= after.
       const int64_t ts = r.timestamp;
       bool too_old = false;
       if (timestamp_out_of_range(ts, now_ms, config, &too_old)) {
-        return fail(ErrorCode::kInvalidTimestamp, "record " + std::to_string(i) + " has timestamp " +
-                                                      std::to_string(ts) + ", too far " +
-                                                      (too_old ? "in the past" : "in the future") +
-                                                      " of the broker's clock " + std::to_string(now_ms));
+        timestamp_error = true;
+        record_errors.push_back({index, "Timestamp " + std::to_string(ts) + " of message with offset " +
+                                            std::to_string(i) + " is too far " +
+                                            (too_old ? "in the past" : "in the future") +
+                                            " of the broker's clock " + std::to_string(now_ms)});
       }
     }
   }
+  if (!record_errors.empty()) return fail_records(std::move(record_errors), timestamp_error);
   if (batch.last_offset_delta() != static_cast<int32_t>(records->size()) - 1) {
     return fail(ErrorCode::kInvalidRecord, "lastOffsetDelta does not match the record count");
   }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/bytes.h"
 #include "protocol/compression.h"
@@ -34,9 +35,20 @@ struct ProduceValidationConfig {
   int64_t timestamp_after_max_ms = INT64_MAX;
 };
 
+// One record a batch was refused for (KIP-467): its index in the batch and why.
+struct RecordError {
+  int32_t batch_index = 0;
+  std::string message;
+  bool operator==(const RecordError&) const = default;
+};
+
 struct ValidatedRecords {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
   std::string message;  // why, for the response's error_message and the log
+  // The records that failed the per-record checks (a key on a compacted
+  // topic, the timestamp range), every one of them, in batch order; the batch
+  // is refused whole, and Produce v8+ tells the client which records caused it.
+  std::vector<RecordError> record_errors;
   std::span<uint8_t> records;  // what to append: the input or `owned`
   Bytes owned;
   int32_t record_count = 0;

@@ -148,6 +148,11 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         log()->debug("produce to {}-{} from {} refused: {}", topic.name, pd.index, ctx.connection.peer,
                      records.message);
         fail(records.error, records.message);
+        for (auto& e : records.record_errors) {
+          auto& re = rp.record_errors.emplace_back();
+          re.batch_index = e.batch_index;
+          re.batch_index_error_message = std::move(e.message);
+        }
         continue;
       }
       if (records.transactional) {

@@ -85,6 +85,14 @@ def _default(field):
     return {}  # a struct
 
 
+def _nullable_struct(field, version):
+    """A struct field that may be null at `version`: on the wire an int8
+    marker (-1 null, 1 present) comes before it, as Kafka's generator writes it."""
+    kind = field["type"]
+    primitive = kind.startswith("[]") or kind in _FIXED or kind in ("bool", "uuid", "string", "bytes", "records")
+    return not primitive and version in Versions(field.get("nullableVersions", "none"))
+
+
 _FIXED = {"int8": ">b", "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "int64": ">q",
           "float64": ">d"}
 
@@ -154,7 +162,12 @@ class _Writer:
                 if f["name"] in values:
                     tagged.append(f)
                 continue
-            self.value(f["type"], values.get(f["name"], _default(f)), f.get("fields"))
+            v = values.get(f["name"], _default(f))
+            if _nullable_struct(f, self.version):
+                self.out += b"\xff" if v is None else b"\x01"
+                if v is None:
+                    continue
+            self.value(f["type"], v, f.get("fields"))
         if self.flexible:
             self.out += _uvarint(len(tagged))
             for f in sorted(tagged, key=lambda f: f["tag"]):
@@ -221,6 +234,9 @@ class _Reader:
             if "taggedVersions" in f and self.version in Versions(f["taggedVersions"]):
                 by_tag[f["tag"]] = f
                 out[f["name"]] = _default(f)
+                continue
+            if _nullable_struct(f, self.version) and struct.unpack(">b", self.take(1))[0] < 0:
+                out[f["name"]] = None
                 continue
             out[f["name"]] = self.value(f["type"], f.get("fields"))
         if self.flexible:
@@ -342,13 +358,17 @@ def _varint(n):
     return _uvarint((n << 1) ^ (n >> 63))  # zigzag
 
 
-def record_batch(values, base_timestamp=0, timestamps=None, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+def record_batch(values, base_timestamp=0, timestamps=None, producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                 keys=None):
     """One uncompressed v2 batch of records with the given values (bytes; no
-    keys or headers), base offset 0, as a producer sends it."""
+    headers) and keys (bytes or None each; all None when not given), base
+    offset 0, as a producer sends it."""
     timestamps = timestamps or [base_timestamp] * len(values)
+    keys = keys or [None] * len(values)
     records = bytearray()
-    for i, (value, ts) in enumerate(zip(values, timestamps)):
-        body = (b"\x00" + _varint(ts - timestamps[0]) + _varint(i) + _varint(-1) + _varint(len(value)) + value +
+    for i, (value, ts, key) in enumerate(zip(values, timestamps, keys)):
+        key_field = _varint(-1) if key is None else _varint(len(key)) + key
+        body = (b"\x00" + _varint(ts - timestamps[0]) + _varint(i) + key_field + _varint(len(value)) + value +
                 _varint(0))
         records += _varint(len(body)) + body
     after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, timestamps[0], max(timestamps), producer_id,

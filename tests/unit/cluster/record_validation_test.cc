@@ -72,6 +72,36 @@ TEST(RecordValidation, CompactedTopicsRefuseRecordsWithoutKey) {
   EXPECT_TRUE(validate_produce_records(keyed, c).ok());
 }
 
+// KIP-467: the batch is refused whole, and each record that caused it is
+// named by its index, so the client fails those and may retry the others.
+TEST(RecordValidation, EveryKeylessRecordOfACompactedTopicIsNamed) {
+  for (Compression codec : {Compression::kNone, Compression::kGzip, Compression::kZstd}) {
+    RecordBatchBuilder b(codec);
+    const Bytes k = bytes("k"), v = bytes("v");
+    for (int i = 0; i < 6; ++i) {
+      const bool keyed = i != 1 && i != 4;
+      b.add(1000 + i, keyed ? std::optional<ByteView>(ByteView(k)) : std::nullopt, ByteView(v));
+    }
+    Bytes mixed = b.build().value();
+    ProduceValidationConfig c;
+    c.compacted = true;
+    auto out = validate_produce_records(mixed, c);
+    EXPECT_EQ(out.error, ErrorCode::kInvalidRecord);
+    const std::vector<RecordError> expected = {{1, "Compacted topic cannot accept message without key"},
+                                               {4, "Compacted topic cannot accept message without key"}};
+    EXPECT_EQ(out.record_errors, expected) << "codec " << static_cast<int>(codec);
+    EXPECT_EQ(out.message,
+              "One or more records have been rejected due to 2 record errors in total, and only showing the first "
+              "three errors at most: [RecordError(batchIndex=1, message='Compacted topic cannot accept message "
+              "without key'), RecordError(batchIndex=4, message='Compacted topic cannot accept message without "
+              "key')]");
+  }
+  // A batch-level fault names no record.
+  Bytes keyed = batch(3);
+  keyed[keyed.size() - 2] ^= 1;
+  EXPECT_TRUE(validate_produce_records(keyed, {}).record_errors.empty());
+}
+
 TEST(RecordValidation, ControlBatchesFromClientsAreRefused) {
   RecordBatchBuilder b;
   b.control(true);
@@ -139,7 +169,10 @@ TEST(RecordValidation, CreateTimeTimestampsFarFromTheBrokerClockAreInvalid) {
   c.timestamp_before_max_ms = 10'000;
   auto old = validate_produce_records(b, c, 1'000'000);
   EXPECT_EQ(old.error, ErrorCode::kInvalidTimestamp);
-  EXPECT_NE(old.message.find("in the past"), std::string::npos);
+  EXPECT_EQ(old.message, "One or more records have been rejected due to invalid timestamp");
+  ASSERT_EQ(old.record_errors.size(), 3u) << "every record is 1000 s old";
+  EXPECT_NE(old.record_errors[2].message.find("in the past"), std::string::npos);
+  EXPECT_EQ(old.record_errors[2].batch_index, 2);
   EXPECT_TRUE(validate_produce_records(b, c, 5'000).ok()) << "4 s old is within 10 s";
   c = {};
   c.timestamp_after_max_ms = 100;
