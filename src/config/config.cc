@@ -160,6 +160,8 @@ const Binding kBindings[] = {
     {"log.message.timestamp.difference.max.ms", &C::log_message_timestamp_difference_max_ms},
     {"log.message.timestamp.before.max.ms", &C::log_message_timestamp_before_max_ms},
     {"log.message.timestamp.after.max.ms", &C::log_message_timestamp_after_max_ms},
+    {"log.message.format.version", &C::log_message_format_version},
+    {"inter.broker.protocol.version", &C::inter_broker_protocol_version},
     {"compression.type", &C::compression_type},
     {"unclean.leader.election.enable", &C::unclean_leader_election_enable},
     {"zookeeper.connect", &C::zookeeper_connect},
@@ -297,6 +299,46 @@ std::string expected_phrase(KeyType t) {
 
 // Converts text (a scalar, or a default from the table) to v.
 // Returns "" on success, else the problem.
+// Keys whose values are Kafka release versions (MetadataVersion strings).
+bool is_kafka_version_key(std::string_view name) {
+  return name == "log.message.format.version" || name == "inter.broker.protocol.version";
+}
+
+// Kafka's version strings: a release ("0.10.2", "2.8", "3.9", longer forms
+// such as "2.8.1" cut to the release, as Kafka cuts them) with an optional
+// "-IV<n>" of that release. Releases from 0.8.0 to 3.9 are known.
+bool is_kafka_version(std::string_view text) {
+  std::string_view release = text;
+  if (const size_t iv = text.find("-IV"); iv != std::string_view::npos) {
+    const std::string_view n = text.substr(iv + 3);
+    if (n.empty() || n.size() > 2 || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return false;
+    }
+    release = text.substr(0, iv);
+  }
+  std::vector<int> parts;
+  size_t pos = 0;
+  while (pos <= release.size()) {
+    const size_t dot = std::min(release.find('.', pos), release.size());
+    int n = 0;
+    auto r = std::from_chars(release.data() + pos, release.data() + dot, n);
+    if (dot == pos || r.ec != std::errc() || r.ptr != release.data() + dot) return false;
+    parts.push_back(n);
+    pos = dot + 1;
+  }
+  if (parts.size() < 2) return false;
+  if (parts[0] == 0) {
+    // 0.8.0 to 0.11.0: three parts name the release.
+    if (parts.size() < 3) return false;
+    switch (parts[1]) {
+      case 8: case 10: return parts[2] <= 2;  // 0.8.0-0.8.2, 0.10.0-0.10.2
+      case 9: case 11: return parts[2] == 0;
+      default: return false;
+    }
+  }
+  return (parts[0] == 1 && parts[1] <= 1) || (parts[0] == 2 && parts[1] <= 8) || (parts[0] == 3 && parts[1] <= 9);
+}
+
 std::string convert_scalar(const KeyDef& def, const std::string& raw, Value& v) {
   std::string text = trim(raw);
   switch (def.type) {
@@ -351,6 +393,9 @@ std::string convert_scalar(const KeyDef& def, const std::string& raw, Value& v) 
       return "";
     }
     case KeyType::kString: {
+      if (is_kafka_version_key(def.name) && !is_kafka_version(text)) {
+        return "'" + text + "' is not a Kafka version (such as 2.8, 3.0-IV1 or 3.9)";
+      }
       // Allowed values match case-insensitively and are stored in their
       // canonical spelling: log4j habits (INFO, WARN) are not worth a refusal.
       for (std::string_view allowed : def.valid_values)
@@ -982,6 +1027,7 @@ const TopicBinding kTopicBindings[] = {
     {"message.timestamp.difference.max.ms", &T::message_timestamp_difference_max_ms},
     {"message.timestamp.before.max.ms", &T::message_timestamp_before_max_ms},
     {"message.timestamp.after.max.ms", &T::message_timestamp_after_max_ms},
+    {"message.format.version", &T::message_format_version},
     {"compression.type", &T::compression_type},
     {"unclean.leader.election.enable", &T::unclean_leader_election_enable},
     {"min.insync.replicas", &T::min_insync_replicas},

@@ -97,6 +97,10 @@ struct BrokerConfig {
   int64_t log_message_timestamp_difference_max_ms = INT64_MAX;
   int64_t log_message_timestamp_before_max_ms = INT64_MAX;
   int64_t log_message_timestamp_after_max_ms = INT64_MAX;
+  // Deprecated in Kafka 3.x and ignored (batches are stored as produced);
+  // accepted so configurations written for Kafka load.
+  std::string log_message_format_version = "3.0-IV1";
+  std::string inter_broker_protocol_version = "3.9-IV0";
   std::string compression_type = "producer";
   bool unclean_leader_election_enable = false;
 

@@ -24,6 +24,9 @@ const std::vector<KeyDef>& table() {
       {"listener.security.protocol.map", KeyType::kStringMap,
        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", nullopt, nullopt,
        {}, "Listener name -> security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).", ""},
+      {"inter.broker.protocol.version", KeyType::kString, "3.9-IV0", nullopt, nullopt, {},
+       "The Kafka release whose inter-broker protocol brokers speak; keel speaks 3.9's and accepts "
+       "any Kafka version here, as a rolling upgrade's configuration names one.", ""},
       {"inter.broker.listener.name", KeyType::kString, nullopt, nullopt, nullopt, {},
        "Listener brokers use to talk to each other; defaults to PLAINTEXT, else the first listener.",
        ""},
@@ -108,6 +111,10 @@ const std::vector<KeyDef>& table() {
        "How far in the past a CreateTime record timestamp may be.", "message.timestamp.before.max.ms"},
       {"log.message.timestamp.after.max.ms", KeyType::kLong, "9223372036854775807", 0, nullopt, {},
        "How far in the future a CreateTime record timestamp may be.", "message.timestamp.after.max.ms"},
+      {"log.message.format.version", KeyType::kString, "3.0-IV1", nullopt, nullopt, {},
+       "Deprecated and ignored (as by Kafka from inter.broker.protocol.version 3.0): batches are "
+       "stored as produced, in format v2. Accepted so that existing configurations and tools work.",
+       "message.format.version"},
       {"compression.type", KeyType::kString, "producer", nullopt, nullopt,
        {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"},
        "Compression of stored batches; producer = keep the producer's.", "compression.type"},

@@ -35,6 +35,7 @@ struct TopicConfig {
   int64_t message_timestamp_difference_max_ms = INT64_MAX;
   int64_t message_timestamp_before_max_ms = INT64_MAX;
   int64_t message_timestamp_after_max_ms = INT64_MAX;
+  std::string message_format_version = "3.0-IV1";  // deprecated, ignored (Kafka 3.x)
   std::string compression_type = "producer";
   bool unclean_leader_election_enable = false;
   int32_t min_insync_replicas = 1;

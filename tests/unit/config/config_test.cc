@@ -306,6 +306,23 @@ TEST(Types, DoubleKeyParsesAndRejectsWords) {
             "'log.cleaner.min.cleanable.ratio' at keel.yaml:1: expected a number, got 'half'");
 }
 
+// Kafka 3.x accepts the message format and protocol versions (deprecated and
+// ignored) when they name a Kafka release; so does keel.
+TEST(Types, KafkaVersionKeysTakeKafkaReleasesOnly) {
+  for (const char* v : {"0.8.2", "0.10.2-IV0", "0.11.0", "1.0", "2.8", "2.8.1", "3.0-IV1", "3.9", "3.9-IV0"}) {
+    auto c = parse_config(std::string("log.message.format.version: \"") + v + "\"\ninter.broker.protocol.version: \"" +
+                              v + "\"\n",
+                          "k");
+    EXPECT_EQ(c.log_message_format_version, v);
+    EXPECT_EQ(c.inter_broker_protocol_version, v);
+  }
+  EXPECT_EQ(single_error("log.message.format.version: banana\n"),
+            "'log.message.format.version' at keel.yaml:1: 'banana' is not a Kafka version (such as 2.8, 3.0-IV1 or 3.9)");
+  for (const char* bad : {"3", "0.12.0", "0.9.1", "4.7", "3.0-IV", "3.0-IVx", "3..0", "-IV1", ""}) {
+    EXPECT_FALSE(errors_of(std::string("inter.broker.protocol.version: \"") + bad + "\"\n").empty()) << bad;
+  }
+}
+
 TEST(Types, QuotedNumbersAreAccepted) {
   EXPECT_EQ(parse_config("num.partitions: \"4\"\n", "k").num_partitions, 4);
 }

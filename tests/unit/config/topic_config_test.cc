@@ -35,7 +35,7 @@ TEST(TopicConfig, EveryTopicLevelNameInTheTableIsSettable) {
     if (d.topic_name.empty()) continue;
     EXPECT_TRUE(is_topic_config_key(d.topic_name)) << d.topic_name;
   }
-  EXPECT_EQ(TopicConfig{}.to_map().size(), 22u);
+  EXPECT_EQ(TopicConfig{}.to_map().size(), 23u);
 }
 
 TEST(TopicConfig, OverridesAreCheckedByTheBrokerKeysRules) {
@@ -52,6 +52,18 @@ TEST(TopicConfig, OverridesAreCheckedByTheBrokerKeysRules) {
   EXPECT_THAT(set_topic_config(t, "min.cleanable.dirty.ratio", "2"), HasSubstr("must be at most 1"));
   EXPECT_EQ(set_topic_config(t, "unclean.leader.election.enable", "maybe"),
             "'unclean.leader.election.enable': expected true or false, got 'maybe'");
+}
+
+// Kafka 3.x accepts the deprecated message.format.version on topics (tools
+// and test suites still set it) and ignores it.
+TEST(TopicConfig, MessageFormatVersionIsAcceptedWhenItIsAKafkaVersion) {
+  TopicConfig t;
+  EXPECT_EQ(set_topic_config(t, "message.format.version", "0.10.2-IV0"), "");
+  EXPECT_EQ(t.message_format_version, "0.10.2-IV0");
+  EXPECT_EQ(set_topic_config(t, "message.format.version", "2.8"), "");
+  EXPECT_EQ(set_topic_config(t, "message.format.version", "latest"),
+            "'message.format.version': 'latest' is not a Kafka version (such as 2.8, 3.0-IV1 or 3.9)");
+  EXPECT_EQ(t.message_format_version, "2.8");
 }
 
 TEST(TopicConfig, UnknownTopicKeySuggestsTheKeyMeant) {
