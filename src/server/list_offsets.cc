@@ -1,6 +1,10 @@
 // ListOffsets: earliest (-2), latest (-1: the high watermark, or the last
-// stable offset for read_committed), max timestamp (-3, v7+) and the first
-// offset at or after a timestamp (v1+). v0 answers with old_style_offsets.
+// stable offset for read_committed), max timestamp (-3, v7+), earliest local
+// (-4, v8+: the log start, as nothing is tiered), latest tiered (-5, v9+: -1,
+// as Kafka answers without remote storage) and the first offset at or after a
+// timestamp (v1+). v0 answers with old_style_offsets. Each offset comes with
+// the leader epoch it was written in (the leader-epoch cache), as Kafka's
+// answer carries the batch's epoch; latest carries the current epoch.
 
 #include <map>
 #include <string>
@@ -24,6 +28,8 @@ namespace {
 constexpr int64_t kLatest = -1;
 constexpr int64_t kEarliest = -2;
 constexpr int64_t kMaxTimestamp = -3;
+constexpr int64_t kEarliestLocal = -4;
+constexpr int64_t kLatestTiered = -5;
 }  // namespace
 
 Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
@@ -76,10 +82,15 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         rp.offset = visible_end;
         rp.timestamp = -1;
         rp.leader_epoch = epoch;
-      } else if (p.timestamp == kEarliest) {
+      } else if (p.timestamp == kEarliest || (p.timestamp == kEarliestLocal && version >= 8)) {
+        // Nothing is tiered: the local log starts where the log does.
         rp.offset = partition->log_start_offset();
         rp.timestamp = -1;
-        rp.leader_epoch = epoch;
+        rp.leader_epoch = partition->epoch_for_offset(rp.offset);
+      } else if (p.timestamp == kLatestTiered && version >= 9) {
+        rp.offset = -1;
+        rp.timestamp = -1;
+        rp.leader_epoch = -1;
       } else if (p.timestamp == kMaxTimestamp && version >= 7) {
         auto hit = partition->log().max_timestamp_offset();
         if (!hit) {
@@ -88,7 +99,7 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         }
         rp.offset = *hit && (*hit)->offset < visible_end ? (*hit)->offset : -1;
         rp.timestamp = *hit && (*hit)->offset < visible_end ? (*hit)->timestamp : -1;
-        rp.leader_epoch = rp.offset >= 0 ? epoch : -1;
+        rp.leader_epoch = rp.offset >= 0 ? partition->epoch_for_offset(rp.offset) : -1;
       } else if (p.timestamp < 0) {
         fail(ErrorCode::kInvalidRequest);
         continue;
@@ -105,7 +116,7 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         if (*hit && (*hit)->offset < visible_end) {
           rp.offset = (*hit)->offset;
           rp.timestamp = (*hit)->timestamp;
-          rp.leader_epoch = epoch;
+          rp.leader_epoch = partition->epoch_for_offset(rp.offset);
         } else {
           rp.offset = -1;
           rp.timestamp = -1;
