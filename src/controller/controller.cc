@@ -11,7 +11,7 @@
 namespace keel::controller {
 
 using protocol::ErrorCode;
-using server::AdminResult;
+using cluster::AdminResult;
 
 namespace {
 
@@ -539,8 +539,8 @@ std::map<int32_t, std::vector<int32_t>> Controller::assign_replicas(int32_t part
   return out;
 }
 
-AdminResult Controller::create_topic(const server::NewTopic& topic, bool validate_only,
-                                     server::CreatedTopic* created) {
+AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool validate_only,
+                                     cluster::CreatedTopic* created) {
   if (std::string why = check_topic_name(topic.name); !why.empty()) {
     return error(ErrorCode::kInvalidTopicException, why);
   }

@@ -32,7 +32,7 @@
 
 #include "cluster/metadata_cache.h"
 #include "coord/kafka_store.h"
-#include "server/topic_admin.h"
+#include "cluster/topic_admin.h"
 
 namespace keel::controller {
 
@@ -70,7 +70,7 @@ struct ControllerOptions {
   int64_t registration_wait_ms = 0;
 };
 
-class Controller : public server::TopicAdmin {
+class Controller : public cluster::TopicAdmin {
  public:
   Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
              ControllerOptions options);
@@ -89,17 +89,17 @@ class Controller : public server::TopicAdmin {
   bool is_controller() const;
   int64_t broker_epoch() const;
 
-  // --- server::TopicAdmin
-  server::AdminResult create_topic(const server::NewTopic& topic, bool validate_only,
-                                   server::CreatedTopic* created) override;
-  server::AdminResult delete_topic(const std::string& name) override;
-  server::AdminResult create_partitions(const std::string& name, int32_t count,
-                                        const std::vector<std::vector<int32_t>>& assignment,
-                                        bool validate_only) override;
+  // --- cluster::TopicAdmin
+  cluster::AdminResult create_topic(const cluster::NewTopic& topic, bool validate_only,
+                                    cluster::CreatedTopic* created) override;
+  cluster::AdminResult delete_topic(const std::string& name) override;
+  cluster::AdminResult create_partitions(const std::string& name, int32_t count,
+                                         const std::vector<std::vector<int32_t>>& assignment,
+                                         bool validate_only) override;
   std::optional<std::map<std::string, std::string>> overrides(const std::string& entity_type,
                                                                const std::string& name) override;
-  server::AdminResult set_overrides(const std::string& entity_type, const std::string& name,
-                                    const std::map<std::string, std::string>& configs, bool validate_only) override;
+  cluster::AdminResult set_overrides(const std::string& entity_type, const std::string& name,
+                                     const std::map<std::string, std::string>& configs, bool validate_only) override;
 
   // Kafka's topic name rules; "" when legal, else why not.
   static std::string check_topic_name(const std::string& name);

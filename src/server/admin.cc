@@ -28,12 +28,15 @@
 #include "protocol/generated/offset_for_leader_epoch_request.h"
 #include "protocol/generated/offset_for_leader_epoch_response.h"
 #include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "cluster/topic_admin.h"
 #include "storage/errors.h"
 #include "storage/log_manager.h"
 
 namespace keel::server {
 
+using cluster::AdminResult;
+using cluster::CreatedTopic;
+using cluster::NewTopic;
 using protocol::ErrorCode;
 
 namespace {

@@ -21,11 +21,12 @@
 #include "protocol/generated/incremental_alter_configs_response.h"
 #include "server/handlers.h"
 #include "server/dynamic_config.h"
-#include "server/topic_admin.h"
+#include "cluster/topic_admin.h"
 #include "server/topic_configs.h"
 
 namespace keel::server {
 
+using cluster::AdminResult;
 using protocol::ErrorCode;
 
 namespace {

@@ -35,10 +35,12 @@
 #include "protocol/generated/sync_group_request.h"
 #include "protocol/generated/sync_group_response.h"
 #include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "cluster/topic_admin.h"
 
 namespace keel::server {
 
+using cluster::AdminResult;
+using cluster::NewTopic;
 using protocol::ErrorCode;
 
 namespace {

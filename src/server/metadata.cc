@@ -18,10 +18,12 @@
 #include "protocol/generated/metadata_response.h"
 #include "server/authorized_operations.h"
 #include "server/handlers.h"
-#include "server/topic_admin.h"
+#include "cluster/topic_admin.h"
 
 namespace keel::server {
 
+using cluster::AdminResult;
+using cluster::NewTopic;
 using protocol::ErrorCode;
 using protocol::MetadataRequest;
 using protocol::MetadataResponse;

@@ -11,6 +11,7 @@ class FetchSessionCache;
 class MetadataCache;
 class ProducerIdManager;
 class ReplicaManager;
+class TopicAdmin;
 }  // namespace keel::cluster
 namespace keel::group {
 class GroupCoordinator;
@@ -18,13 +19,12 @@ class GroupCoordinator;
 
 namespace keel::server {
 
-class TopicAdmin;
 class DynamicBrokerConfig;
 
 struct Services {
   cluster::MetadataCache* metadata = nullptr;
   cluster::ReplicaManager* replicas = nullptr;
-  TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
+  cluster::TopicAdmin* topics = nullptr;  // topic and config administration (the controller side)
   DynamicBrokerConfig* dynamic = nullptr;  // dynamic broker configs (may be null in tests)
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions

@@ -17,7 +17,7 @@
 
 #include "protocol/error_code.h"
 
-namespace keel::server {
+namespace keel::cluster {
 
 struct AdminResult {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
@@ -62,4 +62,4 @@ class TopicAdmin {
                                     const std::map<std::string, std::string>& configs, bool validate_only) = 0;
 };
 
-}  // namespace keel::server
+}  // namespace keel::cluster
