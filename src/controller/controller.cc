@@ -632,8 +632,14 @@ AdminResult Controller::create_partitions(const std::string& name, int32_t count
                                           const std::vector<std::vector<int32_t>>& assignment, bool validate_only) {
   auto current = store_.topic_assignment(name);
   if (!current) return store_error(current.error());
-  if (!*current || metadata_.snapshot()->topic(name) == nullptr || metadata_.snapshot()->topic(name)->deleting()) {
-    return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  // The store, not the metadata cache, says whether the topic exists: a topic
+  // exists once CreateTopics has answered, before the controller has made its
+  // partitions and the cache shows them (Kafka reads ZooKeeper here too).
+  if (!*current) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  auto deleting = store_.topics_marked_for_deletion();
+  if (!deleting) return store_error(deleting.error());
+  if (std::find(deleting->begin(), deleting->end(), name) != deleting->end()) {
+    return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' is being deleted");
   }
   coord::TopicAssignment a = std::move(**current);
   const int32_t existing = static_cast<int32_t>(a.partitions.size());
