@@ -19,6 +19,7 @@
 #include "coord/zookeeper_store.h"
 #include "group/coordinator.h"
 #include "group/offsets_log.h"
+#include "protocol/types.h"
 #include "server/dynamic_config.h"
 #include "server/meta_properties.h"
 #include "server/sasl.h"
@@ -31,27 +32,6 @@ namespace {
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("broker");
   return l;
-}
-
-// Every log directory must belong to this broker and to one cluster. The
-// cluster id comes from whichever directory already has one; new directories
-// get the same id.
-std::string settle_cluster_id(const config::BrokerConfig& config) {
-  std::optional<std::string> cluster_id;
-  for (const auto& dir : config.log_dirs) {
-    if (auto meta = read_meta_properties(dir)) {
-      if (cluster_id && *cluster_id != meta->cluster_id) {
-        throw std::runtime_error("log directories belong to different clusters: " + *cluster_id +
-                                 " and " + meta->cluster_id + " (in " + dir + ")");
-      }
-      cluster_id = meta->cluster_id;
-    }
-  }
-  for (const auto& dir : config.log_dirs) {
-    cluster_id = ensure_meta_properties(dir, config.broker_id, cluster_id).cluster_id;
-  }
-  if (!cluster_id) throw std::runtime_error("no log directory configured (log.dirs)");
-  return *cluster_id;
 }
 
 // Raises the soft open-files limit to the hard one (as much as the operator
@@ -123,7 +103,10 @@ class LocalChannel : public controller::BrokerChannel {
 
 Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   identity_.broker_id = config_.broker_id;
-  identity_.cluster_id = settle_cluster_id(config_);
+  // The cluster id is settled against the store in start(): a new broker
+  // (no meta.properties yet) takes the id of the cluster it joins.
+  if (config_.log_dirs.empty()) throw std::runtime_error("no log directory configured (log.dirs)");
+  identity_.cluster_id = read_cluster_id(config_.log_dirs, config_.broker_id).value_or("");
   identity_.advertised_listeners = config_.advertised_listeners.empty()
                                        ? config_.listeners
                                        : config_.advertised_listeners;
@@ -235,6 +218,24 @@ void Broker::open_store() {
   kafka_store_ = std::make_unique<coord::KafkaStore>(*store_);
 }
 
+// Kafka's start-up rule: the store's /cluster/id is the cluster's (the first
+// broker to start creates it, from its meta.properties when it has one); a
+// broker whose log directories name another cluster refuses to start, one
+// with none takes the store's and writes it to every directory.
+void Broker::settle_cluster_id() {
+  const std::string stored = identity_.cluster_id;
+  auto id = kafka_store_->get_or_create_cluster_id(stored.empty() ? protocol::Uuid::random().to_string() : stored);
+  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + id.error().message());
+  if (!stored.empty() && *id != stored) {
+    throw std::runtime_error("the coordination store belongs to cluster " + *id +
+                             " but meta.properties says this broker belongs to " + stored +
+                             ": the broker is trying to join the wrong cluster (is zookeeper.connect right?)");
+  }
+  for (const auto& dir : config_.log_dirs) ensure_meta_properties(dir, config_.broker_id, *id);
+  if (stored.empty()) log()->info("joined cluster {}; its id is written to meta.properties", *id);
+  identity_.cluster_id = *id;
+}
+
 void Broker::start() {
   // TLS is not served yet: a listener configured for it must not answer in
   // plain text. A SASL_PLAINTEXT listener starts, and refuses every client at
@@ -262,6 +263,7 @@ void Broker::start() {
   }
 
   open_store();
+  settle_cluster_id();
   controller::ControllerOptions co;
   co.broker_id = config_.broker_id;
   co.cluster_id = identity_.cluster_id;

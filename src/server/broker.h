@@ -69,6 +69,7 @@ class Broker {
 
  private:
   void open_store();
+  void settle_cluster_id();
 
   config::BrokerConfig config_;
   BrokerIdentity identity_;

@@ -96,4 +96,24 @@ MetaProperties ensure_meta_properties(const fs::path& dir, int32_t broker_id,
   return meta;
 }
 
+std::optional<std::string> read_cluster_id(const std::vector<std::string>& dirs, int32_t broker_id) {
+  std::optional<std::string> cluster_id;
+  std::string first_dir;
+  for (const auto& dir : dirs) {
+    auto meta = read_meta_properties(dir);
+    if (!meta) continue;
+    if (meta->broker_id != broker_id) {
+      throw std::runtime_error((fs::path(dir) / "meta.properties").string() + " belongs to broker.id " +
+                               std::to_string(meta->broker_id) + ", but this broker is " + std::to_string(broker_id));
+    }
+    if (cluster_id && *cluster_id != meta->cluster_id) {
+      throw std::runtime_error("log directories belong to different clusters: " + *cluster_id + " (in " + first_dir +
+                               ") and " + meta->cluster_id + " (in " + dir + ")");
+    }
+    if (!cluster_id) first_dir = dir;
+    cluster_id = meta->cluster_id;
+  }
+  return cluster_id;
+}
+
 }  // namespace keel::server

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace keel::server {
 
@@ -28,5 +29,11 @@ void write_meta_properties(const std::filesystem::path& dir, const MetaPropertie
 // Every directory of log.dirs goes through this; all must agree.
 MetaProperties ensure_meta_properties(const std::filesystem::path& dir, int32_t broker_id,
                                       const std::optional<std::string>& cluster_id);
+
+// What the log directories already say, before the broker joins the store:
+// the cluster id of those with a meta.properties (all must agree, and name
+// `broker_id`), or nullopt when none has one yet (a new broker). Creates no
+// file. Throws std::runtime_error naming the file on a mismatch.
+std::optional<std::string> read_cluster_id(const std::vector<std::string>& dirs, int32_t broker_id);
 
 }  // namespace keel::server

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker, ZooKeeper
+from conftest import KEEL_BIN, Broker, ZooKeeper
 from kafka_schema import KafkaConnection
 from test_admin_requests import high_watermark
 from test_produce_consume import consume, produce
@@ -233,3 +233,45 @@ def test_sigterm_with_zookeeper_down_stops_at_once_and_answers_what_waits(zk, tm
     # The waiting request stops waiting and is told to retry, not left to hang.
     assert answer["resp"]["Topics"][0]["ErrorCode"] == 7  # REQUEST_TIMED_OUT
     assert b.log_text().rstrip().endswith("keel stopped")
+
+
+def test_a_new_broker_takes_the_cluster_id_from_the_store(zk, tmp_path):
+    """A second broker started with an empty data directory against a
+    ZooKeeper that already holds a cluster joins that cluster (Kafka's rule:
+    the id in /cluster/id is written to its meta.properties); a broker whose
+    meta.properties names another cluster refuses to start, saying why."""
+    chroot = zk.connect + "/joined"
+    first = Broker(tmp_path / "first", broker_id=0, zookeeper=chroot).start()
+    try:
+        cluster_id = json.loads(zk_get(zk, "/joined/cluster/id"))["id"]
+        assert "cluster.id=%s\n" % cluster_id in (first.dir / "data" / "meta.properties").read_text()
+        second = Broker(tmp_path / "second", broker_id=1, zookeeper=chroot).start()
+        try:
+            meta = (second.dir / "data" / "meta.properties").read_text()
+            assert "cluster.id=%s\n" % cluster_id in meta and "broker.id=1\n" in meta
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                brokers = AdminClient({"bootstrap.servers": second.bootstrap}).list_topics(timeout=10).brokers
+                if set(brokers) == {0, 1}:
+                    break
+                time.sleep(0.2)
+            assert set(brokers) == {0, 1}
+        finally:
+            assert second.stop() == 0
+        # The second broker restarts on its own meta.properties.
+        second.start()
+        assert second.stop() == 0
+
+        stranger = Broker(tmp_path / "stranger", broker_id=2, zookeeper=chroot)
+        (stranger.dir / "data").mkdir(parents=True)
+        (stranger.dir / "data" / "meta.properties").write_text(
+            "version=0\nbroker.id=2\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\n")
+        out = subprocess.run([KEEL_BIN, "--config", str(stranger.config_path)], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode != 0
+        said = out.stderr + stranger.log_text()
+        assert ("the coordination store belongs to cluster %s but meta.properties says this broker belongs to "
+                "AAAAAAAAAAAAAAAAAAAAAA" % cluster_id) in said, said
+        assert json.loads(zk_get(zk, "/joined/cluster/id"))["id"] == cluster_id
+    finally:
+        assert first.stop() == 0

@@ -70,5 +70,24 @@ TEST_F(MetaPropertiesTest, MalformedFileIsAnError) {
   EXPECT_THROW(read_meta_properties(dir_), std::runtime_error);
 }
 
+// Before joining the store a broker only reads: a new broker's directories
+// have no cluster id yet (it takes the store's), and nothing is written.
+TEST_F(MetaPropertiesTest, ReadClusterIdCreatesNothingAndChecksAgreement) {
+  const fs::path a = dir_ / "a", b = dir_ / "b";
+  EXPECT_EQ(read_cluster_id({a.string(), b.string()}, 3), std::nullopt);
+  EXPECT_FALSE(fs::exists(a / "meta.properties"));
+  ensure_meta_properties(b, 3, std::string("CCCCCCCCCCCCCCCCCCCCCC"));
+  EXPECT_EQ(read_cluster_id({a.string(), b.string()}, 3), "CCCCCCCCCCCCCCCCCCCCCC");
+  EXPECT_FALSE(fs::exists(a / "meta.properties"));
+  EXPECT_THROW(read_cluster_id({a.string(), b.string()}, 4), std::runtime_error) << "another broker's directory";
+  ensure_meta_properties(a, 3, std::string("DDDDDDDDDDDDDDDDDDDDDD"));
+  try {
+    read_cluster_id({a.string(), b.string()}, 3);
+    FAIL() << "two clusters in one broker's directories";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("different clusters"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace keel::server
