@@ -17,6 +17,7 @@ split, every record read once, commits), and the admin calls."""
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -318,6 +319,50 @@ def test_librdkafka_215_admin_calls(broker, rdkafka):
                                     "nodes": [{"id": bid, "host": "127.0.0.1", "port": port}]}
     assert t["deleted"] == {"mr-admin": True, "mr-admin-b": True}
     assert t["topicsAfterDelete"] == []
+
+
+# --- kcat on librdkafka 2.15
+
+def test_kcat_on_librdkafka_215_metadata_produce_and_consume(broker, rdkafka):
+    """Debian's kcat over librdkafka 2.15 (LD_LIBRARY_PATH): -L -J metadata
+    (Metadata v12), zstd produce with keys and headers (Produce v10), a JSON
+    consume of every record (Fetch v16+) and -Q offsets by time."""
+    kcat = shutil.which("kcat")
+    assert kcat, "kcat is missing: run scripts/install-deps.sh"
+    env = rdkafka.env
+    version = subprocess.run([kcat, "-V"], env=env, capture_output=True, text=True, timeout=30)
+    assert "librdkafka 2.15." in version.stdout, version.stdout
+    topic = "mr-kcat"
+    create = subprocess.run([kcat, "-b", broker.bootstrap, "-L", "-J", "-t", topic, "-X", "allow.auto.create.topics=true"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert create.returncode == 0, create.stderr
+    lines = "".join("k%d:value %d é\n" % (i, i) for i in range(50))
+    produced = subprocess.run([kcat, "-b", broker.bootstrap, "-P", "-t", topic, "-p", "0", "-K:",
+                               "-H", "origin=kcat", "-H", "empty=", "-X", "compression.codec=zstd",
+                               "-X", "linger.ms=50"], input=lines, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert produced.returncode == 0, produced.stderr
+    meta = subprocess.run([kcat, "-b", broker.bootstrap, "-L", "-J"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert meta.returncode == 0, meta.stderr
+    md = json.loads(meta.stdout)
+    assert md["controllerid"] == broker.broker_id
+    assert md["brokers"] == [{"id": broker.broker_id, "name": broker.bootstrap}]
+    t = [x for x in md["topics"] if x["topic"] == topic]
+    assert len(t) == 1 and [p["partition"] for p in t[0]["partitions"]] == [0]
+    assert t[0]["partitions"][0]["leader"] == broker.broker_id
+    consumed = subprocess.run([kcat, "-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J",
+                               "-X", "check.crcs=true"], env=env, capture_output=True, text=True, timeout=60)
+    assert consumed.returncode == 0, consumed.stderr
+    got = [json.loads(line) for line in consumed.stdout.splitlines() if line.startswith("{")]
+    assert [(m["partition"], m["offset"], m["key"], m["payload"]) for m in got] == [
+        (0, i, "k%d" % i, "value %d é" % i) for i in range(50)]
+    assert all(m["headers"] == ["origin", "kcat", "empty", ""] for m in got), got[0]
+    assert {b["codec"] for b in batches(broker, topic, 0)} == {CODECS["zstd"]}
+    # -Q: the first record at or after a timestamp; the records' own first timestamp finds offset 0.
+    query = subprocess.run([kcat, "-b", broker.bootstrap, "-Q", "-t", "%s:0:%d" % (topic, got[0]["ts"])],
+                           env=env, capture_output=True, text=True, timeout=30)
+    assert query.returncode == 0 and "offset 0" in query.stdout, (query.stdout, query.stderr)
 
 
 # --- @platformatic/kafka
