@@ -1,0 +1,107 @@
+"""The harness's probes, run inside the ctl namespace (`ip netns exec`):
+the orchestrator never opens a socket into the test network itself.
+
+    probe.py port HOST PORT TIMEOUT          -> {"ok": bool}
+    probe.py ruok HOST PORT TIMEOUT          -> {"ok": bool}   (ZooKeeper)
+    probe.py metadata BOOTSTRAP [TOPIC]      -> controller, brokers, partitions
+    probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON
+    probe.py configs BOOTSTRAP TOPIC BROKER_ID  -> effective configs (logged)
+
+Each prints one JSON object on stdout.
+"""
+
+import json
+import socket
+import sys
+import time
+
+
+def port(host, p, timeout):
+    deadline = time.monotonic() + float(timeout)
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(p)), timeout=1.0).close()
+            return {"ok": True}
+        except OSError:
+            time.sleep(0.1)
+    return {"ok": False}
+
+
+def ruok(host, p, timeout):
+    deadline = time.monotonic() + float(timeout)
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(p)), timeout=1.0) as c:
+                c.sendall(b"ruok")
+                if c.recv(4) == b"imok":
+                    return {"ok": True}
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return {"ok": False}
+
+
+def admin(bootstrap):
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000,
+                        "socket.connection.setup.timeout.ms": 3000})
+
+
+def metadata(bootstrap, topic=None):
+    md = admin(bootstrap).list_topics(topic=topic, timeout=8)
+    out = {"controller": md.controller_id,
+           "brokers": {str(b.id): "%s:%d" % (b.host, b.port) for b in md.brokers.values()},
+           "partitions": {}}
+    if topic and topic in md.topics:
+        t = md.topics[topic]
+        out["topic_error"] = str(t.error) if t.error else None
+        for p in t.partitions.values():
+            out["partitions"][str(p.id)] = {"leader": p.leader, "replicas": list(p.replicas),
+                                            "isr": list(p.isrs),
+                                            "error": str(p.error) if p.error else None}
+    return out
+
+
+def create_topic(bootstrap, topic, partitions, rf, config_json):
+    from confluent_kafka.admin import NewTopic
+    nt = NewTopic(topic, num_partitions=int(partitions), replication_factor=int(rf),
+                  config=json.loads(config_json))
+    a = admin(bootstrap)  # kept alive until the future resolves
+    fut = a.create_topics([nt], operation_timeout=20)[topic]
+    try:
+        fut.result(timeout=30)
+        return {"ok": True}
+    except Exception as e:  # noqa: BLE001 - reported, the caller decides
+        return {"ok": False, "error": str(e)}
+
+
+def configs(bootstrap, topic, broker_id):
+    from confluent_kafka.admin import ConfigResource
+    a = admin(bootstrap)
+    res = [ConfigResource("topic", topic), ConfigResource("broker", str(broker_id))]
+    out = {}
+    for r, fut in a.describe_configs(res, request_timeout=10).items():
+        try:
+            out["%s:%s" % (r.restype_name if hasattr(r, "restype_name") else r.restype, r.name)] = {
+                k: v.value for k, v in fut.result(timeout=15).items()
+                if k in ("min.insync.replicas", "unclean.leader.election.enable",
+                         "zookeeper.session.timeout.ms", "replica.lag.time.max.ms",
+                         "default.replication.factor", "log.flush.interval.messages")}
+        except Exception as e:  # noqa: BLE001
+            out[str(r)] = {"error": str(e)}
+    return out
+
+
+def main(argv):
+    cmd, args = argv[0], argv[1:]
+    fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
+          "configs": configs}[cmd]
+    try:
+        out = fn(*args)
+    except Exception as e:  # noqa: BLE001
+        out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
