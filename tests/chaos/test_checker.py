@@ -1,0 +1,295 @@
+"""The checker on synthetic histories: a clean one passes, and each anomaly
+is detected on its own (a checker that cannot fail is a defect).
+
+    /usr/bin/python3 -m pytest tests/chaos/test_checker.py -q
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checker  # noqa: E402
+
+
+class H:
+    """A tiny history builder: a clock, sends, polls, a final read."""
+
+    def __init__(self, partitions=2, idempotence=1):
+        self.t = 0.0
+        self.ev = [{"type": "config", "idempotence": idempotence, "t": 0.0}]
+        self.partitions = partitions
+        self.final_log = {p: {} for p in range(partitions)}
+        self.seq = {}
+
+    def tick(self):
+        self.t += 0.01
+        return self.t
+
+    def invoke(self, proc, p):
+        n = self.seq.get(proc, 0)
+        self.seq[proc] = n + 1
+        v = "%s-%d" % (proc, n)
+        self.ev.append({"type": "invoke", "process": proc, "value": v, "partition": p, "t": self.tick()})
+        return v
+
+    def ok(self, proc, v, p, o):
+        self.ev.append({"type": "ok", "process": proc, "value": v, "partition": p, "offset": o, "t": self.tick()})
+
+    def send(self, proc, p, o, to_log=True):
+        v = self.invoke(proc, p)
+        self.ok(proc, v, p, o)
+        if to_log:
+            self.final_log[p][o] = v
+        return v
+
+    def poll(self, c, p, o, v):
+        self.ev.append({"type": "poll", "process": c, "partition": p, "offset": o, "value": v, "t": self.tick()})
+
+    def assign(self, c):
+        self.ev.append({"type": "assign", "process": c, "partitions": list(range(self.partitions)),
+                        "t": self.tick()})
+
+    def nemesis(self, phase):
+        self.ev.append({"type": "nemesis", "phase": phase, "fault": "x", "t": self.tick()})
+
+    def finish(self, complete=True):
+        out = list(self.ev)
+        for p, log in self.final_log.items():
+            for o in sorted(log):
+                out.append({"type": "final", "partition": p, "offset": o, "value": log[o]})
+            high = max(log) + 1 if log else 0
+            out.append({"type": "final-end", "partition": p, "low": 0, "high": high,
+                        "last": high - 1, "complete": complete})
+        return out
+
+    def consume_all(self, c):
+        """One consumer polls every record of the final log, in order."""
+        self.assign(c)
+        for p, log in self.final_log.items():
+            for o in sorted(log):
+                self.poll(c, p, o, log[o])
+
+
+def clean(n=20):
+    h = H()
+    offs = [0, 0]
+    for i in range(n):
+        for proc in ("p0", "p1"):
+            p = (i + (proc == "p1")) % 2
+            h.send(proc, p, offs[p])
+            offs[p] += 1
+    return h, offs
+
+
+def run(events, **kw):
+    return checker.check(events, **kw)
+
+
+def test_clean_history_passes():
+    h, _ = clean()
+    h.consume_all("c0")
+    h.consume_all("c1")
+    rep = run(h.finish())
+    assert rep["valid"], rep["violations"]
+    assert rep["stats"]["ok"] == 40 and rep["stats"]["final_records"] == 40
+    assert rep["stats"]["unseen_acked"] == 0
+
+
+def test_indeterminate_sends_are_not_violations():
+    h, offs = clean()
+    v = h.invoke("p0", 0)
+    h.ev.append({"type": "info", "process": "p0", "value": v, "partition": 0, "error": "_MSG_TIMED_OUT",
+                 "t": h.tick()})
+    h.final_log[0][offs[0]] = v          # an indeterminate send may land...
+    h.invoke("p1", 1)                     # ...or stay unresolved and absent
+    rep = run(h.finish())
+    assert rep["valid"], rep["violations"]
+    assert rep["stats"]["indeterminate_landed"] == 1 and rep["stats"]["unresolved"] == 1
+
+
+def test_lost_write_missing_from_final():
+    h, offs = clean()
+    h.send("p0", 0, offs[0], to_log=False)  # acked, never in the final log
+    rep = run(h.finish())
+    assert rep["violations"] == ["lost_write"]
+    assert rep["anomaly_counts"]["lost_write"] == 1
+    assert rep["examples"]["lost_write"][0]["final_value_at_offset"] is None
+
+
+def test_lost_write_overwritten_is_also_inconsistent():
+    h, offs = clean()
+    v = h.send("p0", 0, offs[0], to_log=False)
+    other = h.invoke("p1", 0)
+    h.final_log[0][offs[0]] = other  # e.g. a wiped log refilled by later sends
+    rep = run(h.finish())
+    assert "lost_write" in rep["violations"] and "inconsistent_offsets" in rep["violations"]
+    ex = rep["examples"]["lost_write"][0]
+    assert ex["value"] == v and ex["final_value_at_offset"] == other
+
+
+def test_inconsistent_offsets_between_ack_and_poll():
+    h, offs = clean()
+    h.consume_all("c0")
+    h.poll("c1", 0, 3, "p1-0")  # c1 saw another value at offset 3 than everyone else
+    rep = run(h.finish())
+    assert "inconsistent_offsets" in rep["violations"]
+
+
+def test_inconsistent_offsets_between_two_acks():
+    h, offs = clean()
+    h.send("p0", 1, 2, to_log=False)  # acked at an offset some other value holds
+    rep = run(h.finish())
+    assert "inconsistent_offsets" in rep["violations"]
+
+
+def test_duplicates_with_idempotence():
+    h, offs = clean()
+    v = h.send("p0", 0, offs[0])
+    h.final_log[0][offs[0] + 1] = v   # the same value written twice
+    rep = run(h.finish())
+    assert rep["violations"] == ["duplicates"]
+
+
+def test_duplicates_only_counted_without_idempotence():
+    h, offs = clean()
+    v = h.send("p0", 0, offs[0])
+    h.final_log[0][offs[0] + 1] = v
+    rep = run(h.finish(), idempotence=False)
+    assert rep["valid"] and rep["anomaly_counts"]["duplicates"] == 1
+
+
+def test_aborted_read():
+    h, offs = clean()
+    v = h.invoke("p0", 0)
+    h.ev.append({"type": "fail", "process": "p0", "value": v, "partition": 0,
+                 "error": "NOT_ENOUGH_REPLICAS", "t": h.tick()})
+    h.final_log[0][offs[0]] = v  # a definitely-failed send is in the log
+    rep = run(h.finish())
+    assert rep["violations"] == ["aborted_read"]
+
+
+def test_aborted_read_seen_by_poll_only():
+    h, offs = clean()
+    v = h.invoke("p0", 0)
+    h.ev.append({"type": "fail", "process": "p0", "value": v, "partition": 0, "error": "x", "t": h.tick()})
+    h.poll("c0", 0, offs[0], v)
+    rep = run(h.finish())
+    assert "aborted_read" in rep["violations"]
+    assert "truncated_read" in rep["violations"]  # it was not in the final log either
+
+
+def test_producer_order():
+    h = H(partitions=1)
+    a = h.invoke("p0", 0)
+    b = h.invoke("p0", 0)
+    h.ok("p0", b, 0, 0)
+    h.ok("p0", a, 0, 1)   # p0's earlier send landed after its later one
+    h.final_log[0] = {0: b, 1: a}
+    rep = run(h.finish())
+    assert "producer_order" in rep["violations"]
+
+
+def test_realtime_order():
+    h = H(partitions=1)
+    a = h.invoke("p0", 0)
+    h.ok("p0", a, 0, 5)
+    b = h.invoke("p1", 0)   # invoked after a's ack
+    h.ok("p1", b, 0, 4)     # but lands below it
+    h.final_log[0] = {4: b, 5: a}
+    rep = run(h.finish())
+    assert rep["violations"] == ["realtime_order"]
+
+
+def test_truncated_read():
+    h, offs = clean()
+    h.consume_all("c0")
+    v = h.invoke("p0", 0)               # written above the HW, polled, then truncated away
+    h.poll("c1", 0, offs[0], v)
+    h.ev.append({"type": "info", "process": "p0", "value": v, "partition": 0, "error": "x", "t": h.tick()})
+    rep = run(h.finish())
+    assert rep["violations"] == ["truncated_read"]
+
+
+def test_nonmonotonic_poll():
+    h, offs = clean()
+    h.assign("c0")
+    h.poll("c0", 0, 0, h.final_log[0][0])
+    h.poll("c0", 0, 1, h.final_log[0][1])
+    h.poll("c0", 0, 0, h.final_log[0][0])  # went back without a reassign
+    rep = run(h.finish())
+    assert rep["violations"] == ["nonmonotonic_poll"]
+
+
+def test_reassign_allows_going_back():
+    h, offs = clean()
+    h.assign("c0")
+    h.poll("c0", 0, 0, h.final_log[0][0])
+    h.poll("c0", 0, 1, h.final_log[0][1])
+    h.assign("c0")
+    h.poll("c0", 0, 0, h.final_log[0][0])
+    assert run(h.finish())["valid"]
+
+
+def test_poll_skip():
+    h, offs = clean()
+    h.assign("c0")
+    h.poll("c0", 0, 0, h.final_log[0][0])
+    h.poll("c0", 0, 3, h.final_log[0][3])  # 1 and 2 exist in the log
+    rep = run(h.finish())
+    assert rep["violations"] == ["poll_skip"]
+
+
+def test_gap_in_log_is_not_a_skip():
+    h, offs = clean()
+    del h.final_log[1][1], h.final_log[1][2]  # offsets that never held records
+    h.ev = [e for e in h.ev if not (e.get("partition") == 1 and e.get("offset") in (1, 2))]
+    h.assign("c0")
+    h.poll("c0", 1, 0, h.final_log[1][0])
+    h.poll("c0", 1, 3, h.final_log[1][3])
+    assert run(h.finish())["valid"]
+
+
+def test_unexpected_value():
+    h, offs = clean()
+    h.final_log[1][offs[1]] = "ghost-1"
+    rep = run(h.finish())
+    assert rep["violations"] == ["unexpected_value"]
+
+
+def test_incomplete_final_read():
+    h, _ = clean()
+    rep = run(h.finish(complete=False))
+    assert rep["violations"] == ["final_read_incomplete"]
+
+
+def test_liveness_reported_and_bounded():
+    h, offs = clean(5)
+    h.nemesis("inject")
+    h.nemesis("heal")
+    h.t += 12.0  # writes resume 12 s after heal
+    h.send("p0", 0, offs[0])
+    rep = run(h.finish())
+    assert rep["valid"]
+    assert rep["liveness"]["0"]["first_ack_after_heal_s"] >= 12.0
+    rep = run(h.finish(), max_gap=5.0)
+    assert "liveness" in rep["violations"]
+
+
+def test_cli_exit_status(tmp_path):
+    h, offs = clean()
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(e) + "\n" for e in h.finish()))
+    h.send("p0", 0, offs[0], to_log=False)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(e) + "\n" for e in h.finish()) + '{"torn')
+    script = str(Path(checker.__file__))
+    assert subprocess.run([sys.executable, script, str(good)], capture_output=True).returncode == 0
+    r = subprocess.run([sys.executable, script, str(bad), "--report", str(tmp_path / "r.json")],
+                       capture_output=True)
+    assert r.returncode == 1
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["anomaly_counts"] == {"lost_write": 1} and rep["stats"]["torn_lines"] == 1

@@ -1,0 +1,248 @@
+"""The chaos workload: producers and consumers whose every step is logged.
+
+Run inside the cli namespace (the orchestrator starts it with ip netns exec):
+
+    workload.py run --bootstrap B --topic T --partitions P --out history.jsonl ...
+        until SIGTERM/SIGINT or --duration: producers send unique values
+        "<producer>-<seq>" to explicit partitions; consumers assign() every
+        partition from the beginning and poll continuously.
+    workload.py final-read --bootstrap B --topic T --partitions P --out final.jsonl
+        a fresh consumer reads every partition from offset 0 to its end.
+
+History events (JSON lines; "t" = time.monotonic(), the same clock in every
+process and namespace of the machine, so the orchestrator's nemesis log lines
+up with it):
+
+    {"type":"invoke","process":"p0","value":"p0-7","partition":3,"t":..}
+    {"type":"ok",    ... ,"offset":41}              definitely acknowledged
+    {"type":"fail",  ... ,"error":"..."}            definitely not written
+    {"type":"info",  ... ,"error":"..."}            outcome unknown (may be written)
+    {"type":"assign","process":"c0","partitions":[..]}
+    {"type":"poll",  "process":"c0","partition":3,"offset":41,"value":"p0-7"}
+    {"type":"cerror","process":"c0","error":".."}   a consumer error event
+    {"type":"final", "partition":3,"offset":41,"value":"p0-7"}
+    {"type":"final-end","partition":3,"low":0,"high":97,"complete":true}
+
+Delivery classification. librdkafka knows per message whether it was
+NOT/POSSIBLY/PERSISTED (rd_kafka_message_status), but Debian's
+confluent-kafka (1.7) has no accessor for it. So: no error = ok; an error is
+"fail" only when it proves nothing was appended — a local error raised before
+any send (produce() refusing, unknown partition, message too large locally),
+or, with retries off, a broker error that rejects before appending; every
+other error (timeouts, transport errors, NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+_MSG_TIMED_OUT, anything after retries) is "info": never counted as failed.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+# Never sent at all: the producer refused the message locally.
+LOCAL_NEVER_SENT = {KafkaError._MSG_SIZE_TOO_LARGE, KafkaError._UNKNOWN_PARTITION,
+                    KafkaError._UNKNOWN_TOPIC, KafkaError._INVALID_ARG, KafkaError._QUEUE_FULL}
+# The broker rejected the batch before appending it. Definite only when this
+# was the message's sole attempt (retries=0); a retried message may have been
+# appended by an earlier attempt whose answer was lost.
+BROKER_REJECTED = {KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.MSG_SIZE_TOO_LARGE,
+                   KafkaError.INVALID_MSG, KafkaError.INVALID_REQUIRED_ACKS,
+                   KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.UNKNOWN_TOPIC_OR_PART,
+                   KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.MSG_SIZE_TOO_LARGE,
+                   KafkaError.INVALID_RECORD, KafkaError.CORRUPT_MESSAGE}
+
+
+def classify(err, retries):
+    """'fail' (definitely not written) or 'info' (maybe written) for a delivery error."""
+    code = err.code()
+    if code in LOCAL_NEVER_SENT:
+        return "fail"
+    if retries == 0 and code in BROKER_REJECTED:
+        return "fail"
+    return "info"
+
+
+class History:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1 << 16)
+        self.lock = threading.Lock()
+
+    def log(self, **ev):
+        ev.setdefault("t", time.monotonic())
+        line = json.dumps(ev, separators=(",", ":")) + "\n"
+        with self.lock:
+            self.f.write(line)
+
+    def flush(self):
+        with self.lock:
+            self.f.flush()
+
+    def close(self):
+        with self.lock:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            self.f.close()
+
+
+def producer_thread(args, name, index, hist, stop):
+    conf = {"bootstrap.servers": args.bootstrap, "acks": args.acks,
+            "enable.idempotence": bool(args.idempotence), "linger.ms": 5,
+            "message.timeout.ms": args.message_timeout_ms, "request.timeout.ms": args.request_timeout_ms,
+            "socket.connection.setup.timeout.ms": 3000, "topic.metadata.refresh.interval.ms": 2000,
+            "retry.backoff.ms": 200}
+    if not args.idempotence:
+        conf["retries"] = args.retries
+        # Order per partition is checked; without idempotence only one request
+        # in flight keeps it (Kafka's own rule).
+        conf["max.in.flight.requests.per.connection"] = 1
+    p = Producer(conf)
+    retries = None if args.idempotence else args.retries
+
+    def report(err, msg, value, partition):
+        if err is None:
+            hist.log(type="ok", process=name, value=value, partition=msg.partition(), offset=msg.offset())
+        else:
+            kind = classify(err, retries if retries is not None else 1)
+            hist.log(type=kind, process=name, value=value, partition=partition, error=err.name())
+
+    interval = 1.0 / args.rate
+    seq = 0
+    nxt = time.monotonic()
+    while not stop.is_set() and (args.max_messages <= 0 or seq < args.max_messages):
+        value = "%s-%d" % (name, seq)
+        part = (seq + index) % args.partitions
+        hist.log(type="invoke", process=name, value=value, partition=part)
+        try:
+            p.produce(args.topic, value=value.encode(), partition=part,
+                      on_delivery=lambda err, msg, v=value, pt=part: report(err, msg, v, pt))
+        except (BufferError, KafkaException) as e:
+            hist.log(type="fail", process=name, value=value, partition=part, error="produce: %s" % e)
+        seq += 1
+        p.poll(0)
+        nxt += interval
+        delay = nxt - time.monotonic()
+        if delay > 0:
+            p.poll(delay)
+        else:
+            nxt = time.monotonic()
+    # Let outstanding sends resolve; whatever is still unresolved stays an
+    # invoke without an outcome, which the checker treats as indeterminate.
+    left = p.flush(args.flush_timeout)
+    hist.log(type="producer-done", process=name, sent=seq, unresolved=left)
+
+
+def consumer_thread(args, name, hist, stop):
+    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-%s-%d" % (name, os.getpid()),
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "enable.partition.eof": False, "fetch.wait.max.ms": 200,
+                  "topic.metadata.refresh.interval.ms": 2000,
+                  "socket.connection.setup.timeout.ms": 3000})
+    parts = list(range(args.partitions))
+    c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
+    hist.log(type="assign", process=name, partitions=parts)
+    while not stop.is_set():
+        msgs = c.consume(num_messages=200, timeout=0.5)
+        for m in msgs:
+            if m.error():
+                hist.log(type="cerror", process=name, error=m.error().name(), partition=m.partition())
+            else:
+                hist.log(type="poll", process=name, partition=m.partition(), offset=m.offset(),
+                         value=m.value().decode(errors="replace") if m.value() is not None else None)
+    c.close()
+
+
+def run(args):
+    hist = History(args.out)
+    hist.log(type="config", **{k: v for k, v in vars(args).items() if k != "func"},
+             librdkafka=__import__("confluent_kafka").libversion()[0], pid=os.getpid())
+    stop = threading.Event()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda *_: stop.set())
+    threads = [threading.Thread(target=producer_thread, args=(args, "p%d" % i, i, hist, stop), daemon=True)
+               for i in range(args.producers)]
+    threads += [threading.Thread(target=consumer_thread, args=(args, "c%d" % i, hist, stop), daemon=True)
+                for i in range(args.consumers)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + args.duration if args.duration > 0 else None
+    while not stop.is_set():
+        if deadline and time.monotonic() > deadline:
+            stop.set()
+        if not any(t.is_alive() for t in threads):
+            break
+        stop.wait(0.5)
+        hist.flush()
+    for t in threads:
+        t.join(timeout=args.flush_timeout + 10)
+    hist.log(type="workload-done")
+    hist.close()
+
+
+def final_read(args):
+    hist = History(args.out)
+    ok = True
+    for p in range(args.partitions):
+        c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-final-%d" % os.getpid(),
+                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                      "enable.partition.eof": False, "socket.connection.setup.timeout.ms": 3000})
+        tp = TopicPartition(args.topic, p)
+        deadline = time.monotonic() + args.timeout
+        low = high = None
+        while low is None and time.monotonic() < deadline:
+            try:
+                low, high = c.get_watermark_offsets(tp, timeout=5)
+            except KafkaException:
+                time.sleep(1)
+        last = -1
+        if high:
+            c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING)])
+            while last < high - 1 and time.monotonic() < deadline:
+                for m in c.consume(num_messages=500, timeout=1.0):
+                    if m.error():
+                        hist.log(type="cerror", process="final", partition=p, error=m.error().name())
+                        continue
+                    last = m.offset()
+                    hist.log(type="final", partition=p, offset=m.offset(),
+                             value=m.value().decode(errors="replace") if m.value() is not None else None)
+        complete = low is not None and (high == 0 or last >= high - 1)
+        ok = ok and complete
+        hist.log(type="final-end", partition=p, low=low, high=high, last=last, complete=complete)
+        c.close()
+    hist.close()
+    return 0 if ok else 3
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(required=True)
+    r = sub.add_parser("run")
+    r.set_defaults(func=run)
+    r.add_argument("--producers", type=int, default=2)
+    r.add_argument("--consumers", type=int, default=2)
+    r.add_argument("--rate", type=float, default=100.0, help="messages/s per producer")
+    r.add_argument("--acks", default="all")
+    r.add_argument("--idempotence", type=int, default=1)
+    r.add_argument("--retries", type=int, default=0, help="without idempotence only")
+    r.add_argument("--duration", type=float, default=0, help="0 = until SIGTERM")
+    r.add_argument("--max-messages", type=int, default=0, help="per producer; 0 = no limit")
+    r.add_argument("--message-timeout-ms", type=int, default=30000)
+    r.add_argument("--request-timeout-ms", type=int, default=10000)
+    r.add_argument("--flush-timeout", type=float, default=40.0)
+    f = sub.add_parser("final-read")
+    f.set_defaults(func=final_read)
+    f.add_argument("--timeout", type=float, default=60.0)
+    for s in (r, f):
+        s.add_argument("--bootstrap", required=True)
+        s.add_argument("--topic", required=True)
+        s.add_argument("--partitions", type=int, required=True)
+        s.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    sys.exit(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    main()
