@@ -51,7 +51,7 @@ void fail_waiting(Member& m, ErrorCode error, std::vector<std::function<void()>>
 }  // namespace
 
 GroupCoordinator::GroupCoordinator(CoordinatorConfig config, OffsetsLog& log, std::function<int64_t()> now_ms)
-    : config_(config), log_(log), now_ms_(std::move(now_ms)) {}
+    : config_(config), now_ms_(std::move(now_ms)), meta_(config, log) {}
 
 GroupCoordinator::~GroupCoordinator() { shutdown(); }
 
@@ -60,10 +60,16 @@ void GroupCoordinator::run(Calls& calls) {
   calls.clear();
 }
 
+GroupMetadataManager::OnUnloaded GroupCoordinator::answer_not_coordinator(Calls& calls) {
+  return [&calls](Group& g) {
+    for (auto& [id, m] : g.members) fail_waiting(m, ErrorCode::kNotCoordinator, calls);
+  };
+}
+
 void GroupCoordinator::start() {
   std::lock_guard lock(mu_);
   if (timer_.joinable() || stop_) return;
-  last_expiry_ms_ = now_ms_();
+  meta_.start_expiry_clock(now_ms_());
   timer_ = std::thread([this] { loop(); });
   loader_ = std::thread([this] { loader_loop(); });
 }
@@ -74,9 +80,7 @@ void GroupCoordinator::shutdown() {
     std::lock_guard lock(mu_);
     if (stop_ && !timer_.joinable()) return;
     stop_ = true;
-    std::vector<int32_t> owned;
-    for (const auto& [p, s] : partitions_) owned.push_back(p);
-    for (int32_t p : owned) unload_locked(p, calls);
+    meta_.resign_all(answer_not_coordinator(calls));
   }
   wake_.notify_all();
   if (timer_.joinable()) timer_.join();
@@ -100,7 +104,7 @@ void GroupCoordinator::loop() {
 void GroupCoordinator::loader_loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    wake_.wait(lock, [this] { return stop_ || !to_load_.empty(); });
+    wake_.wait(lock, [this] { return stop_ || meta_.has_loads(); });
     if (stop_) break;
     lock.unlock();
     run_loads();
@@ -108,222 +112,59 @@ void GroupCoordinator::loader_loop() {
   }
 }
 
-int32_t GroupCoordinator::partition_for(std::string_view group_id) const {
-  return partition_for_group(group_id, config_.num_partitions);
-}
-
-ErrorCode GroupCoordinator::check_locked(std::string_view group_id) const {
-  auto it = partitions_.find(partition_for(group_id));
-  if (it == partitions_.end()) return ErrorCode::kNotCoordinator;
-  return it->second.loaded ? ErrorCode::kNone : ErrorCode::kCoordinatorLoadInProgress;
-}
+int32_t GroupCoordinator::partition_for(std::string_view group_id) const { return meta_.partition_for(group_id); }
 
 ErrorCode GroupCoordinator::check(std::string_view group_id) const {
   std::lock_guard lock(mu_);
-  return check_locked(group_id);
+  return meta_.check(group_id);
 }
 
 size_t GroupCoordinator::group_count() const {
   std::lock_guard lock(mu_);
-  return groups_.size();
+  return meta_.groups().size();
 }
 
-Group* GroupCoordinator::find_locked(const std::string& group_id) {
-  auto it = groups_.find(group_id);
-  return it == groups_.end() ? nullptr : &it->second;
-}
-
-// --- partition loading ------------------------------------------------------
+// --- leadership of __consumer_offsets partitions -----------------------------
 
 void GroupCoordinator::on_elected(int32_t partition, int32_t leader_epoch) {
-  if (partition < 0 || partition >= config_.num_partitions) return;
+  Calls calls;
+  bool scheduled;
   {
     std::lock_guard lock(mu_);
-    auto it = partitions_.find(partition);
-    if (it != partitions_.end() && it->second.epoch == leader_epoch) return;  // the same leadership again
-    Calls calls;
-    if (it != partitions_.end()) unload_locked(partition, calls);  // a newer epoch: load afresh
-    partitions_[partition] = PartitionState{false, leader_epoch};
-    to_load_.insert(partition);
-    if (!calls.empty()) {
-      // unload answered nobody yet (fresh state); nothing waits on a partition being reloaded
-      run(calls);
-    }
+    scheduled = meta_.on_elected(partition, leader_epoch, answer_not_coordinator(calls));
   }
-  wake_.notify_all();
+  run(calls);
+  if (scheduled) wake_.notify_all();
 }
 
 void GroupCoordinator::on_resigned(int32_t partition) {
   Calls calls;
   {
     std::lock_guard lock(mu_);
-    unload_locked(partition, calls);
+    meta_.on_resigned(partition, answer_not_coordinator(calls));
   }
   run(calls);
 }
 
-void GroupCoordinator::unload_locked(int32_t partition, Calls& calls) {
-  partitions_.erase(partition);
-  to_load_.erase(partition);
-  for (auto it = groups_.begin(); it != groups_.end();) {
-    Group& g = it->second;
-    if (g.partition != partition) {
-      ++it;
-      continue;
-    }
-    for (auto& [id, m] : g.members) fail_waiting(m, ErrorCode::kNotCoordinator, calls);
-    it = groups_.erase(it);
-  }
-}
-
 void GroupCoordinator::run_loads() {
   while (true) {
-    int32_t partition;
-    int32_t epoch;
+    std::optional<GroupMetadataManager::Load> load;
     {
       std::lock_guard lock(mu_);
-      if (to_load_.empty() || stop_) return;
-      partition = *to_load_.begin();
-      to_load_.erase(to_load_.begin());
-      auto it = partitions_.find(partition);
-      if (it == partitions_.end()) continue;
-      epoch = it->second.epoch;
+      if (stop_ || !(load = meta_.next_load())) return;
     }
     // Read outside the lock: other partitions' groups go on meanwhile.
-    std::map<std::string, Group> loaded;
-    size_t records = 0, skipped = 0;
-    auto group_of = [&](const std::string& id) -> Group& {
-      auto [it, fresh] = loaded.try_emplace(id);
-      if (fresh) {
-        it->second.group_id = id;
-        it->second.partition = partition;
-      }
-      return it->second;
-    };
-    ErrorCode err = log_.read_all(partition, [&](ByteView key, std::optional<ByteView> value) {
-      ++records;
-      auto rec = decode_offsets_record(key, value);
-      if (!rec) {
-        ++skipped;
-        return;
-      }
-      if (rec->kind == OffsetsRecord::Kind::kOffsetCommit) {
-        Group& g = group_of(rec->group);
-        TopicPartition tp{rec->offset_key.topic, rec->offset_key.partition};
-        if (!rec->offset_value) {
-          g.offsets.erase(tp);
-          return;
-        }
-        const OffsetValue& v = *rec->offset_value;
-        g.offsets[tp] = CommittedOffset{v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp};
-      } else if (rec->kind == OffsetsRecord::Kind::kGroupMetadata) {
-        if (!rec->group_value) {
-          // Deleted (or expired): whatever came before is gone, offsets included.
-          loaded.erase(rec->group);
-          return;
-        }
-        Group& g = group_of(rec->group);
-        const GroupValue& v = *rec->group_value;
-        g.protocol_type = v.protocol_type;
-        g.generation = v.generation;
-        g.protocol_name = v.protocol;
-        g.leader = v.leader;
-        g.current_state_timestamp_ms = v.current_state_timestamp;
-        g.members.clear();
-        g.static_members.clear();
-        for (const auto& mr : v.members) {
-          Member m;
-          m.member_id = mr.member_id;
-          m.group_instance_id = mr.group_instance_id;
-          m.client_id = mr.client_id;
-          m.client_host = mr.client_host;
-          m.rebalance_timeout_ms = mr.rebalance_timeout_ms < 0 ? mr.session_timeout_ms : mr.rebalance_timeout_ms;
-          m.session_timeout_ms = mr.session_timeout_ms;
-          m.protocol_type = v.protocol_type;
-          if (v.protocol) m.protocols.push_back({*v.protocol, mr.subscription});
-          m.assignment = mr.assignment;
-          if (m.group_instance_id) g.static_members[*m.group_instance_id] = m.member_id;
-          g.members[m.member_id] = std::move(m);
-        }
-      }
-    });
+    LoadedPartition loaded = meta_.read_partition(*load);
     const int64_t now = now_ms_();
     std::lock_guard lock(mu_);
-    auto it = partitions_.find(partition);
-    if (it == partitions_.end() || it->second.epoch != epoch) continue;  // resigned meanwhile
-    if (err != ErrorCode::kNone) {
-      // Stay in loading; the next election (or a retry) loads again.
-      log()->error("cannot load __consumer_offsets-{}: {}", partition, protocol::error_name(err));
-      to_load_.insert(partition);
-      continue;
-    }
-    for (auto& [id, g] : loaded) {
-      g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
-      // Members come back with a full session to heartbeat in.
-      for (auto& [mid, m] : g.members) m.heartbeat_deadline_ms = now + m.session_timeout_ms;
-      if (g.members.empty() && g.offsets.empty() && g.protocol_type.empty()) continue;
-      groups_[id] = std::move(g);
-    }
-    it->second.loaded = true;
-    log()->info("loaded {} group(s) from __consumer_offsets-{} ({} records{})", loaded.size(), partition, records,
-                skipped ? ", " + std::to_string(skipped) + " undecodable skipped" : std::string());
+    meta_.complete_load(std::move(loaded), now);
   }
 }
 
-// --- persistence ------------------------------------------------------------
-
-ErrorCode GroupCoordinator::append_locked(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
-  ErrorCode err = log_.append(partition, records, now);
-  // Kafka's mapping of a failed __consumer_offsets append for the client.
-  switch (err) {
-    case ErrorCode::kNone: return ErrorCode::kNone;
-    case ErrorCode::kNotCoordinator:
-    case ErrorCode::kNotLeaderOrFollower:
-    case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
-    case ErrorCode::kUnknownTopicOrPartition:
-    case ErrorCode::kNotEnoughReplicas:
-    case ErrorCode::kNotEnoughReplicasAfterAppend:
-    case ErrorCode::kRequestTimedOut: return ErrorCode::kCoordinatorNotAvailable;
-    case ErrorCode::kMessageTooLarge:
-    case ErrorCode::kRecordListTooLarge:
-    case ErrorCode::kInvalidFetchSize: return ErrorCode::kUnknownServerError;
-    default: return err;
-  }
-}
-
-ErrorCode GroupCoordinator::store_group(Group& g, const std::map<std::string, Bytes>* assignment, int64_t now) {
-  GroupValue v;
-  v.protocol_type = g.protocol_type;
-  v.generation = g.generation;
-  v.protocol = g.protocol_name;
-  v.leader = g.leader;
-  v.current_state_timestamp = g.current_state_timestamp_ms;
-  for (const auto& [id, m] : g.members) {
-    GroupMemberRecord r;
-    r.member_id = id;
-    r.group_instance_id = m.group_instance_id;
-    r.client_id = m.client_id;
-    r.client_host = m.client_host;
-    r.rebalance_timeout_ms = m.rebalance_timeout_ms;
-    r.session_timeout_ms = m.session_timeout_ms;
-    if (g.protocol_name) {
-      if (const Bytes* md = m.metadata_for(*g.protocol_name)) r.subscription = *md;
-    }
-    if (assignment) {
-      auto it = assignment->find(id);
-      if (it != assignment->end()) r.assignment = it->second;
-    } else {
-      r.assignment = m.assignment;
-    }
-    v.members.push_back(std::move(r));
-  }
-  Bytes value = encode_group_value(v);
-  // A string the record's int16 lengths cannot hold (a compact request may
-  // carry one): nothing is written, the request is refused.
-  if (value.empty()) return ErrorCode::kInvalidRequest;
-  std::vector<OffsetsRecordBytes> recs;
-  recs.push_back({encode_group_key(g.group_id), std::move(value)});
-  return append_locked(g.partition, std::move(recs), now);
+void GroupCoordinator::on_partition_deleted(const TopicPartition& tp) {
+  const int64_t now = now_ms_();
+  std::lock_guard lock(mu_);
+  meta_.on_partition_deleted(tp, now);
 }
 
 // --- join -------------------------------------------------------------------
@@ -362,22 +203,17 @@ void GroupCoordinator::join_group(JoinRequest req, JoinCallback done) {
     std::lock_guard lock(mu_);
     if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) {
       fail(ErrorCode::kInvalidGroupId);
-    } else if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) {
+    } else if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) {
       fail(e);
     } else if (req.session_timeout_ms < config_.min_session_timeout_ms ||
                req.session_timeout_ms > config_.max_session_timeout_ms) {
       fail(ErrorCode::kInvalidSessionTimeout);
     } else {
-      Group* g = find_locked(req.group_id);
+      Group* g = meta_.find(req.group_id);
       if (!g && !req.member_id.empty()) {
         fail(ErrorCode::kUnknownMemberId);
       } else {
-        if (!g) {
-          g = &groups_[req.group_id];
-          g->group_id = req.group_id;
-          g->partition = partition_for(req.group_id);
-          g->current_state_timestamp_ms = now;
-        }
+        if (!g) g = &meta_.add_group(req.group_id, now);
         if (g->is(GroupState::kDead)) {
           // Being deleted by another request: the client looks up the coordinator again.
           fail(ErrorCode::kCoordinatorNotAvailable);
@@ -445,7 +281,7 @@ void GroupCoordinator::join_group(JoinRequest req, JoinCallback done) {
         // A group created by this request that took no member is not kept.
         if (g->members.empty() && g->pending_members.empty() && g->offsets.empty() && g->protocol_type.empty() &&
             g->generation == 0) {
-          groups_.erase(req.group_id);
+          meta_.forget_group(req.group_id);
         }
       }
     }
@@ -524,7 +360,7 @@ void GroupCoordinator::static_member_rejoin(Group& g, JoinRequest& req, JoinCall
       // KIP-345: a known instance that comes back with the same protocols
       // keeps its assignment and causes no rebalance.
       if (g.select_protocol() == g.protocol_name) {
-        if (ErrorCode e = store_group(g, nullptr, now); e != ErrorCode::kNone) {
+        if (ErrorCode e = meta_.store_group(g, nullptr, now); e != ErrorCode::kNone) {
           // Undo: the old id stays the member.
           auto back = g.members.extract(new_id);
           back.key() = old_id;
@@ -651,7 +487,7 @@ void GroupCoordinator::complete_join(Group& g, int64_t now, Calls& calls) {
     g.protocol_name.reset();
     g.leader.reset();
     transition(g, GroupState::kEmpty, now);
-    if (ErrorCode e = store_group(g, nullptr, now); e != ErrorCode::kNone) {
+    if (ErrorCode e = meta_.store_group(g, nullptr, now); e != ErrorCode::kNone) {
       log()->warn("group {}: cannot store the empty generation {}: {}", g.group_id, g.generation,
                   protocol::error_name(e));
     }
@@ -689,9 +525,9 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
   {
     std::lock_guard lock(mu_);
     Group* g = nullptr;
-    if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) {
+    if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) {
       fail(e);
-    } else if (!(g = find_locked(req.group_id)) || g->is(GroupState::kDead)) {
+    } else if (!(g = meta_.find(req.group_id)) || g->is(GroupState::kDead)) {
       fail(ErrorCode::kUnknownMemberId);
     } else if (g->is_fenced_static(req.group_instance_id, req.member_id)) {
       fail(ErrorCode::kFencedInstanceId);
@@ -733,7 +569,7 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
             for (auto& [id, bytes] : req.assignments) {
               if (g->has(id)) assignment[id] = std::move(bytes);
             }
-            if (ErrorCode e = store_group(*g, &assignment, now); e != ErrorCode::kNone) {
+            if (ErrorCode e = meta_.store_group(*g, &assignment, now); e != ErrorCode::kNone) {
               reset_assignments(*g, e, calls);
               prepare_rebalance(*g, now, calls);
               break;
@@ -768,8 +604,8 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
 ErrorCode GroupCoordinator::heartbeat(const std::string& group_id, int32_t generation, const std::string& member_id,
                                       const std::optional<std::string>& group_instance_id) {
   std::lock_guard lock(mu_);
-  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) return e;
-  Group* g = find_locked(group_id);
+  if (ErrorCode e = meta_.check(group_id); e != ErrorCode::kNone) return e;
+  Group* g = meta_.find(group_id);
   if (!g || g->is(GroupState::kDead)) return ErrorCode::kUnknownMemberId;
   if (g->is_fenced_static(group_instance_id, member_id)) return ErrorCode::kFencedInstanceId;
   if (!g->has(member_id) || g->is(GroupState::kEmpty)) return ErrorCode::kUnknownMemberId;
@@ -806,10 +642,10 @@ LeaveResult GroupCoordinator::leave_group(const std::string& group_id, const std
   const int64_t now = now_ms_();
   {
     std::lock_guard lock(mu_);
-    if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+    if (ErrorCode e = meta_.check(group_id); e != ErrorCode::kNone) {
       out.error = e;
     } else {
-      Group* g = find_locked(group_id);
+      Group* g = meta_.find(group_id);
       for (const auto& lm : members) {
         if (!g || g->is(GroupState::kDead)) {
           out.members.push_back(ErrorCode::kUnknownMemberId);
@@ -859,17 +695,14 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
     return out;
   };
   if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) return all(ErrorCode::kInvalidGroupId);
-  if (ErrorCode e = check_locked(req.group_id); e != ErrorCode::kNone) return all(e);
-  Group* g = find_locked(req.group_id);
+  if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) return all(e);
+  Group* g = meta_.find(req.group_id);
   if (!g) {
     // Only a commit from outside group management may create a group
     // (consumers that assign partitions themselves); anything else is a
     // member of a generation that is gone.
     if (req.generation >= 0) return all(ErrorCode::kIllegalGeneration);
-    g = &groups_[req.group_id];
-    g->group_id = req.group_id;
-    g->partition = partition_for(req.group_id);
-    g->current_state_timestamp_ms = now;
+    g = &meta_.add_group(req.group_id, now);
   }
   if (g->is(GroupState::kDead)) return all(ErrorCode::kCoordinatorNotAvailable);
   if (!(req.generation < 0 && g->is(GroupState::kEmpty))) {
@@ -880,82 +713,14 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
     Member& m = g->members[req.member_id];
     m.heartbeat_deadline_ms = now + m.session_timeout_ms;
   }
-  std::vector<OffsetsRecordBytes> records;
-  std::vector<std::pair<TopicPartition, CommittedOffset>> applied;
-  out.partitions.assign(req.partitions.size(), ErrorCode::kNone);
-  std::vector<size_t> written;
-  for (size_t i = 0; i < req.partitions.size(); ++i) {
-    const CommitPartition& p = req.partitions[i];
-    const std::string metadata = p.metadata.value_or("");
-    if (static_cast<int64_t>(metadata.size()) > config_.max_metadata_bytes) {
-      out.partitions[i] = ErrorCode::kOffsetMetadataTooLarge;
-      continue;
-    }
-    CommittedOffset c;
-    c.offset = p.offset;
-    c.leader_epoch = p.leader_epoch;
-    c.metadata = metadata;
-    c.commit_timestamp_ms = p.commit_timestamp_ms >= 0 ? p.commit_timestamp_ms : now;
-    c.expire_timestamp_ms = req.retention_ms >= 0 ? c.commit_timestamp_ms + req.retention_ms : -1;
-    OffsetValue v{c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms, c.expire_timestamp_ms};
-    Bytes key = encode_offset_key(OffsetKey{req.group_id, p.tp.topic, p.tp.partition});
-    Bytes value = encode_offset_value(v);
-    if (key.empty() || value.empty()) {
-      // Longer than a record's int16 strings (offset.metadata.max.bytes set above them).
-      out.partitions[i] = ErrorCode::kOffsetMetadataTooLarge;
-      continue;
-    }
-    records.push_back({std::move(key), std::move(value)});
-    applied.push_back({p.tp, c});
-    written.push_back(i);
-  }
-  if (!records.empty()) {
-    if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) {
-      for (size_t i : written) out.partitions[i] = e;
-      return out;
-    }
-    for (auto& [tp, c] : applied) {
-      log()->debug("group {} generation {} member {} committed {}-{} at {}", req.group_id, req.generation,
-                   req.member_id, tp.topic, tp.partition, c.offset);
-      g->offsets[tp] = std::move(c);
-    }
-  }
+  out.partitions = meta_.store_offsets(*g, req, now);
   return out;
 }
 
 FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,
                                                    const std::optional<std::vector<TopicPartition>>& partitions) {
-  FetchOffsetsResult out;
   std::lock_guard lock(mu_);
-  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
-    out.error = e;
-    if (partitions) {
-      for (const auto& tp : *partitions) out.partitions.push_back({tp, -1, -1, "", e});
-    }
-    return out;
-  }
-  Group* g = find_locked(group_id);
-  if (!partitions) {
-    if (g) {
-      for (const auto& [tp, c] : g->offsets) out.partitions.push_back({tp, c.offset, c.leader_epoch, c.metadata});
-    }
-    return out;
-  }
-  for (const auto& tp : *partitions) {
-    FetchedOffset f;
-    f.tp = tp;
-    if (g) {
-      auto it = g->offsets.find(tp);
-      if (it != g->offsets.end()) {
-        f.offset = it->second.offset;
-        f.leader_epoch = it->second.leader_epoch;
-        f.metadata = it->second.metadata;
-      }
-    }
-    log()->debug("group {} fetched {}-{}: {}", group_id, tp.topic, tp.partition, f.offset);
-    out.partitions.push_back(std::move(f));
-  }
-  return out;
+  return meta_.fetch_offsets(group_id, partitions);
 }
 
 std::vector<PartitionLag> GroupCoordinator::lag(
@@ -963,7 +728,7 @@ std::vector<PartitionLag> GroupCoordinator::lag(
   std::vector<std::pair<TopicPartition, int64_t>> committed;
   {
     std::lock_guard lock(mu_);
-    Group* g = find_locked(group_id);
+    Group* g = meta_.find(group_id);
     if (!g) return {};
     for (const auto& [tp, c] : g->offsets) committed.push_back({tp, c.offset});
   }
@@ -986,11 +751,11 @@ GroupDescription GroupCoordinator::describe_group(const std::string& group_id) {
   GroupDescription d;
   d.group_id = group_id;
   std::lock_guard lock(mu_);
-  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+  if (ErrorCode e = meta_.check(group_id); e != ErrorCode::kNone) {
     d.error = e;
     return d;
   }
-  Group* g = find_locked(group_id);
+  Group* g = meta_.find(group_id);
   if (!g) {
     d.state = state_name(GroupState::kDead);  // Kafka describes an unknown group as Dead, no error
     return d;
@@ -1022,10 +787,8 @@ ListGroupsResult GroupCoordinator::list_groups(const std::vector<std::string>& s
     if (auto st = parse_state(s)) wanted.insert(*st);
   }
   std::lock_guard lock(mu_);
-  for (const auto& [p, st] : partitions_) {
-    if (!st.loaded) out.error = ErrorCode::kCoordinatorLoadInProgress;
-  }
-  for (const auto& [id, g] : groups_) {
+  if (meta_.loading()) out.error = ErrorCode::kCoordinatorLoadInProgress;
+  for (const auto& [id, g] : meta_.groups()) {
     if (g.is(GroupState::kDead)) continue;
     if (!states.empty() && !wanted.count(g.state)) continue;
     if (!types.empty() && std::find(types.begin(), types.end(), "classic") == types.end()) continue;
@@ -1037,19 +800,11 @@ ListGroupsResult GroupCoordinator::list_groups(const std::vector<std::string>& s
 ErrorCode GroupCoordinator::delete_group(const std::string& group_id) {
   const int64_t now = now_ms_();
   std::lock_guard lock(mu_);
-  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) return e;
-  Group* g = find_locked(group_id);
+  if (ErrorCode e = meta_.check(group_id); e != ErrorCode::kNone) return e;
+  Group* g = meta_.find(group_id);
   if (!g || g->is(GroupState::kDead)) return ErrorCode::kGroupIdNotFound;
   if (!g->is(GroupState::kEmpty)) return ErrorCode::kNonEmptyGroup;
-  std::vector<OffsetsRecordBytes> records;
-  for (const auto& [tp, c] : g->offsets) {
-    records.push_back({encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt});
-  }
-  records.push_back({encode_group_key(group_id), std::nullopt});
-  if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) return e;
-  groups_.erase(group_id);
-  log()->info("group {} deleted", group_id);
-  return ErrorCode::kNone;
+  return meta_.delete_group(*g, now);
 }
 
 DeleteOffsetsResult GroupCoordinator::delete_offsets(const std::string& group_id,
@@ -1057,11 +812,11 @@ DeleteOffsetsResult GroupCoordinator::delete_offsets(const std::string& group_id
   DeleteOffsetsResult out;
   const int64_t now = now_ms_();
   std::lock_guard lock(mu_);
-  if (ErrorCode e = check_locked(group_id); e != ErrorCode::kNone) {
+  if (ErrorCode e = meta_.check(group_id); e != ErrorCode::kNone) {
     out.error = e;
     return out;
   }
-  Group* g = find_locked(group_id);
+  Group* g = meta_.find(group_id);
   if (!g || g->is(GroupState::kDead)) {
     out.error = ErrorCode::kGroupIdNotFound;
     return out;
@@ -1075,26 +830,18 @@ DeleteOffsetsResult GroupCoordinator::delete_offsets(const std::string& group_id
       return out;
     }
   }
-  std::vector<OffsetsRecordBytes> records;
-  std::vector<TopicPartition> removed;
+  std::vector<TopicPartition> deletable;
   for (const auto& tp : partitions) {
     if (subscribed && subscribed->count(tp.topic)) {
       out.partitions.push_back(ErrorCode::kGroupSubscribedToTopic);
       continue;
     }
     out.partitions.push_back(ErrorCode::kNone);
-    if (g->offsets.count(tp)) {
-      records.push_back({encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt});
-      removed.push_back(tp);
-    }
+    deletable.push_back(tp);
   }
-  if (!records.empty()) {
-    if (ErrorCode e = append_locked(g->partition, std::move(records), now); e != ErrorCode::kNone) {
-      out.error = e;
-      out.partitions.clear();
-      return out;
-    }
-    for (const auto& tp : removed) g->offsets.erase(tp);
+  if (ErrorCode e = meta_.delete_offsets(*g, deletable, now); e != ErrorCode::kNone) {
+    out.error = e;
+    out.partitions.clear();
   }
   return out;
 }
@@ -1105,7 +852,7 @@ void GroupCoordinator::tick(int64_t now) {
   Calls calls;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, g] : groups_) {
+    for (auto& [id, g] : meta_.groups()) {
       // Member ids handed out by MEMBER_ID_REQUIRED that never came back.
       bool pending_expired = false;
       for (auto it = g.pending_members.begin(); it != g.pending_members.end();) {
@@ -1158,92 +905,9 @@ void GroupCoordinator::tick(int64_t now) {
         if (g.is(GroupState::kCompletingRebalance)) prepare_rebalance(g, now, calls);
       }
     }
-    if (now - last_expiry_ms_ >= config_.retention_check_interval_ms) {
-      last_expiry_ms_ = now;
-      expire_offsets(now);
-    }
+    meta_.expire_offsets_if_due(now);
   }
   run(calls);
-}
-
-void GroupCoordinator::expire_offsets(int64_t now) {
-  size_t expired_count = 0;
-  for (auto it = groups_.begin(); it != groups_.end();) {
-    Group& g = it->second;
-    if (!partitions_.count(g.partition) || !partitions_[g.partition].loaded) {
-      ++it;
-      continue;
-    }
-    // Kafka's rules (KIP-211): an empty group's offsets expire a retention
-    // period after it became empty; a stable consumer group's offsets of
-    // topics it no longer subscribes to, a retention period after their
-    // commit; a group that only stores offsets, after each commit. An
-    // explicit expire timestamp (OffsetCommit v1-4) wins.
-    std::optional<std::function<int64_t(const CommittedOffset&)>> base;
-    std::set<std::string> keep_topics;
-    if (g.is(GroupState::kEmpty) && !g.protocol_type.empty()) {
-      base = [&g](const CommittedOffset& c) {
-        return g.current_state_timestamp_ms >= 0 ? g.current_state_timestamp_ms : c.commit_timestamp_ms;
-      };
-    } else if (g.is(GroupState::kEmpty) && g.protocol_type.empty()) {
-      base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
-    } else if (g.is(GroupState::kStable) && g.protocol_type == "consumer") {
-      if (auto topics = g.subscribed_topics()) {
-        keep_topics = *topics;
-        base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
-      }
-    }
-    std::vector<TopicPartition> gone;
-    if (base) {
-      for (const auto& [tp, c] : g.offsets) {
-        if (keep_topics.count(tp.topic)) continue;
-        bool expired = c.expire_timestamp_ms >= 0 ? now >= c.expire_timestamp_ms
-                                                  : now - (*base)(c) >= config_.offsets_retention_ms;
-        if (expired) gone.push_back(tp);
-      }
-    }
-    // A failed write is tried again at the next pass.
-    if (remove_offsets_locked(it, gone, now)) expired_count += gone.size();
-  }
-  if (expired_count) log()->info("expired {} committed offset(s)", expired_count);
-}
-
-bool GroupCoordinator::remove_offsets_locked(std::map<std::string, Group>::iterator& it,
-                                             const std::vector<TopicPartition>& gone, int64_t now) {
-  Group& g = it->second;
-  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
-  std::vector<OffsetsRecordBytes> records;
-  for (const auto& tp : gone) {
-    records.push_back({encode_offset_key(OffsetKey{g.group_id, tp.topic, tp.partition}), std::nullopt});
-  }
-  if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
-  if (!records.empty() && append_locked(g.partition, std::move(records), now) != ErrorCode::kNone) {
-    ++it;
-    return false;
-  }
-  for (const auto& tp : gone) g.offsets.erase(tp);
-  if (dead) {
-    log()->info("group {} removed with its last offsets", g.group_id);
-    it = groups_.erase(it);
-  } else {
-    ++it;
-  }
-  return true;
-}
-
-void GroupCoordinator::on_partition_deleted(const TopicPartition& tp) {
-  const int64_t now = now_ms_();
-  std::lock_guard lock(mu_);
-  for (auto it = groups_.begin(); it != groups_.end();) {
-    auto p = partitions_.find(it->second.partition);
-    if (p == partitions_.end() || !p->second.loaded || !it->second.offsets.count(tp)) {
-      ++it;
-      continue;
-    }
-    if (!remove_offsets_locked(it, {tp}, now)) {
-      log()->warn("cannot remove the offsets of deleted partition {}-{}", tp.topic, tp.partition);
-    }
-  }
 }
 
 }  // namespace keel::group

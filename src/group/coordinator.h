@@ -1,18 +1,19 @@
 #pragma once
 // The consumer group coordinator (Kafka's classic GroupCoordinator): members
 // join, the leader assigns, everyone syncs, heartbeats keep members alive,
-// and committed offsets are kept per group. Its state lives in the
-// partitions of __consumer_offsets this broker leads (Kafka's record
-// formats, offsets_codec.h): each group belongs to partition
-// partition_for_group(id, offsets.topic.num.partitions), is loaded back from
-// that partition when this broker becomes its leader, and is dropped when it
-// stops leading it.
+// static members come back under new ids, and the group state machine moves
+// on session, join and sync deadlines. What is stored — the groups' cache,
+// the partitions of __consumer_offsets it is loaded from, offset commits,
+// fetches, deletion and expiry — is the GroupMetadataManager's
+// (metadata_manager.h); the coordinator checks each request against the
+// protocol's rules and calls the manager for what is kept.
 //
-// Thread-safety: one mutex guards every group. Appends to __consumer_offsets
-// happen under it (a page-cache write), so the log and the cache never
-// disagree on order; callbacks (the JoinGroup and SyncGroup answers) are run
-// after the lock is released. A timer thread expires sessions, ends join and
-// sync phases and expires offsets; a loader thread reads partitions back.
+// Thread-safety: one mutex guards every group and the manager. Appends to
+// __consumer_offsets happen under it (a page-cache write), so the log and the
+// cache never disagree on order; callbacks (the JoinGroup and SyncGroup
+// answers) are run after the lock is released. A timer thread expires
+// sessions, ends join and sync phases and runs the manager's offset expiry;
+// a loader thread has the manager load partitions.
 
 #include <condition_variable>
 #include <cstdint>
@@ -27,19 +28,17 @@
 #include <vector>
 
 #include "group/group.h"
+#include "group/metadata_manager.h"
 #include "group/offsets_log.h"
 
 namespace keel::group {
 
-struct CoordinatorConfig {
-  int32_t num_partitions = 50;                     // offsets.topic.num.partitions
+// The rebalance protocol's settings, with those of the offsets' storage.
+struct CoordinatorConfig : OffsetsConfig {
   int32_t min_session_timeout_ms = 6000;           // group.min.session.timeout.ms
   int32_t max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
   int32_t initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
   int32_t max_size = INT32_MAX;                    // group.max.size
-  int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
-  int64_t retention_check_interval_ms = 600000;    // offsets.retention.check.interval.ms
-  int32_t max_metadata_bytes = 4096;               // offset.metadata.max.bytes
   int64_t new_member_join_timeout_ms = 300000;     // Kafka's fixed 5 minutes
 };
 
@@ -76,36 +75,9 @@ struct LeaveResult {
   std::vector<protocol::ErrorCode> members;  // one per LeaveMember, same order
 };
 
-struct CommitPartition {
-  TopicPartition tp;
-  int64_t offset = -1;
-  int32_t leader_epoch = -1;
-  std::optional<std::string> metadata;
-  int64_t commit_timestamp_ms = -1;  // v1's per-partition timestamp; -1: now
-};
-struct CommitRequest {
-  std::string group_id;
-  int32_t generation = -1;  // -1: a commit from outside group management
-  std::string member_id;
-  std::optional<std::string> group_instance_id;
-  int64_t retention_ms = -1;  // v2-4's retention_time; -1: the broker's
-  std::vector<CommitPartition> partitions;
-};
 struct CommitResult {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;  // for every partition when set
   std::vector<protocol::ErrorCode> partitions;             // same order as the request
-};
-
-struct FetchedOffset {
-  TopicPartition tp;
-  int64_t offset = -1;
-  int32_t leader_epoch = -1;
-  std::string metadata;
-  protocol::ErrorCode error = protocol::ErrorCode::kNone;
-};
-struct FetchOffsetsResult {
-  protocol::ErrorCode error = protocol::ErrorCode::kNone;
-  std::vector<FetchedOffset> partitions;
 };
 
 struct MemberDescription {
@@ -168,7 +140,9 @@ class GroupCoordinator {
   // COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR.
   protocol::ErrorCode check(std::string_view group_id) const;
 
-  // Leadership of __consumer_offsets partitions (from the replica manager).
+  // Leadership of __consumer_offsets partitions (from the replica manager):
+  // the manager loads the partition's groups on the loader thread, or drops
+  // them, answering their waiting members NOT_COORDINATOR.
   void on_elected(int32_t partition, int32_t leader_epoch);
   void on_resigned(int32_t partition);
   // A topic's partition was deleted: every group's offsets for it go
@@ -203,13 +177,10 @@ class GroupCoordinator {
 
  private:
   using Calls = std::vector<std::function<void()>>;
-  struct PartitionState {
-    bool loaded = false;
-    int32_t epoch = -1;
-  };
 
-  Group* find_locked(const std::string& group_id);
-  protocol::ErrorCode check_locked(std::string_view group_id) const;
+  // What the manager calls for each group it unloads: the group's waiting
+  // JoinGroup/SyncGroup requests are answered NOT_COORDINATOR (into calls).
+  static GroupMetadataManager::OnUnloaded answer_not_coordinator(Calls& calls);
   void add_member_and_rebalance(Group& g, JoinRequest& req, const std::string& member_id, JoinCallback done,
                                 int64_t now, Calls& calls);
   void update_member_and_rebalance(Group& g, Member& m, JoinRequest& req, JoinCallback done, int64_t now,
@@ -223,29 +194,15 @@ class GroupCoordinator {
   void reset_assignments(Group& g, protocol::ErrorCode error, Calls& calls);
   void transition(Group& g, GroupState s, int64_t now);
   JoinResult join_result_for(const Group& g, const Member& m) const;
-  protocol::ErrorCode store_group(Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
-  protocol::ErrorCode append_locked(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
-  void expire_offsets(int64_t now);
-  // Writes tombstones for `gone` (and for the group itself when it is empty
-  // and has nothing left) and drops them from the cache. False when the
-  // write failed (nothing changed). `it` moves past the group either way.
-  bool remove_offsets_locked(std::map<std::string, Group>::iterator& it, const std::vector<TopicPartition>& gone,
-                             int64_t now);
-  void unload_locked(int32_t partition, Calls& calls);
   void loop();
   void loader_loop();
   static void run(Calls& calls);
 
   const CoordinatorConfig config_;
-  OffsetsLog& log_;
   const std::function<int64_t()> now_ms_;
 
   mutable std::mutex mu_;
-  std::map<std::string, Group> groups_;
-  std::map<int32_t, PartitionState> partitions_;  // led by this broker: loading or loaded
-  std::set<int32_t> to_load_;
-  int64_t last_expiry_ms_ = 0;
-  uint64_t member_counter_ = 0;
+  GroupMetadataManager meta_;  // guarded by mu_ (but its read_partition)
 
   std::condition_variable wake_;
   bool stop_ = false;

@@ -1,0 +1,441 @@
+#include "group/metadata_manager.h"
+
+#include "common/log.h"
+#include "group/offsets_codec.h"
+
+namespace keel::group {
+
+using protocol::ErrorCode;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("group");
+  return l;
+}
+
+OffsetsRecordBytes offset_tombstone(const std::string& group_id, const TopicPartition& tp) {
+  return {encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt};
+}
+
+// Puts what one record of __consumer_offsets says into the groups read so far.
+void replay(const OffsetsRecord& rec, int32_t partition, std::map<std::string, Group>& loaded) {
+  auto group_of = [&](const std::string& id) -> Group& {
+    auto [it, fresh] = loaded.try_emplace(id);
+    if (fresh) {
+      it->second.group_id = id;
+      it->second.partition = partition;
+    }
+    return it->second;
+  };
+  if (rec.kind == OffsetsRecord::Kind::kOffsetCommit) {
+    Group& g = group_of(rec.group);
+    TopicPartition tp{rec.offset_key.topic, rec.offset_key.partition};
+    if (!rec.offset_value) {
+      g.offsets.erase(tp);
+      return;
+    }
+    const OffsetValue& v = *rec.offset_value;
+    g.offsets[tp] = CommittedOffset{v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp};
+  } else if (rec.kind == OffsetsRecord::Kind::kGroupMetadata) {
+    if (!rec.group_value) {
+      // Deleted (or expired): whatever came before is gone, offsets included.
+      loaded.erase(rec.group);
+      return;
+    }
+    Group& g = group_of(rec.group);
+    const GroupValue& v = *rec.group_value;
+    g.protocol_type = v.protocol_type;
+    g.generation = v.generation;
+    g.protocol_name = v.protocol;
+    g.leader = v.leader;
+    g.current_state_timestamp_ms = v.current_state_timestamp;
+    g.members.clear();
+    g.static_members.clear();
+    for (const auto& mr : v.members) {
+      Member m;
+      m.member_id = mr.member_id;
+      m.group_instance_id = mr.group_instance_id;
+      m.client_id = mr.client_id;
+      m.client_host = mr.client_host;
+      m.rebalance_timeout_ms = mr.rebalance_timeout_ms < 0 ? mr.session_timeout_ms : mr.rebalance_timeout_ms;
+      m.session_timeout_ms = mr.session_timeout_ms;
+      m.protocol_type = v.protocol_type;
+      if (v.protocol) m.protocols.push_back({*v.protocol, mr.subscription});
+      m.assignment = mr.assignment;
+      if (m.group_instance_id) g.static_members[*m.group_instance_id] = m.member_id;
+      g.members[m.member_id] = std::move(m);
+    }
+  }
+}
+
+}  // namespace
+
+GroupMetadataManager::GroupMetadataManager(OffsetsConfig config, OffsetsLog& log) : config_(config), log_(log) {}
+
+int32_t GroupMetadataManager::partition_for(std::string_view group_id) const {
+  return partition_for_group(group_id, config_.num_partitions);
+}
+
+ErrorCode GroupMetadataManager::check(std::string_view group_id) const {
+  auto it = partitions_.find(partition_for(group_id));
+  if (it == partitions_.end()) return ErrorCode::kNotCoordinator;
+  return it->second.loaded ? ErrorCode::kNone : ErrorCode::kCoordinatorLoadInProgress;
+}
+
+bool GroupMetadataManager::loaded(int32_t partition) const {
+  auto it = partitions_.find(partition);
+  return it != partitions_.end() && it->second.loaded;
+}
+
+bool GroupMetadataManager::loading() const {
+  for (const auto& [p, st] : partitions_) {
+    if (!st.loaded) return true;
+  }
+  return false;
+}
+
+Group* GroupMetadataManager::find(const std::string& group_id) {
+  auto it = groups_.find(group_id);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+Group& GroupMetadataManager::add_group(const std::string& group_id, int64_t now) {
+  Group& g = groups_[group_id];
+  g.group_id = group_id;
+  g.partition = partition_for(group_id);
+  g.current_state_timestamp_ms = now;
+  return g;
+}
+
+// --- partition loading ------------------------------------------------------
+
+bool GroupMetadataManager::on_elected(int32_t partition, int32_t leader_epoch, const OnUnloaded& unloaded) {
+  if (partition < 0 || partition >= config_.num_partitions) return false;
+  auto it = partitions_.find(partition);
+  if (it != partitions_.end() && it->second.epoch == leader_epoch) return false;  // the same leadership again
+  if (it != partitions_.end()) unload(partition, unloaded);                       // a newer epoch: load afresh
+  partitions_[partition] = PartitionState{false, leader_epoch};
+  to_load_.insert(partition);
+  return true;
+}
+
+void GroupMetadataManager::on_resigned(int32_t partition, const OnUnloaded& unloaded) {
+  unload(partition, unloaded);
+}
+
+void GroupMetadataManager::resign_all(const OnUnloaded& unloaded) {
+  std::vector<int32_t> owned;
+  for (const auto& [p, s] : partitions_) owned.push_back(p);
+  for (int32_t p : owned) unload(p, unloaded);
+}
+
+void GroupMetadataManager::unload(int32_t partition, const OnUnloaded& unloaded) {
+  partitions_.erase(partition);
+  to_load_.erase(partition);
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    if (it->second.partition != partition) {
+      ++it;
+      continue;
+    }
+    unloaded(it->second);
+    it = groups_.erase(it);
+  }
+}
+
+std::optional<GroupMetadataManager::Load> GroupMetadataManager::next_load() {
+  while (!to_load_.empty()) {
+    const int32_t partition = *to_load_.begin();
+    to_load_.erase(to_load_.begin());
+    auto it = partitions_.find(partition);
+    if (it != partitions_.end()) return Load{partition, it->second.epoch};
+  }
+  return std::nullopt;
+}
+
+LoadedPartition GroupMetadataManager::read_partition(Load load) const {
+  LoadedPartition out;
+  out.partition = load.partition;
+  out.epoch = load.epoch;
+  out.error = log_.read_all(load.partition, [&](ByteView key, std::optional<ByteView> value) {
+    ++out.records;
+    auto rec = decode_offsets_record(key, value);
+    if (!rec) {
+      ++out.skipped;
+      return;
+    }
+    replay(*rec, load.partition, out.groups);
+  });
+  return out;
+}
+
+void GroupMetadataManager::complete_load(LoadedPartition loaded, int64_t now) {
+  const int32_t partition = loaded.partition;
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end() || it->second.epoch != loaded.epoch) return;  // resigned meanwhile
+  if (loaded.error != ErrorCode::kNone) {
+    // Stay in loading; the next election (or a retry) loads again.
+    log()->error("cannot load __consumer_offsets-{}: {}", partition, protocol::error_name(loaded.error));
+    to_load_.insert(partition);
+    return;
+  }
+  for (auto& [id, g] : loaded.groups) {
+    g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
+    // Members come back with a full session to heartbeat in.
+    for (auto& [mid, m] : g.members) m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+    if (g.members.empty() && g.offsets.empty() && g.protocol_type.empty()) continue;
+    groups_[id] = std::move(g);
+  }
+  it->second.loaded = true;
+  log()->info("loaded {} group(s) from __consumer_offsets-{} ({} records{})", loaded.groups.size(), partition,
+              loaded.records,
+              loaded.skipped ? ", " + std::to_string(loaded.skipped) + " undecodable skipped" : std::string());
+}
+
+// --- writes -----------------------------------------------------------------
+
+ErrorCode GroupMetadataManager::append(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
+  ErrorCode err = log_.append(partition, records, now);
+  // Kafka's mapping of a failed __consumer_offsets append for the client.
+  switch (err) {
+    case ErrorCode::kNone: return ErrorCode::kNone;
+    case ErrorCode::kNotCoordinator:
+    case ErrorCode::kNotLeaderOrFollower:
+    case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
+    case ErrorCode::kUnknownTopicOrPartition:
+    case ErrorCode::kNotEnoughReplicas:
+    case ErrorCode::kNotEnoughReplicasAfterAppend:
+    case ErrorCode::kRequestTimedOut: return ErrorCode::kCoordinatorNotAvailable;
+    case ErrorCode::kMessageTooLarge:
+    case ErrorCode::kRecordListTooLarge:
+    case ErrorCode::kInvalidFetchSize: return ErrorCode::kUnknownServerError;
+    default: return err;
+  }
+}
+
+ErrorCode GroupMetadataManager::store_group(const Group& g, const std::map<std::string, Bytes>* assignment,
+                                            int64_t now) {
+  GroupValue v;
+  v.protocol_type = g.protocol_type;
+  v.generation = g.generation;
+  v.protocol = g.protocol_name;
+  v.leader = g.leader;
+  v.current_state_timestamp = g.current_state_timestamp_ms;
+  for (const auto& [id, m] : g.members) {
+    GroupMemberRecord r;
+    r.member_id = id;
+    r.group_instance_id = m.group_instance_id;
+    r.client_id = m.client_id;
+    r.client_host = m.client_host;
+    r.rebalance_timeout_ms = m.rebalance_timeout_ms;
+    r.session_timeout_ms = m.session_timeout_ms;
+    if (g.protocol_name) {
+      if (const Bytes* md = m.metadata_for(*g.protocol_name)) r.subscription = *md;
+    }
+    if (assignment) {
+      auto it = assignment->find(id);
+      if (it != assignment->end()) r.assignment = it->second;
+    } else {
+      r.assignment = m.assignment;
+    }
+    v.members.push_back(std::move(r));
+  }
+  Bytes value = encode_group_value(v);
+  // A string the record's int16 lengths cannot hold (a compact request may
+  // carry one): nothing is written, the request is refused.
+  if (value.empty()) return ErrorCode::kInvalidRequest;
+  std::vector<OffsetsRecordBytes> recs;
+  recs.push_back({encode_group_key(g.group_id), std::move(value)});
+  return append(g.partition, std::move(recs), now);
+}
+
+std::vector<ErrorCode> GroupMetadataManager::store_offsets(Group& g, const CommitRequest& req, int64_t now) {
+  std::vector<ErrorCode> out(req.partitions.size(), ErrorCode::kNone);
+  std::vector<OffsetsRecordBytes> records;
+  std::vector<std::pair<TopicPartition, CommittedOffset>> applied;
+  std::vector<size_t> written;
+  for (size_t i = 0; i < req.partitions.size(); ++i) {
+    const CommitPartition& p = req.partitions[i];
+    const std::string metadata = p.metadata.value_or("");
+    if (static_cast<int64_t>(metadata.size()) > config_.max_metadata_bytes) {
+      out[i] = ErrorCode::kOffsetMetadataTooLarge;
+      continue;
+    }
+    CommittedOffset c;
+    c.offset = p.offset;
+    c.leader_epoch = p.leader_epoch;
+    c.metadata = metadata;
+    c.commit_timestamp_ms = p.commit_timestamp_ms >= 0 ? p.commit_timestamp_ms : now;
+    c.expire_timestamp_ms = req.retention_ms >= 0 ? c.commit_timestamp_ms + req.retention_ms : -1;
+    OffsetValue v{c.offset, c.leader_epoch, c.metadata, c.commit_timestamp_ms, c.expire_timestamp_ms};
+    Bytes key = encode_offset_key(OffsetKey{g.group_id, p.tp.topic, p.tp.partition});
+    Bytes value = encode_offset_value(v);
+    if (key.empty() || value.empty()) {
+      // Longer than a record's int16 strings (offset.metadata.max.bytes set above them).
+      out[i] = ErrorCode::kOffsetMetadataTooLarge;
+      continue;
+    }
+    records.push_back({std::move(key), std::move(value)});
+    applied.push_back({p.tp, c});
+    written.push_back(i);
+  }
+  if (records.empty()) return out;
+  if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) {
+    for (size_t i : written) out[i] = e;
+    return out;
+  }
+  for (auto& [tp, c] : applied) {
+    log()->debug("group {} generation {} member {} committed {}-{} at {}", req.group_id, req.generation,
+                 req.member_id, tp.topic, tp.partition, c.offset);
+    g.offsets[tp] = std::move(c);
+  }
+  return out;
+}
+
+FetchOffsetsResult GroupMetadataManager::fetch_offsets(
+    const std::string& group_id, const std::optional<std::vector<TopicPartition>>& partitions) const {
+  FetchOffsetsResult out;
+  if (ErrorCode e = check(group_id); e != ErrorCode::kNone) {
+    out.error = e;
+    if (partitions) {
+      for (const auto& tp : *partitions) out.partitions.push_back({tp, -1, -1, "", e});
+    }
+    return out;
+  }
+  auto git = groups_.find(group_id);
+  const Group* g = git == groups_.end() ? nullptr : &git->second;
+  if (!partitions) {
+    if (g) {
+      for (const auto& [tp, c] : g->offsets) out.partitions.push_back({tp, c.offset, c.leader_epoch, c.metadata});
+    }
+    return out;
+  }
+  for (const auto& tp : *partitions) {
+    FetchedOffset f;
+    f.tp = tp;
+    if (g) {
+      auto it = g->offsets.find(tp);
+      if (it != g->offsets.end()) {
+        f.offset = it->second.offset;
+        f.leader_epoch = it->second.leader_epoch;
+        f.metadata = it->second.metadata;
+      }
+    }
+    log()->debug("group {} fetched {}-{}: {}", group_id, tp.topic, tp.partition, f.offset);
+    out.partitions.push_back(std::move(f));
+  }
+  return out;
+}
+
+// --- deletion ---------------------------------------------------------------
+
+ErrorCode GroupMetadataManager::delete_group(Group& g, int64_t now) {
+  const std::string group_id = g.group_id;  // g goes with the cache entry
+  std::vector<OffsetsRecordBytes> records;
+  for (const auto& [tp, c] : g.offsets) records.push_back(offset_tombstone(group_id, tp));
+  records.push_back({encode_group_key(group_id), std::nullopt});
+  if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) return e;
+  groups_.erase(group_id);
+  log()->info("group {} deleted", group_id);
+  return ErrorCode::kNone;
+}
+
+ErrorCode GroupMetadataManager::delete_offsets(Group& g, const std::vector<TopicPartition>& partitions,
+                                               int64_t now) {
+  std::vector<OffsetsRecordBytes> records;
+  std::vector<TopicPartition> removed;
+  for (const auto& tp : partitions) {
+    if (!g.offsets.count(tp)) continue;
+    records.push_back(offset_tombstone(g.group_id, tp));
+    removed.push_back(tp);
+  }
+  if (records.empty()) return ErrorCode::kNone;
+  if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) return e;
+  for (const auto& tp : removed) g.offsets.erase(tp);
+  return ErrorCode::kNone;
+}
+
+bool GroupMetadataManager::remove_offsets(std::map<std::string, Group>::iterator& it,
+                                          const std::vector<TopicPartition>& gone, int64_t now) {
+  Group& g = it->second;
+  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
+  std::vector<OffsetsRecordBytes> records;
+  for (const auto& tp : gone) records.push_back(offset_tombstone(g.group_id, tp));
+  if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
+  if (!records.empty() && append(g.partition, std::move(records), now) != ErrorCode::kNone) {
+    ++it;
+    return false;
+  }
+  for (const auto& tp : gone) g.offsets.erase(tp);
+  if (dead) {
+    log()->info("group {} removed with its last offsets", g.group_id);
+    it = groups_.erase(it);
+  } else {
+    ++it;
+  }
+  return true;
+}
+
+void GroupMetadataManager::on_partition_deleted(const TopicPartition& tp, int64_t now) {
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    if (!loaded(it->second.partition) || !it->second.offsets.count(tp)) {
+      ++it;
+      continue;
+    }
+    if (!remove_offsets(it, {tp}, now)) {
+      log()->warn("cannot remove the offsets of deleted partition {}-{}", tp.topic, tp.partition);
+    }
+  }
+}
+
+// --- expiry -----------------------------------------------------------------
+
+void GroupMetadataManager::expire_offsets_if_due(int64_t now) {
+  if (now - last_expiry_ms_ < config_.retention_check_interval_ms) return;
+  last_expiry_ms_ = now;
+  expire_offsets(now);
+}
+
+void GroupMetadataManager::expire_offsets(int64_t now) {
+  size_t expired_count = 0;
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& g = it->second;
+    if (!loaded(g.partition)) {
+      ++it;
+      continue;
+    }
+    // Kafka's rules (KIP-211): an empty group's offsets expire a retention
+    // period after it became empty; a stable consumer group's offsets of
+    // topics it no longer subscribes to, a retention period after their
+    // commit; a group that only stores offsets, after each commit. An
+    // explicit expire timestamp (OffsetCommit v1-4) wins.
+    std::optional<std::function<int64_t(const CommittedOffset&)>> base;
+    std::set<std::string> keep_topics;
+    if (g.is(GroupState::kEmpty) && !g.protocol_type.empty()) {
+      base = [&g](const CommittedOffset& c) {
+        return g.current_state_timestamp_ms >= 0 ? g.current_state_timestamp_ms : c.commit_timestamp_ms;
+      };
+    } else if (g.is(GroupState::kEmpty) && g.protocol_type.empty()) {
+      base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
+    } else if (g.is(GroupState::kStable) && g.protocol_type == "consumer") {
+      if (auto topics = g.subscribed_topics()) {
+        keep_topics = *topics;
+        base = [](const CommittedOffset& c) { return c.commit_timestamp_ms; };
+      }
+    }
+    std::vector<TopicPartition> gone;
+    if (base) {
+      for (const auto& [tp, c] : g.offsets) {
+        if (keep_topics.count(tp.topic)) continue;
+        bool expired = c.expire_timestamp_ms >= 0 ? now >= c.expire_timestamp_ms
+                                                  : now - (*base)(c) >= config_.offsets_retention_ms;
+        if (expired) gone.push_back(tp);
+      }
+    }
+    // A failed write is tried again at the next pass.
+    if (remove_offsets(it, gone, now)) expired_count += gone.size();
+  }
+  if (expired_count) log()->info("expired {} committed offset(s)", expired_count);
+}
+
+}  // namespace keel::group
