@@ -1,0 +1,696 @@
+#include "net/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <pthread.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/assert.h"
+#include "common/log.h"
+
+namespace keel::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("net");
+  return l;
+}
+
+class ClientCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "keel.net.client"; }
+  std::string message(int c) const override {
+    switch (static_cast<ClientErrc>(c)) {
+      case ClientErrc::kDisconnected: return "disconnected before the response came";
+      case ClientErrc::kConnectFailed: return "could not connect to the broker";
+      case ClientErrc::kTimedOut: return "no response within the request timeout";
+      case ClientErrc::kClosed: return "the client was closed";
+      case ClientErrc::kBadResponse: return "bad response frame (size or correlation id)";
+    }
+    return "unknown client error";
+  }
+};
+
+// Runs a caller's callback. An exception from it is logged and dropped: it
+// must not unwind through the connection's state machine (or kill the
+// runtime thread).
+void run_callback(const Client::Callback& cb, Result<Bytes> result) {
+  if (!cb) return;
+  try {
+    cb(std::move(result));
+  } catch (const std::exception& e) {
+    log()->error("client callback threw: {}", e.what());
+  } catch (...) {
+    log()->error("client callback threw a non-standard exception");
+  }
+}
+
+// "[::1]" → "::1": brackets as written around IPv6 literals in endpoints.
+std::string strip_brackets(const std::string& host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+}  // namespace
+
+const std::error_category& client_category() {
+  static const ClientCategory category;
+  return category;
+}
+
+std::error_code make_error_code(ClientErrc e) { return {static_cast<int>(e), client_category()}; }
+
+// ---------------------------------------------------------------------------
+// Runtime
+
+// What clients, scheduled timers and cancel functions share with the
+// runtime. It outlives the ClientRuntime object when a Client (or a cancel
+// function) does; `alive` then says the io_context is gone, and nothing may
+// be posted to it. Lock order: Core::mu before nothing else.
+struct RuntimeCore {
+  std::shared_mutex mu;
+  bool alive = true;  // under mu; false once the runtime began to stop
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::thread::id thread_id;  // written before any client exists
+  // Live clients, for the runtime's destructor to close; under mu.
+  std::unordered_map<const Client::Impl*, std::weak_ptr<Client::Impl>> clients;
+
+  // Posts `fn` to the runtime thread; false (and `fn` not run) once the
+  // runtime is stopping.
+  template <class F>
+  bool post(F&& fn) {
+    std::shared_lock lock(mu);
+    if (!alive) return false;
+    asio::post(*io, std::forward<F>(fn));
+    return true;
+  }
+  bool on_thread() const { return std::this_thread::get_id() == thread_id; }
+};
+
+struct ClientRuntime::Impl {
+  std::shared_ptr<RuntimeCore> core = std::make_shared<RuntimeCore>();
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+};
+
+// ---------------------------------------------------------------------------
+// Client
+
+namespace {
+
+// One connection attempt and, once it is up, the connection. Its I/O
+// handlers hold it; the client drops it when it fails. Runtime thread only.
+struct Conn {
+  explicit Conn(asio::io_context& io)
+      : socket(io), resolver(io), connect_timer(io), request_timer(io) {}
+
+  tcp::socket socket;
+  tcp::resolver resolver;
+  asio::steady_timer connect_timer;
+  asio::steady_timer request_timer;
+  bool up = false;            // connected
+  bool dead = false;          // failed or closed: every handler stops here
+  bool writing = false;       // an async_write is under way
+  bool timer_armed = false;   // request_timer waits for a deadline
+  Clock::time_point write_deadline;
+  // The frames of the write under way, and their size prefixes: kept here,
+  // with the connection, until the write completes.
+  std::vector<Bytes> frames;
+  std::vector<std::array<uint8_t, 4>> prefixes;
+};
+
+// Why a connection failed, for the error its oldest in-flight request gets.
+enum class Cause { kIo, kTimeout, kBadResponse };
+
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  struct Queued {
+    Bytes frame;
+    int32_t correlation_id;
+    Callback cb;
+    bool expect_response;
+  };
+  struct InFlight {
+    int32_t correlation_id;
+    Callback cb;
+    Clock::time_point deadline;
+  };
+
+  Impl(std::shared_ptr<RuntimeCore> c, ClientOptions o)
+      : core(std::move(c)), io(*core->io), options(std::move(o)), rng(std::random_device{}()) {
+    if (options.max_in_flight == 0) options.max_in_flight = 1;
+  }
+
+  std::shared_ptr<RuntimeCore> core;
+  asio::io_context& io;  // valid while the runtime runs; used on its thread only
+
+  // Thread-safe state.
+  std::atomic<bool> closed{false};  // close() began: sends fail at once
+  std::atomic<bool> is_connected{false};
+  std::atomic<uint32_t> correlation{0};
+  std::mutex close_mu;
+  std::condition_variable close_cv;
+  bool close_done = false;  // under close_mu
+
+  // Runtime thread only from here on.
+  ClientOptions options;
+  bool close_started = false;
+  std::shared_ptr<Conn> conn;                       // null: not connected nor connecting
+  std::shared_ptr<asio::steady_timer> backoff_timer;  // armed: a connect waits for the backoff
+  std::deque<Queued> waiting;                       // not yet written, in send order
+  std::deque<InFlight> in_flight;                   // written (or being written), awaiting responses
+  std::vector<Callback> write_no_response;          // expect_response=false, in the write under way
+  int failures = 0;                                 // consecutive connection failures
+  Clock::time_point next_connect_at{};
+  std::mt19937 rng;
+
+  // --- entry points (runtime thread) -------------------------------------
+
+  void enqueue(Queued q) {
+    if (close_started) {
+      run_callback(q.cb, ClientErrc::kClosed);
+      return;
+    }
+    waiting.push_back(std::move(q));
+    pump();
+  }
+
+  void change_address(std::string host, uint16_t port) {
+    if (close_started) return;
+    options.host = std::move(host);
+    options.port = port;
+    cancel_backoff();
+    if (conn) {
+      shut(*conn);
+      conn.reset();
+    }
+    is_connected = false;
+    // A new address owes nothing to the old one's failures.
+    failures = 0;
+    next_connect_at = Clock::time_point{};
+    // Requests waiting out a backoff were meant for the old address too.
+    const auto ec = make_error_code(ClientErrc::kDisconnected);
+    for (auto& [cb, e] : take_pending(ec, ec)) run_callback(cb, e);
+  }
+
+  // Takes every pending request out of the queues, each with the error it
+  // is to fail with: `first` for the oldest in flight, `rest` for the others.
+  std::vector<std::pair<Callback, std::error_code>> take_pending(std::error_code first, std::error_code rest) {
+    std::vector<std::pair<Callback, std::error_code>> failed;
+    failed.reserve(in_flight.size() + write_no_response.size() + waiting.size());
+    for (auto& f : in_flight) failed.emplace_back(std::move(f.cb), failed.empty() ? first : rest);
+    for (auto& cb : write_no_response) failed.emplace_back(std::move(cb), rest);
+    for (auto& q : waiting) failed.emplace_back(std::move(q.cb), rest);
+    in_flight.clear();
+    write_no_response.clear();
+    waiting.clear();
+    return failed;
+  }
+
+  void do_close() {
+    if (close_started) return;
+    close_started = true;
+    closed = true;
+    const auto ec = make_error_code(ClientErrc::kClosed);
+    auto failed = take_pending(ec, ec);
+    if (conn) {
+      shut(*conn);
+      conn.reset();
+    }
+    cancel_backoff();
+    is_connected = false;
+    {
+      std::unique_lock lock(core->mu);
+      core->clients.erase(this);
+    }
+    // Every request's callback has run when close() returns.
+    for (auto& [cb, e] : failed) run_callback(cb, e);
+    {
+      std::lock_guard lock(close_mu);
+      close_done = true;
+    }
+    close_cv.notify_all();
+  }
+
+  // --- the state machine --------------------------------------------------
+
+  // Moves things along: connects when requests wait and nothing is
+  // connected (after the backoff), writes waiting requests while the
+  // connection has room in flight.
+  void pump() {
+    if (close_started) return;
+    if (!conn) {
+      if (waiting.empty() || backoff_timer) return;
+      if (Clock::now() < next_connect_at) {
+        arm_backoff();
+        return;
+      }
+      start_connect();
+      return;
+    }
+    if (conn->up && !conn->writing) start_write(conn);
+  }
+
+  void arm_backoff() {
+    auto timer = std::make_shared<asio::steady_timer>(io, next_connect_at);
+    backoff_timer = timer;
+    auto self = shared_from_this();
+    timer->async_wait([self, timer](const boost::system::error_code& ec) {
+      if (self->backoff_timer != timer) return;  // cancelled and replaced
+      self->backoff_timer.reset();
+      if (!ec) self->pump();
+    });
+  }
+
+  void cancel_backoff() {
+    if (!backoff_timer) return;
+    backoff_timer->cancel();
+    backoff_timer.reset();
+  }
+
+  void start_connect() {
+    auto c = std::make_shared<Conn>(io);
+    conn = c;
+    auto self = shared_from_this();
+    c->connect_timer.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, options.connect_timeout_ms)));
+    c->connect_timer.async_wait([self, c](const boost::system::error_code& ec) {
+      if (ec || c->dead || c->up) return;
+      log()->debug("connecting to {}:{} timed out after {} ms", self->options.host, self->options.port,
+                   self->options.connect_timeout_ms);
+      self->fail(c, Cause::kIo, "connect timed out");
+    });
+    const std::string host = strip_brackets(options.host);
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(host, ec);
+    if (!ec) {
+      connect_to(c, std::vector<tcp::endpoint>{tcp::endpoint(address, options.port)});
+      return;
+    }
+    c->resolver.async_resolve(
+        host, std::to_string(options.port),
+        [self, c](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          if (c->dead) return;
+          if (ec || results.empty()) {
+            log()->debug("cannot resolve {}: {}", self->options.host, ec ? ec.message() : "no address");
+            self->fail(c, Cause::kIo, "resolve failed");
+            return;
+          }
+          self->connect_to(c, results);
+        });
+  }
+
+  template <class Endpoints>
+  void connect_to(const std::shared_ptr<Conn>& c, const Endpoints& endpoints) {
+    auto self = shared_from_this();
+    asio::async_connect(c->socket, endpoints,
+                        [self, c](const boost::system::error_code& ec, const tcp::endpoint&) {
+                          if (c->dead) return;
+                          if (ec) {
+                            log()->debug("cannot connect to {}:{}: {}", self->options.host,
+                                         self->options.port, ec.message());
+                            self->fail(c, Cause::kIo, "connect failed");
+                            return;
+                          }
+                          self->on_connected(c);
+                        });
+  }
+
+  void on_connected(const std::shared_ptr<Conn>& c) {
+    c->up = true;
+    c->connect_timer.cancel();
+    boost::system::error_code ignored;
+    c->socket.set_option(tcp::no_delay(true), ignored);
+    if (options.send_buffer_bytes != -1) {
+      c->socket.set_option(asio::socket_base::send_buffer_size(options.send_buffer_bytes), ignored);
+    }
+    if (options.receive_buffer_bytes != -1) {
+      c->socket.set_option(asio::socket_base::receive_buffer_size(options.receive_buffer_bytes), ignored);
+    }
+    is_connected = true;
+    failures = 0;
+    auto self = shared_from_this();
+    asio::co_spawn(io, [self, c]() { return self->read_loop(c); }, asio::detached);
+    pump();
+  }
+
+  // Writes as many waiting requests as the connection has room for, in one
+  // gather write. Those expecting a response are in flight from here: the
+  // answer to the first may come before the last is written.
+  void start_write(const std::shared_ptr<Conn>& c) {
+    const size_t used = in_flight.size() + write_no_response.size();
+    if (waiting.empty() || used >= options.max_in_flight) return;
+    const size_t n = std::min(waiting.size(), options.max_in_flight - used);
+    const auto now = Clock::now();
+    const auto deadline = now + std::chrono::milliseconds(options.request_timeout_ms);
+    c->frames.clear();
+    c->prefixes.assign(n, {});
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(2 * n);
+    for (size_t i = 0; i < n; ++i) {
+      Queued q = std::move(waiting.front());
+      waiting.pop_front();
+      store_be<int32_t>(c->prefixes[i].data(), static_cast<int32_t>(q.frame.size()));
+      c->frames.push_back(std::move(q.frame));
+      buffers.emplace_back(asio::buffer(c->prefixes[i]));
+      buffers.emplace_back(asio::buffer(c->frames.back()));
+      if (q.expect_response) {
+        in_flight.push_back({q.correlation_id, std::move(q.cb), deadline});
+      } else {
+        write_no_response.push_back(std::move(q.cb));
+      }
+    }
+    c->writing = true;
+    c->write_deadline = deadline;
+    arm_request_timer(c);
+    auto self = shared_from_this();
+    asio::async_write(c->socket, buffers, [self, c](const boost::system::error_code& ec, size_t) {
+      self->on_written(c, ec);
+    });
+  }
+
+  void on_written(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec) {
+    if (c->dead) return;
+    c->writing = false;
+    c->frames.clear();
+    if (ec) {
+      fail(c, Cause::kIo, "write failed");
+      return;
+    }
+    std::vector<Callback> written = std::move(write_no_response);
+    write_no_response.clear();
+    pump();
+    for (auto& cb : written) run_callback(cb, Bytes{});
+  }
+
+  // Reads response frames and hands each to the oldest request in flight.
+  asio::awaitable<void> read_loop(std::shared_ptr<Conn> c) {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    while (!c->dead) {
+      uint8_t prefix[4];
+      co_await asio::async_read(c->socket, asio::buffer(prefix), asio::redirect_error(asio::use_awaitable, ec));
+      if (c->dead) break;
+      if (ec) {
+        fail(c, Cause::kIo, ec == asio::error::eof ? "closed by the broker" : "read failed");
+        break;
+      }
+      const int32_t size = load_be<int32_t>(prefix);
+      if (size < 4 || size > options.max_response_bytes) {
+        log()->warn("closing connection to {}:{}: response size {} (limit {})", options.host, options.port, size,
+                    options.max_response_bytes);
+        fail(c, Cause::kBadResponse, "bad response size");
+        break;
+      }
+      Bytes body(static_cast<size_t>(size));
+      co_await asio::async_read(c->socket, asio::buffer(body), asio::redirect_error(asio::use_awaitable, ec));
+      if (c->dead) break;
+      if (ec) {
+        fail(c, Cause::kIo, "closed by the broker mid-response");
+        break;
+      }
+      const int32_t correlation_id = load_be<int32_t>(body.data());
+      if (in_flight.empty() || in_flight.front().correlation_id != correlation_id) {
+        log()->warn("closing connection to {}:{}: response correlation id {}, expected {}", options.host,
+                    options.port, correlation_id,
+                    in_flight.empty() ? std::string("none") : std::to_string(in_flight.front().correlation_id));
+        fail(c, Cause::kBadResponse, "correlation id mismatch");
+        break;
+      }
+      Callback cb = std::move(in_flight.front().cb);
+      in_flight.pop_front();
+      pump();  // room in flight: the next request goes out before the callback runs
+      run_callback(cb, std::move(body));
+    }
+  }
+
+  // The request timer waits for the earliest deadline: the oldest request
+  // in flight's, or the write under way's.
+  void arm_request_timer(const std::shared_ptr<Conn>& c) {
+    if (c->timer_armed || c->dead) return;
+    Clock::time_point deadline = Clock::time_point::max();
+    if (!in_flight.empty()) deadline = in_flight.front().deadline;
+    if (c->writing) deadline = std::min(deadline, c->write_deadline);
+    if (deadline == Clock::time_point::max()) return;
+    c->timer_armed = true;
+    c->request_timer.expires_at(deadline);
+    auto self = shared_from_this();
+    c->request_timer.async_wait([self, c](const boost::system::error_code&) {
+      c->timer_armed = false;
+      if (c->dead) return;
+      const auto now = Clock::now();
+      if ((!self->in_flight.empty() && self->in_flight.front().deadline <= now) ||
+          (c->writing && c->write_deadline <= now)) {
+        log()->warn("closing connection to {}:{}: no response within {} ms", self->options.host,
+                    self->options.port, self->options.request_timeout_ms);
+        self->fail(c, Cause::kTimeout, "request timed out");
+        return;
+      }
+      self->arm_request_timer(c);
+    });
+  }
+
+  static void shut(Conn& c) {
+    c.dead = true;
+    boost::system::error_code ignored;
+    c.resolver.cancel();
+    c.connect_timer.cancel();
+    c.request_timer.cancel();
+    if (c.socket.is_open()) {
+      c.socket.shutdown(tcp::socket::shutdown_both, ignored);
+      c.socket.close(ignored);
+    }
+  }
+
+  // The connection (or the attempt) failed: close it, fail every request
+  // sent on it or waiting for it, and start the backoff for the next one.
+  void fail(std::shared_ptr<Conn> c, Cause cause, const char* why) {  // by value: may be `conn`
+    if (c->dead) return;
+    const bool was_up = c->up;
+    shut(*c);
+    if (conn == c) conn.reset();
+    is_connected = false;
+    ++failures;
+    next_connect_at = Clock::now() + backoff();
+    log()->debug("connection to {}:{} failed ({}); {} in flight, {} waiting", options.host, options.port, why,
+                 in_flight.size() + write_no_response.size(), waiting.size());
+
+    const auto rest = make_error_code(was_up ? ClientErrc::kDisconnected : ClientErrc::kConnectFailed);
+    std::error_code first = rest;
+    if (cause == Cause::kTimeout) first = ClientErrc::kTimedOut;
+    if (cause == Cause::kBadResponse) first = ClientErrc::kBadResponse;
+    for (auto& [cb, ec] : take_pending(first, rest)) run_callback(cb, ec);
+  }
+
+  // reconnect.backoff.ms doubling per consecutive failure, capped at
+  // reconnect.backoff.max.ms, then ±20% jitter (Kafka's ExponentialBackoff).
+  Clock::duration backoff() {
+    const int64_t base = std::max<int64_t>(0, options.reconnect_backoff_ms);
+    const int64_t cap = std::max<int64_t>(base, options.reconnect_backoff_max_ms);
+    double ms = static_cast<double>(base);
+    for (int i = 1; i < failures && ms < static_cast<double>(cap); ++i) ms *= 2;
+    ms = std::min(ms, static_cast<double>(cap));
+    std::uniform_real_distribution<double> jitter(0.8, 1.2);
+    ms *= jitter(rng);
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+  }
+
+  // --- from any thread -------------------------------------------------------
+
+  void close() {
+    closed = true;
+    if (core->on_thread()) {
+      do_close();
+      return;
+    }
+    auto self = shared_from_this();
+    if (!core->post([self]() { self->do_close(); })) {
+      // The runtime stopped; its destructor closed every client it knew.
+      std::lock_guard lock(close_mu);
+      close_done = true;
+    }
+    std::unique_lock lock(close_mu);
+    close_cv.wait(lock, [this]() { return close_done; });
+  }
+};
+
+// ---------------------------------------------------------------------------
+
+ClientRuntime::ClientRuntime(std::string name) : impl_(std::make_unique<Impl>()) {
+  auto core = impl_->core;
+  impl_->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      core->io->get_executor());
+  if (name.size() > 15) name.resize(15);
+  std::mutex started_mu;
+  std::condition_variable started_cv;
+  bool started = false;
+  impl_->thread = std::thread([core, name, &started_mu, &started_cv, &started]() {
+    ::pthread_setname_np(::pthread_self(), name.c_str());
+    core->thread_id = std::this_thread::get_id();
+    {
+      std::lock_guard lock(started_mu);
+      started = true;
+    }
+    started_cv.notify_one();
+    for (;;) {
+      try {
+        core->io->run();
+        break;
+      } catch (const std::exception& e) {
+        log()->error("client runtime {}: a task threw: {}", name, e.what());
+      } catch (...) {
+        log()->error("client runtime {}: a task threw a non-standard exception", name);
+      }
+    }
+  });
+  std::unique_lock lock(started_mu);
+  started_cv.wait(lock, [&]() { return started; });
+}
+
+ClientRuntime::~ClientRuntime() {
+  auto& core = *impl_->core;
+  KEEL_ASSERT(!core.on_thread(), "a ClientRuntime destroyed on its own thread");
+  // Close every client: their pending requests fail (callbacks run) while
+  // the thread still runs.
+  std::vector<std::shared_ptr<Client::Impl>> clients;
+  {
+    std::shared_lock lock(core.mu);
+    for (auto& [ptr, weak] : core.clients) {
+      if (auto c = weak.lock()) clients.push_back(std::move(c));
+    }
+  }
+  for (auto& c : clients) c->close();
+  clients.clear();
+  {
+    std::unique_lock lock(core.mu);
+    core.alive = false;
+  }
+  // Run what was posted before (sends racing with this fail with kClosed),
+  // then stop; scheduled functions not yet due are dropped.
+  // A few rounds: what the thread posts while running a round's handlers
+  // comes after that round's marker.
+  std::function<void(int)> stop_after;
+  asio::io_context* io = core.io.get();
+  stop_after = [io, &stop_after](int rounds) {
+    if (rounds == 0) {
+      io->stop();
+      return;
+    }
+    asio::post(*io, [&stop_after, rounds]() { stop_after(rounds - 1); });
+  };
+  stop_after(4);
+  impl_->work.reset();
+  impl_->thread.join();
+  // Destroying the context destroys the handlers still queued, and with them
+  // the connections they hold.
+  core.io.reset();
+}
+
+void ClientRuntime::post(std::function<void()> fn) {
+  impl_->core->post(std::move(fn));
+}
+
+std::function<void()> ClientRuntime::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
+  // Exactly one of "fn runs" and "cancelled" wins the flag.
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  auto core = impl_->core;
+  // The timer is made on the runtime thread (timers are not thread-safe);
+  // the cancel function reaches it only through a weak pointer posted there.
+  auto weak_slot = std::make_shared<std::weak_ptr<asio::steady_timer>>();
+  core->post([core, delay, fn = std::move(fn), done, weak_slot]() mutable {
+    if (done->load()) return;
+    auto t = std::make_shared<asio::steady_timer>(*core->io, delay);
+    *weak_slot = t;
+    t->async_wait([t, fn = std::move(fn), done](const boost::system::error_code& ec) {
+      if (ec || done->exchange(true)) return;
+      fn();
+    });
+  });
+  return [core, done, weak_slot]() {
+    if (done->exchange(true)) return;
+    core->post([weak_slot]() {
+      if (auto t = weak_slot->lock()) t->cancel();
+    });
+  };
+}
+
+bool ClientRuntime::on_runtime_thread() const { return impl_->core->on_thread(); }
+
+// ---------------------------------------------------------------------------
+
+Client::Client(ClientRuntime& runtime, ClientOptions options)
+    : impl_(std::make_shared<Impl>(runtime.impl().core, std::move(options))) {
+  std::unique_lock lock(impl_->core->mu);
+  if (!impl_->core->alive) {
+    impl_->closed = true;
+    impl_->close_started = true;
+    impl_->close_done = true;
+    return;
+  }
+  impl_->core->clients.emplace(impl_.get(), impl_);
+}
+
+Client::~Client() { close(); }
+
+void Client::send(Bytes frame, int32_t correlation_id, Callback on_response, bool expect_response) {
+  auto& impl = *impl_;
+  if (impl.closed) {
+    // Later sends fail at once, but never inside send(): the caller may hold
+    // a lock its callback takes.
+    auto cb = std::make_shared<Callback>(std::move(on_response));
+    if (!impl.core->post([cb]() { run_callback(*cb, ClientErrc::kClosed); })) run_callback(*cb, ClientErrc::kClosed);
+    return;
+  }
+  auto self = impl_;
+  auto queued = std::make_shared<Impl::Queued>(
+      Impl::Queued{std::move(frame), correlation_id, std::move(on_response), expect_response});
+  if (!impl.core->post([self, queued]() { self->enqueue(std::move(*queued)); })) {
+    run_callback(queued->cb, ClientErrc::kClosed);
+  }
+}
+
+int32_t Client::next_correlation_id() {
+  return static_cast<int32_t>(impl_->correlation.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
+}
+
+void Client::set_address(std::string host, uint16_t port) {
+  auto self = impl_;
+  impl_->core->post([self, host = std::move(host), port]() mutable { self->change_address(std::move(host), port); });
+}
+
+void Client::close() { impl_->close(); }
+
+bool Client::connected() const { return impl_->is_connected.load(); }
+
+}  // namespace keel::net

@@ -1,0 +1,123 @@
+#pragma once
+// The client side of the Kafka wire, for broker-to-broker traffic (the
+// controller's requests, replica fetches, AlterPartition, ControlledShutdown):
+// one TCP connection to one broker, requests pipelined and answered in order.
+//
+// net knows frames, not messages: a caller hands over a request frame (header
+// and body, without the size prefix) with its correlation id, and gets back
+// the response frame (correlation id first, without the size prefix).
+// cluster/ builds the headers and decodes the bodies (protocol/).
+//
+// Connections are made lazily on the first request and again after a failure,
+// with exponential backoff (reconnect.backoff.ms doubling up to
+// reconnect.backoff.max.ms, with ±20% jitter, as Kafka's NetworkClient does).
+// When a connection fails, every request sent on it or waiting for it fails
+// with an error; nothing is resent by this layer (the caller decides: the
+// controller's queue resends, a fetcher fetches again).
+//
+// Threads: a ClientRuntime owns one io_context thread on which all its
+// clients' I/O runs. Callbacks run on that thread and must not block; they may
+// call send() again. send() and close() are thread-safe. Boost.Asio stays in
+// the .cc file.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace keel::net {
+
+class ClientRuntime {
+ public:
+  // `name` names the thread (for top/gdb), at most 15 characters.
+  explicit ClientRuntime(std::string name);
+  ~ClientRuntime();  // closes every client first; their pending requests fail
+  ClientRuntime(const ClientRuntime&) = delete;
+  ClientRuntime& operator=(const ClientRuntime&) = delete;
+
+  // Runs `fn` on the runtime's thread (after what is already queued).
+  void post(std::function<void()> fn);
+  // Runs `fn` on the runtime's thread after `delay`; the returned function
+  // cancels it if it has not run yet (cancelling after it ran does nothing).
+  std::function<void()> schedule(std::chrono::milliseconds delay, std::function<void()> fn);
+  bool on_runtime_thread() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientOptions {
+  std::string host;
+  uint16_t port = 0;
+  int64_t connect_timeout_ms = 10'000;         // socket.connection.setup.timeout.ms
+  int64_t request_timeout_ms = 30'000;         // a request unanswered this long fails the connection
+  int64_t reconnect_backoff_ms = 50;           // reconnect.backoff.ms
+  int64_t reconnect_backoff_max_ms = 1'000;    // reconnect.backoff.max.ms
+  int32_t max_response_bytes = 104857600 * 2;  // a larger size prefix fails the connection
+  size_t max_in_flight = 5;                    // requests on the wire at once; more wait in order
+  int32_t send_buffer_bytes = -1;              // -1: the OS default
+  int32_t receive_buffer_bytes = -1;
+};
+
+// Why a request got no response.
+enum class ClientErrc {
+  kDisconnected = 1,   // the connection failed or closed before the response came
+  kConnectFailed,      // could not connect (refused, unreachable, connect timeout)
+  kTimedOut,           // no response within request_timeout_ms
+  kClosed,             // the client was closed
+  kBadResponse,        // the response frame's size or correlation id was wrong
+};
+const std::error_category& client_category();
+std::error_code make_error_code(ClientErrc e);
+
+class Client {
+ public:
+  // `on_response` gets the whole response frame (correlation id first).
+  using Callback = std::function<void(Result<Bytes>)>;
+
+  Client(ClientRuntime& runtime, ClientOptions options);
+  ~Client();  // close()
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Queues a request: `frame` is the request header and body (no size prefix),
+  // whose correlation id is `correlation_id` (the response must carry it).
+  // `expect_response` false for acks=0-style requests: the callback runs once
+  // the frame is written. The callback runs exactly once, on the runtime's thread.
+  void send(Bytes frame, int32_t correlation_id, Callback on_response, bool expect_response = true);
+
+  // A fresh correlation id for this client (thread-safe).
+  int32_t next_correlation_id();
+
+  // Points the client at a new address (a broker re-registered with another
+  // endpoint): the current connection is closed (its requests fail) and the
+  // next request connects there.
+  void set_address(std::string host, uint16_t port);
+
+  // Fails every pending request with kClosed and closes the connection; later
+  // sends fail at once. Idempotent; may be called from any thread, and
+  // returns once the connection is closed.
+  void close();
+
+  // Whether a connection is established now (for metrics and tests).
+  bool connected() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace keel::net
+
+namespace std {
+template <>
+struct is_error_code_enum<keel::net::ClientErrc> : true_type {};
+}  // namespace std

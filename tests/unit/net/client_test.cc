@@ -1,0 +1,846 @@
+// The broker-to-broker client against scripted servers on 127.0.0.1: in-order
+// pipelining, the in-flight limit, bad responses, disconnects, reconnect
+// backoff, timeouts, close() and destruction with requests pending.
+//
+// Test frames are a correlation id followed by a payload, so an echoing
+// server answers each request correctly.
+
+#include "net/client.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace keel::net {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+int64_t ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+// --- wire helpers for the test servers (plain POSIX sockets) ---------------
+
+bool read_exact(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t got = ::read(fd, p, n);
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    const ssize_t put = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (put <= 0) return false;
+    p += put;
+    n -= static_cast<size_t>(put);
+  }
+  return true;
+}
+
+bool write_all(int fd, const Bytes& b) { return write_all(fd, b.data(), b.size()); }
+
+// One frame without its size prefix, or nullopt at end of stream.
+std::optional<Bytes> read_frame(int fd) {
+  uint8_t prefix[4];
+  if (!read_exact(fd, prefix, 4)) return std::nullopt;
+  Bytes body(static_cast<size_t>(load_be<int32_t>(prefix)));
+  if (!read_exact(fd, body.data(), body.size())) return std::nullopt;
+  return body;
+}
+
+bool write_frame(int fd, const Bytes& body) {
+  Bytes out(4);
+  store_be<int32_t>(out.data(), static_cast<int32_t>(body.size()));
+  out.insert(out.end(), body.begin(), body.end());
+  return write_all(fd, out);
+}
+
+// Whether a frame can be read within `ms`.
+bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) > 0;
+}
+
+int32_t correlation_of(const Bytes& frame) { return load_be<int32_t>(frame.data()); }
+std::string payload_of(const Bytes& frame) { return std::string(frame.begin() + 4, frame.end()); }
+
+Bytes request(int32_t correlation_id, std::string_view payload) {
+  Bytes b(4 + payload.size());
+  store_be<int32_t>(b.data(), correlation_id);
+  if (!payload.empty()) std::memcpy(b.data() + 4, payload.data(), payload.size());
+  return b;
+}
+
+// A port nothing listens on (at the time of asking).
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Listens on 127.0.0.1 (or ::1) and runs `script(fd, n)` for the n-th
+// accepted connection (from 0) on a thread of its own; the connection is
+// closed when the script returns. Stopping shuts every connection down, so a
+// script blocked in read() sees end of stream.
+class TestServer {
+ public:
+  using Script = std::function<void(int fd, int index)>;
+
+  explicit TestServer(Script script, uint16_t port = 0, bool ipv6 = false) : script_(std::move(script)) {
+    listen_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc;
+    if (ipv6) {
+      sockaddr_in6 addr{};
+      addr.sin6_family = AF_INET6;
+      addr.sin6_port = htons(port);
+      addr.sin6_addr = in6addr_loopback;
+      rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      socklen_t len = sizeof(addr);
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+      port_ = ntohs(addr.sin6_port);
+    } else {
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(port);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      socklen_t len = sizeof(addr);
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+      port_ = ntohs(addr.sin_port);
+    }
+    ok_ = rc == 0 && ::listen(listen_fd_, 64) == 0;
+    if (ok_) accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+
+  ~TestServer() { stop(); }
+
+  void stop() {
+    if (stopping_.exchange(true)) return;
+    if (accept_thread_.joinable()) accept_thread_.join();
+    ::close(listen_fd_);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& c : conns_) {
+        if (!c->closed) ::shutdown(c->fd, SHUT_RDWR);
+      }
+    }
+    for (auto& c : conns_) c->thread.join();
+  }
+
+  bool ok() const { return ok_; }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  struct Conn {
+    int fd = -1;
+    bool closed = false;  // under mu_
+    std::thread thread;
+  };
+
+  void accept_loop() {
+    while (!stopping_) {
+      if (!readable_within(listen_fd_, 20)) continue;
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      const int index = accepted_.fetch_add(1);
+      std::lock_guard lock(mu_);
+      auto conn = std::make_unique<Conn>();
+      conn->fd = fd;
+      Conn* c = conn.get();
+      conn->thread = std::thread([this, c, index] {
+        script_(c->fd, index);
+        std::lock_guard lock(mu_);
+        ::close(c->fd);
+        c->closed = true;
+      });
+      conns_.push_back(std::move(conn));
+    }
+  }
+
+  Script script_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  bool ok_ = false;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
+void echo(int fd, int) {
+  while (auto frame = read_frame(fd)) {
+    if (!write_frame(fd, *frame)) return;
+  }
+}
+
+// Reads requests and never answers them.
+void hold(int fd, int) {
+  while (read_frame(fd)) {
+  }
+}
+
+// --- outcomes seen by callbacks ----------------------------------------------
+
+struct Outcome {
+  int tag;
+  Result<Bytes> result;
+  bool on_runtime_thread;
+  Clock::time_point at;
+};
+
+class Recorder {
+ public:
+  explicit Recorder(ClientRuntime& runtime) : runtime_(runtime) {}
+
+  Client::Callback cb(int tag) {
+    return [this, tag](Result<Bytes> r) { add(tag, std::move(r)); };
+  }
+
+  void add(int tag, Result<Bytes> r) {
+    {
+      std::lock_guard lock(mu_);
+      outcomes_.push_back(Outcome{tag, std::move(r), runtime_.on_runtime_thread(), Clock::now()});
+    }
+    cv_.notify_all();
+  }
+
+  bool wait_for(size_t n, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return outcomes_.size() >= n; });
+  }
+
+  std::vector<Outcome> outcomes() {
+    std::lock_guard lock(mu_);
+    return outcomes_;
+  }
+  size_t size() {
+    std::lock_guard lock(mu_);
+    return outcomes_.size();
+  }
+
+ private:
+  ClientRuntime& runtime_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Outcome> outcomes_;
+};
+
+ClientOptions options_for(uint16_t port) {
+  ClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.connect_timeout_ms = 2'000;
+  o.request_timeout_ms = 5'000;
+  o.reconnect_backoff_ms = 10;
+  o.reconnect_backoff_max_ms = 50;
+  return o;
+}
+
+// Sends request `correlation_id` with `payload`, recorded under tag = id.
+void send_tagged(Client& client, Recorder& rec, int32_t correlation_id, std::string_view payload,
+                 bool expect_response = true) {
+  client.send(request(correlation_id, payload), correlation_id, rec.cb(correlation_id), expect_response);
+}
+
+::testing::AssertionResult failed_with(const Outcome& o, ClientErrc e) {
+  if (o.result.ok()) return ::testing::AssertionFailure() << "request " << o.tag << " succeeded";
+  if (o.result.error() != make_error_code(e)) {
+    return ::testing::AssertionFailure() << "request " << o.tag << " failed with " << o.result.error().message()
+                                         << ", expected " << make_error_code(e).message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// --- tests ---------------------------------------------------------------------
+
+TEST(ClientErrors, CategoryNamesEveryError) {
+  EXPECT_STREQ(client_category().name(), "keel.net.client");
+  for (auto e : {ClientErrc::kDisconnected, ClientErrc::kConnectFailed, ClientErrc::kTimedOut, ClientErrc::kClosed,
+                 ClientErrc::kBadResponse}) {
+    std::error_code ec = e;  // through is_error_code_enum
+    EXPECT_EQ(&ec.category(), &client_category());
+    EXPECT_NE(ec.message(), "unknown client error");
+  }
+  EXPECT_NE(make_error_code(ClientErrc::kTimedOut), make_error_code(ClientErrc::kDisconnected));
+}
+
+TEST(ClientRuntime, PostRunsOnTheNamedRuntimeThread) {
+  ClientRuntime runtime("keel-test-runtime-long-name");
+  EXPECT_FALSE(runtime.on_runtime_thread());
+  std::promise<std::pair<bool, std::string>> seen;
+  runtime.post([&] {
+    char name[32] = {};
+    ::pthread_getname_np(::pthread_self(), name, sizeof(name));
+    seen.set_value({runtime.on_runtime_thread(), name});
+  });
+  auto [on_thread, name] = seen.get_future().get();
+  EXPECT_TRUE(on_thread);
+  EXPECT_EQ(name, "keel-test-runti");  // 15 characters
+}
+
+TEST(ClientRuntime, ScheduledFunctionsRunAfterTheirDelayUnlessCancelled) {
+  ClientRuntime runtime("sched");
+  std::promise<Clock::time_point> ran;
+  std::atomic<bool> cancelled_ran{false};
+  const auto start = Clock::now();
+  auto cancel_late = runtime.schedule(60ms, [&] { ran.set_value(Clock::now()); });
+  auto cancel = runtime.schedule(30ms, [&] { cancelled_ran = true; });
+  cancel();
+  const auto at = ran.get_future().get();
+  EXPECT_GE(ms_between(start, at), 55);
+  cancel_late();  // after it ran: nothing happens
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(cancelled_ran.load());
+}
+
+TEST(Client, PipelinedRequestsAreAnsweredInOrder) {
+  // The server reads all five before answering any: they must be on the wire
+  // together.
+  TestServer server([](int fd, int) {
+    std::vector<Bytes> frames;
+    for (int i = 0; i < 5; ++i) {
+      auto f = read_frame(fd);
+      if (!f) return;
+      frames.push_back(std::move(*f));
+    }
+    for (auto& f : frames) write_frame(fd, f);
+    echo(fd, 0);
+  });
+  ASSERT_TRUE(server.ok());
+  ClientRuntime runtime("pipeline");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(server.port()));
+  EXPECT_FALSE(client.connected());
+  for (int i = 0; i < 5; ++i) {
+    const int32_t id = client.next_correlation_id();
+    send_tagged(client, rec, id, "request-" + std::to_string(id));
+  }
+  ASSERT_TRUE(rec.wait_for(5));
+  auto outcomes = rec.outcomes();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(outcomes[i].result.ok()) << outcomes[i].result.error().message();
+    EXPECT_EQ(outcomes[i].tag, i);
+    EXPECT_EQ(correlation_of(*outcomes[i].result), i);
+    EXPECT_EQ(payload_of(*outcomes[i].result), "request-" + std::to_string(i));
+    EXPECT_TRUE(outcomes[i].on_runtime_thread);
+  }
+  EXPECT_TRUE(client.connected());
+  EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST(Client, RequestsPastMaxInFlightWaitInOrder) {
+  // After each request the server waits 100 ms for more, then answers what it
+  // has: the most it ever holds unanswered is what the client had in flight.
+  std::atomic<int> max_unanswered{0};
+  TestServer server([&](int fd, int) {
+    for (;;) {
+      std::vector<Bytes> frames;
+      auto f = read_frame(fd);
+      if (!f) return;
+      frames.push_back(std::move(*f));
+      while (readable_within(fd, 100)) {
+        auto more = read_frame(fd);
+        if (!more) return;
+        frames.push_back(std::move(*more));
+      }
+      max_unanswered = std::max<int>(max_unanswered, static_cast<int>(frames.size()));
+      for (auto& fr : frames) write_frame(fd, fr);
+    }
+  });
+  ClientRuntime runtime("inflight");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.max_in_flight = 3;
+  Client client(runtime, options);
+  for (int32_t i = 0; i < 10; ++i) send_tagged(client, rec, i, "r" + std::to_string(i));
+  ASSERT_TRUE(rec.wait_for(10, 10s));
+  auto outcomes = rec.outcomes();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(outcomes[i].tag, i);
+    ASSERT_TRUE(outcomes[i].result.ok());
+    EXPECT_EQ(payload_of(*outcomes[i].result), "r" + std::to_string(i));
+  }
+  EXPECT_EQ(max_unanswered.load(), 3);
+}
+
+TEST(Client, AWrongCorrelationIdFailsTheConnectionAndTheNextSendReconnects) {
+  TestServer server([](int fd, int index) {
+    if (index > 0) return echo(fd, index);
+    auto f = read_frame(fd);
+    if (!f) return;
+    write_frame(fd, request(correlation_of(*f) + 100, "wrong"));
+    hold(fd, index);
+  });
+  ClientRuntime runtime("badcid");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(server.port()));
+  for (int32_t i = 0; i < 3; ++i) send_tagged(client, rec, i, "x");
+  ASSERT_TRUE(rec.wait_for(3));
+  auto outcomes = rec.outcomes();
+  EXPECT_EQ(outcomes[0].tag, 0);
+  EXPECT_TRUE(failed_with(outcomes[0], ClientErrc::kBadResponse));
+  EXPECT_TRUE(failed_with(outcomes[1], ClientErrc::kDisconnected));
+  EXPECT_TRUE(failed_with(outcomes[2], ClientErrc::kDisconnected));
+  EXPECT_FALSE(client.connected());
+
+  send_tagged(client, rec, 3, "again");
+  ASSERT_TRUE(rec.wait_for(4));
+  EXPECT_TRUE(rec.outcomes()[3].result.ok());
+  EXPECT_EQ(server.accepted(), 2);
+}
+
+TEST(Client, AnOversizedOrNegativeResponseSizeFailsTheConnection) {
+  TestServer server([](int fd, int index) {
+    auto f = read_frame(fd);
+    if (!f) return;
+    uint8_t prefix[4];
+    store_be<int32_t>(prefix, index == 0 ? 1025 : -1);
+    write_all(fd, prefix, 4);
+    hold(fd, index);
+  });
+  ClientRuntime runtime("oversize");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.max_response_bytes = 1024;
+  Client client(runtime, options);
+  send_tagged(client, rec, 1, "a");
+  send_tagged(client, rec, 2, "b");
+  ASSERT_TRUE(rec.wait_for(2));
+  EXPECT_TRUE(failed_with(rec.outcomes()[0], ClientErrc::kBadResponse));
+  EXPECT_TRUE(failed_with(rec.outcomes()[1], ClientErrc::kDisconnected));
+  send_tagged(client, rec, 3, "c");
+  ASSERT_TRUE(rec.wait_for(3));
+  EXPECT_TRUE(failed_with(rec.outcomes()[2], ClientErrc::kBadResponse));
+}
+
+TEST(Client, TheServerClosingMidResponseFailsEveryPendingRequest) {
+  TestServer server([](int fd, int) {
+    std::vector<Bytes> frames;
+    for (int i = 0; i < 3; ++i) {
+      auto f = read_frame(fd);
+      if (!f) return;
+      frames.push_back(std::move(*f));
+    }
+    write_frame(fd, frames[0]);
+    // Half of the second answer, then the connection closes.
+    Bytes partial(4);
+    store_be<int32_t>(partial.data(), 20);
+    partial.insert(partial.end(), frames[1].begin(), frames[1].begin() + 4);
+    write_all(fd, partial);
+  });
+  ClientRuntime runtime("midclose");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.reconnect_backoff_ms = 1'000;  // no reconnect within the test
+  Client client(runtime, options);
+  for (int32_t i = 0; i < 3; ++i) send_tagged(client, rec, i, "payload");
+  ASSERT_TRUE(rec.wait_for(3));
+  auto outcomes = rec.outcomes();
+  EXPECT_TRUE(outcomes[0].result.ok());
+  EXPECT_TRUE(failed_with(outcomes[1], ClientErrc::kDisconnected));
+  EXPECT_TRUE(failed_with(outcomes[2], ClientErrc::kDisconnected));
+  EXPECT_FALSE(client.connected());
+}
+
+TEST(Client, ConnectRefusedFailsThenTheServerAppearsAndASendAfterTheBackoffSucceeds) {
+  const uint16_t port = free_port();
+  ClientRuntime runtime("refused");
+  Recorder rec(runtime);
+  auto options = options_for(port);
+  options.reconnect_backoff_ms = 200;
+  options.reconnect_backoff_max_ms = 400;
+  Client client(runtime, options);
+
+  send_tagged(client, rec, 1, "first");
+  send_tagged(client, rec, 2, "queued behind the connect");
+  ASSERT_TRUE(rec.wait_for(2));
+  EXPECT_TRUE(failed_with(rec.outcomes()[0], ClientErrc::kConnectFailed));
+  EXPECT_TRUE(failed_with(rec.outcomes()[1], ClientErrc::kConnectFailed));
+  const auto failed_at = rec.outcomes()[1].at;
+
+  // A send during the backoff waits it out (200 ms ±20%), fails again, and
+  // the next backoff doubles (400 ms ±20%).
+  send_tagged(client, rec, 3, "second");
+  ASSERT_TRUE(rec.wait_for(3));
+  EXPECT_TRUE(failed_with(rec.outcomes()[2], ClientErrc::kConnectFailed));
+  const auto failed_again_at = rec.outcomes()[2].at;
+  EXPECT_GE(ms_between(failed_at, failed_again_at), 150);
+  EXPECT_LT(ms_between(failed_at, failed_again_at), 2'000);
+
+  TestServer server(echo, port);
+  ASSERT_TRUE(server.ok());
+  send_tagged(client, rec, 4, "third");
+  ASSERT_TRUE(rec.wait_for(4));
+  ASSERT_TRUE(rec.outcomes()[3].result.ok()) << rec.outcomes()[3].result.error().message();
+  EXPECT_GE(ms_between(failed_again_at, rec.outcomes()[3].at), 300);
+  EXPECT_LT(ms_between(failed_again_at, rec.outcomes()[3].at), 3'000);
+  EXPECT_TRUE(client.connected());
+
+  // A success reset the backoff: after the next failure it is back at 200 ms.
+  server.stop();
+  for (int i = 0; i < 200 && client.connected(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(client.connected());
+  const auto dropped_at = Clock::now();
+  send_tagged(client, rec, 5, "fourth");
+  ASSERT_TRUE(rec.wait_for(5));
+  EXPECT_TRUE(failed_with(rec.outcomes()[4], ClientErrc::kConnectFailed));
+  EXPECT_LT(ms_between(dropped_at, rec.outcomes()[4].at), 300);
+}
+
+TEST(Client, AnUnansweredRequestTimesOutAndFailsTheOthers) {
+  TestServer server(hold);
+  ClientRuntime runtime("timeout");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.request_timeout_ms = 200;
+  Client client(runtime, options);
+  const auto start = Clock::now();
+  send_tagged(client, rec, 1, "a");
+  send_tagged(client, rec, 2, "b");
+  ASSERT_TRUE(rec.wait_for(2));
+  auto outcomes = rec.outcomes();
+  EXPECT_TRUE(failed_with(outcomes[0], ClientErrc::kTimedOut));
+  EXPECT_TRUE(failed_with(outcomes[1], ClientErrc::kDisconnected));
+  EXPECT_GE(ms_between(start, outcomes[0].at), 180);
+  EXPECT_LT(ms_between(start, outcomes[0].at), 3'000);
+  EXPECT_FALSE(client.connected());
+}
+
+TEST(Client, CloseFailsPendingRequestsBeforeItReturnsAndLaterSendsAtOnce) {
+  std::atomic<int> seen{0};
+  TestServer server([&](int fd, int) {
+    while (read_frame(fd)) ++seen;
+  });
+  ClientRuntime runtime("close");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.max_in_flight = 2;
+  Client client(runtime, options);
+  for (int32_t i = 0; i < 4; ++i) send_tagged(client, rec, i, "pending");
+  for (int i = 0; i < 400 && seen < 2; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(seen.load(), 2);
+  client.close();
+  // Every callback ran before close() returned: two in flight, two queued.
+  ASSERT_EQ(rec.size(), 4u);
+  for (auto& o : rec.outcomes()) {
+    EXPECT_TRUE(failed_with(o, ClientErrc::kClosed));
+    EXPECT_TRUE(o.on_runtime_thread);
+  }
+  EXPECT_FALSE(client.connected());
+  client.close();  // idempotent
+
+  send_tagged(client, rec, 9, "after close");
+  ASSERT_TRUE(rec.wait_for(5));
+  EXPECT_TRUE(failed_with(rec.outcomes()[4], ClientErrc::kClosed));
+  EXPECT_TRUE(rec.outcomes()[4].on_runtime_thread);
+}
+
+TEST(Client, CloseFromInsideACallbackDoesNotDeadlock) {
+  // Answers the first request only.
+  TestServer server([](int fd, int) {
+    auto f = read_frame(fd);
+    if (!f) return;
+    write_frame(fd, *f);
+    hold(fd, 0);
+  });
+  ClientRuntime runtime("cbclose");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(server.port()));
+  std::atomic<bool> close_returned{false};
+  client.send(request(1, "first"), 1, [&](Result<Bytes> r) {
+    rec.add(1, std::move(r));
+    client.close();
+    close_returned = true;
+    client.send(request(3, "from the callback"), 3, rec.cb(3));
+  });
+  send_tagged(client, rec, 2, "second");
+  ASSERT_TRUE(rec.wait_for(3));
+  auto outcomes = rec.outcomes();
+  EXPECT_EQ(outcomes[0].tag, 1);
+  EXPECT_TRUE(outcomes[0].result.ok());
+  EXPECT_EQ(outcomes[1].tag, 2);
+  EXPECT_TRUE(failed_with(outcomes[1], ClientErrc::kClosed));
+  EXPECT_EQ(outcomes[2].tag, 3);
+  EXPECT_TRUE(failed_with(outcomes[2], ClientErrc::kClosed));
+  EXPECT_TRUE(close_returned.load());
+}
+
+TEST(Client, ACallbackMaySendAgain) {
+  TestServer server(echo);
+  ClientRuntime runtime("resend");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(server.port()));
+  std::function<void(Result<Bytes>)> next;
+  std::atomic<int> hops{0};
+  next = [&](Result<Bytes> r) {
+    rec.add(hops, std::move(r));
+    if (++hops < 5) client.send(request(hops, "hop"), hops, next);
+  };
+  client.send(request(0, "hop"), 0, next);
+  ASSERT_TRUE(rec.wait_for(5));
+  for (auto& o : rec.outcomes()) EXPECT_TRUE(o.result.ok());
+}
+
+TEST(Client, DestroyingAClientWithRequestsInFlightFailsThemWithClosed) {
+  std::atomic<int> seen{0};
+  TestServer server([&](int fd, int) {
+    while (read_frame(fd)) ++seen;
+  });
+  ClientRuntime runtime("destroy");
+  Recorder rec(runtime);
+  auto client = std::make_unique<Client>(runtime, options_for(server.port()));
+  for (int32_t i = 0; i < 3; ++i) send_tagged(*client, rec, i, "in flight");
+  for (int i = 0; i < 400 && seen < 3; ++i) std::this_thread::sleep_for(5ms);
+  client.reset();
+  ASSERT_EQ(rec.size(), 3u);
+  for (auto& o : rec.outcomes()) EXPECT_TRUE(failed_with(o, ClientErrc::kClosed));
+}
+
+TEST(Client, DestroyingAClientFromItsOwnCallbackIsSafe) {
+  TestServer server([](int fd, int) {
+    auto f = read_frame(fd);
+    if (!f) return;
+    write_frame(fd, *f);
+    hold(fd, 0);
+  });
+  ClientRuntime runtime("selfdestroy");
+  Recorder rec(runtime);
+  auto client = std::make_unique<Client>(runtime, options_for(server.port()));
+  // Both sent from the runtime thread, before the first callback can run.
+  runtime.post([&] {
+    client->send(request(1, "first"), 1, [&](Result<Bytes> r) {
+      rec.add(1, std::move(r));
+      client.reset();
+    });
+    send_tagged(*client, rec, 2, "second");
+  });
+  ASSERT_TRUE(rec.wait_for(2));
+  EXPECT_TRUE(rec.outcomes()[0].result.ok());
+  EXPECT_TRUE(failed_with(rec.outcomes()[1], ClientErrc::kClosed));
+}
+
+TEST(Client, SetAddressFailsWhatIsPendingAndMovesToTheNewServer) {
+  // Server A answers "A" except to "hold"; server B answers "B".
+  auto tagging = [](char tag) {
+    return [tag](int fd, int) {
+      while (auto f = read_frame(fd)) {
+        if (payload_of(*f) == "hold") continue;
+        Bytes out = request(correlation_of(*f), std::string(1, tag));
+        if (!write_frame(fd, out)) return;
+      }
+    };
+  };
+  TestServer a(tagging('A'));
+  TestServer b(tagging('B'));
+  ClientRuntime runtime("move");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(a.port()));
+  send_tagged(client, rec, 1, "x");
+  ASSERT_TRUE(rec.wait_for(1));
+  EXPECT_EQ(payload_of(*rec.outcomes()[0].result), "A");
+  send_tagged(client, rec, 2, "hold");
+  std::this_thread::sleep_for(50ms);
+  client.set_address("127.0.0.1", b.port());
+  send_tagged(client, rec, 3, "x");
+  ASSERT_TRUE(rec.wait_for(3));
+  auto outcomes = rec.outcomes();
+  EXPECT_EQ(outcomes[1].tag, 2);
+  EXPECT_TRUE(failed_with(outcomes[1], ClientErrc::kDisconnected));
+  EXPECT_EQ(outcomes[2].tag, 3);
+  ASSERT_TRUE(outcomes[2].result.ok());
+  EXPECT_EQ(payload_of(*outcomes[2].result), "B");
+  EXPECT_EQ(a.accepted(), 1);
+  EXPECT_EQ(b.accepted(), 1);
+}
+
+TEST(Client, WithoutExpectResponseTheCallbackRunsOnceWrittenWithNoBytes) {
+  std::atomic<int> seen{0};
+  TestServer server([&](int fd, int) {
+    while (auto f = read_frame(fd)) {
+      ++seen;
+      if (payload_of(*f) == "no answer") continue;
+      if (!write_frame(fd, *f)) return;
+    }
+  });
+  ClientRuntime runtime("noack");
+  Recorder rec(runtime);
+  Client client(runtime, options_for(server.port()));
+  send_tagged(client, rec, 1, "no answer", false);
+  send_tagged(client, rec, 2, "answer");
+  send_tagged(client, rec, 3, "no answer", false);
+  ASSERT_TRUE(rec.wait_for(3));
+  std::this_thread::sleep_for(20ms);
+  auto outcomes = rec.outcomes();
+  ASSERT_EQ(outcomes.size(), 3u);
+  int empty_ok = 0;
+  for (auto& o : outcomes) {
+    ASSERT_TRUE(o.result.ok()) << o.tag;
+    if (o.tag == 2) {
+      EXPECT_EQ(payload_of(*o.result), "answer");
+    } else {
+      EXPECT_TRUE(o.result->empty());
+      ++empty_ok;
+    }
+  }
+  EXPECT_EQ(empty_ok, 2);
+  for (int i = 0; i < 200 && seen < 3; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(seen.load(), 3);
+}
+
+TEST(Client, ManyClientsShareOneRuntime) {
+  TestServer server(echo);
+  ClientRuntime runtime("many");
+  Recorder rec(runtime);
+  constexpr int kClients = 20;
+  constexpr int kRequests = 10;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int c = 0; c < kClients; ++c) clients.push_back(std::make_unique<Client>(runtime, options_for(server.port())));
+  std::vector<std::thread> senders;
+  for (int c = 0; c < kClients; ++c) {
+    senders.emplace_back([&, c] {
+      for (int i = 0; i < kRequests; ++i) {
+        const int32_t id = clients[c]->next_correlation_id();
+        clients[c]->send(request(id, "client " + std::to_string(c)), id, [&rec, c, id](Result<Bytes> r) {
+          const bool good = r.ok() && correlation_of(*r) == id && payload_of(*r) == "client " + std::to_string(c);
+          rec.add(good ? c : -1, std::move(r));
+        });
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  ASSERT_TRUE(rec.wait_for(kClients * kRequests, 10s));
+  for (auto& o : rec.outcomes()) EXPECT_GE(o.tag, 0);
+  EXPECT_EQ(server.accepted(), kClients);
+}
+
+TEST(Client, AThreeMiBResponseArrivesWhole) {
+  constexpr size_t kSize = 3u << 20;
+  TestServer server([](int fd, int) {
+    while (auto f = read_frame(fd)) {
+      Bytes out = request(correlation_of(*f), "");
+      out.resize(4 + kSize);
+      for (size_t i = 0; i < kSize; ++i) out[4 + i] = static_cast<uint8_t>(i * 7);
+      if (!write_frame(fd, out)) return;
+    }
+  });
+  ClientRuntime runtime("big");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.receive_buffer_bytes = 64 << 10;
+  options.send_buffer_bytes = 64 << 10;
+  Client client(runtime, options);
+  send_tagged(client, rec, 7, "big please");
+  ASSERT_TRUE(rec.wait_for(1, 10s));
+  auto outcomes = rec.outcomes();
+  auto& r = outcomes[0].result;
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->size(), 4 + kSize);
+  EXPECT_EQ(correlation_of(*r), 7);
+  bool same = true;
+  for (size_t i = 0; i < kSize && same; ++i) same = (*r)[4 + i] == static_cast<uint8_t>(i * 7);
+  EXPECT_TRUE(same);
+}
+
+TEST(Client, HostNamesAreResolved) {
+  TestServer server(echo);
+  ClientRuntime runtime("resolve");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.host = "localhost";  // may resolve to ::1 first: the next address is tried
+  Client client(runtime, options);
+  send_tagged(client, rec, 1, "hello");
+  ASSERT_TRUE(rec.wait_for(1));
+  ASSERT_TRUE(rec.outcomes()[0].result.ok()) << rec.outcomes()[0].result.error().message();
+}
+
+TEST(Client, Ipv6LiteralsConnect) {
+  TestServer server(echo, 0, /*ipv6=*/true);
+  if (!server.ok()) GTEST_SKIP() << "no IPv6 loopback here";
+  ClientRuntime runtime("ipv6");
+  Recorder rec(runtime);
+  auto options = options_for(server.port());
+  options.host = "::1";
+  Client plain(runtime, options);
+  options.host = "[::1]";
+  Client bracketed(runtime, options);
+  send_tagged(plain, rec, 1, "v6");
+  send_tagged(bracketed, rec, 2, "v6");
+  ASSERT_TRUE(rec.wait_for(2));
+  for (auto& o : rec.outcomes()) EXPECT_TRUE(o.result.ok()) << o.result.error().message();
+}
+
+TEST(Client, AnUnresolvableHostFailsToConnect) {
+  ClientRuntime runtime("noname");
+  Recorder rec(runtime);
+  auto options = options_for(9);
+  options.host = "no-such-host.invalid";
+  Client client(runtime, options);
+  send_tagged(client, rec, 1, "x");
+  ASSERT_TRUE(rec.wait_for(1, 15s));
+  EXPECT_TRUE(failed_with(rec.outcomes()[0], ClientErrc::kConnectFailed));
+}
+
+TEST(ClientRuntime, DestroyingTheRuntimeClosesItsClients) {
+  std::atomic<int> seen{0};
+  TestServer server([&](int fd, int) {
+    while (read_frame(fd)) ++seen;
+  });
+  auto runtime = std::make_unique<ClientRuntime>("teardown");
+  std::mutex mu;
+  std::vector<std::error_code> errors;
+  auto record = [&](Result<Bytes> r) {
+    std::lock_guard lock(mu);
+    errors.push_back(r.error());
+  };
+  auto client = std::make_unique<Client>(*runtime, options_for(server.port()));
+  Client idle(*runtime, options_for(server.port()));
+  for (int32_t i = 0; i < 3; ++i) client->send(request(i, "x"), i, record);
+  for (int i = 0; i < 400 && seen < 3; ++i) std::this_thread::sleep_for(5ms);
+  runtime.reset();
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(errors.size(), 3u);
+    for (auto& e : errors) EXPECT_EQ(e, make_error_code(ClientErrc::kClosed));
+  }
+  // The clients outlived their runtime: sends still get their callback.
+  client->send(request(5, "x"), 5, record);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(errors.size(), 4u);
+}
+
+}  // namespace
+}  // namespace keel::net
