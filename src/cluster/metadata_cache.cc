@@ -1,5 +1,7 @@
 #include "cluster/metadata_cache.h"
 
+#include <algorithm>
+
 namespace keel::cluster {
 
 const TopicInfo* ClusterSnapshot::topic(const std::string& name) const {
@@ -76,6 +78,48 @@ void MetadataCache::put_partition(const std::string& topic, const PartitionInfo&
     auto& parts = it->second.partitions;
     if (static_cast<size_t>(p.partition) >= parts.size()) parts.resize(static_cast<size_t>(p.partition) + 1);
     parts[static_cast<size_t>(p.partition)] = p;
+  });
+}
+
+void MetadataCache::apply_update(std::map<int32_t, BrokerInfo> brokers, int32_t controller_id,
+                                 const std::vector<TopicInfo>& topics) {
+  modify([&](ClusterSnapshot& s) {
+    s.brokers = std::move(brokers);
+    s.controller_id = controller_id;
+    for (const TopicInfo& update : topics) {
+      const bool deleting = std::any_of(update.partitions.begin(), update.partitions.end(),
+                                        [](const PartitionInfo& p) { return p.leader == -2; });
+      auto it = s.topics.find(update.name);
+      if (deleting) {
+        if (it != s.topics.end()) {
+          s.topic_names.erase(it->second.id);
+          s.topics.erase(it);
+        }
+        continue;
+      }
+      if (it == s.topics.end()) {
+        TopicInfo fresh;
+        fresh.name = update.name;
+        it = s.topics.emplace(update.name, std::move(fresh)).first;
+      }
+      TopicInfo& t = it->second;
+      if (!update.id.is_zero() && update.id != t.id) {
+        s.topic_names.erase(t.id);
+        t.id = update.id;
+        s.topic_names[t.id] = t.name;
+      }
+      t.internal = update.internal;
+      for (const PartitionInfo& p : update.partitions) {
+        if (p.partition < 0) continue;
+        if (static_cast<size_t>(p.partition) >= t.partitions.size()) {
+          const size_t from = t.partitions.size();
+          t.partitions.resize(static_cast<size_t>(p.partition) + 1);
+          // Partitions not described yet have no leader.
+          for (size_t i = from; i < t.partitions.size(); ++i) t.partitions[i].partition = static_cast<int32_t>(i);
+        }
+        t.partitions[static_cast<size_t>(p.partition)] = p;
+      }
+    }
   });
 }
 

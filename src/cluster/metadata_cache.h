@@ -80,6 +80,15 @@ class MetadataCache {
   // Sets one partition's state (the topic must be present; ignored otherwise).
   void put_partition(const std::string& topic, const PartitionInfo& p);
 
+  // What an UpdateMetadata request carries, applied as one change (Kafka's
+  // ZkMetadataCache.updateMetadata): the live brokers and the controller
+  // replace what was there; each topic of `topics` has only the partitions
+  // that changed, merged into what the cache has (a topic not yet known is
+  // added). A partition whose leader is -2 (the topic is being deleted)
+  // removes its whole topic, as Kafka's cache drops the partitions.
+  void apply_update(std::map<int32_t, BrokerInfo> brokers, int32_t controller_id,
+                    const std::vector<TopicInfo>& topics);
+
   // Bumped by every change; waiters (CreateTopics) poll it cheaply.
   uint64_t version() const;
   // Called after every change, outside the lock (wakes waiting admin requests).

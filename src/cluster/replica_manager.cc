@@ -45,6 +45,30 @@ protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& t
   return protocol::ErrorCode::kNone;
 }
 
+bool ReplicaManager::accept_controller_epoch(int32_t epoch) {
+  int32_t seen = controller_epoch_.load();
+  while (epoch > seen) {
+    if (controller_epoch_.compare_exchange_weak(seen, epoch)) return true;
+  }
+  return epoch >= seen;
+}
+
+std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
+    const std::vector<ReplicaState>& partitions) {
+  std::vector<protocol::ErrorCode> errors;
+  errors.reserve(partitions.size());
+  for (const ReplicaState& r : partitions) {
+    std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>> config;
+    if (topic_config_source_) {
+      config = topic_config_source_(r.tp.topic);
+    } else {
+      config = {storage::LogConfig{}, std::make_shared<PartitionConfig>()};
+    }
+    errors.push_back(apply_leader_and_isr(r.tp, r.topic_id, r.state, config.first, std::move(config.second)));
+  }
+  return errors;
+}
+
 void ReplicaManager::update_topic_config(const std::string& topic, const storage::LogConfig& log_config,
                                          std::shared_ptr<const PartitionConfig> config) {
   std::lock_guard lock(mu_);

@@ -7,11 +7,13 @@
 // Handlers hold a shared_ptr<Partition>, so a partition being stopped stays
 // valid until the last request using it is done.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "cluster/delayed_fetch.h"
@@ -39,6 +41,32 @@ class ReplicaManager {
   // StopReplica: forgets the partition; with delete_log, deletes its log
   // (LogManager::remove: renamed and removed in the background).
   protocol::ErrorCode stop_replica(const TopicPartition& tp, bool delete_log);
+
+  // The controller epoch fence of LeaderAndIsr, UpdateMetadata and StopReplica:
+  // false (STALE_CONTROLLER_EPOCH) when `epoch` is older than the newest this
+  // broker has accepted; otherwise it becomes the newest. Thread-safe.
+  bool accept_controller_epoch(int32_t epoch);
+  int32_t controller_epoch() const { return controller_epoch_.load(); }
+
+  // How a replica's log and partition config come from its topic's config
+  // (the broker's defaults, dynamic configs and the topic's overrides, read
+  // from the store): set by the broker before the first LeaderAndIsr.
+  using TopicConfigSource =
+      std::function<std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>>(const std::string& topic)>;
+  void set_topic_config_source(TopicConfigSource fn) { topic_config_source_ = std::move(fn); }
+
+  // One partition of a LeaderAndIsr request.
+  struct ReplicaState {
+    TopicPartition tp;
+    protocol::Uuid topic_id;
+    LeaderState state;
+    bool is_new = false;
+  };
+  // LeaderAndIsr (Kafka's becomeLeaderOrFollower): hosts each partition (its
+  // log opened or created with its topic's config) as leader or follower by
+  // the state's leader. Per partition: NONE, STALE_CONTROLLER_EPOCH (a leader
+  // epoch older than the partition's), KAFKA_STORAGE_ERROR; in order.
+  std::vector<protocol::ErrorCode> become_leader_or_follower(const std::vector<ReplicaState>& partitions);
 
   std::shared_ptr<Partition> partition(const TopicPartition& tp) const;
   std::vector<std::shared_ptr<Partition>> partitions() const;
@@ -68,6 +96,8 @@ class ReplicaManager {
   mutable std::mutex mu_;
   std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
   DelayedFetchPurgatory purgatory_;
+  std::atomic<int32_t> controller_epoch_{-1};
+  TopicConfigSource topic_config_source_;
   LeadershipListener leadership_listener_;
   DeletionListener deletion_listener_;
 };

@@ -286,6 +286,20 @@ void Broker::start() {
   };
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();
+  services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
+  // A replica the controller assigns here gets its topic's config as this
+  // broker sees it: defaults, dynamic broker configs and the stored overrides.
+  replicas_->set_topic_config_source([this](const std::string& topic) {
+    auto overrides = kafka_store_->entity_config("topics", topic);
+    if (!overrides) {
+      log()->warn("cannot read the config overrides of topic '{}' ({}); using the defaults", topic,
+                  overrides.error().message());
+    }
+    const config::TopicConfig tc =
+        effective_topic_config(config_, dynamic_->merged(), overrides ? *overrides : std::map<std::string, std::string>{});
+    return std::make_pair(to_log_config(tc), std::shared_ptr<const cluster::PartitionConfig>(
+                                                 std::make_shared<cluster::PartitionConfig>(to_partition_config(tc))));
+  });
   producer_ids_ = std::make_unique<cluster::ProducerIdManager>([this]() -> Result<std::pair<int64_t, int64_t>> {
     auto block = kafka_store_->claim_producer_id_block(config_.broker_id);
     if (!block) return block.error();

@@ -35,6 +35,11 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
 Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/controller_requests.cc: the controller's requests, fenced by broker
+// and controller epoch.
+Result<void> handle_leader_and_isr(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_update_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 // server/sasl.cc: answered here only outside a SASL exchange (ILLEGAL_SASL_STATE),
 // and a SaslHandshake on a SASL listener before authentication with the mechanisms

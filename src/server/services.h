@@ -29,6 +29,8 @@ struct Services {
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions
   group::GroupCoordinator* groups = nullptr;  // the group APIs; null: COORDINATOR_NOT_AVAILABLE
+  // This broker's current registration epoch (KIP-380), -1 before it has one.
+  std::function<int64_t()> broker_epoch;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -14,6 +14,8 @@ from kafka_wire import (api_versions, connect, frame, is_closed, parse_api_versi
 # What docs/compatibility.md promises; kept here by hand so a change to the
 # table is a deliberate one.
 SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
+          # the controller's requests (LeaderAndIsr, StopReplica, UpdateMetadata), as a ZooKeeper-mode broker serves them
+          4: (0, 7), 5: (0, 4), 6: (0, 8),
           # the group APIs, at what a Kafka 3.9 ZooKeeper-mode broker serves
           8: (0, 9), 9: (0, 9), 10: (0, 6), 11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5),
           # SaslHandshake and SaslAuthenticate: the SASL gate (docs/compatibility.md)
