@@ -14,6 +14,9 @@
 // answers) are run after the lock is released. A timer thread expires
 // sessions, ends join and sync phases and runs the manager's offset expiry;
 // a loader thread has the manager load partitions.
+//
+// coordinator.cc holds the threads, the leadership and the APIs over stored
+// groups; rebalance.cc the join/sync/heartbeat/leave rules.
 
 #include <condition_variable>
 #include <cstdint>
@@ -178,6 +181,8 @@ class GroupCoordinator {
  private:
   using Calls = std::vector<std::function<void()>>;
 
+  // The rebalance protocol's steps (rebalance.cc), under mu_.
+  //
   // What the manager calls for each group it unloads: the group's waiting
   // JoinGroup/SyncGroup requests are answered NOT_COORDINATOR (into calls).
   static GroupMetadataManager::OnUnloaded answer_not_coordinator(Calls& calls);
@@ -194,6 +199,8 @@ class GroupCoordinator {
   void reset_assignments(Group& g, protocol::ErrorCode error, Calls& calls);
   void transition(Group& g, GroupState s, int64_t now);
   JoinResult join_result_for(const Group& g, const Member& m) const;
+
+  // The timer and loader threads' bodies (coordinator.cc).
   void loop();
   void loader_loop();
   static void run(Calls& calls);
