@@ -43,17 +43,22 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+
+def _codes(*names):
+    """Error codes by name; a name this binding lacks is skipped."""
+    return {getattr(KafkaError, n) for n in names if hasattr(KafkaError, n)}
+
+
 # Never sent at all: the producer refused the message locally.
-LOCAL_NEVER_SENT = {KafkaError._MSG_SIZE_TOO_LARGE, KafkaError._UNKNOWN_PARTITION,
-                    KafkaError._UNKNOWN_TOPIC, KafkaError._INVALID_ARG, KafkaError._QUEUE_FULL}
+LOCAL_NEVER_SENT = _codes("_MSG_SIZE_TOO_LARGE", "_UNKNOWN_PARTITION", "_UNKNOWN_TOPIC",
+                          "_INVALID_ARG", "_QUEUE_FULL")
 # The broker rejected the batch before appending it. Definite only when this
 # was the message's sole attempt (retries=0); a retried message may have been
 # appended by an earlier attempt whose answer was lost.
-BROKER_REJECTED = {KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.MSG_SIZE_TOO_LARGE,
-                   KafkaError.INVALID_MSG, KafkaError.INVALID_REQUIRED_ACKS,
-                   KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.UNKNOWN_TOPIC_OR_PART,
-                   KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.MSG_SIZE_TOO_LARGE,
-                   KafkaError.INVALID_RECORD, KafkaError.CORRUPT_MESSAGE}
+BROKER_REJECTED = _codes("NOT_ENOUGH_REPLICAS", "MSG_SIZE_TOO_LARGE", "INVALID_MSG",
+                         "INVALID_REQUIRED_ACKS", "TOPIC_AUTHORIZATION_FAILED", "UNKNOWN_TOPIC_OR_PART",
+                         "NOT_LEADER_FOR_PARTITION", "INVALID_RECORD", "CORRUPT_MESSAGE",
+                         "RECORD_LIST_TOO_LARGE")
 
 
 def classify(err, retries):
@@ -93,7 +98,10 @@ def producer_thread(args, name, index, hist, stop):
             "enable.idempotence": bool(args.idempotence), "linger.ms": 5,
             "message.timeout.ms": args.message_timeout_ms, "request.timeout.ms": args.request_timeout_ms,
             "socket.connection.setup.timeout.ms": 3000, "topic.metadata.refresh.interval.ms": 2000,
-            "retry.backoff.ms": 200}
+            "retry.backoff.ms": 200,
+            # Reconnect within a second of a broker's return: the gaps measured
+            # are the broker's, not librdkafka's backoff (default max 10 s).
+            "reconnect.backoff.max.ms": 1000}
     if not args.idempotence:
         conf["retries"] = args.retries
         # Order per partition is checked; without idempotence only one request
@@ -139,7 +147,7 @@ def consumer_thread(args, name, hist, stop):
     c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-%s-%d" % (name, os.getpid()),
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
                   "enable.partition.eof": False, "fetch.wait.max.ms": 200,
-                  "topic.metadata.refresh.interval.ms": 2000,
+                  "topic.metadata.refresh.interval.ms": 2000, "reconnect.backoff.max.ms": 1000,
                   "socket.connection.setup.timeout.ms": 3000})
     parts = list(range(args.partitions))
     c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])

@@ -1,0 +1,272 @@
+"""Faults: each one is inject() then heal(), on a Cluster in a Topology.
+
+Targets are found by role through AdminClient metadata (probe.py in the ctl
+namespace): the leader of partition 0 of the test topic, a follower of it,
+the controller, or any live broker. Every fault logs what it did (with
+time.monotonic(), the workload's clock) through the `log` callable.
+
+A fault may carry its own hold time (`hold`, seconds between inject and
+heal), e.g. a SIGSTOP shorter or longer than the ZooKeeper session timeout;
+otherwise the scenario's faulted period is used.
+"""
+
+import random
+import time
+
+from cluster import SESSION_TIMEOUT_MS
+
+
+class Fault:
+    name = "fault"
+    hold = None          # seconds, or None = the scenario's faulted period
+    min_brokers = 1
+    survivable = True    # writes should go on during the fault (with replication)
+    lossy = False        # expected to lose acknowledged writes (a control)
+
+    def __init__(self, role="leader"):
+        self.role = role
+        self.target = None
+
+    def describe(self):
+        return {"fault": self.name, "role": self.role, "target": self.target}
+
+    def inject(self, nem):
+        raise NotImplementedError
+
+    def heal(self, nem):
+        pass
+
+
+class Nemesis:
+    def __init__(self, cluster, topic, log, rng=None):
+        self.cluster = cluster
+        self.topo = cluster.topo
+        self.topic = topic
+        self.log = log
+        self.rng = rng or random.Random()
+
+    def metadata(self, retries=10):
+        for _ in range(retries):
+            md = self.cluster.metadata(self.topic)
+            if md.get("partitions"):
+                return md
+            time.sleep(1)
+        return md
+
+    def find(self, role):
+        """Broker id for a role: leader / follower / controller / any."""
+        live = [i for i, b in self.cluster.brokers.items() if b.alive() and not b.paused]
+        if role == "any" or len(self.cluster.brokers) == 1:
+            return self.rng.choice(live or list(self.cluster.brokers))
+        md = self.metadata()
+        if role == "controller":
+            c = md.get("controller")
+            if c is not None and c >= 0:
+                return c
+            return self.rng.choice(live)
+        p0 = md.get("partitions", {}).get("0", {})
+        leader = p0.get("leader")
+        if role == "leader" and leader is not None and leader >= 0:
+            return leader
+        if role == "follower":
+            followers = [r for r in p0.get("replicas", []) if r != leader and r in live]
+            if followers:
+                return self.rng.choice(followers)
+        return self.rng.choice(live)
+
+    def broker(self, bid):
+        return self.cluster.brokers[bid]
+
+    def run(self, fault, phase):
+        """The event's t is when the action began; done_t when it returned."""
+        t0 = time.monotonic()
+        getattr(fault, phase)(self)
+        self.log(phase=phase, t=t0, done_t=time.monotonic(), **fault.describe())
+
+
+class Kill9(Fault):
+    """kill -9 a broker; restart it at heal (the page cache survives)."""
+    name = "kill9"
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        nem.broker(self.target).kill9()
+
+    def heal(self, nem):
+        b = nem.broker(self.target)
+        if not b.alive():
+            b.start()
+
+
+class Terminate(Fault):
+    """SIGTERM (controlled shutdown); restart at heal."""
+    name = "sigterm"
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        nem.broker(self.target).terminate(timeout=30)
+
+    heal = Kill9.heal
+
+
+class FastBounce(Fault):
+    """kill -9 and start again at once, faster than the session timeout."""
+    name = "fast-bounce"
+    hold = 1.0
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        b = nem.broker(self.target)
+        b.kill9()
+        b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+
+
+class EmptyDirRestart(Fault):
+    """kill -9, delete the data directory, start again: the broker has lost
+    its whole log. With replication it must catch up from the others and
+    lose nothing; with one replica this is the control that MUST lose."""
+    name = "empty-dir-restart"
+    hold = 2.0
+
+    def __init__(self, role="any", lossy=False):
+        super().__init__(role)
+        self.lossy = lossy
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        b = nem.broker(self.target)
+        b.kill9()
+        b.wipe()
+        b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+
+
+class Pause(Fault):
+    """SIGSTOP for `hold` seconds, then SIGCONT."""
+    name = "pause"
+
+    def __init__(self, role="leader", hold=3.0):
+        super().__init__(role)
+        self.hold = hold
+        self.name = "pause-%s" % ("short" if hold * 1000 < SESSION_TIMEOUT_MS else "long")
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        nem.broker(self.target).pause()
+
+    def heal(self, nem):
+        nem.broker(self.target).resume()
+
+
+class CutFromBrokers(Fault):
+    """The target keeps ZooKeeper and clients, loses every other broker."""
+    name = "cut-from-brokers"
+    min_brokers = 2
+
+    def __init__(self, role="leader", lossy=False):
+        super().__init__(role)
+        self.lossy = lossy
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        host = "b%d" % self.target
+        nem.topo.isolate(host, ["b%d" % i for i in nem.cluster.brokers])
+
+    def heal(self, nem):
+        nem.topo.heal()
+
+
+class CutFromZooKeeper(Fault):
+    """The target keeps brokers and clients, loses ZooKeeper."""
+    name = "cut-from-zk"
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        nem.topo.cut("b%d" % self.target, "zk")
+
+    def heal(self, nem):
+        nem.topo.heal()
+
+
+class IsolateCompletely(Fault):
+    """The target loses brokers and ZooKeeper but keeps its clients: a zombie
+    leader taking acks=1 writes that a new leader elsewhere will not have."""
+    name = "isolate-keep-clients"
+    min_brokers = 2
+
+    def __init__(self, role="leader", lossy=False):
+        super().__init__(role)
+        self.lossy = lossy
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        host = "b%d" % self.target
+        nem.topo.isolate(host, ["b%d" % i for i in nem.cluster.brokers] + ["zk"])
+
+    def heal(self, nem):
+        nem.topo.heal()
+
+
+class CutClient(Fault):
+    """The workload's namespace loses the target (the probes' does not)."""
+    name = "cut-client"
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        nem.topo.cut("cli", "b%d" % self.target)
+
+    def heal(self, nem):
+        nem.topo.heal()
+
+
+class ZooKeeperPause(Fault):
+    name = "zk-pause"
+
+    def __init__(self, hold=None):
+        super().__init__("zookeeper")
+        self.hold = hold
+
+    def inject(self, nem):
+        self.target = "zk"
+        nem.cluster.zk.pause()
+
+    def heal(self, nem):
+        nem.cluster.zk.resume()
+
+
+class ZooKeeperRestart(Fault):
+    """kill -9 ZooKeeper (its data directory kept); start it at heal."""
+    name = "zk-restart"
+
+    def __init__(self, hold=None):
+        super().__init__("zookeeper")
+        self.hold = hold
+
+    def inject(self, nem):
+        self.target = "zk"
+        nem.cluster.zk.kill9()
+
+    def heal(self, nem):
+        if not nem.cluster.zk.alive():
+            nem.cluster.zk.start()
+
+
+def random_fault(rng, n_brokers, lossy=False):
+    """One fault for the randomized schedule (safe faults unless lossy)."""
+    long_hold = SESSION_TIMEOUT_MS / 1000 + 4
+    roles = ["leader", "follower", "controller", "any"] if n_brokers > 1 else ["any"]
+    makers = [
+        lambda r: Kill9(r),
+        lambda r: FastBounce(r),
+        lambda r: Pause(r, hold=rng.uniform(1.0, SESSION_TIMEOUT_MS / 1000 * 0.6)),
+        lambda r: Pause(r, hold=long_hold),
+        lambda r: CutFromZooKeeper(r),
+        lambda r: CutClient(r),
+        lambda r: ZooKeeperPause(),
+        lambda r: ZooKeeperRestart(),
+        lambda r: Terminate(r),
+    ]
+    if n_brokers > 1:
+        makers += [lambda r: CutFromBrokers(r), lambda r: EmptyDirRestart("follower")]
+    if lossy:
+        makers += [lambda r: EmptyDirRestart(r, lossy=True)]
+    return rng.choice(makers)(rng.choice(roles))

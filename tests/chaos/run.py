@@ -1,0 +1,401 @@
+"""Run chaos scenarios against keel in network namespaces (as root).
+
+    run.py list
+    run.py scenario NAME [--out DIR] [--full]
+    run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR]
+
+A scenario: topology (router + zk, b1..bN, cli, ctl), ZooKeeper, N brokers,
+the topic, the workload; then warm-up (until acks flow, plus a few seconds),
+steady, inject, faulted, heal, recovery (every partition led again; with
+replication, no under-replicated partition), stop the workload (outstanding
+sends resolved), final read of every partition, checks. The report
+(report.json in the output directory) says what the checker found and
+whether that matches the scenario's expectation: "safe" scenarios must show
+no violation, "loss" controls MUST show lost writes (a harness that cannot
+see loss is broken). Exit status 0 when the outcome matches the expectation.
+
+Timings are short by default (CI); --full uses fault-testing.md's 20/60/60/60 s.
+Multi-broker scenarios need replication, which keel does not have yet: they
+are refused unless KEEL_CHAOS_CLUSTER=1.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import checker  # noqa: E402
+import nemesis as nm  # noqa: E402
+from cluster import SESSION_TIMEOUT_MS, Cluster, Proc, probe  # noqa: E402
+from topology import Topology, install_signal_handlers  # noqa: E402
+
+CLUSTER_READY = os.environ.get("KEEL_CHAOS_CLUSTER") == "1"
+
+SHORT = {"warmup": 5, "steady": 8, "faulted": 15, "recovery": 12}
+FULL = {"warmup": 20, "steady": 60, "faulted": 60, "recovery": 60}
+
+SINGLE = dict(brokers=1, rf=1, min_isr=1, partitions=4)
+TRIPLE = dict(brokers=3, rf=3, min_isr=2, partitions=6)
+SAFE_CLIENT = dict(acks="all", idempotence=1)
+
+
+def S(fault, expect="safe", **kw):
+    d = dict(TRIPLE)
+    d.update(SAFE_CLIENT)
+    d.update(kw)
+    d["fault"] = fault
+    d["expect"] = expect
+    d.setdefault("unclean", False)
+    return d
+
+
+# Each scenario builds a fresh fault object (faults keep their target).
+SCENARIOS = {
+    # --- today: one broker, replication factor 1 -----------------------------
+    "single-empty-dir-acks1": lambda: S(nm.EmptyDirRestart("any", lossy=True), "loss",
+                                        acks="1", idempotence=0, **SINGLE),
+    "single-empty-dir-acksall": lambda: S(nm.EmptyDirRestart("any", lossy=True), "loss", **SINGLE),
+    "single-kill9-acksall": lambda: S(nm.Kill9("any"), "safe", survivable=False, **SINGLE),
+    "single-pause-short": lambda: S(nm.Pause("any", hold=3.0), "safe", **SINGLE),
+    "single-pause-long": lambda: S(nm.Pause("any", hold=10.0), "safe", survivable=False, **SINGLE),
+    "single-zk-pause": lambda: S(nm.ZooKeeperPause(), "safe", **SINGLE),
+    "single-zk-restart": lambda: S(nm.ZooKeeperRestart(), "safe", **SINGLE),
+    "single-cut-client": lambda: S(nm.CutClient("any"), "safe", survivable=False, **SINGLE),
+    "single-cut-from-zk": lambda: S(nm.CutFromZooKeeper("any"), "safe", **SINGLE),
+    "single-fast-bounce": lambda: S(nm.FastBounce("any"), "safe", **SINGLE),
+    # --- the cluster: 3 brokers, RF=3, min.insync.replicas=2 ------------------
+    "kill9-leader": lambda: S(nm.Kill9("leader")),
+    "kill9-follower": lambda: S(nm.Kill9("follower")),
+    "kill9-controller": lambda: S(nm.Kill9("controller")),
+    "kill9-any": lambda: S(nm.Kill9("any")),
+    "sigterm-leader": lambda: S(nm.Terminate("leader")),
+    "pause-leader-short": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 / 2)),
+    "pause-leader-long": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 + 6)),
+    "cut-leader-from-brokers": lambda: S(nm.CutFromBrokers("leader")),
+    "cut-leader-from-zk": lambda: S(nm.CutFromZooKeeper("leader")),
+    "cut-controller-from-zk": lambda: S(nm.CutFromZooKeeper("controller")),
+    "cut-client-from-leader": lambda: S(nm.CutClient("leader")),
+    "zk-pause": lambda: S(nm.ZooKeeperPause()),
+    "zk-restart": lambda: S(nm.ZooKeeperRestart()),
+    "fast-bounce-leader": lambda: S(nm.FastBounce("leader")),
+    "empty-dir-follower": lambda: S(nm.EmptyDirRestart("follower")),
+    # Controls that MUST report loss once the cluster exists (fault-testing.md §2).
+    "control-isolate-leader-acks1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
+                                              acks="1", idempotence=0),
+    "control-isolate-leader-minisr1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
+                                                min_isr=1),
+}
+
+
+def is_cluster(spec):
+    return spec["brokers"] > 1
+
+
+class Tail:
+    """Counts ok events in a growing JSONL file."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.ok, self.buf = Path(path), 0, 0, ""
+
+    def poll(self):
+        if self.path.exists():
+            with open(self.path) as f:
+                f.seek(self.pos)
+                data = f.read()
+                self.pos = f.tell()
+            self.buf += data
+            lines = self.buf.split("\n")
+            self.buf = lines.pop()
+            self.ok += sum(1 for l in lines if l.startswith('{"type":"ok"'))
+        return self.ok
+
+
+class Run:
+    def __init__(self, spec, out, timings, rate, name):
+        self.spec, self.out, self.tm, self.rate, self.name = spec, Path(out), timings, rate, name
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.topic = "chaos"
+        self.nemesis_path = self.out / "nemesis.jsonl"
+        self.history = self.out / "history.jsonl"
+        self.final = self.out / "final.jsonl"
+        self.notes = {}
+        self.extra_violations = []
+
+    def log(self, **ev):
+        ev.setdefault("t", time.monotonic())
+        ev.setdefault("type", "nemesis")
+        with open(self.nemesis_path, "a") as f:
+            f.write(json.dumps(ev) + "\n")
+        print("[%s] %s" % (self.name, json.dumps({k: v for k, v in ev.items() if k != "t"})), flush=True)
+
+    def broker_config(self):
+        n = self.spec["brokers"]
+        return {"offsets.topic.replication.factor": min(3, n),
+                "transaction.state.log.replication.factor": min(3, n),
+                "transaction.state.log.min.isr": min(2, n),
+                "default.replication.factor": self.spec["rf"],
+                "min.insync.replicas": self.spec["min_isr"],
+                "unclean.leader.election.enable": str(self.spec["unclean"]).lower()}
+
+    def wait_leaders(self, cluster, timeout, full_isr=False):
+        """Seconds until every partition has a leader (and a full ISR), or None."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            md = cluster.metadata(self.topic)
+            parts = md.get("partitions", {})
+            if len(parts) == self.spec["partitions"] and all(
+                    p["leader"] is not None and p["leader"] >= 0 and not p.get("error")
+                    and (not full_isr or len(p["isr"]) == len(p["replicas"])) for p in parts.values()):
+                return round(time.monotonic() - t0, 2)
+            time.sleep(1)
+        return None
+
+    def start_workload(self, topo, cluster):
+        s = self.spec
+        per = max(1.0, self.rate / 2)
+        argv = [sys.executable, str(HERE / "workload.py"), "run", "--bootstrap", cluster.bootstrap,
+                "--topic", self.topic, "--partitions", str(s["partitions"]), "--out", str(self.history),
+                "--producers", "2", "--consumers", "2", "--rate", str(per), "--acks", str(s["acks"]),
+                "--idempotence", str(s["idempotence"]), "--retries", "0"]
+        w = Proc()
+        log = open(self.out / "workload.out", "ab")
+        import subprocess
+        w.proc = subprocess.Popen(topo.cmd("cli", argv), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return w
+
+    def sleep(self, secs, workload):
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if not workload.alive():
+                raise RuntimeError("workload exited early: %s" % (self.out / "workload.out").read_text()[-2000:])
+            time.sleep(min(0.5, max(0, end - time.monotonic())))
+
+    def execute(self, schedule):
+        """schedule(nemesis, workload) runs the fault phases."""
+        s = self.spec
+        hosts = ["zk"] + ["b%d" % i for i in range(1, s["brokers"] + 1)] + ["cli", "ctl"]
+        topo = Topology(hosts)
+        cluster = None
+        workload = None
+        t_start = time.monotonic()
+        try:
+            topo.setup()
+            self.notes["topology"] = {"tag": topo.tag, "subnet": str(topo.subnet), "addresses": topo.addr}
+            cluster = Cluster(topo, self.out, s["brokers"], self.broker_config())
+            cluster.start()
+            cfg = {"min.insync.replicas": str(s["min_isr"]),
+                   "unclean.leader.election.enable": str(s["unclean"]).lower()}
+            r = probe(topo, "create-topic", cluster.bootstrap, self.topic, s["partitions"], s["rf"], json.dumps(cfg))
+            if not r.get("ok"):
+                raise RuntimeError("create topic: %s" % r)
+            if self.wait_leaders(cluster, 60) is None:
+                raise RuntimeError("topic has no leaders: %s" % cluster.metadata(self.topic))
+            self.notes["effective_config"] = probe(topo, "configs", cluster.bootstrap, self.topic, 1)
+            md = cluster.metadata(self.topic)
+            self.notes["initial_metadata"] = md
+            p0 = md.get("partitions", {}).get("0", {})
+            self.notes["leader_is_controller"] = p0.get("leader") == md.get("controller")
+            workload = self.start_workload(topo, cluster)
+            tail = Tail(self.history)
+            # warm-up: until acks flow, then the warm-up period
+            t0 = time.monotonic()
+            while tail.poll() < 20:
+                if time.monotonic() - t0 > 60:
+                    raise RuntimeError("no acks within 60 s of warm-up")
+                self.sleep(0.5, workload)
+            self.log(phase="warm", acks=tail.ok)
+            self.sleep(self.tm["warmup"], workload)
+            self.log(phase="steady", acks=tail.poll())
+            self.sleep(self.tm["steady"], workload)
+            nem = nm.Nemesis(cluster, self.topic, self.log, random.Random(self.notes.get("seed")))
+            schedule(nem, workload, tail)
+            # recovery
+            lead = self.wait_leaders(cluster, 60, full_isr=is_cluster(s))
+            self.notes["leaders_after_heal_s"] = lead
+            if lead is None:
+                self.extra_violations.append("no_leader_or_urp_after_heal")
+            self.log(phase="recovery", acks=tail.poll(), leaders_after_s=lead)
+            self.sleep(self.tm["recovery"], workload)
+            # stop the workload: outstanding sends resolve (or stay indeterminate)
+            self.log(phase="stop", acks=tail.poll())
+            workload.signal(15)
+            try:
+                workload.proc.wait(timeout=90)
+            except Exception:  # noqa: BLE001
+                workload.kill9()
+                self.notes["workload_killed"] = True
+            # final read
+            fr = topo.run("cli", [sys.executable, str(HERE / "workload.py"), "final-read", "--bootstrap",
+                                  cluster.bootstrap, "--topic", self.topic, "--partitions", str(s["partitions"]),
+                                  "--out", str(self.final), "--timeout", "60"],
+                          capture_output=True, text=True, timeout=s["partitions"] * 70 + 30)
+            self.notes["final_read_exit"] = fr.returncode
+            self.log(phase="final-read-done")
+            died = [b.host for b in cluster.brokers.values() if b.proc is not None and not b.alive()]
+            if died:
+                self.extra_violations.append("broker_died")
+                self.notes["brokers_died"] = died
+            crashes = cluster.crash_report()
+            if crashes:
+                self.extra_violations.append("broker_crash")
+                self.notes["crash_lines"] = crashes
+        finally:
+            if workload is not None:
+                workload.kill9()
+            if cluster is not None:
+                cluster.stop()
+            topo.teardown()
+        self.notes["elapsed_s"] = round(time.monotonic() - t_start, 1)
+        return self.judge()
+
+    def judge(self):
+        files = [self.history, self.final, self.nemesis_path]
+        rep = checker.check(checker.load([str(p) for p in files if p.exists()]),
+                            idempotence=bool(self.spec["idempotence"]))
+        rep["violations"] = sorted(set(rep["violations"] + self.extra_violations))
+        rep["valid"] = not rep["violations"]
+        spec = {k: v for k, v in self.spec.items() if k != "fault"}
+        expect = self.spec["expect"]
+        if expect == "loss":
+            matched = "lost_write" in rep["violations"]
+        else:
+            matched = rep["valid"]
+        survivable = self.spec.get("survivable", True) and is_cluster(self.spec)
+        faulted_acks = rep["liveness"].get("acks_during_fault")
+        if expect == "safe" and survivable and faulted_acks == 0:
+            rep["violations"].append("no_progress_during_fault")
+            rep["valid"] = matched = False
+        rep.update({"scenario": self.name, "spec": spec, "expect": expect,
+                    "outcome_matches_expectation": matched, "notes": self.notes})
+        (self.out / "report.json").write_text(json.dumps(rep, indent=1, default=str) + "\n")
+        return rep
+
+
+def single_fault_schedule(fault, faulted):
+    def schedule(nem, workload, tail):
+        nem.run(fault, "inject")
+        hold = fault.hold if fault.hold is not None else faulted
+        end = time.monotonic() + hold
+        while time.monotonic() < end:
+            time.sleep(0.5)
+        nem.run(fault, "heal")
+        # the rest of the faulted period, if the fault had a shorter hold
+        rest = faulted - hold
+        if rest > 0:
+            time.sleep(rest)
+    return schedule
+
+
+def random_schedule(n_brokers, duration, max_faults, rng, lossy):
+    def schedule(nem, workload, tail):
+        end = time.monotonic() + duration
+        faults = 0
+        while time.monotonic() < end and faults < max_faults:
+            if rng.random() < 0.25:  # a quiet period, as Bufstream's harness has
+                nem.log(phase="quiet")
+                time.sleep(min(rng.uniform(5, 15), max(0, end - time.monotonic())))
+                continue
+            fault = nm.random_fault(rng, n_brokers, lossy)
+            nem.run(fault, "inject")
+            hold = fault.hold if fault.hold is not None else rng.uniform(5, 15)
+            time.sleep(hold)
+            nem.run(fault, "heal")
+            faults += 1
+            time.sleep(rng.uniform(5, 10))
+    return schedule
+
+
+def summary(rep):
+    return {"scenario": rep["scenario"], "expect": rep["expect"],
+            "outcome_matches_expectation": rep["outcome_matches_expectation"],
+            "violations": rep["violations"], "anomaly_counts": rep["anomaly_counts"],
+            "stats": {k: v for k, v in rep["stats"].items() if k != "partitions_final"},
+            "leaders_after_heal_s": rep["notes"].get("leaders_after_heal_s"),
+            "elapsed_s": rep["notes"].get("elapsed_s")}
+
+
+def run_scenario(name, out=None, full=False, rate=200.0):
+    spec = SCENARIOS[name]()
+    if is_cluster(spec) and not CLUSTER_READY:
+        raise SystemExit("%s needs replication (3 brokers, RF=3): set KEEL_CHAOS_CLUSTER=1 once it exists" % name)
+    tm = dict(FULL if full else SHORT)
+    out = out or tempfile.mkdtemp(prefix="keel-chaos-%s-" % name)
+    r = Run(spec, out, tm, rate, name)
+    rep = r.execute(single_fault_schedule(spec["fault"], tm["faulted"]))
+    rep["notes"]["out"] = str(out)
+    return rep
+
+
+def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0):
+    if n_brokers > 1 and not CLUSTER_READY:
+        raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
+    rng = random.Random(seed)
+    base = TRIPLE if n_brokers > 1 else SINGLE
+    spec = S(None, "loss" if lossy else "safe", **dict(base, brokers=n_brokers,
+                                                        rf=min(3, n_brokers), min_isr=min(2, n_brokers)))
+    out = out or tempfile.mkdtemp(prefix="keel-chaos-random-")
+    tm = dict(SHORT)
+    r = Run(spec, out, tm, rate, "random-%d" % seed)
+    r.notes["seed"] = seed
+    rep = r.execute(random_schedule(n_brokers, duration, max_faults, rng, lossy))
+    rep["notes"]["out"] = str(out)
+    return rep
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list")
+    sc = sub.add_parser("scenario")
+    sc.add_argument("name", nargs="+")
+    sc.add_argument("--full", action="store_true")
+    rd = sub.add_parser("random")
+    rd.add_argument("--brokers", type=int, default=1)
+    rd.add_argument("--duration", type=float, default=300)
+    rd.add_argument("--max-faults", type=int, default=40)
+    rd.add_argument("--seed", type=int, default=None)
+    rd.add_argument("--lossy", action="store_true", help="include faults expected to lose data")
+    for p in (sc, rd):
+        p.add_argument("--out", default=None, help="output directory (one sub-directory per scenario)")
+        p.add_argument("--rate", type=float, default=200.0, help="total messages/s of the producers")
+    a = ap.parse_args(argv)
+    if a.cmd == "list":
+        for name, mk in SCENARIOS.items():
+            spec = mk()
+            gated = is_cluster(spec) and not CLUSTER_READY
+            print("%-32s expect=%-4s brokers=%d rf=%d min.isr=%d acks=%s %s" % (
+                name, spec["expect"], spec["brokers"], spec["rf"], spec["min_isr"], spec["acks"],
+                "(needs KEEL_CHAOS_CLUSTER=1)" if gated else ""))
+        return 0
+    if os.geteuid() != 0:
+        raise SystemExit("run.py needs root (ip netns)")
+    if shutil.which("ip") is None:
+        raise SystemExit("needs iproute2")
+    install_signal_handlers()
+    reports = []
+    if a.cmd == "scenario":
+        for name in a.name:
+            out = str(Path(a.out) / name) if a.out else None
+            reports.append(run_scenario(name, out, a.full, a.rate))
+            print(json.dumps(summary(reports[-1]), indent=1), flush=True)
+    else:
+        seed = a.seed if a.seed is not None else random.randrange(1 << 30)
+        reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate))
+        print(json.dumps(summary(reports[-1]), indent=1), flush=True)
+    if a.out:
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "summary.json").write_text(json.dumps([summary(r) for r in reports], indent=1) + "\n")
+    return 0 if all(r["outcome_matches_expectation"] for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
