@@ -177,8 +177,10 @@ def test_librdkafka_215_every_codec_with_keys_and_headers(broker, rdkafka, codec
         assert offs == list(range(100)), "partition %d delivery offsets" % p
     check_read_back(messages, r["records"], partitions)
     for p in range(partitions):
-        codecs = {b["codec"] for b in batches(broker, topic, p)}
-        assert codecs == {CODECS[codec]}, "partition %d: batch codecs on disk %r" % (p, codecs)
+        # Stored as sent; librdkafka sends a batch that would not shrink uncompressed.
+        codecs = [b["codec"] for b in batches(broker, topic, p)]
+        assert CODECS[codec] in codecs and set(codecs) <= {0, CODECS[codec]}, \
+            "partition %d: batch codecs on disk %r" % (p, codecs)
 
 
 def test_librdkafka_215_idempotent_producer_in_order_without_duplicates(broker, rdkafka):
@@ -358,7 +360,8 @@ def test_kcat_on_librdkafka_215_metadata_produce_and_consume(broker, rdkafka):
     assert [(m["partition"], m["offset"], m["key"], m["payload"]) for m in got] == [
         (0, i, "k%d" % i, "value %d é" % i) for i in range(50)]
     assert all(m["headers"] == ["origin", "kcat", "empty", ""] for m in got), got[0]
-    assert {b["codec"] for b in batches(broker, topic, 0)} == {CODECS["zstd"]}
+    codecs = [b["codec"] for b in batches(broker, topic, 0)]
+    assert CODECS["zstd"] in codecs and set(codecs) <= {0, CODECS["zstd"]}, codecs
     # -Q: the first record at or after a timestamp; the records' own first timestamp finds offset 0.
     query = subprocess.run([kcat, "-b", broker.bootstrap, "-Q", "-t", "%s:0:%d" % (topic, got[0]["ts"])],
                            env=env, capture_output=True, text=True, timeout=30)
