@@ -1,127 +1,13 @@
-// The group coordinator's rebalance protocol and offsets, driven by hand:
-// a fixed clock, tick() instead of the timer thread, run_loads() instead of
-// the loader thread, and __consumer_offsets kept in memory (replayed by
-// read_all exactly as appended, so a second coordinator "restarts" on it).
+// The group coordinator's rebalance protocol and the rules its offset and
+// admin APIs apply, driven by hand (group_fixture.h). What is stored and
+// loaded back is tested in metadata_manager_test.cc.
 
 #include "group/coordinator.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <map>
-#include <optional>
-
-#include "group/offsets_codec.h"
+#include "group_fixture.h"
 
 namespace keel::group {
 namespace {
-
-// One partition of an offset commit: leader epoch and metadata default to
-// none, the timestamp to now.
-CommitPartition at(TopicPartition tp, int64_t offset, int32_t leader_epoch = -1,
-                   std::optional<std::string> metadata = std::nullopt) {
-  CommitPartition p;
-  p.tp = std::move(tp);
-  p.offset = offset;
-  p.leader_epoch = leader_epoch;
-  p.metadata = std::move(metadata);
-  return p;
-}
-
-using protocol::ErrorCode;
-
-class MemoryOffsetsLog : public OffsetsLog {
- public:
-  ErrorCode append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t) override {
-    if (fail_next != ErrorCode::kNone) {
-      ErrorCode e = fail_next;
-      fail_next = ErrorCode::kNone;
-      return e;
-    }
-    auto& log = logs[partition];
-    log.insert(log.end(), records.begin(), records.end());
-    ++appends;
-    return ErrorCode::kNone;
-  }
-  ErrorCode read_all(int32_t partition, const RecordFn& fn) override {
-    for (const auto& r : logs[partition]) {
-      std::optional<ByteView> value;
-      if (r.value) value = ByteView(*r.value);
-      fn(ByteView(r.key), value);
-    }
-    return ErrorCode::kNone;
-  }
-  std::map<int32_t, std::vector<OffsetsRecordBytes>> logs;
-  ErrorCode fail_next = ErrorCode::kNone;
-  int appends = 0;
-};
-
-Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
-
-struct Fixture {
-  explicit Fixture(CoordinatorConfig c = config()) : coord(c, log, [this] { return now; }) {
-    for (int32_t p = 0; p < c.num_partitions; ++p) coord.on_elected(p, 0);
-    coord.run_loads();
-  }
-  static CoordinatorConfig config() {
-    CoordinatorConfig c;
-    c.num_partitions = 4;
-    c.initial_rebalance_delay_ms = 0;
-    c.min_session_timeout_ms = 1000;
-    return c;
-  }
-
-  JoinRequest join_req(const std::string& group, const std::string& member = "",
-                       std::optional<std::string> instance = std::nullopt, std::string protocol = "range") {
-    JoinRequest r;
-    r.group_id = group;
-    r.member_id = member;
-    r.group_instance_id = std::move(instance);
-    r.protocol_type = "consumer";
-    r.protocols = {{protocol, bytes("meta-" + protocol)}};
-    r.session_timeout_ms = 10000;
-    r.rebalance_timeout_ms = 20000;
-    r.client_id = "client";
-    r.client_host = "/127.0.0.1";
-    r.require_known_member_id = true;
-    return r;
-  }
-
-  // Starts a JoinGroup; the answer lands in the returned slot.
-  std::shared_ptr<std::optional<JoinResult>> join(JoinRequest r) {
-    auto slot = std::make_shared<std::optional<JoinResult>>();
-    coord.join_group(std::move(r), [slot](JoinResult res) { *slot = std::move(res); });
-    return slot;
-  }
-  std::shared_ptr<std::optional<SyncResult>> sync(const std::string& group, int32_t generation,
-                                                  const std::string& member,
-                                                  std::vector<std::pair<std::string, Bytes>> assignment = {},
-                                                  std::optional<std::string> instance = std::nullopt) {
-    auto slot = std::make_shared<std::optional<SyncResult>>();
-    SyncRequest r;
-    r.group_id = group;
-    r.generation = generation;
-    r.member_id = member;
-    r.group_instance_id = std::move(instance);
-    r.assignments = std::move(assignment);
-    coord.sync_group(std::move(r), [slot](SyncResult res) { *slot = std::move(res); });
-    return slot;
-  }
-  // A new dynamic member through MEMBER_ID_REQUIRED; returns the pending join.
-  std::pair<std::string, std::shared_ptr<std::optional<JoinResult>>> new_member(const std::string& group) {
-    auto first = join(join_req(group));
-    EXPECT_TRUE(first->has_value());
-    EXPECT_EQ((*first)->error, ErrorCode::kMemberIdRequired);
-    std::string id = (*first)->member_id;
-    return {id, join(join_req(group, id))};
-  }
-
-  std::string describe_state(const std::string& group) { return coord.describe_group(group).state; }
-
-  int64_t now = 1'000'000;
-  MemoryOffsetsLog log;
-  GroupCoordinator coord;
-};
 
 TEST(GroupCoordinator, AFirstMemberGetsAnIdThenLeadsGenerationOneAndSyncsItsAssignment) {
   Fixture f;
@@ -310,51 +196,6 @@ TEST(GroupCoordinator, AStandaloneCommitCreatesAnEmptyGroupThatOnlyStoresOffsets
   EXPECT_EQ(f.coord.commit_offsets(c).error, ErrorCode::kIllegalGeneration);
 }
 
-TEST(GroupCoordinator, GroupsAndOffsetsComeBackFromTheLogAfterARestart) {
-  Fixture f;
-  auto [a, ja] = f.new_member("g");
-  f.sync("g", 1, a, {{a, bytes("assigned")}});
-  CommitRequest c;
-  c.group_id = "g";
-  c.generation = 1;
-  c.member_id = a;
-  c.partitions = {at({"t", 0}, 100, 2, std::string("m")), at({"t", 1}, 5)};
-  f.coord.commit_offsets(c);
-  c.partitions = {at({"t", 1}, 6)};  // a later commit wins
-  f.coord.commit_offsets(c);
-  CommitRequest standalone;
-  standalone.group_id = "gone";
-  standalone.partitions = {at({"t", 0}, 1)};
-  f.coord.commit_offsets(standalone);
-  ASSERT_EQ(f.coord.delete_group("gone"), ErrorCode::kNone);
-
-  GroupCoordinator again(Fixture::config(), f.log, [&f] { return f.now; });
-  const int32_t p = again.partition_for("g");
-  EXPECT_EQ(again.check("g"), ErrorCode::kNotCoordinator);
-  again.on_elected(p, 1);
-  EXPECT_EQ(again.check("g"), ErrorCode::kCoordinatorLoadInProgress);
-  EXPECT_EQ(again.fetch_offsets("g", std::nullopt).error, ErrorCode::kCoordinatorLoadInProgress);
-  again.run_loads();
-  ASSERT_EQ(again.check("g"), ErrorCode::kNone);
-  FetchOffsetsResult r = again.fetch_offsets("g", std::vector<TopicPartition>{{"t", 0}, {"t", 1}});
-  EXPECT_EQ(r.partitions[0].offset, 100);
-  EXPECT_EQ(r.partitions[0].leader_epoch, 2);
-  EXPECT_EQ(r.partitions[0].metadata, "m");
-  EXPECT_EQ(r.partitions[1].offset, 6);
-  GroupDescription d = again.describe_group("g");
-  EXPECT_EQ(d.state, "Stable");
-  ASSERT_EQ(d.members.size(), 1u);
-  EXPECT_EQ(d.members[0].member_id, a);
-  EXPECT_EQ(d.members[0].assignment, bytes("assigned"));
-  // The member carries on in its generation after the coordinator moved.
-  EXPECT_EQ(again.heartbeat("g", 1, a, std::nullopt), ErrorCode::kNone);
-  // A deleted group stays deleted.
-  if (again.partition_for("gone") != p) again.on_elected(again.partition_for("gone"), 1);
-  again.run_loads();
-  EXPECT_EQ(again.describe_group("gone").state, "Dead");
-  EXPECT_EQ(again.fetch_offsets("gone", std::vector<TopicPartition>{{"t", 0}}).partitions[0].offset, -1);
-}
-
 TEST(GroupCoordinator, ResigningAPartitionAnswersItsWaitingMembersNotCoordinator) {
   Fixture f;
   auto [a, ja] = f.new_member("g");
@@ -402,34 +243,6 @@ TEST(GroupCoordinator, DeleteGroupsNeedsAnEmptyGroupAndOffsetDeleteSparesSubscri
   FetchOffsetsResult fetched = f.coord.fetch_offsets("h", std::nullopt);
   ASSERT_EQ(fetched.partitions.size(), 1u);
   EXPECT_EQ(fetched.partitions[0].tp.topic, "t");
-}
-
-TEST(GroupCoordinator, OffsetsOfAnEmptyGroupExpireARetentionPeriodAfterItEmptied) {
-  CoordinatorConfig cfg = Fixture::config();
-  cfg.offsets_retention_ms = 60000;
-  cfg.retention_check_interval_ms = 1000;
-  Fixture f(cfg);
-  auto [a, ja] = f.new_member("g");
-  f.sync("g", 1, a, {{a, bytes("x")}});
-  CommitRequest c;
-  c.group_id = "g";
-  c.generation = 1;
-  c.member_id = a;
-  c.partitions = {at({"t", 0}, 9)};
-  f.coord.commit_offsets(c);
-  // Stable and subscribed (opaque metadata here: unknown subscriptions) → kept.
-  f.now += 120000;
-  EXPECT_EQ(f.coord.heartbeat("g", 1, a, std::nullopt), ErrorCode::kNone);
-  f.coord.tick(f.now);
-  EXPECT_EQ(f.coord.fetch_offsets("g", std::nullopt).partitions.size(), 1u);
-  f.coord.leave_group("g", {{a, std::nullopt}});
-  f.now += 59000;
-  f.coord.tick(f.now);
-  EXPECT_EQ(f.coord.fetch_offsets("g", std::nullopt).partitions.size(), 1u);
-  f.now += 2000;
-  f.coord.tick(f.now);
-  EXPECT_TRUE(f.coord.fetch_offsets("g", std::nullopt).partitions.empty());
-  EXPECT_EQ(f.describe_state("g"), "Dead");  // gone with its last offset
 }
 
 TEST(GroupCoordinator, TheInitialDelayWaitsForMoreMembersBeforeTheFirstGeneration) {
@@ -527,32 +340,6 @@ TEST(GroupCoordinator, ListGroupsFiltersByState) {
   EXPECT_EQ(stable.groups[0].group_id, "busy");
   EXPECT_EQ(stable.groups[0].protocol_type, "consumer");
   EXPECT_TRUE(f.coord.list_groups({}, {"consumer"}).groups.empty());  // KIP-848 groups: none here
-}
-
-}  // namespace
-}  // namespace keel::group
-
-namespace keel::group {
-namespace {
-
-TEST(GroupCoordinator, DeletingATopicDropsItsCommittedOffsetsAndThenTheEmptiedGroup) {
-  Fixture f;
-  CommitRequest c;
-  c.group_id = "g";
-  c.partitions = {at({"t", 0}, 5), at({"u", 0}, 7)};
-  f.coord.commit_offsets(c);
-  f.coord.on_partition_deleted({"t", 0});
-  FetchOffsetsResult r = f.coord.fetch_offsets("g", std::nullopt);
-  ASSERT_EQ(r.partitions.size(), 1u);
-  EXPECT_EQ(r.partitions[0].tp.topic, "u");
-  f.coord.on_partition_deleted({"u", 0});
-  EXPECT_EQ(f.describe_state("g"), "Dead");
-  // What was written says the same after a restart.
-  GroupCoordinator again(Fixture::config(), f.log, [&f] { return f.now; });
-  again.on_elected(again.partition_for("g"), 1);
-  again.run_loads();
-  EXPECT_EQ(again.describe_group("g").state, "Dead");
-  EXPECT_TRUE(again.fetch_offsets("g", std::nullopt).partitions.empty());
 }
 
 }  // namespace

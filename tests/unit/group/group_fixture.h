@@ -1,0 +1,134 @@
+#pragma once
+// What the group unit tests share: __consumer_offsets kept in memory
+// (replayed by read_all exactly as appended, so a second coordinator or
+// manager "restarts" on it, and with failures to inject), and a coordinator
+// driven by hand: a fixed clock, tick() instead of the timer thread,
+// run_loads() instead of the loader thread.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "group/coordinator.h"
+#include "group/offsets_codec.h"
+
+namespace keel::group {
+namespace {
+
+// One partition of an offset commit: leader epoch and metadata default to
+// none, the timestamp to now.
+CommitPartition at(TopicPartition tp, int64_t offset, int32_t leader_epoch = -1,
+                   std::optional<std::string> metadata = std::nullopt) {
+  CommitPartition p;
+  p.tp = std::move(tp);
+  p.offset = offset;
+  p.leader_epoch = leader_epoch;
+  p.metadata = std::move(metadata);
+  return p;
+}
+
+using protocol::ErrorCode;
+
+class MemoryOffsetsLog : public OffsetsLog {
+ public:
+  ErrorCode append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t) override {
+    if (fail_next != ErrorCode::kNone) {
+      ErrorCode e = fail_next;
+      fail_next = ErrorCode::kNone;
+      return e;
+    }
+    auto& log = logs[partition];
+    log.insert(log.end(), records.begin(), records.end());
+    ++appends;
+    return ErrorCode::kNone;
+  }
+  ErrorCode read_all(int32_t partition, const RecordFn& fn) override {
+    if (fail_reads != ErrorCode::kNone) return fail_reads;
+    for (const auto& r : logs[partition]) {
+      std::optional<ByteView> value;
+      if (r.value) value = ByteView(*r.value);
+      fn(ByteView(r.key), value);
+    }
+    return ErrorCode::kNone;
+  }
+  std::map<int32_t, std::vector<OffsetsRecordBytes>> logs;
+  ErrorCode fail_next = ErrorCode::kNone;   // the next append fails with it
+  ErrorCode fail_reads = ErrorCode::kNone;  // every read_all fails with it
+  int appends = 0;
+};
+
+Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+struct Fixture {
+  explicit Fixture(CoordinatorConfig c = config()) : coord(c, log, [this] { return now; }) {
+    for (int32_t p = 0; p < c.num_partitions; ++p) coord.on_elected(p, 0);
+    coord.run_loads();
+  }
+  static CoordinatorConfig config() {
+    CoordinatorConfig c;
+    c.num_partitions = 4;
+    c.initial_rebalance_delay_ms = 0;
+    c.min_session_timeout_ms = 1000;
+    return c;
+  }
+
+  JoinRequest join_req(const std::string& group, const std::string& member = "",
+                       std::optional<std::string> instance = std::nullopt, std::string protocol = "range") {
+    JoinRequest r;
+    r.group_id = group;
+    r.member_id = member;
+    r.group_instance_id = std::move(instance);
+    r.protocol_type = "consumer";
+    r.protocols = {{protocol, bytes("meta-" + protocol)}};
+    r.session_timeout_ms = 10000;
+    r.rebalance_timeout_ms = 20000;
+    r.client_id = "client";
+    r.client_host = "/127.0.0.1";
+    r.require_known_member_id = true;
+    return r;
+  }
+
+  // Starts a JoinGroup; the answer lands in the returned slot.
+  std::shared_ptr<std::optional<JoinResult>> join(JoinRequest r) {
+    auto slot = std::make_shared<std::optional<JoinResult>>();
+    coord.join_group(std::move(r), [slot](JoinResult res) { *slot = std::move(res); });
+    return slot;
+  }
+  std::shared_ptr<std::optional<SyncResult>> sync(const std::string& group, int32_t generation,
+                                                  const std::string& member,
+                                                  std::vector<std::pair<std::string, Bytes>> assignment = {},
+                                                  std::optional<std::string> instance = std::nullopt) {
+    auto slot = std::make_shared<std::optional<SyncResult>>();
+    SyncRequest r;
+    r.group_id = group;
+    r.generation = generation;
+    r.member_id = member;
+    r.group_instance_id = std::move(instance);
+    r.assignments = std::move(assignment);
+    coord.sync_group(std::move(r), [slot](SyncResult res) { *slot = std::move(res); });
+    return slot;
+  }
+  // A new dynamic member through MEMBER_ID_REQUIRED; returns the pending join.
+  std::pair<std::string, std::shared_ptr<std::optional<JoinResult>>> new_member(const std::string& group) {
+    auto first = join(join_req(group));
+    EXPECT_TRUE(first->has_value());
+    EXPECT_EQ((*first)->error, ErrorCode::kMemberIdRequired);
+    std::string id = (*first)->member_id;
+    return {id, join(join_req(group, id))};
+  }
+
+  std::string describe_state(const std::string& group) { return coord.describe_group(group).state; }
+
+  int64_t now = 1'000'000;
+  MemoryOffsetsLog log;
+  GroupCoordinator coord;
+};
+
+}  // namespace
+}  // namespace keel::group
