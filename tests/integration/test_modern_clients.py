@@ -1,5 +1,5 @@
 """Today's clients against keel: a current librdkafka (2.15, which sends
-Metadata v12, Produce v11, Fetch v16+ and the newer admin requests) and
+Metadata v12, Produce v10, Fetch v16 (topic ids), ListOffsets v7 and the newer admin requests) and
 @platformatic/kafka (pure JavaScript, Kafka 3.5-4.x protocol versions).
 
 librdkafka 2.15 is built by scripts/build-librdkafka.sh into a cache outside
