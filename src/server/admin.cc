@@ -27,6 +27,7 @@
 #include "protocol/generated/describe_log_dirs_response.h"
 #include "protocol/generated/offset_for_leader_epoch_request.h"
 #include "protocol/generated/offset_for_leader_epoch_response.h"
+#include "server/authorized_operations.h"
 #include "server/handlers.h"
 #include "cluster/topic_admin.h"
 #include "storage/errors.h"
@@ -354,6 +355,8 @@ Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, Byte
   resp.cluster_id = ctx.broker.cluster_id;
   resp.controller_id = snapshot->controller_id;
   resp.endpoint_type = req.endpoint_type;
+  // Without an authorizer every cluster operation is allowed, as Kafka reports it.
+  if (req.include_cluster_authorized_operations) resp.cluster_authorized_operations = kClusterOperations;
   if (req.endpoint_type != 1) {  // 1 = brokers; 2 = controllers (KRaft only)
     resp.error_code = code(ErrorCode::kUnsupportedEndpointType);
     resp.error_message = "only broker endpoints (1) are served";

@@ -199,6 +199,10 @@ Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, Byte
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = "unknown resource type " + std::to_string(res.resource_type);
     }
+    // Kafka sends documentation only to those who ask for it.
+    if (!req.include_documentation) {
+      for (auto& c : r.configs) c.documentation = std::nullopt;
+    }
   }
   resp.encode(out, version);
   return {};

@@ -34,6 +34,7 @@
 #include "protocol/legacy_records.h"
 #include "protocol/record_batch.h"
 #include "server/handlers.h"
+#include "server/leader_hint.h"
 
 namespace keel::server {
 namespace {
@@ -204,24 +205,10 @@ void add_current_leader(const FetchState& st, const cluster::ClusterSnapshot& sn
       rp.error_code != static_cast<int16_t>(ErrorCode::kFencedLeaderEpoch)) {
     return;
   }
-  const cluster::PartitionInfo* info = snapshot.partition(key.topic, key.partition);
-  rp.current_leader.leader_id = info ? info->leader : -1;
-  rp.current_leader.leader_epoch = info ? info->leader_epoch : -1;
-  if (!info || info->leader < 0) return;
-  auto broker = snapshot.brokers.find(info->leader);
-  if (broker == snapshot.brokers.end()) return;
-  for (const auto& e : response.node_endpoints) {
-    if (e.node_id == info->leader) return;
-  }
-  for (const auto& ep : broker->second.endpoints) {
-    if (ep.listener_name != st.listener_name) continue;
-    auto& node = response.node_endpoints.emplace_back();
-    node.node_id = info->leader;
-    node.host = ep.host;
-    node.port = ep.port;
-    node.rack = broker->second.rack;
-    return;
-  }
+  const LeaderHint hint = leader_hint(snapshot, key.topic, key.partition, st.listener_name);
+  rp.current_leader.leader_id = hint.leader_id;
+  rp.current_leader.leader_epoch = hint.leader_epoch;
+  add_node_endpoint(response.node_endpoints, hint);
 }
 
 void send(FetchState& st, FetchOutcome& out) {

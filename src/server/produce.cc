@@ -15,6 +15,7 @@
 #include "protocol/generated/produce_response.h"
 #include "protocol/record_batch.h"
 #include "server/handlers.h"
+#include "server/leader_hint.h"
 
 namespace keel::server {
 namespace {
@@ -38,6 +39,24 @@ std::span<uint8_t> writable(RequestContext& ctx, ByteView view) {
   return {frame.data() + (view.data() - frame.data()), view.size()};
 }
 
+// KIP-951 (v10+): a partition answered NOT_LEADER_OR_FOLLOWER names the leader
+// the metadata has, and the response carries its endpoint.
+void add_leader_hints(ProduceResponse& response, int16_t version, const cluster::MetadataCache& metadata,
+                      const std::string& listener) {
+  if (version < 10) return;
+  std::shared_ptr<const cluster::ClusterSnapshot> snapshot;
+  for (auto& topic : response.responses) {
+    for (auto& p : topic.partition_responses) {
+      if (p.error_code != static_cast<int16_t>(ErrorCode::kNotLeaderOrFollower)) continue;
+      if (!snapshot) snapshot = metadata.snapshot();
+      const LeaderHint hint = leader_hint(*snapshot, topic.name, p.index, listener);
+      p.current_leader.leader_id = hint.leader_id;
+      p.current_leader.leader_epoch = hint.leader_epoch;
+      add_node_endpoint(response.node_endpoints, hint);
+    }
+  }
+}
+
 // Waits for acks=all partitions, then sends the response.
 struct PendingProduce {
   ProduceResponse response;
@@ -51,7 +70,11 @@ struct PendingProduce {
   };
   std::vector<Waiting> waiting;
 
-  PendingProduce(Responder r, int16_t v) : responder(std::move(r)), version(v) {}
+  const cluster::MetadataCache* metadata;
+  std::string listener;
+
+  PendingProduce(Responder r, int16_t v, const cluster::MetadataCache* m, std::string l)
+      : responder(std::move(r)), version(v), metadata(m), listener(std::move(l)) {}
 
   void finish(bool expired) {
     std::lock_guard lock(mu);
@@ -60,6 +83,7 @@ struct PendingProduce {
       w.slot->error_code = static_cast<int16_t>(expired ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
       w.slot->base_offset = -1;
     }
+    add_leader_hints(response, version, *metadata, listener);
     ByteWriter out;
     response.encode(out, version);
     responder.send(out);
@@ -74,7 +98,8 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
   const int16_t version = ctx.api_version();
   const int64_t now = ctx.now_ms();
   auto snapshot = ctx.services.metadata->snapshot();
-  auto pending = std::make_shared<PendingProduce>(responder, version);
+  auto pending = std::make_shared<PendingProduce>(responder, version, ctx.services.metadata,
+                                                  ctx.connection.listener_name);
   ProduceResponse& resp = pending->response;
   bool any_error = false;
   const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
@@ -185,6 +210,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
     return {};
   }
   if (pending->waiting.empty()) {
+    add_leader_hints(resp, version, *ctx.services.metadata, ctx.connection.listener_name);
     ByteWriter out;
     resp.encode(out, version);
     responder.send(out);

@@ -96,9 +96,6 @@ def test_metadata_authorized_operations_and_topic_ids_by_version(broker):
             assert refused["Brokers"] == [], v
 
 
-# src/server/admin.cc answers DescribeCluster without looking at the flag; the
-# fix belongs to that file's owner (see docs/compatibility.md).
-@pytest.mark.xfail(strict=True, reason="DescribeCluster ignores include_cluster_authorized_operations")
 def test_describe_cluster_answers_cluster_operations_when_asked(broker):
     with KafkaConnection(broker.port) as conn:
         for v in (0, 1):
@@ -168,3 +165,18 @@ def test_fetch_answers_a_diverged_last_fetched_epoch_at_once(broker):
             assert fetch_one(conn, v, "fe-div", topic_id, 3, 4)["ErrorCode"] == OFFSET_OUT_OF_RANGE, v
             # Without a last fetched epoch, an offset past the end is out of range as before.
             assert fetch_one(conn, v, "fe-div", topic_id, 8, -1)["ErrorCode"] == OFFSET_OUT_OF_RANGE, v
+
+
+def test_describe_configs_sends_documentation_only_when_asked(broker):
+    create_topics(broker, {"documented": 1})
+    with KafkaConnection(broker.port) as conn:
+        for v in (3, 4):
+            for asked in (False, True):
+                resp = conn.call("DescribeConfigs", v, {"Resources": [
+                    {"ResourceType": 2, "ResourceName": "documented", "ConfigurationKeys": ["retention.ms"]},
+                    {"ResourceType": 4, "ResourceName": "0", "ConfigurationKeys": ["num.partitions"]}],
+                    "IncludeSynonyms": False, "IncludeDocumentation": asked})
+                for r in resp["Results"]:
+                    assert r["ErrorCode"] == NONE
+                    (entry,) = r["Configs"]
+                    assert (entry["Documentation"] is not None) == asked, (v, asked, entry)

@@ -308,5 +308,48 @@ TEST_F(RequestVersionsTest, FetchV16NamesTheCurrentLeaderOfAPartitionLedElsewher
   std::filesystem::remove_all(dir);
 }
 
+// KIP-951 for Produce: from v10 a partition this broker does not lead names
+// the leader and carries its endpoint; older versions have neither.
+TEST_F(RequestVersionsTest, ProduceV10NamesTheCurrentLeaderOfAPartitionLedElsewhere) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("keel-request-versions-" + std::to_string(std::random_device{}()));
+  storage::LogManagerOptions o;
+  o.log_dirs = {dir.string()};
+  auto logs = std::move(storage::LogManager::open(o).value());
+  {
+    cluster::ReplicaManager replicas(1, *logs);
+    services_.replicas = &replicas;
+    cluster::BrokerInfo self;
+    self.id = 1;
+    self.endpoints = {{"PLAINTEXT", "broker1.example", 9092, "PLAINTEXT"}};
+    cluster::BrokerInfo other;
+    other.id = 2;
+    other.endpoints = {{"PLAINTEXT", "broker2.example", 9093, "PLAINTEXT"}};
+    metadata_.set_brokers({{1, self}, {2, other}}, 1);
+    add_topic("elsewhere", 2, /*leader=*/2);
+    for (int16_t v : {9, 10, 11}) {
+      ProduceRequest req;
+      req.acks = 1;
+      req.timeout_ms = 1000;
+      auto& t = req.topic_data.emplace_back();
+      t.name = "elsewhere";
+      for (int32_t p : {0, 1}) t.partition_data.emplace_back().index = p;
+      auto resp = call<ProduceResponse>(0, v, req);
+      ASSERT_EQ(resp.responses.size(), 1u) << "v" << v;
+      for (const auto& p : resp.responses[0].partition_responses) {
+        EXPECT_EQ(p.error_code, 6) << "NOT_LEADER_OR_FOLLOWER, v" << v;
+        EXPECT_EQ(p.current_leader.leader_id, v >= 10 ? 2 : -1) << "v" << v;
+        EXPECT_EQ(p.current_leader.leader_epoch, v >= 10 ? 3 : -1) << "v" << v;
+      }
+      ASSERT_EQ(resp.node_endpoints.size(), v >= 10 ? 1u : 0u) << "one entry for the one leader, v" << v;
+      if (v >= 10) EXPECT_EQ(resp.node_endpoints[0].host, "broker2.example");
+    }
+    services_.replicas = nullptr;
+  }
+  (void)logs->shutdown();
+  logs.reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace keel::server
