@@ -171,7 +171,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Impl(std::shared_ptr<RuntimeCore> c, ClientOptions o)
       : core(std::move(c)), io(*core->io), options(std::move(o)), rng(std::random_device{}()) {
     if (options.max_in_flight == 0) options.max_in_flight = 1;
+    // Deadlines are now + timeout on a nanosecond clock: keep them finite.
+    options.connect_timeout_ms = std::clamp<int64_t>(options.connect_timeout_ms, 0, kMaxTimeoutMs);
+    options.request_timeout_ms = std::clamp<int64_t>(options.request_timeout_ms, 0, kMaxTimeoutMs);
   }
+  static constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;  // ~35 years
 
   std::shared_ptr<RuntimeCore> core;
   asio::io_context& io;  // valid while the runtime runs; used on its thread only

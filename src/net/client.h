@@ -13,12 +13,16 @@
 // reconnect.backoff.max.ms, with ±20% jitter, as Kafka's NetworkClient does).
 // When a connection fails, every request sent on it or waiting for it fails
 // with an error; nothing is resent by this layer (the caller decides: the
-// controller's queue resends, a fetcher fetches again).
+// controller's queue resends, a fetcher fetches again). Which error: the
+// oldest request in flight gets kTimedOut when its request_timeout_ms ran out,
+// kBadResponse when the response frame was bad; every other request gets
+// kDisconnected, or kConnectFailed when the connection never came up. A send
+// made during the backoff waits for it to pass, then connects.
 //
 // Threads: a ClientRuntime owns one io_context thread on which all its
 // clients' I/O runs. Callbacks run on that thread and must not block; they may
-// call send() again. send() and close() are thread-safe. Boost.Asio stays in
-// the .cc file.
+// call send() again; no lock of this layer is held while they run. send(),
+// set_address() and close() are thread-safe. Boost.Asio stays in the .cc file.
 
 #include <chrono>
 #include <cstdint>
@@ -35,14 +39,21 @@ class ClientRuntime {
  public:
   // `name` names the thread (for top/gdb), at most 15 characters.
   explicit ClientRuntime(std::string name);
-  ~ClientRuntime();  // closes every client first; their pending requests fail
+  // Closes every client first (their pending requests fail with kClosed,
+  // callbacks run), runs what was already posted, then joins the thread;
+  // scheduled functions not yet due are dropped. Must not run on the
+  // runtime's own thread. A Client may outlive its runtime (it is closed
+  // then): its later sends fail with kClosed at once, on the calling thread.
+  ~ClientRuntime();
   ClientRuntime(const ClientRuntime&) = delete;
   ClientRuntime& operator=(const ClientRuntime&) = delete;
 
-  // Runs `fn` on the runtime's thread (after what is already queued).
+  // Runs `fn` on the runtime's thread (after what is already queued). An
+  // exception from `fn` is logged and dropped.
   void post(std::function<void()> fn);
   // Runs `fn` on the runtime's thread after `delay`; the returned function
-  // cancels it if it has not run yet (cancelling after it ran does nothing).
+  // cancels it if it has not run yet (cancelling after it ran does nothing);
+  // it may be called from any thread, also after the runtime is gone.
   std::function<void()> schedule(std::chrono::milliseconds delay, std::function<void()> fn);
   bool on_runtime_thread() const;
 
@@ -60,7 +71,7 @@ struct ClientOptions {
   int64_t request_timeout_ms = 30'000;         // a request unanswered this long fails the connection
   int64_t reconnect_backoff_ms = 50;           // reconnect.backoff.ms
   int64_t reconnect_backoff_max_ms = 1'000;    // reconnect.backoff.max.ms
-  int32_t max_response_bytes = 104857600 * 2;  // a larger size prefix fails the connection
+  int32_t max_response_bytes = 104857600 * 2;  // a larger (or negative) size prefix fails the connection
   size_t max_in_flight = 5;                    // requests on the wire at once; more wait in order
   int32_t send_buffer_bytes = -1;              // -1: the OS default
   int32_t receive_buffer_bytes = -1;
@@ -90,20 +101,28 @@ class Client {
   // Queues a request: `frame` is the request header and body (no size prefix),
   // whose correlation id is `correlation_id` (the response must carry it).
   // `expect_response` false for acks=0-style requests: the callback runs once
-  // the frame is written. The callback runs exactly once, on the runtime's thread.
+  // the frame is written, with an empty Bytes. The callback runs exactly once,
+  // on the runtime's thread, never inside send() itself; an exception from it
+  // is logged and dropped.
   void send(Bytes frame, int32_t correlation_id, Callback on_response, bool expect_response = true);
 
   // A fresh correlation id for this client (thread-safe).
   int32_t next_correlation_id();
 
   // Points the client at a new address (a broker re-registered with another
-  // endpoint): the current connection is closed (its requests fail) and the
-  // next request connects there.
+  // endpoint): the current connection is closed and every pending request
+  // fails with kDisconnected (also those waiting for a connect or a backoff);
+  // the next request connects there at once (the backoff starts over).
+  // Asynchronous: takes effect on the runtime thread, before sends made after
+  // this call.
   void set_address(std::string host, uint16_t port);
 
   // Fails every pending request with kClosed and closes the connection; later
   // sends fail at once. Idempotent; may be called from any thread, and
-  // returns once the connection is closed.
+  // returns once the connection is closed and the callbacks of the requests
+  // it failed have run. From the runtime thread (a callback) it does all that
+  // in place; from another thread it waits for the runtime thread, so that
+  // thread must not be waiting for the caller.
   void close();
 
   // Whether a connection is established now (for metrics and tests).

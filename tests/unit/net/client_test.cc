@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -521,6 +522,66 @@ TEST(Client, ConnectRefusedFailsThenTheServerAppearsAndASendAfterTheBackoffSucce
   EXPECT_LT(ms_between(dropped_at, rec.outcomes()[4].at), 300);
 }
 
+// A listener that never accepts, with its backlog full: the kernel drops
+// further SYNs, so a connect hangs until its timeout.
+class BlackHole {
+ public:
+  BlackHole() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listen_fd_, 0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; i < 4; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      fill_.push_back(fd);
+    }
+    std::this_thread::sleep_for(50ms);
+    // Whether it works here: a probe must not connect within 200 ms.
+    const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    pollfd p{probe, POLLOUT, 0};
+    works_ = ::poll(&p, 1, 200) == 0;
+    fill_.push_back(probe);
+  }
+  ~BlackHole() {
+    for (int fd : fill_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  bool works() const { return works_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  bool works_ = false;
+  std::vector<int> fill_;
+};
+
+TEST(Client, AConnectThatHangsFailsAfterTheConnectTimeout) {
+  BlackHole hole;
+  if (!hole.works()) GTEST_SKIP() << "this kernel completes connects past a full backlog";
+  ClientRuntime runtime("conntimeout");
+  Recorder rec(runtime);
+  auto options = options_for(hole.port());
+  options.connect_timeout_ms = 200;
+  Client client(runtime, options);
+  const auto start = Clock::now();
+  send_tagged(client, rec, 1, "a");
+  send_tagged(client, rec, 2, "b");
+  ASSERT_TRUE(rec.wait_for(2));
+  EXPECT_TRUE(failed_with(rec.outcomes()[0], ClientErrc::kConnectFailed));
+  EXPECT_TRUE(failed_with(rec.outcomes()[1], ClientErrc::kConnectFailed));
+  EXPECT_GE(ms_between(start, rec.outcomes()[0].at), 180);
+  EXPECT_LT(ms_between(start, rec.outcomes()[0].at), 3'000);
+  EXPECT_FALSE(client.connected());
+}
+
 TEST(Client, AnUnansweredRequestTimesOutAndFailsTheOthers) {
   TestServer server(hold);
   ClientRuntime runtime("timeout");
@@ -762,6 +823,7 @@ TEST(Client, AThreeMiBResponseArrivesWhole) {
   auto options = options_for(server.port());
   options.receive_buffer_bytes = 64 << 10;
   options.send_buffer_bytes = 64 << 10;
+  options.request_timeout_ms = INT64_MAX;  // no deadline, without overflowing the clock
   Client client(runtime, options);
   send_tagged(client, rec, 7, "big please");
   ASSERT_TRUE(rec.wait_for(1, 10s));
