@@ -563,10 +563,12 @@ ClientRuntime::ClientRuntime(std::string name) : impl_(std::make_unique<Impl>())
     ::pthread_setname_np(::pthread_self(), name.c_str());
     core->thread_id = std::this_thread::get_id();
     {
+      // Notified under the lock: the constructor's stack (the condition
+      // variable) is gone once its wait returns.
       std::lock_guard lock(started_mu);
       started = true;
+      started_cv.notify_one();
     }
-    started_cv.notify_one();
     for (;;) {
       try {
         core->io->run();

@@ -232,10 +232,10 @@ class Recorder {
   }
 
   void add(int tag, Result<Bytes> r) {
-    {
-      std::lock_guard lock(mu_);
-      outcomes_.push_back(Outcome{tag, std::move(r), runtime_.on_runtime_thread(), Clock::now()});
-    }
+    // Notified under the lock: a test may destroy the recorder as soon as
+    // its wait returns.
+    std::lock_guard lock(mu_);
+    outcomes_.push_back(Outcome{tag, std::move(r), runtime_.on_runtime_thread(), Clock::now()});
     cv_.notify_all();
   }
 
@@ -701,14 +701,17 @@ TEST(Client, DestroyingAClientFromItsOwnCallbackIsSafe) {
   ClientRuntime runtime("selfdestroy");
   Recorder rec(runtime);
   auto client = std::make_unique<Client>(runtime, options_for(server.port()));
+  std::promise<void> destroyed;
   // Both sent from the runtime thread, before the first callback can run.
   runtime.post([&] {
     client->send(request(1, "first"), 1, [&](Result<Bytes> r) {
       rec.add(1, std::move(r));
       client.reset();
+      destroyed.set_value();
     });
     send_tagged(*client, rec, 2, "second");
   });
+  destroyed.get_future().wait();
   ASSERT_TRUE(rec.wait_for(2));
   EXPECT_TRUE(rec.outcomes()[0].result.ok());
   EXPECT_TRUE(failed_with(rec.outcomes()[1], ClientErrc::kClosed));
