@@ -261,10 +261,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     // Every request's callback has run when close() returns.
     for (auto& [cb, e] : failed) run_callback(cb, e);
-    {
-      std::lock_guard lock(close_mu);
-      close_done = true;
-    }
+    std::lock_guard lock(close_mu);
+    close_done = true;
     close_cv.notify_all();
   }
 
