@@ -244,11 +244,18 @@ class Run:
             if died:
                 self.extra_violations.append("broker_died")
                 self.notes["brokers_died"] = died
-            crashes = cluster.crash_report()
-            if crashes:
-                self.extra_violations.append("broker_crash")
-                self.notes["crash_lines"] = crashes
+        except (RuntimeError, OSError) as e:
+            # The run could not go on (no acks in warm-up, a broker that will
+            # not start...): judge what was recorded, and say why it stopped.
+            self.extra_violations.append("run_error")
+            self.notes["error"] = str(e)[-3000:]
+            self.log(phase="run-error", error=str(e)[:500])
         finally:
+            if cluster is not None:
+                crashes = cluster.crash_report()
+                if crashes:
+                    self.extra_violations.append("broker_crash")
+                    self.notes["crash_lines"] = crashes
             if workload is not None:
                 workload.kill9()
             if cluster is not None:
