@@ -44,6 +44,14 @@ std::string collision_key(std::string name) {
 Controller::Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
                        ControllerOptions options)
     : store_(store), metadata_(metadata), local_(local), options_(std::move(options)) {
+  if (options_.runtime) {
+    ChannelOptions co;
+    co.controller_id = options_.broker_id;
+    co.listener_name = options_.inter_broker_listener;
+    co.local_broker_id = options_.broker_id;
+    co.local = options_.local_requests;
+    channels_ = std::make_unique<ChannelManager>(*options_.runtime, co);
+  }
   if (!options_.now_ms) {
     options_.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -115,6 +123,7 @@ void Controller::stop() {
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  if (channels_) channels_->clear();
   if (is_controller_) {
     (void)store_.resign_controller(options_.broker_id);
     is_controller_ = false;
@@ -167,10 +176,7 @@ void Controller::watch_controller() {
       if (gen == generation_) elect();
     });
   });
-  if (current) {
-    auto brokers = metadata_.snapshot()->brokers;
-    metadata_.set_brokers(std::move(brokers), *current);
-  }
+  if (!current) log_store_error("cannot watch /controller", current.error());
 }
 
 void Controller::elect() {
@@ -185,11 +191,10 @@ void Controller::elect() {
     on_became_controller(result->fence);
   } else {
     is_controller_ = false;
+    if (channels_) channels_->clear();
     log()->info("broker {} is the controller", result->controller_id);
+    // The cluster's metadata reaches this broker in the controller's requests.
     watch_controller();
-    // Followers of another controller learn the cluster from its requests
-    // (the multi-broker issue); the broker list is still read from the store.
-    refresh_brokers();
   }
 }
 
@@ -198,9 +203,14 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   is_controller_ = true;
   log()->info("broker {} is now the controller (controller epoch {})", options_.broker_id, fence.controller_epoch);
   topics_.clear();
+  live_brokers_.clear();
   watch_controller();
+  // Read the whole cluster first, then tell every live broker everything.
+  loading_ = true;
   refresh_brokers();
   refresh_topics();
+  loading_ = false;
+  send_full_state(live_broker_ids());
   process_deletions();
 }
 
@@ -209,12 +219,14 @@ void Controller::resign() {
   log()->warn("another controller took over (our controller epoch {} is stale); resigning", fence_.controller_epoch);
   is_controller_ = false;
   ++generation_;
+  if (channels_) channels_->clear();
   watch_controller();
 }
 
 // --- brokers ----------------------------------------------------------------------
 
 void Controller::refresh_brokers() {
+  if (!is_controller_) return;
   const uint64_t gen = generation_;
   auto ids = store_.broker_ids([this, gen](const coord::WatchEvent&) {
     post([this, gen] {
@@ -226,27 +238,53 @@ void Controller::refresh_brokers() {
     return;
   }
   std::map<int32_t, coord::BrokerRegistration> live;
-  std::map<int32_t, cluster::BrokerInfo> infos;
   for (int32_t id : *ids) {
     auto b = store_.broker(id);
     if (!b || !*b) continue;
-    cluster::BrokerInfo info;
-    info.id = id;
-    info.rack = (*b)->rack;
-    for (const auto& ep : (*b)->endpoints) {
-      info.endpoints.push_back({ep.listener_name, ep.host, ep.port, ep.security_protocol});
-    }
-    infos[id] = std::move(info);
     live[id] = std::move(**b);
   }
+  auto previous = std::move(live_brokers_);
   live_brokers_ = std::move(live);
-  const int32_t controller = is_controller_ ? options_.broker_id : metadata_.snapshot()->controller_id;
-  metadata_.set_brokers(std::move(infos), controller);
-  if (!is_controller_) return;
-  for (auto& [name, t] : topics_) elect_leaders_for(name);
+  if (channels_) channels_->set_brokers(live_brokers_);
+  if (loading_) return;
+
+  // A broker id back with a new epoch bounced: its replicas went offline and
+  // come back, as a failure and a start-up (Kafka's rule).
+  std::vector<int32_t> started;
+  std::set<int32_t> offline;
+  for (const auto& [id, reg] : live_brokers_) {
+    auto old = previous.find(id);
+    if (old == previous.end() || old->second.epoch != reg.epoch) started.push_back(id);
+    if (old != previous.end() && old->second.epoch != reg.epoch) offline.insert(id);
+  }
+  for (const auto& [id, reg] : previous) {
+    if (!live_brokers_.contains(id)) offline.insert(id);
+  }
+  for (int32_t id : offline) log()->info("broker {} went offline", id);
+  for (int32_t id : started) log()->info("broker {} is live (broker epoch {})", id, live_brokers_.at(id).epoch);
+
+  if (!started.empty()) {
+    // The others learn the new live-broker list; the new ones get everything.
+    std::vector<int32_t> others;
+    for (const auto& [id, reg] : live_brokers_) {
+      if (!contains(started, id)) others.push_back(id);
+    }
+    batch_.update_metadata_brokers(others);
+    send_full_state(started);
+  }
+  // Leaders for partitions led by a broker that went (or that had none), and
+  // dead replicas out of every ISR.
+  for (auto& [name, t] : topics_) elect_leaders_for(name, offline);
+  send_batch();
 }
 
 std::vector<int32_t> Controller::live_broker_ids() const {
+  std::vector<int32_t> out;
+  for (const auto& [id, b] : live_brokers_) out.push_back(id);
+  return out;
+}
+
+std::vector<int32_t> Controller::cached_broker_ids() const {
   std::vector<int32_t> out;
   for (const auto& [id, b] : metadata_.snapshot()->brokers) out.push_back(id);
   return out;
@@ -269,12 +307,18 @@ void Controller::refresh_topics() {
   std::set<std::string> present(names->begin(), names->end());
   for (auto it = topics_.begin(); it != topics_.end();) {
     if (!present.contains(it->first)) {
-      metadata_.remove_topic(it->first);
+      // Removed from the store behind our back: every cache drops it.
+      for (const auto& [p, node] : it->second.states) {
+        PartitionDecision d = decision(it->first, p);
+        d.leader = -2;
+        batch_.update_metadata(live_broker_ids(), d);
+      }
       it = topics_.erase(it);
     } else {
       ++it;
     }
   }
+  send_batch();
   for (const auto& name : *names) {
     if (!topics_.contains(name)) refresh_topic(name);
   }
@@ -292,11 +336,7 @@ void Controller::refresh_topic(const std::string& name) {
     log_store_error("cannot read a topic's assignment", assignment.error());
     return;
   }
-  if (!*assignment) {
-    topics_.erase(name);
-    metadata_.remove_topic(name);
-    return;
-  }
+  if (!*assignment) return;  // deleted: refresh_topics or the deletion tells the brokers
   TopicState& t = topics_[name];
   t.assignment = std::move(**assignment);
   if (t.assignment.topic_id.empty()) {
@@ -310,7 +350,9 @@ void Controller::refresh_topic(const std::string& name) {
   if (auto o = store_.entity_config("topics", name)) t.overrides = std::move(*o);
 
   const std::vector<int32_t> live = live_broker_ids();
+  std::vector<int32_t> created;
   for (const auto& [p, replicas] : t.assignment.partitions) {
+    if (t.states.contains(p)) continue;
     auto state = store_.partition_state(name, p);
     if (!state) {
       log_store_error("cannot read a partition state", state.error());
@@ -318,6 +360,7 @@ void Controller::refresh_topic(const std::string& name) {
     }
     if (*state) {
       t.states[p] = **state;
+      created.push_back(p);  // new to this controller: the brokers hear of it
       continue;
     }
     // A new partition: the first live replica leads, the live replicas are the ISR.
@@ -328,93 +371,154 @@ void Controller::refresh_topic(const std::string& name) {
     }
     if (s.isr.empty()) continue;  // stays offline until a replica is live
     s.leader = s.isr.front();
-    auto created = store_.create_partition_state(name, p, s, fence_);
-    if (!created) {
-      if (created.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
-      log_store_error("cannot create a partition state", created.error());
+    auto created_state = store_.create_partition_state(name, p, s, fence_);
+    if (!created_state) {
+      if (created_state.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
+      log_store_error("cannot create a partition state", created_state.error());
       continue;
     }
-    t.states[p] = {s, *created};
+    t.states[p] = {s, *created_state};
+    created.push_back(p);
   }
+  publish(name, created);
   elect_leaders_for(name);
-  publish_topic(name);
 }
 
 // Offline election for partitions whose leader is gone: the first replica in
-// assignment order that is live and in the ISR.
-void Controller::elect_leaders_for(const std::string& name) {
+// assignment order that is live and in the ISR (or, when the topic allows an
+// unclean election and no ISR member is live, the first live replica, which
+// then is the whole ISR). Replicas in `offline` (dead or bounced brokers)
+// leave every ISR, unless one is the last member: then the ISR stays as it is
+// and the partition has no leader until an ISR member returns (Kafka's rule).
+// Every change bumps the leader epoch.
+void Controller::elect_leaders_for(const std::string& name, const std::set<int32_t>& offline) {
   auto it = topics_.find(name);
   if (it == topics_.end() || deleting_.contains(name)) return;
   TopicState& t = it->second;
   const std::vector<int32_t> live = live_broker_ids();
-  bool changed = false;
+  auto usable = [&](int32_t r) { return contains(live, r) && !offline.contains(r); };
+  std::vector<int32_t> changed;
   for (auto& [p, node] : t.states) {
-    if (node.state.leader >= 0 && contains(live, node.state.leader)) continue;
-    const auto& replicas = t.assignment.partitions[p];
-    int32_t leader = -1;
-    for (int32_t r : replicas) {
-      if (contains(live, r) && contains(node.state.isr, r)) {
-        leader = r;
-        break;
-      }
+    const coord::PartitionState& cur = node.state;
+    const bool leader_ok = cur.leader >= 0 && usable(cur.leader);
+    const bool isr_ok = std::all_of(cur.isr.begin(), cur.isr.end(), [&](int32_t r) { return !offline.contains(r); });
+    if (leader_ok && isr_ok) continue;
+    coord::PartitionState next = cur;
+    std::vector<int32_t> isr;
+    for (int32_t r : cur.isr) {
+      if (usable(r)) isr.push_back(r);
     }
-    if (leader < 0 && node.state.leader < 0) continue;  // still nobody
-    coord::PartitionState next = node.state;
-    next.leader = leader;
+    const auto& replicas = t.assignment.partitions[p];
+    if (leader_ok) {
+      next.isr = isr;  // only followers left
+    } else {
+      int32_t leader = -1;
+      for (int32_t r : replicas) {
+        if (contains(isr, r)) {
+          leader = r;
+          break;
+        }
+      }
+      if (leader < 0 && unclean_allowed(name)) {
+        for (int32_t r : replicas) {
+          if (usable(r)) {
+            leader = r;
+            log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+            isr = {r};
+            break;
+          }
+        }
+      }
+      if (leader < 0 && cur.leader < 0) continue;  // still nobody
+      next.leader = leader;
+      // With nobody to lead, the ISR keeps its last member(s) (Kafka's rule).
+      if (leader >= 0) next.isr = isr;
+    }
+    if (next == cur) continue;
     next.leader_epoch += 1;
     next.controller_epoch = fence_.controller_epoch;
-    if (leader >= 0) {
-      std::vector<int32_t> isr;
-      for (int32_t r : node.state.isr) {
-        if (contains(live, r)) isr.push_back(r);
-      }
-      next.isr = isr;
-    }
     auto updated = store_.update_partition_state(name, p, next, node.zk_version, fence_);
     if (!updated) {
       if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
       log_store_error("cannot update a partition state", updated.error());
       continue;
     }
+    log()->info("{}-{}: leader {} -> {}, ISR [{}] (leader epoch {})", name, p, cur.leader, next.leader,
+                fmt::join(next.isr, ","), next.leader_epoch);
     node = {next, *updated};
-    changed = true;
+    changed.push_back(p);
   }
-  if (changed) publish_topic(name);
+  publish(name, changed);
 }
 
-void Controller::publish_topic(const std::string& name) {
+bool Controller::unclean_allowed(const std::string& topic) const {
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) {
+    auto o = it->second.overrides.find("unclean.leader.election.enable");
+    if (o != it->second.overrides.end()) return o->second == "true";
+  }
+  return options_.unclean_leader_election_enable;
+}
+
+PartitionDecision Controller::decision(const std::string& name, int32_t p) const {
+  PartitionDecision d;
+  d.topic = name;
+  d.partition = p;
   auto it = topics_.find(name);
-  if (it == topics_.end()) return;
+  if (it == topics_.end()) return d;
   const TopicState& t = it->second;
-  cluster::TopicInfo info;
-  info.name = name;
-  info.id = t.id;
-  info.internal = name == "__consumer_offsets" || name == "__transaction_state";
-  int32_t count = t.assignment.partitions.empty() ? 0 : t.assignment.partitions.rbegin()->first + 1;
-  info.partitions.resize(static_cast<size_t>(count));
+  d.topic_id = t.id;
+  if (auto a = t.assignment.partitions.find(p); a != t.assignment.partitions.end()) d.replicas = a->second;
   const std::vector<int32_t> live = live_broker_ids();
-  for (int32_t p = 0; p < count; ++p) {
-    auto& pi = info.partitions[static_cast<size_t>(p)];
-    pi.partition = p;
-    auto a = t.assignment.partitions.find(p);
-    if (a != t.assignment.partitions.end()) pi.replicas = a->second;
-    for (int32_t r : pi.replicas) {
-      if (!contains(live, r)) pi.offline_replicas.push_back(r);
+  for (int32_t r : d.replicas) {
+    if (!contains(live, r)) d.offline_replicas.push_back(r);
+  }
+  if (auto s = t.states.find(p); s != t.states.end()) {
+    d.leader = deleting_.contains(name) ? -2 : s->second.state.leader;
+    d.leader_epoch = s->second.state.leader_epoch;
+    d.partition_epoch = s->second.zk_version;
+    d.controller_epoch = s->second.state.controller_epoch;
+    d.isr = s->second.state.isr;
+  }
+  return d;
+}
+
+void Controller::publish(const std::string& name, const std::vector<int32_t>& partitions) {
+  // While loading, send_full_state tells everything afterwards.
+  if (loading_ || partitions.empty() || !topics_.contains(name)) return;
+  const std::vector<int32_t> live = live_broker_ids();
+  for (int32_t p : partitions) {
+    PartitionDecision d = decision(name, p);
+    std::vector<int32_t> hosts;
+    for (int32_t r : d.replicas) {
+      if (contains(live, r)) hosts.push_back(r);
     }
-    auto s = t.states.find(p);
-    if (s == t.states.end()) continue;
-    pi.leader = deleting_.contains(name) ? -2 : s->second.state.leader;
-    pi.leader_epoch = s->second.state.leader_epoch;
-    pi.partition_epoch = s->second.zk_version;
-    pi.isr = s->second.state.isr;
+    if (d.leader >= 0) batch_.leader_and_isr(hosts, d);
+    batch_.update_metadata(live, d);
   }
-  // Kafka's order: the replicas apply LeaderAndIsr before the metadata shows
-  // the leader, so a client (or a CreateTopics waiting on the metadata) that
-  // sees the leader finds the partition hosted, its log open.
-  for (const auto& pi : info.partitions) {
-    if (pi.leader >= 0 && contains(pi.replicas, options_.broker_id)) local_.leader_and_isr(info, pi, t.overrides);
+  send_batch();
+}
+
+void Controller::send_full_state(const std::vector<int32_t>& brokers) {
+  if (brokers.empty()) return;
+  for (const auto& [name, t] : topics_) {
+    for (const auto& [p, node] : t.states) {
+      PartitionDecision d = decision(name, p);
+      std::vector<int32_t> hosts;
+      for (int32_t b : brokers) {
+        if (contains(d.replicas, b)) hosts.push_back(b);
+      }
+      if (d.leader >= 0 && !hosts.empty()) batch_.leader_and_isr(hosts, d);
+      batch_.update_metadata(brokers, d);
+    }
   }
-  metadata_.put_topic(info);
+  batch_.update_metadata_brokers(brokers);  // also when there are no topics
+  send_batch();
+}
+
+void Controller::send_batch() {
+  if (loading_ || !is_controller_ || !channels_ || batch_.empty()) return;
+  batch_.send(*channels_, options_.broker_id, fence_.controller_epoch, live_brokers_, options_.inter_broker_listener);
 }
 
 // --- deletion ----------------------------------------------------------------------
@@ -437,13 +541,22 @@ void Controller::process_deletions() {
       (void)store_.raw().remove(coord::paths::delete_topic(name));
       continue;
     }
+    // The replicas stop and delete their logs (a replica on a dead broker
+    // keeps its log; see docs/replication.md), the topic goes from the store,
+    // and then leader -2 ("deleted") reaches every metadata cache: a client
+    // whose DeleteTopics was answered finds the name free.
     auto it = topics_.find(name);
+    std::vector<PartitionDecision> gone;
     if (it != topics_.end()) {
       deleting_.insert(name);
-      publish_topic(name);  // leader -2: "being deleted"
+      const std::vector<int32_t> live = live_broker_ids();
       for (const auto& [p, replicas] : it->second.assignment.partitions) {
-        if (contains(replicas, options_.broker_id)) local_.stop_replica(name, p, true);
+        gone.push_back(decision(name, p));
+        for (int32_t r : replicas) {
+          if (contains(live, r)) batch_.stop_replica(r, name, p, -2, true);
+        }
       }
+      send_batch();
     }
     if (auto r = store_.delete_topic(name, fence_); !r) {
       deleting_.erase(name);
@@ -453,7 +566,8 @@ void Controller::process_deletions() {
     }
     deleting_.erase(name);
     topics_.erase(name);
-    metadata_.remove_topic(name);
+    for (const auto& d : gone) batch_.update_metadata(live_broker_ids(), d);
+    send_batch();
     log()->info("deleted topic '{}'", name);
   }
 }
@@ -553,7 +667,7 @@ AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool valida
                    "topic '" + topic.name + "' collides with existing topic '" + name + "' ('.' and '_' are alike)");
     }
   }
-  std::vector<int32_t> brokers = live_broker_ids();
+  std::vector<int32_t> brokers = cached_broker_ids();
   std::map<int32_t, std::vector<int32_t>> assignment;
   if (!topic.assignment.empty()) {
     if (topic.num_partitions != -1 || topic.replication_factor != -1) {
@@ -652,7 +766,7 @@ AdminResult Controller::create_partitions(const std::string& name, int32_t count
     return error(ErrorCode::kInvalidPartitions, "Topic already has " + std::to_string(existing) + " partitions.");
   }
   const size_t rf = a.partitions.empty() ? 1 : a.partitions.begin()->second.size();
-  std::vector<int32_t> brokers = live_broker_ids();
+  std::vector<int32_t> brokers = cached_broker_ids();
   std::map<int32_t, std::vector<int32_t>> added;
   if (!assignment.empty()) {
     if (static_cast<int32_t>(assignment.size()) != count - existing) {

@@ -6,12 +6,13 @@
 // a session expiry.
 //
 // While this broker is controller it watches /brokers/ids, /brokers/topics
-// (and each topic's assignment), /admin/delete_topics and /config/changes;
-// creates the partition state of new partitions (leader = first live replica,
-// ISR = the live replicas), re-elects leaders of partitions whose leader died,
-// runs topic deletions, and tells the brokers through a BrokerChannel (in a
-// cluster: LeaderAndIsr / UpdateMetadata / StopReplica requests; for the
-// local broker: direct calls).
+// (and each topic's assignment) and /admin/delete_topics; creates the
+// partition state of new partitions (leader = first live replica, ISR = the
+// live replicas), re-elects leaders of partitions whose leader died and
+// removes dead replicas from the ISR, runs topic deletions, and tells every
+// broker (itself included) with LeaderAndIsr, UpdateMetadata and StopReplica
+// requests over the inter-broker listener (channel_manager.h). Every broker
+// watches /config/changes itself and applies config changes locally.
 //
 // Threads: one event thread owns all controller state; store watches and the
 // session listener only post events to it. The TopicAdmin calls come from
@@ -31,20 +32,20 @@
 #include <vector>
 
 #include "cluster/metadata_cache.h"
-#include "coord/kafka_store.h"
 #include "cluster/topic_admin.h"
+#include "controller/channel_manager.h"
+#include "controller/request_batch.h"
+#include "coord/kafka_store.h"
 
 namespace keel::controller {
 
-// How the controller's decisions reach a broker.
+// What the controller module tells its own broker directly: config changes,
+// which every broker watches for itself in the store (Kafka's
+// DynamicConfigManager). Leadership and metadata reach every broker, this one
+// included, as requests over the inter-broker listener (channel_manager.h).
 class BrokerChannel {
  public:
   virtual ~BrokerChannel() = default;
-  // LeaderAndIsr for one partition this broker hosts, with its topic's config overrides.
-  virtual void leader_and_isr(const cluster::TopicInfo& topic, const cluster::PartitionInfo& partition,
-                              const std::map<std::string, std::string>& topic_overrides) = 0;
-  // StopReplica; delete_log for topic deletion.
-  virtual void stop_replica(const std::string& topic, int32_t partition, bool delete_log) = 0;
   // A topic's overrides changed (AlterConfigs).
   virtual void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) = 0;
   // The dynamic broker configs changed: the cluster default and this broker's.
@@ -65,6 +66,13 @@ struct ControllerOptions {
   // The effective value of every topic-level key for these overrides (CreateTopics v5+).
   std::function<std::map<std::string, std::string>(const std::map<std::string, std::string>&)> describe_topic_configs;
   std::function<int64_t()> now_ms;
+  // Where the controller's connections to the brokers run (owned by the broker).
+  net::ClientRuntime* runtime = nullptr;
+  std::string inter_broker_listener = "PLAINTEXT";  // inter.broker.listener.name
+  bool unclean_leader_election_enable = false;      // the broker default; topics may override it
+  // The controller's requests to this broker, handed to its request handler
+  // in-process (ChannelOptions::local); empty: over the network like the others.
+  std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local_requests;
   // After a crash, the previous process's registration lives until its store
   // session expires: start-up waits up to this long for it to go.
   int64_t registration_wait_ms = 0;
@@ -118,9 +126,23 @@ class Controller : public cluster::TopicAdmin {
   void process_deletions();
   void process_config_changes();
   void load_broker_configs();
-  void elect_leaders_for(const std::string& topic);
-  void publish_topic(const std::string& topic);
+  // Offline election and ISR removal for the topic's partitions, given the
+  // brokers whose replicas just went offline (dead or bounced); publishes
+  // what changed.
+  void elect_leaders_for(const std::string& topic, const std::set<int32_t>& offline = {});
+  // Tells the brokers about these partitions of the topic: LeaderAndIsr to
+  // their live replicas, UpdateMetadata to every live broker.
+  void publish(const std::string& topic, const std::vector<int32_t>& partitions);
+  PartitionDecision decision(const std::string& topic, int32_t partition) const;
+  // Everything to `brokers` (a broker that starts, a new controller):
+  // UpdateMetadata with every partition, LeaderAndIsr for the replicas they host.
+  void send_full_state(const std::vector<int32_t>& brokers);
+  void send_batch();
+  bool unclean_allowed(const std::string& topic) const;
+  // The controller's live brokers (event thread).
   std::vector<int32_t> live_broker_ids() const;
+  // The brokers the metadata cache shows (any thread: TopicAdmin calls).
+  std::vector<int32_t> cached_broker_ids() const;
   std::map<int32_t, std::vector<int32_t>> assign_replicas(int32_t partitions, int16_t replication_factor,
                                                           int32_t first_partition,
                                                           const std::vector<int32_t>& brokers) const;
@@ -151,6 +173,9 @@ class Controller : public cluster::TopicAdmin {
   };
   std::map<std::string, TopicState> topics_;
   std::set<std::string> deleting_;
+  std::unique_ptr<ChannelManager> channels_;
+  RequestBatch batch_;
+  bool loading_ = false;  // while a new controller reads the store: nothing is sent
   int64_t last_config_change_ = -1;
   uint64_t generation_ = 0;  // bumped on every (re)election; stale watches check it
 };

@@ -17,6 +17,7 @@
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
 #include "coord/zookeeper_store.h"
+#include "net/client.h"
 #include "group/coordinator.h"
 #include "group/offsets_log.h"
 #include "protocol/types.h"
@@ -53,32 +54,11 @@ size_t open_files_budget() {
 
 }  // namespace
 
-// The controller's decisions for this broker, applied directly (a remote
-// controller's LeaderAndIsr/StopReplica requests will land here too).
+// Config changes this broker watches in the store, applied to its replicas.
 class LocalChannel : public controller::BrokerChannel {
  public:
   LocalChannel(const config::BrokerConfig& config, DynamicBrokerConfig& dynamic, cluster::ReplicaManager& replicas)
       : config_(config), dynamic_(dynamic), replicas_(replicas) {}
-
-  void leader_and_isr(const cluster::TopicInfo& topic, const cluster::PartitionInfo& p,
-                      const std::map<std::string, std::string>& overrides) override {
-    const config::TopicConfig tc = effective_topic_config(config_, dynamic_.merged(), overrides);
-    cluster::LeaderState state;
-    state.leader = p.leader;
-    state.leader_epoch = p.leader_epoch;
-    state.partition_epoch = p.partition_epoch;
-    state.replicas = p.replicas;
-    state.isr = p.isr;
-    auto error = replicas_.apply_leader_and_isr({topic.name, p.partition}, topic.id, state, to_log_config(tc),
-                                                std::make_shared<cluster::PartitionConfig>(to_partition_config(tc)));
-    if (error != protocol::ErrorCode::kNone && error != protocol::ErrorCode::kStaleControllerEpoch) {
-      log()->error("cannot host {}-{}: {}", topic.name, p.partition, protocol::error_name(error));
-    }
-  }
-
-  void stop_replica(const std::string& topic, int32_t partition, bool delete_log) override {
-    (void)replicas_.stop_replica({topic, partition}, delete_log);
-  }
 
   void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) override {
     const config::TopicConfig tc = effective_topic_config(config_, dynamic_.merged(), overrides);
@@ -264,6 +244,8 @@ void Broker::start() {
 
   open_store();
   settle_cluster_id();
+  // Broker-to-broker connections (the controller's requests) run here.
+  inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
   controller::ControllerOptions co;
   co.broker_id = config_.broker_id;
   co.cluster_id = identity_.cluster_id;
@@ -284,6 +266,24 @@ void Broker::start() {
   co.describe_topic_configs = [this](const std::map<std::string, std::string>& overrides) {
     return effective_topic_config(config_, dynamic_->merged(), overrides).to_map();
   };
+  co.runtime = inter_broker_.get();
+  // The controller's requests to this broker take no trip through a socket:
+  // they reach the same handlers a remote controller's requests do, and so a
+  // broker that is its own controller knows the cluster before it serves clients.
+  local_connection_.peer = "controller (in-process)";
+  local_connection_.listener_name = config_.inter_broker_listener_name;
+  co.local_requests = [this](Bytes frame, std::function<void(Result<Bytes>)> done) {
+    router_->handle(local_connection_, net::Frame(frame.begin(), frame.end()), [done](net::Response r) {
+      if (r.close_after && r.chunks.empty()) return done(Result<Bytes>(std::make_error_code(std::errc::connection_aborted)));
+      Bytes out;
+      for (const auto& c : r.chunks) out.insert(out.end(), c.begin(), c.end());
+      if (out.size() < 4) return done(Result<Bytes>(std::make_error_code(std::errc::bad_message)));
+      out.erase(out.begin(), out.begin() + 4);  // the size prefix
+      done(std::move(out));
+    });
+  };
+  co.inter_broker_listener = config_.inter_broker_listener_name;
+  co.unclean_leader_election_enable = config_.unclean_leader_election_enable;
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();
   services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };

@@ -38,6 +38,9 @@ class ReplicaManager;
 namespace keel::controller {
 class Controller;
 }
+namespace keel::net {
+class ClientRuntime;
+}
 namespace keel::group {
 class GroupCoordinator;
 class ReplicaOffsetsLog;
@@ -81,6 +84,8 @@ class Broker {
   std::unique_ptr<coord::KafkaStore> kafka_store_;
   std::unique_ptr<DynamicBrokerConfig> dynamic_;
   std::unique_ptr<LocalChannel> channel_;
+  std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
+  net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
   std::unique_ptr<group::ReplicaOffsetsLog> offsets_log_;

@@ -1,0 +1,69 @@
+#pragma once
+// How the controller's requests reach the brokers (Kafka's
+// ControllerChannelManager): one connection per live broker, to its
+// inter-broker listener, and one queue per broker, so a slow or dead broker
+// delays nobody else. Each broker has one request in flight at a time, in the
+// order they were queued; a request that gets no answer (the connection
+// failed, the broker did not answer in time) is sent again after a backoff,
+// until it is answered or the broker leaves the live set — as Kafka's
+// RequestSendThread does. The controller builds the requests (request_batch.h).
+//
+// Threads: the controller's event thread calls in; responses come on the
+// client runtime's thread and are handed to the callback there.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "coord/kafka_layout.h"
+#include "net/client.h"
+
+namespace keel::controller {
+
+struct ChannelOptions {
+  int32_t controller_id = 0;
+  std::string listener_name = "PLAINTEXT";  // inter.broker.listener.name: the endpoint used
+  int64_t request_timeout_ms = 30'000;      // controller.socket.timeout.ms
+  int64_t retry_backoff_ms = 100;           // before a request is sent again
+  // Requests to this broker itself go straight to its request handler, with
+  // no socket (the same handlers a remote controller's requests reach):
+  // `local` gets the request frame and answers with the response frame.
+  int32_t local_broker_id = -1;
+  std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local;
+};
+
+class ChannelManager {
+ public:
+  // The response body (after the response header), or why there is none.
+  using Callback = std::function<void(Result<Bytes>)>;
+
+  ChannelManager(net::ClientRuntime& runtime, ChannelOptions options);
+  ~ChannelManager();
+  ChannelManager(const ChannelManager&) = delete;
+  ChannelManager& operator=(const ChannelManager&) = delete;
+
+  // The live brokers: new ones get a connection, a changed endpoint moves it,
+  // brokers no longer live lose their connection and queue (their callbacks
+  // are not called).
+  void set_brokers(const std::map<int32_t, coord::BrokerRegistration>& brokers);
+
+  // Queues a request (`body` encoded at `version`) for `broker`; unknown
+  // brokers are ignored. `callback` may be empty.
+  void send(int32_t broker, int16_t api_key, int16_t version, Bytes body, Callback callback = {});
+
+  // Drops every queue and connection (on resignation).
+  void clear();
+
+  // Requests queued or in flight for `broker` (for tests and metrics).
+  size_t pending(int32_t broker) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;  // shared with the callbacks in flight
+};
+
+}  // namespace keel::controller
