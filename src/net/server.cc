@@ -130,6 +130,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writer_wake_.cancel();
   }
 
+  // At stop, once the handler threads are joined: the strand lives in the
+  // pool's strand service, and this connection may outlive the pool (its
+  // coroutines go with its io_context, after the pool). Nothing posts to the
+  // strand any more; the requests queued on it go with the pool.
+  void release_handler_strand() { handler_strand_.reset(); }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -525,7 +531,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   // num.io.threads; null: handlers run on the reactor threads. Declared after
   // the contexts so that it goes first: its queued work holds connections,
-  // whose sockets need their io_context when they are destroyed.
+  // whose sockets need their io_context when they are destroyed. (stop()
+  // resets it before the contexts, after every connection let go of its
+  // strand on it.)
   std::unique_ptr<asio::thread_pool> handler_pool;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;
@@ -650,12 +658,30 @@ void Server::stop(int64_t drain_ms) {
   impl_->threads.clear();
   // No reactor posts to the handler threads any more. Requests still queued
   // there are dropped (their connections are gone); one being handled runs to
-  // its end, and its answer is dropped by the lifeline. The pool's queued work
-  // holds connections, so it goes while their io_contexts still exist.
+  // its end, and its answer is dropped by the lifeline.
+  //
+  // Two things must go in order. The pool's queued work holds connections,
+  // whose sockets need their io_context: the pool goes before the contexts.
+  // But each connection's strand belongs to the pool (its strand service),
+  // and a connection still held by its coroutines goes with its io_context,
+  // after the pool: so every connection lets go of its strand first, while
+  // the pool is stopped and joined and no thread touches a connection. The
+  // strong references taken here are dropped before the contexts go, so a
+  // connection only the pool's queue held is destroyed while its io_context
+  // exists.
   if (impl_->handler_pool) {
     impl_->handler_pool->stop();
     impl_->handler_pool->join();
+    std::vector<std::shared_ptr<Connection>> conns;
+    {
+      std::lock_guard lock(impl_->slots_mu);
+      for (auto& [weak, ctx] : impl_->live) {
+        if (auto conn = weak.lock()) conns.push_back(std::move(conn));
+      }
+    }
+    for (auto& conn : conns) conn->release_handler_strand();
     impl_->handler_pool.reset();
+    conns.clear();  // outside slots_mu: a last reference runs release_slot
   }
   impl_->acceptors.clear();
   impl_->contexts.clear();
