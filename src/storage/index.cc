@@ -115,6 +115,11 @@ Result<void> IndexFile::trim_file(size_t entries) {
   return {};
 }
 
+Result<void> IndexFile::cut_file(size_t entries) {
+  if (auto r = trim_file(entries); !r) return r;
+  return preallocate();
+}
+
 // ---- OffsetIndex ----
 
 Result<void> OffsetIndex::create() {
@@ -181,6 +186,10 @@ std::optional<OffsetPosition> OffsetIndex::last() const {
   return OffsetPosition{base_offset_ + entries_.back().relative_offset, entries_.back().position};
 }
 
+Result<void> OffsetIndex::truncate_to(int64_t offset) {
+  return truncate_entries(entries_, persisted_, offset - base_offset_);
+}
+
 // ---- TimeIndex ----
 
 Result<void> TimeIndex::create() {
@@ -233,6 +242,11 @@ Result<void> TimeIndex::maybe_append(int64_t timestamp, int64_t offset, bool ski
   if (!entries_.empty() && rel < entries_.back().relative_offset) return {};
   entries_.push_back(Entry{timestamp, static_cast<int32_t>(rel)});
   return {};
+}
+
+Result<void> TimeIndex::truncate_to(int64_t offset) {
+  // Offsets never decrease along the entries.
+  return truncate_entries(entries_, persisted_, offset - base_offset_);
 }
 
 TimestampOffset TimeIndex::lookup(int64_t ts) const {

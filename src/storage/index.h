@@ -16,6 +16,7 @@
 // error rebuilds the index from the log: an index is never trusted blindly.
 // Not thread-safe: the owning Log serialises access.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,6 +61,22 @@ class IndexFile {
   Result<std::vector<uint8_t>> read_file();
   Result<void> trim_file(size_t entries);
   Result<void> write_entries(size_t first, const std::vector<uint8_t>& raw);
+  // Cuts the file to `entries` entries and grows it back to the preallocated
+  // size: the dropped entries read as zeros (the unused tail) afterwards.
+  Result<void> cut_file(size_t entries);
+  // Drops the entries from the first with relative offset >= rel (ascending)
+  // and cuts the file when some of them were on it.
+  template <class Entry>
+  Result<void> truncate_entries(std::vector<Entry>& entries, size_t& persisted, int64_t rel) {
+    auto it = std::lower_bound(entries.begin(), entries.end(), rel,
+                               [](const Entry& e, int64_t r) { return e.relative_offset < r; });
+    size_t keep = static_cast<size_t>(it - entries.begin());
+    size_t on_file = persisted;
+    entries.resize(keep);
+    persisted = std::min(persisted, keep);
+    if (on_file <= keep) return {};
+    return cut_file(keep);
+  }
 
   FileCache& cache_;
   FileSlot slot_;
@@ -85,6 +102,10 @@ class OffsetIndex : public IndexFile {
   // Greatest entry with offset <= target, or {base_offset, 0}.
   OffsetPosition lookup(int64_t target) const;
   std::optional<OffsetPosition> last() const;
+  // Log truncation (Kafka's OffsetIndex.truncateTo): drops the entries with
+  // offset >= `offset`; the file is cut to the kept entries and grown back
+  // to its preallocated size (zeros), so no stale entry survives a reopen.
+  Result<void> truncate_to(int64_t offset);
   // Writes the entries not yet in the file.
   Result<void> persist();
   Result<void> trim() {
@@ -120,6 +141,9 @@ class TimeIndex : public IndexFile {
   // Greatest entry with timestamp <= ts, or {-1, base_offset}.
   TimestampOffset lookup(int64_t ts) const;
   std::optional<TimestampOffset> last() const;
+  // Log truncation: drops the entries whose offset >= `offset`; the file as
+  // OffsetIndex::truncate_to.
+  Result<void> truncate_to(int64_t offset);
   Result<void> persist();
   Result<void> trim() {
     if (auto r = persist(); !r) return r;

@@ -191,15 +191,7 @@ Result<void> Segment::rebuild_sealed() {
   return seal();
 }
 
-Result<void> Segment::ensure_loaded() {
-  if (loaded_) return {};
-  auto oi = offset_index_->load(size_);
-  Result<void> ti = oi ? time_index_->load(INT64_MAX) : Result<void>(StorageErrc::kCorruptMessage);
-  if (!oi || !ti) {
-    if (auto r = rebuild_indexes(); !r) return r;
-    loaded_ = true;
-    return {};
-  }
+Result<int64_t> Segment::load_tail() {
   // The tail after the last index entry gives the next offset, the max
   // timestamp and the bytes since that entry.
   reset_state();
@@ -219,19 +211,33 @@ Result<void> Segment::ensure_loaded() {
     return true;
   });
   if (!end) return end.error();
-  if (*end != size_) {
-    // Bytes after the last whole batch although the log was closed cleanly:
-    // do not append behind garbage that readers could never get past.
-    auto truncated = recover();
-    if (!truncated) return truncated.error();
-    return {};
-  }
   if (size_ > 0) {
     auto f = cache_.get(log_);
     if (!f) return f.error();
     uint8_t hdr[protocol::kBatchHeaderSize];
     if (::pread((*f)->fd(), hdr, sizeof hdr, 0) == static_cast<ssize_t>(sizeof hdr))
       first_batch_timestamp_ = load_be<int64_t>(hdr + bf::kMaxTimestamp);
+  }
+  return *end;
+}
+
+Result<void> Segment::ensure_loaded() {
+  if (loaded_) return {};
+  auto oi = offset_index_->load(size_);
+  Result<void> ti = oi ? time_index_->load(INT64_MAX) : Result<void>(StorageErrc::kCorruptMessage);
+  if (!oi || !ti) {
+    if (auto r = rebuild_indexes(); !r) return r;
+    loaded_ = true;
+    return {};
+  }
+  auto end = load_tail();
+  if (!end) return end.error();
+  if (*end != size_) {
+    // Bytes after the last whole batch although the log was closed cleanly:
+    // do not append behind garbage that readers could never get past.
+    auto truncated = recover();
+    if (!truncated) return truncated.error();
+    return {};
   }
   loaded_ = true;
   return {};
@@ -412,6 +418,30 @@ Result<void> Segment::release_reserved() {
     return {};
   if (::ftruncate((*f)->fd(), size_) != 0) return StorageErrc::kStorageError;
   return {};
+}
+
+Result<int64_t> Segment::truncate_to(int64_t offset) {
+  auto pos = position_of(offset);  // loads the segment
+  if (!pos) return pos.error();
+  int64_t cut = size_ - *pos;
+  if (cut > 0) {
+    auto f = cache_.get(log_);
+    if (!f) return f.error();
+    // Also frees any space reserved ahead past the end.
+    if (::ftruncate((*f)->fd(), *pos) != 0) return StorageErrc::kStorageError;
+    size_ = *pos;
+    reserved_end_ = 0;
+  }
+  // Index entries name batches by their last offset: those of the cut
+  // batches are >= offset. The time index's forced final entry of a sealed
+  // segment goes the same way.
+  if (auto r = offset_index_->truncate_to(offset); !r) return r.error();
+  if (auto r = time_index_->truncate_to(offset); !r) return r.error();
+  if (auto r = preallocate_indexes(); !r) return r.error();
+  auto end = load_tail();
+  if (!end) return end.error();
+  if (*end != size_) return StorageErrc::kCorruptMessage;  // the kept bytes were whole batches before
+  return cut;
 }
 
 Result<void> Segment::seal() {

@@ -101,6 +101,14 @@ class Segment {
   // Position of the first batch whose last offset >= offset (size() if none).
   Result<int64_t> position_of(int64_t offset);
 
+  // Log truncation (Kafka's LogSegment.truncateTo): cuts the .log at the
+  // first batch whose last offset >= offset — a batch straddling `offset` goes
+  // whole — drops the index entries past the cut, grows the indexes back to
+  // their preallocated size (the segment becomes the active one) and
+  // recomputes the next offset and max timestamp. Returns the bytes cut.
+  // Not synced: the Log fdatasyncs.
+  Result<int64_t> truncate_to(int64_t offset);
+
   // Roll/close: force the final time index entry, trim both indexes, free
   // the .log's blocks reserved past its end.
   Result<void> seal();
@@ -128,6 +136,10 @@ class Segment {
   // partial or malformed header. Returns the position where it stopped.
   Result<int64_t> scan(int64_t start, int64_t end, const std::function<bool(const BatchHeader&)>& fn);
   Result<void> rebuild_indexes();
+  // Recomputes next offset, max timestamp and bytes since the last index
+  // entry from the indexes and a scan of the log after the last offset entry.
+  // Returns where the scan stopped (size() when the log ends in whole batches).
+  Result<int64_t> load_tail();
   void reset_state();
   void reserve_ahead(int fd, int64_t incoming);
   Result<void> release_reserved();
