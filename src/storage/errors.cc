@@ -18,6 +18,8 @@ class StorageCategory final : public std::error_category {
       case StorageErrc::kStorageError: return "storage I/O error";
       case StorageErrc::kLogDirOffline: return "log directory offline";
       case StorageErrc::kBadCheckpoint: return "malformed checkpoint or metadata file";
+      case StorageErrc::kOffsetOutOfOrder:
+        return "follower append out of order: batches must continue at the log end offset with increasing offsets";
     }
     return "unknown storage error";
   }
@@ -41,7 +43,8 @@ int16_t kafka_error_code(std::error_code ec) {
     case StorageErrc::kOffsetOutOfRange: return 1;
     case StorageErrc::kStorageError:
     case StorageErrc::kLogDirOffline: return 56;
-    case StorageErrc::kBadCheckpoint: return -1;
+    case StorageErrc::kBadCheckpoint:
+    case StorageErrc::kOffsetOutOfOrder: return -1;
   }
   return -1;
 }

@@ -15,6 +15,9 @@ enum class StorageErrc {
   kStorageError,         // a write, flush or open failed at the OS level (KAFKA_STORAGE_ERROR)
   kLogDirOffline,        // the log directory was marked offline after an I/O error (KAFKA_STORAGE_ERROR)
   kBadCheckpoint,        // a checkpoint / metadata file is malformed
+  kOffsetOutOfOrder,     // a follower append does not continue the log end offset (gap or overlap),
+                         // or its batches' offsets do not increase (internal: Kafka's
+                         // UnexpectedAppendOffsetException / OffsetsOutOfOrderException)
 };
 
 const std::error_category& storage_category();

@@ -196,18 +196,20 @@ void Log::mark_offline() {
   }
 }
 
-Result<void> Log::roll_locked(int64_t now_ms) {
+Result<void> Log::roll_locked(int64_t now_ms, int64_t base) {
+  if (base < 0) base = log_end_offset_;
+  if (segments_.empty()) return StorageErrc::kLogDirOffline;  // a failed truncation (offline)
   Segment& cur = active();
-  if (cur.size() == 0 && cur.base_offset() == log_end_offset_) return {};
+  if (cur.size() == 0 && cur.base_offset() == base) return {};
   if (auto r = cur.seal(); !r) return r;
-  auto seg = Segment::create(dir_, log_end_offset_, config_, cache_, now_ms);
+  auto seg = Segment::create(dir_, base, config_, cache_, now_ms);
   if (!seg) return seg.error();
   if (config_.segment_jitter_ms > 0) {
     rng_state_ = rng_state_ * 6364136223846793005ULL + 1442695040888963407ULL;
     (*seg)->roll_jitter_ms =
         static_cast<int64_t>((rng_state_ >> 33) % static_cast<uint64_t>(config_.segment_jitter_ms));
   }
-  segments_.emplace(log_end_offset_, std::move(*seg));
+  segments_.emplace(base, std::move(*seg));
   return {};
 }
 
@@ -377,9 +379,11 @@ Result<void> Log::flush(int64_t now_ms) {
   std::vector<std::shared_ptr<OpenFile>> handles;
   int64_t target;
   int64_t messages;
+  uint64_t truncations;
   {
     std::lock_guard lock(mu_);
     target = log_end_offset_;
+    truncations = truncations_;
     messages = unflushed_messages_;
     if (target == recovery_point_) {
       last_flush_ms_ = now_ms;
@@ -404,8 +408,9 @@ Result<void> Log::flush(int64_t now_ms) {
     }
   }
   std::lock_guard lock(mu_);
-  recovery_point_ = std::max(recovery_point_, target);
-  unflushed_messages_ -= messages;
+  // A truncation meanwhile: the bytes up to `target` may be other ones now.
+  if (truncations == truncations_) recovery_point_ = std::max(recovery_point_, target);
+  unflushed_messages_ = std::max<int64_t>(0, unflushed_messages_ - messages);
   last_flush_ms_ = now_ms;
   return {};
 }
@@ -437,7 +442,7 @@ Result<int64_t> Log::delete_records_before(int64_t offset, int64_t now_ms) {
 Result<int> Log::apply_retention(int64_t now_ms) {
   std::lock_guard lock(mu_);
   int deleted = 0;
-  if (!config_.deletes()) return 0;  // cleanup.policy=compact: only the cleaner removes records
+  if (!config_.deletes() || segments_.empty()) return 0;  // cleanup.policy=compact: only the cleaner removes records
   if (config_.retention_ms >= 0) {
     while (!segments_.empty()) {
       Segment& seg = *segments_.begin()->second;

@@ -28,6 +28,7 @@
 #include "common/result.h"
 #include "storage/file_cache.h"
 #include "storage/index.h"
+#include "storage/leader_epoch_cache.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
 
@@ -88,6 +89,56 @@ class Log {
   // and framing are checked regardless.
   Result<AppendResult> append(std::span<uint8_t> records, int64_t now_ms, bool crc_verified = false);
 
+  // --- Follower replication (log_replica.cc) ---
+  // Kafka's appendAsFollower: the leader's batches are written exactly as
+  // they came — offsets not reassigned, LogAppendTime not re-stamped,
+  // max.message.bytes not enforced. Every batch must parse and its CRC
+  // verify (kCorruptMessage); offsets: the first batch's base offset equals
+  // the log end offset and each next batch starts right after the previous
+  // one's last offset, otherwise kOffsetOutOfOrder and nothing is written.
+  // allow_gaps (a compacted leader has holes between batches; Kafka always
+  // allows them): a batch may start anywhere above the previous last offset
+  // (the first one anywhere at or above the log end); an overlap is still
+  // refused. Rolls as append() does (size, segment.ms by the batches'
+  // timestamps, full index, int32 relative offsets), a set larger than
+  // segment.bytes is split over segments (only one batch larger than
+  // segment.bytes is kRecordListTooLarge); a new segment is named by the
+  // base offset of its first batch. `epochs` (optional, the partition's
+  // cache): each batch whose partitionLeaderEpoch is above the latest epoch
+  // assigns (epoch, base offset), after its bytes are written — Kafka's
+  // assignEpochStartOffset. Producer state is the caller's. Returns the
+  // first batch's base offset, the last batch's last offset, log start and
+  // end; log_append_time is -1. Errors also: kInvalidRecord (empty set, bad
+  // counts), kStorageError / kLogDirOffline as append() (batches written
+  // before a failed write stay; the log end offset covers them).
+  Result<AppendResult> append_as_follower(std::span<const uint8_t> records, int64_t now_ms,
+                                          LeaderEpochCache* epochs = nullptr, bool allow_gaps = false);
+  // Kafka's Log.truncateTo: removes every batch whose last offset >=
+  // `offset`. Segments whose base offset > offset are scheduled for deletion
+  // (renamed *.deleted, removed after file.delete.delay.ms, as retention),
+  // the segment holding `offset` is cut at the first batch whose last offset
+  // >= offset — a batch straddling `offset` is removed whole — and its
+  // indexes truncated; it becomes the active segment. The new log end offset
+  // is that batch's base offset (= `offset` at a batch boundary; Kafka sets
+  // the log end offset to `offset` itself, which only differs inside a
+  // batch). `epochs`: truncate_from_end(new log end). The high watermark is
+  // clamped to the new log end (unless unset), the recovery point too, and
+  // the cut file, its indexes and the directory are fdatasynced before it
+  // returns, so a crash right after reopens to the same log. offset >= log
+  // end: no-op; offset < 0: kOffsetOutOfRange; offset <= the first segment's
+  // base offset or below the log start offset: truncate_fully_and_start_at(offset).
+  // Concurrent readers: a FileRange taken before into a deleted segment
+  // reads the old bytes (descriptor kept); one into the cut segment comes up
+  // short (pread returns less, the server closes the connection on a short
+  // sendfile) — never a crash (no mmap, no SIGBUS).
+  Result<void> truncate_to(int64_t offset, LeaderEpochCache* epochs = nullptr, int64_t now_ms = 0);
+  // Kafka's truncateFullyAndStartAt (a follower out of the leader's range):
+  // every segment is scheduled for deletion and an empty log starts at
+  // `offset`: log start = log end = recovery point = offset, high watermark
+  // clamped, `epochs` cleared. Durable (directory fsynced) on return.
+  // Errors: kOffsetOutOfRange (offset < 0), kStorageError, kLogDirOffline.
+  Result<void> truncate_fully_and_start_at(int64_t offset, LeaderEpochCache* epochs = nullptr, int64_t now_ms = 0);
+
   // From `offset` up to max_bytes (whole batches; at least one when
   // min_one_batch). offset == log end gives no ranges. Errors: kOffsetOutOfRange.
   Result<ReadResult> read(int64_t offset, int64_t max_bytes, bool min_one_batch = true);
@@ -141,6 +192,8 @@ class Log {
   // a follower may still need are kept). Until a partition sets it, all of
   // the log counts as replicated (a log without a partition, as in tests).
   void set_high_watermark(int64_t hw) { high_watermark_.store(hw, std::memory_order_relaxed); }
+  // INT64_MAX until set; truncation clamps a set one to the log end.
+  int64_t high_watermark() const { return high_watermark_.load(std::memory_order_relaxed); }
   // Removes *.deleted files whose delay (file.delete.delay.ms) has passed.
   void delete_expired_files(int64_t now_ms);
   size_t pending_deletions() const;
@@ -153,6 +206,11 @@ class Log {
   // Called (under the log's lock: it must only signal) when an append brings
   // the unflushed messages to flush.messages, so the flusher can run at once.
   void set_on_flush_needed(std::function<void()> fn) { on_flush_needed_ = std::move(fn); }
+  // Called after a truncation (truncate_to, truncate_fully_and_start_at),
+  // outside the log's lock: the LogManager writes the recovery-point and
+  // log-start checkpoints then, as Kafka's LogManager.truncateTo does, so an
+  // unclean restart does not trust a recovery point above the new log end.
+  void set_on_truncated(std::function<void()> fn) { on_truncated_ = std::move(fn); }
   // Called once when the log goes offline after an I/O error.
   void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
   void mark_offline();
@@ -184,7 +242,14 @@ class Log {
  private:
   explicit Log(LogOpenOptions options);
   Result<void> load();
-  Result<void> roll_locked(int64_t now_ms);
+  // Seals the active segment and starts one at `base` (the log end offset
+  // unless given: a follower's first batch after a gap).
+  Result<void> roll_locked(int64_t now_ms, int64_t base = -1);
+  Result<void> truncate_locked(int64_t offset, LeaderEpochCache* epochs, int64_t now_ms);
+  Result<void> truncate_fully_locked(int64_t offset, LeaderEpochCache* epochs, int64_t now_ms);
+  void notify_truncated(uint64_t truncations_before);
+  Result<void> sync_dir();
+  void clamp_high_watermark_locked();
   Segment& active() { return *segments_.rbegin()->second; }
   void schedule_delete_locked(std::map<int64_t, std::unique_ptr<Segment>>::iterator it, int64_t now_ms);
 
@@ -202,6 +267,7 @@ class Log {
   int64_t log_end_offset_ = 0;
   std::atomic<int64_t> high_watermark_{INT64_MAX};
   int64_t recovery_point_ = 0;
+  uint64_t truncations_ = 0;  // a flush that saw another count must not move the recovery point
   int64_t unflushed_messages_ = 0;
   int64_t last_flush_ms_ = 0;
   bool clean_shutdown_;
@@ -210,6 +276,7 @@ class Log {
   std::atomic<bool> offline_{false};
   std::function<void()> on_offline_;
   std::function<void()> on_flush_needed_;
+  std::function<void()> on_truncated_;
   uint64_t rng_state_;
 };
 

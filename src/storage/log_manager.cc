@@ -110,6 +110,9 @@ Result<void> LogManager::load_dir(const std::string& dir) {
 
 void LogManager::watch(Log& log, const std::string& dir) {
   log.set_on_offline([this, dir] { mark_dir_offline(dir); });
+  // A follower's truncation: the checkpointed recovery point may be above the
+  // new log end; recovery must not skip what is appended from there.
+  log.set_on_truncated([this] { (void)checkpoint_recovery_points(); });
   log.set_on_flush_needed([this] {
     // wake_mu_ is never held while a log's lock is taken, so taking it here
     // (under the log's lock) cannot deadlock, and no wake-up is lost.
@@ -231,6 +234,7 @@ bool LogManager::loaded_cleanly(const std::string& dir) const {
 }
 
 Result<void> LogManager::checkpoint_recovery_points() {
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
   std::map<std::string, OffsetMap> recovery, starts;
   {
     std::lock_guard lock(mu_);

@@ -135,6 +135,9 @@ class LogManager {
   bool shut_down_ = false;
   int64_t last_retention_ms_ = 0;
   int64_t last_checkpoint_ms_ = 0;
+  // Serialises checkpoint_recovery_points (the background thread and a
+  // truncating fetcher write the same <file>.tmp). Taken before mu_.
+  std::mutex checkpoint_mu_;
   int64_t last_clean_ms_ = 0;
   std::map<TopicPartition, int64_t> cleaner_offsets_;  // under mu_
   Result<void> write_cleaner_checkpoint(const std::string& dir);
