@@ -19,6 +19,25 @@ ErrorCode storage_error(std::error_code ec) {
   return static_cast<ErrorCode>(storage::kafka_error_code(ec));
 }
 
+// What the producer state keeps of a stored batch.
+ProducerBatch producer_batch_of(const protocol::RecordBatchView& batch) {
+  ProducerBatch pb;
+  pb.producer_id = batch.producer_id();
+  pb.producer_epoch = batch.producer_epoch();
+  pb.base_sequence = batch.base_sequence();
+  pb.last_sequence =
+      static_cast<int32_t>((int64_t{batch.base_sequence()} + batch.last_offset_delta()) % (int64_t{1} << 31));
+  pb.first_offset = batch.base_offset();
+  pb.last_offset = batch.last_offset();
+  pb.timestamp = batch.max_timestamp();
+  return pb;
+}
+
+int64_t now_wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 Partition::Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* log, int32_t local_broker_id)
@@ -89,15 +108,7 @@ void Partition::rebuild_producer_state() {
         const protocol::RecordBatchView& batch = **b;
         next = batch.last_offset() + 1;
         if (batch.producer_id() < 0 || batch.last_offset() < pos) continue;
-        ProducerBatch pb;
-        pb.producer_id = batch.producer_id();
-        pb.producer_epoch = batch.producer_epoch();
-        pb.base_sequence = batch.base_sequence();
-        pb.last_sequence = static_cast<int32_t>((int64_t{batch.base_sequence()} + batch.last_offset_delta()) % (int64_t{1} << 31));
-        pb.first_offset = batch.base_offset();
-        pb.last_offset = batch.last_offset();
-        pb.timestamp = batch.max_timestamp();
-        producers_.record(pb);
+        producers_.record(producer_batch_of(batch));
         ++replayed;
       }
     }
@@ -319,6 +330,118 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     out.ranges.push_back(std::move(r));
   }
   return out;
+}
+
+}  // namespace keel::cluster
+
+namespace keel::cluster {
+
+// --- the leader's side of replication -------------------------------------------
+
+bool Partition::update_follower(int32_t replica, int64_t fetch_offset, int64_t now_ms) {
+  bool moved = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!has_state_ || state_.leader != local_broker_id_) return false;
+    if (std::find(state_.replicas.begin(), state_.replicas.end(), replica) == state_.replicas.end()) return false;
+    // A follower's fetch offset is its log end; it never has more than we do.
+    follower_leos_[replica] = std::min(fetch_offset, log_->log_end_offset());
+    follower_fetch_times_[replica] = now_ms;
+    const int64_t before = high_watermark_;
+    update_high_watermark_locked();
+    moved = high_watermark_ != before;
+  }
+  // Produces waiting for acks=all and fetches waiting for data see the new HW.
+  if (moved && on_append_) on_append_(tp_);
+  return moved;
+}
+
+// --- the follower's side ---------------------------------------------------------------
+
+bool Partition::following_locked(int32_t leader_epoch) const {
+  return has_state_ && state_.leader >= 0 && state_.leader != local_broker_id_ &&
+         (leader_epoch < 0 || state_.leader_epoch == leader_epoch);
+}
+
+std::optional<Partition::FollowerFetch> Partition::follower_fetch() const {
+  std::lock_guard lock(mu_);
+  if (!following_locked(-1)) return std::nullopt;
+  FollowerFetch f;
+  f.fetch_offset = log_->log_end_offset();
+  f.last_fetched_epoch = epochs_ ? epochs_->latest_epoch() : -1;
+  f.leader_epoch = state_.leader_epoch;
+  f.log_start_offset = log_->log_start_offset();
+  return f;
+}
+
+ErrorCode Partition::append_as_follower(std::span<uint8_t> records, int64_t leader_hw, int32_t leader_epoch) {
+  {
+    std::lock_guard lock(mu_);
+    if (!following_locked(leader_epoch)) return ErrorCode::kNotLeaderOrFollower;
+    // Whole batches only: a fetch may end inside one (KIP-74); the rest comes next time.
+    protocol::BatchIterator it{ByteView(records.data(), records.size())};
+    std::vector<ProducerBatch> producer_batches;
+    while (true) {
+      auto b = it.next();
+      if (!b) return ErrorCode::kCorruptMessage;
+      if (!*b) break;
+      const protocol::RecordBatchView& batch = **b;
+      if (batch.producer_id() >= 0) producer_batches.push_back(producer_batch_of(batch));
+    }
+    const size_t whole = it.position();
+    if (whole > 0) {
+      // Offsets may jump between batches: a compacted leader's log has gaps.
+      auto appended = log_->append_as_follower(records.subspan(0, whole), now_wall_ms(), epochs_ ? &*epochs_ : nullptr,
+                                               /*allow_gaps=*/true);
+      if (!appended) return storage_error(appended.error());
+      for (const auto& pb : producer_batches) producers_.record(pb);
+    }
+    // A follower's HW: what the leader says is committed, up to what it has.
+    high_watermark_ = std::max(high_watermark_, std::min(leader_hw, log_->log_end_offset()));
+    log_->set_high_watermark(high_watermark_);
+  }
+  if (on_append_) on_append_(tp_);
+  return ErrorCode::kNone;
+}
+
+void Partition::after_truncation_locked() {
+  const int64_t end = log_->log_end_offset();
+  if (epochs_) (void)epochs_->truncate_from_end(end);
+  high_watermark_ = std::min(high_watermark_, end);
+  log_->set_high_watermark(high_watermark_);
+  rebuild_producer_state();
+}
+
+ErrorCode Partition::truncate_to_divergence(int32_t epoch, int64_t leader_end_offset, int32_t leader_epoch) {
+  std::lock_guard lock(mu_);
+  if (!following_locked(leader_epoch)) return ErrorCode::kNotLeaderOrFollower;
+  int64_t target = leader_end_offset;
+  if (epochs_) {
+    const auto [ours_epoch, ours_end] = epochs_->end_offset_for(epoch, log_->log_end_offset());
+    if (ours_epoch == epoch && ours_end >= 0) target = std::min(target, ours_end);
+  }
+  target = std::max(target, log_->log_start_offset());
+  if (target >= log_->log_end_offset()) return ErrorCode::kNone;
+  keel::logger("replica")->info("{}: truncating to {} (diverged from the leader in epoch {}; log end was {})",
+                                tp_.dir_name(), target, epoch, log_->log_end_offset());
+  if (auto r = log_->truncate_to(target, epochs_ ? &*epochs_ : nullptr, now_wall_ms()); !r) {
+    return storage_error(r.error());
+  }
+  after_truncation_locked();
+  return ErrorCode::kNone;
+}
+
+ErrorCode Partition::restart_at(int64_t leader_log_start, int32_t leader_epoch) {
+  std::lock_guard lock(mu_);
+  if (!following_locked(leader_epoch)) return ErrorCode::kNotLeaderOrFollower;
+  keel::logger("replica")->info("{}: fetch offset {} is below the leader's log start {}: starting the log afresh there",
+                                tp_.dir_name(), log_->log_end_offset(), leader_log_start);
+  if (auto r = log_->truncate_fully_and_start_at(leader_log_start, epochs_ ? &*epochs_ : nullptr, now_wall_ms()); !r) {
+    return storage_error(r.error());
+  }
+  high_watermark_ = leader_log_start;
+  after_truncation_locked();
+  return ErrorCode::kNone;
 }
 
 }  // namespace keel::cluster

@@ -124,6 +124,33 @@ class Partition {
   // DeleteRecords moved the log start: the epoch cache follows.
   void log_start_moved(int64_t log_start_offset);
 
+  // --- the leader's side of replication
+  // A follower's Fetch (replica id `replica`) says its log ends at
+  // `fetch_offset`: the leader records it and moves the high watermark (the
+  // smallest log end of the ISR). Returns whether the high watermark moved.
+  bool update_follower(int32_t replica, int64_t fetch_offset, int64_t now_ms);
+
+  // --- the follower's side (cluster/replica_fetcher.h)
+  struct FollowerFetch {
+    int64_t fetch_offset = 0;         // this replica's log end
+    int32_t last_fetched_epoch = -1;  // the newest epoch in its leader-epoch cache
+    int32_t leader_epoch = -1;        // the leader epoch it follows (current_leader_epoch)
+    int64_t log_start_offset = 0;
+  };
+  // nullopt unless this replica follows another broker now.
+  std::optional<FollowerFetch> follower_fetch() const;
+  // Appends what the leader sent, as the leader wrote it (a trailing partial
+  // batch is left for the next fetch); the follower's high watermark becomes
+  // min(leader_hw, its log end). `leader_epoch`: the epoch the fetch was made
+  // in; a stale answer (the replica moved on) is dropped. Errors:
+  // NOT_LEADER_OR_FOLLOWER (stale), CORRUPT_MESSAGE, storage errors.
+  protocol::ErrorCode append_as_follower(std::span<uint8_t> records, int64_t leader_hw, int32_t leader_epoch);
+  // The leader answered a diverging epoch: truncate to the smaller of its end
+  // offset for that epoch and ours (Kafka's truncation on fetch).
+  protocol::ErrorCode truncate_to_divergence(int32_t epoch, int64_t leader_end_offset, int32_t leader_epoch);
+  // The fetch offset is below the leader's log start: start afresh there.
+  protocol::ErrorCode restart_at(int64_t leader_log_start, int32_t leader_epoch);
+
   // Writes the producer-state snapshot at the log end (clean shutdown).
   void snapshot_producer_state();
   size_t producer_count() const;
@@ -150,6 +177,9 @@ class Partition {
   std::optional<storage::LeaderEpochCache> epochs_;  // nullopt when the checkpoint could not be read
   size_t segments_at_last_snapshot_ = 0;
   void rebuild_producer_state();
+  bool following_locked(int32_t leader_epoch) const;
+  void after_truncation_locked();
+  std::map<int32_t, int64_t> follower_fetch_times_;  // replica id -> when it last fetched (ms)
 };
 
 }  // namespace keel::cluster

@@ -64,9 +64,22 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
     } else {
       config = {storage::LogConfig{}, std::make_shared<PartitionConfig>()};
     }
-    errors.push_back(apply_leader_and_isr(r.tp, r.topic_id, r.state, config.first, std::move(config.second)));
+    const protocol::ErrorCode error =
+        apply_leader_and_isr(r.tp, r.topic_id, r.state, config.first, std::move(config.second));
+    errors.push_back(error);
+    if (!fetchers_ || error != protocol::ErrorCode::kNone) continue;
+    if (r.state.leader >= 0 && r.state.leader != broker_id_ && r.leader.id == r.state.leader) {
+      fetchers_->follow(r.tp, r.leader);
+    } else {
+      fetchers_->unfollow(r.tp);
+    }
   }
   return errors;
+}
+
+void ReplicaManager::start_fetchers(ReplicaFetcherOptions options) {
+  options.broker_id = broker_id_;
+  fetchers_ = std::make_unique<ReplicaFetcherManager>(std::move(options), *this);
 }
 
 void ReplicaManager::update_topic_config(const std::string& topic, const storage::LogConfig& log_config,
@@ -79,6 +92,7 @@ void ReplicaManager::update_topic_config(const std::string& topic, const storage
 }
 
 protocol::ErrorCode ReplicaManager::stop_replica(const TopicPartition& tp, bool delete_log) {
+  if (fetchers_) fetchers_->unfollow(tp);
   std::shared_ptr<Partition> partition;
   {
     std::lock_guard lock(mu_);
@@ -115,6 +129,7 @@ std::vector<std::shared_ptr<Partition>> ReplicaManager::partitions() const {
 }
 
 void ReplicaManager::shutdown() {
+  if (fetchers_) fetchers_->shutdown();
   purgatory_.shutdown();
   // Producer state at the log end, so a clean restart replays nothing.
   for (const auto& p : partitions()) p->snapshot_producer_state();

@@ -18,6 +18,7 @@
 
 #include "cluster/delayed_fetch.h"
 #include "cluster/partition.h"
+#include "cluster/replica_fetcher.h"
 #include "protocol/error_code.h"
 #include "storage/log_manager.h"
 
@@ -61,10 +62,15 @@ class ReplicaManager {
     protocol::Uuid topic_id;
     LeaderState state;
     bool is_new = false;
+    LeaderEndpoint leader;  // where a follower fetches from (LeaderAndIsr's live leaders)
   };
+  // Starts the replica fetchers (followers fetch from their leaders); before
+  // the first LeaderAndIsr. Without it followers do not fetch (unit tests).
+  void start_fetchers(ReplicaFetcherOptions options);
   // LeaderAndIsr (Kafka's becomeLeaderOrFollower): hosts each partition (its
   // log opened or created with its topic's config) as leader or follower by
-  // the state's leader. Per partition: NONE, STALE_CONTROLLER_EPOCH (a leader
+  // the state's leader; a follower fetches from its leader, a leader stops
+  // fetching. Per partition: NONE, STALE_CONTROLLER_EPOCH (a leader
   // epoch older than the partition's), KAFKA_STORAGE_ERROR; in order.
   std::vector<protocol::ErrorCode> become_leader_or_follower(const std::vector<ReplicaState>& partitions);
 
@@ -96,6 +102,7 @@ class ReplicaManager {
   mutable std::mutex mu_;
   std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
   DelayedFetchPurgatory purgatory_;
+  std::unique_ptr<ReplicaFetcherManager> fetchers_;
   std::atomic<int32_t> controller_epoch_{-1};
   TopicConfigSource topic_config_source_;
   LeadershipListener leadership_listener_;

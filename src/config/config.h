@@ -141,6 +141,12 @@ struct BrokerConfig {
   // --- replication
   int64_t replica_lag_time_max_ms = 30000;
   int32_t num_replica_fetchers = 1;
+  int32_t replica_fetch_wait_max_ms = 500;
+  int32_t replica_fetch_min_bytes = 1;
+  int32_t replica_fetch_max_bytes = 1048576;
+  int32_t replica_fetch_response_max_bytes = 10485760;
+  int32_t replica_fetch_backoff_ms = 1000;
+  int32_t replica_socket_timeout_ms = 30000;
   bool controlled_shutdown_enable = true;
 
   // --- logging

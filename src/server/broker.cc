@@ -287,6 +287,15 @@ void Broker::start() {
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();
   services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
+  cluster::ReplicaFetcherOptions fo;
+  fo.num_fetchers = config_.num_replica_fetchers;
+  fo.max_wait_ms = config_.replica_fetch_wait_max_ms;
+  fo.min_bytes = config_.replica_fetch_min_bytes;
+  fo.partition_max_bytes = config_.replica_fetch_max_bytes;
+  fo.max_bytes = config_.replica_fetch_response_max_bytes;
+  fo.backoff_ms = config_.replica_fetch_backoff_ms;
+  fo.request_timeout_ms = config_.replica_socket_timeout_ms;
+  replicas_->start_fetchers(fo);
   // A replica the controller assigns here gets its topic's config as this
   // broker sees it: defaults, dynamic broker configs and the stored overrides.
   replicas_->set_topic_config_source([this](const std::string& topic) {

@@ -108,6 +108,9 @@ Result<void> handle_leader_and_isr(RequestContext& ctx, ByteReader& body, ByteWr
       r.state.replicas = n.state->replicas;
       r.state.isr = n.state->isr;
       r.is_new = n.state->is_new;
+      for (const auto& l : req.live_leaders) {
+        if (l.broker_id == r.state.leader) r.leader = {l.broker_id, l.host_name, l.port};
+      }
       states.push_back(std::move(r));
     }
     errors = ctx.services.replicas->become_leader_or_follower(states);

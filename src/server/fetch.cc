@@ -21,6 +21,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -171,6 +172,14 @@ FetchOutcome read_all(const FetchState& st) {
       po.result.diverging_epoch = true;
       out.has_diverging_epoch = true;
       continue;
+    }
+    // A follower's fetch offset is its log end: the leader's high watermark
+    // follows the ISR's slowest member.
+    if (st.replica_id >= 0) {
+      partition->update_follower(st.replica_id, want.fetch_offset,
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
     }
     if (read.ranges.empty()) continue;
     po.result.has_records = true;

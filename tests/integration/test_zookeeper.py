@@ -247,8 +247,7 @@ def test_a_new_broker_takes_the_cluster_id_from_the_store(zk, tmp_path):
         assert "cluster.id=%s\n" % cluster_id in (first.dir / "data" / "meta.properties").read_text()
         second = Broker(tmp_path / "second", broker_id=1, zookeeper=chroot).start()
         try:
-            meta = (second.dir / "data" / "meta.properties").read_text()
-            assert "cluster.id=%s\n" % cluster_id in meta and "broker.id=1\n" in meta
+            # The port opens before the broker joins the store: wait until it has.
             deadline = time.time() + 20
             while time.time() < deadline:
                 brokers = AdminClient({"bootstrap.servers": second.bootstrap}).list_topics(timeout=10).brokers
@@ -256,6 +255,8 @@ def test_a_new_broker_takes_the_cluster_id_from_the_store(zk, tmp_path):
                     break
                 time.sleep(0.2)
             assert set(brokers) == {0, 1}
+            meta = (second.dir / "data" / "meta.properties").read_text()
+            assert "cluster.id=%s\n" % cluster_id in meta and "broker.id=1\n" in meta
         finally:
             assert second.stop() == 0
         # The second broker restarts on its own meta.properties.
