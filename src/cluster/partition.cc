@@ -138,6 +138,8 @@ size_t Partition::producer_count() const {
 bool Partition::apply_leader_state(const LeaderState& state) {
   std::lock_guard lock(mu_);
   if (has_state_ && state.leader_epoch < state_.leader_epoch) return false;
+  const bool became_leader = state.leader == local_broker_id_ &&
+                             (!has_state_ || state_.leader != local_broker_id_ || state_.leader_epoch != state.leader_epoch);
   state_ = state;
   has_state_ = true;
   // A leader's epoch starts at its log end (Kafka's makeLeader).
@@ -147,10 +149,22 @@ bool Partition::apply_leader_state(const LeaderState& state) {
                                     r.error().message());
     }
   }
-  // Followers not in the new ISR stop counting for the HW.
-  std::erase_if(follower_leos_, [&](const auto& kv) {
-    return std::find(state_.isr.begin(), state_.isr.end(), kv.first) == state_.isr.end();
+  // A new leadership starts its followers afresh (Kafka's makeLeader): their
+  // log ends are unknown until they fetch, and ISR members count as caught
+  // up now, so none is dropped before it had the chance to fetch.
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::erase_if(followers_, [&](const auto& kv) {
+    return std::find(state_.replicas.begin(), state_.replicas.end(), kv.first) == state_.replicas.end();
   });
+  if (became_leader) {
+    followers_.clear();
+    for (int32_t r : state_.isr) {
+      if (r != local_broker_id_) followers_[r].last_caught_up_ms = now;
+    }
+  }
+  pending_isr_.reset();
   update_high_watermark_locked();
   return true;
 }
@@ -178,10 +192,17 @@ std::shared_ptr<const PartitionConfig> Partition::config() const {
 void Partition::update_high_watermark_locked() {
   if (!has_state_ || state_.leader != local_broker_id_) return;
   int64_t hw = log_->log_end_offset();
+  // The maximal ISR: a member being added counts already, one being removed still.
+  auto counts = [&](int32_t replica) {
+    return std::find(state_.isr.begin(), state_.isr.end(), replica) != state_.isr.end() ||
+           (pending_isr_ && std::find(pending_isr_->begin(), pending_isr_->end(), replica) != pending_isr_->end());
+  };
+  for (const auto& [replica, f] : followers_) {
+    if (!counts(replica)) continue;
+    hw = std::min(hw, f.leo < 0 ? high_watermark_ : f.leo);
+  }
   for (int32_t replica : state_.isr) {
-    if (replica == local_broker_id_) continue;
-    auto it = follower_leos_.find(replica);
-    hw = std::min(hw, it == follower_leos_.end() ? high_watermark_ : it->second);
+    if (replica != local_broker_id_ && !followers_.contains(replica)) hw = std::min(hw, high_watermark_);
   }
   // The HW never moves back while we lead, and never below the log start.
   high_watermark_ = std::max({high_watermark_, hw, log_->log_start_offset()});
@@ -340,20 +361,119 @@ namespace keel::cluster {
 
 bool Partition::update_follower(int32_t replica, int64_t fetch_offset, int64_t now_ms) {
   bool moved = false;
+  std::optional<IsrChange> change;
   {
     std::lock_guard lock(mu_);
     if (!has_state_ || state_.leader != local_broker_id_) return false;
     if (std::find(state_.replicas.begin(), state_.replicas.end(), replica) == state_.replicas.end()) return false;
+    const int64_t leo = log_->log_end_offset();
+    FollowerState& f = followers_[replica];
     // A follower's fetch offset is its log end; it never has more than we do.
-    follower_leos_[replica] = std::min(fetch_offset, log_->log_end_offset());
-    follower_fetch_times_[replica] = now_ms;
+    f.leo = std::min(fetch_offset, leo);
+    // Kafka's lastCaughtUpTime: caught up now if it has all we have; caught
+    // up at its previous fetch if it now has what we had then.
+    if (fetch_offset >= leo) {
+      f.last_caught_up_ms = now_ms;
+    } else if (f.last_fetch_leader_leo >= 0 && fetch_offset >= f.last_fetch_leader_leo) {
+      f.last_caught_up_ms = std::max(f.last_caught_up_ms, f.last_fetch_ms);
+    }
+    f.last_fetch_leader_leo = leo;
+    f.last_fetch_ms = now_ms;
+    const int64_t before = high_watermark_;
+    update_high_watermark_locked();
+    moved = high_watermark_ != before;
+    // Back into the ISR once it has reached the high watermark and the
+    // current epoch's first offset (so it holds nothing of an older leader's
+    // that we do not), with no other change in flight.
+    const bool in_isr = std::find(state_.isr.begin(), state_.isr.end(), replica) != state_.isr.end();
+    if (!in_isr && !pending_isr_ && f.leo >= high_watermark_) {
+      const int64_t epoch_start = epochs_ ? epochs_->end_offset_for(state_.leader_epoch - 1, leo).second : 0;
+      if (f.leo >= epoch_start) {
+        std::vector<int32_t> isr = state_.isr;
+        isr.push_back(replica);
+        change = propose_isr_locked(std::move(isr));
+      }
+    }
+  }
+  // Produces waiting for acks=all and fetches waiting for data see the new HW.
+  if (moved && on_append_) on_append_(tp_);
+  if (change) send_isr_change(std::move(*change));
+  return moved;
+}
+
+void Partition::set_isr_sender(IsrSender sender) {
+  std::lock_guard lock(mu_);
+  isr_sender_ = std::move(sender);
+}
+
+void Partition::maybe_shrink_isr(int64_t now_ms, int64_t lag_ms) {
+  std::optional<IsrChange> change;
+  {
+    std::lock_guard lock(mu_);
+    if (!has_state_ || state_.leader != local_broker_id_ || pending_isr_) return;
+    std::vector<int32_t> isr;
+    std::vector<int32_t> lagging;
+    for (int32_t r : state_.isr) {
+      auto f = followers_.find(r);
+      const bool out = r != local_broker_id_ && f != followers_.end() && now_ms - f->second.last_caught_up_ms > lag_ms &&
+                       f->second.leo < log_->log_end_offset();
+      (out ? lagging : isr).push_back(r);
+    }
+    if (lagging.empty()) return;
+    keel::logger("replica")->info("{}: shrinking the ISR from [{}] to [{}]: not caught up for {} ms", tp_.dir_name(),
+                                  fmt::join(state_.isr, ","), fmt::join(isr, ","), lag_ms);
+    change = propose_isr_locked(std::move(isr));
+  }
+  if (change) send_isr_change(std::move(*change));
+}
+
+std::optional<Partition::IsrChange> Partition::propose_isr_locked(std::vector<int32_t> new_isr) {
+  if (!isr_sender_) return std::nullopt;
+  pending_isr_ = new_isr;
+  IsrChange c;
+  c.tp = tp_;
+  c.topic_id = topic_id_;
+  c.leader_epoch = state_.leader_epoch;
+  c.partition_epoch = state_.partition_epoch;
+  c.new_isr = std::move(new_isr);
+  return c;
+}
+
+void Partition::send_isr_change(IsrChange change) {
+  IsrSender sender;
+  {
+    std::lock_guard lock(mu_);
+    sender = isr_sender_;
+  }
+  if (!sender) return;
+  std::weak_ptr<Partition> weak = weak_from_this();
+  sender(change, [weak, change](const IsrChangeResult& result) {
+    if (auto self = weak.lock()) self->on_isr_change(change, result);
+  });
+}
+
+void Partition::on_isr_change(const IsrChange& change, const IsrChangeResult& result) {
+  bool moved = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!has_state_ || state_.leader != local_broker_id_ || state_.leader_epoch != change.leader_epoch) return;
+    pending_isr_.reset();
+    if (result.error != ErrorCode::kNone) {
+      // A newer state is on its way (LeaderAndIsr), or the next check proposes again.
+      keel::logger("replica")->info("{}: ISR change to [{}] refused: {}", tp_.dir_name(),
+                                    fmt::join(change.new_isr, ","), protocol::error_name(result.error));
+      return;
+    }
+    if (result.leader_epoch != state_.leader_epoch) return;
+    keel::logger("replica")->info("{}: ISR now [{}] (partition epoch {})", tp_.dir_name(), fmt::join(result.isr, ","),
+                                  result.partition_epoch);
+    state_.isr = result.isr;
+    state_.partition_epoch = result.partition_epoch;
     const int64_t before = high_watermark_;
     update_high_watermark_locked();
     moved = high_watermark_ != before;
   }
-  // Produces waiting for acks=all and fetches waiting for data see the new HW.
   if (moved && on_append_) on_append_(tp_);
-  return moved;
 }
 
 // --- the follower's side ---------------------------------------------------------------

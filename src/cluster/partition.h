@@ -74,7 +74,7 @@ struct ReadOutcome {
   std::optional<std::pair<int32_t, int64_t>> diverging_epoch;
 };
 
-class Partition {
+class Partition : public std::enable_shared_from_this<Partition> {
  public:
   Partition(TopicPartition tp, protocol::Uuid topic_id, storage::Log* log, int32_t local_broker_id);
 
@@ -127,8 +127,33 @@ class Partition {
   // --- the leader's side of replication
   // A follower's Fetch (replica id `replica`) says its log ends at
   // `fetch_offset`: the leader records it and moves the high watermark (the
-  // smallest log end of the ISR). Returns whether the high watermark moved.
+  // smallest log end of the ISR). A follower outside the ISR that has reached
+  // the high watermark (and the start of the current leader epoch) is asked
+  // back into the ISR. Returns whether the high watermark moved.
   bool update_follower(int32_t replica, int64_t fetch_offset, int64_t now_ms);
+
+  // ISR changes go to the controller (AlterPartition, KIP-497): the leader
+  // proposes, the controller decides, and the answer comes back to
+  // on_isr_change. While one is in flight no other is proposed, and the high
+  // watermark counts the "maximal" ISR (the current one and the proposed one).
+  struct IsrChange {
+    TopicPartition tp;
+    protocol::Uuid topic_id;
+    int32_t leader_epoch = 0;
+    int32_t partition_epoch = 0;
+    std::vector<int32_t> new_isr;
+  };
+  struct IsrChangeResult {
+    protocol::ErrorCode error = protocol::ErrorCode::kNone;
+    int32_t leader_epoch = 0;
+    int32_t partition_epoch = 0;
+    std::vector<int32_t> isr;
+  };
+  using IsrSender = std::function<void(const IsrChange&, std::function<void(const IsrChangeResult&)>)>;
+  void set_isr_sender(IsrSender sender);
+  // Followers in the ISR that have not caught up with the leader's log end
+  // for `lag_ms` (replica.lag.time.max.ms) are proposed out of it.
+  void maybe_shrink_isr(int64_t now_ms, int64_t lag_ms);
 
   // --- the follower's side (cluster/replica_fetcher.h)
   struct FollowerFetch {
@@ -170,7 +195,20 @@ class Partition {
   LeaderState state_;
   bool has_state_ = false;
   int64_t high_watermark_ = 0;
-  std::map<int32_t, int64_t> follower_leos_;  // replica id -> log end offset it reported
+  // What the leader knows of each follower (Kafka's Replica state).
+  struct FollowerState {
+    int64_t leo = -1;                    // its log end, from its last fetch (-1: not yet)
+    int64_t last_caught_up_ms = 0;       // when it last had everything we had
+    int64_t last_fetch_leader_leo = -1;  // our log end at its previous fetch
+    int64_t last_fetch_ms = 0;
+  };
+  std::map<int32_t, FollowerState> followers_;
+  std::optional<std::vector<int32_t>> pending_isr_;  // an ISR change in flight
+  IsrSender isr_sender_;
+  // Marks `new_isr` pending and returns the change to send (outside the lock).
+  std::optional<IsrChange> propose_isr_locked(std::vector<int32_t> new_isr);
+  void send_isr_change(IsrChange change);
+  void on_isr_change(const IsrChange& change, const IsrChangeResult& result);
   std::shared_ptr<const PartitionConfig> config_;
   std::function<void(const TopicPartition&)> on_append_;
   ProducerStateManager producers_;
@@ -179,7 +217,7 @@ class Partition {
   void rebuild_producer_state();
   bool following_locked(int32_t leader_epoch) const;
   void after_truncation_locked();
-  std::map<int32_t, int64_t> follower_fetch_times_;  // replica id -> when it last fetched (ms)
+
 };
 
 }  // namespace keel::cluster

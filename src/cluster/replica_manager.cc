@@ -1,5 +1,7 @@
 #include "cluster/replica_manager.h"
 
+#include <chrono>
+
 #include "common/log.h"
 
 namespace keel::cluster {
@@ -33,6 +35,7 @@ protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& t
     }
     partition = std::make_shared<Partition>(tp, topic_id, *opened, broker_id_);
     partition->set_on_append([this](const TopicPartition& p) { purgatory_.notify(p); });
+    if (isr_sender_) partition->set_isr_sender(isr_sender_);
     std::lock_guard lock(mu_);
     partitions_[tp] = partition;
   }
@@ -75,6 +78,28 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
     }
   }
   return errors;
+}
+
+void ReplicaManager::start_isr_management(net::ClientRuntime& runtime, AlterPartitionOptions options,
+                                          const MetadataCache& metadata, int64_t lag_ms) {
+  isr_changes_ = std::make_unique<AlterPartitionManager>(runtime, std::move(options), metadata);
+  isr_sender_ = [m = isr_changes_.get()](const Partition::IsrChange& change,
+                                         std::function<void(const Partition::IsrChangeResult&)> done) {
+    m->submit(change, std::move(done));
+  };
+  for (const auto& p : partitions()) p->set_isr_sender(isr_sender_);
+  isr_thread_ = std::thread([this, lag_ms] {
+    const auto period = std::chrono::milliseconds(std::max<int64_t>(1, lag_ms / 2));
+    std::unique_lock lock(isr_mu_);
+    while (!isr_wake_.wait_for(lock, period, [this] { return isr_stop_; })) {
+      lock.unlock();
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      for (const auto& p : partitions()) p->maybe_shrink_isr(now, lag_ms);
+      lock.lock();
+    }
+  });
 }
 
 void ReplicaManager::start_fetchers(ReplicaFetcherOptions options) {
@@ -129,6 +154,12 @@ std::vector<std::shared_ptr<Partition>> ReplicaManager::partitions() const {
 }
 
 void ReplicaManager::shutdown() {
+  {
+    std::lock_guard lock(isr_mu_);
+    isr_stop_ = true;
+  }
+  isr_wake_.notify_all();
+  if (isr_thread_.joinable()) isr_thread_.join();
   if (fetchers_) fetchers_->shutdown();
   purgatory_.shutdown();
   // Producer state at the log end, so a clean restart replays nothing.

@@ -8,15 +8,18 @@
 // valid until the last request using it is done.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "cluster/delayed_fetch.h"
+#include "cluster/alter_partition_manager.h"
 #include "cluster/partition.h"
 #include "cluster/replica_fetcher.h"
 #include "protocol/error_code.h"
@@ -67,6 +70,13 @@ class ReplicaManager {
   // Starts the replica fetchers (followers fetch from their leaders); before
   // the first LeaderAndIsr. Without it followers do not fetch (unit tests).
   void start_fetchers(ReplicaFetcherOptions options);
+  // Starts the leaders' ISR management: ISR changes go to the controller
+  // (AlterPartition) through `runtime`, and every lag_ms / 2 each led
+  // partition drops followers not caught up for lag_ms
+  // (replica.lag.time.max.ms). Without it the ISR changes only by the
+  // controller's own decisions (unit tests).
+  void start_isr_management(net::ClientRuntime& runtime, AlterPartitionOptions options,
+                            const MetadataCache& metadata, int64_t lag_ms);
   // LeaderAndIsr (Kafka's becomeLeaderOrFollower): hosts each partition (its
   // log opened or created with its topic's config) as leader or follower by
   // the state's leader; a follower fetches from its leader, a leader stops
@@ -103,6 +113,12 @@ class ReplicaManager {
   std::map<TopicPartition, std::shared_ptr<Partition>> partitions_;
   DelayedFetchPurgatory purgatory_;
   std::unique_ptr<ReplicaFetcherManager> fetchers_;
+  std::unique_ptr<AlterPartitionManager> isr_changes_;
+  Partition::IsrSender isr_sender_;
+  std::thread isr_thread_;
+  std::mutex isr_mu_;
+  std::condition_variable isr_wake_;
+  bool isr_stop_ = false;
   std::atomic<int32_t> controller_epoch_{-1};
   TopicConfigSource topic_config_source_;
   LeadershipListener leadership_listener_;

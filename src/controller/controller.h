@@ -36,6 +36,8 @@
 #include "controller/channel_manager.h"
 #include "controller/request_batch.h"
 #include "coord/kafka_store.h"
+#include "protocol/generated/alter_partition_request.h"
+#include "protocol/generated/alter_partition_response.h"
 
 namespace keel::controller {
 
@@ -108,6 +110,15 @@ class Controller : public cluster::TopicAdmin {
                                                                const std::string& name) override;
   cluster::AdminResult set_overrides(const std::string& entity_type, const std::string& name,
                                      const std::map<std::string, std::string>& configs, bool validate_only) override;
+
+  // AlterPartition (KIP-497), a leader's ISR change: answered by the
+  // controller only (NOT_CONTROLLER elsewhere). Checks the broker epoch
+  // (STALE_BROKER_EPOCH), and per partition the leader and its epoch
+  // (FENCED_LEADER_EPOCH), the partition epoch (INVALID_UPDATE_VERSION) and
+  // that every new member is a live replica (INELIGIBLE_REPLICA); then writes
+  // the state node (fenced) and tells every broker with UpdateMetadata. Waits
+  // for the controller's event thread; any thread.
+  protocol::AlterPartitionResponse alter_partition(const protocol::AlterPartitionRequest& req, int16_t version);
 
   // Kafka's topic name rules; "" when legal, else why not.
   static std::string check_topic_name(const std::string& name);

@@ -296,6 +296,13 @@ void Broker::start() {
   fo.backoff_ms = config_.replica_fetch_backoff_ms;
   fo.request_timeout_ms = config_.replica_socket_timeout_ms;
   replicas_->start_fetchers(fo);
+  services_.controller = controller_.get();
+  cluster::AlterPartitionOptions ao;
+  ao.broker_id = config_.broker_id;
+  ao.listener_name = config_.inter_broker_listener_name;
+  ao.broker_epoch = services_.broker_epoch;
+  ao.local = co.local_requests;
+  replicas_->start_isr_management(*inter_broker_, ao, *metadata_, config_.replica_lag_time_max_ms);
   // A replica the controller assigns here gets its topic's config as this
   // broker sees it: defaults, dynamic broker configs and the stored overrides.
   replicas_->set_topic_config_source([this](const std::string& topic) {

@@ -14,6 +14,9 @@
 #include "cluster/replica_manager.h"
 #include "common/log.h"
 #include "protocol/error_code.h"
+#include "controller/controller.h"
+#include "protocol/generated/alter_partition_request.h"
+#include "protocol/generated/alter_partition_response.h"
 #include "protocol/generated/leader_and_isr_request.h"
 #include "protocol/generated/leader_and_isr_response.h"
 #include "protocol/generated/stop_replica_request.h"
@@ -249,6 +252,21 @@ Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWrit
     e.error_code = code(ctx.services.replicas->stop_replica(s.tp, s.delete_log));
   }
   resp.encode(out, version);
+  return {};
+}
+
+// --- AlterPartition (to the controller) ------------------------------------------------
+
+Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+  protocol::AlterPartitionRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  protocol::AlterPartitionResponse resp;
+  if (ctx.services.controller) {
+    resp = ctx.services.controller->alter_partition(req, ctx.api_version());
+  } else {
+    resp.error_code = code(ErrorCode::kNotController);
+  }
+  resp.encode(out, ctx.api_version());
   return {};
 }
 

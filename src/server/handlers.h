@@ -40,6 +40,8 @@ Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, Byte
 Result<void> handle_leader_and_isr(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_update_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// A leader's ISR change, answered by the controller (NOT_CONTROLLER elsewhere).
+Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 // server/sasl.cc: answered here only outside a SASL exchange (ILLEGAL_SASL_STATE),
 // and a SaslHandshake on a SASL listener before authentication with the mechanisms

@@ -58,6 +58,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kIncrementalAlterConfigs), 0, 1, &handle_incremental_alter_configs},
     {key(ApiKey::kOffsetDelete), 0, 0, &handle_offset_delete},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
+    {key(ApiKey::kAlterPartition), 0, 3, &handle_alter_partition},
     {key(ApiKey::kDescribeTopicPartitions), 0, 0, &handle_describe_topic_partitions},
 };
 

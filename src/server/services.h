@@ -13,6 +13,9 @@ class ProducerIdManager;
 class ReplicaManager;
 class TopicAdmin;
 }  // namespace keel::cluster
+namespace keel::controller {
+class Controller;
+}
 namespace keel::group {
 class GroupCoordinator;
 }
@@ -29,6 +32,7 @@ struct Services {
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions
   group::GroupCoordinator* groups = nullptr;  // the group APIs; null: COORDINATOR_NOT_AVAILABLE
+  controller::Controller* controller = nullptr;  // AlterPartition; null: NOT_CONTROLLER
   // This broker's current registration epoch (KIP-380), -1 before it has one.
   std::function<int64_t()> broker_epoch;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.

@@ -6,10 +6,16 @@ record and takes new ones; the old leader comes back as a follower, truncates
 what it had that the new leader does not, and catches up to the same bytes."""
 
 import shutil
+import signal
+import time
+import uuid
+
+import pytest
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from conftest import Broker
 from test_cluster import cluster, metadata, partition, wait_for, zk  # noqa: F401 (fixtures)
 from test_produce_consume import consume
 
@@ -19,15 +25,20 @@ def produce_acked(bootstrap, topic, values, **conf):
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True,
                   "message.timeout.ms": 30000, **conf})
     acked = {}
+    errors = []
 
     def cb(err, msg):
         if err is None:
             acked[msg.value()] = msg.offset()
+        else:
+            errors.append(err)
 
     for v in values:
         p.produce(topic, value=v, partition=0, on_delivery=cb)
         p.poll(0)
     p.flush(60)
+    if errors:
+        print("produce errors: %d, first %s" % (len(errors), errors[0]))
     return acked
 
 
@@ -77,6 +88,9 @@ def test_acknowledged_records_are_on_every_replica_and_survive_the_leader(cluste
              lambda: log_bytes(leader, topic) == log_bytes(new_leader, topic), timeout=60)
     got = consume(survivors[0].bootstrap, topic, len(first) + len(second), timeout=60)
     assert [m.value() for m in got] == first + second
+    # Caught up, it is back in the ISR (the leader's AlterPartition).
+    wait_for("the returned broker back in the ISR",
+             lambda: leader.broker_id in partition(survivors[0], topic).isrs, timeout=30)
 
 
 def test_a_follower_restarted_on_an_empty_data_directory_fetches_everything(cluster, tmp_path):
@@ -95,3 +109,64 @@ def test_a_follower_restarted_on_an_empty_data_directory_fetches_everything(clus
     wait_for("the wiped follower to fetch the whole log",
              lambda: (follower.dir / "data" / (topic + "-0")).is_dir()
              and log_bytes(follower, topic) == log_bytes(leader, topic), timeout=60)
+
+
+@pytest.fixture
+def quick_lag_cluster(zk, tmp_path):
+    """Three brokers whose leaders drop a follower not caught up for 1.5 s."""
+    chroot = zk.connect + "/isr-" + uuid.uuid4().hex[:8]
+    brokers = [Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot,
+                      extra_config="replica.lag.time.max.ms: 1500\n") for i in (1, 2, 3)]
+    for b in brokers:
+        b.start()
+    for b in brokers:
+        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
+    yield brokers
+    for b in brokers:
+        if b.proc is not None and b.proc.poll() is None:
+            b.proc.send_signal(signal.SIGCONT)
+        b.stop()
+
+
+def test_the_leader_shrinks_the_isr_of_a_stalled_follower_and_takes_it_back(quick_lag_cluster):
+    """A follower that stops fetching (SIGSTOP, shorter than the ZooKeeper
+    session, so the controller still thinks it alive) leaves the ISR after
+    replica.lag.time.max.ms through the leader's AlterPartition, and acks=all
+    carries on with the other two; once it runs again and catches up it is
+    taken back, and all three hold the same bytes."""
+    topic = "isr"
+    b1 = quick_lag_cluster[0]
+    admin = AdminClient({"bootstrap.servers": b1.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])[topic].result(30)
+    part = wait_for("a leader", lambda: (p := partition(b1, topic)) and p.leader in (1, 2, 3) and len(p.isrs) == 3 and p)
+    leader = quick_lag_cluster[part.leader - 1]
+    # Not the controller: with the controller stopped no ISR change can be
+    # made at all (as in Kafka), and acks=all would wait for it.
+    controller = metadata(b1).controller_id
+    follower = next(b for b in quick_lag_cluster if b is not leader and b.broker_id != controller)
+    others = [b for b in quick_lag_cluster if b is not follower]
+    assert len(produce_acked(leader.bootstrap, topic, [b"a-%d" % i for i in range(200)])) == 200
+
+    follower.proc.send_signal(signal.SIGSTOP)
+    try:
+        # An idle follower that has everything stays in sync (Kafka's rule);
+        # records arriving make it lag, and acks=all waits for it only until
+        # the leader drops it from the ISR (1.5 s, checked every 0.75 s).
+        start = time.time()
+        assert len(produce_acked(leader.bootstrap, topic, [b"b-%d" % i for i in range(200)])) == 200
+        took = time.time() - start
+        stalled = partition(leader, topic)
+        assert follower.broker_id not in stalled.isrs, stalled.isrs
+        assert sorted(stalled.isrs) == sorted(b.broker_id for b in others)
+        assert stalled.leader == leader.broker_id, "a shrink changes no leader"
+        assert 1.0 < took < 5.0, "acks=all waited %.1f s: for the lag, not for the stalled follower" % took
+    finally:
+        follower.proc.send_signal(signal.SIGCONT)
+    back = wait_for("the follower back in the ISR",
+                    lambda: (p := partition(leader, topic)) and len(p.isrs) == 3 and p, timeout=30)
+    assert back.leader == leader.broker_id
+    wait_for("three identical replicas",
+             lambda: all(log_bytes(b, topic) == log_bytes(leader, topic) for b in quick_lag_cluster), timeout=30)
+    # Every broker's metadata shows the full ISR (UpdateMetadata after each change).
+    for b in quick_lag_cluster:
+        wait_for("broker %d to show the ISR back" % b.broker_id, lambda b=b: len(partition(b, topic).isrs) == 3)

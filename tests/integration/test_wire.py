@@ -22,6 +22,8 @@ SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
           17: (0, 1), 36: (0, 2),
           18: (0, 3), 19: (0, 7), 20: (0, 6), 21: (0, 2), 22: (0, 5),
           23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 42: (0, 2), 44: (0, 1), 47: (0, 0), 60: (0, 1),
+          # AlterPartition: leaders' ISR changes, answered by the controller (KIP-497)
+          56: (0, 3),
           # DescribeTopicPartitions: KRaft-only in Kafka, served here for the 3.8+ admin client (KIP-966)
           75: (0, 0)}
 
