@@ -9,7 +9,10 @@ anomaly; exit status 1 when any check is violated, 0 otherwise.
 
 Model: per partition, a log of unique values at offsets. Definitions:
   lost_write           an ok (value, offset) whose offset in the final read
-                       holds no such value (missing or another value)
+                       holds no such value (missing or another value); an ok
+                       without an offset (librdkafka's idempotent "implicit
+                       ack", offset null) whose value is nowhere in its
+                       partition's final log
   inconsistent_offsets one (partition, offset) seen with two values across
                        acks, polls and the final read
   duplicates           one value at two (partition, offset)s (violation only
@@ -28,6 +31,9 @@ Model: per partition, a log of unique values at offsets. Definitions:
                        offsets that the final log holds
   unexpected_value     a final-log value no producer ever attempted
   final_read_incomplete the final read did not reach some partition's end
+Oks without an offset take part only in lost_write (by value), aborted_read,
+unseen and liveness; every offset-based check (inconsistent_offsets,
+duplicates, producer_order, realtime_order) leaves them out.
 Reported, not violations: unseen (acked, never polled), indeterminate sends
 that did / did not land, liveness (max gap between acks per partition,
 overall and after the last heal; a violation only past --max-gap).
@@ -75,7 +81,8 @@ def check(events, max_gap=None, idempotence=None):
         idempotence = bool(config.get("idempotence", 1))
 
     invokes = {}           # value -> invoke event
-    acks = []              # ok events
+    acks = []              # ok events with an offset
+    implicit = []          # ok events without one (offset null / implicit)
     failed = {}            # value -> fail event
     infos = {}             # value -> info event
     polls = []
@@ -89,7 +96,11 @@ def check(events, max_gap=None, idempotence=None):
         if t == "invoke":
             invokes[e["value"]] = e
         elif t == "ok":
-            acks.append(e)
+            o = e.get("offset")
+            if o is None or e.get("implicit") or (isinstance(o, int) and o < 0):
+                implicit.append(e)
+            else:
+                acks.append(e)
         elif t == "fail":
             failed[e["value"]] = e
         elif t == "info":
@@ -129,6 +140,7 @@ def check(events, max_gap=None, idempotence=None):
             seen(v, p, o, "final")
 
     # 1. lost writes
+    final_values_by_p = {p: set(log.values()) for p, log in final.items()}
     if have_final:
         for a in acks:
             p, o, v = a["partition"], a["offset"], a["value"]
@@ -136,6 +148,15 @@ def check(events, max_gap=None, idempotence=None):
             if got != v:
                 where = [list(k) for k, s in at_value[v].items() if "final" in s]
                 f.add("lost_write", {"value": v, "partition": p, "offset": o, "final_value_at_offset": got,
+                                     "final_high": final_ends.get(p, {}).get("high"),
+                                     "found_in_final_at": where, "ack_t": a["t"]})
+        # An implicit ack says "written" without where: lost only if its value
+        # is nowhere in its partition's final log.
+        for a in implicit:
+            p, v = a["partition"], a["value"]
+            if v not in final_values_by_p.get(p, ()):
+                where = [list(k) for k, s in at_value[v].items() if "final" in s]
+                f.add("lost_write", {"value": v, "partition": p, "offset": None, "implicit": True,
                                      "final_high": final_ends.get(p, {}).get("high"),
                                      "found_in_final_at": where, "ack_t": a["t"]})
 
@@ -223,9 +244,10 @@ def check(events, max_gap=None, idempotence=None):
 
     # Reported only: unseen, indeterminate outcomes
     polled_values = {q["value"] for q in polls}
-    unseen = [a["value"] for a in acks if a["value"] not in polled_values]
+    all_acks = acks + implicit
+    unseen = [a["value"] for a in all_acks if a["value"] not in polled_values]
     final_values = {v for log in final.values() for v in log.values()}
-    resolved = set(failed) | set(infos) | {a["value"] for a in acks}
+    resolved = set(failed) | set(infos) | {a["value"] for a in all_acks}
     unresolved = [v for v in invokes if v not in resolved]
     info_landed = sum(1 for v in list(infos) + unresolved if v in final_values)
 
@@ -234,7 +256,7 @@ def check(events, max_gap=None, idempotence=None):
     injects = [n["t"] for n in nemesis if n.get("phase") == "inject"]
     last_heal = max(heals) if heals else None
     ack_times = defaultdict(list)
-    for a in acks:
+    for a in all_acks:
         ack_times[a["partition"]].append(a["t"])
     liveness = {}
     for p, ts in sorted(ack_times.items()):
@@ -255,7 +277,7 @@ def check(events, max_gap=None, idempotence=None):
     if injects:
         first = min(injects)
         end = last_heal if last_heal is not None else float("inf")
-        liveness["acks_during_fault"] = sum(1 for a in acks if first <= a["t"] <= end)
+        liveness["acks_during_fault"] = sum(1 for a in all_acks if first <= a["t"] <= end)
 
     violations = sorted(k for k in f.counts if k != "duplicates" or idempotence)
     report = {
@@ -264,7 +286,8 @@ def check(events, max_gap=None, idempotence=None):
         "anomaly_counts": dict(sorted(f.counts.items())),
         "examples": {k: v for k, v in sorted(f.items.items())},
         "stats": {
-            "invoked": len(invokes), "ok": len(acks), "fail": len(failed), "info": len(infos),
+            "invoked": len(invokes), "ok": len(acks) + len(implicit),
+            "ok_without_offset": len(implicit), "fail": len(failed), "info": len(infos),
             "unresolved": len(unresolved), "indeterminate_landed": info_landed,
             "polls": len(polls), "final_records": sum(len(l) for l in final.values()),
             "unseen_acked": len(unseen), "consumer_errors": counts.get("cerror", 0),

@@ -145,6 +145,40 @@ class Run:
                 "min.insync.replicas": self.spec["min_isr"],
                 "unclean.leader.election.enable": str(self.spec["unclean"]).lower()}
 
+    def wait_brokers(self, cluster, n, timeout):
+        """Seconds until the metadata lists all n brokers (raises after timeout).
+
+        A broker's port answers before the controller has told the others it
+        is live: a topic created then is refused with
+        INVALID_REPLICATION_FACTOR ("larger than available brokers")."""
+        t0 = time.monotonic()
+        md = {}
+        while time.monotonic() - t0 < timeout:
+            md = cluster.metadata()
+            if len(md.get("brokers", {})) >= n:
+                return round(time.monotonic() - t0, 2)
+            time.sleep(0.5)
+        raise RuntimeError("only %s of %d brokers in the metadata after %ds" % (
+            sorted(md.get("brokers", {})), n, timeout))
+
+    def create_topic(self, topo, cluster, cfg, retry_for=10.0):
+        """CreateTopics, retried on INVALID_REPLICATION_FACTOR for retry_for s:
+        the broker answering may not have heard of every live broker yet
+        even when another broker's metadata lists them all."""
+        s = self.spec
+        t0 = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            r = probe(topo, "create-topic", cluster.bootstrap, self.topic, s["partitions"], s["rf"],
+                      json.dumps(cfg))
+            if r.get("ok"):
+                self.notes["create_topic_attempts"] = attempts
+                return
+            if "INVALID_REPLICATION_FACTOR" not in str(r.get("error")) or time.monotonic() - t0 > retry_for:
+                raise RuntimeError("create topic (attempt %d): %s" % (attempts, r))
+            time.sleep(0.5)
+
     def wait_leaders(self, cluster, timeout, full_isr=False):
         """Seconds until every partition has a leader (and a full ISR), or None."""
         t0 = time.monotonic()
@@ -192,11 +226,11 @@ class Run:
             self.notes["topology"] = {"tag": topo.tag, "subnet": str(topo.subnet), "addresses": topo.addr}
             cluster = Cluster(topo, self.out, s["brokers"], self.broker_config())
             cluster.start()
+            self.notes["brokers_registered_s"] = self.wait_brokers(cluster, s["brokers"], 30)
             cfg = {"min.insync.replicas": str(s["min_isr"]),
                    "unclean.leader.election.enable": str(s["unclean"]).lower()}
-            r = probe(topo, "create-topic", cluster.bootstrap, self.topic, s["partitions"], s["rf"], json.dumps(cfg))
-            if not r.get("ok"):
-                raise RuntimeError("create topic: %s" % r)
+            cfg.update(s.get("topic_config", {}))
+            self.create_topic(topo, cluster, cfg)
             if self.wait_leaders(cluster, 60) is None:
                 raise RuntimeError("topic has no leaders: %s" % cluster.metadata(self.topic))
             self.notes["effective_config"] = probe(topo, "configs", cluster.bootstrap, self.topic, 1)

@@ -120,6 +120,59 @@ def test_lost_write_missing_from_final():
     assert rep["examples"]["lost_write"][0]["final_value_at_offset"] is None
 
 
+def implicit_ack(h, proc, v, p):
+    """librdkafka's idempotent "implicit ack": persisted, offset unknown."""
+    h.ev.append({"type": "ok", "process": proc, "value": v, "partition": p, "offset": None,
+                 "implicit": True, "t": h.tick()})
+
+
+def test_implicit_ack_in_final_log_passes():
+    # Reported persisted (offset null) after a later send of the same producer
+    # was acked with an offset: the value is in the final log, polled by two
+    # consumers. No crash, no invented loss, duplicate or order violation.
+    h, offs = clean()
+    v1 = h.invoke("p0", 0)
+    v2 = h.invoke("p0", 0)
+    h.ok("p0", v2, 0, offs[0] + 1)
+    implicit_ack(h, "p0", v1, 0)
+    h.final_log[0][offs[0]] = v1
+    h.final_log[0][offs[0] + 1] = v2
+    h.consume_all("c0")
+    h.consume_all("c1")
+    h.nemesis("inject")
+    h.nemesis("heal")
+    h.send("p1", 1, offs[1])
+    rep = run(h.finish())
+    assert rep["valid"], (rep["violations"], rep["examples"])
+    assert rep["stats"]["ok_without_offset"] == 1
+    assert rep["stats"]["ok"] == 43
+
+
+def test_implicit_ack_missing_from_final_is_lost():
+    h, offs = clean()
+    v = h.invoke("p0", 0)
+    implicit_ack(h, "p0", v, 0)
+    # Somewhere else than its partition does not count either.
+    h.final_log[1][offs[1]] = v
+    rep = run(h.finish())
+    assert "lost_write" in rep["violations"]
+    assert rep["anomaly_counts"]["lost_write"] == 1
+    ex = rep["examples"]["lost_write"][0]
+    assert ex["value"] == v and ex["implicit"] and ex["offset"] is None
+
+
+def test_implicit_ack_cli_null_offset(tmp_path):
+    h, offs = clean()
+    v = h.invoke("p1", 1)
+    implicit_ack(h, "p1", v, 1)
+    h.final_log[1][offs[1]] = v
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in h.finish()))
+    r = subprocess.run([sys.executable, str(Path(checker.__file__)), str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_lost_write_overwritten_is_also_inconsistent():
     h, offs = clean()
     v = h.send("p0", 0, offs[0], to_log=False)
