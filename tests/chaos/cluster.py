@@ -246,6 +246,14 @@ class Cluster:
     def metadata(self, topic=None):
         return probe(self.topo, "metadata", self.live_bootstrap(), *( [topic] if topic else []))
 
+    def metadata_each(self, topic):
+        """{broker_id: that live broker's own metadata (or {"error"})}."""
+        live = {i: b for i, b in self.brokers.items() if b.alive() and not b.paused}
+        if not live:
+            return {}
+        res = probe(self.topo, "metadata-each", ",".join(b.bootstrap for b in live.values()), topic)
+        return {i: res.get(b.bootstrap, {"error": "no answer: %s" % res}) for i, b in live.items()}
+
     def stop(self):
         for b in self.brokers.values():
             try:

@@ -4,6 +4,9 @@ the orchestrator never opens a socket into the test network itself.
     probe.py port HOST PORT TIMEOUT          -> {"ok": bool}
     probe.py ruok HOST PORT TIMEOUT          -> {"ok": bool}   (ZooKeeper)
     probe.py metadata BOOTSTRAP [TOPIC]      -> controller, brokers, partitions
+    probe.py metadata-each H:P,H:P,.. TOPIC  -> {"H:P": metadata or {"error"}}
+                                                each broker's own view (a raw
+                                                Metadata v1 request to it)
     probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON
     probe.py configs BOOTSTRAP TOPIC BROKER_ID  -> effective configs (logged)
 
@@ -12,6 +15,7 @@ Each prints one JSON object on stdout.
 
 import json
 import socket
+import struct
 import sys
 import time
 
@@ -62,6 +66,82 @@ def metadata(bootstrap, topic=None):
     return out
 
 
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise OSError("connection closed")
+        buf += chunk
+    return buf
+
+
+class _Reader:
+    def __init__(self, data):
+        self.d, self.i = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.i)
+        self.i += struct.calcsize(fmt)
+        return v[0]
+
+    def string(self):
+        n = self.take(">h")
+        if n < 0:
+            return None
+        v = self.d[self.i:self.i + n].decode(errors="replace")
+        self.i += n
+        return v
+
+    def int32s(self):
+        return [self.take(">i") for _ in range(self.take(">i"))]
+
+
+def broker_metadata(hostport, topic, timeout=5.0):
+    """One broker's own metadata cache: a Metadata v1 request sent to exactly
+    that broker (a client library may answer from any broker it knows)."""
+    host, p = hostport.rsplit(":", 1)
+    t = topic.encode()
+    body = struct.pack(">i", 1) + struct.pack(">h", len(t)) + t
+    cid = b"chaos-probe"
+    req = struct.pack(">hhih", 3, 1, 7, len(cid)) + cid + body
+    with socket.create_connection((host, int(p)), timeout=timeout) as c:
+        c.settimeout(timeout)
+        c.sendall(struct.pack(">i", len(req)) + req)
+        size = struct.unpack(">i", _recv_exact(c, 4))[0]
+        r = _Reader(_recv_exact(c, size))
+    r.take(">i")  # correlation id
+    brokers = {}
+    for _ in range(r.take(">i")):
+        nid, h, prt = r.take(">i"), r.string(), r.take(">i")
+        r.string()  # rack
+        brokers[str(nid)] = "%s:%d" % (h, prt)
+    out = {"controller": r.take(">i"), "brokers": brokers, "partitions": {}}
+    for _ in range(r.take(">i")):
+        err, name = r.take(">h"), r.string()
+        r.take(">b")  # is_internal
+        parts = {}
+        for _ in range(r.take(">i")):
+            perr, pid, leader = r.take(">h"), r.take(">i"), r.take(">i")
+            replicas, isr = r.int32s(), r.int32s()
+            parts[str(pid)] = {"leader": leader, "replicas": replicas, "isr": isr,
+                               "error": perr or None}
+        if name == topic:
+            out["topic_error"] = err or None
+            out["partitions"] = parts
+    return out
+
+
+def metadata_each(hostports, topic):
+    out = {}
+    for hp in hostports.split(","):
+        try:
+            out[hp] = broker_metadata(hp, topic)
+        except Exception as e:  # noqa: BLE001 - one broker's failure is an answer too
+            out[hp] = {"error": "%s: %s" % (type(e).__name__, e)}
+    return out
+
+
 def create_topic(bootstrap, topic, partitions, rf, config_json):
     from confluent_kafka.admin import NewTopic
     nt = NewTopic(topic, num_partitions=int(partitions), replication_factor=int(rf),
@@ -95,6 +175,7 @@ def configs(bootstrap, topic, broker_id):
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
+          "metadata-each": metadata_each,
           "configs": configs}[cmd]
     try:
         out = fn(*args)

@@ -181,6 +181,8 @@ class Run:
 
     def wait_leaders(self, cluster, timeout, full_isr=False):
         """Seconds until every partition has a leader (and a full ISR), or None."""
+        if full_isr:
+            return self.wait_full_isr_agreed(cluster, timeout)
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             md = cluster.metadata(self.topic)
@@ -191,6 +193,49 @@ class Run:
                 return round(time.monotonic() - t0, 2)
             time.sleep(1)
         return None
+
+    def wait_full_isr_agreed(self, cluster, timeout):
+        """Seconds until every live broker's own metadata shows every partition
+        led with a full ISR, all of them the same, on two polls in a row; or None.
+
+        One broker's cache can be stale: a broker that was cut from ZooKeeper
+        or isolated gets no UpdateMetadata while unregistered and, just after
+        the heal, still shows its pre-fault view (itself leading, full ISR)."""
+        t0 = time.monotonic()
+        prev = None
+        last = None
+        while time.monotonic() - t0 < timeout:
+            views = cluster.metadata_each(self.topic)
+            last = views
+            agreed = self.agreed_full_view(views)
+            if agreed is not None and agreed == prev:
+                return round(time.monotonic() - t0, 2)
+            prev = agreed
+            time.sleep(1)
+        self.notes["last_metadata_views"] = last
+        return None
+
+    def agreed_full_view(self, views):
+        """The one view every broker answered, if it is complete with full ISRs."""
+        n = self.spec["partitions"]
+        agreed = None
+        if not views:
+            return None
+        for bid, md in views.items():
+            parts = md.get("partitions") if "error" not in md else None
+            if not parts or len(parts) != n:
+                return None
+            view = {}
+            for pid, p in parts.items():
+                if p.get("error") or p["leader"] is None or p["leader"] < 0 \
+                        or sorted(p["isr"]) != sorted(p["replicas"]):
+                    return None
+                view[pid] = (p["leader"], tuple(sorted(p["isr"])), tuple(sorted(p["replicas"])))
+            if agreed is None:
+                agreed = view
+            elif view != agreed:
+                return None
+        return agreed
 
     def start_workload(self, topo, cluster):
         s = self.spec

@@ -346,3 +346,22 @@ def test_cli_exit_status(tmp_path):
     assert r.returncode == 1
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["anomaly_counts"] == {"lost_write": 1} and rep["stats"]["torn_lines"] == 1
+
+
+def test_post_heal_view_needs_every_broker_to_agree():
+    import run as chaos_run
+    r = chaos_run.Run.__new__(chaos_run.Run)
+    r.spec = {"partitions": 2}
+
+    def md(leader0, isr0):
+        return {"controller": 1, "brokers": {}, "partitions": {
+            "0": {"leader": leader0, "replicas": [1, 2, 3], "isr": isr0, "error": None},
+            "1": {"leader": 2, "replicas": [2, 3, 1], "isr": [2, 3, 1], "error": None}}}
+    full = md(3, [3, 1, 2])
+    assert r.agreed_full_view({1: full, 2: full, 3: full}) is not None
+    # b3's stale cache says full ISR, the others know the ISR shrank
+    assert r.agreed_full_view({1: md(3, [3, 1]), 2: md(3, [3, 1]), 3: full}) is None
+    # all full but disagreeing on the leader
+    assert r.agreed_full_view({1: full, 2: md(1, [3, 1, 2]), 3: full}) is None
+    assert r.agreed_full_view({1: full, 2: {"error": "timeout"}, 3: full}) is None
+    assert r.agreed_full_view({}) is None
