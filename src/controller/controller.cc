@@ -401,7 +401,10 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
   for (auto& [p, node] : t.states) {
     const coord::PartitionState& cur = node.state;
     const bool leader_ok = cur.leader >= 0 && usable(cur.leader);
-    const bool isr_ok = std::all_of(cur.isr.begin(), cur.isr.end(), [&](int32_t r) { return !offline.contains(r); });
+    // Every ISR member must be live too: a new controller never saw the
+    // brokers that died before it was elected (the old controller among
+    // them), and finds them only missing from the live set.
+    const bool isr_ok = std::all_of(cur.isr.begin(), cur.isr.end(), usable);
     if (leader_ok && isr_ok) continue;
     coord::PartitionState next = cur;
     std::vector<int32_t> isr;

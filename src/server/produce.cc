@@ -79,7 +79,19 @@ struct PendingProduce {
   void finish(bool expired) {
     std::lock_guard lock(mu);
     for (auto& w : waiting) {
-      if (w.partition->high_watermark() > w.last_offset) continue;
+      if (w.partition->high_watermark() > w.last_offset) {
+        // Kafka's DelayedProduce: replicated, but if the ISR has shrunk below
+        // min.insync.replicas meanwhile the records are not as safe as
+        // acks=all promised: NOT_ENOUGH_REPLICAS_AFTER_APPEND (they stay in the log).
+        const auto isr = w.partition->leader_state().isr.size();
+        if (static_cast<int32_t>(isr) < w.partition->config()->min_insync_replicas) {
+          w.slot->error_code = static_cast<int16_t>(ErrorCode::kNotEnoughReplicasAfterAppend);
+          w.slot->error_message = "the ISR shrank to " + std::to_string(isr) +
+                                  " replica(s) before the records were replicated; min.insync.replicas is " +
+                                  std::to_string(w.partition->config()->min_insync_replicas);
+        }
+        continue;
+      }
       w.slot->error_code = static_cast<int16_t>(expired ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
       w.slot->base_offset = -1;
     }

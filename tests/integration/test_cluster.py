@@ -133,3 +133,28 @@ def test_a_deleted_topic_goes_from_every_broker(cluster):
         wait_for("doomed's logs to go from broker %d" % b.broker_id,
                  lambda b=b: not any(d.name.startswith("doomed-") and not d.name.endswith("-delete")
                                      for d in (b.dir / "data").iterdir()))
+
+
+def test_a_new_controller_takes_the_dead_controller_out_of_every_isr(cluster):
+    """The controller dies: the broker elected after it never saw it alive, so
+    it must find it missing from the live brokers and take it out of every
+    ISR, also of partitions whose leader lives (else acks=all would wait for
+    it forever)."""
+    b1 = cluster[0]
+    a = AdminClient({"bootstrap.servers": b1.bootstrap})
+    a.create_topics([NewTopic("spread-out", num_partitions=6, replication_factor=3)])["spread-out"].result(30)
+    wait_for("leaders", lambda: (t := metadata(b1, "spread-out").topics.get("spread-out")) and t.error is None
+             and len(t.partitions) == 6 and all(p.leader > 0 and len(p.isrs) == 3 for p in t.partitions.values()))
+    dead = cluster[metadata(b1).controller_id - 1]
+    survivors = [b for b in cluster if b is not dead]
+    dead.kill9()
+
+    def clean(b):
+        md = metadata(b, "spread-out")
+        t = md.topics.get("spread-out")
+        return (md.controller_id != dead.broker_id and t is not None and t.error is None and len(t.partitions) == 6
+                and all(p.leader in (s.broker_id for s in survivors) and dead.broker_id not in p.isrs
+                        for p in t.partitions.values()))
+    for b in survivors:
+        wait_for("broker %d: no partition led by or in sync with the dead controller" % b.broker_id,
+                 lambda b=b: clean(b), timeout=40)

@@ -170,3 +170,40 @@ def test_the_leader_shrinks_the_isr_of_a_stalled_follower_and_takes_it_back(quic
     # Every broker's metadata shows the full ISR (UpdateMetadata after each change).
     for b in quick_lag_cluster:
         wait_for("broker %d to show the ISR back" % b.broker_id, lambda b=b: len(partition(b, topic).isrs) == 3)
+
+
+def test_acks_all_answers_not_enough_replicas_after_append_when_the_isr_shrinks_below_min_isr(quick_lag_cluster):
+    """Kafka's DelayedProduce rule: a produce waiting for its followers is
+    answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below
+    min.insync.replicas before the records are replicated (the leader alone
+    then "has" them); after that, new produces get NOT_ENOUGH_REPLICAS."""
+    from kafka_schema import KafkaConnection, record_batch
+    NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND = 19, 20
+    b1 = quick_lag_cluster[0]
+    controller = metadata(b1).controller_id
+    others = [b.broker_id for b in quick_lag_cluster if b.broker_id != controller]
+    leader = quick_lag_cluster[controller - 1]  # the controller leads, so it can shrink its own ISR
+    admin = AdminClient({"bootstrap.servers": b1.bootstrap})
+    admin.create_topics([NewTopic("guarded", num_partitions=1, replica_assignment=[[controller] + others],
+                                  config={"min.insync.replicas": "2"})])["guarded"].result(30)
+    wait_for("a full ISR", lambda: (p := partition(b1, "guarded")) and len(p.isrs) == 3)
+    followers = [quick_lag_cluster[i - 1] for i in others]
+
+    def produce(conn):
+        resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": -1, "TimeoutMs": 15000, "TopicData": [
+            {"Name": "guarded", "PartitionData": [{"Index": 0, "Records": record_batch(
+                [b"x"], int(time.time() * 1000))}]}]})
+        return resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
+
+    with KafkaConnection(leader.port, timeout=30) as conn:
+        assert produce(conn) == 0
+        for f in followers:
+            f.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert produce(conn) == NOT_ENOUGH_REPLICAS_AFTER_APPEND
+            assert partition(leader, "guarded").isrs == [controller]
+            assert produce(conn) == NOT_ENOUGH_REPLICAS
+        finally:
+            for f in followers:
+                f.proc.send_signal(signal.SIGCONT)
+    wait_for("the followers back in the ISR", lambda: len(partition(leader, "guarded").isrs) == 3, timeout=30)
