@@ -206,6 +206,55 @@ class IsolateCompletely(Fault):
         nem.topo.heal()
 
 
+class ShrinkAloneThenKill(Fault):
+    """The loss control for acks=all with min.insync.replicas=1 (needs a short
+    replica.lag.time.max.ms and unclean.leader.election.enable=true).
+
+    1. Cut the target from the other brokers; it keeps ZooKeeper and clients.
+       Its followers stop fetching, so after replica.lag.time.max.ms it shrinks
+       its ISR to itself (AlterPartition) and acknowledges acks=all writes alone,
+       which min.insync.replicas=1 allows.
+    2. After `shrink_s`, kill -9 it while still cut. Its ZooKeeper session
+       expires, and with no live ISR member the controller elects a follower
+       uncleanly: the writes acknowledged by the lone leader are gone.
+    Heal: reconnect and restart it; it truncates to the new leader.
+
+    The target is the controller: AlterPartition goes to the controller, so a
+    leader cut from a controller on another broker could never shrink its ISR
+    (its acks=all writes would just time out) and nothing could be lost. The
+    loss shows on the partitions the controller leads."""
+    name = "shrink-alone-then-kill9"
+    min_brokers = 2
+    lossy = True
+
+    def __init__(self, role="controller", shrink_s=9.0):
+        super().__init__(role)
+        self.shrink_s = shrink_s
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        md = nem.metadata()
+        self.led = sorted(int(p) for p, v in md.get("partitions", {}).items() if v.get("leader") == self.target)
+        host = "b%d" % self.target
+        nem.topo.isolate(host, ["b%d" % i for i in nem.cluster.brokers])
+        nem.log(phase="step", step="cut-from-brokers", target=self.target, leads=self.led,
+                controller=md.get("controller"))
+        time.sleep(self.shrink_s)
+        nem.broker(self.target).kill9()
+        nem.log(phase="step", step="kill9-while-cut", target=self.target)
+
+    def describe(self):
+        d = super().describe()
+        d["leads"] = getattr(self, "led", None)
+        return d
+
+    def heal(self, nem):
+        nem.topo.heal()
+        b = nem.broker(self.target)
+        if not b.alive():
+            b.start()
+
+
 class CutClient(Fault):
     """The workload's namespace loses the target (the probes' does not)."""
     name = "cut-client"
