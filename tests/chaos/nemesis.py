@@ -239,7 +239,18 @@ class ShrinkAloneThenKill(Fault):
         nem.topo.isolate(host, ["b%d" % i for i in nem.cluster.brokers])
         nem.log(phase="step", step="cut-from-brokers", target=self.target, leads=self.led,
                 controller=md.get("controller"))
-        time.sleep(self.shrink_s)
+        # While waiting, record what the target itself says about the ISRs of
+        # the partitions it leads (the ctl namespace still reaches it): the
+        # run shows whether the shrink happened and whether it still answers.
+        end = time.monotonic() + self.shrink_s
+        while time.monotonic() < end:
+            time.sleep(min(2.0, max(0.0, end - time.monotonic())))
+            if time.monotonic() >= end - 0.5:
+                break
+            own = nem.cluster.metadata_each(nem.topic).get(self.target, {})
+            nem.log(phase="step", step="target-view", target=self.target,
+                    error=own.get("error"),
+                    isr={p: v.get("isr") for p, v in own.get("partitions", {}).items() if int(p) in self.led})
         nem.broker(self.target).kill9()
         nem.log(phase="step", step="kill9-while-cut", target=self.target)
 

@@ -141,12 +141,19 @@ def producer_thread(args, name, index, hist, stop):
             hist.log(type="fail", process=name, value=value, partition=part, error="produce: %s" % e)
         seq += 1
         p.poll(0)
+        # Pace to the rate. poll() returns as soon as it served one delivery
+        # report, so poll until the next send is due: a single poll(delay) let
+        # fast acks drive the rate above --rate while `nxt` ran ahead of the
+        # clock, and when acks stopped (a fault) the producer then slept off
+        # that debt, seconds without a send.
         nxt += interval
-        delay = nxt - time.monotonic()
-        if delay > 0:
+        while True:
+            delay = nxt - time.monotonic()
+            if delay <= 0:
+                break
             p.poll(delay)
-        else:
-            nxt = time.monotonic()
+        if nxt < time.monotonic() - 1.0:
+            nxt = time.monotonic()  # fell behind (a slow produce()): no burst to catch up
     # Let outstanding sends resolve; whatever is still unresolved stays an
     # invoke without an outcome, which the checker treats as indeterminate.
     left = p.flush(args.flush_timeout)
