@@ -12,6 +12,7 @@
 #include "cluster/replica_manager.h"
 #include "protocol/generated/all.h"
 #include "server/router.h"
+#include "router_call.h"
 #include "storage/log_manager.h"
 
 namespace keel::server {
@@ -46,25 +47,7 @@ class ControllerRequestsTest : public ::testing::Test {
 
   template <typename Resp, typename Req>
   Resp call(int16_t api_key, int16_t version, const Req& request) {
-    RequestHeader header;
-    header.request_api_key = api_key;
-    header.request_api_version = version;
-    header.correlation_id = 5;
-    header.client_id = "controller";
-    ByteWriter w;
-    header.encode(w, request_header_version(api_key, version));
-    request.encode(w, version);
-    auto out = router_.handle_frame(conn_, ByteView(w.buffer()));
-    Resp resp;
-    EXPECT_FALSE(out.close_after);
-    if (out.close_after || out.chunks.size() != 1) return resp;
-    ByteReader r{ByteView(out.chunks[0])};
-    r.read_i32();
-    ResponseHeader rh;
-    EXPECT_TRUE(rh.decode(r, response_header_version(api_key, version)).ok());
-    EXPECT_TRUE(resp.decode(r, version).ok());
-    EXPECT_TRUE(r.at_end());
-    return resp;
+    return call_router<Resp>(router_, conn_, api_key, version, request, "controller");
   }
 
   LeaderAndIsrRequest leader_and_isr(int32_t controller_epoch, int64_t broker_epoch, const std::string& topic,

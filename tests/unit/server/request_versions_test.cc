@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "cluster/metadata_cache.h"
@@ -14,6 +15,7 @@
 #include "protocol/generated/all.h"
 #include "server/authorized_operations.h"
 #include "server/router.h"
+#include "router_call.h"
 
 namespace keel::server {
 namespace {
@@ -58,27 +60,39 @@ class RequestVersionsTest : public ::testing::Test {
     metadata_.put_topic(t);
   }
 
+  // Runs `body` with a ReplicaManager over a temporary log directory and a
+  // topic "elsewhere" (2 partitions, leader epoch 3) led by broker 2, of which
+  // this broker (1) hosts nothing; broker 2 is on two listeners.
+  void with_topic_led_elsewhere(const std::function<void()>& body) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("keel-request-versions-" + std::to_string(std::random_device{}()));
+    storage::LogManagerOptions o;
+    o.log_dirs = {dir.string()};
+    auto logs = std::move(storage::LogManager::open(o).value());
+    {
+      cluster::ReplicaManager replicas(1, *logs);
+      services_.replicas = &replicas;
+      cluster::BrokerInfo self;
+      self.id = 1;
+      self.endpoints = {{"PLAINTEXT", "broker1.example", 9092, "PLAINTEXT"}};
+      cluster::BrokerInfo other;
+      other.id = 2;
+      other.rack = "r2";
+      other.endpoints = {{"INTERNAL", "10.0.0.2", 9094, "PLAINTEXT"},
+                         {"PLAINTEXT", "broker2.example", 9093, "PLAINTEXT"}};
+      metadata_.set_brokers({{1, self}, {2, other}}, 1);
+      add_topic("elsewhere", 2, /*leader=*/2);
+      body();
+      services_.replicas = nullptr;
+    }
+    (void)logs->shutdown();
+    logs.reset();
+    std::filesystem::remove_all(dir);
+  }
+
   template <typename Resp, typename Req>
   Resp call(int16_t api_key, int16_t version, const Req& request) {
-    RequestHeader header;
-    header.request_api_key = api_key;
-    header.request_api_version = version;
-    header.correlation_id = 5;
-    header.client_id = "test";
-    ByteWriter w;
-    header.encode(w, request_header_version(api_key, version));
-    request.encode(w, version);
-    auto out = router_.handle_frame(conn_, ByteView(w.buffer()));
-    Resp resp;
-    EXPECT_FALSE(out.close_after);
-    if (out.close_after || out.chunks.size() != 1) return resp;
-    ByteReader r{ByteView(out.chunks[0])};
-    r.read_i32();
-    ResponseHeader rh;
-    EXPECT_TRUE(rh.decode(r, response_header_version(api_key, version)).ok());
-    EXPECT_TRUE(resp.decode(r, version).ok());
-    EXPECT_TRUE(r.at_end());
-    return resp;
+    return call_router<Resp>(router_, conn_, api_key, version, request, "test");
   }
 
   DescribeTopicPartitionsResponse describe(std::vector<std::string> topics, int32_t limit,
@@ -252,24 +266,7 @@ TEST_F(RequestVersionsTest, DescribeTopicPartitionsRefusesACursorOutsideTheNamed
 // leader the metadata has, and the response carries that leader's endpoint
 // on the client's listener; older versions have neither.
 TEST_F(RequestVersionsTest, FetchV16NamesTheCurrentLeaderOfAPartitionLedElsewhere) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("keel-request-versions-" + std::to_string(std::random_device{}()));
-  storage::LogManagerOptions o;
-  o.log_dirs = {dir.string()};
-  auto logs = std::move(storage::LogManager::open(o).value());
-  {
-    cluster::ReplicaManager replicas(1, *logs);
-    services_.replicas = &replicas;
-    cluster::BrokerInfo self;
-    self.id = 1;
-    self.endpoints = {{"PLAINTEXT", "broker1.example", 9092, "PLAINTEXT"}};
-    cluster::BrokerInfo other;
-    other.id = 2;
-    other.rack = "r2";
-    other.endpoints = {{"INTERNAL", "10.0.0.2", 9094, "PLAINTEXT"}, {"PLAINTEXT", "broker2.example", 9093, "PLAINTEXT"}};
-    metadata_.set_brokers({{1, self}, {2, other}}, 1);
-    add_topic("elsewhere", 2, /*leader=*/2);  // epoch 3, no local replica
-
+  with_topic_led_elsewhere([&] {
     for (int16_t v : {15, 16, 17}) {
       FetchRequest req;
       req.max_wait_ms = 0;
@@ -301,32 +298,13 @@ TEST_F(RequestVersionsTest, FetchV16NamesTheCurrentLeaderOfAPartitionLedElsewher
       EXPECT_EQ(resp.node_endpoints[0].port, 9093);
       EXPECT_EQ(resp.node_endpoints[0].rack, std::optional<std::string>("r2"));
     }
-    services_.replicas = nullptr;
-  }
-  (void)logs->shutdown();
-  logs.reset();
-  std::filesystem::remove_all(dir);
+  });
 }
 
 // KIP-951 for Produce: from v10 a partition this broker does not lead names
 // the leader and carries its endpoint; older versions have neither.
 TEST_F(RequestVersionsTest, ProduceV10NamesTheCurrentLeaderOfAPartitionLedElsewhere) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("keel-request-versions-" + std::to_string(std::random_device{}()));
-  storage::LogManagerOptions o;
-  o.log_dirs = {dir.string()};
-  auto logs = std::move(storage::LogManager::open(o).value());
-  {
-    cluster::ReplicaManager replicas(1, *logs);
-    services_.replicas = &replicas;
-    cluster::BrokerInfo self;
-    self.id = 1;
-    self.endpoints = {{"PLAINTEXT", "broker1.example", 9092, "PLAINTEXT"}};
-    cluster::BrokerInfo other;
-    other.id = 2;
-    other.endpoints = {{"PLAINTEXT", "broker2.example", 9093, "PLAINTEXT"}};
-    metadata_.set_brokers({{1, self}, {2, other}}, 1);
-    add_topic("elsewhere", 2, /*leader=*/2);
+  with_topic_led_elsewhere([&] {
     for (int16_t v : {9, 10, 11}) {
       ProduceRequest req;
       req.acks = 1;
@@ -344,11 +322,7 @@ TEST_F(RequestVersionsTest, ProduceV10NamesTheCurrentLeaderOfAPartitionLedElsewh
       ASSERT_EQ(resp.node_endpoints.size(), v >= 10 ? 1u : 0u) << "one entry for the one leader, v" << v;
       if (v >= 10) EXPECT_EQ(resp.node_endpoints[0].host, "broker2.example");
     }
-    services_.replicas = nullptr;
-  }
-  (void)logs->shutdown();
-  logs.reset();
-  std::filesystem::remove_all(dir);
+  });
 }
 
 }  // namespace
