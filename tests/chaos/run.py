@@ -57,15 +57,6 @@ def S(fault, expect="safe", **kw):
     return d
 
 
-# Expected failure (2026-12-06, keel adf6257): the controller-leader cut from the
-# other brokers logged no ISR shrink for the 9 s it stayed cut (its followers
-# did shrink theirs), so its acks=all writes just waited, nothing was acked
-# alone and nothing could be lost. The control stays a real control: once the
-# leader shrinks its ISR while cut, it must report lost_write.
-MINISR1_XFAIL = ("keel's controller, cut from the brokers but not from ZooKeeper, does not shrink the ISR "
-                 "of the partitions it leads within 9 s (replica.lag.time.max.ms=3000), so no acks=all "
-                 "write is acknowledged by the lone leader and none can be lost")
-
 # Each scenario builds a fresh fault object (faults keep their target).
 SCENARIOS = {
     # --- today: one broker, replication factor 1 -----------------------------
@@ -106,8 +97,7 @@ SCENARIOS = {
     # follower is elected uncleanly (nemesis.ShrinkAloneThenKill).
     "control-isolate-leader-minisr1": lambda: S(nm.ShrinkAloneThenKill("controller", shrink_s=9.0), "loss",
                                                 min_isr=1, unclean=True,
-                                                broker_config={"replica.lag.time.max.ms": 3000},
-                                                xfail=MINISR1_XFAIL),
+                                                broker_config={"replica.lag.time.max.ms": 3000}),
 }
 
 
