@@ -127,6 +127,13 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
         rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicId);
         continue;
       }
+      // A broker that has not heard from the controller yet (just started
+      // or re-registered) knows no topic: "not available yet", which clients
+      // retry, rather than "unknown" or an auto-create with no brokers.
+      if (snapshot->brokers.empty()) {
+        rt.error_code = static_cast<int16_t>(ErrorCode::kLeaderNotAvailable);
+        continue;
+      }
       rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicOrPartition);
       if (may_create && !(topic && topic->deleting())) {
         NewTopic nt;

@@ -274,5 +274,23 @@ TEST_F(ControllerRequestsTest, StopReplicaStopsDeletesAndRespectsLeaderEpochs) {
   EXPECT_FALSE(fs::exists(dir_ / "s-0"));
 }
 
+// Before the first UpdateMetadata a broker knows no broker and no topic: a
+// named topic is "not available yet" (clients retry), never "unknown", and
+// nothing is auto-created; after it, the topic is there.
+TEST_F(ControllerRequestsTest, ABrokerNotYetToldByTheControllerAnswersLeaderNotAvailable) {
+  MetadataRequest md;
+  md.topics.emplace();
+  md.topics->emplace_back().name = "m1";
+  md.allow_auto_topic_creation = true;
+  auto before = call<MetadataResponse>(3, 9, md);
+  ASSERT_EQ(before.topics.size(), 1u);
+  EXPECT_EQ(before.topics[0].error_code, 5) << "LEADER_NOT_AVAILABLE";
+  EXPECT_TRUE(before.brokers.empty());
+  call<UpdateMetadataResponse>(6, 8, update_metadata(5, "m1", Uuid::random(), 2));
+  auto after = call<MetadataResponse>(3, 9, md);
+  ASSERT_EQ(after.topics.size(), 1u);
+  EXPECT_EQ(after.topics[0].error_code, 0);
+}
+
 }  // namespace
 }  // namespace keel::server
