@@ -4,7 +4,9 @@
 #   2. a short bounded libFuzzer smoke run of every fuzz target (clang-14),
 #   3. integration tests: real clients against real keel processes (pytest),
 #      once with the embedded coordination store and once with a real
-#      ZooKeeper the harness starts on loopback.
+#      ZooKeeper the harness starts on loopback,
+#   4. the fault-test harness: its checker's unit tests and the short smoke
+#      subset of fault runs in network namespaces (tests/chaos, docs/chaos.md).
 # Exits non-zero on the first failing stage.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,3 +29,6 @@ KEEL_BIN="$root/build/src/keel" KEEL_STORE=embedded \
 echo "== integration tests (ZooKeeper)"
 KEEL_BIN="$root/build/src/keel" KEEL_STORE=zookeeper \
   /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
+echo "== fault tests (tests/chaos: checker unit tests and the smoke subset)"
+KEEL_BIN="$root/build/src/keel" \
+  /usr/bin/python3 -m pytest tests/chaos -q -p no:cacheprovider
