@@ -636,7 +636,7 @@ void Server::stop(int64_t drain_ms) {
         if (auto conn = weak.lock()) conns.emplace_back(std::move(conn), ctx);
       }
     }
-    for (auto& [conn, ctx] : conns) asio::post(*ctx, [conn]() { conn->drain(); });
+    for (auto& entry : conns) asio::post(*entry.second, [conn = entry.first]() { conn->drain(); });
     conns.clear();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
     while (std::chrono::steady_clock::now() < deadline) {
