@@ -169,13 +169,17 @@ class GroupMetadataManager {
   // Transactional offsets (TxnOffsetCommit, a later issue) come here too:
   // a store_txn_offsets(Group&, producer_id, producer_epoch, partitions, now)
   // writes the same records in a transactional batch and keeps them pending
-  // per producer id (see pending_ below) instead of in Group::offsets; the
+  // per producer id (see the end of this comment) instead of in Group::offsets; the
   // transaction marker on the group's partition commits them into the group
   // or drops them (complete_txn(producer_id, partition, commit)).
   // fetch_offsets then answers UNSTABLE_OFFSET_COMMIT for a partition with
   // pending offsets when stable offsets are asked for, read_partition replays
   // them up to their markers, and unloading, expiry and deletion leave
-  // pending offsets to their transaction.
+  // pending offsets to their transaction. They would be kept by producer id,
+  // then group (Kafka's openGroupsForProducer with each group's
+  // pendingTransactionalOffsetCommits), e.g.
+  //   std::map<int64_t, std::map<std::string, std::map<TopicPartition, CommittedOffset>>>
+  // This is issue 25's work (transactions); today TxnOffsetCommit is not served.
 
  private:
   struct PartitionState {
@@ -200,11 +204,6 @@ class GroupMetadataManager {
   std::map<int32_t, PartitionState> partitions_;  // led by this broker: loading or loaded
   std::set<int32_t> to_load_;
   int64_t last_expiry_ms_ = 0;
-  // pending_: the transactional offsets not yet committed or aborted, by
-  // producer id, then group (Kafka's openGroupsForProducer with each group's
-  // pendingTransactionalOffsetCommits), e.g.
-  //   std::map<int64_t, std::map<std::string, std::map<TopicPartition, CommittedOffset>>>
-  // Not implemented yet: see the note above the private section.
 };
 
 }  // namespace keel::group
