@@ -1,0 +1,251 @@
+// The TopicAdmin side of the controller: topic creation, deletion, partitions
+// and config overrides, written to the store from any thread.
+
+#include "controller/controller.h"
+
+#include <algorithm>
+#include <random>
+
+#include "controller/internal.h"
+
+namespace keel::controller {
+
+using protocol::ErrorCode;
+using cluster::AdminResult;
+using namespace internal;
+
+namespace {
+
+// Kafka compares topic names with '.' and '_' treated alike, since both map
+// to '_' in metric names.
+std::string collision_key(std::string name) {
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+}  // namespace
+
+// --- TopicAdmin ----------------------------------------------------------------------------
+
+std::string Controller::check_topic_name(const std::string& name) {
+  if (name.empty()) return "topic name is empty";
+  if (name == "." || name == "..") return "topic name cannot be '.' or '..'";
+  if (name.size() > 249) return "topic name is longer than 249 characters";
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return "topic name '" + name + "' is illegal: only ASCII alphanumerics, '.', '_' and '-' are allowed";
+    }
+  }
+  return "";
+}
+
+// Kafka's rack-unaware assignment: a random start broker, replicas of each
+// partition spread by a shifting step so leaders and followers both balance.
+std::map<int32_t, std::vector<int32_t>> Controller::assign_replicas(int32_t partitions, int16_t rf,
+                                                                    int32_t first_partition,
+                                                                    const std::vector<int32_t>& brokers) const {
+  std::map<int32_t, std::vector<int32_t>> out;
+  const int32_t n = static_cast<int32_t>(brokers.size());
+  std::mt19937 rng(std::random_device{}());
+  const int32_t start = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
+  int32_t shift = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
+  int32_t current = first_partition;
+  for (int32_t i = 0; i < partitions; ++i, ++current) {
+    if (current > 0 && current % n == 0) ++shift;
+    const int32_t first = (current + start) % n;
+    std::vector<int32_t> replicas{brokers[static_cast<size_t>(first)]};
+    for (int32_t j = 0; j < rf - 1; ++j) {
+      const int32_t step = 1 + (shift + j) % (n - 1);
+      replicas.push_back(brokers[static_cast<size_t>((first + step) % n)]);
+    }
+    out[current] = std::move(replicas);
+  }
+  return out;
+}
+
+AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool validate_only,
+                                     cluster::CreatedTopic* created) {
+  if (std::string why = check_topic_name(topic.name); !why.empty()) {
+    return error(ErrorCode::kInvalidTopicException, why);
+  }
+  auto snapshot = metadata_.snapshot();
+  if (snapshot->topic(topic.name)) return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
+  const std::string key = collision_key(topic.name);
+  for (const auto& [name, t] : snapshot->topics) {
+    if (collision_key(name) == key) {
+      return error(ErrorCode::kInvalidTopicException,
+                   "topic '" + topic.name + "' collides with existing topic '" + name + "' ('.' and '_' are alike)");
+    }
+  }
+  std::vector<int32_t> brokers = cached_broker_ids();
+  std::map<int32_t, std::vector<int32_t>> assignment;
+  if (!topic.assignment.empty()) {
+    if (topic.num_partitions != -1 || topic.replication_factor != -1) {
+      return error(ErrorCode::kInvalidRequest,
+                   "both a replica assignment and a partition count or replication factor were given");
+    }
+    size_t rf = topic.assignment.begin()->second.size();
+    int32_t expected = 0;
+    for (const auto& [p, replicas] : topic.assignment) {
+      if (p != expected++) return error(ErrorCode::kInvalidReplicaAssignment, "partitions must be numbered from 0 without gaps");
+      if (replicas.empty() || replicas.size() != rf) {
+        return error(ErrorCode::kInvalidReplicaAssignment, "every partition needs the same, non-zero number of replicas");
+      }
+      std::set<int32_t> seen;
+      for (int32_t r : replicas) {
+        if (!seen.insert(r).second) return error(ErrorCode::kInvalidReplicaAssignment, "a replica is listed twice");
+        if (!contains(brokers, r)) {
+          return error(ErrorCode::kInvalidReplicaAssignment, "broker " + std::to_string(r) + " is not live");
+        }
+      }
+    }
+    assignment = topic.assignment;
+  } else {
+    const int32_t partitions = topic.num_partitions == -1 ? options_.default_partitions : topic.num_partitions;
+    const int16_t rf = topic.replication_factor == -1 ? options_.default_replication_factor : topic.replication_factor;
+    if (partitions <= 0) return error(ErrorCode::kInvalidPartitions, "number of partitions must be larger than 0");
+    if (rf <= 0) return error(ErrorCode::kInvalidReplicationFactor, "replication factor must be larger than 0");
+    if (static_cast<size_t>(rf) > brokers.size()) {
+      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
+                                                            " larger than available brokers: " +
+                                                            std::to_string(brokers.size()) + ".");
+    }
+    assignment = assign_replicas(partitions, rf, 0, brokers);
+  }
+  if (options_.validate_topic_configs) {
+    if (std::string why = options_.validate_topic_configs(topic.configs); !why.empty()) {
+      return error(ErrorCode::kInvalidConfig, why);
+    }
+  }
+  const protocol::Uuid id = protocol::Uuid::random();
+  if (created) {
+    created->topic_id = validate_only ? "" : id.to_string();
+    created->num_partitions = static_cast<int32_t>(assignment.size());
+    created->replication_factor = static_cast<int16_t>(assignment.begin()->second.size());
+    if (options_.describe_topic_configs) created->configs = options_.describe_topic_configs(topic.configs);
+  }
+  if (validate_only) return {};
+  coord::TopicAssignment a;
+  a.topic_id = id.to_string();
+  a.partitions = std::move(assignment);
+  if (auto r = store_.create_topic(topic.name, a, topic.configs); !r) {
+    if (r.error() == coord::KafkaStoreErrc::kTopicExists) {
+      return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
+    }
+    return store_error(r.error());
+  }
+  log()->info("created topic '{}' ({} partitions, replication factor {})", topic.name, a.partitions.size(),
+              a.partitions.begin()->second.size());
+  return {};
+}
+
+AdminResult Controller::delete_topic(const std::string& name) {
+  if (!options_.delete_topic_enable) {
+    return error(ErrorCode::kTopicDeletionDisabled, "topic deletion is disabled (delete.topic.enable=false)");
+  }
+  auto a = store_.topic_assignment(name);
+  if (!a) return store_error(a.error());
+  if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  if (auto r = store_.mark_topic_for_deletion(name); !r) {
+    return store_error(r.error());
+  }
+  return {};
+}
+
+AdminResult Controller::create_partitions(const std::string& name, int32_t count,
+                                          const std::vector<std::vector<int32_t>>& assignment, bool validate_only) {
+  auto current = store_.topic_assignment(name);
+  if (!current) return store_error(current.error());
+  // The store, not the metadata cache, says whether the topic exists: a topic
+  // exists once CreateTopics has answered, before the controller has made its
+  // partitions and the cache shows them (Kafka reads ZooKeeper here too).
+  if (!*current) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+  auto deleting = store_.topics_marked_for_deletion();
+  if (!deleting) return store_error(deleting.error());
+  if (std::find(deleting->begin(), deleting->end(), name) != deleting->end()) {
+    return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' is being deleted");
+  }
+  coord::TopicAssignment a = std::move(**current);
+  const int32_t existing = static_cast<int32_t>(a.partitions.size());
+  if (count < existing) {
+    return error(ErrorCode::kInvalidPartitions, "Topic currently has " + std::to_string(existing) +
+                                                    " partitions, which is higher than the requested " +
+                                                    std::to_string(count) + ".");
+  }
+  if (count == existing) {
+    return error(ErrorCode::kInvalidPartitions, "Topic already has " + std::to_string(existing) + " partitions.");
+  }
+  const size_t rf = a.partitions.empty() ? 1 : a.partitions.begin()->second.size();
+  std::vector<int32_t> brokers = cached_broker_ids();
+  std::map<int32_t, std::vector<int32_t>> added;
+  if (!assignment.empty()) {
+    if (static_cast<int32_t>(assignment.size()) != count - existing) {
+      return error(ErrorCode::kInvalidReplicaAssignment, "Increasing the number of partitions by " +
+                                                             std::to_string(count - existing) + " but " +
+                                                             std::to_string(assignment.size()) +
+                                                             " assignments provided.");
+    }
+    for (size_t i = 0; i < assignment.size(); ++i) {
+      const auto& replicas = assignment[i];
+      if (replicas.size() != rf) {
+        return error(ErrorCode::kInvalidReplicaAssignment, "every new partition needs " + std::to_string(rf) + " replicas");
+      }
+      std::set<int32_t> seen;
+      for (int32_t r : replicas) {
+        if (!seen.insert(r).second) return error(ErrorCode::kInvalidReplicaAssignment, "a replica is listed twice");
+        if (!contains(brokers, r)) {
+          return error(ErrorCode::kInvalidReplicaAssignment, "broker " + std::to_string(r) + " is not live");
+        }
+      }
+      added[existing + static_cast<int32_t>(i)] = replicas;
+    }
+  } else {
+    if (rf > brokers.size()) {
+      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
+                                                            " larger than available brokers: " +
+                                                            std::to_string(brokers.size()) + ".");
+    }
+    added = assign_replicas(count - existing, static_cast<int16_t>(rf), existing, brokers);
+  }
+  if (validate_only) return {};
+  for (auto& [p, replicas] : added) a.partitions[p] = std::move(replicas);
+  if (auto r = store_.set_topic_assignment(name, a); !r) {
+    return store_error(r.error());
+  }
+  log()->info("topic '{}' now has {} partitions", name, count);
+  return {};
+}
+
+std::optional<std::map<std::string, std::string>> Controller::overrides(const std::string& entity_type,
+                                                                         const std::string& name) {
+  if (entity_type == "topics") {
+    auto a = store_.topic_assignment(name);
+    if (!a || !*a) return std::nullopt;
+  }
+  auto c = store_.entity_config(entity_type, name);
+  if (!c) return std::nullopt;
+  return *c;
+}
+
+AdminResult Controller::set_overrides(const std::string& entity_type, const std::string& name,
+                                      const std::map<std::string, std::string>& configs, bool validate_only) {
+  if (entity_type == "topics") {
+    auto a = store_.topic_assignment(name);
+    if (!a) return store_error(a.error());
+    if (!*a) return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' does not exist");
+    if (options_.validate_topic_configs) {
+      if (std::string why = options_.validate_topic_configs(configs); !why.empty()) {
+        return error(ErrorCode::kInvalidConfig, why);
+      }
+    }
+  } else if (entity_type != "brokers") {
+    return error(ErrorCode::kInvalidRequest, "unknown config entity type '" + entity_type + "'");
+  }
+  if (validate_only) return {};
+  if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {
+    return store_error(r.error());
+  }
+  return {};
+}
+
+}  // namespace keel::controller

@@ -1,0 +1,58 @@
+// Dynamic config changes (/config/changes), applied by every broker.
+
+#include "controller/controller.h"
+
+#include <algorithm>
+
+#include "controller/internal.h"
+
+namespace keel::controller {
+
+using protocol::ErrorCode;
+using cluster::AdminResult;
+using namespace internal;
+
+// --- config changes ---------------------------------------------------------------------
+
+void Controller::process_config_changes() {
+  const uint64_t gen = generation_;
+  auto changes = store_.config_changes_after(last_config_change_, [this, gen](const coord::WatchEvent&) {
+    post([this] { process_config_changes(); });
+  });
+  (void)gen;
+  if (!changes) {
+    log_store_error("cannot read config changes", changes.error());
+    return;
+  }
+  bool brokers_changed = false;
+  for (const auto& [seq, path] : *changes) {
+    last_config_change_ = std::max(last_config_change_, seq);
+    if (path.starts_with("brokers/")) {
+      brokers_changed = true;
+      continue;
+    }
+    if (!path.starts_with("topics/")) continue;
+    const std::string topic = path.substr(7);
+    auto overrides = store_.entity_config("topics", topic);
+    if (!overrides) continue;
+    if (auto it = topics_.find(topic); it != topics_.end()) it->second.overrides = *overrides;
+    local_.topic_config_changed(topic, *overrides);
+  }
+  if (brokers_changed) {
+    load_broker_configs();
+    for (const auto& [name, t] : topics_) local_.topic_config_changed(name, t.overrides);
+  }
+  if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
+}
+
+void Controller::load_broker_configs() {
+  auto cluster_default = store_.entity_config("brokers", "<default>");
+  auto own = store_.entity_config("brokers", std::to_string(options_.broker_id));
+  if (!cluster_default || !own) {
+    log_store_error("cannot read dynamic broker configs", !cluster_default ? cluster_default.error() : own.error());
+    return;
+  }
+  local_.broker_config_changed(*cluster_default, *own);
+}
+
+}  // namespace keel::controller

@@ -1,0 +1,155 @@
+// Leader elections and telling the brokers: the partition state machine's decisions.
+
+#include "controller/controller.h"
+
+#include <algorithm>
+
+#include "controller/internal.h"
+
+namespace keel::controller {
+
+using protocol::ErrorCode;
+using cluster::AdminResult;
+using namespace internal;
+
+// Offline election for partitions whose leader is gone: the first replica in
+// assignment order that is live and in the ISR (or, when the topic allows an
+// unclean election and no ISR member is live, the first live replica, which
+// then is the whole ISR). Replicas in `offline` (dead or bounced brokers)
+// leave every ISR, unless one is the last member: then the ISR stays as it is
+// and the partition has no leader until an ISR member returns (Kafka's rule).
+// Every change bumps the leader epoch.
+void Controller::elect_leaders_for(const std::string& name, const std::set<int32_t>& offline) {
+  auto it = topics_.find(name);
+  if (it == topics_.end() || deleting_.contains(name)) return;
+  TopicState& t = it->second;
+  const std::vector<int32_t> live = live_broker_ids();
+  auto usable = [&](int32_t r) { return contains(live, r) && !offline.contains(r); };
+  std::vector<int32_t> changed;
+  for (auto& [p, node] : t.states) {
+    const coord::PartitionState& cur = node.state;
+    const bool leader_ok = cur.leader >= 0 && usable(cur.leader);
+    // Every ISR member must be live too: a new controller never saw the
+    // brokers that died before it was elected (the old controller among
+    // them), and finds them only missing from the live set.
+    const bool isr_ok = std::all_of(cur.isr.begin(), cur.isr.end(), usable);
+    if (leader_ok && isr_ok) continue;
+    coord::PartitionState next = cur;
+    std::vector<int32_t> isr;
+    for (int32_t r : cur.isr) {
+      if (usable(r)) isr.push_back(r);
+    }
+    const auto& replicas = t.assignment.partitions[p];
+    if (leader_ok) {
+      next.isr = isr;  // only followers left
+    } else {
+      int32_t leader = -1;
+      for (int32_t r : replicas) {
+        if (contains(isr, r)) {
+          leader = r;
+          break;
+        }
+      }
+      if (leader < 0 && unclean_allowed(name)) {
+        for (int32_t r : replicas) {
+          if (usable(r)) {
+            leader = r;
+            log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+            isr = {r};
+            break;
+          }
+        }
+      }
+      if (leader < 0 && cur.leader < 0) continue;  // still nobody
+      next.leader = leader;
+      // With nobody to lead, the ISR keeps its last member(s) (Kafka's rule).
+      if (leader >= 0) next.isr = isr;
+    }
+    if (next == cur) continue;
+    next.leader_epoch += 1;
+    next.controller_epoch = fence_.controller_epoch;
+    auto updated = store_.update_partition_state(name, p, next, node.zk_version, fence_);
+    if (!updated) {
+      if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
+      log_store_error("cannot update a partition state", updated.error());
+      continue;
+    }
+    log()->info("{}-{}: leader {} -> {}, ISR [{}] (leader epoch {})", name, p, cur.leader, next.leader,
+                fmt::join(next.isr, ","), next.leader_epoch);
+    node = {next, *updated};
+    changed.push_back(p);
+  }
+  publish(name, changed);
+}
+
+bool Controller::unclean_allowed(const std::string& topic) const {
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) {
+    auto o = it->second.overrides.find("unclean.leader.election.enable");
+    if (o != it->second.overrides.end()) return o->second == "true";
+  }
+  return options_.unclean_leader_election_enable;
+}
+
+PartitionDecision Controller::decision(const std::string& name, int32_t p) const {
+  PartitionDecision d;
+  d.topic = name;
+  d.partition = p;
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return d;
+  const TopicState& t = it->second;
+  d.topic_id = t.id;
+  if (auto a = t.assignment.partitions.find(p); a != t.assignment.partitions.end()) d.replicas = a->second;
+  const std::vector<int32_t> live = live_broker_ids();
+  for (int32_t r : d.replicas) {
+    if (!contains(live, r)) d.offline_replicas.push_back(r);
+  }
+  if (auto s = t.states.find(p); s != t.states.end()) {
+    d.leader = deleting_.contains(name) ? -2 : s->second.state.leader;
+    d.leader_epoch = s->second.state.leader_epoch;
+    d.partition_epoch = s->second.zk_version;
+    d.controller_epoch = s->second.state.controller_epoch;
+    d.isr = s->second.state.isr;
+  }
+  return d;
+}
+
+void Controller::publish(const std::string& name, const std::vector<int32_t>& partitions) {
+  // While loading, send_full_state tells everything afterwards.
+  if (loading_ || partitions.empty() || !topics_.contains(name)) return;
+  const std::vector<int32_t> live = live_broker_ids();
+  for (int32_t p : partitions) {
+    PartitionDecision d = decision(name, p);
+    std::vector<int32_t> hosts;
+    for (int32_t r : d.replicas) {
+      if (contains(live, r)) hosts.push_back(r);
+    }
+    if (d.leader >= 0) batch_.leader_and_isr(hosts, d);
+    batch_.update_metadata(live, d);
+  }
+  send_batch();
+}
+
+void Controller::send_full_state(const std::vector<int32_t>& brokers) {
+  if (brokers.empty()) return;
+  for (const auto& [name, t] : topics_) {
+    for (const auto& [p, node] : t.states) {
+      PartitionDecision d = decision(name, p);
+      std::vector<int32_t> hosts;
+      for (int32_t b : brokers) {
+        if (contains(d.replicas, b)) hosts.push_back(b);
+      }
+      if (d.leader >= 0 && !hosts.empty()) batch_.leader_and_isr(hosts, d);
+      batch_.update_metadata(brokers, d);
+    }
+  }
+  batch_.update_metadata_brokers(brokers);  // also when there are no topics
+  send_batch();
+}
+
+void Controller::send_batch() {
+  if (loading_ || !is_controller_ || !channels_ || batch_.empty()) return;
+  batch_.send(*channels_, options_.broker_id, fence_.controller_epoch, live_brokers_, options_.inter_broker_listener);
+}
+
+}  // namespace keel::controller
