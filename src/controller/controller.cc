@@ -127,6 +127,16 @@ void Controller::post(Event e) {
   wake_.notify_one();
 }
 
+bool Controller::run_on_event_thread(std::function<void()> fn, int64_t timeout_ms) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto future = done->get_future();
+  post([fn = std::move(fn), done] {
+    fn();
+    done->set_value();
+  });
+  return future.wait_for(std::chrono::milliseconds(timeout_ms)) == std::future_status::ready;
+}
+
 void Controller::run() {
   std::unique_lock lock(mu_);
   while (true) {

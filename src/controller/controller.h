@@ -38,6 +38,10 @@
 #include "coord/kafka_store.h"
 #include "protocol/generated/alter_partition_request.h"
 #include "protocol/generated/alter_partition_response.h"
+#include "protocol/generated/controlled_shutdown_request.h"
+#include "protocol/generated/controlled_shutdown_response.h"
+#include "protocol/generated/elect_leaders_request.h"
+#include "protocol/generated/elect_leaders_response.h"
 
 namespace keel::controller {
 
@@ -54,6 +58,27 @@ class BrokerChannel {
   // Followed by topic_config_changed for every topic, so they are re-applied.
   virtual void broker_config_changed(const std::map<std::string, std::string>& cluster_default,
                                      const std::map<std::string, std::string>& own) = 0;
+};
+
+// Why a partition's leader is chosen again, and so by which of Kafka's rules
+// (PartitionLeaderElectionAlgorithms):
+// - kOffline: the leader is gone. The first live ISR member in assignment
+//   order; with an unclean election allowed (topic or broker), else the
+//   first live replica, which then is the whole ISR.
+// - kUnclean: ElectLeaders UNCLEAN, the offline rule with unclean allowed.
+// - kPreferred: the first replica in assignment order, if live and in the ISR.
+// - kReassignment: the first live ISR member in the target replica order.
+// - kControlledShutdown: the first live ISR member in assignment order that
+//   is not shutting down; those shutting down leave the ISR.
+enum class ElectionRule { kOffline, kUnclean, kPreferred, kReassignment, kControlledShutdown };
+
+// One partition's election outcome: error none, ELECTION_NOT_NEEDED (the
+// leader already is the one the rule picks), PREFERRED_LEADER_NOT_AVAILABLE,
+// ELIGIBLE_LEADERS_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, or a store error.
+struct ElectionOutcome {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  std::string message;
+  int32_t leader = -1;
 };
 
 struct ControllerOptions {
@@ -120,6 +145,18 @@ class Controller : public cluster::TopicAdmin {
   // for the controller's event thread; any thread.
   protocol::AlterPartitionResponse alter_partition(const protocol::AlterPartitionRequest& req, int16_t version);
 
+  // ElectLeaders (KIP-460; v0 is preferred only): controller only
+  // (NOT_CONTROLLER elsewhere). Null topic_partitions elects every partition
+  // of every topic; any thread (waits for the event thread).
+  protocol::ElectLeadersResponse elect_leaders(const protocol::ElectLeadersRequest& req, int16_t version);
+
+  // ControlledShutdown from a broker that is stopping (SIGTERM): moves every
+  // leadership it has to another ISR member, takes it out of every ISR it
+  // shares with others, and answers the partitions it still leads (nobody else
+  // in sync: the broker retries, then stops anyway). Controller only; any thread.
+  protocol::ControlledShutdownResponse controlled_shutdown(const protocol::ControlledShutdownRequest& req,
+                                                           int16_t version);
+
   // Kafka's topic name rules; "" when legal, else why not.
   static std::string check_topic_name(const std::string& name);
 
@@ -141,6 +178,19 @@ class Controller : public cluster::TopicAdmin {
   // brokers whose replicas just went offline (dead or bounced); publishes
   // what changed.
   void elect_leaders_for(const std::string& topic, const std::set<int32_t>& offline = {});
+  // Chooses the leader of each partition again by `rule` (event thread),
+  // writes the new states (fenced) and tells the brokers. `excluded` are
+  // brokers that may not lead and leave the ISR (controlled shutdown).
+  std::map<std::pair<std::string, int32_t>, ElectionOutcome> elect(
+      const std::vector<std::pair<std::string, int32_t>>& partitions, ElectionRule rule,
+      const std::set<int32_t>& excluded = {});
+  // Writes one partition's next state (leader epoch bumped, fenced by the
+  // controller epoch); false when it could not (resigned on a moved controller).
+  bool write_state(const std::string& topic, int32_t partition, coord::PartitionState next);
+  // Runs `fn` on the event thread and waits for it (request handlers):
+  // false when it did not run within the timeout (the controller stopping).
+  // `fn` may still run after a timeout, so it must own what it touches.
+  bool run_on_event_thread(std::function<void()> fn, int64_t timeout_ms = 30000);
   // Tells the brokers about these partitions of the topic: LeaderAndIsr to
   // their live replicas, UpdateMetadata to every live broker.
   void publish(const std::string& topic, const std::vector<int32_t>& partitions);

@@ -82,6 +82,128 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
   publish(name, changed);
 }
 
+namespace {
+
+bool excluded_from(const std::set<int32_t>& s, int32_t r) { return s.contains(r); }
+
+}  // namespace
+
+bool Controller::write_state(const std::string& topic, int32_t partition, coord::PartitionState next) {
+  auto& node = topics_.at(topic).states.at(partition);
+  next.leader_epoch = node.state.leader_epoch + 1;
+  next.controller_epoch = fence_.controller_epoch;
+  auto updated = store_.update_partition_state(topic, partition, next, node.zk_version, fence_);
+  if (!updated) {
+    if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) {
+      resign();
+    } else {
+      log_store_error("cannot update a partition state", updated.error());
+    }
+    return false;
+  }
+  log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", topic, partition, node.state.leader,
+              next.leader, fmt::join(node.state.isr, ","), fmt::join(next.isr, ","), next.leader_epoch);
+  node = {next, *updated};
+  return true;
+}
+
+std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
+    const std::vector<std::pair<std::string, int32_t>>& partitions, ElectionRule rule,
+    const std::set<int32_t>& excluded) {
+  std::map<std::pair<std::string, int32_t>, ElectionOutcome> out;
+  const std::vector<int32_t> live = live_broker_ids();
+  std::map<std::string, std::vector<int32_t>> changed;
+  for (const auto& tp : partitions) {
+    ElectionOutcome& o = out[tp];
+    const auto& [name, p] = tp;
+    auto t = topics_.find(name);
+    if (t == topics_.end() || deleting_.contains(name) || !t->second.states.contains(p) ||
+        !t->second.assignment.partitions.contains(p)) {
+      o.error = ErrorCode::kUnknownTopicOrPartition;
+      o.message = "no such partition";
+      continue;
+    }
+    const coord::PartitionState& cur = t->second.states.at(p).state;
+    const std::vector<int32_t>& replicas = t->second.assignment.partitions.at(p);
+    auto in_sync = [&](int32_t r) { return contains(live, r) && contains(cur.isr, r) && !excluded_from(excluded, r); };
+    coord::PartitionState next = cur;
+    int32_t leader = -1;
+    switch (rule) {
+      case ElectionRule::kPreferred:
+        if (!replicas.empty() && in_sync(replicas.front())) leader = replicas.front();
+        if (leader >= 0 && leader == cur.leader) {
+          o.error = ErrorCode::kElectionNotNeeded;
+          o.message = "the preferred replica already leads";
+        } else if (leader < 0) {
+          o.error = ErrorCode::kPreferredLeaderNotAvailable;
+          o.message = "the preferred replica is not live or not in the ISR";
+        }
+        break;
+      case ElectionRule::kReassignment:
+      case ElectionRule::kControlledShutdown:
+      case ElectionRule::kOffline:
+      case ElectionRule::kUnclean:
+        if (rule == ElectionRule::kUnclean || rule == ElectionRule::kOffline) {
+          if (cur.leader >= 0 && contains(live, cur.leader)) {
+            o.error = ErrorCode::kElectionNotNeeded;
+            o.message = "the partition has a live leader";
+            break;
+          }
+        }
+        // A controlled shutdown moves only what the stopping brokers lead.
+        if (rule == ElectionRule::kControlledShutdown && cur.leader >= 0 && in_sync(cur.leader)) {
+          leader = cur.leader;
+        }
+        for (int32_t r : replicas) {
+          if (leader < 0 && in_sync(r)) leader = r;
+        }
+        if (leader < 0 && (rule == ElectionRule::kUnclean ||
+                           (rule == ElectionRule::kOffline && unclean_allowed(name)))) {
+          for (int32_t r : replicas) {
+            if (contains(live, r)) {
+              leader = r;
+              next.isr = {r};
+              log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+              break;
+            }
+          }
+        }
+        if (leader < 0) {
+          o.error = ErrorCode::kEligibleLeadersNotAvailable;
+          o.message = "no live replica in the ISR can lead";
+        } else if (leader == cur.leader && rule != ElectionRule::kControlledShutdown) {
+          o.error = ErrorCode::kElectionNotNeeded;
+          o.message = "the leader already is the one the rule picks";
+        }
+        break;
+    }
+    if (o.error != ErrorCode::kNone) {
+      o.leader = cur.leader;
+      continue;
+    }
+    next.leader = leader;
+    if (rule == ElectionRule::kControlledShutdown) {
+      std::vector<int32_t> isr;
+      for (int32_t r : next.isr) {
+        if (!excluded.contains(r)) isr.push_back(r);
+      }
+      next.isr = isr;
+    }
+    o.leader = leader;
+    if (next == cur) continue;
+    if (!write_state(name, p, next)) {
+      o.error = is_controller_ ? ErrorCode::kUnknownServerError : ErrorCode::kNotController;
+      o.message = "cannot write the partition state";
+      o.leader = cur.leader;
+      if (!is_controller_) break;
+      continue;
+    }
+    changed[name].push_back(p);
+  }
+  for (const auto& [name, ps] : changed) publish(name, ps);
+  return out;
+}
+
 bool Controller::unclean_allowed(const std::string& topic) const {
   auto it = topics_.find(topic);
   if (it != topics_.end()) {
