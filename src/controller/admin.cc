@@ -4,9 +4,9 @@
 #include "controller/controller.h"
 
 #include <algorithm>
-#include <random>
 
 #include "controller/internal.h"
+#include "controller/replica_assignment.h"
 
 namespace keel::controller {
 
@@ -23,6 +23,14 @@ std::string collision_key(std::string name) {
   return name;
 }
 
+// The live brokers and their racks, as the metadata cache shows them (any
+// thread: TopicAdmin calls), for replica_assignment.h.
+std::vector<BrokerRack> assignable_brokers(const cluster::MetadataCache& metadata) {
+  std::vector<BrokerRack> out;
+  for (const auto& [id, b] : metadata.snapshot()->brokers) out.push_back({id, b.rack});
+  return out;
+}
+
 }  // namespace
 
 // --- TopicAdmin ----------------------------------------------------------------------------
@@ -37,30 +45,6 @@ std::string Controller::check_topic_name(const std::string& name) {
     }
   }
   return "";
-}
-
-// Kafka's rack-unaware assignment: a random start broker, replicas of each
-// partition spread by a shifting step so leaders and followers both balance.
-std::map<int32_t, std::vector<int32_t>> Controller::assign_replicas(int32_t partitions, int16_t rf,
-                                                                    int32_t first_partition,
-                                                                    const std::vector<int32_t>& brokers) const {
-  std::map<int32_t, std::vector<int32_t>> out;
-  const int32_t n = static_cast<int32_t>(brokers.size());
-  std::mt19937 rng(std::random_device{}());
-  const int32_t start = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
-  int32_t shift = static_cast<int32_t>(rng() % static_cast<uint32_t>(n));
-  int32_t current = first_partition;
-  for (int32_t i = 0; i < partitions; ++i, ++current) {
-    if (current > 0 && current % n == 0) ++shift;
-    const int32_t first = (current + start) % n;
-    std::vector<int32_t> replicas{brokers[static_cast<size_t>(first)]};
-    for (int32_t j = 0; j < rf - 1; ++j) {
-      const int32_t step = 1 + (shift + j) % (n - 1);
-      replicas.push_back(brokers[static_cast<size_t>((first + step) % n)]);
-    }
-    out[current] = std::move(replicas);
-  }
-  return out;
 }
 
 AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool validate_only,
@@ -103,14 +87,9 @@ AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool valida
   } else {
     const int32_t partitions = topic.num_partitions == -1 ? options_.default_partitions : topic.num_partitions;
     const int16_t rf = topic.replication_factor == -1 ? options_.default_replication_factor : topic.replication_factor;
-    if (partitions <= 0) return error(ErrorCode::kInvalidPartitions, "number of partitions must be larger than 0");
-    if (rf <= 0) return error(ErrorCode::kInvalidReplicationFactor, "replication factor must be larger than 0");
-    if (static_cast<size_t>(rf) > brokers.size()) {
-      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
-                                                            " larger than available brokers: " +
-                                                            std::to_string(brokers.size()) + ".");
-    }
-    assignment = assign_replicas(partitions, rf, 0, brokers);
+    AssignmentResult assigned = assign_replicas(assignable_brokers(metadata_), partitions, rf);
+    if (assigned.error != ErrorCode::kNone) return error(assigned.error, assigned.message);
+    assignment = std::move(assigned.partitions);
   }
   if (options_.validate_topic_configs) {
     if (std::string why = options_.validate_topic_configs(topic.configs); !why.empty()) {
@@ -200,12 +179,14 @@ AdminResult Controller::create_partitions(const std::string& name, int32_t count
       added[existing + static_cast<int32_t>(i)] = replicas;
     }
   } else {
-    if (rf > brokers.size()) {
-      return error(ErrorCode::kInvalidReplicationFactor, "Replication factor: " + std::to_string(rf) +
-                                                            " larger than available brokers: " +
-                                                            std::to_string(brokers.size()) + ".");
-    }
-    added = assign_replicas(count - existing, static_cast<int16_t>(rf), existing, brokers);
+    // Kafka's AdminZkClient.createPartitions: the walk starts at the broker
+    // of partition 0's first replica (or the next id up), not at random.
+    const std::vector<BrokerRack> live = assignable_brokers(metadata_);
+    const int32_t first_replica = a.partitions.empty() ? 0 : a.partitions.begin()->second.front();
+    AssignmentResult assigned = assign_replicas(live, count - existing, static_cast<int16_t>(rf),
+                                                start_index_for(live, first_replica), existing);
+    if (assigned.error != ErrorCode::kNone) return error(assigned.error, assigned.message);
+    added = std::move(assigned.partitions);
   }
   if (validate_only) return {};
   for (auto& [p, replicas] : added) a.partitions[p] = std::move(replicas);

@@ -204,9 +204,6 @@ class Controller : public cluster::TopicAdmin {
   std::vector<int32_t> live_broker_ids() const;
   // The brokers the metadata cache shows (any thread: TopicAdmin calls).
   std::vector<int32_t> cached_broker_ids() const;
-  std::map<int32_t, std::vector<int32_t>> assign_replicas(int32_t partitions, int16_t replication_factor,
-                                                          int32_t first_partition,
-                                                          const std::vector<int32_t>& brokers) const;
   void log_store_error(const char* what, const std::error_code& ec) const;
 
   coord::KafkaStore& store_;
