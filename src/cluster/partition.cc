@@ -298,15 +298,25 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
 }
 
 ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
-                            Isolation isolation, bool from_replica, int32_t last_fetched_epoch) {
+                            Isolation isolation, bool from_replica, int32_t last_fetched_epoch, bool leader_only) {
   ReadOutcome out;
   int64_t max_offset;
   std::pair<int32_t, int64_t> fetched_epoch_end{-1, -1};
   {
     std::lock_guard lock(mu_);
     if (!has_state_ || state_.leader != local_broker_id_) {
-      out.error = ErrorCode::kNotLeaderOrFollower;
-      return out;
+      // A follower serves consumers that may read from followers (KIP-392),
+      // never other followers; below, its own high watermark bounds the read.
+      const bool hosted = has_state_ && std::find(state_.replicas.begin(), state_.replicas.end(),
+                                                  local_broker_id_) != state_.replicas.end();
+      if (leader_only || from_replica || !hosted) {
+        out.error = ErrorCode::kNotLeaderOrFollower;
+        return out;
+      }
+      if (!served_follower_read_.exchange(true)) {
+        keel::logger("replica")->info("{}: serving consumer fetches as a follower (KIP-392), up to the high watermark {}",
+                                      tp_.dir_name(), high_watermark_);
+      }
     }
     out.error = check_leader_epoch_locked(current_leader_epoch);
     if (out.error != ErrorCode::kNone) return out;
@@ -474,6 +484,19 @@ void Partition::on_isr_change(const IsrChange& change, const IsrChangeResult& re
     moved = high_watermark_ != before;
   }
   if (moved && on_append_) on_append_(tp_);
+}
+
+std::vector<ReplicaView> Partition::read_replica_candidates(int64_t fetch_offset, int64_t now_ms) const {
+  std::lock_guard lock(mu_);
+  std::vector<ReplicaView> out;
+  if (!has_state_ || state_.leader != local_broker_id_) return out;
+  out.push_back({local_broker_id_, std::nullopt, log_->log_end_offset(), 0});
+  for (const auto& [id, f] : followers_) {
+    if (std::find(state_.isr.begin(), state_.isr.end(), id) == state_.isr.end()) continue;
+    if (f.leo < fetch_offset) continue;
+    out.push_back({id, std::nullopt, f.leo, std::max<int64_t>(0, now_ms - f.last_caught_up_ms)});
+  }
+  return out;
 }
 
 // --- the follower's side ---------------------------------------------------------------

@@ -12,6 +12,7 @@
 // held for the append (so offsets, producer checks and HW move together) and
 // for reading the positions, never across a wait.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,6 +26,8 @@
 
 #include "cluster/producer_state.h"
 #include "cluster/record_validation.h"
+#include "cluster/replica_selector.h"
+#include "cluster/replication_quota.h"
 #include "protocol/error_code.h"
 #include "protocol/types.h"
 #include "storage/checkpoint.h"
@@ -39,6 +42,9 @@ using storage::TopicPartition;
 struct PartitionConfig {
   ProduceValidationConfig validation;
   int32_t min_insync_replicas = 1;
+  // The replication throttles' replica lists (replication_quota.h).
+  ThrottledReplicas leader_throttled;
+  ThrottledReplicas follower_throttled;
 };
 
 struct LeaderState {
@@ -104,8 +110,21 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // Errors: NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH,
   // OFFSET_OUT_OF_RANGE (also for a last fetched epoch newer than any we
   // know), KAFKA_STORAGE_ERROR.
+  //
+  // leader_only false (a consumer's Fetch v11+, KIP-392): a follower answers
+  // too, up to its own high watermark, as Kafka's follower fetching does: an
+  // offset between its high watermark and its log end is an empty answer, one
+  // past its log end OFFSET_OUT_OF_RANGE (the consumer goes back to the leader).
   ReadOutcome read(int64_t offset, int64_t max_bytes, bool min_one_batch, int32_t current_leader_epoch,
-                   Isolation isolation, bool from_replica, int32_t last_fetched_epoch = -1);
+                   Isolation isolation, bool from_replica, int32_t last_fetched_epoch = -1,
+                   bool leader_only = true);
+
+  // KIP-392, on the leader: the replicas a consumer at `fetch_offset` may be
+  // sent to (Kafka's findPreferredReadReplica): this leader, and each ISR
+  // follower whose log end has reached the offset, with its log end and time
+  // since it was last caught up (`now_ms` on update_follower's clock). Racks
+  // are left for the caller. Empty unless this replica leads.
+  std::vector<ReplicaView> read_replica_candidates(int64_t fetch_offset, int64_t now_ms) const;
 
   int64_t high_watermark() const;
   int64_t log_end_offset() const { return log_->log_end_offset(); }
@@ -210,6 +229,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void send_isr_change(IsrChange change);
   void on_isr_change(const IsrChange& change, const IsrChangeResult& result);
   std::shared_ptr<const PartitionConfig> config_;
+  std::atomic<bool> served_follower_read_{false};  // logged once: a follower serving consumers
   std::function<void(const TopicPartition&)> on_append_;
   ProducerStateManager producers_;
   std::optional<storage::LeaderEpochCache> epochs_;  // nullopt when the checkpoint could not be read

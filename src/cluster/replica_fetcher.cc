@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 
+#include "cluster/follower_fetch_session.h"
 #include "cluster/partition.h"
 #include "cluster/replica_manager.h"
 #include "common/log.h"
@@ -44,9 +45,18 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
   std::unique_ptr<net::Client> client;
 
   std::mutex mu;
-  std::map<storage::TopicPartition, int64_t> partitions;  // tp -> paused until (steady ms; 0 = not paused)
+  struct FetchState {
+    int64_t paused_until = 0;  // steady ms; 0 = not paused
+    // Caught up with the leader's high watermark at the last answer (Kafka's
+    // isReplicaInSync): an in-sync replica is never throttled.
+    bool in_sync = false;
+  };
+  std::map<storage::TopicPartition, FetchState> partitions;
   bool running = false;  // a fetch is in flight or scheduled
   bool stopped = false;
+  // Incremental fetch session with the leader (KIP-227); touched only by the
+  // fetch loop (one request in flight), under mu like the rest.
+  FollowerFetchSession session;
 
   Fetcher(net::ClientRuntime& r, const ReplicaFetcherOptions& o, ReplicaManager& rm, LeaderEndpoint l)
       : runtime(r), options(o), replicas(rm), leader(std::move(l)) {
@@ -62,7 +72,7 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     bool start = false;
     {
       std::lock_guard lock(mu);
-      partitions[tp] = 0;
+      partitions[tp] = FetchState{};
       start = !running && !stopped;
       if (start) running = true;
     }
@@ -105,6 +115,7 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
 
   void fetch() {
     protocol::FetchRequest req;
+    FollowerFetchSession::Wanted wanted;
     std::vector<Asked> asked;
     int64_t next_unpause = 0;
     {
@@ -114,24 +125,24 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
         return;
       }
       const int64_t now = now_ms();
-      for (auto& [tp, paused_until] : partitions) {
-        if (paused_until > now) {
-          next_unpause = next_unpause == 0 ? paused_until : std::min(next_unpause, paused_until);
+      for (auto& [tp, fs] : partitions) {
+        if (fs.paused_until > now) {
+          next_unpause = next_unpause == 0 ? fs.paused_until : std::min(next_unpause, fs.paused_until);
           continue;
         }
         auto partition = replicas.partition(tp);
         auto state = partition ? partition->follower_fetch() : std::nullopt;
         if (!state) continue;  // it leads now, or is gone: LeaderAndIsr/StopReplica will say
-        if (req.topics.empty() || req.topics.back().topic != tp.topic) req.topics.emplace_back().topic = tp.topic;
-        auto& p = req.topics.back().partitions.emplace_back();
-        p.partition = tp.partition;
-        p.current_leader_epoch = state->leader_epoch;
-        p.fetch_offset = state->fetch_offset;
-        p.last_fetched_epoch = state->last_fetched_epoch;
-        p.log_start_offset = state->log_start_offset;
-        p.partition_max_bytes = options.partition_max_bytes;
+        // Kafka's shouldFollowerThrottle: a throttled replica that has not
+        // caught up waits while the follower quota is exceeded; the others go on.
+        if (!fs.in_sync && throttled(*partition, tp) && replicas.follower_quota().exceeded(now)) continue;
+        wanted[tp] = {state->fetch_offset, state->log_start_offset, options.partition_max_bytes, state->leader_epoch,
+                      state->last_fetched_epoch};
         asked.push_back({tp, state->leader_epoch});
       }
+      // Only what changed goes in the request; the leader answers the rest
+      // of the session's partitions when they have news.
+      if (!asked.empty()) session.build(wanted, req);
     }
     if (asked.empty()) {
       fetch_later(next_unpause > 0 ? std::max<int64_t>(1, next_unpause - now_ms()) : options.backoff_ms);
@@ -142,8 +153,6 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     req.min_bytes = options.min_bytes;
     req.max_bytes = options.max_bytes;
     req.isolation_level = 0;
-    req.session_id = 0;
-    req.session_epoch = -1;  // a full fetch every time, no session
     req.rack_id = "";
 
     protocol::RequestHeader header;
@@ -163,11 +172,17 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
 
   void pause(const storage::TopicPartition& tp) {
     std::lock_guard lock(mu);
-    if (auto it = partitions.find(tp); it != partitions.end()) it->second = now_ms() + options.backoff_ms;
+    if (auto it = partitions.find(tp); it != partitions.end()) it->second.paused_until = now_ms() + options.backoff_ms;
+  }
+
+  void session_failed() {
+    std::lock_guard lock(mu);
+    session.on_failure();
   }
 
   void on_response(Result<Bytes> frame, const std::vector<Asked>& asked) {
     if (!frame) {
+      session_failed();
       log()->warn("fetch from broker {} ({}:{}) failed: {}; retrying in {} ms", leader.id, leader.host, leader.port,
                   frame.error().message(), options.backoff_ms);
       return fetch_later(options.backoff_ms);
@@ -178,7 +193,19 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     if (!rh.decode(r, protocol::response_header_version(protocol::FetchRequest::kApiKey, kFetchVersion)) ||
         !resp.decode(r, kFetchVersion)) {
       log()->error("undecodable fetch response from broker {}; retrying in {} ms", leader.id, options.backoff_ms);
+      session_failed();
       return fetch_later(options.backoff_ms);
+    }
+    {
+      std::lock_guard lock(mu);
+      session.on_response(resp.error_code, resp.session_id);
+    }
+    if (resp.error_code == static_cast<int16_t>(ErrorCode::kFetchSessionIdNotFound) ||
+        resp.error_code == static_cast<int16_t>(ErrorCode::kInvalidFetchSessionEpoch)) {
+      // The leader lost or moved past our session (restart, eviction): a full request at once.
+      log()->info("fetch session with broker {} ended ({}); starting a new one", leader.id,
+                  protocol::error_name(static_cast<ErrorCode>(resp.error_code)));
+      return fetch();
     }
     if (resp.error_code != 0) {
       log()->warn("fetch from broker {} answered {}", leader.id,
@@ -200,6 +227,15 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     fetch();
   }
 
+  bool throttled(Partition& partition, const storage::TopicPartition& tp) const {
+    return partition.config()->follower_throttled.contains(tp.partition, options.broker_id);
+  }
+
+  void set_in_sync(const storage::TopicPartition& tp, bool in_sync) {
+    std::lock_guard lock(mu);
+    if (auto it = partitions.find(tp); it != partitions.end()) it->second.in_sync = in_sync;
+  }
+
   void handle(Partition& partition, const storage::TopicPartition& tp, protocol::FetchResponse::PartitionData& p,
               int32_t leader_epoch, Bytes& frame) {
     const auto error = static_cast<ErrorCode>(p.error_code);
@@ -212,6 +248,7 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
         const ByteView v = p.records->bytes();
         std::span<uint8_t> records(frame.data() + (v.data() - frame.data()), v.size());
         outcome = partition.append_as_follower(records, p.high_watermark, leader_epoch);
+        if (throttled(partition, tp)) replicas.follower_quota().record(static_cast<int64_t>(records.size()), now_ms());
       } else {
         outcome = partition.append_as_follower({}, p.high_watermark, leader_epoch);
       }
@@ -226,6 +263,9 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
       }
     } else {
       outcome = error;
+    }
+    if (error == ErrorCode::kNone && outcome == ErrorCode::kNone) {
+      set_in_sync(tp, partition.log_end_offset() >= p.high_watermark);
     }
     if (outcome != ErrorCode::kNone) {
       if (outcome != ErrorCode::kNotLeaderOrFollower) {

@@ -166,4 +166,12 @@ void ReplicaManager::shutdown() {
   for (const auto& p : partitions()) p->snapshot_producer_state();
 }
 
+void ReplicaManager::set_quota_window(int32_t samples, int64_t window_ms) {
+  const int64_t leader_rate = leader_quota_ptr_->rate(), follower_rate = follower_quota_ptr_->rate();
+  leader_quota_ptr_ = std::make_unique<ReplicationQuota>(samples, window_ms);
+  follower_quota_ptr_ = std::make_unique<ReplicationQuota>(samples, window_ms);
+  leader_quota_ptr_->set_rate(leader_rate);
+  follower_quota_ptr_->set_rate(follower_rate);
+}
+
 }  // namespace keel::cluster

@@ -22,6 +22,8 @@
 #include "cluster/alter_partition_manager.h"
 #include "cluster/partition.h"
 #include "cluster/replica_fetcher.h"
+#include "cluster/replica_selector.h"
+#include "cluster/replication_quota.h"
 #include "protocol/error_code.h"
 #include "storage/log_manager.h"
 
@@ -88,6 +90,16 @@ class ReplicaManager {
   std::vector<std::shared_ptr<Partition>> partitions() const;
 
   int32_t broker_id() const { return broker_id_; }
+
+  // Replication throttles (replication_quota.h): this broker as leader and as
+  // follower. The broker sets their rates from the dynamic configs.
+  ReplicationQuota& leader_quota() { return *leader_quota_ptr_; }
+  ReplicationQuota& follower_quota() { return *follower_quota_ptr_; }
+  // Sets both quotas' measuring windows (before any traffic; not thread-safe with it).
+  void set_quota_window(int32_t samples, int64_t window_ms);
+  // KIP-392: which replica leaders name to consumers (replica.selector.class).
+  void set_replica_selector(ReplicaSelectorKind kind) { selector_ = kind; }
+  ReplicaSelectorKind replica_selector() const { return selector_; }
   storage::LogManager& logs() { return logs_; }
   DelayedFetchPurgatory& fetch_purgatory() { return purgatory_; }
 
@@ -121,6 +133,10 @@ class ReplicaManager {
   bool isr_stop_ = false;
   std::atomic<int32_t> controller_epoch_{-1};
   TopicConfigSource topic_config_source_;
+  // unique_ptr so set_quota_window can replace them before traffic starts.
+  std::unique_ptr<ReplicationQuota> leader_quota_ptr_ = std::make_unique<ReplicationQuota>();
+  std::unique_ptr<ReplicationQuota> follower_quota_ptr_ = std::make_unique<ReplicationQuota>();
+  std::atomic<ReplicaSelectorKind> selector_{ReplicaSelectorKind::kNone};
   LeadershipListener leadership_listener_;
   DeletionListener deletion_listener_;
 };

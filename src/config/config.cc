@@ -121,6 +121,12 @@ struct Binding {
 using C = BrokerConfig;
 const Binding kBindings[] = {
     {"broker.id", &C::broker_id},
+    {"broker.rack", &C::broker_rack},
+    {"replica.selector.class", &C::replica_selector_class},
+    {"leader.replication.throttled.rate", &C::leader_replication_throttled_rate},
+    {"follower.replication.throttled.rate", &C::follower_replication_throttled_rate},
+    {"replication.quota.window.num", &C::replication_quota_window_num},
+    {"replication.quota.window.size.seconds", &C::replication_quota_window_size_seconds},
     {"listeners", &C::listeners},
     {"advertised.listeners", &C::advertised_listeners},
     {"listener.security.protocol.map", &C::listener_security_protocol_map},
@@ -1038,7 +1044,41 @@ const TopicBinding kTopicBindings[] = {
     {"unclean.leader.election.enable", &T::unclean_leader_election_enable},
     {"min.insync.replicas", &T::min_insync_replicas},
     {"max.message.bytes", &T::max_message_bytes},
+    {"leader.replication.throttled.replicas", &T::leader_replication_throttled_replicas},
+    {"follower.replication.throttled.replicas", &T::follower_replication_throttled_replicas},
 };
+
+// Kafka's ThrottledReplicaListValidator: "*", or a comma-separated list of
+// partition:broker pairs (blanks around items allowed, empty items ignored).
+bool is_throttled_replicas_key(std::string_view key) {
+  return key == "leader.replication.throttled.replicas" || key == "follower.replication.throttled.replicas";
+}
+
+std::string check_throttled_replicas(std::string_view value) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+    return v;
+  };
+  if (trim(value) == "*") return "";
+  auto digits = [](std::string_view v) {
+    return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view item = trim(value.substr(start, comma - start));
+    const size_t colon = item.find(':');
+    if (!item.empty() && (colon == std::string_view::npos || !digits(item.substr(0, colon)) ||
+                          !digits(item.substr(colon + 1)))) {
+      return "must be the literal '*' or a list of replicas in the following format: "
+             "[partitionId]:[brokerId],[partitionId]:[brokerId],...";
+    }
+    start = comma + 1;
+  }
+  return "";
+}
 
 const KeyDef* broker_def_of_topic_key(std::string_view topic_key) {
   for (const KeyDef& d : all_keys())
@@ -1101,6 +1141,13 @@ bool is_topic_config_key(std::string_view key) { return find_topic_binding(key) 
 
 std::string set_topic_config(TopicConfig& config, std::string_view key, std::string_view value) {
   const TopicBinding* b = find_topic_binding(key);
+  if (b && is_throttled_replicas_key(key)) {
+    if (std::string problem = check_throttled_replicas(value); !problem.empty()) {
+      return "'" + std::string(key) + "': " + problem;
+    }
+    config.*std::get<std::string TopicConfig::*>(b->member) = std::string(value);
+    return "";
+  }
   const KeyDef* def = broker_def_of_topic_key(key);
   if (!b || !def) {
     std::string msg = "unknown topic config '" + std::string(key) + "'";

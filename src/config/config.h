@@ -42,6 +42,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* error
 struct BrokerConfig {
   // --- identity and network
   int32_t broker_id = 0;
+  std::string broker_rack;  // "" = no rack (Kafka's null)
   std::vector<Endpoint> listeners = {{"PLAINTEXT", "", 9092, "PLAINTEXT"}};
   // Defaults to listeners, with an empty host replaced by this machine's hostname.
   std::vector<Endpoint> advertised_listeners;
@@ -140,6 +141,13 @@ struct BrokerConfig {
 
   // --- replication
   int64_t replica_lag_time_max_ms = 30000;
+  std::string replica_selector_class;  // "" = none: consumers read from leaders
+  // Replication throttles (bytes/s); dynamic, so the broker re-reads them from
+  // its dynamic configs. INT64_MAX = unthrottled.
+  int64_t leader_replication_throttled_rate = INT64_MAX;
+  int64_t follower_replication_throttled_rate = INT64_MAX;
+  int32_t replication_quota_window_num = 11;
+  int32_t replication_quota_window_size_seconds = 1;
   int32_t num_replica_fetchers = 1;
   int32_t replica_fetch_wait_max_ms = 500;
   int32_t replica_fetch_min_bytes = 1;

@@ -17,6 +17,9 @@ const std::vector<KeyDef>& table() {
       // --- identity and network
       {"broker.id", KeyType::kInt, "0", 0, nullopt, {},
        "Id of this broker; unique in the cluster.", ""},
+      {"broker.rack", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Rack of this broker (registered in /brokers/ids, shown in Metadata): rack-aware replica "
+       "assignment and follower fetching (KIP-392) use it.", ""},
       {"listeners", KeyType::kListeners, "PLAINTEXT://:9092", nullopt, nullopt, {},
        "Comma-separated NAME://host:port the broker listens on; empty host = all interfaces.", ""},
       {"advertised.listeners", KeyType::kListeners, nullopt, nullopt, nullopt, {},
@@ -181,6 +184,19 @@ const std::vector<KeyDef>& table() {
       // --- replication
       {"replica.lag.time.max.ms", KeyType::kLong, "30000", 1, nullopt, {},
        "A follower not caught up for this long leaves the ISR.", ""},
+      {"replica.selector.class", KeyType::kString, nullopt, nullopt, nullopt,
+       {"org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        "org.apache.kafka.common.replica.LeaderSelector"},
+       "Which replica a leader names to a consumer with a rack (KIP-392): RackAwareReplicaSelector "
+       "picks one in the consumer's rack; null or LeaderSelector, the leader.", ""},
+      {"leader.replication.throttled.rate", KeyType::kLong, "9223372036854775807", 0, nullopt, {},
+       "Bytes/s this broker as leader sends to followers of throttled replicas (dynamic).", ""},
+      {"follower.replication.throttled.rate", KeyType::kLong, "9223372036854775807", 0, nullopt, {},
+       "Bytes/s this broker as follower fetches for throttled replicas (dynamic).", ""},
+      {"replication.quota.window.num", KeyType::kInt, "11", 1, nullopt, {},
+       "Samples the replication throttles' rate is measured over.", ""},
+      {"replication.quota.window.size.seconds", KeyType::kInt, "1", 1, nullopt, {},
+       "Length of one sample of the replication throttles' rate.", ""},
       {"num.replica.fetchers", KeyType::kInt, "1", 1, nullopt, {},
        "Fetcher threads per source broker.", ""},
       {"replica.fetch.wait.max.ms", KeyType::kInt, "500", 1, nullopt, {},

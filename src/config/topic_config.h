@@ -40,6 +40,10 @@ struct TopicConfig {
   bool unclean_leader_election_enable = false;
   int32_t min_insync_replicas = 1;
   int32_t max_message_bytes = 1048588;
+  // Topic-only keys (no broker key behind them, as in Kafka): the replicas the
+  // replication throttles apply to, "partition:broker,..." or "*"; "" = none.
+  std::string leader_replication_throttled_replicas;
+  std::string follower_replication_throttled_replicas;
 
   bool compacted() const;        // cleanup.policy holds "compact"
   bool delete_by_retention() const;  // cleanup.policy holds "delete"

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -52,6 +53,22 @@ size_t open_files_budget() {
   return budget;
 }
 
+// The replication throttles' rates: the dynamic value (this broker's, else the
+// cluster default), else the file's.
+void apply_replication_throttles(cluster::ReplicaManager& replicas, const config::BrokerConfig& config,
+                                 const std::map<std::string, std::string>& dynamic) {
+  auto rate = [&](const std::string& key, int64_t file_value) {
+    auto it = dynamic.find(key);
+    if (it == dynamic.end()) return file_value;
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    return ec == std::errc() && v >= 0 ? v : file_value;
+  };
+  replicas.leader_quota().set_rate(rate("leader.replication.throttled.rate", config.leader_replication_throttled_rate));
+  replicas.follower_quota().set_rate(
+      rate("follower.replication.throttled.rate", config.follower_replication_throttled_rate));
+}
+
 }  // namespace
 
 // Config changes this broker watches in the store, applied to its replicas.
@@ -70,6 +87,7 @@ class LocalChannel : public controller::BrokerChannel {
   void broker_config_changed(const std::map<std::string, std::string>& cluster_default,
                              const std::map<std::string, std::string>& own) override {
     dynamic_.set(cluster_default, own);
+    apply_replication_throttles(replicas_, config_, dynamic_.merged());
     if (!cluster_default.empty() || !own.empty()) {
       log()->info("dynamic broker configs: {} cluster-wide, {} for this broker", cluster_default.size(), own.size());
     }
@@ -104,6 +122,11 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
 
   metadata_ = std::make_unique<cluster::MetadataCache>();
   replicas_ = std::make_unique<cluster::ReplicaManager>(config_.broker_id, *logs_);
+  replicas_->set_replica_selector(
+      cluster::parse_replica_selector(config_.replica_selector_class).value_or(cluster::ReplicaSelectorKind::kNone));
+  replicas_->set_quota_window(config_.replication_quota_window_num,
+                              int64_t{config_.replication_quota_window_size_seconds} * 1000);
+  apply_replication_throttles(*replicas_, config_, {});
   // Admin requests waiting for their topic to appear are woken by metadata changes.
   metadata_->set_on_change([r = replicas_.get()] { r->fetch_purgatory().notify({"", -1}); });
   dynamic_ = std::make_unique<DynamicBrokerConfig>();
@@ -250,6 +273,7 @@ void Broker::start() {
   co.broker_id = config_.broker_id;
   co.cluster_id = identity_.cluster_id;
   co.registration.id = config_.broker_id;
+  if (!config_.broker_rack.empty()) co.registration.rack = config_.broker_rack;  // broker.rack
   for (const auto& ep : identity_.advertised_listeners) {
     co.registration.endpoints.push_back({ep.listener_name, ep.host, ep.port, ep.security_protocol});
   }

@@ -1,5 +1,7 @@
 #include "server/dynamic_config.h"
 
+#include <charconv>
+
 #include "config/config_def.h"
 #include "config/topic_config.h"
 
@@ -26,9 +28,19 @@ int DynamicBrokerConfig::source_of(const std::string& key) const {
   return 0;
 }
 
+namespace {
+
+// Broker keys with no topic-level name that may still change at run time:
+// the replication throttles' rates (Kafka's DynamicConfig.Broker).
+bool is_dynamic_broker_only(const std::string& key) {
+  return key == "leader.replication.throttled.rate" || key == "follower.replication.throttled.rate";
+}
+
+}  // namespace
+
 bool DynamicBrokerConfig::is_dynamic(const std::string& key) {
   const config::KeyDef* def = config::find_key(key);
-  return def && !def->topic_name.empty();
+  return def && (!def->topic_name.empty() || is_dynamic_broker_only(key));
 }
 
 std::string DynamicBrokerConfig::check(const std::string& key, const std::string& value, bool* not_dynamic) {
@@ -37,6 +49,14 @@ std::string DynamicBrokerConfig::check(const std::string& key, const std::string
   if (!def) {
     *not_dynamic = true;
     return "unknown broker config '" + key + "'";
+  }
+  if (is_dynamic_broker_only(key)) {
+    int64_t rate = -1;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), rate);
+    if (ec != std::errc() || end != value.data() + value.size() || rate < 0) {
+      return "'" + key + "': expected a number of bytes per second (0 or more), got '" + value + "'";
+    }
+    return "";
   }
   if (def->topic_name.empty()) {
     *not_dynamic = true;

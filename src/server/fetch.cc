@@ -18,9 +18,19 @@
 // cache, and a fetcher whose log diverged gets diverging_epoch (KIP-320,
 // KIP-595) at once instead of records. v16+: NOT_LEADER_OR_FOLLOWER and
 // FENCED_LEADER_EPOCH carry the current leader and its endpoint (KIP-951).
+//
+// Follower fetching (KIP-392): a consumer's Fetch v11+ may read from a
+// follower, up to the follower's high watermark; the leader, with a replica
+// selector (replica.selector.class), answers a consumer with a rack
+// preferred_read_replica instead of records when another replica suits it.
+//
+// Replication throttles (cluster/replication_quota.h): a follower fetch gets
+// no records for a throttled partition whose follower is out of the ISR while
+// the leader quota is exceeded; what throttled partitions send is recorded.
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -28,6 +38,7 @@
 #include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
 #include "cluster/replica_manager.h"
+#include "cluster/replica_selector.h"
 #include "common/log.h"
 #include "protocol/error_code.h"
 #include "protocol/generated/fetch_request.h"
@@ -81,6 +92,7 @@ ErrorCode down_convert(const std::vector<storage::FileRange>& ranges, int64_t fe
 struct FetchState {
   int16_t version;
   int32_t replica_id;
+  std::string rack_id;  // the consumer's client.rack (v11+), "" = none
   std::string listener_name;  // the connection's, for the leader endpoints of v16+
   int32_t min_bytes;
   int32_t max_bytes;
@@ -95,6 +107,7 @@ struct PartitionOutcome {
   FetchResponse::PartitionData data;
   cluster::FetchPartitionResult result;
   std::vector<net::FileChunk> files;
+  bool throttled = false;  // a leader-throttled replica: its bytes count against the leader quota
 };
 
 struct FetchOutcome {
@@ -102,7 +115,31 @@ struct FetchOutcome {
   int64_t bytes = 0;
   bool has_error = false;
   bool has_diverging_epoch = false;  // answered at once, as an error is
+  bool has_preferred_replica = false;  // answered at once too (KIP-392)
 };
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// KIP-392 on the leader: the replica the selector prefers for this consumer,
+// or -1 to read here (no selector, not the leader, or the leader suits).
+int32_t preferred_read_replica(const FetchState& st, const cluster::ClusterSnapshot& snapshot,
+                               const cluster::Partition& partition, int64_t fetch_offset) {
+  const cluster::ReplicaSelectorKind kind = st.replicas->replica_selector();
+  if (st.replica_id >= 0 || st.version < 11 || kind == cluster::ReplicaSelectorKind::kNone) return -1;
+  std::vector<cluster::ReplicaView> candidates = partition.read_replica_candidates(fetch_offset, wall_ms());
+  if (candidates.empty()) return -1;
+  for (auto& c : candidates) {
+    auto b = snapshot.brokers.find(c.broker_id);
+    if (b == snapshot.brokers.end()) continue;  // not live: no endpoint to send the consumer to
+    c.rack = b->second.rack;
+  }
+  const int32_t leader = st.replicas->broker_id();
+  const int32_t chosen = cluster::select_read_replica(kind, st.rack_id, candidates, leader);
+  return chosen == leader || !snapshot.brokers.contains(chosen) ? -1 : chosen;
+}
 
 FetchOutcome read_all(const FetchState& st) {
   FetchOutcome out;
@@ -151,11 +188,30 @@ FetchOutcome read_all(const FetchState& st) {
       fail(ErrorCode::kUnsupportedCompressionType);
       continue;
     }
+    if (const int32_t preferred = preferred_read_replica(st, *snapshot, *partition, want.fetch_offset);
+        preferred >= 0) {
+      // Kafka skips the read and names the replica, with the leader's offsets.
+      if (ErrorCode e = partition->check_leader_epoch(want.current_leader_epoch); e != ErrorCode::kNone) {
+        fail(e);
+        continue;
+      }
+      rp.high_watermark = rp.last_stable_offset = partition->high_watermark();
+      rp.log_start_offset = partition->log_start_offset();
+      rp.preferred_read_replica = preferred;
+      po.result.high_watermark = po.result.last_stable_offset = rp.high_watermark;
+      po.result.log_start_offset = rp.log_start_offset;
+      po.result.has_records = true;  // so an incremental session carries the answer
+      out.has_preferred_replica = true;
+      continue;
+    }
     const int64_t limit =
         std::min<int64_t>(std::max(0, want.partition_max_bytes), std::max<int64_t>(0, remaining));
+    // Consumers on Fetch v11+ may read from a follower (KIP-392); older ones and followers only from the leader.
+    const bool leader_only = st.replica_id >= 0 || st.version < 11;
     cluster::ReadOutcome read =
         partition->read(want.fetch_offset, limit, /*min_one_batch=*/out.bytes == 0, want.current_leader_epoch,
-                        st.isolation, st.replica_id >= 0, st.version >= 12 ? want.last_fetched_epoch : -1);
+                        st.isolation, st.replica_id >= 0, st.version >= 12 ? want.last_fetched_epoch : -1,
+                        leader_only);
     rp.high_watermark = read.high_watermark;
     rp.last_stable_offset = read.last_stable_offset;
     rp.log_start_offset = read.log_start_offset;
@@ -176,10 +232,17 @@ FetchOutcome read_all(const FetchState& st) {
     // A follower's fetch offset is its log end: the leader's high watermark
     // follows the ISR's slowest member.
     if (st.replica_id >= 0) {
-      partition->update_follower(st.replica_id, want.fetch_offset,
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+      partition->update_follower(st.replica_id, want.fetch_offset, wall_ms());
+      // Kafka's shouldLeaderThrottle: a throttled replica out of the ISR gets
+      // nothing while the leader quota is exceeded.
+      po.throttled = partition->config()->leader_throttled.contains(want.key.partition, st.replicas->broker_id());
+      if (po.throttled && !read.ranges.empty() && st.replicas->leader_quota().exceeded(wall_ms())) {
+        const auto isr = partition->leader_state().isr;
+        if (std::find(isr.begin(), isr.end(), st.replica_id) == isr.end()) {
+          read.ranges.clear();
+          read.bytes = 0;
+        }
+      }
     }
     if (read.ranges.empty()) continue;
     po.result.has_records = true;
@@ -234,6 +297,7 @@ void send(FetchState& st, FetchOutcome& out) {
   std::shared_ptr<const cluster::ClusterSnapshot> snapshot;
   if (st.version >= 16 && out.has_error) snapshot = st.metadata->snapshot();
   std::vector<std::vector<net::FileChunk>> files;
+  int64_t throttled_bytes = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     if (!include[i]) continue;
     const auto& key = parts[i].key;
@@ -250,8 +314,12 @@ void send(FetchState& st, FetchOutcome& out) {
       files.push_back(std::move(po.files));
     }
     if (snapshot) add_current_leader(st, *snapshot, key, po.data, response);
+    if (po.throttled && po.data.records) throttled_bytes += static_cast<int64_t>(po.data.records->size());
     response.responses.back().partitions.push_back(std::move(po.data));
   }
+  // Kafka's sizeOfThrottledPartitions: what throttled replicas take of the
+  // response counts against the leader quota, whether or not they were held back.
+  if (throttled_bytes > 0) st.replicas->leader_quota().record(throttled_bytes, wall_ms());
   ByteWriter w;
   response.encode(w, st.version);
   st.responder.send(w, files);
@@ -317,13 +385,13 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
   }
 
   auto st = std::make_shared<FetchState>(FetchState{
-      version, replica_id, ctx.connection.listener_name, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
+      version, replica_id, version >= 11 ? req.rack_id : std::string(), ctx.connection.listener_name, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
 
   FetchOutcome now = read_all(*st);
   if (req.max_wait_ms <= 0 || now.bytes >= std::max(1, req.min_bytes) || now.has_error ||
-      now.has_diverging_epoch || st->context.partitions.empty()) {
+      now.has_diverging_epoch || now.has_preferred_replica || st->context.partitions.empty()) {
     send(*st, now);
     return {};
   }
@@ -335,7 +403,8 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
   auto& purgatory = ctx.services.replicas->fetch_purgatory();
   auto ready = [st] {
     FetchOutcome probe = read_all(*st);
-    return probe.bytes >= std::max(1, st->min_bytes) || probe.has_error || probe.has_diverging_epoch;
+    return probe.bytes >= std::max(1, st->min_bytes) || probe.has_error || probe.has_diverging_epoch ||
+           probe.has_preferred_replica;
   };
   purgatory.add(std::move(watched), purgatory.now() + req.max_wait_ms, ready, [st](bool) {
     FetchOutcome out = read_all(*st);

@@ -58,6 +58,8 @@ cluster::PartitionConfig to_partition_config(const config::TopicConfig& t) {
   c.validation.timestamp_difference_max_ms = t.message_timestamp_difference_max_ms;
   c.validation.timestamp_before_max_ms = t.message_timestamp_before_max_ms;
   c.validation.timestamp_after_max_ms = t.message_timestamp_after_max_ms;
+  c.leader_throttled = cluster::ThrottledReplicas::parse(t.leader_replication_throttled_replicas);
+  c.follower_throttled = cluster::ThrottledReplicas::parse(t.follower_replication_throttled_replicas);
   return c;
 }
 
