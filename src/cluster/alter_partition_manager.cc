@@ -98,12 +98,7 @@ struct AlterPartitionManager::State : std::enable_shared_from_this<State> {
       options.local(encode(header, req), std::move(done));
       return;
     }
-    const EndpointInfo* ep = nullptr;
-    if (auto b = snapshot->brokers.find(controller); b != snapshot->brokers.end()) {
-      for (const auto& e : b->second.endpoints) {
-        if (e.listener_name == options.listener_name) ep = &e;
-      }
-    }
+    const EndpointInfo* ep = snapshot->endpoint(controller, options.listener_name);
     if (!ep) {
       done(Result<Bytes>(std::make_error_code(std::errc::host_unreachable)));
       return;

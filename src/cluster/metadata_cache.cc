@@ -20,6 +20,15 @@ const PartitionInfo* ClusterSnapshot::partition(const std::string& name, int32_t
   return &t->partitions[static_cast<size_t>(p)];
 }
 
+const EndpointInfo* ClusterSnapshot::endpoint(int32_t broker, const std::string& listener_name) const {
+  auto b = brokers.find(broker);
+  if (b == brokers.end()) return nullptr;
+  for (const auto& e : b->second.endpoints) {
+    if (e.listener_name == listener_name) return &e;
+  }
+  return nullptr;
+}
+
 MetadataCache::MetadataCache() : snapshot_(std::make_shared<ClusterSnapshot>()) {}
 
 std::shared_ptr<const ClusterSnapshot> MetadataCache::snapshot() const {

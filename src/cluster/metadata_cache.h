@@ -66,6 +66,8 @@ struct ClusterSnapshot {
   const TopicInfo* topic(const std::string& name) const;
   const TopicInfo* topic(const protocol::Uuid& id) const;
   const PartitionInfo* partition(const std::string& topic, int32_t partition) const;
+  // A live broker's endpoint on this listener; null when unknown.
+  const EndpointInfo* endpoint(int32_t broker, const std::string& listener_name) const;
 };
 
 class MetadataCache {

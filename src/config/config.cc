@@ -206,6 +206,11 @@ const Binding kBindings[] = {
     {"replica.fetch.backoff.ms", &C::replica_fetch_backoff_ms},
     {"replica.socket.timeout.ms", &C::replica_socket_timeout_ms},
     {"controlled.shutdown.enable", &C::controlled_shutdown_enable},
+    {"controlled.shutdown.max.retries", &C::controlled_shutdown_max_retries},
+    {"controlled.shutdown.retry.backoff.ms", &C::controlled_shutdown_retry_backoff_ms},
+    {"auto.leader.rebalance.enable", &C::auto_leader_rebalance_enable},
+    {"leader.imbalance.check.interval.seconds", &C::leader_imbalance_check_interval_seconds},
+    {"leader.imbalance.per.broker.percentage", &C::leader_imbalance_per_broker_percentage},
     {"logging.level", &C::logging_level},
     {"logging.file", &C::logging_file},
 };

@@ -156,6 +156,11 @@ struct BrokerConfig {
   int32_t replica_fetch_backoff_ms = 1000;
   int32_t replica_socket_timeout_ms = 30000;
   bool controlled_shutdown_enable = true;
+  int32_t controlled_shutdown_max_retries = 3;
+  int64_t controlled_shutdown_retry_backoff_ms = 5000;
+  bool auto_leader_rebalance_enable = true;
+  int64_t leader_imbalance_check_interval_seconds = 300;
+  int32_t leader_imbalance_per_broker_percentage = 10;
 
   // --- logging
   std::string logging_level = "info";

@@ -69,7 +69,10 @@ protocol::AlterPartitionResponse Controller::alter_partition(const protocol::Alt
         }
         const bool eligible = contains(new_isr, req.broker_id) &&
                               std::all_of(new_isr.begin(), new_isr.end(), [&](int32_t r) {
-                                return contains(replicas, r) && contains(live, r);
+                                // A broker in controlled shutdown may leave an ISR, not join one.
+                                const bool joining = !contains(node.state.isr, r);
+                                return contains(replicas, r) && contains(live, r) &&
+                                       !(joining && shutting_down_.contains(r));
                               });
         if (!eligible) {
           set_error(ErrorCode::kIneligibleReplica);

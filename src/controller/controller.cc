@@ -140,7 +140,21 @@ bool Controller::run_on_event_thread(std::function<void()> fn, int64_t timeout_m
 void Controller::run() {
   std::unique_lock lock(mu_);
   while (true) {
-    wake_.wait(lock, [this] { return stop_ || !events_.empty(); });
+    // The only timer: the preferred-leader balance check, while controller.
+    const bool timed = is_controller_ && options_.auto_leader_rebalance_enable;
+    const auto ready = [this] { return stop_ || !events_.empty(); };
+    if (timed) {
+      if (!wake_.wait_until(lock, next_imbalance_check_, ready)) {
+        next_imbalance_check_ = std::chrono::steady_clock::now() +
+                                std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
+        lock.unlock();
+        check_leader_imbalance();
+        lock.lock();
+        continue;
+      }
+    } else {
+      wake_.wait(lock, ready);
+    }
     if (stop_) return;
     Event e = std::move(events_.front());
     events_.pop_front();
@@ -187,6 +201,9 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   log()->info("broker {} is now the controller (controller epoch {})", options_.broker_id, fence.controller_epoch);
   topics_.clear();
   live_brokers_.clear();
+  shutting_down_.clear();  // a stopping broker asks the new controller again
+  next_imbalance_check_ =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
   watch_controller();
   // Read the whole cluster first, then tell every live broker everything.
   loading_ = true;
@@ -243,7 +260,10 @@ void Controller::refresh_brokers() {
   for (const auto& [id, reg] : previous) {
     if (!live_brokers_.contains(id)) offline.insert(id);
   }
-  for (int32_t id : offline) log()->info("broker {} went offline", id);
+  for (int32_t id : offline) {
+    log()->info("broker {} went offline", id);
+    shutting_down_.erase(id);
+  }
   for (int32_t id : started) log()->info("broker {} is live (broker epoch {})", id, live_brokers_.at(id).epoch);
 
   if (!started.empty()) {

@@ -18,6 +18,7 @@
 // session listener only post events to it. The TopicAdmin calls come from
 // request handlers on any thread and only write to the store.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -105,6 +106,10 @@ struct ControllerOptions {
   int64_t registration_wait_ms = 0;
 };
 
+  // Automatic preferred-leader balancing (Kafka's keys of the same names).
+  bool auto_leader_rebalance_enable = true;
+  int64_t leader_imbalance_check_interval_ms = 300000;
+  int32_t leader_imbalance_per_broker_percentage = 10;
 class Controller : public cluster::TopicAdmin {
  public:
   Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
@@ -239,3 +244,12 @@ class Controller : public cluster::TopicAdmin {
 };
 
 }  // namespace keel::controller
+  // Brokers that asked for a controlled shutdown and are still registered:
+  // they lead nothing new and join no ISR (Kafka's shuttingDownBrokerIds).
+  std::set<int32_t> shutting_down_;
+  // Automatic preferred-leader balancing (auto.leader.rebalance.enable).
+  // Every leader.imbalance.check.interval: a broker whose preferred
+  // partitions are led elsewhere beyond leader.imbalance.per.broker.percentage
+  // gets them back by preferred elections (only where it is in the ISR).
+  void check_leader_imbalance();
+  std::chrono::steady_clock::time_point next_imbalance_check_{};

@@ -204,6 +204,35 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
   return out;
 }
 
+void Controller::check_leader_imbalance() {
+  if (!is_controller_ || loading_) return;
+  const std::vector<int32_t> live = live_broker_ids();
+  std::map<int32_t, size_t> preferred_of;                                   // broker -> partitions it prefers
+  std::map<int32_t, std::vector<std::pair<std::string, int32_t>>> led_elsewhere;  // ... led by another
+  for (const auto& [name, t] : topics_) {
+    if (deleting_.contains(name)) continue;
+    for (const auto& [p, node] : t.states) {
+      auto a = t.assignment.partitions.find(p);
+      if (a == t.assignment.partitions.end() || a->second.empty()) continue;
+      if (t.assignment.adding_replicas.contains(p) || t.assignment.removing_replicas.contains(p)) continue;
+      const int32_t preferred = a->second.front();
+      ++preferred_of[preferred];
+      if (node.state.leader != preferred && contains(node.state.isr, preferred)) {
+        led_elsewhere[preferred].emplace_back(name, p);
+      }
+    }
+  }
+  for (const auto& [broker, partitions] : led_elsewhere) {
+    if (!contains(live, broker) || shutting_down_.contains(broker)) continue;
+    const size_t share = partitions.size() * 100 / preferred_of[broker];
+    if (share <= static_cast<size_t>(options_.leader_imbalance_per_broker_percentage)) continue;
+    log()->info("leader imbalance: broker {} prefers {} partitions, {} led elsewhere ({}%); electing it again",
+                broker, preferred_of[broker], partitions.size(), share);
+    elect(partitions, ElectionRule::kPreferred);
+    if (!is_controller_) return;
+  }
+}
+
 bool Controller::unclean_allowed(const std::string& topic) const {
   auto it = topics_.find(topic);
   if (it != topics_.end()) {

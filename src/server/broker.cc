@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "cluster/controlled_shutdown.h"
 #include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
 #include "cluster/producer_id_manager.h"
@@ -296,7 +297,7 @@ void Broker::start() {
   // broker that is its own controller knows the cluster before it serves clients.
   local_connection_.peer = "controller (in-process)";
   local_connection_.listener_name = config_.inter_broker_listener_name;
-  co.local_requests = [this](Bytes frame, std::function<void(Result<Bytes>)> done) {
+  local_requests_ = [this](Bytes frame, std::function<void(Result<Bytes>)> done) {
     router_->handle(local_connection_, net::Frame(frame.begin(), frame.end()), [done](net::Response r) {
       if (r.close_after && r.chunks.empty()) return done(Result<Bytes>(std::make_error_code(std::errc::connection_aborted)));
       Bytes out;
@@ -310,8 +311,12 @@ void Broker::start() {
   co.unclean_leader_election_enable = config_.unclean_leader_election_enable;
   controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
   services_.topics = controller_.get();
+  co.local_requests = local_requests_;
   services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
   cluster::ReplicaFetcherOptions fo;
+  co.auto_leader_rebalance_enable = config_.auto_leader_rebalance_enable;
+  co.leader_imbalance_check_interval_ms = config_.leader_imbalance_check_interval_seconds * 1000;
+  co.leader_imbalance_per_broker_percentage = config_.leader_imbalance_per_broker_percentage;
   fo.num_fetchers = config_.num_replica_fetchers;
   fo.max_wait_ms = config_.replica_fetch_wait_max_ms;
   fo.min_bytes = config_.replica_fetch_min_bytes;
@@ -380,9 +385,27 @@ void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
   // With ZooKeeper unreachable, nothing waits for it to come back any more:
+void Broker::controlled_shutdown() {
+  // Only a broker that is serving and registered has leaderships to hand
+  // over; a single broker has nobody to hand them to.
+  if (!config_.controlled_shutdown_enable || !controller_ || !server_ || !inter_broker_) return;
+  const int64_t epoch = controller_->broker_epoch();
+  auto snapshot = metadata_->snapshot();
+  if (epoch < 0 || snapshot->brokers.size() < 2) return;
+  cluster::ControlledShutdownOptions o;
+  o.broker_id = config_.broker_id;
+  o.broker_epoch = epoch;
+  o.listener_name = config_.inter_broker_listener_name;
+  o.max_retries = config_.controlled_shutdown_max_retries;
+  o.retry_backoff_ms = config_.controlled_shutdown_retry_backoff_ms;
+  o.local = local_requests_;
+  cluster::controlled_shutdown(*inter_broker_, *metadata_, o);
+}
+
   // the store's requests fail at once and the stop goes on.
   if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) zk->stop_waiting();
   // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR: the
+  controlled_shutdown();
   // members look for the coordinator again) while connections are open.
   if (groups_) groups_->shutdown();
   // Parked fetches and acks=all produces are answered while the

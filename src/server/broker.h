@@ -86,6 +86,11 @@ class Broker {
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
   net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on
+  // A request to this broker's own handlers without a socket (the
+  // controller's requests to itself, AlterPartition and ControlledShutdown to itself).
+  std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local_requests_;
+  // Before stopping: leadership moves away (controlled.shutdown.enable).
+  void controlled_shutdown();
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
   std::unique_ptr<group::ReplicaOffsetsLog> offsets_log_;

@@ -42,6 +42,12 @@ Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWrit
 Result<void> handle_update_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 // A leader's ISR change, answered by the controller (NOT_CONTROLLER elsewhere).
 Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/leadership.cc: answered by the controller (NOT_CONTROLLER elsewhere).
+Result<void> handle_elect_leaders(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_controlled_shutdown(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/reassignment.cc: KIP-455, answered by the controller (NOT_CONTROLLER elsewhere).
+Result<void> handle_alter_partition_reassignments(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_list_partition_reassignments(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 // server/sasl.cc: answered here only outside a SASL exchange (ILLEGAL_SASL_STATE),
 // and a SaslHandshake on a SASL listener before authentication with the mechanisms

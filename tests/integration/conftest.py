@@ -113,11 +113,14 @@ def shared_zookeeper():
 # config/server.properties: the internal topics get replication factor 1 (the
 # default, 3, cannot be placed on one broker), and the first rebalance of a
 # new group does not wait group.initial.rebalance.delay.ms (3 s) for more
-# members. extra_config overrides any of these.
+# members. A stopping broker of a test cluster retries its controlled
+# shutdown after 200 ms, not 5 s: at a test's end the last brokers have
+# nobody to hand their leaderships to. extra_config overrides any of these.
 BASE_DEFAULTS = {
     "num.network.threads": "2",
     "offsets.topic.replication.factor": "1",
     "group.initial.rebalance.delay.ms": "0",
+    "controlled.shutdown.retry.backoff.ms": "200",
 }
 
 
