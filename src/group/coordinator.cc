@@ -7,6 +7,7 @@
 #include "group/coordinator.h"
 
 #include <algorithm>
+#include <future>
 
 #include "common/log.h"
 #include "group/offsets_codec.h"
@@ -105,13 +106,30 @@ void GroupCoordinator::on_elected(int32_t partition, int32_t leader_epoch) {
   if (scheduled) wake_.notify_all();
 }
 
-void GroupCoordinator::on_resigned(int32_t partition) {
+void GroupCoordinator::on_resigned(int32_t partition, int32_t leader_epoch) {
   Calls calls;
   {
     std::lock_guard lock(mu_);
-    meta_.on_resigned(partition, answer_not_coordinator(calls));
+    meta_.on_resigned(partition, leader_epoch, answer_not_coordinator(calls));
   }
   run(calls);
+}
+
+void GroupCoordinator::after_replication(const PendingWrite& w, AfterWrite then, Calls& calls) {
+  if (!w.waiting()) {
+    then(w.error, calls);
+    return;
+  }
+  calls.push_back([this, w, then = std::move(then)]() mutable {
+    meta_.await_replication(w, [this, then = std::move(then)](ErrorCode e) {
+      Calls after;
+      {
+        std::lock_guard lock(mu_);
+        then(e, after);
+      }
+      run(after);
+    });
+  });
 }
 
 void GroupCoordinator::run_loads() {
@@ -138,35 +156,70 @@ void GroupCoordinator::on_partition_deleted(const TopicPartition& tp) {
 // --- offsets ----------------------------------------------------------------
 
 CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
-  CommitResult out;
+  std::promise<CommitResult> answered;
+  auto answer = answered.get_future();
+  commit_offsets(req, [&answered](CommitResult r) { answered.set_value(std::move(r)); });
+  return answer.get();
+}
+
+void GroupCoordinator::commit_offsets(const CommitRequest& req, CommitCallback done) {
+  Calls calls;
   const int64_t now = now_ms_();
-  std::lock_guard lock(mu_);
   auto all = [&](ErrorCode e) {
+    CommitResult out;
     out.error = e;
     out.partitions.assign(req.partitions.size(), e);
-    return out;
+    calls.push_back([done, out] { done(out); });
   };
-  if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) return all(ErrorCode::kInvalidGroupId);
-  if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) return all(e);
-  Group* g = meta_.find(req.group_id);
-  if (!g) {
-    // Only a commit from outside group management may create a group
-    // (consumers that assign partitions themselves); anything else is a
-    // member of a generation that is gone.
-    if (req.generation >= 0) return all(ErrorCode::kIllegalGeneration);
-    g = &meta_.add_group(req.group_id, now);
+  {
+    std::lock_guard lock(mu_);
+    Group* g = nullptr;
+    if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) {
+      all(ErrorCode::kInvalidGroupId);
+    } else if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) {
+      all(e);
+    } else if (!(g = meta_.find(req.group_id)) && req.generation >= 0) {
+      // Only a commit from outside group management may create a group
+      // (consumers that assign partitions themselves); anything else is a
+      // member of a generation that is gone.
+      all(ErrorCode::kIllegalGeneration);
+    } else {
+      if (!g) g = &meta_.add_group(req.group_id, now);
+      std::optional<ErrorCode> refused;
+      if (g->is(GroupState::kDead)) {
+        refused = ErrorCode::kCoordinatorNotAvailable;
+      } else if (!(req.generation < 0 && g->is(GroupState::kEmpty))) {
+        if (g->is_fenced_static(req.group_instance_id, req.member_id)) {
+          refused = ErrorCode::kFencedInstanceId;
+        } else if (!g->has(req.member_id)) {
+          refused = ErrorCode::kUnknownMemberId;
+        } else if (req.generation != g->generation) {
+          refused = ErrorCode::kIllegalGeneration;
+        } else if (g->is(GroupState::kCompletingRebalance)) {
+          refused = ErrorCode::kRebalanceInProgress;
+        } else {
+          Member& m = g->members[req.member_id];
+          m.heartbeat_deadline_ms = now + m.session_timeout_ms;
+        }
+      }
+      if (refused) {
+        all(*refused);
+      } else {
+        auto w = std::make_shared<OffsetCommitWrite>(meta_.store_offsets(*g, req, now));
+        after_replication(
+            w->write,
+            [this, w, done](ErrorCode e, Calls& after) {
+              // Done at once: store_offsets has the answers already.
+              if (w->write.waiting()) meta_.complete_offsets(*w, e);
+              CommitResult out;
+              out.partitions = w->errors;
+              after.push_back([done, out] { done(out); });
+            },
+            calls);
+      }
+    }
   }
-  if (g->is(GroupState::kDead)) return all(ErrorCode::kCoordinatorNotAvailable);
-  if (!(req.generation < 0 && g->is(GroupState::kEmpty))) {
-    if (g->is_fenced_static(req.group_instance_id, req.member_id)) return all(ErrorCode::kFencedInstanceId);
-    if (!g->has(req.member_id)) return all(ErrorCode::kUnknownMemberId);
-    if (req.generation != g->generation) return all(ErrorCode::kIllegalGeneration);
-    if (g->is(GroupState::kCompletingRebalance)) return all(ErrorCode::kRebalanceInProgress);
-    Member& m = g->members[req.member_id];
-    m.heartbeat_deadline_ms = now + m.session_timeout_ms;
-  }
-  out.partitions = meta_.store_offsets(*g, req, now);
-  return out;
+  run(calls);
 }
 
 FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,

@@ -10,8 +10,12 @@
 //
 // Thread-safety: one mutex guards every group and the manager. Appends to
 // __consumer_offsets happen under it (a page-cache write), so the log and the
-// cache never disagree on order; callbacks (the JoinGroup and SyncGroup
-// answers) are run after the lock is released. A timer thread expires
+// cache never disagree on order; the wait for the ISR to have them (acks=all,
+// as Kafka writes group metadata and offset commits) happens outside it, and
+// what depends on the write (the commit's answer and cache update, the
+// SyncGroup answers and the Stable state) runs under it again once the high
+// watermark passed the write. Callbacks (the JoinGroup, SyncGroup and
+// OffsetCommit answers) are run after the lock is released. A timer thread expires
 // sessions, ends join and sync phases and runs the manager's offset expiry;
 // a loader thread has the manager load partitions.
 //
@@ -82,6 +86,7 @@ struct CommitResult {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;  // for every partition when set
   std::vector<protocol::ErrorCode> partitions;             // same order as the request
 };
+using CommitCallback = std::function<void(CommitResult)>;
 
 struct MemberDescription {
   std::string member_id;
@@ -146,8 +151,11 @@ class GroupCoordinator {
   // Leadership of __consumer_offsets partitions (from the replica manager):
   // the manager loads the partition's groups on the loader thread, or drops
   // them, answering their waiting members NOT_COORDINATOR.
+  // The leader epoch is the coordinator epoch: a resignation older than the
+  // leadership it would end is stale and ignored; -1 (StopReplica) always
+  // resigns.
   void on_elected(int32_t partition, int32_t leader_epoch);
-  void on_resigned(int32_t partition);
+  void on_resigned(int32_t partition, int32_t leader_epoch = -1);
   // A topic's partition was deleted: every group's offsets for it go
   // (tombstones written), and a group left empty with no offsets goes too.
   void on_partition_deleted(const TopicPartition& tp);
@@ -157,6 +165,13 @@ class GroupCoordinator {
   protocol::ErrorCode heartbeat(const std::string& group_id, int32_t generation, const std::string& member_id,
                                 const std::optional<std::string>& group_instance_id);
   LeaveResult leave_group(const std::string& group_id, const std::vector<LeaveMember>& members);
+  // Answers once the commit is replicated to the ISR (at once on one broker),
+  // or failed: Kafka's errors (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR,
+  // REQUEST_TIMED_OUT after offsets.commit.timeout.ms, ...). `done` runs on
+  // this thread or, after a wait, on the purgatory's.
+  void commit_offsets(const CommitRequest& req, CommitCallback done);
+  // The same, waiting for the answer (blocks the calling thread for up to
+  // offsets.commit.timeout.ms).
   CommitResult commit_offsets(const CommitRequest& req);
   // topics nullopt: every offset the group has.
   FetchOffsetsResult fetch_offsets(const std::string& group_id,
@@ -196,9 +211,22 @@ class GroupCoordinator {
   void maybe_complete_join(Group& g, int64_t now, Calls& calls);
   void complete_join(Group& g, int64_t now, Calls& calls);
   void remove_member(Group& g, const std::string& member_id, int64_t now, Calls& calls);
+  // The leader's assignment for `generation` was written (or failed with
+  // `error`, mapped): the group becomes Stable and the members get their
+  // assignments, or it rebalances.
+  void complete_sync(const std::string& group_id, int32_t generation, const std::map<std::string, Bytes>& assignment,
+                     protocol::ErrorCode error, Calls& calls);
   void reset_assignments(Group& g, protocol::ErrorCode error, Calls& calls);
   void transition(Group& g, GroupState s, int64_t now);
   JoinResult join_result_for(const Group& g, const Member& m) const;
+
+  // Runs `then` under mu_ with the write's outcome: at once when the write
+  // failed (its error, mapped already) or is replicated already, else once
+  // the wait for the ISR ends (the log's error, to be mapped: the manager's
+  // mappings leave a mapped error as it is). The wait is registered from
+  // `calls`, after mu_ is released; `then` may add answers to its Calls.
+  using AfterWrite = std::function<void(protocol::ErrorCode, Calls&)>;
+  void after_replication(const PendingWrite& w, AfterWrite then, Calls& calls);
 
   // The timer and loader threads' bodies (coordinator.cc).
   void loop();

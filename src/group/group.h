@@ -78,6 +78,10 @@ struct CommittedOffset {
   std::string metadata;
   int64_t commit_timestamp_ms = 0;
   int64_t expire_timestamp_ms = -1;  // -1: by the retention rules
+  // Where it was written in __consumer_offsets (the batch's last offset), so
+  // a commit that completes late never replaces a newer one; -1 when loaded
+  // from the log (older than anything written since).
+  int64_t record_offset = -1;
 };
 
 struct Group {
@@ -93,6 +97,10 @@ struct Group {
   std::map<std::string, std::string> static_members;  // group.instance.id -> member id
   std::map<std::string, int64_t> pending_members;     // member ids handed out by MEMBER_ID_REQUIRED -> expiry
   std::map<TopicPartition, CommittedOffset> offsets;
+  // Commits written but not yet replicated (Kafka's pendingOffsetCommits):
+  // the record offset of the newest per partition. They are not in `offsets`
+  // (OffsetFetch answers the previous one) and keep expiry off the partition.
+  std::map<TopicPartition, int64_t> pending_offsets;
 
   // The rebalance in progress: when the join phase ends at the latest, and
   // for the initial delay (group.initial.rebalance.delay.ms) how much of the

@@ -1,5 +1,7 @@
 #include "group/metadata_manager.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "group/offsets_codec.h"
 
@@ -12,6 +14,24 @@ namespace {
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("group");
   return l;
+}
+
+// Kafka's mapping of a failed __consumer_offsets write for the client; what
+// a batch too large and a timeout become depends on the write.
+ErrorCode write_error(ErrorCode e, ErrorCode too_large, ErrorCode timed_out) {
+  switch (e) {
+    case ErrorCode::kUnknownTopicOrPartition:
+    case ErrorCode::kNotEnoughReplicas:
+    case ErrorCode::kNotEnoughReplicasAfterAppend: return ErrorCode::kCoordinatorNotAvailable;
+    case ErrorCode::kNotCoordinator:
+    case ErrorCode::kNotLeaderOrFollower:
+    case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
+    case ErrorCode::kRequestTimedOut: return timed_out;
+    case ErrorCode::kMessageTooLarge:
+    case ErrorCode::kRecordListTooLarge:
+    case ErrorCode::kInvalidFetchSize: return too_large;
+    default: return e;
+  }
 }
 
 OffsetsRecordBytes offset_tombstone(const std::string& group_id, const TopicPartition& tp) {
@@ -112,6 +132,9 @@ Group& GroupMetadataManager::add_group(const std::string& group_id, int64_t now)
 
 bool GroupMetadataManager::on_elected(int32_t partition, int32_t leader_epoch, const OnUnloaded& unloaded) {
   if (partition < 0 || partition >= config_.num_partitions) return false;
+  auto known = epochs_.find(partition);
+  if (known != epochs_.end() && leader_epoch < known->second) return false;  // stale
+  epochs_[partition] = leader_epoch;
   auto it = partitions_.find(partition);
   if (it != partitions_.end() && it->second.epoch == leader_epoch) return false;  // the same leadership again
   if (it != partitions_.end()) unload(partition, unloaded);                       // a newer epoch: load afresh
@@ -120,8 +143,18 @@ bool GroupMetadataManager::on_elected(int32_t partition, int32_t leader_epoch, c
   return true;
 }
 
-void GroupMetadataManager::on_resigned(int32_t partition, const OnUnloaded& unloaded) {
+void GroupMetadataManager::on_resigned(int32_t partition, int32_t leader_epoch, const OnUnloaded& unloaded) {
+  if (leader_epoch >= 0) {
+    auto known = epochs_.find(partition);
+    if (known != epochs_.end() && leader_epoch < known->second) return;  // stale
+    epochs_[partition] = leader_epoch;
+  }
   unload(partition, unloaded);
+}
+
+bool GroupMetadataManager::owns(int32_t partition, int32_t coordinator_epoch) const {
+  auto it = partitions_.find(partition);
+  return it != partitions_.end() && it->second.loaded && it->second.epoch == coordinator_epoch;
 }
 
 void GroupMetadataManager::resign_all(const OnUnloaded& unloaded) {
@@ -195,26 +228,37 @@ void GroupMetadataManager::complete_load(LoadedPartition loaded, int64_t now) {
 // --- writes -----------------------------------------------------------------
 
 ErrorCode GroupMetadataManager::append(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
-  ErrorCode err = log_.append(partition, records, now);
-  // Kafka's mapping of a failed __consumer_offsets append for the client.
-  switch (err) {
-    case ErrorCode::kNone: return ErrorCode::kNone;
-    case ErrorCode::kNotCoordinator:
-    case ErrorCode::kNotLeaderOrFollower:
-    case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
-    case ErrorCode::kUnknownTopicOrPartition:
-    case ErrorCode::kNotEnoughReplicas:
-    case ErrorCode::kNotEnoughReplicasAfterAppend:
-    case ErrorCode::kRequestTimedOut: return ErrorCode::kCoordinatorNotAvailable;
-    case ErrorCode::kMessageTooLarge:
-    case ErrorCode::kRecordListTooLarge:
-    case ErrorCode::kInvalidFetchSize: return ErrorCode::kUnknownServerError;
-    default: return err;
-  }
+  return write_error(log_.append(partition, records, now).error, ErrorCode::kUnknownServerError,
+                     ErrorCode::kCoordinatorNotAvailable);
 }
 
-ErrorCode GroupMetadataManager::store_group(const Group& g, const std::map<std::string, Bytes>* assignment,
-                                            int64_t now) {
+PendingWrite GroupMetadataManager::write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
+  PendingWrite w;
+  w.partition = partition;
+  auto it = partitions_.find(partition);
+  w.coordinator_epoch = it == partitions_.end() ? -1 : it->second.epoch;
+  w.append = log_.append(partition, records, now);
+  w.error = w.append.error;  // the caller maps it
+  return w;
+}
+
+void GroupMetadataManager::await_replication(const PendingWrite& w, OffsetsLog::ReplicatedFn done) const {
+  log_.await_replication(w.partition, w.append, config_.commit_timeout_ms, std::move(done));
+}
+
+ErrorCode GroupMetadataManager::group_write_error(ErrorCode e) {
+  // A timed-out group write sends the members back to rejoin.
+  return write_error(e, ErrorCode::kUnknownServerError, ErrorCode::kRebalanceInProgress);
+}
+
+ErrorCode GroupMetadataManager::offset_write_error(ErrorCode e) {
+  // REQUEST_TIMED_OUT goes to the client as it is: a retriable commit
+  // failure that also sends it looking for the coordinator.
+  return write_error(e, ErrorCode::kInvalidCommitOffsetSize, ErrorCode::kRequestTimedOut);
+}
+
+PendingWrite GroupMetadataManager::store_group(const Group& g, const std::map<std::string, Bytes>* assignment,
+                                               int64_t now) {
   GroupValue v;
   v.protocol_type = g.protocol_type;
   v.generation = g.generation;
@@ -243,22 +287,29 @@ ErrorCode GroupMetadataManager::store_group(const Group& g, const std::map<std::
   Bytes value = encode_group_value(v);
   // A string the record's int16 lengths cannot hold (a compact request may
   // carry one): nothing is written, the request is refused.
-  if (value.empty()) return ErrorCode::kInvalidRequest;
+  if (value.empty()) {
+    PendingWrite w;
+    w.partition = g.partition;
+    w.error = ErrorCode::kInvalidRequest;
+    return w;
+  }
   std::vector<OffsetsRecordBytes> recs;
   recs.push_back({encode_group_key(g.group_id), std::move(value)});
-  return append(g.partition, std::move(recs), now);
+  PendingWrite w = write(g.partition, std::move(recs), now);
+  w.error = group_write_error(w.error);
+  return w;
 }
 
-std::vector<ErrorCode> GroupMetadataManager::store_offsets(Group& g, const CommitRequest& req, int64_t now) {
-  std::vector<ErrorCode> out(req.partitions.size(), ErrorCode::kNone);
+OffsetCommitWrite GroupMetadataManager::store_offsets(Group& g, const CommitRequest& req, int64_t now) {
+  OffsetCommitWrite w;
+  w.group_id = g.group_id;
+  w.errors.assign(req.partitions.size(), ErrorCode::kNone);
   std::vector<OffsetsRecordBytes> records;
-  std::vector<std::pair<TopicPartition, CommittedOffset>> applied;
-  std::vector<size_t> written;
   for (size_t i = 0; i < req.partitions.size(); ++i) {
     const CommitPartition& p = req.partitions[i];
     const std::string metadata = p.metadata.value_or("");
     if (static_cast<int64_t>(metadata.size()) > config_.max_metadata_bytes) {
-      out[i] = ErrorCode::kOffsetMetadataTooLarge;
+      w.errors[i] = ErrorCode::kOffsetMetadataTooLarge;
       continue;
     }
     CommittedOffset c;
@@ -272,24 +323,51 @@ std::vector<ErrorCode> GroupMetadataManager::store_offsets(Group& g, const Commi
     Bytes value = encode_offset_value(v);
     if (key.empty() || value.empty()) {
       // Longer than a record's int16 strings (offset.metadata.max.bytes set above them).
-      out[i] = ErrorCode::kOffsetMetadataTooLarge;
+      w.errors[i] = ErrorCode::kOffsetMetadataTooLarge;
       continue;
     }
     records.push_back({std::move(key), std::move(value)});
-    applied.push_back({p.tp, c});
-    written.push_back(i);
+    w.offsets.push_back({p.tp, c});
+    w.written.push_back(i);
   }
-  if (records.empty()) return out;
-  if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) {
-    for (size_t i : written) out[i] = e;
-    return out;
+  if (records.empty()) return w;
+  w.write = write(g.partition, std::move(records), now);
+  if (w.write.error != ErrorCode::kNone) {
+    w.write.error = offset_write_error(w.write.error);
+    for (size_t i : w.written) w.errors[i] = w.write.error;
+    return w;
   }
-  for (auto& [tp, c] : applied) {
-    log()->debug("group {} generation {} member {} committed {}-{} at {}", req.group_id, req.generation,
-                 req.member_id, tp.topic, tp.partition, c.offset);
-    g.offsets[tp] = std::move(c);
+  for (auto& [tp, c] : w.offsets) {
+    c.record_offset = w.write.append.last_offset;
+    g.pending_offsets[tp] = c.record_offset;
   }
-  return out;
+  if (!w.write.waiting()) apply_offsets(w, ErrorCode::kNone);
+  return w;
+}
+
+void GroupMetadataManager::complete_offsets(OffsetCommitWrite& w, ErrorCode replication_error) {
+  const ErrorCode e = offset_write_error(replication_error);
+  for (size_t i : w.written) w.errors[i] = e;
+  if (!owns(w.write.partition, w.write.coordinator_epoch)) return;  // unloaded meanwhile: nothing to update
+  apply_offsets(w, e);
+}
+
+void GroupMetadataManager::apply_offsets(OffsetCommitWrite& w, ErrorCode error) {
+  Group* g = find(w.group_id);
+  if (!g) return;  // deleted meanwhile
+  for (auto& [tp, c] : w.offsets) {
+    auto pending = g->pending_offsets.find(tp);
+    // No longer pending: the offsets were deleted (or expired) meanwhile.
+    if (pending == g->pending_offsets.end()) continue;
+    if (error == ErrorCode::kNone) {
+      auto it = g->offsets.find(tp);
+      if (it == g->offsets.end() || it->second.record_offset < c.record_offset) {
+        log()->debug("group {} committed {}-{} at {}", w.group_id, tp.topic, tp.partition, c.offset);
+        g->offsets[tp] = c;
+      }
+    }
+    if (pending->second == c.record_offset) g->pending_offsets.erase(pending);
+  }
 }
 
 FetchOffsetsResult GroupMetadataManager::fetch_offsets(
@@ -345,20 +423,28 @@ ErrorCode GroupMetadataManager::delete_offsets(Group& g, const std::vector<Topic
   std::vector<OffsetsRecordBytes> records;
   std::vector<TopicPartition> removed;
   for (const auto& tp : partitions) {
-    if (!g.offsets.count(tp)) continue;
+    // A commit still on its way to the ISR goes too (Kafka's removeOffsets):
+    // its tombstone comes after it in the log.
+    if (!g.offsets.count(tp) && !g.pending_offsets.count(tp)) continue;
     records.push_back(offset_tombstone(g.group_id, tp));
     removed.push_back(tp);
   }
   if (records.empty()) return ErrorCode::kNone;
   if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) return e;
-  for (const auto& tp : removed) g.offsets.erase(tp);
+  for (const auto& tp : removed) {
+    g.offsets.erase(tp);
+    g.pending_offsets.erase(tp);
+  }
   return ErrorCode::kNone;
 }
 
 bool GroupMetadataManager::remove_offsets(std::map<std::string, Group>::iterator& it,
                                           const std::vector<TopicPartition>& gone, int64_t now) {
   Group& g = it->second;
-  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size();
+  const bool nothing_pending = std::all_of(g.pending_offsets.begin(), g.pending_offsets.end(), [&](const auto& p) {
+    return std::find(gone.begin(), gone.end(), p.first) != gone.end();
+  });
+  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size() && nothing_pending;
   std::vector<OffsetsRecordBytes> records;
   for (const auto& tp : gone) records.push_back(offset_tombstone(g.group_id, tp));
   if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
@@ -366,7 +452,10 @@ bool GroupMetadataManager::remove_offsets(std::map<std::string, Group>::iterator
     ++it;
     return false;
   }
-  for (const auto& tp : gone) g.offsets.erase(tp);
+  for (const auto& tp : gone) {
+    g.offsets.erase(tp);
+    g.pending_offsets.erase(tp);
+  }
   if (dead) {
     log()->info("group {} removed with its last offsets", g.group_id);
     it = groups_.erase(it);
@@ -426,7 +515,7 @@ void GroupMetadataManager::expire_offsets(int64_t now) {
     std::vector<TopicPartition> gone;
     if (base) {
       for (const auto& [tp, c] : g.offsets) {
-        if (keep_topics.count(tp.topic)) continue;
+        if (keep_topics.count(tp.topic) || g.pending_offsets.count(tp)) continue;
         bool expired = c.expire_timestamp_ms >= 0 ? now >= c.expire_timestamp_ms
                                                   : now - (*base)(c) >= config_.offsets_retention_ms;
         if (expired) gone.push_back(tp);

@@ -37,6 +37,7 @@ struct OffsetsConfig {
   int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
   int64_t retention_check_interval_ms = 600000;            // offsets.retention.check.interval.ms
   int32_t max_metadata_bytes = 4096;                       // offset.metadata.max.bytes
+  int64_t commit_timeout_ms = 5000;                        // offsets.commit.timeout.ms
 };
 
 struct CommitPartition {
@@ -65,6 +66,31 @@ struct FetchedOffset {
 struct FetchOffsetsResult {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
   std::vector<FetchedOffset> partitions;
+};
+
+// A write of group metadata or offsets on its way to the ISR (Kafka appends
+// them with acks=all, offsets.commit.required.acks' default): appended here
+// under the coordinator's mutex, then waited for outside it unless the high
+// watermark passed it at once.
+struct PendingWrite {
+  // The append failed (nothing written): Kafka's mapping for the client.
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  int32_t partition = -1;
+  int32_t coordinator_epoch = -1;  // the leadership it was written under
+  OffsetsAppend append;
+  // Appended, the ISR does not have it yet: await_replication.
+  bool waiting() const { return error == protocol::ErrorCode::kNone && !append.replicated; }
+};
+
+// An offset commit being written (store_offsets, complete_offsets).
+struct OffsetCommitWrite {
+  std::string group_id;
+  // One per request partition, in request order: final unless
+  // write.waiting(), when the written ones get the wait's outcome.
+  std::vector<protocol::ErrorCode> errors;
+  PendingWrite write;
+  std::vector<size_t> written;  // request indexes written
+  std::vector<std::pair<TopicPartition, CommittedOffset>> offsets;  // as written, same order
 };
 
 // One partition's groups as read back from its log, before the cache takes
@@ -103,7 +129,10 @@ class GroupMetadataManager {
   // leadership again, or no such partition).
   bool on_elected(int32_t partition, int32_t leader_epoch, const OnUnloaded& unloaded);
   // Drops the partition's groups (a load under way is abandoned).
-  void on_resigned(int32_t partition, const OnUnloaded& unloaded);
+  // leader_epoch: the epoch of the leadership that replaces ours (LeaderAndIsr
+  // making this broker a follower); one older than ours is stale and changes
+  // nothing (Kafka's coordinator epoch). -1 (StopReplica): unconditional.
+  void on_resigned(int32_t partition, int32_t leader_epoch, const OnUnloaded& unloaded);
   // Every partition, as at shutdown.
   void resign_all(const OnUnloaded& unloaded);
 
@@ -137,13 +166,33 @@ class GroupMetadataManager {
 
   // Writes the group's metadata: members, generation, leader and protocol,
   // with `assignment` (member id -> bytes) or, when null, the members' own.
-  // INVALID_REQUEST when a string is too long for the record.
-  protocol::ErrorCode store_group(const Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
-  // Writes the commits the coordinator accepted, then puts them in the group.
-  // One error per partition, in request order: OFFSET_METADATA_TOO_LARGE
-  // for metadata over offset.metadata.max.bytes, the write's error for the
-  // rest when it failed.
-  std::vector<protocol::ErrorCode> store_offsets(Group& g, const CommitRequest& req, int64_t now);
+  // INVALID_REQUEST when a string is too long for the record. The caller
+  // acts on it once it is replicated: at once unless waiting(), else after
+  // await_replication, mapping the wait's error with group_write_error.
+  PendingWrite store_group(const Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
+  // Writes the commits the coordinator accepted. Errors per partition:
+  // OFFSET_METADATA_TOO_LARGE for metadata over offset.metadata.max.bytes,
+  // the write's error for the rest when it failed. Once replicated the
+  // offsets go into the group (and OffsetFetch answers them): here when the
+  // write is done at once, else complete_offsets after the wait; meanwhile
+  // they are pending in the group (Kafka's pendingOffsetCommits).
+  OffsetCommitWrite store_offsets(Group& g, const CommitRequest& req, int64_t now);
+  // The wait for a commit ended with `replication_error` (the log's):
+  // answers mapped into w.errors, the offsets put in the group on success if
+  // it is still loaded here under the same leadership and still waits for them.
+  void complete_offsets(OffsetCommitWrite& w, protocol::ErrorCode replication_error);
+  // acks=all's wait for a write (w.waiting()); `done` gets the log's error,
+  // unmapped, on another thread (see OffsetsLog::await_replication). Needs
+  // no lock: call it without the coordinator's.
+  void await_replication(const PendingWrite& w, OffsetsLog::ReplicatedFn done) const;
+  // Kafka's mappings of a failed __consumer_offsets write for the client:
+  // group metadata (GroupMetadataManager.storeGroup) and offset commits
+  // (storeOffsets).
+  static protocol::ErrorCode group_write_error(protocol::ErrorCode e);
+  static protocol::ErrorCode offset_write_error(protocol::ErrorCode e);
+  // The partition is loaded here under this leadership (a write made under
+  // it may still touch the cache).
+  bool owns(int32_t partition, int32_t coordinator_epoch) const;
   // OffsetFetch: the committed offsets of `partitions` (-1 for none), or
   // every one the group has when nullopt.
   FetchOffsetsResult fetch_offsets(const std::string& group_id,
@@ -189,7 +238,11 @@ class GroupMetadataManager {
 
   bool loaded(int32_t partition) const;
   void unload(int32_t partition, const OnUnloaded& unloaded);
+  // Appends without waiting for the ISR (what is written here needs no
+  // answer to wait for it: Kafka writes tombstones the same way).
   protocol::ErrorCode append(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
+  PendingWrite write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
+  void apply_offsets(OffsetCommitWrite& w, protocol::ErrorCode error);
   void expire_offsets(int64_t now);
   // Writes tombstones for `gone` (and for the group itself when it is empty
   // and has nothing left) and drops them from the cache. False when the
@@ -202,6 +255,9 @@ class GroupMetadataManager {
 
   std::map<std::string, Group> groups_;
   std::map<int32_t, PartitionState> partitions_;  // led by this broker: loading or loaded
+  // The newest leader epoch seen per partition, led or not (Kafka's
+  // epochForPartitionId): elections and resignations older than it are stale.
+  std::map<int32_t, int32_t> epochs_;
   std::set<int32_t> to_load_;
   int64_t last_expiry_ms_ = 0;
 };

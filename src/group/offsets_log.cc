@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "cluster/record_validation.h"
 #include "cluster/replica_manager.h"
 #include "protocol/record_batch.h"
@@ -10,11 +13,26 @@ namespace keel::group {
 
 using protocol::ErrorCode;
 
-ErrorCode ReplicaOffsetsLog::append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
-                                    int64_t now_ms) {
-  if (records.empty()) return ErrorCode::kNone;
+namespace {
+
+// The partition still hosted here, led by this broker in `epoch`.
+bool leads(cluster::ReplicaManager& replicas, const std::shared_ptr<cluster::Partition>& p, int32_t epoch) {
+  if (replicas.partition(p->tp()) != p) return false;  // stopped (StopReplica) or replaced
+  cluster::LeaderState st = p->leader_state();
+  return st.leader == replicas.broker_id() && st.leader_epoch == epoch;
+}
+
+}  // namespace
+
+OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
+                                        int64_t now_ms) {
+  OffsetsAppend out;
+  if (records.empty()) return out;
   auto p = replicas_.partition({kOffsetsTopic, partition});
-  if (!p || !p->is_leader()) return ErrorCode::kNotCoordinator;
+  if (!p || !p->is_leader()) {
+    out.error = ErrorCode::kNotLeaderOrFollower;
+    return out;
+  }
   protocol::RecordBatchBuilder builder(protocol::Compression::kNone);
   for (const auto& r : records) {
     std::optional<ByteView> value;
@@ -22,7 +40,10 @@ ErrorCode ReplicaOffsetsLog::append(int32_t partition, const std::vector<Offsets
     builder.add(now_ms, ByteView(r.key), value);
   }
   auto batch = builder.build();
-  if (!batch) return ErrorCode::kUnknownServerError;
+  if (!batch) {
+    out.error = ErrorCode::kUnknownServerError;
+    return out;
+  }
   // The same checks as a produced batch (keys on a compacted topic, the
   // topic's codec), so what the coordinator writes is what a client could.
   auto config = p->config();
@@ -30,16 +51,54 @@ ErrorCode ReplicaOffsetsLog::append(int32_t partition, const std::vector<Offsets
       cluster::validate_produce_records(std::span<uint8_t>(*batch), config ? config->validation
                                                                              : cluster::ProduceValidationConfig{},
                                         now_ms);
-  if (!validated.ok()) return validated.error;
-  // acks=all: on one broker the ISR is this broker and the high watermark
-  // passes the batch at once. With followers (the cluster issue) the
-  // coordinator will wait for the high watermark before answering.
-  cluster::AppendOutcome out = p->append_as_leader(validated, -1, now_ms);
-  if (out.error == ErrorCode::kNotLeaderOrFollower) return ErrorCode::kNotCoordinator;
-  if (out.error != ErrorCode::kNone) return out.error;
-  // Kafka maps the produce errors a commit can meet to these.
-  if (p->high_watermark() <= out.last_offset) return ErrorCode::kRequestTimedOut;
-  return ErrorCode::kNone;
+  if (!validated.ok()) {
+    out.error = validated.error;
+    return out;
+  }
+  // The epoch before the append: should leadership change in between, the
+  // wait sees an epoch that is not the partition's and fails, as it must.
+  out.leader_epoch = p->leader_state().leader_epoch;
+  // acks=all (offsets.commit.required.acks' default, the only value Keel
+  // has): NOT_ENOUGH_REPLICAS before anything is written when the ISR is
+  // below min.insync.replicas.
+  cluster::AppendOutcome appended = p->append_as_leader(validated, -1, now_ms);
+  if (appended.error != ErrorCode::kNone) {
+    out.error = appended.error;
+    return out;
+  }
+  out.last_offset = appended.last_offset;
+  out.replicated = p->high_watermark() > appended.last_offset;
+  return out;
+}
+
+void ReplicaOffsetsLog::await_replication(int32_t partition, const OffsetsAppend& appended, int64_t timeout_ms,
+                                          ReplicatedFn done) {
+  auto p = replicas_.partition({kOffsetsTopic, partition});
+  if (!p || !leads(replicas_, p, appended.leader_epoch)) {
+    done(ErrorCode::kNotLeaderOrFollower);
+    return;
+  }
+  cluster::ReplicaManager& replicas = replicas_;
+  const int64_t last = appended.last_offset;
+  const int32_t epoch = appended.leader_epoch;
+  auto& purgatory = replicas_.fetch_purgatory();
+  // Woken when the high watermark moves or leadership changes (both notify
+  // the partition's watchers). Kafka's DelayedProduce: a broker that is no
+  // longer the leader of that epoch cannot say the ISR has the batch (its
+  // log may have been truncated under it), whatever its high watermark says.
+  purgatory.add(
+      {p->tp()}, purgatory.now() + std::max<int64_t>(0, timeout_ms),
+      [p, last, epoch, &replicas] { return !leads(replicas, p, epoch) || p->high_watermark() > last; },
+      [p, last, epoch, &replicas, done = std::move(done)](bool) {
+        if (!leads(replicas, p, epoch)) return done(ErrorCode::kNotLeaderOrFollower);
+        if (p->high_watermark() <= last) return done(ErrorCode::kRequestTimedOut);
+        auto config = p->config();
+        const int32_t min_isr = config ? config->min_insync_replicas : 1;
+        if (static_cast<int32_t>(p->leader_state().isr.size()) < min_isr) {
+          return done(ErrorCode::kNotEnoughReplicasAfterAppend);
+        }
+        done(ErrorCode::kNone);
+      });
 }
 
 ErrorCode ReplicaOffsetsLog::read_all(int32_t partition, const RecordFn& fn) {

@@ -26,26 +26,54 @@ struct OffsetsRecordBytes {
   std::optional<Bytes> value;  // nullopt: a tombstone
 };
 
+// What one append to __consumer_offsets did. With an error nothing was
+// written; otherwise the batch ends at last_offset, appended under
+// leader_epoch, and `replicated` says whether the high watermark has passed
+// it already (one broker, or an ISR of one). A write the client must not see
+// answered before the ISR has it waits for await_replication.
+struct OffsetsAppend {
+  protocol::ErrorCode error = protocol::ErrorCode::kNone;
+  int64_t last_offset = -1;
+  int32_t leader_epoch = -1;
+  bool replicated = true;
+};
+
 class OffsetsLog {
  public:
   virtual ~OffsetsLog() = default;
-  // Appends the records as one batch to `partition`, durable under the
-  // topic's settings when this returns NONE. Errors: NOT_COORDINATOR (not the
-  // partition's leader any more), KAFKA_STORAGE_ERROR, others as Produce.
-  virtual protocol::ErrorCode append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
-                                     int64_t now_ms) = 0;
-  // Calls fn for every record of `partition` from the log start to its end,
-  // in offset order. Errors as append.
+  // Appends the records as one batch to `partition` as its leader, with
+  // acks=all's checks (NOT_ENOUGH_REPLICAS when the ISR is smaller than
+  // min.insync.replicas). Errors: NOT_COORDINATOR or NOT_LEADER_OR_FOLLOWER
+  // (not the partition's leader any more), KAFKA_STORAGE_ERROR, others as
+  // Produce. Never waits for followers.
+  virtual OffsetsAppend append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
+                               int64_t now_ms) = 0;
+  // acks=all's wait for an append that was not replicated at once: `done`
+  // gets NONE once the high watermark passes it, NOT_LEADER_OR_FOLLOWER when
+  // this broker stopped leading the partition (or leads it in another epoch)
+  // first, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+  // min.insync.replicas meanwhile, REQUEST_TIMED_OUT after timeout_ms (as
+  // Kafka's DelayedProduce). `done` runs exactly once, on another thread or
+  // (at shutdown) on the caller's: call this holding no lock `done` takes.
+  using ReplicatedFn = std::function<void(protocol::ErrorCode)>;
+  virtual void await_replication(int32_t partition, const OffsetsAppend& appended, int64_t timeout_ms,
+                                 ReplicatedFn done) = 0;
+  // Calls fn for every record of `partition` from the log start to its end
+  // (Kafka loads to the log end too: as the leader, everything in its log
+  // is the partition's), in offset order. Errors as append.
   using RecordFn = std::function<void(ByteView key, std::optional<ByteView> value)>;
   virtual protocol::ErrorCode read_all(int32_t partition, const RecordFn& fn) = 0;
 };
 
-// Over the broker's ReplicaManager. Thread-safe (the partitions lock themselves).
+// Over the broker's ReplicaManager; waits in its purgatory, woken when the
+// high watermark moves. Thread-safe (the partitions lock themselves).
 class ReplicaOffsetsLog : public OffsetsLog {
  public:
   explicit ReplicaOffsetsLog(cluster::ReplicaManager& replicas) : replicas_(replicas) {}
-  protocol::ErrorCode append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
-                             int64_t now_ms) override;
+  OffsetsAppend append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
+                       int64_t now_ms) override;
+  void await_replication(int32_t partition, const OffsetsAppend& appended, int64_t timeout_ms,
+                         ReplicatedFn done) override;
   protocol::ErrorCode read_all(int32_t partition, const RecordFn& fn) override;
 
  private:

@@ -175,8 +175,8 @@ void GroupCoordinator::join_group(JoinRequest req, JoinCallback done) {
           }
         }
         // A group created by this request that took no member is not kept.
-        if (g->members.empty() && g->pending_members.empty() && g->offsets.empty() && g->protocol_type.empty() &&
-            g->generation == 0) {
+        if (g->members.empty() && g->pending_members.empty() && g->offsets.empty() && g->pending_offsets.empty() &&
+            g->protocol_type.empty() && g->generation == 0) {
           meta_.forget_group(req.group_id);
         }
       }
@@ -256,27 +256,44 @@ void GroupCoordinator::static_member_rejoin(Group& g, JoinRequest& req, JoinCall
       // KIP-345: a known instance that comes back with the same protocols
       // keeps its assignment and causes no rebalance.
       if (g.select_protocol() == g.protocol_name) {
-        if (ErrorCode e = meta_.store_group(g, nullptr, now); e != ErrorCode::kNone) {
-          // Undo: the old id stays the member.
-          auto back = g.members.extract(new_id);
-          back.key() = old_id;
-          back.mapped().member_id = old_id;
-          back.mapped().protocols = old_protocols;
-          g.members.insert(std::move(back));
-          g.static_members[instance] = old_id;
-          if (was_leader) g.leader = old_id;
-          JoinResult r;
-          r.error = e;
-          calls.push_back([done, r] { done(r); });
-          return;
-        }
-        JoinResult r = join_result_for(g, m);
-        r.skip_assignment = req.supports_skip_assignment && was_leader;
-        if (!req.supports_skip_assignment && was_leader) {
-          // Older leaders run the assignor again; its SyncGroup in Stable
-          // just gets the current assignment back.
-        }
-        calls.push_back([done, r] { done(r); });
+        // The new id is the member's at once; once the record has reached
+        // the ISR the member gets its answer, and if it cannot be written
+        // the old id is the member again (Kafka's updateStaticMemberAndRebalance).
+        const bool skip = req.supports_skip_assignment && was_leader;
+        after_replication(
+            meta_.store_group(g, nullptr, now),
+            [this, group_id = g.group_id, instance, old_id, new_id, old_protocols, was_leader, skip, done](
+                ErrorCode written, Calls& after) {
+              const ErrorCode e = GroupMetadataManager::group_write_error(written);
+              Group* g = meta_.find(group_id);
+              auto named = g ? g->static_members.find(instance) : decltype(g->static_members)::iterator{};
+              const bool current = g && g->has(new_id) && named != g->static_members.end() && named->second == new_id;
+              JoinResult r;
+              if (e != ErrorCode::kNone) {
+                if (current) {
+                  // Undo: the old id is the member again.
+                  auto back = g->members.extract(new_id);
+                  back.key() = old_id;
+                  back.mapped().member_id = old_id;
+                  back.mapped().protocols = old_protocols;
+                  g->members.insert(std::move(back));
+                  named->second = old_id;
+                  if (was_leader && g->leader == new_id) g->leader = old_id;
+                }
+                r.error = e;
+              } else if (!g) {
+                r.error = ErrorCode::kNotCoordinator;  // unloaded while it was written
+              } else if (!current) {
+                r.error = ErrorCode::kFencedInstanceId;  // another instance came meanwhile
+              } else {
+                // Older leaders run the assignor again; their SyncGroup in
+                // Stable just gets the current assignment back.
+                r = join_result_for(*g, g->members[new_id]);
+                r.skip_assignment = skip;
+              }
+              after.push_back([done, r] { done(r); });
+            },
+            calls);
       } else {
         m.awaiting_join = std::move(done);
         prepare_rebalance(g, now, calls);
@@ -383,10 +400,17 @@ void GroupCoordinator::complete_join(Group& g, int64_t now, Calls& calls) {
     g.protocol_name.reset();
     g.leader.reset();
     transition(g, GroupState::kEmpty, now);
-    if (ErrorCode e = meta_.store_group(g, nullptr, now); e != ErrorCode::kNone) {
-      log()->warn("group {}: cannot store the empty generation {}: {}", g.group_id, g.generation,
-                  protocol::error_name(e));
-    }
+    // If it cannot be written, the previous generation comes back after a
+    // failover: harmless, its members are gone (Kafka only warns too).
+    after_replication(
+        meta_.store_group(g, nullptr, now),
+        [group_id = g.group_id, generation = g.generation](ErrorCode written, Calls&) {
+          if (ErrorCode e = GroupMetadataManager::group_write_error(written); e != ErrorCode::kNone) {
+            log()->warn("group {}: cannot store the empty generation {}: {}", group_id, generation,
+                        protocol::error_name(e));
+          }
+        },
+        calls);
     log()->info("group {} is empty at generation {}", g.group_id, g.generation);
     return;
   }
@@ -465,27 +489,17 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
             for (auto& [id, bytes] : req.assignments) {
               if (g->has(id)) assignment[id] = std::move(bytes);
             }
-            if (ErrorCode e = meta_.store_group(*g, &assignment, now); e != ErrorCode::kNone) {
-              reset_assignments(*g, e, calls);
-              prepare_rebalance(*g, now, calls);
-              break;
-            }
-            for (auto& [id, member] : g->members) {
-              auto it = assignment.find(id);
-              member.assignment = it == assignment.end() ? Bytes{} : it->second;
-            }
-            transition(*g, GroupState::kStable, now);
-            g->join_deadline_ms = INT64_MAX;
-            for (auto& [id, member] : g->members) {
-              if (!member.awaiting_sync) continue;
-              SyncResult r;
-              r.protocol_type = g->protocol_type;
-              r.protocol_name = g->protocol_name;
-              r.assignment = member.assignment;
-              calls.push_back([cb = std::move(member.awaiting_sync), r] { cb(r); });
-              member.awaiting_sync = nullptr;
-            }
-            log()->info("group {} generation {} is stable", g->group_id, g->generation);
+            // The group stays CompletingRebalance until the assignment has
+            // reached the ISR; then (same generation still) it is Stable
+            // and every waiting member gets its assignment (Kafka's doSyncGroup).
+            after_replication(
+                meta_.store_group(*g, &assignment, now),
+                [this, group_id = g->group_id, generation = g->generation, assignment](ErrorCode written,
+                                                                                        Calls& after) {
+                  complete_sync(group_id, generation, assignment, GroupMetadataManager::group_write_error(written),
+                                after);
+                },
+                calls);
           }
           break;
         }
@@ -493,6 +507,37 @@ void GroupCoordinator::sync_group(SyncRequest req, SyncCallback done) {
     }
   }
   run(calls);
+}
+
+void GroupCoordinator::complete_sync(const std::string& group_id, int32_t generation,
+                                     const std::map<std::string, Bytes>& assignment, ErrorCode error,
+                                     Calls& calls) {
+  Group* g = meta_.find(group_id);
+  // Unloaded, or a rebalance began meanwhile: nothing to complete (the
+  // waiting members were answered by whatever moved the group on).
+  if (!g || !g->is(GroupState::kCompletingRebalance) || g->generation != generation) return;
+  const int64_t now = now_ms_();
+  if (error != ErrorCode::kNone) {
+    reset_assignments(*g, error, calls);
+    prepare_rebalance(*g, now, calls);
+    return;
+  }
+  for (auto& [id, member] : g->members) {
+    auto it = assignment.find(id);
+    member.assignment = it == assignment.end() ? Bytes{} : it->second;
+  }
+  transition(*g, GroupState::kStable, now);
+  g->join_deadline_ms = INT64_MAX;
+  for (auto& [id, member] : g->members) {
+    if (!member.awaiting_sync) continue;
+    SyncResult r;
+    r.protocol_type = g->protocol_type;
+    r.protocol_name = g->protocol_name;
+    r.assignment = member.assignment;
+    calls.push_back([cb = std::move(member.awaiting_sync), r] { cb(r); });
+    member.awaiting_sync = nullptr;
+  }
+  log()->info("group {} generation {} is stable", g->group_id, g->generation);
 }
 
 // --- heartbeat and leave ----------------------------------------------------

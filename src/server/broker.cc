@@ -145,18 +145,22 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   gc.offsets_retention_ms = int64_t{config_.offsets_retention_minutes} * 60 * 1000;
   gc.retention_check_interval_ms = config_.offsets_retention_check_interval_ms;
   gc.max_metadata_bytes = config_.offset_metadata_max_bytes;
+  gc.commit_timeout_ms = config_.offsets_commit_timeout_ms;
   groups_ = std::make_unique<group::GroupCoordinator>(gc, *offsets_log_, [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   });
+  // The partition's leader epoch is the coordinator epoch, as in Kafka: a
+  // resignation (this broker made a follower, epoch >= 0, or its replica
+  // stopped, -1) older than the leadership it would end changes nothing.
   replicas_->set_leadership_listener(
       [g = groups_.get()](const cluster::TopicPartition& tp, bool leader, int32_t epoch) {
         if (tp.topic != group::kOffsetsTopic) return;
         if (leader) {
           g->on_elected(tp.partition, epoch);
         } else {
-          g->on_resigned(tp.partition);
+          g->on_resigned(tp.partition, epoch);
         }
       });
   replicas_->set_deletion_listener([g = groups_.get()](const cluster::TopicPartition& tp) {

@@ -35,18 +35,28 @@ CommitPartition at(TopicPartition tp, int64_t offset, int32_t leader_epoch = -1,
 
 using protocol::ErrorCode;
 
+// With `hold` set, appends are not replicated at once: each waits until the
+// test calls replicate() (or fails them with another error), as a follower
+// behind would make it wait.
 class MemoryOffsetsLog : public OffsetsLog {
  public:
-  ErrorCode append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t) override {
+  OffsetsAppend append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t) override {
+    OffsetsAppend out;
     if (fail_next != ErrorCode::kNone) {
-      ErrorCode e = fail_next;
+      out.error = fail_next;
       fail_next = ErrorCode::kNone;
-      return e;
+      return out;
     }
     auto& log = logs[partition];
     log.insert(log.end(), records.begin(), records.end());
     ++appends;
-    return ErrorCode::kNone;
+    out.last_offset = static_cast<int64_t>(log.size()) - 1;
+    out.replicated = !hold;
+    return out;
+  }
+  void await_replication(int32_t, const OffsetsAppend&, int64_t timeout_ms, ReplicatedFn done) override {
+    last_timeout_ms = timeout_ms;
+    waiting.push_back(std::move(done));
   }
   ErrorCode read_all(int32_t partition, const RecordFn& fn) override {
     if (fail_reads != ErrorCode::kNone) return fail_reads;
@@ -57,9 +67,18 @@ class MemoryOffsetsLog : public OffsetsLog {
     }
     return ErrorCode::kNone;
   }
+  // Ends every wait with `e` (NONE: the ISR has the records).
+  void replicate(ErrorCode e = ErrorCode::kNone) {
+    auto done = std::move(waiting);
+    waiting.clear();
+    for (auto& d : done) d(e);
+  }
   std::map<int32_t, std::vector<OffsetsRecordBytes>> logs;
   ErrorCode fail_next = ErrorCode::kNone;   // the next append fails with it
   ErrorCode fail_reads = ErrorCode::kNone;  // every read_all fails with it
+  bool hold = false;                        // appends wait for replicate()
+  std::vector<ReplicatedFn> waiting;
+  int64_t last_timeout_ms = -1;
   int appends = 0;
 };
 

@@ -51,8 +51,8 @@ TEST(GroupMetadataManager, APartitionIsLoadingFromItsElectionToTheEndOfItsLoadAn
   CommitRequest c;
   c.group_id = "g";
   c.partitions = {at({"t", 0}, 3)};
-  EXPECT_THAT(f.meta.store_offsets(g, c, f.now), ::testing::ElementsAre(ErrorCode::kNone));
-  f.meta.on_resigned(0, f.record_unloaded());
+  EXPECT_THAT(f.meta.store_offsets(g, c, f.now).errors, ::testing::ElementsAre(ErrorCode::kNone));
+  f.meta.on_resigned(0, -1, f.record_unloaded());
   EXPECT_THAT(f.unloaded, ::testing::ElementsAre("g"));
   EXPECT_EQ(f.meta.check("g"), ErrorCode::kNotCoordinator);
   EXPECT_EQ(f.meta.find("g"), nullptr);
@@ -99,7 +99,7 @@ TEST(GroupMetadataManager, AFailedWriteChangesNothingAndAnswersKafkasMappedError
   c.group_id = "g";
   c.partitions = {at({"t", 0}, 3), at({"t", 1}, 4, -1, std::string(5000, 'm'))};
   f.log.fail_next = ErrorCode::kNotEnoughReplicas;
-  EXPECT_THAT(f.meta.store_offsets(g, c, f.now),
+  EXPECT_THAT(f.meta.store_offsets(g, c, f.now).errors,
               ::testing::ElementsAre(ErrorCode::kCoordinatorNotAvailable, ErrorCode::kOffsetMetadataTooLarge));
   EXPECT_TRUE(g.offsets.empty());
   f.meta.store_offsets(g, c, f.now);
