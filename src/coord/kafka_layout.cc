@@ -1,5 +1,6 @@
 #include "coord/kafka_layout.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/json.h"
@@ -327,6 +328,50 @@ Result<ProducerIdBlock> decode_producer_id_block(ByteView data) {
   auto end = get_int(*v, "block_end");
   if (!broker || !start || !end) return CoordErrc::kCorrupt;
   return ProducerIdBlock{static_cast<int32_t>(*broker), *start, *end};
+}
+
+// --- /admin/reassign_partitions ---------------------------------------------------------
+
+Bytes encode_partition_reassignments(const std::vector<PartitionReassignment>& entries) {
+  Value list = Value::array();
+  for (const auto& e : entries) {
+    Value o = Value::object();
+    o.set("topic", Value::string(e.topic));
+    o.set("partition", Value::integer(e.partition));
+    o.set("replicas", int_list(e.replicas));
+    list.push(std::move(o));
+  }
+  Value o = Value::object();
+  o.set("version", Value::integer(1));
+  o.set("partitions", std::move(list));
+  return to_bytes(json::write(o));
+}
+
+Result<std::vector<PartitionReassignment>> decode_partition_reassignments(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  const Value* parts = v->find("partitions");
+  if (!parts || !parts->is_array()) return CoordErrc::kCorrupt;
+  std::vector<PartitionReassignment> out;
+  for (const auto& e : parts->as_array()) {
+    if (!e.is_object()) return CoordErrc::kCorrupt;
+    const Value* topic = e.find("topic");
+    auto partition = get_int(e, "partition");
+    const Value* replicas = e.find("replicas");
+    if (!topic || !topic->is_string() || !partition || !replicas) return CoordErrc::kCorrupt;
+    auto list = get_int_list(*replicas);
+    if (!list) return CoordErrc::kCorrupt;
+    PartitionReassignment r{topic->as_string(), static_cast<int32_t>(*partition), std::move(*list)};
+    auto same = std::find_if(out.begin(), out.end(), [&](const PartitionReassignment& x) {
+      return x.topic == r.topic && x.partition == r.partition;
+    });
+    if (same != out.end()) {
+      *same = std::move(r);
+    } else {
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
 }
 
 // --- uuid -----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ inline constexpr const char* kConfigBrokers = "/config/brokers";
 inline constexpr const char* kConfigChanges = "/config/changes";
 inline constexpr const char* kDeleteTopics = "/admin/delete_topics";
 inline constexpr const char* kLatestProducerIdBlock = "/latest_producer_id_block";
+inline constexpr const char* kReassignPartitions = "/admin/reassign_partitions";
 std::string broker(int32_t id);                                  // /brokers/ids/<id>
 std::string topic(const std::string& topic);                     // /brokers/topics/<t>
 std::string partitions(const std::string& topic);                // /brokers/topics/<t>/partitions
@@ -124,6 +125,20 @@ struct ProducerIdBlock {
 };
 Bytes encode_producer_id_block(const ProducerIdBlock& b);
 Result<ProducerIdBlock> decode_producer_id_block(ByteView json);
+
+// /admin/reassign_partitions, the legacy reassignment trigger that old tools
+// (kafka-reassign-partitions --zookeeper) write:
+// {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[4,5,6]}]}.
+// Decoding ignores other keys ("log_dirs"); a partition listed twice keeps
+// its last entry, as Kafka's map does.
+struct PartitionReassignment {
+  std::string topic;
+  int32_t partition = 0;
+  std::vector<int32_t> replicas;  // the target replicas, in order
+  bool operator==(const PartitionReassignment&) const = default;
+};
+Bytes encode_partition_reassignments(const std::vector<PartitionReassignment>& entries);
+Result<std::vector<PartitionReassignment>> decode_partition_reassignments(ByteView json);
 
 // Kafka's Uuid text form: URL-safe base64 of the 16 bytes, no padding (22 chars).
 std::string uuid_to_base64(const std::array<uint8_t, 16>& bytes);

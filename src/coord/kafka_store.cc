@@ -376,6 +376,63 @@ Result<void> KafkaStore::purge_config_changes(int64_t now_ms, int64_t max_age_ms
   return {};
 }
 
+// --- reassignment ------------------------------------------------------------------------------------
+
+Result<void> KafkaStore::update_topic_assignment(const std::string& topic, const TopicAssignment& assignment,
+                                                 const Fence& fence) {
+  const Op ops[] = {Op::check(paths::kControllerEpoch, fence.epoch_zk_version),
+                    Op::set(paths::topic(topic), encode_topic_assignment(assignment))};
+  auto r = store_.multi(ops);
+  if (!r) {
+    if (is(r.error(), CoordErrc::kNoNode)) return KafkaStoreErrc::kNoTopic;
+    return fence_or(store_, fence, r.error());
+  }
+  return {};
+}
+
+Result<std::optional<std::vector<PartitionReassignment>>> KafkaStore::partition_reassignments(Watch watch) {
+  using Entries = std::optional<std::vector<PartitionReassignment>>;
+  auto stat = store_.exists(paths::kReassignPartitions, std::move(watch));
+  if (!stat) return stat.error();
+  if (!*stat) return Entries{};
+  auto node = store_.get(paths::kReassignPartitions);
+  if (!node) {
+    if (is(node.error(), CoordErrc::kNoNode)) return Entries{};
+    return node.error();
+  }
+  auto entries = decode_partition_reassignments(ByteView(node->data));
+  if (!entries) return entries.error();
+  return Entries(std::move(*entries));
+}
+
+Result<void> KafkaStore::create_partition_reassignments(const std::vector<PartitionReassignment>& entries) {
+  if (auto r = create_recursive(store_, "/admin"); !r) return r;
+  auto c = store_.create(paths::kReassignPartitions, view(encode_partition_reassignments(entries)),
+                         CreateMode::kPersistent);
+  if (!c) return c.error();
+  return {};
+}
+
+Result<void> KafkaStore::set_partition_reassignments(const std::vector<PartitionReassignment>& entries,
+                                                     const Fence& fence) {
+  const Op check = Op::check(paths::kControllerEpoch, fence.epoch_zk_version);
+  if (entries.empty()) {
+    const Op ops[] = {check, Op::remove(paths::kReassignPartitions)};
+    auto r = store_.multi(ops);
+    if (!r && !is(r.error(), CoordErrc::kNoNode)) return fence_or(store_, fence, r.error());
+    return {};
+  }
+  const Bytes data = encode_partition_reassignments(entries);
+  const Op set_ops[] = {check, Op::set(paths::kReassignPartitions, data)};
+  auto r = store_.multi(set_ops);
+  if (r) return {};
+  if (!is(r.error(), CoordErrc::kNoNode)) return fence_or(store_, fence, r.error());
+  const Op create_ops[] = {check, Op::create(paths::kReassignPartitions, data)};
+  auto c = store_.multi(create_ops);
+  if (!c) return fence_or(store_, fence, c.error());
+  return {};
+}
+
 // --- producer ids --------------------------------------------------------------------------------------
 
 Result<ProducerIdBlock> KafkaStore::claim_producer_id_block(int32_t broker_id, int64_t block_size) {

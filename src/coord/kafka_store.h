@@ -127,6 +127,20 @@ class KafkaStore {
   // Removes notifications older than max_age_ms (by the node's ctime).
   Result<void> purge_config_changes(int64_t now_ms, int64_t max_age_ms = 15 * 60 * 1000);
 
+  // --- reassignment (KIP-455, and the legacy /admin/reassign_partitions) -------
+  // The controller's rewrite of a topic's assignment (a reassignment's
+  // replicas, adding and removing lists), fenced. kNoTopic when it is gone.
+  Result<void> update_topic_assignment(const std::string& topic, const TopicAssignment& assignment,
+                                       const Fence& fence);
+  // The legacy node's entries; nullopt when there is none. `watch` is an
+  // exists-watch: it fires when the node appears, changes or goes.
+  Result<std::optional<std::vector<PartitionReassignment>>> partition_reassignments(Watch watch = {});
+  // What an old tool does: creates the node; kNodeExists while one is pending.
+  Result<void> create_partition_reassignments(const std::vector<PartitionReassignment>& entries);
+  // The controller's rewrite once some entries are done, fenced: the node
+  // with `entries` (created if absent), or deleted when `entries` is empty.
+  Result<void> set_partition_reassignments(const std::vector<PartitionReassignment>& entries, const Fence& fence);
+
   // --- producer ids ----------------------------------------------------------
   // Claims the next block of `block_size` ids with a conditional write,
   // retrying on kBadVersion.
