@@ -5,6 +5,7 @@
 // answer when the rebalance lets them.
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 
 #include "cluster/metadata_cache.h"
@@ -82,6 +83,23 @@ CoordinatorAnswer find_group_coordinator(RequestContext& ctx, const std::string&
   const cluster::TopicInfo* topic = snapshot->topic(group::kOffsetsTopic);
   if (!topic || topic->deleting()) {
     a.error = ErrorCode::kCoordinatorNotAvailable;
+    // Kafka's AutoTopicCreationManager: with fewer live brokers than
+    // offsets.topic.replication.factor the topic is not created (it could
+    // not be placed, or would be placed on fewer replicas than asked) and
+    // the client asks again, until enough brokers have registered.
+    const size_t live = snapshot->brokers.size();
+    if (!topic && live < static_cast<size_t>(std::max<int16_t>(1, ctx.config.offsets_topic_replication_factor))) {
+      static std::atomic<int64_t> last_warned{0};
+      const int64_t now = ctx.now_ms();
+      int64_t last = last_warned.load();
+      if (now - last >= 10000 && last_warned.compare_exchange_strong(last, now)) {
+        log()->warn("number of alive brokers '{}' does not meet the required replication factor '{}' for the "
+                    "offsets topic (offsets.topic.replication.factor): {} is not created yet. This can be "
+                    "ignored while the cluster is starting up and not all brokers are up yet",
+                    live, ctx.config.offsets_topic_replication_factor, group::kOffsetsTopic);
+      }
+      return a;
+    }
     if (ctx.services.topics && !topic) {
       NewTopic nt;
       nt.name = group::kOffsetsTopic;
