@@ -105,6 +105,7 @@ protocol::AlterPartitionResponse Controller::alter_partition(const protocol::Alt
       }
       // The leader learns from the answer; everyone's metadata from UpdateMetadata.
       for (int32_t p : changed) batch_.update_metadata(live, decision(name, p));
+      on_isr_changed(name, changed);  // a reassignment may be complete now
     }
     send_batch();
     answer->set_value(std::move(resp));

@@ -212,6 +212,7 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   loading_ = false;
   send_full_state(live_broker_ids());
   process_deletions();
+  resume_reassignments();
 }
 
 void Controller::resign() {
@@ -275,10 +276,14 @@ void Controller::refresh_brokers() {
     batch_.update_metadata_brokers(others);
     send_full_state(started);
   }
+  // A broker that went hosting nothing (decommissioned) changes no
+  // partition: the others still learn the live brokers (Kafka's onBrokerFailure).
+  if (!offline.empty()) batch_.update_metadata_brokers(live_broker_ids());
   // Leaders for partitions led by a broker that went (or that had none), and
   // dead replicas out of every ISR.
   for (auto& [name, t] : topics_) elect_leaders_for(name, offline);
   send_batch();
+  on_brokers_started(started);  // reassignments with replicas there go on
 }
 
 std::vector<int32_t> Controller::live_broker_ids() const {

@@ -36,6 +36,7 @@
 #include "cluster/topic_admin.h"
 #include "controller/channel_manager.h"
 #include "controller/request_batch.h"
+#include "controller/reassignment.h"
 #include "coord/kafka_store.h"
 #include "protocol/generated/alter_partition_request.h"
 #include "protocol/generated/alter_partition_response.h"
@@ -43,6 +44,10 @@
 #include "protocol/generated/controlled_shutdown_response.h"
 #include "protocol/generated/elect_leaders_request.h"
 #include "protocol/generated/elect_leaders_response.h"
+#include "protocol/generated/alter_partition_reassignments_request.h"
+#include "protocol/generated/alter_partition_reassignments_response.h"
+#include "protocol/generated/list_partition_reassignments_request.h"
+#include "protocol/generated/list_partition_reassignments_response.h"
 
 namespace keel::controller {
 
@@ -101,15 +106,15 @@ struct ControllerOptions {
   // The controller's requests to this broker, handed to its request handler
   // in-process (ChannelOptions::local); empty: over the network like the others.
   std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local_requests;
+  // Automatic preferred-leader balancing (Kafka's keys of the same names).
+  bool auto_leader_rebalance_enable = true;
+  int64_t leader_imbalance_check_interval_ms = 300000;
+  int32_t leader_imbalance_per_broker_percentage = 10;
   // After a crash, the previous process's registration lives until its store
   // session expires: start-up waits up to this long for it to go.
   int64_t registration_wait_ms = 0;
 };
 
-  // Automatic preferred-leader balancing (Kafka's keys of the same names).
-  bool auto_leader_rebalance_enable = true;
-  int64_t leader_imbalance_check_interval_ms = 300000;
-  int32_t leader_imbalance_per_broker_percentage = 10;
 class Controller : public cluster::TopicAdmin {
  public:
   Controller(coord::KafkaStore& store, cluster::MetadataCache& metadata, BrokerChannel& local,
@@ -149,6 +154,18 @@ class Controller : public cluster::TopicAdmin {
   // the state node (fenced) and tells every broker with UpdateMetadata. Waits
   // for the controller's event thread; any thread.
   protocol::AlterPartitionResponse alter_partition(const protocol::AlterPartitionRequest& req, int16_t version);
+
+  // --- reassignment (reassignment.cc)
+  // AlterPartitionReassignments (KIP-455): controller only (NOT_CONTROLLER
+  // elsewhere). Starts, replaces or (null replicas) cancels each partition's
+  // reassignment, answered once it is in the store, not once the data moved.
+  // Any thread (waits for the event thread).
+  protocol::AlterPartitionReassignmentsResponse alter_partition_reassignments(
+      const protocol::AlterPartitionReassignmentsRequest& req, int16_t version);
+  // ListPartitionReassignments: the named partitions (null: all) that are
+  // being reassigned. Controller only; any thread.
+  protocol::ListPartitionReassignmentsResponse list_partition_reassignments(
+      const protocol::ListPartitionReassignmentsRequest& req, int16_t version);
 
   // ElectLeaders (KIP-460; v0 is preferred only): controller only
   // (NOT_CONTROLLER elsewhere). Null topic_partitions elects every partition
@@ -236,14 +253,6 @@ class Controller : public cluster::TopicAdmin {
   };
   std::map<std::string, TopicState> topics_;
   std::set<std::string> deleting_;
-  std::unique_ptr<ChannelManager> channels_;
-  RequestBatch batch_;
-  bool loading_ = false;  // while a new controller reads the store: nothing is sent
-  int64_t last_config_change_ = -1;
-  uint64_t generation_ = 0;  // bumped on every (re)election; stale watches check it
-};
-
-}  // namespace keel::controller
   // Brokers that asked for a controlled shutdown and are still registered:
   // they lead nothing new and join no ISR (Kafka's shuttingDownBrokerIds).
   std::set<int32_t> shutting_down_;
@@ -253,3 +262,43 @@ class Controller : public cluster::TopicAdmin {
   // gets them back by preferred elections (only where it is in the ISR).
   void check_leader_imbalance();
   std::chrono::steady_clock::time_point next_imbalance_check_{};
+  std::unique_ptr<ChannelManager> channels_;
+  RequestBatch batch_;
+  bool loading_ = false;  // while a new controller reads the store: nothing is sent
+  int64_t last_config_change_ = -1;
+  uint64_t generation_ = 0;  // bumped on every (re)election; stale watches check it
+
+  // --- reassignment (reassignment.cc)
+  // Kafka's onPartitionReassignment, driven by ISR changes and broker
+  // start-ups; the assignment node records RS, AR and RR (reassignment.h).
+  using PartitionKey = std::pair<std::string, int32_t>;
+  // Validates and starts (or replaces, or with no target cancels) one
+  // partition's reassignment: none, or the error and message to answer.
+  std::pair<protocol::ErrorCode, std::string> reassign(const std::string& topic, int32_t partition,
+                                                       const std::optional<std::vector<int32_t>>& target);
+  // Writes RS/AR/RR, stops replicas no longer wanted, then goes on.
+  bool start_reassignment(const std::string& topic, int32_t partition, const ReplicaAssignment& next);
+  // Not done: a new leader epoch and LeaderAndIsr to every replica, so new
+  // ones start fetching. Done (every target replica in the ISR): complete.
+  void on_partition_reassignment(const std::string& topic, int32_t partition);
+  // The leader moves into the target if it is not there, the removed
+  // replicas leave the ISR and delete their logs, the node says RS = TRS.
+  void complete_reassignment(const std::string& topic, int32_t partition);
+  // Replicas out of a partition: out of the ISR (a leader among them hands
+  // over first), StopReplica with delete.
+  void stop_removed_replicas(const std::string& topic, int32_t partition, const std::vector<int32_t>& removed);
+  // The assignment node, fenced, then the controller's copy.
+  bool write_assignment(const std::string& topic, const coord::TopicAssignment& assignment);
+  // Hooks: an ISR changed (AlterPartition; posts, returns at once); brokers
+  // started; a new controller resumes what the store records.
+  void on_isr_changed(const std::string& topic, const std::vector<int32_t>& partitions);
+  void on_brokers_started(const std::vector<int32_t>& brokers);
+  void resume_reassignments();
+  // /admin/reassign_partitions (old tools): starts its entries; returns the
+  // partitions it started. Entries leave the node as they complete or fail.
+  std::set<PartitionKey> process_legacy_reassignments();
+  void drop_from_legacy_node(const std::function<bool(const coord::PartitionReassignment&)>& done);
+  std::set<PartitionKey> reassigning_;  // Kafka's partitionsBeingReassigned
+};
+
+}  // namespace keel::controller
