@@ -61,6 +61,10 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
   std::vector<protocol::ErrorCode> errors;
   errors.reserve(partitions.size());
   for (const ReplicaState& r : partitions) {
+    if (refuses_leadership(r)) {
+      errors.push_back(protocol::ErrorCode::kKafkaStorageError);
+      continue;
+    }
     std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>> config;
     if (topic_config_source_) {
       config = topic_config_source_(r.tp.topic);
@@ -70,6 +74,8 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
     const protocol::ErrorCode error =
         apply_leader_and_isr(r.tp, r.topic_id, r.state, config.first, std::move(config.second));
     errors.push_back(error);
+    // Hosted now: its high watermark is the partition's own from here on.
+    if (hw_checkpoints_ && error == protocol::ErrorCode::kNone) hw_checkpoints_->forget(r.tp);
     if (!fetchers_ || error != protocol::ErrorCode::kNone) continue;
     if (r.state.leader >= 0 && r.state.leader != broker_id_ && r.leader.id == r.state.leader) {
       fetchers_->follow(r.tp, r.leader);
@@ -78,6 +84,55 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
     }
   }
   return errors;
+}
+
+bool ReplicaManager::refuses_leadership(const ReplicaState& r) {
+  if (!hw_checkpoints_ || r.state.leader != broker_id_) return false;
+  const auto recorded = hw_checkpoints_->recorded(r.tp);
+  if (!recorded) return false;
+  const storage::Log* replica_log = logs_.get(r.tp);
+  const int64_t end = replica_log ? replica_log->log_end_offset() : 0;
+  const bool sole = r.state.isr.size() == 1 && r.state.replicas.size() > 1;
+  // Nothing lost, or other ISR members hold every acknowledged record (a
+  // replica that lost a tail left the ISR when it went down, so it cannot be
+  // one of several): the check is done.
+  if (end >= *recorded || !sole) {
+    hw_checkpoints_->forget(r.tp);
+    return false;
+  }
+  {
+    std::lock_guard lock(mu_);
+    // Refused once per run: a second election of this replica is the
+    // operator's unclean election with no better replica live.
+    if (!refused_.insert(r.tp).second) {
+      log()->warn("{}: leading with {} records fewer than the high watermark {} it had acknowledged, as elected",
+                  r.tp.dir_name(), *recorded - end, *recorded);
+      hw_checkpoints_->forget(r.tp);
+      return false;
+    }
+  }
+  log()->error("{}: refusing to lead: this replica's log ends at {} but its high watermark was {} before it stopped "
+               "(acknowledged records were lost with an unflushed tail), and it is the only in-sync replica, so the "
+               "others would truncate to it. The partition stays offline until an operator runs an unclean leader "
+               "election (kafka-leader-election --election-type unclean), which prefers another replica",
+               r.tp.dir_name(), end, *recorded);
+  return true;
+}
+
+void ReplicaManager::start_high_watermark_checkpoints(int64_t interval_ms) {
+  hw_checkpoints_ = std::make_unique<HighWatermarkCheckpoints>(logs_.log_dirs());
+  hw_checkpoints_->start(
+      [this] {
+        // Every log on disk; a replica not hosted yet has no high watermark
+        // of its own (-1), and keeps the one on record.
+        std::vector<HighWatermarkCheckpoints::Entry> out;
+        for (const auto& e : logs_.logs()) {
+          auto p = partition(e.tp);
+          out.push_back({e.log_dir, e.tp, p ? p->high_watermark() : -1});
+        }
+        return out;
+      },
+      interval_ms);
 }
 
 void ReplicaManager::start_isr_management(net::ClientRuntime& runtime, AlterPartitionOptions options,
@@ -162,6 +217,7 @@ void ReplicaManager::shutdown() {
   if (isr_thread_.joinable()) isr_thread_.join();
   if (fetchers_) fetchers_->shutdown();
   purgatory_.shutdown();
+  if (hw_checkpoints_) hw_checkpoints_->stop();
   // Producer state at the log end, so a clean restart replays nothing.
   for (const auto& p : partitions()) p->snapshot_producer_state();
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "cluster/delayed_fetch.h"
+#include "cluster/high_watermark_checkpoint.h"
 #include "cluster/alter_partition_manager.h"
 #include "cluster/partition.h"
 #include "cluster/replica_fetcher.h"
@@ -103,6 +105,12 @@ class ReplicaManager {
   storage::LogManager& logs() { return logs_; }
   DelayedFetchPurgatory& fetch_purgatory() { return purgatory_; }
 
+  // The replication-offset checkpoint (high_watermark_checkpoint.h): reads
+  // what the previous run wrote, then writes every interval_ms and at
+  // shutdown. Before the first LeaderAndIsr; without it nothing is written
+  // and no leadership is refused (unit tests).
+  void start_high_watermark_checkpoints(int64_t interval_ms);
+
   // Completes waiting fetches; the logs are the LogManager's to close.
   void shutdown();
 
@@ -127,6 +135,11 @@ class ReplicaManager {
   std::unique_ptr<ReplicaFetcherManager> fetchers_;
   std::unique_ptr<AlterPartitionManager> isr_changes_;
   Partition::IsrSender isr_sender_;
+  std::unique_ptr<HighWatermarkCheckpoints> hw_checkpoints_;
+  // A replica that lost acknowledged records and is the partition's only ISR
+  // member: KAFKA_STORAGE_ERROR instead of leading (and the loss reported).
+  bool refuses_leadership(const ReplicaState& r);
+  std::set<TopicPartition> refused_;  // under mu_
   std::thread isr_thread_;
   std::mutex isr_mu_;
   std::condition_variable isr_wake_;

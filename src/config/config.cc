@@ -205,6 +205,7 @@ const Binding kBindings[] = {
     {"replica.fetch.response.max.bytes", &C::replica_fetch_response_max_bytes},
     {"replica.fetch.backoff.ms", &C::replica_fetch_backoff_ms},
     {"replica.socket.timeout.ms", &C::replica_socket_timeout_ms},
+    {"replica.high.watermark.checkpoint.interval.ms", &C::replica_high_watermark_checkpoint_interval_ms},
     {"controlled.shutdown.enable", &C::controlled_shutdown_enable},
     {"controlled.shutdown.max.retries", &C::controlled_shutdown_max_retries},
     {"controlled.shutdown.retry.backoff.ms", &C::controlled_shutdown_retry_backoff_ms},

@@ -155,6 +155,7 @@ struct BrokerConfig {
   int32_t replica_fetch_response_max_bytes = 10485760;
   int32_t replica_fetch_backoff_ms = 1000;
   int32_t replica_socket_timeout_ms = 30000;
+  int64_t replica_high_watermark_checkpoint_interval_ms = 5000;
   bool controlled_shutdown_enable = true;
   int32_t controlled_shutdown_max_retries = 3;
   int64_t controlled_shutdown_retry_backoff_ms = 5000;

@@ -211,6 +211,8 @@ const std::vector<KeyDef>& table() {
        "Pause of a follower's fetching after an error.", ""},
       {"replica.socket.timeout.ms", KeyType::kInt, "30000", 1, nullopt, {},
        "Longest a follower waits for a fetch response (beyond the fetch's own wait).", ""},
+      {"replica.high.watermark.checkpoint.interval.ms", KeyType::kLong, "5000", 1, nullopt, {},
+       "How often each log dir's replication-offset-checkpoint (the high watermarks) is written.", ""},
       {"controlled.shutdown.enable", KeyType::kBool, "true", nullopt, nullopt, {},
        "Move leadership away before stopping.", ""},
       {"controlled.shutdown.max.retries", KeyType::kInt, "3", 1, nullopt, {},

@@ -202,6 +202,7 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   topics_.clear();
   live_brokers_.clear();
   shutting_down_.clear();  // a stopping broker asks the new controller again
+  offline_replicas_.clear();
   next_imbalance_check_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
   watch_controller();

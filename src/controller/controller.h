@@ -256,6 +256,13 @@ class Controller : public cluster::TopicAdmin {
   // Brokers that asked for a controlled shutdown and are still registered:
   // they lead nothing new and join no ISR (Kafka's shuttingDownBrokerIds).
   std::set<int32_t> shutting_down_;
+  // Replicas that answered LeaderAndIsr with KAFKA_STORAGE_ERROR (a replica
+  // that lost acknowledged records refuses to lead): no clean election picks
+  // them; an unclean one only when no other replica is live. Cleared when
+  // the partition gets another leader, and by a new controller.
+  std::map<std::pair<std::string, int32_t>, std::set<int32_t>> offline_replicas_;
+  bool replica_offline(const std::string& topic, int32_t partition, int32_t broker) const;
+  void on_leader_and_isr_answer(int32_t broker, const Bytes& body);
   // Automatic preferred-leader balancing (auto.leader.rebalance.enable).
   // Every leader.imbalance.check.interval: a broker whose preferred
   // partitions are led elsewhere beyond leader.imbalance.per.broker.percentage

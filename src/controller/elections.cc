@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "controller/internal.h"
+#include "protocol/generated/leader_and_isr_response.h"
 
 namespace keel::controller {
 
@@ -45,14 +46,14 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
     } else {
       int32_t leader = -1;
       for (int32_t r : replicas) {
-        if (contains(isr, r)) {
+        if (contains(isr, r) && !replica_offline(name, p, r)) {
           leader = r;
           break;
         }
       }
       if (leader < 0 && unclean_allowed(name)) {
         for (int32_t r : replicas) {
-          if (usable(r)) {
+          if (usable(r) && !replica_offline(name, p, r)) {
             leader = r;
             log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
             isr = {r};
@@ -104,7 +105,52 @@ bool Controller::write_state(const std::string& topic, int32_t partition, coord:
   log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", topic, partition, node.state.leader,
               next.leader, fmt::join(node.state.isr, ","), fmt::join(next.isr, ","), next.leader_epoch);
   node = {next, *updated};
+  if (next.leader >= 0) offline_replicas_.erase({topic, partition});
   return true;
+}
+
+bool Controller::replica_offline(const std::string& topic, int32_t partition, int32_t broker) const {
+  auto it = offline_replicas_.find({topic, partition});
+  return it != offline_replicas_.end() && it->second.contains(broker);
+}
+
+void Controller::on_leader_and_isr_answer(int32_t broker, const Bytes& body) {
+  ByteReader r{ByteView(body)};
+  protocol::LeaderAndIsrResponse resp;
+  if (!resp.decode(r, RequestBatch::kLeaderAndIsrVersion)) return;
+  std::vector<std::pair<std::string, int32_t>> lost_leaders;
+  for (const auto& t : resp.topics) {
+    std::string name;
+    for (const auto& [n, ts] : topics_) {
+      if (ts.id == t.topic_id) name = n;
+    }
+    if (name.empty()) continue;
+    for (const auto& pe : t.partition_errors) {
+      if (pe.error_code != static_cast<int16_t>(ErrorCode::kKafkaStorageError)) continue;
+      offline_replicas_[{name, pe.partition_index}].insert(broker);
+      auto s = topics_.at(name).states.find(pe.partition_index);
+      if (s != topics_.at(name).states.end() && s->second.state.leader == broker) {
+        lost_leaders.emplace_back(name, pe.partition_index);
+      }
+    }
+  }
+  for (const auto& tp : lost_leaders) {
+    log()->error("{}-{}: broker {} cannot lead (its replica is offline or lost acknowledged records)", tp.first,
+                 tp.second, broker);
+    const auto outcome = elect({tp}, ElectionRule::kOffline);
+    if (!is_controller_) return;
+    if (outcome.at(tp).error != ErrorCode::kEligibleLeadersNotAvailable) continue;
+    // Nobody else can lead: offline (leader -1, the ISR kept), as Kafka
+    // leaves a partition whose last ISR member is gone.
+    coord::PartitionState next = topics_.at(tp.first).states.at(tp.second).state;
+    next.leader = -1;
+    if (write_state(tp.first, tp.second, next)) {
+      log()->error("{}-{} is offline: no other in-sync replica; an unclean leader election brings it back with the "
+                   "best other replica",
+                   tp.first, tp.second);
+      publish(tp.first, {tp.second});
+    }
+  }
 }
 
 std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
@@ -125,7 +171,9 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     }
     const coord::PartitionState& cur = t->second.states.at(p).state;
     const std::vector<int32_t>& replicas = t->second.assignment.partitions.at(p);
-    auto in_sync = [&](int32_t r) { return contains(live, r) && contains(cur.isr, r) && !excluded_from(excluded, r); };
+    auto in_sync = [&](int32_t r) {
+      return contains(live, r) && contains(cur.isr, r) && !excluded_from(excluded, r) && !replica_offline(name, p, r);
+    };
     coord::PartitionState next = cur;
     int32_t leader = -1;
     switch (rule) {
@@ -144,7 +192,7 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
       case ElectionRule::kOffline:
       case ElectionRule::kUnclean:
         if (rule == ElectionRule::kUnclean || rule == ElectionRule::kOffline) {
-          if (cur.leader >= 0 && contains(live, cur.leader)) {
+          if (cur.leader >= 0 && contains(live, cur.leader) && !replica_offline(name, p, cur.leader)) {
             o.error = ErrorCode::kElectionNotNeeded;
             o.message = "the partition has a live leader";
             break;
@@ -159,12 +207,17 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
         }
         if (leader < 0 && (rule == ElectionRule::kUnclean ||
                            (rule == ElectionRule::kOffline && unclean_allowed(name)))) {
-          for (int32_t r : replicas) {
-            if (contains(live, r)) {
-              leader = r;
-              next.isr = {r};
-              log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
-              break;
+          // The first live replica; one that refused to lead only when no
+          // other is live, and only when an operator asked (kUnclean).
+          for (int pass = 0; pass < 2 && leader < 0; ++pass) {
+            if (pass == 1 && rule != ElectionRule::kUnclean) break;
+            for (int32_t r : replicas) {
+              if (contains(live, r) && !excluded_from(excluded, r) && (pass == 1 || !replica_offline(name, p, r))) {
+                leader = r;
+                next.isr = {r};
+                log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+                break;
+              }
             }
           }
         }
@@ -300,7 +353,14 @@ void Controller::send_full_state(const std::vector<int32_t>& brokers) {
 
 void Controller::send_batch() {
   if (loading_ || !is_controller_ || !channels_ || batch_.empty()) return;
-  batch_.send(*channels_, options_.broker_id, fence_.controller_epoch, live_brokers_, options_.inter_broker_listener);
+  const uint64_t gen = generation_;
+  batch_.send(*channels_, options_.broker_id, fence_.controller_epoch, live_brokers_, options_.inter_broker_listener,
+              [this, gen](int32_t broker, Result<Bytes> body) {
+                if (!body) return;
+                post([this, gen, broker, body = std::move(*body)] {
+                  if (gen == generation_ && is_controller_) on_leader_and_isr_answer(broker, body);
+                });
+              });
 }
 
 }  // namespace keel::controller

@@ -74,7 +74,8 @@ void RequestBatch::stop_replica(int32_t broker, const std::string& topic, int32_
 }
 
 void RequestBatch::send(ChannelManager& channels, int32_t controller_id, int32_t controller_epoch,
-                        const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener) {
+                        const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener,
+                        const LeaderAndIsrAnswer& on_leader_and_isr) {
   for (auto& [broker, partitions] : leader_and_isr_) {
     auto target = live.find(broker);
     if (target == live.end()) continue;
@@ -102,8 +103,12 @@ void RequestBatch::send(ChannelManager& channels, int32_t controller_id, int32_t
       ll.host_name = ep->host;
       ll.port = ep->port;
     }
+    ChannelManager::Callback answered;
+    if (on_leader_and_isr) {
+      answered = [on_leader_and_isr, broker](Result<Bytes> body) { on_leader_and_isr(broker, std::move(body)); };
+    }
     channels.send(broker, protocol::LeaderAndIsrRequest::kApiKey, kLeaderAndIsrVersion,
-                  encode(req, kLeaderAndIsrVersion));
+                  encode(req, kLeaderAndIsrVersion), std::move(answered));
   }
 
   std::vector<protocol::UpdateMetadataRequest::UpdateMetadataBroker> brokers;

@@ -8,6 +8,7 @@
 // any metadata points clients at it.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -52,8 +53,11 @@ class RequestBatch {
 
   // Encodes and queues everything gathered on `channels`, then forgets it.
   // Brokers not in `live` are skipped.
+  // `on_leader_and_isr` gets each broker's LeaderAndIsr answer (the body).
+  using LeaderAndIsrAnswer = std::function<void(int32_t broker, Result<Bytes> body)>;
   void send(ChannelManager& channels, int32_t controller_id, int32_t controller_epoch,
-            const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener);
+            const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener,
+            const LeaderAndIsrAnswer& on_leader_and_isr = {});
 
  private:
   struct Stop {

@@ -311,16 +311,16 @@ void Broker::start() {
       done(std::move(out));
     });
   };
+  co.local_requests = local_requests_;
   co.inter_broker_listener = config_.inter_broker_listener_name;
   co.unclean_leader_election_enable = config_.unclean_leader_election_enable;
-  controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
-  services_.topics = controller_.get();
-  co.local_requests = local_requests_;
-  services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
-  cluster::ReplicaFetcherOptions fo;
   co.auto_leader_rebalance_enable = config_.auto_leader_rebalance_enable;
   co.leader_imbalance_check_interval_ms = config_.leader_imbalance_check_interval_seconds * 1000;
   co.leader_imbalance_per_broker_percentage = config_.leader_imbalance_per_broker_percentage;
+  controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
+  services_.topics = controller_.get();
+  services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
+  cluster::ReplicaFetcherOptions fo;
   fo.num_fetchers = config_.num_replica_fetchers;
   fo.max_wait_ms = config_.replica_fetch_wait_max_ms;
   fo.min_bytes = config_.replica_fetch_min_bytes;
@@ -329,6 +329,7 @@ void Broker::start() {
   fo.backoff_ms = config_.replica_fetch_backoff_ms;
   fo.request_timeout_ms = config_.replica_socket_timeout_ms;
   replicas_->start_fetchers(fo);
+  replicas_->start_high_watermark_checkpoints(config_.replica_high_watermark_checkpoint_interval_ms);
   services_.controller = controller_.get();
   cluster::AlterPartitionOptions ao;
   ao.broker_id = config_.broker_id;
@@ -385,10 +386,6 @@ void Broker::start() {
   server_->start();
 }
 
-void Broker::stop() {
-  if (stopped_) return;
-  stopped_ = true;
-  // With ZooKeeper unreachable, nothing waits for it to come back any more:
 void Broker::controlled_shutdown() {
   // Only a broker that is serving and registered has leaderships to hand
   // over; a single broker has nobody to hand them to.
@@ -406,10 +403,14 @@ void Broker::controlled_shutdown() {
   cluster::controlled_shutdown(*inter_broker_, *metadata_, o);
 }
 
+void Broker::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  controlled_shutdown();
+  // With ZooKeeper unreachable, nothing waits for it to come back any more:
   // the store's requests fail at once and the stop goes on.
   if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) zk->stop_waiting();
   // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR: the
-  controlled_shutdown();
   // members look for the coordinator again) while connections are open.
   if (groups_) groups_->shutdown();
   // Parked fetches and acks=all produces are answered while the

@@ -84,6 +84,8 @@ class LogManager {
   // readers holding FileRanges keep their descriptors. Absent tp: no-op.
   Result<void> remove(const TopicPartition& tp);
   size_t partition_count() const;
+  // log.dirs as configured (online or not).
+  const std::vector<std::string>& log_dirs() const { return options_.log_dirs; }
   std::vector<std::string> offline_dirs() const;
   bool loaded_cleanly(const std::string& dir) const;
   FileCache& file_cache() { return cache_; }
