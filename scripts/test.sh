@@ -23,9 +23,11 @@ if [ -f tests/fuzz/CMakeLists.txt ]; then
   scripts/fuzz.sh smoke
 fi
 
+# Cluster tests start their own ZooKeeper, whatever the store: they run in the
+# ZooKeeper pass only (the `cluster` marker, tests/integration/conftest.py).
 echo "== integration tests (embedded store)"
 KEEL_BIN="$root/build/src/keel" KEEL_STORE=embedded \
-  /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
+  /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider -m "not cluster"
 echo "== integration tests (ZooKeeper)"
 KEEL_BIN="$root/build/src/keel" KEEL_STORE=zookeeper \
   /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider

@@ -231,3 +231,16 @@ def make_broker(tmp_path):
     yield make
     for b in made:
         b.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cluster: starts its own ZooKeeper and several brokers; the store pass "
+                                       "(KEEL_STORE) does not matter to it, so CI runs it once")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start a cluster on their own ZooKeeper (the zk fixture) are
+    marked `cluster`: scripts/test.sh runs them in the ZooKeeper pass only."""
+    for item in items:
+        if "zk" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
