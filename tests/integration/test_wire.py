@@ -24,6 +24,8 @@ SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
           23: (0, 4), 32: (0, 4), 33: (0, 2), 35: (0, 4), 37: (0, 3), 42: (0, 2), 44: (0, 1), 47: (0, 0), 60: (0, 1),
           # AlterPartition: leaders' ISR changes, answered by the controller (KIP-497)
           56: (0, 3),
+          # ControlledShutdown, ElectLeaders and the reassignment APIs: the controller's (docs/replication.md)
+          7: (0, 3), 43: (0, 2), 45: (0, 0), 46: (0, 0),
           # DescribeTopicPartitions: KRaft-only in Kafka, served here for the 3.8+ admin client (KIP-966)
           75: (0, 0)}
 
