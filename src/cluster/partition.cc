@@ -235,6 +235,7 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       out.error = ErrorCode::kNotLeaderOrFollower;
       return out;
     }
+    out.leader_epoch = state_.leader_epoch;
     if (acks == -1 && static_cast<int32_t>(state_.isr.size()) < config_->min_insync_replicas) {
       out.error = ErrorCode::kNotEnoughReplicas;
       out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +

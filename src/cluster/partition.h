@@ -62,6 +62,7 @@ struct AppendOutcome {
   int64_t log_append_time = -1;
   int64_t log_start_offset = -1;
   int64_t last_offset = -1;
+  int32_t leader_epoch = -1;  // the leadership the records were appended under
 };
 
 enum class Isolation : int8_t { kReadUncommitted = 0, kReadCommitted = 1 };

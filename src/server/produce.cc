@@ -66,7 +66,15 @@ struct PendingProduce {
   struct Waiting {
     std::shared_ptr<cluster::Partition> partition;
     int64_t last_offset;
+    int32_t leader_epoch;  // the leadership the records were appended under
     ProduceResponse::PartitionProduceResponse* slot;
+    // Replicated under the same leadership: a broker that lost it (and
+    // perhaps truncated these records and fetched others since) cannot
+    // vouch for them, as Kafka's DelayedProduce requires the leader.
+    bool still_leading() const {
+      const auto s = partition->leader_state();
+      return partition->is_leader() && s.leader_epoch == leader_epoch;
+    }
   };
   std::vector<Waiting> waiting;
 
@@ -79,7 +87,7 @@ struct PendingProduce {
   void finish(bool expired) {
     std::lock_guard lock(mu);
     for (auto& w : waiting) {
-      if (w.partition->high_watermark() > w.last_offset) {
+      if (w.still_leading() && w.partition->high_watermark() > w.last_offset) {
         // Kafka's DelayedProduce: replicated, but if the ISR has shrunk below
         // min.insync.replicas meanwhile the records are not as safe as
         // acks=all promised: NOT_ENOUGH_REPLICAS_AFTER_APPEND (they stay in the log).
@@ -92,7 +100,8 @@ struct PendingProduce {
         }
         continue;
       }
-      w.slot->error_code = static_cast<int16_t>(expired ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
+      w.slot->error_code =
+          static_cast<int16_t>(expired && w.still_leading() ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
       w.slot->base_offset = -1;
     }
     add_leader_hints(response, version, *metadata, listener);
@@ -205,7 +214,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
       rp.log_append_time_ms = appended.log_append_time;
       rp.log_start_offset = appended.log_start_offset;
       if (req.acks == -1 && partition->high_watermark() <= appended.last_offset) {
-        pending->waiting.push_back({partition, appended.last_offset, &rp});
+        pending->waiting.push_back({partition, appended.last_offset, appended.leader_epoch, &rp});
       }
     }
   }
@@ -233,7 +242,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
   for (const auto& w : pending->waiting) watched.push_back(w.partition->tp());
   auto ready = [pending] {
     for (const auto& w : pending->waiting) {
-      if (w.partition->high_watermark() <= w.last_offset && w.partition->is_leader()) return false;
+      if (w.partition->high_watermark() <= w.last_offset && w.still_leading()) return false;
     }
     return true;
   };
