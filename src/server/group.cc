@@ -320,7 +320,9 @@ Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWrite
   return {};
 }
 
-Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+// Answered once the commit is replicated (the coordinator appends with
+// acks=all), from the coordinator's callback: no handler thread waits.
+Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, Responder responder) {
   protocol::OffsetCommitRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   const int16_t version = ctx.api_version();
@@ -333,7 +335,8 @@ Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWri
   cr.retention_ms = version >= 2 && version <= 4 ? req.retention_time_ms : -1;
   // Which request partition each coordinator partition answers; the rest
   // are answered here (an unknown topic or partition, as Kafka checks).
-  protocol::OffsetCommitResponse resp;
+  auto shared = std::make_shared<protocol::OffsetCommitResponse>();
+  protocol::OffsetCommitResponse& resp = *shared;
   std::vector<int16_t*> slots;
   for (const auto& t : req.topics) {
     auto& rt = resp.topics.emplace_back();
@@ -362,16 +365,15 @@ Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWri
       if (rp.error_code == 0) slots.push_back(&rp.error_code);
     }
   }
-  if (!cr.partitions.empty()) {
-    group::CommitResult r;
-    if (ctx.services.groups) {
-      r = ctx.services.groups->commit_offsets(cr);
-    } else {
-      r.partitions.assign(cr.partitions.size(), ErrorCode::kCoordinatorNotAvailable);
-    }
-    for (size_t i = 0; i < slots.size() && i < r.partitions.size(); ++i) *slots[i] = code(r.partitions[i]);
+  if (cr.partitions.empty() || !ctx.services.groups) {
+    for (int16_t* slot : slots) *slot = code(ErrorCode::kCoordinatorNotAvailable);
+    send_encoded(responder, resp, version);
+    return {};
   }
-  resp.encode(out, version);
+  ctx.services.groups->commit_offsets(cr, [shared, slots, responder, version](group::CommitResult r) mutable {
+    for (size_t i = 0; i < slots.size() && i < r.partitions.size(); ++i) *slots[i] = code(r.partitions[i]);
+    send_encoded(responder, *shared, version);
+  });
   return {};
 }
 

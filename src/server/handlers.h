@@ -65,7 +65,7 @@ Result<void> handle_join_group(RequestContext& ctx, ByteReader& body, Responder 
 Result<void> handle_sync_group(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_heartbeat(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWriter& out);
-Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);

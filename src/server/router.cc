@@ -33,7 +33,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kLeaderAndIsr), 0, 7, &handle_leader_and_isr},
     {key(ApiKey::kStopReplica), 0, 4, &handle_stop_replica},
     {key(ApiKey::kUpdateMetadata), 0, 8, &handle_update_metadata},
-    {key(ApiKey::kOffsetCommit), 0, 9, &handle_offset_commit},
+    {key(ApiKey::kOffsetCommit), 0, 9, nullptr, &handle_offset_commit},
     {key(ApiKey::kOffsetFetch), 0, 9, &handle_offset_fetch},
     {key(ApiKey::kFindCoordinator), 0, 6, &handle_find_coordinator},
     {key(ApiKey::kJoinGroup), 0, 9, nullptr, &handle_join_group},
