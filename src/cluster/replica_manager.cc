@@ -60,17 +60,23 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
     const std::vector<ReplicaState>& partitions) {
   std::vector<protocol::ErrorCode> errors;
   errors.reserve(partitions.size());
+  // A topic's config is read (from the store) once per request, not once
+  // per partition: a request may carry thousands of one topic's partitions.
+  std::map<std::string, std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>>> configs;
   for (const ReplicaState& r : partitions) {
     if (refuses_leadership(r)) {
       errors.push_back(protocol::ErrorCode::kKafkaStorageError);
       continue;
     }
-    std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>> config;
-    if (topic_config_source_) {
-      config = topic_config_source_(r.tp.topic);
-    } else {
-      config = {storage::LogConfig{}, std::make_shared<PartitionConfig>()};
+    auto cached = configs.find(r.tp.topic);
+    if (cached == configs.end()) {
+      cached = configs
+                   .emplace(r.tp.topic, topic_config_source_
+                                            ? topic_config_source_(r.tp.topic)
+                                            : std::make_pair(storage::LogConfig{}, std::make_shared<PartitionConfig>()))
+                   .first;
     }
+    auto config = cached->second;
     const protocol::ErrorCode error =
         apply_leader_and_isr(r.tp, r.topic_id, r.state, config.first, std::move(config.second));
     errors.push_back(error);

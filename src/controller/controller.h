@@ -209,6 +209,10 @@ class Controller : public cluster::TopicAdmin {
   // Writes one partition's next state (leader epoch bumped, fenced by the
   // controller epoch); false when it could not (resigned on a moved controller).
   bool write_state(const std::string& topic, int32_t partition, coord::PartitionState next);
+  // Several at once (update_partition_states), falling back to write_state
+  // one by one; which were written, in order.
+  std::vector<bool> write_states(
+      const std::vector<std::pair<std::pair<std::string, int32_t>, coord::PartitionState>>& updates);
   // Runs `fn` on the event thread and waits for it (request handlers):
   // false when it did not run within the timeout (the controller stopping).
   // `fn` may still run after a timeout, so it must own what it touches.

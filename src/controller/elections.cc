@@ -159,6 +159,7 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
   std::map<std::pair<std::string, int32_t>, ElectionOutcome> out;
   const std::vector<int32_t> live = live_broker_ids();
   std::map<std::string, std::vector<int32_t>> changed;
+  std::vector<std::pair<std::pair<std::string, int32_t>, coord::PartitionState>> to_write;
   for (const auto& tp : partitions) {
     ElectionOutcome& o = out[tp];
     const auto& [name, p] = tp;
@@ -244,17 +245,65 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     }
     o.leader = leader;
     if (next == cur) continue;
-    if (!write_state(name, p, next)) {
-      o.error = is_controller_ ? ErrorCode::kUnknownServerError : ErrorCode::kNotController;
-      o.message = "cannot write the partition state";
-      o.leader = cur.leader;
-      if (!is_controller_) break;
+    to_write.push_back({tp, next});
+  }
+  // Written together (one store round trip per 500 partitions: a controlled
+  // shutdown of a broker leading thousands), one by one if that fails.
+  const std::vector<bool> written = write_states(to_write);
+  for (size_t i = 0; i < to_write.size(); ++i) {
+    const auto& [tp, next] = to_write[i];
+    if (written[i]) {
+      changed[tp.first].push_back(tp.second);
       continue;
     }
-    changed[name].push_back(p);
+    ElectionOutcome& o = out[tp];
+    o.error = is_controller_ ? ErrorCode::kUnknownServerError : ErrorCode::kNotController;
+    o.message = "cannot write the partition state";
+    o.leader = topics_.at(tp.first).states.at(tp.second).state.leader;
   }
   for (const auto& [name, ps] : changed) publish(name, ps);
   return out;
+}
+
+std::vector<bool> Controller::write_states(
+    const std::vector<std::pair<std::pair<std::string, int32_t>, coord::PartitionState>>& updates) {
+  constexpr size_t kChunk = 500;
+  std::vector<bool> written(updates.size(), false);
+  for (size_t start = 0; start < updates.size() && is_controller_; start += kChunk) {
+    const size_t end = std::min(updates.size(), start + kChunk);
+    std::vector<coord::KafkaStore::StateUpdate> batch;
+    for (size_t i = start; i < end; ++i) {
+      const auto& [tp, next] = updates[i];
+      const auto& node = topics_.at(tp.first).states.at(tp.second);
+      coord::PartitionState s = next;
+      s.leader_epoch = node.state.leader_epoch + 1;
+      s.controller_epoch = fence_.controller_epoch;
+      batch.push_back({tp.first, tp.second, s, node.zk_version});
+    }
+    auto versions = batch.size() > 1 ? store_.update_partition_states(batch, fence_)
+                                     : Result<std::vector<int32_t>>(std::make_error_code(std::errc::invalid_argument));
+    if (versions && versions->size() == batch.size()) {
+      for (size_t k = 0; k < batch.size(); ++k) {
+        auto& node = topics_.at(batch[k].topic).states.at(batch[k].partition);
+        log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", batch[k].topic, batch[k].partition,
+                    node.state.leader, batch[k].state.leader, fmt::join(node.state.isr, ","),
+                    fmt::join(batch[k].state.isr, ","), batch[k].state.leader_epoch);
+        node = {batch[k].state, (*versions)[k]};
+        if (batch[k].state.leader >= 0) offline_replicas_.erase({batch[k].topic, batch[k].partition});
+        written[start + k] = true;
+      }
+      continue;
+    }
+    if (!versions && versions.error() == coord::KafkaStoreErrc::kControllerMoved) {
+      resign();
+      break;
+    }
+    // The chunk is atomic: nothing of it was written; one by one tells which can be.
+    for (size_t i = start; i < end && is_controller_; ++i) {
+      written[i] = write_state(updates[i].first.first, updates[i].first.second, updates[i].second);
+    }
+  }
+  return written;
 }
 
 void Controller::check_leader_imbalance() {

@@ -312,6 +312,23 @@ Result<int32_t> KafkaStore::update_partition_state(const std::string& topic, int
   return (*r)[1].stat.version;
 }
 
+Result<std::vector<int32_t>> KafkaStore::update_partition_states(const std::vector<StateUpdate>& updates,
+                                                                 const Fence& fence) {
+  std::vector<Op> ops;
+  ops.reserve(updates.size() + 1);
+  ops.push_back(Op::check(paths::kControllerEpoch, fence.epoch_zk_version));
+  for (const auto& u : updates) {
+    ops.push_back(Op::set(paths::partition_state(u.topic, u.partition), encode_partition_state(u.state),
+                          u.expected_zk_version));
+  }
+  auto r = store_.multi(ops);
+  if (!r) return fence_or(store_, fence, r.error());
+  std::vector<int32_t> versions;
+  versions.reserve(updates.size());
+  for (size_t k = 1; k < r->size(); ++k) versions.push_back((*r)[k].stat.version);
+  return versions;
+}
+
 // --- configs -------------------------------------------------------------------------------------------
 
 Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::string& type, const std::string& name) {

@@ -112,6 +112,18 @@ class KafkaStore {
   Result<int32_t> update_partition_state(const std::string& topic, int32_t partition,
                                          const PartitionState& state, int32_t expected_zk_version,
                                          const Fence& fence);
+  // Many partitions' states in one multi (a controlled shutdown of a broker
+  // leading thousands), fenced like update_partition_state; the new
+  // zkVersions in order. Atomic: any failure fails all, and the caller
+  // retries one by one to learn which. Keep a call under ZooKeeper's 1 MB
+  // request limit (the controller sends 500 at a time).
+  struct StateUpdate {
+    std::string topic;
+    int32_t partition = 0;
+    PartitionState state;
+    int32_t expected_zk_version = 0;
+  };
+  Result<std::vector<int32_t>> update_partition_states(const std::vector<StateUpdate>& updates, const Fence& fence);
 
   // --- configs ---------------------------------------------------------------
   // entity_type: "topics" or "brokers"; name: topic name, broker id, or "<default>".
