@@ -1,0 +1,332 @@
+#!/usr/bin/python3
+"""Cluster benchmarks (issue 21), three keel brokers and a ZooKeeper on this
+machine, each figure beside a limit measured in the same run:
+
+  throughput   RF=3 acks=all against RF=1 on the same load (keel-load, 1 KiB)
+  latency      p99 / p99.9 at 10,000 records/s of 1 KiB, RF=3, acks=all
+  failover     kill -9 of a leader: time until a producer's new records are acked
+  shutdown     SIGTERM of a broker: the longest any partition goes without an
+               acknowledged write while a producer runs (controlled shutdown)
+  big-shutdown SIGTERM of a broker leading 2,000 partitions: its controlled shutdown
+  catch-up     a follower restarted on an empty data directory: bytes/s until it is
+               back in every ISR, against the disk's sequential write rate (dd)
+
+    benchmarks/cluster_bench.py [--only NAME,...] [--keel build/src/keel]
+        [--load build/benchmarks/load/keel-load]
+
+Prints one JSON object per measurement and a summary; nothing here is a test.
+The brokers are started from tests/integration's harness (conftest.Broker,
+ZooKeeper), so their settings are the tests' defaults plus what is set here."""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+
+def log(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def load_average():
+    return float(open("/proc/loadavg").read().split()[0])
+
+
+def disk_write_rate(where, mib=512):
+    """Sequential write with an fsync at the end (dd conv=fdatasync): MB/s."""
+    path = Path(where) / "dd-probe"
+    start = time.time()
+    subprocess.run(["dd", "if=/dev/zero", "of=%s" % path, "bs=1M", "count=%d" % mib, "conv=fdatasync"],
+                   check=True, capture_output=True)
+    took = time.time() - start
+    path.unlink()
+    return mib * 1048576 / took / 1e6
+
+
+class Cluster:
+    def __init__(self, workdir, extra=""):
+        from conftest import Broker, ZooKeeper
+        self.zk = ZooKeeper().start()
+        chroot = self.zk.connect + "/bench"
+        self.brokers = [Broker(Path(workdir) / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=extra)
+                        for i in (1, 2, 3)]
+        for b in self.brokers:
+            # The harness logs at debug for the tests; a benchmark does not.
+            b.config_path.write_text(b.config_path.read_text().replace("level: debug", "level: info"))
+            b.start()
+        self.wait(lambda: set(self.metadata().brokers) == {1, 2, 3}, "the cluster")
+
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+        return AdminClient({"bootstrap.servers": self.bootstrap()})
+
+    def bootstrap(self):
+        return ",".join(b.bootstrap for b in self.brokers if b.alive())
+
+    def metadata(self, topic=None):
+        try:
+            return self.admin().list_topics(topic, timeout=10)
+        except Exception:
+            return None
+
+    def partitions(self, topic):
+        for _ in range(5):  # a busy machine may time a metadata request out
+            md = self.metadata(topic)
+            t = md.topics.get(topic) if md else None
+            if t is not None and t.error is None:
+                return t.partitions
+            time.sleep(0.5)
+        return {}
+
+    def wait(self, check, what, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("timed out waiting for " + what)
+
+    def create(self, topic, partitions, rf, assignment=None, configs=None):
+        from confluent_kafka.admin import NewTopic
+        if assignment:
+            nt = NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment,
+                          config=configs or {})
+        else:
+            nt = NewTopic(topic, num_partitions=partitions, replication_factor=rf, config=configs or {})
+        admin = self.admin()
+        admin.create_topics([nt], request_timeout=120)[topic].result(120)
+        n = len(assignment) if assignment else partitions
+        r = len(assignment[0]) if assignment else rf
+        self.wait(lambda: (ps := self.partitions(topic)) and len(ps) == n
+                  and all(p.leader >= 0 and len(p.isrs) == r for p in ps.values()), topic + " in sync", 300)
+
+    def stop(self):
+        for b in self.brokers:
+            b.stop(timeout=60)
+        self.zk.stop() if hasattr(self.zk, "stop") else None
+        if hasattr(self.zk, "cleanup"):
+            self.zk.cleanup()
+
+
+def keel_load(args, *extra):
+    out = subprocess.run([args.load, *extra], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("keel-load failed: " + out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_throughput(args, c):
+    c.create("rf1", 6, 1)
+    c.create("rf3", 6, 3, configs={"min.insync.replicas": "2"})
+    rounds = []
+    for r in range(args.rounds):
+        row = {}
+        for topic in ("rf1", "rf3") if r % 2 == 0 else ("rf3", "rf1"):
+            res = keel_load(args, "produce", "--bootstrap", c.bootstrap(), "--topic", topic, "--duration",
+                            str(args.seconds), "--record-size", "1024", "--acks", "all", "--partitions", "6",
+                            "--linger-ms", "5")
+            row[topic] = res
+        ratio = row["rf3"]["records_per_s"] / row["rf1"]["records_per_s"]
+        log(bench="throughput", round=r, rf1=row["rf1"]["records_per_s"], rf3=row["rf3"]["records_per_s"],
+            rf1_mb_s=row["rf1"].get("mb_per_s"), rf3_mb_s=row["rf3"].get("mb_per_s"), ratio=round(ratio, 3),
+            load=load_average())
+        rounds.append(ratio)
+    return {"rf3_over_rf1": sorted(rounds)}
+
+
+def bench_latency(args, c):
+    c.create("lat", 6, 3, configs={"min.insync.replicas": "2"})
+    res = keel_load(args, "produce", "--bootstrap", c.bootstrap(), "--topic", "lat", "--records",
+                    str(10000 * args.seconds), "--record-size", "1024", "--acks", "all", "--partitions", "6",
+                    "--rate", "10000", "--linger-ms", "1", "--latency-every", "1")
+    lat = res.get("latency_ms", {})
+    log(bench="latency", **res, load=load_average())
+    return {"rate": res.get("records_per_s"), "p99_ms": lat.get("p99"), "p999_ms": lat.get("p999")}
+
+
+class Writer:
+    """A confluent-kafka producer writing acks=all as fast as it is acked (a
+    bounded number in flight); records per partition the times of its acks."""
+
+    def __init__(self, bootstrap, topic, partitions):
+        from confluent_kafka import Producer
+        self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 1,
+                           "message.timeout.ms": 60000, "retry.backoff.ms": 50,
+                           "topic.metadata.refresh.interval.ms": 1000})
+        self.topic, self.partitions = topic, partitions
+        self.acks = {p: [] for p in range(partitions)}
+        self.sent_at = {}
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.lock = threading.Lock()
+
+    def cb(self, err, msg):
+        if err is None:
+            with self.lock:
+                self.acks[msg.partition()].append((time.time(), float(msg.value())))
+
+    def run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            if len(self.p) < 200:
+                self.p.produce(self.topic, value=b"%.6f" % time.time(), partition=i % self.partitions,
+                               on_delivery=self.cb)
+                i += 1
+            self.p.poll(0.001)
+        self.p.flush(60)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(120)
+
+
+def leader_of(c, topic, p):
+    return c.partitions(topic)[p].leader
+
+
+def bench_failover(args, c):
+    c.create("fail", 3, 3, configs={"min.insync.replicas": "2"})
+    victim_id = leader_of(c, "fail", 0)
+    victim = c.brokers[victim_id - 1]
+    with Writer(c.bootstrap(), "fail", 3) as w:
+        time.sleep(3)
+        killed = time.time()
+        victim.kill9()
+        time.sleep(20)
+    # The first record produced after the kill and acked, per partition:
+    # how long after the kill its ack came (the worst partition).
+    worst = 0.0
+    for p, acks in w.acks.items():
+        after = [t for t, sent in acks if sent >= killed]
+        if after:
+            worst = max(worst, min(after) - killed)
+    victim.start()
+    c.wait(lambda: all(len(p.isrs) == 3 for p in c.partitions("fail").values()), "the victim back")
+    log(bench="failover", writes_again_after_s=round(worst, 2), session_timeout_ms=6000, load=load_average())
+    return {"writes_again_after_s": round(worst, 2)}
+
+
+def bench_shutdown(args, c):
+    c.create("term", 6, 3, configs={"min.insync.replicas": "2"})
+    ps = c.partitions("term")
+    counts = {b.broker_id: sum(1 for p in ps.values() if p.leader == b.broker_id) for b in c.brokers}
+    controller = c.metadata().controller_id
+    victim = max((b for b in c.brokers if b.broker_id != controller), key=lambda b: counts[b.broker_id])
+    with Writer(c.bootstrap(), "term", 6) as w:
+        time.sleep(3)
+        start = time.time()
+        victim.stop(timeout=60)
+        stopped = time.time()
+        time.sleep(5)
+    # The longest stretch without an ack on any partition around the stop.
+    worst = 0.0
+    for p, acks in w.acks.items():
+        times = [t for t, _ in acks if start - 2 <= t <= stopped + 5]
+        for a, b in zip(times, times[1:]):
+            worst = max(worst, b - a)
+    text = victim.log_path.read_text()
+    m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
+    victim.start()
+    c.wait(lambda: all(len(p.isrs) == 3 for p in c.partitions("term").values()), "the victim back")
+    log(bench="shutdown", longest_gap_without_ack_s=round(worst, 3), sigterm_to_exit_s=round(stopped - start, 3),
+        controlled_shutdown_ms=int(m[-1]) if m else None, led=counts[victim.broker_id], load=load_average())
+    return {"longest_gap_s": round(worst, 3), "controlled_shutdown_ms": int(m[-1]) if m else None}
+
+
+def bench_big_shutdown(args, c):
+    n = args.big_partitions
+    controller = c.metadata().controller_id
+    victim = next(b for b in c.brokers if b.broker_id != controller)
+    other = next(b.broker_id for b in c.brokers if b.broker_id not in (victim.broker_id,))
+    started = time.time()
+    c.create("big", n, 2, assignment=[[victim.broker_id, other] for _ in range(n)])
+    created = time.time() - started
+    start = time.time()
+    victim.stop(timeout=120)
+    took = time.time() - start
+    text = victim.log_path.read_text()
+    m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
+    led_after = sum(1 for p in c.partitions("big").values() if p.leader == victim.broker_id)
+    log(bench="big-shutdown", partitions=n, create_s=round(created, 1), sigterm_to_exit_s=round(took, 2),
+        controlled_shutdown_ms=int(m[-1]) if m else None, still_led_by_victim=led_after, load=load_average())
+    victim.start()
+    return {"partitions": n, "controlled_shutdown_ms": int(m[-1]) if m else None,
+            "sigterm_to_exit_s": round(took, 2)}
+
+
+def bench_catch_up(args, c, workdir):
+    c.create("wipe", 3, 3)
+    res = keel_load(args, "produce", "--bootstrap", c.bootstrap(), "--topic", "wipe", "--records",
+                    str(args.catch_up_mib * 1024), "--record-size", "1024", "--acks", "all", "--partitions", "3")
+    leader_ids = {p.leader for p in c.partitions("wipe").values()}
+    victim = next(b for b in c.brokers if b.broker_id not in leader_ids) if len(leader_ids) < 3 else c.brokers[2]
+    victim.stop(timeout=60)
+    data = victim.dir / "data"
+    size = sum(f.stat().st_size for f in data.glob("wipe-*/*.log"))
+    shutil.rmtree(data)
+    start = time.time()
+    victim.start()
+    c.wait(lambda: all(victim.broker_id in p.isrs for p in c.partitions("wipe").values()), "the wiped follower",
+           600)
+    took = time.time() - start
+    disk = disk_write_rate(workdir)
+    log(bench="catch-up", bytes=size, seconds=round(took, 2), mb_s=round(size / took / 1e6, 1),
+        disk_mb_s=round(disk, 1), ratio=round(size / took / 1e6 / disk, 3), produced=res.get("records"),
+        load=load_average())
+    return {"mb_s": round(size / took / 1e6, 1), "disk_mb_s": round(disk, 1), "ratio": round(size / took / 1e6 / disk, 3)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="throughput,latency,failover,shutdown,big-shutdown,catch-up")
+    ap.add_argument("--keel", default=str(REPO / "build" / "src" / "keel"))
+    ap.add_argument("--load", default=str(REPO / "build" / "benchmarks" / "load" / "keel-load"))
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--big-partitions", type=int, default=2000)
+    ap.add_argument("--catch-up-mib", type=int, default=512)
+    ap.add_argument("--workdir", default="/var/tmp/keel-cluster-bench")
+    args = ap.parse_args()
+    os.environ["KEEL_BIN"] = args.keel
+    os.environ["KEEL_STORE"] = "zookeeper"
+    only = args.only.split(",")
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    os.makedirs(args.workdir)
+    summary = {}
+    c = Cluster(args.workdir, "log.segment.bytes: 268435456\n")
+    try:
+        if "throughput" in only:
+            summary["throughput"] = bench_throughput(args, c)
+        if "latency" in only:
+            summary["latency"] = bench_latency(args, c)
+        if "failover" in only:
+            summary["failover"] = bench_failover(args, c)
+        if "shutdown" in only:
+            summary["shutdown"] = bench_shutdown(args, c)
+        if "catch-up" in only:
+            summary["catch-up"] = bench_catch_up(args, c, args.workdir)
+        if "big-shutdown" in only:
+            summary["big-shutdown"] = bench_big_shutdown(args, c)
+    finally:
+        c.stop()
+    log(summary=summary, nproc=os.cpu_count())
+
+
+if __name__ == "__main__":
+    main()
