@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 
@@ -194,9 +197,16 @@ Result<void> LogManager::remove(const TopicPartition& tp) {
   Log& log = *entry.log;
   static const char kHex[] = "0123456789abcdef";
   std::string suffix;
-  uint64_t bits = (static_cast<uint64_t>(now()) << 20) ^ reinterpret_cast<uintptr_t>(&log) ^ ::getpid();
+  // Unique per deletion, as Kafka's random UUID: a topic deleted, created
+  // again and deleted leaves two directories to rename, and a rename onto the
+  // first one's fails (ENOTEMPTY). The hex digits come from the generator's
+  // high bits: its low four bits repeat every 16 steps, which allowed only 16
+  // names per partition.
+  static std::atomic<uint64_t> deletions{0};
+  uint64_t bits = (static_cast<uint64_t>(now()) << 20) ^ reinterpret_cast<uintptr_t>(&log) ^ ::getpid() ^
+                  (deletions.fetch_add(1) * 0x9e3779b97f4a7c15ULL);
   for (int i = 0; i < 32; ++i) {
-    suffix.push_back(kHex[bits & 15]);
+    suffix.push_back(kHex[bits >> 60]);
     bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
   }
   const std::string target = log.dir() + "." + suffix + "-delete";
@@ -208,8 +218,10 @@ Result<void> LogManager::remove(const TopicPartition& tp) {
       ::close(dfd);
     }
   }
+  const int rename_errno = errno;
   std::lock_guard lock(mu_);
   if (!renamed) {
+    keel::logger("storage")->error("cannot rename {} to {}: {}", log.dir(), target, std::strerror(rename_errno));
     logs_[tp] = std::move(entry);  // still there: put it back
     return StorageErrc::kStorageError;
   }

@@ -95,5 +95,17 @@ TEST(LogManagerRemove, ARestartFinishesAnInterruptedDeletion) {
   ASSERT_TRUE(m->shutdown());
 }
 
+TEST(LogManagerRemove, APartitionDeletedManyTimesWithinOneMillisecondGetsADistinctNameEachTime) {
+  test::TempDir tmp;
+  auto m = open_manager(tmp.path());
+  ASSERT_TRUE(m);
+  TopicPartition tp{"again", 0};
+  for (int i = 0; i < 64; ++i) {  // the clock stands still: only the names differ
+    ASSERT_TRUE(m->get_or_create(tp, LogConfig{}, "")) << i;
+    ASSERT_TRUE(m->remove(tp)) << "deletion " << i;
+  }
+  EXPECT_EQ(deleted_dirs(tmp.path()).size(), 64u);
+}
+
 }  // namespace
 }  // namespace keel::storage
