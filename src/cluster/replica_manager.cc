@@ -64,6 +64,25 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
   // per partition: a request may carry thousands of one topic's partitions.
   std::map<std::string, std::pair<storage::LogConfig, std::shared_ptr<const PartitionConfig>>> configs;
   for (const ReplicaState& r : partitions) {
+    // Kafka's ZooKeeper-mode rule: a leader epoch this replica already has
+    // (or an older one) changes nothing and is answered STALE_CONTROLLER_EPOCH,
+    // so a new controller re-sending every partition's state restarts no
+    // fetcher and tells no listener (the group coordinator) again. A hosted
+    // partition always has a state: it is applied as the partition is added,
+    // and the controller's requests to a broker come one at a time.
+    if (auto hosted = partition(r.tp); hosted && (r.topic_id.is_zero() || hosted->topic_id() == r.topic_id)) {
+      if (const int32_t current = hosted->leader_state().leader_epoch; r.state.leader_epoch <= current) {
+        if (r.state.leader_epoch < current) {
+          log()->warn("{}: ignoring LeaderAndIsr with leader epoch {}, older than ours ({})", r.tp.dir_name(),
+                      r.state.leader_epoch, current);
+        } else {
+          log()->debug("{}: ignoring LeaderAndIsr with the leader epoch {} it already has", r.tp.dir_name(),
+                       r.state.leader_epoch);
+        }
+        errors.push_back(protocol::ErrorCode::kStaleControllerEpoch);
+        continue;
+      }
+    }
     if (refuses_leadership(r)) {
       errors.push_back(protocol::ErrorCode::kKafkaStorageError);
       continue;

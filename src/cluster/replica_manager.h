@@ -84,8 +84,9 @@ class ReplicaManager {
   // LeaderAndIsr (Kafka's becomeLeaderOrFollower): hosts each partition (its
   // log opened or created with its topic's config) as leader or follower by
   // the state's leader; a follower fetches from its leader, a leader stops
-  // fetching. Per partition: NONE, STALE_CONTROLLER_EPOCH (a leader
-  // epoch older than the partition's), KAFKA_STORAGE_ERROR; in order.
+  // fetching. Per partition: NONE, STALE_CONTROLLER_EPOCH (a leader epoch
+  // not newer than the hosted partition's: as in Kafka's ZooKeeper mode, an
+  // equal one changes nothing), KAFKA_STORAGE_ERROR; in order.
   std::vector<protocol::ErrorCode> become_leader_or_follower(const std::vector<ReplicaState>& partitions);
 
   std::shared_ptr<Partition> partition(const TopicPartition& tp) const;
