@@ -52,6 +52,13 @@ AdminResult Controller::create_topic(const cluster::NewTopic& topic, bool valida
   if (std::string why = check_topic_name(topic.name); !why.empty()) {
     return error(ErrorCode::kInvalidTopicException, why);
   }
+  // A topic of that name still being deleted (a replica's broker is down,
+  // say) is still there, as Kafka's AdminZkClient answers.
+  auto deleting = store_.topics_marked_for_deletion();
+  if (!deleting) return store_error(deleting.error());
+  if (std::find(deleting->begin(), deleting->end(), topic.name) != deleting->end()) {
+    return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' is marked for deletion");
+  }
   auto snapshot = metadata_.snapshot();
   if (snapshot->topic(topic.name)) return error(ErrorCode::kTopicAlreadyExists, "topic '" + topic.name + "' already exists");
   const std::string key = collision_key(topic.name);
@@ -145,6 +152,11 @@ AdminResult Controller::create_partitions(const std::string& name, int32_t count
     return error(ErrorCode::kUnknownTopicOrPartition, "topic '" + name + "' is being deleted");
   }
   coord::TopicAssignment a = std::move(**current);
+  // Kafka's ZkAdminManager: no new partitions while replicas are moving.
+  if (!a.adding_replicas.empty() || !a.removing_replicas.empty()) {
+    return error(ErrorCode::kReassignmentInProgress,
+                 "A partition reassignment is in progress for the topic '" + name + "'.");
+  }
   const int32_t existing = static_cast<int32_t>(a.partitions.size());
   if (count < existing) {
     return error(ErrorCode::kInvalidPartitions, "Topic currently has " + std::to_string(existing) +

@@ -48,7 +48,8 @@ protocol::AlterPartitionResponse Controller::alter_partition(const protocol::Alt
         rp.partition_index = pd.partition_index;
         auto set_error = [&](ErrorCode e) { rp.error_code = static_cast<int16_t>(e); };
         auto t = topics_.find(name);
-        if (t == topics_.end() || deleting_.contains(name) || !t->second.states.contains(pd.partition_index)) {
+        // A topic queued for deletion still changes its ISR while its reassignment finishes.
+        if (t == topics_.end() || deletion_started(name) || !t->second.states.contains(pd.partition_index)) {
           set_error(ErrorCode::kUnknownTopicOrPartition);
           continue;
         }

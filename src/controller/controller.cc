@@ -206,14 +206,20 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   next_imbalance_check_ =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
   watch_controller();
-  // Read the whole cluster first, then tell every live broker everything.
+  // Read the whole cluster first (the topics being deleted too: their
+  // replicas get no LeaderAndIsr), then tell every live broker everything.
+  deleting_.clear();
+  deletions_.clear();
+  pending_removals_.clear();
   loading_ = true;
   refresh_brokers();
   refresh_topics();
+  process_deletions();
   loading_ = false;
   send_full_state(live_broker_ids());
-  process_deletions();
+  // Reassignments first: a topic being reassigned waits to be deleted.
   resume_reassignments();
+  resume_deletions();
 }
 
 void Controller::resign() {
@@ -285,6 +291,9 @@ void Controller::refresh_brokers() {
   for (auto& [name, t] : topics_) elect_leaders_for(name, offline);
   send_batch();
   on_brokers_started(started);  // reassignments with replicas there go on
+  // Deletions waiting for brokers that came back go on; those whose replicas
+  // just went wait for them.
+  on_brokers_changed_for_deletion(offline, started);
 }
 
 std::vector<int32_t> Controller::live_broker_ids() const {
@@ -322,6 +331,8 @@ void Controller::refresh_topics() {
         d.leader = -2;
         batch_.update_metadata(live_broker_ids(), d);
       }
+      deleting_.erase(it->first);
+      deletions_.erase(it->first);
       it = topics_.erase(it);
     } else {
       ++it;

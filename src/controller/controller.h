@@ -37,6 +37,7 @@
 #include "controller/channel_manager.h"
 #include "controller/request_batch.h"
 #include "controller/reassignment.h"
+#include "controller/topic_deletion.h"
 #include "coord/kafka_store.h"
 #include "protocol/generated/alter_partition_request.h"
 #include "protocol/generated/alter_partition_response.h"
@@ -256,7 +257,42 @@ class Controller : public cluster::TopicAdmin {
     std::map<std::string, std::string> overrides;
   };
   std::map<std::string, TopicState> topics_;
+
+  // --- topic deletion (topic_deletion.cc), Kafka's TopicDeletionManager
+  // Topics in /admin/delete_topics (Kafka's topicsToBeDeleted). A topic
+  // whose partitions are being reassigned waits (ineligible) until they are
+  // done; then every replica gets StopReplica with delete, and the topic's
+  // nodes go once every replica answered it without error. A replica on a
+  // dead broker (or one that failed) waits for its broker to start again.
   std::set<std::string> deleting_;
+  struct Deletion {
+    TopicDeletion replicas;
+    // Leader -2 told to every metadata cache: the deletion waits for a
+    // replica, so clients see the topic as deleted meanwhile. When every
+    // replica answers at once, -2 goes only after the nodes did, so a client
+    // whose DeleteTopics was answered finds the name free.
+    bool hidden = false;
+    std::string waiting_for;  // what it last waited for (logged once)
+  };
+  std::map<std::string, Deletion> deletions_;
+  // Reads /admin/delete_topics (and watches it), queues new topics, resumes.
+  // Starts, retries or completes every queued deletion that can go on.
+  void resume_deletions();
+  void complete_deletion(const std::string& topic);
+  // Leader -2 to every live broker's metadata cache for the topic.
+  void hide_topic(const std::string& topic);
+  // StopReplica answers: replica deletions and removed replicas.
+  void on_stop_replica_answer(int32_t broker, int64_t broker_epoch, const Bytes& body);
+  // Brokers went or started: deletions and removed replicas waiting for them.
+  void on_brokers_changed_for_deletion(const std::set<int32_t>& offline, const std::vector<int32_t>& started);
+  // The replicas of the topic are being deleted (StopReplica sent): no
+  // election, ISR change or reassignment touches it any more.
+  bool deletion_started(const std::string& topic) const;
+  // Replicas a reassignment removed whose StopReplica (delete) is not
+  // answered yet, by broker: a broker that was down gets it when it starts
+  // again. Only this controller knows them (a new one starts empty).
+  std::map<int32_t, std::set<std::pair<std::string, int32_t>>> pending_removals_;
+  void send_pending_removals(int32_t broker);
   // Brokers that asked for a controlled shutdown and are still registered:
   // they lead nothing new and join no ISR (Kafka's shuttingDownBrokerIds).
   std::set<int32_t> shutting_down_;

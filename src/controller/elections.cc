@@ -164,7 +164,9 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     ElectionOutcome& o = out[tp];
     const auto& [name, p] = tp;
     auto t = topics_.find(name);
-    if (t == topics_.end() || deleting_.contains(name) || !t->second.states.contains(p) ||
+    // A topic queued for deletion: only its reassignment goes on, until its replicas are being deleted.
+    const bool deleted = deletion_started(name) || (deleting_.contains(name) && rule != ElectionRule::kReassignment);
+    if (t == topics_.end() || deleted || !t->second.states.contains(p) ||
         !t->second.assignment.partitions.contains(p)) {
       o.error = ErrorCode::kUnknownTopicOrPartition;
       o.message = "no such partition";
@@ -358,7 +360,8 @@ PartitionDecision Controller::decision(const std::string& name, int32_t p) const
     if (!contains(live, r)) d.offline_replicas.push_back(r);
   }
   if (auto s = t.states.find(p); s != t.states.end()) {
-    d.leader = deleting_.contains(name) ? -2 : s->second.state.leader;
+    auto deletion = deletions_.find(name);
+    d.leader = deletion != deletions_.end() && deletion->second.hidden ? -2 : s->second.state.leader;
     d.leader_epoch = s->second.state.leader_epoch;
     d.partition_epoch = s->second.zk_version;
     d.controller_epoch = s->second.state.controller_epoch;
@@ -390,7 +393,8 @@ void Controller::send_full_state(const std::vector<int32_t>& brokers) {
       PartitionDecision d = decision(name, p);
       std::vector<int32_t> hosts;
       for (int32_t b : brokers) {
-        if (contains(d.replicas, b)) hosts.push_back(b);
+        // A topic queued for deletion is not hosted again (Kafka's onBrokerStartup).
+        if (contains(d.replicas, b) && !deleting_.contains(name)) hosts.push_back(b);
       }
       if (d.leader >= 0 && !hosts.empty()) batch_.leader_and_isr(hosts, d);
       batch_.update_metadata(brokers, d);
@@ -408,6 +412,12 @@ void Controller::send_batch() {
                 if (!body) return;
                 post([this, gen, broker, body = std::move(*body)] {
                   if (gen == generation_ && is_controller_) on_leader_and_isr_answer(broker, body);
+                });
+              },
+              [this, gen](int32_t broker, int64_t broker_epoch, Result<Bytes> body) {
+                if (!body) return;
+                post([this, gen, broker, broker_epoch, body = std::move(*body)] {
+                  if (gen == generation_ && is_controller_) on_stop_replica_answer(broker, broker_epoch, body);
                 });
               });
 }

@@ -176,7 +176,7 @@ protocol::ListPartitionReassignmentsResponse Controller::list_partition_reassign
         found;
     for (const auto& [topic, p] : asked) {
       auto t = topics_.find(topic);
-      if (t == topics_.end() || deleting_.contains(topic)) continue;
+      if (t == topics_.end() || deletion_started(topic)) continue;
       const ReplicaAssignment a = assignment_of(t->second.assignment, p);
       if (!a.being_reassigned()) continue;
       auto& o = found[topic].emplace_back();
@@ -242,6 +242,10 @@ bool Controller::start_reassignment(const std::string& topic, int32_t partition,
       if (!is_controller_) return false;
     }
   }
+  // A replica removed earlier and wanted again must not be deleted when its broker returns.
+  for (int32_t r : next.replicas) {
+    if (auto it = pending_removals_.find(r); it != pending_removals_.end()) it->second.erase({topic, partition});
+  }
   reassigning_.insert({topic, partition});
   on_partition_reassignment(topic, partition);
   return is_controller_;
@@ -249,7 +253,9 @@ bool Controller::start_reassignment(const std::string& topic, int32_t partition,
 
 void Controller::on_partition_reassignment(const std::string& topic, int32_t partition) {
   auto t = topics_.find(topic);
-  if (t == topics_.end() || deleting_.contains(topic) || !t->second.assignment.partitions.contains(partition)) {
+  // A topic queued for deletion finishes its reassignment first (it waits
+  // to be deleted), unless its replicas are already being deleted.
+  if (t == topics_.end() || deletion_started(topic) || !t->second.assignment.partitions.contains(partition)) {
     reassigning_.erase({topic, partition});
     return;
   }
@@ -304,6 +310,7 @@ void Controller::complete_reassignment(const std::string& topic, int32_t partiti
   drop_from_legacy_node([&](const coord::PartitionReassignment& e) {
     return e.topic == topic && e.partition == partition && e.replicas == trs;
   });
+  if (deleting_.contains(topic) && is_controller_) resume_deletions();  // it waited for this reassignment
 }
 
 void Controller::stop_removed_replicas(const std::string& topic, int32_t partition,
@@ -328,12 +335,24 @@ void Controller::stop_removed_replicas(const std::string& topic, int32_t partiti
       publish(topic, {partition});
     }
   }
+  // Each deletes its log: now if live, else when its broker starts again
+  // (pending until the StopReplica is answered).
   const int32_t epoch = s != t.states.end() ? s->second.state.leader_epoch : -1;
+  std::vector<int32_t> down;
   for (int32_t r : removed) {
-    if (live_brokers_.contains(r)) batch_.stop_replica(r, topic, partition, epoch, true);
+    pending_removals_[r].insert({topic, partition});
+    if (live_brokers_.contains(r)) {
+      batch_.stop_replica(r, topic, partition, epoch, true);
+    } else {
+      down.push_back(r);
+    }
   }
   send_batch();
   log()->info("{}-{}: replicas [{}] removed", topic, partition, fmt::join(removed, ","));
+  if (!down.empty()) {
+    log()->info("{}-{}: removed replicas on brokers [{}] delete their logs when those brokers start again", topic,
+                partition, fmt::join(down, ","));
+  }
 }
 
 bool Controller::write_assignment(const std::string& topic, const coord::TopicAssignment& assignment) {

@@ -75,7 +75,7 @@ void RequestBatch::stop_replica(int32_t broker, const std::string& topic, int32_
 
 void RequestBatch::send(ChannelManager& channels, int32_t controller_id, int32_t controller_epoch,
                         const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener,
-                        const LeaderAndIsrAnswer& on_leader_and_isr) {
+                        const LeaderAndIsrAnswer& on_leader_and_isr, const StopReplicaAnswer& on_stop_replica) {
   for (auto& [broker, partitions] : leader_and_isr_) {
     auto target = live.find(broker);
     if (target == live.end()) continue;
@@ -155,8 +155,14 @@ void RequestBatch::send(ChannelManager& channels, int32_t controller_id, int32_t
       ps.leader_epoch = s.leader_epoch;
       ps.delete_partition = s.delete_log;
     }
+    ChannelManager::Callback answered;
+    if (on_stop_replica) {
+      answered = [on_stop_replica, broker, epoch = req.broker_epoch](Result<Bytes> body) {
+        on_stop_replica(broker, epoch, std::move(body));
+      };
+    }
     channels.send(broker, protocol::StopReplicaRequest::kApiKey, kStopReplicaVersion,
-                  encode(req, kStopReplicaVersion));
+                  encode(req, kStopReplicaVersion), std::move(answered));
   }
   leader_and_isr_.clear();
   update_metadata_.clear();

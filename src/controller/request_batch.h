@@ -55,9 +55,13 @@ class RequestBatch {
   // Brokers not in `live` are skipped.
   // `on_leader_and_isr` gets each broker's LeaderAndIsr answer (the body).
   using LeaderAndIsrAnswer = std::function<void(int32_t broker, Result<Bytes> body)>;
+  // `on_stop_replica` gets each broker's StopReplica answer, with the broker
+  // epoch the request was sent to (an answer from an earlier incarnation of
+  // the broker says nothing about its replicas now).
+  using StopReplicaAnswer = std::function<void(int32_t broker, int64_t broker_epoch, Result<Bytes> body)>;
   void send(ChannelManager& channels, int32_t controller_id, int32_t controller_epoch,
             const std::map<int32_t, coord::BrokerRegistration>& live, const std::string& listener,
-            const LeaderAndIsrAnswer& on_leader_and_isr = {});
+            const LeaderAndIsrAnswer& on_leader_and_isr = {}, const StopReplicaAnswer& on_stop_replica = {});
 
  private:
   struct Stop {
