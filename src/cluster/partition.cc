@@ -140,6 +140,7 @@ bool Partition::apply_leader_state(const LeaderState& state) {
   if (has_state_ && state.leader_epoch < state_.leader_epoch) return false;
   const bool became_leader = state.leader == local_broker_id_ &&
                              (!has_state_ || state_.leader != local_broker_id_ || state_.leader_epoch != state.leader_epoch);
+  if (state.leader == local_broker_id_ && (!has_state_ || state_.leader != local_broker_id_)) ++leader_term_;
   state_ = state;
   has_state_ = true;
   // A leader's epoch starts at its log end (Kafka's makeLeader).
@@ -167,6 +168,11 @@ bool Partition::apply_leader_state(const LeaderState& state) {
   pending_isr_.reset();
   update_high_watermark_locked();
   return true;
+}
+
+uint64_t Partition::leader_term() const {
+  std::lock_guard lock(mu_);
+  return leader_term_;
 }
 
 LeaderState Partition::leader_state() const {
@@ -235,7 +241,7 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       out.error = ErrorCode::kNotLeaderOrFollower;
       return out;
     }
-    out.leader_epoch = state_.leader_epoch;
+    out.leader_term = leader_term_;
     if (acks == -1 && static_cast<int32_t>(state_.isr.size()) < config_->min_insync_replicas) {
       out.error = ErrorCode::kNotEnoughReplicas;
       out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +

@@ -62,7 +62,9 @@ struct AppendOutcome {
   int64_t log_append_time = -1;
   int64_t log_start_offset = -1;
   int64_t last_offset = -1;
-  int32_t leader_epoch = -1;  // the leadership the records were appended under
+  // Which leadership of this broker the records were appended under
+  // (Partition::leader_term()).
+  uint64_t leader_term = 0;
 };
 
 enum class Isolation : int8_t { kReadUncommitted = 0, kReadCommitted = 1 };
@@ -94,6 +96,12 @@ class Partition : public std::enable_shared_from_this<Partition> {
   bool apply_leader_state(const LeaderState& state);
   LeaderState leader_state() const;
   bool is_leader() const;
+  // Counts this broker's leaderships of the partition: it goes up each time the
+  // broker becomes leader after not being one (not on the epoch bumps of an ISR
+  // change). Records appended in one term and replicated are safe to
+  // acknowledge only while the term lasts: a broker that was a follower in
+  // between may have truncated them.
+  uint64_t leader_term() const;
   void set_config(std::shared_ptr<const PartitionConfig> config);
   std::shared_ptr<const PartitionConfig> config() const;
 
@@ -214,6 +222,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   mutable std::mutex mu_;
   LeaderState state_;
   bool has_state_ = false;
+  uint64_t leader_term_ = 0;
   int64_t high_watermark_ = 0;
   // What the leader knows of each follower (Kafka's Replica state).
   struct FollowerState {

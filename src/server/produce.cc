@@ -66,15 +66,13 @@ struct PendingProduce {
   struct Waiting {
     std::shared_ptr<cluster::Partition> partition;
     int64_t last_offset;
-    int32_t leader_epoch;  // the leadership the records were appended under
+    uint64_t leader_term;  // the leadership the records were appended under
     ProduceResponse::PartitionProduceResponse* slot;
     // Replicated under the same leadership: a broker that lost it (and
     // perhaps truncated these records and fetched others since) cannot
-    // vouch for them, as Kafka's DelayedProduce requires the leader.
-    bool still_leading() const {
-      const auto s = partition->leader_state();
-      return partition->is_leader() && s.leader_epoch == leader_epoch;
-    }
+    // vouch for them, as Kafka's DelayedProduce requires the leader. An ISR
+    // change bumps the leader epoch but keeps the leadership.
+    bool still_leading() const { return partition->is_leader() && partition->leader_term() == leader_term; }
   };
   std::vector<Waiting> waiting;
 
@@ -214,7 +212,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
       rp.log_append_time_ms = appended.log_append_time;
       rp.log_start_offset = appended.log_start_offset;
       if (req.acks == -1 && partition->high_watermark() <= appended.last_offset) {
-        pending->waiting.push_back({partition, appended.last_offset, appended.leader_epoch, &rp});
+        pending->waiting.push_back({partition, appended.last_offset, appended.leader_term, &rp});
       }
     }
   }
