@@ -53,6 +53,10 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
   };
   std::map<storage::TopicPartition, FetchState> partitions;
   bool running = false;  // a fetch is in flight or scheduled
+  // Scheduled (fetch_later), not in flight: a partition added meanwhile
+  // cancels the wait (the token) and fetches at once.
+  bool sleeping = false;
+  uint64_t sleep_token = 0;
   bool stopped = false;
   // Incremental fetch session with the leader (KIP-227); touched only by the
   // fetch loop (one request in flight), under mu like the rest.
@@ -73,8 +77,14 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     {
       std::lock_guard lock(mu);
       partitions[tp] = FetchState{};
-      start = !running && !stopped;
-      if (start) running = true;
+      // Idle, or only waiting out its partitions' pauses: a partition just
+      // handed over (a new leader, an ISR change) must not wait with them.
+      start = (!running || sleeping) && !stopped;
+      if (start) {
+        running = true;
+        sleeping = false;
+        ++sleep_token;
+      }
     }
     if (start) post_fetch();
   }
@@ -102,9 +112,22 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
   }
 
   void fetch_later(int64_t delay_ms) {
+    uint64_t token = 0;
+    {
+      std::lock_guard lock(mu);
+      sleeping = true;
+      token = ++sleep_token;
+    }
     std::weak_ptr<Fetcher> weak = weak_from_this();
-    runtime.schedule(std::chrono::milliseconds(delay_ms), [weak] {
-      if (auto self = weak.lock()) self->fetch();
+    runtime.schedule(std::chrono::milliseconds(delay_ms), [weak, token] {
+      auto self = weak.lock();
+      if (!self) return;
+      {
+        std::lock_guard lock(self->mu);
+        if (!self->sleeping || self->sleep_token != token) return;  // woken early by add()
+        self->sleeping = false;
+      }
+      self->fetch();
     });
   }
 
@@ -266,6 +289,14 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     }
     if (error == ErrorCode::kNone && outcome == ErrorCode::kNone) {
       set_in_sync(tp, partition.log_end_offset() >= p.high_watermark);
+    }
+    if (outcome == ErrorCode::kFencedLeaderEpoch || outcome == ErrorCode::kUnknownLeaderEpoch) {
+      // The request carried an epoch the leader has left behind (or not yet
+      // reached). If this replica has heard of a newer one since it asked (the
+      // LeaderAndIsr of an ISR change or a new leader), the next fetch uses it
+      // at once: no pause, which would hold acks=all answers for a backoff.
+      const auto state = partition.follower_fetch();
+      if (state && state->leader_epoch != leader_epoch) outcome = ErrorCode::kNone;
     }
     if (outcome != ErrorCode::kNone) {
       if (outcome != ErrorCode::kNotLeaderOrFollower) {
