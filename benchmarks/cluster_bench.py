@@ -235,16 +235,18 @@ def bench_shutdown(args, c):
         stopped = time.time()
         time.sleep(5)
     # The longest stretch without an ack on any partition around the stop.
-    worst = 0.0
+    worst, where = 0.0, None
     for p, acks in w.acks.items():
         times = [t for t, _ in acks if start - 2 <= t <= stopped + 5]
         for a, b in zip(times, times[1:]):
-            worst = max(worst, b - a)
+            if b - a > worst:
+                worst, where = b - a, (p, round(a - start, 3))
     text = victim.log_path.read_text()
     m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
     victim.start()
     c.wait(lambda: all(len(p.isrs) == 3 for p in c.partitions("term").values()), "the victim back")
-    log(bench="shutdown", longest_gap_without_ack_s=round(worst, 3), sigterm_to_exit_s=round(stopped - start, 3),
+    log(bench="shutdown", longest_gap_without_ack_s=round(worst, 3), gap_partition_and_start_s=where,
+        victim_led=[i for i, p in ps.items() if p.leader == victim.broker_id], sigterm_to_exit_s=round(stopped - start, 3),
         controlled_shutdown_ms=int(m[-1]) if m else None, led=counts[victim.broker_id], load=load_average())
     return {"longest_gap_s": round(worst, 3), "controlled_shutdown_ms": int(m[-1]) if m else None}
 
