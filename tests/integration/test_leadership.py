@@ -160,7 +160,8 @@ def test_sigterm_moves_every_leadership_before_the_broker_stops(cluster):
     # It comes back as a follower of everything and rejoins every ISR.
     victim.start()
     wait_for("the returned broker back in every ISR",
-             lambda: all(victim.broker_id in p.isrs for p in partitions(b1, topic).values()), timeout=60)
+             lambda: (ps := partitions(survivors[0], topic)) and all(victim.broker_id in p.isrs for p in ps.values()),
+             timeout=60)
 
 
 def test_a_sole_in_sync_replica_keeps_leading_and_the_stop_goes_on(cluster):
@@ -187,11 +188,12 @@ def test_elect_leaders_preferred_moves_leadership_back_to_the_first_replica(clus
     first = ps[0].replicas[0]
     victim = cluster[first - 1]
     moved = [i for i, p in ps.items() if p.replicas[0] == first]
+    observer = next(b for b in cluster if b is not victim)  # never the restarting broker
     victim.stop(timeout=30)
     victim.start()
     wait_for("the returned broker in every ISR",
-             lambda: all(first in p.isrs for p in partitions(b1, topic).values()), timeout=60)
-    now = partitions(b1, topic)
+             lambda: (ps := partitions(observer, topic)) and all(first in p.isrs for p in ps.values()), timeout=60)
+    now = partitions(observer, topic)
     assert all(now[i].leader != first for i in moved), "leadership came back on its own"
 
     resp = elect_leaders(cluster, 0, {topic: [0, 1, 2]})
