@@ -11,7 +11,8 @@
 # final read, then the checker. The report is DIR/report.json (DIR defaults
 # to /tmp/keel-chaos-<date>-<seed>); exit status 0 when it is what the run
 # expected (no violation; with --lossy, whatever it found is reported
-# and the exit status is 0 unless the run itself broke). Brokers > 1 need
+# and the exit status is 0 unless the run itself broke; with brokers > 1,
+# --lossy writes acks=1 and adds zombie-leader isolations). Brokers > 1 need
 # replication: KEEL_CHAOS_CLUSTER=1. KEEL_BIN picks the binary
 # (default build/src/keel). Docs: docs/chaos.md.
 set -euo pipefail
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

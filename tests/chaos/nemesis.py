@@ -10,6 +10,7 @@ heal), e.g. a SIGSTOP shorter or longer than the ZooKeeper session timeout;
 otherwise the scenario's faulted period is used.
 """
 
+import json
 import random
 import time
 
@@ -99,14 +100,98 @@ class Kill9(Fault):
 
 
 class Terminate(Fault):
-    """SIGTERM (controlled shutdown); restart at heal."""
+    """SIGTERM (controlled shutdown: the broker asks the controller to move its
+    leaderships away before it exits); restart at heal. Logs how long the
+    broker took to exit and its exit status (None = it had to be killed)."""
     name = "sigterm"
 
     def inject(self, nem):
         self.target = nem.find(self.role)
-        nem.broker(self.target).terminate(timeout=30)
+        t0 = time.monotonic()
+        b = nem.broker(self.target)
+        proc = b.proc
+        b.terminate(timeout=30)
+        self.stop_s = round(time.monotonic() - t0, 3)
+        self.exit_code = proc.returncode if proc is not None else None
+
+    def describe(self):
+        d = super().describe()
+        if hasattr(self, "stop_s"):
+            d.update(stop_s=self.stop_s, exit_code=self.exit_code)
+        return d
 
     heal = Kill9.heal
+
+
+class ReassignDuringKill(Fault):
+    """KIP-455 reassignment with a kill -9 in the middle of it.
+
+    Inject: the partitions the target leads are reassigned to the other
+    replicas (the target, their leader, is removed: the leader must move and
+    the removed replica be stopped and deleted), and right after the request
+    is answered a broker is kill -9'd: `kill` = "removed" (the target itself,
+    before the move can finish), "controller" (the broker running the move;
+    when the target is the controller, the same broker) or "other" (a
+    remaining replica: those partitions then have one ISR member and stall
+    under min.insync.replicas=2, which is safe).
+    Heal: the killed broker is restarted, then the same partitions are
+    reassigned back to their original replicas (in the original order), so
+    the removed broker comes back as an adding replica that must catch up
+    (its old log, if it kept one, diverges from the leader's) before the
+    recovery phase can see full ISRs."""
+    name = "reassign-kill9"
+    min_brokers = 3
+
+    def __init__(self, role="leader", kill="removed"):
+        super().__init__(role)
+        self.kill = kill
+        self.name = "reassign-kill9-%s" % kill
+
+    def _reassign(self, nem, targets, timeout=40.0):
+        from cluster import probe
+        deadline = time.monotonic() + timeout
+        while True:
+            live = [b.bootstrap for b in nem.cluster.brokers.values() if b.alive() and not b.paused]
+            r = probe(nem.topo, "reassign", ",".join(live), nem.topic, json.dumps(targets), timeout=40)
+            if r.get("ok") or time.monotonic() > deadline:
+                return r
+            time.sleep(1.0)
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        md = nem.metadata()
+        parts = md.get("partitions", {})
+        self.original = {p: v["replicas"] for p, v in parts.items() if v.get("leader") == self.target}
+        if not self.original:  # the target leads nothing now: move partition 0 anyway
+            self.original = {"0": parts.get("0", {}).get("replicas", sorted(nem.cluster.brokers))}
+        moved = {p: [r for r in rs if r != self.target] for p, rs in self.original.items()}
+        r = self._reassign(nem, moved, timeout=10.0)
+        nem.log(phase="step", step="reassign", target=self.target, assignment=moved, answer=r)
+        if self.kill == "removed":
+            victim = self.target
+        elif self.kill == "controller":
+            victim = md.get("controller")
+            if victim is None or victim < 0:
+                victim = self.target
+        else:
+            others = [b for b in nem.cluster.brokers if b != self.target and nem.broker(b).alive()]
+            victim = nem.rng.choice(others)
+        self.victim = victim
+        nem.broker(victim).kill9()
+        nem.log(phase="step", step="kill9", target=victim)
+
+    def describe(self):
+        d = super().describe()
+        d.update(kill=self.kill, victim=getattr(self, "victim", None), original=getattr(self, "original", None))
+        return d
+
+    def heal(self, nem):
+        b = nem.broker(self.victim)
+        if not b.alive():
+            b.start()
+        r = self._reassign(nem, self.original)
+        self.back = r
+        nem.log(phase="step", step="reassign-back", assignment=self.original, answer=r)
 
 
 class FastBounce(Fault):
@@ -327,6 +412,11 @@ def random_fault(rng, n_brokers, lossy=False):
     ]
     if n_brokers > 1:
         makers += [lambda r: CutFromBrokers(r), lambda r: EmptyDirRestart("follower")]
-    if lossy:
+    if n_brokers > 2:
+        makers += [lambda r: ReassignDuringKill("leader", rng.choice(["removed", "controller", "other"]))]
+    if lossy and n_brokers > 1:
+        # the cluster's lossy mix runs acks=1 (run.py): a zombie leader's writes
+        makers += [lambda r: IsolateCompletely("leader", lossy=True)]
+    elif lossy:
         makers += [lambda r: EmptyDirRestart(r, lossy=True)]
     return rng.choice(makers)(rng.choice(roles))

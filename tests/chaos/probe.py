@@ -9,6 +9,15 @@ the orchestrator never opens a socket into the test network itself.
                                                 Metadata v1 request to it)
     probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON
     probe.py configs BOOTSTRAP TOPIC BROKER_ID  -> effective configs (logged)
+    probe.py reassign H:P,H:P,.. TOPIC JSON  -> AlterPartitionReassignments v0
+                                                ({"partition": [replicas] or
+                                                null}) sent to the controller
+    probe.py reassignments H:P,H:P,.. TOPIC  -> ListPartitionReassignments v0
+
+The two reassignment requests are built from Kafka's schemas by
+tests/integration/kafka_schema.py (no installed client sends them); the
+controller is found from a live broker's own Metadata and the request is
+retried while the answer is NOT_CONTROLLER or the connection fails.
 
 Each prints one JSON object on stdout.
 """
@@ -18,6 +27,7 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
 
 
 def port(host, p, timeout):
@@ -101,8 +111,11 @@ def broker_metadata(hostport, topic, timeout=5.0):
     """One broker's own metadata cache: a Metadata v1 request sent to exactly
     that broker (a client library may answer from any broker it knows)."""
     host, p = hostport.rsplit(":", 1)
-    t = topic.encode()
-    body = struct.pack(">i", 1) + struct.pack(">h", len(t)) + t
+    if topic is None:  # no topics (v1: an empty array), only brokers and the controller
+        body = struct.pack(">i", 0)
+    else:
+        t = topic.encode()
+        body = struct.pack(">i", 1) + struct.pack(">h", len(t)) + t
     cid = b"chaos-probe"
     req = struct.pack(">hhih", 3, 1, 7, len(cid)) + cid + body
     with socket.create_connection((host, int(p)), timeout=timeout) as c:
@@ -172,10 +185,66 @@ def configs(bootstrap, topic, broker_id):
     return out
 
 
+NOT_CONTROLLER = 41
+
+
+def _controller_call(hostports, api, values, timeout=20.0):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from kafka_schema import KafkaConnection
+    deadline = time.monotonic() + float(timeout)
+    last = None
+    while time.monotonic() < deadline:
+        for hp in hostports.split(","):
+            try:
+                md = broker_metadata(hp, None, timeout=3.0)
+                ctl = md["brokers"].get(str(md["controller"]))
+                if ctl is None:
+                    last = "no controller in %s's metadata" % hp
+                    continue
+                host, prt = ctl.rsplit(":", 1)
+                with KafkaConnection(int(prt), host=host, timeout=10.0, client_id="chaos-probe") as c:
+                    r = c.call(api, 0, values)
+                if r.get("ErrorCode") == NOT_CONTROLLER:
+                    last = "NOT_CONTROLLER from %s" % ctl
+                    continue
+                r["_controller"] = md["controller"]
+                return r
+            except Exception as e:  # noqa: BLE001 - try the next broker / again
+                last = "%s: %s" % (type(e).__name__, e)
+        time.sleep(0.5)
+    return {"ok": False, "error": "no controller answered %s: %s" % (api, last)}
+
+
+def reassign(hostports, topic, assignment_json):
+    targets = json.loads(assignment_json)
+    r = _controller_call(hostports, "AlterPartitionReassignments", {"TimeoutMs": 20000, "Topics": [
+        {"Name": topic, "Partitions": [{"PartitionIndex": int(p), "Replicas": rs} for p, rs in targets.items()]}]})
+    if "ErrorCode" not in r:
+        return r
+    parts = {}
+    for t in r.get("Responses", []):
+        for pr in t["Partitions"]:
+            parts[str(pr["PartitionIndex"])] = [pr["ErrorCode"], pr["ErrorMessage"]]
+    return {"ok": r["ErrorCode"] == 0 and all(v[0] == 0 for v in parts.values()),
+            "error_code": r["ErrorCode"], "error": r.get("ErrorMessage"), "partitions": parts,
+            "controller": r["_controller"]}
+
+
+def reassignments(hostports, topic):
+    r = _controller_call(hostports, "ListPartitionReassignments", {"TimeoutMs": 20000, "Topics": None})
+    if "ErrorCode" not in r:
+        return r
+    ongoing = {str(p["PartitionIndex"]): {"replicas": p["Replicas"], "adding": p["AddingReplicas"],
+                                          "removing": p["RemovingReplicas"]}
+               for t in r["Topics"] if t["Name"] == topic for p in t["Partitions"]}
+    return {"ok": r["ErrorCode"] == 0, "error_code": r["ErrorCode"], "ongoing": ongoing,
+            "controller": r["_controller"]}
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
-          "metadata-each": metadata_each,
+          "metadata-each": metadata_each, "reassign": reassign, "reassignments": reassignments,
           "configs": configs}[cmd]
     try:
         out = fn(*args)

@@ -365,3 +365,15 @@ def test_post_heal_view_needs_every_broker_to_agree():
     assert r.agreed_full_view({1: full, 2: md(1, [3, 1, 2]), 3: full}) is None
     assert r.agreed_full_view({1: full, 2: {"error": "timeout"}, 3: full}) is None
     assert r.agreed_full_view({}) is None
+
+
+def test_post_heal_view_needs_the_full_replication_factor():
+    """A reassignment that left a partition with fewer replicas than the
+    topic's replication factor is not a recovered cluster, even with a full ISR."""
+    import run as chaos_run
+    r = chaos_run.Run.__new__(chaos_run.Run)
+    r.spec = {"partitions": 1, "rf": 3}
+    full = {"partitions": {"0": {"leader": 1, "replicas": [1, 2, 3], "isr": [1, 2, 3], "error": None}}}
+    short = {"partitions": {"0": {"leader": 2, "replicas": [2, 3], "isr": [2, 3], "error": None}}}
+    assert r.agreed_full_view({1: full, 2: full, 3: full}) is not None
+    assert r.agreed_full_view({1: short, 2: short, 3: short}) is None
