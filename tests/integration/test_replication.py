@@ -195,15 +195,32 @@ def test_acks_all_answers_not_enough_replicas_after_append_when_the_isr_shrinks_
                 [b"x"], int(time.time() * 1000))}]}]})
         return resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
 
-    with KafkaConnection(leader.port, timeout=30) as conn:
-        assert produce(conn) == 0
-        for f in followers:
-            f.proc.send_signal(signal.SIGSTOP)
-        try:
-            assert produce(conn) == NOT_ENOUGH_REPLICAS_AFTER_APPEND
-            assert partition(leader, "guarded").isrs == [controller]
-            assert produce(conn) == NOT_ENOUGH_REPLICAS
-        finally:
+    # The followers are stopped after the first produce is answered; the
+    # second must then wait for them and be answered with the ISR shrunk. If
+    # the second is acknowledged, its record must be on a follower (it was
+    # stopped too late: the set-up raced, and the attempt is made again);
+    # acknowledged and on no follower would be a lost acks=all write.
+    for attempt in range(3):
+        with KafkaConnection(leader.port, timeout=30) as conn:
+            assert produce(conn) == 0
             for f in followers:
-                f.proc.send_signal(signal.SIGCONT)
-    wait_for("the followers back in the ISR", lambda: len(partition(leader, "guarded").isrs) == 3, timeout=30)
+                f.proc.send_signal(signal.SIGSTOP)
+            try:
+                second = produce(conn)
+                if second == 0:
+                    on_followers = [f.broker_id for f in followers
+                                    if log_bytes(f, "guarded") == log_bytes(leader, "guarded")]
+                    assert on_followers, "acks=all acknowledged a record no follower has"
+                    print("attempt %d: the followers fetched before they stopped (%s); again" % (attempt, on_followers))
+                    continue
+                assert second == NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                assert partition(leader, "guarded").isrs == [controller]
+                assert produce(conn) == NOT_ENOUGH_REPLICAS
+                break
+            finally:
+                for f in followers:
+                    f.proc.send_signal(signal.SIGCONT)
+                wait_for("the followers back in the ISR", lambda: len(partition(leader, "guarded").isrs) == 3,
+                         timeout=30)
+    else:
+        raise AssertionError("the followers could not be stopped before the second produce in three attempts")
