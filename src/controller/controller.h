@@ -210,6 +210,13 @@ class Controller : public cluster::TopicAdmin {
   // Writes one partition's next state (leader epoch bumped, fenced by the
   // controller epoch); false when it could not (resigned on a moved controller).
   bool write_state(const std::string& topic, int32_t partition, coord::PartitionState next);
+  // After a state write: the controller's copy, the log line, the offline
+  // mark cleared when the partition has a leader again.
+  void state_written(const std::string& topic, int32_t partition, const coord::PartitionState& state,
+                     int32_t zk_version);
+  // A fenced write that failed: resign when another controller took over,
+  // else log it.
+  void store_write_failed(const char* what, const std::error_code& ec);
   // Several at once (update_partition_states), falling back to write_state
   // one by one; which were written, in order.
   std::vector<bool> write_states(

@@ -27,6 +27,7 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
   const std::vector<int32_t> live = live_broker_ids();
   auto usable = [&](int32_t r) { return contains(live, r) && !offline.contains(r); };
   std::vector<int32_t> changed;
+  std::vector<std::pair<std::pair<std::string, int32_t>, coord::PartitionState>> to_write;
   for (auto& [p, node] : t.states) {
     const coord::PartitionState& cur = node.state;
     const bool leader_ok = cur.leader >= 0 && usable(cur.leader);
@@ -67,45 +68,44 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
       if (leader >= 0) next.isr = isr;
     }
     if (next == cur) continue;
-    next.leader_epoch += 1;
-    next.controller_epoch = fence_.controller_epoch;
-    auto updated = store_.update_partition_state(name, p, next, node.zk_version, fence_);
-    if (!updated) {
-      if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
-      log_store_error("cannot update a partition state", updated.error());
-      continue;
-    }
-    log()->info("{}-{}: leader {} -> {}, ISR [{}] (leader epoch {})", name, p, cur.leader, next.leader,
-                fmt::join(next.isr, ","), next.leader_epoch);
-    node = {next, *updated};
-    changed.push_back(p);
+    to_write.push_back({{name, p}, next});
   }
-  publish(name, changed);
+  // A broker that led thousands of partitions: their states go to the store
+  // together, as a controlled shutdown's do.
+  const std::vector<bool> written = write_states(to_write);
+  for (size_t i = 0; i < to_write.size(); ++i) {
+    if (written[i]) changed.push_back(to_write[i].first.second);
+  }
+  if (is_controller_) publish(name, changed);
 }
 
-namespace {
+void Controller::store_write_failed(const char* what, const std::error_code& ec) {
+  if (ec == coord::KafkaStoreErrc::kControllerMoved) {
+    resign();
+  } else {
+    log_store_error(what, ec);
+  }
+}
 
-bool excluded_from(const std::set<int32_t>& s, int32_t r) { return s.contains(r); }
-
-}  // namespace
+void Controller::state_written(const std::string& topic, int32_t partition, const coord::PartitionState& state,
+                               int32_t zk_version) {
+  auto& node = topics_.at(topic).states.at(partition);
+  log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", topic, partition, node.state.leader,
+              state.leader, fmt::join(node.state.isr, ","), fmt::join(state.isr, ","), state.leader_epoch);
+  node = {state, zk_version};
+  if (state.leader >= 0) offline_replicas_.erase({topic, partition});
+}
 
 bool Controller::write_state(const std::string& topic, int32_t partition, coord::PartitionState next) {
-  auto& node = topics_.at(topic).states.at(partition);
+  const auto& node = topics_.at(topic).states.at(partition);
   next.leader_epoch = node.state.leader_epoch + 1;
   next.controller_epoch = fence_.controller_epoch;
   auto updated = store_.update_partition_state(topic, partition, next, node.zk_version, fence_);
   if (!updated) {
-    if (updated.error() == coord::KafkaStoreErrc::kControllerMoved) {
-      resign();
-    } else {
-      log_store_error("cannot update a partition state", updated.error());
-    }
+    store_write_failed("cannot update a partition state", updated.error());
     return false;
   }
-  log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", topic, partition, node.state.leader,
-              next.leader, fmt::join(node.state.isr, ","), fmt::join(next.isr, ","), next.leader_epoch);
-  node = {next, *updated};
-  if (next.leader >= 0) offline_replicas_.erase({topic, partition});
+  state_written(topic, partition, next, *updated);
   return true;
 }
 
@@ -175,7 +175,7 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     const coord::PartitionState& cur = t->second.states.at(p).state;
     const std::vector<int32_t>& replicas = t->second.assignment.partitions.at(p);
     auto in_sync = [&](int32_t r) {
-      return contains(live, r) && contains(cur.isr, r) && !excluded_from(excluded, r) && !replica_offline(name, p, r);
+      return contains(live, r) && contains(cur.isr, r) && !excluded.contains(r) && !replica_offline(name, p, r);
     };
     coord::PartitionState next = cur;
     int32_t leader = -1;
@@ -215,7 +215,7 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
           for (int pass = 0; pass < 2 && leader < 0; ++pass) {
             if (pass == 1 && rule != ElectionRule::kUnclean) break;
             for (int32_t r : replicas) {
-              if (contains(live, r) && !excluded_from(excluded, r) && (pass == 1 || !replica_offline(name, p, r))) {
+              if (contains(live, r) && !excluded.contains(r) && (pass == 1 || !replica_offline(name, p, r))) {
                 leader = r;
                 next.isr = {r};
                 log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
@@ -263,7 +263,9 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     o.message = "cannot write the partition state";
     o.leader = topics_.at(tp.first).states.at(tp.second).state.leader;
   }
-  for (const auto& [name, ps] : changed) publish(name, ps);
+  if (is_controller_) {
+    for (const auto& [name, ps] : changed) publish(name, ps);
+  }
   return out;
 }
 
@@ -282,16 +284,14 @@ std::vector<bool> Controller::write_states(
       s.controller_epoch = fence_.controller_epoch;
       batch.push_back({tp.first, tp.second, s, node.zk_version});
     }
-    auto versions = batch.size() > 1 ? store_.update_partition_states(batch, fence_)
-                                     : Result<std::vector<int32_t>>(std::make_error_code(std::errc::invalid_argument));
+    if (batch.size() == 1) {
+      written[start] = write_state(updates[start].first.first, updates[start].first.second, updates[start].second);
+      continue;
+    }
+    auto versions = store_.update_partition_states(batch, fence_);
     if (versions && versions->size() == batch.size()) {
       for (size_t k = 0; k < batch.size(); ++k) {
-        auto& node = topics_.at(batch[k].topic).states.at(batch[k].partition);
-        log()->info("{}-{}: leader {} -> {}, ISR [{}] -> [{}] (leader epoch {})", batch[k].topic, batch[k].partition,
-                    node.state.leader, batch[k].state.leader, fmt::join(node.state.isr, ","),
-                    fmt::join(batch[k].state.isr, ","), batch[k].state.leader_epoch);
-        node = {batch[k].state, (*versions)[k]};
-        if (batch[k].state.leader >= 0) offline_replicas_.erase({batch[k].topic, batch[k].partition});
+        state_written(batch[k].topic, batch[k].partition, batch[k].state, (*versions)[k]);
         written[start + k] = true;
       }
       continue;

@@ -358,11 +358,7 @@ void Controller::stop_removed_replicas(const std::string& topic, int32_t partiti
 bool Controller::write_assignment(const std::string& topic, const coord::TopicAssignment& assignment) {
   auto r = store_.update_topic_assignment(topic, assignment, fence_);
   if (!r) {
-    if (r.error() == coord::KafkaStoreErrc::kControllerMoved) {
-      resign();
-    } else {
-      log_store_error("cannot write a topic's assignment", r.error());
-    }
+    store_write_failed("cannot write a topic's assignment", r.error());
     return false;
   }
   topics_.at(topic).assignment = assignment;
