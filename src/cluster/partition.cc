@@ -170,9 +170,9 @@ bool Partition::apply_leader_state(const LeaderState& state) {
   return true;
 }
 
-uint64_t Partition::leader_term() const {
+bool Partition::leads_in_term(uint64_t term) const {
   std::lock_guard lock(mu_);
-  return leader_term_;
+  return has_state_ && state_.leader == local_broker_id_ && leader_term_ == term;
 }
 
 LeaderState Partition::leader_state() const {

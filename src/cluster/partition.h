@@ -63,7 +63,7 @@ struct AppendOutcome {
   int64_t log_start_offset = -1;
   int64_t last_offset = -1;
   // Which leadership of this broker the records were appended under
-  // (Partition::leader_term()).
+  // (Partition::leads_in_term()).
   uint64_t leader_term = 0;
 };
 
@@ -96,12 +96,13 @@ class Partition : public std::enable_shared_from_this<Partition> {
   bool apply_leader_state(const LeaderState& state);
   LeaderState leader_state() const;
   bool is_leader() const;
-  // Counts this broker's leaderships of the partition: it goes up each time the
-  // broker becomes leader after not being one (not on the epoch bumps of an ISR
-  // change). Records appended in one term and replicated are safe to
+  // This broker leads the partition in leadership term `term`. The term
+  // counts this broker's leaderships of the partition: it goes up each time
+  // the broker becomes leader after not being one (not on the epoch bumps of
+  // an ISR change). Records appended in one term and replicated are safe to
   // acknowledge only while the term lasts: a broker that was a follower in
   // between may have truncated them.
-  uint64_t leader_term() const;
+  bool leads_in_term(uint64_t term) const;
   void set_config(std::shared_ptr<const PartitionConfig> config);
   std::shared_ptr<const PartitionConfig> config() const;
 

@@ -72,7 +72,7 @@ struct PendingProduce {
     // perhaps truncated these records and fetched others since) cannot
     // vouch for them, as Kafka's DelayedProduce requires the leader. An ISR
     // change bumps the leader epoch but keeps the leadership.
-    bool still_leading() const { return partition->is_leader() && partition->leader_term() == leader_term; }
+    bool still_leading() const { return partition->leads_in_term(leader_term); }
   };
   std::vector<Waiting> waiting;
 
