@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker
+import cluster_harness
 from kafka_schema import KafkaConnection
 from test_cluster import metadata, wait_for, zk  # noqa: F401 (fixture)
 
@@ -21,14 +21,7 @@ QUICK = "replica.lag.time.max.ms: 3000\n"
 
 
 def start_cluster(zk, tmp_path, extra=""):
-    chroot = zk.connect + "/lead-" + uuid.uuid4().hex[:8]
-    brokers = [Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=QUICK + extra)
-               for i in (1, 2, 3)]
-    for b in brokers:
-        b.start()
-    for b in brokers:
-        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
-    return brokers
+    return cluster_harness.start_cluster(zk, tmp_path, "lead", extra_config=QUICK + extra)
 
 
 @pytest.fixture

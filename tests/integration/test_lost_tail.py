@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker
+import cluster_harness
 from test_cluster import metadata, wait_for, zk  # noqa: F401 (fixture)
 from test_leadership import elect_leaders, partitions
 from test_replication import produce_acked
@@ -55,13 +55,8 @@ def consume_values(bootstrap, topic, want):
 
 @pytest.mark.parametrize("checkpoint", ["kept", "removed (control: Kafka's behaviour)"])
 def test_a_sole_isr_member_that_lost_acknowledged_records_does_not_lead(zk, tmp_path, checkpoint):
-    chroot = zk.connect + "/tail-" + uuid.uuid4().hex[:8]
-    cluster = [Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=QUICK) for i in (1, 2, 3)]
-    for b in cluster:
-        b.start()
+    cluster = cluster_harness.start_cluster(zk, tmp_path, "tail", extra_config=QUICK)
     try:
-        for b in cluster:
-            wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
         topic = "tail"
         admin = AdminClient({"bootstrap.servers": cluster[0].bootstrap})
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])[topic].result(30)
