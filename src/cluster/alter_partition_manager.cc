@@ -94,8 +94,14 @@ struct AlterPartitionManager::State : std::enable_shared_from_this<State> {
       if (auto self = weak.lock()) self->on_response(std::move(frame), std::move(*batch));
     };
     if (controller == options.broker_id && options.local) {
+      // The local controller answers on its event thread; the answer is
+      // handled here, on this runtime, as a remote one would be.
       header.correlation_id = 1;
-      options.local(encode(header, req), std::move(done));
+      options.local(encode(header, req), [weak, done = std::move(done)](Result<Bytes> frame) mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        self->runtime.post([done = std::move(done), frame = std::move(frame)]() mutable { done(std::move(frame)); });
+      });
       return;
     }
     const EndpointInfo* ep = snapshot->endpoint(controller, options.listener_name);

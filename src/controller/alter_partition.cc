@@ -4,7 +4,7 @@
 #include "controller/controller.h"
 
 #include <algorithm>
-#include <future>
+#include <functional>
 
 #include "controller/internal.h"
 
@@ -16,15 +16,13 @@ using namespace internal;
 
 // --- AlterPartition ---------------------------------------------------------------
 
-protocol::AlterPartitionResponse Controller::alter_partition(const protocol::AlterPartitionRequest& req,
-                                                             int16_t version) {
-  auto answer = std::make_shared<std::promise<protocol::AlterPartitionResponse>>();
-  auto future = answer->get_future();
-  post([this, req, version, answer] {
+void Controller::alter_partition(const protocol::AlterPartitionRequest& req, int16_t version,
+                                 std::function<void(protocol::AlterPartitionResponse)> done) {
+  const bool posted = post([this, req, version, done] {
     protocol::AlterPartitionResponse resp;
     auto fail_all = [&](ErrorCode e) {
       resp.error_code = static_cast<int16_t>(e);
-      answer->set_value(std::move(resp));
+      done(std::move(resp));
     };
     if (!is_controller_) return fail_all(ErrorCode::kNotController);
     auto broker = live_brokers_.find(req.broker_id);
@@ -109,14 +107,13 @@ protocol::AlterPartitionResponse Controller::alter_partition(const protocol::Alt
       on_isr_changed(name, changed);  // a reassignment may be complete now
     }
     send_batch();
-    answer->set_value(std::move(resp));
+    done(std::move(resp));
   });
-  if (future.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+  if (!posted) {
     protocol::AlterPartitionResponse resp;
-    resp.error_code = static_cast<int16_t>(ErrorCode::kRequestTimedOut);
-    return resp;
+    resp.error_code = static_cast<int16_t>(ErrorCode::kNotController);
+    done(std::move(resp));
   }
-  return future.get();
 }
 
 }  // namespace keel::controller

@@ -120,11 +120,12 @@ void Controller::session_reestablished() {
 bool Controller::is_controller() const { return is_controller_; }
 int64_t Controller::broker_epoch() const { return broker_epoch_; }
 
-void Controller::post(Event e) {
+bool Controller::post(Event e) {
   std::lock_guard lock(mu_);
-  if (stop_) return;
+  if (stop_) return false;
   events_.push_back(std::move(e));
   wake_.notify_one();
+  return true;
 }
 
 bool Controller::run_on_event_thread(std::function<void()> fn, int64_t timeout_ms) {

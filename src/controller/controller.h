@@ -152,9 +152,13 @@ class Controller : public cluster::TopicAdmin {
   // (STALE_BROKER_EPOCH), and per partition the leader and its epoch
   // (FENCED_LEADER_EPOCH), the partition epoch (INVALID_UPDATE_VERSION) and
   // that every new member is a live replica (INELIGIBLE_REPLICA); then writes
-  // the state node (fenced) and tells every broker with UpdateMetadata. Waits
-  // for the controller's event thread; any thread.
-  protocol::AlterPartitionResponse alter_partition(const protocol::AlterPartitionRequest& req, int16_t version);
+  // the state node (fenced) and tells every broker with UpdateMetadata.
+  // Never waits: `done` is called on the controller's event thread (or at
+  // once with NOT_CONTROLLER when the controller has stopped). The caller may
+  // be the controller's own broker sending from a thread the event thread
+  // waits for (the inter-broker runtime), so nothing here may block it.
+  void alter_partition(const protocol::AlterPartitionRequest& req, int16_t version,
+                       std::function<void(protocol::AlterPartitionResponse)> done);
 
   // --- reassignment (reassignment.cc)
   // AlterPartitionReassignments (KIP-455): controller only (NOT_CONTROLLER
@@ -185,7 +189,8 @@ class Controller : public cluster::TopicAdmin {
 
  private:
   using Event = std::function<void()>;
-  void post(Event e);
+  // Queues e for the event thread; false (e dropped) once stopped.
+  bool post(Event e);
   void run();
   void elect();
   void on_became_controller(const coord::Fence& fence);

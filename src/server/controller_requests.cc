@@ -257,16 +257,21 @@ Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWrit
 
 // --- AlterPartition (to the controller) ------------------------------------------------
 
-Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
+// Answered from the controller's event thread: no handler thread waits (and
+// the controller's own broker, sending from its inter-broker runtime, must not).
+Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, Responder responder) {
   protocol::AlterPartitionRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
-  protocol::AlterPartitionResponse resp;
-  if (ctx.services.controller) {
-    resp = ctx.services.controller->alter_partition(req, ctx.api_version());
-  } else {
+  const int16_t version = ctx.api_version();
+  if (!ctx.services.controller) {
+    protocol::AlterPartitionResponse resp;
     resp.error_code = code(ErrorCode::kNotController);
+    send_encoded(responder, resp, version);
+    return {};
   }
-  resp.encode(out, ctx.api_version());
+  ctx.services.controller->alter_partition(req, version, [responder, version](protocol::AlterPartitionResponse resp) mutable {
+    send_encoded(responder, resp, version);
+  });
   return {};
 }
 

@@ -142,13 +142,6 @@ CoordinatorAnswer find_group_coordinator(RequestContext& ctx, const std::string&
   return a;
 }
 
-template <typename Response>
-void send_encoded(Responder& responder, const Response& resp, int16_t version) {
-  ByteWriter out;
-  resp.encode(out, version);
-  responder.send(out);
-}
-
 // The generated structs' nullable strings answer "" where a version cannot
 // carry null.
 std::optional<std::string> nullable(const std::optional<std::string>& s, bool may_be_null) {

@@ -25,6 +25,14 @@ Result<void> decode_request(Request& req, ByteReader& body, int16_t version) {
   return {};
 }
 
+// Encodes a response for `version` and sends it (asynchronous handlers).
+template <typename Response>
+void send_encoded(Responder& responder, const Response& resp, int16_t version) {
+  ByteWriter out;
+  resp.encode(out, version);
+  responder.send(out);
+}
+
 Result<void> handle_api_versions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder responder);
@@ -41,7 +49,7 @@ Result<void> handle_leader_and_isr(RequestContext& ctx, ByteReader& body, ByteWr
 Result<void> handle_stop_replica(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_update_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 // A leader's ISR change, answered by the controller (NOT_CONTROLLER elsewhere).
-Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, Responder responder);
 // server/leadership.cc: answered by the controller (NOT_CONTROLLER elsewhere).
 Result<void> handle_elect_leaders(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_controlled_shutdown(RequestContext& ctx, ByteReader& body, ByteWriter& out);

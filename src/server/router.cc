@@ -60,7 +60,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kAlterPartitionReassignments), 0, 0, &handle_alter_partition_reassignments},
     {key(ApiKey::kListPartitionReassignments), 0, 0, &handle_list_partition_reassignments},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
-    {key(ApiKey::kAlterPartition), 0, 3, &handle_alter_partition},
+    {key(ApiKey::kAlterPartition), 0, 3, nullptr, &handle_alter_partition},
     {key(ApiKey::kElectLeaders), 0, 2, &handle_elect_leaders},
     {key(ApiKey::kControlledShutdown), 0, 3, &handle_controlled_shutdown},
     {key(ApiKey::kDescribeTopicPartitions), 0, 0, &handle_describe_topic_partitions},
