@@ -137,11 +137,15 @@ struct ZooKeeperStore::Impl {
     }
   }
 
+  // The ZooKeeper client's own messages (errors only: see connect) go to
+  // Keel's log, not to stderr, which nobody may be reading.
+  static void client_message(const char* message) { log()->warn("zookeeper client: {}", message); }
+
   Result<void> open() {
     std::unique_lock lock(mu);
     state = 0;
-    zh = zookeeper_init(connect_string.c_str(), &Impl::session_watcher, session_timeout_ms,
-                        nullptr, this, 0);
+    zh = zookeeper_init2(connect_string.c_str(), &Impl::session_watcher, session_timeout_ms,
+                         nullptr, this, 0, &Impl::client_message);
     if (!zh) {
       log()->error("cannot start a ZooKeeper client for {}", connect_string);
       return CoordErrc::kConnectionLoss;

@@ -162,8 +162,11 @@ class Broker:
         return "127.0.0.1:%d" % self.port
 
     def start(self):
-        self.proc = subprocess.Popen([KEEL_BIN, "--config", str(self.config_path)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Its output goes to a file: a pipe nobody reads would stop the
+        # broker once 64 KiB had been written to it.
+        with open(self.dir / "keel.out", "ab") as out:
+            self.proc = subprocess.Popen([KEEL_BIN, "--config", str(self.config_path)],
+                                         stdout=out, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc)
         return self
 
@@ -182,8 +185,6 @@ class Broker:
                 self.dump_stacks()
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
         code = self.proc.returncode
         self.proc = None
         return code
@@ -192,8 +193,6 @@ class Broker:
         """SIGKILL, as a machine losing power would stop it (no clean shutdown)."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
         self.proc = None
 
     def dump_stacks(self):
@@ -239,8 +238,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that start a cluster on their own ZooKeeper (the zk fixture) are
-    marked `cluster`: scripts/test.sh runs them in the ZooKeeper pass only."""
+    """Tests that start a cluster on their own ZooKeeper (the zk fixture, or
+    test_replication_matrix's module cluster) are marked `cluster`:
+    scripts/test.sh runs them in the ZooKeeper pass only."""
+    own_zookeeper = {"zk", "matrix_cluster"}
     for item in items:
-        if "zk" in getattr(item, "fixturenames", ()):
+        if own_zookeeper & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)

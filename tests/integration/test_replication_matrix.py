@@ -29,7 +29,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import ZooKeeper
@@ -69,9 +69,32 @@ def cluster(matrix_cluster):
         else:
             b.start()
     for b in matrix_cluster:
-        wait_for("broker %d to see the cluster" % b.broker_id,
-                 lambda b=b: set(metadata(b).brokers) == {1, 2, 3}, timeout=40)
+        wait_whole(matrix_cluster, b, "broker %d to see the cluster" % b.broker_id)
     return matrix_cluster
+
+
+def wait_whole(cluster, b, what):
+    """Waits until b's Metadata names all three brokers. A broker started
+    again may not answer for a while (it waits for its previous ZooKeeper
+    session to go, and loads its logs): an unanswered request is "not yet".
+    When the wait fails, the report carries the end of every broker's log."""
+    def whole():
+        try:
+            return set(metadata(b).brokers) == {1, 2, 3}
+        except KafkaException:
+            return False
+    try:
+        wait_for(what, whole, timeout=60)
+    except Exception:
+        for other in cluster:
+            out = other.dir / "keel.out"
+            print("--- broker %d (%s): the end of keel.log ---\n%s" % (
+                other.broker_id, "running" if other.alive() else "not running",
+                "\n".join(other.log_text().splitlines()[-80:])))
+            if out.exists():
+                print("--- broker %d: the end of keel.out ---\n%s" % (
+                    other.broker_id, "\n".join(out.read_text(errors="replace").splitlines()[-20:])))
+        raise
 
 
 # --- the cluster as the wire shows it -------------------------------------------------------------
@@ -399,8 +422,7 @@ def test_acknowledged_records_survive(cluster, case):
         time.sleep(1.0)  # records go on to the new leaders
         if not bounce:
             victim.start()
-        wait_for("the victim back in the cluster", lambda: set(metadata(cluster[0]).brokers) == {1, 2, 3},
-                 timeout=40)
+        wait_whole(cluster, cluster[0], "the victim back in the cluster")
     TIMINGS.append((name, watch.led_after if watch.led_after is not None else float("nan"), watch.controller_after))
     print("%s: %d sent (%d before the fault), %d acked, %d errors; process gone after %.2f s, led again after %s s"
           % (name, writer.sent, sent_before, len(writer.acked), len(writer.errors), shutdown, watch.led_after))
