@@ -100,16 +100,6 @@ bool allow_grants(AclOperation granted, AclOperation requested) {
   }
 }
 
-class AclCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "keel.security.acl"; }
-  std::string message(int ev) const override {
-    switch (static_cast<AclErrc>(ev)) {
-      case AclErrc::kMalformed: return "malformed ACL data";
-    }
-    return "unknown ACL error";
-  }
-};
 
 }  // namespace
 
@@ -232,10 +222,6 @@ std::optional<std::string> validate_filter(const AclBindingFilter& filter) {
 
 // --- errors, super.users ------------------------------------------------------------
 
-const std::error_category& acl_category() {
-  static const AclCategory category;
-  return category;
-}
 
 Result<std::vector<std::string>> parse_super_users(std::string_view text, std::string* error_message) {
   std::vector<std::string> out;

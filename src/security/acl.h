@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "security/errors.h"
 
 namespace keel::security {
 
@@ -189,14 +190,6 @@ std::optional<std::string> validate_for_create(const AclBinding& binding);
 // field), or nullopt.
 std::optional<std::string> validate_filter(const AclBindingFilter& filter);
 
-// --- errors ----------------------------------------------------------------------
-
-enum class AclErrc {
-  kMalformed = 1,  // ACL text (config, ZooKeeper node, change notification) Keel cannot read
-};
-const std::error_category& acl_category();
-inline std::error_code make_error_code(AclErrc e) { return {static_cast<int>(e), acl_category()}; }
-
 // --- super.users -----------------------------------------------------------------
 
 // `super.users`: principals separated by ';', each trimmed, as Kafka splits
@@ -355,6 +348,3 @@ Result<ResourcePattern> decode_extended_acl_change(std::string_view data, std::s
 }  // namespace zk
 
 }  // namespace keel::security
-
-template <>
-struct std::is_error_code_enum<keel::security::AclErrc> : std::true_type {};

@@ -16,19 +16,6 @@
 namespace keel::security {
 namespace {
 
-class PrincipalCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "principal"; }
-  std::string message(int c) const override {
-    switch (static_cast<PrincipalErrc>(c)) {
-      case PrincipalErrc::kInvalidRule: return "invalid principal mapping rule";
-      case PrincipalErrc::kNoMatchingRule: return "no principal mapping rule applies";
-      case PrincipalErrc::kMalformedName: return "malformed Kerberos principal";
-      case PrincipalErrc::kNameTooLong: return "name too long to map";
-    }
-    return "unknown principal error";
-  }
-};
 
 void set_message(std::string* out, std::string text) {
   if (out != nullptr) *out = std::move(text);
@@ -333,10 +320,6 @@ std::string unmatched(std::string_view rule, std::size_t at) {
 
 }  // namespace
 
-const std::error_category& principal_category() {
-  static const PrincipalCategory category;
-  return category;
-}
 
 // ---------------------------------------------------------------------------
 // Kerberos

@@ -36,21 +36,9 @@
 #include <openssl/types.h>
 
 #include "common/result.h"
+#include "security/errors.h"
 
 namespace keel::security {
-
-enum class PrincipalErrc {
-  kInvalidRule = 1,  // rule text refused (Kafka: IllegalArgumentException at config time)
-  kNoMatchingRule,   // no rule applies, or a Kerberos rule gave a name with '/' or '@'
-                     // (Kafka: NoMatchingRule, the client fails authentication)
-  kMalformedName,    // has '@' but is not primary[/instance]@REALM
-  kNameTooLong,      // above kMaxMappedNameBytes
-};
-
-const std::error_category& principal_category();
-inline std::error_code make_error_code(PrincipalErrc e) {
-  return {static_cast<int>(e), principal_category()};
-}
 
 // std::regex recurses about once per input character; real subjects and
 // Kerberos names are far below this, and it keeps a hostile certificate from
@@ -136,6 +124,3 @@ class SslPrincipalMapper {
 std::string java_rfc2253_name(const X509_NAME* name);
 
 }  // namespace keel::security
-
-template <>
-struct std::is_error_code_enum<keel::security::PrincipalErrc> : std::true_type {};

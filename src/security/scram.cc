@@ -13,30 +13,6 @@
 namespace keel::security {
 namespace {
 
-class ScramCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "scram"; }
-  std::string message(int c) const override {
-    switch (static_cast<ScramErrc>(c)) {
-      case ScramErrc::kMalformedMessage: return "malformed SCRAM message";
-      case ScramErrc::kChannelBindingUnsupported: return "SCRAM channel binding is not supported";
-      case ScramErrc::kInvalidUsername: return "invalid SCRAM username (empty or bad =2C/=3D escape)";
-      case ScramErrc::kUnsupportedExtension: return "unsupported mandatory SCRAM extension";
-      case ScramErrc::kAuthzidMismatch:
-        return "authorization id differs from the username";
-      case ScramErrc::kIterationsOutOfRange: return "SCRAM iterations outside 4096..16384";
-      case ScramErrc::kChannelBindingMismatch:
-        return "client-final channel binding does not echo the gs2 header";
-      case ScramErrc::kNonceMismatch: return "SCRAM nonce does not match the exchange";
-      case ScramErrc::kAuthenticationFailed: return "authentication failed: invalid user credentials";
-      case ScramErrc::kServerSignatureMismatch: return "SCRAM server signature does not verify";
-      case ScramErrc::kServerError: return "SCRAM server sent an error";
-      case ScramErrc::kBadCredential: return "invalid stored SCRAM credential";
-      case ScramErrc::kUnexpectedMessage: return "SCRAM message after the exchange ended";
-    }
-    return "unknown SCRAM error";
-  }
-};
 
 // Largest message or field we hand to OpenSSL's int-sized lengths; SASL
 // tokens are far smaller (the broker bounds frames long before this).
@@ -270,10 +246,6 @@ bool valid_name(std::string_view name) { return !name.empty() && name.find('\0')
 
 }  // namespace
 
-const std::error_category& scram_category() {
-  static const ScramCategory category;
-  return category;
-}
 
 std::string_view mechanism_name(ScramMechanism m) {
   return m == ScramMechanism::kSha256 ? "SCRAM-SHA-256" : "SCRAM-SHA-512";

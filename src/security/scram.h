@@ -31,27 +31,9 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "security/errors.h"
 
 namespace keel::security {
-
-enum class ScramErrc {
-  kMalformedMessage = 1,       // not RFC 5802's grammar (or bad base64 inside it)
-  kChannelBindingUnsupported,  // gs2 header "p=..." or "y": Kafka does no channel binding
-  kInvalidUsername,            // empty saslname, or '=' not followed by 2C / 3D
-  kUnsupportedExtension,       // a mandatory extension (m=) the server cannot honour
-  kAuthzidMismatch,            // authzid present and different from the username
-  kIterationsOutOfRange,       // below 4096 (or above 16384 where Kafka caps it)
-  kChannelBindingMismatch,     // client-final c= is not client-first's gs2 header
-  kNonceMismatch,              // nonce does not continue the one sent before
-  kAuthenticationFailed,       // wrong password, unknown user or token: one answer for all
-  kServerSignatureMismatch,    // client side: server-final v= did not verify
-  kServerError,                // client side: server-final carried e=
-  kBadCredential,              // stored credential text or key sizes not as Kafka writes them
-  kUnexpectedMessage,          // a step after the exchange completed or failed
-};
-
-const std::error_category& scram_category();
-inline std::error_code make_error_code(ScramErrc e) { return {static_cast<int>(e), scram_category()}; }
 
 enum class ScramMechanism { kSha256, kSha512 };
 
@@ -250,6 +232,3 @@ class ScramClient {
 };
 
 }  // namespace keel::security
-
-template <>
-struct std::is_error_code_enum<keel::security::ScramErrc> : std::true_type {};
