@@ -4,6 +4,9 @@
 //                              reopens the log file)
 //   keel --check-config FILE   validate FILE, print the effective configuration
 //   keel --version
+//   keel --hash-password USER [SCRAM-SHA-256|SCRAM-SHA-512 [ITERATIONS]]
+//                              read a password from stdin, print the line for
+//                              sasl.plain.credentials.file
 //
 // Exit codes: 0 clean stop or valid config, 1 bad configuration or start-up
 // failure, 2 bad command line.
@@ -21,7 +24,9 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "security/scram.h"
 #include "server/broker.h"
+#include "server/sasl.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "0.0.0"
@@ -32,7 +37,51 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: keel --config FILE        run the broker\n"
     "       keel --check-config FILE  validate a configuration file and print it\n"
-    "       keel --version            print the version\n";
+    "       keel --version            print the version\n"
+    "       keel --hash-password USER [SCRAM-SHA-256|SCRAM-SHA-512 [ITERATIONS]]\n"
+    "                                 read USER's password from stdin (one line) and print\n"
+    "                                 its line for sasl.plain.credentials.file\n";
+
+// The password is read from stdin, never taken from the command line, where
+// other users of the machine could see it (ps) and shells keep it (history).
+int hash_password(int argc, char** argv) {
+  const std::string user = argv[2];
+  if (user.empty() || user.find(':') != std::string::npos) {
+    std::cerr << "keel: the user name must be non-empty and hold no ':'\n";
+    return 2;
+  }
+  auto mechanism = keel::security::ScramMechanism::kSha256;
+  if (argc >= 4) {
+    auto m = keel::security::parse_mechanism(argv[3]);
+    if (!m) {
+      std::cerr << "keel: unknown mechanism '" << argv[3] << "' (SCRAM-SHA-256 or SCRAM-SHA-512)\n";
+      return 2;
+    }
+    mechanism = *m;
+  }
+  int32_t iterations = 8192;
+  if (argc >= 5) {
+    try {
+      iterations = std::stoi(argv[4]);
+    } catch (const std::exception&) {
+      std::cerr << "keel: iterations must be a number\n";
+      return 2;
+    }
+  }
+  std::string password;
+  if (!std::getline(std::cin, password) || password.empty()) {
+    std::cerr << "keel: no password on stdin\n";
+    return 2;
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  auto line = keel::server::plain_credentials_line(user, password, mechanism, iterations);
+  if (!line) {
+    std::cerr << "keel: " << line.error().message() << " (iterations must be 4096..16384)\n";
+    return 2;
+  }
+  std::cout << *line << "\n";
+  return 0;
+}
 
 int check_config(const char* path) {
   try {
@@ -139,6 +188,7 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (argc >= 3 && argc <= 5 && std::strcmp(argv[1], "--hash-password") == 0) return hash_password(argc, argv);
   if (argc == 3 && std::strcmp(argv[1], "--check-config") == 0) return check_config(argv[2]);
   if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return run(argv[2]);
   std::cerr << kUsage;

@@ -24,6 +24,7 @@
 
 #include "config/config_def.h"
 #include "config/topic_config.h"
+#include "security/acl.h"
 
 namespace keel::config {
 
@@ -173,6 +174,9 @@ const Binding kBindings[] = {
     {"zookeeper.connect", &C::zookeeper_connect},
     {"zookeeper.session.timeout.ms", &C::zookeeper_session_timeout_ms},
     {"zookeeper.connection.timeout.ms", &C::zookeeper_connection_timeout_ms_raw},
+    {"authorizer.class.name", &C::authorizer_class_name},
+    {"super.users", &C::super_users},
+    {"allow.everyone.if.no.acl.found", &C::allow_everyone_if_no_acl_found},
     {"num.network.threads", &C::num_network_threads},
     {"num.io.threads", &C::num_io_threads},
     {"num.recovery.threads.per.data.dir", &C::num_recovery_threads_per_data_dir},
@@ -184,6 +188,11 @@ const Binding kBindings[] = {
     {"connections.max.idle.ms", &C::connections_max_idle_ms},
     {"max.connections", &C::max_connections},
     {"max.connections.per.ip", &C::max_connections_per_ip},
+    {"sasl.enabled.mechanisms", &C::sasl_enabled_mechanisms},
+    {"sasl.server.max.receive.size", &C::sasl_server_max_receive_size},
+    {"sasl.plain.credentials.file", &C::sasl_plain_credentials_file},
+    {"connection.failed.authentication.delay.ms", &C::connection_failed_authentication_delay_ms},
+    {"connections.max.reauth.ms", &C::connections_max_reauth_ms},
     {"offsets.topic.num.partitions", &C::offsets_topic_num_partitions},
     {"offsets.topic.replication.factor", &C::offsets_topic_replication_factor},
     {"offsets.retention.minutes", &C::offsets_retention_minutes},
@@ -778,6 +787,19 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
                          "'" + hp + "' is not host:port (in host:port[,host:port][/chroot])");
     }
   }
+
+  // Kafka's ZooKeeper-era authorizer classes both name Keel's ACL
+  // authorizer; any other class (a KRaft or third-party authorizer) cannot be
+  // loaded, and starting without it would serve unprotected.
+  if (!cfg.authorizer_class_name.empty() && cfg.authorizer_class_name != kAclAuthorizerClass &&
+      cfg.authorizer_class_name != kSimpleAclAuthorizerClass)
+    errors.key_error("authorizer.class.name", line_of("authorizer.class.name"),
+                     "'" + cfg.authorizer_class_name + "' is not an authorizer keel has; use " +
+                         std::string(kAclAuthorizerClass) + " (or the older name " +
+                         std::string(kSimpleAclAuthorizerClass) +
+                         ") for Kafka's ACLs, or leave it empty for no authorization");
+  if (std::string why; !security::parse_super_users(cfg.super_users, &why))
+    errors.key_error("super.users", line_of("super.users"), why);
 
   if (cfg.group_min_session_timeout_ms > cfg.group_max_session_timeout_ms)
     errors.key_error("group.min.session.timeout.ms", line_of("group.min.session.timeout.ms"),

@@ -39,6 +39,11 @@ struct Endpoint {
 // a phrase saying what is wrong (no key or line: the caller adds those).
 std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* error);
 
+// The authorizer.class.name values that mean Keel's ACL authorizer: Kafka's
+// ZooKeeper-era class and its pre-2.4 name.
+inline constexpr std::string_view kAclAuthorizerClass = "kafka.security.authorizer.AclAuthorizer";
+inline constexpr std::string_view kSimpleAclAuthorizerClass = "kafka.security.auth.SimpleAclAuthorizer";
+
 struct BrokerConfig {
   // --- identity and network
   int32_t broker_id = 0;
@@ -111,6 +116,13 @@ struct BrokerConfig {
   std::optional<int32_t> zookeeper_connection_timeout_ms_raw;
   int32_t zookeeper_connection_timeout_ms = 18000;  // effective: defaults to the session timeout
 
+  // --- authorization. authorizer_class_name is "" (no ACLs: every request
+  // allowed, the ACL APIs answer SECURITY_DISABLED) or one of Kafka's
+  // ZooKeeper-era authorizer class names, which mean Keel's ACL authorizer.
+  std::string authorizer_class_name;
+  std::string super_users;  // "User:admin;User:CN=broker", as Kafka's super.users
+  bool allow_everyone_if_no_acl_found = false;
+
   // --- threads and sockets
   int32_t num_network_threads = 3;
   int32_t num_io_threads = 8;
@@ -123,6 +135,14 @@ struct BrokerConfig {
   int64_t connections_max_idle_ms = 600000;
   int32_t max_connections = 2147483647;
   int32_t max_connections_per_ip = 2147483647;
+
+  // --- SASL (server/sasl.h). No listener.name.<l>. overrides: one set for
+  // every SASL listener.
+  std::vector<std::string> sasl_enabled_mechanisms = {"GSSAPI"};
+  int32_t sasl_server_max_receive_size = 524288;
+  std::string sasl_plain_credentials_file;  // "" = PLAIN has no users
+  int32_t connection_failed_authentication_delay_ms = 100;
+  int64_t connections_max_reauth_ms = 0;
 
   // --- groups, offsets, transactions
   int32_t offsets_topic_num_partitions = 50;

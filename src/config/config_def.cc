@@ -131,6 +131,14 @@ const std::vector<KeyDef>& table() {
        "ZooKeeper session timeout.", ""},
       {"zookeeper.connection.timeout.ms", KeyType::kInt, nullopt, 1, nullopt, {},
        "Longest wait to connect to ZooKeeper; defaults to zookeeper.session.timeout.ms.", ""},
+      // --- authorization
+      {"authorizer.class.name", KeyType::kString, "", nullopt, nullopt, {},
+       "kafka.security.authorizer.AclAuthorizer or kafka.security.auth.SimpleAclAuthorizer: Kafka's ACLs, "
+       "kept in the coordination store in Kafka's layout; empty = no authorization.", ""},
+      {"super.users", KeyType::kString, "", nullopt, nullopt, {},
+       "Principals allowed everything whatever the ACLs say, separated by ';' (User:admin;User:CN=broker).", ""},
+      {"allow.everyone.if.no.acl.found", KeyType::kBool, "false", nullopt, nullopt, {},
+       "Allow a request on a resource no ACL names at all; any ACL on it, for anybody, turns this off for it.", ""},
       // --- threads and sockets
       {"num.network.threads", KeyType::kInt, "3", 1, nullopt, {},
        "Threads running network I/O.", ""},
@@ -154,6 +162,18 @@ const std::vector<KeyDef>& table() {
        "Connections accepted at once, over all listeners; at the limit new ones wait (unaccepted) until one closes.", ""},
       {"max.connections.per.ip", KeyType::kInt, "2147483647", 0, nullopt, {},
        "Connections accepted at once from one client address; more are closed at accept.", ""},
+      // --- SASL (server/sasl.h, docs/security.md)
+      {"sasl.enabled.mechanisms", KeyType::kList, "GSSAPI", nullopt, nullopt,
+       {"GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+       "Mechanisms SASL listeners offer; GSSAPI is not served yet and is refused at start-up on a SASL listener.", ""},
+      {"sasl.server.max.receive.size", KeyType::kInt, "524288", 1, nullopt, {},
+       "Largest frame a SASL listener reads before the client has authenticated.", ""},
+      {"sasl.plain.credentials.file", KeyType::kString, "", nullopt, nullopt, {},
+       "PLAIN users: lines 'user:SCRAM-SHA-256:<salted hash>' (keel --hash-password); plaintext is refused.", ""},
+      {"connection.failed.authentication.delay.ms", KeyType::kInt, "100", 0, nullopt, {},
+       "Wait before answering a failed authentication (and closing), so guessing is slow.", ""},
+      {"connections.max.reauth.ms", KeyType::kLong, "0", 0, nullopt, {},
+       "SASL session lifetime (KIP-368); a connection past it must re-authenticate or is closed. 0 = forever.", ""},
       // --- groups, offsets, transactions
       {"offsets.topic.num.partitions", KeyType::kInt, "50", 1, nullopt, {},
        "Partitions of __consumer_offsets (fixed once created).", ""},

@@ -340,6 +340,15 @@ Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::
   return decode_entity_config(ByteView(node->data));
 }
 
+Result<std::vector<std::string>> KafkaStore::entity_names(const std::string& type) {
+  auto names = store_.children("/config/" + type);
+  if (!names) {
+    if (is(names.error(), CoordErrc::kNoNode)) return std::vector<std::string>{};
+    return names.error();
+  }
+  return std::move(*names);
+}
+
 Result<void> KafkaStore::set_entity_config(const std::string& type, const std::string& name,
                                            const std::map<std::string, std::string>& config) {
   const std::string path = config_path(type, name);

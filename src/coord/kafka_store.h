@@ -130,6 +130,9 @@ class KafkaStore {
   // Missing node = empty map.
   Result<std::map<std::string, std::string>> entity_config(const std::string& entity_type,
                                                            const std::string& name);
+  // The names under /config/<type> (as stored: sanitized for users); none
+  // when the parent does not exist.
+  Result<std::vector<std::string>> entity_names(const std::string& entity_type);
   // Writes /config/<type>/<name> (creating it) and then a config_change_ notification.
   Result<void> set_entity_config(const std::string& entity_type, const std::string& name,
                                  const std::map<std::string, std::string>& config);

@@ -35,6 +35,10 @@ struct Response {
   std::vector<Bytes> chunks;  // empty (and no files): nothing is sent for this request
   std::vector<FileChunk> files;
   bool close_after = false;   // close the connection once this is sent
+  // Wait this long before sending (and closing, with close_after): Kafka delays
+  // its answer to a failed authentication (connection.failed.authentication.delay.ms)
+  // so that guessing passwords is slow. Later responses wait behind it.
+  int64_t delay_ms = 0;
 };
 
 class ResponseQueue {

@@ -179,12 +179,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_await asio::async_read(socket_, asio::buffer(prefix),
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
-      auto size = check_frame_size(prefix, options_.max_request_bytes);
+      const int32_t limit = frame_limit();
+      auto size = check_frame_size(prefix, limit);
       if (!size) {
         // Kafka closes the connection on an invalid size, before reading on.
         log()->warn("closing connection {} from {}: {} (size {}, limit {})", info_.id, info_.peer,
-                    size.error().message(), load_be<int32_t>(prefix),
-                    options_.max_request_bytes);
+                    size.error().message(), load_be<int32_t>(prefix), limit);
         close();
         break;
       }
@@ -239,6 +239,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     reader_done_ = true;
     writer_wake_.cancel();
+  }
+
+  // socket.request.max.bytes, or less while the handler keeps a lower limit
+  // for this connection (SASL before authentication).
+  int32_t frame_limit() const {
+    const int32_t own = info_.state ? info_.state->max_frame_bytes.load(std::memory_order_relaxed) : 0;
+    return own > 0 ? std::min(own, options_.max_request_bytes) : options_.max_request_bytes;
   }
 
   // Reads a request body. A large one is received in few big reads rather than
@@ -360,6 +367,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto ready = queue_.take_ready();
       if (!ready.empty()) reader_wake_.cancel();
       for (auto& response : ready) {
+        if (response.delay_ms > 0) {
+          asio::steady_timer delay(socket_.get_executor(), std::chrono::milliseconds(response.delay_ms));
+          co_await delay.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          if (closed_) co_return;
+        }
         if (!response.chunks.empty()) {
           if (!co_await send_response(response)) {
             close();
@@ -420,7 +432,8 @@ struct Server::Impl {
     }
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name) {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name,
+                                    int32_t unauthenticated_max_frame_bytes) {
     asio::steady_timer slot_wait(acceptor.get_executor());
     for (;;) {
       // max.connections, as Kafka's acceptor applies it: at the limit no
@@ -472,6 +485,7 @@ struct Server::Impl {
         continue;
       }
       info.listener_name = listener_name;
+      info.state->max_frame_bytes.store(unauthenticated_max_frame_bytes, std::memory_order_relaxed);
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
       auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
@@ -537,6 +551,7 @@ struct Server::Impl {
   std::unique_ptr<asio::thread_pool> handler_pool;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;
+  std::vector<int32_t> acceptor_frame_limits;  // ListenerSpec::unauthenticated_max_frame_bytes
   std::vector<std::thread> threads;
   std::atomic<uint64_t> connection_ids{0};
   size_t next_context = 0;  // touched only by accept loops on contexts[0]
@@ -586,6 +601,7 @@ std::vector<uint16_t> Server::listen(const std::vector<ListenerSpec>& listeners)
     ports.push_back(acceptor->local_endpoint().port());
     impl_->acceptors.push_back(std::move(acceptor));
     impl_->acceptor_names.push_back(spec.name);
+    impl_->acceptor_frame_limits.push_back(spec.unauthenticated_max_frame_bytes);
   }
   return ports;
 }
@@ -596,9 +612,10 @@ void Server::start() {
   for (size_t i = 0; i < impl_->acceptors.size(); ++i) {
     auto* acceptor = impl_->acceptors[i].get();
     std::string name = impl_->acceptor_names[i];
+    const int32_t limit = impl_->acceptor_frame_limits[i];
     Impl* impl = impl_.get();
     asio::co_spawn(*impl_->contexts[0],
-                   [impl, acceptor, name]() { return impl->accept_loop(*acceptor, name); },
+                   [impl, acceptor, name, limit]() { return impl->accept_loop(*acceptor, name, limit); },
                    asio::detached);
   }
   for (auto& ctx : impl_->contexts) {

@@ -29,6 +29,18 @@ using Frame = UninitBytes;
 // time, but not always on the same thread, hence the atomic.
 struct ConnectionState {
   std::atomic<uint8_t> auth{0};
+  // Largest frame read on this connection while non-zero, below
+  // max_request_bytes (sasl.server.max.receive.size before authentication);
+  // starts at the listener's ListenerSpec::unauthenticated_max_frame_bytes,
+  // and the handler lifts it (sets 0) once the client has authenticated.
+  std::atomic<int32_t> max_frame_bytes{0};
+  // What the handler keeps per connection beyond `auth` (a SASL exchange
+  // under way, the authenticated principal). Touched only by the handler,
+  // which sees a connection's requests one at a time.
+  struct Extension {
+    virtual ~Extension() = default;
+  };
+  std::shared_ptr<Extension> extension;
 };
 
 struct ConnectionInfo {
@@ -61,6 +73,9 @@ struct ListenerSpec {
   std::string name;  // listener name, e.g. "PLAINTEXT"
   std::string host;  // "" = all interfaces
   uint16_t port = 0; // 0 = any free port
+  // Non-zero: frames larger than this are refused until the handler lifts the
+  // limit for the connection (ConnectionState::max_frame_bytes).
+  int32_t unauthenticated_max_frame_bytes = 0;
 };
 
 struct ServerOptions {

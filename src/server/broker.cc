@@ -16,6 +16,7 @@
 #include "cluster/replica_manager.h"
 #include "common/log.h"
 #include "controller/controller.h"
+#include "coord/acl_store.h"
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
 #include "coord/zookeeper_store.h"
@@ -23,9 +24,11 @@
 #include "group/coordinator.h"
 #include "group/offsets_log.h"
 #include "protocol/types.h"
+#include "security/acl.h"
 #include "server/dynamic_config.h"
 #include "server/meta_properties.h"
 #include "server/sasl.h"
+#include "server/scram_credentials.h"
 #include "server/topic_configs.h"
 #include "storage/log_manager.h"
 
@@ -244,21 +247,60 @@ void Broker::settle_cluster_id() {
   identity_.cluster_id = *id;
 }
 
+void Broker::start_authorizer() {
+  if (config_.authorizer_class_name.empty()) return;  // no ACLs: the ACL APIs answer SECURITY_DISABLED
+  security::AuthorizerConfig ac;
+  // Checked when the config was loaded; a config built in code is checked here.
+  std::string why;
+  auto super_users = security::parse_super_users(config_.super_users, &why);
+  if (!super_users) throw std::runtime_error(why);
+  ac.super_users = std::move(*super_users);
+  ac.allow_everyone_if_no_acl_found = config_.allow_everyone_if_no_acl_found;
+  authorizer_ = std::make_unique<security::AclAuthorizer>(ac);
+  acl_store_ = std::make_unique<coord::AclStore>(*store_);
+  if (auto r = acl_store_->ensure_paths(); !r)
+    throw std::runtime_error("cannot create the ACL paths in the coordination store: " + r.error().message());
+  acl_listener_ = std::make_unique<coord::AclChangeListener>(*acl_store_, *authorizer_, [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  });
+  if (auto r = acl_listener_->start(&why); !r) {
+    throw std::runtime_error("cannot load the ACLs from the coordination store: " +
+                             (why.empty() ? r.error().message() : why));
+  }
+  services_.authorizer = authorizer_.get();
+  services_.acl_store = acl_store_.get();
+  log()->info("authorizer {}: {} ACL bindings, super users '{}', allow.everyone.if.no.acl.found={}",
+              config_.authorizer_class_name, authorizer_->size(), config_.super_users,
+              config_.allow_everyone_if_no_acl_found);
+}
+
 void Broker::start() {
   // TLS is not served yet: a listener configured for it must not answer in
-  // plain text. A SASL_PLAINTEXT listener starts, and refuses every client at
-  // its handshake until a mechanism is served (server/sasl.h).
+  // plain text. SASL_PLAINTEXT listeners serve PLAIN and SCRAM (server/sasl.h).
   for (const auto& ep : config_.listeners) {
     if (ep.security_protocol == "SSL" || ep.security_protocol == "SASL_SSL")
       throw std::runtime_error("listener " + ep.to_string() + " is " + ep.security_protocol +
                                ", and this build of keel does not serve TLS yet; use PLAINTEXT or SASL_PLAINTEXT");
-    if (requires_sasl(ep.security_protocol))
-      log()->warn("listener {} is {}: no SASL mechanism is served yet, so its clients are refused at the "
-                  "SASL handshake",
-                  ep.to_string(), ep.security_protocol);
   }
+  check_sasl_config(config_);
+  sasl_ = std::make_unique<SaslCredentials>();
+  sasl_->plain = PlainCredentials::load(config_.sasl_plain_credentials_file);
+  services_.sasl = sasl_.get();
   std::vector<net::ListenerSpec> specs;
-  for (const auto& ep : config_.listeners) specs.push_back({ep.listener_name, ep.host, ep.port});
+  for (const auto& ep : config_.listeners) {
+    specs.push_back({ep.listener_name, ep.host, ep.port});
+    if (requires_sasl(ep.security_protocol)) {
+      specs.back().unauthenticated_max_frame_bytes = config_.sasl_server_max_receive_size;
+      std::string mechanisms;
+      for (const auto& m : config_.sasl_enabled_mechanisms) mechanisms += (mechanisms.empty() ? "" : ", ") + m;
+      log()->info("listener {} is {}: SASL mechanisms {}{}", ep.to_string(), ep.security_protocol, mechanisms,
+                  config_.sasl_plain_credentials_file.empty()
+                      ? std::string()
+                      : "; " + std::to_string(sasl_->plain.size()) + " PLAIN users from " +
+                            config_.sasl_plain_credentials_file);
+    }
+  }
   ports_ = server_->listen(specs);
   // A listener on port 0 is advertised with the port it actually got.
   for (size_t i = 0; i < config_.listeners.size(); ++i) {
@@ -272,6 +314,15 @@ void Broker::start() {
 
   open_store();
   settle_cluster_id();
+  // SCRAM users come from the store, so any broker of the cluster knows them;
+  // the store's paths (/config/changes) exist before the cache watches them.
+  if (auto r = kafka_store_->ensure_paths(); !r)
+    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + r.error().message());
+  scram_credentials_ = std::make_unique<ScramCredentialCache>(*kafka_store_);
+  if (auto r = scram_credentials_->start(); !r)
+    throw std::runtime_error("cannot read SCRAM credentials from the store: " + r.error().message());
+  sasl_->scram = scram_credentials_.get();
+  start_authorizer();
   // Broker-to-broker connections (the controller's requests) run here.
   inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
   controller::ControllerOptions co;
@@ -373,6 +424,7 @@ void Broker::start() {
           if (zk->reconnect()) {
             reconnecting_ = false;
             controller_->session_reestablished();
+            if (acl_listener_) acl_listener_->resync();
             return;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 << std::min(attempt, 5))));
@@ -430,6 +482,16 @@ void Broker::stop() {
   // object (it ignores events after stop()).
   services_.producer_ids = nullptr;
   producer_ids_.reset();
+  // The network is stopped: no handler looks credentials up any more.
+  if (scram_credentials_) scram_credentials_->stop();
+  if (sasl_) sasl_->scram = nullptr;
+  scram_credentials_.reset();
+  // The ACL listener reads the store from its own thread: it stops first.
+  if (acl_listener_) acl_listener_->stop();
+  services_.authorizer = nullptr;
+  services_.acl_store = nullptr;
+  acl_listener_.reset();
+  acl_store_.reset();
   kafka_store_.reset();
   store_.reset();
   controller_.reset();

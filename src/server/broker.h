@@ -25,7 +25,12 @@
 namespace keel::coord {
 class CoordinationStore;
 class KafkaStore;
+class AclStore;
+class AclChangeListener;
 }  // namespace keel::coord
+namespace keel::security {
+class AclAuthorizer;
+}
 namespace keel::storage {
 class LogManager;
 }
@@ -50,6 +55,8 @@ namespace keel::server {
 
 class LocalChannel;
 class DynamicBrokerConfig;
+class ScramCredentialCache;
+struct SaslCredentials;
 
 class Broker {
  public:
@@ -73,6 +80,9 @@ class Broker {
  private:
   void open_store();
   void settle_cluster_id();
+  // authorizer.class.name set: loads the ACLs from the store and follows
+  // their change notifications. Throws std::runtime_error when they cannot be read.
+  void start_authorizer();
 
   config::BrokerConfig config_;
   BrokerIdentity identity_;
@@ -82,7 +92,12 @@ class Broker {
   std::unique_ptr<cluster::FetchSessionCache> fetch_sessions_;
   std::unique_ptr<coord::CoordinationStore> store_;
   std::unique_ptr<coord::KafkaStore> kafka_store_;
+  std::unique_ptr<security::AclAuthorizer> authorizer_;    // null: no authorizer configured
+  std::unique_ptr<coord::AclStore> acl_store_;
+  std::unique_ptr<coord::AclChangeListener> acl_listener_;  // keeps authorizer_ equal to the store
   std::unique_ptr<DynamicBrokerConfig> dynamic_;
+  std::unique_ptr<SaslCredentials> sasl_;                // PLAIN users, and the SCRAM cache below
+  std::unique_ptr<ScramCredentialCache> scram_credentials_;  // follows /config/users once the store is open
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
   net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on

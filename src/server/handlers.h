@@ -57,11 +57,13 @@ Result<void> handle_controlled_shutdown(RequestContext& ctx, ByteReader& body, B
 Result<void> handle_alter_partition_reassignments(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_list_partition_reassignments(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
-// server/sasl.cc: answered here only outside a SASL exchange (ILLEGAL_SASL_STATE),
-// and a SaslHandshake on a SASL listener before authentication with the mechanisms
-// served (UNSUPPORTED_SASL_MECHANISM: none is yet).
+// server/sasl.cc: the SASL exchange on SASL listeners (server/sasl.h);
+// ILLEGAL_SASL_STATE outside one.
 Result<void> handle_sasl_handshake(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_sasl_authenticate(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/scram_users.cc: KIP-554 SCRAM user administration.
+Result<void> handle_describe_user_scram_credentials(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_alter_user_scram_credentials(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, ByteWriter& out);
@@ -79,6 +81,10 @@ Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteW
 Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_delete_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_delete(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/acls.cc: Kafka's ACL administration, SECURITY_DISABLED without an authorizer.
+Result<void> handle_describe_acls(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_create_acls(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_delete_acls(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 
 // The ApiVersions response body for an unsupported ApiVersions version (KIP-511):
 // v0 format, UNSUPPORTED_VERSION, and the full table so the client can pick.

@@ -31,6 +31,10 @@ struct RequestContext {
   // The request frame; decoded requests borrow from it (records, strings), so
   // a handler that answers later keeps this pointer alive meanwhile.
   std::shared_ptr<net::Frame> frame;
+  // Who sent the request, as Kafka names principals: "User:ANONYMOUS" on a
+  // PLAINTEXT listener, "User:<name>" after SASL (server/sasl.h). The router
+  // fills it from the connection.
+  std::string principal = "User:ANONYMOUS";
   int16_t api_version() const { return header.request_api_version; }
   int64_t now_ms() const;
 };

@@ -49,6 +49,9 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kDeleteRecords), 0, 2, &handle_delete_records},
     {key(ApiKey::kInitProducerId), 0, 5, &handle_init_producer_id},
     {key(ApiKey::kOffsetForLeaderEpoch), 0, 4, &handle_offset_for_leader_epoch},
+    {key(ApiKey::kDescribeAcls), 0, 3, &handle_describe_acls},
+    {key(ApiKey::kCreateAcls), 0, 3, &handle_create_acls},
+    {key(ApiKey::kDeleteAcls), 0, 3, &handle_delete_acls},
     {key(ApiKey::kDescribeConfigs), 0, 4, &handle_describe_configs},
     {key(ApiKey::kAlterConfigs), 0, 2, &handle_alter_configs},
     {key(ApiKey::kDescribeLogDirs), 0, 4, &handle_describe_log_dirs},
@@ -59,6 +62,8 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kOffsetDelete), 0, 0, &handle_offset_delete},
     {key(ApiKey::kAlterPartitionReassignments), 0, 0, &handle_alter_partition_reassignments},
     {key(ApiKey::kListPartitionReassignments), 0, 0, &handle_list_partition_reassignments},
+    {key(ApiKey::kDescribeUserScramCredentials), 0, 0, &handle_describe_user_scram_credentials},
+    {key(ApiKey::kAlterUserScramCredentials), 0, 0, &handle_alter_user_scram_credentials},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
     {key(ApiKey::kAlterPartition), 0, 3, nullptr, &handle_alter_partition},
     {key(ApiKey::kElectLeaders), 0, 2, &handle_elect_leaders},
@@ -222,6 +227,11 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
                     std::function<void(net::Response)> done) {
   auto frame_ptr = std::make_shared<net::Frame>(std::move(frame_bytes));
   ByteView frame(*frame_ptr);
+  // After SaslHandshake v0 the client's frames are bare SASL tokens, with no
+  // Kafka header (server/sasl.h).
+  const AuthStage stage = auth_stage(config_, conn);
+  if (stage == AuthStage::kSaslRawToken) return done(handle_raw_sasl_token(config_, services_, conn, frame));
+  if (stage == AuthStage::kFailed) return done(close_connection());
   ByteReader r(frame);
   // The first 8 bytes are the same in every header version.
   const int16_t api_key = r.read_i16();
@@ -243,12 +253,20 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     return done(frame_response(api_key, 0, correlation_id, body));
   }
   // A SASL listener's connection before authentication: ApiVersions and
-  // SaslHandshake only, as Kafka (server/sasl.h); after the handshake's answer
-  // the connection closes, since no mechanism is served yet.
-  const bool before_sasl = auth_stage(config_, conn) == AuthStage::kSaslHandshake;
-  if (before_sasl && api_key != key(ApiKey::kApiVersions) && api_key != key(ApiKey::kSaslHandshake)) {
+  // SaslHandshake only, then SaslAuthenticate only, as Kafka (server/sasl.h).
+  const bool before_sasl = stage == AuthStage::kSaslHandshake;
+  if ((before_sasl && api_key != key(ApiKey::kApiVersions) && api_key != key(ApiKey::kSaslHandshake)) ||
+      (stage == AuthStage::kSaslAuthenticate && api_key != key(ApiKey::kSaslAuthenticate))) {
     log()->warn("closing connection {} from {} on listener {}: {} (key {}) before SASL authentication", conn.id,
                 conn.peer, conn.listener_name, api_name(api_key), api_key);
+    return done(close_connection());
+  }
+  // KIP-368: past its session lifetime a connection may only re-authenticate.
+  if (stage == AuthStage::kAuthenticated && api_key != key(ApiKey::kSaslHandshake) &&
+      sasl_session_expired(conn)) {
+    log()->info("closing connection {} from {} on listener {}: its SASL session expired "
+                "(connections.max.reauth.ms {}) and {} is not a re-authentication",
+                conn.id, conn.peer, conn.listener_name, config_.connections_max_reauth_ms, api_name(api_key));
     return done(close_connection());
   }
   if (!api || api_version < api->min_version || api_version > api->max_version) {
@@ -266,6 +284,7 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
   }
 
   RequestContext ctx{broker_, config_, conn, header, services_, frame_ptr};
+  ctx.principal = connection_principal(conn);
   ByteWriter body;
   Result<void> res;
   if (api->async_handler) {
@@ -288,7 +307,12 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     return done(close_connection());
   }
   net::Response response = frame_response(api_key, api_version, correlation_id, body);
-  response.close_after = before_sasl && api_key == key(ApiKey::kSaslHandshake);
+  // A refused mechanism or failed authentication: the answer goes after
+  // Kafka's delay, and the connection closes behind it.
+  if (auth_stage(config_, conn) == AuthStage::kFailed) {
+    response.close_after = true;
+    response.delay_ms = failed_authentication_delay_ms(config_);
+  }
   done(std::move(response));
 }
 

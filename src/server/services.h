@@ -16,6 +16,12 @@ class TopicAdmin;
 namespace keel::controller {
 class Controller;
 }
+namespace keel::coord {
+class AclStore;
+}
+namespace keel::security {
+class AclAuthorizer;
+}
 namespace keel::group {
 class GroupCoordinator;
 }
@@ -23,6 +29,7 @@ class GroupCoordinator;
 namespace keel::server {
 
 class DynamicBrokerConfig;
+struct SaslCredentials;
 
 struct Services {
   cluster::MetadataCache* metadata = nullptr;
@@ -35,6 +42,13 @@ struct Services {
   controller::Controller* controller = nullptr;  // AlterPartition; null: NOT_CONTROLLER
   // This broker's current registration epoch (KIP-380), -1 before it has one.
   std::function<int64_t()> broker_epoch;
+  // PLAIN users and the SCRAM credential cache (server/sasl.h); null: every
+  // SASL authentication fails as for an unknown user.
+  SaslCredentials* sasl = nullptr;
+  // Kafka's ACLs (authorizer.class.name set): the decisions, and the store
+  // the ACL APIs write. Both null when no authorizer is configured.
+  security::AclAuthorizer* authorizer = nullptr;
+  coord::AclStore* acl_store = nullptr;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

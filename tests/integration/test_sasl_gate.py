@@ -1,9 +1,10 @@
-"""A listener that requires SASL, before any mechanism is served: Kafka's rules
-for a connection that has not authenticated (ApiVersions and SaslHandshake are
-answered, anything else closes it; a mechanism not served gets
-UNSUPPORTED_SASL_MECHANISM and the connection closes after the answer), so no
-client is served unauthenticated on it. The PLAINTEXT listener of the same
-broker carries on. A listener configured for TLS does not start at all."""
+"""A listener that requires SASL: Kafka's rules for a connection that has not
+authenticated (ApiVersions and SaslHandshake are answered, anything else closes
+it; a mechanism not enabled gets UNSUPPORTED_SASL_MECHANISM and the connection
+closes after the answer), so no client is served unauthenticated on it. Here
+only SCRAM-SHA-256 is enabled (test_sasl.py has the exchanges themselves). The
+PLAINTEXT listener of the same broker carries on. A listener configured for TLS
+does not start at all."""
 
 import struct
 import time
@@ -27,13 +28,14 @@ def with_listeners(broker, listeners):
 def sasl_broker(make_broker):
     b = make_broker()
     b.sasl_port = free_port()
-    with_listeners(b, "PLAINTEXT://127.0.0.1:%d, SASL_PLAINTEXT://127.0.0.1:%d" % (b.port, b.sasl_port))
+    with_listeners(b, "PLAINTEXT://127.0.0.1:%d, SASL_PLAINTEXT://127.0.0.1:%d\nsasl.enabled.mechanisms: SCRAM-SHA-256"
+                   % (b.port, b.sasl_port))
     return b.start()
 
 
 def test_requests_before_sasl_authentication_close_the_connection(make_broker):
     b = sasl_broker(make_broker)
-    assert "is SASL_PLAINTEXT: no SASL mechanism is served yet" in b.log_text()
+    assert "is SASL_PLAINTEXT: SASL mechanisms SCRAM-SHA-256" in b.log_text()
 
     # ApiVersions is answered, and advertises the SASL APIs a client needs.
     s = connect(b.sasl_port)
@@ -52,23 +54,24 @@ def test_requests_before_sasl_authentication_close_the_connection(make_broker):
     assert is_closed(s)
     s.close()
 
-    # SaslHandshake v1 for PLAIN: UNSUPPORTED_SASL_MECHANISM, no mechanism
-    # offered, and the connection closes once the answer is out.
+    # SaslHandshake v1 for PLAIN: UNSUPPORTED_SASL_MECHANISM, the enabled
+    # mechanisms offered, and the connection closes once the answer is out.
     s = connect(b.sasl_port)
     s.sendall(frame(request_v1_header(17, 1, 10) + struct.pack(">h", 5) + b"PLAIN"))
     resp = recv_frame(s)
     corr, err, count = struct.unpack_from(">ihi", resp, 0)
-    assert (corr, err, count) == (10, 33, 0)
+    assert (corr, err, count) == (10, 33, 1)
+    assert resp[10:] == struct.pack(">h", 13) + b"SCRAM-SHA-256"
     assert is_closed(s)
     s.close()
 
     deadline = time.time() + 5
-    while time.time() < deadline and "SASL mechanism 'PLAIN' is not served" not in b.log_text():
+    while time.time() < deadline and "SASL mechanism 'PLAIN' is not enabled" not in b.log_text():
         time.sleep(0.1)
     log = b.log_text()
     assert "Metadata (key 3) before SASL authentication" in log
     assert "Produce (key 0) before SASL authentication" in log
-    assert "SASL mechanism 'PLAIN' is not served" in log
+    assert "SASL mechanism 'PLAIN' is not enabled" in log
 
     # The PLAINTEXT listener is not gated, and on it the SASL APIs are
     # answered ILLEGAL_SASL_STATE without closing, as Kafka answers them.

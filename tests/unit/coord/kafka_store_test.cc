@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "coord/acl_store.h"
 #include "coord/embedded_store.h"
 #include "coord/zookeeper_store.h"
 
@@ -555,6 +556,168 @@ TEST_P(KafkaStoreTest, CorruptNodesAreCleanErrors) {
   ASSERT_FALSE(elected.ok());
   EXPECT_EQ(elected.error(), corrupt);
   EXPECT_EQ(*ks_->controller_id(), -1) << "a failed election leaves no /controller behind";
+}
+
+// --- ACLs (coord/acl_store.h) ------------------------------------------------------
+
+security::AccessControlEntry acl_entry(const std::string& principal, security::AclOperation op,
+                                       security::AclPermissionType permission = security::AclPermissionType::kAllow) {
+  return {principal, "*", op, permission};
+}
+
+std::vector<security::AccessControlEntry> plus(std::vector<security::AccessControlEntry> entries,
+                                               const security::AccessControlEntry& more) {
+  entries.push_back(more);
+  return entries;
+}
+
+TEST_P(KafkaStoreTest, AclsAreWrittenInKafkasNodesWithKafkasNotifications) {
+  AclStore acls(*store_);
+  ASSERT_TRUE(acls.ensure_paths().ok());
+  EXPECT_TRUE(*store_->exists("/kafka-acl/Topic"));
+  EXPECT_TRUE(*store_->exists("/kafka-acl/TransactionalId"));
+  EXPECT_TRUE(*store_->exists("/kafka-acl-extended/prefixed/Group"));
+  EXPECT_TRUE(*store_->exists("/kafka-acl-changes"));
+  EXPECT_TRUE(*store_->exists("/kafka-acl-extended-changes"));
+
+  using security::AclOperation;
+  const security::ResourcePattern literal{security::ResourceType::kTopic, "orders", security::PatternType::kLiteral};
+  const security::ResourcePattern prefixed{security::ResourceType::kTransactionalId, "app-",
+                                           security::PatternType::kPrefixed};
+  bool changed = false;
+  auto r = acls.update_resource_acls(
+      literal, [](const auto& cur) { return plus(cur, acl_entry("User:alice", AclOperation::kRead)); }, &changed);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(text(store_->get("/kafka-acl/Topic/orders")->data),
+            R"({"version":1,"acls":[{"principal":"User:alice","permissionType":"Allow","operation":"Read","host":"*"}]})");
+  ASSERT_TRUE(acls.update_resource_acls(prefixed, [](const auto& cur) {
+                    return plus(cur, acl_entry("User:bob", AclOperation::kWrite, security::AclPermissionType::kDeny));
+                  }).ok());
+  EXPECT_EQ(text(store_->get("/kafka-acl-extended/prefixed/TransactionalId/app-")->data),
+            R"({"version":1,"acls":[{"principal":"User:bob","permissionType":"Deny","operation":"Write","host":"*"}]})");
+
+  // One sequential notification per change, with Kafka's contents.
+  EXPECT_EQ(*store_->children("/kafka-acl-changes"), std::vector<std::string>{"acl_changes_0000000000"});
+  EXPECT_EQ(text(store_->get("/kafka-acl-changes/acl_changes_0000000000")->data), "TOPIC:orders");
+  EXPECT_EQ(text(store_->get("/kafka-acl-extended-changes/acl_changes_0000000000")->data),
+            R"({"version":1,"resourceType":"TRANSACTIONAL_ID","name":"app-","patternType":"PREFIXED"})");
+  auto literal_changes = acls.changes_after(security::PatternType::kLiteral, -1);
+  ASSERT_TRUE(literal_changes.ok());
+  ASSERT_EQ(literal_changes->size(), 1u);
+  EXPECT_EQ((*literal_changes)[0].pattern, literal);
+
+  // Adding what is there changes nothing and notifies nobody.
+  ASSERT_TRUE(acls.update_resource_acls(
+                      literal, [](const auto& cur) { return plus(cur, acl_entry("User:alice", AclOperation::kRead)); },
+                      &changed)
+                  .ok());
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(store_->children("/kafka-acl-changes")->size(), 1u);
+
+  // The last entry gone, the node goes (and a notification says so).
+  auto emptied = acls.update_resource_acls(literal, [](const auto&) { return std::vector<security::AccessControlEntry>{}; },
+                                           &changed);
+  ASSERT_TRUE(emptied.ok());
+  EXPECT_TRUE(changed);
+  EXPECT_TRUE(emptied->empty());
+  EXPECT_FALSE(*store_->exists("/kafka-acl/Topic/orders"));
+  EXPECT_EQ(*acls.last_change(security::PatternType::kLiteral), 1);
+
+  auto all = acls.all_acls();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].pattern, prefixed);
+}
+
+TEST_P(KafkaStoreTest, AclUpdateRereadsAndRetriesWhenAnotherWriterGotIn) {
+  AclStore acls(*store_);
+  ASSERT_TRUE(acls.ensure_paths().ok());
+  const security::ResourcePattern group{security::ResourceType::kGroup, "g", security::PatternType::kLiteral};
+  const std::string path = "/kafka-acl/Group/g";
+  const std::string theirs = security::zk::encode_acl_node({acl_entry("User:kafka-tool", security::AclOperation::kRead)});
+  int calls = 0;
+  auto r = acls.update_resource_acls(group, [&](const auto& cur) {
+    // Another broker (or kafka-acls.sh) creates the node between our read and our write.
+    if (++calls == 1) {
+      EXPECT_TRUE(store_->create(path, ByteView(reinterpret_cast<const uint8_t*>(theirs.data()), theirs.size()),
+                                 CreateMode::kPersistent).ok());
+    }
+    return plus(cur, acl_entry("User:keel", security::AclOperation::kDescribe));
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(calls, 2);
+  const auto stored = acls.resource_acls(group);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->entries.size(), 2u) << "neither writer's entry is lost";
+  EXPECT_EQ(stored->version, 1);
+}
+
+TEST_P(KafkaStoreTest, AclNodesKafkaWroteAreReadAndBadOnesAreNamed) {
+  AclStore acls(*store_);
+  ASSERT_TRUE(acls.ensure_paths().ok());
+  auto put = [&](const std::string& path, const std::string& data) {
+    ASSERT_TRUE(store_->create(path, ByteView(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
+                               CreateMode::kPersistent).ok());
+  };
+  put("/kafka-acl/Cluster/kafka-cluster",
+      R"({"version":1,"acls":[{"principal":"User:admin","permissionType":"Allow","operation":"All","host":"*"}]})");
+  put("/kafka-acl/Topic/empty", "");  // Kafka reads empty data as no ACLs
+  auto all = acls.all_acls();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].pattern.type, security::ResourceType::kCluster);
+  EXPECT_EQ((*all)[0].entries[0].operation, security::AclOperation::kAll);
+
+  put("/kafka-acl/Topic/bad", R"({"version":1,"acls":[{"principal":"nocolon"}]})");
+  std::string why;
+  auto bad = acls.all_acls(&why);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(), make_error_code(CoordErrc::kCorrupt));
+  EXPECT_NE(why.find("/kafka-acl/Topic/bad"), std::string::npos) << why;
+}
+
+TEST_P(KafkaStoreTest, AclListenerFollowsChangesAndPurgesOldNotifications) {
+  AclStore acls(*store_);
+  ASSERT_TRUE(acls.ensure_paths().ok());
+  const security::ResourcePattern before{security::ResourceType::kTopic, "t", security::PatternType::kLiteral};
+  ASSERT_TRUE(acls.update_resource_acls(before, [](const auto& cur) {
+                    return plus(cur, acl_entry("User:a", security::AclOperation::kRead));
+                  }).ok());
+  security::AclAuthorizer authorizer;
+  std::atomic<int64_t> clock{now_ms()};
+  AclChangeListener listener(acls, authorizer, [&] { return clock.load(); });
+  ASSERT_TRUE(listener.start().ok());
+  EXPECT_EQ(authorizer.size(), 1u);
+
+  // A write through another session (another broker) reaches this authorizer.
+  auto other_session = second_session();
+  CoordinationStore& other_store = other_session ? *other_session : *store_;
+  AclStore other(other_store);
+  const security::ResourcePattern pfx{security::ResourceType::kTopic, "log", security::PatternType::kPrefixed};
+  ASSERT_TRUE(other.update_resource_acls(pfx, [](const auto& cur) {
+                     return plus(cur, acl_entry("User:b", security::AclOperation::kWrite));
+                   }).ok());
+  ASSERT_TRUE(other.update_resource_acls(before, [](const auto&) {
+                     return std::vector<security::AccessControlEntry>{};
+                   }).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (authorizer.size() != 1 || authorizer.acls_of(pfx).empty())) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(authorizer.acls_of(pfx).size(), 1u);
+  EXPECT_TRUE(authorizer.acls_of(before).empty());
+  EXPECT_TRUE(authorizer.authorize("User:b", "10.0.0.1", security::AclOperation::kWrite,
+                                   security::ResourceType::kTopic, "logs"));
+
+  // 15 minutes on, the next change's processing purges the old notifications.
+  clock += kAclChangeMaxAgeMs + 60'000;
+  EXPECT_TRUE(acls.purge_changes(security::PatternType::kLiteral, now_ms()).ok());
+  EXPECT_EQ(store_->children("/kafka-acl-changes")->size(), 2u) << "young notifications stay";
+  ASSERT_TRUE(acls.purge_changes(security::PatternType::kLiteral, clock.load()).ok());
+  EXPECT_TRUE(store_->children("/kafka-acl-changes")->empty());
+  listener.stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, KafkaStoreTest,

@@ -276,10 +276,12 @@ TEST_F(RouterTest, BeforeSaslAuthenticationOnlyApiVersionsAndTheHandshakeAreAnsw
   EXPECT_TRUE(call(3, 12, md).has_value());
 }
 
-// No mechanism is served yet: the handshake is answered UNSUPPORTED_SASL_MECHANISM
-// with the (empty) list of those served, and the connection closes after it.
+// A mechanism that is not enabled: the handshake is answered
+// UNSUPPORTED_SASL_MECHANISM with the list of those enabled, and the
+// connection closes after it.
 TEST_F(RouterTest, SaslHandshakeOnASaslListenerIsUnsupportedAndClosesAfterTheAnswer) {
   config_.listeners = {{"SASL", "", 9095, "SASL_PLAINTEXT"}};
+  config_.sasl_enabled_mechanisms = {"SCRAM-SHA-256"};
   conn_.listener_name = "SASL";
   for (int16_t v = 0; v <= 1; ++v) {
     conn_.state = std::make_shared<net::ConnectionState>();
@@ -304,7 +306,7 @@ TEST_F(RouterTest, SaslHandshakeOnASaslListenerIsUnsupportedAndClosesAfterTheAns
     SaslHandshakeResponse resp;
     ASSERT_TRUE(resp.decode(r, v).ok());
     EXPECT_EQ(resp.error_code, 33);  // UNSUPPORTED_SASL_MECHANISM
-    EXPECT_TRUE(resp.mechanisms.empty());
+    EXPECT_EQ(resp.mechanisms, std::vector<std::string>{"SCRAM-SHA-256"});  // the enabled ones
   }
 }
 
