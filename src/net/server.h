@@ -47,6 +47,9 @@ struct ConnectionInfo {
   uint64_t id = 0;
   std::string peer;           // "ip:port" of the client
   std::string listener_name;  // e.g. "PLAINTEXT"
+  // A request the broker makes to itself without a socket (the controller's
+  // to its own broker): it is the broker, so no ACL applies to it.
+  bool in_process = false;
   uint16_t local_port = 0;
   std::shared_ptr<ConnectionState> state = std::make_shared<ConnectionState>();
 };

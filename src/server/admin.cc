@@ -27,7 +27,7 @@
 #include "protocol/generated/describe_log_dirs_response.h"
 #include "protocol/generated/offset_for_leader_epoch_request.h"
 #include "protocol/generated/offset_for_leader_epoch_response.h"
-#include "server/authorized_operations.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "cluster/topic_admin.h"
 #include "storage/errors.h"
@@ -39,6 +39,8 @@ using cluster::AdminResult;
 using cluster::CreatedTopic;
 using cluster::NewTopic;
 using protocol::ErrorCode;
+using security::AclOperation;
+using security::ResourceType;
 
 namespace {
 
@@ -83,6 +85,10 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
   std::map<std::string, int> seen;
   for (const auto& t : req.topics) ++seen[t.name];
   std::vector<std::pair<std::string, int32_t>> created;  // name, partition count
+  // CREATE on the cluster covers every topic; without it, CREATE per topic.
+  RequestAuthorization auth(ctx);
+  const bool may_create_any = auth.allows_quietly(AclOperation::kCreate, ResourceType::kCluster,
+                                                  security::kClusterResourceName);
   for (const auto& t : req.topics) {
     auto& r = resp->topics.emplace_back();
     r.name = t.name;
@@ -90,6 +96,11 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
     if (seen[t.name] > 1) {
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = "Found multiple entries for this topic.";  // Kafka's words, at each entry
+      continue;
+    }
+    if (!may_create_any && !auth.allows_topic(AclOperation::kCreate, t.name)) {
+      r.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      r.error_message = "Authorization failed.";  // Kafka's words
       continue;
     }
     NewTopic nt;
@@ -113,8 +124,11 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
     CreatedTopic info;
     AdminResult result = ctx.services.topics->create_topic(nt, req.validate_only, &info);
     if (!result.ok()) {
-      r.error_code = code(result.error);
-      r.error_message = result.message;
+      // Whether a topic the principal may not describe exists is not told.
+      const bool hidden = result.error == ErrorCode::kTopicAlreadyExists &&
+                          !auth.allows_topic(AclOperation::kDescribe, t.name);
+      r.error_code = code(hidden ? ErrorCode::kTopicAuthorizationFailed : result.error);
+      r.error_message = hidden ? std::optional<std::string>("Authorization failed.") : result.message;
       continue;
     }
     if (version >= 7 && !info.topic_id.empty()) {
@@ -122,7 +136,11 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
     }
     r.num_partitions = info.num_partitions;
     r.replication_factor = info.replication_factor;
-    if (version >= 5) {
+    if (version >= 5 && !auth.allows_topic(AclOperation::kDescribeConfigs, t.name)) {
+      // Kafka: created, but the configs are not the principal's to see.
+      r.topic_config_error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      r.configs.reset();
+    } else if (version >= 5) {
       r.configs.emplace();
       for (const auto& [key, value] : info.configs) {
         auto& c = r.configs->emplace_back();
@@ -171,6 +189,7 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
   }
   std::vector<std::string> deleting;
   std::set<std::string> answered;
+  RequestAuthorization auth(ctx);
   for (const auto& [name_in, id] : wanted) {
     auto& r = resp->responses.emplace_back();
     r.topic_id = id;
@@ -198,6 +217,16 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
       continue;
     }
     r.name = name;
+    // Named by id without DESCRIBE: the name stays untold (Kafka).
+    if (name_in.empty() && !auth.allows_topic(AclOperation::kDescribe, name)) {
+      r.name = std::nullopt;
+      r.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      continue;
+    }
+    if (!auth.allows_topic(AclOperation::kDelete, name)) {
+      r.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      continue;
+    }
     if (const cluster::TopicInfo* t = snapshot->topic(name)) r.topic_id = t->id;
     AdminResult result = ctx.services.topics->delete_topic(name);
     if (!result.ok()) {
@@ -238,6 +267,7 @@ Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Res
   for (const auto& t : req.topics) ++seen[t.name];
   std::vector<std::pair<std::string, int32_t>> grown;
   std::set<std::string> answered_duplicates;
+  RequestAuthorization auth(ctx);
   for (const auto& t : req.topics) {
     // A name given twice grows nothing and gets one result, as in Kafka.
     if (seen[t.name] > 1 && !answered_duplicates.insert(t.name).second) continue;
@@ -246,6 +276,11 @@ Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Res
     if (seen[t.name] > 1) {
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = "Duplicate topic in request.";
+      continue;
+    }
+    if (!auth.allows_topic(AclOperation::kAlter, t.name)) {
+      r.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      r.error_message = auth.denied_message(AclOperation::kAlter, ResourceType::kTopic, t.name);
       continue;
     }
     std::vector<std::vector<int32_t>> assignment;
@@ -309,13 +344,19 @@ Result<void> handle_delete_records(RequestContext& ctx, ByteReader& body, ByteWr
       else ps[at->second].second = p.offset;
     }
   }
+  RequestAuthorization auth(ctx);
   for (const auto& t : asked) {
     auto& rt = resp.topics.emplace_back();
     rt.name = t.topic;
+    const bool deletable = auth.allows_topic(AclOperation::kDelete, t.topic);
     for (const auto& [index, offset] : t.partitions) {
       auto& rp = rt.partitions.emplace_back();
       rp.partition_index = index;
       rp.low_watermark = -1;
+      if (!deletable) {
+        rp.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+        continue;
+      }
       if (!snapshot->partition(t.topic, index)) {
         rp.error_code = code(ErrorCode::kUnknownTopicOrPartition);
         continue;
@@ -355,8 +396,9 @@ Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, Byte
   resp.cluster_id = ctx.broker.cluster_id;
   resp.controller_id = snapshot->controller_id;
   resp.endpoint_type = req.endpoint_type;
-  // Without an authorizer every cluster operation is allowed, as Kafka reports it.
-  if (req.include_cluster_authorized_operations) resp.cluster_authorized_operations = kClusterOperations;
+  if (req.include_cluster_authorized_operations) {
+    resp.cluster_authorized_operations = RequestAuthorization(ctx).cluster_operations();
+  }
   if (req.endpoint_type != 1) {  // 1 = brokers; 2 = controllers (KRaft only)
     resp.error_code = code(ErrorCode::kUnsupportedEndpointType);
     resp.error_message = "only broker endpoints (1) are served";
@@ -382,6 +424,13 @@ Result<void> handle_describe_cluster(RequestContext& ctx, ByteReader& body, Byte
 Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out) {
   protocol::DescribeLogDirsRequest req;
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
+  if (!cluster_allowed(ctx, AclOperation::kDescribe)) {
+    // Kafka: no directories, and (v3+) the error.
+    protocol::DescribeLogDirsResponse resp;
+    resp.error_code = code(ErrorCode::kClusterAuthorizationFailed);
+    resp.encode(out, ctx.api_version());
+    return {};
+  }
   std::set<storage::TopicPartition> wanted;
   if (req.topics) {
     for (const auto& t : *req.topics) {
@@ -431,12 +480,22 @@ Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& bod
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   auto snapshot = ctx.services.metadata->snapshot();
   protocol::OffsetForLeaderEpochResponse resp;
+  // KIP-320: a follower's CLUSTER_ACTION covers every topic; a consumer
+  // (checking for truncation) needs DESCRIBE on each.
+  RequestAuthorization auth(ctx);
+  const bool replica = auth.allows_quietly(AclOperation::kClusterAction, ResourceType::kCluster,
+                                           security::kClusterResourceName);
   for (const auto& t : req.topics) {
     auto& rt = resp.topics.emplace_back();
     rt.topic = t.topic;
+    const bool describable = replica || auth.allows_topic(AclOperation::kDescribe, t.topic);
     for (const auto& p : t.partitions) {
       auto& rp = rt.partitions.emplace_back();
       rp.partition = p.partition;
+      if (!describable) {
+        rp.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+        continue;
+      }
       if (!snapshot->partition(t.topic, p.partition)) {
         rp.error_code = code(ErrorCode::kUnknownTopicOrPartition);
         continue;

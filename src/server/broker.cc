@@ -351,6 +351,7 @@ void Broker::start() {
   // they reach the same handlers a remote controller's requests do, and so a
   // broker that is its own controller knows the cluster before it serves clients.
   local_connection_.peer = "controller (in-process)";
+  local_connection_.in_process = true;
   local_connection_.listener_name = config_.inter_broker_listener_name;
   local_requests_ = [this](Bytes frame, std::function<void(Result<Bytes>)> done) {
     router_->handle(local_connection_, net::Frame(frame.begin(), frame.end()), [done](net::Response r) {

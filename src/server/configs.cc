@@ -19,6 +19,7 @@
 #include "protocol/generated/describe_configs_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
 #include "protocol/generated/incremental_alter_configs_response.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "server/dynamic_config.h"
 #include "cluster/topic_admin.h"
@@ -35,6 +36,20 @@ constexpr int16_t code(ErrorCode e) { return static_cast<int16_t>(e); }
 constexpr int8_t kTopic = 2;
 constexpr int8_t kBroker = 4;
 constexpr int8_t kBrokerLogger = 8;
+
+// Kafka's check before a config resource is described or altered: `op`
+// (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic, or on the cluster for a
+// broker's or its loggers' configs. kNone when allowed or not a type
+// checked here (answered INVALID_REQUEST later).
+ErrorCode config_access(RequestAuthorization& auth, security::AclOperation op, int8_t type, const std::string& name) {
+  if (type == kTopic) {
+    return auth.allows_topic(op, name) ? ErrorCode::kNone : ErrorCode::kTopicAuthorizationFailed;
+  }
+  if (type == kBroker || type == kBrokerLogger) {
+    return auth.allows_cluster(op) ? ErrorCode::kNone : ErrorCode::kClusterAuthorizationFailed;
+  }
+  return ErrorCode::kNone;
+}
 
 // Kafka's ConfigSource values.
 constexpr int8_t kDynamicTopic = 1;
@@ -182,13 +197,18 @@ Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, Byte
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   const int16_t version = ctx.api_version();
   protocol::DescribeConfigsResponse resp;
+  RequestAuthorization auth(ctx);
   for (const auto& res : req.resources) {
     auto& r = resp.results.emplace_back();
     r.resource_type = res.resource_type;
     r.resource_name = res.resource_name;
     r.error_message = std::nullopt;
     const bool synonyms = version >= 1 && req.include_synonyms;
-    if (res.resource_type == kTopic) {
+    if (ErrorCode refused = config_access(auth, security::AclOperation::kDescribeConfigs, res.resource_type,
+                                          res.resource_name);
+        refused != ErrorCode::kNone) {
+      r.error_code = code(refused);
+    } else if (res.resource_type == kTopic) {
       describe_topic(ctx, res, r, synonyms, version);
     } else if (res.resource_type == kBroker) {
       describe_broker(ctx, res, r, synonyms, version);
@@ -266,6 +286,7 @@ Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWri
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   protocol::AlterConfigsResponse resp;
   const std::vector<std::string> problems = shape_problems(req.resources);
+  RequestAuthorization auth(ctx);
   for (size_t i = 0; i < req.resources.size(); ++i) {
     const auto& res = req.resources[i];
     auto& r = resp.responses.emplace_back();
@@ -275,6 +296,12 @@ Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWri
     if (!problems[i].empty()) {
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = problems[i];
+      continue;
+    }
+    if (ErrorCode refused = config_access(auth, security::AclOperation::kAlterConfigs, res.resource_type,
+                                          res.resource_name);
+        refused != ErrorCode::kNone) {
+      r.error_code = code(refused);
       continue;
     }
     // AlterConfigs replaces the whole set: keys not named go back to their defaults.
@@ -293,6 +320,7 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
   if (auto res = req.decode(body, ctx.api_version()); !res) return res;
   protocol::IncrementalAlterConfigsResponse resp;
   const std::vector<std::string> problems = shape_problems(req.resources);
+  RequestAuthorization auth(ctx);
   for (size_t i = 0; i < req.resources.size(); ++i) {
     const auto& res = req.resources[i];
     auto& r = resp.responses.emplace_back();
@@ -302,6 +330,12 @@ Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& b
     if (!problems[i].empty()) {
       r.error_code = code(ErrorCode::kInvalidRequest);
       r.error_message = problems[i];
+      continue;
+    }
+    if (ErrorCode refused = config_access(auth, security::AclOperation::kAlterConfigs, res.resource_type,
+                                          res.resource_name);
+        refused != ErrorCode::kNone) {
+      r.error_code = code(refused);
       continue;
     }
     if (res.resource_type != kTopic && res.resource_type != kBroker) {

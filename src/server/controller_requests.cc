@@ -5,7 +5,9 @@
 // passes) and by the controller epoch (a request from a controller older than
 // the newest one this broker has heard from is STALE_CONTROLLER_EPOCH).
 // A fenced request changes nothing and is answered with the error at the top
-// level and at every partition it names.
+// level and at every partition it names. Before either, the sender must hold
+// CLUSTER_ACTION on the cluster (a broker: Kafka's rule), or the request is
+// CLUSTER_AUTHORIZATION_FAILED the same way.
 
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "protocol/generated/stop_replica_response.h"
 #include "protocol/generated/update_metadata_request.h"
 #include "protocol/generated/update_metadata_response.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 
 namespace keel::server {
@@ -41,9 +44,11 @@ bool is_internal_topic(const std::string& name) {
   return name == "__consumer_offsets" || name == "__transaction_state";
 }
 
-// KIP-380's broker epoch check, then the controller epoch, in Kafka's order.
+// The sender's authorization, KIP-380's broker epoch check, then the
+// controller epoch, in Kafka's order.
 ErrorCode fence(RequestContext& ctx, const char* what, int32_t controller_id, int32_t controller_epoch,
                 int64_t broker_epoch) {
+  if (!cluster_allowed(ctx, security::AclOperation::kClusterAction)) return ErrorCode::kClusterAuthorizationFailed;
   const int64_t ours = ctx.services.broker_epoch ? ctx.services.broker_epoch() : -1;
   if (broker_epoch != -1 && ours != -1 && broker_epoch < ours) {
     log()->info("ignoring {} from controller {}: broker epoch {} is older than ours ({})", what, controller_id,
@@ -263,6 +268,12 @@ Result<void> handle_alter_partition(RequestContext& ctx, ByteReader& body, Respo
   protocol::AlterPartitionRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   const int16_t version = ctx.api_version();
+  if (!cluster_allowed(ctx, security::AclOperation::kClusterAction)) {
+    protocol::AlterPartitionResponse resp;
+    resp.error_code = code(ErrorCode::kClusterAuthorizationFailed);
+    send_encoded(responder, resp, version);
+    return {};
+  }
   if (!ctx.services.controller) {
     protocol::AlterPartitionResponse resp;
     resp.error_code = code(ErrorCode::kNotController);

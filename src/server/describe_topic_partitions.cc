@@ -23,7 +23,7 @@
 #include "protocol/error_code.h"
 #include "protocol/generated/describe_topic_partitions_request.h"
 #include "protocol/generated/describe_topic_partitions_response.h"
-#include "server/authorized_operations.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 
 namespace keel::server {
@@ -69,9 +69,13 @@ Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& b
   const bool all_topics = req.topics.empty();
   const std::string from_topic = req.cursor ? req.cursor->topic_name : "";
   std::set<std::string> names;  // sorted, each once
+  RequestAuthorization auth(ctx);
   if (all_topics) {
+    // As Metadata: topics the principal may not DESCRIBE are left out.
     for (const auto& [name, topic] : snapshot->topics) {
-      if (!topic.deleting() && name >= from_topic) names.insert(name);
+      if (!topic.deleting() && name >= from_topic &&
+          auth.allows_quietly(security::AclOperation::kDescribe, security::ResourceType::kTopic, name))
+        names.insert(name);
     }
   } else {
     for (const auto& t : req.topics) {
@@ -100,7 +104,12 @@ Result<void> handle_describe_topic_partitions(RequestContext& ctx, ByteReader& b
     if (topic && topic->deleting()) topic = nullptr;
     auto& rt = resp.topics.emplace_back();
     rt.name = name;
-    rt.topic_authorized_operations = kTopicOperations;
+    if (!auth.allows_topic(security::AclOperation::kDescribe, name)) {
+      // Named without DESCRIBE: refused whether it exists or not.
+      rt.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+      continue;
+    }
+    rt.topic_authorized_operations = auth.operations(security::ResourceType::kTopic, name);
     if (!topic) {
       rt.is_internal = name == "__consumer_offsets" || name == "__transaction_state";
       rt.error_code = controller::Controller::check_topic_name(name).empty()

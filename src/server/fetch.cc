@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "cluster/fetch_session.h"
@@ -45,6 +46,7 @@
 #include "protocol/generated/fetch_response.h"
 #include "protocol/legacy_records.h"
 #include "protocol/record_batch.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "server/leader_hint.h"
 
@@ -101,6 +103,11 @@ struct FetchState {
   cluster::MetadataCache* metadata;
   cluster::ReplicaManager* replicas;
   Responder responder;
+  // Authorization, decided once when the request arrived (Kafka decides it
+  // per request too): a follower without CLUSTER_ACTION gets every partition
+  // refused, a consumer the topics it may not READ.
+  bool follower_refused = false;
+  std::set<std::string> unreadable_topics;
 };
 
 struct PartitionOutcome {
@@ -158,8 +165,16 @@ FetchOutcome read_all(const FetchState& st) {
       po.result.error = code;
       out.has_error = true;
     };
+    if (st.follower_refused) {
+      fail(ErrorCode::kTopicAuthorizationFailed);
+      continue;
+    }
     if (want.key.topic.empty()) {
       fail(ErrorCode::kUnknownTopicId);
+      continue;
+    }
+    if (st.unreadable_topics.contains(want.key.topic)) {
+      fail(ErrorCode::kTopicAuthorizationFailed);
       continue;
     }
     // A session keeps the name its id had when the partition joined it; once
@@ -388,6 +403,16 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
       version, replica_id, version >= 11 ? req.rack_id : std::string(), ctx.connection.listener_name, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
+  RequestAuthorization auth(ctx);
+  if (replica_id >= 0) {
+    st->follower_refused = !auth.allows_cluster(security::AclOperation::kClusterAction);
+  } else if (auth.enforced()) {
+    std::set<std::string> checked;
+    for (const auto& p : st->context.partitions) {
+      if (p.key.topic.empty() || !checked.insert(p.key.topic).second) continue;
+      if (!auth.allows_topic(security::AclOperation::kRead, p.key.topic)) st->unreadable_topics.insert(p.key.topic);
+    }
+  }
 
   FetchOutcome now = read_all(*st);
   if (req.max_wait_ms <= 0 || now.bytes >= std::max(1, req.min_bytes) || now.has_error ||

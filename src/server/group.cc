@@ -3,6 +3,13 @@
 // DeleteGroups, OffsetDelete. Each translates its wire version to the group
 // coordinator's calls (group/coordinator.h) and back; JoinGroup and SyncGroup
 // answer when the rebalance lets them.
+//
+// Authorization (Kafka's table): READ on the group to join, sync, heartbeat,
+// leave or commit (and READ on each committed topic); DESCRIBE on the group
+// to find its coordinator, fetch its offsets (and DESCRIBE on each topic) or
+// describe it; DELETE to delete it or its offsets (and READ on each topic).
+// ListGroups lists every group with DESCRIBE on the cluster, else only the
+// groups the principal may describe.
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +42,7 @@
 #include "protocol/generated/offset_fetch_response.h"
 #include "protocol/generated/sync_group_request.h"
 #include "protocol/generated/sync_group_response.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "cluster/topic_admin.h"
 
@@ -43,6 +51,8 @@ namespace keel::server {
 using cluster::AdminResult;
 using cluster::NewTopic;
 using protocol::ErrorCode;
+using security::AclOperation;
+using security::ResourceType;
 
 namespace {
 
@@ -156,9 +166,14 @@ Result<void> handle_find_coordinator(RequestContext& ctx, ByteReader& body, Byte
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   const int16_t version = ctx.api_version();
   protocol::FindCoordinatorResponse resp;
+  RequestAuthorization auth(ctx);
   auto answer = [&](const std::string& key) {
     CoordinatorAnswer a;
-    if (req.key_type == 0) {
+    if (req.key_type == 0 && !auth.allows_group(AclOperation::kDescribe, key)) {
+      a.error = ErrorCode::kGroupAuthorizationFailed;
+    } else if (req.key_type == 1 && !auth.allows(AclOperation::kDescribe, ResourceType::kTransactionalId, key)) {
+      a.error = ErrorCode::kTransactionalIdAuthorizationFailed;
+    } else if (req.key_type == 0) {
       a = find_group_coordinator(ctx, key);
     } else if (req.key_type == 1) {
       // Transactions arrive with their own issue; until then a
@@ -214,6 +229,12 @@ Result<void> handle_join_group(RequestContext& ctx, ByteReader& body, Responder 
     }
     send_encoded(responder, resp, version);
   };
+  if (!RequestAuthorization(ctx).allows_group(AclOperation::kRead, req.group_id)) {
+    group::JoinResult r;
+    r.error = ErrorCode::kGroupAuthorizationFailed;
+    send(r);
+    return {};
+  }
   if (!ctx.services.groups) {
     group::JoinResult r;
     r.error = ErrorCode::kCoordinatorNotAvailable;
@@ -248,6 +269,12 @@ Result<void> handle_sync_group(RequestContext& ctx, ByteReader& body, Responder 
     resp.assignment = r.assignment;
     send_encoded(responder, resp, version);
   };
+  if (!RequestAuthorization(ctx).allows_group(AclOperation::kRead, req.group_id)) {
+    group::SyncResult r;
+    r.error = ErrorCode::kGroupAuthorizationFailed;
+    send(r);
+    return {};
+  }
   if (!ctx.services.groups) {
     group::SyncResult r;
     r.error = ErrorCode::kCoordinatorNotAvailable;
@@ -272,9 +299,13 @@ Result<void> handle_heartbeat(RequestContext& ctx, ByteReader& body, ByteWriter&
   protocol::HeartbeatRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   protocol::HeartbeatResponse resp;
-  resp.error_code = code(ctx.services.groups ? ctx.services.groups->heartbeat(req.group_id, req.generation_id,
-                                                                              req.member_id, req.group_instance_id)
-                                             : ErrorCode::kCoordinatorNotAvailable);
+  if (!RequestAuthorization(ctx).allows_group(AclOperation::kRead, req.group_id)) {
+    resp.error_code = code(ErrorCode::kGroupAuthorizationFailed);
+  } else {
+    resp.error_code = code(ctx.services.groups ? ctx.services.groups->heartbeat(req.group_id, req.generation_id,
+                                                                                req.member_id, req.group_instance_id)
+                                               : ErrorCode::kCoordinatorNotAvailable);
+  }
   resp.encode(out, ctx.api_version());
   return {};
 }
@@ -290,7 +321,9 @@ Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWrite
     for (const auto& m : req.members) members.push_back({m.member_id, m.group_instance_id});
   }
   group::LeaveResult r;
-  if (ctx.services.groups) {
+  if (!RequestAuthorization(ctx).allows_group(AclOperation::kRead, req.group_id)) {
+    r.error = ErrorCode::kGroupAuthorizationFailed;
+  } else if (ctx.services.groups) {
     r = ctx.services.groups->leave_group(req.group_id, members);
   } else {
     r.error = ErrorCode::kCoordinatorNotAvailable;
@@ -331,13 +364,24 @@ Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, Respond
   auto shared = std::make_shared<protocol::OffsetCommitResponse>();
   protocol::OffsetCommitResponse& resp = *shared;
   std::vector<int16_t*> slots;
+  RequestAuthorization auth(ctx);
+  const bool group_readable = auth.allows_group(AclOperation::kRead, req.group_id);
   for (const auto& t : req.topics) {
     auto& rt = resp.topics.emplace_back();
     rt.name = t.name;
     const cluster::TopicInfo* topic = snapshot->topic(t.name);
+    const bool topic_readable = group_readable && auth.allows_topic(AclOperation::kRead, t.name);
     for (const auto& p : t.partitions) {
       auto& rp = rt.partitions.emplace_back();
       rp.partition_index = p.partition_index;
+      if (!group_readable) {
+        rp.error_code = code(ErrorCode::kGroupAuthorizationFailed);
+        continue;
+      }
+      if (!topic_readable) {
+        rp.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+        continue;
+      }
       if (!topic || topic->deleting() || p.partition_index < 0 ||
           p.partition_index >= static_cast<int32_t>(topic->partitions.size())) {
         rp.error_code = code(ErrorCode::kUnknownTopicOrPartition);
@@ -373,13 +417,17 @@ Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, Respond
 namespace {
 
 // One group's OffsetFetch, in the v8+ shape (older versions copy from it).
+// Topics the principal may not DESCRIBE are left out of an all-partitions
+// answer and answered TOPIC_AUTHORIZATION_FAILED when named.
 protocol::OffsetFetchResponse::OffsetFetchResponseGroup fetch_group(
-    RequestContext& ctx, const std::string& group_id,
+    RequestContext& ctx, RequestAuthorization& auth, const std::string& group_id,
     const std::optional<std::vector<storage::TopicPartition>>& partitions) {
   protocol::OffsetFetchResponse::OffsetFetchResponseGroup g;
   g.group_id = group_id;
   group::FetchOffsetsResult r;
-  if (ctx.services.groups) {
+  if (!auth.allows_group(AclOperation::kDescribe, group_id)) {
+    r.error = ErrorCode::kGroupAuthorizationFailed;
+  } else if (ctx.services.groups) {
     r = ctx.services.groups->fetch_offsets(group_id, partitions);
   } else {
     r.error = ErrorCode::kCoordinatorNotAvailable;
@@ -387,7 +435,17 @@ protocol::OffsetFetchResponse::OffsetFetchResponseGroup fetch_group(
   g.error_code = code(r.error);
   if (r.error != ErrorCode::kNone) return g;
   std::map<std::string, size_t> topic_index;
-  for (const auto& f : r.partitions) {
+  std::map<std::string, bool> describable;
+  for (auto& f : r.partitions) {
+    auto [known, first] = describable.try_emplace(f.tp.topic, false);
+    if (first) known->second = auth.allows_topic(AclOperation::kDescribe, f.tp.topic);
+    if (!known->second) {
+      if (!partitions) continue;
+      f.offset = -1;
+      f.leader_epoch = -1;
+      f.metadata = "";
+      f.error = ErrorCode::kTopicAuthorizationFailed;
+    }
     auto [it, fresh] = topic_index.try_emplace(f.tp.topic, g.topics.size());
     if (fresh) g.topics.emplace_back().name = f.tp.topic;
     auto& p = g.topics[it->second].partitions.emplace_back();
@@ -417,11 +475,12 @@ Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWrit
     }
     return tps;
   };
+  RequestAuthorization auth(ctx);
   if (version >= 8) {
-    for (const auto& g : req.groups) resp.groups.push_back(fetch_group(ctx, g.group_id, to_tps(g.topics)));
+    for (const auto& g : req.groups) resp.groups.push_back(fetch_group(ctx, auth, g.group_id, to_tps(g.topics)));
   } else {
     // v0-1 have no null list: an empty one asks for nothing.
-    auto g = fetch_group(ctx, req.group_id, to_tps(req.topics));
+    auto g = fetch_group(ctx, auth, req.group_id, to_tps(req.topics));
     const auto e = static_cast<ErrorCode>(g.error_code);
     if (version < 2 && e != ErrorCode::kNone && req.topics) {
       // No top-level error before v2: every partition carries it.
@@ -458,9 +517,14 @@ Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteW
   protocol::DescribeGroupsRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   protocol::DescribeGroupsResponse resp;
+  RequestAuthorization auth(ctx);
   for (const auto& id : req.groups) {
     auto& rg = resp.groups.emplace_back();
     rg.group_id = id;
+    if (!auth.allows_group(AclOperation::kDescribe, id)) {
+      rg.error_code = code(ErrorCode::kGroupAuthorizationFailed);
+      continue;
+    }
     if (!ctx.services.groups) {
       rg.error_code = code(ErrorCode::kCoordinatorNotAvailable);
       continue;
@@ -479,9 +543,7 @@ Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteW
       rm.member_metadata = std::move(m.metadata);
       rm.member_assignment = std::move(m.assignment);
     }
-    // Without ACLs every operation on a group is allowed: READ, DELETE and
-    // DESCRIBE (Kafka's AclOperation codes 3, 6 and 8).
-    if (req.include_authorized_operations) rg.authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
+    if (req.include_authorized_operations) rg.authorized_operations = auth.operations(ResourceType::kGroup, id);
   }
   resp.encode(out, ctx.api_version());
   return {};
@@ -496,7 +558,13 @@ Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWrite
   } else {
     group::ListGroupsResult r = ctx.services.groups->list_groups(req.states_filter, req.types_filter);
     resp.error_code = code(r.error);
+    // Not a refusal: a principal sees the groups it may describe, and no
+    // error, as in Kafka; so nothing is logged.
+    RequestAuthorization auth(ctx);
+    const bool all = auth.allows_quietly(AclOperation::kDescribe, ResourceType::kCluster,
+                                         security::kClusterResourceName);
     for (auto& g : r.groups) {
+      if (!all && !auth.allows_quietly(AclOperation::kDescribe, ResourceType::kGroup, g.group_id)) continue;
       auto& rg = resp.groups.emplace_back();
       rg.group_id = g.group_id;
       rg.protocol_type = g.protocol_type;
@@ -512,9 +580,14 @@ Result<void> handle_delete_groups(RequestContext& ctx, ByteReader& body, ByteWri
   protocol::DeleteGroupsRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   protocol::DeleteGroupsResponse resp;
+  RequestAuthorization auth(ctx);
   for (const auto& id : req.groups_names) {
     auto& r = resp.results.emplace_back();
     r.group_id = id;
+    if (!auth.allows_group(AclOperation::kDelete, id)) {
+      r.error_code = code(ErrorCode::kGroupAuthorizationFailed);
+      continue;
+    }
     r.error_code = code(ctx.services.groups ? ctx.services.groups->delete_group(id)
                                             : ErrorCode::kCoordinatorNotAvailable);
   }
@@ -526,12 +599,23 @@ Result<void> handle_offset_delete(RequestContext& ctx, ByteReader& body, ByteWri
   protocol::OffsetDeleteRequest req;
   if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
   protocol::OffsetDeleteResponse resp;
+  RequestAuthorization auth(ctx);
+  // The partitions of topics the principal may not READ are answered
+  // TOPIC_AUTHORIZATION_FAILED and never reach the coordinator.
   std::vector<storage::TopicPartition> tps;
+  std::set<std::string> unreadable;
+  const bool deletable = auth.allows_group(AclOperation::kDelete, req.group_id);
   for (const auto& t : req.topics) {
+    if (deletable && !unreadable.contains(t.name) && !auth.allows_topic(AclOperation::kRead, t.name)) {
+      unreadable.insert(t.name);
+    }
+    if (unreadable.contains(t.name)) continue;
     for (const auto& p : t.partitions) tps.push_back({t.name, p.partition_index});
   }
   group::DeleteOffsetsResult r;
-  if (ctx.services.groups) {
+  if (!deletable) {
+    r.error = ErrorCode::kGroupAuthorizationFailed;
+  } else if (ctx.services.groups) {
     r = ctx.services.groups->delete_offsets(req.group_id, tps);
   } else {
     r.error = ErrorCode::kCoordinatorNotAvailable;
@@ -545,6 +629,10 @@ Result<void> handle_offset_delete(RequestContext& ctx, ByteReader& body, ByteWri
       for (const auto& p : t.partitions) {
         auto& rp = rt.partitions.emplace_back();
         rp.partition_index = p.partition_index;
+        if (unreadable.contains(t.name)) {
+          rp.error_code = code(ErrorCode::kTopicAuthorizationFailed);
+          continue;
+        }
         rp.error_code = code(i < r.partitions.size() ? r.partitions[i] : ErrorCode::kNone);
         ++i;
       }

@@ -15,6 +15,7 @@
 #include "protocol/error_code.h"
 #include "protocol/generated/list_offsets_request.h"
 #include "protocol/generated/list_offsets_response.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "storage/errors.h"
 
@@ -45,9 +46,11 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
       for (const auto& p : topic.partitions) ++named[{topic.name, p.partition_index}];
   }
   ListOffsetsResponse resp;
+  RequestAuthorization auth(ctx);
   for (const auto& topic : req.topics) {
     auto& rt = resp.topics.emplace_back();
     rt.name = topic.name;
+    const bool describable = auth.allows_topic(security::AclOperation::kDescribe, topic.name);
     for (const auto& p : topic.partitions) {
       auto& rp = rt.partitions.emplace_back();
       rp.partition_index = p.partition_index;
@@ -56,6 +59,10 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         rp.offset = -1;
         rp.timestamp = -1;
       };
+      if (!describable) {
+        fail(ErrorCode::kTopicAuthorizationFailed);
+        continue;
+      }
       if (version >= 1 && named[{topic.name, p.partition_index}] > 1) {
         fail(ErrorCode::kInvalidRequest);
         continue;

@@ -7,6 +7,11 @@
 // v8+: the authorized operations of each topic (and, v8-10, of the cluster)
 // when the request asks for them. v10-11 carry topic ids but may not look up
 // by them: a non-zero id there is INVALID_REQUEST, as in Kafka; v12 may.
+//
+// With an authorizer (Kafka's rules): topics the principal may not DESCRIBE
+// are left out of an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED
+// when named, so that a refusal does not tell whether the topic exists;
+// auto-creation needs CREATE on the cluster or on the topic.
 
 #include <set>
 #include <string>
@@ -16,7 +21,7 @@
 #include "protocol/error_code.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/metadata_response.h"
-#include "server/authorized_operations.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "cluster/topic_admin.h"
 
@@ -91,11 +96,14 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
   resp.cluster_id = ctx.broker.cluster_id;
   resp.controller_id = snapshot->controller_id;
 
+  RequestAuthorization auth(ctx);
   // v0 has no null list: an empty list means "all topics" there.
   const bool all_topics = !req.topics || (version == 0 && req.topics->empty());
   if (all_topics) {
     for (const auto& [name, topic] : snapshot->topics) {
       if (topic.deleting()) continue;
+      // Hidden, not refused: Kafka logs nothing for these either.
+      if (!auth.allows_quietly(security::AclOperation::kDescribe, security::ResourceType::kTopic, name)) continue;
       fill_topic(resp.topics.emplace_back(), topic, *snapshot);
     }
   } else {
@@ -104,6 +112,9 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
     // Kafka answers each topic asked for once, however often it is named.
     std::set<std::string> names_answered;
     std::set<protocol::Uuid> ids_answered;
+    // CREATE on the cluster covers every topic; asked once, and only when
+    // something is to be created.
+    std::optional<bool> may_create_any;
     for (const auto& t : *req.topics) {
       const bool first = t.name ? names_answered.insert(*t.name).second
                                 : ids_answered.insert(t.topic_id).second;
@@ -114,6 +125,18 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
         topic = snapshot->topic(*t.name);
       } else if (!t.topic_id.is_zero()) {
         topic = snapshot->topic(t.topic_id);
+      }
+      if (topic && !auth.allows_topic(security::AclOperation::kDescribe, topic->name)) {
+        // Named by id: the name is not the principal's to learn.
+        rt.name = t.name ? t.name : (version < 12 ? std::optional<std::string>("") : std::nullopt);
+        rt.topic_id = t.topic_id;
+        rt.error_code = static_cast<int16_t>(ErrorCode::kTopicAuthorizationFailed);
+        continue;
+      }
+      if (!topic && t.name && !auth.allows_topic(security::AclOperation::kDescribe, *t.name)) {
+        rt.name = t.name;
+        rt.error_code = static_cast<int16_t>(ErrorCode::kTopicAuthorizationFailed);
+        continue;
       }
       if (topic && !topic->deleting()) {
         fill_topic(rt, *topic, *snapshot);
@@ -136,6 +159,14 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
       }
       rt.error_code = static_cast<int16_t>(ErrorCode::kUnknownTopicOrPartition);
       if (may_create && !(topic && topic->deleting())) {
+        if (!may_create_any) {
+          may_create_any = auth.allows_quietly(security::AclOperation::kCreate, security::ResourceType::kCluster,
+                                               security::kClusterResourceName);
+        }
+        if (!*may_create_any && !auth.allows_topic(security::AclOperation::kCreate, *t.name)) {
+          rt.error_code = static_cast<int16_t>(ErrorCode::kTopicAuthorizationFailed);
+          continue;
+        }
         NewTopic nt;
         nt.name = *t.name;
         AdminResult created = ctx.services.topics->create_topic(nt, false, nullptr);
@@ -150,12 +181,14 @@ Result<void> handle_metadata(RequestContext& ctx, ByteReader& body, ByteWriter& 
     }
   }
   if (version >= 8 && version <= 10 && req.include_cluster_authorized_operations) {
-    resp.cluster_authorized_operations = kClusterOperations;
+    resp.cluster_authorized_operations = auth.cluster_operations();
   }
   if (version >= 8 && req.include_topic_authorized_operations) {
-    // Topics answered by name, found or not; an unknown id keeps the default.
+    // Topics answered by name, found or not; an unknown id and a refused
+    // topic keep the default.
     for (auto& rt : resp.topics) {
-      if (rt.name) rt.topic_authorized_operations = kTopicOperations;
+      if (!rt.name || rt.error_code == static_cast<int16_t>(ErrorCode::kTopicAuthorizationFailed)) continue;
+      rt.topic_authorized_operations = auth.operations(security::ResourceType::kTopic, *rt.name);
     }
   }
   resp.encode(out, version);

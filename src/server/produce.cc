@@ -14,6 +14,7 @@
 #include "protocol/generated/produce_request.h"
 #include "protocol/generated/produce_response.h"
 #include "protocol/record_batch.h"
+#include "server/authorization.h"
 #include "server/handlers.h"
 #include "server/leader_hint.h"
 
@@ -122,11 +123,19 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
   ProduceResponse& resp = pending->response;
   bool any_error = false;
   const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
+  // Kafka 3.x: WRITE on each topic (an idempotent producer needs nothing
+  // more), and a transactional one WRITE on its TransactionalId too, or
+  // every partition is refused.
+  RequestAuthorization auth(ctx);
+  const bool transactional_id_denied =
+      req.transactional_id &&
+      !auth.allows(security::AclOperation::kWrite, security::ResourceType::kTransactionalId, *req.transactional_id);
 
   resp.responses.reserve(req.topic_data.size());
   for (auto& topic : req.topic_data) {
     auto& rt = resp.responses.emplace_back();
     rt.name = topic.name;
+    const bool topic_writable = auth.allows_topic(security::AclOperation::kWrite, topic.name);
     rt.partition_responses.reserve(topic.partition_data.size());
     for (auto& pd : topic.partition_data) {
       auto& rp = rt.partition_responses.emplace_back();
@@ -141,10 +150,20 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         fail(ErrorCode::kInvalidRequiredAcks);
         continue;
       }
+      if (transactional_id_denied) {
+        fail(ErrorCode::kTransactionalIdAuthorizationFailed,
+             auth.denied_message(security::AclOperation::kWrite, security::ResourceType::kTransactionalId,
+                                 *req.transactional_id));
+        continue;
+      }
       if (req.transactional_id) {
         // Transactions arrive with their own issue; until then a transactional
         // producer is refused the way a broker without the coordinator would.
         fail(ErrorCode::kTransactionalIdAuthorizationFailed, "transactions are not supported yet");
+        continue;
+      }
+      if (!topic_writable) {
+        fail(ErrorCode::kTopicAuthorizationFailed);
         continue;
       }
       const cluster::PartitionInfo* info = snapshot->partition(topic.name, pd.index);

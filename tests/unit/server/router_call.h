@@ -5,10 +5,27 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster/metadata_cache.h"
 #include "protocol/generated/all.h"
 #include "server/router.h"
 
 namespace keel::server {
+
+// A one-broker cluster as the controller would have published it: broker 1
+// on PLAINTEXT broker1.example:9092, its own controller; `conn` a PLAINTEXT
+// client at 127.0.0.1:5000.
+inline void single_broker_cluster(BrokerIdentity& identity, cluster::MetadataCache& metadata, Services& services,
+                                  net::ConnectionInfo& conn) {
+  identity.broker_id = 1;
+  identity.cluster_id = "AAAAAAAAAAAAAAAAAAAAAA";
+  cluster::BrokerInfo self;
+  self.id = 1;
+  self.endpoints = {{"PLAINTEXT", "broker1.example", 9092, "PLAINTEXT"}};
+  metadata.set_brokers({{1, self}}, 1);
+  services.metadata = &metadata;
+  conn.peer = "127.0.0.1:5000";
+  conn.listener_name = "PLAINTEXT";
+}
 
 template <typename Resp, typename Req>
 Resp call_router(Router& router, const net::ConnectionInfo& conn, int16_t api_key, int16_t version,
