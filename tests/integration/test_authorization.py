@@ -271,3 +271,58 @@ def test_replica_fetch_is_refused_without_cluster_action(zk, tmp_path):  # noqa:
             "may not ClusterAction the cluster: Fetch refused" in b.log_text() for b in brokers))
     finally:
         stop_cluster(brokers)
+
+
+def test_admin_apis_check_the_topic_and_cluster_acls(broker):
+    """ListOffsets (DESCRIBE), CreatePartitions (ALTER), DeleteRecords (DELETE),
+    IncrementalAlterConfigs (ALTER_CONFIGS) on a topic and DescribeLogDirs
+    (DESCRIBE on the cluster), sent as User:ANONYMOUS on the PLAINTEXT
+    listener: refused until an ACL for ANONYMOUS allows each, then answered."""
+    CLUSTER_AUTHORIZATION_FAILED = 31
+    anon = "User:ANONYMOUS"
+    create_topics(broker, "adm")
+    produce(broker, ALICE, "adm", count=3)
+
+    def list_offsets(c):
+        r = c.call("ListOffsets", 5, {"ReplicaId": -1, "Topics": [
+            {"Name": "adm", "Partitions": [{"PartitionIndex": 0, "CurrentLeaderEpoch": -1, "Timestamp": -1}]}]})
+        return r["Topics"][0]["Partitions"][0]["ErrorCode"]
+
+    def create_partitions(c):
+        r = c.call("CreatePartitions", 1, {"Topics": [{"Name": "adm", "Count": 2, "Assignments": None}],
+                                           "TimeoutMs": 15000})
+        return r["Results"][0]["ErrorCode"]
+
+    def delete_records(c):
+        r = c.call("DeleteRecords", 1, {"Topics": [{"Name": "adm", "Partitions": [
+            {"PartitionIndex": 0, "Offset": 1}]}], "TimeoutMs": 15000})
+        return r["Topics"][0]["Partitions"][0]["ErrorCode"]
+
+    def alter_config(c):
+        r = c.call("IncrementalAlterConfigs", 0, {"Resources": [{"ResourceType": 2, "ResourceName": "adm", "Configs": [
+            {"Name": "retention.ms", "ConfigOperation": 0, "Value": "3600000"}]}]})
+        return r["Responses"][0]["ErrorCode"]
+
+    def log_dirs(c):  # v3+ carries a top-level error; refused, the answer names no directory
+        r = c.call("DescribeLogDirs", 3, {"Topics": None})
+        return r["ErrorCode"] if r["ErrorCode"] or not r["Results"] else "dirs"
+
+    with KafkaConnection(broker.port) as c:
+        assert list_offsets(c) == TOPIC_AUTHORIZATION_FAILED
+        assert create_partitions(c) == TOPIC_AUTHORIZATION_FAILED
+        assert delete_records(c) == TOPIC_AUTHORIZATION_FAILED
+        assert alter_config(c) == TOPIC_AUTHORIZATION_FAILED
+        assert log_dirs(c) == CLUSTER_AUTHORIZATION_FAILED
+
+    grant(broker,
+          acl(anon, ResourceType.TOPIC, "adm", ACLOperation.DESCRIBE),
+          acl(anon, ResourceType.TOPIC, "adm", ACLOperation.ALTER),
+          acl(anon, ResourceType.TOPIC, "adm", ACLOperation.DELETE),
+          acl(anon, ResourceType.TOPIC, "adm", ACLOperation.ALTER_CONFIGS),
+          acl(anon, ResourceType.CLUSTER, "kafka-cluster", ACLOperation.DESCRIBE))
+    with KafkaConnection(broker.port) as c:
+        wait_for("the grants to apply", lambda: list_offsets(c) == 0, timeout=5)
+        assert create_partitions(c) == 0
+        assert delete_records(c) == 0
+        assert alter_config(c) == 0
+        assert log_dirs(c) == "dirs"
