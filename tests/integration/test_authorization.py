@@ -326,3 +326,66 @@ def test_admin_apis_check_the_topic_and_cluster_acls(broker):
         assert delete_records(c) == 0
         assert alter_config(c) == 0
         assert log_dirs(c) == "dirs"
+
+
+def test_group_offset_apis_check_the_group_and_each_topic(broker):
+    """OffsetCommit (READ on the group and each topic), OffsetFetch (DESCRIBE on
+    the group; topics not describable left out of "all", refused by name),
+    ListGroups (only the groups one may describe, without DESCRIBE on the
+    cluster) and OffsetDelete (DELETE on the group, READ on each topic), as
+    User:ANONYMOUS on the PLAINTEXT listener."""
+    GROUP_AUTHORIZATION_FAILED_ = 30
+    anon = "User:ANONYMOUS"
+    create_topics(broker, "t1", "t2")
+    grant(broker, acl(anon, ResourceType.GROUP, "ga", ACLOperation.READ),
+          acl(anon, ResourceType.GROUP, "gb", ACLOperation.READ),
+          acl(anon, ResourceType.TOPIC, "t1", ACLOperation.READ))
+
+    def commit(c, group):
+        r = c.call("OffsetCommit", 2, {"GroupId": group, "GenerationIdOrMemberEpoch": -1, "MemberId": "",
+                                       "RetentionTimeMs": -1, "Topics": [
+                                           {"Name": t, "Partitions": [{"PartitionIndex": 0, "CommittedOffset": 1,
+                                                                       "CommittedMetadata": ""}]}
+                                           for t in ("t1", "t2")]})
+        return {t["Name"]: t["Partitions"][0]["ErrorCode"] for t in r["Topics"]}
+
+    def fetch(c, group, topics):
+        r = c.call("OffsetFetch", 3, {"GroupId": group, "Topics": None if topics is None else [
+            {"Name": t, "PartitionIndexes": [0]} for t in topics]})
+        return r["ErrorCode"], {t["Name"]: (t["Partitions"][0]["CommittedOffset"], t["Partitions"][0]["ErrorCode"])
+                                for t in r["Topics"]}
+
+    with KafkaConnection(broker.port) as c:
+        # FindCoordinator first, as clients do: it creates __consumer_offsets.
+        c.call("FindCoordinator", 1, {"Key": "ga", "KeyType": 0})
+        wait_for("the coordinator", lambda: commit(c, "ga")["t1"] == 0, timeout=15)
+        assert commit(c, "ga") == {"t1": 0, "t2": TOPIC_AUTHORIZATION_FAILED}
+        assert commit(c, "gb") == {"t1": 0, "t2": TOPIC_AUTHORIZATION_FAILED}
+        assert commit(c, "gc") == {"t1": GROUP_AUTHORIZATION_FAILED_, "t2": GROUP_AUTHORIZATION_FAILED_}
+
+        assert fetch(c, "ga", None) == (0, {"t1": (1, 0)})  # t2 is left out
+        err, got = fetch(c, "ga", ["t1", "t2"])
+        assert err == 0 and got["t1"] == (1, 0) and got["t2"][1] == TOPIC_AUTHORIZATION_FAILED
+        assert fetch(c, "gc", ["t1"])[0] == GROUP_AUTHORIZATION_FAILED_
+
+    # gb hidden from ListGroups by a DENY of DESCRIBE (READ still implies it for ga).
+    grant(broker, acl(anon, ResourceType.GROUP, "gb", ACLOperation.DESCRIBE, ACLPermissionType.DENY))
+
+    def list_groups(c):
+        return {g["GroupId"] for g in c.call("ListGroups", 0, {})["Groups"]}
+
+    def offset_delete(c):
+        r = c.call("OffsetDelete", 0, {"GroupId": "ga", "Topics": [
+            {"Name": t, "Partitions": [{"PartitionIndex": 0}]} for t in ("t1", "t2")]})
+        return r["ErrorCode"], {t["Name"]: t["Partitions"][0]["ErrorCode"] for t in r["Topics"]}
+
+    with KafkaConnection(broker.port) as c:
+        wait_for("gb hidden", lambda: list_groups(c) == {"ga"}, timeout=5)
+        assert offset_delete(c)[0] == GROUP_AUTHORIZATION_FAILED_
+    grant(broker, acl(anon, ResourceType.GROUP, "ga", ACLOperation.DELETE))
+    with KafkaConnection(broker.port) as c:
+        wait_for("DELETE on ga", lambda: offset_delete(c)[0] == 0, timeout=5)
+        assert fetch(c, "ga", ["t1"])[1]["t1"] == (-1, 0), "t1's offset deleted"
+    # t2 (no READ) is refused per partition.
+    with KafkaConnection(broker.port) as c:
+        assert offset_delete(c)[1]["t2"] == TOPIC_AUTHORIZATION_FAILED
