@@ -1,5 +1,6 @@
 #include "cluster/replica_manager.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -111,7 +112,23 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
   return errors;
 }
 
+bool ReplicaManager::lost_everything(const ReplicaState& r) const {
+  if (!log_dirs_new_ || r.state.leader != broker_id_ || r.state.leader_epoch <= 0) return false;
+  const bool others_in_sync =
+      std::any_of(r.state.isr.begin(), r.state.isr.end(), [&](int32_t b) { return b != broker_id_; });
+  return others_in_sync && !partition(r.tp) && logs_.get(r.tp) == nullptr;
+}
+
 bool ReplicaManager::refuses_leadership(const ReplicaState& r) {
+  if (lost_everything(r)) {
+    // Every time, not once: another ISR member can always be elected, and
+    // this replica is taken back into the ISR once it has caught up.
+    log()->error("{}: refusing to lead at leader epoch {}: this broker's data directories are new (a wiped or "
+                 "replaced disk) and hold no log of it, and other replicas are in the ISR; leading would make "
+                 "them truncate every record. It follows instead once another replica leads",
+                 r.tp.dir_name(), r.state.leader_epoch);
+    return true;
+  }
   if (!hw_checkpoints_ || r.state.leader != broker_id_) return false;
   const auto recorded = hw_checkpoints_->recorded(r.tp);
   if (!recorded) return false;

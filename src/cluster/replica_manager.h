@@ -34,6 +34,11 @@ namespace keel::cluster {
 class ReplicaManager {
  public:
   ReplicaManager(int32_t broker_id, storage::LogManager& logs);
+  // The broker's data directories were created at this start (no
+  // meta.properties): a wiped disk. Such a broker refuses to lead a partition
+  // it has no log for when others are in the ISR, where leading would make
+  // them truncate to nothing (refuses_leadership).
+  void set_log_dirs_new(bool fresh) { log_dirs_new_ = fresh; }
   ~ReplicaManager();
 
   // LeaderAndIsr for one partition: opens or creates the log (with the
@@ -137,9 +142,14 @@ class ReplicaManager {
   std::unique_ptr<AlterPartitionManager> isr_changes_;
   Partition::IsrSender isr_sender_;
   std::unique_ptr<HighWatermarkCheckpoints> hw_checkpoints_;
-  // A replica that lost acknowledged records and is the partition's only ISR
-  // member: KAFKA_STORAGE_ERROR instead of leading (and the loss reported).
+  // KAFKA_STORAGE_ERROR instead of leading (the controller then elects
+  // another ISR member, or keeps the partition offline): a replica that lost
+  // acknowledged records and is the partition's only ISR member, or one on a
+  // broker whose data directories are new that has no log for a partition
+  // with history (leader epoch > 0) while other replicas are in the ISR.
   bool refuses_leadership(const ReplicaState& r);
+  bool lost_everything(const ReplicaState& r) const;
+  std::atomic<bool> log_dirs_new_{false};
   std::set<TopicPartition> refused_;  // under mu_
   std::thread isr_thread_;
   std::mutex isr_mu_;

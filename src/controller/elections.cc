@@ -238,6 +238,12 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
       continue;
     }
     next.leader = leader;
+    // A replica that could not lead because its log is gone or short
+    // (offline_replicas_) is not in sync either: out of the ISR until it has
+    // caught up with the new leader.
+    if (rule == ElectionRule::kOffline) {
+      std::erase_if(next.isr, [&](int32_t r) { return r != leader && replica_offline(name, p, r); });
+    }
     if (rule == ElectionRule::kControlledShutdown) {
       std::vector<int32_t> isr;
       for (int32_t r : next.isr) {

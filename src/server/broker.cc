@@ -243,7 +243,12 @@ void Broker::settle_cluster_id() {
                              ": the broker is trying to join the wrong cluster (is zookeeper.connect right?)");
   }
   for (const auto& dir : config_.log_dirs) ensure_meta_properties(dir, config_.broker_id, *id);
-  if (stored.empty()) log()->info("joined cluster {}; its id is written to meta.properties", *id);
+  if (stored.empty()) {
+    log()->info("joined cluster {}; its id is written to meta.properties", *id);
+    // New (or wiped) data directories: whatever this broker led before, it
+    // holds nothing now, and must not lead it (cluster::ReplicaManager).
+    if (replicas_) replicas_->set_log_dirs_new(true);
+  }
   identity_.cluster_id = *id;
 }
 

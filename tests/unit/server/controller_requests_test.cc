@@ -292,5 +292,36 @@ TEST_F(ControllerRequestsTest, ABrokerNotYetToldByTheControllerAnswersLeaderNotA
   EXPECT_EQ(after.topics[0].error_code, 0);
 }
 
+// A broker whose data directories are new (a wiped disk) holds nothing of
+// what it led before: told to lead a partition with history (leader epoch
+// > 0) it has no log for, while others are in the ISR, it answers
+// KAFKA_STORAGE_ERROR so the controller elects one of them — leading would
+// make them truncate every record. It still follows, leads a new partition
+// (epoch 0), and leads when it is the only ISR member (an operator's choice).
+TEST_F(ControllerRequestsTest, ABrokerWithNewDataDirectoriesRefusesToLeadWhatItHasNoLogOf) {
+  constexpr int16_t kKafkaStorageError = 56;
+  replicas_->set_log_dirs_new(true);
+  const Uuid id = Uuid::random();
+  auto resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 1, 7));
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, kKafkaStorageError);
+  EXPECT_EQ(replicas_->partition({"t", 0}), nullptr) << "not hosted";
+
+  resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 2, 8));
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "it follows";
+  ASSERT_NE(replicas_->partition({"t", 0}), nullptr);
+  EXPECT_FALSE(replicas_->partition({"t", 0})->is_leader());
+  resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 1, 9));
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "hosted now: it has a log";
+
+  resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "fresh", Uuid::random(), 1, 1, 0));
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "a new partition";
+
+  auto sole = leader_and_isr(5, 100, "sole", Uuid::random(), 1, 1, 4);
+  sole.topic_states[0].partition_states[0].isr = {1};
+  sole.ungrouped_partition_states[0].isr = {1};
+  resp = call<LeaderAndIsrResponse>(4, 7, sole);
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "nobody else in the ISR";
+}
+
 }  // namespace
 }  // namespace keel::server
