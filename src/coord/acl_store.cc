@@ -359,12 +359,12 @@ void AclChangeListener::stop() {
 }
 
 void AclChangeListener::run() {
-  bool todo[2] = {false, false};
+  bool due[2] = {false, false};
   bool reload = false;
   for (;;) {
     {
       std::unique_lock lock(signal_->mu);
-      if (todo[0] || todo[1] || reload) {
+      if (due[0] || due[1] || reload) {
         // The last attempt failed: try again in a second (Kafka's listener
         // retries as its ZooKeeper client reconnects).
         signal_->cv.wait_for(lock, std::chrono::seconds(1), [&] { return signal_->stopping; });
@@ -375,7 +375,7 @@ void AclChangeListener::run() {
       }
       if (signal_->stopping) return;
       for (int kind = 0; kind < 2; ++kind) {
-        todo[kind] = todo[kind] || signal_->pending[kind];
+        due[kind] = due[kind] || signal_->pending[kind];
         signal_->pending[kind] = false;
       }
       reload = reload || signal_->reload_all;
@@ -388,11 +388,11 @@ void AclChangeListener::run() {
         continue;
       }
       reload = false;
-      todo[0] = todo[1] = false;
+      due[0] = due[1] = false;
       continue;
     }
     for (int kind = 0; kind < 2; ++kind) {
-      if (todo[kind] && process(kind)) todo[kind] = false;
+      if (due[kind] && process(kind)) due[kind] = false;
     }
   }
 }

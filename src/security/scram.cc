@@ -330,6 +330,11 @@ Result<ScramCredential> derive(ScramMechanism m, std::string_view password, Byte
   return c;
 }
 
+bool password_matches(ScramMechanism m, const ScramCredential& credential, std::string_view password) {
+  auto attempt = derive(m, password, credential.salt, credential.iterations);
+  return attempt && equal_secret(attempt->stored_key, credential.stored_key);
+}
+
 Bytes random_salt() {
   uint8_t entropy[kSaltLength];
   random_bytes(entropy, sizeof entropy);

@@ -68,6 +68,10 @@ Result<ScramCredential> derive(ScramMechanism m, std::string_view password, Byte
                                int32_t iterations);
 Result<ScramCredential> derive_from_salted_password(ScramMechanism m, ByteView salted_password,
                                                     ByteView salt, int32_t iterations);
+// Does `password` give `credential` (same salt and iterations)? The stored
+// keys are compared in constant time; used where a password arrives in
+// clear (SASL/PLAIN checked against a hashed credentials file).
+bool password_matches(ScramMechanism m, const ScramCredential& credential, std::string_view password);
 
 // A fresh salt shaped like Kafka's (ScramFormatter: random 130 bits printed in
 // base 36, used as the salt's bytes), so Keel's credentials look like Kafka's.

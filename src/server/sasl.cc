@@ -166,13 +166,6 @@ bool is_enabled(const config::BrokerConfig& config, std::string_view mechanism) 
          config.sasl_enabled_mechanisms.end();
 }
 
-bool constant_time_equal(ByteView a, ByteView b) {
-  if (a.size() != b.size()) return false;
-  uint8_t diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 bool requires_sasl(const std::string& security_protocol) {
@@ -297,8 +290,7 @@ bool PlainCredentials::verify(std::string_view user, std::string_view password) 
   }();
   auto it = users_.find(user);
   const Entry& entry = it == users_.end() ? kNobody : it->second;
-  auto attempt = security::derive(entry.mechanism, password, entry.credential.salt, entry.credential.iterations);
-  const bool match = attempt && constant_time_equal(attempt->stored_key, entry.credential.stored_key);
+  const bool match = security::password_matches(entry.mechanism, entry.credential, password);
   return match && it != users_.end();
 }
 
