@@ -113,7 +113,7 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
 }
 
 bool ReplicaManager::lost_everything(const ReplicaState& r) const {
-  if (!log_dirs_new_ || r.state.leader != broker_id_ || r.state.leader_epoch <= 0) return false;
+  if (!log_dirs_new_ || r.is_new || r.state.leader != broker_id_) return false;
   const bool others_in_sync =
       std::any_of(r.state.isr.begin(), r.state.isr.end(), [&](int32_t b) { return b != broker_id_; });
   return others_in_sync && !partition(r.tp) && logs_.get(r.tp) == nullptr;

@@ -146,7 +146,10 @@ class ReplicaManager {
   // another ISR member, or keeps the partition offline): a replica that lost
   // acknowledged records and is the partition's only ISR member, or one on a
   // broker whose data directories are new that has no log for a partition
-  // with history (leader epoch > 0) while other replicas are in the ISR.
+  // that is not new (LeaderAndIsr's IsNew: the controller sets it only when it
+  // creates the partition) while other replicas are in the ISR. The leader
+  // epoch does not tell: a partition never re-elected is at epoch 0 with all
+  // its records.
   bool refuses_leadership(const ReplicaState& r);
   bool lost_everything(const ReplicaState& r) const;
   std::atomic<bool> log_dirs_new_{false};

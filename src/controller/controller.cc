@@ -371,7 +371,8 @@ void Controller::refresh_topic(const std::string& name) {
   if (auto o = store_.entity_config("topics", name)) t.overrides = std::move(*o);
 
   const std::vector<int32_t> live = live_broker_ids();
-  std::vector<int32_t> created;
+  std::vector<int32_t> known;    // new to this controller, with a stored state
+  std::vector<int32_t> created;  // created now
   for (const auto& [p, replicas] : t.assignment.partitions) {
     if (t.states.contains(p)) continue;
     auto state = store_.partition_state(name, p);
@@ -381,7 +382,7 @@ void Controller::refresh_topic(const std::string& name) {
     }
     if (*state) {
       t.states[p] = **state;
-      created.push_back(p);  // new to this controller: the brokers hear of it
+      known.push_back(p);  // new to this controller: the brokers hear of it
       continue;
     }
     // A new partition: the first live replica leads, the live replicas are the ISR.
@@ -399,9 +400,10 @@ void Controller::refresh_topic(const std::string& name) {
       continue;
     }
     t.states[p] = {s, *created_state};
+    known.push_back(p);
     created.push_back(p);
   }
-  publish(name, created);
+  publish(name, known, created);
   elect_leaders_for(name);
 }
 

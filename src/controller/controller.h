@@ -232,7 +232,11 @@ class Controller : public cluster::TopicAdmin {
   bool run_on_event_thread(std::function<void()> fn, int64_t timeout_ms = 30000);
   // Tells the brokers about these partitions of the topic: LeaderAndIsr to
   // their live replicas, UpdateMetadata to every live broker.
-  void publish(const std::string& topic, const std::vector<int32_t>& partitions);
+  // `created`: the partitions among them this controller has just created
+  // (LeaderAndIsr's IsNew, so that a broker on a new disk leads them: see
+  // ReplicaManager::refuses_leadership).
+  void publish(const std::string& topic, const std::vector<int32_t>& partitions,
+               const std::vector<int32_t>& created = {});
   PartitionDecision decision(const std::string& topic, int32_t partition) const;
   // Everything to `brokers` (a broker that starts, a new controller):
   // UpdateMetadata with every partition, LeaderAndIsr for the replicas they host.

@@ -376,12 +376,14 @@ PartitionDecision Controller::decision(const std::string& name, int32_t p) const
   return d;
 }
 
-void Controller::publish(const std::string& name, const std::vector<int32_t>& partitions) {
+void Controller::publish(const std::string& name, const std::vector<int32_t>& partitions,
+                         const std::vector<int32_t>& created) {
   // While loading, send_full_state tells everything afterwards.
   if (loading_ || partitions.empty() || !topics_.contains(name)) return;
   const std::vector<int32_t> live = live_broker_ids();
   for (int32_t p : partitions) {
     PartitionDecision d = decision(name, p);
+    d.is_new = contains(created, p);
     std::vector<int32_t> hosts;
     for (int32_t r : d.replicas) {
       if (contains(live, r)) hosts.push_back(r);

@@ -12,6 +12,7 @@ otherwise the scenario's faulted period is used.
 
 import json
 import random
+import threading
 import time
 
 from cluster import SESSION_TIMEOUT_MS
@@ -223,6 +224,67 @@ class EmptyDirRestart(Fault):
         b.kill9()
         b.wipe()
         b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+
+
+class WipedControllerRewins(Fault):
+    """The seed-17 loss made to happen (docs/chaos.md): kill -9 the controller
+    (which leads partitions too), wipe its data directory and start it at once,
+    then pause every other broker across the moment its old ZooKeeper session
+    expires, so that the restarted broker wins the controller election again.
+    Nobody has handled its death: ZooKeeper still names it leader of its
+    partitions with the others in their ISRs, and as controller it would
+    confirm its own leadership of logs it no longer has. Without the guard
+    (ReplicaManager::refuses_leadership) the followers then truncate every
+    record. Needs a session timeout well above the pause (the scenario sets
+    it); `session_s` is that timeout."""
+    name = "wiped-controller-rewins"
+    hold = 2.0
+    min_brokers = 3
+
+    def __init__(self, session_s):
+        super().__init__("controller")
+        self.session_s = session_s
+
+    def inject(self, nem):
+        self.target = nem.find("controller")
+        b = nem.broker(self.target)
+        others = [nem.broker(i) for i in nem.cluster.brokers if i != self.target]
+        killed = time.monotonic()
+        b.kill9()
+        b.wipe()
+        # The old session expires session_s (plus a tick) after the kill; the
+        # others are stopped from a little before that until well after, for
+        # less than their own session timeout minus a ping interval.
+        pause_at = killed + self.session_s - 3.0
+        resume_at = pause_at + min(9.0, self.session_s / 2)
+        started = {}
+
+        def start_target():
+            try:
+                b.start(timeout=self.session_s * 3 + 20)
+                started["ok"] = True
+            except Exception as e:  # reported in the step below
+                started["error"] = str(e)
+
+        t = threading.Thread(target=start_target)
+        t.start()
+        time.sleep(max(0.0, pause_at - time.monotonic()))
+        for o in others:
+            o.pause()
+        nem.log(phase="step", step="pause-others", target=self.target)
+        time.sleep(max(0.0, resume_at - time.monotonic()))
+        for o in others:
+            o.resume()
+        t.join()
+        md = nem.metadata()
+        self.controller_after = md.get("controller")
+        nem.log(phase="step", step="resume-others", target=self.target, controller=self.controller_after,
+                rewon=self.controller_after == self.target, start=started)
+
+    def describe(self):
+        d = super().describe()
+        d.update(controller_after=getattr(self, "controller_after", None))
+        return d
 
 
 class Pause(Fault):

@@ -93,6 +93,16 @@ SCENARIOS = {
     "zk-restart": lambda: S(nm.ZooKeeperRestart()),
     "fast-bounce-leader": lambda: S(nm.FastBounce("leader")),
     "empty-dir-follower": lambda: S(nm.EmptyDirRestart("follower")),
+    # A leader, and the controller (which leads partitions too), restarted on
+    # wiped data directories: the seed-17 loss (docs/chaos.md). The broker must
+    # not lead what it has no log of; its replicas catch up from the others.
+    "empty-dir-leader": lambda: S(nm.EmptyDirRestart("leader")),
+    "empty-dir-controller": lambda: S(nm.EmptyDirRestart("controller")),
+    # The same, with the other brokers paused while the old session expires, so
+    # that the wiped broker is controller again and nobody has moved its
+    # leaderships (nemesis.WipedControllerRewins). Lost 19,908 writes before the guard.
+    "wiped-controller-rewins": lambda: S(nm.WipedControllerRewins(session_s=18.0),
+                                         broker_config={"zookeeper.session.timeout.ms": 18000}),
     # Controls that MUST report loss once the cluster exists (fault-testing.md §2).
     "control-isolate-leader-acks1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
                                               acks="1", idempotence=0),

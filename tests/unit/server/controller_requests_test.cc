@@ -301,22 +301,32 @@ TEST_F(ControllerRequestsTest, ABrokerNotYetToldByTheControllerAnswersLeaderNotA
 TEST_F(ControllerRequestsTest, ABrokerWithNewDataDirectoriesRefusesToLeadWhatItHasNoLogOf) {
   constexpr int16_t kKafkaStorageError = 56;
   replicas_->set_log_dirs_new(true);
+  // A partition the controller did not just create (IsNew false), at any
+  // leader epoch: 0 too, a partition never re-elected since its creation.
+  auto existing = [&](const std::string& topic, Uuid id, int32_t leader, int32_t epoch) {
+    auto req = leader_and_isr(5, 100, topic, id, 1, leader, epoch);
+    req.topic_states[0].partition_states[0].is_new = false;
+    req.ungrouped_partition_states[0].is_new = false;
+    return req;
+  };
   const Uuid id = Uuid::random();
-  auto resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 1, 7));
+  auto resp = call<LeaderAndIsrResponse>(4, 7, existing("t", id, 1, 7));
   EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, kKafkaStorageError);
   EXPECT_EQ(replicas_->partition({"t", 0}), nullptr) << "not hosted";
+  resp = call<LeaderAndIsrResponse>(4, 7, existing("epoch0", Uuid::random(), 1, 0));
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, kKafkaStorageError) << "epoch 0 has records too";
 
-  resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 2, 8));
+  resp = call<LeaderAndIsrResponse>(4, 7, existing("t", id, 2, 8));
   EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "it follows";
   ASSERT_NE(replicas_->partition({"t", 0}), nullptr);
   EXPECT_FALSE(replicas_->partition({"t", 0})->is_leader());
-  resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "t", id, 1, 1, 9));
+  resp = call<LeaderAndIsrResponse>(4, 7, existing("t", id, 1, 9));
   EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "hosted now: it has a log";
 
   resp = call<LeaderAndIsrResponse>(4, 7, leader_and_isr(5, 100, "fresh", Uuid::random(), 1, 1, 0));
-  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "a new partition";
+  EXPECT_EQ(resp.topics[0].partition_errors[0].error_code, 0) << "a new partition (IsNew)";
 
-  auto sole = leader_and_isr(5, 100, "sole", Uuid::random(), 1, 1, 4);
+  auto sole = existing("sole", Uuid::random(), 1, 4);
   sole.topic_states[0].partition_states[0].isr = {1};
   sole.ungrouped_partition_states[0].isr = {1};
   resp = call<LeaderAndIsrResponse>(4, 7, sole);
