@@ -309,9 +309,11 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
   ReadOutcome out;
   int64_t max_offset;
   std::pair<int32_t, int64_t> fetched_epoch_end{-1, -1};
+  bool as_follower = false;
   {
     std::lock_guard lock(mu_);
     if (!has_state_ || state_.leader != local_broker_id_) {
+      as_follower = true;
       // A follower serves consumers that may read from followers (KIP-392),
       // never other followers; below, its own high watermark bounds the read.
       const bool hosted = has_state_ && std::find(state_.replicas.begin(), state_.replicas.end(),
@@ -351,6 +353,16 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
       out.diverging_epoch = fetched_epoch_end;
       return out;
     }
+  }
+  if (as_follower && offset > out.log_end_offset) {
+    // A follower whose log ends before the offset is behind (just restarted,
+    // perhaps on an empty disk), not proof that the offset is gone. Kafka
+    // answers OFFSET_OUT_OF_RANGE, after which its Java consumer asks the
+    // leader (KIP-392) but a client without KIP-320 (librdkafka before 2.1)
+    // resets to auto.offset.reset and reads everything again: send the
+    // consumer to the leader instead (docs/compatibility.md).
+    out.error = ErrorCode::kNotLeaderOrFollower;
+    return out;
   }
   if (offset < out.log_start_offset || offset > out.log_end_offset) {
     out.error = ErrorCode::kOffsetOutOfRange;

@@ -127,7 +127,11 @@ def test_a_consumer_reads_from_the_follower_in_its_rack(rack_cluster):
     got = batches(served["Records"])
     assert got and got[0][0] == 0 and all(last < served["HighWatermark"] for _, last in got)
     assert fetch(b2, topic, 0, version=10)["ErrorCode"] == NOT_LEADER_OR_FOLLOWER, "before v11: leaders only"
-    assert fetch(b2, topic, len(values) + 100)["ErrorCode"] == OFFSET_OUT_OF_RANGE
+    # Past the follower's log end: sent to the leader (Kafka: OFFSET_OUT_OF_RANGE,
+    # which resets clients without KIP-320; docs/compatibility.md) ...
+    assert fetch(b2, topic, len(values) + 100)["ErrorCode"] == NOT_LEADER_OR_FOLLOWER
+    # ... and the leader, past its own end, says what Kafka says.
+    assert fetch(b1, topic, len(values) + 100)["ErrorCode"] == OFFSET_OUT_OF_RANGE
     assert fetch(b2, topic, len(values))["Records"] in (None, b""), "at its high watermark: nothing yet"
 
     # A real consumer with client.rack=rack-b, bootstrapped at the leader, gets

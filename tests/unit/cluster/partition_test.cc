@@ -110,6 +110,28 @@ TEST_F(PartitionTest, LeaderEpochChecksAndMinInsyncReplicas) {
   EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNone) << "acks=1 ignores min.insync";
 }
 
+// A consumer fetching from a follower (KIP-392) past the follower's own log
+// end (it lags, or came back on an empty disk) is sent to the leader rather
+// than told OFFSET_OUT_OF_RANGE, which makes clients without KIP-320 reset
+// their position and read the partition again (docs/compatibility.md).
+TEST_F(PartitionTest, AConsumerPastAFollowersLogEndIsSentToTheLeader) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1, 2}, {1, 2}}));
+  ASSERT_EQ(partition_->append_as_leader(batch(3), 1, 0).error, ErrorCode::kNone);
+  // Broker 2 leads now; this replica (1) follows.
+  ASSERT_TRUE(partition_->apply_leader_state({2, 2, 1, {1, 2}, {1, 2}}));
+  const int64_t end = partition_->log_end_offset();
+  auto from_follower = [&](int64_t offset) {
+    return partition_->read(offset, 100, true, -1, Isolation::kReadUncommitted, false, -1, /*leader_only=*/false);
+  };
+  EXPECT_EQ(from_follower(end + 2).error, ErrorCode::kNotLeaderOrFollower);
+  EXPECT_EQ(from_follower(end).error, ErrorCode::kNone) << "at the log end: an empty answer";
+  // The leader still says OFFSET_OUT_OF_RANGE past its end.
+  ASSERT_TRUE(partition_->apply_leader_state({1, 3, 2, {1, 2}, {1, 2}}));
+  EXPECT_EQ(partition_->read(partition_->log_end_offset() + 2, 100, true, -1, Isolation::kReadUncommitted, false)
+                .error,
+            ErrorCode::kOffsetOutOfRange);
+}
+
 // Fetch v12+'s last fetched epoch (KIP-320/KIP-595), as Kafka's readRecords
 // answers it: a fetcher whose log ran ahead in an epoch that ended earlier
 // here learns that epoch's end instead of getting records.
