@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/java_string_hash.h"
 #include "common/result.h"
 
 namespace keel::group {
@@ -43,30 +44,18 @@ inline constexpr int16_t kGroupValueVersion = 3;             // has group instan
 // those before it builds a record (the encoders give empty Bytes for them).
 inline constexpr size_t kMaxRecordStringBytes = 32767;
 
-// The __consumer_offsets partition that holds `group_id`, as Kafka's
-// GroupMetadataManager.partitionFor computes it, so Keel and Kafka brokers
-// agree on a group's coordinator: abs(hashCode) % num_partitions, where
-// hashCode is Java's String.hashCode (s[0]*31^(n-1) + ... + s[n-1] over UTF-16
-// code units, int32 overflow) and abs is x & 0x7fffffff (so Integer.MIN_VALUE
-// maps to 0, not to a negative number).
-//
-// The id arrives as UTF-8 and is converted to UTF-16 first, so a character
-// outside the BMP adds both of its surrogates to the hash. Invalid UTF-8 is
-// converted the way Java's new String(bytes, UTF_8) converts it, because that
-// is how Kafka reads the group id from the request: each malformed sequence
-// becomes one U+FFFD, decided byte by byte as the JDK decides it (a lead byte
-// whose next byte does not fit is one U+FFFD and that next byte is read again;
-// a UTF-8-encoded surrogate, ED A0..BF xx, is one U+FFFD for all three bytes;
-// an incomplete sequence at the end is one U+FFFD). Checked against JDK 17's
-// and JDK 25's hashCode on every string of one or two bytes and on ~250000
-// others biased towards malformed UTF-8.
+// The __consumer_offsets partition that holds `group_id`: Java's
+// String.hashCode of the id (common/java_string_hash.h has the exact rule,
+// malformed UTF-8 included) with the sign bit masked, % num_partitions.
+// Kafka's GroupMetadataManager.partitionFor uses Utils.abs instead, which
+// negates a negative hash (MIN_VALUE gives 0), so for a negative hash Kafka
+// names another partition (common's kafka_partition_for_key is Kafka's rule).
 //
 // num_partitions > 0 (offsets.topic.num.partitions is validated at start-up).
 int32_t partition_for_group(std::string_view group_id, int32_t num_partitions);
 
-// Java's String.hashCode of the string `utf8` decodes to, by the rule above.
-// Also what __transaction_state's partitionFor hashes (a transactional id).
-int32_t java_string_hash(std::string_view utf8);
+// Java's String.hashCode, kept visible here for the group's callers.
+using keel::java_string_hash;
 
 // An offset commit's key: which group committed which partition.
 struct OffsetKey {
