@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "protocol/record_batch.h"
 #include "storage/errors.h"
+#include "storage/txn_marker.h"
 
 namespace keel::cluster {
 
@@ -30,7 +31,25 @@ ProducerBatch producer_batch_of(const protocol::RecordBatchView& batch) {
   pb.first_offset = batch.base_offset();
   pb.last_offset = batch.last_offset();
   pb.timestamp = batch.max_timestamp();
+  pb.transactional = batch.is_transactional();
   return pb;
+}
+
+// The marker a stored control batch carries (nullopt: not a COMMIT/ABORT
+// marker, e.g. one the cleaner emptied).
+std::optional<MarkerBatch> marker_batch_of(const protocol::RecordBatchView& batch) {
+  auto m = storage::parse_marker(batch);
+  if (!m) return std::nullopt;
+  return MarkerBatch{m->producer_id, m->producer_epoch, m->commit, m->coordinator_epoch, batch.base_offset(),
+                     batch.max_timestamp()};
+}
+
+// An append's offsets, as the produce answer carries them.
+void fill_outcome(AppendOutcome& out, const storage::AppendResult& appended) {
+  out.base_offset = appended.first_offset;
+  out.last_offset = appended.last_offset;
+  out.log_append_time = appended.log_append_time;
+  out.log_start_offset = appended.log_start_offset;
 }
 
 int64_t now_wall_ms() {
@@ -92,7 +111,12 @@ void Partition::rebuild_producer_state() {
   const int64_t log_end = log_->log_end_offset();
   // Expired producers are dropped at the next roll (remove_expired), not here:
   // the partition has no clock of its own at construction.
-  int64_t pos = producers_.load(log_->log_start_offset(), log_end);
+  // Segments whose .txnindex was lost or emptied (recovery, corruption) get
+  // their entries back from the markers: the replay then starts at or below
+  // the first of them (appending an entry that is there already is a no-op).
+  const int64_t txn_rebuild_from = log_->txn_index_rebuild_from();
+  int64_t pos = producers_.load(log_->log_start_offset(),
+                                txn_rebuild_from >= 0 ? std::min(log_end, txn_rebuild_from) : log_end);
   size_t replayed = 0;
   while (pos < log_end) {
     auto read = log_->read(pos, 1 << 20, true);
@@ -108,7 +132,11 @@ void Partition::rebuild_producer_state() {
         const protocol::RecordBatchView& batch = **b;
         next = batch.last_offset() + 1;
         if (batch.producer_id() < 0 || batch.last_offset() < pos) continue;
-        producers_.record(producer_batch_of(batch));
+        if (batch.is_control()) {
+          if (auto m = marker_batch_of(batch)) (void)apply_marker_locked(*m);
+        } else {
+          producers_.record(producer_batch_of(batch));
+        }
         ++replayed;
       }
     }
@@ -116,6 +144,14 @@ void Partition::rebuild_producer_state() {
     pos = next;
   }
   segments_at_last_snapshot_ = log_->segment_count();
+  if (txn_rebuild_from >= 0) {
+    log_->txn_index_rebuilt();
+    keel::logger("storage")->info("{}: transaction indexes rebuilt from offset {}", log_->dir(), txn_rebuild_from);
+    // The snapshots above the rebuild point went: one at the log end again.
+    (void)producers_.take_snapshot(log_end);
+  }
+  producers_.on_high_watermark(high_watermark_);
+  log_->set_last_stable_offset(last_stable_offset_locked());
   if (replayed > 0 || producers_.producer_count() > 0) {
     keel::logger("storage")->info("{}: producer state of {} producers loaded ({} batches replayed)", log_->dir(),
                                   producers_.producer_count(), replayed);
@@ -214,11 +250,89 @@ void Partition::update_high_watermark_locked() {
   high_watermark_ = std::max({high_watermark_, hw, log_->log_start_offset()});
   high_watermark_ = std::min(high_watermark_, log_->log_end_offset());
   log_->set_high_watermark(high_watermark_);
+  stable_offset_changed_locked();
 }
 
 int64_t Partition::high_watermark() const {
   std::lock_guard lock(mu_);
   return high_watermark_;
+}
+
+int64_t Partition::last_stable_offset_locked() const {
+  const auto unstable = producers_.first_unstable_offset();
+  return unstable ? std::min(*unstable, high_watermark_) : high_watermark_;
+}
+
+void Partition::stable_offset_changed_locked() {
+  producers_.on_high_watermark(high_watermark_);
+  log_->set_last_stable_offset(last_stable_offset_locked());
+}
+
+int64_t Partition::last_stable_offset() const {
+  std::lock_guard lock(mu_);
+  return last_stable_offset_locked();
+}
+
+std::vector<ProducerView> Partition::producers() const {
+  std::lock_guard lock(mu_);
+  return producers_.producers();
+}
+
+ErrorCode Partition::apply_marker_locked(const MarkerBatch& marker) {
+  auto done = producers_.complete_txn(marker);
+  if (!done || !done->aborted) return ErrorCode::kNone;
+  const storage::AbortedTxn txn{done->producer_id, done->first_offset, done->last_offset,
+                                producers_.last_stable_offset_after(*done)};
+  if (auto r = log_->append_aborted_txn(txn); !r) {
+    keel::logger("storage")->error("{}: cannot index the aborted transaction of producer {} at {}: {}", log_->dir(),
+                                   txn.producer_id, txn.last_offset, r.error().message());
+    return storage_error(r.error());
+  }
+  return ErrorCode::kNone;
+}
+
+AppendOutcome Partition::append_txn_marker(int64_t producer_id, int16_t producer_epoch, bool commit,
+                                           int32_t coordinator_epoch, int64_t now_ms) {
+  AppendOutcome out;
+  {
+    std::lock_guard lock(mu_);
+    if (!may_append_locked(/*acks_all=*/true, out)) return out;
+    MarkerBatch marker{producer_id, producer_epoch, commit, coordinator_epoch, -1, now_ms};
+    ProducerCheck check = producers_.check_marker(marker);
+    if (check.error != ErrorCode::kNone) {
+      out.error = check.error;
+      out.message = check.message;
+      return out;
+    }
+    auto batch = storage::build_marker_batch({producer_id, producer_epoch, commit, coordinator_epoch}, now_ms,
+                                             state_.leader_epoch);
+    if (!batch) {
+      out.error = ErrorCode::kUnknownServerError;
+      out.message = "cannot build the transaction marker";
+      return out;
+    }
+    auto appended = log_->append(std::span<uint8_t>(*batch), now_ms, /*crc_verified=*/true);
+    if (!appended) {
+      out.error = storage_error(appended.error());
+      out.message = appended.error().message();
+      return out;
+    }
+    fill_outcome(out, *appended);
+    marker.offset = appended->first_offset;
+    marker.timestamp = appended->log_append_time >= 0 ? appended->log_append_time : now_ms;
+    if (ErrorCode e = apply_marker_locked(marker); e != ErrorCode::kNone) {
+      out.error = e;
+      out.message = "the marker was written but its transaction index entry was not";
+      return out;
+    }
+    if (const size_t segments = log_->segment_count(); segments != segments_at_last_snapshot_) {
+      segments_at_last_snapshot_ = segments;
+      (void)producers_.take_snapshot(log_->log_end_offset());
+    }
+    update_high_watermark_locked();
+  }
+  if (on_append_) on_append_(tp_);
+  return out;
 }
 
 ErrorCode Partition::check_leader_epoch(int32_t current_leader_epoch) const {
@@ -233,21 +347,26 @@ ErrorCode Partition::check_leader_epoch_locked(int32_t epoch) const {
   return ErrorCode::kNone;
 }
 
+bool Partition::may_append_locked(bool acks_all, AppendOutcome& out) const {
+  if (!has_state_ || state_.leader != local_broker_id_) {
+    out.error = ErrorCode::kNotLeaderOrFollower;
+    return false;
+  }
+  out.leader_term = leader_term_;
+  if (acks_all && static_cast<int32_t>(state_.isr.size()) < config_->min_insync_replicas) {
+    out.error = ErrorCode::kNotEnoughReplicas;
+    out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +
+                  std::to_string(config_->min_insync_replicas);
+    return false;
+  }
+  return true;
+}
+
 AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16_t acks, int64_t now_ms) {
   AppendOutcome out;
   {
     std::lock_guard lock(mu_);
-    if (!has_state_ || state_.leader != local_broker_id_) {
-      out.error = ErrorCode::kNotLeaderOrFollower;
-      return out;
-    }
-    out.leader_term = leader_term_;
-    if (acks == -1 && static_cast<int32_t>(state_.isr.size()) < config_->min_insync_replicas) {
-      out.error = ErrorCode::kNotEnoughReplicas;
-      out.message = "the ISR has " + std::to_string(state_.isr.size()) + " replica(s), min.insync.replicas is " +
-                    std::to_string(config_->min_insync_replicas);
-      return out;
-    }
+    if (!may_append_locked(acks == -1, out)) return out;
     ProducerBatch pb;
     if (records.producer_id >= 0) {
       pb.producer_id = records.producer_id;
@@ -282,10 +401,7 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       out.message = appended.error().message();
       return out;
     }
-    out.base_offset = appended->first_offset;
-    out.last_offset = appended->last_offset;
-    out.log_append_time = appended->log_append_time;
-    out.log_start_offset = appended->log_start_offset;
+    fill_outcome(out, *appended);
     if (pb.producer_id >= 0) {
       pb.first_offset = appended->first_offset;
       pb.last_offset = appended->last_offset;
@@ -330,8 +446,7 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     out.error = check_leader_epoch_locked(current_leader_epoch);
     if (out.error != ErrorCode::kNone) return out;
     out.high_watermark = high_watermark_;
-    // No transactions yet: the last stable offset is the high watermark.
-    out.last_stable_offset = high_watermark_;
+    out.last_stable_offset = last_stable_offset_locked();
     max_offset = from_replica ? log_->log_end_offset()
                               : (isolation == Isolation::kReadCommitted ? out.last_stable_offset : high_watermark_);
     if (last_fetched_epoch >= 0 && epochs_) {
@@ -368,6 +483,8 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     out.error = ErrorCode::kOffsetOutOfRange;
     return out;
   }
+  const bool committed_consumer = isolation == Isolation::kReadCommitted && !from_replica;
+  if (committed_consumer) out.aborted_transactions.emplace();
   if (offset >= max_offset) return out;  // nothing visible yet: an empty answer, not an error
   // Only whole batches below max_offset (the high watermark for consumers).
   auto read = log_->read(offset, max_bytes, min_one_batch, max_offset);
@@ -375,9 +492,24 @@ ReadOutcome Partition::read(int64_t offset, int64_t max_bytes, bool min_one_batc
     out.error = storage_error(read.error());
     return out;
   }
+  int64_t data_end = offset;
   for (auto& r : read->ranges) {
     out.bytes += r.length;
+    data_end = std::max(data_end, r.end_offset);
     out.ranges.push_back(std::move(r));
+  }
+  if (committed_consumer && !out.ranges.empty()) {
+    // Bounded by the data returned (the transactions that began below its
+    // end). Every transaction that began below the LSO has its marker and
+    // index entry already: the LSO cannot pass an open one.
+    auto aborted = log_->collect_aborted_txns(offset, data_end);
+    if (!aborted) {
+      out.error = storage_error(aborted.error());
+      out.ranges.clear();
+      out.bytes = 0;
+      return out;
+    }
+    out.aborted_transactions = std::move(*aborted);
   }
   return out;
 }
@@ -542,13 +674,20 @@ ErrorCode Partition::append_as_follower(std::span<uint8_t> records, int64_t lead
     if (!following_locked(leader_epoch)) return ErrorCode::kNotLeaderOrFollower;
     // Whole batches only: a fetch may end inside one (KIP-74); the rest comes next time.
     protocol::BatchIterator it{ByteView(records.data(), records.size())};
+    // Producer batches and markers, in log order (a marker closes what came before it).
     std::vector<ProducerBatch> producer_batches;
+    std::vector<std::pair<size_t, MarkerBatch>> markers;  // (batches before it, marker)
     while (true) {
       auto b = it.next();
       if (!b) return ErrorCode::kCorruptMessage;
       if (!*b) break;
       const protocol::RecordBatchView& batch = **b;
-      if (batch.producer_id() >= 0) producer_batches.push_back(producer_batch_of(batch));
+      if (batch.producer_id() < 0) continue;
+      if (!batch.is_control()) {
+        producer_batches.push_back(producer_batch_of(batch));
+      } else if (auto m = marker_batch_of(batch)) {
+        markers.emplace_back(producer_batches.size(), *m);
+      }
     }
     const size_t whole = it.position();
     if (whole > 0) {
@@ -556,11 +695,17 @@ ErrorCode Partition::append_as_follower(std::span<uint8_t> records, int64_t lead
       auto appended = log_->append_as_follower(records.subspan(0, whole), now_wall_ms(), epochs_ ? &*epochs_ : nullptr,
                                                /*allow_gaps=*/true);
       if (!appended) return storage_error(appended.error());
-      for (const auto& pb : producer_batches) producers_.record(pb);
+      size_t next = 0;
+      for (const auto& [before, marker] : markers) {
+        for (; next < before; ++next) producers_.record(producer_batches[next]);
+        if (ErrorCode e = apply_marker_locked(marker); e != ErrorCode::kNone) return e;
+      }
+      for (; next < producer_batches.size(); ++next) producers_.record(producer_batches[next]);
     }
     // A follower's HW: what the leader says is committed, up to what it has.
     high_watermark_ = std::max(high_watermark_, std::min(leader_hw, log_->log_end_offset()));
     log_->set_high_watermark(high_watermark_);
+    stable_offset_changed_locked();
   }
   if (on_append_) on_append_(tp_);
   return ErrorCode::kNone;
@@ -571,6 +716,8 @@ void Partition::after_truncation_locked() {
   if (epochs_) (void)epochs_->truncate_from_end(end);
   high_watermark_ = std::min(high_watermark_, end);
   log_->set_high_watermark(high_watermark_);
+  // Markers truncated away reopen their transactions (the replay from a
+  // snapshot at or below the new end does it).
   rebuild_producer_state();
 }
 

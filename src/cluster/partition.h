@@ -77,6 +77,11 @@ struct ReadOutcome {
   int64_t last_stable_offset = -1;
   int64_t log_start_offset = -1;
   int64_t log_end_offset = -1;
+  // read_committed consumer fetches only (Fetch v4+): the aborted
+  // transactions overlapping the returned data, sorted by first offset
+  // (empty when nothing was returned); nullopt for read_uncommitted and
+  // followers, which must get a null list.
+  std::optional<std::vector<storage::AbortedTxn>> aborted_transactions;
   // Set when the request's last fetched epoch shows the fetcher's log has
   // diverged from ours (KIP-320/KIP-595): the largest epoch the two logs
   // share and where it ends here. No records then.
@@ -137,6 +142,26 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::vector<ReplicaView> read_replica_candidates(int64_t fetch_offset, int64_t now_ms) const;
 
   int64_t high_watermark() const;
+  // Kafka's lastStableOffset: the first offset of the earliest transaction
+  // still open (or completed by a marker the high watermark has not passed),
+  // else the high watermark. read_committed fetches read below it;
+  // ListOffsets(LATEST, read_committed) answers it.
+  int64_t last_stable_offset() const;
+  // DescribeProducers: every producer this partition knows.
+  std::vector<ProducerView> producers() const;
+
+  // WriteTxnMarkers on the leader: appends the COMMIT or ABORT marker of
+  // `producer_id`'s transaction (a control batch, Kafka's format), closes
+  // the transaction, records an abort in the .txnindex and moves the last
+  // stable offset once the high watermark passes the marker. The marker
+  // counts as acks=all: min.insync.replicas is checked, and the caller waits
+  // for the high watermark to pass `last_offset` (as for an acks=all
+  // produce) before it tells the coordinator. Errors: NOT_LEADER_OR_FOLLOWER,
+  // NOT_ENOUGH_REPLICAS, INVALID_PRODUCER_EPOCH (epoch older than the
+  // producer's), TRANSACTION_COORDINATOR_FENCED (coordinator epoch older than
+  // the last marker's for this producer), storage errors.
+  AppendOutcome append_txn_marker(int64_t producer_id, int16_t producer_epoch, bool commit,
+                                  int32_t coordinator_epoch, int64_t now_ms);
   int64_t log_end_offset() const { return log_->log_end_offset(); }
   int64_t log_start_offset() const { return log_->log_start_offset(); }
 
@@ -246,6 +271,17 @@ class Partition : public std::enable_shared_from_this<Partition> {
   std::optional<storage::LeaderEpochCache> epochs_;  // nullopt when the checkpoint could not be read
   size_t segments_at_last_snapshot_ = 0;
   void rebuild_producer_state();
+  // The leader's checks before an append: NOT_LEADER_OR_FOLLOWER, and with
+  // acks_all NOT_ENOUGH_REPLICAS (ISR below min.insync.replicas). Sets
+  // out.leader_term; false with out.error set when the append may not go on.
+  bool may_append_locked(bool acks_all, AppendOutcome& out) const;
+  // A marker is in the log (appended or replayed): close its transaction,
+  // index an abort.
+  protocol::ErrorCode apply_marker_locked(const MarkerBatch& marker);
+  // The high watermark or the open transactions changed: the stable offset
+  // follows (producer state, and the log's bound for the cleaner).
+  int64_t last_stable_offset_locked() const;
+  void stable_offset_changed_locked();
   bool following_locked(int32_t leader_epoch) const;
   void after_truncation_locked();
 

@@ -107,6 +107,12 @@ ProducerCheck ProducerStateManager::check(const ProducerBatch& b) const {
                   " is older than the current epoch " + std::to_string(e.epoch);
     return out;
   }
+  if (!b.transactional && e.current_txn_first_offset >= 0) {
+    out.error = ErrorCode::kInvalidTxnState;
+    out.message = "producer " + std::to_string(b.producer_id) + " has a transaction open since offset " +
+                  std::to_string(e.current_txn_first_offset) + ": expected a transactional batch";
+    return out;
+  }
   if (b.producer_epoch == e.epoch) {
     for (const auto& m : e.batches) {
       if (m.first_seq == b.base_sequence && m.last_seq == b.last_sequence) {
@@ -143,10 +149,79 @@ void ProducerStateManager::record(const ProducerBatch& b) {
   e.batches.push_back({b.base_sequence, b.last_sequence, b.first_offset, b.last_offset, b.timestamp});
   while (e.batches.size() > kBatchesKept) e.batches.pop_front();
   e.last_timestamp = std::max(e.last_timestamp, b.timestamp);
+  if (b.transactional && e.current_txn_first_offset < 0) {
+    e.current_txn_first_offset = b.first_offset;
+    ongoing_[b.first_offset] = b.producer_id;
+  }
+}
+
+ProducerCheck ProducerStateManager::check_marker(const MarkerBatch& m) const {
+  ProducerCheck out;
+  auto it = producers_.find(m.producer_id);
+  if (it == producers_.end()) return out;  // Kafka accepts a marker for a producer it does not know
+  const Entry& e = it->second;
+  if (m.producer_epoch < e.epoch) {
+    out.error = ErrorCode::kInvalidProducerEpoch;
+    out.message = "marker for producer " + std::to_string(m.producer_id) + " has epoch " +
+                  std::to_string(m.producer_epoch) + ", older than the current epoch " + std::to_string(e.epoch);
+    return out;
+  }
+  if (m.coordinator_epoch < e.coordinator_epoch) {
+    out.error = ErrorCode::kTransactionCoordinatorFenced;
+    out.message = "marker for producer " + std::to_string(m.producer_id) + " has coordinator epoch " +
+                  std::to_string(m.coordinator_epoch) + ", older than " + std::to_string(e.coordinator_epoch);
+  }
+  return out;
+}
+
+std::optional<CompletedTxn> ProducerStateManager::complete_txn(const MarkerBatch& m) {
+  Entry& e = producers_[m.producer_id];
+  std::optional<CompletedTxn> done;
+  if (e.current_txn_first_offset >= 0) {
+    done = CompletedTxn{m.producer_id, e.current_txn_first_offset, m.offset, !m.commit};
+    ongoing_.erase(e.current_txn_first_offset);
+    unreplicated_[e.current_txn_first_offset] = m.offset;
+  }
+  if (m.producer_epoch != e.epoch) {
+    e.epoch = m.producer_epoch;
+    e.batches.clear();
+  }
+  e.current_txn_first_offset = -1;
+  e.coordinator_epoch = m.coordinator_epoch;
+  e.last_timestamp = std::max(e.last_timestamp, m.timestamp);
+  return done;
+}
+
+int64_t ProducerStateManager::last_stable_offset_after(const CompletedTxn& txn) const {
+  for (const auto& [first, pid] : ongoing_) {
+    if (pid != txn.producer_id) return first;
+  }
+  return txn.last_offset + 1;
+}
+
+std::optional<int64_t> ProducerStateManager::first_unstable_offset() const {
+  std::optional<int64_t> out;
+  if (!ongoing_.empty()) out = ongoing_.begin()->first;
+  if (!unreplicated_.empty() && (!out || unreplicated_.begin()->first < *out)) out = unreplicated_.begin()->first;
+  return out;
+}
+
+void ProducerStateManager::on_high_watermark(int64_t high_watermark) {
+  std::erase_if(unreplicated_, [&](const auto& kv) { return kv.second < high_watermark; });
+}
+
+std::vector<ProducerView> ProducerStateManager::producers() const {
+  std::vector<ProducerView> out;
+  out.reserve(producers_.size());
+  for (const auto& [id, e] : producers_) {
+    out.push_back({id, e.epoch, e.batches.empty() ? -1 : e.batches.back().last_seq, e.last_timestamp,
+                   e.coordinator_epoch, e.current_txn_first_offset});
+  }
+  return out;
 }
 
 void ProducerStateManager::remove_expired(int64_t now_ms) {
-  std::erase_if(producers_, [&](const auto& kv) { return now_ms - kv.second.last_timestamp > expiration_ms_; });
+  std::erase_if(producers_, [&](const auto& kv) { return expired(kv.second, now_ms); });
 }
 
 std::vector<int64_t> ProducerStateManager::snapshot_offsets() const {
@@ -173,6 +248,8 @@ std::vector<int64_t> ProducerStateManager::snapshot_offsets() const {
 
 int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end, int64_t now_ms) {
   producers_.clear();
+  ongoing_.clear();
+  unreplicated_.clear();
   last_snapshot_ = -1;
   auto offsets = snapshot_offsets();
   for (auto it = offsets.rbegin(); it != offsets.rend(); ++it) {
@@ -194,12 +271,21 @@ int64_t ProducerStateManager::load(int64_t log_start, int64_t log_end, int64_t n
       continue;
     }
     for (const auto& e : *entries) {
-      if (now_ms >= 0 && now_ms - e.timestamp > expiration_ms_) continue;
-      Entry& entry = producers_[e.producer_id];
+      Entry entry;
       entry.epoch = e.epoch;
       entry.last_timestamp = e.timestamp;
-      entry.batches.push_back({decrement_sequence(e.last_sequence, e.offset_delta), e.last_sequence,
-                               e.last_offset - e.offset_delta, e.last_offset, e.timestamp});
+      entry.coordinator_epoch = e.coordinator_epoch;
+      // An open transaction that began below the snapshot is still open.
+      entry.current_txn_first_offset = e.current_txn_first_offset < *it ? e.current_txn_first_offset : -1;
+      if (now_ms >= 0 && expired(entry, now_ms)) continue;
+      // A producer whose only state is its epoch (a marker cleared its
+      // batches) has no last batch: lastSequence -1.
+      if (e.last_offset >= 0 && e.last_sequence >= 0) {
+        entry.batches.push_back({decrement_sequence(e.last_sequence, e.offset_delta), e.last_sequence,
+                                 e.last_offset - e.offset_delta, e.last_offset, e.timestamp});
+      }
+      if (entry.current_txn_first_offset >= 0) ongoing_[entry.current_txn_first_offset] = e.producer_id;
+      producers_[e.producer_id] = std::move(entry);
     }
     last_snapshot_ = *it;
     return std::max(*it, log_start);
@@ -211,10 +297,15 @@ Result<void> ProducerStateManager::take_snapshot(int64_t log_end) {
   std::vector<SnapshotEntry> entries;
   entries.reserve(producers_.size());
   for (const auto& [id, e] : producers_) {
-    if (e.batches.empty()) continue;
+    if (e.batches.empty()) {
+      // Known only by its epoch, coordinator epoch or open transaction.
+      entries.push_back({id, e.epoch, -1, -1, 0, e.last_timestamp, e.coordinator_epoch, e.current_txn_first_offset});
+      continue;
+    }
     const BatchMetadata& last = e.batches.back();
     entries.push_back({id, e.epoch, last.last_seq, last.last_offset,
-                       static_cast<int32_t>(last.last_offset - last.first_offset), last.timestamp, -1, -1});
+                       static_cast<int32_t>(last.last_offset - last.first_offset),
+                       std::max(last.timestamp, e.last_timestamp), e.coordinator_epoch, e.current_txn_first_offset});
   }
   const auto bytes = encode_producer_snapshot(entries);
   if (auto r = storage::write_file_atomic(dir_ + "/" + snapshot_name(log_end),

@@ -27,7 +27,21 @@ bool parse_int(std::string_view s, T& out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-Result<std::optional<std::string>> slurp(const std::string& path) {
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t nl = s.find('\n', start);
+    if (nl == std::string_view::npos) nl = s.size();
+    lines.push_back(s.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> read_whole_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<std::string>{};
@@ -48,20 +62,6 @@ Result<std::optional<std::string>> slurp(const std::string& path) {
   ::close(fd);
   return std::optional<std::string>(std::move(out));
 }
-
-std::vector<std::string_view> split_lines(std::string_view s) {
-  std::vector<std::string_view> lines;
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t nl = s.find('\n', start);
-    if (nl == std::string_view::npos) nl = s.size();
-    lines.push_back(s.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
-
-}  // namespace
 
 Result<void> write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp";
@@ -99,7 +99,7 @@ Result<void> write_offset_checkpoint(const std::string& path, const OffsetMap& o
 }
 
 Result<OffsetMap> read_offset_checkpoint(const std::string& path) {
-  auto content = slurp(path);
+  auto content = read_whole_file(path);
   if (!content) return content.error();
   OffsetMap out;
   if (!*content) return out;
@@ -127,7 +127,7 @@ Result<void> write_partition_metadata(const std::string& partition_dir, const st
 }
 
 Result<std::string> read_partition_metadata(const std::string& partition_dir) {
-  auto content = slurp(partition_dir + "/" + kPartitionMetadataFile);
+  auto content = read_whole_file(partition_dir + "/" + kPartitionMetadataFile);
   if (!content) return content.error();
   if (!*content) return std::string();
   auto lines = split_lines(**content);

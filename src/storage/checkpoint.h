@@ -51,6 +51,9 @@ Result<std::string> read_partition_metadata(const std::string& partition_dir);
 // "-delete"/"-future"/"-stray" directories Kafka renames replicas to).
 std::optional<TopicPartition> parse_partition_dir(const std::string& name);
 
+// The whole file; nullopt when it does not exist. Errors: kStorageError.
+Result<std::optional<std::string>> read_whole_file(const std::string& path);
+
 // Writes `content` to path atomically (tmp + fsync + rename + dir fsync).
 Result<void> write_file_atomic(const std::string& path, const std::string& content);
 

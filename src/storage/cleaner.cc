@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "protocol/record_batch.h"
+#include "storage/cleaner_txn.h"
 #include "storage/errors.h"
 
 namespace keel::storage {
@@ -209,18 +211,37 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
     if (!r && stopping()) return aborted(stats);
     if (!r) return r.error();
     if (config.min_compaction_lag_ms > 0 && max_ts > now_ms - config.min_compaction_lag_ms) break;
+    // Never at or past the last stable offset: an open transaction's
+    // records are neither committed nor aborted yet (Kafka's rule).
+    if (s.end_offset > log.last_stable_offset()) break;
     segs.push_back(s);
   }
   if (segs.empty() || segs.back().end_offset <= first_dirty_offset) return stats;
+  const int64_t range_end = segs.back().end_offset;
 
   // Pass 2: key -> latest offset over the dirty section.
+  // Records of aborted transactions never enter the map.
   std::unordered_map<std::string, int64_t> latest;
   Bytes scratch;
+  int64_t dirty_start = first_dirty_offset;
+  for (const auto& s : segs) {
+    if (s.end_offset > first_dirty_offset) {
+      dirty_start = s.base_offset;
+      break;
+    }
+  }
+  auto dirty_aborted = log.collect_aborted_txns(dirty_start, range_end);
+  if (!dirty_aborted) return dirty_aborted.error();
+  AbortedTxnTracker dirty_txns(std::move(*dirty_aborted));
   for (const auto& s : segs) {
     if (s.end_offset <= first_dirty_offset) continue;
     auto r = for_each_batch(s.file->fd(), s.size, buf, [&](const protocol::RecordBatchView& b, int64_t) -> Result<void> {
       if (stopping()) return StorageErrc::kStorageError;
-      if (b.last_offset() < first_dirty_offset || b.is_control()) return {};
+      if (b.is_control()) {
+        (void)dirty_txns.on_control_batch(b);
+        return {};
+      }
+      if (dirty_txns.on_data_batch(b) || b.last_offset() < first_dirty_offset) return {};
       auto records = b.decode_records(scratch);
       if (!records) return {};  // kept untouched in pass 3
       for (const auto& rec : *records) {
@@ -235,7 +256,12 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
   }
 
   // Pass 3: filter every cleanable segment, swap in the changed ones.
+  auto all_aborted = log.collect_aborted_txns(segs.front().base_offset, range_end);
+  if (!all_aborted) return all_aborted.error();
+  const std::vector<AbortedTxn> aborted_txns = *all_aborted;
+  AbortedTxnTracker txns(std::move(*all_aborted));
   for (const auto& s : segs) {
+    std::vector<int64_t> removed_markers;
     ++stats.segments_scanned;
     stats.bytes_before += s.size;
     bool was_clean = s.end_offset <= first_dirty_offset;
@@ -245,7 +271,22 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
     auto r = for_each_batch(s.file->fd(), s.size, buf, [&](const protocol::RecordBatchView& b,
                                                           int64_t pos) -> Result<void> {
       if (stopping()) return StorageErrc::kStorageError;
-      if (b.is_control()) return out.put(b.bytes());
+      const bool last_of_producer = [&] {
+        auto pl = producer_last.find(b.producer_id());
+        return b.producer_id() >= 0 && pl != producer_last.end() && pl->second == b.last_offset();
+      }();
+      if (b.is_control()) {
+        // A marker goes only when its transaction's batches are gone and
+        // delete.retention.ms has passed, as tombstones do.
+        if (!txns.on_control_batch(b) || !drop_tombstones) return out.put(b.bytes());
+        stats.records_removed += b.records_count();
+        removed_markers.push_back(b.base_offset());
+        if (auto c = out.begin_change(pos); !c) return c;
+        if (!last_of_producer) return {};
+        Bytes empty = empty_batch_of(b);
+        return out.put(ByteView(empty));
+      }
+      const bool aborted_batch = txns.on_data_batch(b);
       auto records = b.decode_records(scratch);
       if (!records) {
         keel::logger("storage")->warn("{}: cleaner keeps undecodable batch at offset {} as is", log.dir(),
@@ -256,7 +297,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
       std::vector<const protocol::Record*> kept;
       kept.reserve(records->size());
       for (const auto& rec : *records) {
-        if (!rec.key) continue;
+        if (!rec.key || aborted_batch) continue;
         auto it = latest.find(key_string(*rec.key));
         if (it != latest.end() && rec.offset < it->second) continue;
         if (!rec.value && drop_tombstones) continue;
@@ -266,8 +307,7 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
       stats.records_removed += static_cast<int64_t>(records->size() - kept.size());
       if (auto c = out.begin_change(pos); !c) return c;
       if (kept.empty()) {
-        auto pl = producer_last.find(b.producer_id());
-        if (b.producer_id() >= 0 && pl != producer_last.end() && pl->second == b.last_offset()) {
+        if (last_of_producer) {
           Bytes empty = empty_batch_of(b);
           return out.put(ByteView(empty));
         }
@@ -320,14 +360,26 @@ Result<CleanerStats> Cleaner::clean(Log& log, int64_t first_dirty_offset, int64_
       return f.error();
     }
     if (hook_) hook_(Step::kCleanedWritten);
-    auto swapped = log.replace_segment(s, out.path(), now_ms, [&](Log::SwapStep step) {
-      if (!hook_) return;
-      switch (step) {
-        case Log::SwapStep::kRenamedToSwap: hook_(Step::kRenamedToSwap); break;
-        case Log::SwapStep::kOldRenamedToDeleted: hook_(Step::kOldRenamedToDeleted); break;
-        case Log::SwapStep::kSwapRenamedToLog: hook_(Step::kSwapRenamedToLog); break;
-      }
-    });
+    // The segment's aborted transactions whose markers stay.
+    std::vector<AbortedTxn> txn_entries;
+    for (const auto& t : aborted_txns) {
+      if (t.last_offset < s.base_offset || t.last_offset >= s.end_offset) continue;
+      if (std::find(removed_markers.begin(), removed_markers.end(), t.last_offset) != removed_markers.end()) continue;
+      txn_entries.push_back(t);
+    }
+    std::sort(txn_entries.begin(), txn_entries.end(),
+              [](const AbortedTxn& a, const AbortedTxn& b) { return a.last_offset < b.last_offset; });
+    auto swapped = log.replace_segment(
+        s, out.path(), now_ms,
+        [&](Log::SwapStep step) {
+          if (!hook_) return;
+          switch (step) {
+            case Log::SwapStep::kRenamedToSwap: hook_(Step::kRenamedToSwap); break;
+            case Log::SwapStep::kOldRenamedToDeleted: hook_(Step::kOldRenamedToDeleted); break;
+            case Log::SwapStep::kSwapRenamedToLog: hook_(Step::kSwapRenamedToLog); break;
+          }
+        },
+        txn_entries);
     if (!swapped) return swapped.error();
     if (*swapped) {
       ++stats.segments_rewritten;

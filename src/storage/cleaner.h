@@ -15,7 +15,12 @@
 //    codec, header fields and original offsets (never renumbered); an emptied
 //    batch is dropped, except the last batch of a producer id, kept as an
 //    empty header so producer state survives (Kafka's RETAIN_EMPTY).
-//    Control batches (transaction markers) are kept as they are.
+//    Transactions (cleaner_txn.h): records of aborted transactions are
+//    removed and never enter the offset map; a marker is removed only once
+//    no batch of its transaction is left and, like a tombstone, only from an
+//    already-clean segment older than delete.retention.ms; a rewritten
+//    segment's .txnindex keeps the entries whose markers stay. Nothing at or
+//    past the log's last stable offset is cleanable.
 //    Records without a key are removed (Kafka's cleaner counts them invalid
 //    and drops them; the produce path already refuses them on compacted topics).
 // 4. Tombstones (null value) are removed only in segments that were already

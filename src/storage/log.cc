@@ -10,9 +10,11 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "protocol/record_batch.h"
+#include "storage/checkpoint.h"
 #include "storage/errors.h"
 
 namespace keel::storage {
@@ -69,6 +71,7 @@ Result<void> Log::load() {
   // (complete and fsynced by then): finish it as Kafka does. The old segment's
   // indexes describe the old bytes, so they go and are rebuilt below.
   std::vector<int64_t> swapped;
+  std::vector<int64_t> txn_index_done;  // swapped segments whose .txnindex.cleaned was renamed in
   for (std::string& name : names) {
     if (name.size() != 29 || !ends_with(name, ".log.swap")) continue;
     auto base = parse_segment_name(name.substr(0, 24));
@@ -80,6 +83,31 @@ Result<void> Log::load() {
     keel::logger("storage")->warn("{}: completed an interrupted compaction swap of segment {}", dir_, *base);
     swapped.push_back(*base);
     name = name.substr(0, 24);
+  }
+  // The aborted-transaction index of a swapped segment: the cleaned one
+  // written before the swap, or none (replace_segment's order).
+  std::unordered_set<std::string> name_set(names.begin(), names.end());
+  auto has_name = [&](const std::string& n) { return name_set.contains(n); };
+  for (const std::string& name : names) {
+    const std::string suffix = std::string(kTxnIndexSuffix) + ".cleaned";
+    if (!ends_with(name, suffix) || name.size() != 20 + suffix.size()) continue;
+    auto base = parse_segment_name(name.substr(0, 20) + ".log");
+    if (!base) continue;
+    const bool swap_done = std::find(swapped.begin(), swapped.end(), *base) != swapped.end();
+    // No .log.swap and no .log.cleaned: the crash came after the new .log
+    // was in place, before its index was renamed.
+    const bool after_swap = !has_name(segment_file_name(*base, ".log.cleaned"));
+    if (swap_done || after_swap) {
+      const std::string txn = dir_ + "/" + segment_file_name(*base, kTxnIndexSuffix);
+      if (::rename((dir_ + "/" + name).c_str(), txn.c_str()) != 0) return StorageErrc::kStorageError;
+      name_set.insert(segment_file_name(*base, kTxnIndexSuffix));
+      txn_index_done.push_back(*base);
+    }
+  }
+  for (int64_t base : swapped) {
+    if (std::find(txn_index_done.begin(), txn_index_done.end(), base) != txn_index_done.end()) continue;
+    ::unlink((dir_ + "/" + segment_file_name(base, kTxnIndexSuffix)).c_str());
+    name_set.erase(segment_file_name(base, kTxnIndexSuffix));
   }
   if (!swapped.empty()) {
     if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
@@ -100,11 +128,25 @@ Result<void> Log::load() {
   std::sort(bases.begin(), bases.end());
   // A completed swap may have replaced a .log that was also listed.
   bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
-  for (int64_t base : bases) {
+  for (size_t i = 0; i < bases.size(); ++i) {
+    const int64_t base = bases[i];
     auto seg = Segment::open(dir_, base, config_, cache_);
     if (!seg) return seg.error();
     if (std::find(swapped.begin(), swapped.end(), base) != swapped.end()) {
       if (auto r = (*seg)->rebuild_sealed(); !r) return r;
+    }
+    // Only segments that have a .txnindex are read; one that fails its
+    // sanity check goes, and the partition rebuilds it from the markers.
+    if (has_name(segment_file_name(base, kTxnIndexSuffix))) {
+      const int64_t end = i + 1 < bases.size() ? bases[i + 1] : -1;
+      auto loaded = (*seg)->txn_index().load(end);
+      if (!loaded) {
+        if (loaded.error() != make_error_code(StorageErrc::kCorruptMessage)) return loaded.error();
+        keel::logger("storage")->warn("{}: transaction index of segment {} is corrupt; rebuilt from the log", dir_,
+                                      base);
+        (*seg)->txn_index().reset();
+        if (txn_index_rebuild_from_ < 0) txn_index_rebuild_from_ = base;
+      }
     }
     segments_.emplace(base, std::move(*seg));
   }
@@ -112,6 +154,8 @@ Result<void> Log::load() {
     recovered_ = true;
     auto it = segments_.upper_bound(recovery_point_);
     if (it != segments_.begin()) --it;
+    // The recovered segments' transaction indexes may have lost entries.
+    if (txn_index_rebuild_from_ < 0 || it->first < txn_index_rebuild_from_) txn_index_rebuild_from_ = it->first;
     for (; it != segments_.end(); ++it) {
       auto truncated = it->second->recover();
       if (!truncated) return truncated.error();
@@ -324,7 +368,8 @@ Result<ReadResult> Log::read(int64_t offset, int64_t max_bytes, bool min_one_bat
     if (*slice) {
       auto file = seg.log_file();
       if (!file) return file.error();
-      out.ranges.push_back({*file, (*slice)->position, (*slice)->length, (*slice)->first_offset});
+      out.ranges.push_back(
+          {*file, (*slice)->position, (*slice)->length, (*slice)->first_offset, (*slice)->end_offset});
       break;
     }
   }
@@ -509,7 +554,8 @@ Result<std::vector<Log::SealedSegment>> Log::sealed_segments() {
 }
 
 Result<bool> Log::replace_segment(const SealedSegment& sealed, const std::string& cleaned_path, int64_t now_ms,
-                                  const std::function<void(SwapStep)>& hook) {
+                                  const std::function<void(SwapStep)>& hook,
+                                  const std::vector<AbortedTxn>& txn_entries) {
   std::lock_guard lock(mu_);
   auto it = segments_.find(sealed.base_offset);
   if (offline_ || it == segments_.end() || it->second.get() != sealed.identity ||
@@ -519,10 +565,21 @@ Result<bool> Log::replace_segment(const SealedSegment& sealed, const std::string
   }
   std::string log_path = it->second->log_path();
   std::string swap_path = log_path + ".swap";
+  const std::string txn_path = dir_ + "/" + segment_file_name(sealed.base_offset, kTxnIndexSuffix);
+  const std::string txn_cleaned = txn_path + ".cleaned";
   auto fail = [&]() -> Result<bool> {
     mark_offline();
     return StorageErrc::kStorageError;
   };
+  if (!txn_entries.empty()) {
+    // Durable before the swap's commit point (the .swap rename), so open()
+    // always finds the index that belongs with the new .log.
+    const Bytes bytes = encode_aborted_txns(txn_entries);
+    if (auto r = write_file_atomic(txn_cleaned, std::string(bytes.begin(), bytes.end())); !r) {
+      ::unlink(cleaned_path.c_str());
+      return r.error();
+    }
+  }
   if (::rename(cleaned_path.c_str(), swap_path.c_str()) != 0) return fail();
   if (hook) hook(SwapStep::kRenamedToSwap);
   // From here a crash is completed by open(). The old files are kept (as
@@ -538,6 +595,7 @@ Result<bool> Log::replace_segment(const SealedSegment& sealed, const std::string
     ::close(dfd);
   }
   if (hook) hook(SwapStep::kSwapRenamedToLog);
+  if (!txn_entries.empty() && ::rename(txn_cleaned.c_str(), txn_path.c_str()) != 0) return fail();
   auto seg = Segment::open(dir_, sealed.base_offset, config_, cache_);
   if (!seg) return fail();
   if (auto r = (*seg)->rebuild_sealed(); !r) return fail();

@@ -31,6 +31,7 @@
 #include "storage/leader_epoch_cache.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
+#include "storage/txn_index.h"
 
 namespace keel::storage {
 
@@ -49,6 +50,7 @@ struct FileRange {
   int64_t position = 0;
   int64_t length = 0;
   int64_t first_offset = 0;
+  int64_t end_offset = 0;  // the last batch's last offset + 1 (bounds the aborted-transaction list)
 };
 
 struct ReadResult {
@@ -215,6 +217,31 @@ class Log {
   void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
   void mark_offline();
 
+  // --- Transactions (log_txn.cc) ---
+  // Records an aborted transaction in the .txnindex of the segment holding
+  // its ABORT marker (txn.last_offset, already in the log). An entry whose
+  // marker is not after that index's last one is already there (a replay
+  // after a restart or truncation): skipped. Errors: kOffsetOutOfRange (the
+  // marker is not in the log), kStorageError.
+  Result<void> append_aborted_txn(const AbortedTxn& txn);
+  // Kafka's collectAbortedTransactions: the aborted transactions whose
+  // marker is at or after `start` and whose first offset is below
+  // `upper_bound`, from the segment holding `start` onwards until an entry's
+  // lastStableOffset reaches `upper_bound`; sorted by first offset.
+  Result<std::vector<AbortedTxn>> collect_aborted_txns(int64_t start, int64_t upper_bound);
+  // The lowest segment base offset whose .txnindex could not be trusted at
+  // open (recovered after an unclean stop, failed its sanity check, or an
+  // interrupted compaction swap); -1 when none. The partition replays the
+  // log's markers from a producer snapshot at or below it, appending the
+  // missing entries, then calls txn_index_rebuilt().
+  int64_t txn_index_rebuild_from() const;
+  void txn_index_rebuilt();
+  // The partition's last stable offset: the cleaner never cleans at or past
+  // it (an open transaction's records are neither committed nor aborted
+  // yet). INT64_MAX until a partition sets it.
+  void set_last_stable_offset(int64_t lso) { last_stable_offset_.store(lso, std::memory_order_relaxed); }
+  int64_t last_stable_offset() const { return last_stable_offset_.load(std::memory_order_relaxed); }
+
   // --- Compaction support (used by Cleaner; see cleaner.h) ---
   // A sealed (non-active) segment as seen at one moment: a handle to read it
   // outside the log's lock, and an identity checked again at swap time.
@@ -232,12 +259,16 @@ class Log {
   // Swaps `cleaned_path` (a complete, fsynced segment file holding the same
   // offset range) in for the segment `seg`: rename to <base>.log.swap, old
   // files to *.deleted (removed after file.delete.delay.ms; readers keep their
-  // descriptors), .swap to .log, indexes rebuilt and trimmed. Returns false
-  // (and removes cleaned_path) when the segment changed or went away since
-  // `seg` was taken. A crash at any step is completed by open(): a .swap file
-  // becomes the segment. `hook` (tests) is called after each step.
+  // descriptors), .swap to .log, indexes rebuilt and trimmed. `txn_entries`
+  // is the new segment's aborted-transaction index, written first as
+  // <base>.txnindex.cleaned (fsynced) and renamed into place last. Returns
+  // false (and removes cleaned_path) when the segment changed or went away
+  // since `seg` was taken. A crash at any step is completed by open(): a
+  // .swap file becomes the segment, with the .txnindex.cleaned beside it (or
+  // none). `hook` (tests) is called after each step.
   Result<bool> replace_segment(const SealedSegment& seg, const std::string& cleaned_path, int64_t now_ms,
-                               const std::function<void(SwapStep)>& hook = {});
+                               const std::function<void(SwapStep)>& hook = {},
+                               const std::vector<AbortedTxn>& txn_entries = {});
 
  private:
   explicit Log(LogOpenOptions options);
@@ -266,6 +297,8 @@ class Log {
   int64_t log_start_offset_ = 0;
   int64_t log_end_offset_ = 0;
   std::atomic<int64_t> high_watermark_{INT64_MAX};
+  std::atomic<int64_t> last_stable_offset_{INT64_MAX};
+  int64_t txn_index_rebuild_from_ = -1;
   int64_t recovery_point_ = 0;
   uint64_t truncations_ = 0;  // a flush that saw another count must not move the recovery point
   int64_t unflushed_messages_ = 0;

@@ -88,6 +88,8 @@ Segment::Segment(const std::string& dir, int64_t base_offset, const LogConfig& c
                                                 base_offset, config.segment_index_bytes);
   time_index_ = std::make_unique<TimeIndex>(cache, path_join(dir, segment_file_name(base_offset, ".timeindex")),
                                             base_offset, config.segment_index_bytes);
+  txn_index_ = std::make_unique<TransactionIndex>(cache, path_join(dir, segment_file_name(base_offset, kTxnIndexSuffix)),
+                                                  base_offset);
 }
 
 Segment::~Segment() { cache_.forget(log_); }
@@ -104,6 +106,7 @@ Result<std::unique_ptr<Segment>> Segment::create(const std::string& dir, int64_t
   if (st.st_size > 0 && ::ftruncate((*f)->fd(), 0) != 0) return StorageErrc::kStorageError;
   if (auto r = s->offset_index_->create(); !r) return r.error();
   if (auto r = s->time_index_->create(); !r) return r.error();
+  s->txn_index_->reset();  // a leftover of an earlier segment at this offset
   s->loaded_ = true;
   s->created_ms_ = now_ms;
   return s;
@@ -249,6 +252,9 @@ Result<int64_t> Segment::recover() {
   int fd = (*f)->fd();
   if (auto r = offset_index_->create(); !r) return r.error();
   if (auto r = time_index_->create(); !r) return r.error();
+  // Entries whose markers survive are kept; a torn file goes (the
+  // partition's replay appends what is missing either way).
+  if (!txn_index_->load()) txn_index_->reset();
   reset_state();
   ChunkReader reader(fd, 0, size_);
   while (true) {
@@ -275,6 +281,7 @@ Result<int64_t> Segment::recover() {
     if (::ftruncate(fd, valid) != 0) return StorageErrc::kStorageError;
     size_ = valid;
   }
+  if (auto r = txn_index_->truncate_to(next_offset_); !r) return r.error();
   loaded_ = true;
   return truncated;
 }
@@ -341,11 +348,12 @@ Result<std::optional<SegmentSlice>> Segment::read(int64_t start, int64_t max_byt
     if (!slice) {
       if (h.last_offset < start) return true;
       if (h.size > max_bytes && !min_one_batch) return false;
-      slice = SegmentSlice{h.position, h.size, h.base_offset};
+      slice = SegmentSlice{h.position, h.size, h.base_offset, h.last_offset + 1};
       return h.size < max_bytes;
     }
     if (slice->length + h.size > max_bytes) return false;
     slice->length += h.size;
+    slice->end_offset = h.last_offset + 1;
     return true;
   });
   if (!end) return end.error();
@@ -437,6 +445,7 @@ Result<int64_t> Segment::truncate_to(int64_t offset) {
   // segment goes the same way.
   if (auto r = offset_index_->truncate_to(offset); !r) return r.error();
   if (auto r = time_index_->truncate_to(offset); !r) return r.error();
+  if (auto r = txn_index_->truncate_to(offset); !r) return r.error();
   if (auto r = preallocate_indexes(); !r) return r.error();
   auto end = load_tail();
   if (!end) return end.error();
@@ -482,6 +491,9 @@ Result<std::vector<std::shared_ptr<OpenFile>>> Segment::sync_handles() {
     if (!ti) return ti.error();
     out.push_back(*ti);
   }
+  auto txn = txn_index_->sync_handle();
+  if (!txn) return txn.error();
+  if (*txn) out.push_back(std::move(**txn));
   return out;
 }
 
@@ -491,7 +503,8 @@ Result<void> Segment::rename_to_deleted() {
   cache_.forget(log_);
   log_.path = to;
   if (auto r = offset_index_->rename(offset_index_->path() + ".deleted"); !r) return r;
-  return time_index_->rename(time_index_->path() + ".deleted");
+  if (auto r = time_index_->rename(time_index_->path() + ".deleted"); !r) return r;
+  return txn_index_->rename(txn_index_->path() + ".deleted");
 }
 
 void Segment::remove_files() {
@@ -499,6 +512,7 @@ void Segment::remove_files() {
   ::unlink(log_.path.c_str());
   (void)offset_index_->remove();
   (void)time_index_->remove();
+  txn_index_->remove();
 }
 
 }  // namespace keel::storage

@@ -25,6 +25,7 @@
 #include "storage/file_cache.h"
 #include "storage/index.h"
 #include "storage/log_config.h"
+#include "storage/txn_index.h"
 
 namespace keel::storage {
 
@@ -49,6 +50,7 @@ struct SegmentSlice {
   int64_t position = 0;
   int64_t length = 0;
   int64_t first_offset = 0;  // base offset of the first batch in the slice
+  int64_t end_offset = 0;    // last offset of the last batch in the slice, plus one
 };
 
 std::string segment_file_name(int64_t base_offset, const char* suffix);  // "000…0042.log"
@@ -74,7 +76,10 @@ class Segment {
   Result<void> ensure_loaded();
   // Recovery: reads every batch (length, magic, CRC, offsets), rebuilds both
   // indexes and truncates the .log at the first invalid byte. Returns the
-  // number of bytes truncated.
+  // number of bytes truncated. The aborted-transaction index keeps the
+  // entries whose markers survived (a torn index is deleted); entries lost
+  // with the crash come back from the partition's replay of the markers
+  // (Log::txn_index_rebuild_from).
   Result<int64_t> recover();
 
   int64_t next_offset() const { return next_offset_; }  // after ensure_loaded
@@ -126,6 +131,10 @@ class Segment {
   Result<void> rename_to_deleted();
   void remove_files();
 
+  // The segment's aborted-transaction index (<base>.txnindex, created on
+  // its first entry). Truncation, retention and deletion take it along.
+  TransactionIndex& txn_index() { return *txn_index_; }
+
   int64_t created_ms() const { return created_ms_; }
   int64_t roll_jitter_ms = 0;
 
@@ -151,6 +160,7 @@ class Segment {
   FileSlot log_;
   std::unique_ptr<OffsetIndex> offset_index_;
   std::unique_ptr<TimeIndex> time_index_;
+  std::unique_ptr<TransactionIndex> txn_index_;
   bool loaded_ = false;
   int64_t size_ = 0;
   int64_t next_offset_;
