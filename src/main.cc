@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "config/config_def.h"
 #include "config/config.h"
 #include "security/scram.h"
 #include "server/broker.h"
@@ -88,7 +89,7 @@ int check_config(const char* path) {
     auto config = keel::config::load_config_file(path);
     // Every key with its effective value; the ones the file sets say where.
     for (const auto& e : config.describe()) {
-      std::cout << e.name << "=" << e.value;
+      std::cout << e.name << "=" << (keel::config::is_sensitive_key(e.name) ? "[hidden]" : e.value);
       if (e.explicitly_set) std::cout << "    # " << path << ":" << e.line;
       std::cout << "\n";
     }

@@ -30,6 +30,8 @@ namespace keel::config {
 
 namespace {
 
+constexpr std::string_view kListenerPrefix = "listener.name.";  // per-listener overrides
+
 constexpr std::string_view kSecurityProtocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT",
                                                     "SASL_SSL"};
 
@@ -887,6 +889,9 @@ std::vector<std::pair<std::string, std::string>> BrokerConfig::effective() const
     else value = format_member(*this, b->member);
     out.emplace_back(std::string(def.name), std::move(value));
   }
+  for (const auto& [listener, keys] : listener_overrides)
+    for (const auto& [key, value] : keys)
+      out.emplace_back(std::string(kListenerPrefix) + lower(listener) + "." + key, value);
   return out;
 }
 
@@ -909,6 +914,86 @@ std::map<std::string, std::string> BrokerConfig::topic_defaults() const {
       if (k == def.name) out[std::string(def.topic_name)] = v;
   }
   return out;
+}
+
+namespace {
+
+// A converted value as text: what listener_overrides keeps.
+std::string value_text(KeyType type, const Value& v) {
+  switch (type) {
+    case KeyType::kShort:
+    case KeyType::kInt:
+    case KeyType::kLong: return std::to_string(v.i);
+    case KeyType::kDouble: return format_double(v.d);
+    case KeyType::kBool: return v.b ? "true" : "false";
+    case KeyType::kString: return v.s;
+    case KeyType::kList:
+    case KeyType::kListeners: return join(v.list, ",");
+    case KeyType::kStringMap: {
+      std::vector<std::string> items;
+      for (const auto& [k, val] : v.map) items.push_back(k + ":" + val);
+      return join(items, ",");
+    }
+  }
+  return v.s;
+}
+
+// listener.name.<listener>.<key> entries: checked like the key they override
+// (named in messages by their full spelling), for a listener that exists.
+void parse_listener_overrides(const std::vector<const RawEntry*>& entries, BrokerConfig& cfg,
+                              Errors& errors) {
+  std::set<std::string> names;
+  for (const Endpoint& ep : cfg.listeners) names.insert(ep.listener_name);
+  for (const RawEntry* e : entries) {
+    const std::string_view rest = std::string_view(e->key).substr(kListenerPrefix.size());
+    const size_t dot = rest.find('.');
+    if (dot == std::string_view::npos || dot == 0) {
+      errors.add(e->line, "unknown key '" + e->key + "' at " + errors.where(e->line) +
+                              ": write listener.name.<listener>.<key>");
+      continue;
+    }
+    const std::string listener = upper(rest.substr(0, dot));
+    const std::string key(rest.substr(dot + 1));
+    const auto base = listener_override_base(key);
+    if (!base) {
+      errors.key_error(e->key, e->line,
+                       "'" + key + "' is not a key a listener can override (Kafka allows ssl.*, sasl.*, "
+                       "<mechanism>.sasl.*, connections.max.reauth.ms, max.connections and "
+                       "max.connection.creation.rate)");
+      continue;
+    }
+    if (!names.contains(listener)) {
+      errors.key_error(e->key, e->line, "no listener named " + listener + " in listeners");
+      continue;
+    }
+    if (e->value.IsNull()) continue;
+    KeyDef named = *find_key(*base);
+    named.name = e->key;
+    Value v;
+    if (!convert_given(named, *e, v, errors)) continue;
+    if (!v.list.empty() && v.list_lines.size() != v.list.size()) v.list_lines.assign(v.list.size(), e->line);
+    std::vector<Endpoint> unused_endpoints;
+    std::vector<int> unused_lines;
+    if (!check_list_items(named, e->line, v, &unused_endpoints, &unused_lines, errors)) continue;
+    if (!cfg.listener_overrides[listener].emplace(key, value_text(named.type, v)).second) {
+      errors.key_error(e->key, e->line, "set twice");
+      continue;
+    }
+    cfg.explicit_keys.emplace(e->key, e->line);
+  }
+}
+
+bool is_listener_key(std::string_view key) { return key.starts_with(kListenerPrefix); }
+
+}  // namespace
+
+std::optional<std::string> BrokerConfig::listener_override(std::string_view listener,
+                                                           std::string_view key) const {
+  auto l = listener_overrides.find(upper(listener));
+  if (l == listener_overrides.end()) return std::nullopt;
+  auto k = l->second.find(std::string(key));
+  if (k == l->second.end()) return std::nullopt;
+  return k->second;
 }
 
 BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_name) {
@@ -934,7 +1019,12 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   std::map<std::string, int> lines;
   std::map<std::string, const RawEntry*> given;
   std::map<std::string, bool> nested;
+  std::vector<const RawEntry*> listener_entries;
   for (const RawEntry& e : entries) {
+    if (is_listener_key(e.key)) {
+      listener_entries.push_back(&e);
+      continue;
+    }
     if (!find_key(e.key)) {
       std::string msg = "unknown key '" + e.key + "' at " + errors.where(e.line);
       if (auto near = nearest_key(e.key)) msg += " — did you mean '" + std::string(*near) + "'?";
@@ -1012,6 +1102,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   }
 
   resolve(cfg, lines, endpoint_lines, bad_keys, errors);
+  parse_listener_overrides(listener_entries, cfg, errors);
   if (!errors.empty()) throw ConfigError(errors.list());
   return cfg;
 }

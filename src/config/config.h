@@ -136,8 +136,8 @@ struct BrokerConfig {
   int32_t max_connections = 2147483647;
   int32_t max_connections_per_ip = 2147483647;
 
-  // --- SASL (server/sasl.h). No listener.name.<l>. overrides: one set for
-  // every SASL listener.
+  // --- SASL (server/sasl.h). A listener's own values, where written, are in
+  // listener_overrides.
   std::vector<std::string> sasl_enabled_mechanisms = {"GSSAPI"};
   int32_t sasl_server_max_receive_size = 524288;
   std::string sasl_plain_credentials_file;  // "" = PLAIN has no users
@@ -186,6 +186,16 @@ struct BrokerConfig {
   // --- logging
   std::string logging_level = "info";
   std::string logging_file;  // empty = stderr
+
+  // listener.name.<listener>.<key>: Kafka's per-listener overrides, by
+  // upper-case listener name, then the key without the prefix, e.g.
+  // listener_overrides["SASL_SSL"]["ssl.keystore.location"] or
+  // ["SASL_SSL"]["gssapi.sasl.jaas.config"] (a SASL key may carry a mechanism
+  // prefix). Values as written (lists comma-joined), checked against the key's
+  // type. Which keys may be overridden: listener_overridable() in config_def.h.
+  std::map<std::string, std::map<std::string, std::string>> listener_overrides;
+  // The override's text when listener.name.<listener>.<key> was written, else nullopt.
+  std::optional<std::string> listener_override(std::string_view listener, std::string_view key) const;
 
   // Where this config came from ("<defaults>" when built without a file).
   std::string source_name = "<defaults>";

@@ -280,6 +280,30 @@ const KeyDef* find_key(std::string_view name) {
   return nullptr;
 }
 
+bool listener_overridable(std::string_view key) {
+  return key.starts_with("ssl.") || key.starts_with("sasl.") || key == "connections.max.reauth.ms" ||
+         key == "max.connections" || key == "max.connection.creation.rate";
+}
+
+std::optional<std::string_view> listener_override_base(std::string_view key) {
+  // Kafka lets the SASL keys of one mechanism differ from the others':
+  // listener.name.<l>.<mechanism>.sasl.jaas.config.
+  for (std::string_view mechanism : {"gssapi.", "plain.", "scram-sha-256.", "scram-sha-512.", "oauthbearer."}) {
+    if (key.starts_with(mechanism) && key.substr(mechanism.size()).starts_with("sasl.")) {
+      key.remove_prefix(mechanism.size());
+      break;
+    }
+  }
+  const KeyDef* def = find_key(key);
+  if (def == nullptr || !listener_overridable(key)) return std::nullopt;
+  return def->name;
+}
+
+bool is_sensitive_key(std::string_view key) {
+  return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos ||
+         key.ends_with("sasl.jaas.config") || key.ends_with("ssl.keystore.key");
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   // Two-row Levenshtein; keys are short so O(|a|*|b|) is nothing.
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);

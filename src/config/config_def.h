@@ -44,6 +44,21 @@ struct KeyDef {
 std::span<const KeyDef> all_keys();
 const KeyDef* find_key(std::string_view name);
 
+// Whether `key` (a key of the table) may also be written per listener as
+// listener.name.<listener>.<key>, as Kafka allows: ssl.*, sasl.*,
+// connections.max.reauth.ms, max.connections, max.connection.creation.rate.
+bool listener_overridable(std::string_view key);
+
+// A per-listener key without its listener prefix ("ssl.keystore.location",
+// "gssapi.sasl.jaas.config") to the table key it overrides, dropping a SASL
+// mechanism prefix; nullopt when it names no key a listener may override.
+std::optional<std::string_view> listener_override_base(std::string_view key);
+
+// Whether a key's value is a secret that is never printed or returned
+// (passwords, JAAS lines), as Kafka's PASSWORD-typed keys. Takes table keys
+// and listener-prefixed ones.
+bool is_sensitive_key(std::string_view key);
+
 // Levenshtein distance; used for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -89,9 +89,6 @@ std::string broker_entity(const std::string& resource_name) {
   return resource_name.empty() ? "<default>" : resource_name;
 }
 
-bool sensitive(std::string_view key) {
-  return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos;
-}
 
 // Whether a DescribeConfigs resource asks for `key` (no list, or an empty one: every key).
 bool asked_for(const protocol::DescribeConfigsRequest::DescribeConfigsResource& res, const std::string& key) {
@@ -107,7 +104,7 @@ protocol::DescribeConfigsResponse::DescribeConfigsResourceResult& broker_entry(
     int16_t version) {
   auto& c = out.configs.emplace_back();
   c.name = key;
-  c.is_sensitive = sensitive(key);
+  c.is_sensitive = config::is_sensitive_key(key);
   c.value = c.is_sensitive ? std::nullopt : std::optional<std::string>(value);
   const config::KeyDef* def = config::find_key(key);
   if (version >= 3 && def) {

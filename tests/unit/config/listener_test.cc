@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/config_def.h"
 
 namespace keel::config {
 namespace {
@@ -192,6 +193,82 @@ TEST(Listeners, InterBrokerListenerMustExist) {
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0],
             "'inter.broker.listener.name' at keel.yaml:2: 'REPLICATION' is not a listener name in listeners");
+}
+
+// ---- listener.name.<listener>.<key>
+
+constexpr std::string_view kTwoListeners =
+    "listeners: PLAINTEXT://:9092,SASL_PLAINTEXT://:9093\n"
+    "sasl.server.max.receive.size: 1000\n";
+
+TEST(ListenerOverrides, DottedAndNestedSpellingsLandUnderTheUpperCaseListener) {
+  BrokerConfig c = parse_config(std::string(kTwoListeners) +
+                                    "listener.name.sasl_plaintext.sasl.server.max.receive.size: 2048\n"
+                                    "listener.name:\n"
+                                    "  sasl_plaintext:\n"
+                                    "    connections.max.reauth.ms: 60000\n"
+                                    "    plain.sasl.server.max.receive.size: 4096\n",
+                                "keel.yaml");
+  EXPECT_EQ(c.listener_override("SASL_PLAINTEXT", "sasl.server.max.receive.size"), "2048");
+  EXPECT_EQ(c.listener_override("sasl_plaintext", "connections.max.reauth.ms"), "60000");
+  EXPECT_EQ(c.listener_override("SASL_PLAINTEXT", "plain.sasl.server.max.receive.size"), "4096");
+  EXPECT_EQ(c.listener_override("PLAINTEXT", "sasl.server.max.receive.size"), std::nullopt);
+  // The broker-wide value stays what it was.
+  EXPECT_EQ(c.sasl_server_max_receive_size, 1000);
+  // Reported like any key written in the file.
+  EXPECT_TRUE(c.is_explicit("listener.name.sasl_plaintext.sasl.server.max.receive.size"));
+  bool listed = false;
+  for (const auto& [k, v] : c.effective())
+    if (k == "listener.name.sasl_plaintext.connections.max.reauth.ms") listed = v == "60000";
+  EXPECT_TRUE(listed);
+}
+
+TEST(ListenerOverrides, ValueIsCheckedAgainstTheKeyItOverridesAndNamedInFull) {
+  auto e = single_error(std::string(kTwoListeners) +
+                        "listener.name.sasl_plaintext.sasl.server.max.receive.size: lots\n");
+  EXPECT_THAT(e, HasSubstr("'listener.name.sasl_plaintext.sasl.server.max.receive.size' at keel.yaml:3"));
+  EXPECT_THAT(e, HasSubstr("integer"));
+  auto range = single_error(std::string(kTwoListeners) +
+                            "listener.name.sasl_plaintext.sasl.server.max.receive.size: 0\n");
+  EXPECT_THAT(range, HasSubstr("listener.name.sasl_plaintext.sasl.server.max.receive.size"));
+}
+
+TEST(ListenerOverrides, UnknownListenerAndKeysNoListenerMayOverrideAreRefused) {
+  EXPECT_THAT(single_error(std::string(kTwoListeners) +
+                           "listener.name.ssl.sasl.server.max.receive.size: 10\n"),
+              HasSubstr("no listener named SSL in listeners"));
+  EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext.log.retention.hours: 1\n"),
+              HasSubstr("'log.retention.hours' is not a key a listener can override"));
+  EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext.sasl.no.such.key: 1\n"),
+              HasSubstr("is not a key a listener can override"));
+  // A mechanism prefix applies to SASL keys only.
+  EXPECT_THAT(single_error(std::string(kTwoListeners) +
+                           "listener.name.plaintext.gssapi.connections.max.reauth.ms: 1\n"),
+              HasSubstr("is not a key a listener can override"));
+  EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext: 1\n"),
+              HasSubstr("write listener.name.<listener>.<key>"));
+}
+
+TEST(ListenerOverrides, SetTwiceThroughBothSpellingsIsAnError) {
+  auto errs = errors_of(std::string(kTwoListeners) +
+                        "listener.name.sasl_plaintext.connections.max.reauth.ms: 1\n"
+                        "listener.name:\n"
+                        "  sasl_plaintext:\n"
+                        "    connections.max.reauth.ms: 2\n");
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_THAT(errs[0], HasSubstr("set twice"));
+}
+
+TEST(ListenerOverrides, OverridableAndSensitiveKeysFollowKafka) {
+  EXPECT_TRUE(listener_overridable("sasl.enabled.mechanisms"));
+  EXPECT_TRUE(listener_overridable("max.connections"));
+  EXPECT_FALSE(listener_overridable("num.partitions"));
+  EXPECT_EQ(listener_override_base("scram-sha-512.sasl.server.max.receive.size"),
+            std::optional<std::string_view>("sasl.server.max.receive.size"));
+  EXPECT_EQ(listener_override_base("scram-sha-512.max.connections"), std::nullopt);
+  EXPECT_TRUE(is_sensitive_key("listener.name.sasl_ssl.gssapi.sasl.jaas.config"));
+  EXPECT_TRUE(is_sensitive_key("ssl.keystore.password"));
+  EXPECT_FALSE(is_sensitive_key("ssl.keystore.location"));
 }
 
 }  // namespace
