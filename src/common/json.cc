@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/utf8.h"
+
 namespace keel::json {
 
 namespace {
@@ -162,24 +164,6 @@ class Parser {
     return true;
   }
 
-  static void utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   // A raw multi-byte UTF-8 sequence whose lead byte `lead` was just consumed:
   // copied when well formed (shortest form, no surrogates, at most U+10FFFF),
   // else an error, so every string we hand out is valid UTF-8.
@@ -273,7 +257,7 @@ class Parser {
             err_ = "lone low surrogate";
             return false;
           }
-          utf8(out, cp);
+          append_utf8(out, cp);
           break;
         }
         default: err_ = "unknown escape"; return false;

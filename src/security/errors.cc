@@ -55,6 +55,19 @@ class ScramCategory final : public std::error_category {
   }
 };
 
+class JaasCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "jaas"; }
+  std::string message(int c) const override {
+    switch (static_cast<JaasErrc>(c)) {
+      case JaasErrc::kSyntax: return "invalid JAAS configuration";
+      case JaasErrc::kUnsupportedLoginModule: return "unsupported JAAS login module";
+      case JaasErrc::kInvalidOption: return "invalid JAAS login module option";
+    }
+    return "unknown JAAS error";
+  }
+};
+
 }  // namespace
 
 const std::error_category& acl_category() {
@@ -69,6 +82,11 @@ const std::error_category& principal_category() {
 
 const std::error_category& scram_category() {
   static const ScramCategory category;
+  return category;
+}
+
+const std::error_category& jaas_category() {
+  static const JaasCategory category;
   return category;
 }
 

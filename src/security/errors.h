@@ -1,6 +1,6 @@
 #pragma once
 // The security module's errors: one enum per domain (ACL data, principal
-// mapping rules, SCRAM), each with its own category so a message names it.
+// mapping rules, SCRAM, JAAS lines), each with its own category so a message names it.
 
 #include <system_error>
 
@@ -44,6 +44,15 @@ enum class ScramErrc {
 const std::error_category& scram_category();
 inline std::error_code make_error_code(ScramErrc e) { return {static_cast<int>(e), scram_category()}; }
 
+enum class JaasErrc {
+  kSyntax = 1,              // not Kafka's JAAS grammar, or not exactly one login module
+  kUnsupportedLoginModule,  // a login module class Keel does not know
+  kInvalidOption,           // a known module without the options Keel needs, or with refused ones
+};
+
+const std::error_category& jaas_category();
+inline std::error_code make_error_code(JaasErrc e) { return {static_cast<int>(e), jaas_category()}; }
+
 }  // namespace keel::security
 
 template <>
@@ -52,3 +61,5 @@ template <>
 struct std::is_error_code_enum<keel::security::PrincipalErrc> : std::true_type {};
 template <>
 struct std::is_error_code_enum<keel::security::ScramErrc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<keel::security::JaasErrc> : std::true_type {};

@@ -1,6 +1,7 @@
 #include "server/sasl.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "protocol/generated/sasl_authenticate_response.h"
 #include "protocol/generated/sasl_handshake_request.h"
 #include "protocol/generated/sasl_handshake_response.h"
+#include "security/jaas.h"
 #include "server/handlers.h"
 #include "server/scram_credentials.h"
 #include "server/services.h"
@@ -42,6 +44,7 @@ int64_t wall_ms() {
 struct SaslSession : net::ConnectionState::Extension {
   std::string mechanism;  // chosen by the last SaslHandshake
   std::unique_ptr<security::ScramServer> scram;
+  std::unique_ptr<GssapiExchange> gssapi;
   std::string user;           // the authenticated user, once there is one
   std::string reauth_user;    // during a re-authentication: who must come back
   int64_t expires_at_ms = 0;  // KIP-368 session end (wall clock); 0 = never
@@ -58,13 +61,20 @@ SaslSession& session_of(const net::ConnectionInfo& conn) {
 
 void set_stage(const net::ConnectionInfo& conn, AuthStage stage) {
   conn.state->auth.store(static_cast<uint8_t>(stage), std::memory_order_relaxed);
+  // Bare tokens may be shorter than a request header (kafka-python sends an empty one).
+  conn.state->bare_sasl_tokens.store(stage == AuthStage::kSaslRawToken, std::memory_order_relaxed);
 }
 
 // What a client token led to.
 struct TokenOutcome {
   enum Kind { kContinue, kAuthenticated, kFailed } kind = kFailed;
   Bytes reply;
-  std::string error;  // kFailed: the message for SaslAuthenticate
+  // After SaslHandshake v0, whether `reply` goes out as a bare token even when
+  // empty: Kafka sends what its SaslServer returns, and Java's GSSAPI server
+  // returns nothing (null) once it is complete, where PLAIN returns an empty token.
+  bool send_bare_reply = true;
+  std::string error;       // kFailed: the message for SaslAuthenticate
+  std::string log_detail;  // kFailed: what the log says beyond `error` (never sent)
 };
 
 std::string invalid_credentials(std::string_view mechanism) {
@@ -126,13 +136,56 @@ TokenOutcome scram_token(SaslSession& s, ByteView token, std::string& user) {
   return out;
 }
 
+// GSSAPI through Cyrus (server/sasl_gssapi.h). Kerberos' reason for a refusal
+// goes to the log only; the client gets Kafka's generic words, as Kafka sends.
+// Once Kerberos is satisfied, the name must map through the listener's
+// auth_to_local rules (DEFAULT refuses other realms), else the client fails too.
+TokenOutcome gssapi_token(const SaslCredentials* creds, const net::ConnectionInfo& conn, SaslSession& s,
+                          ByteView token, std::string& user) {
+  TokenOutcome out;
+  if (!s.gssapi) {
+    out.error = invalid_credentials(kGssapi);
+    out.log_detail = "no GSSAPI exchange could be started (see the error above)";
+    return out;
+  }
+  GssapiExchange::Step step = s.gssapi->step(token);
+  switch (step.kind) {
+    case GssapiExchange::Step::Kind::kContinue:
+      out.kind = TokenOutcome::kContinue;
+      out.reply = std::move(step.reply);
+      return out;
+    case GssapiExchange::Step::Kind::kFailed:
+      out.error = invalid_credentials(kGssapi);
+      out.log_detail = "Kerberos (acceptor " + s.gssapi->acceptor() + "): " + step.detail;
+      return out;
+    case GssapiExchange::Step::Kind::kComplete:
+      break;
+  }
+  const std::string& name = s.gssapi->authenticated_name();
+  user = name;
+  std::string why;
+  auto short_name = creds->gssapi->short_name(conn.listener_name, name, &why);
+  if (!short_name) {
+    out.error = "Failed to set name for '" + name + "' based on Kerberos authentication rules.";
+    out.log_detail = "sasl.kerberos.principal.to.local.rules: " + (why.empty() ? short_name.error().message() : why);
+    return out;
+  }
+  user = *short_name;
+  out.kind = TokenOutcome::kAuthenticated;
+  out.reply = std::move(step.reply);
+  out.send_bare_reply = !out.reply.empty();
+  return out;
+}
+
 // One client token: the mechanism's step, and on its outcome the connection's
 // new stage, with the log lines an operator needs.
 TokenOutcome process_token(const config::BrokerConfig& config, Services& services, const net::ConnectionInfo& conn,
                            ByteView token) {
   SaslSession& s = session_of(conn);
   std::string user;
-  TokenOutcome out = s.mechanism == kPlain ? plain_token(services.sasl, token, user) : scram_token(s, token, user);
+  TokenOutcome out = s.mechanism == kPlain    ? plain_token(services.sasl, token, user)
+                     : s.mechanism == kGssapi ? gssapi_token(services.sasl, conn, s, token, user)
+                                              : scram_token(s, token, user);
   if (out.kind == TokenOutcome::kAuthenticated && !s.reauth_user.empty() && user != s.reauth_user) {
     out.kind = TokenOutcome::kFailed;
     out.error = "Cannot change principals during re-authentication from User:" + s.reauth_user + ": User:" + user;
@@ -141,10 +194,11 @@ TokenOutcome process_token(const config::BrokerConfig& config, Services& service
     case TokenOutcome::kContinue:
       break;
     case TokenOutcome::kFailed:
-      log()->warn("connection {} from {} on listener {}: failed {}authentication with {} (user '{}'): {}", conn.id,
-                  conn.peer, conn.listener_name, s.reauth_user.empty() ? "" : "re-", s.mechanism, printable(user),
-                  out.error);
+      log()->warn("connection {} from {} on listener {}: failed {}authentication with {} (user '{}'): {}{}{}",
+                  conn.id, conn.peer, conn.listener_name, s.reauth_user.empty() ? "" : "re-", s.mechanism,
+                  printable(user), out.error, out.log_detail.empty() ? "" : "; ", printable(out.log_detail));
       s.scram.reset();
+      s.gssapi.reset();
       set_stage(conn, AuthStage::kFailed);
       break;
     case TokenOutcome::kAuthenticated:
@@ -153,6 +207,7 @@ TokenOutcome process_token(const config::BrokerConfig& config, Services& service
       s.user = user;
       s.reauth_user.clear();
       s.scram.reset();
+      s.gssapi.reset();
       s.expires_at_ms = config.connections_max_reauth_ms > 0 ? wall_ms() + config.connections_max_reauth_ms : 0;
       conn.state->max_frame_bytes.store(0, std::memory_order_relaxed);  // sasl.server.max.receive.size no more
       set_stage(conn, AuthStage::kAuthenticated);
@@ -161,9 +216,23 @@ TokenOutcome process_token(const config::BrokerConfig& config, Services& service
   return out;
 }
 
-bool is_enabled(const config::BrokerConfig& config, std::string_view mechanism) {
-  return std::find(config.sasl_enabled_mechanisms.begin(), config.sasl_enabled_mechanisms.end(), mechanism) !=
-         config.sasl_enabled_mechanisms.end();
+bool is_enabled(const config::BrokerConfig& config, std::string_view listener, std::string_view mechanism) {
+  const auto enabled = enabled_mechanisms(config, listener);
+  return std::find(enabled.begin(), enabled.end(), mechanism) != enabled.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The line of `key` in the file: explicit_keys holds it as written, and a
+// listener's name may be written in any case.
+int line_of(const config::BrokerConfig& config, std::string_view key) {
+  for (const auto& [k, line] : config.explicit_keys)
+    if (lower(k) == lower(key)) return line;
+  return 0;
 }
 
 }  // namespace
@@ -188,21 +257,68 @@ AuthStage auth_stage(const config::BrokerConfig& config, const net::ConnectionIn
   return stage;
 }
 
-std::vector<std::string> served_sasl_mechanisms(const config::BrokerConfig& config) {
+std::string listener_key(std::string_view listener, std::string_view key) {
+  return "listener.name." + lower(listener) + "." + std::string(key);
+}
+
+std::optional<ListenerSetting> sasl_listener_setting(const config::BrokerConfig& config, std::string_view listener,
+                                                     std::string_view mechanism, std::string_view key) {
+  std::vector<std::string> overrides;
+  if (!mechanism.empty()) overrides.push_back(lower(mechanism) + "." + std::string(key));
+  overrides.emplace_back(key);
+  for (const auto& k : overrides) {
+    if (auto v = config.listener_override(listener, k)) {
+      const std::string full = listener_key(listener, k);
+      return ListenerSetting{*v, full, line_of(config, full)};
+    }
+  }
+  if (!config.is_explicit(key)) return std::nullopt;
+  for (auto& [name, value] : config.effective())
+    if (name == key) return ListenerSetting{std::move(value), std::string(key), line_of(config, key)};
+  return std::nullopt;
+}
+
+std::vector<std::string> split_config_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+std::vector<std::string> enabled_mechanisms(const config::BrokerConfig& config, std::string_view listener) {
+  if (auto v = config.listener_override(listener, "sasl.enabled.mechanisms")) return split_config_list(*v);
   return config.sasl_enabled_mechanisms;
 }
 
 void check_sasl_config(const config::BrokerConfig& config) {
   for (const auto& ep : config.listeners) {
     if (!requires_sasl(ep.security_protocol)) continue;
-    if (is_enabled(config, kGssapi))
-      throw std::runtime_error("listener " + ep.to_string() + " is " + ep.security_protocol +
-                               " and sasl.enabled.mechanisms includes GSSAPI (Kafka's default), which this build "
-                               "of keel does not serve yet; set sasl.enabled.mechanisms to PLAIN, SCRAM-SHA-256 "
-                               "and/or SCRAM-SHA-512");
-    if (config.sasl_enabled_mechanisms.empty())
+    if (enabled_mechanisms(config, ep.listener_name).empty())
       throw std::runtime_error("listener " + ep.to_string() + " is " + ep.security_protocol +
                                " but sasl.enabled.mechanisms is empty: no client could authenticate");
+  }
+  // Every JAAS line written is read now, used or not, so a typo never waits
+  // for the day a listener or a mechanism starts using it.
+  std::vector<ListenerSetting> lines;
+  if (config.is_explicit("sasl.jaas.config"))
+    lines.push_back({config.sasl_jaas_config, "sasl.jaas.config", line_of(config, "sasl.jaas.config")});
+  for (const auto& [listener, keys] : config.listener_overrides) {
+    for (const auto& [key, value] : keys) {
+      if (key != "sasl.jaas.config" && !key.ends_with(".sasl.jaas.config")) continue;
+      const std::string full = listener_key(listener, key);
+      lines.push_back({value, full, line_of(config, full)});
+    }
+  }
+  for (const auto& l : lines) {
+    std::string why;
+    if (auto r = security::parse_jaas_config(l.value, &why); !r)
+      throw std::runtime_error(config.source_name + ":" + std::to_string(l.line) + ": " + l.key + ": " + why);
   }
 }
 
@@ -211,6 +327,8 @@ std::string connection_principal(const net::ConnectionInfo& conn) {
                         AuthStage::kAuthenticated) {
     if (auto* s = dynamic_cast<SaslSession*>(conn.state->extension.get())) return "User:" + s->user;
   }
+  // SSL: the client certificate's subject as ssl.principal.mapping.rules map it (net/tls.h).
+  if (!conn.tls_principal.empty()) return "User:" + conn.tls_principal;
   return "User:ANONYMOUS";
 }
 
@@ -319,10 +437,13 @@ Result<void> handle_sasl_handshake(RequestContext& ctx, ByteReader& body, ByteWr
     resp.encode(out, ctx.api_version());
     return {};
   }
-  resp.mechanisms = served_sasl_mechanisms(ctx.config);
+  resp.mechanisms = enabled_mechanisms(ctx.config, conn.listener_name);
   SaslSession& s = session_of(conn);
   const auto scram = security::parse_mechanism(req.mechanism);
-  const bool served = is_enabled(ctx.config, req.mechanism) && (req.mechanism == kPlain || scram);
+  const SaslCredentials* creds = ctx.services.sasl;
+  const bool gssapi = req.mechanism == kGssapi && creds && creds->gssapi;
+  const bool served =
+      is_enabled(ctx.config, conn.listener_name, req.mechanism) && (req.mechanism == kPlain || scram || gssapi);
   if (!served || (reauth && req.mechanism != s.mechanism)) {
     // The router closes the connection once this is sent, as Kafka does.
     log()->warn("connection {} from {} on listener {}: SASL mechanism '{}' is not {}: closing", conn.id, conn.peer,
@@ -336,8 +457,9 @@ Result<void> handle_sasl_handshake(RequestContext& ctx, ByteReader& body, ByteWr
   if (reauth) s.reauth_user = s.user;
   s.mechanism = req.mechanism;
   s.scram.reset();
+  s.gssapi.reset();
+  if (gssapi) s.gssapi = creds->gssapi->begin(conn.listener_name);  // null: the first token fails, logged
   if (scram) {
-    const SaslCredentials* creds = ctx.services.sasl;
     const ScramMechanism m = *scram;
     s.scram = std::make_unique<security::ScramServer>(
         m, [creds, m](std::string_view user) -> std::optional<security::ScramCredential> {
@@ -390,6 +512,7 @@ net::Response handle_raw_sasl_token(const config::BrokerConfig& config, Services
     return r;
   }
   // Even an empty reply (PLAIN's) is sent, as a zero size: the client waits for it.
+  if (!outcome.send_bare_reply) return r;
   Bytes framed(4 + outcome.reply.size());
   store_be<int32_t>(framed.data(), static_cast<int32_t>(outcome.reply.size()));
   std::copy(outcome.reply.begin(), outcome.reply.end(), framed.begin() + 4);
