@@ -31,6 +31,8 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "net/tls.h"
+#include "net/tls_stream.h"
 
 namespace keel::net {
 
@@ -136,6 +138,7 @@ struct Conn {
       : socket(io), resolver(io), connect_timer(io), request_timer(io) {}
 
   tcp::socket socket;
+  std::unique_ptr<TlsStream> tls;  // set once a TLS handshake starts
   tcp::resolver resolver;
   asio::steady_timer connect_timer;
   asio::steady_timer request_timer;
@@ -171,6 +174,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Impl(std::shared_ptr<RuntimeCore> c, ClientOptions o)
       : core(std::move(c)), io(*core->io), options(std::move(o)), rng(std::random_device{}()) {
     if (options.max_in_flight == 0) options.max_in_flight = 1;
+    if (!options.tls) options.tls = default_client_tls();
     // Deadlines are now + timeout on a nanosecond clock: keep them finite.
     options.connect_timeout_ms = std::clamp<int64_t>(options.connect_timeout_ms, 0, kMaxTimeoutMs);
     options.request_timeout_ms = std::clamp<int64_t>(options.request_timeout_ms, 0, kMaxTimeoutMs);
@@ -345,8 +349,44 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                             self->fail(c, Cause::kIo, "connect failed");
                             return;
                           }
+                          if (self->options.tls) {
+                            asio::co_spawn(self->io, [self, c]() { return self->tls_handshake(c); }, asio::detached);
+                            return;
+                          }
                           self->on_connected(c);
                         });
+  }
+
+  // The TLS handshake, under the connect timeout still running: a broker
+  // whose certificate is not trusted (or does not name the host dialled)
+  // fails the connection, and the next attempt waits for the backoff.
+  asio::awaitable<void> tls_handshake(std::shared_ptr<Conn> c) {
+    auto self = shared_from_this();
+    try {
+      c->tls = std::make_unique<TlsStream>(
+          c->socket, std::make_unique<TlsSession>(*options.tls, c->socket.native_handle(), strip_brackets(options.host)));
+    } catch (const std::exception& e) {
+      log()->warn("connection to {}:{}: {}", options.host, options.port, e.what());
+      fail(c, Cause::kIo, "TLS set-up failed");
+      co_return;
+    }
+    const std::string why = co_await c->tls->handshake();
+    if (c->dead) co_return;
+    if (!why.empty()) {
+      log()->warn("connection to {}:{}: {}", options.host, options.port, why);
+      fail(c, Cause::kIo, "TLS handshake failed");
+      co_return;
+    }
+    on_connected(c);
+  }
+
+  // Reads exactly `size` bytes, through TLS when the connection has it.
+  asio::awaitable<void> read_exact(Conn& c, void* data, size_t size, boost::system::error_code& ec) {
+    if (c.tls) {
+      co_await c.tls->read(data, size, ec);
+    } else {
+      co_await asio::async_read(c.socket, asio::buffer(data, size), asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
 
   void on_connected(const std::shared_ptr<Conn>& c) {
@@ -397,9 +437,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     c->write_deadline = deadline;
     arm_request_timer(c);
     auto self = shared_from_this();
+    if (c->tls) {
+      asio::co_spawn(io, [self, c, b = std::move(buffers)]() mutable { return self->tls_write(c, std::move(b)); },
+                     asio::detached);
+      return;
+    }
     asio::async_write(c->socket, buffers, [self, c](const boost::system::error_code& ec, size_t) {
       self->on_written(c, ec);
     });
+  }
+
+  asio::awaitable<void> tls_write(std::shared_ptr<Conn> c, std::vector<asio::const_buffer> buffers) {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    co_await c->tls->write(buffers, ec);
+    on_written(c, ec);
   }
 
   void on_written(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec) {
@@ -422,7 +474,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     boost::system::error_code ec;
     while (!c->dead) {
       uint8_t prefix[4];
-      co_await asio::async_read(c->socket, asio::buffer(prefix), asio::redirect_error(asio::use_awaitable, ec));
+      co_await read_exact(*c, prefix, sizeof prefix, ec);
       if (c->dead) break;
       if (ec) {
         fail(c, Cause::kIo, ec == asio::error::eof ? "closed by the broker" : "read failed");
@@ -436,7 +488,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         break;
       }
       Bytes body(static_cast<size_t>(size));
-      co_await asio::async_read(c->socket, asio::buffer(body), asio::redirect_error(asio::use_awaitable, ec));
+      co_await read_exact(*c, body.data(), body.size(), ec);
       if (c->dead) break;
       if (ec) {
         fail(c, Cause::kIo, "closed by the broker mid-response");
@@ -490,6 +542,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     c.connect_timer.cancel();
     c.request_timer.cancel();
     if (c.socket.is_open()) {
+      if (c.tls) c.tls->shutdown();
       c.socket.shutdown(tcp::socket::shutdown_both, ignored);
       c.socket.close(ignored);
     }
@@ -548,6 +601,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 };
 
 // ---------------------------------------------------------------------------
+
+namespace {
+std::mutex g_default_tls_mu;
+std::shared_ptr<TlsContext> g_default_tls;  // under g_default_tls_mu
+}  // namespace
+
+void set_default_client_tls(std::shared_ptr<TlsContext> tls) {
+  std::lock_guard lock(g_default_tls_mu);
+  g_default_tls = std::move(tls);
+}
+
+std::shared_ptr<TlsContext> default_client_tls() {
+  std::lock_guard lock(g_default_tls_mu);
+  return g_default_tls;
+}
 
 ClientRuntime::ClientRuntime(std::string name) : impl_(std::make_unique<Impl>()) {
   auto core = impl_->core;

@@ -35,6 +35,15 @@
 
 namespace keel::net {
 
+class TlsContext;
+
+// The TLS context of this process's broker-to-broker connections (set by the
+// broker when inter.broker.listener.name is an SSL or SASL_SSL listener): a
+// client made without ClientOptions::tls uses it. nullptr: plaintext.
+// Thread-safe; clients made before the call keep what they had.
+void set_default_client_tls(std::shared_ptr<TlsContext> tls);
+std::shared_ptr<TlsContext> default_client_tls();
+
 class ClientRuntime {
  public:
   // `name` names the thread (for top/gdb), at most 15 characters.
@@ -75,6 +84,11 @@ struct ClientOptions {
   size_t max_in_flight = 5;                    // requests on the wire at once; more wait in order
   int32_t send_buffer_bytes = -1;              // -1: the OS default
   int32_t receive_buffer_bytes = -1;
+  // Set (or a default_client_tls()): each connection shakes hands with TLS
+  // (client role) before its first request, checking the broker's
+  // certificate (and its host name, with ssl.endpoint.identification.algorithm
+  // https); a failed handshake fails the connection like a failed connect.
+  std::shared_ptr<TlsContext> tls;
 };
 
 // Why a request got no response.

@@ -32,6 +32,8 @@
 
 #include "common/log.h"
 #include "net/frame.h"
+#include "net/tls.h"
+#include "net/tls_stream.h"
 
 namespace keel::net {
 
@@ -51,6 +53,10 @@ struct Lifeline {
 std::atomic<uint64_t> g_written_bytes{0};
 std::atomic<uint64_t> g_sendfile_bytes{0};
 std::atomic<uint64_t> g_sendfile_calls{0};
+std::atomic<uint64_t> g_tls_written_bytes{0};
+std::atomic<uint64_t> g_tls_sendfile_bytes{0};
+std::atomic<uint64_t> g_tls_sendfile_calls{0};
+std::atomic<uint64_t> g_tls_copy_bytes{0};
 
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("net");
@@ -64,6 +70,14 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }
 
 using HandlerStrand = asio::strand<asio::thread_pool::executor_type>;
+
+// A TLS listener's context, and whether its log already said which way file
+// bytes leave (kernel TLS or the copy): once per listener and path.
+struct ListenerTls {
+  std::shared_ptr<TlsContext> context;
+  std::atomic<bool> told_ktls{false};
+  std::atomic<bool> told_copy{false};
+};
 
 // Bytes of request frames a connection may have read but not yet seen handled
 // (queued for, or running on, a handler thread) before its reader pauses:
@@ -95,7 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection limits is free again), on whichever thread that happens.
   Connection(tcp::socket socket, ConnectionInfo info, const ServerOptions& options,
              RequestHandler& handler, std::shared_ptr<Lifeline> life, std::function<void()> on_gone,
-             asio::thread_pool* handler_pool)
+             asio::thread_pool* handler_pool, std::shared_ptr<ListenerTls> tls)
       : socket_(std::move(socket)),
         writer_wake_(socket_.get_executor()),
         reader_wake_(socket_.get_executor()),
@@ -105,6 +119,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         handler_(handler),
         life_(std::move(life)),
         on_gone_(std::move(on_gone)),
+        listener_tls_(std::move(tls)),
         last_active_(std::chrono::steady_clock::now()) {
     if (handler_pool) handler_strand_.emplace(asio::make_strand(handler_pool->get_executor()));
   }
@@ -114,8 +129,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start() {
     auto self = shared_from_this();
-    asio::co_spawn(socket_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
-    asio::co_spawn(socket_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+    if (listener_tls_) {
+      asio::co_spawn(socket_.get_executor(), [self]() { return self->tls_handshake(); }, asio::detached);
+    } else {
+      serve();
+    }
     asio::co_spawn(socket_.get_executor(), [self]() { return self->idle_loop(); }, asio::detached);
   }
 
@@ -140,6 +158,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     closed_ = true;
     boost::system::error_code ignored;
+    if (tls_) tls_->shutdown();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     writer_wake_.cancel();
@@ -148,6 +167,54 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  void serve() {
+    auto self = shared_from_this();
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->write_loop(); }, asio::detached);
+  }
+
+  // A TLS listener's connection shakes hands first, on its reactor thread
+  // without blocking it (waits are async_wait on the socket); a failed
+  // handshake is logged with the peer and why, and the connection closes.
+  // The client certificate's subject, mapped by ssl.principal.mapping.rules,
+  // becomes the connection's principal name.
+  asio::awaitable<void> tls_handshake() {
+    auto self = shared_from_this();
+    const TlsContext& ctx = *listener_tls_->context;
+    try {
+      tls_ = std::make_unique<TlsStream>(socket_, std::make_unique<TlsSession>(ctx, socket_.native_handle()));
+    } catch (const std::exception& e) {
+      log()->error("connection {} from {} on {}: {}; closing", info_.id, info_.peer, info_.listener_name, e.what());
+      close();
+      co_return;
+    }
+    const std::string failure = co_await tls_->handshake();
+    if (closed_) co_return;
+    if (!failure.empty()) {
+      log()->warn("closing connection {} from {} on {}: {}", info_.id, info_.peer, info_.listener_name, failure);
+      close();
+      co_return;
+    }
+    info_.tls = true;
+    const std::string subject = tls_->session().peer_subject();
+    if (!subject.empty()) {
+      std::string why;
+      auto name = ctx.principal_name(subject, &why);
+      if (!name) {
+        log()->warn("closing connection {} from {} on {}: client certificate '{}': ssl.principal.mapping.rules: {}",
+                    info_.id, info_.peer, info_.listener_name, subject, why);
+        close();
+        co_return;
+      }
+      info_.tls_principal = std::move(*name);
+    }
+    log()->debug("connection {} from {} on {}: {}{}", info_.id, info_.peer, info_.listener_name,
+                 tls_->session().description(),
+                 subject.empty() ? std::string(", no client certificate") : ", client certificate '" + subject + "'");
+    last_active_ = std::chrono::steady_clock::now();
+    serve();
+  }
+
   // connections.max.idle.ms: a connection with no request read and no
   // response written for that long, and nothing in flight, is closed (Kafka's
   // rule; clients reconnect when they next need the broker).
@@ -176,11 +243,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ec;
     while (!closed_) {
       uint8_t prefix[4];
-      co_await asio::async_read(socket_, asio::buffer(prefix),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      if (tls_) {
+        co_await tls_->read(prefix, sizeof prefix, ec);
+      } else {
+        co_await asio::async_read(socket_, asio::buffer(prefix),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec) break;
       const int32_t limit = frame_limit();
       auto size = check_frame_size(prefix, limit);
+      if (!size && size.error() == NetErrc::kFrameTooSmall && info_.state &&
+          info_.state->bare_sasl_tokens.load(std::memory_order_relaxed))
+        size = static_cast<uint32_t>(load_be<int32_t>(prefix));  // a short (or empty) SASL token
       if (!size) {
         // Kafka closes the connection on an invalid size, before reading on.
         log()->warn("closing connection {} from {}: {} (size {}, limit {})", info_.id, info_.peer,
@@ -235,7 +309,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted &&
         ec != asio::error::connection_reset) {
-      log()->debug("connection {} from {}: read failed: {}", info_.id, info_.peer, ec.message());
+      log()->debug("connection {} from {}: read failed: {}", info_.id, info_.peer,
+                   tls_ && !tls_->session().error().empty() ? tls_->session().error() : ec.message());
     }
     reader_done_ = true;
     writer_wake_.cancel();
@@ -256,6 +331,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // back at 1 for the next size prefix. The kernel caps it at half the receive
   // buffer and reports readable anyway when the receive window closes.
   asio::awaitable<void> read_body(Frame& frame, boost::system::error_code& ec) {
+    // TLS: OpenSSL reads whole records, so the low-water mark (counted in
+    // plaintext bytes still missing) could ask for more than will come.
+    if (tls_) {
+      co_await tls_->read(frame.data(), frame.size(), ec);
+      co_return;
+    }
     size_t got = 0;
     while (got < frame.size()) {
       got += co_await socket_.async_read_some(asio::buffer(frame.data() + got, frame.size() - got),
@@ -305,10 +386,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (size_t i = 0; i < interleaved; ++i) {
       const Bytes& chunk = response.chunks[i];
       if (!chunk.empty()) {
-        co_await asio::async_write(socket_, asio::buffer(chunk),
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) co_return false;
-        g_written_bytes.fetch_add(chunk.size(), std::memory_order_relaxed);
+        if (tls_) {
+          const std::vector<asio::const_buffer> one{asio::buffer(chunk)};
+          co_await tls_->write(one, ec);
+          if (ec) co_return false;
+          g_tls_written_bytes.fetch_add(chunk.size(), std::memory_order_relaxed);
+        } else {
+          co_await asio::async_write(socket_, asio::buffer(chunk),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) co_return false;
+          g_written_bytes.fetch_add(chunk.size(), std::memory_order_relaxed);
+        }
       }
       if (!co_await send_file(response.files[i])) co_return false;
     }
@@ -319,7 +407,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       buffers.emplace_back(asio::buffer(response.chunks[i]));
       total += response.chunks[i].size();
     }
-    if (total > 0) {
+    if (total > 0 && tls_) {
+      co_await tls_->write(buffers, ec);
+      if (ec) co_return false;
+      g_tls_written_bytes.fetch_add(total, std::memory_order_relaxed);
+    } else if (total > 0) {
       co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return false;
       g_written_bytes.fetch_add(total, std::memory_order_relaxed);
@@ -329,6 +421,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<bool> send_file(const FileChunk& file) {
     if (file.length <= 0) co_return true;
+    if (tls_) co_return co_await send_file_tls(file);
     socket_.native_non_blocking(true);
     off_t offset = static_cast<off_t>(file.offset);
     int64_t left = file.length;
@@ -358,6 +451,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_return false;
     }
     co_return true;
+  }
+
+  // A file range on a TLS connection: kernel TLS when the kernel took the
+  // session's keys, else read + SSL_write; the listener's log says once which.
+  asio::awaitable<bool> send_file_tls(const FileChunk& file) {
+    TlsFileSend sent;
+    boost::system::error_code ec;
+    const bool ok = co_await tls_->send_file(file.fd, static_cast<off_t>(file.offset), file.length, sent, ec);
+    g_tls_sendfile_bytes.fetch_add(sent.ktls_bytes, std::memory_order_relaxed);
+    g_tls_sendfile_calls.fetch_add(sent.ktls_calls, std::memory_order_relaxed);
+    g_tls_copy_bytes.fetch_add(sent.copy_bytes, std::memory_order_relaxed);
+    if (sent.ktls_bytes > 0 && !listener_tls_->told_ktls.exchange(true)) {
+      log()->info("listener {}: record bytes leave by kernel TLS (SSL_sendfile, no copy)", info_.listener_name);
+    }
+    if (sent.copy_bytes > 0 && !listener_tls_->told_copy.exchange(true)) {
+      log()->info("listener {}: record bytes leave by read + SSL_write (the kernel did not take the TLS keys: "
+                  "no kTLS)", info_.listener_name);
+    }
+    if (!ok && !ec) {
+      log()->error("connection {} from {}: file {} ended early while sending a response; closing", info_.id,
+                   info_.peer, file.fd);
+    } else if (!ok && ec != asio::error::eof) {
+      log()->debug("connection {} from {}: sending a file range over TLS failed: {}", info_.id, info_.peer,
+                   tls_->session().error().empty() ? ec.message() : tls_->session().error());
+    }
+    co_return ok;
   }
 
   asio::awaitable<void> write_loop() {
@@ -406,6 +525,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   RequestHandler& handler_;
   std::shared_ptr<Lifeline> life_;
   std::function<void()> on_gone_;
+  std::shared_ptr<ListenerTls> listener_tls_;  // null: a plaintext listener
+  std::unique_ptr<TlsStream> tls_;              // set once the TLS handshake starts
   std::optional<HandlerStrand> handler_strand_;  // unset: handlers run on the reactor thread
   // Bytes of frames posted to the strand whose handle() has not returned;
   // written by the reader and the handler threads.
@@ -433,8 +554,9 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name,
-                                    int32_t unauthenticated_max_frame_bytes) {
+                                    int32_t unauthenticated_max_frame_bytes, std::shared_ptr<ListenerTls> tls) {
     asio::steady_timer slot_wait(acceptor.get_executor());
+    ListenerCounters* counters = options.listener_counters ? options.listener_counters(listener_name) : nullptr;
     for (;;) {
       // max.connections, as Kafka's acceptor applies it: at the limit no
       // connection is accepted (clients wait in the listen backlog) until one
@@ -489,7 +611,9 @@ struct Server::Impl {
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
       auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
-                                               [this, ip]() { release_slot(ip); }, handler_pool.get());
+                                               [this, ip, counters]() { release_slot(ip); if (counters) counters->gone(); },
+                                               handler_pool.get(), tls);
+      if (counters) counters->opened();
       {
         std::lock_guard lock(slots_mu);
         std::erase_if(live, [](const auto& w) { return w.first.expired(); });
@@ -552,6 +676,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::string> acceptor_names;
   std::vector<int32_t> acceptor_frame_limits;  // ListenerSpec::unauthenticated_max_frame_bytes
+  std::vector<std::shared_ptr<ListenerTls>> acceptor_tls;  // null: plaintext
   std::vector<std::thread> threads;
   std::atomic<uint64_t> connection_ids{0};
   size_t next_context = 0;  // touched only by accept loops on contexts[0]
@@ -602,6 +727,12 @@ std::vector<uint16_t> Server::listen(const std::vector<ListenerSpec>& listeners)
     impl_->acceptors.push_back(std::move(acceptor));
     impl_->acceptor_names.push_back(spec.name);
     impl_->acceptor_frame_limits.push_back(spec.unauthenticated_max_frame_bytes);
+    std::shared_ptr<ListenerTls> tls;
+    if (spec.tls) {
+      tls = std::make_shared<ListenerTls>();
+      tls->context = spec.tls;
+    }
+    impl_->acceptor_tls.push_back(std::move(tls));
   }
   return ports;
 }
@@ -613,9 +744,10 @@ void Server::start() {
     auto* acceptor = impl_->acceptors[i].get();
     std::string name = impl_->acceptor_names[i];
     const int32_t limit = impl_->acceptor_frame_limits[i];
+    auto tls = impl_->acceptor_tls[i];
     Impl* impl = impl_.get();
     asio::co_spawn(*impl_->contexts[0],
-                   [impl, acceptor, name, limit]() { return impl->accept_loop(*acceptor, name, limit); },
+                   [impl, acceptor, name, limit, tls]() { return impl->accept_loop(*acceptor, name, limit, tls); },
                    asio::detached);
   }
   for (auto& ctx : impl_->contexts) {
@@ -709,6 +841,10 @@ IoCounters io_counters() {
   c.written_bytes = g_written_bytes.load(std::memory_order_relaxed);
   c.sendfile_bytes = g_sendfile_bytes.load(std::memory_order_relaxed);
   c.sendfile_calls = g_sendfile_calls.load(std::memory_order_relaxed);
+  c.tls_written_bytes = g_tls_written_bytes.load(std::memory_order_relaxed);
+  c.tls_sendfile_bytes = g_tls_sendfile_bytes.load(std::memory_order_relaxed);
+  c.tls_sendfile_calls = g_tls_sendfile_calls.load(std::memory_order_relaxed);
+  c.tls_copy_bytes = g_tls_copy_bytes.load(std::memory_order_relaxed);
   return c;
 }
 

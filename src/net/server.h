@@ -19,6 +19,8 @@
 
 namespace keel::net {
 
+class TlsContext;
+
 // One request frame as read from the socket (size prefix stripped). Its
 // buffer is not zero-filled before the read fills it.
 using Frame = UninitBytes;
@@ -34,6 +36,9 @@ struct ConnectionState {
   // starts at the listener's ListenerSpec::unauthenticated_max_frame_bytes,
   // and the handler lifts it (sets 0) once the client has authenticated.
   std::atomic<int32_t> max_frame_bytes{0};
+  // Set by the handler while the client's frames are bare SASL tokens (after
+  // SaslHandshake v0): those may be shorter than a request header, even empty.
+  std::atomic<bool> bare_sasl_tokens{false};
   // What the handler keeps per connection beyond `auth` (a SASL exchange
   // under way, the authenticated principal). Touched only by the handler,
   // which sees a connection's requests one at a time.
@@ -51,6 +56,14 @@ struct ConnectionInfo {
   // to its own broker): it is the broker, so no ACL applies to it.
   bool in_process = false;
   uint16_t local_port = 0;
+  // A TLS connection (SSL, SASL_SSL listeners): the handshake is done before
+  // the first request is read.
+  bool tls = false;
+  // The name its client certificate's subject maps to through the listener's
+  // ssl.principal.mapping.rules ("CN=client-1,O=Example" by DEFAULT); empty
+  // without TLS or when the client sent no certificate. The principal is
+  // then User:<it> unless SASL authenticates someone else.
+  std::string tls_principal;
   std::shared_ptr<ConnectionState> state = std::make_shared<ConnectionState>();
 };
 
@@ -79,6 +92,25 @@ struct ListenerSpec {
   // Non-zero: frames larger than this are refused until the handler lifts the
   // limit for the connection (ConnectionState::max_frame_bytes).
   int32_t unauthenticated_max_frame_bytes = 0;
+  // Set: every connection starts with a TLS handshake (server role), made
+  // with the context's newest certificate (TlsContext::reload()).
+  std::shared_ptr<TlsContext> tls = nullptr;
+};
+
+// Connections of one listener as they come and go (Kafka's
+// socket-server-metrics connection-count, -creation-total, -close-total).
+struct ListenerCounters {
+  std::atomic<int64_t> open{0};
+  std::atomic<uint64_t> created{0};
+  std::atomic<uint64_t> closed{0};
+  void opened() {
+    created.fetch_add(1, std::memory_order_relaxed);
+    open.fetch_add(1, std::memory_order_relaxed);
+  }
+  void gone() {
+    closed.fetch_add(1, std::memory_order_relaxed);
+    open.fetch_sub(1, std::memory_order_relaxed);
+  }
 };
 
 struct ServerOptions {
@@ -91,15 +123,26 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
   int32_t max_connections = INT32_MAX;    // max.connections, over all listeners: at it, accepting waits
   int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip: past it, refused at accept
+  // Optional (metrics): the counters of a listener, by name, asked once per
+  // listener when accepting starts; the caller owns them and they outlive
+  // the server.
+  std::function<struct ListenerCounters*(const std::string& listener_name)> listener_counters;
 };
 
 // Bytes sent by all servers of this process, by the way they left: a gather
 // write(2) of buffers, or sendfile(2) from a file. Lets tests and metrics show
-// that record data takes the zero-copy path.
+// that record data takes the zero-copy path. On TLS connections (plaintext
+// bytes, before encryption): buffers through SSL_write, file bytes by kernel
+// TLS (SSL_sendfile: no copy into user space) or by the fallback, read +
+// SSL_write, when the kernel cannot take the keys.
 struct IoCounters {
   uint64_t written_bytes = 0;
   uint64_t sendfile_bytes = 0;
   uint64_t sendfile_calls = 0;
+  uint64_t tls_written_bytes = 0;
+  uint64_t tls_sendfile_bytes = 0;
+  uint64_t tls_sendfile_calls = 0;
+  uint64_t tls_copy_bytes = 0;
 };
 IoCounters io_counters();
 

@@ -4,6 +4,7 @@
 
 #include "config/config_def.h"
 #include "config/topic_config.h"
+#include "server/tls_listeners.h"
 
 namespace keel::server {
 
@@ -40,11 +41,15 @@ bool is_dynamic_broker_only(const std::string& key) {
 
 bool DynamicBrokerConfig::is_dynamic(const std::string& key) {
   const config::KeyDef* def = config::find_key(key);
-  return def && (!def->topic_name.empty() || is_dynamic_broker_only(key));
+  return (def && (!def->topic_name.empty() || is_dynamic_broker_only(key))) || TlsListeners::is_dynamic_key(key);
 }
 
 std::string DynamicBrokerConfig::check(const std::string& key, const std::string& value, bool* not_dynamic) {
   *not_dynamic = false;
+  // A TLS listener's key or trust store (server/tls_listeners.h): the broker
+  // reloads that listener when the value arrives; a store it cannot read is
+  // logged there and the old one stays.
+  if (TlsListeners::is_dynamic_key(key)) return "";
   const config::KeyDef* def = config::find_key(key);
   if (!def) {
     *not_dynamic = true;

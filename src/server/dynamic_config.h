@@ -5,7 +5,9 @@
 // a restart. The keys that may change this way are the broker's topic
 // defaults (log.retention.ms, log.segment.bytes, message.max.bytes,
 // compression.type, min.insync.replicas, ...): a change reaches every topic
-// that does not override the key. Thread-safe.
+// that does not override the key; and a TLS listener's key and trust store
+// (listener.name.<l>.ssl.keystore.location, ...: server/tls_listeners.h).
+// Thread-safe.
 
 #include <map>
 #include <mutex>

@@ -1,0 +1,524 @@
+// TLS on the listeners and the inter-broker client (net/tls.h): key stores
+// (PEM, PKCS12, JKS refused), reload, handshake failures that leave the
+// server serving, the client certificate's principal, and the two ways file
+// bytes leave a TLS connection. This kernel has no TLS ULP, so the copy path
+// runs for real and the kernel-TLS branch is driven through KtlsOps: a stand-in
+// "kernel" that encrypts the file range it is handed, in small pieces and
+// sometimes refusing (EAGAIN), so the branch's offset and retry bookkeeping is
+// what decides whether the bytes arrive intact.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "net/client.h"
+#include "net/server.h"
+#include "net/tls.h"
+
+namespace keel::net {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A test CA made with the openssl command: ca, server (SAN localhost,
+// 127.0.0.1), client-1 and client-2 (signed by ca), rogue (signed by another CA).
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/keel-tls-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=Test-CA "
+        "-keyout ca.key -out ca.pem");
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=Other-CA "
+        "-keyout other.key -out other.pem");
+    issue("server", "/CN=localhost/O=Keel", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+    issue("server2", "/CN=localhost/O=Renewed", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+    issue("client-1", "/CN=client-1/O=Keel", "ca", "");
+    issue("rogue", "/CN=rogue", "other", "");
+    run("openssl pkcs12 -export -in server.pem -inkey server.key -passout pass:secret -out server.p12");
+  }
+  ~Pki() { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  // PEM key store: key and certificate in one file.
+  std::string pem_store(const std::string& who) const {
+    const std::string out = path(who + "-store.pem");
+    run("cat " + who + ".key " + who + ".pem > " + out);
+    return out;
+  }
+
+  void run(const std::string& cmd) const {
+    const std::string full = "cd " + dir_ + " && (" + cmd + ") >/dev/null 2>&1";
+    if (std::system(full.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+  }
+
+ private:
+  void issue(const std::string& who, const std::string& subject, const std::string& ca, const std::string& san) {
+    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '" + subject + "' -keyout " + who +
+        ".key -out " + who + ".csr");
+    std::string ext;
+    if (!san.empty()) {
+      std::ofstream(path(who + ".ext")) << san << "\n";
+      ext = " -extfile " + who + ".ext";
+    }
+    run("openssl x509 -req -in " + who + ".csr -CA " + ca + ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -out " +
+        who + ".pem" + ext);
+  }
+
+  std::string dir_;
+};
+
+Pki& pki() {
+  static Pki p;
+  return p;
+}
+
+TlsSettings server_settings() {
+  TlsSettings s;
+  s.keystore_type = "PEM";
+  s.keystore_location = pki().pem_store("server");
+  s.truststore_type = "PEM";
+  s.truststore_location = pki().path("ca.pem");
+  return s;
+}
+
+std::string config_error(const TlsSettings& s, TlsRole role = TlsRole::kServer) {
+  try {
+    TlsContext ctx("test", s, role);
+  } catch (const TlsConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TlsContext, AJksKeyStoreIsRefusedWithTheKeytoolCommandThatConvertsIt) {
+  const std::string jks = pki().path("broker.jks");
+  std::ofstream(jks, std::ios::binary) << std::string("\xFE\xED\xFE\xED\x00\x00\x00\x02", 8) << "rest of a JKS store";
+  TlsSettings s = server_settings();
+  s.keystore_type = "JKS";
+  s.keystore_location = jks;
+  const std::string why = config_error(s);
+  EXPECT_NE(why.find("JKS"), std::string::npos) << why;
+  EXPECT_NE(why.find("keytool -importkeystore -srckeystore " + jks), std::string::npos) << why;
+  EXPECT_NE(why.find("-deststoretype PKCS12"), std::string::npos) << why;
+}
+
+TEST(TlsContext, APkcs12KeyStoreLoadsWithItsPasswordAndNotWithoutIt) {
+  TlsSettings s = server_settings();
+  s.keystore_type = "PKCS12";
+  s.keystore_location = pki().path("server.p12");
+  s.keystore_password = "secret";
+  TlsContext ctx("p12", s, TlsRole::kServer);
+  EXPECT_EQ(ctx.certificate_subject(), "O=Keel,CN=localhost");
+  // Kafka's default type JKS on a file that is PKCS12: read as PKCS12, as Java does.
+  s.keystore_type = "JKS";
+  EXPECT_EQ(config_error(s), "");
+  s.keystore_password = "wrong";
+  EXPECT_NE(config_error(s).find("ssl.keystore.password"), std::string::npos) << config_error(s);
+}
+
+TEST(TlsContext, BadSettingsNameTheKey) {
+  TlsSettings s = server_settings();
+  s.client_auth = "always";
+  EXPECT_NE(config_error(s).find("ssl.client.auth"), std::string::npos);
+  s = server_settings();
+  s.enabled_protocols = {"SSLv3"};
+  EXPECT_NE(config_error(s).find("ssl.enabled.protocols"), std::string::npos);
+  s = server_settings();
+  s.cipher_suites = {"TLS_NO_SUCH_SUITE_WITH_ROT13"};
+  EXPECT_NE(config_error(s).find("ssl.cipher.suites"), std::string::npos);
+  s = server_settings();
+  s.keystore_location.clear();
+  EXPECT_NE(config_error(s).find("no key store"), std::string::npos);
+  s = server_settings();
+  s.client_auth = "required";
+  s.truststore_location.clear();
+  EXPECT_NE(config_error(s).find("trust store"), std::string::npos);
+  s = server_settings();
+  s.cipher_suites = {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"};
+  EXPECT_EQ(config_error(s), "") << "IANA (Java) names are accepted";
+}
+
+TEST(TlsContext, ReloadInstallsTheNewCertificateAndKeepsTheOldOneWhenTheNewFileIsBad) {
+  const std::string store = pki().path("reload-store.pem");
+  fs::copy_file(pki().pem_store("server"), store, fs::copy_options::overwrite_existing);
+  TlsSettings s = server_settings();
+  s.keystore_location = store;
+  TlsContext ctx("reload", s, TlsRole::kServer);
+  EXPECT_EQ(ctx.certificate_subject(), "O=Keel,CN=localhost");
+  fs::copy_file(pki().pem_store("server2"), store, fs::copy_options::overwrite_existing);
+  EXPECT_EQ(ctx.reload(), "");
+  EXPECT_EQ(ctx.generation(), 1u);
+  EXPECT_EQ(ctx.certificate_subject(), "O=Renewed,CN=localhost");
+  std::ofstream(store) << "not a key store";
+  EXPECT_NE(ctx.reload(), "");
+  EXPECT_EQ(ctx.generation(), 1u);
+  EXPECT_EQ(ctx.certificate_subject(), "O=Renewed,CN=localhost");
+}
+
+// --- a TLS server and a blocking OpenSSL client ------------------------------------------------
+
+// Answers every request with: size, "HEAD", the file range, "TAIL"; records
+// the principal name of each connection.
+class FileHandler : public RequestHandler {
+ public:
+  FileHandler(std::shared_ptr<int> fd, int64_t offset, int64_t length)
+      : fd_(std::move(fd)), offset_(offset), length_(length) {}
+  void handle(const ConnectionInfo& conn, Frame, std::function<void(Response)> done) override {
+    {
+      std::lock_guard lock(mu_);
+      principals_.push_back(conn.tls ? conn.tls_principal : "(plaintext)");
+    }
+    Response r;
+    Bytes head(8);
+    store_be<int32_t>(head.data(), static_cast<int32_t>(4 + length_ + 4));
+    std::copy_n("HEAD", 4, head.begin() + 4);
+    r.chunks.push_back(std::move(head));
+    r.files.push_back({fd_, *fd_, offset_, length_});
+    r.chunks.push_back(Bytes{'T', 'A', 'I', 'L'});
+    done(std::move(r));
+  }
+  std::vector<std::string> principals() {
+    std::lock_guard lock(mu_);
+    return principals_;
+  }
+
+ private:
+  std::shared_ptr<int> fd_;
+  int64_t offset_;
+  int64_t length_;
+  std::mutex mu_;
+  std::vector<std::string> principals_;
+};
+
+struct DataFile {
+  Bytes data;
+  std::shared_ptr<int> fd;
+  explicit DataFile(size_t size) : data(size) {
+    char path[] = "/tmp/keel-tls-data-XXXXXX";
+    const int raw = ::mkstemp(path);
+    ::unlink(path);
+    std::mt19937 rng(7);
+    for (auto& b : data) b = static_cast<uint8_t>(rng());
+    EXPECT_EQ(::write(raw, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    fd = std::shared_ptr<int>(new int(raw), [](int* p) { ::close(*p); delete p; });
+  }
+};
+
+int connect_to(uint16_t port) {
+  int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval tv{10, 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return sock;
+}
+
+// A blocking client: handshake (with `who`'s certificate when not empty),
+// one request, the whole response; empty when the server refused.
+struct BlockingClient {
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  int sock = -1;
+  BlockingClient(uint16_t port, const std::string& who) {
+    ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, pki().path("ca.pem").c_str(), nullptr);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    if (!who.empty()) {
+      SSL_CTX_use_certificate_chain_file(ctx, pki().path(who + ".pem").c_str());
+      SSL_CTX_use_PrivateKey_file(ctx, pki().path(who + ".key").c_str(), SSL_FILETYPE_PEM);
+    }
+    sock = connect_to(port);
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, sock);
+    SSL_set1_host(ssl, "localhost");
+  }
+  ~BlockingClient() {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ::close(sock);
+  }
+  // The response (size prefix included), or empty when the connection failed.
+  Bytes exchange(size_t expected) {
+    if (SSL_connect(ssl) != 1) return {};
+    const uint8_t request[] = {0, 0, 0, 8, 0, 1, 0, 4, 0, 0, 0, 7};
+    if (SSL_write(ssl, request, sizeof request) != static_cast<int>(sizeof request)) return {};
+    Bytes got(expected);
+    size_t done = 0;
+    while (done < expected) {
+      const int n = SSL_read(ssl, got.data() + done, static_cast<int>(expected - done));
+      if (n <= 0) return {};
+      done += static_cast<size_t>(n);
+    }
+    return got;
+  }
+};
+
+ServerOptions one_thread() {
+  ServerOptions o;
+  o.threads = 1;
+  return o;
+}
+
+ListenerSpec ssl_spec() {
+  ListenerSpec spec;
+  spec.name = "SSL";
+  spec.host = "127.0.0.1";
+  return spec;
+}
+
+struct TlsServer {
+  FileHandler handler;
+  Server server;
+  uint16_t port = 0;
+  TlsServer(DataFile& file, int64_t offset, int64_t length, TlsSettings settings)
+      : handler(file.fd, offset, length), server(one_thread(), handler) {
+    ListenerSpec spec = ssl_spec();
+    spec.tls = std::make_shared<TlsContext>("listener SSL", std::move(settings), TlsRole::kServer);
+    port = server.listen({spec})[0];
+    server.start();
+  }
+  ~TlsServer() { server.stop(); }
+};
+
+void expect_file_response(const Bytes& got, const DataFile& file, int64_t offset, int64_t length) {
+  ASSERT_EQ(got.size(), static_cast<size_t>(8 + length + 4));
+  EXPECT_EQ(std::string(got.begin() + 4, got.begin() + 8), "HEAD");
+  EXPECT_TRUE(std::equal(got.begin() + 8, got.begin() + 8 + length, file.data.begin() + offset))
+      << "the file range arrived changed";
+  EXPECT_EQ(std::string(got.end() - 4, got.end()), "TAIL");
+}
+
+// One file response over TLS, checked byte for byte; the counters' growth.
+struct CounterDelta {
+  uint64_t copy, ktls, ktls_calls, written, plain_sendfile;
+};
+CounterDelta fetch_over_tls(DataFile& file, int64_t offset, int64_t length) {
+  TlsServer ts(file, offset, length, server_settings());
+  const IoCounters before = io_counters();
+  BlockingClient client(ts.port, "");
+  expect_file_response(client.exchange(static_cast<size_t>(8 + length + 4)), file, offset, length);
+  const IoCounters after = io_counters();
+  return {after.tls_copy_bytes - before.tls_copy_bytes, after.tls_sendfile_bytes - before.tls_sendfile_bytes,
+          after.tls_sendfile_calls - before.tls_sendfile_calls, after.tls_written_bytes - before.tls_written_bytes,
+          after.sendfile_bytes - before.sendfile_bytes};
+}
+
+TEST(TlsServer, WithoutKernelTlsFileBytesAreReadAndEncryptedAndCountedAsCopies) {
+  DataFile file(3 << 20);
+  const int64_t offset = 1001, length = (3 << 20) - 5000;
+  const CounterDelta d = fetch_over_tls(file, offset, length);
+  // This machine's kernel has no TLS ULP, so OpenSSL keeps the keys.
+  EXPECT_EQ(d.copy, static_cast<uint64_t>(length));
+  EXPECT_EQ(d.ktls, 0u);
+  EXPECT_EQ(d.written, 12u);
+  EXPECT_EQ(d.plain_sendfile, 0u) << "no plaintext sendfile on a TLS connection";
+}
+
+// The stand-in kernel: at most 3000 bytes a call, and every fourth call
+// "the socket is full". It encrypts with the session's own keys (SSL_write),
+// as the kernel would with the keys OpenSSL gave it.
+struct FakeKernel {
+  static inline std::mutex mu;
+  static inline std::vector<std::pair<off_t, size_t>> calls;
+  static inline int refusals = 0;
+  static bool enabled(SSL*) { return true; }
+  static ssize_t send(SSL* ssl, int fd, off_t offset, size_t length) {
+    std::lock_guard lock(mu);
+    if ((calls.size() + static_cast<size_t>(refusals)) % 4 == 3) {
+      ++refusals;
+      errno = EAGAIN;
+      return -1;
+    }
+    const size_t n = std::min<size_t>(length, 3000);
+    std::vector<uint8_t> buf(n);
+    if (::pread(fd, buf.data(), n, offset) != static_cast<ssize_t>(n)) return -1;
+    size_t put = 0;
+    if (SSL_write_ex(ssl, buf.data(), n, &put) != 1) {
+      errno = SSL_get_error(ssl, 0) == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+      return -1;
+    }
+    calls.emplace_back(offset, n);
+    return static_cast<ssize_t>(n);
+  }
+};
+
+TEST(TlsServer, WithKernelTlsFileBytesGoThroughSslSendfileInOrderAndAreCountedSo) {
+  static const KtlsOps kFake{&FakeKernel::enabled, &FakeKernel::send};
+  set_ktls_ops_for_testing(&kFake);
+  DataFile file(200000);
+  const int64_t offset = 777, length = 150001;
+  const CounterDelta d = fetch_over_tls(file, offset, length);
+  EXPECT_EQ(d.ktls, static_cast<uint64_t>(length));
+  EXPECT_EQ(d.ktls_calls, static_cast<uint64_t>((length + 2999) / 3000));
+  EXPECT_EQ(d.copy, 0u) << "the copy path was not taken";
+  set_ktls_ops_for_testing(nullptr);
+  std::lock_guard lock(FakeKernel::mu);
+  EXPECT_GT(FakeKernel::refusals, 0) << "the EAGAIN wait was exercised";
+  off_t next = offset;
+  for (const auto& [off, n] : FakeKernel::calls) {
+    EXPECT_EQ(off, next) << "each call continues where the last ended";
+    next = off + static_cast<off_t>(n);
+  }
+  EXPECT_EQ(next, offset + length);
+}
+
+TEST(TlsServer, RefusedHandshakesCloseThoseConnectionsAndTheServerServesTheNextClient) {
+  DataFile file(1000);
+  TlsSettings s = server_settings();
+  s.client_auth = "required";
+  s.principal_mapping_rules = "RULE:^O=Keel,CN=([^,]+)$/$1/L,DEFAULT";
+  TlsServer ts(file, 0, 1000, s);
+  {
+    BlockingClient rogue(ts.port, "rogue");  // signed by another CA
+    EXPECT_TRUE(rogue.exchange(1012).empty());
+  }
+  {
+    BlockingClient anonymous(ts.port, "");  // no certificate where one is required
+    EXPECT_TRUE(anonymous.exchange(1012).empty());
+  }
+  {
+    // Plaintext Kafka bytes on the TLS port: closed, nothing answered.
+    const int sock = connect_to(ts.port);
+    const uint8_t request[] = {0, 0, 0, 8, 0, 18, 0, 3, 0, 0, 0, 7};
+    ASSERT_EQ(::write(sock, request, sizeof request), static_cast<ssize_t>(sizeof request));
+    uint8_t buf[64];
+    ssize_t n;
+    while ((n = ::read(sock, buf, sizeof buf)) > 0) {
+      EXPECT_NE(buf[0], 0) << "a TLS alert at most, never a Kafka answer";
+    }
+    EXPECT_EQ(n, 0) << "closed";
+    ::close(sock);
+  }
+  BlockingClient good(ts.port, "client-1");
+  expect_file_response(good.exchange(1012), file, 0, 1000);
+  EXPECT_EQ(ts.handler.principals(), std::vector<std::string>{"client-1"})
+      << "the certificate's subject mapped by ssl.principal.mapping.rules";
+}
+
+TEST(TlsServer, RequestedClientAuthAcceptsAClientWithoutACertificate) {
+  DataFile file(100);
+  TlsSettings s = server_settings();
+  s.client_auth = "requested";
+  TlsServer ts(file, 0, 100, s);
+  BlockingClient anonymous(ts.port, "");
+  expect_file_response(anonymous.exchange(112), file, 0, 100);
+  BlockingClient rogue(ts.port, "rogue");
+  EXPECT_TRUE(rogue.exchange(112).empty()) << "a certificate that is sent must verify";
+  BlockingClient named(ts.port, "client-1");
+  expect_file_response(named.exchange(112), file, 0, 100);
+  EXPECT_EQ(ts.handler.principals(), (std::vector<std::string>{"", "O=Keel,CN=client-1"}));
+}
+
+TEST(TlsServer, AReloadedCertificateServesNewConnections) {
+  const std::string store = pki().path("listener-store.pem");
+  fs::copy_file(pki().pem_store("server"), store, fs::copy_options::overwrite_existing);
+  DataFile file(100);
+  TlsSettings s = server_settings();
+  s.keystore_location = store;
+  FileHandler handler(file.fd, 0, 100);
+  Server server(one_thread(), handler);
+  ListenerSpec spec = ssl_spec();
+  spec.tls = std::make_shared<TlsContext>("listener SSL", s, TlsRole::kServer);
+  const uint16_t port = server.listen({spec})[0];
+  server.start();
+  auto peer_org = [&](BlockingClient& c) {
+    EXPECT_EQ(c.exchange(112).size(), 112u);
+    X509* cert = SSL_get0_peer_certificate(c.ssl);
+    char buf[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, buf, sizeof buf);
+    return std::string(buf);
+  };
+  BlockingClient before(port, "");
+  EXPECT_EQ(peer_org(before), "Keel");
+  fs::copy_file(pki().pem_store("server2"), store, fs::copy_options::overwrite_existing);
+  ASSERT_EQ(spec.tls->reload(), "");
+  BlockingClient after(port, "");
+  EXPECT_EQ(peer_org(after), "Renewed");
+  server.stop();
+}
+
+// --- the inter-broker client ---------------------------------------------------------------------
+
+class Echo : public RequestHandler {
+ public:
+  void handle(const ConnectionInfo&, Frame frame, std::function<void(Response)> done) override {
+    Response r;
+    Bytes out(4 + frame.size());
+    store_be<int32_t>(out.data(), static_cast<int32_t>(frame.size()));
+    std::copy(frame.begin(), frame.end(), out.begin() + 4);
+    r.chunks.push_back(std::move(out));
+    done(std::move(r));
+  }
+};
+
+Result<Bytes> round_trip(uint16_t port, const std::string& host, std::shared_ptr<TlsContext> tls) {
+  ClientRuntime runtime("tls-client");
+  ClientOptions o;
+  o.host = host;
+  o.port = port;
+  o.tls = std::move(tls);
+  o.connect_timeout_ms = 5000;
+  Client client(runtime, o);
+  std::promise<Result<Bytes>> p;
+  Bytes frame = {0, 0, 0, 42, 'p', 'i', 'n', 'g'};
+  client.send(frame, 42, [&](Result<Bytes> r) { p.set_value(std::move(r)); });
+  return p.get_future().get();
+}
+
+TEST(TlsClient, TalksToATlsListenerWithItsCertificateAndChecksTheHostName) {
+  Echo echo;
+  Server server(one_thread(), echo);
+  TlsSettings ss = server_settings();
+  ss.client_auth = "required";
+  ListenerSpec spec = ssl_spec();
+  spec.host = "0.0.0.0";  // 127.0.0.2 too
+  spec.tls = std::make_shared<TlsContext>("listener SSL", ss, TlsRole::kServer);
+  const uint16_t port = server.listen({spec})[0];
+  server.start();
+
+  TlsSettings cs;
+  cs.keystore_type = "PEM";
+  cs.keystore_location = pki().pem_store("client-1");
+  cs.truststore_type = "PEM";
+  cs.truststore_location = pki().path("ca.pem");
+  auto client_tls = std::make_shared<TlsContext>("inter-broker client", cs, TlsRole::kClient);
+  auto ok = round_trip(port, "localhost", client_tls);
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(std::string(ok->begin() + 4, ok->end()), "ping");
+  EXPECT_TRUE(round_trip(port, "127.0.0.1", client_tls)) << "the IP SAN matches";
+
+  // 127.0.0.2 reaches the same listener but is not in the certificate.
+  auto wrong = round_trip(port, "127.0.0.2", client_tls);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error(), make_error_code(ClientErrc::kConnectFailed)) << "the handshake, not the connect, failed";
+  cs.endpoint_identification_algorithm = "";
+  EXPECT_TRUE(round_trip(port, "127.0.0.2", std::make_shared<TlsContext>("no host check", cs, TlsRole::kClient)));
+
+  // A client whose certificate the listener does not trust fails to connect.
+  cs.keystore_location = pki().pem_store("rogue");
+  auto refused = round_trip(port, "localhost", std::make_shared<TlsContext>("rogue", cs, TlsRole::kClient));
+  EXPECT_FALSE(refused);
+  server.stop();
+}
+
+}  // namespace
+}  // namespace keel::net
