@@ -76,6 +76,7 @@ class CoordCategory : public std::error_category {
       case CoordErrc::kConnectionLoss: return "connection to the store lost";
       case CoordErrc::kStorage: return "cannot persist the store";
       case CoordErrc::kCorrupt: return "persisted store is corrupt";
+      case CoordErrc::kNoAuth: return "not authorized by the node's ZooKeeper ACL";
     }
     return "unknown coordination error";
   }

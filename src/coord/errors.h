@@ -17,6 +17,7 @@ enum class CoordErrc {
   kConnectionLoss,    // the backend cannot be reached (ZooKeeper)
   kStorage,           // the embedded store could not persist
   kCorrupt,           // the persisted state failed its checksum
+  kNoAuth,            // the node's ZooKeeper ACL refuses this client (zookeeper.set.acl)
 };
 
 const std::error_category& coord_category();

@@ -26,6 +26,23 @@ const std::vector<std::string>& persistent_paths() {
       "/config/brokers", "/config/ips"};
   return kPaths;
 }
+
+ZkAclKind zk_acl_kind(std::string_view path) {
+  if (path == "/consumers") return ZkAclKind::kOpen;
+  for (std::string_view root : {"/config/users", "/config/brokers", "/delegation_token/tokens"}) {
+    if (path.starts_with(root)) return ZkAclKind::kBrokersOnly;
+  }
+  return ZkAclKind::kBrokersWriteWorldRead;
+}
+
+const std::vector<std::string>& secure_roots() {
+  static const std::vector<std::string> kRoots = {
+      "/admin", "/brokers", "/cluster", "/config", "/controller", "/controller_epoch",
+      "/isr_change_notification", "/latest_producer_id_block", "/log_dir_event_notification",
+      "/delegation_token", "/feature", "/kafka-acl", "/kafka-acl-changes", "/kafka-acl-extended",
+      "/kafka-acl-extended-changes"};
+  return kRoots;
+}
 }  // namespace paths
 
 namespace {

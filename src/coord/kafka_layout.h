@@ -44,6 +44,19 @@ std::string broker_config(const std::string& broker);            // /config/brok
 std::string delete_topic(const std::string& topic);              // /admin/delete_topics/<t>
 // The persistent paths a broker makes sure exist at start-up (the list in the layout doc).
 const std::vector<std::string>& persistent_paths();
+
+// ZooKeeper ACLs under zookeeper.set.acl, Kafka's rule (ZkData.defaultAcls):
+// every node all rights for the brokers' identity and read for everybody,
+// except the old consumers' /consumers (open to all) and the nodes under
+// Kafka's sensitive roots (/config/users: SCRAM salts and keys,
+// /config/brokers: broker passwords, /delegation_token/tokens), which
+// nobody else may even read. Kafka compares by string prefix; so does this.
+enum class ZkAclKind { kOpen, kBrokersWriteWorldRead, kBrokersOnly };
+ZkAclKind zk_acl_kind(std::string_view path);
+// The top-level nodes Kafka secures (ZkData.SecureRootPaths and
+// SensitiveRootPaths, the ACL store's roots included): what a broker walks
+// to secure nodes created before zookeeper.set.acl was turned on.
+const std::vector<std::string>& secure_roots();
 }  // namespace paths
 
 // --- payloads ----------------------------------------------------------------

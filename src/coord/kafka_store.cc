@@ -337,6 +337,9 @@ Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::
     if (is(node.error(), CoordErrc::kNoNode)) return std::map<std::string, std::string>{};
     return node.error();
   }
+  // A parent made on the way to /config/users/<u>/clients/<c> holds no data:
+  // no config, as Kafka reads it.
+  if (node->data.empty()) return std::map<std::string, std::string>{};
   return decode_entity_config(ByteView(node->data));
 }
 
@@ -356,7 +359,8 @@ Result<void> KafkaStore::set_entity_config(const std::string& type, const std::s
   auto set = store_.set(path, view(data));
   if (!set) {
     if (!is(set.error(), CoordErrc::kNoNode)) return set.error();
-    if (auto r = create_recursive(store_, "/config/" + type); !r) return r;
+    // A (user, client id) entity's parents (/config/users/<u>/clients) may be missing too.
+    if (auto r = create_recursive(store_, path.substr(0, path.rfind('/'))); !r) return r;
     auto c = store_.create(path, view(data), CreateMode::kPersistent);
     if (!c) return c.error();
   }

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "common/log.h"
+#include "coord/kafka_layout.h"
 
 namespace keel::coord {
 namespace {
@@ -26,6 +27,9 @@ std::error_code from_zk(int rc) {
     case ZNOTEMPTY: return CoordErrc::kNotEmpty;
     case ZBADARGUMENTS: return CoordErrc::kInvalidPath;
     case ZNOCHILDRENFOREPHEMERALS: return CoordErrc::kEphemeralParent;
+    case ZNOAUTH:
+    case ZAUTHFAILED:
+    case ZINVALIDACL: return CoordErrc::kNoAuth;
     case ZSESSIONEXPIRED:
     case ZINVALIDSTATE: return CoordErrc::kSessionExpired;
     default: return CoordErrc::kConnectionLoss;
@@ -53,6 +57,36 @@ int zk_flags(CreateMode mode) {
     case CreateMode::kEphemeralSequential: return ZOO_EPHEMERAL | ZOO_SEQUENCE;
   }
   return 0;
+}
+
+// The ACL a node is created with. Without zookeeper.set.acl everything is
+// open, as in Kafka; with it, Kafka's rule (paths::zk_acl_kind). "auth" in
+// ZOO_AUTH_IDS stands for every identity this session has authenticated as:
+// ZooKeeper writes the digest identity into the node's ACL.
+const ACL_vector* acl_for(bool set_acl, std::string_view path) {
+  static ACL brokers_write_world_read[2] = {{ZOO_PERM_ALL, ZOO_AUTH_IDS},
+                                            {ZOO_PERM_READ, ZOO_ANYONE_ID_UNSAFE}};
+  static ACL_vector kBrokersWriteWorldRead{2, brokers_write_world_read};
+  if (!set_acl) return &ZOO_OPEN_ACL_UNSAFE;
+  switch (paths::zk_acl_kind(path)) {
+    case paths::ZkAclKind::kOpen: return &ZOO_OPEN_ACL_UNSAFE;
+    case paths::ZkAclKind::kBrokersOnly: return &ZOO_CREATOR_ALL_ACL;
+    case paths::ZkAclKind::kBrokersWriteWorldRead: return &kBrokersWriteWorldRead;
+  }
+  return &ZOO_CREATOR_ALL_ACL;
+}
+
+// A node's ACL is more open than its kind allows: world may do more than
+// read, or may read where nobody else should.
+bool more_open_than(const ACL_vector& acl, paths::ZkAclKind kind) {
+  if (kind == paths::ZkAclKind::kOpen) return false;
+  for (int i = 0; i < acl.count; ++i) {
+    const ACL& a = acl.data[i];
+    if (std::strcmp(a.id.scheme, "world") != 0) continue;
+    if ((a.perms & ~ZOO_PERM_READ) != 0) return true;
+    if (kind == paths::ZkAclKind::kBrokersOnly && a.perms != 0) return true;
+  }
+  return false;
 }
 
 // Watches are handed to the C client as an integer id, never as a pointer:
@@ -108,6 +142,7 @@ void node_watcher(zhandle_t*, int type, int /*state*/, const char* path, void* c
 
 struct ZooKeeperStore::Impl {
   std::string connect_string;
+  Security security;
   int session_timeout_ms = 18000;
   std::chrono::milliseconds connect_timeout{18000};
 
@@ -160,6 +195,57 @@ struct ZooKeeperStore::Impl {
       return CoordErrc::kConnectionLoss;
     }
     log()->info("ZooKeeper session 0x{:x} with {}", zoo_client_id(zh)->client_id, connect_string);
+    if (!security.digest.empty()) {
+      lock.unlock();
+      return authenticate();
+    }
+    return {};
+  }
+
+  // Adds the digest identity to the session and waits for ZooKeeper's
+  // answer. ZooKeeper takes any user:password (the identity is its hash), so
+  // a wrong password shows only later, as kNoAuth on the cluster's nodes:
+  // see check_write_access. The password is never logged.
+  Result<void> authenticate() {
+    struct Answer {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::optional<int> rc;
+    };
+    auto answer = std::make_shared<Answer>();
+    // The completion may run after a timeout here: it holds its own reference.
+    auto* ctx = new std::shared_ptr<Answer>(answer);
+    const auto completion = [](int rc, const void* data) {
+      auto* held = static_cast<std::shared_ptr<Answer>*>(const_cast<void*>(data));
+      {
+        std::lock_guard l((*held)->mu);
+        (*held)->rc = rc;
+      }
+      (*held)->cv.notify_all();
+      delete held;
+    };
+    zhandle_t* h = handle();
+    const int rc = h ? zoo_add_auth(h, "digest", security.digest.data(),
+                                    static_cast<int>(security.digest.size()), completion, ctx)
+                     : ZINVALIDSTATE;
+    if (rc != ZOK) {
+      delete ctx;
+      log()->error("cannot authenticate to ZooKeeper at {}: {}", connect_string, zerror(rc));
+      return from_zk(rc);
+    }
+    std::unique_lock l(answer->mu);
+    if (!answer->cv.wait_for(l, connect_timeout, [&] { return answer->rc.has_value(); })) {
+      log()->error("ZooKeeper at {} did not answer the digest authentication within {} ms", connect_string,
+                   connect_timeout.count());
+      return CoordErrc::kConnectionLoss;
+    }
+    if (*answer->rc != ZOK) {
+      log()->error("ZooKeeper at {} refused the digest authentication: {}", connect_string, zerror(*answer->rc));
+      return CoordErrc::kNoAuth;
+    }
+    const std::string user = security.digest.substr(0, security.digest.find(':'));
+    log()->info("authenticated to ZooKeeper as digest user '{}'{}", user,
+                security.set_acl ? "; creating nodes with Kafka's ACLs (zookeeper.set.acl)" : "");
     return {};
   }
 
@@ -204,13 +290,14 @@ ZooKeeperStore::~ZooKeeperStore() { impl_->close(); }
 
 Result<std::unique_ptr<ZooKeeperStore>> ZooKeeperStore::connect(
     const std::string& connect_string, std::chrono::milliseconds session_timeout,
-    std::chrono::milliseconds connect_timeout) {
+    std::chrono::milliseconds connect_timeout, Security security) {
   static std::once_flag quiet;
   std::call_once(quiet, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
   auto impl = std::make_unique<Impl>();
   impl->connect_string = connect_string;
   impl->session_timeout_ms = static_cast<int>(session_timeout.count());
   impl->connect_timeout = connect_timeout;
+  impl->security = std::move(security);
   if (auto res = impl->open(); !res) return res.error();
   return std::unique_ptr<ZooKeeperStore>(new ZooKeeperStore(std::move(impl)));
 }
@@ -244,7 +331,7 @@ Result<std::string> ZooKeeperStore::create(const std::string& path, ByteView dat
   if (!zh) return CoordErrc::kSessionExpired;
   std::string created(path.size() + 16, '\0');
   const int rc = zoo_create(zh, path.c_str(), reinterpret_cast<const char*>(data.data()),
-                            static_cast<int>(data.size()), &ZOO_OPEN_ACL_UNSAFE, zk_flags(mode),
+                            static_cast<int>(data.size()), acl_for(impl_->security.set_acl, path), zk_flags(mode),
                             created.data(), static_cast<int>(created.size()));
   if (rc != ZOK) return from_zk(rc);
   created.resize(std::strlen(created.c_str()));
@@ -346,7 +433,7 @@ Result<std::vector<OpResult>> ZooKeeperStore::multi(std::span<const Op> ops) {
       case Op::Kind::kCreate:
         paths[i].assign(op.path.size() + 16, '\0');
         zoo_create_op_init(&zops[i], op.path.c_str(), reinterpret_cast<const char*>(op.data.data()),
-                           static_cast<int>(op.data.size()), &ZOO_OPEN_ACL_UNSAFE,
+                           static_cast<int>(op.data.size()), acl_for(impl_->security.set_acl, op.path),
                            zk_flags(op.mode), paths[i].data(), static_cast<int>(paths[i].size()));
         break;
       case Op::Kind::kDelete:
@@ -379,6 +466,54 @@ Result<std::vector<OpResult>> ZooKeeperStore::multi(std::span<const Op> ops) {
     if (ops[i].kind == Op::Kind::kSetData) out[i].stat = from_zk(stats[i]);
   }
   return out;
+}
+
+Result<size_t> ZooKeeperStore::secure(const std::string& path, bool recursive) {
+  zhandle_t* zh = impl_->connected_handle();
+  if (!zh) return CoordErrc::kSessionExpired;
+  size_t changed = 0;
+  ACL_vector acl{};
+  ::Stat stat{};
+  int rc = zoo_get_acl(zh, path.c_str(), &acl, &stat);
+  if (rc == ZNONODE) return changed;
+  if (rc != ZOK) return from_zk(rc);
+  const paths::ZkAclKind kind = paths::zk_acl_kind(path);
+  const bool open = more_open_than(acl, kind);
+  deallocate_ACL_vector(&acl);
+  if (open) {
+    rc = zoo_set_acl(zh, path.c_str(), -1, acl_for(true, path));
+    if (rc == ZNONODE) return changed;
+    if (rc != ZOK) {
+      log()->error("cannot set the ACL of ZooKeeper node {}: {}", path, zerror(rc));
+      return from_zk(rc);
+    }
+    ++changed;
+  }
+  if (!recursive) return changed;
+  String_vector names{};
+  rc = zoo_get_children(zh, path.c_str(), 0, &names);
+  if (rc == ZNONODE) return changed;
+  if (rc != ZOK) return from_zk(rc);
+  std::vector<std::string> children;
+  for (int i = 0; i < names.count; ++i) children.emplace_back(names.data[i]);
+  deallocate_String_vector(&names);
+  for (const auto& child : children) {
+    auto n = secure(path == "/" ? "/" + child : path + "/" + child, true);
+    if (!n) return n.error();
+    changed += *n;
+  }
+  return changed;
+}
+
+Result<void> ZooKeeperStore::check_write_access(const std::string& path) {
+  zhandle_t* zh = impl_->connected_handle();
+  if (!zh) return CoordErrc::kSessionExpired;
+  // No node has this version in practice; ZooKeeper checks the ACL before
+  // the version, so the answer is NoAuth or BadVersion and nothing changes.
+  constexpr int kImpossibleVersion = 0x7ffffff0;
+  const int rc = zoo_set(zh, path.c_str(), nullptr, -1, kImpossibleVersion);
+  if (rc == ZBADVERSION || rc == ZNONODE || rc == ZOK) return {};
+  return from_zk(rc);
 }
 
 }  // namespace keel::coord

@@ -24,16 +24,28 @@
 
 namespace keel::coord {
 
+// Who a ZooKeeperStore is to ZooKeeper and what it does to the nodes it
+// makes. Debian's C client has neither SASL nor TLS, so the identity is the
+// digest scheme's: ZooKeeper names it digest:<user>:base64(sha1(user:password)).
+struct ZooKeeperSecurity {
+  std::string digest;    // "user:password" for zoo_add_auth("digest"); empty = anonymous
+  bool set_acl = false;  // zookeeper.set.acl: create with Kafka's ACLs (paths::zk_acl_kind)
+};
+
 class ZooKeeperStore : public CoordinationStore {
  public:
   enum class SessionEvent { kConnected, kDisconnected, kExpired };
   using SessionListener = std::function<void(SessionEvent)>;
 
-  // Connects and waits up to `connect_timeout` for a session. The session
-  // timeout is zookeeper.session.timeout.ms.
+  using Security = ZooKeeperSecurity;
+
+  // Connects and waits up to `connect_timeout` for a session (and, with a
+  // digest, for ZooKeeper to take it). The session timeout is
+  // zookeeper.session.timeout.ms.
   static Result<std::unique_ptr<ZooKeeperStore>> connect(const std::string& connect_string,
                                                          std::chrono::milliseconds session_timeout,
-                                                         std::chrono::milliseconds connect_timeout);
+                                                         std::chrono::milliseconds connect_timeout,
+                                                         Security security = {});
   ~ZooKeeperStore() override;
 
   Result<std::string> create(const std::string& path, ByteView data, CreateMode mode) override;
@@ -51,6 +63,18 @@ class ZooKeeperStore : public CoordinationStore {
   // From now on requests no longer wait for a lost connection to come back
   // (those waiting stop waiting): the owner is shutting down.
   void stop_waiting();
+
+  // Gives `path` (and, when `recursive`, every node below it) the ACL
+  // zookeeper.set.acl would have created it with, where its current ACL is
+  // more open than that: write rights for world, or read rights for world on
+  // a sensitive node. Nodes already as strict, or stricter, are left alone.
+  // Returns how many nodes changed; kNoAuth when ZooKeeper refuses (the node
+  // belongs to another identity). Needs set_acl.
+  Result<size_t> secure(const std::string& path, bool recursive);
+  // Whether this client may write `path`, without changing it (a set with a
+  // version that cannot match: ZooKeeper checks the ACL first). Ok when it
+  // may or the node is absent; kNoAuth when its ACL refuses this identity.
+  Result<void> check_write_access(const std::string& path);
 
   struct Impl;
 

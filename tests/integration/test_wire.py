@@ -20,6 +20,8 @@ SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
           8: (0, 9), 9: (0, 9), 10: (0, 6), 11: (0, 9), 12: (0, 4), 13: (0, 5), 14: (0, 5), 15: (0, 5), 16: (0, 5),
           # SaslHandshake and SaslAuthenticate (PLAIN, SCRAM), KIP-554's SCRAM user APIs (docs/security.md)
           17: (0, 1), 36: (0, 2), 50: (0, 0), 51: (0, 0),
+          # DescribeClientQuotas and AlterClientQuotas (KIP-546)
+          48: (0, 1), 49: (0, 1),
           # DescribeAcls, CreateAcls, DeleteAcls (docs/security.md)
           29: (0, 3), 30: (0, 3), 31: (0, 3),
           18: (0, 3), 19: (0, 7), 20: (0, 6), 21: (0, 2), 22: (0, 5),

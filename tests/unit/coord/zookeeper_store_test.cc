@@ -4,6 +4,8 @@
 
 #include "coord/zookeeper_store.h"
 
+#include "coord/zookeeper_security.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -183,6 +185,75 @@ TEST_F(ZooKeeperStoreTest, ConnectingToNothingFailsWithinTheTimeout) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error(), make_error_code(CoordErrc::kConnectionLoss));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+TEST_F(ZooKeeperStoreTest, SetAclLocksOutOtherIdentitiesAndHidesCredentials) {
+  const std::string where = "127.0.0.1:" + std::to_string(port_);
+  auto broker = ZooKeeperStore::connect(where, 6000ms, 30000ms, {"keel:secret", true});
+  ASSERT_TRUE(broker.ok()) << broker.error().message();
+  auto& s = **broker;
+  ASSERT_TRUE(create_recursive(s, "/config/users").ok());
+  ASSERT_TRUE(s.create("/config/users/alice", ByteView(b("salt")), CreateMode::kPersistent).ok());
+  ASSERT_TRUE(create_recursive(s, "/brokers/topics").ok());
+  ASSERT_TRUE(s.multi(std::vector<Op>{Op::create("/brokers/topics/t", b("{}"))}).ok());
+  ASSERT_TRUE(s.create("/consumers", {}, CreateMode::kPersistent).ok());
+  EXPECT_TRUE(s.check_write_access("/brokers/topics/t").ok());
+
+  auto& anon = *store_;  // no credentials
+  const auto no_auth = make_error_code(CoordErrc::kNoAuth);
+  EXPECT_TRUE(anon.get("/brokers/topics/t").ok());  // world may read metadata
+  EXPECT_EQ(anon.get("/config/users/alice").error(), no_auth);
+  EXPECT_EQ(anon.children("/config/users").error(), no_auth);
+  EXPECT_EQ(anon.set("/brokers/topics/t", ByteView(b("x"))).error(), no_auth);
+  EXPECT_EQ(anon.create("/brokers/topics/u", {}, CreateMode::kPersistent).error(), no_auth);
+  EXPECT_EQ(anon.remove("/brokers/topics/t").error(), no_auth);
+  EXPECT_EQ(anon.check_write_access("/brokers/topics/t").error(), no_auth);
+  EXPECT_TRUE(anon.create("/consumers/c", {}, CreateMode::kPersistent).ok());  // open, as in Kafka
+
+  auto wrong = ZooKeeperStore::connect(where, 6000ms, 30000ms, {"keel:wrong", false});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ((*wrong)->check_write_access("/brokers/topics/t").error(), no_auth);
+  EXPECT_EQ((*wrong)->get("/config/users/alice").error(), no_auth);
+}
+
+TEST_F(ZooKeeperStoreTest, SecureGivesOpenNodesKafkasAclAndLeavesOthers) {
+  const std::string where = "127.0.0.1:" + std::to_string(port_);
+  ASSERT_TRUE(create_recursive(*store_, "/config/users/alice").ok());  // open: made without the flag
+  ASSERT_TRUE(create_recursive(*store_, "/brokers/ids").ok());
+  auto broker = ZooKeeperStore::connect(where, 6000ms, 30000ms, {"keel:secret", true});
+  ASSERT_TRUE(broker.ok());
+  auto n = (*broker)->secure("/config", true);
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(*n, 3u);  // /config, /config/users, /config/users/alice
+  EXPECT_EQ(*(*broker)->secure("/config", true), 0u);  // already secure
+  EXPECT_EQ(store_->get("/config/users/alice").error(), make_error_code(CoordErrc::kNoAuth));
+  EXPECT_TRUE(store_->get("/config").ok());
+  EXPECT_TRUE(store_->set("/brokers/ids", {}).ok());  // not walked: still open
+  EXPECT_EQ(*(*broker)->secure("/missing", true), 0u);
+  // Another identity cannot take the nodes over.
+  auto other = ZooKeeperStore::connect(where, 6000ms, 30000ms, {"other:pw", true});
+  ASSERT_TRUE(other.ok());
+  // It may not even read the ACL of a credentials node.
+  EXPECT_EQ((*other)->secure("/config", true).error(), make_error_code(CoordErrc::kNoAuth));
+  EXPECT_EQ((*other)->set("/config", {}).error(), make_error_code(CoordErrc::kNoAuth));
+}
+
+TEST(DigestCredentials, OneUserPasswordLine) {
+  auto c = parse_digest_credentials("# brokers' identity\n\nkeel:pa:ss\r\n");
+  EXPECT_EQ(c.user, "keel");
+  EXPECT_EQ(c.password, "pa:ss");
+  EXPECT_EQ(c.auth(), "keel:pa:ss");
+  EXPECT_THROW(parse_digest_credentials(""), std::invalid_argument);
+  EXPECT_THROW(parse_digest_credentials("# only a comment\n"), std::invalid_argument);
+  EXPECT_THROW(parse_digest_credentials("nocolon\n"), std::invalid_argument);
+  EXPECT_THROW(parse_digest_credentials(":pw\n"), std::invalid_argument);
+  EXPECT_THROW(parse_digest_credentials("user:\n"), std::invalid_argument);
+  EXPECT_THROW(parse_digest_credentials("a:b\nc:d\n"), std::invalid_argument);
+  try {
+    parse_digest_credentials("secretvalue");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("secretvalue"), std::string::npos);
+  }
 }
 
 }  // namespace
