@@ -47,6 +47,7 @@
 #include "protocol/legacy_records.h"
 #include "protocol/record_batch.h"
 #include "server/authorization.h"
+#include "server/broker_metrics.h"
 #include "server/handlers.h"
 #include "server/leader_hint.h"
 
@@ -108,6 +109,7 @@ struct FetchState {
   // refused, a consumer the topics it may not READ.
   bool follower_refused = false;
   std::set<std::string> unreadable_topics;
+  const Services* services = nullptr;  // for the topics' meters (broker_metrics.h)
 };
 
 struct PartitionOutcome {
@@ -298,6 +300,15 @@ void add_current_leader(const FetchState& st, const cluster::ClusterSnapshot& sn
   add_node_endpoint(response.node_endpoints, hint);
 }
 
+// BrokerTopicMetrics: every partition answered counts as a fetch request of
+// its topic; bytes out are what consumers get (Kafka counts a follower's as
+// replication bytes instead).
+void count_fetched(TopicMeters& m, const FetchResponse::PartitionData& p, bool follower) {
+  m.total_fetch_requests->inc();
+  if (p.error_code != 0) m.failed_fetch_requests->inc();
+  if (!follower && p.records) m.bytes_out->inc(p.records->size());
+}
+
 void send(FetchState& st, FetchOutcome& out) {
   const auto& parts = st.context.partitions;
   std::vector<bool> include(parts.size(), true);
@@ -324,6 +335,7 @@ void send(FetchState& st, FetchOutcome& out) {
       rt.topic_id = key.topic_id;
     }
     auto& po = out.partitions[i];
+    count_fetched(topic_meters(*st.services, key.topic), po.data, st.replica_id >= 0);
     if (!po.files.empty()) {
       po.data.records = protocol::Records::external(po.data.records->size(), static_cast<uint32_t>(files.size()));
       files.push_back(std::move(po.files));
@@ -403,6 +415,7 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
       version, replica_id, version >= 11 ? req.rack_id : std::string(), ctx.connection.listener_name, req.min_bytes, version >= 3 ? req.max_bytes : INT32_MAX,
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
+  st->services = &ctx.services;
   RequestAuthorization auth(ctx);
   if (replica_id >= 0) {
     st->follower_refused = !auth.allows_cluster(security::AclOperation::kClusterAction);

@@ -15,6 +15,7 @@
 #include "protocol/generated/produce_response.h"
 #include "protocol/record_batch.h"
 #include "server/authorization.h"
+#include "server/broker_metrics.h"
 #include "server/handlers.h"
 #include "server/leader_hint.h"
 
@@ -136,12 +137,15 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
     auto& rt = resp.responses.emplace_back();
     rt.name = topic.name;
     const bool topic_writable = auth.allows_topic(security::AclOperation::kWrite, topic.name);
+    TopicMeters& meters = topic_meters(ctx.services, topic.name);
     rt.partition_responses.reserve(topic.partition_data.size());
     for (auto& pd : topic.partition_data) {
       auto& rp = rt.partition_responses.emplace_back();
       rp.index = pd.index;
       rp.base_offset = -1;
+      meters.total_produce_requests->inc();
       auto fail = [&](ErrorCode code, std::string message = {}) {
+        meters.failed_produce_requests->inc();
         rp.error_code = static_cast<int16_t>(code);
         if (!message.empty()) rp.error_message = std::move(message);
         any_error = true;
@@ -227,6 +231,8 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         fail(appended.error, appended.message);
         continue;
       }
+      meters.messages_in->inc(static_cast<uint64_t>(records.record_count));
+      meters.bytes_in->inc(records.records.size());
       rp.base_offset = appended.base_offset;
       rp.log_append_time_ms = appended.log_append_time;
       rp.log_start_offset = appended.log_start_offset;

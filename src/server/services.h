@@ -28,6 +28,8 @@ class GroupCoordinator;
 
 namespace keel::server {
 
+class BrokerMetrics;
+class ClientQuotaManager;
 class DynamicBrokerConfig;
 struct SaslCredentials;
 
@@ -49,6 +51,11 @@ struct Services {
   // the ACL APIs write. Both null when no authorizer is configured.
   security::AclAuthorizer* authorizer = nullptr;
   coord::AclStore* acl_store = nullptr;
+  // Client quotas (server/client_quotas.h): the admin APIs and the cache
+  // throttling reads; null: the quota APIs answer UNKNOWN_SERVER_ERROR.
+  ClientQuotaManager* quotas = nullptr;
+  // Kafka's broker metrics (server/broker_metrics.h); null in handler tests.
+  BrokerMetrics* metrics = nullptr;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -1,0 +1,156 @@
+// The Broker's HTTP side: /metrics, /health and /ready on http.listeners.
+#include <algorithm>
+
+#include "cluster/replica_manager.h"
+#include "common/log.h"
+#include "controller/controller.h"
+#include "metrics/process.h"
+#include "server/broker.h"
+#include "server/broker_metrics.h"
+
+namespace keel::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("broker");
+  return l;
+}
+
+http::Response json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body) + "\n";
+  return r;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+void Broker::start_http() {
+  metrics_registry_ = std::make_unique<metrics::Registry>();
+  metrics_ = std::make_unique<BrokerMetrics>(*metrics_registry_);
+  metrics::register_process_metrics(*metrics_registry_);
+  if (config_.http_listeners.empty()) return;
+  std::vector<http::Endpoint> endpoints;
+  for (const auto& text : config_.http_listeners) {
+    std::string why;
+    auto ep = http::parse_endpoint(text, &why);
+    if (!ep) throw std::runtime_error("http.listeners: '" + text + "' " + why);
+    endpoints.push_back(*ep);
+  }
+  // Checked against its allowed values when the config was loaded.
+  const metrics::Dialect dialect = metrics::parse_dialect(config_.metrics_names).value_or(metrics::Dialect::kStrimzi);
+  http::Routes routes;
+  routes.add("GET", "/metrics", [registry = metrics_registry_.get(), dialect](const http::Request&) {
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = registry->render(dialect);
+    return r;
+  });
+  routes.add("GET", "/health", [this](const http::Request&) { return health(); });
+  routes.add("GET", "/ready", [this](const http::Request&) { return ready(); });
+  http::ServerOptions o;
+  o.read_timeout_ms = config_.http_request_timeout_ms;
+  o.max_connections = static_cast<size_t>(std::max(1, config_.http_max_connections));
+  http_ = std::make_unique<http::Server>(o, std::move(routes));
+  http_ports_ = http_->listen(endpoints);
+  http_->start();
+  std::string where;
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    endpoints[i].port = http_ports_[i];
+    where += (where.empty() ? "" : ", ") + endpoints[i].to_string();
+  }
+  log()->info("HTTP listener on {}: /metrics ({} names), /health, /ready", where, config_.metrics_names);
+}
+
+// Called once the parts a scrape reads exist (start()).
+void Broker::attach_metrics() {
+  BrokerMetrics::Sources s;
+  s.broker_id = config_.broker_id;
+  s.replicas = replicas_.get();
+  s.metadata = metadata_.get();
+  s.controller = controller_.get();
+  s.groups = groups_.get();
+  s.fetch_sessions = fetch_sessions_.get();
+  metrics_->attach(s);
+}
+
+void Broker::set_stage(Stage s) {
+  {
+    std::lock_guard lock(lifecycle_mu_);
+    if (static_cast<int>(s) <= static_cast<int>(stage_)) return;
+    stage_ = s;
+  }
+  switch (s) {
+    case Stage::kRecovering: metrics_->set_broker_state(BrokerState::kStarting); break;
+    case Stage::kJoining: metrics_->set_broker_state(BrokerState::kStarting); break;
+    case Stage::kServing: metrics_->set_broker_state(BrokerState::kRunningAsBroker); break;
+    case Stage::kStopping:
+      metrics_->set_broker_state(BrokerState::kBrokerShuttingDown);
+      metrics_->detach();
+      break;
+  }
+}
+
+// Live while the process runs its loops: before serving (recovering, joining)
+// and while stopping, being here is enough; while serving, an in-process
+// request must get through the router.
+http::Response Broker::health() {
+  Stage stage;
+  {
+    std::lock_guard lock(lifecycle_mu_);
+    stage = stage_;
+  }
+  if (stage == Stage::kServing && !responsive(std::chrono::seconds(2))) {
+    return json(503, "{\"status\":\"unresponsive\",\"reason\":\"the request path did not answer within 2 s\"}");
+  }
+  const char* name = stage == Stage::kRecovering ? "recovering"
+                     : stage == Stage::kJoining  ? "joining"
+                     : stage == Stage::kServing  ? "serving"
+                                                 : "stopping";
+  return json(200, std::string("{\"status\":\"live\",\"stage\":\"") + name + "\"}");
+}
+
+// Ready: the logs are recovered, the broker is registered (it has a broker
+// epoch) and every partition it follows has it in its ISR (caught up).
+http::Response Broker::ready() {
+  std::lock_guard lock(lifecycle_mu_);
+  auto not_ready = [](std::string_view reason, std::string extra = {}) {
+    return json(503, "{\"ready\":false,\"reason\":" + json_string(reason) + extra + "}");
+  };
+  switch (stage_) {
+    case Stage::kRecovering: return not_ready("recovering the logs");
+    case Stage::kJoining: return not_ready("joining the cluster");
+    case Stage::kStopping: return not_ready("stopping");
+    case Stage::kServing: break;
+  }
+  if (!controller_ || controller_->broker_epoch() < 0) return not_ready("not registered in the cluster");
+  std::vector<std::string> behind;
+  size_t count = 0;
+  for (const auto& p : replicas_->partitions()) {
+    const cluster::LeaderState st = p->leader_state();
+    if (st.leader < 0 || st.leader == config_.broker_id) continue;
+    if (std::find(st.isr.begin(), st.isr.end(), config_.broker_id) != st.isr.end()) continue;
+    ++count;
+    if (behind.size() < 10) behind.push_back(p->tp().topic + "-" + std::to_string(p->tp().partition));
+  }
+  if (count > 0) {
+    std::string list;
+    for (const auto& b : behind) list += (list.empty() ? "" : ",") + json_string(b);
+    return not_ready(std::to_string(count) + " followed partitions not caught up (this broker is not in their ISR)",
+                     ",\"partitions\":[" + list + "]");
+  }
+  return json(200, "{\"ready\":true,\"broker_id\":" + std::to_string(config_.broker_id) +
+                       ",\"broker_epoch\":" + std::to_string(controller_->broker_epoch()) + "}");
+}
+
+}  // namespace keel::server
