@@ -75,6 +75,10 @@ Result<void> LogManager::load_dir(const std::string& dir) {
   ::closedir(d);
   int64_t now_ms = now();
   size_t recovered = 0;
+  size_t total = 0, opened = 0;
+  if (options_.on_open_progress) {
+    for (const std::string& name : names) total += parse_partition_dir(name) ? 1 : 0;
+  }
   for (const std::string& name : names) {
     std::string path = dir + "/" + name;
     if (name.size() > 7 && name.compare(name.size() - 7, 7, "-delete") == 0) {
@@ -101,6 +105,7 @@ Result<void> LogManager::load_dir(const std::string& dir) {
     watch(**log, dir);
     if (auto c = cleaned->find(*tp); c != cleaned->end()) cleaner_offsets_[*tp] = c->second;
     logs_[*tp] = Entry{dir, std::move(*log)};
+    if (options_.on_open_progress) options_.on_open_progress(dir, ++opened, total);
   }
   // From here on a crash is unclean.
   if (clean && ::unlink(marker.c_str()) != 0) return StorageErrc::kStorageError;

@@ -57,6 +57,10 @@ struct LogManagerOptions {
   std::function<int64_t()> clock;                     // ms; defaults to the system clock
   bool cleaner_enable = true;                         // log.cleaner.enable
   int64_t cleaner_backoff_ms = 15000;                 // log.cleaner.backoff.ms: between cleaner checks
+  // Called by open() after each partition of a log dir is opened (recovered
+  // when it must be), with how many of that dir's partitions are done: the
+  // broker reports start-up progress to systemd from it. Optional.
+  std::function<void(const std::string& dir, size_t opened, size_t total)> on_open_progress;
 };
 
 class LogManager {
