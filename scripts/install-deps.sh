@@ -10,14 +10,20 @@ packages=(
   clang-14 libclang-rt-14-dev
   # libraries Keel links against
   libboost-dev libboost-system-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  libzookeeper-mt-dev libsasl2-dev libsasl2-modules-gssapi-mit libssl-dev
+  libzookeeper-mt-dev libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit libkrb5-dev libssl-dev
   libsnappy-dev zlib1g-dev liblz4-dev libzstd-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka
   python3-snappy python3-lz4 python3-zstandard   # kafka-python's own codecs
   kcat librdkafka-dev procps iproute2
+  # Kerberos: a throwaway MIT KDC per test (tests/integration/kdc.py), kinit/kvno for
+  # the clients, Cyrus' own tools, and kafka-python's GSSAPI
+  krb5-kdc krb5-user krb5-admin-server sasl2-bin python3-gssapi
+  openssl   # the TLS tests' CA (tests/integration/pki.py, tests/unit/net/tls_test.cc); keytool comes with the JRE
   zookeeper default-jre-headless   # a real ZooKeeper server for the coordination tests
+  python3-kazoo   # an unauthenticated ZooKeeper client probing zookeeper.set.acl (test_zookeeper_acl.py)
+  systemd   # systemd-analyze verify/security on packaging/debian/keel.service (test_systemd_notify)
 )
 
 # Node.js and npm for the kafkajs tests (tests/integration/js): Debian's

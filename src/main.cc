@@ -1,7 +1,10 @@
 // keel: a Kafka-compatible broker.
 //
 //   keel --config FILE         run the broker until SIGTERM or SIGINT (SIGHUP
-//                              reopens the log file)
+//                              reopens the log file and runs the reload hooks);
+//                              under systemd (Type=notify) it reports READY=1,
+//                              STATUS=, RELOADING=1, STOPPING=1 and WATCHDOG=1
+//                              on $NOTIFY_SOCKET (common/systemd_notify.h)
 //   keel --check-config FILE   validate FILE, print the effective configuration
 //   keel --version
 //   keel --hash-password USER [SCRAM-SHA-256|SCRAM-SHA-512 [ITERATIONS]]
@@ -17,12 +20,15 @@
 
 #include <cstdio>
 #include <cstring>
+#include <atomic>
+#include <chrono>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <string_view>
 
 #include "common/log.h"
+#include "common/systemd_notify.h"
 #include "config/config_def.h"
 #include "config/config.h"
 #include "security/scram.h"
@@ -134,6 +140,8 @@ int run(const char* path) {
   }
   try {
     keel::init_logging(config.logging_level, config.logging_file);
+    keel::set_log_broker_id(config.broker_id);
+    keel::set_module_level("request", config.logging_request_level);
   } catch (const std::exception& e) {
     std::cerr << "keel: cannot set up logging: " << e.what() << "\n";
     return 1;
@@ -152,11 +160,24 @@ int run(const char* path) {
     }
     log->info("keel {} started: broker.id={}, cluster.id={}, listening on {}, config {}",
               KEEL_VERSION, config.broker_id, broker.identity().cluster_id, where, path);
+    // Logs recovered, broker registered, listeners serving: systemd may
+    // start what depends on Keel (Type=notify).
+    auto& systemd = keel::systemd::notifier();
+    const std::string serving = "serving: broker " + std::to_string(config.broker_id) + " on " + where;
+    systemd.notify("READY=1\nSTATUS=" + serving);
+    // WATCHDOG=1 while the request path answers (and while stopping: the
+    // stop has its own timeout, TimeoutStopSec).
+    std::atomic<bool> stopping{false};
+    const auto probe_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        systemd.watchdog_interval().value_or(std::chrono::seconds(4)) / 4);
+    keel::systemd::WatchdogPinger watchdog(systemd, [&] { return stopping || broker.responsive(probe_timeout); });
 
     int sig = 0;
     for (;;) {
       sigwait(&signals, &sig);
       if (sig != SIGHUP) break;
+      systemd.reloading();
+      systemd.status("reloading");
       try {
         keel::init_logging(config.logging_level, config.logging_file);
         log->info("log file reopened on SIGHUP");
@@ -164,8 +185,14 @@ int run(const char* path) {
         // Keep running on the old sink; say why on stderr, which is all there is.
         std::cerr << "keel: cannot reopen the log file on SIGHUP: " << e.what() << "\n";
       }
+      const auto failed = broker.reload_hooks().run();
+      // A failed hook keeps what it had: the broker serves on, as before.
+      systemd.notify("READY=1\nSTATUS=" + serving +
+                     (failed.empty() ? std::string() : "; last reload failed for " + failed.front().name));
     }
     log->info("keel stopping on {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    stopping = true;
+    systemd.notify("STOPPING=1\nSTATUS=stopping");
     broker.stop();
     log->info("keel stopped");
     log->flush();

@@ -176,6 +176,8 @@ const Binding kBindings[] = {
     {"zookeeper.connect", &C::zookeeper_connect},
     {"zookeeper.session.timeout.ms", &C::zookeeper_session_timeout_ms},
     {"zookeeper.connection.timeout.ms", &C::zookeeper_connection_timeout_ms_raw},
+    {"zookeeper.set.acl", &C::zookeeper_set_acl},
+    {"zookeeper.digest.credentials.file", &C::zookeeper_digest_credentials_file},
     {"authorizer.class.name", &C::authorizer_class_name},
     {"super.users", &C::super_users},
     {"allow.everyone.if.no.acl.found", &C::allow_everyone_if_no_acl_found},
@@ -195,6 +197,25 @@ const Binding kBindings[] = {
     {"sasl.plain.credentials.file", &C::sasl_plain_credentials_file},
     {"connection.failed.authentication.delay.ms", &C::connection_failed_authentication_delay_ms},
     {"connections.max.reauth.ms", &C::connections_max_reauth_ms},
+    {"sasl.kerberos.service.name", &C::sasl_kerberos_service_name},
+    {"sasl.jaas.config", &C::sasl_jaas_config},
+    {"sasl.kerberos.principal.to.local.rules", &C::sasl_kerberos_principal_to_local_rules},
+    {"sasl.mechanism.inter.broker.protocol", &C::sasl_mechanism_inter_broker_protocol},
+    {"ssl.keystore.type", &C::ssl_keystore_type},
+    {"ssl.keystore.location", &C::ssl_keystore_location},
+    {"ssl.keystore.password", &C::ssl_keystore_password},
+    {"ssl.key.password", &C::ssl_key_password},
+    {"ssl.keystore.key", &C::ssl_keystore_key},
+    {"ssl.keystore.certificate.chain", &C::ssl_keystore_certificate_chain},
+    {"ssl.truststore.type", &C::ssl_truststore_type},
+    {"ssl.truststore.location", &C::ssl_truststore_location},
+    {"ssl.truststore.password", &C::ssl_truststore_password},
+    {"ssl.truststore.certificates", &C::ssl_truststore_certificates},
+    {"ssl.client.auth", &C::ssl_client_auth},
+    {"ssl.enabled.protocols", &C::ssl_enabled_protocols},
+    {"ssl.cipher.suites", &C::ssl_cipher_suites},
+    {"ssl.endpoint.identification.algorithm", &C::ssl_endpoint_identification_algorithm},
+    {"ssl.principal.mapping.rules", &C::ssl_principal_mapping_rules},
     {"offsets.topic.num.partitions", &C::offsets_topic_num_partitions},
     {"offsets.topic.replication.factor", &C::offsets_topic_replication_factor},
     {"offsets.retention.minutes", &C::offsets_retention_minutes},
@@ -223,8 +244,14 @@ const Binding kBindings[] = {
     {"auto.leader.rebalance.enable", &C::auto_leader_rebalance_enable},
     {"leader.imbalance.check.interval.seconds", &C::leader_imbalance_check_interval_seconds},
     {"leader.imbalance.per.broker.percentage", &C::leader_imbalance_per_broker_percentage},
+    {"http.listeners", &C::http_listeners},
+    {"metrics.names", &C::metrics_names},
+    {"http.request.timeout.ms", &C::http_request_timeout_ms},
+    {"http.max.connections", &C::http_max_connections},
     {"logging.level", &C::logging_level},
     {"logging.file", &C::logging_file},
+    {"logging.request.level", &C::logging_request_level},
+    {"logging.request.slow.ms", &C::logging_request_slow_ms},
 };
 
 const Binding* find_binding(std::string_view key) {
@@ -656,6 +683,13 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
   cfg.flush_ms = cfg.log_flush_interval_ms.value_or(cfg.log_flush_scheduler_interval_ms);
   cfg.zookeeper_connection_timeout_ms =
       cfg.zookeeper_connection_timeout_ms_raw.value_or(cfg.zookeeper_session_timeout_ms);
+  if (cfg.zookeeper_set_acl && cfg.zookeeper_digest_credentials_file.empty())
+    errors.key_error("zookeeper.set.acl", line_of("zookeeper.set.acl"),
+                     "is true but zookeeper.digest.credentials.file is not set: the broker needs an identity "
+                     "for the ACLs to name");
+  if (!cfg.zookeeper_digest_credentials_file.empty() && cfg.zookeeper_connect.empty())
+    errors.key_error("zookeeper.digest.credentials.file", line_of("zookeeper.digest.credentials.file"),
+                     "is set but zookeeper.connect is not: the embedded store has no ZooKeeper to authenticate to");
 
   // Security protocol map: every value must be a known protocol.
   for (const auto& [name, proto] : cfg.listener_security_protocol_map) {

@@ -115,6 +115,10 @@ struct BrokerConfig {
   int32_t zookeeper_session_timeout_ms = 18000;
   std::optional<int32_t> zookeeper_connection_timeout_ms_raw;
   int32_t zookeeper_connection_timeout_ms = 18000;  // effective: defaults to the session timeout
+  // ZooKeeper security: the digest identity ("user:password" read from the
+  // file at start-up, never from the YAML) and Kafka's zookeeper.set.acl.
+  bool zookeeper_set_acl = false;
+  std::string zookeeper_digest_credentials_file;
 
   // --- authorization. authorizer_class_name is "" (no ACLs: every request
   // allowed, the ACL APIs answer SECURITY_DISABLED) or one of Kafka's
@@ -143,6 +147,33 @@ struct BrokerConfig {
   std::string sasl_plain_credentials_file;  // "" = PLAIN has no users
   int32_t connection_failed_authentication_delay_ms = 100;
   int64_t connections_max_reauth_ms = 0;
+
+  // --- Kerberos (SASL/GSSAPI, server/sasl_gssapi.h) and JAAS lines
+  // (security/jaas.h). A listener's own values, where written, are in
+  // listener_overrides (e.g. ["SASL_PLAINTEXT"]["gssapi.sasl.jaas.config"]).
+  std::string sasl_kerberos_service_name;  // "" = not set (Kafka's null)
+  std::string sasl_jaas_config;            // "" = not set (Kafka's null)
+  std::vector<std::string> sasl_kerberos_principal_to_local_rules = {"DEFAULT"};
+  std::string sasl_mechanism_inter_broker_protocol = "GSSAPI";
+
+  // --- TLS (net/tls.h, docs/security.md): SSL and SASL_SSL listeners, and the
+  // broker's own connections when inter.broker.listener.name is one of them.
+  // A listener's own values, where written, are in listener_overrides.
+  std::string ssl_keystore_type = "JKS";  // PEM, PKCS12; JKS is refused unless the file is PKCS12
+  std::string ssl_keystore_location;
+  std::string ssl_keystore_password;
+  std::string ssl_key_password;
+  std::string ssl_keystore_key;                // inline PEM private key
+  std::string ssl_keystore_certificate_chain;  // inline PEM certificates
+  std::string ssl_truststore_type = "JKS";
+  std::string ssl_truststore_location;
+  std::string ssl_truststore_password;
+  std::string ssl_truststore_certificates;  // inline PEM certificates
+  std::string ssl_client_auth = "none";     // required, requested, none
+  std::vector<std::string> ssl_enabled_protocols = {"TLSv1.2", "TLSv1.3"};
+  std::vector<std::string> ssl_cipher_suites;  // empty: OpenSSL's defaults
+  std::string ssl_endpoint_identification_algorithm = "https";  // "" = no host name check
+  std::string ssl_principal_mapping_rules = "DEFAULT";
 
   // --- groups, offsets, transactions
   int32_t offsets_topic_num_partitions = 50;
@@ -183,9 +214,18 @@ struct BrokerConfig {
   int64_t leader_imbalance_check_interval_seconds = 300;
   int32_t leader_imbalance_per_broker_percentage = 10;
 
+  // --- HTTP listener and metrics (docs/metrics.md)
+  std::vector<std::string> http_listeners;  // "http://host:port"; empty = none
+  std::string metrics_names = "strimzi";    // strimzi or confluent
+  int32_t http_request_timeout_ms = 10000;
+  int32_t http_max_connections = 256;
+
   // --- logging
   std::string logging_level = "info";
   std::string logging_file;  // empty = stderr
+  // --- request log (server/request_log.h)
+  std::string logging_request_level = "info";
+  int64_t logging_request_slow_ms = 10000;  // -1 = never
 
   // listener.name.<listener>.<key>: Kafka's per-listener overrides, by
   // upper-case listener name, then the key without the prefix, e.g.

@@ -131,6 +131,16 @@ const std::vector<KeyDef>& table() {
        "ZooKeeper session timeout.", ""},
       {"zookeeper.connection.timeout.ms", KeyType::kInt, nullopt, 1, nullopt, {},
        "Longest wait to connect to ZooKeeper; defaults to zookeeper.session.timeout.ms.", ""},
+      // --- ZooKeeper security (issue 22 part 5)
+      {"zookeeper.set.acl", KeyType::kBool, "false", nullopt, nullopt, {},
+       "Create every ZooKeeper node with Kafka's ACLs: all rights for this broker's digest identity, "
+       "read for everybody except on credentials (/config/users, /config/brokers, /delegation_token/tokens); "
+       "needs zookeeper.digest.credentials.file. Open nodes left from before are secured at start-up.",
+       ""},
+      {"zookeeper.digest.credentials.file", KeyType::kString, "", nullopt, nullopt, {},
+       "File holding user:password (one line) with which the broker authenticates to ZooKeeper "
+       "(the digest scheme); every broker of a cluster uses the same one. Empty = unauthenticated.",
+       ""},
       // --- authorization
       {"authorizer.class.name", KeyType::kString, "", nullopt, nullopt, {},
        "kafka.security.authorizer.AclAuthorizer or kafka.security.auth.SimpleAclAuthorizer: Kafka's ACLs, "
@@ -165,7 +175,7 @@ const std::vector<KeyDef>& table() {
       // --- SASL (server/sasl.h, docs/security.md)
       {"sasl.enabled.mechanisms", KeyType::kList, "GSSAPI", nullopt, nullopt,
        {"GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
-       "Mechanisms SASL listeners offer; GSSAPI is not served yet and is refused at start-up on a SASL listener.", ""},
+       "Mechanisms SASL listeners offer.", ""},
       {"sasl.server.max.receive.size", KeyType::kInt, "524288", 1, nullopt, {},
        "Largest frame a SASL listener reads before the client has authenticated.", ""},
       {"sasl.plain.credentials.file", KeyType::kString, "", nullopt, nullopt, {},
@@ -174,6 +184,54 @@ const std::vector<KeyDef>& table() {
        "Wait before answering a failed authentication (and closing), so guessing is slow.", ""},
       {"connections.max.reauth.ms", KeyType::kLong, "0", 0, nullopt, {},
        "SASL session lifetime (KIP-368); a connection past it must re-authenticate or is closed. 0 = forever.", ""},
+      // --- Kerberos (SASL/GSSAPI) and JAAS lines (server/sasl_gssapi.h, security/jaas.h)
+      {"sasl.kerberos.service.name", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Kerberos service name of the brokers (the 'kafka' of kafka/host@REALM); required with GSSAPI.", ""},
+      {"sasl.jaas.config", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "One JAAS login module line: Krb5LoginModule (keyTab, principal) for GSSAPI, PlainLoginModule or "
+       "ScramLoginModule (username, password) for the broker's own PLAIN/SCRAM logins.", ""},
+      {"sasl.kerberos.principal.to.local.rules", KeyType::kList, "DEFAULT", nullopt, nullopt, {},
+       "Kafka's auth_to_local rules turning a Kerberos principal into the principal's name; DEFAULT keeps "
+       "the first component of names in the default realm.", ""},
+      {"sasl.mechanism.inter.broker.protocol", KeyType::kString, "GSSAPI", nullopt, nullopt,
+       {"GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+       "Mechanism brokers use with each other when the inter-broker listener is a SASL listener.", ""},
+      // --- TLS (net/tls.h, docs/security.md)
+      {"ssl.keystore.type", KeyType::kString, "JKS", nullopt, nullopt, {"JKS", "PKCS12", "PEM"},
+       "Format of the key store: PEM or PKCS12. JKS (Kafka's default type) is refused at start-up with the "
+       "keytool command that converts it, unless the file is really PKCS12.", ""},
+      {"ssl.keystore.location", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "The key store: a PKCS12 file, or a PEM file with the private key and the certificate chain.", ""},
+      {"ssl.keystore.password", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Password of a PKCS12 key store.", ""},
+      {"ssl.key.password", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Password of an encrypted PEM private key.", ""},
+      {"ssl.keystore.key", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "The private key as inline PEM text (with ssl.keystore.certificate.chain, ssl.keystore.type PEM).", ""},
+      {"ssl.keystore.certificate.chain", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "The certificate chain as inline PEM text (with ssl.keystore.key).", ""},
+      {"ssl.truststore.type", KeyType::kString, "JKS", nullopt, nullopt, {"JKS", "PKCS12", "PEM"},
+       "Format of the trust store: PEM or PKCS12 (JKS as for ssl.keystore.type).", ""},
+      {"ssl.truststore.location", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "The CA certificates trusted to sign peers' certificates: a PEM or PKCS12 file.", ""},
+      {"ssl.truststore.password", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "Password of a PKCS12 trust store.", ""},
+      {"ssl.truststore.certificates", KeyType::kString, nullopt, nullopt, nullopt, {},
+       "The trusted CA certificates as inline PEM text.", ""},
+      {"ssl.client.auth", KeyType::kString, "none", nullopt, nullopt, {"required", "requested", "none"},
+       "Client certificates on SSL listeners: required (refused without one), requested (verified if sent), none.",
+       ""},
+      {"ssl.enabled.protocols", KeyType::kList, "TLSv1.2,TLSv1.3", nullopt, nullopt,
+       {"TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"}, "TLS versions listeners and the broker's connections accept.", ""},
+      {"ssl.cipher.suites", KeyType::kList, nullopt, nullopt, nullopt, {},
+       "Cipher suites (IANA/Java or OpenSSL names); a TLS version none of whose suites is named keeps OpenSSL's "
+       "defaults. Empty: OpenSSL's defaults.", ""},
+      {"ssl.endpoint.identification.algorithm", KeyType::kString, "https", nullopt, nullopt, {},
+       "https: the broker's own TLS connections check that the other broker's certificate names the host they "
+       "dialled; empty: they do not.", ""},
+      {"ssl.principal.mapping.rules", KeyType::kString, "DEFAULT", nullopt, nullopt, {},
+       "Rules mapping a client certificate's subject to the principal name (KIP-371); DEFAULT keeps the subject.",
+       ""},
       // --- groups, offsets, transactions
       {"offsets.topic.num.partitions", KeyType::kInt, "50", 1, nullopt, {},
        "Partitions of __consumer_offsets (fixed once created).", ""},
@@ -245,12 +303,32 @@ const std::vector<KeyDef>& table() {
        "How often the controller checks the preferred-leader balance.", ""},
       {"leader.imbalance.per.broker.percentage", KeyType::kInt, "10", 0, nullopt, {},
        "Share of a broker's preferred partitions led elsewhere that starts a rebalance.", ""},
+      // --- HTTP listener and metrics (http/server.h, server/broker_metrics.h, docs/metrics.md)
+      {"http.listeners", KeyType::kList, nullopt, nullopt, nullopt, {},
+       "Comma-separated http://host:port the broker serves /metrics, /health and /ready on "
+       "(e.g. http://127.0.0.1:9644; port 0 = a free port); empty = no HTTP listener. https:// is "
+       "refused until the HTTP listener serves TLS.", ""},
+      {"metrics.names", KeyType::kString, "strimzi", nullopt, nullopt, {"strimzi", "confluent"},
+       "Spelling of Kafka's metric names on /metrics: strimzi (the JMX exporter rules Strimzi ships: "
+       "meters as ..._total counters) or confluent (jmx-monitoring-stacks: ...persec).", ""},
+      {"http.request.timeout.ms", KeyType::kInt, "10000", 1, nullopt, {},
+       "Longest wait for an HTTP request to arrive in full; a slower one is answered 408 and closed.", ""},
+      {"http.max.connections", KeyType::kInt, "256", 1, nullopt, {},
+       "HTTP connections served at once; more are answered 503 and closed.", ""},
       // --- logging (Keel's own; Kafka configures log4j separately)
       {"logging.level", KeyType::kString, "info", nullopt, nullopt,
        {"trace", "debug", "info", "warn", "error", "critical", "off"},
        "Lowest level written to the log.", ""},
       {"logging.file", KeyType::kString, "", nullopt, nullopt, {},
        "File the log is appended to; empty = stderr.", ""},
+      // --- request log and operations (server/request_log.h, docs/operations.md)
+      {"logging.request.level", KeyType::kString, "info", nullopt, nullopt,
+       {"trace", "debug", "info", "warn", "error", "critical", "off"},
+       "Level of the request log (logger 'request'), apart from logging.level: debug writes one line "
+       "per request; info and warn keep only the slow-request lines.", ""},
+      {"logging.request.slow.ms", KeyType::kLong, "10000", -1, nullopt, {},
+       "A request that takes longer than this (a Fetch: longer than this plus its max_wait_ms; "
+       "JoinGroup and SyncGroup never) is logged at warn with its client and timing; -1 = never.", ""},
   };
   return kKeys;
 }

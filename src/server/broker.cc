@@ -15,19 +15,25 @@
 #include "cluster/producer_id_manager.h"
 #include "cluster/replica_manager.h"
 #include "common/log.h"
+#include "common/systemd_notify.h"
 #include "controller/controller.h"
 #include "coord/acl_store.h"
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
+#include "coord/zookeeper_security.h"
 #include "coord/zookeeper_store.h"
 #include "net/client.h"
 #include "group/coordinator.h"
 #include "group/offsets_log.h"
+#include "protocol/generated/api.h"
 #include "protocol/types.h"
 #include "security/acl.h"
+#include "server/client_quotas.h"
 #include "server/dynamic_config.h"
+#include "server/broker_metrics.h"
 #include "server/meta_properties.h"
 #include "server/sasl.h"
+#include "server/tls_listeners.h"
 #include "server/scram_credentials.h"
 #include "server/topic_configs.h"
 #include "storage/log_manager.h"
@@ -81,6 +87,10 @@ class LocalChannel : public controller::BrokerChannel {
   LocalChannel(const config::BrokerConfig& config, DynamicBrokerConfig& dynamic, cluster::ReplicaManager& replicas)
       : config_(config), dynamic_(dynamic), replicas_(replicas) {}
 
+  // The TLS listeners, once made (Broker::start, before the controller
+  // reports config changes): dynamic listener.name.<l>.ssl.* values reach them.
+  void set_tls(TlsListeners* tls) { tls_ = tls; }
+
   void topic_config_changed(const std::string& topic, const std::map<std::string, std::string>& overrides) override {
     const config::TopicConfig tc = effective_topic_config(config_, dynamic_.merged(), overrides);
     replicas_.update_topic_config(topic, to_log_config(tc),
@@ -92,6 +102,7 @@ class LocalChannel : public controller::BrokerChannel {
                              const std::map<std::string, std::string>& own) override {
     dynamic_.set(cluster_default, own);
     apply_replication_throttles(replicas_, config_, dynamic_.merged());
+    if (tls_) tls_->apply_dynamic(config_, dynamic_.merged());
     if (!cluster_default.empty() || !own.empty()) {
       log()->info("dynamic broker configs: {} cluster-wide, {} for this broker", cluster_default.size(), own.size());
     }
@@ -101,9 +112,11 @@ class LocalChannel : public controller::BrokerChannel {
   const config::BrokerConfig& config_;
   DynamicBrokerConfig& dynamic_;
   cluster::ReplicaManager& replicas_;
+  TlsListeners* tls_ = nullptr;
 };
 
 Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
+  start_http();  // /health answers while the logs recover (broker_http.cc)
   identity_.broker_id = config_.broker_id;
   // The cluster id is settled against the store in start(): a new broker
   // (no meta.properties yet) takes the id of the cluster it joins.
@@ -120,9 +133,19 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   lo.retention_check_interval_ms = config_.log_retention_check_interval_ms;
   lo.cleaner_enable = config_.log_cleaner_enable;
   lo.cleaner_backoff_ms = config_.log_cleaner_backoff_ms;
+  // Recovery after an unclean stop may take minutes: systemd hears how far
+  // it got, and its start timeout moves out as long as partitions keep opening.
+  auto progress = std::make_shared<systemd::ProgressReporter>(systemd::notifier(), std::chrono::seconds(60));
+  progress->progress("opening the logs", /*force=*/true);
+  lo.on_open_progress = [progress](const std::string& dir, size_t opened, size_t total) {
+    progress->progress("opening the logs: " + dir + " " + std::to_string(opened) + "/" + std::to_string(total) +
+                           " partitions",
+                       /*force=*/opened == total);
+  };
   auto logs = storage::LogManager::open(lo);
   if (!logs) throw std::runtime_error("cannot open the log directories: " + logs.error().message());
   logs_ = std::move(*logs);
+  set_stage(Stage::kJoining);
 
   metadata_ = std::make_unique<cluster::MetadataCache>();
   replicas_ = std::make_unique<cluster::ReplicaManager>(config_.broker_id, *logs_);
@@ -179,6 +202,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   services_.metadata = metadata_.get();
   services_.dynamic = dynamic_.get();
   services_.replicas = replicas_.get();
+  services_.metrics = metrics_.get();
   router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
   options.threads = config_.num_network_threads;
@@ -190,6 +214,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   options.idle_timeout_ms = config_.connections_max_idle_ms;
   options.max_connections = config_.max_connections;
   options.max_connections_per_ip = config_.max_connections_per_ip;
+  options.listener_counters = [m = metrics_.get()](const std::string& listener) { return m->listener(listener); };
   server_ = std::make_unique<net::Server>(options, *router_);
 }
 
@@ -204,27 +229,14 @@ void Broker::open_store() {
     store_ = std::move(*store);
     log()->info("coordination store: embedded, in {}", dir.string());
   } else {
-    const auto timeout = std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms);
-    const auto session = std::chrono::milliseconds(config_.zookeeper_session_timeout_ms);
-    // "h1:2181,h2:2181/kafka": like Kafka, create the chroot when it is missing.
-    if (const size_t slash = config_.zookeeper_connect.find('/'); slash != std::string::npos) {
-      const std::string chroot = config_.zookeeper_connect.substr(slash);
-      if (chroot.size() > 1) {
-        auto root = coord::ZooKeeperStore::connect(config_.zookeeper_connect.substr(0, slash), session, timeout);
-        if (!root) throw std::runtime_error("cannot connect to ZooKeeper at " + config_.zookeeper_connect + ": " +
-                                            root.error().message());
-        if (auto r = coord::create_recursive(**root, chroot); !r) {
-          throw std::runtime_error("cannot create the ZooKeeper chroot " + chroot + ": " + r.error().message());
-        }
-      }
-    }
-    auto zk = coord::ZooKeeperStore::connect(config_.zookeeper_connect,
-                                             std::chrono::milliseconds(config_.zookeeper_session_timeout_ms),
-                                             std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms));
-    if (!zk) throw std::runtime_error("cannot connect to ZooKeeper at " + config_.zookeeper_connect + ": " +
-                                      zk.error().message());
+    coord::KafkaZooKeeperOptions zk;
+    zk.connect_string = config_.zookeeper_connect;
+    zk.session_timeout = std::chrono::milliseconds(config_.zookeeper_session_timeout_ms);
+    zk.connect_timeout = std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms);
+    zk.credentials_file = config_.zookeeper_digest_credentials_file;
+    zk.set_acl = config_.zookeeper_set_acl;
+    store_ = coord::open_kafka_zookeeper(zk);
     log()->info("coordination store: ZooKeeper at {}", config_.zookeeper_connect);
-    store_ = std::move(*zk);
   }
   kafka_store_ = std::make_unique<coord::KafkaStore>(*store_);
 }
@@ -281,20 +293,22 @@ void Broker::start_authorizer() {
 }
 
 void Broker::start() {
-  // TLS is not served yet: a listener configured for it must not answer in
-  // plain text. SASL_PLAINTEXT listeners serve PLAIN and SCRAM (server/sasl.h).
-  for (const auto& ep : config_.listeners) {
-    if (ep.security_protocol == "SSL" || ep.security_protocol == "SASL_SSL")
-      throw std::runtime_error("listener " + ep.to_string() + " is " + ep.security_protocol +
-                               ", and this build of keel does not serve TLS yet; use PLAINTEXT or SASL_PLAINTEXT");
-  }
+  // SSL and SASL_SSL listeners: their key and trust stores are read now, so a
+  // bad store stops the start with the reason (server/tls_listeners.h). The
+  // broker's own connections to other brokers use TLS when its inter-broker
+  // listener does.
+  tls_ = std::make_unique<TlsListeners>(config_);
+  channel_->set_tls(tls_.get());
+  net::set_default_client_tls(tls_->client());
   check_sasl_config(config_);
   sasl_ = std::make_unique<SaslCredentials>();
   sasl_->plain = PlainCredentials::load(config_.sasl_plain_credentials_file);
+  sasl_->gssapi = GssapiAuthenticator::create(config_);  // Kerberos: keytab and rules checked now
   services_.sasl = sasl_.get();
   std::vector<net::ListenerSpec> specs;
   for (const auto& ep : config_.listeners) {
     specs.push_back({ep.listener_name, ep.host, ep.port});
+    specs.back().tls = tls_->listener(ep.listener_name);
     if (requires_sasl(ep.security_protocol)) {
       specs.back().unauthenticated_max_frame_bytes = config_.sasl_server_max_receive_size;
       std::string mechanisms;
@@ -306,6 +320,7 @@ void Broker::start() {
                             config_.sasl_plain_credentials_file);
     }
   }
+  systemd::notifier().status("binding the listeners");
   ports_ = server_->listen(specs);
   // A listener on port 0 is advertised with the port it actually got.
   for (size_t i = 0; i < config_.listeners.size(); ++i) {
@@ -317,6 +332,8 @@ void Broker::start() {
     }
   }
 
+  systemd::notifier().status(config_.zookeeper_connect.empty() ? "opening the embedded coordination store"
+                                                               : "connecting to ZooKeeper");
   open_store();
   settle_cluster_id();
   // SCRAM users come from the store, so any broker of the cluster knows them;
@@ -327,6 +344,10 @@ void Broker::start() {
   if (auto r = scram_credentials_->start(); !r)
     throw std::runtime_error("cannot read SCRAM credentials from the store: " + r.error().message());
   sasl_->scram = scram_credentials_.get();
+  client_quotas_ = std::make_unique<ClientQuotaManager>(*kafka_store_);
+  if (auto r = client_quotas_->start(); !r)
+    throw std::runtime_error("cannot read client quotas from the store: " + r.error().message());
+  services_.quotas = client_quotas_.get();
   start_authorizer();
   // Broker-to-broker connections (the controller's requests) run here.
   inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
@@ -417,12 +438,15 @@ void Broker::start() {
     // A session expiry loses the registration and the controller node:
     // reconnect from a thread of ours (never from the listener) and rejoin.
     zk->set_session_listener([this, zk](coord::ZooKeeperStore::SessionEvent e) {
+      if (e == coord::ZooKeeperStore::SessionEvent::kConnected) metrics_->zookeeper_connected();
       if (e == coord::ZooKeeperStore::SessionEvent::kDisconnected) {
+        metrics_->zookeeper_disconnected();
         log()->warn("ZooKeeper connection lost; the client reconnects");
         return;
       }
       if (e != coord::ZooKeeperStore::SessionEvent::kExpired) return;
       log()->warn("ZooKeeper session expired");
+      metrics_->zookeeper_expired();
       if (reconnecting_.exchange(true)) return;
       if (session_thread_.joinable()) session_thread_.join();  // the previous one has finished
       session_thread_ = std::thread([this, zk] {
@@ -439,10 +463,19 @@ void Broker::start() {
     });
   }
   groups_->start();
+  systemd::notifier().status("registering broker " + std::to_string(config_.broker_id) +
+                             " and electing the controller");
   controller_->start();
   logs_->start();
   server_->start();
+  // SIGHUP re-reads the TLS stores (a no-op without SSL listeners).
+  reload_hooks_.add("tls", [this] { return reload_tls(); });
+  serving_ = true;
+  attach_metrics();
+  set_stage(Stage::kServing);
 }
+
+std::string Broker::reload_tls() { return tls_ ? tls_->reload() : std::string(); }
 
 void Broker::controlled_shutdown() {
   // Only a broker that is serving and registered has leaderships to hand
@@ -464,6 +497,9 @@ void Broker::controlled_shutdown() {
 void Broker::stop() {
   if (stopped_) return;
   stopped_ = true;
+  serving_ = false;
+  set_stage(Stage::kStopping);  // /ready says 503 and scrapes stop reading the broker's parts
+  systemd::notifier().status("stopping: moving leadership away (controlled shutdown)");
   controlled_shutdown();
   // With ZooKeeper unreachable, nothing waits for it to come back any more:
   // the store's requests fail at once and the stop goes on.
@@ -474,9 +510,11 @@ void Broker::stop() {
   // Parked fetches and acks=all produces are answered while the
   // connections are still open; then the network stops.
   if (replicas_) replicas_->shutdown();
+  systemd::notifier().status("stopping: answering the requests read, closing connections");
   if (server_) server_->stop(/*drain_ms=*/5000);
   if (controller_) controller_->stop();
   if (session_thread_.joinable()) session_thread_.join();
+  systemd::notifier().status("stopping: flushing and closing the logs");
   if (logs_) {
     if (auto r = logs_->shutdown(); !r) log()->error("log shutdown: {}", r.error().message());
   }
@@ -492,6 +530,9 @@ void Broker::stop() {
   if (scram_credentials_) scram_credentials_->stop();
   if (sasl_) sasl_->scram = nullptr;
   scram_credentials_.reset();
+  if (client_quotas_) client_quotas_->stop();
+  services_.quotas = nullptr;
+  client_quotas_.reset();
   // The ACL listener reads the store from its own thread: it stops first.
   if (acl_listener_) acl_listener_->stop();
   services_.authorizer = nullptr;
@@ -502,6 +543,36 @@ void Broker::stop() {
   store_.reset();
   controller_.reset();
   services_.topics = nullptr;
+}
+
+bool Broker::responsive(std::chrono::milliseconds timeout) {
+  if (!serving_ || !local_requests_) return false;
+  // ApiVersions v0 (header v1: key, version, correlation id, client id):
+  // answered by the router without the store, so a false answer means the
+  // request path itself is stuck, not that ZooKeeper is slow.
+  const std::string_view client = "keel-watchdog";
+  ByteWriter w;
+  w.write_i16(static_cast<int16_t>(protocol::ApiKey::kApiVersions));
+  w.write_i16(0);
+  w.write_i32(0);
+  w.write_i16(static_cast<int16_t>(client.size()));
+  w.write_bytes(ByteView(reinterpret_cast<const uint8_t*>(client.data()), client.size()));
+  struct Answer {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool ok = false;
+  };
+  auto answer = std::make_shared<Answer>();  // outlives a late answer
+  local_requests_(w.take(), [answer](Result<Bytes> r) {
+    std::lock_guard lock(answer->mu);
+    answer->done = true;
+    answer->ok = r.ok();
+    answer->cv.notify_all();
+  });
+  std::unique_lock lock(answer->mu);
+  answer->cv.wait_for(lock, timeout, [&] { return answer->done; });
+  return answer->done && answer->ok;
 }
 
 }  // namespace keel::server

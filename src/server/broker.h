@@ -12,11 +12,16 @@
 // registration goes with it).
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/reload_hooks.h"
 #include "config/config.h"
+#include "http/server.h"
+#include "metrics/registry.h"
 #include "net/server.h"
 #include "server/request_context.h"
 #include "server/router.h"
@@ -56,6 +61,9 @@ namespace keel::server {
 class LocalChannel;
 class DynamicBrokerConfig;
 class ScramCredentialCache;
+class ClientQuotaManager;
+class TlsListeners;
+class BrokerMetrics;
 struct SaslCredentials;
 
 class Broker {
@@ -73,9 +81,26 @@ class Broker {
   // Clean shutdown. Idempotent.
   void stop();
 
+  // What a reload (SIGHUP, `systemctl reload`) re-reads besides the log
+  // file: modules with files an operator replaces in place (the TLS
+  // listeners' certificates) add a hook here; main.cc runs them.
+  ReloadHooks& reload_hooks() { return reload_hooks_; }
+  // True when an in-process ApiVersions request through the router is
+  // answered within `timeout`: the systemd watchdog's liveness probe
+  // (docs/operations.md). False before start() and after stop().
+  bool responsive(std::chrono::milliseconds timeout);
+
   const BrokerIdentity& identity() const { return identity_; }
   // The ports actually bound, in listener order (useful with port 0).
   const std::vector<uint16_t>& bound_ports() const { return ports_; }
+  // The HTTP listeners' ports (http.listeners), in order.
+  const std::vector<uint16_t>& http_ports() const { return http_ports_; }
+
+  // Re-reads the key and trust stores of the SSL and SASL_SSL listeners and of
+  // the inter-broker client (certificates replaced in place, for SIGHUP): new
+  // connections get the new ones, open ones keep theirs. "" when done, else
+  // why not (those keep their old stores). Thread-safe; a ReloadHooks hook.
+  std::string reload_tls();
 
  private:
   void open_store();
@@ -96,8 +121,10 @@ class Broker {
   std::unique_ptr<coord::AclStore> acl_store_;
   std::unique_ptr<coord::AclChangeListener> acl_listener_;  // keeps authorizer_ equal to the store
   std::unique_ptr<DynamicBrokerConfig> dynamic_;
+  std::unique_ptr<TlsListeners> tls_;  // the SSL/SASL_SSL listeners' contexts (start())
   std::unique_ptr<SaslCredentials> sasl_;                // PLAIN users, and the SCRAM cache below
   std::unique_ptr<ScramCredentialCache> scram_credentials_;  // follows /config/users once the store is open
+  std::unique_ptr<ClientQuotaManager> client_quotas_;        // follows /config/users, clients, ips likewise
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
   net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on
@@ -117,6 +144,25 @@ class Broker {
   std::thread session_thread_;
   std::atomic<bool> reconnecting_{false};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> serving_{false};  // start() finished, stop() not begun: responsive() may probe
+
+  // /metrics, /health and /ready on http.listeners (server/broker_http.cc).
+  // The listener starts first thing, so /health answers while the logs
+  // recover; /ready says 200 once serving and caught up.
+  void start_http();
+  void attach_metrics();
+  // Under lifecycle_mu_; stage_ moves forward only.
+  enum class Stage : int { kRecovering, kJoining, kServing, kStopping };
+  void set_stage(Stage s);
+  http::Response health();
+  http::Response ready();
+  std::mutex lifecycle_mu_;  // held by /ready while it reads the broker's parts; by stop() to end that
+  Stage stage_ = Stage::kRecovering;
+  std::unique_ptr<metrics::Registry> metrics_registry_;
+  std::unique_ptr<BrokerMetrics> metrics_;
+  std::unique_ptr<http::Server> http_;
+  std::vector<uint16_t> http_ports_;
+  ReloadHooks reload_hooks_;
 };
 
 }  // namespace keel::server

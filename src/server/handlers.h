@@ -64,6 +64,9 @@ Result<void> handle_sasl_authenticate(RequestContext& ctx, ByteReader& body, Byt
 // server/scram_users.cc: KIP-554 SCRAM user administration.
 Result<void> handle_describe_user_scram_credentials(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_alter_user_scram_credentials(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/client_quota_requests.cc: KIP-546 client quota administration.
+Result<void> handle_describe_client_quotas(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_alter_client_quotas(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, ByteWriter& out);

@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "protocol/generated/api.h"
 #include "protocol/generated/response_header.h"
+#include "server/broker_metrics.h"
 #include "server/handlers.h"
+#include "server/request_log.h"
 #include "server/sasl.h"
 
 namespace keel::server {
@@ -62,6 +64,8 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kOffsetDelete), 0, 0, &handle_offset_delete},
     {key(ApiKey::kAlterPartitionReassignments), 0, 0, &handle_alter_partition_reassignments},
     {key(ApiKey::kListPartitionReassignments), 0, 0, &handle_list_partition_reassignments},
+    {key(ApiKey::kDescribeClientQuotas), 0, 1, &handle_describe_client_quotas},
+    {key(ApiKey::kAlterClientQuotas), 0, 1, &handle_alter_client_quotas},
     {key(ApiKey::kDescribeUserScramCredentials), 0, 0, &handle_describe_user_scram_credentials},
     {key(ApiKey::kAlterUserScramCredentials), 0, 0, &handle_alter_user_scram_credentials},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
@@ -283,6 +287,8 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     return done(close_connection());
   }
 
+  done = with_request_log(config_, conn, header, frame.subspan(hr.position()), std::move(done));
+  done = with_request_metrics(services_.metrics, api_key, api_version, frame.subspan(hr.position()), std::move(done));
   RequestContext ctx{broker_, config_, conn, header, services_, frame_ptr};
   ctx.principal = connection_principal(conn);
   ByteWriter body;
