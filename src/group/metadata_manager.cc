@@ -213,6 +213,14 @@ void GroupMetadataManager::complete_load(LoadedPartition loaded, int64_t now) {
     return;
   }
   for (auto& [id, g] : loaded.groups) {
+    if (partition_for(id) != partition) {
+      // Only a development build before 0.1.0 wrote such records: it placed a
+      // group whose hash is negative by another rule (docs/compatibility.md).
+      // Clients look for the group in its own partition, so these are left out.
+      log()->warn("__consumer_offsets-{} holds group '{}', which belongs in partition {}: left out", partition, id,
+                  partition_for(id));
+      continue;
+    }
     g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
     // Members come back with a full session to heartbeat in.
     for (auto& [mid, m] : g.members) m.heartbeat_deadline_ms = now + m.session_timeout_ms;

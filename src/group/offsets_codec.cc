@@ -52,8 +52,7 @@ GroupValue from_record(GroupMetadataValue&& v) {
 
 int32_t partition_for_group(std::string_view group_id, int32_t num_partitions) {
   KEEL_ASSERT(num_partitions > 0, "offsets topic needs at least one partition");
-  // Masking, so Integer.MIN_VALUE gives 0 (see the header on Kafka's rule).
-  return (java_string_hash(group_id) & 0x7FFFFFFF) % num_partitions;
+  return kafka_partition_for_key(group_id, num_partitions);
 }
 
 Bytes encode_offset_key(const OffsetKey& k) {

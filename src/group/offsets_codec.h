@@ -44,12 +44,12 @@ inline constexpr int16_t kGroupValueVersion = 3;             // has group instan
 // those before it builds a record (the encoders give empty Bytes for them).
 inline constexpr size_t kMaxRecordStringBytes = 32767;
 
-// The __consumer_offsets partition that holds `group_id`: Java's
-// String.hashCode of the id (common/java_string_hash.h has the exact rule,
-// malformed UTF-8 included) with the sign bit masked, % num_partitions.
-// Kafka's GroupMetadataManager.partitionFor uses Utils.abs instead, which
-// negates a negative hash (MIN_VALUE gives 0), so for a negative hash Kafka
-// names another partition (common's kafka_partition_for_key is Kafka's rule).
+// The __consumer_offsets partition that holds `group_id`, by Kafka's rule
+// (GroupMetadataManager.partitionFor): Utils.abs of Java's String.hashCode of
+// the id (common/java_string_hash.h has the exact rule, malformed UTF-8
+// included), % num_partitions. Kafka's brokers and Keel's therefore agree on
+// every group's coordinator. (Keel before 0.1.0 masked the sign bit instead,
+// which puts a group with a negative hash elsewhere; docs/compatibility.md.)
 //
 // num_partitions > 0 (offsets.topic.num.partitions is validated at start-up).
 int32_t partition_for_group(std::string_view group_id, int32_t num_partitions);

@@ -35,11 +35,13 @@ def groups_cluster(zk, tmp_path):
 
 
 def offsets_partition(group):
-    """Kafka's partitionFor: Java's String.hashCode, its sign bit cleared, modulo the partitions."""
+    """Kafka's partitionFor: Utils.abs of Java's String.hashCode, modulo the partitions."""
     h = 0
     for ch in group:  # BMP characters: one UTF-16 unit each
         h = (31 * h + ord(ch)) & 0xFFFFFFFF
-    return (h & 0x7FFFFFFF) % OFFSETS_PARTITIONS
+    if h >= 1 << 31:  # a negative int32: Utils.abs negates it (MIN_VALUE gives 0)
+        h = 0 if h == 1 << 31 else (1 << 32) - h
+    return h % OFFSETS_PARTITIONS
 
 
 def find_coordinator(broker, group):

@@ -203,5 +203,27 @@ TEST(GroupMetadataManager, DeletingATopicDropsItsCommittedOffsetsAndThenTheEmpti
   EXPECT_TRUE(again.fetch_offsets("g", std::nullopt).partitions.empty());
 }
 
+TEST(GroupMetadataManager, AGroupStoredInAnotherPartitionThanKafkasRuleNamesIsLeftOut) {
+  // "legacy-group-1" hashes to -952805793: Kafka's Utils.abs gives partition
+  // 1 of 4, masking the sign bit (Keel before 0.1.0) gave 3. Records of it in
+  // partition 3 are not this group's: its clients are sent to partition 1.
+  Fixture f;
+  ASSERT_EQ(f.coord.partition_for("legacy-group-1"), 1);
+  OffsetValue v;
+  v.offset = 42;
+  const std::vector<OffsetsRecordBytes> records = {
+      {encode_offset_key({"legacy-group-1", "t", 0}), encode_offset_value(v)}};
+  f.log.append(3, records, f.now);
+  v.offset = 7;
+  f.log.append(1, {{encode_offset_key({"legacy-group-1", "t", 1}), encode_offset_value(v)}}, f.now);
+
+  GroupCoordinator again(Fixture::config(), f.log, [&f] { return f.now; });
+  for (int32_t p = 0; p < Fixture::config().num_partitions; ++p) again.on_elected(p, 1);
+  again.run_loads();
+  FetchOffsetsResult r = again.fetch_offsets("legacy-group-1", std::vector<TopicPartition>{{"t", 0}, {"t", 1}});
+  EXPECT_EQ(r.partitions[0].offset, -1);  // only in partition 3: left out
+  EXPECT_EQ(r.partitions[1].offset, 7);   // in its own partition: loaded
+}
+
 }  // namespace
 }  // namespace keel::group

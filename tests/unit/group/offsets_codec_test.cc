@@ -88,14 +88,14 @@ TEST(PartitionForGroup, AsciiIdMatchesJavaHashCodeWithOverflow) {
   EXPECT_EQ(partition_for_group("group-1", 50), 49);  // 293427299 = 50 * 5868545 + 49
 }
 
-TEST(PartitionForGroup, NonAsciiIdHashesUtf16UnitsAndMasksTheSign) {
+TEST(PartitionForGroup, NonAsciiIdHashesUtf16UnitsAndNegatesANegativeHash) {
   // "grüppe" (ü is C3 BC in UTF-8, one UTF-16 unit 0xFC = 252):
   //   103, 3307, 102769, 3185951, 98764593, 98764593 * 31 + 101 = 3061702484,
   //   which is -1233264812 as an int32.
   EXPECT_EQ(java_string_hash("gr\xC3\xBCppe"), -1233264812);
-  // Utils.abs masks: 3061702484 & 0x7fffffff = 914218836, % 50 = 36. (Math.abs
-  // would give 1233264812 % 50 = 12: a different coordinator.)
-  EXPECT_EQ(partition_for_group("gr\xC3\xBCppe", 50), 36);
+  // Kafka's Utils.abs negates it: 1233264812 % 50 = 12. (Masking the sign bit,
+  // as Keel did before 0.1.0, gives 914218836 % 50 = 36: another coordinator.)
+  EXPECT_EQ(partition_for_group("gr\xC3\xBCppe", 50), 12);
 }
 
 TEST(PartitionForGroup, CharacterOutsideBmpHashesBothSurrogates) {
@@ -108,7 +108,7 @@ TEST(PartitionForGroup, CharacterOutsideBmpHashesBothSurrogates) {
 
 TEST(PartitionForGroup, MinValueHashMapsToPartitionZero) {
   // "polygenelubricants".hashCode() is Integer.MIN_VALUE (the well-known
-  // example); Math.abs would leave it negative, Utils.abs masks it to 0.
+  // example); Math.abs would leave it negative, Utils.abs gives 0.
   EXPECT_EQ(java_string_hash("polygenelubricants"), INT32_MIN);
   EXPECT_EQ(partition_for_group("polygenelubricants", 50), 0);
   EXPECT_EQ(partition_for_group("polygenelubricants", 7), 0);
