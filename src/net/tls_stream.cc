@@ -91,6 +91,7 @@ asio::awaitable<std::string> TlsStream::handshake() {
 }
 
 asio::awaitable<size_t> TlsStream::read_some(void* data, size_t size, boost::system::error_code& ec) {
+  ec.clear();
   for (;;) {
     size_t got = 0;
     const TlsIo io = session_->read(data, size, &got);
@@ -100,6 +101,7 @@ asio::awaitable<size_t> TlsStream::read_some(void* data, size_t size, boost::sys
 }
 
 asio::awaitable<void> TlsStream::read(void* data, size_t size, boost::system::error_code& ec) {
+  ec.clear();
   auto* p = static_cast<uint8_t*>(data);
   size_t done = 0;
   while (done < size) {
@@ -109,6 +111,7 @@ asio::awaitable<void> TlsStream::read(void* data, size_t size, boost::system::er
 }
 
 asio::awaitable<void> TlsStream::write_all(const uint8_t* data, size_t size, boost::system::error_code& ec) {
+  ec.clear();
   while (size > 0) {
     size_t put = 0;
     const TlsIo io = session_->write(data, size, &put);
@@ -122,6 +125,7 @@ asio::awaitable<void> TlsStream::write_all(const uint8_t* data, size_t size, boo
 }
 
 asio::awaitable<void> TlsStream::write(const std::vector<asio::const_buffer>& buffers, boost::system::error_code& ec) {
+  ec.clear();
   staging_.clear();
   for (const auto& b : buffers) {
     const auto* p = static_cast<const uint8_t*>(b.data());
@@ -149,6 +153,7 @@ asio::awaitable<void> TlsStream::write(const std::vector<asio::const_buffer>& bu
 
 asio::awaitable<bool> TlsStream::send_file(int fd, off_t offset, int64_t length, TlsFileSend& sent,
                                            boost::system::error_code& ec) {
+  ec.clear();
   if (session_->ktls_send()) {
     // The kernel holds the keys: file pages go to the socket without a copy
     // into user space, and are encrypted on their way out.

@@ -8,6 +8,14 @@
 // coroutines of the same thread (never two threads): OpenSSL allows SSL_read
 // and SSL_write to interleave, and renegotiation, the one thing that would
 // make a write wait for a read, is off (tls.cc).
+//
+// Every call that takes an error_code clears it first and sets it only when
+// it fails, as Asio's redirect_error does: callers reuse one error_code for
+// other waits (the server's reader keeps the operation_aborted of its
+// back-pressure wake-up in it), and a stale value must not read as a failed
+// read. (It once did: every connection that paused for back-pressure was
+// closed after its next read, and TLS produce fell to a few MB/s as the
+// client reconnected.)
 
 #include <sys/types.h>
 

@@ -17,6 +17,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -25,10 +29,12 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "net/client.h"
 #include "net/server.h"
 #include "net/tls.h"
+#include "net/tls_stream.h"
 
 namespace keel::net {
 namespace {
@@ -312,10 +318,15 @@ struct CounterDelta {
   uint64_t copy, ktls, ktls_calls, written, plain_sendfile;
 };
 CounterDelta fetch_over_tls(DataFile& file, int64_t offset, int64_t length) {
-  TlsServer ts(file, offset, length, server_settings());
-  const IoCounters before = io_counters();
-  BlockingClient client(ts.port, "");
-  expect_file_response(client.exchange(static_cast<size_t>(8 + length + 4)), file, offset, length);
+  IoCounters before;
+  {
+    TlsServer ts(file, offset, length, server_settings());
+    before = io_counters();
+    BlockingClient client(ts.port, "");
+    expect_file_response(client.exchange(static_cast<size_t>(8 + length + 4)), file, offset, length);
+  }
+  // Read once the server stopped: it counts a write after it returned, which
+  // may be after the client already has the bytes.
   const IoCounters after = io_counters();
   return {after.tls_copy_bytes - before.tls_copy_bytes, after.tls_sendfile_bytes - before.tls_sendfile_bytes,
           after.tls_sendfile_calls - before.tls_sendfile_calls, after.tls_written_bytes - before.tls_written_bytes,
@@ -518,6 +529,111 @@ TEST(TlsClient, TalksToATlsListenerWithItsCertificateAndChecksTheHostName) {
   auto refused = round_trip(port, "localhost", std::make_shared<TlsContext>("rogue", cs, TlsRole::kClient));
   EXPECT_FALSE(refused);
   server.stop();
+}
+
+
+// --- back-pressure on a TLS connection -----------------------------------------------------------
+
+// A blocking TLS client that writes `n` echo requests in one go (pipelined)
+// and reads the answers; how many came back before the connection ended.
+int pipelined_echoes(uint16_t port, int n) {
+  BlockingClient c(port, "");
+  if (SSL_connect(c.ssl) != 1) return -1;
+  Bytes all;
+  for (int i = 0; i < n; ++i) {
+    const uint8_t request[] = {0, 0, 0, 8, 0, 1, 0, 4, 0, 0, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    all.insert(all.end(), request, request + sizeof request);
+  }
+  if (SSL_write(c.ssl, all.data(), static_cast<int>(all.size())) != static_cast<int>(all.size())) return -1;
+  int answered = 0;
+  for (; answered < n; ++answered) {
+    uint8_t response[12];
+    size_t done = 0;
+    while (done < sizeof response) {
+      const int got = SSL_read(c.ssl, response + done, static_cast<int>(sizeof response - done));
+      if (got <= 0) return answered;
+      done += static_cast<size_t>(got);
+    }
+    // The echo of request `answered`, in order.
+    if (response[10] != static_cast<uint8_t>(answered >> 8) || response[11] != static_cast<uint8_t>(answered)) {
+      return answered;
+    }
+  }
+  return answered;
+}
+
+// With one request in flight per connection, every pipelined request makes
+// the reader wait for the previous answer (back-pressure), and that wait ends
+// with operation_aborted in the reader's error_code. The TLS read after it
+// once took that stale value for its own failure and the server closed the
+// connection after the second answer: under load, produce over TLS collapsed
+// into reconnects. Not timed: the count of answers decides.
+TEST(TlsServer, ARequestReadAfterABackPressurePauseIsServedOnTheSameConnection) {
+  Echo echo;
+  ServerOptions o = one_thread();
+  o.max_in_flight = 1;
+  Server server(o, echo);
+  ListenerSpec spec = ssl_spec();
+  spec.tls = std::make_shared<TlsContext>("listener SSL", server_settings(), TlsRole::kServer);
+  const uint16_t port = server.listen({spec})[0];
+  server.start();
+  EXPECT_EQ(pipelined_echoes(port, 200), 200);
+  server.stop();
+}
+
+// The server side of AStaleErrorCodeDoesNotFailAReadOrAWrite: a read and a
+// write, each handed an error_code that still holds operation_aborted (what
+// a cancelled timer wait leaves behind).
+struct StaleErrorRun {
+  std::string handshake_failure = "not run";
+  std::string read_text;
+  boost::system::error_code read_ec, write_ec;
+};
+
+boost::asio::awaitable<void> stale_error_exchange(boost::asio::ip::tcp::socket& socket, const TlsContext& ctx,
+                                                  StaleErrorRun& run) {
+  TlsStream stream(socket, std::make_unique<TlsSession>(ctx, socket.native_handle()));
+  run.handshake_failure = co_await stream.handshake();
+  run.read_text.assign(10, '\0');
+  run.read_ec = boost::asio::error::operation_aborted;
+  co_await stream.read(run.read_text.data(), run.read_text.size(), run.read_ec);
+  const std::vector<boost::asio::const_buffer> reply{boost::asio::buffer(run.read_text.data(), 5)};
+  run.write_ec = boost::asio::error::operation_aborted;
+  co_await stream.write(reply, run.write_ec);
+}
+
+// The same rule at the TlsStream level: an error_code that still holds an
+// earlier wait's result is cleared by a read or write that succeeds.
+TEST(TlsStream, AStaleErrorCodeDoesNotFailAReadOrAWrite) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const uint16_t port = acceptor.local_endpoint().port();
+  TlsContext ctx("listener SSL", server_settings(), TlsRole::kServer);
+
+  std::thread peer([port] {
+    BlockingClient c(port, "");
+    ASSERT_EQ(SSL_connect(c.ssl), 1);
+    ASSERT_EQ(SSL_write(c.ssl, "hello, tls", 10), 10);
+    char back[5] = {};
+    int done = 0;
+    while (done < 5) {
+      const int got = SSL_read(c.ssl, back + done, 5 - done);
+      ASSERT_GT(got, 0);
+      done += got;
+    }
+    EXPECT_EQ(std::string(back, 5), "hello");
+  });
+
+  asio::ip::tcp::socket socket = acceptor.accept();
+  StaleErrorRun run;
+  asio::co_spawn(io, stale_error_exchange(socket, ctx, run), asio::detached);
+  io.run();
+  peer.join();
+  EXPECT_EQ(run.handshake_failure, "");
+  EXPECT_FALSE(run.read_ec) << run.read_ec.message();
+  EXPECT_EQ(run.read_text, "hello, tls");
+  EXPECT_FALSE(run.write_ec) << run.write_ec.message();
 }
 
 }  // namespace
