@@ -180,9 +180,17 @@ void ReplicaManager::start_high_watermark_checkpoints(int64_t interval_ms) {
 void ReplicaManager::start_isr_management(net::ClientRuntime& runtime, AlterPartitionOptions options,
                                           const MetadataCache& metadata, int64_t lag_ms) {
   isr_changes_ = std::make_unique<AlterPartitionManager>(runtime, std::move(options), metadata);
-  isr_sender_ = [m = isr_changes_.get()](const Partition::IsrChange& change,
-                                         std::function<void(const Partition::IsrChangeResult&)> done) {
-    m->submit(change, std::move(done));
+  isr_sender_ = [this, m = isr_changes_.get()](const Partition::IsrChange& change,
+                                               std::function<void(const Partition::IsrChangeResult&)> done) {
+    // Counted when accepted, against the ISR the change was proposed over.
+    size_t before = change.new_isr.size();
+    if (auto p = partition(change.tp)) before = p->leader_state().isr.size();
+    m->submit(change, [this, before, done = std::move(done)](const Partition::IsrChangeResult& r) {
+      if (r.error == protocol::ErrorCode::kNone && r.isr.size() != before) {
+        (r.isr.size() < before ? isr_shrinks_ : isr_expands_).fetch_add(1, std::memory_order_relaxed);
+      }
+      done(r);
+    });
   };
   for (const auto& p : partitions()) p->set_isr_sender(isr_sender_);
   isr_thread_ = std::thread([this, lag_ms] {

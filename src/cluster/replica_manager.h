@@ -86,6 +86,10 @@ class ReplicaManager {
   // controller's own decisions (unit tests).
   void start_isr_management(net::ClientRuntime& runtime, AlterPartitionOptions options,
                             const MetadataCache& metadata, int64_t lag_ms);
+  // ISR changes of led partitions the controller accepted since start, that
+  // made the ISR smaller or larger (Kafka's IsrShrinksPerSec / IsrExpandsPerSec).
+  uint64_t isr_shrinks() const { return isr_shrinks_.load(std::memory_order_relaxed); }
+  uint64_t isr_expands() const { return isr_expands_.load(std::memory_order_relaxed); }
   // LeaderAndIsr (Kafka's becomeLeaderOrFollower): hosts each partition (its
   // log opened or created with its topic's config) as leader or follower by
   // the state's leader; a follower fetches from its leader, a leader stops
@@ -141,6 +145,8 @@ class ReplicaManager {
   std::unique_ptr<ReplicaFetcherManager> fetchers_;
   std::unique_ptr<AlterPartitionManager> isr_changes_;
   Partition::IsrSender isr_sender_;
+  std::atomic<uint64_t> isr_shrinks_{0};
+  std::atomic<uint64_t> isr_expands_{0};
   std::unique_ptr<HighWatermarkCheckpoints> hw_checkpoints_;
   // KAFKA_STORAGE_ERROR instead of leading (the controller then elects
   // another ISR member, or keeps the partition offline): a replica that lost

@@ -134,6 +134,9 @@ class Controller : public cluster::TopicAdmin {
 
   bool is_controller() const;
   int64_t broker_epoch() const;
+  // Leaders this broker elected from outside the ISR while it was the
+  // controller (Kafka's ControllerStats UncleanLeaderElectionsPerSec).
+  uint64_t unclean_elections() const { return unclean_elections_.load(std::memory_order_relaxed); }
 
   // --- cluster::TopicAdmin
   cluster::AdminResult create_topic(const cluster::NewTopic& topic, bool validate_only,
@@ -264,6 +267,7 @@ class Controller : public cluster::TopicAdmin {
   // Controller state: touched only on the event thread (the atomics are read elsewhere).
   std::atomic<bool> is_controller_{false};
   std::atomic<int64_t> broker_epoch_{-1};
+  std::atomic<uint64_t> unclean_elections_{0};
   coord::Fence fence_;
   std::map<int32_t, coord::BrokerRegistration> live_brokers_;
   struct TopicState {

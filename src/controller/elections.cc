@@ -57,6 +57,7 @@ void Controller::elect_leaders_for(const std::string& name, const std::set<int32
           if (usable(r) && !replica_offline(name, p, r)) {
             leader = r;
             log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+            unclean_elections_.fetch_add(1, std::memory_order_relaxed);
             isr = {r};
             break;
           }
@@ -219,6 +220,7 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
                 leader = r;
                 next.isr = {r};
                 log()->warn("unclean election: {}-{} led by out-of-sync replica {}; records may be lost", name, p, r);
+                unclean_elections_.fetch_add(1, std::memory_order_relaxed);
                 break;
               }
             }

@@ -51,8 +51,9 @@ std::string family_name(const Desc& desc, Dialect dialect) {
     if (desc.kind == Kind::kGauge && ends_with(name, "Percent")) {
       return out + mangle(name.substr(0, name.size() - 7), '_') + "_percent";
     }
+    return out + mangle(name, '_');
   }
-  return out + mangle(name, '_');
+  return out + mangle(name, '_') + desc.confluent_suffix;
 }
 
 std::string label_name(std::string_view jmx_name, Dialect dialect) {

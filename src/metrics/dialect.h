@@ -51,6 +51,9 @@ struct Desc {
   std::string name;
   std::string help;
   std::vector<std::string> labels;
+  // Appended to the name in the Confluent dialect, whose rules expose a few
+  // of Kafka's meters by one attribute ("_oneminuterate").
+  std::string confluent_suffix;
 };
 
 // The Prometheus family name of `desc` in `dialect` (without _count etc.).

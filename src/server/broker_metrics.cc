@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <tuple>
 
 #include "cluster/fetch_session.h"
 #include "cluster/metadata_cache.h"
@@ -10,6 +12,7 @@
 #include "group/coordinator.h"
 #include "protocol/generated/api.h"
 #include "server/services.h"
+#include "storage/log_manager.h"
 
 namespace keel::server {
 namespace {
@@ -43,22 +46,6 @@ std::string request_name(size_t slot) {
 
 }  // namespace
 
-// A partition as this broker hosts it, for the per-partition gauges.
-struct PartitionView {
-  std::string topic;
-  std::string partition;
-  bool leader = false;
-  size_t replicas = 0;
-  size_t isr = 0;
-  int32_t min_isr = 1;
-  int64_t size = 0;
-  int64_t log_end = 0;
-  int64_t log_start = 0;
-  size_t segments = 0;
-  int64_t high_watermark = -1;
-  int32_t leader_id = -1;
-};
-
 namespace {
 std::vector<PartitionView> hosted(cluster::ReplicaManager& replicas) {
   std::vector<PartitionView> out;
@@ -83,7 +70,8 @@ std::vector<PartitionView> hosted(cluster::ReplicaManager& replicas) {
 }
 }  // namespace
 
-BrokerMetrics::BrokerMetrics(metrics::Registry& registry) : registry_(registry) {
+BrokerMetrics::BrokerMetrics(metrics::Registry& registry)
+    : registry_(registry), started_ms_(metrics::Registry::steady_now_ms()) {
   messages_in_ = &registry.counter(topic_meter("MessagesInPerSec", "Records appended to the topic's partitions as leader."));
   bytes_in_ = &registry.counter(topic_meter("BytesInPerSec", "Bytes of record batches produced to the topic."));
   bytes_out_ = &registry.counter(topic_meter("BytesOutPerSec", "Bytes of records sent to consumers of the topic."));
@@ -99,7 +87,9 @@ BrokerMetrics::BrokerMetrics(metrics::Registry& registry) : registry_(registry) 
   register_partition_metrics();
   register_cluster_metrics();
   register_connection_metrics();
+  register_load_metrics();
   register_lag_metrics();
+  register_partition_offset_metrics();
   auto zk = [&](const char* name, const char* help) {
     return &registry.counter(kafka(Kind::kMeter, "kafka.server", "SessionExpireListener", name, help))
                 .with(metrics::LabelValues{});
@@ -207,6 +197,85 @@ void BrokerMetrics::register_connection_metrics() {
                      [each](const Emit& emit) {
                        each(emit, [](const net::ListenerCounters& c) { return double(c.closed.load()); });
                      });
+  // Kafka's rates are windowed averages; these are per second since the
+  // previous scrape (docs/metrics.md).
+  auto rates = [this](bool created) {
+    return [this, created](const Emit& emit) {
+      std::vector<std::pair<std::string, double>> totals;
+      {
+        std::lock_guard lock(listeners_mu_);
+        for (const auto& [name, c] : listeners_) totals.emplace_back(name, double((created ? c->created : c->closed).load()));
+      }
+      for (const auto& [name, total] : totals) {
+        emit({name, "0"}, rate((created ? "created:" : "closed:") + name, total));
+      }
+    };
+  };
+  registry_.callback(kafka(Kind::kGauge, "kafka.server", "socket-server-metrics", "connection-creation-rate",
+                           "Connections accepted per second on the listener, since the previous scrape.", labels),
+                     rates(true));
+  registry_.callback(kafka(Kind::kGauge, "kafka.server", "socket-server-metrics", "connection-close-rate",
+                           "Connections closed per second on the listener, since the previous scrape.", labels),
+                     rates(false));
+}
+
+double BrokerMetrics::rate(const std::string& key, double value) const {
+  const int64_t now = metrics::Registry::steady_now_ms();
+  std::lock_guard lock(rates_mu_);
+  RateSample& s = rates_.try_emplace(key, RateSample{started_ms_, 0, 0}).first->second;
+  if (now - s.at_ms >= 1000) {
+    s.rate = std::max(0.0, value - s.value) * 1000.0 / double(now - s.at_ms);
+    s.at_ms = now;
+    s.value = value;
+  }
+  return s.rate;
+}
+
+// Seconds of CPU the threads behind `clocks` have used since they started.
+namespace {
+double cpu_seconds(const std::vector<clockid_t>& clocks) {
+  double total = 0;
+  for (clockid_t c : clocks) {
+    timespec ts{};
+    if (::clock_gettime(c, &ts) == 0) total += double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+  }
+  return total;
+}
+}  // namespace
+
+void BrokerMetrics::register_load_metrics() {
+  registry_.callback(kafka(Kind::kGauge, "kafka.network", "RequestChannel", "RequestQueueSize",
+                           "Requests read and waiting for a handler thread."),
+                     [this](const Emit& emit) { emit({}, double(std::max<int64_t>(0, load_.request_queue.load()))); });
+  registry_.callback(kafka(Kind::kGauge, "kafka.network", "RequestChannel", "ResponseQueueSize",
+                           "Responses made and waiting for their connection's network thread."),
+                     [this](const Emit& emit) { emit({}, double(std::max<int64_t>(0, load_.response_queue.load()))); });
+  // The network threads' idle share: 1 - their CPU time over wall time,
+  // since the previous scrape (a thread waiting in epoll uses no CPU).
+  registry_.callback(kafka(Kind::kGauge, "kafka.network", "SocketServer", "NetworkProcessorAvgIdlePercent",
+                           "Share of time (0..1) the network threads were idle, since the previous scrape."),
+                     [this](const Emit& emit) {
+                       std::vector<clockid_t> clocks;
+                       {
+                         std::lock_guard lock(load_.mu);
+                         clocks = load_.reactor_clocks;
+                       }
+                       if (clocks.empty()) return;
+                       const double busy = rate("network-cpu", cpu_seconds(clocks)) / double(clocks.size());
+                       emit({}, std::clamp(1.0 - busy, 0.0, 1.0));
+                     });
+  // The handler threads' idle share: 1 - the time they spent running
+  // requests over wall time (Kafka's handlers measure their wait instead).
+  Desc handler_idle = kafka(Kind::kGauge, "kafka.server", "KafkaRequestHandlerPool", "RequestHandlerAvgIdlePercent",
+                            "Share of time (0..1) the request handler threads were idle, since the previous scrape.");
+  handler_idle.confluent_suffix = "_oneminuterate";
+  registry_.callback(handler_idle, [this](const Emit& emit) {
+    int threads = 0;
+    with_sources([&](const Sources& s) { threads = s.handler_threads; });
+    if (threads <= 0) return;
+    const double busy = rate("handler-busy", double(load_.handler_busy_ns.load()) / 1e9) / double(threads);
+    emit({}, std::clamp(1.0 - busy, 0.0, 1.0));
+  });
 }
 
 void BrokerMetrics::attach(const Sources& sources) {
@@ -288,13 +357,16 @@ void BrokerMetrics::register_partition_metrics() {
 }
 
 void BrokerMetrics::register_cluster_metrics() {
-  auto gauge = [&](const char* domain, const char* type, const char* name, const char* help, auto value) {
-    registry_.callback(kafka(Kind::kGauge, domain, type, name, help), [this, value](const Emit& emit) {
+  // One unlabelled series of `kind` from the sources; none while `value` says nullopt.
+  auto scalar = [&](Kind kind, const char* domain, const char* type, const char* name, const char* help,
+                    auto value) {
+    registry_.callback(kafka(kind, domain, type, name, help), [this, value](const Emit& emit) {
       with_sources([&](const Sources& s) {
         if (auto v = value(s)) emit({}, double(*v));
       });
     });
   };
+  auto gauge = [&](auto... args) { scalar(Kind::kGauge, args...); };
   // Kafka reports the cluster-wide controller gauges on the active controller
   // only; every other broker says 0, so sum() over brokers is right.
   auto on_controller = [](const Sources& s) { return s.controller && s.metadata && s.controller->is_controller(); };
@@ -341,6 +413,29 @@ void BrokerMetrics::register_cluster_metrics() {
           }
           return n;
         });
+  scalar(Kind::kMeter, "kafka.controller", "ControllerStats", "UncleanLeaderElectionsPerSec",
+         "Leaders elected from outside the ISR by this broker as controller.",
+         [](const Sources& s) -> std::optional<uint64_t> {
+           if (!s.controller) return std::nullopt;
+           return s.controller->unclean_elections();
+         });
+  using IsrCount = uint64_t (cluster::ReplicaManager::*)() const;
+  for (auto [name, help, count] : {std::tuple<const char*, const char*, IsrCount>{
+                                       "IsrShrinksPerSec", "ISR shrinks of partitions led here (accepted).",
+                                       &cluster::ReplicaManager::isr_shrinks},
+                                   {"IsrExpandsPerSec", "ISR expands of partitions led here (accepted).",
+                                    &cluster::ReplicaManager::isr_expands}}) {
+    scalar(Kind::kMeter, "kafka.server", "ReplicaManager", name, help,
+           [count](const Sources& s) -> std::optional<uint64_t> {
+             if (!s.replicas) return std::nullopt;
+             return (s.replicas->*count)();
+           });
+  }
+  gauge("kafka.log", "LogManager", "OfflineLogDirectoryCount", "Log directories taken offline after an I/O error.",
+        [](const Sources& s) -> std::optional<int64_t> {
+          if (!s.logs) return std::nullopt;
+          return int64_t(s.logs->offline_dirs().size());
+        });
   gauge("kafka.server", "FetchSessionCache", "NumIncrementalFetchSessions", "Incremental fetch sessions cached.",
         [](const Sources& s) -> std::optional<int64_t> {
           if (!s.fetch_sessions) return std::nullopt;
@@ -354,7 +449,7 @@ void BrokerMetrics::register_cluster_metrics() {
                          if (s.groups) emit({}, double(s.groups->list_groups({}, {}).groups.size()));
                        });
                      });
-  for (const char* state : {"Stable", "Empty", "PreparingRebalance", "CompletingRebalance"}) {
+  for (const char* state : {"Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead"}) {
     registry_.callback(kafka(Kind::kGauge, "kafka.coordinator.group", "GroupMetadataManager",
                              std::string("NumGroups") + state, std::string("Groups this broker coordinates in state ") + state + "."),
                        [this, state](const Emit& emit) {
@@ -363,117 +458,6 @@ void BrokerMetrics::register_cluster_metrics() {
                          });
                        });
   }
-}
-
-// kafka_exporter's names, computed by this broker for what it knows first
-// hand: the groups it coordinates (their committed offsets) and the
-// partitions it leads (their offsets). Summed over brokers, each series
-// appears once.
-std::shared_ptr<const std::vector<BrokerMetrics::GroupOffset>> BrokerMetrics::group_offsets() const {
-  const int64_t now = metrics::Registry::steady_now_ms();
-  std::lock_guard lock(hosted_mu_);
-  if (groups_ && now - groups_at_ms_ < 1000) return groups_;
-  group::GroupCoordinator* groups = nullptr;
-  cluster::ReplicaManager* replicas = nullptr;
-  with_sources([&](const Sources& s) {
-    groups = s.groups;
-    replicas = s.replicas;
-  });
-  if (!groups || !replicas) return nullptr;
-  auto out = std::make_shared<std::vector<GroupOffset>>();
-  for (const auto& g : groups->list_groups({}, {}).groups) {
-    const auto lags = groups->lag(g.group_id, [replicas](const auto& tp) -> std::optional<int64_t> {
-      auto p = replicas->partition({tp.topic, tp.partition});
-      if (!p || !p->is_leader()) return std::nullopt;
-      return p->high_watermark();
-    });
-    if (lags.empty()) out->push_back({g.group_id, "", "", -1, -1});  // a group with no commits: its members only
-    for (const auto& l : lags) {
-      out->push_back({g.group_id, l.tp.topic, std::to_string(l.tp.partition), l.committed, l.lag});
-    }
-  }
-  groups_ = out;
-  groups_at_ms_ = now;
-  return groups_;
-}
-
-void BrokerMetrics::register_lag_metrics() {
-  auto native = [](const char* name, const char* help, std::vector<std::string> labels) {
-    Desc d;
-    d.kind = Kind::kNativeGauge;
-    d.name = name;
-    d.help = help;
-    d.labels = std::move(labels);
-    return d;
-  };
-  const std::vector<std::string> gtp = {"consumergroup", "topic", "partition"};
-  registry_.callback(native("kafka_consumergroup_current_offset",
-                            "Committed offset of the group on the partition (by the group's coordinator).", gtp),
-                     [this](const Emit& emit) {
-                       if (auto gs = group_offsets()) {
-                         for (const auto& g : *gs) {
-                           if (!g.topic.empty()) emit({g.group, g.topic, g.partition}, double(g.committed));
-                         }
-                       }
-                     });
-  registry_.callback(native("kafka_consumergroup_lag",
-                            "High watermark minus the committed offset, where this broker also leads the partition.",
-                            gtp),
-                     [this](const Emit& emit) {
-                       if (auto gs = group_offsets()) {
-                         for (const auto& g : *gs) {
-                           if (!g.topic.empty() && g.lag >= 0) emit({g.group, g.topic, g.partition}, double(g.lag));
-                         }
-                       }
-                     });
-  registry_.callback(native("kafka_consumergroup_lag_sum", "Lag of the group summed over the topic's partitions.",
-                            {"consumergroup", "topic"}),
-                     [this](const Emit& emit) {
-                       auto gs = group_offsets();
-                       if (!gs) return;
-                       std::map<std::pair<std::string, std::string>, int64_t> sums;
-                       for (const auto& g : *gs) {
-                         if (!g.topic.empty() && g.lag >= 0) sums[{g.group, g.topic}] += g.lag;
-                       }
-                       for (const auto& [k, v] : sums) emit({k.first, k.second}, double(v));
-                     });
-  registry_.callback(native("kafka_consumergroup_members", "Members of the group (by the group's coordinator).",
-                            {"consumergroup"}),
-                     [this](const Emit& emit) {
-                       auto gs = group_offsets();
-                       group::GroupCoordinator* groups = nullptr;
-                       with_sources([&](const Sources& s) { groups = s.groups; });
-                       if (!gs || !groups) return;
-                       std::string last;
-                       for (const auto& g : *gs) {
-                         if (g.group == last) continue;
-                         last = g.group;
-                         emit({g.group}, double(groups->describe_group(g.group).members.size()));
-                       }
-                     });
-  // Partition series: by the partition's leader only.
-  const std::vector<std::string> tp = {"topic", "partition"};
-  auto led = [&](const char* name, const char* help, auto value) {
-    registry_.callback(native(name, help, tp), [this, value](const Emit& emit) {
-      if (auto ps = hosted_partitions()) {
-        for (const auto& p : *ps) {
-          if (p.leader) emit({p.topic, p.partition}, double(value(p)));
-        }
-      }
-    });
-  };
-  led("kafka_topic_partition_current_offset", "High watermark of the partition (by its leader).",
-      [](const PartitionView& p) { return p.high_watermark; });
-  led("kafka_topic_partition_oldest_offset", "Log start offset of the partition (by its leader).",
-      [](const PartitionView& p) { return p.log_start; });
-  led("kafka_topic_partition_replicas", "Replicas of the partition (by its leader).",
-      [](const PartitionView& p) { return p.replicas; });
-  led("kafka_topic_partition_in_sync_replica", "ISR size of the partition (by its leader).",
-      [](const PartitionView& p) { return p.isr; });
-  led("kafka_topic_partition_leader", "Leader of the partition (by its leader).",
-      [](const PartitionView& p) { return p.leader_id; });
-  led("kafka_topic_partition_under_replicated_partition", "1 when the ISR is short of the replicas (by its leader).",
-      [](const PartitionView& p) { return p.isr < p.replicas; });
 }
 
 namespace {
@@ -487,23 +471,6 @@ TopicMeters& unused_meters() {
 TopicMeters& topic_meters(const Services& services, std::string_view topic) {
   if (!services.metrics) return unused_meters();
   return services.metrics->topic(topic);
-}
-
-std::function<void(net::Response)> with_request_metrics(BrokerMetrics* metrics, int16_t api_key,
-                                                        int16_t api_version, ByteView body,
-                                                        std::function<void(net::Response)> done) {
-  if (!metrics) return done;
-  // A follower's Fetch names its replica id first (before v15; later
-  // versions carry it in a tagged field, and Keel's own followers use v12).
-  const bool follower =
-      api_key == 1 && api_version < 15 && body.size() >= 4 && load_be<int32_t>(body.data()) >= 0;
-  const auto start = std::chrono::steady_clock::now();
-  return [metrics, api_key, api_version, follower, start, done = std::move(done)](net::Response r) {
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-    metrics->request_done(api_key, api_version, follower, us);
-    done(std::move(r));
-  };
 }
 
 }  // namespace keel::server

@@ -9,6 +9,7 @@
 // detached before they go; a scrape sees whatever is attached.
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -20,9 +21,13 @@
 #include <string_view>
 
 #include "common/bytes.h"
+#include "metrics/lag_status.h"
 #include "metrics/registry.h"
 #include "net/server.h"
 
+namespace keel::storage {
+class LogManager;
+}
 namespace keel::cluster {
 class FetchSessionCache;
 class MetadataCache;
@@ -38,7 +43,23 @@ class GroupCoordinator;
 namespace keel::server {
 
 struct Services;
-struct PartitionView;
+
+// A partition as this broker hosts it, for the per-partition gauges.
+struct PartitionView {
+  std::string topic;
+  std::string partition;
+  bool leader = false;
+  size_t replicas = 0;
+  size_t isr = 0;
+  int32_t min_isr = 1;
+  int64_t size = 0;
+  int64_t log_end = 0;
+  int64_t log_start = 0;
+  size_t segments = 0;
+  int64_t high_watermark = -1;
+  int32_t leader_id = -1;
+};
+
 
 // One topic's BrokerTopicMetrics meters.
 struct TopicMeters {
@@ -78,6 +99,8 @@ class BrokerMetrics {
 
   // A listener's connection counters (net::ServerOptions::listener_counters).
   net::ListenerCounters* listener(const std::string& name);
+  // The network server's queue and busy-time counters (net::ServerOptions::load).
+  net::LoadCounters* load() { return &load_; }
 
   // ZooKeeper session events (SessionExpireListener).
   void zookeeper_disconnected() { zk_disconnects_->inc(); }
@@ -94,19 +117,33 @@ class BrokerMetrics {
     controller::Controller* controller = nullptr;
     group::GroupCoordinator* groups = nullptr;
     cluster::FetchSessionCache* fetch_sessions = nullptr;
+    storage::LogManager* logs = nullptr;
+    int handler_threads = 0;  // num.io.threads (0: handlers run on the network threads)
   };
   void attach(const Sources& sources);
   void detach();
 
-  // One group's committed offset of one partition, as the lag series show it
-  // (topic "" for a group with no commits); lag -1 where the partition is not
-  // led here.
+  // One group's offset on one partition, as the lag series show it
+  // (broker_metrics_lag.cc): a committed offset, or -1 for a partition
+  // assigned to a member and never committed (lag -1 then, as
+  // kafka_exporter). lag and lag_seconds are -1 where the partition has no
+  // replica here (its end offset is unknown to this broker).
   struct GroupOffset {
     std::string group;
     std::string topic;
     std::string partition;
     int64_t committed = -1;
     int64_t lag = -1;
+    double lag_seconds = -1;
+  };
+  struct GroupSummary {
+    std::string group;
+    size_t members = 0;
+    metrics::LagStatus status = metrics::LagStatus::kOk;
+  };
+  struct LagSnapshot {
+    std::vector<GroupOffset> offsets;
+    std::vector<GroupSummary> groups;
   };
 
  private:
@@ -114,8 +151,14 @@ class BrokerMetrics {
   void register_partition_metrics();
   void register_cluster_metrics();
   void register_connection_metrics();
+  void register_load_metrics();
   void register_lag_metrics();
-  std::shared_ptr<const std::vector<GroupOffset>> group_offsets() const;
+  void register_partition_offset_metrics();
+  std::shared_ptr<const LagSnapshot> lag_snapshot() const;
+  // Per-second rate of a cumulative `value` since the previous reading at
+  // least a second before (since start for the first), by `key`; the last
+  // rate while readings come faster.
+  double rate(const std::string& key, double value) const;
   template <class F>
   void with_sources(F&& f) const {
     std::lock_guard lock(sources_mu_);
@@ -166,18 +209,25 @@ class BrokerMetrics {
   mutable std::mutex hosted_mu_;
   mutable std::shared_ptr<const std::vector<PartitionView>> hosted_;
   mutable int64_t hosted_at_ms_ = 0;
-  mutable std::shared_ptr<const std::vector<GroupOffset>> groups_;  // under hosted_mu_, like hosted_
+  mutable std::shared_ptr<const LagSnapshot> groups_;  // under hosted_mu_, like hosted_
   mutable int64_t groups_at_ms_ = 0;
+  // Each (group, topic, partition)'s recent samples for its status, by
+  // "group\0topic\0partition" (under hosted_mu_).
+  mutable std::map<std::string, std::deque<metrics::LagSample>> lag_history_;
+
+  net::LoadCounters load_;
+  struct RateSample {
+    int64_t at_ms = 0;
+    double value = 0;
+    double rate = 0;
+  };
+  const int64_t started_ms_;
+  mutable std::mutex rates_mu_;
+  mutable std::map<std::string, RateSample> rates_;
 };
 
 // The meters of `topic` in services.metrics, or a shared unused set when a
 // test runs handlers without metrics: callers need no null check.
 TopicMeters& topic_meters(const Services& services, std::string_view topic);
-
-// `done` wrapped to record the request's metrics when it completes (itself
-// when metrics are off). `body` is the request after its header.
-std::function<void(net::Response)> with_request_metrics(BrokerMetrics* metrics, int16_t api_key,
-                                                        int16_t api_version, ByteView body,
-                                                        std::function<void(net::Response)> done);
 
 }  // namespace keel::server

@@ -85,6 +85,13 @@ def traffic(bootstrap, topic, n=200):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     c.subscribe([topic])
+    consume(c, n)
+    c.commit(asynchronous=False)
+    return c, group
+
+
+def consume(c, n):
+    """Polls the subscribed consumer c until it has n records (30 s at most)."""
     got = 0
     deadline = time.time() + 30
     while got < n and time.time() < deadline:
@@ -92,8 +99,6 @@ def traffic(bootstrap, topic, n=200):
         if m is not None and not m.error():
             got += 1
     assert got == n
-    c.commit(asynchronous=False)
-    return c, group
 
 
 # The names of operations.md §1.2 that Keel serves, in each dialect, with the
@@ -130,6 +135,21 @@ STRIMZI = {
     "kafka_coordinator_group_groupmetadatamanager_numgroupsstable": set(),
     "kafka_coordinator_group_groupmetadatamanager_numgroupsempty": set(),
     "kafka_server_fetchsessioncache_numincrementalfetchsessions": set(),
+    "kafka_coordinator_group_groupmetadatamanager_numgroupspreparingrebalance": set(),
+    "kafka_coordinator_group_groupmetadatamanager_numgroupscompletingrebalance": set(),
+    "kafka_coordinator_group_groupmetadatamanager_numgroupsdead": set(),
+    "kafka_network_requestchannel_requestqueuesize": set(),
+    "kafka_network_requestchannel_responsequeuesize": set(),
+    "kafka_network_socketserver_networkprocessoravgidle_percent": set(),
+    "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent": set(),
+    "kafka_server_replicamanager_isrshrinks_total": set(),
+    "kafka_server_replicamanager_isrexpands_total": set(),
+    "kafka_controller_controllerstats_uncleanleaderelections_total": set(),
+    "kafka_log_logmanager_offlinelogdirectorycount": set(),
+    "kafka_server_sessionexpirelistener_zookeeperdisconnects_total": set(),
+    "kafka_server_sessionexpirelistener_zookeeperexpires_total": set(),
+    "kafka_server_socket_server_metrics_connection_creation_rate": {"listener", "networkProcessor"},
+    "kafka_server_socket_server_metrics_connection_close_rate": {"listener", "networkProcessor"},
     "keel_request_latency_seconds_bucket": {"request", "le"},
     "process_open_fds": set(),
     "process_cpu_seconds_total": set(),
@@ -154,6 +174,18 @@ CONFLUENT = {
     "kafka_server_kafkaserver_brokerstate": set(),
     "kafka_coordinator_group_groupmetadatamanager_numgroups": set(),
     "kafka_server_fetchsessioncache_numincrementalfetchsessions": set(),
+    "kafka_coordinator_group_groupmetadatamanager_numgroupsdead": set(),
+    "kafka_network_requestchannel_requestqueuesize": set(),
+    "kafka_network_requestchannel_responsequeuesize": set(),
+    "kafka_network_socketserver_networkprocessoravgidlepercent": set(),
+    "kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent_oneminuterate": set(),
+    "kafka_server_replicamanager_isrshrinkspersec": set(),
+    "kafka_server_replicamanager_isrexpandspersec": set(),
+    "kafka_controller_controllerstats_uncleanleaderelectionspersec": set(),
+    "kafka_log_logmanager_offlinelogdirectorycount": set(),
+    "kafka_server_sessionexpirelistener_zookeeperdisconnectspersec": set(),
+    "kafka_server_socketservermetrics_connection_creation_rate": {"listener", "network_processor"},
+    "kafka_server_socketservermetrics_connection_close_rate": {"listener", "network_processor"},
     "process_cpu_seconds_total": set(),
 }
 
@@ -198,28 +230,75 @@ def test_strimzi_names_are_served_and_move_with_traffic(make_broker):
                      networkProcessor="0") >= 1
         assert value(s, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
         assert value(s, "kafka_server_fetchsessioncache_numincrementalfetchsessions") >= 0
+        for idle in ("kafka_network_socketserver_networkprocessoravgidle_percent",
+                     "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent"):
+            assert 0 <= value(s, idle) <= 1
+        assert value(s, "kafka_network_requestchannel_requestqueuesize") >= 0
+        assert value(s, "kafka_server_replicamanager_isrshrinks_total") == 0  # one broker: nothing to shrink
+        assert value(s, "kafka_log_logmanager_offlinelogdirectorycount") == 0
+        # Connections were made since start: a positive creation rate.
+        assert value(s, "kafka_server_socket_server_metrics_connection_creation_rate", listener="PLAINTEXT") > 0
         assert value(s, "process_open_fds") > 10
         assert value(s, "process_resident_memory_bytes") > 1e6
         # Consumer lag in kafka_exporter's names, from the coordinator and the leader.
         assert value(s, "kafka_consumergroup_current_offset", consumergroup=group, topic=topic, partition=0) == 200
         assert value(s, "kafka_consumergroup_lag", consumergroup=group, topic=topic, partition=0) == 0
         assert value(s, "kafka_consumergroup_members", consumergroup=group) == 1
+        assert value(s, "keel_consumergroup_lag_seconds", consumergroup=group, topic=topic, partition=0) == 0
+        assert value(s, "keel_consumergroup_status", consumergroup=group, status="OK") == 1
+        assert value(s, "keel_consumergroup_status_code", consumergroup=group) == 2
         assert value(s, "kafka_topic_partition_current_offset", topic=topic, partition=0) == 200
         assert value(s, "kafka_topic_partition_oldest_offset", topic=topic, partition=0) == 0
+        # Ten records an hour old (CreateTime): the lag is 10 records and an hour.
         p = Producer({"bootstrap.servers": b.bootstrap})
+        an_hour_ago = int(time.time() * 1000) - 3600 * 1000
         for _ in range(10):
-            p.produce(topic, b"more", partition=0)
+            p.produce(topic, b"more", partition=0, timestamp=an_hour_ago)
         assert p.flush(30) == 0
         time.sleep(1.1)  # the group table is read at most once a second
         later = scrape(b.http_port)
         assert value(later, "kafka_consumergroup_lag", consumergroup=group, topic=topic, partition=0) == 10
         assert value(later, "kafka_consumergroup_lag_sum", consumergroup=group, topic=topic) == 10
+        assert 3600 <= value(later, "keel_consumergroup_lag_seconds", consumergroup=group, topic=topic,
+                             partition=0) < 3660
         assert value(later, "kafka_topic_partition_current_offset", topic=topic, partition=0) == 210
         # The request counters grew with the clients' requests.
         total = lambda samples: sum(v for _, v in samples["kafka_network_requestmetrics_requests_total"])
         assert total(s) > total(before) + 3
     finally:
         consumer.close()
+    assert b.stop() == 0
+
+
+def test_assigned_partitions_never_committed_are_minus_one(make_broker):
+    """kafka_exporter's -1: a member holds partition 1 but the group only
+    ever committed partition 0."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    b = start(make_broker)
+    topic = "minus-" + uuid.uuid4().hex[:8]
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    for i in range(10):
+        p.produce(topic, b"x", partition=i % 2)
+    assert p.flush(30) == 0
+    group = "g-" + uuid.uuid4().hex[:8]
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    c.subscribe([topic])
+    consume(c, 10)
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        time.sleep(1.1)  # the group table is read at most once a second
+        s = scrape(b.http_port)
+        assert value(s, "kafka_consumergroup_current_offset", consumergroup=group, topic=topic, partition=0) == 5
+        assert value(s, "kafka_consumergroup_lag", consumergroup=group, topic=topic, partition=0) == 0
+        assert value(s, "kafka_consumergroup_current_offset", consumergroup=group, topic=topic, partition=1) == -1
+        assert value(s, "kafka_consumergroup_lag", consumergroup=group, topic=topic, partition=1) == -1
+        assert value(s, "keel_consumergroup_lag_seconds", consumergroup=group, topic=topic, partition=1) == -1
+        assert value(s, "kafka_consumergroup_lag_sum", consumergroup=group, topic=topic) == 0
+    finally:
+        c.close()
     assert b.stop() == 0
 
 

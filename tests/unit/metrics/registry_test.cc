@@ -40,6 +40,14 @@ TEST(Dialect, PercentGaugesAndDashedTypes) {
   EXPECT_EQ(family_name(groups, Dialect::kConfluent), "kafka_coordinator_group_groupmetadatamanager_numgroupsstable");
 }
 
+TEST(Dialect, ConfluentSuffixAppliesToConfluentOnly) {
+  Desc idle = kafka(Kind::kGauge, "kafka.server", "KafkaRequestHandlerPool", "RequestHandlerAvgIdlePercent");
+  idle.confluent_suffix = "_oneminuterate";
+  EXPECT_EQ(family_name(idle, Dialect::kStrimzi), "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent");
+  EXPECT_EQ(family_name(idle, Dialect::kConfluent),
+            "kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent_oneminuterate");
+}
+
 TEST(Dialect, LabelNames) {
   EXPECT_EQ(label_name("networkProcessor", Dialect::kStrimzi), "networkProcessor");
   EXPECT_EQ(label_name("networkProcessor", Dialect::kConfluent), "network_processor");
