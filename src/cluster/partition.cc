@@ -374,6 +374,7 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       pb.base_sequence = records.base_sequence;
       pb.last_sequence = records.last_sequence;
       pb.transactional = records.transactional;
+      pb.coordinator_origin = records.coordinator_origin;
       ProducerCheck check = producers_.check(pb);
       if (check.duplicate) {
         // A retry of a batch already written: its original offsets, nothing appended.

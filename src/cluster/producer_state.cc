@@ -113,6 +113,7 @@ ProducerCheck ProducerStateManager::check(const ProducerBatch& b) const {
                   std::to_string(e.current_txn_first_offset) + ": expected a transactional batch";
     return out;
   }
+  if (b.coordinator_origin) return out;
   if (b.producer_epoch == e.epoch) {
     for (const auto& m : e.batches) {
       if (m.first_seq == b.base_sequence && m.last_seq == b.last_sequence) {

@@ -43,6 +43,7 @@ struct ProducerBatch {
   int32_t base_sequence = -1;
   int32_t last_sequence = -1;
   bool transactional = false;
+  bool coordinator_origin = false;  // the group coordinator's: epoch checked, sequences not
   int64_t first_offset = -1;
   int64_t last_offset = -1;
   int64_t timestamp = -1;  // the batch's max timestamp (expiry)

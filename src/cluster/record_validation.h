@@ -58,6 +58,9 @@ struct ValidatedRecords {
   int32_t base_sequence = -1;
   int32_t last_sequence = -1;
   bool transactional = false;
+  // Written by the group coordinator (TxnOffsetCommit), not a client:
+  // Kafka's AppendOrigin.COORDINATOR, whose sequences are not checked.
+  bool coordinator_origin = false;
   bool ok() const { return error == protocol::ErrorCode::kNone; }
 };
 

@@ -153,7 +153,36 @@ void GroupCoordinator::on_partition_deleted(const TopicPartition& tp) {
   meta_.on_partition_deleted(tp, now);
 }
 
+void GroupCoordinator::on_transaction_completed(int64_t producer_id, const std::vector<int32_t>& partitions,
+                                                bool committed) {
+  std::lock_guard lock(mu_);
+  for (int32_t p : partitions) meta_.complete_transaction(p, producer_id, committed);
+}
+
 // --- offsets ----------------------------------------------------------------
+
+void GroupCoordinator::refuse_commit(const CommitRequest& req, const CommitCallback& done, ErrorCode e,
+                                     Calls& calls) {
+  CommitResult out;
+  out.error = e;
+  out.partitions.assign(req.partitions.size(), e);
+  calls.push_back([done, out] { done(out); });
+}
+
+void GroupCoordinator::store_offsets(Group& g, const CommitRequest& req, const CommitCallback& done, int64_t now,
+                                     Calls& calls) {
+  auto w = std::make_shared<OffsetCommitWrite>(meta_.store_offsets(g, req, now));
+  after_replication(
+      w->write,
+      [this, w, done](ErrorCode e, Calls& after) {
+        // Done at once: store_offsets has the answers already.
+        if (w->write.waiting()) meta_.complete_offsets(*w, e);
+        CommitResult out;
+        out.partitions = w->errors;
+        after.push_back([done, out] { done(out); });
+      },
+      calls);
+}
 
 CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
   std::promise<CommitResult> answered;
@@ -165,12 +194,7 @@ CommitResult GroupCoordinator::commit_offsets(const CommitRequest& req) {
 void GroupCoordinator::commit_offsets(const CommitRequest& req, CommitCallback done) {
   Calls calls;
   const int64_t now = now_ms_();
-  auto all = [&](ErrorCode e) {
-    CommitResult out;
-    out.error = e;
-    out.partitions.assign(req.partitions.size(), e);
-    calls.push_back([done, out] { done(out); });
-  };
+  auto all = [&](ErrorCode e) { refuse_commit(req, done, e, calls); };
   {
     std::lock_guard lock(mu_);
     Group* g = nullptr;
@@ -205,17 +229,52 @@ void GroupCoordinator::commit_offsets(const CommitRequest& req, CommitCallback d
       if (refused) {
         all(*refused);
       } else {
-        auto w = std::make_shared<OffsetCommitWrite>(meta_.store_offsets(*g, req, now));
-        after_replication(
-            w->write,
-            [this, w, done](ErrorCode e, Calls& after) {
-              // Done at once: store_offsets has the answers already.
-              if (w->write.waiting()) meta_.complete_offsets(*w, e);
-              CommitResult out;
-              out.partitions = w->errors;
-              after.push_back([done, out] { done(out); });
-            },
-            calls);
+        store_offsets(*g, req, done, now, calls);
+      }
+    }
+  }
+  run(calls);
+}
+
+void GroupCoordinator::txn_commit_offsets(const CommitRequest& req, CommitCallback done) {
+  Calls calls;
+  const int64_t now = now_ms_();
+  auto all = [&](ErrorCode e) { refuse_commit(req, done, e, calls); };
+  {
+    std::lock_guard lock(mu_);
+    if (req.group_id.empty() || req.group_id.size() > kMaxRecordStringBytes) {
+      all(ErrorCode::kInvalidGroupId);
+    } else if (ErrorCode e = meta_.check(req.group_id); e != ErrorCode::kNone) {
+      all(e);
+    } else {
+      // Kafka's handleTxnCommitOffsets makes the group when it is new, then
+      // validateOffsetCommit decides.
+      Group* g = meta_.find(req.group_id);
+      const bool fresh = !g;
+      if (fresh) g = &meta_.add_group(req.group_id, now);
+      std::optional<ErrorCode> refused;
+      if (g->is(GroupState::kDead)) {
+        refused = ErrorCode::kCoordinatorNotAvailable;
+      } else if (req.generation < 0 && g->is(GroupState::kEmpty)) {
+        // From outside group management, into a group with no members.
+      } else if (req.generation >= 0 || !req.member_id.empty() || req.group_instance_id) {
+        // Kafka's validateCurrentMember: an instance id must be the member's.
+        if (g->is_fenced_static(req.group_instance_id, req.member_id)) {
+          refused = ErrorCode::kFencedInstanceId;
+        } else if (!g->has(req.member_id) ||
+                   (req.group_instance_id && !g->static_members.count(*req.group_instance_id))) {
+          refused = ErrorCode::kUnknownMemberId;
+        } else if (req.generation != g->generation) {
+          refused = ErrorCode::kIllegalGeneration;
+        }
+      }
+      // Older versions carry no member: a transaction may commit for a group
+      // with members (unlike OffsetCommit).
+      if (refused) {
+        if (fresh) meta_.forget_group(req.group_id);
+        all(*refused);
+      } else {
+        store_offsets(*g, req, done, now, calls);
       }
     }
   }
@@ -223,9 +282,10 @@ void GroupCoordinator::commit_offsets(const CommitRequest& req, CommitCallback d
 }
 
 FetchOffsetsResult GroupCoordinator::fetch_offsets(const std::string& group_id,
-                                                   const std::optional<std::vector<TopicPartition>>& partitions) {
+                                                   const std::optional<std::vector<TopicPartition>>& partitions,
+                                                   bool require_stable) {
   std::lock_guard lock(mu_);
-  return meta_.fetch_offsets(group_id, partitions);
+  return meta_.fetch_offsets(group_id, partitions, require_stable);
 }
 
 std::vector<PartitionLag> GroupCoordinator::lag(

@@ -173,9 +173,19 @@ class GroupCoordinator {
   // The same, waiting for the answer (blocks the calling thread for up to
   // offsets.commit.timeout.ms).
   CommitResult commit_offsets(const CommitRequest& req);
-  // topics nullopt: every offset the group has.
+  // TxnOffsetCommit: the offsets are written in the transaction of
+  // req.producer_id/producer_epoch and stay pending (not answered by
+  // OffsetFetch) until its marker (on_transaction_completed). Kafka's checks:
+  // a commit from outside group management (generation -1, no member id, no
+  // instance id) is taken by any group; otherwise (KIP-447, v3) the member
+  // must be the group's (FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID) in its
+  // generation (ILLEGAL_GENERATION). Answers as commit_offsets.
+  void txn_commit_offsets(const CommitRequest& req, CommitCallback done);
+  // topics nullopt: every offset the group has. require_stable (OffsetFetch
+  // v7+): UNSTABLE_OFFSET_COMMIT for a partition whose commit is not settled.
   FetchOffsetsResult fetch_offsets(const std::string& group_id,
-                                   const std::optional<std::vector<TopicPartition>>& partitions);
+                                   const std::optional<std::vector<TopicPartition>>& partitions,
+                                   bool require_stable = false);
   GroupDescription describe_group(const std::string& group_id);
   // Empty filters match everything; states by Kafka's names, any case.
   ListGroupsResult list_groups(const std::vector<std::string>& states, const std::vector<std::string>& types);
@@ -185,6 +195,12 @@ class GroupCoordinator {
   // partition's high watermark, or nullopt when it is not hosted here.
   std::vector<PartitionLag> lag(const std::string& group_id,
                                 const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset);
+
+  // A transaction marker (WriteTxnMarkers) was written to these
+  // __consumer_offsets partitions for `producer_id`: the producer's pending
+  // transactional offsets of the groups on them become committed offsets
+  // (committed) or are dropped (aborted). Partitions not led here are skipped.
+  void on_transaction_completed(int64_t producer_id, const std::vector<int32_t>& partitions, bool committed);
 
   // Expires sessions, pending members and offsets; ends join and sync phases.
   void tick(int64_t now_ms);
@@ -227,6 +243,12 @@ class GroupCoordinator {
   // `calls`, after mu_ is released; `then` may add answers to its Calls.
   using AfterWrite = std::function<void(protocol::ErrorCode, Calls&)>;
   void after_replication(const PendingWrite& w, AfterWrite then, Calls& calls);
+
+  // An offset commit's answers (coordinator.cc): every partition refused
+  // with `e`, or the accepted commit written and answered once replicated.
+  static void refuse_commit(const CommitRequest& req, const CommitCallback& done, protocol::ErrorCode e,
+                            Calls& calls);
+  void store_offsets(Group& g, const CommitRequest& req, const CommitCallback& done, int64_t now, Calls& calls);
 
   // The timer and loader threads' bodies (coordinator.cc).
   void loop();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include "protocol/generated/consumer_protocol_subscription.h"
 
@@ -37,6 +38,21 @@ const Bytes* Member::metadata_for(const std::string& protocol) const {
     if (name == protocol) return &metadata;
   }
   return nullptr;
+}
+
+bool Group::has_pending_commit(const TopicPartition& tp) const {
+  if (pending_offsets.count(tp)) return true;
+  for (const auto& [producer_id, offsets] : pending_txn_offsets) {
+    if (offsets.count(tp)) return true;
+  }
+  return false;
+}
+
+void Group::drop_pending_txn(const TopicPartition& tp) {
+  for (auto it = pending_txn_offsets.begin(); it != pending_txn_offsets.end();) {
+    it->second.erase(tp);
+    it = it->second.empty() ? pending_txn_offsets.erase(it) : std::next(it);
+  }
 }
 
 bool Group::all_members_joined() const {

@@ -78,9 +78,10 @@ struct CommittedOffset {
   std::string metadata;
   int64_t commit_timestamp_ms = 0;
   int64_t expire_timestamp_ms = -1;  // -1: by the retention rules
-  // Where it was written in __consumer_offsets (the batch's last offset), so
-  // a commit that completes late never replaces a newer one; -1 when loaded
-  // from the log (older than anything written since).
+  // Where it was written in __consumer_offsets (the base offset of its
+  // batch, Kafka's appendedBatchOffset), so a commit that completes late —
+  // or a transaction's offsets committed by a later marker — never replaces
+  // one written after it.
   int64_t record_offset = -1;
 };
 
@@ -101,6 +102,12 @@ struct Group {
   // the record offset of the newest per partition. They are not in `offsets`
   // (OffsetFetch answers the previous one) and keep expiry off the partition.
   std::map<TopicPartition, int64_t> pending_offsets;
+  // Transactional commits (TxnOffsetCommit) written in a transaction that
+  // has no marker yet, by producer id (Kafka's
+  // pendingTransactionalOffsetCommits). OffsetFetch does not answer them
+  // (UNSTABLE_OFFSET_COMMIT when stable offsets are asked for); the COMMIT
+  // marker moves them into `offsets`, the ABORT marker drops them.
+  std::map<int64_t, std::map<TopicPartition, CommittedOffset>> pending_txn_offsets;
 
   // The rebalance in progress: when the join phase ends at the latest, and
   // for the initial delay (group.initial.rebalance.delay.ms) how much of the
@@ -111,6 +118,13 @@ struct Group {
   bool new_member_joined_in_delay = false;
 
   bool has(const std::string& member_id) const { return members.count(member_id) != 0; }
+  // A commit of this partition, plain or transactional, is not settled yet
+  // (Kafka's hasPendingOffsetCommitsForTopicPartition).
+  bool has_pending_commit(const TopicPartition& tp) const;
+  // Offsets, settled or not, keep an empty group alive (Kafka's hasOffsets).
+  bool has_offsets() const { return !offsets.empty() || !pending_offsets.empty() || !pending_txn_offsets.empty(); }
+  // Drops the transactional commits of `tp` of every producer.
+  void drop_pending_txn(const TopicPartition& tp);
   bool is(GroupState s) const { return state == s; }
   bool all_members_joined() const;
   // The largest rebalance timeout of the members (the join phase's length).

@@ -38,29 +38,85 @@ OffsetsRecordBytes offset_tombstone(const std::string& group_id, const TopicPart
   return {encode_offset_key(OffsetKey{group_id, tp.topic, tp.partition}), std::nullopt};
 }
 
-// Puts what one record of __consumer_offsets says into the groups read so far.
-void replay(const OffsetsRecord& rec, int32_t partition, std::map<std::string, Group>& loaded) {
-  auto group_of = [&](const std::string& id) -> Group& {
-    auto [it, fresh] = loaded.try_emplace(id);
+// A partition's log replayed in offset order (Kafka's doLoadGroupsAndOffsets):
+// the groups with their committed offsets, and the offsets of transactions
+// whose marker has not come yet, by producer id — kept apart from the groups,
+// as Kafka keeps them, so a group's tombstone does not drop them.
+class Replay {
+ public:
+  Replay(int32_t partition, std::map<std::string, Group>& groups) : partition_(partition), groups_(groups) {}
+
+  void apply(const OffsetsRecord& rec, const OffsetsLogEntry& entry) {
+    if (rec.kind == OffsetsRecord::Kind::kOffsetCommit) {
+      offset(rec, entry);
+    } else if (rec.kind == OffsetsRecord::Kind::kGroupMetadata) {
+      group(rec);
+    }
+  }
+
+  // A COMMIT marker makes the producer's offsets committed unless the group
+  // has one written after them; an ABORT marker drops them.
+  void marker(int64_t producer_id, bool commit) {
+    auto it = pending_.find(producer_id);
+    if (it == pending_.end()) return;
+    if (commit) {
+      for (const auto& [key, c] : it->second) {
+        Group& g = group_of(key.first);
+        auto cur = g.offsets.find(key.second);
+        if (cur == g.offsets.end() || cur->second.record_offset < c.record_offset) g.offsets[key.second] = c;
+      }
+    }
+    pending_.erase(it);
+  }
+
+  // The transactions still open at the log end stay pending in their groups
+  // (a group that has only them comes back empty, as in Kafka).
+  void finish() {
+    for (auto& [producer_id, offsets] : pending_) {
+      for (auto& [key, c] : offsets) group_of(key.first).pending_txn_offsets[producer_id][key.second] = c;
+    }
+    pending_.clear();
+  }
+
+ private:
+  Group& group_of(const std::string& id) {
+    auto [it, fresh] = groups_.try_emplace(id);
     if (fresh) {
       it->second.group_id = id;
-      it->second.partition = partition;
+      it->second.partition = partition_;
     }
     return it->second;
-  };
-  if (rec.kind == OffsetsRecord::Kind::kOffsetCommit) {
-    Group& g = group_of(rec.group);
+  }
+
+  void offset(const OffsetsRecord& rec, const OffsetsLogEntry& entry) {
     TopicPartition tp{rec.offset_key.topic, rec.offset_key.partition};
-    if (!rec.offset_value) {
-      g.offsets.erase(tp);
+    std::optional<CommittedOffset> c;
+    if (rec.offset_value) {
+      const OffsetValue& v = *rec.offset_value;
+      c = CommittedOffset{v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp,
+                          entry.batch_offset};
+    }
+    if (entry.transactional) {
+      auto& mine = pending_[entry.producer_id];
+      if (c) {
+        mine[{rec.group, tp}] = *c;
+      } else {
+        mine.erase({rec.group, tp});
+      }
       return;
     }
-    const OffsetValue& v = *rec.offset_value;
-    g.offsets[tp] = CommittedOffset{v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp};
-  } else if (rec.kind == OffsetsRecord::Kind::kGroupMetadata) {
+    Group& g = group_of(rec.group);
+    if (c) {
+      g.offsets[tp] = *c;
+    } else {
+      g.offsets.erase(tp);
+    }
+  }
+
+  void group(const OffsetsRecord& rec) {
     if (!rec.group_value) {
       // Deleted (or expired): whatever came before is gone, offsets included.
-      loaded.erase(rec.group);
+      groups_.erase(rec.group);
       return;
     }
     Group& g = group_of(rec.group);
@@ -87,7 +143,11 @@ void replay(const OffsetsRecord& rec, int32_t partition, std::map<std::string, G
       g.members[m.member_id] = std::move(m);
     }
   }
-}
+
+  const int32_t partition_;
+  std::map<std::string, Group>& groups_;
+  std::map<int64_t, std::map<std::pair<std::string, TopicPartition>, CommittedOffset>> pending_;
+};
 
 }  // namespace
 
@@ -172,6 +232,7 @@ void GroupMetadataManager::unload(int32_t partition, const OnUnloaded& unloaded)
       continue;
     }
     unloaded(it->second);
+    forget_txn_group(it->second);
     it = groups_.erase(it);
   }
 }
@@ -190,15 +251,21 @@ LoadedPartition GroupMetadataManager::read_partition(Load load) const {
   LoadedPartition out;
   out.partition = load.partition;
   out.epoch = load.epoch;
-  out.error = log_.read_all(load.partition, [&](ByteView key, std::optional<ByteView> value) {
+  Replay replay(load.partition, out.groups);
+  out.error = log_.read_all(load.partition, [&](const OffsetsLogEntry& entry) {
+    if (entry.marker_commit) {
+      replay.marker(entry.producer_id, *entry.marker_commit);
+      return;
+    }
     ++out.records;
-    auto rec = decode_offsets_record(key, value);
+    auto rec = decode_offsets_record(entry.key, entry.value);
     if (!rec) {
       ++out.skipped;
       return;
     }
-    replay(*rec, load.partition, out.groups);
+    replay.apply(*rec, entry);
   });
+  replay.finish();
   return out;
 }
 
@@ -224,7 +291,8 @@ void GroupMetadataManager::complete_load(LoadedPartition loaded, int64_t now) {
     g.state = g.members.empty() ? GroupState::kEmpty : GroupState::kStable;
     // Members come back with a full session to heartbeat in.
     for (auto& [mid, m] : g.members) m.heartbeat_deadline_ms = now + m.session_timeout_ms;
-    if (g.members.empty() && g.offsets.empty() && g.protocol_type.empty()) continue;
+    if (g.members.empty() && !g.has_offsets() && g.protocol_type.empty()) continue;
+    for (const auto& [producer_id, offsets] : g.pending_txn_offsets) txn_groups_[producer_id].insert(id);
     groups_[id] = std::move(g);
   }
   it->second.loaded = true;
@@ -240,12 +308,13 @@ ErrorCode GroupMetadataManager::append(int32_t partition, std::vector<OffsetsRec
                      ErrorCode::kCoordinatorNotAvailable);
 }
 
-PendingWrite GroupMetadataManager::write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now) {
+PendingWrite GroupMetadataManager::write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now,
+                                         std::optional<TxnProducer> txn) {
   PendingWrite w;
   w.partition = partition;
   auto it = partitions_.find(partition);
   w.coordinator_epoch = it == partitions_.end() ? -1 : it->second.epoch;
-  w.append = log_.append(partition, records, now);
+  w.append = log_.append(partition, records, now, txn);
   w.error = w.append.error;  // the caller maps it
   return w;
 }
@@ -311,6 +380,7 @@ PendingWrite GroupMetadataManager::store_group(const Group& g, const std::map<st
 OffsetCommitWrite GroupMetadataManager::store_offsets(Group& g, const CommitRequest& req, int64_t now) {
   OffsetCommitWrite w;
   w.group_id = g.group_id;
+  w.producer_id = req.producer_id;
   w.errors.assign(req.partitions.size(), ErrorCode::kNone);
   std::vector<OffsetsRecordBytes> records;
   for (size_t i = 0; i < req.partitions.size(); ++i) {
@@ -339,16 +409,22 @@ OffsetCommitWrite GroupMetadataManager::store_offsets(Group& g, const CommitRequ
     w.written.push_back(i);
   }
   if (records.empty()) return w;
-  w.write = write(g.partition, std::move(records), now);
+  std::optional<TxnProducer> txn;
+  if (w.transactional()) txn = TxnProducer{req.producer_id, req.producer_epoch};
+  w.write = write(g.partition, std::move(records), now, txn);
   if (w.write.error != ErrorCode::kNone) {
     w.write.error = offset_write_error(w.write.error);
     for (size_t i : w.written) w.errors[i] = w.write.error;
     return w;
   }
-  for (auto& [tp, c] : w.offsets) {
-    c.record_offset = w.write.append.last_offset;
-    g.pending_offsets[tp] = c.record_offset;
+  for (auto& [tp, c] : w.offsets) c.record_offset = w.write.append.base_offset;
+  if (w.transactional()) {
+    // Pending from now on (Kafka's prepareTxnOffsetCommit), whether the ISR
+    // has the batch yet or not: the marker decides, a failed wait drops them.
+    add_pending_txn(g, w.producer_id, w.offsets);
+    return w;
   }
+  for (auto& [tp, c] : w.offsets) g.pending_offsets[tp] = c.record_offset;
   if (!w.write.waiting()) apply_offsets(w, ErrorCode::kNone);
   return w;
 }
@@ -357,6 +433,10 @@ void GroupMetadataManager::complete_offsets(OffsetCommitWrite& w, ErrorCode repl
   const ErrorCode e = offset_write_error(replication_error);
   for (size_t i : w.written) w.errors[i] = e;
   if (!owns(w.write.partition, w.write.coordinator_epoch)) return;  // unloaded meanwhile: nothing to update
+  if (w.transactional()) {
+    if (e != ErrorCode::kNone) fail_pending_txn(w);
+    return;
+  }
   apply_offsets(w, e);
 }
 
@@ -378,8 +458,9 @@ void GroupMetadataManager::apply_offsets(OffsetCommitWrite& w, ErrorCode error) 
   }
 }
 
-FetchOffsetsResult GroupMetadataManager::fetch_offsets(
-    const std::string& group_id, const std::optional<std::vector<TopicPartition>>& partitions) const {
+FetchOffsetsResult GroupMetadataManager::fetch_offsets(const std::string& group_id,
+                                                       const std::optional<std::vector<TopicPartition>>& partitions,
+                                                       bool require_stable) const {
   FetchOffsetsResult out;
   if (ErrorCode e = check(group_id); e != ErrorCode::kNone) {
     out.error = e;
@@ -390,16 +471,31 @@ FetchOffsetsResult GroupMetadataManager::fetch_offsets(
   }
   auto git = groups_.find(group_id);
   const Group* g = git == groups_.end() ? nullptr : &git->second;
+  // Kafka's getOffsets: with require_stable (OffsetFetch v7+) a partition
+  // whose commit is not settled — a transaction's without its marker, or a
+  // commit on its way to the ISR — answers UNSTABLE_OFFSET_COMMIT (the
+  // consumer retries) instead of an offset that may be about to change.
+  auto unstable = [&](const TopicPartition& tp) { return require_stable && g && g->has_pending_commit(tp); };
   if (!partitions) {
+    // Every committed offset (Kafka's allOffsets): a partition that has only
+    // a pending commit is not listed.
     if (g) {
-      for (const auto& [tp, c] : g->offsets) out.partitions.push_back({tp, c.offset, c.leader_epoch, c.metadata});
+      for (const auto& [tp, c] : g->offsets) {
+        if (unstable(tp)) {
+          out.partitions.push_back({tp, -1, -1, "", ErrorCode::kUnstableOffsetCommit});
+        } else {
+          out.partitions.push_back({tp, c.offset, c.leader_epoch, c.metadata});
+        }
+      }
     }
     return out;
   }
   for (const auto& tp : *partitions) {
     FetchedOffset f;
     f.tp = tp;
-    if (g) {
+    if (unstable(tp)) {
+      f.error = ErrorCode::kUnstableOffsetCommit;
+    } else if (g) {
       auto it = g->offsets.find(tp);
       if (it != g->offsets.end()) {
         f.offset = it->second.offset;
@@ -421,6 +517,9 @@ ErrorCode GroupMetadataManager::delete_group(Group& g, int64_t now) {
   for (const auto& [tp, c] : g.offsets) records.push_back(offset_tombstone(group_id, tp));
   records.push_back({encode_group_key(group_id), std::nullopt});
   if (ErrorCode e = append(g.partition, std::move(records), now); e != ErrorCode::kNone) return e;
+  // Its pending transactional offsets go with it (Kafka's DeleteGroups): a
+  // marker coming later finds no group.
+  forget_txn_group(g);
   groups_.erase(group_id);
   log()->info("group {} deleted", group_id);
   return ErrorCode::kNone;
@@ -433,6 +532,9 @@ ErrorCode GroupMetadataManager::delete_offsets(Group& g, const std::vector<Topic
   for (const auto& tp : partitions) {
     // A commit still on its way to the ISR goes too (Kafka's removeOffsets):
     // its tombstone comes after it in the log.
+    // A transaction's offsets of the partition go too, with no tombstone
+    // unless there is a committed offset (Kafka's removeOffsets).
+    g.drop_pending_txn(tp);
     if (!g.offsets.count(tp) && !g.pending_offsets.count(tp)) continue;
     records.push_back(offset_tombstone(g.group_id, tp));
     removed.push_back(tp);
@@ -452,7 +554,10 @@ bool GroupMetadataManager::remove_offsets(std::map<std::string, Group>::iterator
   const bool nothing_pending = std::all_of(g.pending_offsets.begin(), g.pending_offsets.end(), [&](const auto& p) {
     return std::find(gone.begin(), gone.end(), p.first) != gone.end();
   });
-  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size() && nothing_pending;
+  // Pending transactional offsets keep the group (Kafka's hasOffsets); their
+  // marker settles them.
+  const bool dead = g.is(GroupState::kEmpty) && g.offsets.size() == gone.size() && nothing_pending &&
+                    g.pending_txn_offsets.empty();
   std::vector<OffsetsRecordBytes> records;
   for (const auto& tp : gone) records.push_back(offset_tombstone(g.group_id, tp));
   if (dead) records.push_back({encode_group_key(g.group_id), std::nullopt});
@@ -475,6 +580,7 @@ bool GroupMetadataManager::remove_offsets(std::map<std::string, Group>::iterator
 
 void GroupMetadataManager::on_partition_deleted(const TopicPartition& tp, int64_t now) {
   for (auto it = groups_.begin(); it != groups_.end();) {
+    if (loaded(it->second.partition)) it->second.drop_pending_txn(tp);
     if (!loaded(it->second.partition) || !it->second.offsets.count(tp)) {
       ++it;
       continue;

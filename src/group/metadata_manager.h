@@ -8,7 +8,9 @@
 // metadata and offset commits to the partition before the cache takes them,
 // answers OffsetFetch, deletes offsets and groups, expires offsets (KIP-211)
 // and drops the offsets of deleted partitions, writing tombstones for all
-// that goes.
+// that goes. A transaction's offsets (TxnOffsetCommit) are written in a
+// transactional batch and stay pending per producer id until the
+// transaction's marker commits or drops them (txn_offsets.cc).
 //
 // GroupCoordinator decides what changes (the rebalance protocol); this class
 // keeps it. It holds no lock of its own: the coordinator holds its mutex
@@ -54,6 +56,9 @@ struct CommitRequest {
   std::optional<std::string> group_instance_id;
   int64_t retention_ms = -1;  // v2-4's retention_time; -1: the broker's
   std::vector<CommitPartition> partitions;
+  // TxnOffsetCommit: the transaction's producer; -1 for an OffsetCommit.
+  int64_t producer_id = -1;
+  int16_t producer_epoch = -1;
 };
 
 struct FetchedOffset {
@@ -85,6 +90,8 @@ struct PendingWrite {
 // An offset commit being written (store_offsets, complete_offsets).
 struct OffsetCommitWrite {
   std::string group_id;
+  int64_t producer_id = -1;  // a transaction's commit (TxnOffsetCommit) when >= 0
+  bool transactional() const { return producer_id >= 0; }
   // One per request partition, in request order: final unless
   // write.waiting(), when the written ones get the wait's outcome.
   std::vector<protocol::ErrorCode> errors;
@@ -170,7 +177,10 @@ class GroupMetadataManager {
   // acts on it once it is replicated: at once unless waiting(), else after
   // await_replication, mapping the wait's error with group_write_error.
   PendingWrite store_group(const Group& g, const std::map<std::string, Bytes>* assignment, int64_t now);
-  // Writes the commits the coordinator accepted. Errors per partition:
+  // Writes the commits the coordinator accepted; a transaction's
+  // (req.producer_id set) in a transactional batch under its producer id and
+  // epoch, kept pending per producer until the marker (complete_transaction)
+  // and dropped again if the write fails. Errors per partition:
   // OFFSET_METADATA_TOO_LARGE for metadata over offset.metadata.max.bytes,
   // the write's error for the rest when it failed. Once replicated the
   // offsets go into the group (and OffsetFetch answers them): here when the
@@ -194,9 +204,12 @@ class GroupMetadataManager {
   // it may still touch the cache).
   bool owns(int32_t partition, int32_t coordinator_epoch) const;
   // OffsetFetch: the committed offsets of `partitions` (-1 for none), or
-  // every one the group has when nullopt.
+  // every one the group has when nullopt. require_stable (v7+): a partition
+  // with a commit not settled yet (a transaction's without its marker, or
+  // one waiting for the ISR) answers UNSTABLE_OFFSET_COMMIT instead.
   FetchOffsetsResult fetch_offsets(const std::string& group_id,
-                                   const std::optional<std::vector<TopicPartition>>& partitions) const;
+                                   const std::optional<std::vector<TopicPartition>>& partitions,
+                                   bool require_stable = false) const;
   // Writes tombstones for the group and its offsets and drops it from the
   // cache (g is gone when this returns NONE).
   protocol::ErrorCode delete_group(Group& g, int64_t now);
@@ -215,20 +228,15 @@ class GroupMetadataManager {
   // since the last one. A group that loses its last offsets while empty goes.
   void expire_offsets_if_due(int64_t now);
 
-  // Transactional offsets (TxnOffsetCommit, a later issue) come here too:
-  // a store_txn_offsets(Group&, producer_id, producer_epoch, partitions, now)
-  // writes the same records in a transactional batch and keeps them pending
-  // per producer id (see the end of this comment) instead of in Group::offsets; the
-  // transaction marker on the group's partition commits them into the group
-  // or drops them (complete_txn(producer_id, partition, commit)).
-  // fetch_offsets then answers UNSTABLE_OFFSET_COMMIT for a partition with
-  // pending offsets when stable offsets are asked for, read_partition replays
-  // them up to their markers, and unloading, expiry and deletion leave
-  // pending offsets to their transaction. They would be kept by producer id,
-  // then group (Kafka's openGroupsForProducer with each group's
-  // pendingTransactionalOffsetCommits), e.g.
-  //   std::map<int64_t, std::map<std::string, std::map<TopicPartition, CommittedOffset>>>
-  // This is issue 25's work (transactions); today TxnOffsetCommit is not served.
+  // --- transactions ----------------------------------------------------------
+
+  // The marker of producer_id's transaction was written to `partition`
+  // (Kafka's handleTxnCompletion): the producer's pending offsets of the
+  // groups there become committed offsets — each unless the group has one
+  // written after it — or, aborted, are dropped. Nothing is written: the
+  // marker in the log says the same to the next load. A partition not
+  // loaded here is skipped (its next leader replays the marker).
+  void complete_transaction(int32_t partition, int64_t producer_id, bool committed);
 
  private:
   struct PartitionState {
@@ -241,8 +249,17 @@ class GroupMetadataManager {
   // Appends without waiting for the ISR (what is written here needs no
   // answer to wait for it: Kafka writes tombstones the same way).
   protocol::ErrorCode append(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
-  PendingWrite write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now);
+  PendingWrite write(int32_t partition, std::vector<OffsetsRecordBytes> records, int64_t now,
+                     std::optional<TxnProducer> txn = std::nullopt);
   void apply_offsets(OffsetCommitWrite& w, protocol::ErrorCode error);
+  // A transaction's offsets, written: pending in the group until the marker.
+  void add_pending_txn(Group& g, int64_t producer_id,
+                       const std::vector<std::pair<TopicPartition, CommittedOffset>>& offsets);
+  // Its write failed: the offsets it made pending go (Kafka's
+  // failPendingTxnOffsetCommit), unless a later commit replaced them.
+  void fail_pending_txn(const OffsetCommitWrite& w);
+  // The group leaves the cache: its producers stop naming it.
+  void forget_txn_group(const Group& g);
   void expire_offsets(int64_t now);
   // Writes tombstones for `gone` (and for the group itself when it is empty
   // and has nothing left) and drops them from the cache. False when the
@@ -259,6 +276,9 @@ class GroupMetadataManager {
   // epochForPartitionId): elections and resignations older than it are stale.
   std::map<int32_t, int32_t> epochs_;
   std::set<int32_t> to_load_;
+  // The groups each producer has pending transactional offsets in (Kafka's
+  // openGroupsForProducer), for the markers; may name groups gone since.
+  std::map<int64_t, std::set<std::string>> txn_groups_;
   int64_t last_expiry_ms_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #include "cluster/record_validation.h"
 #include "cluster/replica_manager.h"
 #include "protocol/record_batch.h"
+#include "storage/txn_marker.h"
 
 namespace keel::group {
 
@@ -25,15 +26,18 @@ bool leads(cluster::ReplicaManager& replicas, const std::shared_ptr<cluster::Par
 }  // namespace
 
 OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<OffsetsRecordBytes>& records,
-                                        int64_t now_ms) {
+                                        int64_t now_ms, std::optional<TxnProducer> txn) {
   OffsetsAppend out;
   if (records.empty()) return out;
-  auto p = replicas_.partition({kOffsetsTopic, partition});
+  auto p = replicas_.partition({topic_, partition});
   if (!p || !p->is_leader()) {
     out.error = ErrorCode::kNotLeaderOrFollower;
     return out;
   }
   protocol::RecordBatchBuilder builder(protocol::Compression::kNone);
+  // Kafka's coordinator writes transactional offsets with base sequence 0;
+  // the partition does not check the sequences of the coordinator's batches.
+  if (txn) builder.producer(txn->producer_id, txn->producer_epoch, 0).transactional(true);
   for (const auto& r : records) {
     std::optional<ByteView> value;
     if (r.value) value = ByteView(*r.value);
@@ -55,6 +59,7 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
     out.error = validated.error;
     return out;
   }
+  validated.coordinator_origin = true;
   // The epoch before the append: should leadership change in between, the
   // wait sees an epoch that is not the partition's and fails, as it must.
   out.leader_epoch = p->leader_state().leader_epoch;
@@ -66,6 +71,7 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
     out.error = appended.error;
     return out;
   }
+  out.base_offset = appended.base_offset;
   out.last_offset = appended.last_offset;
   out.replicated = p->high_watermark() > appended.last_offset;
   return out;
@@ -73,7 +79,7 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
 
 void ReplicaOffsetsLog::await_replication(int32_t partition, const OffsetsAppend& appended, int64_t timeout_ms,
                                           ReplicatedFn done) {
-  auto p = replicas_.partition({kOffsetsTopic, partition});
+  auto p = replicas_.partition({topic_, partition});
   if (!p || !leads(replicas_, p, appended.leader_epoch)) {
     done(ErrorCode::kNotLeaderOrFollower);
     return;
@@ -102,7 +108,7 @@ void ReplicaOffsetsLog::await_replication(int32_t partition, const OffsetsAppend
 }
 
 ErrorCode ReplicaOffsetsLog::read_all(int32_t partition, const RecordFn& fn) {
-  auto p = replicas_.partition({kOffsetsTopic, partition});
+  auto p = replicas_.partition({topic_, partition});
   if (!p) return ErrorCode::kNotCoordinator;
   storage::Log& log = p->log();
   int64_t offset = log.log_start_offset();
@@ -137,12 +143,27 @@ ErrorCode ReplicaOffsetsLog::read_all(int32_t partition, const RecordFn& fn) {
         if (!*batch) break;
         const protocol::RecordBatchView& b = **batch;
         next = std::max(next, b.last_offset() + 1);
-        if (b.last_offset() < offset || b.is_control()) continue;
+        if (b.last_offset() < offset) continue;
+        OffsetsLogEntry entry;
+        entry.batch_offset = b.base_offset();
+        entry.producer_id = b.producer_id();
+        entry.transactional = b.is_transactional();
+        if (b.is_control()) {
+          // Only COMMIT and ABORT markers concern offsets; a cleaned (empty)
+          // control batch or another control type is passed over.
+          if (auto marker = storage::parse_marker(b)) {
+            entry.marker_commit = marker->commit;
+            fn(entry);
+          }
+          continue;
+        }
         auto decoded = b.decode_records(scratch);
         if (!decoded) return ErrorCode::kCorruptMessage;
         for (const auto& rec : *decoded) {
           if (b.base_offset() + rec.offset_delta() < offset || !rec.key) continue;
-          fn(*rec.key, rec.value);
+          entry.key = *rec.key;
+          entry.value = rec.value;
+          fn(entry);
         }
       }
     }

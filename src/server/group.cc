@@ -44,6 +44,7 @@
 #include "protocol/generated/sync_group_response.h"
 #include "server/authorization.h"
 #include "server/handlers.h"
+#include "server/txn_requests.h"
 #include "cluster/topic_admin.h"
 
 namespace keel::server {
@@ -176,9 +177,8 @@ Result<void> handle_find_coordinator(RequestContext& ctx, ByteReader& body, Byte
     } else if (req.key_type == 0) {
       a = find_group_coordinator(ctx, key);
     } else if (req.key_type == 1) {
-      // Transactions arrive with their own issue; until then a
-      // transactional producer is refused as InitProducerId refuses it.
-      a.error = ErrorCode::kTransactionalIdAuthorizationFailed;
+      const CoordinatorLocation t = find_transaction_coordinator(ctx, key);  // server/txn_requests.cc
+      a = {t.error, t.node_id, t.host, t.port};
     } else {
       a.error = ErrorCode::kInvalidRequest;
     }
@@ -418,17 +418,20 @@ namespace {
 
 // One group's OffsetFetch, in the v8+ shape (older versions copy from it).
 // Topics the principal may not DESCRIBE are left out of an all-partitions
-// answer and answered TOPIC_AUTHORIZATION_FAILED when named.
+// answer and answered TOPIC_AUTHORIZATION_FAILED when named. require_stable
+// (v7+): a partition with a transaction's offsets not yet settled by its
+// marker answers UNSTABLE_OFFSET_COMMIT — per partition on every version, as
+// Kafka's getOffsets answers it (the group's error stays NONE).
 protocol::OffsetFetchResponse::OffsetFetchResponseGroup fetch_group(
     RequestContext& ctx, RequestAuthorization& auth, const std::string& group_id,
-    const std::optional<std::vector<storage::TopicPartition>>& partitions) {
+    const std::optional<std::vector<storage::TopicPartition>>& partitions, bool require_stable) {
   protocol::OffsetFetchResponse::OffsetFetchResponseGroup g;
   g.group_id = group_id;
   group::FetchOffsetsResult r;
   if (!auth.allows_group(AclOperation::kDescribe, group_id)) {
     r.error = ErrorCode::kGroupAuthorizationFailed;
   } else if (ctx.services.groups) {
-    r = ctx.services.groups->fetch_offsets(group_id, partitions);
+    r = ctx.services.groups->fetch_offsets(group_id, partitions, require_stable);
   } else {
     r.error = ErrorCode::kCoordinatorNotAvailable;
   }
@@ -476,11 +479,14 @@ Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWrit
     return tps;
   };
   RequestAuthorization auth(ctx);
+  const bool require_stable = version >= 7 && req.require_stable;
   if (version >= 8) {
-    for (const auto& g : req.groups) resp.groups.push_back(fetch_group(ctx, auth, g.group_id, to_tps(g.topics)));
+    for (const auto& g : req.groups) {
+      resp.groups.push_back(fetch_group(ctx, auth, g.group_id, to_tps(g.topics), require_stable));
+    }
   } else {
     // v0-1 have no null list: an empty one asks for nothing.
-    auto g = fetch_group(ctx, auth, req.group_id, to_tps(req.topics));
+    auto g = fetch_group(ctx, auth, req.group_id, to_tps(req.topics), require_stable);
     const auto e = static_cast<ErrorCode>(g.error_code);
     if (version < 2 && e != ErrorCode::kNone && req.topics) {
       // No top-level error before v2: every partition carries it.

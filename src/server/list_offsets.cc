@@ -1,5 +1,6 @@
 // ListOffsets: earliest (-2), latest (-1: the high watermark, or the last
-// stable offset for read_committed), max timestamp (-3, v7+), earliest local
+// stable offset for read_committed, v2+; timestamp lookups are bounded the
+// same way), max timestamp (-3, v7+), earliest local
 // (-4, v8+: the log start, as nothing is tiered), latest tiered (-5, v9+: -1,
 // as Kafka answers without remote storage) and the first offset at or after a
 // timestamp (v1+). v0 answers with old_style_offsets. Each offset comes with
@@ -83,8 +84,14 @@ Result<void> handle_list_offsets(RequestContext& ctx, ByteReader& body, ByteWrit
         }
       }
       const int32_t epoch = partition->leader_state().leader_epoch;
-      // Followers (replica_id >= 0) may see up to the log end; clients up to the HW.
-      const int64_t visible_end = req.replica_id >= 0 ? partition->log_end_offset() : partition->high_watermark();
+      // Kafka's lastFetchableOffset: followers (replica_id >= 0) may see up to
+      // the log end, read_uncommitted clients up to the high watermark,
+      // read_committed ones (v2+) up to the last stable offset. Latest answers
+      // it; timestamp lookups answer only offsets below it.
+      const bool read_committed = version >= 2 && req.isolation_level == 1;
+      const int64_t visible_end = req.replica_id >= 0 ? partition->log_end_offset()
+                                  : read_committed     ? partition->last_stable_offset()
+                                                       : partition->high_watermark();
       if (p.timestamp == kLatest) {
         rp.offset = visible_end;
         rp.timestamp = -1;

@@ -111,7 +111,7 @@ def shared_zookeeper():
 
 # Every test broker is a single node configured like Kafka's own single-node
 # config/server.properties: the internal topics get replication factor 1 (the
-# default, 3, cannot be placed on one broker), and the first rebalance of a
+# default, 3, cannot be placed on one broker; __transaction_state min ISR 1 too), and the first rebalance of a
 # new group does not wait group.initial.rebalance.delay.ms (3 s) for more
 # members. A stopping broker of a test cluster retries its controlled
 # shutdown after 200 ms, not 5 s: at a test's end the last brokers have
@@ -119,6 +119,8 @@ def shared_zookeeper():
 BASE_DEFAULTS = {
     "num.network.threads": "2",
     "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
     "controlled.shutdown.retry.backoff.ms": "200",
 }

@@ -577,7 +577,42 @@ def scenario_admin(a):
     return out_
 
 
+def scenario_transactions(a):
+    """A transactional producer (a["txn_id"]) commits a["committed"] values,
+    aborts a["aborted"], then commits one "last"; a read_committed and a
+    read_uncommitted consumer read the topic from the start."""
+    create_topic(a["bootstrap"], a["topic"], 1)
+    p = Producer({"bootstrap.servers": a["bootstrap"], "transactional.id": a["txn_id"], "linger.ms": 5})
+    p.init_transactions(30)
+    for values, commit in ((a["committed"], True), (a["aborted"], False), (["last"], True)):
+        p.begin_transaction()
+        for v in values:
+            p.produce(a["topic"], value=v.encode(), partition=0)
+        p.flush(20)
+        (p.commit_transaction if commit else p.abort_transaction)(30)
+    expected = len(a["committed"]) + 1
+    seen = {}
+    for isolation, want in (("read_committed", expected), ("read_uncommitted", expected + len(a["aborted"]))):
+        c = Consumer({"bootstrap.servers": a["bootstrap"], "group.id": "txn-" + uuid.uuid4().hex[:8],
+                      "auto.offset.reset": "earliest", "isolation.level": isolation, "enable.auto.commit": False})
+        c.assign([TopicPartition(a["topic"], 0, 0)])
+        got = []
+        deadline = time.time() + 20
+        while time.time() < deadline and len(got) < want:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append(text(m.value()))
+        time.sleep(0.5)  # anything more would come now
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(text(m.value()))
+        c.close()
+        seen[isolation] = got
+    return {"libversion": confluent_kafka.libversion()[0], "seen": seen}
+
+
 SCENARIOS = {"version": scenario_version, "produce_consume": scenario_produce_consume,
+             "transactions": scenario_transactions,
              "rejected_record": scenario_rejected_record,
              "group": scenario_group, "admin": scenario_admin}
 

@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -332,14 +332,3 @@ def test_idempotent_producer_delivers_exactly_once_across_a_restart(make_broker)
     # The first producer's state was snapshotted at the clean stop and loaded
     # back at the start (deduplication survives restarts).
     assert "producer state of 1 producers loaded (0 batches replayed)" in b.log_text()
-
-
-def test_transactional_producer_is_refused_cleanly(broker):
-    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "tx-1"})
-    with pytest.raises(KafkaException) as e:
-        p.init_transactions(10)
-    # FindCoordinator for a transactional id answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    # until transactions land: a fatal error for librdkafka, not a retry loop.
-    err = e.value.args[0]
-    assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    assert err.fatal()

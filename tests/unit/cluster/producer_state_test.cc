@@ -53,6 +53,23 @@ TEST_F(ProducerStateTest, InOrderBatchesAreAccepted) {
   EXPECT_EQ(state_.check(b(7, 0, 5, 9)).error, ErrorCode::kNone);
 }
 
+TEST_F(ProducerStateTest, TheGroupCoordinatorsBatchesAreNotSequenceCheckedButTheirEpochIs) {
+  // TxnOffsetCommit's batches all start at sequence 0 (Kafka's
+  // AppendOrigin.COORDINATOR): neither a duplicate nor out of order.
+  ProducerBatch first = b(7, 2, 0, 0, 10);
+  first.coordinator_origin = true;
+  state_.record(first);
+  ProducerBatch again = b(7, 2, 0, 0);
+  again.coordinator_origin = true;
+  auto c = state_.check(again);
+  EXPECT_FALSE(c.duplicate);
+  EXPECT_EQ(c.error, ErrorCode::kNone);
+  EXPECT_TRUE(state_.check(b(7, 2, 0, 0)).duplicate);  // a client's batch would be one
+  ProducerBatch stale = b(7, 1, 0, 0);
+  stale.coordinator_origin = true;
+  EXPECT_EQ(state_.check(stale).error, ErrorCode::kInvalidProducerEpoch);
+}
+
 TEST_F(ProducerStateTest, EachOfTheLastFiveBatchesIsAnsweredWithItsOriginalOffsets) {
   for (int i = 0; i < 7; ++i) state_.record(b(7, 0, i * 10, i * 10 + 9, 100 + i * 10));
   for (int i = 2; i < 7; ++i) {

@@ -37,22 +37,37 @@ using protocol::ErrorCode;
 
 // With `hold` set, appends are not replicated at once: each waits until the
 // test calls replicate() (or fails them with another error), as a follower
-// behind would make it wait.
+// behind would make it wait. Each append is one batch; a transactional one
+// (TxnOffsetCommit) is kept with its producer, and mark() appends a
+// transaction marker as WriteTxnMarkers would.
 class MemoryOffsetsLog : public OffsetsLog {
  public:
-  OffsetsAppend append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t) override {
+  struct Batch {
+    int64_t base_offset = 0;
+    std::optional<TxnProducer> txn;
+    std::optional<bool> marker_commit;  // a control batch
+    std::vector<OffsetsRecordBytes> records;
+  };
+  OffsetsAppend append(int32_t partition, const std::vector<OffsetsRecordBytes>& records, int64_t,
+                       std::optional<TxnProducer> txn = std::nullopt) override {
     OffsetsAppend out;
     if (fail_next != ErrorCode::kNone) {
       out.error = fail_next;
       fail_next = ErrorCode::kNone;
       return out;
     }
+    if (txn) last_txn = txn;
     auto& log = logs[partition];
-    log.insert(log.end(), records.begin(), records.end());
+    out.base_offset = end_offset(partition);
+    log.push_back(Batch{out.base_offset, txn, std::nullopt, records});
     ++appends;
-    out.last_offset = static_cast<int64_t>(log.size()) - 1;
+    out.last_offset = out.base_offset + static_cast<int64_t>(records.size()) - 1;
     out.replicated = !hold;
     return out;
+  }
+  // A COMMIT or ABORT marker of `producer_id` on `partition`.
+  void mark(int32_t partition, int64_t producer_id, bool commit) {
+    logs[partition].push_back(Batch{end_offset(partition), TxnProducer{producer_id, 0}, commit, {}});
   }
   void await_replication(int32_t, const OffsetsAppend&, int64_t timeout_ms, ReplicatedFn done) override {
     last_timeout_ms = timeout_ms;
@@ -60,10 +75,21 @@ class MemoryOffsetsLog : public OffsetsLog {
   }
   ErrorCode read_all(int32_t partition, const RecordFn& fn) override {
     if (fail_reads != ErrorCode::kNone) return fail_reads;
-    for (const auto& r : logs[partition]) {
-      std::optional<ByteView> value;
-      if (r.value) value = ByteView(*r.value);
-      fn(ByteView(r.key), value);
+    for (const auto& b : logs[partition]) {
+      OffsetsLogEntry e;
+      e.batch_offset = b.base_offset;
+      e.producer_id = b.txn ? b.txn->producer_id : -1;
+      e.transactional = b.txn.has_value();
+      if (b.marker_commit) {
+        e.marker_commit = b.marker_commit;
+        fn(e);
+        continue;
+      }
+      for (const auto& r : b.records) {
+        e.key = ByteView(r.key);
+        e.value = r.value ? std::optional<ByteView>(ByteView(*r.value)) : std::nullopt;
+        fn(e);
+      }
     }
     return ErrorCode::kNone;
   }
@@ -73,13 +99,20 @@ class MemoryOffsetsLog : public OffsetsLog {
     waiting.clear();
     for (auto& d : done) d(e);
   }
-  std::map<int32_t, std::vector<OffsetsRecordBytes>> logs;
+  int64_t end_offset(int32_t partition) {
+    const auto& log = logs[partition];
+    if (log.empty()) return 0;
+    const Batch& last = log.back();
+    return last.base_offset + std::max<int64_t>(1, static_cast<int64_t>(last.records.size()));
+  }
+  std::map<int32_t, std::vector<Batch>> logs;
   ErrorCode fail_next = ErrorCode::kNone;   // the next append fails with it
   ErrorCode fail_reads = ErrorCode::kNone;  // every read_all fails with it
   bool hold = false;                        // appends wait for replicate()
   std::vector<ReplicatedFn> waiting;
   int64_t last_timeout_ms = -1;
   int appends = 0;
+  std::optional<TxnProducer> last_txn;  // the producer of the last transactional append
 };
 
 Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
