@@ -87,6 +87,7 @@ void QuotaConfigCache::set(const ClientQuotaEntity& entity, const QuotaValues& v
   } else {
     entities_[entity] = values;
   }
+  entity_count_.store(entities_.size(), std::memory_order_relaxed);
 }
 
 void QuotaConfigCache::set_ip(const std::optional<std::string>& ip, std::optional<double> rate) {
@@ -102,6 +103,7 @@ void QuotaConfigCache::clear() {
   std::unique_lock lock(mu_);
   entities_.clear();
   ips_.clear();
+  entity_count_.store(0, std::memory_order_relaxed);
 }
 
 std::optional<ClientQuotaEntity> QuotaConfigCache::source(std::string_view user, std::string_view client_id,

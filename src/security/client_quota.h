@@ -9,6 +9,7 @@
 // name or the default (Kafka's "<default>", nullopt here).
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -85,6 +86,8 @@ class QuotaConfigCache {
   // default for IPs without their own); nullopt rate removes it.
   void set_ip(const std::optional<std::string>& ip, std::optional<double> connection_creation_rate);
   void clear();
+  // No entity sets anything (the request path's shortcut: no lock).
+  bool empty() const { return entity_count_.load(std::memory_order_relaxed) == 0; }
 
   EffectiveQuotas effective(std::string_view user, std::string_view client_id) const;
   // The entity whose value of `key` applies to (user, client id), for the
@@ -99,6 +102,7 @@ class QuotaConfigCache {
  private:
   mutable std::shared_mutex mu_;
   std::map<ClientQuotaEntity, QuotaValues> entities_;
+  std::atomic<size_t> entity_count_{0};  // entities_.size(), written under mu_
   std::map<std::optional<std::string>, double> ips_;
 };
 

@@ -29,6 +29,7 @@
 #include "protocol/generated/offset_for_leader_epoch_response.h"
 #include "server/authorization.h"
 #include "server/handlers.h"
+#include "server/quota_throttle.h"
 #include "cluster/topic_admin.h"
 #include "storage/errors.h"
 #include "storage/log_manager.h"
@@ -45,6 +46,7 @@ using security::ResourceType;
 namespace {
 
 constexpr int16_t code(ErrorCode e) { return static_cast<int16_t>(e); }
+constexpr const char* kThrottlingQuotaExceeded = "The throttling quota has been exceeded.";  // Kafka's words
 
 // Answers through `finish(expired)` once `ready(snapshot)` holds, or after
 // timeout_ms. The purgatory is woken by every metadata change.
@@ -89,6 +91,7 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
   RequestAuthorization auth(ctx);
   const bool may_create_any = auth.allows_quietly(AclOperation::kCreate, ResourceType::kCluster,
                                                   security::kClusterResourceName);
+  ControllerMutationQuota mutations(ctx);  // controller_mutation_rate (KIP-599)
   for (const auto& t : req.topics) {
     auto& r = resp->topics.emplace_back();
     r.name = t.name;
@@ -121,6 +124,11 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
       r.error_code = code(ErrorCode::kInvalidConfig);
       continue;
     }
+    if (!req.validate_only && !mutations.admits()) {
+      r.error_code = code(ErrorCode::kThrottlingQuotaExceeded);
+      r.error_message = kThrottlingQuotaExceeded;
+      continue;
+    }
     CreatedTopic info;
     AdminResult result = ctx.services.topics->create_topic(nt, req.validate_only, &info);
     if (!result.ok()) {
@@ -149,7 +157,10 @@ Result<void> handle_create_topics(RequestContext& ctx, ByteReader& body, Respond
         c.config_source = config_source(nt.configs, key);
       }
     }
-    if (!req.validate_only) created.emplace_back(t.name, info.num_partitions);
+    if (!req.validate_only) {
+      created.emplace_back(t.name, info.num_partitions);
+      mutations.record(info.num_partitions);
+    }
   }
   when_metadata(
       ctx, req.timeout_ms,
@@ -190,6 +201,7 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
   std::vector<std::string> deleting;
   std::set<std::string> answered;
   RequestAuthorization auth(ctx);
+  ControllerMutationQuota mutations(ctx);  // controller_mutation_rate (KIP-599)
   for (const auto& [name_in, id] : wanted) {
     auto& r = resp->responses.emplace_back();
     r.topic_id = id;
@@ -227,7 +239,13 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
       r.error_code = code(ErrorCode::kTopicAuthorizationFailed);
       continue;
     }
-    if (const cluster::TopicInfo* t = snapshot->topic(name)) r.topic_id = t->id;
+    const cluster::TopicInfo* topic = snapshot->topic(name);
+    if (topic) r.topic_id = topic->id;
+    if (!mutations.admits()) {
+      r.error_code = code(ErrorCode::kThrottlingQuotaExceeded);
+      r.error_message = kThrottlingQuotaExceeded;
+      continue;
+    }
     AdminResult result = ctx.services.topics->delete_topic(name);
     if (!result.ok()) {
       r.error_code = code(result.error);
@@ -235,6 +253,7 @@ Result<void> handle_delete_topics(RequestContext& ctx, ByteReader& body, Respond
       continue;
     }
     deleting.push_back(name);
+    mutations.record(topic ? static_cast<int64_t>(topic->partitions.size()) : 0);
   }
   when_metadata(
       ctx, req.timeout_ms,
@@ -268,6 +287,7 @@ Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Res
   std::vector<std::pair<std::string, int32_t>> grown;
   std::set<std::string> answered_duplicates;
   RequestAuthorization auth(ctx);
+  ControllerMutationQuota mutations(ctx);  // controller_mutation_rate (KIP-599)
   for (const auto& t : req.topics) {
     // A name given twice grows nothing and gets one result, as in Kafka.
     if (seen[t.name] > 1 && !answered_duplicates.insert(t.name).second) continue;
@@ -287,13 +307,23 @@ Result<void> handle_create_partitions(RequestContext& ctx, ByteReader& body, Res
     if (t.assignments) {
       for (const auto& a : *t.assignments) assignment.push_back(a.broker_ids);
     }
+    if (!req.validate_only && !mutations.admits()) {
+      r.error_code = code(ErrorCode::kThrottlingQuotaExceeded);
+      r.error_message = kThrottlingQuotaExceeded;
+      continue;
+    }
+    const cluster::TopicInfo* before = ctx.services.metadata->snapshot()->topic(t.name);
+    const int64_t had = before ? static_cast<int64_t>(before->partitions.size()) : 0;
     AdminResult result = ctx.services.topics->create_partitions(t.name, t.count, assignment, req.validate_only);
     if (!result.ok()) {
       r.error_code = code(result.error);
       r.error_message = result.message;
       continue;
     }
-    if (!req.validate_only) grown.emplace_back(t.name, t.count);
+    if (!req.validate_only) {
+      grown.emplace_back(t.name, t.count);
+      mutations.record(t.count - had);
+    }
   }
   when_metadata(
       ctx, req.timeout_ms,

@@ -15,6 +15,8 @@
 
 namespace keel::server {
 
+struct RequestQuota;
+
 // Facts about this broker that do not change while it runs.
 struct BrokerIdentity {
   int32_t broker_id = 0;
@@ -35,6 +37,9 @@ struct RequestContext {
   // PLAINTEXT listener, "User:<name>" after SASL (server/sasl.h). The router
   // fills it from the connection.
   std::string principal = "User:ANONYMOUS";
+  // This request's part in client quotas (server/quota_throttle.h): null for
+  // the broker's own requests and when nothing is throttled.
+  std::shared_ptr<RequestQuota> quota;
   int16_t api_version() const { return header.request_api_version; }
   int64_t now_ms() const;
 };
