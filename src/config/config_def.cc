@@ -365,9 +365,11 @@ bool listener_overridable(std::string_view key) {
 
 std::optional<std::string_view> listener_override_base(std::string_view key) {
   // Kafka lets the SASL keys of one mechanism differ from the others':
-  // listener.name.<l>.<mechanism>.sasl.jaas.config.
+  // listener.name.<l>.<mechanism>.sasl.jaas.config, and
+  // listener.name.<l>.<mechanism>.connections.max.reauth.ms (KIP-368).
   for (std::string_view mechanism : {"gssapi.", "plain.", "scram-sha-256.", "scram-sha-512.", "oauthbearer."}) {
-    if (key.starts_with(mechanism) && key.substr(mechanism.size()).starts_with("sasl.")) {
+    const std::string_view rest = key.substr(std::min(key.size(), mechanism.size()));
+    if (key.starts_with(mechanism) && (rest.starts_with("sasl.") || rest == "connections.max.reauth.ms")) {
       key.remove_prefix(mechanism.size());
       break;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -208,7 +209,11 @@ TokenOutcome process_token(const config::BrokerConfig& config, Services& service
       s.reauth_user.clear();
       s.scram.reset();
       s.gssapi.reset();
-      s.expires_at_ms = config.connections_max_reauth_ms > 0 ? wall_ms() + config.connections_max_reauth_ms : 0;
+      if (const int64_t lifetime = connections_max_reauth_ms(config, conn.listener_name, s.mechanism); lifetime > 0) {
+        s.expires_at_ms = wall_ms() + lifetime;
+      } else {
+        s.expires_at_ms = 0;
+      }
       conn.state->max_frame_bytes.store(0, std::memory_order_relaxed);  // sasl.server.max.receive.size no more
       set_stage(conn, AuthStage::kAuthenticated);
       break;
@@ -294,6 +299,31 @@ std::vector<std::string> split_config_list(std::string_view text) {
 std::vector<std::string> enabled_mechanisms(const config::BrokerConfig& config, std::string_view listener) {
   if (auto v = config.listener_override(listener, "sasl.enabled.mechanisms")) return split_config_list(*v);
   return config.sasl_enabled_mechanisms;
+}
+
+namespace {
+
+constexpr std::string_view kReauthKey = "connections.max.reauth.ms";
+
+std::optional<int64_t> parse_reauth_ms(std::string_view text) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+int64_t connections_max_reauth_ms(const config::BrokerConfig& config, std::string_view listener,
+                                  std::string_view mechanism) {
+  if (!config.listener_overrides.empty()) {
+    for (const std::string key : {lower(mechanism) + "." + std::string(kReauthKey), std::string(kReauthKey)}) {
+      if (auto v = config.listener_override(listener, key)) {
+        if (auto ms = parse_reauth_ms(*v)) return *ms;  // the configuration loader checked it is a number
+      }
+    }
+  }
+  return config.connections_max_reauth_ms;
 }
 
 void check_sasl_config(const config::BrokerConfig& config) {
@@ -428,7 +458,8 @@ Result<void> handle_sasl_handshake(RequestContext& ctx, ByteReader& body, ByteWr
   const auto& conn = ctx.connection;
   protocol::SaslHandshakeResponse resp;
   const AuthStage stage = auth_stage(ctx.config, conn);
-  const bool reauth = stage == AuthStage::kAuthenticated && ctx.config.connections_max_reauth_ms > 0 &&
+  const bool reauth = stage == AuthStage::kAuthenticated &&
+                      connections_max_reauth_ms(ctx.config, conn.listener_name, session_of(conn).mechanism) > 0 &&
                       ctx.api_version() >= 1;
   if (stage != AuthStage::kSaslHandshake && !reauth) {
     // A PLAINTEXT listener, or an authenticated connection that may not
@@ -495,7 +526,10 @@ Result<void> handle_sasl_authenticate(RequestContext& ctx, ByteReader& body, Byt
   } else {
     resp.error_message = std::nullopt;
     resp.auth_bytes = std::move(outcome.reply);
-    if (outcome.kind == TokenOutcome::kAuthenticated) resp.session_lifetime_ms = ctx.config.connections_max_reauth_ms;
+    if (outcome.kind == TokenOutcome::kAuthenticated) {
+      resp.session_lifetime_ms =
+          connections_max_reauth_ms(ctx.config, ctx.connection.listener_name, session_of(ctx.connection).mechanism);
+    }
   }
   resp.encode(out, ctx.api_version());
   return {};

@@ -91,6 +91,13 @@ std::vector<std::string> split_config_list(std::string_view text);
 // listener.name.<l>.sasl.enabled.mechanisms, else sasl.enabled.mechanisms.
 std::vector<std::string> enabled_mechanisms(const config::BrokerConfig& config, std::string_view listener);
 
+// connections.max.reauth.ms (KIP-368) as one listener and mechanism see it:
+// listener.name.<l>.<mechanism>.connections.max.reauth.ms, then
+// listener.name.<l>.connections.max.reauth.ms, then the broker-wide key (0:
+// sessions do not expire).
+int64_t connections_max_reauth_ms(const config::BrokerConfig& config, std::string_view listener,
+                                  std::string_view mechanism);
+
 // Start-up checks for SASL listeners; throws std::runtime_error saying what to
 // change: no mechanism enabled, a JAAS line (sasl.jaas.config, any
 // listener.name.<l>.[<mechanism>.]sasl.jaas.config) Keel cannot read, with

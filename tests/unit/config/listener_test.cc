@@ -241,9 +241,9 @@ TEST(ListenerOverrides, UnknownListenerAndKeysNoListenerMayOverrideAreRefused) {
               HasSubstr("'log.retention.hours' is not a key a listener can override"));
   EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext.sasl.no.such.key: 1\n"),
               HasSubstr("is not a key a listener can override"));
-  // A mechanism prefix applies to SASL keys only.
-  EXPECT_THAT(single_error(std::string(kTwoListeners) +
-                           "listener.name.plaintext.gssapi.connections.max.reauth.ms: 1\n"),
+  // A mechanism prefix applies to SASL keys and connections.max.reauth.ms
+  // only (Kafka: listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms).
+  EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext.gssapi.max.connections: 1\n"),
               HasSubstr("is not a key a listener can override"));
   EXPECT_THAT(single_error(std::string(kTwoListeners) + "listener.name.plaintext: 1\n"),
               HasSubstr("write listener.name.<listener>.<key>"));
