@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <condition_variable>
+#include <mutex>
 
 #include "http/server.h"
 
@@ -31,7 +33,77 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t from = path.empty() || path[0] != '/' ? 0 : 1;
+  while (from <= path.size()) {
+    const size_t slash = path.find('/', from);
+    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    out.emplace_back(path.substr(from, end - from));
+    if (slash == std::string_view::npos) break;
+    from = slash + 1;
+  }
+  return out;
+}
+
+bool is_param(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::optional<std::string> url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+const std::string& Request::param(std::string_view name) const {
+  static const std::string kEmpty;
+  for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return kEmpty;
+}
+
+std::vector<std::pair<std::string, std::string>> Request::query_params() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string_view q(query);
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    auto key = url_decode(part.substr(0, eq), true);
+    auto value = url_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+    // A malformed escape keeps the text as sent: the handler then refuses the value.
+    out.emplace_back(key ? *key : std::string(part.substr(0, eq)),
+                     value ? *value : std::string(eq == std::string_view::npos ? "" : part.substr(eq + 1)));
+  }
+  return out;
+}
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -49,29 +121,79 @@ Response error_response(int status, std::string_view message) {
 }
 
 void Routes::add(std::string method, std::string path, Handler handler) {
+  add_async(std::move(method), std::move(path),
+            [h = std::move(handler)](const Request& request, Reply reply) { reply(h(request)); });
+}
+
+void Routes::add_async(std::string method, std::string path, AsyncHandler handler) {
   Route r;
   r.method = std::move(method);
   if (path.size() >= 2 && path.compare(path.size() - 2, 2, "/*") == 0) {
     r.prefix = true;
     path.pop_back();  // keep the '/'
+  } else {
+    r.segments = split_path(path);
   }
   r.path = std::move(path);
   r.handler = std::move(handler);
   routes_.push_back(std::move(r));
 }
 
-Response Routes::dispatch(const Request& request) const {
+void Routes::dispatch(Request& request, Reply reply) const {
   std::string allow;
+  const std::vector<std::string> segments = split_path(request.path);
   for (const Route& r : routes_) {
-    const bool match = r.prefix ? request.path.compare(0, r.path.size(), r.path) == 0 : request.path == r.path;
+    std::vector<std::pair<std::string, std::string>> params;
+    bool match = true;
+    if (r.prefix) {
+      match = request.path.compare(0, r.path.size(), r.path) == 0;
+    } else if (r.segments.size() != segments.size()) {
+      match = false;
+    } else {
+      for (size_t i = 0; i < segments.size() && match; ++i) {
+        if (is_param(r.segments[i])) {
+          auto value = url_decode(segments[i]);
+          if (segments[i].empty() || !value) match = false;
+          else params.emplace_back(r.segments[i].substr(1, r.segments[i].size() - 2), std::move(*value));
+        } else {
+          match = r.segments[i] == segments[i];
+        }
+      }
+    }
     if (!match) continue;
-    if (r.method == request.method) return r.handler(request);
-    allow += (allow.empty() ? "" : ", ") + r.method;
+    if (r.method == request.method) {
+      request.params = std::move(params);
+      return r.handler(request, std::move(reply));
+    }
+    if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
   }
-  if (allow.empty()) return error_response(404, "no such resource: " + request.path);
+  if (allow.empty()) return reply(error_response(404, "no such resource: " + request.path));
   Response res = error_response(405, request.method + " is not allowed on " + request.path);
   res.headers.emplace_back("Allow", allow);
-  return res;
+  reply(std::move(res));
+}
+
+Response Routes::dispatch(Request& request) const {
+  struct Slot {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Response> response;
+  };
+  auto slot = std::make_shared<Slot>();
+  dispatch(request, [slot](Response r) {
+    std::lock_guard lock(slot->mu);
+    if (!slot->response) slot->response = std::move(r);
+    slot->cv.notify_all();
+  });
+  std::unique_lock lock(slot->mu);
+  slot->cv.wait(lock, [&] { return slot->response.has_value(); });
+  return std::move(*slot->response);
+}
+
+std::vector<std::pair<std::string, std::string>> Routes::list() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : routes_) out.emplace_back(r.method, r.prefix ? r.path + "*" : r.path);
+  return out;
 }
 
 std::string Endpoint::to_string() const {

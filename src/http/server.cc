@@ -12,10 +12,18 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/log.h"
 
@@ -43,6 +51,7 @@ int status_for(const boost::system::error_code& ec, bool timed_out) {
 const char* reason_for(int status) {
   switch (status) {
     case 408: return "the request was not received in time";
+    case 504: return "the request was not answered in time";
     case 413: return "the request body is too large";
     case 431: return "the request header is too large";
     case 503: return "too many connections";
@@ -61,6 +70,33 @@ bhttp::response<bhttp::string_body> to_beast(const Response& r, unsigned version
   return res;
 }
 
+// OpenSSL's RFC 2253 printing, when the broker gives no other.
+std::string openssl_subject(X509* cert) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (!bio) return {};
+  X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(std::max(0L, n)));
+  BIO_free(bio);
+  return out;
+}
+
+// Where an asynchronous handler's answer meets the connection waiting for it.
+// The connection runs on a strand; the reply is posted there, so `response`
+// and `timer` are only touched on that strand.
+struct Pending {
+  explicit Pending(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::optional<Response> response;
+};
+
+// Whether the io_context still runs: a reply arriving after stop() is dropped.
+struct Liveness {
+  std::mutex mu;
+  bool running = true;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -68,19 +104,23 @@ struct Server::Impl {
   Routes routes;
   asio::io_context io;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<bool> acceptor_tls;  // per acceptor: https
   std::vector<std::thread> threads;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopped{false};
   bool started = false;
+  std::shared_ptr<Liveness> live = std::make_shared<Liveness>();
 
   Impl(ServerOptions o, Routes r) : options(std::move(o)), routes(std::move(r)) {}
 
   // One connection: requests in turn (keep-alive), each bounded in size and
-  // time. Stream is the transport (tcp::socket; a TLS stream later).
+  // time. Stream is the transport (tcp::socket, or an ssl::stream over one
+  // whose handshake is done). Runs on a strand of its own.
   template <class Stream>
-  asio::awaitable<void> serve(Stream stream, bool over_limit) {
+  asio::awaitable<void> serve(Stream& stream, bool over_limit, std::string peer, bool tls, std::string subject) {
     boost::system::error_code ec;
     beast::flat_buffer buffer;
+    auto& socket = beast::get_lowest_layer(stream);
     if (over_limit) {
       auto res = to_beast(error_response(503, reason_for(503)), 11, false);
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
@@ -92,19 +132,20 @@ struct Server::Impl {
       // A slow client (slowloris) gets its read side shut: the read ends,
       // and it is answered 408.
       bool timed_out = false;
-      asio::steady_timer timer(stream.get_executor());
+      asio::steady_timer timer(co_await asio::this_coro::executor);
       timer.expires_after(std::chrono::milliseconds(options.read_timeout_ms));
-      timer.async_wait([&stream, &timed_out](const boost::system::error_code& e) {
+      timer.async_wait([&socket, &timed_out](const boost::system::error_code& e) {
         if (e) return;
         timed_out = true;
         boost::system::error_code ignored;
-        stream.shutdown(tcp::socket::shutdown_receive, ignored);
+        socket.shutdown(tcp::socket::shutdown_receive, ignored);
       });
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       timer.cancel();
       if (ec == bhttp::error::end_of_stream && !timed_out && buffer.size() == 0) break;  // closed between requests
       if (ec) {
         if (ec == asio::error::operation_aborted || ec == asio::error::connection_reset) break;
+        if (!timed_out && ec == asio::ssl::error::stream_truncated) break;
         const int status = status_for(ec, timed_out);
         log()->debug("HTTP request refused with {}: {}", status, ec.message());
         auto res = to_beast(error_response(status, reason_for(status)), 11, false);
@@ -112,43 +153,128 @@ struct Server::Impl {
         break;
       }
       const auto& msg = parser.get();
-      Request req;
-      req.method = std::string(msg.method_string());
-      req.target = std::string(msg.target());
-      const size_t q = req.target.find('?');
-      req.path = req.target.substr(0, q);
-      if (q != std::string::npos) req.query = req.target.substr(q + 1);
-      for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-      req.body = msg.body();
-      Response out;
+      // Shared with the handler, which may answer after this coroutine gave up (504).
+      auto req = std::make_shared<Request>();
+      req->method = std::string(msg.method_string());
+      req->target = std::string(msg.target());
+      const size_t q = req->target.find('?');
+      req->path = req->target.substr(0, q);
+      if (q != std::string::npos) req->query = req->target.substr(q + 1);
+      for (const auto& f : msg) req->headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      req->body = msg.body();
+      req->peer = peer;
+      req->tls = tls;
+      req->tls_subject = subject;
+      auto pending = std::make_shared<Pending>(co_await asio::this_coro::executor);
+      auto reply = [pending, req, live = live](Response r) {
+        std::lock_guard lock(live->mu);
+        if (!live->running) return;
+        asio::post(pending->timer.get_executor(), [pending, r = std::move(r)]() mutable {
+          if (pending->response) return;
+          pending->response = std::move(r);
+          pending->timer.cancel();
+        });
+      };
       try {
-        out = routes.dispatch(req);
+        routes.dispatch(*req, reply);
       } catch (const std::exception& e) {
-        log()->error("HTTP {} {} failed: {}", req.method, req.path, e.what());
-        out = error_response(500, "internal error");
+        log()->error("HTTP {} {} failed: {}", req->method, req->path, e.what());
+        reply(error_response(500, "internal error"));
+      }
+      // The answer is posted to this strand: it cannot land before the wait starts.
+      pending->timer.expires_after(std::chrono::milliseconds(options.handler_timeout_ms));
+      co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      Response out;
+      if (pending->response) {
+        out = std::move(*pending->response);
+      } else {
+        pending->response = Response{};  // a late answer is dropped
+        log()->warn("HTTP {} {} not answered within {} ms", req->method, req->path, options.handler_timeout_ms);
+        out = error_response(504, reason_for(504));
       }
       const bool keep_alive = msg.keep_alive() && !stopped;
       auto res = to_beast(out, msg.version(), keep_alive);
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) break;
     }
+  }
+
+  asio::awaitable<void> serve_plain(tcp::socket socket, bool over_limit) {
     boost::system::error_code ignored;
-    stream.shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close(ignored);
+    const auto remote = socket.remote_endpoint(ignored);
+    std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+    co_await serve(socket, over_limit, std::move(peer), false, {});
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
     connections.fetch_sub(1);
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  asio::awaitable<void> serve_tls(tcp::socket socket, bool over_limit) {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+    std::shared_ptr<SSL_CTX> native = options.tls_context();
+    if (native) {
+      SSL_CTX_up_ref(native.get());  // the asio context frees its reference
+      asio::ssl::context ctx(native.get());
+      asio::ssl::stream<tcp::socket> stream(std::move(socket), ctx);
+      // The handshake is bounded like a request: a client that stalls is cut off.
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(options.read_timeout_ms));
+      auto& lowest = stream.next_layer();
+      timer.async_wait([&lowest](const boost::system::error_code& e) {
+        if (e) return;
+        boost::system::error_code ignored;
+        lowest.close(ignored);
+      });
+      co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+      timer.cancel();
+      if (ec) {
+        log()->debug("HTTPS handshake with {} failed: {}", peer, ec.message());
+      } else {
+        std::string subject;
+        if (X509* cert = SSL_get_peer_certificate(stream.native_handle())) {
+          if (SSL_get_verify_result(stream.native_handle()) == X509_V_OK) {
+            subject = options.tls_subject_name ? options.tls_subject_name(cert) : openssl_subject(cert);
+          }
+          X509_free(cert);
+        }
+        co_await serve(stream, over_limit, peer, true, std::move(subject));
+        timer.expires_after(std::chrono::milliseconds(1000));
+        timer.async_wait([&lowest](const boost::system::error_code& e) {
+          if (e) return;
+          boost::system::error_code ignored;
+          lowest.close(ignored);
+        });
+        co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+        timer.cancel();
+      }
+      boost::system::error_code ignored;
+      stream.next_layer().close(ignored);
+    } else {
+      log()->error("HTTPS connection from {} refused: no TLS context", peer);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    }
+    connections.fetch_sub(1);
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool tls) {
     for (;;) {
       boost::system::error_code ec;
-      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      // Each connection on a strand of its own: its handler's late answer is
+      // posted there (Pending).
+      auto strand = asio::make_strand(io);
+      tcp::socket socket(strand);
+      co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (stopped || ec == asio::error::operation_aborted) co_return;
         log()->warn("HTTP accept failed: {}", ec.message());
         continue;
       }
       const bool over = connections.fetch_add(1) >= options.max_connections;
-      asio::co_spawn(io, serve(std::move(socket), over), asio::detached);
+      if (tls) asio::co_spawn(strand, serve_tls(std::move(socket), over), asio::detached);
+      else asio::co_spawn(strand, serve_plain(std::move(socket), over), asio::detached);
     }
   }
 };
@@ -161,9 +287,9 @@ Server::~Server() { stop(); }
 std::vector<uint16_t> Server::listen(const std::vector<Endpoint>& endpoints) {
   std::vector<uint16_t> ports;
   for (const auto& ep : endpoints) {
-    if (ep.tls) {
+    if (ep.tls && !impl_->options.tls_context) {
       throw std::invalid_argument("http.listeners " + ep.to_string() +
-                                  ": https is not served by this build yet; use http://");
+                                  ": https needs the broker's TLS key store (ssl.keystore.location)");
     }
     boost::system::error_code ec;
     const auto address = ep.host.empty() ? asio::ip::address(asio::ip::address_v4::any())
@@ -178,6 +304,7 @@ std::vector<uint16_t> Server::listen(const std::vector<Endpoint>& endpoints) {
     if (ec) throw std::system_error(ec, "cannot listen on " + ep.to_string());
     ports.push_back(acceptor->local_endpoint().port());
     impl_->acceptors.push_back(std::move(acceptor));
+    impl_->acceptor_tls.push_back(ep.tls);
   }
   return ports;
 }
@@ -185,7 +312,9 @@ std::vector<uint16_t> Server::listen(const std::vector<Endpoint>& endpoints) {
 void Server::start() {
   if (impl_->started) return;
   impl_->started = true;
-  for (auto& a : impl_->acceptors) asio::co_spawn(impl_->io, impl_->accept_loop(*a), asio::detached);
+  for (size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    asio::co_spawn(impl_->io, impl_->accept_loop(*impl_->acceptors[i], impl_->acceptor_tls[i]), asio::detached);
+  }
   for (int i = 0; i < std::max(1, impl_->options.threads); ++i) {
     impl_->threads.emplace_back([this] { impl_->io.run(); });
   }
@@ -193,6 +322,10 @@ void Server::start() {
 
 void Server::stop() {
   if (impl_->stopped.exchange(true)) return;
+  {
+    std::lock_guard lock(impl_->live->mu);
+    impl_->live->running = false;
+  }
   asio::post(impl_->io, [this] {
     for (auto& a : impl_->acceptors) {
       boost::system::error_code ignored;

@@ -1,20 +1,21 @@
 #pragma once
-// The broker's HTTP/1.1 listener (http.listeners): /metrics, /health and
-// /ready today, the admin REST API later, all from one route table.
+// The broker's HTTP/1.1 listener (http.listeners): /metrics, /health,
+// /ready and the admin REST API (server/rest/), all from one route table.
 //
 // Boost.Beast and Asio stay inside http/*.cc: this header shows none of it.
-// One io_context runs on ServerOptions::threads threads; a handler runs on
-// one of them and must be thread-safe and quick (it renders a page, it does
-// not wait on the store). Requests are bounded: a header over
-// max_header_bytes gets 431, a body over max_body_bytes 413, a request not
-// complete within read_timeout_ms 408, a malformed one 400; each answer
-// closes that connection and nothing else.
+// One io_context runs on ServerOptions::threads threads. A plain handler runs
+// on one of them and must be thread-safe and quick (it renders a page, it does
+// not wait on the store). An asynchronous handler (Routes::add_async) returns
+// at once and answers later, from any thread, through its Reply; meanwhile the
+// connection waits (at most handler_timeout_ms, then 504) and every other
+// connection is served. Requests are bounded: a header over max_header_bytes
+// gets 431, a body over max_body_bytes 413, a request not complete within
+// read_timeout_ms 408, a malformed one 400; each answer closes that
+// connection and nothing else.
 //
-// TLS: an https:// listener is refused at listen() (std::invalid_argument)
-// in this build. The seam is ready: the connection code in server.cc is a
-// template over its stream, so a TLS stream from the TLS module
-// (src/net/tls.*) becomes a second instantiation behind a handshake, and
-// ServerOptions gets the context.
+// TLS: an https:// listener needs ServerOptions::tls_context (the broker's
+// SSL_CTX from net/tls.h, asked again for each connection so a reload is
+// picked up); the handshake must finish within read_timeout_ms.
 
 #include <cstdint>
 #include <functional>
@@ -25,6 +26,9 @@
 #include <utility>
 #include <vector>
 
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_st X509;
+
 namespace keel::http {
 
 struct Request {
@@ -34,8 +38,19 @@ struct Request {
   std::string query;   // "x=1"
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // The values of the route's "{name}" segments, percent-decoded (Routes fills them).
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string peer;  // "ip:port" of the client
+  bool tls = false;  // came over https
+  // The client certificate's subject in RFC 2253 form ("CN=alice,O=Example"),
+  // empty without TLS or without a verified client certificate.
+  std::string tls_subject;
   // The first header named `name` (any case), or nullopt.
   std::optional<std::string_view> header(std::string_view name) const;
+  // A "{name}" path segment's value ("" when the route has none).
+  const std::string& param(std::string_view name) const;
+  // The query parameters, percent-decoded ('+' is a space), in order.
+  std::vector<std::pair<std::string, std::string>> query_params() const;
 };
 
 struct Response {
@@ -49,22 +64,38 @@ struct Response {
 // {"error_code":404,"message":"..."}.
 Response error_response(int status, std::string_view message);
 
-using Handler = std::function<Response(const Request&)>;
+// Percent-decodes a URL component; nullopt when a '%' is not followed by two hex digits.
+std::optional<std::string> url_decode(std::string_view s, bool plus_is_space = false);
 
-// The route table: (method, path) -> handler. A path ending in "/*" matches
-// every path under it. An unknown path answers 404, a known path with
-// another method 405 with an Allow header.
+using Handler = std::function<Response(const Request&)>;
+// Sends the answer to an asynchronous request: once, from any thread. The
+// Request a handler got stays valid until then.
+using Reply = std::function<void(Response)>;
+using AsyncHandler = std::function<void(const Request&, Reply)>;
+
+// The route table: (method, path) -> handler. A path segment written
+// "{name}" matches any one non-empty segment (Request::param gives it); a
+// path ending in "/*" matches every path under it. An unknown path answers
+// 404, a known path with another method 405 with an Allow header.
 class Routes {
  public:
   void add(std::string method, std::string path, Handler handler);
-  Response dispatch(const Request& request) const;
+  void add_async(std::string method, std::string path, AsyncHandler handler);
+  // Finds the route and calls its handler (which answers through `reply`).
+  // `request` must outlive the reply; its params are filled here.
+  void dispatch(Request& request, Reply reply) const;
+  // The same for plain handlers and tests: waits for the answer.
+  Response dispatch(Request& request) const;
+  // Every (method, path) pattern, in the order added: the OpenAPI check walks it.
+  std::vector<std::pair<std::string, std::string>> list() const;
 
  private:
   struct Route {
     std::string method;
     std::string path;
+    std::vector<std::string> segments;  // path split at '/', "{x}" kept as written
     bool prefix = false;
-    Handler handler;
+    AsyncHandler handler;
   };
   std::vector<Route> routes_;
 };
@@ -86,6 +117,16 @@ struct ServerOptions {
   size_t max_body_bytes = 1024 * 1024;
   int64_t read_timeout_ms = 10000;
   size_t max_connections = 256;  // over it, new connections get 503 and are closed
+  // How long an asynchronous handler may take before the client gets 504.
+  int64_t handler_timeout_ms = 60000;
+  // For https:// listeners: the SSL_CTX a new connection uses (from
+  // net::TlsContext::ssl_ctx(), which verifies client certificates as its
+  // ssl.client.auth says). Unset: https:// is refused at listen().
+  std::function<std::shared_ptr<SSL_CTX>()> tls_context;
+  // The form Request::tls_subject takes (Java's RFC 2253 form, as the Kafka
+  // TLS listeners print it: security::java_rfc2253_name). Unset: OpenSSL's
+  // RFC 2253 printing.
+  std::function<std::string(X509* certificate)> tls_subject_name;
 };
 
 class Server {
@@ -96,7 +137,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds every endpoint; throws std::system_error naming the address when
-  // one cannot be bound, std::invalid_argument for https without TLS.
+  // one cannot be bound, std::invalid_argument for https without tls_context.
   // Returns the bound ports, in order.
   std::vector<uint16_t> listen(const std::vector<Endpoint>& endpoints);
   void start();

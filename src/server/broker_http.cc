@@ -7,6 +7,7 @@
 #include "metrics/process.h"
 #include "server/broker.h"
 #include "server/broker_metrics.h"
+#include "server/rest/rest_broker.h"
 
 namespace keel::server {
 namespace {
@@ -61,6 +62,22 @@ void Broker::start_http() {
   http::ServerOptions o;
   o.read_timeout_ms = config_.http_request_timeout_ms;
   o.max_connections = static_cast<size_t>(std::max(1, config_.http_max_connections));
+  // The admin REST API (server/rest/): each call is a Kafka request through the router.
+  rest::BrokerHooks hooks;
+  hooks.broker_id = config_.broker_id;
+  hooks.cluster_id = [this]() -> std::optional<std::string> {
+    if (!serving_) return std::nullopt;
+    return identity_.cluster_id;
+  };
+  hooks.dispatch = [this](const net::ConnectionInfo& conn, Bytes frame, std::function<void(net::Response)> done) {
+    if (!serving_) return false;
+    router_->handle(conn, net::Frame(frame.begin(), frame.end()), std::move(done));
+    return true;
+  };
+  hooks.sasl = [this]() -> const SaslCredentials* { return serving_ ? sasl_.get() : nullptr; };
+  rest::add_rest_api(routes, o, config_,
+                     std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.tls; }),
+                     std::move(hooks));
   http_ = std::make_unique<http::Server>(o, std::move(routes));
   http_ports_ = http_->listen(endpoints);
   http_->start();
@@ -81,6 +98,8 @@ void Broker::attach_metrics() {
   s.controller = controller_.get();
   s.groups = groups_.get();
   s.fetch_sessions = fetch_sessions_.get();
+  s.logs = logs_.get();
+  s.handler_threads = config_.num_io_threads;
   metrics_->attach(s);
 }
 

@@ -1,0 +1,139 @@
+// The route table of the REST API, authentication, and the hand-off of each
+// call to the bridge's workers.
+#include "server/rest/rest_api.h"
+
+#include "common/log.h"
+#include "security/scram.h"
+#include "server/rest/rest_util.h"
+
+namespace keel::server::rest {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("rest");
+  return l;
+}
+
+const std::string kCluster = "/v3/clusters/{cluster_id}";
+
+}  // namespace
+
+RestApi::RestApi(RestOptions options)
+    : options_(std::move(options)), bridge_(options_.listener_name, options_.dispatch, options_.worker_threads) {}
+
+RestApi::~RestApi() { bridge_.stop(); }
+
+void RestApi::register_routes(http::Routes& routes) {
+  routes.add("GET", "/openapi.json", [self = shared_from_this()](const http::Request&) {
+    http::Response r;
+    r.content_type = "application/json";
+    r.body = openapi_document();
+    return r;
+  });
+  add(routes, "GET", "/v3/clusters", &RestApi::list_clusters);
+  add(routes, "GET", kCluster, &RestApi::get_cluster);
+  add(routes, "GET", kCluster + "/brokers", &RestApi::list_brokers);
+  add(routes, "GET", kCluster + "/brokers/{broker_id}", &RestApi::get_broker);
+  add(routes, "GET", kCluster + "/brokers/{broker_id}/configs", &RestApi::list_broker_configs);
+  add(routes, "GET", kCluster + "/brokers/{broker_id}/configs/{name}", &RestApi::get_broker_config);
+  add(routes, "GET", kCluster + "/topics", &RestApi::list_topics);
+  add(routes, "POST", kCluster + "/topics", &RestApi::create_topic);
+  add(routes, "GET", kCluster + "/topics/{topic_name}", &RestApi::get_topic);
+  add(routes, "PATCH", kCluster + "/topics/{topic_name}", &RestApi::update_partition_count);
+  add(routes, "DELETE", kCluster + "/topics/{topic_name}", &RestApi::delete_topic);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/configs", &RestApi::list_topic_configs);
+  add(routes, "POST", kCluster + "/topics/{topic_name}/configs:alter", &RestApi::alter_topic_configs);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/configs/{name}", &RestApi::get_topic_config);
+  add(routes, "PUT", kCluster + "/topics/{topic_name}/configs/{name}", &RestApi::update_topic_config);
+  add(routes, "DELETE", kCluster + "/topics/{topic_name}/configs/{name}", &RestApi::reset_topic_config);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/partitions", &RestApi::list_partitions);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}", &RestApi::get_partition);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}/replicas", &RestApi::list_replicas);
+  add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}/replicas/{broker_id}",
+      &RestApi::get_replica);
+  add(routes, "GET", kCluster + "/acls", &RestApi::search_acls);
+  add(routes, "POST", kCluster + "/acls", &RestApi::create_acl);
+  add(routes, "DELETE", kCluster + "/acls", &RestApi::delete_acls);
+  add(routes, "POST", kCluster + "/acls:batch", &RestApi::batch_create_acls);
+  add(routes, "GET", kCluster + "/consumer-groups", &RestApi::list_groups);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}", &RestApi::get_group);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/consumers", &RestApi::list_consumers);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lag-summary", &RestApi::get_lag_summary);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lags", &RestApi::list_lags);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lags/{topic_name}/partitions/{partition_id}",
+      &RestApi::get_lag);
+  register_keel_routes(routes);
+}
+
+void RestApi::add(http::Routes& routes, const char* method, const std::string& path, Route route) {
+  std::weak_ptr<RestApi> weak = weak_from_this();
+  routes.add_async(method, path, [weak, route](const http::Request& req, http::Reply reply) {
+    auto self = weak.lock();
+    if (!self) return reply(error(503, "the REST API is stopped"));
+    // `req` lives until `reply` runs: the HTTP side keeps it with the reply.
+    // The reply keeps this object alive for a Kafka answer that comes late.
+    http::Reply guarded = [self, reply](http::Response r) { reply(std::move(r)); };
+    const bool queued = self->bridge_.post([self, &req, reply = guarded, route] {
+      auto id = self->options_.cluster_id ? self->options_.cluster_id() : std::nullopt;
+      if (!id) return reply(error(503, kKafkaRetriable, "the broker is not serving requests (starting or stopping)"));
+      {
+        std::lock_guard lock(self->cluster_mu_);
+        if (self->cluster_id_.empty()) self->cluster_id_ = *id;
+      }
+      http::Response refusal;
+      auto caller = self->authenticate(req, &refusal);
+      if (!caller) return reply(std::move(refusal));
+      const std::string& cluster = req.param("cluster_id");
+      if (req.path != "/v3/clusters" && cluster != self->cluster_id()) {
+        return reply(error(404, "Cluster " + cluster + " cannot be found."));
+      }
+      log()->debug("{} {} {} as {}", req.method, req.path, req.peer, caller->principal);
+      (self.get()->*route)(req, *caller, reply);
+    });
+    if (!queued) guarded(error(503, "the broker is busy or stopping; try again"));
+  });
+}
+
+std::optional<Caller> RestApi::authenticate(const http::Request& req, http::Response* refusal) const {
+  Caller who;
+  who.peer = req.peer;
+  if (auto auth = req.header("Authorization")) {
+    constexpr std::string_view kBasic = "Basic ";
+    if (auth->size() < kBasic.size() || auth->substr(0, kBasic.size()) != kBasic) {
+      *refusal = error(401, kAuthenticationFailed, "only Basic authentication is served (Kerberos/SPNEGO is not yet)");
+      refusal->headers.emplace_back("WWW-Authenticate", "Basic realm=\"keel\"");
+      return std::nullopt;
+    }
+    if (!req.tls) {
+      *refusal = error(401, kAuthenticationFailed, "Basic authentication is accepted over https only");
+      return std::nullopt;
+    }
+    auto decoded = security::base64_decode(auth->substr(kBasic.size()));
+    const std::string text = decoded ? std::string(decoded->begin(), decoded->end()) : std::string();
+    const size_t colon = text.find(':');
+    if (!decoded || colon == std::string::npos || colon == 0 || !options_.check_password ||
+        !options_.check_password(text.substr(0, colon), text.substr(colon + 1))) {
+      log()->info("REST authentication failed from {}", req.peer);
+      *refusal = error(401, kAuthenticationFailed, "Authentication failed");
+      refusal->headers.emplace_back("WWW-Authenticate", "Basic realm=\"keel\"");
+      return std::nullopt;
+    }
+    who.principal = "User:" + text.substr(0, colon);
+    return who;
+  }
+  if (!req.tls_subject.empty() && options_.map_tls_subject) {
+    auto name = options_.map_tls_subject(req.tls_subject);
+    if (!name) {
+      *refusal = error(401, kAuthenticationFailed, "no ssl.principal.mapping.rules rule maps " + req.tls_subject);
+      return std::nullopt;
+    }
+    who.principal = "User:" + *name;
+  }
+  return who;
+}
+
+std::string RestApi::cluster_url(const http::Request& req) const {
+  return base_url(req) + "/v3/clusters/" + cluster_id();
+}
+
+}  // namespace keel::server::rest
