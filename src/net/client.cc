@@ -14,12 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <pthread.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -31,8 +29,11 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "net/client_runtime.h"
+#include "net/sasl_client.h"
 #include "net/tls.h"
 #include "net/tls_stream.h"
+#include "security/sasl_client.h"
 
 namespace keel::net {
 
@@ -57,6 +58,7 @@ class ClientCategory final : public std::error_category {
       case ClientErrc::kTimedOut: return "no response within the request timeout";
       case ClientErrc::kClosed: return "the client was closed";
       case ClientErrc::kBadResponse: return "bad response frame (size or correlation id)";
+      case ClientErrc::kAuthenticationFailed: return "the broker refused the SASL authentication";
     }
     return "unknown client error";
   }
@@ -94,39 +96,6 @@ const std::error_category& client_category() {
 std::error_code make_error_code(ClientErrc e) { return {static_cast<int>(e), client_category()}; }
 
 // ---------------------------------------------------------------------------
-// Runtime
-
-// What clients, scheduled timers and cancel functions share with the
-// runtime. It outlives the ClientRuntime object when a Client (or a cancel
-// function) does; `alive` then says the io_context is gone, and nothing may
-// be posted to it. Lock order: Core::mu before nothing else.
-struct RuntimeCore {
-  std::shared_mutex mu;
-  bool alive = true;  // under mu; false once the runtime began to stop
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
-  std::thread::id thread_id;  // written before any client exists
-  // Live clients, for the runtime's destructor to close; under mu.
-  std::unordered_map<const Client::Impl*, std::weak_ptr<Client::Impl>> clients;
-
-  // Posts `fn` to the runtime thread; false (and `fn` not run) once the
-  // runtime is stopping.
-  template <class F>
-  bool post(F&& fn) {
-    std::shared_lock lock(mu);
-    if (!alive) return false;
-    asio::post(*io, std::forward<F>(fn));
-    return true;
-  }
-  bool on_thread() const { return std::this_thread::get_id() == thread_id; }
-};
-
-struct ClientRuntime::Impl {
-  std::shared_ptr<RuntimeCore> core = std::make_shared<RuntimeCore>();
-  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::thread thread;
-};
-
-// ---------------------------------------------------------------------------
 // Client
 
 namespace {
@@ -135,14 +104,19 @@ namespace {
 // handlers hold it; the client drops it when it fails. Runtime thread only.
 struct Conn {
   explicit Conn(asio::io_context& io)
-      : socket(io), resolver(io), connect_timer(io), request_timer(io) {}
+      : socket(io), resolver(io), connect_timer(io), request_timer(io), reauth_timer(io) {}
 
   tcp::socket socket;
   std::unique_ptr<TlsStream> tls;  // set once a TLS handshake starts
   tcp::resolver resolver;
   asio::steady_timer connect_timer;
   asio::steady_timer request_timer;
-  bool up = false;            // connected
+  asio::steady_timer reauth_timer;  // KIP-368: fires when the session is to be renewed
+  // SASL (ClientOptions::sasl): the exchange under way, if any; while it
+  // runs, no request of the caller's is written.
+  std::unique_ptr<SaslClientExchange> sasl;
+  bool reauth_due = false;    // re-authenticate once nothing is in flight
+  bool up = false;            // connected (and authenticated, with SASL)
   bool dead = false;          // failed or closed: every handler stops here
   bool writing = false;       // an async_write is under way
   bool timer_armed = false;   // request_timer waits for a deadline
@@ -154,7 +128,7 @@ struct Conn {
 };
 
 // Why a connection failed, for the error its oldest in-flight request gets.
-enum class Cause { kIo, kTimeout, kBadResponse };
+enum class Cause { kIo, kTimeout, kBadResponse, kAuth };
 
 }  // namespace
 
@@ -175,6 +149,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       : core(std::move(c)), io(*core->io), options(std::move(o)), rng(std::random_device{}()) {
     if (options.max_in_flight == 0) options.max_in_flight = 1;
     if (!options.tls) options.tls = default_client_tls();
+    if (!options.sasl) options.sasl = default_client_sasl();
     // Deadlines are now + timeout on a nanosecond clock: keep them finite.
     options.connect_timeout_ms = std::clamp<int64_t>(options.connect_timeout_ms, 0, kMaxTimeoutMs);
     options.request_timeout_ms = std::clamp<int64_t>(options.request_timeout_ms, 0, kMaxTimeoutMs);
@@ -286,7 +261,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       start_connect();
       return;
     }
-    if (conn->up && !conn->writing) start_write(conn);
+    if (!conn->up || conn->writing || conn->sasl) return;
+    if (conn->reauth_due) {
+      // KIP-368: nothing new goes out; once the answers in flight are in,
+      // the session is renewed on this connection.
+      if (in_flight.empty()) begin_sasl(conn);
+      return;
+    }
+    start_write(conn);
   }
 
   void arm_backoff() {
@@ -389,9 +371,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // TCP (and TLS) is up: with SASL the connection authenticates first, under
+  // the connect timeout still running; then it takes requests.
   void on_connected(const std::shared_ptr<Conn>& c) {
-    c->up = true;
-    c->connect_timer.cancel();
     boost::system::error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);
     if (options.send_buffer_bytes != -1) {
@@ -400,20 +382,97 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (options.receive_buffer_bytes != -1) {
       c->socket.set_option(asio::socket_base::receive_buffer_size(options.receive_buffer_bytes), ignored);
     }
-    is_connected = true;
-    failures = 0;
     auto self = shared_from_this();
     asio::co_spawn(io, [self, c]() { return self->read_loop(c); }, asio::detached);
+    if (options.sasl) {
+      begin_sasl(c);
+      return;
+    }
+    on_ready(c);
+  }
+
+  void on_ready(const std::shared_ptr<Conn>& c) {
+    c->up = true;
+    c->connect_timer.cancel();
+    is_connected = true;
+    failures = 0;
     pump();
+  }
+
+  // --- SASL (ClientOptions::sasl) --------------------------------------------
+
+  // Starts an exchange on `c`, which has nothing in flight: at connect, or
+  // to re-authenticate.
+  void begin_sasl(const std::shared_ptr<Conn>& c) {
+    c->reauth_due = false;
+    std::unique_ptr<security::SaslClientMechanism> mechanism;
+    try {
+      if (options.sasl->make_mechanism) mechanism = options.sasl->make_mechanism();
+    } catch (const std::exception& e) {
+      log()->error("connection to {}:{}: cannot set up SASL {}: {}", options.host, options.port,
+                   options.sasl->mechanism, e.what());
+    }
+    if (!mechanism) {
+      fail(c, Cause::kAuth, "no SASL mechanism");
+      return;
+    }
+    c->sasl = std::make_unique<SaslClientExchange>(std::move(mechanism), options.sasl->client_id,
+                                                   [this]() { return next_correlation_id(); });
+    sasl_step(c, c->sasl->start());
+  }
+
+  void sasl_step(const std::shared_ptr<Conn>& c, SaslClientExchange::Step step) {
+    using Kind = SaslClientExchange::Step::Kind;
+    if (step.kind == Kind::kSend) {
+      // Ahead of every waiting request, and alone on the wire.
+      auto self = shared_from_this();
+      waiting.push_front({std::move(step.frame), step.correlation_id,
+                          [self, c](Result<Bytes> r) {
+                            if (!r || c->dead || !c->sasl) return;  // the connection failed: fail() handles it
+                            self->sasl_step(c, c->sasl->on_response(*r));
+                          },
+                          true});
+      start_write(c, 1);
+      return;
+    }
+    if (step.kind == Kind::kFailed) {
+      log()->warn("connection to {}:{}: SASL authentication with {} failed: {}", options.host, options.port,
+                  options.sasl->mechanism, step.error);
+      fail(c, Cause::kAuth, "SASL authentication failed");
+      return;
+    }
+    c->sasl.reset();
+    if (step.session_lifetime_ms > 0) {
+      std::uniform_real_distribution<double> jitter(0.0, 1.0);
+      const int64_t delay_ms = reauthentication_delay_ms(step.session_lifetime_ms, jitter(rng));
+      log()->debug("connection to {}:{}: authenticated with {}; session lifetime {} ms, renewed in {} ms",
+                   options.host, options.port, options.sasl->mechanism, step.session_lifetime_ms, delay_ms);
+      c->reauth_timer.expires_after(std::chrono::milliseconds(delay_ms));
+      auto self = shared_from_this();
+      c->reauth_timer.async_wait([self, c](const boost::system::error_code& ec) {
+        if (ec || c->dead) return;
+        c->reauth_due = true;
+        self->pump();
+      });
+    }
+    if (!c->up) {
+      on_ready(c);
+    } else {
+      pump();
+    }
+  }
+
+  int32_t next_correlation_id() {
+    return static_cast<int32_t>(correlation.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
   }
 
   // Writes as many waiting requests as the connection has room for, in one
   // gather write. Those expecting a response are in flight from here: the
   // answer to the first may come before the last is written.
-  void start_write(const std::shared_ptr<Conn>& c) {
+  void start_write(const std::shared_ptr<Conn>& c, size_t limit = SIZE_MAX) {
     const size_t used = in_flight.size() + write_no_response.size();
     if (waiting.empty() || used >= options.max_in_flight) return;
-    const size_t n = std::min(waiting.size(), options.max_in_flight - used);
+    const size_t n = std::min({waiting.size(), options.max_in_flight - used, limit});
     const auto now = Clock::now();
     const auto deadline = now + std::chrono::milliseconds(options.request_timeout_ms);
     c->frames.clear();
@@ -541,6 +600,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     c.resolver.cancel();
     c.connect_timer.cancel();
     c.request_timer.cancel();
+    c.reauth_timer.cancel();
     if (c.socket.is_open()) {
       if (c.tls) c.tls->shutdown();
       c.socket.shutdown(tcp::socket::shutdown_both, ignored);
@@ -561,7 +621,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     log()->debug("connection to {}:{} failed ({}); {} in flight, {} waiting", options.host, options.port, why,
                  in_flight.size() + write_no_response.size(), waiting.size());
 
-    const auto rest = make_error_code(was_up ? ClientErrc::kDisconnected : ClientErrc::kConnectFailed);
+    const auto rest = make_error_code(cause == Cause::kAuth ? ClientErrc::kAuthenticationFailed
+                                      : was_up            ? ClientErrc::kDisconnected
+                                                          : ClientErrc::kConnectFailed);
     std::error_code first = rest;
     if (cause == Cause::kTimeout) first = ClientErrc::kTimedOut;
     if (cause == Cause::kBadResponse) first = ClientErrc::kBadResponse;
@@ -600,124 +662,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 };
 
-// ---------------------------------------------------------------------------
-
-namespace {
-std::mutex g_default_tls_mu;
-std::shared_ptr<TlsContext> g_default_tls;  // under g_default_tls_mu
-}  // namespace
-
-void set_default_client_tls(std::shared_ptr<TlsContext> tls) {
-  std::lock_guard lock(g_default_tls_mu);
-  g_default_tls = std::move(tls);
-}
-
-std::shared_ptr<TlsContext> default_client_tls() {
-  std::lock_guard lock(g_default_tls_mu);
-  return g_default_tls;
-}
-
-ClientRuntime::ClientRuntime(std::string name) : impl_(std::make_unique<Impl>()) {
-  auto core = impl_->core;
-  impl_->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-      core->io->get_executor());
-  if (name.size() > 15) name.resize(15);
-  std::mutex started_mu;
-  std::condition_variable started_cv;
-  bool started = false;
-  impl_->thread = std::thread([core, name, &started_mu, &started_cv, &started]() {
-    ::pthread_setname_np(::pthread_self(), name.c_str());
-    core->thread_id = std::this_thread::get_id();
-    {
-      // Notified under the lock: the constructor's stack (the condition
-      // variable) is gone once its wait returns.
-      std::lock_guard lock(started_mu);
-      started = true;
-      started_cv.notify_one();
-    }
-    for (;;) {
-      try {
-        core->io->run();
-        break;
-      } catch (const std::exception& e) {
-        log()->error("client runtime {}: a task threw: {}", name, e.what());
-      } catch (...) {
-        log()->error("client runtime {}: a task threw a non-standard exception", name);
-      }
-    }
-  });
-  std::unique_lock lock(started_mu);
-  started_cv.wait(lock, [&]() { return started; });
-}
-
-ClientRuntime::~ClientRuntime() {
-  auto& core = *impl_->core;
-  KEEL_ASSERT(!core.on_thread(), "a ClientRuntime destroyed on its own thread");
-  // Close every client: their pending requests fail (callbacks run) while
-  // the thread still runs.
-  std::vector<std::shared_ptr<Client::Impl>> clients;
-  {
-    std::shared_lock lock(core.mu);
-    for (auto& [ptr, weak] : core.clients) {
-      if (auto c = weak.lock()) clients.push_back(std::move(c));
-    }
-  }
-  for (auto& c : clients) c->close();
-  clients.clear();
-  {
-    std::unique_lock lock(core.mu);
-    core.alive = false;
-  }
-  // Run what was posted before (sends racing with this fail with kClosed),
-  // then stop; scheduled functions not yet due are dropped.
-  // A few rounds: what the thread posts while running a round's handlers
-  // comes after that round's marker.
-  std::function<void(int)> stop_after;
-  asio::io_context* io = core.io.get();
-  stop_after = [io, &stop_after](int rounds) {
-    if (rounds == 0) {
-      io->stop();
-      return;
-    }
-    asio::post(*io, [&stop_after, rounds]() { stop_after(rounds - 1); });
-  };
-  stop_after(4);
-  impl_->work.reset();
-  impl_->thread.join();
-  // Destroying the context destroys the handlers still queued, and with them
-  // the connections they hold.
-  core.io.reset();
-}
-
-void ClientRuntime::post(std::function<void()> fn) {
-  impl_->core->post(std::move(fn));
-}
-
-std::function<void()> ClientRuntime::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
-  // Exactly one of "fn runs" and "cancelled" wins the flag.
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  auto core = impl_->core;
-  // The timer is made on the runtime thread (timers are not thread-safe);
-  // the cancel function reaches it only through a weak pointer posted there.
-  auto weak_slot = std::make_shared<std::weak_ptr<asio::steady_timer>>();
-  core->post([core, delay, fn = std::move(fn), done, weak_slot]() mutable {
-    if (done->load()) return;
-    auto t = std::make_shared<asio::steady_timer>(*core->io, delay);
-    *weak_slot = t;
-    t->async_wait([t, fn = std::move(fn), done](const boost::system::error_code& ec) {
-      if (ec || done->exchange(true)) return;
-      fn();
-    });
-  });
-  return [core, done, weak_slot]() {
-    if (done->exchange(true)) return;
-    core->post([weak_slot]() {
-      if (auto t = weak_slot->lock()) t->cancel();
-    });
-  };
-}
-
-bool ClientRuntime::on_runtime_thread() const { return impl_->core->on_thread(); }
+void close_client(Client::Impl& client) { client.close(); }
 
 // ---------------------------------------------------------------------------
 
@@ -752,9 +697,7 @@ void Client::send(Bytes frame, int32_t correlation_id, Callback on_response, boo
   }
 }
 
-int32_t Client::next_correlation_id() {
-  return static_cast<int32_t>(impl_->correlation.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
-}
+int32_t Client::next_correlation_id() { return impl_->next_correlation_id(); }
 
 void Client::set_address(std::string host, uint16_t port) {
   auto self = impl_;

@@ -33,9 +33,36 @@
 #include "common/bytes.h"
 #include "common/result.h"
 
+namespace keel::security {
+class SaslClientMechanism;
+}
+
 namespace keel::net {
 
 class TlsContext;
+
+// SASL on the broker's own connections (inter-broker SASL): after connect
+// (and TLS) each connection runs SaslHandshake v1 + SaslAuthenticate v1
+// (net/sasl_client.h) before any request, and again (KIP-368) before the
+// session lifetime the other broker answered runs out: at a random point
+// between 85% and 95% of it, as Kafka's clients do. A re-authentication
+// stops sending new requests, waits for those in flight, authenticates, and
+// resumes; nothing is lost. A refusal fails the connection (its requests get
+// kAuthenticationFailed) and is logged with the mechanism and the broker's
+// words, never the password; the next attempt waits for the backoff.
+struct ClientSasl {
+  std::string mechanism;  // "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512": for log lines
+  std::string client_id;  // the client id of the SASL requests, e.g. "broker-1"
+  // A fresh mechanism (with the credentials) for each exchange; thread-safe.
+  std::function<std::unique_ptr<security::SaslClientMechanism>()> make_mechanism;
+};
+
+// The SASL of this process's broker-to-broker connections (set by the broker
+// when its inter-broker listener is SASL_PLAINTEXT or SASL_SSL): a client made
+// without ClientOptions::sasl uses it. nullptr: no SASL. Thread-safe; clients
+// made before the call keep what they had.
+void set_default_client_sasl(std::shared_ptr<const ClientSasl> sasl);
+std::shared_ptr<const ClientSasl> default_client_sasl();
 
 // The TLS context of this process's broker-to-broker connections (set by the
 // broker when inter.broker.listener.name is an SSL or SASL_SSL listener): a
@@ -89,6 +116,8 @@ struct ClientOptions {
   // certificate (and its host name, with ssl.endpoint.identification.algorithm
   // https); a failed handshake fails the connection like a failed connect.
   std::shared_ptr<TlsContext> tls;
+  // Set (or a default_client_sasl()): each connection authenticates first.
+  std::shared_ptr<const ClientSasl> sasl;
 };
 
 // Why a request got no response.
@@ -98,6 +127,7 @@ enum class ClientErrc {
   kTimedOut,           // no response within request_timeout_ms
   kClosed,             // the client was closed
   kBadResponse,        // the response frame's size or correlation id was wrong
+  kAuthenticationFailed,  // the broker refused the SASL authentication (ClientSasl)
 };
 const std::error_category& client_category();
 std::error_code make_error_code(ClientErrc e);

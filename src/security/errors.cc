@@ -68,6 +68,19 @@ class JaasCategory final : public std::error_category {
   }
 };
 
+class SaslClientCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sasl client"; }
+  std::string message(int c) const override {
+    switch (static_cast<SaslClientErrc>(c)) {
+      case SaslClientErrc::kUnknownMechanism: return "SASL mechanism not supported by Keel's client";
+      case SaslClientErrc::kMissingCredentials: return "no username or password for the SASL mechanism";
+      case SaslClientErrc::kUnexpectedToken: return "unexpected SASL token from the server";
+    }
+    return "unknown SASL client error";
+  }
+};
+
 }  // namespace
 
 const std::error_category& acl_category() {
@@ -87,6 +100,11 @@ const std::error_category& scram_category() {
 
 const std::error_category& jaas_category() {
   static const JaasCategory category;
+  return category;
+}
+
+const std::error_category& sasl_client_category() {
+  static const SaslClientCategory category;
   return category;
 }
 

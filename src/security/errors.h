@@ -53,6 +53,16 @@ enum class JaasErrc {
 const std::error_category& jaas_category();
 inline std::error_code make_error_code(JaasErrc e) { return {static_cast<int>(e), jaas_category()}; }
 
+// The client side of a SASL mechanism (sasl_client.h).
+enum class SaslClientErrc {
+  kUnknownMechanism = 1,  // a mechanism name Keel's client does not speak
+  kMissingCredentials,    // no username or password for PLAIN / SCRAM
+  kUnexpectedToken,       // a server token after the exchange was complete, or a non-empty PLAIN answer
+};
+
+const std::error_category& sasl_client_category();
+inline std::error_code make_error_code(SaslClientErrc e) { return {static_cast<int>(e), sasl_client_category()}; }
+
 }  // namespace keel::security
 
 template <>
@@ -63,3 +73,5 @@ template <>
 struct std::is_error_code_enum<keel::security::ScramErrc> : std::true_type {};
 template <>
 struct std::is_error_code_enum<keel::security::JaasErrc> : std::true_type {};
+template <>
+struct std::is_error_code_enum<keel::security::SaslClientErrc> : std::true_type {};

@@ -253,8 +253,10 @@ AuthStage auth_stage(const config::BrokerConfig& config, const net::ConnectionIn
       return known;
   }
   AuthStage stage = AuthStage::kNotRequired;
+  // The controller's requests to its own broker (in_process) pass no socket:
+  // the broker is itself, nothing to authenticate on a SASL inter-broker listener.
   for (const auto& ep : config.listeners) {
-    if (ep.listener_name == conn.listener_name && requires_sasl(ep.security_protocol)) {
+    if (!conn.in_process && ep.listener_name == conn.listener_name && requires_sasl(ep.security_protocol)) {
       stage = AuthStage::kSaslHandshake;
     }
   }

@@ -1,0 +1,31 @@
+#pragma once
+// SASL on the broker's own connections to other brokers (inter-broker SASL),
+// set up as Kafka's brokers set it up: when the inter-broker listener
+// (inter.broker.listener.name) is SASL_PLAINTEXT or SASL_SSL, the mechanism is
+// sasl.mechanism.inter.broker.protocol (default GSSAPI) and the credentials
+// are the username= and password= of that listener's JAAS line, looked up
+// in Kafka's order: listener.name.<l>.<mechanism>.sasl.jaas.config, then
+// listener.name.<l>.sasl.jaas.config, then sasl.jaas.config.
+//
+// PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are supported; GSSAPI (Kerberos) as
+// the inter-broker mechanism is not yet (the broker refuses to start, saying
+// so). The result goes to net::set_default_client_sasl, so every user of
+// net::Client (replica fetchers, the controller channel, AlterPartition,
+// controlled shutdown, the transaction broker link) authenticates.
+
+#include <memory>
+
+#include "config/config.h"
+#include "net/client.h"
+
+namespace keel::server {
+
+// The SASL of the broker's outgoing connections; nullptr when the
+// inter-broker listener does not use SASL. Throws std::runtime_error saying
+// what to change (with the file and line where there is one): GSSAPI, a
+// mechanism the inter-broker listener does not enable, no JAAS line, a line
+// that cannot be read or is not a PlainLoginModule / ScramLoginModule with
+// username and password. Never puts the password in a message.
+std::shared_ptr<const net::ClientSasl> interbroker_sasl(const config::BrokerConfig& config);
+
+}  // namespace keel::server
