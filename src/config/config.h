@@ -189,6 +189,13 @@ struct BrokerConfig {
   int32_t offset_metadata_max_bytes = 4096;
   int16_t transaction_state_log_replication_factor = 3;
   int32_t transaction_state_log_min_isr = 2;
+  int32_t transaction_state_log_num_partitions = 50;
+  int32_t transaction_state_log_segment_bytes = 104857600;
+  int32_t transaction_max_timeout_ms = 900000;
+  int32_t transactional_id_expiration_ms = 604800000;
+  int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms = 10000;
+  int32_t transaction_remove_expired_transaction_cleanup_interval_ms = 3600000;
+  bool transaction_partition_verification_enable = true;  // KIP-890 part 1
 
   // --- replication
   int64_t replica_lag_time_max_ms = 30000;
@@ -199,6 +206,9 @@ struct BrokerConfig {
   int64_t follower_replication_throttled_rate = INT64_MAX;
   int32_t replication_quota_window_num = 11;
   int32_t replication_quota_window_size_seconds = 1;
+  // Client quotas' measurement (server/quota_throttle.h).
+  int32_t quota_window_num = 11;
+  int32_t quota_window_size_seconds = 1;
   int32_t num_replica_fetchers = 1;
   int32_t replica_fetch_wait_max_ms = 500;
   int32_t replica_fetch_min_bytes = 1;
@@ -217,6 +227,7 @@ struct BrokerConfig {
   // --- HTTP listener and metrics (docs/metrics.md)
   std::vector<std::string> http_listeners;  // "http://host:port"; empty = none
   std::string metrics_names = "strimzi";    // strimzi or confluent
+  bool metrics_enabled = true;              // false: requests update no metrics
   int32_t http_request_timeout_ms = 10000;
   int32_t http_max_connections = 256;
 

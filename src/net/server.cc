@@ -12,6 +12,7 @@
 #include <system_error>
 #include <thread>
 
+#include <pthread.h>
 #include <sys/sendfile.h>
 #include <cerrno>
 #include <cstring>
@@ -274,14 +275,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       }
       if (closed_ || draining_) break;
+      co_await wait_while_muted(ec);
+      if (closed_ || draining_) break;
 
       const uint64_t seq = queue_.reserve();
       auto executor = socket_.get_executor();
       std::weak_ptr<Connection> weak = self;
-      auto done = [weak, executor, seq, life = life_](Response response) {
+      auto done = [weak, executor, seq, life = life_, load = options_.load](Response response) {
         std::shared_lock alive_lock(life->mu);
         if (!life->alive) return;  // the server stopped: nobody to send it to
-        asio::post(executor, [weak, seq, response = std::move(response)]() mutable {
+        if (load) load->response_queue.fetch_add(1, std::memory_order_relaxed);
+        asio::post(executor, [weak, seq, load, response = std::move(response)]() mutable {
+          if (load) load->response_queue.fetch_sub(1, std::memory_order_relaxed);
           if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
         });
       };
@@ -295,8 +300,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const size_t frame_size = frame.size();
       unhandled_bytes_.fetch_add(frame_size);
       unhandled_requests_.fetch_add(1);
+      if (options_.load) options_.load->request_queue.fetch_add(1, std::memory_order_relaxed);
       asio::post(*handler_strand_, [self, frame_size, frame = std::move(frame), done = std::move(done)]() mutable {
+        LoadCounters* load = self->options_.load;
+        const auto started = load ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        if (load) load->request_queue.fetch_sub(1, std::memory_order_relaxed);
         self->handler_.handle(self->info_, std::move(frame), std::move(done));
+        if (load) {
+          load->handler_busy_ns.fetch_add(static_cast<uint64_t>((std::chrono::steady_clock::now() - started).count()),
+                                          std::memory_order_relaxed);
+        }
         self->unhandled_bytes_.fetch_sub(frame_size);
         self->unhandled_requests_.fetch_sub(1);
         // Wake the reader only when it waits for this: one post per request
@@ -314,6 +327,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     reader_done_ = true;
     writer_wake_.cancel();
+  }
+
+  // A client over its quota (ConnectionState::mute_until_ms): the request
+  // just read waits until the throttle time is over, and nothing more is read
+  // meanwhile. The handler may extend the time while we wait.
+  asio::awaitable<void> wait_while_muted(boost::system::error_code& ec) {
+    if (!info_.state) co_return;
+    for (;;) {
+      const int64_t until = info_.state->mute_until_ms.load(std::memory_order_relaxed);
+      const auto deadline = asio::steady_timer::time_point(std::chrono::milliseconds(until));
+      if (closed_ || draining_ || std::chrono::steady_clock::now() >= deadline) co_return;
+      reader_wake_.expires_at(deadline);
+      co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      ec.clear();
+    }
   }
 
   // socket.request.max.bytes, or less while the handler keeps a lower limit
@@ -752,7 +780,11 @@ void Server::start() {
   }
   for (auto& ctx : impl_->contexts) {
     asio::io_context* c = ctx.get();
-    impl_->threads.emplace_back([c]() {
+    impl_->threads.emplace_back([c, load = impl_->options.load]() {
+      if (clockid_t clock; load && ::pthread_getcpuclockid(::pthread_self(), &clock) == 0) {
+        std::lock_guard lock(load->mu);
+        load->reactor_clocks.push_back(clock);
+      }
       auto guard = asio::make_work_guard(*c);
       c->run();
     });

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <climits>
 #include <functional>
+#include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,11 @@ struct ConnectionState {
   // Set by the handler while the client's frames are bare SASL tokens (after
   // SaslHandshake v0): those may be shorter than a request header, even empty.
   std::atomic<bool> bare_sasl_tokens{false};
+  // Client quotas (KIP-219, server/quota_throttle.h): until this
+  // steady_clock time in milliseconds the connection hands no further request
+  // to the handler (the reader holds the one it has read), as Kafka mutes a
+  // throttled channel. The handler only ever moves it later.
+  std::atomic<int64_t> mute_until_ms{0};
   // What the handler keeps per connection beyond `auth` (a SASL exchange
   // under way, the authenticated principal). Touched only by the handler,
   // which sees a connection's requests one at a time.
@@ -113,6 +120,17 @@ struct ListenerCounters {
   }
 };
 
+// How busy the server is, for the metrics (Kafka's RequestChannel queue
+// sizes and the network and handler idle ratios). The caller owns it and it
+// outlives the server; the server only adds to it.
+struct LoadCounters {
+  std::atomic<int64_t> request_queue{0};     // requests waiting for a handler thread
+  std::atomic<int64_t> response_queue{0};    // responses made, not yet taken by their connection
+  std::atomic<uint64_t> handler_busy_ns{0};  // time handler threads spent running requests
+  std::mutex mu;
+  std::vector<clockid_t> reactor_clocks;  // CPU-time clocks of the reactor threads (under mu)
+};
+
 struct ServerOptions {
   int threads = 3;                        // num.network.threads
   int handler_threads = 0;                // num.io.threads; 0: handlers run on the reactor thread
@@ -127,6 +145,7 @@ struct ServerOptions {
   // listener when accepting starts; the caller owns them and they outlive
   // the server.
   std::function<struct ListenerCounters*(const std::string& listener_name)> listener_counters;
+  LoadCounters* load = nullptr;  // optional (metrics)
 };
 
 // Bytes sent by all servers of this process, by the way they left: a gather

@@ -25,13 +25,16 @@
 #include "net/client.h"
 #include "group/coordinator.h"
 #include "group/offsets_log.h"
+#include "txn/log_codec.h"
 #include "protocol/generated/api.h"
 #include "protocol/types.h"
 #include "security/acl.h"
 #include "server/client_quotas.h"
+#include "server/quota_throttle.h"
 #include "server/dynamic_config.h"
 #include "server/broker_metrics.h"
 #include "server/meta_properties.h"
+#include "server/interbroker_sasl.h"
 #include "server/sasl.h"
 #include "server/tls_listeners.h"
 #include "server/scram_credentials.h"
@@ -181,7 +184,8 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   // resignation (this broker made a follower, epoch >= 0, or its replica
   // stopped, -1) older than the leadership it would end changes nothing.
   replicas_->set_leadership_listener(
-      [g = groups_.get()](const cluster::TopicPartition& tp, bool leader, int32_t epoch) {
+      [this, g = groups_.get()](const cluster::TopicPartition& tp, bool leader, int32_t epoch) {
+        if (tp.topic == txn::kTransactionStateTopic) return txn_leadership_changed(tp.partition, leader, epoch);
         if (tp.topic != group::kOffsetsTopic) return;
         if (leader) {
           g->on_elected(tp.partition, epoch);
@@ -202,7 +206,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   services_.metadata = metadata_.get();
   services_.dynamic = dynamic_.get();
   services_.replicas = replicas_.get();
-  services_.metrics = metrics_.get();
+  services_.metrics = config_.metrics_enabled ? metrics_.get() : nullptr;  // false: for measuring their cost
   router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
   options.threads = config_.num_network_threads;
@@ -215,6 +219,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   options.max_connections = config_.max_connections;
   options.max_connections_per_ip = config_.max_connections_per_ip;
   options.listener_counters = [m = metrics_.get()](const std::string& listener) { return m->listener(listener); };
+  options.load = metrics_->load();
   server_ = std::make_unique<net::Server>(options, *router_);
 }
 
@@ -304,6 +309,9 @@ void Broker::start() {
   sasl_ = std::make_unique<SaslCredentials>();
   sasl_->plain = PlainCredentials::load(config_.sasl_plain_credentials_file);
   sasl_->gssapi = GssapiAuthenticator::create(config_);  // Kerberos: keytab and rules checked now
+  // SASL inter-broker listener: the broker's own connections authenticate
+  // (server/interbroker_sasl.h); a missing or unusable JAAS line stops the start.
+  net::set_default_client_sasl(interbroker_sasl(config_));
   services_.sasl = sasl_.get();
   std::vector<net::ListenerSpec> specs;
   for (const auto& ep : config_.listeners) {
@@ -348,6 +356,11 @@ void Broker::start() {
   if (auto r = client_quotas_->start(); !r)
     throw std::runtime_error("cannot read client quotas from the store: " + r.error().message());
   services_.quotas = client_quotas_.get();
+  quota_throttler_ = std::make_unique<QuotaThrottler>(
+      client_quotas_->cache(),
+      QuotaWindow{config_.quota_window_num, int64_t{config_.quota_window_size_seconds} * 1000});
+  if (metrics_) quota_throttler_->register_metrics(metrics_->registry());
+  services_.throttler = quota_throttler_.get();
   start_authorizer();
   // Broker-to-broker connections (the controller's requests) run here.
   inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
@@ -434,6 +447,7 @@ void Broker::start() {
     return std::make_pair(block->start, block->end);
   });
   services_.producer_ids = producer_ids_.get();
+  start_transactions();  // server/broker_txn.cc
   if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) {
     // A session expiry loses the registration and the controller node:
     // reconnect from a thread of ours (never from the listener) and rejoin.
@@ -513,6 +527,7 @@ void Broker::stop() {
   systemd::notifier().status("stopping: answering the requests read, closing connections");
   if (server_) server_->stop(/*drain_ms=*/5000);
   if (controller_) controller_->stop();
+  stop_transactions();  // no request and no leadership change comes any more
   if (session_thread_.joinable()) session_thread_.join();
   systemd::notifier().status("stopping: flushing and closing the logs");
   if (logs_) {
@@ -530,6 +545,7 @@ void Broker::stop() {
   if (scram_credentials_) scram_credentials_->stop();
   if (sasl_) sasl_->scram = nullptr;
   scram_credentials_.reset();
+  services_.throttler = nullptr;  // quota_throttler_ stays: the metrics read it
   if (client_quotas_) client_quotas_->stop();
   services_.quotas = nullptr;
   client_quotas_.reset();

@@ -62,6 +62,7 @@ class LocalChannel;
 class DynamicBrokerConfig;
 class ScramCredentialCache;
 class ClientQuotaManager;
+class QuotaThrottler;
 class TlsListeners;
 class BrokerMetrics;
 struct SaslCredentials;
@@ -125,6 +126,9 @@ class Broker {
   std::unique_ptr<SaslCredentials> sasl_;                // PLAIN users, and the SCRAM cache below
   std::unique_ptr<ScramCredentialCache> scram_credentials_;  // follows /config/users once the store is open
   std::unique_ptr<ClientQuotaManager> client_quotas_;        // follows /config/users, clients, ips likewise
+  // Client quota enforcement over client_quotas_' cache; kept until the
+  // broker goes (the metrics registry reads its sensors).
+  std::unique_ptr<QuotaThrottler> quota_throttler_;
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
   net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on
@@ -137,6 +141,15 @@ class Broker {
   std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
   std::unique_ptr<group::ReplicaOffsetsLog> offsets_log_;
   std::unique_ptr<group::GroupCoordinator> groups_;
+  // The transaction coordinator and its parts (server/broker_txn.cc):
+  // made in start() before the controller, gone in stop() after it.
+  struct TxnParts;
+  std::shared_ptr<TxnParts> txn_;  // shared_ptr: TxnParts is complete in broker_txn.cc only
+  std::mutex txn_mu_;  // guards txn_ against a leadership change while it goes
+  void start_transactions();
+  void stop_transactions();
+  // A __transaction_state partition led (or not any more) in leader epoch `epoch`.
+  void txn_leadership_changed(int32_t partition, bool leader, int32_t epoch);
   Services services_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<net::Server> server_;

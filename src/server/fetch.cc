@@ -24,6 +24,14 @@
 // selector (replica.selector.class), answers a consumer with a rack
 // preferred_read_replica instead of records when another replica suits it.
 //
+// Transactions (v4+): every partition answer carries the last stable offset.
+// A read_committed consumer reads whole batches below it only, and gets the
+// aborted transactions overlapping the records returned (sorted by first
+// offset, an empty list when none) so it drops their records; a
+// read_uncommitted one gets a null list, as Kafka sends. A waiting
+// read_committed fetch is woken when a marker moves the stable offset (the
+// marker's append, or the high watermark passing it, notifies the purgatory).
+//
 // Replication throttles (cluster/replication_quota.h): a follower fetch gets
 // no records for a throttled partition whose follower is out of the ISR while
 // the leader quota is exceeded; what throttled partitions send is recorded.
@@ -50,6 +58,7 @@
 #include "server/broker_metrics.h"
 #include "server/handlers.h"
 #include "server/leader_hint.h"
+#include "server/quota_throttle.h"
 
 namespace keel::server {
 namespace {
@@ -110,6 +119,7 @@ struct FetchState {
   bool follower_refused = false;
   std::set<std::string> unreadable_topics;
   const Services* services = nullptr;  // for the topics' meters (broker_metrics.h)
+  std::shared_ptr<RequestQuota> quota;  // consumers only: consumer_byte_rate (server/quota_throttle.h)
 };
 
 struct PartitionOutcome {
@@ -162,6 +172,7 @@ FetchOutcome read_all(const FetchState& st) {
     rp.high_watermark = -1;
     rp.last_stable_offset = -1;
     rp.log_start_offset = -1;
+    rp.aborted_transactions.reset();  // null unless a read_committed read fills it (Kafka's answer)
     auto fail = [&](ErrorCode code) {
       rp.error_code = static_cast<int16_t>(code);
       po.result.error = code;
@@ -212,10 +223,13 @@ FetchOutcome read_all(const FetchState& st) {
         fail(e);
         continue;
       }
-      rp.high_watermark = rp.last_stable_offset = partition->high_watermark();
+      // The stable offset first: it never passes the high watermark read after it.
+      rp.last_stable_offset = partition->last_stable_offset();
+      rp.high_watermark = partition->high_watermark();
       rp.log_start_offset = partition->log_start_offset();
       rp.preferred_read_replica = preferred;
-      po.result.high_watermark = po.result.last_stable_offset = rp.high_watermark;
+      po.result.high_watermark = rp.high_watermark;
+      po.result.last_stable_offset = rp.last_stable_offset;
       po.result.log_start_offset = rp.log_start_offset;
       po.result.has_records = true;  // so an incremental session carries the answer
       out.has_preferred_replica = true;
@@ -238,6 +252,18 @@ FetchOutcome read_all(const FetchState& st) {
     if (read.error != ErrorCode::kNone) {
       fail(read.error);
       continue;
+    }
+    // read_committed (v4+): the aborted transactions overlapping the records
+    // returned, sorted by first offset (an empty list when there are none);
+    // read_uncommitted and followers: null, so no client drops anything.
+    if (read.aborted_transactions) {
+      auto& aborted = rp.aborted_transactions.emplace();
+      aborted.reserve(read.aborted_transactions->size());
+      for (const storage::AbortedTxn& txn : *read.aborted_transactions) {
+        auto& a = aborted.emplace_back();
+        a.producer_id = txn.producer_id;
+        a.first_offset = txn.first_offset;
+      }
     }
     if (read.diverging_epoch) {
       rp.diverging_epoch.epoch = read.diverging_epoch->first;
@@ -310,6 +336,14 @@ void count_fetched(TopicMeters& m, const FetchResponse::PartitionData& p, bool f
 }
 
 void send(FetchState& st, FetchOutcome& out) {
+  // Over consumer_byte_rate: an empty answer, before the session moves on
+  // (Kafka's getThrottledResponse); the router writes throttle_time_ms.
+  if (throttle_consumer_fetch(*st.services, st.quota.get(), out.bytes) > 0) {
+    FetchResponse empty;
+    empty.session_id = st.context.incremental ? st.context.response_session_id : cluster::kInvalidSessionId;
+    send_encoded(st.responder, empty, st.version);
+    return;
+  }
   const auto& parts = st.context.partitions;
   std::vector<bool> include(parts.size(), true);
   if (st.context.session) {
@@ -416,6 +450,13 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
   st->services = &ctx.services;
+  if (replica_id < 0) {  // consumer_byte_rate caps what one fetch returns (server/quota_throttle.h)
+    st->quota = ctx.quota;
+    st->max_bytes = std::min(st->max_bytes, consumer_fetch_max_bytes(ctx.services, ctx.quota.get()));
+    st->min_bytes = std::min(st->min_bytes, st->max_bytes);
+  } else {
+    ctx.quota.reset();  // replication is never measured against client quotas
+  }
   RequestAuthorization auth(ctx);
   if (replica_id >= 0) {
     st->follower_refused = !auth.allows_cluster(security::AclOperation::kClusterAction);

@@ -69,7 +69,19 @@ Result<void> handle_describe_client_quotas(RequestContext& ctx, ByteReader& body
 Result<void> handle_alter_client_quotas(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_log_dirs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_for_leader_epoch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
-Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/init_producer_id.cc; with a transactional id, answered by the transaction coordinator.
+Result<void> handle_init_producer_id(RequestContext& ctx, ByteReader& body, Responder responder);
+// server/txn_requests.cc: the transaction coordinator's APIs.
+Result<void> handle_add_partitions_to_txn(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_add_offsets_to_txn(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_end_txn(RequestContext& ctx, ByteReader& body, Responder responder);
+Result<void> handle_describe_transactions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+Result<void> handle_list_transactions(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/write_txn_markers.cc: COMMIT/ABORT markers on the partitions led here
+// (from the transaction coordinator or an admin client), answered once replicated.
+Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Responder responder);
+// server/describe_producers.cc: the producer state of the partitions led here (KIP-664).
+Result<void> handle_describe_producers(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_describe_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_incremental_alter_configs(RequestContext& ctx, ByteReader& body, ByteWriter& out);
@@ -80,6 +92,8 @@ Result<void> handle_heartbeat(RequestContext& ctx, ByteReader& body, ByteWriter&
 Result<void> handle_leave_group(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_offset_commit(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_offset_fetch(RequestContext& ctx, ByteReader& body, ByteWriter& out);
+// server/txn_offset_commit.cc: a transaction's offset commit, answered once replicated.
+Result<void> handle_txn_offset_commit(RequestContext& ctx, ByteReader& body, Responder responder);
 Result<void> handle_describe_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_list_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);
 Result<void> handle_delete_groups(RequestContext& ctx, ByteReader& body, ByteWriter& out);

@@ -17,7 +17,9 @@
 #include "server/authorization.h"
 #include "server/broker_metrics.h"
 #include "server/handlers.h"
+#include "server/txn_verification.h"
 #include "server/leader_hint.h"
+#include "server/quota_throttle.h"
 
 namespace keel::server {
 namespace {
@@ -160,12 +162,6 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
                                  *req.transactional_id));
         continue;
       }
-      if (req.transactional_id) {
-        // Transactions arrive with their own issue; until then a transactional
-        // producer is refused the way a broker without the coordinator would.
-        fail(ErrorCode::kTransactionalIdAuthorizationFailed, "transactions are not supported yet");
-        continue;
-      }
       if (!topic_writable) {
         fail(ErrorCode::kTopicAuthorizationFailed);
         continue;
@@ -222,9 +218,16 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
         }
         continue;
       }
-      if (records.transactional) {
-        fail(ErrorCode::kInvalidTxnState, "transactional batches need a transaction (not supported yet)");
-        continue;
+      if (records.transactional && ctx.services.txn_verifier && ctx.config.transaction_partition_verification_enable) {
+        // KIP-890 part 1: the coordinator must have this partition in the
+        // producer's transaction before its first batch here.
+        const ErrorCode verified = ctx.services.txn_verifier->verify(req.transactional_id, records, *partition);
+        if (verified != ErrorCode::kNone) {
+          fail(verified, verified == ErrorCode::kInvalidTxnState
+                             ? "the partition is not in the producer's transaction"
+                             : std::string());
+          continue;
+        }
       }
       cluster::AppendOutcome appended = partition->append_as_leader(records, req.acks, now);
       if (appended.error != ErrorCode::kNone) {
@@ -242,6 +245,8 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
     }
   }
 
+  // producer_byte_rate, recorded after the append (server/quota_throttle.h).
+  resp.throttle_time_ms = throttle_produce(ctx.services, ctx.quota.get());
   if (req.acks == 0) {
     // Kafka closes the connection when an acks=0 produce fails: the client
     // gets no response, so the closed socket is how it learns.

@@ -13,6 +13,7 @@
 #include "protocol/generated/response_header.h"
 #include "server/broker_metrics.h"
 #include "server/handlers.h"
+#include "server/quota_throttle.h"
 #include "server/request_log.h"
 #include "server/sasl.h"
 
@@ -49,8 +50,16 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kCreateTopics), 0, 7, nullptr, &handle_create_topics},
     {key(ApiKey::kDeleteTopics), 0, 6, nullptr, &handle_delete_topics},
     {key(ApiKey::kDeleteRecords), 0, 2, &handle_delete_records},
-    {key(ApiKey::kInitProducerId), 0, 5, &handle_init_producer_id},
+    {key(ApiKey::kInitProducerId), 0, 5, nullptr, &handle_init_producer_id},
+    // Transactions V1 only: AddPartitionsToTxn v4 is the brokers' KIP-890
+    // verification; EndTxn v4+ / the transaction.version feature are not served.
+    {key(ApiKey::kAddPartitionsToTxn), 0, 4, nullptr, &handle_add_partitions_to_txn},
+    {key(ApiKey::kAddOffsetsToTxn), 0, 3, nullptr, &handle_add_offsets_to_txn},
+    {key(ApiKey::kEndTxn), 0, 3, nullptr, &handle_end_txn},
+    // v4 is Transactions V2's (KIP-890 part 2): not served.
+    {key(ApiKey::kTxnOffsetCommit), 0, 3, nullptr, &handle_txn_offset_commit},
     {key(ApiKey::kOffsetForLeaderEpoch), 0, 4, &handle_offset_for_leader_epoch},
+    {key(ApiKey::kWriteTxnMarkers), 0, 1, nullptr, &handle_write_txn_markers},
     {key(ApiKey::kDescribeAcls), 0, 3, &handle_describe_acls},
     {key(ApiKey::kCreateAcls), 0, 3, &handle_create_acls},
     {key(ApiKey::kDeleteAcls), 0, 3, &handle_delete_acls},
@@ -69,6 +78,9 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kDescribeUserScramCredentials), 0, 0, &handle_describe_user_scram_credentials},
     {key(ApiKey::kAlterUserScramCredentials), 0, 0, &handle_alter_user_scram_credentials},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
+    {key(ApiKey::kDescribeTransactions), 0, 0, &handle_describe_transactions},
+    {key(ApiKey::kListTransactions), 0, 0, &handle_list_transactions},
+    {key(ApiKey::kDescribeProducers), 0, 0, &handle_describe_producers},
     {key(ApiKey::kAlterPartition), 0, 3, nullptr, &handle_alter_partition},
     {key(ApiKey::kElectLeaders), 0, 2, &handle_elect_leaders},
     {key(ApiKey::kControlledShutdown), 0, 3, &handle_controlled_shutdown},
@@ -229,7 +241,9 @@ net::Response Router::handle_frame(const net::ConnectionInfo& conn, ByteView fra
 
 void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
                     std::function<void(net::Response)> done) {
-  auto frame_ptr = std::make_shared<net::Frame>(std::move(frame_bytes));
+  // One allocation for the frame and its completion (server/request_log.h).
+  auto in_flight = std::make_shared<InFlightRequest>(std::move(frame_bytes));
+  std::shared_ptr<net::Frame> frame_ptr(in_flight, &in_flight->frame());
   ByteView frame(*frame_ptr);
   // After SaslHandshake v0 the client's frames are bare SASL tokens, with no
   // Kafka header (server/sasl.h).
@@ -287,10 +301,12 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     return done(close_connection());
   }
 
-  done = with_request_log(config_, conn, header, frame.subspan(hr.position()), std::move(done));
-  done = with_request_metrics(services_.metrics, api_key, api_version, frame.subspan(hr.position()), std::move(done));
+  done = InFlightRequest::track(std::move(in_flight), config_, services_.metrics, conn, header, hr.position(),
+                                std::move(done));
   RequestContext ctx{broker_, config_, conn, header, services_, frame_ptr};
   ctx.principal = connection_principal(conn);
+  ctx.quota = begin_request_quota(services_.throttler, conn, ctx.principal, header.client_id.value_or(""), api_key,
+                                  api_version, static_cast<int64_t>(frame.size()) + 4, done);
   ByteWriter body;
   Result<void> res;
   if (api->async_handler) {
@@ -299,6 +315,7 @@ void Router::handle(const net::ConnectionInfo& conn, net::Frame frame_bytes,
     res = api->handler(ctx, hr, body);
     if (res.ok()) skip_trailing_bytes(hr, api_key, api_version);
   }
+  end_request_quota(services_.throttler, ctx.quota.get(), api_key);
   if (!res.ok()) {
     // Kafka closes the connection when a request body cannot be parsed.
     log()->warn("closing connection {} from {} (client id '{}'): malformed {} v{} request: {}",

@@ -25,12 +25,17 @@ class AclAuthorizer;
 namespace keel::group {
 class GroupCoordinator;
 }
+namespace keel::txn {
+class TransactionCoordinator;
+}
 
 namespace keel::server {
 
 class BrokerMetrics;
 class ClientQuotaManager;
+class QuotaThrottler;
 class DynamicBrokerConfig;
+class TxnPartitionVerifier;
 struct SaslCredentials;
 
 struct Services {
@@ -41,6 +46,12 @@ struct Services {
   cluster::ProducerIdManager* producer_ids = nullptr;  // InitProducerId
   cluster::FetchSessionCache* fetch_sessions = nullptr;  // null: Fetch declines sessions
   group::GroupCoordinator* groups = nullptr;  // the group APIs; null: COORDINATOR_NOT_AVAILABLE
+  // The transaction coordinator (server/txn_requests.cc); null: the
+  // transaction APIs answer COORDINATOR_NOT_AVAILABLE.
+  txn::TransactionCoordinator* txns = nullptr;
+  // KIP-890 part 1 for transactional produce (server/txn_verification.h);
+  // null: transactional batches are appended unverified.
+  TxnPartitionVerifier* txn_verifier = nullptr;
   controller::Controller* controller = nullptr;  // AlterPartition; null: NOT_CONTROLLER
   // This broker's current registration epoch (KIP-380), -1 before it has one.
   std::function<int64_t()> broker_epoch;
@@ -54,6 +65,8 @@ struct Services {
   // Client quotas (server/client_quotas.h): the admin APIs and the cache
   // throttling reads; null: the quota APIs answer UNKNOWN_SERVER_ERROR.
   ClientQuotaManager* quotas = nullptr;
+  // Client quota enforcement (server/quota_throttle.h); null: nothing is throttled.
+  QuotaThrottler* throttler = nullptr;
   // Kafka's broker metrics (server/broker_metrics.h); null in handler tests.
   BrokerMetrics* metrics = nullptr;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
