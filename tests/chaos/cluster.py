@@ -23,7 +23,8 @@ REPO = HERE.parents[1]
 KEEL_BIN = os.environ.get("KEEL_BIN", str(REPO / "build" / "src" / "keel"))
 ZK_PORT = 2181
 KAFKA_PORT = 9092
-SESSION_TIMEOUT_MS = 6000
+# 6 s keeps fault cycles short; KEEL_CHAOS_SESSION_MS=18000 runs at Kafka's default.
+SESSION_TIMEOUT_MS = int(os.environ.get("KEEL_CHAOS_SESSION_MS", "6000"))
 
 
 def wait_for_file(path, timeout=120.0):
