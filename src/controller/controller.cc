@@ -57,11 +57,26 @@ void Controller::start() {
   auto ready_future = ready.get_future();
   post([this, &ready] {
     auto epoch = store_.register_broker(options_.registration);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.registration_wait_ms);
+    const auto wait = std::chrono::milliseconds(options_.registration_wait_ms);
+    auto deadline = std::chrono::steady_clock::now() + wait;
     bool told = false;
-    while (!epoch && epoch.error() == coord::KafkaStoreErrc::kBrokerRegistered &&
-           std::chrono::steady_clock::now() < deadline) {
-      if (!told) {
+    bool store_was_lost = false;
+    // A previous session's registration goes when ZooKeeper expires that
+    // session. While the store cannot be reached, keep waiting; once it is
+    // back, wait a full period again: a restarted ZooKeeper gives every
+    // session it restores a fresh timeout, so the old one lives that long.
+    while (!epoch && std::chrono::steady_clock::now() < deadline) {
+      if (epoch.error() == coord::CoordErrc::kConnectionLoss) {
+        store_was_lost = true;
+      } else if (epoch.error() != coord::KafkaStoreErrc::kBrokerRegistered) {
+        break;
+      } else if (store_was_lost) {
+        store_was_lost = false;
+        deadline = std::chrono::steady_clock::now() + wait;
+        log()->warn("the coordination store is back and broker {} is still registered by a previous session; "
+                    "waiting up to {} ms again",
+                    options_.broker_id, options_.registration_wait_ms);
+      } else if (!told) {
         log()->warn("broker {} is still registered by a previous session (an unclean stop?); waiting up to {} ms "
                     "for that session to expire",
                     options_.broker_id, options_.registration_wait_ms);

@@ -135,6 +135,46 @@ def test_kafka_layout_is_readable_by_zookeeper_tools(zk, tmp_path):
     assert zk_get(zk, "/controller") is None
 
 
+def test_a_restart_waits_again_when_a_zookeeper_restart_renews_the_dead_session(zk, tmp_path):
+    """kill -9 leaves the broker's registration with its dead session. If
+    ZooKeeper restarts while the broker waits for that session to expire, the
+    restored session gets a fresh timeout: the broker must wait a full period
+    again once ZooKeeper is back (it used to give up and exit)."""
+    b = Broker(tmp_path / "b", zookeeper=zk.connect).start()  # 6 s sessions: a 9 s wait
+
+    def registered(times, timeout):
+        deadline = time.time() + timeout
+        while b.log_text().count("registered broker 0 ") < times and b.alive() and time.time() < deadline:
+            time.sleep(0.1)
+        return b.log_text().count("registered broker 0 ") >= times
+
+    assert registered(1, 20)
+    b.kill9()
+
+    def bounce_zookeeper():
+        time.sleep(3)
+        zk.stop()
+        time.sleep(2)
+        zk.start()
+
+    bouncer = threading.Thread(target=bounce_zookeeper)
+    bouncer.start()
+    try:
+        b.start()
+        registered(2, 60)
+    finally:
+        bouncer.join()
+    try:
+        assert b.alive(), "the broker gave up waiting for its old registration"
+        log = b.log_text()
+        assert "is still registered by a previous session" in log
+        assert "the coordination store is back" in log, "the wait was not restarted"
+        produce(b.bootstrap, "after-bounce", [{"value": b"x"}])
+        assert [m.value() for m in consume(b.bootstrap, "after-bounce", 1)] == [b"x"]
+    finally:
+        assert b.stop() == 0
+
+
 def test_broker_rejoins_after_its_zookeeper_session_expired(zk, tmp_path):
     proxy = CuttableProxy(zk.port)
     b = Broker(tmp_path / "b", zookeeper="127.0.0.1:%d" % proxy.port,
