@@ -357,3 +357,32 @@ def test_coordinator_killed_mid_transaction(zk, tmp_path):
         assert sorted(got) == sorted("k%d" % i for i in range(30))
     finally:
         stop_cluster(brokers)
+
+
+def test_empty_transactions_commit_and_abort(txn_broker):
+    """begin + commit and begin + abort with no records both succeed
+    (librdkafka ends a transaction it added nothing to without asking the
+    coordinator) and the producer's next transaction commits; EndTxn sent by
+    hand for an id with no transaction open is INVALID_TXN_STATE, as in Kafka,
+    and leaves the id usable."""
+    topic = "txn-empty"
+    create_topic(txn_broker.bootstrap, topic)
+    p = producer(txn_broker.bootstrap, "tx-empty")
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.commit_transaction(10)
+    p.begin_transaction()
+    p.abort_transaction(10)
+    p.begin_transaction()
+    p.produce(topic, value=b"after-empty")
+    p.commit_transaction(20)
+    assert consume_all(txn_broker.bootstrap, topic, "read_committed", 1) == ["after-empty"]
+
+    error, pid, epoch = init_producer_id(txn_broker.port, "tx-empty-raw")
+    assert error == 0
+    for committed in (True, False):
+        with KafkaConnection(txn_broker.port) as conn:
+            r = conn.call("EndTxn", 1, {"TransactionalId": "tx-empty-raw", "ProducerId": pid,
+                                        "ProducerEpoch": epoch, "Committed": committed})
+        assert r["ErrorCode"] == 48, r  # INVALID_TXN_STATE
+    assert init_producer_id(txn_broker.port, "tx-empty-raw") == (0, pid, epoch + 1)

@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""Transactions benchmark (issue 25) on one keel broker it starts itself:
+
+  throughput  a transactional producer (100 records of 1 KiB per transaction,
+              begin / produce / commit_transaction in a loop) against an
+              idempotent producer writing the same records as fast as they are
+              acked; the two alternate for several rounds, each round's
+              transactional/idempotent ratio is printed and the median is the
+              figure (issue target: at least 0.8)
+  commit      the time of each commit_transaction() call over every
+              transactional round: p50 and p99
+
+    benchmarks/txn_bench.py [--keel build/src/keel] [--rounds 5] [--seconds 8]
+        [--partitions 1] [--records-per-txn 100] [--record-size 1024]
+
+Both producers are confluent-kafka (librdkafka) with acks=all and linger.ms 5
+in this process, on the same machine as the broker. The broker is a single
+node with the internal topics on one replica (transaction.state.log
+replication factor and min ISR 1, offsets replication factor 1), the tests'
+defaults (tests/integration/conftest.py), logging at info. Prints one JSON
+object per round and a summary with the load average; nothing here is a test.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+CONFIG = ("transaction.state.log.replication.factor: 1\n"
+          "transaction.state.log.min.isr: 1\n"
+          "transaction.state.log.num.partitions: 5\n"
+          "offsets.topic.replication.factor: 1\n")
+
+
+def log(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def load_average():
+    return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+
+
+def percentile(values, q):
+    """Nearest-rank percentile of a non-empty list (q in 0..100)."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100.0 * len(s)) - 1))]
+
+
+def base_conf(bootstrap):
+    return {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5}
+
+
+def produce_one(p, topic, value, partition):
+    while True:
+        try:
+            p.produce(topic, value=value, partition=partition)
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            p.poll(0.01)
+
+
+def idempotent_producer(bootstrap):
+    from confluent_kafka import Producer
+    conf = base_conf(bootstrap)
+    conf["enable.idempotence"] = True
+    return Producer(conf)
+
+
+def transactional_producer(bootstrap, txn_id):
+    from confluent_kafka import Producer
+    conf = base_conf(bootstrap)
+    conf.update({"transactional.id": txn_id, "transaction.timeout.ms": 60000})
+    p = Producer(conf)
+    p.init_transactions(60)
+    return p
+
+
+def run_idempotent(p, topic, args, value, seconds):
+    """(records/s, seconds of the final flush) of an idempotent producer over
+    `seconds`, flush included (sent in groups of records-per-txn, so the
+    records are those of the transactional run)."""
+    sent = 0
+    start = time.time()
+    while time.time() - start < seconds:
+        for i in range(args.records_per_txn):
+            produce_one(p, topic, value, (sent + i) % args.partitions)
+        sent += args.records_per_txn
+        p.poll(0)
+    flushing = time.time()
+    left = p.flush(60)
+    took = time.time() - start
+    if left:
+        raise RuntimeError("idempotent producer: %d records not delivered" % left)
+    return sent / took, time.time() - flushing
+
+
+def run_transactional(p, topic, args, value, seconds, commit_times):
+    """Records/s of a transactional producer over `seconds` (begin, records,
+    commit_transaction, again); appends each commit_transaction() time
+    (seconds) to commit_times."""
+    sent = 0
+    start = time.time()
+    while time.time() - start < seconds:
+        p.begin_transaction()
+        for i in range(args.records_per_txn):
+            produce_one(p, topic, value, (sent + i) % args.partitions)
+        c0 = time.time()
+        p.commit_transaction(60)
+        commit_times.append(time.time() - c0)
+        sent += args.records_per_txn
+    return sent / (time.time() - start)
+
+
+def create_topic(bootstrap, topic, partitions):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(60)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        t = admin.list_topics(topic, timeout=10).topics.get(topic)
+        if t is not None and t.error is None and len(t.partitions) == partitions \
+                and all(p.leader >= 0 for p in t.partitions.values()):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("topic %s has no leaders" % topic)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keel", default=os.environ.get("KEEL_BIN", str(REPO / "build" / "src" / "keel")))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=8, help="per producer per round")
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--records-per-txn", type=int, default=100)
+    ap.add_argument("--record-size", type=int, default=1024)
+    ap.add_argument("--keep", action="store_true", help="keep the broker's directory (its log) after the run")
+    args = ap.parse_args()
+    os.environ["KEEL_BIN"] = args.keel
+    os.environ["KEEL_STORE"] = "embedded"
+    from conftest import Broker  # reads KEEL_BIN when imported
+
+    work = tempfile.mkdtemp(prefix="keel-txn-bench-")
+    broker = Broker(Path(work) / "broker", extra_config=CONFIG)
+    # The harness logs at debug for the tests; a benchmark does not.
+    broker.config_path.write_text(broker.config_path.read_text().replace("level: debug", "level: info"))
+    try:
+        broker.start()
+        topic = "txn-bench"
+        create_topic(broker.bootstrap, topic, args.partitions)
+        value = os.urandom(args.record_size)
+        # One producer of each kind for the whole run, warmed up first: the
+        # first transaction creates and loads __transaction_state and waits
+        # for the coordinator, which is not the steady state measured here.
+        txn = transactional_producer(broker.bootstrap, "txn-bench")
+        idem = idempotent_producer(broker.bootstrap)
+        run_transactional(txn, topic, args, value, 2, [])
+        run_idempotent(idem, topic, args, value, 2)
+        ratios, commit_times = [], []
+        for r in range(args.rounds):
+            order = ("txn", "idem") if r % 2 == 0 else ("idem", "txn")
+            rate, commits = {}, []
+            for kind in order:
+                if kind == "txn":
+                    rate[kind] = run_transactional(txn, topic, args, value, args.seconds, commits)
+                else:
+                    rate[kind], flush_s = run_idempotent(idem, topic, args, value, args.seconds)
+            ratio = rate["txn"] / rate["idem"]
+            ratios.append(ratio)
+            commit_times += commits
+            log(round=r, first=order[0], transactional_records_s=round(rate["txn"]),
+                idempotent_records_s=round(rate["idem"]), ratio=round(ratio, 3),
+                idempotent_flush_s=round(flush_s, 2), transactions=len(commits),
+                commit_p50_ms=round(percentile([c * 1000 for c in commits], 50), 2), load=load_average())
+        txn.flush(10)
+        idem.flush(10)
+        ms = [t * 1000 for t in commit_times]
+        log(summary={"median_ratio": round(statistics.median(ratios), 3),
+                     "ratios": [round(x, 3) for x in ratios],
+                     "commits": len(ms),
+                     "commit_p50_ms": round(percentile(ms, 50), 2),
+                     "commit_p99_ms": round(percentile(ms, 99), 2),
+                     "commit_max_ms": round(max(ms), 2)},
+            records_per_txn=args.records_per_txn, record_size=args.record_size, partitions=args.partitions,
+            seconds=args.seconds, load=load_average(), nproc=os.cpu_count())
+    finally:
+        code = broker.stop(timeout=60)
+        if code != 0 or args.keep:
+            print("keel exited with %s; its directory is kept: %s" % (code, work), file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
