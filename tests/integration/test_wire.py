@@ -31,7 +31,12 @@ SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
           # ControlledShutdown, ElectLeaders and the reassignment APIs: the controller's (docs/replication.md)
           7: (0, 3), 43: (0, 2), 45: (0, 0), 46: (0, 0),
           # DescribeTopicPartitions: KRaft-only in Kafka, served here for the 3.8+ admin client (KIP-966)
-          75: (0, 0)}
+          75: (0, 0),
+          # Transactions V1 (docs/transactions.md): AddPartitionsToTxn v4 is the brokers' KIP-890
+          # check, TxnOffsetCommit v4 / EndTxn v4+ (Transactions V2) are not served
+          24: (0, 4), 25: (0, 3), 26: (0, 3), 27: (0, 1), 28: (0, 3),
+          # DescribeProducers, DescribeTransactions, ListTransactions (KIP-664)
+          61: (0, 0), 65: (0, 0), 66: (0, 0)}
 
 
 def rss_kib(pid):
