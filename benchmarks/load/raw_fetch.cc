@@ -36,6 +36,7 @@
 #include "protocol/generated/request_header.h"
 #include "protocol/generated/response_header.h"
 #include "protocol/record_batch.h"
+#include "support/socket_io.h"
 
 using namespace keel;
 
@@ -43,15 +44,7 @@ namespace {
 
 constexpr int16_t kVersion = 12;
 
-bool read_exact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t got = ::read(fd, p, n);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
+using keel::test_support::read_exact;
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "raw-fetch: %s\n", what);

@@ -32,6 +32,7 @@
 #include "protocol/generated/request_header.h"
 #include "protocol/generated/response_header.h"
 #include "protocol/record_batch.h"
+#include "support/socket_io.h"
 
 using namespace keel;
 
@@ -44,15 +45,7 @@ constexpr int16_t kVersion = 9;
   std::exit(1);
 }
 
-bool read_exact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t got = ::read(fd, p, n);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
+using keel::test_support::read_exact;
 
 void write_all(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {

@@ -23,6 +23,7 @@
 #include "coord/acl_store.h"
 #include "coord/embedded_store.h"
 #include "coord/zookeeper_store.h"
+#include "support/socket_io.h"
 
 namespace keel::coord {
 namespace {
@@ -30,17 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_support::free_port;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "net/client.h"
+#include "support/socket_io.h"
 
 namespace keel::net::client_test {
 
@@ -41,25 +42,8 @@ inline int64_t ms_between(Clock::time_point a, Clock::time_point b) {
 
 // --- wire helpers for the test servers (plain POSIX sockets) ---------------
 
-inline bool read_exact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t got = ::read(fd, p, n);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
-inline bool write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t put = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (put <= 0) return false;
-    p += put;
-    n -= static_cast<size_t>(put);
-  }
-  return true;
-}
+using test_support::read_exact;
+using test_support::write_all;
 
 inline bool write_all(int fd, const Bytes& b) { return write_all(fd, b.data(), b.size()); }
 
@@ -95,18 +79,7 @@ inline Bytes request(int32_t correlation_id, std::string_view payload) {
   return b;
 }
 
-// A port nothing listens on (at the time of asking).
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_support::free_port;
 
 // Listens on 127.0.0.1 (or ::1) and runs `script(fd, n)` for the n-th
 // accepted connection (from 0) on a thread of its own; the connection is

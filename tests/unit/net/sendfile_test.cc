@@ -15,6 +15,7 @@
 #include <string>
 
 #include "net/server.h"
+#include "support/socket_io.h"
 
 namespace keel::net {
 namespace {
@@ -42,15 +43,7 @@ class FileHandler : public RequestHandler {
   int64_t length_;
 };
 
-bool read_exact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t got = ::read(fd, p, n);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
+using keel::test_support::read_exact;
 
 TEST(Sendfile, FileRangeArrivesIntactBetweenChunksAndIsCountedAsSendfile) {
   char path[] = "/tmp/keel-sendfile-XXXXXX";

@@ -5,6 +5,7 @@
 #include "net/server.h"
 
 #include "common/bytes.h"
+#include "support/socket_io.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -59,15 +60,7 @@ int connect_to(uint16_t port) {
   return fd;
 }
 
-bool read_exact(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t got = ::read(fd, p, n);
-    if (got <= 0) return false;
-    p += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
-}
+using keel::test_support::read_exact;
 
 // Writes `n` pipelined 8-byte requests whose last byte is 0..n-1 in one
 // write, then expects the n echoed answers in that order.
