@@ -2,6 +2,7 @@
 # Randomized fault schedule against keel in network namespaces (as root).
 #
 #   scripts/chaos.sh [--duration S] [--brokers N] [--seed X] [--max-faults K] [--lossy] [--out DIR]
+#                    [--workload txn]
 #   scripts/chaos.sh --smoke          # the pytest smoke subset instead (tests/chaos -m chaos)
 #   scripts/chaos.sh --scenario NAME [NAME...]   # named scenarios (tests/chaos/run.py list)
 #
@@ -14,12 +15,14 @@
 # and the exit status is 0 unless the run itself broke; with brokers > 1,
 # --lossy writes acks=1 and adds zombie-leader isolations). Brokers > 1 need
 # replication: KEEL_CHAOS_CLUSTER=1. KEEL_BIN picks the binary
-# (default build/src/keel). Docs: docs/chaos.md.
+# (default build/src/keel). --workload txn (random and --scenario): transactional
+# producers committing or aborting at random, read_committed consumers, and the
+# transactional checks (acks=all only, so not with --lossy). Docs: docs/chaos.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
-duration=300 brokers=1 seed=$RANDOM$RANDOM max_faults=40 lossy="" out="" mode=random names=()
+duration=300 brokers=1 seed=$RANDOM$RANDOM max_faults=40 lossy="" out="" mode=random names=() workload=plain
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -28,9 +31,10 @@ while [ $# -gt 0 ]; do
     --max-faults) max_faults=$2; shift 2 ;;
     --lossy) lossy=--lossy; shift ;;
     --out) out=$2; shift 2 ;;
+    --workload) workload=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +49,7 @@ case "$mode" in
   scenario)
     out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)}
     set +e
-    timeout -k 30 $(( ${#names[@]} * 600 )) $PY tests/chaos/run.py scenario "${names[@]}" --out "$out"
+    timeout -k 30 $(( ${#names[@]} * 600 )) $PY tests/chaos/run.py scenario "${names[@]}" --out "$out" --workload "$workload"
     rc=$?; echo "reports under $out"; exit $rc ;;
 esac
 
@@ -53,7 +57,7 @@ out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)-$seed}
 limit=$(( ${duration%.*} + 600 ))
 set +e
 timeout -k 30 "$limit" $PY tests/chaos/run.py random --brokers "$brokers" --duration "$duration" \
-  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out"
+  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload"
 rc=$?
 set -e
 echo "report: $out/report.json (seed $seed, exit $rc)"

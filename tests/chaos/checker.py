@@ -34,6 +34,10 @@ Model: per partition, a log of unique values at offsets. Definitions:
 Oks without an offset take part only in lost_write (by value), aborted_read,
 unseen and liveness; every offset-based check (inconsistent_offsets,
 duplicates, producer_order, realtime_order) leaves them out.
+Transactional histories (workload.py --workload txn) get the checks of
+txn_checks.py (txn_aborted_read, txn_committed_lost, txn_partial, lso_stuck,
+workload_error), and lost_write / unseen count only records of committed
+transactions (an acked record of an aborted one is rightly never read).
 Reported, not violations: unseen (acked, never polled), indeterminate sends
 that did / did not land, liveness (max gap between acks per partition,
 overall and after the last heal; a violation only past --max-gap).
@@ -43,6 +47,8 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+
+import txn_checks
 
 EXAMPLES = 10
 
@@ -74,11 +80,13 @@ class Findings:
             self.items[kind].append(example)
 
 
-def check(events, max_gap=None, idempotence=None):
+def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack_s=txn_checks.DEFAULT_LSO_SLACK_S):
     f = Findings()
     config = next((e for e in events if e.get("type") == "config"), {})
+    txns = txn_checks.Transactions(events) if txn_checks.is_txn_history(events) else None
     if idempotence is None:
-        idempotence = bool(config.get("idempotence", 1))
+        idempotence = bool(config.get("idempotence", 1)) or txns is not None
+    committed = txns.committed if txns is not None else (lambda value: True)
 
     invokes = {}           # value -> invoke event
     acks = []              # ok events with an offset
@@ -144,6 +152,8 @@ def check(events, max_gap=None, idempotence=None):
     if have_final:
         for a in acks:
             p, o, v = a["partition"], a["offset"], a["value"]
+            if not committed(v):
+                continue
             got = final.get(p, {}).get(o)
             if got != v:
                 where = [list(k) for k, s in at_value[v].items() if "final" in s]
@@ -154,7 +164,7 @@ def check(events, max_gap=None, idempotence=None):
         # is nowhere in its partition's final log.
         for a in implicit:
             p, v = a["partition"], a["value"]
-            if v not in final_values_by_p.get(p, ()):
+            if committed(v) and v not in final_values_by_p.get(p, ()):
                 where = [list(k) for k, s in at_value[v].items() if "final" in s]
                 f.add("lost_write", {"value": v, "partition": p, "offset": None, "implicit": True,
                                      "final_high": final_ends.get(p, {}).get("high"),
@@ -245,7 +255,7 @@ def check(events, max_gap=None, idempotence=None):
     # Reported only: unseen, indeterminate outcomes
     polled_values = {q["value"] for q in polls}
     all_acks = acks + implicit
-    unseen = [a["value"] for a in all_acks if a["value"] not in polled_values]
+    unseen = [a["value"] for a in all_acks if a["value"] not in polled_values and committed(a["value"])]
     final_values = {v for log in final.values() for v in log.values()}
     resolved = set(failed) | set(infos) | {a["value"] for a in all_acks}
     unresolved = [v for v in invokes if v not in resolved]
@@ -279,6 +289,11 @@ def check(events, max_gap=None, idempotence=None):
         end = last_heal if last_heal is not None else float("inf")
         liveness["acks_during_fault"] = sum(1 for a in all_acks if first <= a["t"] <= end)
 
+    txn_stats = None
+    if txns is not None:
+        txn_stats = txn_checks.check(events, txns, polls, final, have_final, nemesis, f,
+                                     txn_timeout_ms=txn_timeout_ms, slack_s=lso_slack_s)
+
     violations = sorted(k for k in f.counts if k != "duplicates" or idempotence)
     report = {
         "valid": not violations,
@@ -293,6 +308,7 @@ def check(events, max_gap=None, idempotence=None):
             "unseen_acked": len(unseen), "consumer_errors": counts.get("cerror", 0),
             "torn_lines": counts.get("torn-line", 0), "idempotence": idempotence,
             "partitions_final": {str(p): e for p, e in sorted(final_ends.items())},
+            **({"txn": txn_stats} if txn_stats is not None else {}),
         },
         "unseen_examples": unseen[:EXAMPLES],
         "liveness": liveness,
@@ -308,9 +324,14 @@ def main(argv=None):
     ap.add_argument("--max-gap", type=float, default=None,
                     help="liveness bound (s) on the gap between acks after the last heal")
     ap.add_argument("--idempotence", type=int, choices=(0, 1), default=None)
+    ap.add_argument("--txn-timeout-ms", type=int, default=None,
+                    help="transactional histories: the LSO bound (default: the workload's config)")
+    ap.add_argument("--lso-slack", type=float, default=txn_checks.DEFAULT_LSO_SLACK_S,
+                    help="seconds allowed beyond transaction.timeout.ms (abort sweep, sampling, markers)")
     a = ap.parse_args(argv)
     rep = check(load(a.history), max_gap=a.max_gap,
-                idempotence=None if a.idempotence is None else bool(a.idempotence))
+                idempotence=None if a.idempotence is None else bool(a.idempotence),
+                txn_timeout_ms=a.txn_timeout_ms, lso_slack_s=a.lso_slack)
     text = json.dumps(rep, indent=1, default=str)
     if a.report:
         with open(a.report, "w") as out:

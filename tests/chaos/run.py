@@ -1,8 +1,12 @@
 """Run chaos scenarios against keel in network namespaces (as root).
 
     run.py list
-    run.py scenario NAME [--out DIR] [--full]
-    run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR]
+    run.py scenario NAME [--out DIR] [--full] [--workload txn]
+    run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR] [--workload txn]
+
+--workload txn swaps the producers for transactional ones that commit or abort
+at random (tests/chaos/txn_workload.py) and adds the transactional checks
+(txn_checks.py); transaction.timeout.ms is TXN_TIMEOUT_MS.
 
 A scenario: topology (router + zk, b1..bN, cli, ctl), ZooKeeper, N brokers,
 the topic, the workload; then warm-up (until acks flow, plus a few seconds),
@@ -45,6 +49,7 @@ FULL = {"warmup": 20, "steady": 60, "faulted": 60, "recovery": 60}
 SINGLE = dict(brokers=1, rf=1, min_isr=1, partitions=4)
 TRIPLE = dict(brokers=3, rf=3, min_isr=2, partitions=6)
 SAFE_CLIENT = dict(acks="all", idempotence=1)
+TXN_TIMEOUT_MS = 10000
 
 
 def S(fault, expect="safe", **kw):
@@ -150,6 +155,15 @@ class Run:
         self.final = self.out / "final.jsonl"
         self.notes = {}
         self.extra_violations = []
+        self.txn = spec.get("workload") == "txn"
+
+    def workload_args(self, final=False):
+        """What workload.py run (or final-read) needs for the transactional workload."""
+        if not self.txn:
+            return []
+        seed = self.notes.get("seed")
+        return ["--workload", "txn", "--txn-timeout-ms", str(TXN_TIMEOUT_MS)] + (
+            ["--seed", str(seed)] if seed is not None and not final else [])
 
     def log(self, **ev):
         ev.setdefault("t", time.monotonic())
@@ -166,6 +180,11 @@ class Run:
                 "default.replication.factor": self.spec["rf"],
                 "min.insync.replicas": self.spec["min_isr"],
                 "unclean.leader.election.enable": str(self.spec["unclean"]).lower(),
+                # Timed-out transactions aborted within a second of their
+                # timeout (Kafka's sweep runs every 10 s), so lso_stuck's
+                # bound is the timeout plus a little; few partitions load fast.
+                **({"transaction.abort.timed.out.transaction.cleanup.interval.ms": 1000,
+                    "transaction.state.log.num.partitions": 5} if self.txn else {}),
                 **self.spec.get("broker_config", {})}
 
     def wait_brokers(self, cluster, n, timeout):
@@ -267,7 +286,7 @@ class Run:
         argv = [sys.executable, str(HERE / "workload.py"), "run", "--bootstrap", cluster.bootstrap,
                 "--topic", self.topic, "--partitions", str(s["partitions"]), "--out", str(self.history),
                 "--producers", "2", "--consumers", "2", "--rate", str(per), "--acks", str(s["acks"]),
-                "--idempotence", str(s["idempotence"]), "--retries", "0"]
+                "--idempotence", str(s["idempotence"]), "--retries", "0"] + self.workload_args()
         w = Proc()
         log = open(self.out / "workload.out", "ab")
         import subprocess
@@ -346,8 +365,9 @@ class Run:
             # final read
             fr = topo.run("cli", [sys.executable, str(HERE / "workload.py"), "final-read", "--bootstrap",
                                   cluster.bootstrap, "--topic", self.topic, "--partitions", str(s["partitions"]),
-                                  "--out", str(self.final), "--timeout", "60"],
-                          capture_output=True, text=True, timeout=s["partitions"] * 70 + 30)
+                                  "--out", str(self.final), "--timeout", "60"]
+                          + self.workload_args(final=True),
+                          capture_output=True, text=True, timeout=s["partitions"] * 70 + 30 + TXN_TIMEOUT_MS / 1000 + 10)
             self.notes["final_read_exit"] = fr.returncode
             self.log(phase="final-read-done")
             died = [b.host for b in cluster.brokers.values() if b.proc is not None and not b.alive()]
@@ -447,8 +467,16 @@ def summary(rep):
             **({"xfail_status": rep["xfail_status"], "xfail": rep["xfail"]} if rep.get("xfail") else {})}
 
 
-def run_scenario(name, out=None, full=False, rate=200.0):
-    spec = SCENARIOS[name]()
+def with_workload(spec, workload):
+    """The spec with its workload; transactions need acks=all (idempotence)."""
+    if workload == "txn" and (str(spec["acks"]) != "all" or not spec["idempotence"]):
+        raise SystemExit("--workload txn needs acks=all and idempotence; this run writes acks=%s" % spec["acks"])
+    spec["workload"] = workload
+    return spec
+
+
+def run_scenario(name, out=None, full=False, rate=200.0, workload="plain"):
+    spec = with_workload(SCENARIOS[name](), workload)
     if is_cluster(spec) and not CLUSTER_READY:
         raise SystemExit("%s is a cluster scenario (3 brokers, RF=3): set KEEL_CHAOS_CLUSTER=1 to run it" % name)
     tm = dict(FULL if full else SHORT)
@@ -459,7 +487,7 @@ def run_scenario(name, out=None, full=False, rate=200.0):
     return rep
 
 
-def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0):
+def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0, workload="plain"):
     if n_brokers > 1 and not CLUSTER_READY:
         raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
     rng = random.Random(seed)
@@ -468,8 +496,8 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
         # The cluster's lossy control: acks=1 writes, and zombie leaders
         # (isolate-keep-clients) among the faults (nemesis.random_fault).
         base.update(acks="1", idempotence=0)
-    spec = S(None, "report" if lossy else "safe", **dict(base, brokers=n_brokers,
-                                                        rf=min(3, n_brokers), min_isr=min(2, n_brokers)))
+    spec = with_workload(S(None, "report" if lossy else "safe", **dict(
+        base, brokers=n_brokers, rf=min(3, n_brokers), min_isr=min(2, n_brokers))), workload)
     out = out or tempfile.mkdtemp(prefix="keel-chaos-random-")
     tm = dict(SHORT)
     r = Run(spec, out, tm, rate, "random-%d" % seed)
@@ -495,6 +523,8 @@ def main(argv=None):
     for p in (sc, rd):
         p.add_argument("--out", default=None, help="output directory (one sub-directory per scenario)")
         p.add_argument("--rate", type=float, default=200.0, help="total messages/s of the producers")
+        p.add_argument("--workload", choices=("plain", "txn"), default="plain",
+                       help="txn: transactional producers that commit or abort at random")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         for name, mk in SCENARIOS.items():
@@ -513,11 +543,11 @@ def main(argv=None):
     if a.cmd == "scenario":
         for name in a.name:
             out = str(Path(a.out) / name) if a.out else None
-            reports.append(run_scenario(name, out, a.full, a.rate))
+            reports.append(run_scenario(name, out, a.full, a.rate, a.workload))
             print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     else:
         seed = a.seed if a.seed is not None else random.randrange(1 << 30)
-        reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate))
+        reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate, a.workload))
         print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)

@@ -377,3 +377,152 @@ def test_post_heal_view_needs_the_full_replication_factor():
     short = {"partitions": {"0": {"leader": 2, "replicas": [2, 3], "isr": [2, 3], "error": None}}}
     assert r.agreed_full_view({1: full, 2: full, 3: full}) is not None
     assert r.agreed_full_view({1: short, 2: short, 3: short}) is None
+
+
+# --- transactional histories (workload.py --workload txn, txn_checks.py) ------
+
+class T(H):
+    """H with transactions: each record is acked at the next offset of its
+    partition (aborted ones too, and every transaction's marker takes an
+    offset); the final read_committed log holds the records of committed
+    transactions."""
+
+    def __init__(self):
+        super().__init__(partitions=3)
+        self.ev[0].update(workload="txn", txn_timeout_ms=10000)
+        self.next = [0, 0, 0]
+        self.n = 0
+
+    def txn(self, proc, partitions, outcome, visible=None, polled_by=None):
+        """One transaction; `visible` (default: committed or not) puts its
+        records in the final log, polled_by has a consumer poll them."""
+        txn = "%s-t%d" % (proc, self.n)
+        self.n += 1
+        self.ev.append({"type": "txn-begin", "process": proc, "txn": txn, "t": self.tick()})
+        records = []
+        for p in partitions:
+            v = self.invoke(proc, p)
+            self.ev[-1]["txn"] = txn
+            self.ok(proc, v, p, self.next[p])
+            self.ev[-1]["txn"] = txn
+            records.append((p, self.next[p], v))
+            self.next[p] += 1
+        if outcome is not None:
+            self.ev.append({"type": "txn-end", "process": proc, "txn": txn, "intent": "commit",
+                            "outcome": outcome, "t": self.tick()})
+        for p in set(partitions):
+            self.next[p] += 1  # the marker
+        if visible is None:
+            visible = outcome == "committed"
+        for p, o, v in records:
+            if visible is True or (visible and v in visible):
+                self.final_log[p][o] = v
+                if polled_by:
+                    self.poll(polled_by, p, o, v)
+        return [v for _, _, v in records]
+
+    def lso(self, p, lso, hw, t=None):
+        self.ev.append({"type": "lso", "partition": p, "lso": lso, "hw": hw, "t": self.tick() if t is None else t})
+
+    def finish_txn(self, lso_ok=True):
+        out = self.finish()
+        for p in range(self.partitions):
+            hw = self.next[p]
+            out.append({"type": "final-lso", "partition": p, "lso": hw if lso_ok else hw - 1, "hw": hw})
+        return out
+
+
+def txn_clean():
+    h = T()
+    h.assign("c0")
+    for i in range(6):
+        h.txn("t0", [i % 3, (i + 1) % 3], "committed", polled_by="c0")
+        h.txn("t1", [(i + 2) % 3, i % 3, (i + 1) % 3], "aborted")
+    return h
+
+
+def test_txn_clean_history_passes():
+    h = txn_clean()
+    h.txn("t1", [0, 1], "unknown", visible=True)   # unknown outcome: all visible ...
+    h.txn("t1", [2, 0], "unknown", visible=False)  # ... or none: both fine
+    h.txn("t0", [1], None)                          # no txn-end at all: unknown, absent
+    for i in range(5):
+        h.lso(0, 10 + i, 20 + i)  # moving
+    rep = run(h.finish_txn())
+    assert rep["valid"], (rep["violations"], rep["examples"])
+    tx = rep["stats"]["txn"]
+    assert tx["transactions"] == {"committed": 6, "aborted": 6, "unknown": 3}
+    assert tx["lso_samples"] == 5 and tx["final_lso_checked"] == 3
+    # the acked records of aborted transactions are neither lost nor "unseen"
+    assert rep["stats"]["unseen_acked"] == 0 and "lost_write" not in rep["anomaly_counts"]
+
+
+def test_txn_aborted_record_polled():
+    h = txn_clean()
+    aborted = h.txn("t1", [0, 1], "aborted")
+    h.poll("c0", 0, h.next[0] - 2, aborted[0])  # read_committed handed out an aborted record
+    rep = run(h.finish_txn())
+    assert "txn_aborted_read" in rep["violations"]
+    assert rep["examples"]["txn_aborted_read"][0]["value"] == aborted[0]
+
+
+def test_txn_aborted_record_in_final_read():
+    h = txn_clean()
+    h.txn("t1", [1, 2], "aborted", visible=True)
+    rep = run(h.finish_txn())
+    assert rep["violations"] == ["txn_aborted_read"], rep["violations"]
+    assert rep["anomaly_counts"]["txn_aborted_read"] == 2
+
+
+def test_txn_committed_record_missing():
+    h = txn_clean()
+    committed = h.txn("t0", [0, 2], "committed", visible=False)
+    rep = run(h.finish_txn())
+    assert "txn_committed_lost" in rep["violations"]
+    assert rep["examples"]["txn_committed_lost"][0]["missing"] == committed
+
+
+def test_txn_partly_visible():
+    h = txn_clean()
+    committed = h.txn("t0", [0, 1, 2], "committed", visible=set())
+    h.final_log[0][h.next[0] - 2] = committed[0]  # only the first of three
+    unknown = h.txn("t1", [1, 2], "unknown", visible=set())
+    h.final_log[2][h.next[2] - 2] = unknown[1]    # one of two, outcome unknown
+    rep = run(h.finish_txn())
+    assert "txn_partial" in rep["violations"]
+    assert {e["txn"] for e in rep["examples"]["txn_partial"]} == {"t0-t12", "t1-t13"}
+
+
+def test_lso_stuck_after_heal():
+    h = txn_clean()
+    h.nemesis("inject")
+    for _ in range(3):
+        h.lso(1, 5, 9)
+    h.nemesis("heal")
+    healed = h.t
+    # Stuck during the fault is allowed; 12 s after the heal is within 10 s + 5 s ...
+    h.lso(1, 5, 9, t=healed + 12.0)
+    rep = run(h.finish_txn())
+    assert rep["valid"], rep["violations"]
+    # ... 16 s is not.
+    h.lso(1, 5, 9, t=healed + 16.0)
+    rep = run(h.finish_txn())
+    assert rep["violations"] == ["lso_stuck"], rep["violations"]
+    assert rep["examples"]["lso_stuck"][0]["partition"] == 1
+    # A stable offset that moves resets the clock.
+    h2 = txn_clean()
+    for i in range(40):
+        h2.lso(0, i // 2, 100, t=100.0 + i)
+    assert run(h2.finish_txn())["valid"]
+
+
+def test_lso_below_high_watermark_at_the_end():
+    rep = run(txn_clean().finish_txn(lso_ok=False))
+    assert rep["violations"] == ["lso_stuck"]
+    assert all(e.get("final") for e in rep["examples"]["lso_stuck"])
+
+
+def test_txn_producer_died():
+    h = txn_clean()
+    h.ev.append({"type": "workload-error", "process": "t0", "error": "KafkaException(...)", "t": h.tick()})
+    assert run(h.finish_txn())["violations"] == ["workload_error"]

@@ -9,6 +9,11 @@ Run inside the cli namespace (the orchestrator starts it with ip netns exec):
     workload.py final-read --bootstrap B --topic T --partitions P --out final.jsonl
         a fresh consumer reads every partition from offset 0 to its end.
 
+With --workload txn (run and final-read) the producers are transactional
+(txn_workload.py): each writes transactions of several records to several
+partitions and commits or aborts at random; consumers and the final read are
+read_committed, and a monitor samples every partition's last stable offset.
+
 History events (JSON lines; "t" = time.monotonic(), the same clock in every
 process and namespace of the machine, so the orchestrator's nemesis log lines
 up with it):
@@ -23,6 +28,11 @@ up with it):
     {"type":"cerror","process":"c0","error":".."}   a consumer error event
     {"type":"final", "partition":3,"offset":41,"value":"p0-7"}
     {"type":"final-end","partition":3,"low":0,"high":97,"complete":true}
+    txn mode adds "txn" to invoke/ok/fail/info, and (txn_workload.py):
+    {"type":"txn-begin","process":"t0","txn":"t0-t5"}
+    {"type":"txn-end","process":"t0","txn":"t0-t5","intent":"commit","outcome":"committed"|"aborted"|"unknown"}
+    {"type":"lso","partition":3,"lso":90,"hw":97}     a sample of the monitor
+    {"type":"final-lso","partition":3,"lso":97,"hw":97,"waited_s":0.1}
 
 Delivery classification. librdkafka knows per message whether it was
 NOT/POSSIBLY/PERSISTED (rd_kafka_message_status), but Debian's
@@ -161,7 +171,9 @@ def producer_thread(args, name, index, hist, stop):
 
 
 def consumer_thread(args, name, hist, stop):
+    # librdkafka's default isolation is read_committed; said here, as the txn checks rely on it.
     c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-%s-%d" % (name, os.getpid()),
+                  "isolation.level": "read_committed",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
                   "enable.partition.eof": False, "fetch.wait.max.ms": 200,
                   "topic.metadata.refresh.interval.ms": 2000, "reconnect.backoff.max.ms": 1000,
@@ -187,8 +199,14 @@ def run(args):
     stop = threading.Event()
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda *_: stop.set())
-    threads = [threading.Thread(target=producer_thread, args=(args, "p%d" % i, i, hist, stop), daemon=True)
-               for i in range(args.producers)]
+    if args.workload == "txn":
+        import txn_workload
+        threads = [threading.Thread(target=txn_workload.producer_thread, args=(args, "t%d" % i, i, hist, stop),
+                                    daemon=True) for i in range(args.producers)]
+        threads.append(threading.Thread(target=txn_workload.lso_monitor, args=(args, hist, stop), daemon=True))
+    else:
+        threads = [threading.Thread(target=producer_thread, args=(args, "p%d" % i, i, hist, stop), daemon=True)
+                   for i in range(args.producers)]
     threads += [threading.Thread(target=consumer_thread, args=(args, "c%d" % i, hist, stop), daemon=True)
                 for i in range(args.consumers)]
     for t in threads:
@@ -209,11 +227,28 @@ def run(args):
 
 def final_read(args):
     hist = History(args.out)
+    if args.workload == "txn":
+        import txn_workload
+        stable = txn_workload.wait_stable(args, hist)
+        code = read_partitions(args, hist, eof=True)
+        hist.close()
+        return code or (0 if stable else 4)
+    code = read_partitions(args, hist, eof=False)
+    hist.close()
+    return code
+
+
+def read_partitions(args, hist, eof):
+    """Reads every partition from offset 0 up to its end; 0 when all were read.
+    The end is the high watermark, where the last record is; with eof (a
+    read_committed read of transactions, whose last offsets hold control
+    records no consumer is given) librdkafka's end-of-partition event, sent
+    once the fetch position reaches the last stable offset."""
     ok = True
     for p in range(args.partitions):
         c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-final-%d" % os.getpid(),
-                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                      "enable.partition.eof": False, "socket.connection.setup.timeout.ms": 3000})
+                      "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                      "enable.partition.eof": eof, "socket.connection.setup.timeout.ms": 3000})
         tp = TopicPartition(args.topic, p)
         deadline = time.monotonic() + args.timeout
         low = high = None
@@ -223,21 +258,24 @@ def final_read(args):
             except KafkaException:
                 time.sleep(1)
         last = -1
+        at_eof = False
         if high:
             c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING)])
-            while last < high - 1 and time.monotonic() < deadline:
+            while (not at_eof if eof else last < high - 1) and time.monotonic() < deadline:
                 for m in c.consume(num_messages=500, timeout=1.0):
                     if m.error():
+                        if m.error().code() == KafkaError._PARTITION_EOF:
+                            at_eof = True
+                            continue
                         hist.log(type="cerror", process="final", partition=p, error=m.error().name())
                         continue
                     last = m.offset()
                     hist.log(type="final", partition=p, offset=m.offset(),
                              value=m.value().decode(errors="replace") if m.value() is not None else None)
-        complete = low is not None and (high == 0 or last >= high - 1)
+        complete = low is not None and (high == 0 or (at_eof if eof else last >= high - 1))
         ok = ok and complete
         hist.log(type="final-end", partition=p, low=low, high=high, last=last, complete=complete)
         c.close()
-    hist.close()
     return 0 if ok else 3
 
 
@@ -257,6 +295,9 @@ def main(argv=None):
     r.add_argument("--message-timeout-ms", type=int, default=30000)
     r.add_argument("--request-timeout-ms", type=int, default=10000)
     r.add_argument("--flush-timeout", type=float, default=40.0)
+    r.add_argument("--txn-size", type=int, default=6, help="txn: at most this many records per transaction")
+    r.add_argument("--commit-ratio", type=float, default=0.7, help="txn: share of transactions committed")
+    r.add_argument("--seed", type=int, default=None, help="txn: the producers' random choices")
     f = sub.add_parser("final-read")
     f.set_defaults(func=final_read)
     f.add_argument("--timeout", type=float, default=60.0)
@@ -265,6 +306,8 @@ def main(argv=None):
         s.add_argument("--topic", required=True)
         s.add_argument("--partitions", type=int, required=True)
         s.add_argument("--out", required=True)
+        s.add_argument("--workload", choices=("plain", "txn"), default="plain")
+        s.add_argument("--txn-timeout-ms", type=int, default=10000, help="txn: transaction.timeout.ms")
     args = ap.parse_args(argv)
     sys.exit(args.func(args) or 0)
 
