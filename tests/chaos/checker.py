@@ -36,7 +36,8 @@ unseen and liveness; every offset-based check (inconsistent_offsets,
 duplicates, producer_order, realtime_order) leaves them out.
 Transactional histories (workload.py --workload txn) get the checks of
 txn_checks.py (txn_aborted_read, txn_committed_lost, txn_partial, lso_stuck,
-workload_error), and lost_write / unseen count only records of committed
+workload_error) and txn_ctp.py's exactly-once checks of consume-transform-
+produce (ctp_lost, ctp_duplicate, ctp_unexpected, ctp_offsets), and lost_write / unseen count only records of committed
 transactions (an acked record of an aborted one is rightly never read).
 Reported, not violations: unseen (acked, never polled), indeterminate sends
 that did / did not land, liveness (max gap between acks per partition,
@@ -49,6 +50,7 @@ import sys
 from collections import defaultdict
 
 import txn_checks
+import txn_ctp
 
 EXAMPLES = 10
 
@@ -293,6 +295,9 @@ def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack
     if txns is not None:
         txn_stats = txn_checks.check(events, txns, polls, final, have_final, nemesis, f,
                                      txn_timeout_ms=txn_timeout_ms, slack_s=lso_slack_s)
+        ctp_stats = txn_ctp.check(events, final, final_ends, f) if have_final else None
+        if ctp_stats is not None:
+            txn_stats.update(ctp_stats)
 
     violations = sorted(k for k in f.counts if k != "duplicates" or idempotence)
     report = {

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 
-from cluster import SESSION_TIMEOUT_MS
+from cluster import SESSION_TIMEOUT_MS, probe
 
 
 class Fault:
@@ -46,6 +46,7 @@ class Nemesis:
         self.topic = topic
         self.log = log
         self.rng = rng or random.Random()
+        self.violations = []  # a fault's own assertion that failed (run.py reports them)
 
     def metadata(self, retries=10):
         for _ in range(retries):
@@ -78,6 +79,23 @@ class Nemesis:
 
     def broker(self, bid):
         return self.cluster.brokers[bid]
+
+    def live_bootstrap(self):
+        return ",".join(b.bootstrap for b in self.cluster.brokers.values() if b.alive() and not b.paused)
+
+    def reassign(self, targets, timeout=40.0):
+        """AlterPartitionReassignments ({partition: replicas, or None to
+        cancel}) through the controller, retried until accepted or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = probe(self.topo, "reassign", self.live_bootstrap(), self.topic, json.dumps(targets), timeout=40)
+            if r.get("ok") or time.monotonic() > deadline:
+                return r
+            time.sleep(1.0)
+
+    def reassignments(self):
+        """ListPartitionReassignments for the topic: {"ok", "ongoing": {p: ...}}."""
+        return probe(self.topo, "reassignments", self.live_bootstrap(), self.topic)
 
     def run(self, fault, phase):
         """The event's t is when the action began; done_t when it returned."""
@@ -148,16 +166,6 @@ class ReassignDuringKill(Fault):
         self.kill = kill
         self.name = "reassign-kill9-%s" % kill
 
-    def _reassign(self, nem, targets, timeout=40.0):
-        from cluster import probe
-        deadline = time.monotonic() + timeout
-        while True:
-            live = [b.bootstrap for b in nem.cluster.brokers.values() if b.alive() and not b.paused]
-            r = probe(nem.topo, "reassign", ",".join(live), nem.topic, json.dumps(targets), timeout=40)
-            if r.get("ok") or time.monotonic() > deadline:
-                return r
-            time.sleep(1.0)
-
     def inject(self, nem):
         self.target = nem.find(self.role)
         md = nem.metadata()
@@ -166,7 +174,7 @@ class ReassignDuringKill(Fault):
         if not self.original:  # the target leads nothing now: move partition 0 anyway
             self.original = {"0": parts.get("0", {}).get("replicas", sorted(nem.cluster.brokers))}
         moved = {p: [r for r in rs if r != self.target] for p, rs in self.original.items()}
-        r = self._reassign(nem, moved, timeout=10.0)
+        r = nem.reassign(moved, timeout=10.0)
         nem.log(phase="step", step="reassign", target=self.target, assignment=moved, answer=r)
         if self.kill == "removed":
             victim = self.target
@@ -190,7 +198,7 @@ class ReassignDuringKill(Fault):
         b = nem.broker(self.victim)
         if not b.alive():
             b.start()
-        r = self._reassign(nem, self.original)
+        r = nem.reassign(self.original)
         self.back = r
         nem.log(phase="step", step="reassign-back", assignment=self.original, answer=r)
 
@@ -476,6 +484,10 @@ def random_fault(rng, n_brokers, lossy=False):
         makers += [lambda r: CutFromBrokers(r), lambda r: EmptyDirRestart("follower")]
     if n_brokers > 2:
         makers += [lambda r: ReassignDuringKill("leader", rng.choice(["removed", "controller", "other"]))]
+    if n_brokers > 3:
+        # the topic is on three of them (run.py's placement): moves onto the fourth
+        from nemesis_reassign import random_reassign_fault
+        makers += [lambda r: random_reassign_fault(rng)] * 2
     if lossy and n_brokers > 1:
         # the cluster's lossy mix runs acks=1 (run.py): a zombie leader's writes
         makers += [lambda r: IsolateCompletely("leader", lossy=True)]

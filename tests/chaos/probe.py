@@ -7,7 +7,7 @@ the orchestrator never opens a socket into the test network itself.
     probe.py metadata-each H:P,H:P,.. TOPIC  -> {"H:P": metadata or {"error"}}
                                                 each broker's own view (a raw
                                                 Metadata v1 request to it)
-    probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON
+    probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON [ASSIGNMENT_JSON]
     probe.py configs BOOTSTRAP TOPIC BROKER_ID  -> effective configs (logged)
     probe.py reassign H:P,H:P,.. TOPIC JSON  -> AlterPartitionReassignments v0
                                                 ({"partition": [replicas] or
@@ -155,10 +155,14 @@ def metadata_each(hostports, topic):
     return out
 
 
-def create_topic(bootstrap, topic, partitions, rf, config_json):
+def create_topic(bootstrap, topic, partitions, rf, config_json, assignment_json=None):
     from confluent_kafka.admin import NewTopic
-    nt = NewTopic(topic, num_partitions=int(partitions), replication_factor=int(rf),
-                  config=json.loads(config_json))
+    if assignment_json:  # explicit replicas per partition ([[1,2,3],[2,3,1],...])
+        ra = json.loads(assignment_json)
+        nt = NewTopic(topic, len(ra), replication_factor=-1, replica_assignment=ra, config=json.loads(config_json))
+    else:
+        nt = NewTopic(topic, num_partitions=int(partitions), replication_factor=int(rf),
+                      config=json.loads(config_json))
     a = admin(bootstrap)  # kept alive until the future resolves
     fut = a.create_topics([nt], operation_timeout=20)[topic]
     try:

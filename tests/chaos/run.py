@@ -19,8 +19,11 @@ no violation, "loss" controls MUST show lost writes (a harness that cannot
 see loss is broken). Exit status 0 when the outcome matches the expectation.
 
 Timings are short by default (CI); --full uses fault-testing.md's 20/60/60/60 s.
-Multi-broker scenarios start three brokers and take minutes each: they are
-refused unless KEEL_CHAOS_CLUSTER=1 (docs/chaos.md has their last results).
+Multi-broker scenarios start three brokers (four for the reassign-outsider-*,
+reassign-cancel-* and control-four-* ones, the topic on three of them) and
+take minutes each: they are refused unless KEEL_CHAOS_CLUSTER=1
+(docs/chaos.md has their last results). After a replicated run the brokers'
+segment files are compared up to the high watermark (replica_check.py).
 """
 
 import argparse
@@ -38,6 +41,9 @@ sys.path.insert(0, str(HERE))
 
 import checker  # noqa: E402
 import nemesis as nm  # noqa: E402
+import nemesis_reassign as nmr  # noqa: E402
+import replica_check  # noqa: E402
+import txn_ctp  # noqa: E402
 from cluster import SESSION_TIMEOUT_MS, Cluster, Proc, probe  # noqa: E402
 from topology import Topology, install_signal_handlers  # noqa: E402
 
@@ -48,6 +54,8 @@ FULL = {"warmup": 20, "steady": 60, "faulted": 60, "recovery": 60}
 
 SINGLE = dict(brokers=1, rf=1, min_isr=1, partitions=4)
 TRIPLE = dict(brokers=3, rf=3, min_isr=2, partitions=6)
+# Four brokers, the topic on the first three: reassignment moves onto the fourth.
+FOUR = dict(brokers=4, rf=3, min_isr=2, partitions=6, placement=[1, 2, 3])
 SAFE_CLIENT = dict(acks="all", idempotence=1)
 TXN_TIMEOUT_MS = 10000
 
@@ -88,6 +96,15 @@ SCENARIOS = {
     "reassign-kill9-removed-leader": lambda: S(nm.ReassignDuringKill("leader", "removed")),
     "reassign-kill9-controller": lambda: S(nm.ReassignDuringKill("leader", "controller")),
     "reassign-kill9-other-replica": lambda: S(nm.ReassignDuringKill("leader", "other")),
+    # Four brokers: a replica moved onto the broker the topic is not on while a
+    # broker is killed or paused (nemesis_reassign); the move must complete.
+    "reassign-outsider-kill9-removed-leader": lambda: S(nmr.ReassignToOutsider("leader", "removed"), **FOUR),
+    "reassign-outsider-kill9-new": lambda: S(nmr.ReassignToOutsider("follower", "new"), **FOUR),
+    "reassign-outsider-pause-other": lambda: S(nmr.ReassignToOutsider("leader", "other", "pause"), **FOUR),
+    "reassign-cancel-target-down": lambda: S(nmr.CancelMoveToDownBroker(), **FOUR),
+    # The four-broker layout's loss control: an acks=1 zombie leader.
+    "control-four-isolate-leader-acks1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
+                                                   acks="1", idempotence=0, **FOUR),
     "pause-leader-short": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 / 2)),
     "pause-leader-long": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 + 6)),
     "cut-leader-from-brokers": lambda: S(nm.CutFromBrokers("leader")),
@@ -203,7 +220,7 @@ class Run:
         raise RuntimeError("only %s of %d brokers in the metadata after %ds" % (
             sorted(md.get("brokers", {})), n, timeout))
 
-    def create_topic(self, topo, cluster, cfg, retry_for=10.0):
+    def create_topic(self, topo, cluster, cfg, retry_for=10.0, topic=None):
         """CreateTopics, retried on INVALID_REPLICATION_FACTOR for retry_for s:
         the broker answering may not have heard of every live broker yet
         even when another broker's metadata lists them all."""
@@ -212,8 +229,11 @@ class Run:
         attempts = 0
         while True:
             attempts += 1
-            r = probe(topo, "create-topic", cluster.bootstrap, self.topic, s["partitions"], s["rf"],
-                      json.dumps(cfg))
+            placement = s.get("placement")
+            assignment = [[placement[(p + k) % len(placement)] for k in range(s["rf"])]
+                          for p in range(s["partitions"])] if placement else None
+            r = probe(topo, "create-topic", cluster.bootstrap, topic or self.topic, s["partitions"], s["rf"],
+                      json.dumps(cfg), *([json.dumps(assignment)] if assignment else []))
             if r.get("ok"):
                 self.notes["create_topic_attempts"] = attempts
                 return
@@ -308,6 +328,7 @@ class Run:
         topo = Topology(hosts)
         cluster = None
         workload = None
+        final_md = None
         t_start = time.monotonic()
         try:
             topo.setup()
@@ -319,6 +340,8 @@ class Run:
                    "unclean.leader.election.enable": str(s["unclean"]).lower()}
             cfg.update(s.get("topic_config", {}))
             self.create_topic(topo, cluster, cfg)
+            if self.txn:  # consume-transform-produce's output (txn_ctp.py)
+                self.create_topic(topo, cluster, cfg, topic=txn_ctp.out_topic(self.topic))
             if self.wait_leaders(cluster, 60) is None:
                 raise RuntimeError("topic has no leaders: %s" % cluster.metadata(self.topic))
             self.notes["effective_config"] = probe(topo, "configs", cluster.bootstrap, self.topic, 1)
@@ -340,6 +363,7 @@ class Run:
             self.sleep(self.tm["steady"], workload)
             nem = nm.Nemesis(cluster, self.topic, self.log, random.Random(self.notes.get("seed")))
             schedule(nem, workload, tail)
+            self.extra_violations += nem.violations
             # recovery
             lead = self.wait_leaders(cluster, 60, full_isr=is_cluster(s))
             self.notes["leaders_after_heal_s"] = lead
@@ -367,9 +391,10 @@ class Run:
                                   cluster.bootstrap, "--topic", self.topic, "--partitions", str(s["partitions"]),
                                   "--out", str(self.final), "--timeout", "60"]
                           + self.workload_args(final=True),
-                          capture_output=True, text=True, timeout=s["partitions"] * 70 + 30 + TXN_TIMEOUT_MS / 1000 + 10)
+                          capture_output=True, text=True, timeout=s["partitions"] * 70 * (2 if self.txn else 1) + 30 + TXN_TIMEOUT_MS / 1000 + 10)
             self.notes["final_read_exit"] = fr.returncode
             self.log(phase="final-read-done")
+            final_md = cluster.metadata(self.topic) if is_cluster(s) else None
             died = [b.host for b in cluster.brokers.values() if b.proc is not None and not b.alive()]
             if died:
                 self.extra_violations.append("broker_died")
@@ -390,6 +415,14 @@ class Run:
                 workload.kill9()
             if cluster is not None:
                 cluster.stop()
+                if is_cluster(s) and final_md is not None:
+                    # Check 10: replica logs byte-identical up to the HW (brokers stopped).
+                    try:
+                        self.replica_report = replica_check.check_run(
+                            self.topic, self.final, {i: b.data_dir for i, b in cluster.brokers.items()}, final_md)
+                    except (OSError, ValueError, KeyError) as e:
+                        self.extra_violations.append("replica_check_error")
+                        self.notes["replica_check_error"] = "%s: %s" % (type(e).__name__, e)
             topo.teardown()
         self.notes["elapsed_s"] = round(time.monotonic() - t_start, 1)
         return self.judge()
@@ -398,6 +431,13 @@ class Run:
         files = [self.history, self.final, self.nemesis_path]
         rep = checker.check(checker.load([str(p) for p in files if p.exists()]),
                             idempotence=bool(self.spec["idempotence"]))
+        rr = getattr(self, "replica_report", None)
+        if rr is not None:
+            rep["replicas"] = rr
+            if rr["anomalies"]:
+                rep["anomaly_counts"]["replica_divergence"] = len(rr["anomalies"])
+                rep["examples"]["replica_divergence"] = rr["anomalies"][:5]
+                self.extra_violations.append("replica_divergence")
         rep["violations"] = sorted(set(rep["violations"] + self.extra_violations))
         rep["valid"] = not rep["violations"]
         spec = {k: v for k, v in self.spec.items() if k != "fault"}
@@ -491,7 +531,7 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
     if n_brokers > 1 and not CLUSTER_READY:
         raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
     rng = random.Random(seed)
-    base = dict(TRIPLE if n_brokers > 1 else SINGLE)
+    base = dict(FOUR if n_brokers > 3 else TRIPLE if n_brokers > 1 else SINGLE)
     if lossy and n_brokers > 1:
         # The cluster's lossy control: acks=1 writes, and zombie leaders
         # (isolate-keep-clients) among the faults (nemesis.random_fault).

@@ -33,6 +33,10 @@ up with it):
     {"type":"txn-end","process":"t0","txn":"t0-t5","intent":"commit","outcome":"committed"|"aborted"|"unknown"}
     {"type":"lso","partition":3,"lso":90,"hw":97}     a sample of the monitor
     {"type":"final-lso","partition":3,"lso":97,"hw":97,"waited_s":0.1}
+    and consume-transform-produce (txn_ctp.py, unless --ctp 0):
+    {"type":"ctp-txn","txn":"ctp-t4","records":20,"intent":"commit","outcome":"committed"}
+    {"type":"ctp-final","partition":3,"offset":12,"value":"ctp:t0-7"}   (and "ctp-final-end")
+    {"type":"ctp-committed","partition":3,"offset":40}   the group's committed offset
 
 Delivery classification. librdkafka knows per message whether it was
 NOT/POSSIBLY/PERSISTED (rd_kafka_message_status), but Debian's
@@ -204,6 +208,9 @@ def run(args):
         threads = [threading.Thread(target=txn_workload.producer_thread, args=(args, "t%d" % i, i, hist, stop),
                                     daemon=True) for i in range(args.producers)]
         threads.append(threading.Thread(target=txn_workload.lso_monitor, args=(args, hist, stop), daemon=True))
+        if args.ctp:
+            import txn_ctp
+            threads.append(threading.Thread(target=txn_ctp.ctp_thread, args=(args, hist, stop), daemon=True))
     else:
         threads = [threading.Thread(target=producer_thread, args=(args, "p%d" % i, i, hist, stop), daemon=True)
                    for i in range(args.producers)]
@@ -229,8 +236,12 @@ def final_read(args):
     hist = History(args.out)
     if args.workload == "txn":
         import txn_workload
+        import txn_ctp
         stable = txn_workload.wait_stable(args, hist)
         code = read_partitions(args, hist, eof=True)
+        if args.ctp:  # read even when the input's read was incomplete
+            ctp_code = txn_ctp.final_read_ctp(args, hist)
+            code = code or ctp_code
         hist.close()
         return code or (0 if stable else 4)
     code = read_partitions(args, hist, eof=False)
@@ -238,18 +249,20 @@ def final_read(args):
     return code
 
 
-def read_partitions(args, hist, eof):
+def read_partitions(args, hist, eof, topic=None, event="final"):
     """Reads every partition from offset 0 up to its end; 0 when all were read.
     The end is the high watermark, where the last record is; with eof (a
     read_committed read of transactions, whose last offsets hold control
     records no consumer is given) librdkafka's end-of-partition event, sent
-    once the fetch position reaches the last stable offset."""
+    once the fetch position reaches the last stable offset. topic/event: another
+    topic, logged as event and event + "-end" (txn_ctp's output topic)."""
+    topic = topic or args.topic
     ok = True
     for p in range(args.partitions):
         c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-final-%d" % os.getpid(),
                       "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                       "enable.partition.eof": eof, "socket.connection.setup.timeout.ms": 3000})
-        tp = TopicPartition(args.topic, p)
+        tp = TopicPartition(topic, p)
         deadline = time.monotonic() + args.timeout
         low = high = None
         while low is None and time.monotonic() < deadline:
@@ -260,21 +273,21 @@ def read_partitions(args, hist, eof):
         last = -1
         at_eof = False
         if high:
-            c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING)])
+            c.assign([TopicPartition(topic, p, OFFSET_BEGINNING)])
             while (not at_eof if eof else last < high - 1) and time.monotonic() < deadline:
                 for m in c.consume(num_messages=500, timeout=1.0):
                     if m.error():
                         if m.error().code() == KafkaError._PARTITION_EOF:
                             at_eof = True
                             continue
-                        hist.log(type="cerror", process="final", partition=p, error=m.error().name())
+                        hist.log(type="cerror", process=event, partition=p, error=m.error().name())
                         continue
                     last = m.offset()
-                    hist.log(type="final", partition=p, offset=m.offset(),
+                    hist.log(type=event, partition=p, offset=m.offset(),
                              value=m.value().decode(errors="replace") if m.value() is not None else None)
         complete = low is not None and (high == 0 or (at_eof if eof else last >= high - 1))
         ok = ok and complete
-        hist.log(type="final-end", partition=p, low=low, high=high, last=last, complete=complete)
+        hist.log(type=event + "-end", partition=p, low=low, high=high, last=last, complete=complete)
         c.close()
     return 0 if ok else 3
 
@@ -308,6 +321,7 @@ def main(argv=None):
         s.add_argument("--out", required=True)
         s.add_argument("--workload", choices=("plain", "txn"), default="plain")
         s.add_argument("--txn-timeout-ms", type=int, default=10000, help="txn: transaction.timeout.ms")
+        s.add_argument("--ctp", type=int, default=1, help="txn: the consume-transform-produce leg (txn_ctp.py)")
     args = ap.parse_args(argv)
     sys.exit(args.func(args) or 0)
 

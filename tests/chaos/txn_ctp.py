@@ -1,0 +1,176 @@
+"""Consume-transform-produce under faults (the txn workload's exactly-once leg).
+
+Workload side (ctp_thread, in workload.py run --workload txn): one
+transactional consumer-producer reads the input topic (the transactional
+producers' topic) read_committed, and for each record writes "ctp:<value>"
+to the same partition of the output topic (<topic>-out), then
+send_offsets_to_transaction with the consumer's positions (group chaos-ctp,
+partitions assign()ed, so generation -1) and commits; about one transaction
+in five is aborted on purpose. After an abort, or an unknown outcome (a new
+producer instance then fences the old one), the consumer is rewound to the
+group's committed offsets (OffsetFetch, require-stable), as a Kafka Streams
+task does. Events: {"type":"ctp-txn","txn":..,"records":n,"intent":..,
+"outcome":..} per transaction.
+
+Final read (final_read_ctp): the output topic read_committed ("ctp-final",
+"ctp-final-end") and the group's committed offsets ("ctp-committed").
+
+Check (check): the input records of the final read below the group's
+committed offset of their partition must each appear exactly once in the
+committed output, and nothing else may appear there:
+  ctp_lost        an input record below the committed offset missing from the output
+  ctp_duplicate   an output value present more than once
+  ctp_unexpected  an output value with no input record below the committed offset
+  ctp_offsets     the committed offsets could not be read, one lies beyond the
+                  input's end, or the output could not be read to its end
+"""
+
+import random
+import time
+from collections import Counter
+
+try:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+except ImportError:  # the checker (check) needs no client
+    pass
+
+GROUP = "chaos-ctp"
+PREFIX = "ctp:"
+BATCH = 20
+ABORT_RATIO = 0.2
+
+
+def out_topic(topic):
+    return topic + "-out"
+
+
+def _consumer(args, group=GROUP):
+    return Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "isolation.level": "read_committed",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                     "socket.connection.setup.timeout.ms": 3000, "reconnect.backoff.max.ms": 1000,
+                     "topic.metadata.refresh.interval.ms": 2000, "fetch.wait.max.ms": 200})
+
+
+def _committed(c, args, timeout=10.0):
+    """{partition: offset} the group committed (OFFSET_BEGINNING where none), or None."""
+    tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
+    try:
+        got = c.committed(tps, timeout=timeout)
+    except KafkaException:
+        return None
+    return {tp.partition: (tp.offset if tp.offset >= 0 else OFFSET_BEGINNING) for tp in got}
+
+
+def _rewind(c, args, hist, stop):
+    """Assign every partition at the group's committed offsets (retried);
+    returns {partition: next offset} of those that have one, or None once stopped."""
+    while not stop.is_set():
+        pos = _committed(c, args)
+        if pos is not None:
+            c.assign([TopicPartition(args.topic, p, o) for p, o in pos.items()])
+            hist.log(type="ctp-rewind", positions={str(p): o for p, o in pos.items()})
+            return {p: o for p, o in pos.items() if o >= 0}
+        time.sleep(0.5)
+    return None
+
+
+def ctp_thread(args, hist, stop):
+    try:
+        _ctp(args, hist, stop)
+    except Exception as e:  # noqa: BLE001 (reported: a run without its CTP is not valid)
+        hist.log(type="workload-error", process="ctp", error=repr(e)[:500])
+        raise
+
+
+def _ctp(args, hist, stop):
+    import txn_workload as tw
+    rng = random.Random(None if args.seed is None else args.seed * 1000 + 999)
+    c = _consumer(args)
+    p = tw._new_producer(args, "ctp", hist, stop)
+    pos = _rewind(c, args, hist, stop) if p is not None else None
+    n = 0
+    while pos is not None and not stop.is_set():
+        msgs = [m for m in c.consume(num_messages=BATCH, timeout=0.5) if m.error() is None]
+        if not msgs:
+            continue
+        txn = "ctp-t%d" % n
+        n += 1
+        for m in msgs:
+            pos[m.partition()] = m.offset() + 1
+        offsets = [TopicPartition(args.topic, part, o) for part, o in sorted(pos.items())]
+        try:
+            p.begin_transaction()
+            for m in msgs:
+                p.produce(out_topic(args.topic), value=PREFIX.encode() + (m.value() or b""), partition=m.partition())
+            p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), tw.END_TIMEOUT_S)
+            intent = "abort" if rng.random() < ABORT_RATIO else "commit"
+            outcome, error, usable = tw._end(p, intent)
+        except (KafkaException, BufferError) as e:
+            err = e.args[0] if isinstance(e, KafkaException) else None
+            intent, error = "commit", "send: %s" % (err.name() if err is not None else e)
+            outcome, _, usable = tw._end(p, "abort")
+            usable = usable and not (err is not None and err.fatal())
+        hist.log(type="ctp-txn", txn=txn, records=len(msgs), intent=intent, outcome=outcome, error=error)
+        if not usable:
+            p = tw._new_producer(args, "ctp", hist, stop)
+            if p is None:
+                break
+        if outcome != "committed":
+            pos = _rewind(c, args, hist, stop)
+    c.close()
+
+
+def final_read_ctp(args, hist):
+    """The output topic read_committed to its end, and the group's offsets. 0 when complete."""
+    import workload
+    code = workload.read_partitions(args, hist, eof=True, topic=out_topic(args.topic), event="ctp-final")
+    c = _consumer(args)
+    pos = None
+    deadline = time.monotonic() + args.timeout
+    while pos is None and time.monotonic() < deadline:
+        pos = _committed(c, args)
+        if pos is None:
+            time.sleep(1.0)
+    c.close()
+    for part, off in sorted((pos or {}).items()):
+        hist.log(type="ctp-committed", partition=part, offset=off if off >= 0 else 0)
+    if pos is None:
+        hist.log(type="ctp-committed-error")
+        return code or 5
+    return code
+
+
+def check(events, final, final_ends, f):
+    """Adds the ctp_* violations; returns stats (None when the run had no CTP)."""
+    committed = {e["partition"]: e["offset"] for e in events if e.get("type") == "ctp-committed"}
+    outs = [e for e in events if e.get("type") == "ctp-final"]
+    txns = Counter(e.get("outcome") for e in events if e.get("type") == "ctp-txn")
+    if not committed and not outs and not txns and not any(e.get("type") == "ctp-committed-error" for e in events):
+        return None
+    if any(e.get("type") == "ctp-committed-error" for e in events) or not committed:
+        f.add("ctp_offsets", {"error": "the group's committed offsets could not be read"
+                              if committed or outs else "no final read of the CTP's output and offsets"})
+        return {"ctp_transactions": dict(txns)}
+    expected = {}
+    for p, off in committed.items():
+        log = final.get(p, {})
+        high = (final_ends.get(p) or {}).get("high")
+        if high is not None and off > high:
+            f.add("ctp_offsets", {"partition": p, "committed": off, "input_high": high})
+        for o, v in log.items():
+            if o < off:
+                expected[(p, v)] = o
+    for e in events:
+        if e.get("type") == "ctp-final-end" and not e.get("complete"):
+            f.add("ctp_offsets", {"partition": e["partition"], "error": "output read incomplete", "end": e})
+    got = Counter((e["partition"], (e.get("value") or "")[len(PREFIX):]) for e in outs)
+    for key, n in sorted(got.items()):
+        if n > 1:
+            f.add("ctp_duplicate", {"partition": key[0], "value": key[1], "times": n})
+        if key not in expected:
+            f.add("ctp_unexpected", {"partition": key[0], "value": key[1]})
+    for key, o in sorted(expected.items()):
+        if key not in got:
+            f.add("ctp_lost", {"partition": key[0], "value": key[1], "input_offset": o})
+    return {"ctp_transactions": dict(txns), "ctp_committed_offsets": {str(p): o for p, o in sorted(committed.items())},
+            "ctp_inputs_below_committed": len(expected), "ctp_outputs": sum(got.values())}
