@@ -12,12 +12,16 @@
 
     benchmarks/txn_bench.py [--keel build/src/keel] [--rounds 5] [--seconds 8]
         [--partitions 1] [--records-per-txn 100] [--record-size 1024]
+        [--brokers 1|3]
 
 Both producers are confluent-kafka (librdkafka) with acks=all and linger.ms 5
 in this process, on the same machine as the broker. The broker is a single
 node with the internal topics on one replica (transaction.state.log
 replication factor and min ISR 1, offsets replication factor 1), the tests'
-defaults (tests/integration/conftest.py), logging at info. Prints one JSON
+defaults (tests/integration/conftest.py), logging at info. With --brokers 3:
+three brokers and a ZooKeeper, the topic and __transaction_state on three
+replicas with min.insync.replicas 2, so markers, the transaction log and the
+KIP-890 verification cross brokers as they do in production. Prints one JSON
 object per round and a summary with the load average; nothing here is a test.
 """
 
@@ -120,18 +124,58 @@ def run_transactional(p, topic, args, value, seconds, commit_times):
     return sent / (time.time() - start)
 
 
-def create_topic(bootstrap, topic, partitions):
+def create_topic(bootstrap, topic, partitions, rf=1):
     from confluent_kafka.admin import AdminClient, NewTopic
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(60)
+    config = {"min.insync.replicas": "2"} if rf > 1 else {}
+    admin.create_topics([NewTopic(topic, partitions, rf, config=config)])[topic].result(60)
     deadline = time.time() + 60
     while time.time() < deadline:
         t = admin.list_topics(topic, timeout=10).topics.get(topic)
         if t is not None and t.error is None and len(t.partitions) == partitions \
-                and all(p.leader >= 0 for p in t.partitions.values()):
+                and all(p.leader >= 0 and len(p.isrs) == rf for p in t.partitions.values()):
             return
         time.sleep(0.2)
     raise RuntimeError("topic %s has no leaders" % topic)
+
+
+CLUSTER_CONFIG = ("transaction.state.log.replication.factor: 3\n"
+                  "transaction.state.log.min.isr: 2\n"
+                  "transaction.state.log.num.partitions: 5\n"
+                  "offsets.topic.replication.factor: 3\n")
+
+
+def start_brokers(work, count):
+    """(brokers, stop function): one broker on the embedded store, or three
+    on a ZooKeeper of their own, logging at info."""
+    from conftest import Broker, ZooKeeper
+    zk = None
+    if count == 1:
+        brokers = [Broker(Path(work) / "broker", extra_config=CONFIG)]
+    else:
+        zk = ZooKeeper().start()
+        chroot = zk.connect + "/txn-bench"
+        brokers = [Broker(Path(work) / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=CLUSTER_CONFIG)
+                   for i in range(1, count + 1)]
+    for b in brokers:
+        # The harness logs at debug for the tests; a benchmark does not.
+        b.config_path.write_text(b.config_path.read_text().replace("level: debug", "level: info"))
+        b.start()
+    if count > 1:
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": ",".join(b.bootstrap for b in brokers)})
+        deadline = time.time() + 60
+        while len(admin.list_topics(timeout=10).brokers) < count:
+            if time.time() > deadline:
+                raise RuntimeError("the brokers did not form a cluster")
+            time.sleep(0.2)
+
+    def stop():
+        codes = [b.stop(timeout=60) for b in brokers]
+        if zk is not None:
+            zk.cleanup()
+        return max(code or 0 for code in codes)
+    return brokers, stop
 
 
 def main():
@@ -142,26 +186,24 @@ def main():
     ap.add_argument("--partitions", type=int, default=1)
     ap.add_argument("--records-per-txn", type=int, default=100)
     ap.add_argument("--record-size", type=int, default=1024)
+    ap.add_argument("--brokers", type=int, choices=(1, 3), default=1)
     ap.add_argument("--keep", action="store_true", help="keep the broker's directory (its log) after the run")
     args = ap.parse_args()
     os.environ["KEEL_BIN"] = args.keel
-    os.environ["KEEL_STORE"] = "embedded"
-    from conftest import Broker  # reads KEEL_BIN when imported
+    os.environ["KEEL_STORE"] = "embedded" if args.brokers == 1 else "zookeeper"
 
     work = tempfile.mkdtemp(prefix="keel-txn-bench-")
-    broker = Broker(Path(work) / "broker", extra_config=CONFIG)
-    # The harness logs at debug for the tests; a benchmark does not.
-    broker.config_path.write_text(broker.config_path.read_text().replace("level: debug", "level: info"))
+    brokers, stop_brokers = start_brokers(work, args.brokers)
+    bootstrap = ",".join(b.bootstrap for b in brokers)
     try:
-        broker.start()
         topic = "txn-bench"
-        create_topic(broker.bootstrap, topic, args.partitions)
+        create_topic(bootstrap, topic, args.partitions, rf=args.brokers)
         value = os.urandom(args.record_size)
         # One producer of each kind for the whole run, warmed up first: the
         # first transaction creates and loads __transaction_state and waits
         # for the coordinator, which is not the steady state measured here.
-        txn = transactional_producer(broker.bootstrap, "txn-bench")
-        idem = idempotent_producer(broker.bootstrap)
+        txn = transactional_producer(bootstrap, "txn-bench")
+        idem = idempotent_producer(bootstrap)
         run_transactional(txn, topic, args, value, 2, [])
         run_idempotent(idem, topic, args, value, 2)
         ratios, commit_times = [], []
@@ -190,9 +232,9 @@ def main():
                      "commit_p99_ms": round(percentile(ms, 99), 2),
                      "commit_max_ms": round(max(ms), 2)},
             records_per_txn=args.records_per_txn, record_size=args.record_size, partitions=args.partitions,
-            seconds=args.seconds, load=load_average(), nproc=os.cpu_count())
+            brokers=args.brokers, seconds=args.seconds, load=load_average(), nproc=os.cpu_count())
     finally:
-        code = broker.stop(timeout=60)
+        code = stop_brokers()
         if code != 0 or args.keep:
             print("keel exited with %s; its directory is kept: %s" % (code, work), file=sys.stderr)
         else:

@@ -181,6 +181,12 @@ void TransactionCoordinator::drop_partition_work_locked(int32_t partition) {
   std::erase_if(pending_markers_, [&](const auto& kv) { return partition_for(kv.first) == partition; });
   std::erase_if(completion_retries_,
                 [&](const PendingCompletion& pc) { return partition_for(pc.transactional_id) == partition; });
+  // Requests waiting for a completion that will not come from here: the
+  // timer (woken by the caller) answers them from the new state.
+  for (auto& [id, waiting] : parked_adds_) {
+    if (partition_for(id) != partition) continue;
+    for (auto& p : waiting) p.wait_until_ms = 0;
+  }
 }
 
 // --- leadership ------------------------------------------------------------------------
@@ -194,6 +200,7 @@ void TransactionCoordinator::on_elected(int32_t partition, int32_t coordinator_e
     partitions_.erase(partition);
     drop_partition_work_locked(partition);
   }
+  wake_timer();
   LoadedTransactions loaded = load_transactions(log_, partition);
 
   std::vector<TxnMarker> resend;
@@ -229,6 +236,11 @@ void TransactionCoordinator::on_elected(int32_t partition, int32_t coordinator_e
 }
 
 void TransactionCoordinator::on_resigned(int32_t partition, std::optional<int32_t> coordinator_epoch) {
+  forget_partition(partition, coordinator_epoch);
+  wake_timer();  // parked requests of the partition are answered
+}
+
+void TransactionCoordinator::forget_partition(int32_t partition, std::optional<int32_t> coordinator_epoch) {
   std::lock_guard lock(mu_);
   auto loading = loading_.find(partition);
   if (loading != loading_.end() && (!coordinator_epoch || loading->second <= *coordinator_epoch)) {

@@ -157,6 +157,51 @@ void TransactionCoordinator::on_transit_appended(const std::string& transactiona
     }
   }
   done(result);
+  // A completion (or any other write) may be what parked requests wait for.
+  release_parked(transactional_id);
+}
+
+void TransactionCoordinator::release_parked(const std::string& transactional_id) {
+  std::vector<ParkedAdd> parked;
+  {
+    std::lock_guard lock(mu_);
+    auto it = parked_adds_.find(transactional_id);
+    if (it == parked_adds_.end()) return;
+    parked = std::move(it->second);
+    parked_adds_.erase(it);
+  }
+  // Each is decided again: answered, written, or parked again until the
+  // same deadline.
+  for (auto& p : parked) {
+    add_partitions(transactional_id, p.producer_id, p.producer_epoch, p.partitions, std::move(p.answer),
+                   p.wait_until_ms);
+  }
+}
+
+int64_t TransactionCoordinator::release_expired_parked(int64_t now) {
+  std::vector<std::pair<std::string, ParkedAdd>> expired;
+  int64_t next = INT64_MAX;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = parked_adds_.begin(); it != parked_adds_.end();) {
+      auto& waiting = it->second;
+      for (auto p = waiting.begin(); p != waiting.end();) {
+        if (p->wait_until_ms <= now) {
+          expired.emplace_back(it->first, std::move(*p));
+          p = waiting.erase(p);
+        } else {
+          next = std::min(next, p->wait_until_ms);
+          ++p;
+        }
+      }
+      it = waiting.empty() ? parked_adds_.erase(it) : std::next(it);
+    }
+  }
+  // Past their deadline: CONCURRENT_TRANSACTIONS unless the state moved on.
+  for (auto& [id, p] : expired) {
+    add_partitions(id, p.producer_id, p.producer_epoch, p.partitions, std::move(p.answer), p.wait_until_ms);
+  }
+  return next;
 }
 
 // --- InitProducerId --------------------------------------------------------------
@@ -315,13 +360,13 @@ void TransactionCoordinator::add_partitions_to_txn(const std::string& transactio
 
 void TransactionCoordinator::add_partitions(const std::string& transactional_id, int64_t producer_id,
                                             int16_t producer_epoch, const std::set<TopicPartition>& partitions,
-                                            ErrorCallback answer) {
+                                            ErrorCallback answer, int64_t wait_until_ms) {
   if (transactional_id.empty()) return answer(ErrorCode::kInvalidRequest);
   ErrorCode error = ErrorCode::kNone;
   int32_t coordinator_epoch = -1;
   std::optional<TxnTransit> transit;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     auto found = lookup_locked(transactional_id);
     TransactionMetadata* md = found.metadata;
     error = producer_error(found, producer_id, producer_epoch);
@@ -329,6 +374,20 @@ void TransactionCoordinator::add_partitions(const std::string& transactional_id,
       // answered below
     } else if (md->pending_transition() || md->state == TxnState::kPrepareCommit ||
                md->state == TxnState::kPrepareAbort) {
+      // The previous transaction's markers and Complete record are being
+      // written: wait for them rather than send the client into its backoff.
+      const bool completing = (md->state == TxnState::kPrepareCommit || md->state == TxnState::kPrepareAbort) &&
+                              (md->pending_state == TxnState::kCompleteCommit ||
+                               md->pending_state == TxnState::kCompleteAbort);
+      const int64_t now = clock_();
+      if (wait_until_ms < 0) wait_until_ms = now + config_.completion_wait_ms;
+      if (completing && now < wait_until_ms) {
+        parked_adds_[transactional_id].push_back(
+            ParkedAdd{producer_id, producer_epoch, partitions, wait_until_ms, std::move(answer)});
+        lock.unlock();
+        wake_timer();  // its next wake-up may now be this wait's end
+        return;
+      }
       error = ErrorCode::kConcurrentTransactions;
     } else if (md->state == TxnState::kOngoing &&
                std::includes(md->partitions.begin(), md->partitions.end(), partitions.begin(), partitions.end())) {
@@ -557,7 +616,8 @@ TxnListResult TransactionCoordinator::list(const std::set<int64_t>& producer_ids
       if (!states.empty() && !wanted.contains(md.state)) continue;
       out.transactions.push_back(TxnListing{.transactional_id = id,
                                             .producer_id = md.producer_id,
-                                            .state = std::string(txn_state_name(md.state))});
+                                            .state = std::string(txn_state_name(md.state)),
+                                            .start_ms = md.start_ms});
     }
   }
   std::sort(out.transactions.begin(), out.transactions.end(),

@@ -62,6 +62,10 @@ struct TxnCoordinatorConfig {
   int64_t remove_expired_interval_ms = 3600000;
   int64_t request_timeout_ms = 30000;          // request.timeout.ms: the wait for tombstone writes
   int64_t retry_backoff_ms = 100;              // before a marker or a completion write is retried
+  // How long AddPartitionsToTxn / AddOffsetsToTxn wait for the previous
+  // transaction's markers and Complete record before answering
+  // CONCURRENT_TRANSACTIONS (add_partitions_to_txn).
+  int64_t completion_wait_ms = 1000;
   int64_t max_batch_bytes = 1048588;           // max.message.bytes: tombstones per batch
 };
 
@@ -104,6 +108,7 @@ struct TxnListing {
   std::string transactional_id;
   int64_t producer_id = kNoProducerId;
   std::string state;
+  int64_t start_ms = -1;  // txnStartTimestamp (ListTransactions v1's DurationFilter)
 };
 struct TxnListResult {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
@@ -149,6 +154,12 @@ class TransactionCoordinator {
   // is in PrepareCommit/PrepareAbort, NONE at once (no write) when every
   // partition is already in the Ongoing transaction; else the transaction
   // becomes Ongoing with them (its start time set when it opens).
+  // The next transaction's first request usually arrives while the previous
+  // one's markers are still being written (EndTxn is answered when the
+  // PrepareCommit is replicated): rather than CONCURRENT_TRANSACTIONS, which
+  // clients retry only after a backoff (librdkafka and Java: 20 ms), such a
+  // request waits for this coordinator's completion of the previous
+  // transaction, up to completion_wait_ms, and is then decided again.
   void add_partitions_to_txn(const std::string& transactional_id, int64_t producer_id, int16_t producer_epoch,
                              const std::set<TopicPartition>& partitions, int16_t api_version, ErrorCallback done);
 
@@ -264,8 +275,24 @@ class TransactionCoordinator {
                            protocol::ErrorCode error, const ErrorCallback& done);
 
   // AddPartitionsToTxn's body, answering unmapped errors.
+  // wait_until_ms: how long it may wait for a completion in progress (-1:
+  // a new request, completion_wait_ms from now).
   void add_partitions(const std::string& transactional_id, int64_t producer_id, int16_t producer_epoch,
-                      const std::set<TopicPartition>& partitions, ErrorCallback answer);
+                      const std::set<TopicPartition>& partitions, ErrorCallback answer, int64_t wait_until_ms = -1);
+  // An AddPartitionsToTxn waiting for the completion of the id's previous
+  // transaction (add_partitions_to_txn).
+  struct ParkedAdd {
+    int64_t producer_id = kNoProducerId;
+    int16_t producer_epoch = kNoProducerEpoch;
+    std::set<TopicPartition> partitions;
+    int64_t wait_until_ms = 0;
+    ErrorCallback answer;
+  };
+  // Decides the id's parked requests again (after each write for the id).
+  void release_parked(const std::string& transactional_id);
+  // Decides again the parked requests whose wait is over at `now` (the
+  // timer); returns when the next one's wait ends (INT64_MAX: none parked).
+  int64_t release_expired_parked(int64_t now);
   // EndTxn's body; from_client=false for the coordinator's own aborts
   // (fencing, timeouts), whose epoch may be ahead of the metadata's.
   void end_transaction(const std::string& transactional_id, int64_t producer_id, int16_t producer_epoch,
@@ -281,6 +308,8 @@ class TransactionCoordinator {
   void maybe_write_completion(const std::string& transactional_id);
   void write_completion(PendingCompletion pc);
   void drop_partition_work_locked(int32_t partition);
+  // on_resigned's body, under the mutex.
+  void forget_partition(int32_t partition, std::optional<int32_t> coordinator_epoch);
 
   void wake_timer();
 
@@ -295,6 +324,7 @@ class TransactionCoordinator {
   std::map<int32_t, int32_t> loading_;                  // partition -> epoch being loaded
   std::map<std::string, PendingCompletion> pending_markers_;
   std::vector<PendingCompletion> completion_retries_;
+  std::map<std::string, std::vector<ParkedAdd>> parked_adds_;
   int64_t next_abort_sweep_ms_ = -1;    // -1: not scheduled yet (first run_due schedules)
   int64_t next_expiry_sweep_ms_ = -1;
   int64_t next_retry_ms_ = 0;           // when completion_retries_ are due

@@ -164,9 +164,10 @@ int64_t TransactionCoordinator::run_due() {
   if (abort_due) abort_timed_out_transactions();
   if (expiry_due) remove_expired_transactional_ids();
   if (retry_due) retry_completions();
+  const int64_t next_parked = release_expired_parked(now);
 
   std::lock_guard lock(mu_);
-  int64_t next = std::min(next_abort_sweep_ms_, next_expiry_sweep_ms_);
+  int64_t next = std::min({next_abort_sweep_ms_, next_expiry_sweep_ms_, next_parked});
   if (!completion_retries_.empty()) next = std::min(next, next_retry_ms_);
   return std::max<int64_t>(next - now, 1);
 }

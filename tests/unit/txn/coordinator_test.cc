@@ -309,18 +309,73 @@ TEST_F(AddPartitionsTest, AddOffsetsAddsTheGroupsOffsetsPartition) {
   EXPECT_EQ(fenced_v2.error, ErrorCode::kProducerFenced);
 }
 
-TEST_F(AddPartitionsTest, AddWhileCommittingIsConcurrentTransactions) {
+TEST_F(AddPartitionsTest, AddWhileCommittingWaitsForTheCompletionInsteadOfConcurrentTransactions) {
   ASSERT_EQ(add("my-txn", r.producer_id, 0, {kT0}), ErrorCode::kNone);
   markers.auto_ack = false;
   ASSERT_EQ(end("my-txn", r.producer_id, 0, true), ErrorCode::kNone);
-  EXPECT_EQ(add("my-txn", r.producer_id, 0, {kT1}), ErrorCode::kConcurrentTransactions);
+  // The next transaction's first request arrives before the markers are
+  // written: it waits (no CONCURRENT_TRANSACTIONS, so no client backoff).
+  now += 1;
+  Answer next;
+  coordinator->add_partitions_to_txn("my-txn", r.producer_id, 0, {kT1}, 3, next.cb());
+  EXPECT_FALSE(next.error);
+  const int appends_before = log.appends;
   markers.answer();
-  // The next transaction starts afresh.
-  now += 1000;
-  ASSERT_EQ(add("my-txn", r.producer_id, 0, {kT1}), ErrorCode::kNone);
+  // The CompleteCommit was written, then the waiting request, in that order.
+  ASSERT_EQ(next.error, ErrorCode::kNone);
+  EXPECT_EQ(log.appends, appends_before + 2);
+  auto recs = log.records(p);
+  ASSERT_GE(recs.size(), 2u);
+  EXPECT_EQ(recs[recs.size() - 2].value->state, TxnState::kCompleteCommit);
+  EXPECT_EQ(recs.back().value->state, TxnState::kOngoing);
   auto md = coordinator->metadata("my-txn");
+  EXPECT_EQ(md->state, TxnState::kOngoing);
   EXPECT_EQ(md->partitions, (std::set<TopicPartition>{kT1}));
   EXPECT_EQ(md->start_ms, now);
+}
+
+TEST_F(AddPartitionsTest, AddWaitingForACompletionIsAnsweredConcurrentTransactionsAfterItsWait) {
+  ASSERT_EQ(add("my-txn", r.producer_id, 0, {kT0}), ErrorCode::kNone);
+  markers.auto_ack = false;
+  ASSERT_EQ(end("my-txn", r.producer_id, 0, true), ErrorCode::kNone);
+  Answer next;
+  coordinator->add_offsets_to_txn("my-txn", r.producer_id, 0, 17, 3, next.cb());
+  EXPECT_FALSE(next.error);
+  // The timer wakes for the wait's end, not only for its sweeps.
+  EXPECT_LE(coordinator->run_due(), config.completion_wait_ms);
+  EXPECT_FALSE(next.error);
+  now += config.completion_wait_ms;
+  coordinator->run_due();
+  EXPECT_EQ(next.error, ErrorCode::kConcurrentTransactions);
+  EXPECT_EQ(state_of("my-txn"), TxnState::kPrepareCommit);
+  // The markers still complete the transaction; a new request goes through.
+  markers.answer();
+  EXPECT_EQ(add("my-txn", r.producer_id, 0, {kT1}), ErrorCode::kNone);
+}
+
+TEST_F(AddPartitionsTest, AddWaitingForACompletionIsAnsweredWhenTheCoordinatorResigns) {
+  ASSERT_EQ(add("my-txn", r.producer_id, 0, {kT0}), ErrorCode::kNone);
+  markers.auto_ack = false;
+  ASSERT_EQ(end("my-txn", r.producer_id, 0, true), ErrorCode::kNone);
+  Answer next;
+  coordinator->add_partitions_to_txn("my-txn", r.producer_id, 0, {kT1}, 3, next.cb());
+  EXPECT_FALSE(next.error);
+  coordinator->on_resigned(p, 1);
+  coordinator->run_due();
+  EXPECT_EQ(next.error, ErrorCode::kNotCoordinator);
+  markers.answer();  // dropped: not ours any more
+  EXPECT_EQ(next.error, ErrorCode::kNotCoordinator);
+}
+
+TEST_F(AddPartitionsTest, AddWhileAnotherWriteIsInFlightIsStillConcurrentTransactions) {
+  log.hold = true;
+  Answer first;
+  coordinator->add_partitions_to_txn("my-txn", r.producer_id, 0, {kT0}, 3, first.cb());
+  EXPECT_FALSE(first.error);
+  // Not a completion: nothing to wait for that ends soon by itself.
+  EXPECT_EQ(add("my-txn", r.producer_id, 0, {kT1}), ErrorCode::kConcurrentTransactions);
+  log.release_all();
+  EXPECT_EQ(first.error, ErrorCode::kNone);
 }
 
 TEST_F(AddPartitionsTest, VerificationAnswersPerPartition) {
