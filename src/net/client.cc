@@ -416,6 +416,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       fail(c, Cause::kAuth, "no SASL mechanism");
       return;
     }
+    mechanism->set_server_host(strip_brackets(options.host));  // GSSAPI's ticket names it
     c->sasl = std::make_unique<SaslClientExchange>(std::move(mechanism), options.sasl->client_id,
                                                    [this]() { return next_correlation_id(); });
     sasl_step(c, c->sasl->start());

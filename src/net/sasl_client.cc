@@ -84,6 +84,7 @@ SaslClientExchange::Step SaslClientExchange::authenticate_with(ByteView server_t
   if (!token) {
     std::string why = std::string(mechanism_->name()) + ": " + token.error().message();
     if (!mechanism_->server_error().empty()) why += " (the broker says: " + mechanism_->server_error() + ")";
+    if (!mechanism_->detail().empty()) why += ": " + mechanism_->detail();
     return failed(why);
   }
   if (mechanism_->complete()) {

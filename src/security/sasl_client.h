@@ -2,7 +2,8 @@
 // The client side of the SASL mechanisms a broker uses on its own connections
 // to other brokers (inter-broker SASL, as Kafka's
 // sasl.mechanism.inter.broker.protocol): PLAIN (RFC 4616) and
-// SCRAM-SHA-256/512 (RFC 5802, the math is ScramClient's in scram.h). The
+// SCRAM-SHA-256/512 (RFC 5802, the math is ScramClient's in scram.h), and the
+// interface GSSAPI's client (server/sasl_gssapi_client.h, on Kerberos) fills. The
 // credentials are those of the inter-broker listener's JAAS line
 // (PlainLoginModule / ScramLoginModule username= and password=, jaas.h).
 //
@@ -46,6 +47,12 @@ class SaslClientMechanism {
   virtual bool complete() const = 0;
   // The server's own words when it refused inside the mechanism (SCRAM e=).
   virtual std::string server_error() const { return {}; }
+  // After a failure of the mechanism's own library: its words (GSSAPI:
+  // Kerberos' major and minor status), for the log.
+  virtual std::string detail() const { return {}; }
+  // The host the connection dialled, before the first respond(): GSSAPI asks
+  // for a ticket to <service>/<host>; the others ignore it.
+  virtual void set_server_host(std::string_view /*host*/) {}
 };
 
 // PLAIN: one token, "<authzid>\0<username>\0<password>" with no authzid, as

@@ -10,6 +10,7 @@
 #include "security/jaas.h"
 #include "security/sasl_client.h"
 #include "server/sasl.h"
+#include "server/sasl_gssapi_client.h"
 
 namespace keel::server {
 
@@ -29,6 +30,45 @@ std::string lower(std::string s) {
   return s;
 }
 
+const std::string kKrb5Example =
+    "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKey=true "
+    "keyTab=\"/etc/security/keytabs/kafka.keytab\" principal=\"kafka/broker1.example.com@EXAMPLE.COM\";";
+
+// GSSAPI: the broker's keytab and principal from the listener's
+// Krb5LoginModule line (the same line its GSSAPI listener serves with), the
+// service from sasl.kerberos.service.name or the line's serviceName. The
+// server side (GssapiAuthenticator::create) has already checked that the
+// keytab is readable and holds the principal's key.
+std::shared_ptr<const net::ClientSasl> gssapi_interbroker(const config::BrokerConfig& config,
+                                                          const std::string& listener, const std::string& intro) {
+  const auto jaas = sasl_listener_setting(config, listener, "GSSAPI", "sasl.jaas.config");
+  if (!jaas) {
+    throw std::runtime_error(intro + " but has no JAAS line with the broker's keytab and principal: set " +
+                             listener_key(listener, "gssapi.sasl.jaas.config") + " (or sasl.jaas.config) to " +
+                             kKrb5Example);
+  }
+  std::string why;
+  auto login = security::parse_jaas_config(jaas->value, &why);
+  if (!login) throw std::runtime_error(where(config, *jaas) + ": " + why);
+  const auto* krb = std::get_if<security::KerberosLogin>(&*login);
+  if (!krb) {
+    throw std::runtime_error(where(config, *jaas) + ": " + intro +
+                             ", whose JAAS line must be a Krb5LoginModule, e.g. " + kKrb5Example);
+  }
+  const auto service_setting = sasl_listener_setting(config, listener, "GSSAPI", "sasl.kerberos.service.name");
+  GssapiClientLogin client{krb->keytab, krb->principal, service_setting ? service_setting->value : krb->service_name};
+  if (client.service.empty())
+    throw std::runtime_error(intro + ": No serviceName defined in either JAAS or Kafka config (set "
+                             "sasl.kerberos.service.name, e.g. to kafka)");
+  auto sasl = std::make_shared<net::ClientSasl>();
+  sasl->mechanism = "GSSAPI";
+  sasl->client_id = "broker-" + std::to_string(config.broker_id);
+  sasl->make_mechanism = [client]() { return make_gssapi_client(client); };
+  log()->info("inter-broker connections authenticate with SASL GSSAPI as {} (keytab {}), asking for tickets to "
+              "{}/<broker host> ({})", client.principal, client.keytab, client.service, jaas->key);
+  return sasl;
+}
+
 }  // namespace
 
 std::shared_ptr<const net::ClientSasl> interbroker_sasl(const config::BrokerConfig& config) {
@@ -40,18 +80,13 @@ std::shared_ptr<const net::ClientSasl> interbroker_sasl(const config::BrokerConf
   const std::string& mechanism = config.sasl_mechanism_inter_broker_protocol;
   const std::string intro = "the inter-broker listener " + listener + " is " + ep->security_protocol +
                             " with sasl.mechanism.inter.broker.protocol " + mechanism;
-  if (mechanism == "GSSAPI") {
-    throw std::runtime_error(intro + (config.is_explicit("sasl.mechanism.inter.broker.protocol") ? "" : " (the default)") +
-                             ": Keel's brokers cannot authenticate to each other with GSSAPI (Kerberos) yet; set "
-                             "sasl.mechanism.inter.broker.protocol to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, or use an "
-                             "SSL or PLAINTEXT inter-broker listener");
-  }
   const auto enabled = enabled_mechanisms(config, listener);
   if (std::find(enabled.begin(), enabled.end(), mechanism) == enabled.end()) {
     // As Kafka's KafkaConfig checks it: the brokers must accept what they send.
     throw std::runtime_error(intro + ", which that listener does not enable (" + listener_key(listener, "sasl.enabled.mechanisms") +
                              " or sasl.enabled.mechanisms): add it there");
   }
+  if (mechanism == "GSSAPI") return gssapi_interbroker(config, listener, intro);
   const auto jaas = sasl_listener_setting(config, listener, mechanism, "sasl.jaas.config");
   const std::string module = mechanism == "PLAIN" ? "org.apache.kafka.common.security.plain.PlainLoginModule"
                                                   : "org.apache.kafka.common.security.scram.ScramLoginModule";

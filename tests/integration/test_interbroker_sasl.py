@@ -7,8 +7,18 @@ it) before any broker starts. Real clients produce with acks=all to an RF=3
 topic with min.insync.replicas=2 and read it all back; a follower stopped and
 restarted with a wrong inter-broker password logs the refusal (never the
 password) and stays out of the ISR; restarted with the right one it rejoins.
-Start-up refuses GSSAPI as the inter-broker mechanism and a SASL inter-broker
-listener without credentials, with what to change."""
+Start-up refuses an inter-broker mechanism the listener does not enable and
+a SASL inter-broker listener without credentials, with what to change.
+
+GSSAPI between brokers (server/sasl_gssapi_client.h): three brokers with the
+test KDC (kdc.py), each logging in with the keytab and principal of its
+listener's Krb5LoginModule line, authorized by super.users under the ACL
+authorizer, re-authenticating every 2 s (KIP-368) while they replicate.
+
+SASL_SSL between brokers: TLS with host names checked
+(ssl.endpoint.identification.algorithm https), then SCRAM-SHA-512; clients
+produce (acks=all) and consume over SASL_SSL; a broker restarted with a
+trust store of another CA cannot fetch and stays out of the ISR."""
 
 import json
 import subprocess
@@ -20,7 +30,10 @@ from kazoo.client import KazooClient
 
 from conftest import KEEL_BIN, Broker, free_port
 from test_cluster import metadata, partition, wait_for, zk  # noqa: F401 (the zk fixture)
+from test_modern_security import pki  # noqa: F401 (the run's shared test PKI)
 from test_tls import consume, produce
+from test_gssapi import realm  # noqa: F401 (the realm fixture)
+from kdc import kdc  # noqa: F401 (the kdc fixture)
 
 PASSWORD = "broker-Secret-5e1"
 JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"%s\";"
@@ -66,34 +79,54 @@ def isr(b, topic):
     return sorted(p.isrs) if p is not None else None
 
 
+def start_replicated(brokers, topic, min_isr):
+    """Starts the brokers, waits until each sees them all, creates `topic`
+    (one partition, a replica on each) and waits for the full ISR."""
+    ids = sorted(b.broker_id for b in brokers)
+    for b in brokers:
+        b.start()
+    for b in brokers:
+        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: sorted(metadata(b).brokers) == ids)
+    admin = AdminClient({"bootstrap.servers": brokers[0].bootstrap})
+    admin.create_topics([NewTopic(topic, 1, len(brokers), config={"min.insync.replicas": str(min_isr)})])[topic].result(30)
+    wait_for("every replica in the ISR", lambda: isr(brokers[0], topic) == ids)
+
+
+def produce_and_read_back(producer_conf, consumer_conf, topic, group, n=20):
+    """n records produced with acks=all and read back by a group; their values."""
+    values = [b"%s-%d" % (topic.encode(), i) for i in range(n)]
+    reports, errors = produce(dict(producer_conf, acks="all"), topic, values, 30)
+    assert reports == [None] * n, errors
+    assert consume(consumer_conf, topic, n, group) == values
+    return values
+
+
+def stop_a_follower(brokers, topic):
+    """Stops a follower of `topic` and waits until it is out of the ISR; (it, the others)."""
+    leader = partition(brokers[0], topic).leader
+    follower = next(b for b in brokers if b.broker_id != leader)
+    others = [b for b in brokers if b is not follower]
+    follower.stop()
+    wait_for("the stopped follower out of the ISR", lambda: follower.broker_id not in isr(others[0], topic))
+    return follower, others
+
+
 def test_a_cluster_replicates_over_sasl_scram_and_a_wrong_password_stays_out_of_the_isr(zk, tmp_path):
     chroot = "/sasl-" + uuid.uuid4().hex[:8]
     scram_user(zk, chroot, "broker", PASSWORD)
     brokers = [sasl_broker(tmp_path / ("b%d" % i), i, zk.connect + chroot) for i in (1, 2, 3)]
     try:
-        for b in brokers:
-            b.start()
-        for b in brokers:
-            wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
-        admin = AdminClient({"bootstrap.servers": brokers[0].bootstrap})
-        admin.create_topics([NewTopic("secured", 1, 3, config={"min.insync.replicas": "2"})])["secured"].result(30)
-        wait_for("all three replicas in the ISR", lambda: isr(brokers[0], "secured") == [1, 2, 3])
+        start_replicated(brokers, "secured", 2)
 
-        values = [b"v-%d" % i for i in range(20)]
-        reports, errors = produce({"bootstrap.servers": brokers[1].bootstrap, "acks": "all"}, "secured", values, 30)
-        assert reports == [None] * 20, errors
-        assert consume({"bootstrap.servers": brokers[2].bootstrap}, "secured", 20, "g1") == values
+        values = produce_and_read_back({"bootstrap.servers": brokers[1].bootstrap},
+                                       {"bootstrap.servers": brokers[2].bootstrap}, "secured", "g1")
         for b in brokers:
             assert "inter-broker connections authenticate with SASL SCRAM-SHA-512 as user 'broker'" in b.log_text()
 
         # A follower restarted with a wrong inter-broker password: refused by
         # the leader, logged, never back in the ISR; acks=all still works
         # with two in sync.
-        leader = partition(brokers[0], "secured").leader
-        follower = next(b for b in brokers if b.broker_id != leader)
-        others = [b for b in brokers if b is not follower]
-        follower.stop()
-        wait_for("the stopped follower out of the ISR", lambda: follower.broker_id not in isr(others[0], "secured"))
+        follower, others = stop_a_follower(brokers, "secured")
         set_password(follower, PASSWORD, "wrong-password")
         follower.start()
         wait_for("the refusal in the follower's log",
@@ -131,13 +164,7 @@ def test_plain_between_brokers_renews_its_sessions_without_leaving_the_isr(zk, t
         b.config_path.write_text(b.config_path.read_text().replace("ScramLoginModule", "PlainLoginModule")
                                  .replace("scram.", "plain."))
     try:
-        for b in brokers:
-            b.start()
-        for b in brokers:
-            wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2})
-        admin = AdminClient({"bootstrap.servers": brokers[0].bootstrap})
-        admin.create_topics([NewTopic("plain", 1, 2, config={"min.insync.replicas": "2"})])["plain"].result(30)
-        wait_for("both replicas in the ISR", lambda: isr(brokers[0], "plain") == [1, 2])
+        start_replicated(brokers, "plain", 2)
         conf = {"bootstrap.servers": brokers[0].bootstrap, "acks": "all"}
         reports, errors = produce(conf, "plain", [b"a"], 30)
         assert reports == [None], errors
@@ -165,12 +192,12 @@ def start_error(b):
 
 
 def test_gssapi_or_missing_credentials_on_a_sasl_inter_broker_listener_stop_the_start(tmp_path):
+    # The default inter-broker mechanism, GSSAPI, on a listener that enables only SCRAM.
     b = sasl_broker(tmp_path / "gssapi", 1, None, mechanism="SCRAM-SHA-512")
     b.config_path.write_text(b.config_path.read_text().replace(
         "sasl.mechanism.inter.broker.protocol: SCRAM-SHA-512\n", ""))
     err = start_error(b)
-    assert "sasl.mechanism.inter.broker.protocol GSSAPI (the default)" in err, err
-    assert "cannot authenticate to each other with GSSAPI (Kerberos) yet" in err, err
+    assert "sasl.mechanism.inter.broker.protocol GSSAPI, which that listener does not enable" in err, err
 
     n = sasl_broker(tmp_path / "nojaas", 1, None)
     n.config_path.write_text("\n".join(l for l in n.config_path.read_text().splitlines() if "jaas" not in l) + "\n")
@@ -183,3 +210,116 @@ def test_gssapi_or_missing_credentials_on_a_sasl_inter_broker_listener_stop_the_
                              .replace(' password="%s"' % PASSWORD, ""))
     err = start_error(w)
     assert "no username or password" in err, err
+
+
+def gssapi_broker(workdir, broker_id, chroot, realm, reauth_ms=2000):
+    """Clients on PLAINTEXT; brokers to each other on SASL_PLAINTEXT with GSSAPI,
+    as the Kerberos principal kafka/127.0.0.1 (short name kafka, a super user)."""
+    from test_gssapi import SERVICE, jaas
+    b = Broker(workdir, broker_id=broker_id, zookeeper=chroot, extra_config=(
+        "replica.lag.time.max.ms: 3000\n"
+        "authorizer.class.name: kafka.security.authorizer.AclAuthorizer\n"
+        "super.users: 'User:kafka;User:ANONYMOUS'\n"))
+    b.sasl_port = free_port()
+    b.config_path.write_text(b.config_path.read_text().replace(
+        "listeners: PLAINTEXT://127.0.0.1:%d\n" % b.port,
+        "listeners: PLAINTEXT://127.0.0.1:%d, SASL_PLAINTEXT://127.0.0.1:%d\n"
+        "inter.broker.listener.name: SASL_PLAINTEXT\n"
+        "sasl.enabled.mechanisms: GSSAPI\n"
+        "sasl.mechanism.inter.broker.protocol: GSSAPI\n"
+        "sasl.kerberos.service.name: kafka\n"
+        "listener.name.sasl_plaintext.gssapi.sasl.jaas.config: '%s'\n"
+        "listener.name.sasl_plaintext.connections.max.reauth.ms: %d\n"
+        % (b.port, b.sasl_port, jaas(realm.broker_keytab, SERVICE), reauth_ms)))
+    return b
+
+
+def test_a_cluster_replicates_over_sasl_gssapi_and_renews_its_kerberos_sessions(zk, tmp_path, realm):
+    chroot = zk.connect + "/gssapi-" + uuid.uuid4().hex[:8]
+    brokers = [gssapi_broker(tmp_path / ("k%d" % i), i, chroot, realm) for i in (1, 2, 3)]
+    try:
+        start_replicated(brokers, "kerberized", 3)
+
+        produce_and_read_back({"bootstrap.servers": brokers[1].bootstrap}, {"bootstrap.servers": brokers[2].bootstrap},
+                              "kerberized", "g1")
+
+        leader = brokers[partition(brokers[0], "kerberized").leader - 1]
+        for b in brokers:
+            assert "inter-broker connections authenticate with SASL GSSAPI as kafka/127.0.0.1@EXAMPLE.TEST" \
+                in b.log_text()
+        # The followers' fetchers authenticated as User:kafka (the DEFAULT
+        # short name of kafka/127.0.0.1@EXAMPLE.TEST) and renewed their
+        # sessions on the same connections (KIP-368, 2 s lifetime).
+        wait_for("the leader to see a follower's Kerberos session renewed",
+                 lambda: "re-authenticated as User:kafka with GSSAPI" in leader.log_text(), timeout=15)
+        reports, errors = produce({"bootstrap.servers": brokers[0].bootstrap, "acks": "all"}, "kerberized",
+                                  [b"after-renewal"], 30)
+        assert reports == [None], errors
+        assert isr(brokers[0], "kerberized") == [1, 2, 3]
+        for b in brokers:
+            text = b.log_text()
+            assert "SASL authentication with GSSAPI failed" not in text
+            assert "failed re-authentication" not in text
+            assert "CLUSTER_AUTHORIZATION_FAILED" not in text
+    finally:
+        for b in brokers:
+            if b.alive():
+                b.stop()
+
+
+def sasl_ssl_broker(workdir, broker_id, chroot, pki, truststore="ca.pem"):
+    """Clients and brokers on one SASL_SSL listener (TLS, then SCRAM-SHA-512),
+    host names checked on the broker's own connections; PLAINTEXT for admin."""
+    b = Broker(workdir, broker_id=broker_id, zookeeper=chroot, extra_config="replica.lag.time.max.ms: 3000\n")
+    b.ports = {"PLAINTEXT": b.port, "SASL_SSL": free_port()}
+    b.config_path.write_text(b.config_path.read_text().replace(
+        "listeners: PLAINTEXT://127.0.0.1:%d\n" % b.port,
+        "listeners: PLAINTEXT://127.0.0.1:%d, SASL_SSL://127.0.0.1:%d\n"
+        "inter.broker.listener.name: SASL_SSL\n"
+        "sasl.enabled.mechanisms: SCRAM-SHA-512\n"
+        "sasl.mechanism.inter.broker.protocol: SCRAM-SHA-512\n"
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config: '%s'\n"
+        "ssl.endpoint.identification.algorithm: https\n"
+        "ssl.keystore.type: PEM\nssl.keystore.location: %s\n"
+        "ssl.truststore.type: PEM\nssl.truststore.location: %s\n"
+        % (b.port, b.ports["SASL_SSL"], JAAS % PASSWORD, pki.path("broker-store.pem"), pki.path(truststore))))
+    return b
+
+
+def test_a_cluster_replicates_over_sasl_ssl_and_a_broker_with_the_wrong_ca_stays_out(zk, tmp_path, pki):
+    from test_tls import ssl_conf
+    chroot = "/sasl-ssl-" + uuid.uuid4().hex[:8]
+    scram_user(zk, chroot, "broker", PASSWORD)
+    scram_user(zk, chroot, "app", "app-Secret-1")
+    brokers = [sasl_ssl_broker(tmp_path / ("s%d" % i), i, zk.connect + chroot, pki) for i in (1, 2, 3)]
+    try:
+        start_replicated(brokers, "tls-sasl", 2)
+
+        def client(b):
+            return ssl_conf(b, pki, "SASL_SSL", **{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                                                    "sasl.username": "app", "sasl.password": "app-Secret-1"})
+        values = produce_and_read_back(client(brokers[1]), client(brokers[2]), "tls-sasl", "g-tls")
+        for b in brokers:
+            text = b.log_text()
+            assert "inter-broker connections use TLS (SASL_SSL)" in text
+            assert "host names not checked" not in text
+            assert "inter-broker connections authenticate with SASL SCRAM-SHA-512 as user 'broker'" in text
+
+        # A follower restarted trusting another CA: its fetches cannot verify
+        # the leader's certificate, so it never rejoins the ISR; acks=all
+        # goes on with two.
+        follower, others = stop_a_follower(brokers, "tls-sasl")
+        follower.config_path.write_text(follower.config_path.read_text().replace(
+            "ssl.truststore.location: %s" % pki.path("ca.pem"), "ssl.truststore.location: %s" % pki.path("other-ca.pem")))
+        follower.start()
+        reports, errors = produce(dict(client(others[0]), acks="all"), "tls-sasl", [b"two"], 30)
+        assert reports == [None], errors
+        wait_for("the follower's failed TLS handshakes in its log",
+                 lambda: "certificate verify failed" in follower.log_text(), timeout=15)
+        time.sleep(3)
+        assert follower.broker_id not in isr(others[0], "tls-sasl")
+        assert consume(client(others[1]), "tls-sasl", 21, "g-tls-2") == values + [b"two"]
+    finally:
+        for b in brokers:
+            if b.alive():
+                b.stop()

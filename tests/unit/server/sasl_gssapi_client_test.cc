@@ -1,0 +1,108 @@
+// The GSSAPI client of inter-broker SASL (server/sasl_gssapi_client.h)
+// without a KDC: what happens when Kerberos cannot give the broker a
+// credential, both in the mechanism and in Kafka's framing around it. The
+// whole exchange with a real KDC runs in
+// tests/integration/test_interbroker_sasl.py (three brokers over GSSAPI).
+
+#include "server/sasl_gssapi_client.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "common/bytes.h"
+#include "net/sasl_client.h"
+#include "security/errors.h"
+
+namespace keel::server {
+namespace {
+
+// Kerberos reads this test's own krb5.conf (never the machine's, which names
+// outside KDCs), whose realm's KDC is a closed local port.
+class GssapiClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("keel-gssapi-client-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "krb5.conf") << "[libdefaults]\n default_realm = EXAMPLE.TEST\n dns_lookup_kdc = false\n"
+                                         " dns_lookup_realm = false\n rdns = false\n"
+                                         "[realms]\n EXAMPLE.TEST = {\n  kdc = 127.0.0.1:1\n }\n";
+    if (const char* old = getenv("KRB5_CONFIG")) old_config_ = old;
+    setenv("KRB5_CONFIG", (dir_ / "krb5.conf").c_str(), 1);
+  }
+  void TearDown() override {
+    if (old_config_) setenv("KRB5_CONFIG", old_config_->c_str(), 1);
+    else unsetenv("KRB5_CONFIG");
+    std::filesystem::remove_all(dir_);
+  }
+
+  GssapiClientLogin login() const {
+    return {(dir_ / "missing.keytab").string(), "kafka/127.0.0.1@EXAMPLE.TEST", "kafka"};
+  }
+
+  std::filesystem::path dir_;
+  std::optional<std::string> old_config_;
+};
+
+TEST_F(GssapiClientTest, NoKeyInTheKeytabFailsTheFirstTokenNamingPrincipalAndKeytab) {
+  auto m = make_gssapi_client(login());
+  m->set_server_host("127.0.0.1");
+  EXPECT_EQ(m->name(), "GSSAPI");
+  auto first = m->respond({});
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error(), GssapiClientErrc::kKerberos);
+  EXPECT_NE(m->detail().find("kafka/127.0.0.1@EXAMPLE.TEST"), std::string::npos) << m->detail();
+  EXPECT_NE(m->detail().find("missing.keytab"), std::string::npos) << m->detail();
+  EXPECT_FALSE(m->complete());
+  // A failed exchange stays failed.
+  const uint8_t token[] = {1, 2, 3};
+  auto again = m->respond(ByteView(token, sizeof token));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), security::SaslClientErrc::kUnexpectedToken);
+}
+
+TEST_F(GssapiClientTest, WithoutAHostTheExchangeFailsAtOnce) {
+  auto m = make_gssapi_client(login());
+  auto first = m->respond({});
+  ASSERT_FALSE(first);
+  EXPECT_NE(m->detail().find("no broker host"), std::string::npos) << m->detail();
+}
+
+// Kafka's framing carries Kerberos' words into the failure the connection logs.
+TEST_F(GssapiClientTest, TheExchangeFailsAfterTheHandshakeWithKerberosWords) {
+  int32_t next_id = 7;
+  auto mechanism = make_gssapi_client(login());
+  mechanism->set_server_host("127.0.0.1");
+  net::SaslClientExchange exchange(std::move(mechanism), "broker-1",
+                                   [&next_id]() { return next_id++; });
+  auto handshake = exchange.start();
+  ASSERT_EQ(handshake.kind, net::SaslClientExchange::Step::Kind::kSend);
+  // SaslHandshake v1 asks for GSSAPI: api key 17, version 1, then the body's mechanism.
+  ByteReader r(handshake.frame);
+  EXPECT_EQ(r.read_i16(), net::kSaslHandshakeApiKey);
+  EXPECT_EQ(r.read_i16(), 1);
+  EXPECT_EQ(r.read_i32(), handshake.correlation_id);
+  const std::string frame(handshake.frame.begin(), handshake.frame.end());
+  EXPECT_EQ(frame.substr(frame.size() - 6), "GSSAPI");
+
+  ByteWriter answer;
+  answer.write_i32(handshake.correlation_id);
+  answer.write_i16(0);  // no error
+  answer.write_i32(1);  // enabled mechanisms: GSSAPI
+  answer.write_i16(6);
+  answer.write_bytes(std::string_view("GSSAPI"));
+  auto step = exchange.on_response(answer.buffer());
+  ASSERT_EQ(step.kind, net::SaslClientExchange::Step::Kind::kFailed);
+  EXPECT_NE(step.error.find("GSSAPI: Kerberos failed on this broker's side"), std::string::npos)
+      << step.error;
+  EXPECT_NE(step.error.find("kafka/127.0.0.1@EXAMPLE.TEST"), std::string::npos)
+      << step.error;
+}
+
+}  // namespace
+}  // namespace keel::server
