@@ -21,8 +21,16 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:-$root/build-deb}" && cd "${1:-$root/build-deb}" && pwd)
 
-work=$(mktemp -d /tmp/keel-deb.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# A fixed directory, not a fresh mktemp one: the compiler command lines carry
+# the source path (dpkg's -ffile-prefix-map=<src>=.), so only a stable path
+# lets ccache reuse the previous package build's objects. One build at a
+# time uses it (the lock).
+work=${KEEL_DEB_WORK:-${TMPDIR:-/tmp}/keel-deb-build}
+mkdir -p "$work"
+exec 9>"$work.lock"
+flock -n 9 || { echo "build-deb: another build uses $work"; exit 2; }
+rm -rf "${work:?}"/*
+trap 'rm -rf "${work:?}"/*' EXIT
 src=$work/keel
 mkdir -p "$src"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard |

@@ -1,5 +1,6 @@
 #include "cluster/replica_fetcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -50,6 +51,9 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     // Caught up with the leader's high watermark at the last answer (Kafka's
     // isReplicaInSync): an in-sync replica is never throttled.
     bool in_sync = false;
+    // The leader's high watermark minus this replica's log end offset at the
+    // last answer, at least 0 (Kafka's FetcherLagMetrics ConsumerLag).
+    int64_t lag = 0;
   };
   std::map<storage::TopicPartition, FetchState> partitions;
   bool running = false;  // a fetch is in flight or scheduled
@@ -254,9 +258,12 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
     return partition.config()->follower_throttled.contains(tp.partition, options.broker_id);
   }
 
-  void set_in_sync(const storage::TopicPartition& tp, bool in_sync) {
+  void set_in_sync(const storage::TopicPartition& tp, int64_t log_end, int64_t leader_high_watermark) {
     std::lock_guard lock(mu);
-    if (auto it = partitions.find(tp); it != partitions.end()) it->second.in_sync = in_sync;
+    if (auto it = partitions.find(tp); it != partitions.end()) {
+      it->second.in_sync = log_end >= leader_high_watermark;
+      it->second.lag = std::max<int64_t>(0, leader_high_watermark - log_end);
+    }
   }
 
   void handle(Partition& partition, const storage::TopicPartition& tp, protocol::FetchResponse::PartitionData& p,
@@ -288,7 +295,7 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
       outcome = error;
     }
     if (error == ErrorCode::kNone && outcome == ErrorCode::kNone) {
-      set_in_sync(tp, partition.log_end_offset() >= p.high_watermark);
+      set_in_sync(tp, partition.log_end_offset(), p.high_watermark);
     }
     if (outcome == ErrorCode::kFencedLeaderEpoch || outcome == ErrorCode::kUnknownLeaderEpoch) {
       // The request carried an epoch the leader has left behind (or not yet
@@ -379,6 +386,20 @@ void ReplicaFetcherManager::shutdown() {
   for (auto& [key, f] : fetchers) f->stop();
   fetchers.clear();
   runtimes_.clear();  // joins the threads
+}
+
+int64_t ReplicaFetcherManager::max_lag() const {
+  std::vector<std::shared_ptr<Fetcher>> fetchers;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, f] : fetchers_) fetchers.push_back(f);
+  }
+  int64_t most = 0;
+  for (const auto& f : fetchers) {
+    std::lock_guard lock(f->mu);
+    for (const auto& [tp, state] : f->partitions) most = std::max(most, state.lag);
+  }
+  return most;
 }
 
 std::vector<storage::TopicPartition> ReplicaFetcherManager::followed_from(int32_t leader) const {

@@ -66,6 +66,9 @@ class ReplicaFetcherManager {
 
   // For tests and metrics: the partitions fetched from `leader`.
   std::vector<storage::TopicPartition> followed_from(int32_t leader) const;
+  // The largest lag, in messages, of a partition followed here behind its
+  // leader's high watermark at the last fetch (ReplicaFetcherManager MaxLag).
+  int64_t max_lag() const;
 
   struct Fetcher;
 

@@ -107,6 +107,8 @@ class ReplicaManager {
   // follower. The broker sets their rates from the dynamic configs.
   ReplicationQuota& leader_quota() { return *leader_quota_ptr_; }
   ReplicationQuota& follower_quota() { return *follower_quota_ptr_; }
+  // The replica fetchers' MaxLag (0 without fetchers).
+  int64_t fetcher_max_lag() const { return fetchers_ ? fetchers_->max_lag() : 0; }
   // Sets both quotas' measuring windows (before any traffic; not thread-safe with it).
   void set_quota_window(int32_t samples, int64_t window_ms);
   // KIP-392: which replica leaders name to consumers (replica.selector.class).

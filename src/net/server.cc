@@ -584,6 +584,7 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name,
                                     int32_t unauthenticated_max_frame_bytes, std::shared_ptr<ListenerTls> tls) {
     asio::steady_timer slot_wait(acceptor.get_executor());
+    asio::steady_timer rate_wait(acceptor.get_executor());
     ListenerCounters* counters = options.listener_counters ? options.listener_counters(listener_name) : nullptr;
     for (;;) {
       // max.connections, as Kafka's acceptor applies it: at the limit no
@@ -625,6 +626,31 @@ struct Server::Impl {
       auto remote = socket.remote_endpoint(ep_ec);
       info.peer = ep_ec ? std::string("?") : endpoint_text(remote);
       const std::string ip = ep_ec ? std::string("?") : remote.address().to_string();
+      if (options.admission) {
+        // max.connection.creation.rate: this connection, and every later
+        // one, waits in the acceptor until the rate is back within the limit.
+        if (const int64_t wait_ms = options.admission->accept_delay_ms(listener_name); wait_ms > 0) {
+          rate_wait.expires_after(std::chrono::milliseconds(wait_ms));
+          boost::system::error_code wait_ec;
+          co_await rate_wait.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+          if (!acceptor.is_open()) co_return;
+        }
+        // connection_creation_rate of the client's IP: over it, the
+        // connection is never served and is closed once the throttle time is
+        // over (as Kafka's acceptor does), so a client reconnecting in a loop
+        // is slowed down too.
+        if (const int64_t throttle_ms = options.admission->ip_throttle_ms(listener_name, ip); throttle_ms > 0) {
+          log()->debug("connection from {} on {} over its IP's connection_creation_rate: closed in {} ms",
+                       info.peer, listener_name, throttle_ms);
+          auto held = std::make_shared<tcp::socket>(std::move(socket));
+          auto timer = std::make_shared<asio::steady_timer>(ctx, std::chrono::milliseconds(throttle_ms));
+          timer->async_wait([held, timer](const boost::system::error_code&) {
+            boost::system::error_code ignored;
+            held->close(ignored);
+          });
+          continue;
+        }
+      }
       if (!take_slot(ip)) {
         log()->warn("refusing connection from {} on {}: connection limit reached "
                     "(max.connections {}, max.connections.per.ip {})",

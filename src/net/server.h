@@ -131,6 +131,21 @@ struct LoadCounters {
   std::vector<clockid_t> reactor_clocks;  // CPU-time clocks of the reactor threads (under mu)
 };
 
+// Connection creation rates, decided at accept (Kafka's ConnectionQuotas,
+// KIP-612; server/connection_quotas.h). Called from the accept loops only.
+class ConnectionAdmission {
+ public:
+  virtual ~ConnectionAdmission() = default;
+  // A connection was just accepted on `listener`: records it against the
+  // listener's and the broker's max.connection.creation.rate and returns how
+  // long the acceptor waits before taking it in (and before accepting the
+  // next); 0: at once.
+  virtual int64_t accept_delay_ms(const std::string& listener) = 0;
+  // 0: `ip` is within its connection_creation_rate. Otherwise the connection
+  // is not taken in (and not counted): it is closed after the returned time.
+  virtual int64_t ip_throttle_ms(const std::string& listener, const std::string& ip) = 0;
+};
+
 struct ServerOptions {
   int threads = 3;                        // num.network.threads
   int handler_threads = 0;                // num.io.threads; 0: handlers run on the reactor thread
@@ -146,6 +161,9 @@ struct ServerOptions {
   // the server.
   std::function<struct ListenerCounters*(const std::string& listener_name)> listener_counters;
   LoadCounters* load = nullptr;  // optional (metrics)
+  // Optional: connection creation rates; the caller owns it and it outlives
+  // the server.
+  ConnectionAdmission* admission = nullptr;
 };
 
 // Bytes sent by all servers of this process, by the way they left: a gather

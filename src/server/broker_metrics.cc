@@ -37,14 +37,14 @@ Desc topic_meter(std::string name, std::string help) {
   return kafka(Kind::kMeter, "kafka.server", "BrokerTopicMetrics", std::move(name), std::move(help), {"topic"});
 }
 
-std::string request_name(size_t slot) {
+}  // namespace
+
+std::string BrokerMetrics::request_name(size_t slot) {
   if (slot == 1) return "FetchConsumer";
-  if (slot == 127) return "FetchFollower";
+  if (slot == kFetchFollower) return "FetchFollower";
   const auto* api = protocol::find_api(static_cast<int16_t>(slot));
   return api ? std::string(api->name) : "Unknown" + std::to_string(slot);
 }
-
-}  // namespace
 
 namespace {
 std::vector<PartitionView> hosted(cluster::ReplicaManager& replicas) {
@@ -90,6 +90,8 @@ BrokerMetrics::BrokerMetrics(metrics::Registry& registry)
   register_load_metrics();
   register_lag_metrics();
   register_partition_offset_metrics();
+  register_error_metrics();
+  register_fetcher_metrics();
   auto zk = [&](const char* name, const char* help) {
     return &registry.counter(kafka(Kind::kMeter, "kafka.server", "SessionExpireListener", name, help))
                 .with(metrics::LabelValues{});

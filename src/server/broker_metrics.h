@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -96,6 +97,11 @@ class BrokerMetrics {
   // quantiles and keel_request_latency_seconds{request}. Fetch counts as
   // FetchFollower when from a replica, else FetchConsumer.
   void request_done(int16_t api_key, int16_t api_version, bool from_follower, int64_t elapsed_us);
+  // RequestMetrics ErrorsPerSec{request,error} of one response
+  // (broker_metrics_errors.cc says which responses' errors are read).
+  void response_errors(int16_t api_key, int16_t api_version, bool from_follower, const net::Response& response);
+  // ZooKeeperClientMetrics ZooKeeperRequestLatencyMs (broker_metrics_zk.h).
+  metrics::Timer& zookeeper_latency() { return *zk_latency_; }
 
   // A listener's connection counters (net::ServerOptions::listener_counters).
   net::ListenerCounters* listener(const std::string& name);
@@ -145,6 +151,9 @@ class BrokerMetrics {
     std::vector<GroupOffset> offsets;
     std::vector<GroupSummary> groups;
   };
+  // The groups this broker coordinates with their lags, recomputed at most
+  // once a second (also read by the console's lag trend, server/lag_history.h).
+  std::shared_ptr<const LagSnapshot> lag_snapshot() const;
 
  private:
   void register_request_metrics();
@@ -154,7 +163,11 @@ class BrokerMetrics {
   void register_load_metrics();
   void register_lag_metrics();
   void register_partition_offset_metrics();
-  std::shared_ptr<const LagSnapshot> lag_snapshot() const;
+  void register_error_metrics();    // broker_metrics_errors.cc
+  // The `request` label of a request slot: the API's name, FetchConsumer
+  // for key 1 and FetchFollower for kFetchFollower.
+  static std::string request_name(size_t slot);
+  void register_fetcher_metrics();  // broker_metrics_errors.cc
   // Per-second rate of a cumulative `value` since the previous reading at
   // least a second before (since start for the first), by `key`; the last
   // rate while readings come faster.
@@ -199,6 +212,14 @@ class BrokerMetrics {
   metrics::Counter* zk_disconnects_;
   metrics::Counter* zk_expires_;
   metrics::Counter* zk_sync_connects_;
+  metrics::Timer* zk_latency_ = nullptr;
+  metrics::Family<metrics::Counter>* errors_ = nullptr;
+  // ErrorsPerSec{error="NONE"} by request slot: nearly every response, so
+  // found without a lock once made.
+  std::array<std::atomic<metrics::Counter*>, kKeys> none_counts_{};
+  // The other error codes' series by (request slot, error code).
+  std::mutex errors_mu_;
+  std::map<std::pair<size_t, int16_t>, metrics::Counter*> error_counts_;  // under errors_mu_
   std::atomic<int8_t> broker_state_{static_cast<int8_t>(BrokerState::kStarting)};
 
   mutable std::mutex sources_mu_;
@@ -225,6 +246,10 @@ class BrokerMetrics {
   mutable std::mutex rates_mu_;
   mutable std::map<std::string, RateSample> rates_;
 };
+
+// The top-level error_code of an encoded response (size prefix first), for
+// the APIs broker_metrics_errors.cc lists; nullopt for the others.
+std::optional<int16_t> top_level_error(int16_t api_key, int16_t api_version, const net::Response& response);
 
 // The meters of `topic` in services.metrics, or a shared unused set when a
 // test runs handlers without metrics: callers need no null check.

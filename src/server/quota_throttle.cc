@@ -26,6 +26,11 @@ int64_t steady_ms() {
       .count();
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // The sensor tags of the group an entity heads, as Kafka's default quota
 // callback names them (quotaMetricTags).
 std::pair<std::string, std::string> group_tags(const std::optional<security::ClientQuotaEntity>& source,
@@ -301,7 +306,7 @@ std::shared_ptr<RequestQuota> begin_request_quota(QuotaThrottler* throttler, con
                                                : std::string(principal);
   q->client_id = std::string(client_id);
   q->request_bytes = request_bytes;
-  q->started_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  q->started_ns = steady_ns();
   q->connection = conn.state;
   const bool patch = static_cast<size_t>(api_key) < std::size(kThrottleFirstFrom) &&
                      kThrottleFirstFrom[api_key] >= 0 && api_version >= kThrottleFirstFrom[api_key];
@@ -346,9 +351,14 @@ void ControllerMutationQuota::record(int64_t partitions) {
   if (throttler_ && quota_ && partitions > 0) throttler_->record_mutations(*quota_, partitions);
 }
 
-int32_t throttle_produce(const Services& services, RequestQuota* q) {
+int32_t throttle_produce(const Services& services, RequestQuota* q, int16_t acks) {
   if (!services.throttler || !q) return 0;
-  return static_cast<int32_t>(std::min<int64_t>(services.throttler->record_produce(*q), INT32_MAX));
+  const int64_t bytes_throttle = services.throttler->record_produce(*q);
+  int64_t request_throttle = 0;
+  if (acks != 0) {
+    request_throttle = services.throttler->record_request_time(*q, std::max<int64_t>(0, steady_ns() - q->started_ns));
+  }
+  return static_cast<int32_t>(std::min<int64_t>(std::max(bytes_throttle, request_throttle), INT32_MAX));
 }
 
 int64_t throttle_consumer_fetch(const Services& services, RequestQuota* q, int64_t response_bytes) {
@@ -365,11 +375,8 @@ int32_t consumer_fetch_max_bytes(const Services& services, RequestQuota* q) {
 
 void end_request_quota(QuotaThrottler* throttler, RequestQuota* q, int16_t api_key) {
   if (!throttler || !q || !request_quota_applies(api_key)) return;
-  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch()).count();
-  const int64_t started = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              std::chrono::steady_clock::duration(q->started_ns)).count();
-  throttler->record_request_time(*q, std::max<int64_t>(0, now_ns - started));
+  if (api_key == static_cast<int16_t>(protocol::ApiKey::kProduce)) return;  // throttle_produce recorded it
+  throttler->record_request_time(*q, std::max<int64_t>(0, steady_ns() - q->started_ns));
 }
 
 }  // namespace keel::server

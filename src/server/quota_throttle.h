@@ -173,8 +173,12 @@ class ControllerMutationQuota {
 };
 
 // The handlers' calls (null `q` or no throttler: 0). A produce request was
-// appended: its throttle time for throttle_time_ms.
-int32_t throttle_produce(const Services& services, RequestQuota* q);
+// appended: its bytes count against producer_byte_rate and, unless acks=0
+// (Kafka exempts those, which get no response), its handler time so far
+// against request_percentage, here rather than in end_request_quota. The
+// answer is the larger throttle time, for throttle_time_ms (Kafka's
+// max(bandwidth, request) throttle).
+int32_t throttle_produce(const Services& services, RequestQuota* q, int16_t acks);
 // A consumer fetch's answer would be `response_bytes`: 0, or the throttle
 // time, and the fetch is answered empty (the router writes the time).
 int64_t throttle_consumer_fetch(const Services& services, RequestQuota* q, int64_t response_bytes);
@@ -185,7 +189,8 @@ int64_t throttle_consumer_fetch(const Services& services, RequestQuota* q, int64
 int32_t consumer_fetch_max_bytes(const Services& services, RequestQuota* q);
 
 // After the handler returned: its time counts against request_percentage
-// (for the APIs request_quota_applies names). Null `q` or throttler: nothing.
+// (for the APIs request_quota_applies names; Produce records its own in
+// throttle_produce). Null `q` or throttler: nothing.
 void end_request_quota(QuotaThrottler* throttler, RequestQuota* q, int16_t api_key);
 
 }  // namespace keel::server

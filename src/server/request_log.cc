@@ -80,6 +80,7 @@ void InFlightRequest::finish(net::Response r) {
   if (metrics_) {
     metrics_->request_done(api_key_, version_, follower_,
                            std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    metrics_->response_errors(api_key_, version_, follower_, r);
   }
   if (every_ || slow_ms_ >= 0) {
     const double ms = std::chrono::duration<double, std::milli>(took).count();

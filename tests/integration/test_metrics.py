@@ -5,8 +5,10 @@ real traffic (confluent-kafka producing and consuming); a malformed or
 oversized HTTP request gets a 4xx and the broker keeps serving Kafka clients."""
 
 import json
+import http.client
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +17,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from conftest import Broker, free_port
+from conftest import STORE, Broker, free_port
+from pki import Pki
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -151,6 +154,8 @@ STRIMZI = {
     "kafka_server_socket_server_metrics_connection_creation_rate": {"listener", "networkProcessor"},
     "kafka_server_socket_server_metrics_connection_close_rate": {"listener", "networkProcessor"},
     "keel_request_latency_seconds_bucket": {"request", "le"},
+    "kafka_network_requestmetrics_errors_total": {"request", "error"},
+    "kafka_server_replicafetchermanager_maxlag": {"clientId"},
     "process_open_fds": set(),
     "process_cpu_seconds_total": set(),
     "process_resident_memory_bytes": set(),
@@ -186,7 +191,14 @@ CONFLUENT = {
     "kafka_server_sessionexpirelistener_zookeeperdisconnectspersec": set(),
     "kafka_server_socketservermetrics_connection_creation_rate": {"listener", "network_processor"},
     "kafka_server_socketservermetrics_connection_close_rate": {"listener", "network_processor"},
+    "kafka_network_requestmetrics_errorspersec": {"request", "error"},
+    "kafka_server_replicafetchermanager_maxlag": {"clientid"},
     "process_cpu_seconds_total": set(),
+}
+# Served only with ZooKeeper as the store (Kafka's name is ZooKeeper's).
+ZOOKEEPER_ONLY = {
+    "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms": {"quantile"},
+    "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms_count": set(),
 }
 
 
@@ -228,6 +240,11 @@ def test_strimzi_names_are_served_and_move_with_traffic(make_broker):
         assert value(s, "keel_request_latency_seconds_bucket", request="Produce", le="+Inf") >= 1
         assert value(s, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT",
                      networkProcessor="0") >= 1
+        assert value(s, "kafka_network_requestmetrics_errors_total", request="ApiVersions", error="NONE") >= 1
+        assert value(s, "kafka_server_replicafetchermanager_maxlag", clientId="Replica") == 0
+        if STORE == "zookeeper":
+            check_names(s, ZOOKEEPER_ONLY)
+            assert value(s, "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms_count") > 0
         assert value(s, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
         assert value(s, "kafka_server_fetchsessioncache_numincrementalfetchsessions") >= 0
         for idle in ("kafka_network_socketserver_networkprocessoravgidle_percent",
@@ -389,4 +406,41 @@ def test_http_listener_slow_request_gets_408(make_broker):
     assert raw_http(b.http_port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408")
     assert time.time() - t0 < 5
     assert scrape(b.http_port)
+    assert b.stop() == 0
+
+
+def test_https_listener_serves_the_same_metrics(make_broker, tmp_path):
+    """/metrics over https (the broker's TLS keys) has the names and labels
+    the http listener has; a plain-http request to it gets no metrics."""
+    pki = Pki(tmp_path / "pki")
+    port = free_port()
+    b = make_broker(extra_config="http.listeners: https://127.0.0.1:%d\n" % port +
+                    "ssl.keystore.type: PEM\nssl.keystore.location: %s\n" % pki.path("broker-store.pem") +
+                    "ssl.truststore.type: PEM\nssl.truststore.location: %s\n" % pki.path("ca.pem"))
+    b.start()
+    ctx = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
+
+    def get(path):
+        try:
+            with urllib.request.urlopen("https://127.0.0.1:%d%s" % (port, path), timeout=10, context=ctx) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    deadline = time.time() + 20
+    while get("/ready")[0] != 200:
+        assert time.time() < deadline, "never ready over https"
+        time.sleep(0.1)
+    topic = "metrics-" + uuid.uuid4().hex[:8]
+    consumer, _ = traffic(b.bootstrap, topic, n=20)
+    try:
+        status, headers, body = get("/metrics")
+        assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        s = parse(body)
+        check_names(s, STRIMZI)
+        assert value(s, "kafka_server_brokertopicmetrics_messagesin_total", topic=topic) == 20
+    finally:
+        consumer.close()
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
     assert b.stop() == 0

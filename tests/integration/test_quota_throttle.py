@@ -11,6 +11,7 @@ in steps (a window expiring takes a second's bytes with it), so the bands
 are generous."""
 
 import json
+import struct
 import threading
 import time
 
@@ -18,7 +19,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster_harness import start_cluster, stop_cluster
-from kafka_schema import KafkaConnection
+from kafka_schema import KafkaConnection, encode, record_batch, schema
 from test_cluster import partition, wait_for, zk  # noqa: F401 (zk: a fixture)
 from test_client_quotas import alter
 from test_replication import produce_acked
@@ -244,3 +245,50 @@ def test_replication_is_never_held_by_client_quotas(zk, tmp_path):  # noqa: F811
         assert time.monotonic() - t0 < 15, time.monotonic() - t0
     finally:
         stop_cluster(brokers)
+
+
+def test_produce_answers_carry_the_request_throttle_and_acks_0_is_exempt(make_broker):
+    """Kafka writes max(byte-rate throttle, request throttle) into a produce
+    answer, and leaves acks=0 produce requests out of request_percentage."""
+    b = start(make_broker)
+    create_topic(b.bootstrap, "q-rp")
+    # A produce's handler time up to its append is a few microseconds here:
+    # a tiny quota, so that a few hundred of them exceed it.
+    assert alter(b.port, [({"client-id": "rp"}, {"request_percentage": 0.0005}),
+                          ({"client-id": "rp0"}, {"request_percentage": 0.0005})])[0][0] == 0
+
+    def body(acks):
+        return {"TransactionalId": None, "Acks": acks, "TimeoutMs": 5000, "TopicData": [
+            {"Name": "q-rp", "PartitionData": [{"Index": 0, "Records": record_batch([b"x" * 100],
+                                                                                  int(time.time() * 1000))}]}]}
+
+    # acks=0: no answer to wait for; sent on a connection of their own.
+    with KafkaConnection(b.port, client_id="rp0") as c:
+        req = schema("ProduceRequest")
+        client = c.client_id.encode()
+        for i in range(40):
+            header = struct.pack(">hhih", req["apiKey"], 9, 1000 + i, len(client)) + client + b"\x00"
+            payload = header + encode("ProduceRequest", 9, body(0))
+            c.sock.sendall(struct.pack(">i", len(payload)) + payload)
+        deadline = time.time() + 20
+        while True:
+            samples = scrape(b.http_port)
+            if [v for l, v in samples.get("kafka_server_brokertopicmetrics_messagesin_total", [])
+                    if l.get("topic") == "q-rp"] == [40.0]:
+                break
+            assert time.time() < deadline, "the acks=0 records never arrived"
+            time.sleep(0.2)
+    assert not [l for l, _ in samples.get("kafka_server_request_request_time", []) if l.get("client_id") == "rp0"]
+
+    # acks=1: the request time counts, and an answer carries the throttle.
+    throttle = 0
+    with KafkaConnection(b.port, client_id="rp") as c:
+        for _ in range(2000):
+            throttle = c.call("Produce", 9, body(1))["ThrottleTimeMs"]
+            if throttle > 0:
+                break
+    assert 0 < throttle <= 1000  # a request throttle is at most one window
+    samples = scrape(b.http_port)
+    assert value(samples, "kafka_server_request_request_time", user="", client_id="rp") > 0
+    assert value(samples, "kafka_server_request_throttle_time", user="", client_id="rp") > 0
+    assert b.stop() == 0

@@ -12,6 +12,7 @@
 
 #include "common/bytes.h"
 #include "protocol/generated/api.h"
+#include "server/services.h"
 
 namespace keel::server {
 namespace {
@@ -257,6 +258,62 @@ TEST(Kip219, TheThrottleReachesTheResponseAndMutesTheConnection) {
   conn.in_process = true;
   std::function<void(net::Response)> done = [](net::Response) {};
   EXPECT_FALSE(begin_request_quota(&throttler, conn, "User:ANONYMOUS", "c", fetch, 8, 100, done));
+}
+
+
+// Produce: Kafka writes max(byte-rate throttle, request throttle) into the
+// response, and leaves acks=0 requests out of request_percentage.
+struct ProduceFixture : Fixture {
+  Services services;
+  ProduceFixture() { services.throttler = &throttler; }
+  // A produce request whose handler has run for `handler_ms` so far.
+  static std::unique_ptr<RequestQuota> produce(int64_t bytes, int64_t handler_ms) {
+    auto q = request("ANONYMOUS", "p", bytes);
+    q->started_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch()).count() -
+                    handler_ms * 1'000'000;
+    return q;
+  }
+};
+
+TEST(ThrottleProduce, TheRequestPercentageThrottleIsWrittenWhenItIsTheLarger) {
+  ProduceFixture f;
+  f.set(Part{}, Part::named("p"), QuotaKey::kRequestPercentage, 1);
+  auto q = ProduceFixture::produce(100, 5000);  // 50 % of a thread over 10 s, against 1 %
+  EXPECT_EQ(throttle_produce(f.services, q.get(), 1), 1000);  // bounded by one window
+  EXPECT_EQ(q->throttle_ms.load(), 1000);
+  // The router's end_request_quota does not count the produce a second time.
+  end_request_quota(&f.throttler, q.get(), static_cast<int16_t>(protocol::ApiKey::kProduce));
+  auto view = f.throttler.sensor(QuotaKey::kRequestPercentage, "", "p");
+  ASSERT_TRUE(view);
+  EXPECT_NEAR(view->rate, 50.0, 0.5);
+}
+
+TEST(ThrottleProduce, TheByteRateThrottleIsWrittenWhenItIsTheLarger) {
+  ProduceFixture f;
+  f.set(Part{}, Part::named("p"), QuotaKey::kRequestPercentage, 1);
+  f.set(Part{}, Part::named("p"), QuotaKey::kProducerByteRate, 1000);
+  auto q = ProduceFixture::produce(20000, 5000);  // bytes: 10000 ms; request time: 1000 ms
+  EXPECT_EQ(throttle_produce(f.services, q.get(), -1), 10000);
+}
+
+TEST(ThrottleProduce, AcksZeroIsLeftOutOfRequestPercentage) {
+  ProduceFixture f;
+  f.set(Part{}, Part::named("p"), QuotaKey::kRequestPercentage, 1);
+  auto q = ProduceFixture::produce(100, 5000);
+  EXPECT_EQ(throttle_produce(f.services, q.get(), 0), 0);
+  EXPECT_EQ(q->throttle_ms.load(), 0);
+  EXPECT_FALSE(f.throttler.sensor(QuotaKey::kRequestPercentage, "", "p"));
+}
+
+TEST(ThrottleProduce, OtherRequestsStillCountTheirHandlerTime) {
+  ProduceFixture f;
+  f.set(Part{}, Part::named("p"), QuotaKey::kRequestPercentage, 1);
+  auto q = ProduceFixture::produce(0, 5000);
+  end_request_quota(&f.throttler, q.get(), static_cast<int16_t>(protocol::ApiKey::kMetadata));
+  auto view = f.throttler.sensor(QuotaKey::kRequestPercentage, "", "p");
+  ASSERT_TRUE(view);
+  EXPECT_NEAR(view->rate, 50.0, 0.5);
 }
 
 }  // namespace
