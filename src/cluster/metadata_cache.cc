@@ -95,6 +95,7 @@ void MetadataCache::apply_update(std::map<int32_t, BrokerInfo> brokers, int32_t 
   modify([&](ClusterSnapshot& s) {
     s.brokers = std::move(brokers);
     s.controller_id = controller_id;
+    s.from_controller = true;
     for (const TopicInfo& update : topics) {
       const bool deleting = std::any_of(update.partitions.begin(), update.partitions.end(),
                                         [](const PartitionInfo& p) { return p.leader == -2; });

@@ -62,6 +62,11 @@ struct ClusterSnapshot {
   std::map<int32_t, BrokerInfo> brokers;  // live brokers
   std::map<std::string, TopicInfo> topics;
   std::map<protocol::Uuid, std::string> topic_names;  // id -> name
+  // Whether an UpdateMetadata from the controller has been applied. Until
+  // then a topic missing here says nothing: a starting broker hears
+  // LeaderAndIsr (and loads __transaction_state) before the controller's
+  // first UpdateMetadata reaches it.
+  bool from_controller = false;
 
   const TopicInfo* topic(const std::string& name) const;
   const TopicInfo* topic(const protocol::Uuid& id) const;

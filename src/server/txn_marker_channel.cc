@@ -82,7 +82,14 @@ void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
   for (const auto& tp : marker.partitions) {
     const cluster::TopicInfo* topic = snapshot->topic(tp.topic);
     const cluster::PartitionInfo* p = snapshot->partition(tp.topic, tp.partition);
-    if (!topic || topic->deleting() || !p) {
+    if (!topic && !snapshot->from_controller) {
+      // Not known yet, not known deleted: a broker starting up loads
+      // __transaction_state (and aborts timed-out transactions) before the
+      // controller's first UpdateMetadata names its topics. Skipping the
+      // marker here would let an aborted transaction's records read as
+      // committed; retry until the metadata says where the partition is.
+      settled.push_back({tp, ErrorCode::kNotLeaderOrFollower, false});
+    } else if (!topic || topic->deleting() || !p) {
       settled.push_back({tp, ErrorCode::kNone, true});
     } else if (p->leader < 0 || !snapshot->brokers.count(p->leader)) {
       settled.push_back({tp, ErrorCode::kNotLeaderOrFollower, false});

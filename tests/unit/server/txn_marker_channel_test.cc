@@ -31,7 +31,7 @@ txn::TopicPartition tp(const std::string& topic, int32_t partition) { return {to
 void cluster(cluster::MetadataCache& metadata) {
   cluster::BrokerInfo b1{1, {{"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"}}, std::nullopt};
   cluster::BrokerInfo b2{2, {{"PLAINTEXT", "127.0.0.1", 1, "PLAINTEXT"}}, std::nullopt};
-  metadata.set_brokers({{1, b1}, {2, b2}}, 1);
+  std::vector<cluster::TopicInfo> topics;
   auto topic = [&](const std::string& name, std::vector<int32_t> leaders) {
     cluster::TopicInfo t;
     t.name = name;
@@ -41,11 +41,13 @@ void cluster(cluster::MetadataCache& metadata) {
       p.leader = leaders[i];
       t.partitions.push_back(p);
     }
-    metadata.put_topic(t);
+    topics.push_back(t);
   };
   topic("t", {1, 1});
   topic("u", {2});
   topic("v", {-1});
+  // As the controller's UpdateMetadata fills it.
+  metadata.apply_update({{1, b1}, {2, b2}}, 1, topics);
 }
 
 // Answers WriteTxnMarkers in process: NONE, or the error set for a partition.
@@ -158,6 +160,26 @@ TEST_F(MarkerChannelTest, DeletedTopicsAreDoneWithoutARequest) {
   EXPECT_TRUE(results[tp("t", 5)].deleted);
   EXPECT_TRUE(leader.seen.empty());
   EXPECT_EQ(channel->requests_sent(), 0u);
+}
+
+// The chaos run that found it: a broker restarted after kill -9 aborted a
+// timed-out transaction before the controller's first UpdateMetadata, and
+// the marker for a partition it had not heard of yet was dropped as if its
+// topic were deleted: the aborted records then read as committed.
+TEST_F(MarkerChannelTest, ATopicUnknownBeforeTheFirstUpdateMetadataIsRetriedNotDropped) {
+  cluster::MetadataCache starting;  // LeaderAndIsr seen, no UpdateMetadata yet
+  ReplicaMarkerChannel early(*link, starting);
+  auto promise = std::make_shared<std::promise<std::vector<txn::MarkerResult>>>();
+  auto future = promise->get_future();
+  early.send(marker(5, {{"t", 0}}, /*commit=*/false), 0,
+             [promise](std::vector<txn::MarkerResult> r) { promise->set_value(r); });
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const auto results = future.get();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].deleted);
+  EXPECT_EQ(results[0].error, ErrorCode::kNotLeaderOrFollower);  // judged retriable by the coordinator
+  EXPECT_TRUE(leader.seen.empty());
+  early.stop();
 }
 
 TEST_F(MarkerChannelTest, NoLeaderOrAnUnreachableOneIsNotLeader) {
