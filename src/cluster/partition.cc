@@ -273,6 +273,11 @@ int64_t Partition::last_stable_offset() const {
   return last_stable_offset_locked();
 }
 
+bool Partition::has_open_txn(int64_t producer_id, int16_t producer_epoch) const {
+  std::lock_guard lock(mu_);
+  return producers_.has_open_txn(producer_id, producer_epoch);
+}
+
 std::vector<ProducerView> Partition::producers() const {
   std::lock_guard lock(mu_);
   return producers_.producers();
@@ -391,9 +396,11 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
     }
     // Kafka stamps every batch with the leader epoch it was appended under
     // (outside the CRC); consumers and followers use it to detect truncation.
+    int64_t max_timestamp = -1;  // the producer state's last timestamp, as followers and recovery read it
     for (size_t pos = 0; pos + protocol::kBatchHeaderSize <= records.records.size();) {
       std::span<uint8_t> batch = records.records.subspan(pos);
       protocol::set_partition_leader_epoch(batch, state_.leader_epoch);
+      max_timestamp = std::max(max_timestamp, load_be<int64_t>(batch.data() + protocol::batch_field::kMaxTimestamp));
       pos += protocol::kLogOverhead + static_cast<size_t>(load_be<int32_t>(batch.data() + protocol::batch_field::kBatchLength));
     }
     auto appended = log_->append(records.records, now_ms, /*crc_verified=*/true);
@@ -406,7 +413,9 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
     if (pb.producer_id >= 0) {
       pb.first_offset = appended->first_offset;
       pb.last_offset = appended->last_offset;
-      pb.timestamp = appended->log_append_time >= 0 ? appended->log_append_time : now_ms;
+      // Kafka's lastTimestamp is the batch's max timestamp (the append time
+      // under LogAppendTime, which the stored batch then carries too).
+      pb.timestamp = appended->log_append_time >= 0 ? appended->log_append_time : max_timestamp;
       producers_.record(pb);
     }
     // A roll: snapshot the producer state at the new segment's start, as Kafka does.

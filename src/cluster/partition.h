@@ -149,6 +149,8 @@ class Partition : public std::enable_shared_from_this<Partition> {
   int64_t last_stable_offset() const;
   // DescribeProducers: every producer this partition knows.
   std::vector<ProducerView> producers() const;
+  // Whether the producer has a transaction open here at that epoch.
+  bool has_open_txn(int64_t producer_id, int16_t producer_epoch) const;
 
   // WriteTxnMarkers on the leader: appends the COMMIT or ABORT marker of
   // `producer_id`'s transaction (a control batch, Kafka's format), closes

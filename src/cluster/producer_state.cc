@@ -149,7 +149,8 @@ void ProducerStateManager::record(const ProducerBatch& b) {
   }
   e.batches.push_back({b.base_sequence, b.last_sequence, b.first_offset, b.last_offset, b.timestamp});
   while (e.batches.size() > kBatchesKept) e.batches.pop_front();
-  e.last_timestamp = std::max(e.last_timestamp, b.timestamp);
+  // Kafka's ProducerStateEntry.lastTimestamp: the last batch's max timestamp.
+  e.last_timestamp = b.timestamp;
   if (b.transactional && e.current_txn_first_offset < 0) {
     e.current_txn_first_offset = b.first_offset;
     ongoing_[b.first_offset] = b.producer_id;
@@ -189,7 +190,7 @@ std::optional<CompletedTxn> ProducerStateManager::complete_txn(const MarkerBatch
   }
   e.current_txn_first_offset = -1;
   e.coordinator_epoch = m.coordinator_epoch;
-  e.last_timestamp = std::max(e.last_timestamp, m.timestamp);
+  e.last_timestamp = m.timestamp;
   return done;
 }
 
@@ -209,6 +210,11 @@ std::optional<int64_t> ProducerStateManager::first_unstable_offset() const {
 
 void ProducerStateManager::on_high_watermark(int64_t high_watermark) {
   std::erase_if(unreplicated_, [&](const auto& kv) { return kv.second < high_watermark; });
+}
+
+bool ProducerStateManager::has_open_txn(int64_t producer_id, int16_t producer_epoch) const {
+  auto it = producers_.find(producer_id);
+  return it != producers_.end() && it->second.current_txn_first_offset >= 0 && it->second.epoch == producer_epoch;
 }
 
 std::vector<ProducerView> ProducerStateManager::producers() const {
@@ -306,7 +312,7 @@ Result<void> ProducerStateManager::take_snapshot(int64_t log_end) {
     const BatchMetadata& last = e.batches.back();
     entries.push_back({id, e.epoch, last.last_seq, last.last_offset,
                        static_cast<int32_t>(last.last_offset - last.first_offset),
-                       std::max(last.timestamp, e.last_timestamp), e.coordinator_epoch, e.current_txn_first_offset});
+                       e.last_timestamp, e.coordinator_epoch, e.current_txn_first_offset});
   }
   const auto bytes = encode_producer_snapshot(entries);
   if (auto r = storage::write_file_atomic(dir_ + "/" + snapshot_name(log_end),

@@ -46,7 +46,7 @@ struct ProducerBatch {
   bool coordinator_origin = false;  // the group coordinator's: epoch checked, sequences not
   int64_t first_offset = -1;
   int64_t last_offset = -1;
-  int64_t timestamp = -1;  // the batch's max timestamp (expiry)
+  int64_t timestamp = -1;  // the batch's max timestamp (DescribeProducers, expiry)
 };
 
 struct BatchMetadata {
@@ -125,6 +125,9 @@ class ProducerStateManager {
   // The high watermark moved: completed transactions below it are stable.
   void on_high_watermark(int64_t high_watermark);
   size_t ongoing_txn_count() const { return ongoing_.size(); }
+  // Whether `producer_id` has a transaction open here at `producer_epoch`
+  // (KIP-890's check needs no coordinator then): one lookup.
+  bool has_open_txn(int64_t producer_id, int16_t producer_epoch) const;
   std::vector<ProducerView> producers() const;
 
   // Loads the newest snapshot at or below log_end (deleting newer ones: the

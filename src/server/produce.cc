@@ -1,10 +1,15 @@
 // Produce: validate each partition's batch, append it on the leader, answer
 // per acks (0: no answer; 1: after the local append; all: once the high
-// watermark passes the batch, or REQUEST_TIMED_OUT after timeout_ms).
+// watermark passes the batch, or REQUEST_TIMED_OUT after timeout_ms). A
+// producer's first transactional batch on a partition whose transaction
+// coordinator is on another broker is held until that coordinator has
+// verified the partition is in the transaction (KIP-890, txn_verification.h).
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "cluster/metadata_cache.h"
 #include "cluster/replica_manager.h"
@@ -61,12 +66,15 @@ void add_leader_hints(ProduceResponse& response, int16_t version, const cluster:
   }
 }
 
-// Waits for acks=all partitions, then sends the response.
-struct PendingProduce {
+// One produce request until it is answered: partitions held for KIP-890's
+// verification append later, acks=all partitions wait for the high
+// watermark, then the response goes out.
+struct PendingProduce : std::enable_shared_from_this<PendingProduce> {
   ProduceResponse response;
   Responder responder;
   int16_t version;
-  std::mutex mu;
+  int16_t acks;
+  std::mutex mu;  // waiting
   struct Waiting {
     std::shared_ptr<cluster::Partition> partition;
     int64_t last_offset;
@@ -79,12 +87,87 @@ struct PendingProduce {
     bool still_leading() const { return partition->leads_in_term(leader_term); }
   };
   std::vector<Waiting> waiting;
+  std::atomic<bool> any_error{false};
+  // The handler's own count plus one per partition held for verification;
+  // whoever drops it to zero calls complete().
+  std::atomic<int> holds{1};
+  int64_t deadline_ms = 0;  // acks=all, on the purgatory's clock
 
-  const cluster::MetadataCache* metadata;
+  const Services* services;
   std::string listener;
+  std::string connection;  // for the log
 
-  PendingProduce(Responder r, int16_t v, const cluster::MetadataCache* m, std::string l)
-      : responder(std::move(r)), version(v), metadata(m), listener(std::move(l)) {}
+  PendingProduce(Responder r, int16_t v, int16_t a, const Services* s, std::string l, std::string c)
+      : responder(std::move(r)), version(v), acks(a), services(s), listener(std::move(l)), connection(std::move(c)) {}
+
+  void release() {
+    if (holds.fetch_sub(1, std::memory_order_acq_rel) == 1) complete();
+  }
+
+  void fail(ProduceResponse::PartitionProduceResponse& rp, const TopicMeters& meters, ErrorCode code,
+            std::string message = {}) {
+    meters.failed_produce_requests->inc();
+    rp.error_code = static_cast<int16_t>(code);
+    if (!message.empty()) rp.error_message = std::move(message);
+    any_error = true;
+  }
+
+  // Appends one partition's validated (and verified) records.
+  void append(const std::shared_ptr<cluster::Partition>& partition, const cluster::ValidatedRecords& records,
+              const TopicMeters& meters, ProduceResponse::PartitionProduceResponse& rp, int64_t now) {
+    cluster::AppendOutcome appended = partition->append_as_leader(records, acks, now);
+    if (appended.error != ErrorCode::kNone) {
+      fail(rp, meters, appended.error, appended.message);
+      return;
+    }
+    meters.messages_in->inc(static_cast<uint64_t>(records.record_count));
+    meters.bytes_in->inc(records.records.size());
+    rp.base_offset = appended.base_offset;
+    rp.log_append_time_ms = appended.log_append_time;
+    rp.log_start_offset = appended.log_start_offset;
+    if (acks == -1 && partition->high_watermark() <= appended.last_offset) {
+      std::lock_guard lock(mu);
+      waiting.push_back({partition, appended.last_offset, appended.leader_term, &rp});
+    }
+  }
+
+  // Every partition appended or refused: answer, or wait for acks=all.
+  void complete() {
+    if (acks == 0) {
+      // Kafka closes the connection when an acks=0 produce fails: the client
+      // gets no response, so the closed socket is how it learns.
+      if (any_error) {
+        log()->info("closing connection {}: acks=0 produce failed", connection);
+        responder.close();
+      } else {
+        responder.send_nothing();
+      }
+      return;
+    }
+    if (waiting.empty()) {
+      send();
+      return;
+    }
+    // acks=all with followers still behind: wait for the high watermark.
+    std::vector<storage::TopicPartition> watched;
+    for (const auto& w : waiting) watched.push_back(w.partition->tp());
+    auto self = shared_from_this();
+    auto ready = [self] {
+      for (const auto& w : self->waiting) {
+        if (w.partition->high_watermark() <= w.last_offset && w.still_leading()) return false;
+      }
+      return true;
+    };
+    services->replicas->fetch_purgatory().add(std::move(watched), deadline_ms, ready,
+                                              [self](bool expired) { self->finish(expired); });
+  }
+
+  void send() {
+    add_leader_hints(response, version, *services->metadata, listener);
+    ByteWriter out;
+    response.encode(out, version);
+    responder.send(out);
+  }
 
   void finish(bool expired) {
     std::lock_guard lock(mu);
@@ -106,11 +189,77 @@ struct PendingProduce {
           static_cast<int16_t>(expired && w.still_leading() ? ErrorCode::kRequestTimedOut : ErrorCode::kNotLeaderOrFollower);
       w.slot->base_offset = -1;
     }
-    add_leader_hints(response, version, *metadata, listener);
-    ByteWriter out;
-    response.encode(out, version);
-    responder.send(out);
+    send();
   }
+};
+
+int64_t wall_ms(const Services& services) {
+  if (services.now_ms) return services.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A held partition's records outlive the request frame: own them.
+std::shared_ptr<cluster::ValidatedRecords> own(cluster::ValidatedRecords&& records) {
+  auto held = std::make_shared<cluster::ValidatedRecords>(std::move(records));
+  const uint8_t* data = held->records.data();
+  const bool owned = !held->owned.empty() && data >= held->owned.data() &&
+                     data + held->records.size() <= held->owned.data() + held->owned.size();
+  if (!owned) {
+    held->owned.assign(held->records.begin(), held->records.end());
+    held->records = std::span<uint8_t>(held->owned.data(), held->owned.size());
+  }
+  return held;
+}
+
+std::string verification_message(ErrorCode e) {
+  return e == ErrorCode::kInvalidTxnState ? "the partition is not in the producer's transaction" : std::string();
+}
+
+// A partition held for the answer of a coordinator on another broker. The
+// answer may come before the handler has copied the records out of the
+// request frame: whichever of the two comes second goes on.
+struct HeldPartition {
+  HeldPartition(std::shared_ptr<PendingProduce> p, std::shared_ptr<cluster::Partition> part, TopicMeters m,
+                ProduceResponse::PartitionProduceResponse* s, const Services* svc)
+      : pending(std::move(p)), partition(std::move(part)), meters(m), slot(s), services(svc) {}
+
+  void answered(ErrorCode e) {
+    {
+      std::lock_guard lock(mu);
+      answer = e;
+      if (!records) return;
+    }
+    go();
+  }
+  void owned(cluster::ValidatedRecords&& r) {
+    {
+      std::lock_guard lock(mu);
+      records = own(std::move(r));
+      if (!answer) return;
+    }
+    go();
+  }
+
+ private:
+  void go() {
+    if (*answer == ErrorCode::kNone) {
+      pending->append(partition, *records, meters, *slot, wall_ms(*services));
+    } else {
+      pending->fail(*slot, meters, *answer, verification_message(*answer));
+    }
+    records.reset();
+    pending->release();
+  }
+
+  std::shared_ptr<PendingProduce> pending;
+  std::shared_ptr<cluster::Partition> partition;
+  TopicMeters meters;
+  ProduceResponse::PartitionProduceResponse* slot;
+  const Services* services;
+  std::mutex mu;
+  std::shared_ptr<cluster::ValidatedRecords> records;  // the handler's copy
+  std::optional<ErrorCode> answer;                     // the coordinator's
 };
 
 }  // namespace
@@ -121,10 +270,14 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
   const int16_t version = ctx.api_version();
   const int64_t now = ctx.now_ms();
   auto snapshot = ctx.services.metadata->snapshot();
-  auto pending = std::make_shared<PendingProduce>(responder, version, ctx.services.metadata,
-                                                  ctx.connection.listener_name);
+  auto pending = std::make_shared<PendingProduce>(
+      responder, version, req.acks, &ctx.services, ctx.connection.listener_name,
+      // Only a failed acks=0 produce logs it: no string built for the others.
+      req.acks == 0 ? std::to_string(ctx.connection.id) + " from " + ctx.connection.peer : std::string());
+  if (ctx.services.replicas) {
+    pending->deadline_ms = ctx.services.replicas->fetch_purgatory().now() + std::max<int32_t>(0, req.timeout_ms);
+  }
   ProduceResponse& resp = pending->response;
-  bool any_error = false;
   const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
   // Kafka 3.x: WRITE on each topic (an idempotent producer needs nothing
   // more), and a transactional one WRITE on its TransactionalId too, or
@@ -146,12 +299,7 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
       rp.index = pd.index;
       rp.base_offset = -1;
       meters.total_produce_requests->inc();
-      auto fail = [&](ErrorCode code, std::string message = {}) {
-        meters.failed_produce_requests->inc();
-        rp.error_code = static_cast<int16_t>(code);
-        if (!message.empty()) rp.error_message = std::move(message);
-        any_error = true;
-      };
+      auto fail = [&](ErrorCode code, std::string message = {}) { pending->fail(rp, meters, code, std::move(message)); };
       if (!valid_acks) {
         fail(ErrorCode::kInvalidRequiredAcks);
         continue;
@@ -220,63 +368,29 @@ Result<void> handle_produce(RequestContext& ctx, ByteReader& body, Responder res
       }
       if (records.transactional && ctx.services.txn_verifier && ctx.config.transaction_partition_verification_enable) {
         // KIP-890 part 1: the coordinator must have this partition in the
-        // producer's transaction before its first batch here.
-        const ErrorCode verified = ctx.services.txn_verifier->verify(req.transactional_id, records, *partition);
-        if (verified != ErrorCode::kNone) {
-          fail(verified, verified == ErrorCode::kInvalidTxnState
-                             ? "the partition is not in the producer's transaction"
-                             : std::string());
+        // producer's transaction before its first batch here. A coordinator
+        // on another broker is asked and the append waits for its answer.
+        auto held = std::make_shared<HeldPartition>(pending, partition, meters, &rp, &ctx.services);
+        pending->holds.fetch_add(1, std::memory_order_relaxed);
+        auto verified = ctx.services.txn_verifier->verify(req.transactional_id, records, *partition, req.timeout_ms,
+                                                          [held](ErrorCode e) { held->answered(e); });
+        if (!verified) {
+          held->owned(std::move(records));
+          continue;
+        }
+        pending->holds.fetch_sub(1, std::memory_order_relaxed);
+        if (*verified != ErrorCode::kNone) {
+          fail(*verified, verification_message(*verified));
           continue;
         }
       }
-      cluster::AppendOutcome appended = partition->append_as_leader(records, req.acks, now);
-      if (appended.error != ErrorCode::kNone) {
-        fail(appended.error, appended.message);
-        continue;
-      }
-      meters.messages_in->inc(static_cast<uint64_t>(records.record_count));
-      meters.bytes_in->inc(records.records.size());
-      rp.base_offset = appended.base_offset;
-      rp.log_append_time_ms = appended.log_append_time;
-      rp.log_start_offset = appended.log_start_offset;
-      if (req.acks == -1 && partition->high_watermark() <= appended.last_offset) {
-        pending->waiting.push_back({partition, appended.last_offset, appended.leader_term, &rp});
-      }
+      pending->append(partition, records, meters, rp, now);
     }
   }
 
   // producer_byte_rate, recorded after the append (server/quota_throttle.h).
-  resp.throttle_time_ms = throttle_produce(ctx.services, ctx.quota.get());
-  if (req.acks == 0) {
-    // Kafka closes the connection when an acks=0 produce fails: the client
-    // gets no response, so the closed socket is how it learns.
-    if (any_error) {
-      log()->info("closing connection {} from {}: acks=0 produce failed", ctx.connection.id, ctx.connection.peer);
-      responder.close();
-    } else {
-      responder.send_nothing();
-    }
-    return {};
-  }
-  if (pending->waiting.empty()) {
-    add_leader_hints(resp, version, *ctx.services.metadata, ctx.connection.listener_name);
-    ByteWriter out;
-    resp.encode(out, version);
-    responder.send(out);
-    return {};
-  }
-  // acks=all with followers still behind: wait for the high watermark.
-  std::vector<storage::TopicPartition> watched;
-  for (const auto& w : pending->waiting) watched.push_back(w.partition->tp());
-  auto ready = [pending] {
-    for (const auto& w : pending->waiting) {
-      if (w.partition->high_watermark() <= w.last_offset && w.still_leading()) return false;
-    }
-    return true;
-  };
-  const int64_t timeout = std::max<int32_t>(0, req.timeout_ms);
-  ctx.services.replicas->fetch_purgatory().add(std::move(watched), ctx.services.replicas->fetch_purgatory().now() + timeout,
-                                               ready, [pending](bool expired) { pending->finish(expired); });
+  resp.throttle_time_ms = throttle_produce(ctx.services, ctx.quota.get(), req.acks);
+  pending->release();
   return {};
 }
 

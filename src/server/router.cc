@@ -79,7 +79,7 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kAlterUserScramCredentials), 0, 0, &handle_alter_user_scram_credentials},
     {key(ApiKey::kDescribeCluster), 0, 1, &handle_describe_cluster},
     {key(ApiKey::kDescribeTransactions), 0, 0, &handle_describe_transactions},
-    {key(ApiKey::kListTransactions), 0, 0, &handle_list_transactions},
+    {key(ApiKey::kListTransactions), 0, 1, &handle_list_transactions},
     {key(ApiKey::kDescribeProducers), 0, 0, &handle_describe_producers},
     {key(ApiKey::kAlterPartition), 0, 3, nullptr, &handle_alter_partition},
     {key(ApiKey::kElectLeaders), 0, 2, &handle_elect_leaders},

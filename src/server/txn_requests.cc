@@ -304,7 +304,12 @@ Result<void> handle_list_transactions(RequestContext& ctx, ByteReader& body, Byt
     resp.error_code = code(listed.error);
     resp.unknown_state_filters = listed.unknown_state_filters;
     RequestAuthorization auth(ctx);
+    const int64_t now = ctx.now_ms();
     for (const auto& t : listed.transactions) {
+      // v1 (KIP-994): only transactions running longer than DurationFilter
+      // ms. As Kafka's listTransactionStates compares now - txnStartTimestamp,
+      // an id without a transaction (start -1) passes every filter.
+      if (req.duration_filter >= 0 && now - t.start_ms <= req.duration_filter) continue;
       // Only the ids the principal may describe, without a log line per id
       // left out (Kafka filters quietly too).
       if (!auth.allows_quietly(AclOperation::kDescribe, ResourceType::kTransactionalId, t.transactional_id)) {

@@ -22,9 +22,12 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cluster_harness import by_id, start_cluster, stop_cluster
 from kafka_schema import KafkaConnection, crc32c, decode, encode, record_batch, schema
 from kafka_wire import uvarint
+from test_cluster import metadata, wait_for, zk  # noqa: F401 (fixture)
 from test_kafkajs import node, scripts  # noqa: F401 (fixtures)
+from test_transactions import CLUSTER_CONFIG, find_txn_coordinator, init_producer_id, until_ready
 
 NONE, UNKNOWN_TOPIC_OR_PARTITION, INVALID_PRODUCER_EPOCH, COORDINATOR_FENCED = 0, 3, 47, 52
 READ_UNCOMMITTED, READ_COMMITTED = 0, 1
@@ -423,3 +426,110 @@ def test_random_commits_and_aborts_over_small_segments(txn_broker):
                 got = visible_records(conn, topic, start, end, max_bytes)
                 want = sorted((o, v) for o, v in visible.items() if o >= start)
                 assert got == want, "read_committed from %d (max %s bytes)" % (start, max_bytes)
+
+
+def last_timestamps(conn, topic):
+    """DescribeProducers' LastTimestamp per producer id; None while the partition is not served."""
+    resp = conn.call("DescribeProducers", 0, {"Topics": [{"Name": topic, "PartitionIndexes": [0]}]})
+    p = resp["Topics"][0]["Partitions"][0]
+    return {s["ProducerId"]: s["LastTimestamp"] for s in p["ActiveProducers"]} if p["ErrorCode"] == NONE else None
+
+
+def test_describe_producers_shows_the_batchs_max_timestamp(make_broker):
+    """LastTimestamp is the last batch's max timestamp (Kafka's
+    ProducerStateEntry.lastTimestamp), not when the broker appended it; the
+    same after a restart, which reloads the producer state."""
+    broker = make_broker(extra_config=TXN_CONFIG).start()
+    topic = "txts-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic)
+    hour_ago = NOW - 3600 * 1000
+    with KafkaConnection(broker.port) as conn:
+        # Idempotent, the max in the middle of the batch.
+        batch = record_batch([b"a", b"b", b"c"], timestamps=[hour_ago, hour_ago + 500, hour_ago + 200],
+                             producer_id=801, producer_epoch=0, base_sequence=0)
+        assert produce(conn, topic, batch) == 0
+        assert produce(conn, topic, txn_batch([b"t"], 802, 0, timestamp=hour_ago + 900), "tx-ts") == 3
+        assert last_timestamps(conn, topic) == {801: hour_ago + 500, 802: hour_ago + 900}
+    broker.stop()
+    broker.start()
+    with KafkaConnection(broker.port) as conn:
+        got = wait_for("the partition after the restart", lambda: last_timestamps(conn, topic))
+        assert got == {801: hour_ago + 500, 802: hour_ago + 900}
+
+
+def test_list_transactions_v1_filters_by_duration(make_broker):
+    """ListTransactions v1 (KIP-994): DurationFilter keeps the transactions
+    running longer than that many ms; -1 (and v0) keeps them all."""
+    broker = make_broker(extra_config=COORDINATOR_CONFIG).start()
+    topic = "txl-" + uuid.uuid4().hex[:8]
+    create_topic(broker, topic)
+
+    def begin(txn_id):
+        error, pid, epoch = init_producer_id(broker.port, txn_id)
+        assert error == NONE
+        with KafkaConnection(broker.port) as conn:
+            def add():
+                r = conn.call("AddPartitionsToTxn", 1, {
+                    "V3AndBelowTransactionalId": txn_id, "V3AndBelowProducerId": pid,
+                    "V3AndBelowProducerEpoch": epoch, "V3AndBelowTopics": [{"Name": topic, "Partitions": [0]}]})
+                return (r["ResultsByTopicV3AndBelow"][0]["ResultsByPartition"][0]["PartitionErrorCode"],)
+            assert until_ready(add) == (NONE,)
+
+    begin("txl-old")
+    time.sleep(1.5)
+    begin("txl-new")
+    with KafkaConnection(broker.port) as conn:
+        assert conn.served("ListTransactions") == (0, 1)
+
+        def listed(version, **filters):
+            body = {"StateFilters": ["Ongoing"], "ProducerIdFilters": []}
+            body.update(filters)
+            r = conn.call("ListTransactions", version, body)
+            assert r["ErrorCode"] == NONE, r
+            return sorted(t["TransactionalId"] for t in r["TransactionStates"])
+        assert listed(0) == ["txl-new", "txl-old"]
+        assert listed(1, DurationFilter=-1) == ["txl-new", "txl-old"]
+        assert listed(1, DurationFilter=1000) == ["txl-old"]
+        assert listed(1, DurationFilter=600000) == []
+        assert listed(1, DurationFilter=0) == ["txl-new", "txl-old"]
+
+
+@pytest.mark.cluster
+def test_a_remote_coordinators_verification_holds_the_produce(zk, tmp_path):
+    """KIP-890 with the coordinator on another broker: the partition leader
+    holds the first transactional batch until the coordinator has answered
+    (AddPartitionsToTxn v4 verify_only over the inter-broker listener), so the
+    client's first attempt gets the verdict: appended for a partition in the
+    transaction, INVALID_TXN_STATE for one outside it (not a retriable
+    NOT_ENOUGH_REPLICAS)."""
+    brokers = start_cluster(zk, tmp_path, "txnhold", extra_config=CLUSTER_CONFIG)
+    try:
+        bootstrap = ",".join(b.bootstrap for b in brokers)
+        topic = "txn-hold"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(30)
+        leaders = wait_for("three leaders", lambda: (lambda t: t and len({p.leader for p in t.partitions.values()}) == 3 and {
+            i: p.leader for i, p in t.partitions.items()})(metadata(brokers[0], topic).topics.get(topic)))
+        coordinator = until_ready(lambda: find_txn_coordinator(brokers[0].port, "tx-hold"))[1]
+        coordinator_port = by_id(brokers, coordinator).port
+        error, pid, epoch = init_producer_id(coordinator_port, "tx-hold")
+        assert error == NONE
+        inside, outside = [p for p, leader in sorted(leaders.items()) if leader != coordinator]
+        with KafkaConnection(coordinator_port) as conn:
+            r = until_ready(lambda: (conn.call("AddPartitionsToTxn", 1, {
+                "V3AndBelowTransactionalId": "tx-hold", "V3AndBelowProducerId": pid,
+                "V3AndBelowProducerEpoch": epoch, "V3AndBelowTopics": [{"Name": topic, "Partitions": [inside]}]})[
+                "ResultsByTopicV3AndBelow"][0]["ResultsByPartition"][0]["PartitionErrorCode"],))
+            assert r == (NONE,)
+
+        def produce_once(partition):
+            with KafkaConnection(by_id(brokers, leaders[partition]).port) as conn:
+                r = conn.call("Produce", 8, {"TransactionalId": "tx-hold", "Acks": -1, "TimeoutMs": 10000,
+                                             "TopicData": [{"Name": topic, "PartitionData": [
+                                                 {"Index": partition, "Records": txn_batch([b"v"], pid, 0,
+                                                                                           epoch=epoch)}]}]})
+            return r["Responses"][0]["PartitionResponses"][0]["ErrorCode"]
+        assert produce_once(outside) == 48, "INVALID_TXN_STATE on the first attempt"
+        assert produce_once(inside) == NONE, "appended on the first attempt"
+    finally:
+        stop_cluster(brokers)

@@ -36,7 +36,7 @@ SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 9), 3: (0, 12),
           # check, TxnOffsetCommit v4 / EndTxn v4+ (Transactions V2) are not served
           24: (0, 4), 25: (0, 3), 26: (0, 3), 27: (0, 1), 28: (0, 3),
           # DescribeProducers, DescribeTransactions, ListTransactions (KIP-664)
-          61: (0, 0), 65: (0, 0), 66: (0, 0)}
+          61: (0, 0), 65: (0, 0), 66: (0, 1)}
 
 
 def rss_kib(pid):

@@ -1,0 +1,157 @@
+// What a partition's producer state tells DescribeProducers and KIP-890's
+// check: the last timestamp is the batch's max timestamp (Kafka's
+// ProducerStateEntry.lastTimestamp), not the time of the append, whether the
+// batch was appended as leader, replicated as follower or replayed from the
+// log after a crash; and has_open_txn, the one-lookup question the
+// verification asks before the coordinator.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "cluster/partition.h"
+#include "cluster/producer_state.h"
+#include "protocol/record_batch.h"
+#include "storage/txn_marker.h"
+
+namespace keel::cluster {
+namespace {
+
+using protocol::ErrorCode;
+
+constexpr int64_t kAppendTime = 900000;  // the broker's clock at the append, far from the records' times
+
+class PartitionProducerTest : public ::testing::Test {
+ protected:
+  PartitionProducerTest()
+      : dir_(std::filesystem::temp_directory_path() / ("keel-ppr-" + std::to_string(std::random_device{}()))) {
+    open(true);
+  }
+  ~PartitionProducerTest() override {
+    partition_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void open(bool clean) {
+    partition_.reset();
+    if (log_ && clean) {
+      ASSERT_TRUE(log_->close());
+    }
+    log_.reset();
+    storage::LogOpenOptions o;
+    o.dir = (dir_ / "t-0").string();
+    o.config = config_;
+    o.cache = &cache_;
+    o.clean_shutdown = clean;
+    auto r = storage::Log::open(o);
+    ASSERT_TRUE(r) << r.error().message();
+    log_ = std::move(*r);
+    partition_ = std::make_unique<Partition>(TopicPartition{"t", 0}, protocol::Uuid{}, log_.get(), 1);
+  }
+
+  // Producer `pid`'s next batch: records at `timestamps` (in this order).
+  Bytes batch(int64_t pid, std::vector<int64_t> timestamps, bool transactional, int64_t base_offset = 0,
+              int16_t epoch = 0) {
+    protocol::RecordBatchBuilder b(protocol::Compression::kNone, base_offset);
+    b.producer(pid, epoch, seq_[pid]).transactional(transactional);
+    for (int64_t ts : timestamps) b.add(ts, std::nullopt, std::nullopt);
+    seq_[pid] += static_cast<int32_t>(timestamps.size());
+    return b.build().value();
+  }
+  AppendOutcome produce(int64_t pid, std::vector<int64_t> timestamps, bool transactional = false) {
+    buffers_.push_back(batch(pid, std::move(timestamps), transactional));
+    ValidatedRecords records = validate_produce_records(buffers_.back(), {});
+    EXPECT_TRUE(records.ok()) << records.message;
+    return partition_->append_as_leader(records, 1, kAppendTime);
+  }
+  ProducerView only_producer() {
+    auto views = partition_->producers();
+    EXPECT_EQ(views.size(), 1u);
+    return views.empty() ? ProducerView{} : views[0];
+  }
+
+  std::filesystem::path dir_;
+  storage::FileCache cache_{64};
+  storage::LogConfig config_;
+  std::unique_ptr<storage::Log> log_;
+  std::unique_ptr<Partition> partition_;
+  std::map<int64_t, int32_t> seq_;
+  std::vector<Bytes> buffers_;
+};
+
+TEST_F(PartitionProducerTest, TheLastTimestampIsTheBatchsMaxTimestampAsLeaderAndAfterACrash) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1}, {1}}));
+  // The max timestamp is the middle record's: not the first, not the last.
+  ASSERT_EQ(produce(7, {5000, 7000, 6000}).error, ErrorCode::kNone);
+  EXPECT_EQ(only_producer().last_timestamp, 7000) << "the batch's max timestamp, not the append time";
+  ASSERT_EQ(produce(7, {4000}).error, ErrorCode::kNone);
+  EXPECT_EQ(only_producer().last_timestamp, 4000) << "the last batch's, as Kafka's lastTimestamp (not the max seen)";
+
+  // A crash: no snapshot since, so the state is replayed from the log.
+  open(/*clean=*/false);
+  EXPECT_EQ(only_producer().last_timestamp, 4000);
+  EXPECT_EQ(only_producer().last_sequence, 3);
+}
+
+TEST_F(PartitionProducerTest, TheLastTimestampSurvivesACleanRestartThroughTheSnapshot) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1}, {1}}));
+  ASSERT_EQ(produce(7, {3000, 2500}).error, ErrorCode::kNone);
+  partition_->snapshot_producer_state();
+  open(/*clean=*/true);
+  EXPECT_EQ(only_producer().last_timestamp, 3000);
+}
+
+TEST_F(PartitionProducerTest, AFollowerKeepsTheReplicatedBatchsMaxTimestamp) {
+  ASSERT_TRUE(partition_->apply_leader_state({2, 3, 0, {1, 2}, {1, 2}}));
+  Bytes records = batch(7, {8000, 9000}, /*transactional=*/false);
+  protocol::set_partition_leader_epoch(records, 3);
+  ASSERT_EQ(partition_->append_as_follower(records, 0, 3), ErrorCode::kNone);
+  EXPECT_EQ(only_producer().last_timestamp, 9000);
+}
+
+TEST_F(PartitionProducerTest, HasOpenTxnAnswersForTheProducerAndEpochOnly) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1}, {1}}));
+  EXPECT_FALSE(partition_->has_open_txn(7, 0)) << "unknown producer";
+  ASSERT_EQ(produce(8, {1000}).error, ErrorCode::kNone);
+  EXPECT_FALSE(partition_->has_open_txn(8, 0)) << "idempotent only: no transaction";
+  ASSERT_EQ(produce(7, {1000}, /*transactional=*/true).error, ErrorCode::kNone);
+  EXPECT_TRUE(partition_->has_open_txn(7, 0));
+  EXPECT_FALSE(partition_->has_open_txn(7, 1)) << "another epoch's transaction is not this one";
+  EXPECT_FALSE(partition_->has_open_txn(8, 0));
+  ASSERT_EQ(partition_->append_txn_marker(7, 0, /*commit=*/true, 1, kAppendTime).error, ErrorCode::kNone);
+  EXPECT_FALSE(partition_->has_open_txn(7, 0)) << "the marker closed it";
+}
+
+TEST(ProducerStateLookup, HasOpenTxnFollowsTheStateManager) {
+  ProducerStateManager s(std::filesystem::temp_directory_path().string());
+  ProducerBatch pb;
+  pb.producer_id = 3;
+  pb.producer_epoch = 2;
+  pb.base_sequence = 0;
+  pb.last_sequence = 0;
+  pb.first_offset = 10;
+  pb.last_offset = 10;
+  pb.timestamp = 1234;
+  s.record(pb);
+  EXPECT_FALSE(s.has_open_txn(3, 2));
+  pb.transactional = true;
+  pb.base_sequence = pb.last_sequence = 1;
+  pb.first_offset = pb.last_offset = 11;
+  s.record(pb);
+  EXPECT_TRUE(s.has_open_txn(3, 2));
+  EXPECT_FALSE(s.has_open_txn(3, 1));
+  EXPECT_FALSE(s.has_open_txn(4, 2));
+  // The coordinator bumped the epoch and aborted: the marker carries the new epoch.
+  auto done = s.complete_txn({3, 3, false, 0, 12, 5000});
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->first_offset, 11);
+  EXPECT_FALSE(s.has_open_txn(3, 2));
+  EXPECT_FALSE(s.has_open_txn(3, 3));
+  ASSERT_EQ(s.producers().size(), 1u);
+  EXPECT_EQ(s.producers()[0].last_timestamp, 5000) << "a marker sets the last timestamp as Kafka's does";
+}
+
+}  // namespace
+}  // namespace keel::cluster
