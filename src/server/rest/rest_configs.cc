@@ -153,6 +153,11 @@ void RestApi::reset_topic_config(const http::Request& req, const Caller& who, ht
 }
 
 void RestApi::alter_topic_configs(const http::Request& req, const Caller& who, http::Reply reply) {
+  alter_configs_from_body(req, who, std::move(reply), kTopic, req.param("topic_name"));
+}
+
+void RestApi::alter_configs_from_body(const http::Request& req, const Caller& who, http::Reply reply, int8_t type,
+                                      std::string name) {
   http::Response refusal;
   auto body = parse_body(req.body, {{"data", Type::kArray, true}, {"validate_only", Type::kBool}}, &refusal);
   if (!body) return reply(std::move(refusal));
@@ -174,8 +179,7 @@ void RestApi::alter_topic_configs(const http::Request& req, const Caller& who, h
     }
   }
   const json::Value* vo = body->find("validate_only");
-  alter_configs(who, std::move(reply), kTopic, req.param("topic_name"), std::move(changes),
-                vo && vo->is_bool() && vo->as_bool());
+  alter_configs(who, std::move(reply), type, std::move(name), std::move(changes), vo && vo->is_bool() && vo->as_bool());
 }
 
 }  // namespace keel::server::rest

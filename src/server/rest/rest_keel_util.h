@@ -3,10 +3,13 @@
 // Kafka errors they meet that v3's mapping (rest_util.h) does not refine.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/error_code.h"
+#include "server/rest/rest_keel_reassign_plan.h"
 #include "server/rest/rest_util.h"
 
 namespace keel::server::rest {
@@ -35,5 +38,23 @@ inline http::Response keel_kafka_error(int16_t code, std::string_view message) {
       return kafka_error(code, message);
   }
 }
+
+// Shared by the reassignment routes (rest_keel_reassign*.cc, rest_keel_brokers.cc).
+// [ids] -> broker ids (integers >= 0, none twice); nullopt and *refusal otherwise.
+std::optional<std::vector<int32_t>> int_list(const json::Value& v, std::string_view what, http::Response* refusal);
+json::Value ints_json(const std::vector<int32_t>& ids);
+// [{"topic","partition","current_replicas","target_replicas"}]
+json::Value moves_json(const std::vector<Move>& moves);
+// {"topic","partition","error_code","error","message"}
+json::Value partition_result(const std::string& topic, int32_t partition, int16_t code,
+                             const std::optional<std::string>& message);
+// 421 with NOT_CONTROLLER naming the controller (header Keel-Controller-Id).
+http::Response misdirected(int32_t controller);
+// 400 INVALID_REPLICA_ASSIGNMENT: `broker` is not live.
+http::Response not_live(int32_t broker);
+// A boolean member, false when absent.
+bool flag(const json::Value& body, std::string_view name);
+// "throttle_bytes_per_sec": its value (>= 1) or none; nullopt and *refusal when invalid.
+std::optional<std::optional<int64_t>> read_throttle(const json::Value& body, http::Response* refusal);
 
 }  // namespace keel::server::rest

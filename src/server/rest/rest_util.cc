@@ -81,6 +81,11 @@ http::Response kafka_error(int16_t code, std::string_view message) {
     case ErrorCode::kNonEmptyGroup:
     case ErrorCode::kInvalidGroupId:
       return error(400, kBadRequestKafka, text, code);
+    // Asked of the wrong broker: the caller asks the one named (421 Misdirected Request).
+    case ErrorCode::kNotController:
+    case ErrorCode::kNotCoordinator:
+    case ErrorCode::kNotLeaderOrFollower:
+      return error(421, kMisdirected, text, code);
     default:
       break;
   }

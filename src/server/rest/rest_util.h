@@ -21,6 +21,7 @@ inline constexpr int kBadRequestKafka = 40002;     // a Kafka request refused as
 inline constexpr int kAuthenticationFailed = 40101;
 inline constexpr int kAuthorizationFailed = 40301;
 inline constexpr int kUnknownTopicOrPartition = 40403;
+inline constexpr int kMisdirected = 42101;  // 421: another broker answers it (docs/rest-api.md, "Which broker")
 inline constexpr int kKafkaError = 50002;
 inline constexpr int kKafkaRetriable = 50003;
 
@@ -30,7 +31,8 @@ http::Response error(int status, int code, std::string_view message, std::option
 inline http::Response error(int status, std::string_view message) { return error(status, status, message); }
 // The answer for a Kafka error code != 0: 403 for the authorization
 // failures, 404 for unknown topics and groups, 400 for what the request got
-// wrong, 5xx for the rest.
+// wrong, 421 when another broker answers it (NOT_CONTROLLER, NOT_COORDINATOR,
+// NOT_LEADER_OR_FOLLOWER), 5xx for the rest.
 http::Response kafka_error(int16_t code, std::string_view message);
 // A call that did not reach a Kafka handler (busy, stopping, bad answer): 503 or 500.
 http::Response bridge_error(const std::error_code& ec);
