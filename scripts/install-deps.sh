@@ -20,10 +20,13 @@ packages=(
   # Kerberos: a throwaway MIT KDC per test (tests/integration/kdc.py), kinit/kvno for
   # the clients, Cyrus' own tools, and kafka-python's GSSAPI
   krb5-kdc krb5-user krb5-admin-server sasl2-bin python3-gssapi
+  curl   # Debian's is built with GSS-API: curl --negotiate against the HTTP listener (test_spnego.py)
   openssl   # the TLS tests' CA (tests/integration/pki.py, tests/unit/net/tls_test.cc); keytool comes with the JRE
   zookeeper default-jre-headless   # a real ZooKeeper server for the coordination tests
   python3-kazoo   # an unauthenticated ZooKeeper client probing zookeeper.set.acl (test_zookeeper_acl.py)
   systemd   # systemd-analyze verify/security on packaging/debian/keel.service (test_systemd_notify)
+  debhelper dpkg-dev fakeroot lintian   # the Debian package: scripts/build-deb.sh, lintian on it
+  chromium chromium-driver python3-selenium   # the web console in a headless browser (test_console.py)
 )
 
 # Node.js and npm for the kafkajs tests (tests/integration/js): Debian's

@@ -139,6 +139,7 @@ struct BrokerConfig {
   int64_t connections_max_idle_ms = 600000;
   int32_t max_connections = 2147483647;
   int32_t max_connections_per_ip = 2147483647;
+  int32_t max_connection_creation_rate = 2147483647;  // server/connection_quotas.h
 
   // --- SASL (server/sasl.h). A listener's own values, where written, are in
   // listener_overrides.
@@ -230,6 +231,11 @@ struct BrokerConfig {
   bool metrics_enabled = true;              // false: requests update no metrics
   int32_t http_request_timeout_ms = 10000;
   int32_t http_max_connections = 256;
+  bool http_spnego_enable = false;  // Kerberos (Negotiate) on the HTTP listener
+  std::string http_spnego_keytab;     // "" = the GSSAPI listener's keytab
+  std::string http_spnego_principal;  // "" = any HTTP/<host> key of the keytab
+  int64_t console_records_download_max_bytes = 10485760;  // web console downloads; 0 = off
+  int32_t console_lag_history_interval_ms = 10000;         // lag trend sampling
 
   // --- logging
   std::string logging_level = "info";

@@ -172,6 +172,9 @@ const std::vector<KeyDef>& table() {
        "Connections accepted at once, over all listeners; at the limit new ones wait (unaccepted) until one closes.", ""},
       {"max.connections.per.ip", KeyType::kInt, "2147483647", 0, nullopt, {},
        "Connections accepted at once from one client address; more are closed at accept.", ""},
+      {"max.connection.creation.rate", KeyType::kInt, "2147483647", 0, nullopt, {},
+       "New connections per second the broker accepts (all listeners but the inter-broker one); above it the "
+       "acceptor waits. listener.name.<l>.max.connection.creation.rate sets one listener's own (KIP-612).", ""},
       // --- SASL (server/sasl.h, docs/security.md)
       {"sasl.enabled.mechanisms", KeyType::kList, "GSSAPI", nullopt, nullopt,
        {"GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
@@ -337,6 +340,19 @@ const std::vector<KeyDef>& table() {
        "Longest wait for an HTTP request to arrive in full; a slower one is answered 408 and closed.", ""},
       {"http.max.connections", KeyType::kInt, "256", 1, nullopt, {},
        "HTTP connections served at once; more are answered 503 and closed.", ""},
+      // --- Kerberos on the HTTP listener (security/spnego.h, docs/security.md)
+      {"http.spnego.enable", KeyType::kBool, "false", nullopt, nullopt, {},
+       "Accept Kerberos (HTTP Negotiate, SPNEGO) on the REST API and console; calls without credentials are then "
+       "answered 401 with WWW-Authenticate: Negotiate instead of running as User:ANONYMOUS.", ""},
+      {"http.spnego.keytab", KeyType::kString, "", nullopt, nullopt, {},
+       "Keytab with the HTTP/<host>@REALM key; empty = the GSSAPI listener's keyTab (its JAAS line) when it holds "
+       "an HTTP/ key.", ""},
+      {"http.spnego.principal", KeyType::kString, "", nullopt, nullopt, {},
+       "The one HTTP/<host>@REALM name tickets must be for; empty = any HTTP/<host> key of the keytab.", ""},
+      {"console.records.download.max.bytes", KeyType::kLong, "10485760", 0, nullopt, {},
+       "Largest download of a topic's records from the web console's message browser (0 turns downloads off).", ""},
+      {"console.lag.history.interval.ms", KeyType::kInt, "10000", 100, nullopt, {},
+       "How often the lag trend of each consumer group this broker coordinates is sampled (the console's lag graph).", ""},
       // --- logging (Keel's own; Kafka configures log4j separately)
       {"logging.level", KeyType::kString, "info", nullopt, nullopt,
        {"trace", "debug", "info", "warn", "error", "critical", "off"},

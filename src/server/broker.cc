@@ -31,6 +31,8 @@
 #include "security/acl.h"
 #include "server/client_quotas.h"
 #include "server/quota_throttle.h"
+#include "server/connection_quotas.h"
+#include "server/broker_metrics_zk.h"
 #include "server/dynamic_config.h"
 #include "server/broker_metrics.h"
 #include "server/meta_properties.h"
@@ -220,6 +222,9 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   options.max_connections_per_ip = config_.max_connections_per_ip;
   options.listener_counters = [m = metrics_.get()](const std::string& listener) { return m->listener(listener); };
   options.load = metrics_->load();
+  connection_quotas_ = make_connection_quotas(config_);
+  connection_quotas_->register_metrics(metrics_->registry());
+  options.admission = connection_quotas_.get();
   server_ = std::make_unique<net::Server>(options, *router_);
 }
 
@@ -241,9 +246,10 @@ void Broker::open_store() {
     zk.credentials_file = config_.zookeeper_digest_credentials_file;
     zk.set_acl = config_.zookeeper_set_acl;
     store_ = coord::open_kafka_zookeeper(zk);
+    timed_store_ = std::make_unique<TimedCoordinationStore>(*store_, metrics_->zookeeper_latency());
     log()->info("coordination store: ZooKeeper at {}", config_.zookeeper_connect);
   }
-  kafka_store_ = std::make_unique<coord::KafkaStore>(*store_);
+  kafka_store_ = std::make_unique<coord::KafkaStore>(timed_store_ ? *timed_store_ : *store_);
 }
 
 // Kafka's start-up rule: the store's /cluster/id is the cluster's (the first
@@ -279,7 +285,7 @@ void Broker::start_authorizer() {
   ac.super_users = std::move(*super_users);
   ac.allow_everyone_if_no_acl_found = config_.allow_everyone_if_no_acl_found;
   authorizer_ = std::make_unique<security::AclAuthorizer>(ac);
-  acl_store_ = std::make_unique<coord::AclStore>(*store_);
+  acl_store_ = std::make_unique<coord::AclStore>(timed_store_ ? *timed_store_ : *store_);
   if (auto r = acl_store_->ensure_paths(); !r)
     throw std::runtime_error("cannot create the ACL paths in the coordination store: " + r.error().message());
   acl_listener_ = std::make_unique<coord::AclChangeListener>(*acl_store_, *authorizer_, [] {
@@ -361,6 +367,7 @@ void Broker::start() {
       QuotaWindow{config_.quota_window_num, int64_t{config_.quota_window_size_seconds} * 1000});
   if (metrics_) quota_throttler_->register_metrics(metrics_->registry());
   services_.throttler = quota_throttler_.get();
+  connection_quotas_->set_ip_quotas(&client_quotas_->cache());
   start_authorizer();
   // Broker-to-broker connections (the controller's requests) run here.
   inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
@@ -547,6 +554,7 @@ void Broker::stop() {
   scram_credentials_.reset();
   services_.throttler = nullptr;  // quota_throttler_ stays: the metrics read it
   if (client_quotas_) client_quotas_->stop();
+  if (connection_quotas_) connection_quotas_->set_ip_quotas(nullptr);
   services_.quotas = nullptr;
   client_quotas_.reset();
   // The ACL listener reads the store from its own thread: it stops first.
@@ -556,6 +564,7 @@ void Broker::stop() {
   acl_listener_.reset();
   acl_store_.reset();
   kafka_store_.reset();
+  timed_store_.reset();
   store_.reset();
   controller_.reset();
   services_.topics = nullptr;

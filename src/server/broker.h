@@ -63,6 +63,7 @@ class DynamicBrokerConfig;
 class ScramCredentialCache;
 class ClientQuotaManager;
 class QuotaThrottler;
+class ConnectionQuotas;
 class TlsListeners;
 class BrokerMetrics;
 struct SaslCredentials;
@@ -117,6 +118,9 @@ class Broker {
   std::unique_ptr<cluster::ReplicaManager> replicas_;
   std::unique_ptr<cluster::FetchSessionCache> fetch_sessions_;
   std::unique_ptr<coord::CoordinationStore> store_;
+  // store_ with each request timed (ZooKeeperRequestLatencyMs); null with the
+  // embedded store. Kafka's stores go through it when set.
+  std::unique_ptr<coord::CoordinationStore> timed_store_;
   std::unique_ptr<coord::KafkaStore> kafka_store_;
   std::unique_ptr<security::AclAuthorizer> authorizer_;    // null: no authorizer configured
   std::unique_ptr<coord::AclStore> acl_store_;
@@ -129,6 +133,9 @@ class Broker {
   // Client quota enforcement over client_quotas_' cache; kept until the
   // broker goes (the metrics registry reads its sensors).
   std::unique_ptr<QuotaThrottler> quota_throttler_;
+  // max.connection.creation.rate and the per-IP connection_creation_rate,
+  // asked by the acceptors (outlives server_).
+  std::unique_ptr<ConnectionQuotas> connection_quotas_;
   std::unique_ptr<LocalChannel> channel_;
   std::unique_ptr<net::ClientRuntime> inter_broker_;  // the controller's connections to the brokers
   net::ConnectionInfo local_connection_;              // what the controller's in-process requests come on

@@ -75,6 +75,10 @@ void Broker::start_http() {
     return true;
   };
   hooks.sasl = [this]() -> const SaslCredentials* { return serving_ ? sasl_.get() : nullptr; };
+  hooks.lag_source = [this]() -> std::vector<LagHistory::GroupLag> {
+    auto snapshot = serving_ && metrics_ ? metrics_->lag_snapshot() : nullptr;
+    return snapshot ? group_lags(*snapshot) : std::vector<LagHistory::GroupLag>{};
+  };
   rest::add_rest_api(routes, o, config_,
                      std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.tls; }),
                      std::move(hooks));

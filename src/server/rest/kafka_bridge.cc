@@ -1,5 +1,7 @@
 #include "server/rest/kafka_bridge.h"
 
+#include <unistd.h>
+
 #include <string_view>
 
 #include "common/log.h"
@@ -114,7 +116,18 @@ void KafkaBridge::call_raw(const Caller& who, int16_t api_key, int16_t version, 
   const bool sent = dispatch_(conn, w.take(), [done, response_header](net::Response r) {
     if (r.close_after && r.chunks.empty()) return done(make_error_code(BridgeErrc::kClosed));
     Bytes out;
-    for (const auto& c : r.chunks) out.insert(out.end(), c.begin(), c.end());
+    for (size_t i = 0; i < r.chunks.size(); ++i) {
+      out.insert(out.end(), r.chunks[i].begin(), r.chunks[i].end());
+      // A Fetch answer's record ranges (sendfile on a socket) sit between its encoded parts.
+      if (i < r.files.size()) {
+        const auto& f = r.files[i];
+        const size_t at = out.size();
+        out.resize(at + static_cast<size_t>(f.length));
+        if (::pread(f.fd, out.data() + at, static_cast<size_t>(f.length), f.offset) != f.length) {
+          return done(make_error_code(BridgeErrc::kBadResponse));
+        }
+      }
+    }
     if (out.size() < 4) return done(make_error_code(BridgeErrc::kBadResponse));
     ByteReader reader(ByteView(out).subspan(4));
     protocol::ResponseHeader h;

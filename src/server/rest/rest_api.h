@@ -4,10 +4,13 @@
 // admin client would send (KafkaBridge), under the caller's principal, so the
 // broker's handlers and ACLs decide; the answer is turned into v3's JSON.
 //
-// Who calls: HTTP Basic (only over https) checked against the broker's PLAIN
-// and SCRAM users -> User:<name>; else a verified TLS client certificate ->
-// the principal ssl.principal.mapping.rules give it, as on a Kafka SSL
-// listener; else User:ANONYMOUS. Wrong credentials answer 401.
+// Who calls: Kerberos by HTTP Negotiate (SPNEGO, when http.spnego.enable) ->
+// User:<the auth_to_local short name>; HTTP Basic (only over https) checked
+// against the broker's PLAIN and SCRAM users -> User:<name>; else a verified
+// TLS client certificate -> the principal ssl.principal.mapping.rules give
+// it, as on a Kafka SSL listener; else User:ANONYMOUS, unless SPNEGO is on
+// (then 401 with the challenges, as a Kafka SASL listener has no anonymous
+// clients). Wrong credentials answer 401.
 //
 // Thread-safety: the routes run on the bridge's workers and finish on
 // whichever thread the Kafka handler answers from; RestApi's only mutable
@@ -17,13 +20,20 @@
 #include <mutex>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
 #include "http/server.h"
 #include "protocol/generated/describe_groups_response.h"
 #include "protocol/generated/metadata_response.h"
+#include "server/lag_history.h"
 #include "server/rest/kafka_bridge.h"
+#include "server/rest/rest_keel_reassign_plan.h"
+
+namespace keel::security {
+class SpnegoAcceptor;
+}
 
 namespace keel::server::rest {
 
@@ -40,7 +50,15 @@ struct RestOptions {
   std::function<bool(std::string_view user, std::string_view password)> check_password;
   // A client certificate subject -> principal name by ssl.principal.mapping.rules; nullopt: refused.
   std::function<std::optional<std::string>(std::string_view subject)> map_tls_subject;
+  // Kerberos (Authorization: Negotiate) when http.spnego.enable; null: not served.
+  // With it, a call without credentials is answered 401 (no anonymous callers).
+  std::shared_ptr<const security::SpnegoAcceptor> spnego;
   int worker_threads = 2;
+  // The console (console.cc, rest_keel_records.cc): the groups' lags to sample
+  // for the lag trend (unset: no trend), how often, and the download cap.
+  LagHistory::Source lag_source;
+  int64_t lag_history_interval_ms = 10000;
+  int64_t records_download_max_bytes = 10 << 20;
 };
 
 class RestApi : public std::enable_shared_from_this<RestApi> {
@@ -52,7 +70,10 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   // this object.
   void register_routes(http::Routes& routes);
   // Refuses new calls and waits for the workers (broker stop).
-  void stop() { bridge_.stop(); }
+  void stop() {
+    lag_history_->stop();
+    bridge_.stop();
+  }
 
   // The OpenAPI 3 document describing the routes (openapi.cc).
   static const std::string& openapi_document();
@@ -69,9 +90,15 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
 
  private:
   void add(http::Routes& routes, const char* method, const std::string& path, Route route);
-  // The caller named by the request, or a 401 answer.
-  std::optional<Caller> authenticate(const http::Request& req, http::Response* refusal) const;
+  // The caller named by the request, or a 401 answer. *www_authenticate gets
+  // the value of a WWW-Authenticate header the answer must carry (SPNEGO's
+  // mutual authentication token), or stays empty. Runs on a worker: the
+  // Kerberos check reads the keytab and writes the replay cache.
+  std::optional<Caller> authenticate(const http::Request& req, http::Response* refusal,
+                                     std::string* www_authenticate) const;
   std::string cluster_url(const http::Request& req) const;
+  // `reply`, adding the header Keel-Coordinator-Id to a 421 (NOT_COORDINATOR) answer.
+  http::Reply naming_coordinator(const http::Request& req, const Caller& who, http::Reply reply);
   // Set per call on the worker before the route runs (the broker settles it late).
   std::string cluster_id() const {
     std::lock_guard lock(cluster_mu_);
@@ -136,6 +163,46 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   void alter_quotas(const http::Request&, const Caller&, http::Reply);
   void elect_leaders(const http::Request&, const Caller&, http::Reply);
   void get_config_schema(const http::Request&, const Caller&, http::Reply);
+  // The console's server side (rest_keel_records.cc): the message browser and
+  // the lag trend of a group (lag_history_).
+  void register_console_routes(http::Routes& routes);
+  void browse_records(const http::Request&, const Caller&, http::Reply);
+  void get_lag_history(const http::Request&, const Caller&, http::Reply);
+  // /keel/v1 reassignments, replication factor, rebalance (rest_keel_reassign*.cc)
+  // and broker drain and decommission (rest_keel_brokers.cc).
+  void register_reassign_routes(http::Routes& routes);
+  void plan_reassignment(const http::Request&, const Caller&, http::Reply);
+  void submit_reassignments(const http::Request&, const Caller&, http::Reply);
+  void list_reassignments(const http::Request&, const Caller&, http::Reply);
+  void cancel_reassignments(const http::Request&, const Caller&, http::Reply);
+  void change_replication_factor(const http::Request&, const Caller&, http::Reply);
+  void rebalance(const http::Request&, const Caller&, http::Reply);
+  void drain_broker(const http::Request&, const Caller&, http::Reply);
+  void drain_progress(const http::Request&, const Caller&, http::Reply);
+  void decommission_broker(const http::Request&, const Caller&, http::Reply);
+  void decommission_progress(const http::Request&, const Caller&, http::Reply);
+  // Metadata as a plan's input; on a broker that is not the controller the
+  // reply is 421 naming the controller (reassignments are its requests).
+  struct ReassignView {
+    std::vector<PlanBroker> brokers;  // the live brokers
+    std::vector<PlanPartition> partitions;
+    int32_t controller = -1;
+  };
+  void reassign_view(const Caller& who, std::optional<std::vector<std::string>> topics, bool on_controller,
+                     http::Reply reply, std::function<void(ReassignView)> then);
+  // AlterPartitionReassignments for `moves` (or only the answer, dry_run),
+  // with the replication throttle when `throttle` is set.
+  void submit_moves(const Caller& who, std::vector<Move> moves, bool dry_run, std::optional<int64_t> throttle,
+                    http::Reply reply);
+  // Topics and brokers this API throttled for its reassignments: cleared
+  // once none of theirs is ongoing (as kafka-reassign-partitions --verify).
+  // Removes the throttles of the topics not in `busy` (and the brokers' once
+  // none of them is busy); `done` gets the topics cleared.
+  void clear_finished_throttles(const Caller& who, const std::set<std::string>& busy,
+                                std::function<void(std::vector<std::string>)> done);
+  std::mutex throttle_mu_;
+  std::set<std::string> throttled_topics_;
+  std::set<int32_t> throttled_brokers_;
 
   // Metadata v12 for `topics` (nullopt: all the caller may describe).
   void metadata(const Caller& who, std::optional<std::vector<std::string>> topics,
@@ -149,11 +216,29 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
                         std::string name, std::optional<std::string> key);
   void alter_configs(const Caller& who, http::Reply reply, int8_t type, std::string name,
                      std::vector<std::pair<std::string, std::optional<std::string>>> changes, bool validate_only);
+  // A `:alter` body ({"data":[{name, value, operation: SET|DELETE}], "validate_only"}) -> alter_configs.
+  void alter_configs_from_body(const http::Request& req, const Caller& who, http::Reply reply, int8_t type,
+                               std::string name);
+  // Cluster-wide broker configs (the BROKER resource named "", as Kafka has
+  // it) and one broker's config writes (rest_broker_configs.cc).
+  void list_cluster_configs(const http::Request&, const Caller&, http::Reply);
+  void get_cluster_config(const http::Request&, const Caller&, http::Reply);
+  void update_cluster_config(const http::Request&, const Caller&, http::Reply);
+  void reset_cluster_config(const http::Request&, const Caller&, http::Reply);
+  void alter_cluster_configs(const http::Request&, const Caller&, http::Reply);
+  void update_broker_config(const http::Request&, const Caller&, http::Reply);
+  void reset_broker_config(const http::Request&, const Caller&, http::Reply);
+  void alter_broker_configs(const http::Request&, const Caller&, http::Reply);
+  // POST /topics/{topic_name}/records: one record through Produce, acks=all (rest_records.cc).
+  void produce_record(const http::Request&, const Caller&, http::Reply);
+  // GET /topics/{t|-}/partitions/{p|-}/reassignment (rest_v3_reassign.cc).
+  void get_reassignments(const http::Request&, const Caller&, http::Reply);
 
   RestOptions options_;
   std::string cluster_id_;  // written once the broker serves, under cluster_mu_
   mutable std::mutex cluster_mu_;
   KafkaBridge bridge_;
+  std::shared_ptr<LagHistory> lag_history_ = std::make_shared<LagHistory>();
 };
 
 }  // namespace keel::server::rest

@@ -5,7 +5,9 @@
 #include "net/tls.h"
 #include "security/principal_rules.h"
 #include "security/scram.h"
+#include "server/rest/console.h"
 #include "server/rest/rest_api.h"
+#include "server/rest/rest_spnego.h"
 #include "server/sasl.h"
 #include "server/scram_credentials.h"
 #include "server/tls_listeners.h"
@@ -30,6 +32,10 @@ void add_rest_api(http::Routes& routes, http::ServerOptions& options, const conf
   ro.listener_name = config.listeners.empty() ? "PLAINTEXT" : config.listeners.front().listener_name;
   ro.cluster_id = std::move(hooks.cluster_id);
   ro.dispatch = std::move(hooks.dispatch);
+  ro.lag_source = std::move(hooks.lag_source);
+  ro.lag_history_interval_ms = config.console_lag_history_interval_ms;
+  ro.records_download_max_bytes = config.console_records_download_max_bytes;
+  ro.spnego = spnego_from_config(config);  // Kerberos (Negotiate): rest_spnego.h
   ro.check_password = [sasl = std::move(hooks.sasl)](std::string_view user, std::string_view password) {
     return check_password(sasl ? sasl() : nullptr, user, password);
   };
@@ -44,6 +50,7 @@ void add_rest_api(http::Routes& routes, http::ServerOptions& options, const conf
     };
   }
   std::make_shared<RestApi>(std::move(ro))->register_routes(routes);
+  add_console_assets(routes);  // the web console's files: no API, not in /openapi.json
 }
 
 }  // namespace keel::server::rest

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "http/server.h"
+#include "server/lag_history.h"
 #include "server/rest/kafka_bridge.h"
 
 namespace keel::server {
@@ -24,6 +25,8 @@ struct BrokerHooks {
   KafkaBridge::Dispatch dispatch;
   // The PLAIN and SCRAM users; null while not serving.
   std::function<const SaslCredentials*()> sasl;
+  // The groups' lags for the console's lag trend (server/lag_history.h).
+  LagHistory::Source lag_source;
 };
 
 // Adds the REST routes to `routes`; with `https`, sets options.tls_context

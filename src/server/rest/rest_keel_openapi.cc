@@ -43,6 +43,51 @@ const Op kOps[] = {
     {"/leader-elections", "post", "Elect Leaders", "ElectLeaders",
      R"({"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"type":"string","enum":["preferred","unclean"]},"partitions":{"type":"array","items":{"type":"object","required":["topic_name","partition_id"],"properties":{"topic_name":{"type":"string"},"partition_id":{"type":"integer"}}}}}})",
      200, "Each partition's result"},
+    {"/topics/{topic_name}/records", "get",
+     "Browse Records (query: partition, offset | timestamp, limit <= 1000, search, in=key,value,headers, "
+     "format=json | download)",
+     "ListOffsets and Fetch", nullptr, 200,
+     "The records from the offset (search: the matching ones, reading at most 64 MiB per call; next_offset "
+     "continues); format=download: JSON lines up to console.records.download.max.bytes"},
+    {"/consumer-groups/{consumer_group_id}/lag-history", "get",
+     "Consumer Group Lag Trend (sampled every console.lag.history.interval.ms by the group's coordinator)",
+     "DescribeGroups", nullptr, 200, "The samples, oldest first: time, lag (offsets), lag_seconds"},
+    // Reassignments (rest_keel_reassign*.cc, rest_keel_brokers.cc): answered by the controller's
+    // HTTP listener; elsewhere 421 with NOT_CONTROLLER and the header Keel-Controller-Id.
+    {"/keel/v1/reassignments/plan", "post", "Generate a Reassignment Plan (rack-aware, fewest moves; any broker)",
+     "Metadata",
+     R"({"type":"object","additionalProperties":false,"properties":{"topics":{"type":"array","items":{"type":"string"}},"brokers":{"type":"array","items":{"type":"integer"}},"replication_factor":{"type":"integer","minimum":1}}})",
+     200, "{kind, moves: [{topic, partition, current_replicas, target_replicas}]}"},
+    {"/keel/v1/reassignments", "post", "Reassign Partitions", "Metadata, IncrementalAlterConfigs (throttle) and AlterPartitionReassignments",
+     R"({"type":"object","additionalProperties":false,"required":["partitions"],"properties":{"partitions":{"type":"array","items":{"type":"object","required":["topic","partition","replicas"],"properties":{"topic":{"type":"string"},"partition":{"type":"integer"},"replicas":{"type":"array","items":{"type":"integer"}}}}},"dry_run":{"type":"boolean"},"throttle_bytes_per_sec":{"type":"integer","minimum":1,"description":"sets leader/follower.replication.throttled.rate on the brokers involved and *.replication.throttled.replicas on the topics, removed once their reassignments are over"}}})",
+     200, "The accepted moves, each with its error_code"},
+    {"/keel/v1/reassignments", "get", "Ongoing Reassignments with their Progress",
+     "Metadata, ListPartitionReassignments, DescribeLogDirs (and IncrementalAlterConfigs removing finished throttles)",
+     nullptr, 200, "Per partition: replicas, adding and removing replicas; per adding replica in_sync and sizes"},
+    {"/keel/v1/reassignments", "delete", "Cancel Reassignments (all, or body {partitions: [{topic, partition}]})",
+     "ListPartitionReassignments and AlterPartitionReassignments",
+     R"({"type":"object","additionalProperties":false,"properties":{"partitions":{"type":"array","items":{"type":"object","required":["topic","partition"],"properties":{"topic":{"type":"string"},"partition":{"type":"integer"}}}}}})",
+     200, "Each cancelled partition's result"},
+    {"/keel/v1/topics/{topic_name}/replication-factor", "post", "Change a Topic's Replication Factor",
+     "Metadata, IncrementalAlterConfigs (throttle) and AlterPartitionReassignments",
+     R"({"type":"object","additionalProperties":false,"required":["replication_factor"],"properties":{"replication_factor":{"type":"integer","minimum":1},"dry_run":{"type":"boolean"},"throttle_bytes_per_sec":{"type":"integer","minimum":1,"description":"sets leader/follower.replication.throttled.rate on the brokers involved and *.replication.throttled.replicas on the topics, removed once their reassignments are over"}}})",
+     200, "The plan (dry_run) or the started moves"},
+    {"/keel/v1/rebalance", "post", "Even out Replicas and Preferred Leaders across the Live Brokers",
+     "Metadata, IncrementalAlterConfigs (throttle) and AlterPartitionReassignments",
+     R"({"type":"object","additionalProperties":false,"properties":{"dry_run":{"type":"boolean"},"exclude_brokers":{"type":"array","items":{"type":"integer"}},"throttle_bytes_per_sec":{"type":"integer","minimum":1,"description":"sets leader/follower.replication.throttled.rate on the brokers involved and *.replication.throttled.replicas on the topics, removed once their reassignments are over"}}})",
+     200, "The moves (dry_run) or the started moves"},
+    {"/keel/v1/brokers/{broker_id}/drain", "post", "Move every Leadership off a Broker",
+     "Metadata, AlterPartitionReassignments (reorders) and ElectLeaders (preferred)",
+     R"({"type":"object","additionalProperties":false,"properties":{"dry_run":{"type":"boolean"}}})", 200,
+     "The reorders, each election's result, and the partitions that cannot move (no other in-sync replica)"},
+    {"/keel/v1/brokers/{broker_id}/drain", "get", "Drain Progress", "Metadata", nullptr, 200,
+     "leaders_left, the partitions the broker still leads"},
+    {"/keel/v1/brokers/{broker_id}/decommission", "post", "Move every Replica off a Broker",
+     "Metadata, IncrementalAlterConfigs (throttle) and AlterPartitionReassignments",
+     R"({"type":"object","additionalProperties":false,"properties":{"dry_run":{"type":"boolean"},"throttle_bytes_per_sec":{"type":"integer","minimum":1,"description":"sets leader/follower.replication.throttled.rate on the brokers involved and *.replication.throttled.replicas on the topics, removed once their reassignments are over"}}})", 200,
+     "The moves (dry_run) or the started moves"},
+    {"/keel/v1/brokers/{broker_id}/decommission", "get", "Decommission Progress", "Metadata and DescribeLogDirs",
+     nullptr, 200, "replicas_left, bytes_left (known on that broker's own listener, else null)"},
     {"/config-schema", "get", "Broker Configuration Schema", nullptr, nullptr, 200,
      "Every broker key: type, default, dynamic_update_mode (read-only, per-broker, cluster-wide)"},
 };
@@ -115,7 +160,9 @@ const std::string& keel_openapi_paths() {
     for (const Op& first : kOps) {
       if (std::find(done.begin(), done.end(), first.path) != done.end()) continue;
       done.push_back(first.path);
-      const std::string full = kKeelCluster + first.path;
+      // Paths of the broker's own cluster name no cluster (/keel/v1/reassignments...).
+      const std::string full = std::string_view(first.path).starts_with("/keel/") ? std::string(first.path)
+                                                                                 : kKeelCluster + first.path;
       V methods = V::object();
       for (const Op& op : kOps) {
         if (std::string_view(op.path) == first.path) methods.set(op.method, operation(op, full));
