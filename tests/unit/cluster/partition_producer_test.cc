@@ -11,6 +11,7 @@
 #include <random>
 
 #include "cluster/partition.h"
+#include "partition_on_disk.h"
 #include "cluster/producer_state.h"
 #include "protocol/record_batch.h"
 #include "storage/txn_marker.h"
@@ -22,33 +23,10 @@ using protocol::ErrorCode;
 
 constexpr int64_t kAppendTime = 900000;  // the broker's clock at the append, far from the records' times
 
-class PartitionProducerTest : public ::testing::Test {
+class PartitionProducerTest : public PartitionOnDisk {
  protected:
-  PartitionProducerTest()
-      : dir_(std::filesystem::temp_directory_path() / ("keel-ppr-" + std::to_string(std::random_device{}()))) {
+  PartitionProducerTest() : PartitionOnDisk("keel-ppr-") {
     open(true);
-  }
-  ~PartitionProducerTest() override {
-    partition_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void open(bool clean) {
-    partition_.reset();
-    if (log_ && clean) {
-      ASSERT_TRUE(log_->close());
-    }
-    log_.reset();
-    storage::LogOpenOptions o;
-    o.dir = (dir_ / "t-0").string();
-    o.config = config_;
-    o.cache = &cache_;
-    o.clean_shutdown = clean;
-    auto r = storage::Log::open(o);
-    ASSERT_TRUE(r) << r.error().message();
-    log_ = std::move(*r);
-    partition_ = std::make_unique<Partition>(TopicPartition{"t", 0}, protocol::Uuid{}, log_.get(), 1);
   }
 
   // Producer `pid`'s next batch: records at `timestamps` (in this order).
@@ -72,11 +50,6 @@ class PartitionProducerTest : public ::testing::Test {
     return views.empty() ? ProducerView{} : views[0];
   }
 
-  std::filesystem::path dir_;
-  storage::FileCache cache_{64};
-  storage::LogConfig config_;
-  std::unique_ptr<storage::Log> log_;
-  std::unique_ptr<Partition> partition_;
   std::map<int64_t, int32_t> seq_;
   std::vector<Bytes> buffers_;
 };

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cluster/partition.h"
+#include "partition_on_disk.h"
 #include "protocol/record_batch.h"
 #include "storage/txn_marker.h"
 
@@ -18,36 +19,11 @@ namespace {
 
 using protocol::ErrorCode;
 
-class PartitionTxnTest : public ::testing::Test {
+class PartitionTxnTest : public PartitionOnDisk {
  protected:
-  PartitionTxnTest()
-      : dir_(std::filesystem::temp_directory_path() / ("keel-ptx-" + std::to_string(std::random_device{}()))) {
+  PartitionTxnTest() : PartitionOnDisk("keel-ptx-") {
     config_.segment_bytes = 2048;
     open(true);
-  }
-  ~PartitionTxnTest() override {
-    partition_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  // Reopens the log (clean: as after a clean shutdown; otherwise as after a
-  // crash, with no producer snapshot taken since) and a new partition.
-  void open(bool clean) {
-    partition_.reset();
-    if (log_ && clean) {
-      ASSERT_TRUE(log_->close());
-    }
-    log_.reset();
-    storage::LogOpenOptions o;
-    o.dir = (dir_ / "t-0").string();
-    o.config = config_;
-    o.cache = &cache_;
-    o.clean_shutdown = clean;
-    auto r = storage::Log::open(o);
-    ASSERT_TRUE(r) << r.error().message();
-    log_ = std::move(*r);
-    partition_ = std::make_unique<Partition>(TopicPartition{"t", 0}, protocol::Uuid{}, log_.get(), 1);
   }
   void lead() { ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1}, {1}})); }
 
@@ -76,11 +52,6 @@ class PartitionTxnTest : public ::testing::Test {
     return partition_->read(offset, 1 << 20, true, -1, Isolation::kReadCommitted, false);
   }
 
-  std::filesystem::path dir_;
-  storage::FileCache cache_{64};
-  storage::LogConfig config_;
-  std::unique_ptr<storage::Log> log_;
-  std::unique_ptr<Partition> partition_;
   std::map<int64_t, int32_t> seq_;
   std::vector<Bytes> buffers_;
 };
