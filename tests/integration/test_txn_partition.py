@@ -130,13 +130,13 @@ def open_txns(conn, topic):
     return {s["ProducerId"]: (s["CurrentTxnStartOffset"], s["CoordinatorEpoch"]) for s in p["ActiveProducers"]}
 
 
-def consume(bootstrap, topic, isolation, want, **conf):
+def consume(bootstrap, topic, isolation, want, timeout=20, **conf):
     """What librdkafka's consumer delivers from partition 0: `want` messages,
-    then anything more within half a second."""
+    then anything more within half a second (or what came within `timeout` s)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g-" + uuid.uuid4().hex,
                   "enable.auto.commit": False, "isolation.level": isolation, "fetch.wait.max.ms": 50, **conf})
     c.assign([TopicPartition(topic, 0, 0)])
-    seen, deadline = [], time.time() + 20
+    seen, deadline = [], time.time() + timeout
     try:
         while time.time() < deadline:
             m = c.poll(0.1)
