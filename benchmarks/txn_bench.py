@@ -12,13 +12,22 @@
 
     benchmarks/txn_bench.py [--keel build/src/keel] [--rounds 5] [--seconds 8]
         [--partitions 1] [--records-per-txn 100] [--record-size 1024]
-        [--brokers 1|3]
+        [--brokers 1|3] [--producers 1]
 
-Both producers are confluent-kafka (librdkafka) with acks=all and linger.ms 5
-in this process, on the same machine as the broker. The broker is a single
-node with the internal topics on one replica (transaction.state.log
-replication factor and min ISR 1, offsets replication factor 1), the tests'
-defaults (tests/integration/conftest.py), logging at info. With --brokers 3:
+Both producers are confluent-kafka (librdkafka) with acks=all and linger.ms 5,
+on the same machine as the broker. With --producers N, N worker processes
+(multiprocessing: one interpreter's GIL would serialize them) each hold one
+transactional producer (transactional.id txn-bench-<i>) and one idempotent
+producer; in each round all N run the same kind at once, and the round's
+records/s is the sum over the processes. N=1 (the default) is the original
+single pair, so its numbers compare with earlier runs. Each round also
+reports the mean per transaction of the time in begin_transaction() and the
+produce() calls and of the time in commit_transaction(), which includes
+librdkafka's flush of the transaction's records before its EndTxn.
+
+The broker is a single node with the internal topics on one replica
+(transaction.state.log replication factor and min ISR 1, offsets replication
+factor 1), the tests' defaults (tests/integration/conftest.py), logging at info. With --brokers 3:
 three brokers and a ZooKeeper, the topic and __transaction_state on three
 replicas with min.insync.replicas 2, so markers, the transaction log and the
 KIP-890 verification cross brokers as they do in production. Prints one JSON
@@ -28,6 +37,7 @@ object per round and a summary with the load average; nothing here is a test.
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -107,21 +117,76 @@ def run_idempotent(p, topic, args, value, seconds):
     return sent / took, time.time() - flushing
 
 
-def run_transactional(p, topic, args, value, seconds, commit_times):
+def run_transactional(p, topic, args, value, seconds, commit_times, produce_times=None):
     """Records/s of a transactional producer over `seconds` (begin, records,
     commit_transaction, again); appends each commit_transaction() time
-    (seconds) to commit_times."""
+    (seconds) to commit_times and, if given, each begin + produce() time to
+    produce_times."""
     sent = 0
     start = time.time()
     while time.time() - start < seconds:
+        b0 = time.time()
         p.begin_transaction()
         for i in range(args.records_per_txn):
             produce_one(p, topic, value, (sent + i) % args.partitions)
         c0 = time.time()
         p.commit_transaction(60)
         commit_times.append(time.time() - c0)
+        if produce_times is not None:
+            produce_times.append(c0 - b0)
         sent += args.records_per_txn
     return sent / (time.time() - start)
+
+
+def worker(index, bootstrap, topic, args, conn):
+    """One benchmark process: a transactional and an idempotent producer,
+    warmed up, then one measured run per ("txn"|"idem", start time) message
+    until None. Replies with a dict per run, or {"error": text}."""
+    try:
+        value = os.urandom(args.record_size)
+        # Warm-up: the first transaction creates and loads __transaction_state
+        # and waits for the coordinator, which is not the steady state.
+        txn = transactional_producer(bootstrap, "txn-bench-%d" % index)
+        idem = idempotent_producer(bootstrap)
+        run_transactional(txn, topic, args, value, 2, [])
+        run_idempotent(idem, topic, args, value, 2)
+        conn.send({"ready": index})
+        while True:
+            msg = conn.recv()
+            if msg is None:
+                break
+            kind, start_at = msg
+            time.sleep(max(0.0, start_at - time.time()))
+            if kind == "txn":
+                commits, produces = [], []
+                rate = run_transactional(txn, topic, args, value, args.seconds, commits, produces)
+                conn.send({"rate": rate, "commits": commits, "produces": produces})
+            else:
+                rate, flush_s = run_idempotent(idem, topic, args, value, args.seconds)
+                conn.send({"rate": rate, "flush_s": flush_s})
+        txn.flush(10)
+        idem.flush(10)
+        conn.send({"done": index})
+    except Exception:
+        import traceback
+        conn.send({"error": "worker %d: %s" % (index, traceback.format_exc())})
+
+
+def receive(conns):
+    """One reply from each worker; raises a worker's error."""
+    replies = []
+    for c in conns:
+        if not c.poll(300):
+            raise RuntimeError("a benchmark worker did not answer within 300 s")
+        r = c.recv()
+        if "error" in r:
+            raise RuntimeError(r["error"])
+        replies.append(r)
+    return replies
+
+
+def mean_ms(values):
+    return round(statistics.fmean(values) * 1000, 3) if values else None
 
 
 def create_topic(bootstrap, topic, partitions, rf=1):
@@ -187,8 +252,12 @@ def main():
     ap.add_argument("--records-per-txn", type=int, default=100)
     ap.add_argument("--record-size", type=int, default=1024)
     ap.add_argument("--brokers", type=int, choices=(1, 3), default=1)
+    ap.add_argument("--producers", type=int, default=1,
+                    help="N processes, each with one transactional and one idempotent producer")
     ap.add_argument("--keep", action="store_true", help="keep the broker's directory (its log) after the run")
     args = ap.parse_args()
+    if args.producers < 1:
+        ap.error("--producers must be at least 1")
     os.environ["KEEL_BIN"] = args.keel
     os.environ["KEEL_STORE"] = "embedded" if args.brokers == 1 else "zookeeper"
 
@@ -198,41 +267,60 @@ def main():
     try:
         topic = "txn-bench"
         create_topic(bootstrap, topic, args.partitions, rf=args.brokers)
-        value = os.urandom(args.record_size)
-        # One producer of each kind for the whole run, warmed up first: the
-        # first transaction creates and loads __transaction_state and waits
-        # for the coordinator, which is not the steady state measured here.
-        txn = transactional_producer(bootstrap, "txn-bench")
-        idem = idempotent_producer(bootstrap)
-        run_transactional(txn, topic, args, value, 2, [])
-        run_idempotent(idem, topic, args, value, 2)
-        ratios, commit_times = [], []
+        # "spawn": the parent's librdkafka threads (the admin client) must
+        # not be forked into the workers.
+        ctx = multiprocessing.get_context("spawn")
+        conns, procs = [], []
+        for i in range(args.producers):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=worker, args=(i, bootstrap, topic, args, child_end), daemon=True)
+            proc.start()
+            conns.append(parent_end)
+            procs.append(proc)
+        receive(conns)  # every worker warmed up
+        ratios, commit_times, produce_times = [], [], []
         for r in range(args.rounds):
             order = ("txn", "idem") if r % 2 == 0 else ("idem", "txn")
-            rate, commits = {}, []
+            rate, commits, produces, flush_s = {}, [], [], 0.0
             for kind in order:
+                start_at = time.time() + 0.2  # all workers start together
+                for c in conns:
+                    c.send((kind, start_at))
+                replies = receive(conns)
+                rate[kind] = sum(x["rate"] for x in replies)
                 if kind == "txn":
-                    rate[kind] = run_transactional(txn, topic, args, value, args.seconds, commits)
+                    for x in replies:
+                        commits += x["commits"]
+                        produces += x["produces"]
                 else:
-                    rate[kind], flush_s = run_idempotent(idem, topic, args, value, args.seconds)
+                    flush_s = max(x["flush_s"] for x in replies)
             ratio = rate["txn"] / rate["idem"]
             ratios.append(ratio)
             commit_times += commits
-            log(round=r, first=order[0], transactional_records_s=round(rate["txn"]),
+            produce_times += produces
+            log(round=r, first=order[0], producers=args.producers,
+                transactional_records_s=round(rate["txn"]),
                 idempotent_records_s=round(rate["idem"]), ratio=round(ratio, 3),
                 idempotent_flush_s=round(flush_s, 2), transactions=len(commits),
+                produce_mean_ms=mean_ms(produces), commit_mean_ms=mean_ms(commits),
                 commit_p50_ms=round(percentile([c * 1000 for c in commits], 50), 2), load=load_average())
-        txn.flush(10)
-        idem.flush(10)
+        for c in conns:
+            c.send(None)
+        receive(conns)
+        for proc in procs:
+            proc.join(30)
         ms = [t * 1000 for t in commit_times]
         log(summary={"median_ratio": round(statistics.median(ratios), 3),
                      "ratios": [round(x, 3) for x in ratios],
                      "commits": len(ms),
+                     "produce_mean_ms": mean_ms(produce_times),
+                     "commit_mean_ms": mean_ms(commit_times),
                      "commit_p50_ms": round(percentile(ms, 50), 2),
                      "commit_p99_ms": round(percentile(ms, 99), 2),
                      "commit_max_ms": round(max(ms), 2)},
-            records_per_txn=args.records_per_txn, record_size=args.record_size, partitions=args.partitions,
-            brokers=args.brokers, seconds=args.seconds, load=load_average(), nproc=os.cpu_count())
+            producers=args.producers, records_per_txn=args.records_per_txn, record_size=args.record_size,
+            partitions=args.partitions, brokers=args.brokers, seconds=args.seconds, load=load_average(),
+            nproc=os.cpu_count())
     finally:
         code = stop_brokers()
         if code != 0 or args.keep:
