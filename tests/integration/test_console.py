@@ -6,6 +6,8 @@ rather than a trust store of its own. Also the console's server side without
 a browser: the message browser route (offset, time, server-side search,
 download and its cap, READ refused) and a group's lag trend.
 
+The reassignment wizard runs against three brokers on ZooKeeper (`cluster`).
+
 Screenshots of the main pages go to KEEL_CONSOLE_SHOTS when it is set
 (docs/console/ holds the committed ones)."""
 
@@ -20,11 +22,14 @@ import urllib.parse
 import uuid
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.structs import OffsetAndMetadata
 
+from conftest import Broker, free_port
 from pki import Pki
+from test_cluster import metadata, wait_for, zk  # noqa: F401 (fixture)
 from test_rest_api import Rest, start, wait_serving
 from test_sasl import hash_line
 
@@ -370,3 +375,118 @@ def test_console_in_chromium(console_broker):
         p.wait(lambda: "Refused by the broker's ACLs" in p.text(), what="READ refused")
     finally:
         d.quit()
+
+
+# --- the reassignment wizard on three brokers ----------------------------------------------------
+
+@pytest.fixture
+def console_cluster(zk, tmp_path):
+    """Three brokers (1, 2, 3) on ZooKeeper, each with an https listener (the
+    test CA's certificate) and the PLAIN user admin; no authorizer."""
+    pki = Pki(tmp_path / "pki")
+    creds = tmp_path / "plain-users"
+    creds.write_text(hash_line("admin", "admin-secret") + "\n")
+    chroot = zk.connect + "/console-" + uuid.uuid4().hex[:8]
+    ctx = ssl.create_default_context(cafile=str(pki.path("ca.pem")))
+    brokers = {}
+    try:
+        for i in (1, 2, 3):
+            port = free_port()
+            b = Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=(
+                "http.listeners: https://127.0.0.1:%d\n" % port +
+                "ssl.keystore.type: PEM\nssl.keystore.location: %s\n" % pki.path("broker-store.pem") +
+                "sasl.plain.credentials.file: %s\n" % creds))
+            b.http_port = port
+            b.rest = Rest(port, ctx, ("admin", "admin-secret"))
+            brokers[i] = b.start()
+        for b in brokers.values():
+            wait_for("broker %d to see 3 brokers" % b.broker_id, lambda b=b: len(metadata(b).brokers) == 3,
+                     timeout=30)
+        yield brokers
+    finally:
+        for b in brokers.values():
+            b.stop()
+
+
+def in_sync_replicas(b, topic):
+    """{partition: (replicas, isr)} from confluent-kafka's AdminClient metadata."""
+    t = metadata(b, topic).topics[topic]
+    assert t.error is None, t.error
+    return {p: (sorted(i.replicas), sorted(i.isrs)) for p, i in t.partitions.items()}
+
+
+def preview_rf(p, rf, moves):
+    """Asks the wizard for a preview of the replication factor rf; waits for its moves."""
+    box = p.one("#rf-value")
+    box.clear()
+    box.send_keys(str(rf))
+    p.click("#rf-preview")
+    p.wait(lambda: len(p.css("#plan table.moves tbody tr")) == moves, what="a %d-move preview" % moves)
+
+
+@needs_browser
+def test_replication_factor_wizard_in_a_cluster(console_cluster):
+    brokers = console_cluster
+    ctrl = wait_for("a controller", lambda: brokers.get(metadata(brokers[1]).controller_id), timeout=30)
+    other = next(b for i, b in brokers.items() if i != ctrl.broker_id)
+    cid = wait_serving(ctrl.rest)
+    topic = "wizard-" + uuid.uuid4().hex[:6]
+    admin = AdminClient({"bootstrap.servers": ctrl.bootstrap})
+    admin.create_topics([CkNewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(15)
+    # Every broker knows the topic before the console asks (the plan reads the broker's metadata).
+    for b in brokers.values():
+        wait_for("broker %d to know %s" % (b.broker_id, topic),
+                 lambda b=b: b.rest.call("GET", "/v3/clusters/%s/topics/%s" % (cid, topic))[0] == 200, timeout=15)
+    assert all(len(r) == 1 for r, _ in in_sync_replicas(ctrl, topic).values())
+    d = chrome(1280, 900)
+    try:
+        # On a broker that is not the controller: previews work; applying is the
+        # controller's, and the wizard names it (421 with Keel-Controller-Id).
+        p = Page(d, "https://127.0.0.1:%d" % other.http_port)
+        p.login("admin", "admin-secret")
+        p.go("#/reassign/%s" % topic)
+        banner = p.wait(lambda: p.one("#not-controller").is_displayed() and p.one("#not-controller").text,
+                        what="the not-the-controller banner")
+        assert "controller, broker %d on host 127.0.0.1" % ctrl.broker_id in banner, banner
+        preview_rf(p, 3, moves=3)
+        p.click("#apply-moves")
+        p.wait(lambda: any("controller, broker %d" % ctrl.broker_id in t.text for t in p.css("#toasts .toast.error")),
+               what="the apply refused, naming the controller")
+        p.d.execute_script("window.scrollTo(0, 0)")
+        p.shot("wizard-not-controller")
+        assert all(len(r) == 1 for r, _ in in_sync_replicas(ctrl, topic).values())  # nothing moved
+
+        # On the controller: preview (new replicas in green), apply, follow it to the end.
+        p = Page(d, "https://127.0.0.1:%d" % ctrl.http_port)
+        p.login("admin", "admin-secret")
+        p.go("#/reassign/%s" % topic)
+        p.wait(lambda: "No reassignment in progress" in p.one("#reassign-status").text, what="nothing moving")
+        assert not p.one("#not-controller").is_displayed()
+        assert p.one("#rf-topic").get_attribute("value") == topic
+        preview_rf(p, 3, moves=3)
+        assert "Preview: %s to replication factor 3" % topic in p.one("#plan").text
+        for row in p.css("#plan table.moves tbody tr"):
+            cells = row.find_elements("css selector", "td")
+            current, target = cells[2].text.split(", "), cells[3].text.split(", ")
+            assert len(current) == 1 and sorted(target) == ["1", "2", "3"] and target[0] == current[0]
+            assert len(row.find_elements("css selector", "span.added")) == 2  # the new replicas, in green
+        assert all(len(r) == 1 for r, _ in in_sync_replicas(ctrl, topic).values())  # a preview changes nothing
+        p.d.execute_script("document.getElementById('plan').scrollIntoView()")
+        p.shot("wizard-preview")
+        p.click("#apply-moves")
+        p.wait(lambda: "Submitted" in p.one("#plan").text, what="moves submitted")
+        results = [r.find_elements("css selector", "td")[4].text for r in p.css("#plan table.moves tbody tr")]
+        assert results == ["", "", ""], results  # no error per partition
+        # The progress view polls the controller until nothing of it is moving.
+        p.wait(lambda: "Reassignment finished: the 3 submitted partition(s)" in p.one("#reassign-status").text,
+               timeout=30, what="the reassignment to finish")
+        assert p.css("#reassign-status a[href='#/topics/%s']" % topic)
+        p.d.execute_script("document.getElementById('plan').scrollIntoView()")
+        p.shot("wizard-progress")
+    finally:
+        d.quit()
+    # Kafka's view: three replicas, all in sync, on every partition.
+    final = wait_for("3 in-sync replicas everywhere", lambda: (lambda r: r if all(
+        rs == [1, 2, 3] and isr == [1, 2, 3] for rs, isr in r.values()) else None)(in_sync_replicas(ctrl, topic)),
+        timeout=10)
+    assert len(final) == 3

@@ -39,6 +39,9 @@ export async function call(method, path, body, raw) {
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
   if (!r.ok) {
     const err = new ApiError(r.status, data, text);
+    // A 421 from a reassignment route names the controller (a broker id).
+    const ctrl = r.headers.get('Keel-Controller-Id');
+    err.controller_id = ctrl === null ? null : Number(ctrl);
     if (r.status === 401) window.dispatchEvent(new CustomEvent('keel-unauthenticated', { detail: err }));
     throw err;
   }

@@ -3,7 +3,7 @@
 // (nothing changes); 3. apply them; 4. watch the reassignment progress
 // (adding replicas catching up) until it ends, or cancel it.
 import { call, v3, enc } from './api.js';
-import { h, w, table, section, field, form, toast, fail, fmt_bytes } from './ui.js';
+import { h, w, table, section, field, form, toast, fail, why, fmt_bytes } from './ui.js';
 
 let poll_timer = null;
 export function stop_poll() {
@@ -11,10 +11,18 @@ export function stop_poll() {
   poll_timer = null;
 }
 
+// The host of each broker, to name the controller (its HTTP port is not published).
+let broker_hosts = {};
+// What this page submitted ({topics, count}), to say when it has finished.
+let submitted = null;
+
 function where(e) {
-  // 421: reassignments are the controller's requests; its listener must be asked.
-  if (e && e.status === 421) return 'Open the console on the controller broker: ' + e.message;
-  return null;
+  // 421: reassignments are the controller's requests; its HTTP listener must be asked.
+  if (!e || e.status !== 421) return null;
+  const id = e.controller_id;
+  if (id === null || id === undefined || Number.isNaN(id)) return 'No controller is elected yet: try again in a moment (' + e.message + ')';
+  const at = broker_hosts[id] ? ` on host ${broker_hosts[id]}` : '';
+  return `This broker is not the controller. Reassignments are submitted by the controller, broker ${id}${at}: open the console on broker ${id}'s HTTP listener to apply moves and follow them. Previews work here.`;
 }
 
 function moves_table(moves) {
@@ -31,12 +39,22 @@ function moves_table(moves) {
   ], moves, { empty: 'Nothing to move: the partitions already have these replicas', cls: 'moves' });
 }
 
-async function progress(holder) {
+async function progress(holder, banner) {
   let r;
   try { r = await call('GET', '/keel/v1/reassignments'); } catch (e) {
-    holder.replaceChildren(h('p', { class: 'bad' }, where(e) || e.message));
+    const msg = where(e);
+    if (msg) {
+      banner.textContent = msg;
+      banner.hidden = false;
+    }
+    holder.replaceChildren(h('p', { class: 'bad' }, msg || e.message));
     return null;
   }
+  banner.hidden = true;
+  const status = r.data.length ? `${r.data.length} partition(s) moving`
+    : submitted ? `Reassignment finished: the ${submitted.count} submitted partition(s) have their target replicas. ` : 'No reassignment in progress';
+  const links = !r.data.length && submitted
+    ? submitted.topics.flatMap((t, i) => [i ? ', ' : 'See ', h('a', { href: '#/topics/' + enc(t) }, t)]) : [];
   const cancel = w(h('button', { class: 'danger small', type: 'button', onclick: async () => {
     try {
       await call('DELETE', '/keel/v1/reassignments');
@@ -44,8 +62,8 @@ async function progress(holder) {
     } catch (e) { fail(e); }
   } }, 'Cancel all'));
   holder.replaceChildren(
-    h('p', { id: 'reassign-status', class: r.data.length ? 'warn' : 'ok' }, r.data.length ? `${r.data.length} partition(s) moving` : 'No reassignment in progress'),
-    r.data.length ? cancel : null,
+    h('p', { id: 'reassign-status', class: r.data.length ? 'warn' : 'ok' }, status, links),
+    ...(r.data.length ? [cancel] : []),
     table([
       { label: 'Topic', get: (p) => p.topic },
       { label: 'Partition', class: 'num', get: (p) => String(p.partition) },
@@ -59,9 +77,12 @@ async function progress(holder) {
 
 export async function reassign(main, topic) {
   stop_poll();
+  submitted = null;
   const [topics, brokers] = await Promise.all([call('GET', v3('/topics')), call('GET', v3('/brokers'))]);
   const names = topics.data.map((t) => t.topic_name).sort();
   const current = topics.data.find((t) => t.topic_name === topic);
+  broker_hosts = Object.fromEntries(brokers.data.map((b) => [b.broker_id, b.host]));
+  const banner = h('p', { id: 'not-controller', class: 'card warn', role: 'alert', hidden: true });
   const plan_out = h('div', { id: 'plan' });
   const prog = h('div', { id: 'progress' });
   let planned = null;
@@ -73,17 +94,18 @@ export async function reassign(main, topic) {
         ? await call('POST', `/keel/v1/topics/${enc(planned.topic)}/replication-factor`, { replication_factor: planned.rf, dry_run: false })
         : await call('POST', '/keel/v1/reassignments', { partitions: planned.moves.map((m) => ({ topic: m.topic, partition: m.partition, replicas: m.target_replicas })) });
       plan_out.replaceChildren(h('h3', null, 'Submitted'), moves_table(r.moves || []));
+      submitted = { topics: [...new Set((r.moves || []).map((m) => m.topic))], count: (r.moves || []).length };
       toast('Reassignment started', 'ok');
       watch();
-    } catch (e) { toast(where(e) || e.message, 'error'); apply.disabled = false; }
+    } catch (e) { toast(where(e) || why(e), 'error'); apply.disabled = false; }
   } }, 'Apply these moves');
 
   const watch = () => {
     stop_poll();
-    progress(prog);
+    progress(prog, banner);
     poll_timer = setInterval(async () => {
       if (!document.body.contains(prog)) return stop_poll();
-      const n = await progress(prog);
+      const n = await progress(prog, banner);
       if (n === 0 || n === null) stop_poll();
     }, 2000);
   };
@@ -115,7 +137,7 @@ export async function reassign(main, topic) {
   field('Replication factor', h('input', { name: 'rf', type: 'number', min: 1, placeholder: 'keep' })),
   h('button', { type: 'submit' }, 'Plan'));
 
-  main.append(h('h1', null, 'Reassign partitions'),
+  main.append(h('h1', null, 'Reassign partitions'), banner,
     h('p', { class: 'muted' }, 'Change a topic\'s replication factor, or spread topics over chosen brokers (after adding one, before removing one). The broker plans the moves; you see them before anything changes.'),
     w(section('Replication factor', rf_form)),
     w(section('Move partitions', plan_form)),
