@@ -76,6 +76,40 @@ std::vector<Move> changed(const std::vector<PlanPartition>& parts, const std::ve
   return moves;
 }
 
+// Growing one partition at a time is greedy: with p0:[1] p1:[2] p2:[3] to
+// two replicas it gives [1,2] [2,1] [3,1], broker 1 holding three and broker 3
+// one. Here replicas the plan added (never ones a partition already had) move
+// from the fullest broker to the emptiest while their counts differ by more
+// than one and a partition can take the move without a new rack collision.
+void even_out_added(const std::vector<PlanPartition>& parts, std::vector<std::vector<int32_t>>& targets,
+                    Placement& at) {
+  auto added = [&](size_t i, int32_t r) {
+    return std::find(parts[i].replicas.begin(), parts[i].replicas.end(), r) == parts[i].replicas.end();
+  };
+  for (size_t step = 0; step < 100000; ++step) {
+    int32_t full = -1;
+    int32_t empty = -1;
+    for (const auto& [id, n] : at.loads()) {
+      if (full < 0 || n > at.load(full)) full = id;
+      if (empty < 0 || n < at.load(empty)) empty = id;
+    }
+    if (full < 0 || at.load(full) - at.load(empty) <= 1) return;
+    bool moved = false;
+    for (size_t i = 0; i < targets.size() && !moved; ++i) {
+      auto& t = targets[i];
+      auto it = std::find(t.begin(), t.end(), full);
+      if (it == t.end() || !added(i, full) || std::find(t.begin(), t.end(), empty) != t.end()) continue;
+      const size_t pos = static_cast<size_t>(it - t.begin());
+      if (at.rack_uses(t, empty, pos) > 0 && at.rack_uses(t, full, pos) == 0) continue;
+      *it = empty;
+      --at.load(full);
+      ++at.load(empty);
+      moved = true;
+    }
+    if (!moved) return;  // what is left over-full is replicas partitions already had
+  }
+}
+
 // Each partition's replicas placed on the target set (the core of plan_placement).
 std::optional<std::vector<std::vector<int32_t>>> place(const std::vector<PlanPartition>& parts, Placement& at,
                                                        int32_t replication_factor, std::string* why) {
@@ -107,6 +141,7 @@ std::optional<std::vector<std::vector<int32_t>>> place(const std::vector<PlanPar
     at.shrink(targets[i], want);
     at.grow(targets[i], want);
   }
+  even_out_added(parts, targets, at);
   return targets;
 }
 

@@ -51,6 +51,21 @@ TEST(ReassignPlan, RaisingTheFactorKeepsEveryReplicaAndSpreadsOverRacks) {
   EXPECT_EQ(loads(parts, *moves, false), (std::map<int32_t, int>{{0, 2}, {1, 2}, {2, 2}, {3, 2}}));
 }
 
+// The case a 3-broker cluster test hit: growing one partition at a time put
+// three replicas on broker 1 and one on broker 3.
+TEST(ReassignPlan, RaisingTheFactorEvensOutWhatItAdds) {
+  const auto bs = brokers({{1, nullptr}, {2, nullptr}, {3, nullptr}});
+  std::vector<PlanPartition> parts = {part(0, {1}), part(1, {2}), part(2, {3})};
+  std::string why;
+  auto moves = plan_placement(parts, bs, 2, &why);
+  ASSERT_TRUE(moves) << why;
+  EXPECT_EQ(loads(parts, *moves, false), (std::map<int32_t, int>{{1, 2}, {2, 2}, {3, 2}}));
+  for (const auto& m : *moves) {
+    EXPECT_EQ(m.target.size(), 2u);
+    EXPECT_EQ(m.target.front(), m.current.front()) << "the existing replica stays preferred";
+  }
+}
+
 TEST(ReassignPlan, NothingMovesWhenNothingMust) {
   const auto bs = brokers({{0, nullptr}, {1, nullptr}, {2, nullptr}});
   std::vector<PlanPartition> parts = {part(0, {0, 1}), part(1, {1, 2}), part(2, {2, 0})};
