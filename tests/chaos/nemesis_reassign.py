@@ -121,7 +121,7 @@ class ReassignToOutsider(Fault):
         return d
 
 
-class CancelMoveToDownBroker(Fault):
+class CancelMoveWhoseTargetIsDown(Fault):
     """Cancel (KIP-455: replicas null) a move whose target broker is down.
 
     Partition 0's outsider X is paused (SIGSTOP: still registered, so the
@@ -196,6 +196,6 @@ class CancelMoveToDownBroker(Fault):
 def random_reassign_fault(rng):
     """One of the four-broker reassignment faults, for the random schedule."""
     if rng.random() < 0.2:
-        return CancelMoveToDownBroker()
+        return CancelMoveWhoseTargetIsDown()
     return ReassignToOutsider(rng.choice(["leader", "follower", "any"]),
                               rng.choice(["removed", "new", "other"]), rng.choice(["kill9", "pause"]))

@@ -101,7 +101,7 @@ SCENARIOS = {
     "reassign-outsider-kill9-removed-leader": lambda: S(nmr.ReassignToOutsider("leader", "removed"), **FOUR),
     "reassign-outsider-kill9-new": lambda: S(nmr.ReassignToOutsider("follower", "new"), **FOUR),
     "reassign-outsider-pause-other": lambda: S(nmr.ReassignToOutsider("leader", "other", "pause"), **FOUR),
-    "reassign-cancel-target-down": lambda: S(nmr.CancelMoveToDownBroker(), **FOUR),
+    "reassign-cancel-target-down": lambda: S(nmr.CancelMoveWhoseTargetIsDown(), **FOUR),
     # The four-broker layout's loss control: an acks=1 zombie leader.
     "control-four-isolate-leader-acks1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
                                                    acks="1", idempotence=0, **FOUR),
