@@ -9,9 +9,9 @@ packages=(
   build-essential g++ cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
   # libraries Keel links against
-  libboost-dev libboost-system-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-system1.81-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libzookeeper-mt-dev libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit libkrb5-dev libssl-dev
-  libsnappy-dev zlib1g-dev liblz4-dev libzstd-dev nlohmann-json3-dev
+  libsnappy-dev zlib1g-dev liblz4-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-confluent-kafka python3-kafka
