@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
 #include <random>
 
 #include "common/crc32c.h"
@@ -20,6 +21,58 @@ namespace {
 
 constexpr char kMagic[8] = {'K', 'E', 'E', 'L', 'C', 'R', 'D', '1'};
 constexpr const char* kSnapshotName = "coord.snapshot";
+constexpr const char* kJournalName = "coord.journal";
+// A journal record: u32 body length, u32 CRC-32C of the body, then the body:
+// i64 zxid, u32 count, and per node u8 present, u32 path length, path and,
+// when present, u32 data length, data, czxid, mzxid, ctime, mtime, version,
+// cversion (the node's whole new state: replaying a record twice is harmless).
+constexpr size_t kRecordHeader = 8;
+
+void write_entry(ByteWriter& w, const std::string& path, const EmbeddedStore::Entry& e) {
+  w.write_u32(static_cast<uint32_t>(path.size()));
+  w.write_bytes(path);
+  w.write_u32(static_cast<uint32_t>(e.data.size()));
+  w.write_bytes(ByteView(e.data));
+  w.write_i64(e.stat.czxid);
+  w.write_i64(e.stat.mzxid);
+  w.write_i64(e.stat.ctime_ms);
+  w.write_i64(e.stat.mtime_ms);
+  w.write_i32(e.stat.version);
+  w.write_i32(e.stat.cversion);
+}
+
+// Reads what write_entry wrote after the path.
+EmbeddedStore::Entry read_entry(ByteReader& r) {
+  EmbeddedStore::Entry e;
+  auto data_view = r.read_view(r.read_u32());
+  e.data.assign(data_view.begin(), data_view.end());
+  e.stat.czxid = r.read_i64();
+  e.stat.mzxid = r.read_i64();
+  e.stat.ctime_ms = r.read_i64();
+  e.stat.mtime_ms = r.read_i64();
+  e.stat.version = r.read_i32();
+  e.stat.cversion = r.read_i32();
+  return e;
+}
+
+bool write_all(int fd, const Bytes& buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void fsync_dir(const std::filesystem::path& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
 
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("coord");
@@ -123,7 +176,16 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::open(const fs::path& dir) 
   }
   std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(dir));
   if (auto res = store->load(); !res) return res.error();
+  if (auto res = store->open_journal(); !res) return res.error();
+  // Start every run from a fresh snapshot and an empty journal: opening stays
+  // bounded by the snapshot's size, and a torn tail is gone for good.
+  std::lock_guard lock(store->mu_);
+  if (auto res = store->fold_journal(); !res) return res.error();
   return store;
+}
+
+EmbeddedStore::~EmbeddedStore() {
+  if (journal_fd_ >= 0) ::close(journal_fd_);
 }
 
 // ---------------------------------------------------------------- snapshot
@@ -131,8 +193,16 @@ Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::open(const fs::path& dir) 
 Result<void> EmbeddedStore::load() {
   const fs::path path = *dir_ / kSnapshotName;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {};  // a new store
+  if (!in) {  // a new store, or one that crashed before its first snapshot
+    Tree tree = tree_;
+    int64_t zxid = zxid_;
+    if (auto res = replay_journal(tree, zxid); !res) return res;
+    tree_ = std::move(tree);
+    zxid_ = zxid;
+    return {};
+  }
   Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  snapshot_bytes_ = bytes.size();
   if (bytes.size() < sizeof(kMagic) + 4 ||
       !std::equal(kMagic, kMagic + sizeof(kMagic), bytes.begin())) {
     log()->error("{}: not a keel coordination snapshot", path.string());
@@ -149,21 +219,16 @@ Result<void> EmbeddedStore::load() {
   const uint64_t count = r.read_u64();
   for (uint64_t i = 0; i < count && r.ok(); ++i) {
     auto path_view = r.read_view(r.read_u32());
-    auto data_view = r.read_view(r.read_u32());
-    Entry e;
-    e.data.assign(data_view.begin(), data_view.end());
-    e.stat.czxid = r.read_i64();
-    e.stat.mzxid = r.read_i64();
-    e.stat.ctime_ms = r.read_i64();
-    e.stat.mtime_ms = r.read_i64();
-    e.stat.version = r.read_i32();
-    e.stat.cversion = r.read_i32();
-    tree[std::string(as_string_view(path_view))] = std::move(e);
+    std::string node(as_string_view(path_view));
+    tree[std::move(node)] = read_entry(r);
   }
   if (!r.ok() || !r.at_end() || !tree.count("/")) {
     log()->error("{}: malformed snapshot", path.string());
     return CoordErrc::kCorrupt;
   }
+  int64_t zxid_now = zxid;
+  if (auto res = replay_journal(tree, zxid_now); !res) return res;
+  for (auto& [p, e] : tree) e.children.clear();
   for (auto& [p, e] : tree) {
     if (p == "/") continue;
     auto parent = tree.find(parent_of(p));
@@ -175,7 +240,125 @@ Result<void> EmbeddedStore::load() {
   }
   for (auto& [p, e] : tree) e.stat.num_children = static_cast<int32_t>(e.children.size());
   tree_ = std::move(tree);
-  zxid_ = zxid;
+  zxid_ = zxid_now;
+  return {};
+}
+
+Result<void> EmbeddedStore::replay_journal(Tree& tree, int64_t& zxid) {
+  const fs::path path = *dir_ / kJournalName;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t at = 0;
+  int replayed = 0;
+  while (bytes.size() - at >= kRecordHeader) {
+    const uint32_t len = load_be<uint32_t>(bytes.data() + at);
+    const uint32_t crc = load_be<uint32_t>(bytes.data() + at + 4);
+    if (len > bytes.size() - at - kRecordHeader) break;  // torn: the append did not finish
+    ByteView body(bytes.data() + at + kRecordHeader, len);
+    if (crc32c(body) != crc) break;  // torn or damaged: nothing after it is trusted
+    ByteReader r(body);
+    const int64_t rec_zxid = r.read_i64();
+    const uint32_t count = r.read_u32();
+    Changes changes;
+    for (uint32_t i = 0; i < count && r.ok(); ++i) {
+      const bool present = r.read_u8() != 0;
+      std::string node(as_string_view(r.read_view(r.read_u32())));
+      if (present) changes[std::move(node)] = read_entry(r);
+      else changes[std::move(node)] = std::nullopt;
+    }
+    if (!r.ok() || !r.at_end()) {
+      log()->error("{}: malformed record at byte {}", path.string(), at);
+      return CoordErrc::kCorrupt;
+    }
+    if (rec_zxid > zxid) {  // older ones are already in the snapshot
+      for (auto& [node, e] : changes) {
+        if (e) tree[node] = std::move(*e);
+        else tree.erase(node);
+      }
+      zxid = rec_zxid;
+      ++replayed;
+    }
+    at += kRecordHeader + len;
+  }
+  if (at < bytes.size()) {
+    log()->warn("{}: {} bytes after the last whole record dropped (an append cut short by a crash)",
+                path.string(), bytes.size() - at);
+  }
+  if (replayed) log()->info("{}: {} changes replayed", path.string(), replayed);
+  for (auto& [p, e] : tree) e.children.clear();
+  for (auto& [p, e] : tree) {
+    if (p == "/") continue;
+    auto parent = tree.find(parent_of(p));
+    if (parent == tree.end()) {
+      log()->error("{}: node {} has no parent", path.string(), p);
+      return CoordErrc::kCorrupt;
+    }
+    parent->second.children.insert(name_of(p));
+  }
+  for (auto& [p, e] : tree) e.stat.num_children = static_cast<int32_t>(e.children.size());
+  return {};
+}
+
+Result<void> EmbeddedStore::open_journal() {
+  const fs::path path = *dir_ / kJournalName;
+  const bool existed = fs::exists(path);
+  journal_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (journal_fd_ < 0) {
+    log()->error("cannot open {}: {}", path.string(), std::strerror(errno));
+    return CoordErrc::kStorage;
+  }
+  if (!existed) fsync_dir(*dir_);
+  journal_bytes_ = static_cast<uint64_t>(::lseek(journal_fd_, 0, SEEK_END));
+  return {};
+}
+
+Result<void> EmbeddedStore::append_journal(const Changes& changes, int64_t zxid) {
+  ByteWriter w;
+  w.reserve_bytes(kRecordHeader);
+  w.write_i64(zxid);
+  const size_t count_at = w.reserve_bytes(4);
+  uint32_t count = 0;
+  for (const auto& [node, e] : changes) {
+    if (e) {
+      if (e->stat.ephemeral_owner != 0) continue;
+      w.write_u8(1);
+      write_entry(w, node, *e);
+    } else {
+      auto old = tree_.find(node);
+      if (old == tree_.end() || old->second.stat.ephemeral_owner != 0) continue;  // never persisted
+      w.write_u8(0);
+      w.write_u32(static_cast<uint32_t>(node.size()));
+      w.write_bytes(node);
+    }
+    ++count;
+  }
+  if (count == 0) return {};
+  if (journal_broken_) return CoordErrc::kStorage;
+  w.patch_be<uint32_t>(count_at, count);
+  const size_t body = w.buffer().size() - kRecordHeader;
+  w.patch_be<uint32_t>(0, static_cast<uint32_t>(body));
+  w.patch_be<uint32_t>(4, crc32c(ByteView(w.buffer().data() + kRecordHeader, body)));
+  if (!write_all(journal_fd_, w.buffer()) || ::fdatasync(journal_fd_) != 0) {
+    const int err = errno;
+    log()->error("cannot append to {}: {}", (*dir_ / kJournalName).string(), std::strerror(err));
+    // Cut the partial record off, or a later record would sit behind it and be lost on replay.
+    if (::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_)) != 0) journal_broken_ = true;
+    return CoordErrc::kStorage;
+  }
+  journal_bytes_ += w.buffer().size();
+  return {};
+}
+
+Result<void> EmbeddedStore::fold_journal() {
+  if (auto res = persist(tree_, zxid_); !res) return res;
+  // The snapshot holds every record now; a crash before the truncation only
+  // leaves records the next open skips (their zxids are not newer).
+  if (::ftruncate(journal_fd_, 0) != 0 || ::fsync(journal_fd_) != 0) {
+    log()->error("cannot empty {}: {}", (*dir_ / kJournalName).string(), std::strerror(errno));
+    return CoordErrc::kStorage;
+  }
+  journal_bytes_ = 0;
   return {};
 }
 
@@ -188,16 +371,7 @@ Result<void> EmbeddedStore::persist(const Tree& tree, int64_t zxid) {
   uint64_t count = 0;
   for (const auto& [path, e] : tree) {
     if (e.stat.ephemeral_owner != 0) continue;
-    w.write_u32(static_cast<uint32_t>(path.size()));
-    w.write_bytes(path);
-    w.write_u32(static_cast<uint32_t>(e.data.size()));
-    w.write_bytes(ByteView(e.data));
-    w.write_i64(e.stat.czxid);
-    w.write_i64(e.stat.mzxid);
-    w.write_i64(e.stat.ctime_ms);
-    w.write_i64(e.stat.mtime_ms);
-    w.write_i32(e.stat.version);
-    w.write_i32(e.stat.cversion);
+    write_entry(w, path, e);
     ++count;
   }
   w.patch_be<uint64_t>(count_at, count);
@@ -210,15 +384,7 @@ Result<void> EmbeddedStore::persist(const Tree& tree, int64_t zxid) {
     log()->error("cannot write {}: {}", tmp.string(), std::strerror(errno));
     return CoordErrc::kStorage;
   }
-  const Bytes& buf = w.buffer();
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  const bool ok = done == buf.size() && ::fsync(fd) == 0;
+  const bool ok = write_all(fd, w.buffer()) && ::fsync(fd) == 0;
   const int err = errno;
   ::close(fd);
   if (!ok) {
@@ -230,11 +396,8 @@ Result<void> EmbeddedStore::persist(const Tree& tree, int64_t zxid) {
     log()->error("cannot rename {}: {}", tmp.string(), std::strerror(errno));
     return CoordErrc::kStorage;
   }
-  int dfd = ::open(dir_->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  fsync_dir(*dir_);
+  snapshot_bytes_ = w.buffer().size();
   return {};
 }
 
@@ -253,14 +416,46 @@ void EmbeddedStore::fire(std::vector<Fired>& fired) {
 
 // --------------------------------------------------------------- mutations
 
+namespace {
+
+// The nodes one change touches, staged over the live tree: reads see the
+// change's own writes, and nothing reaches the tree until every op passed.
+class Overlay {
+ public:
+  using Entry = EmbeddedStore::Entry;
+  Overlay(const std::map<std::string, Entry>& base, std::map<std::string, std::optional<Entry>>& changes)
+      : base_(base), changes_(changes) {}
+
+  // The node to change (copied from the tree on first touch), or nullptr.
+  Entry* find(const std::string& path) {
+    auto it = changes_.find(path);
+    if (it != changes_.end()) return it->second ? &*it->second : nullptr;
+    auto b = base_.find(path);
+    if (b == base_.end()) return nullptr;
+    return &*(changes_[path] = b->second);
+  }
+  bool contains(const std::string& path) const {
+    auto it = changes_.find(path);
+    if (it != changes_.end()) return it->second.has_value();
+    return base_.count(path) != 0;
+  }
+  void put(const std::string& path, Entry e) { changes_[path] = std::move(e); }
+  void erase(const std::string& path) { changes_[path] = std::nullopt; }
+
+ private:
+  const std::map<std::string, Entry>& base_;
+  std::map<std::string, std::optional<Entry>>& changes_;
+};
+
+}  // namespace
+
 Result<std::vector<OpResult>> EmbeddedStore::apply(std::span<const Op> ops) {
   std::vector<Fired> fired;
   std::vector<OpResult> results;
   {
     std::lock_guard lock(mu_);
-    // Applied to a copy: all ops or none, and the live tree never holds a
-    // half-applied transaction.
-    Tree tree = tree_;
+    Changes changes;
+    Overlay tree(tree_, changes);
     const int64_t zxid = zxid_ + 1;
     const int64_t now = now_ms();
     struct Event {
@@ -275,25 +470,25 @@ Result<std::vector<OpResult>> EmbeddedStore::apply(std::span<const Op> ops) {
       switch (op.kind) {
         case Op::Kind::kCreate: {
           if (op.path == "/") return CoordErrc::kNodeExists;
-          auto parent = tree.find(parent_of(op.path));
-          if (parent == tree.end()) return CoordErrc::kNoNode;
-          if (parent->second.stat.ephemeral_owner != 0) return CoordErrc::kEphemeralParent;
+          Entry* parent = tree.find(parent_of(op.path));
+          if (!parent) return CoordErrc::kNoNode;
+          if (parent->stat.ephemeral_owner != 0) return CoordErrc::kEphemeralParent;
           std::string path = op.path;
           if (is_sequential(op.mode)) {
             char suffix[16];
-            std::snprintf(suffix, sizeof(suffix), "%010d", parent->second.stat.cversion);
+            std::snprintf(suffix, sizeof(suffix), "%010d", parent->stat.cversion);
             path += suffix;
           }
-          if (tree.count(path)) return CoordErrc::kNodeExists;
+          if (tree.contains(path)) return CoordErrc::kNodeExists;
           Entry e;
           e.data = op.data;
           e.stat.czxid = e.stat.mzxid = zxid;
           e.stat.ctime_ms = e.stat.mtime_ms = now;
           e.stat.ephemeral_owner = is_ephemeral(op.mode) ? session_id_ : 0;
-          parent->second.children.insert(name_of(path));
-          parent->second.stat.cversion++;
-          parent->second.stat.num_children = static_cast<int32_t>(parent->second.children.size());
-          tree[path] = std::move(e);
+          parent->children.insert(name_of(path));
+          parent->stat.cversion++;
+          parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+          tree.put(path, std::move(e));
           events.push_back({path, EventType::kCreated});
           events.push_back({parent_of(path), EventType::kChildrenChanged});
           result.path = path;
@@ -301,58 +496,59 @@ Result<std::vector<OpResult>> EmbeddedStore::apply(std::span<const Op> ops) {
         }
         case Op::Kind::kDelete: {
           if (op.path == "/") return CoordErrc::kInvalidPath;
-          auto it = tree.find(op.path);
-          if (it == tree.end()) return CoordErrc::kNoNode;
-          if (op.version != -1 && op.version != it->second.stat.version) return CoordErrc::kBadVersion;
-          if (!it->second.children.empty()) return CoordErrc::kNotEmpty;
-          auto& parent = tree[parent_of(op.path)];
-          parent.children.erase(name_of(op.path));
-          parent.stat.cversion++;
-          parent.stat.num_children = static_cast<int32_t>(parent.children.size());
-          tree.erase(it);
+          Entry* node = tree.find(op.path);
+          if (!node) return CoordErrc::kNoNode;
+          if (op.version != -1 && op.version != node->stat.version) return CoordErrc::kBadVersion;
+          if (!node->children.empty()) return CoordErrc::kNotEmpty;
+          Entry* parent = tree.find(parent_of(op.path));
+          parent->children.erase(name_of(op.path));
+          parent->stat.cversion++;
+          parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+          tree.erase(op.path);
           events.push_back({op.path, EventType::kDeleted});
           events.push_back({parent_of(op.path), EventType::kChildrenChanged});
           result.path = op.path;
           break;
         }
         case Op::Kind::kSetData: {
-          auto it = tree.find(op.path);
-          if (it == tree.end()) return CoordErrc::kNoNode;
-          if (op.version != -1 && op.version != it->second.stat.version) return CoordErrc::kBadVersion;
-          it->second.data = op.data;
-          it->second.stat.version++;
-          it->second.stat.mzxid = zxid;
-          it->second.stat.mtime_ms = now;
+          Entry* node = tree.find(op.path);
+          if (!node) return CoordErrc::kNoNode;
+          if (op.version != -1 && op.version != node->stat.version) return CoordErrc::kBadVersion;
+          node->data = op.data;
+          node->stat.version++;
+          node->stat.mzxid = zxid;
+          node->stat.mtime_ms = now;
           events.push_back({op.path, EventType::kDataChanged});
           result.path = op.path;
-          result.stat = it->second.stat;
+          result.stat = node->stat;
           break;
         }
         case Op::Kind::kCheck: {
-          auto it = tree.find(op.path);
-          if (it == tree.end()) return CoordErrc::kNoNode;
-          if (op.version != -1 && op.version != it->second.stat.version) return CoordErrc::kBadVersion;
+          Entry* node = tree.find(op.path);
+          if (!node) return CoordErrc::kNoNode;
+          if (op.version != -1 && op.version != node->stat.version) return CoordErrc::kBadVersion;
           result.path = op.path;
-          result.stat = it->second.stat;
+          result.stat = node->stat;
           break;
         }
       }
       results.push_back(std::move(result));
     }
 
-    bool touches_persistent = false;
-    for (const auto& e : events) {
-      auto it = tree.find(e.path);
-      auto old = tree_.find(e.path);
-      const bool eph = (it != tree.end() && it->second.stat.ephemeral_owner != 0) ||
-                       (old != tree_.end() && old->second.stat.ephemeral_owner != 0);
-      if (!eph || e.type == EventType::kChildrenChanged) touches_persistent = true;
+    // Durable before visible: the journal record first, then the live tree.
+    if (dir_) {
+      if (auto res = append_journal(changes, zxid); !res) return res.error();
     }
-    if (touches_persistent) {
-      if (auto res = persist(tree, zxid); !res) return res.error();
+    for (auto& [path, e] : changes) {
+      if (e) tree_[path] = std::move(*e);
+      else tree_.erase(path);
     }
-    tree_ = std::move(tree);
     zxid_ = zxid;
+    if (dir_ && journal_bytes_ > std::max<uint64_t>(kJournalFoldBytes, 2 * snapshot_bytes_)) {
+      // The change is durable in the journal already; a failed fold only
+      // leaves a longer journal, so it is logged, not returned.
+      if (auto res = fold_journal(); !res) log()->warn("folding the coordination journal failed; retried later");
+    }
 
     for (const auto& e : events) {
       switch (e.type) {

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""/metrics at many partitions (issue 23): how long a scrape takes, how big it is,
+and whether scraping moves the produce latency of the clients beside it.
+
+    benchmarks/scrape_bench.py [--keel build/src/keel] [--partitions 1000,10000]
+                               [--scrapes 20] [--phase-seconds 10] [--rounds 2]
+
+For each partition count: one broker (embedded store, the integration tests'
+conftest.Broker) with an HTTP listener; topics of 10 partitions each, created
+with AdminClient; one record produced to every partition, so every per-topic and
+per-partition series exists. Then:
+
+  scrape   --scrapes sequential GETs of /metrics: wall time p50 / max, body size,
+           number of samples (lines that are not comments);
+  latency  a librdkafka producer (acks=1, linger.ms 0, 1 KiB records, 1,000/s on
+           one partition) runs through alternating phases, quiet (no scrape) and
+           scraping (GETs of /metrics back to back); the per-record ack latency
+           p50 / p99 of each phase. The ratio scraping/quiet p99 is the effect of
+           a scrape on request latency (1.0 = none), measured in the same run.
+
+Targets (issue 23): a scrape under 100 ms, and no effect on request latency p99
+during a scrape. Prints one JSON object per partition count. Nothing here is a test."""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def create_topics(admin, partitions):
+    from confluent_kafka.admin import NewTopic
+    names = ["scrape-%05d" % i for i in range((partitions + 9) // 10)]
+    for start in range(0, len(names), 100):
+        batch = [NewTopic(n, num_partitions=10, replication_factor=1) for n in names[start:start + 100]]
+        for name, fut in admin.create_topics(batch, request_timeout=120).items():
+            fut.result(timeout=180)
+    return names
+
+
+def fill(bootstrap, names):
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": 1})
+    for name in names:
+        for part in range(10):
+            while True:
+                try:
+                    p.produce(name, value=b"x", partition=part)
+                    break
+                except BufferError:
+                    p.poll(0.1)
+        p.poll(0)
+    left = p.flush(120)
+    if left:
+        raise RuntimeError("%d fill records not delivered" % left)
+
+
+def scrape(url):
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as r:
+        body = r.read()
+    return time.perf_counter() - t0, body
+
+
+def latency_phase(producer, topic, seconds, rate, scraping_url):
+    """Ack latencies (s) of records sent at `rate`/s for `seconds`, with or without scrapes."""
+    lat = []
+    stop = threading.Event()
+    scrapes = []
+
+    def scraper():
+        while not stop.is_set():
+            scrapes.append(scrape(scraping_url)[0])
+
+    t = None
+    if scraping_url:
+        t = threading.Thread(target=scraper, daemon=True)
+        t.start()
+    payload = os.urandom(1024)
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    n = 0
+    while time.perf_counter() - start < seconds:
+        sent = time.perf_counter()
+
+        def cb(err, msg, sent=sent):
+            if err is None:
+                lat.append(time.perf_counter() - sent)
+        producer.produce(topic, value=payload, partition=0, on_delivery=cb)
+        producer.poll(0)
+        n += 1
+        next_at = start + n * interval
+        while time.perf_counter() < next_at:
+            producer.poll(max(0.0, min(0.001, next_at - time.perf_counter())))
+    producer.flush(30)
+    stop.set()
+    if t:
+        t.join(timeout=60)
+    return lat, scrapes
+
+
+def run(keel, partitions, args):
+    os.environ["KEEL_STORE"] = "embedded"
+    import conftest
+    from conftest import Broker, free_port
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+    conftest.KEEL_BIN = keel
+    work = Path(tempfile.mkdtemp(prefix="keel-scrape-bench-"))
+    http_port = free_port()
+    b = Broker(work / "b", extra_config="http.listeners: http://127.0.0.1:%d\n"
+               "num.partitions: 1\n" % http_port).start()
+    url = "http://127.0.0.1:%d/metrics" % http_port
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        t0 = time.time()
+        names = create_topics(admin, partitions)
+        created_s = time.time() - t0
+        fill(b.bootstrap, names)
+        scrape(url)  # warm
+        times, sizes, samples = [], [], 0
+        for _ in range(args.scrapes):
+            dt, body = scrape(url)
+            times.append(dt)
+            sizes.append(len(body))
+            samples = sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#"))
+        producer = Producer({"bootstrap.servers": b.bootstrap, "acks": 1, "linger.ms": 0})
+        latency_phase(producer, names[0], 2, args.rate, None)  # warm-up
+        quiet, busy, during = [], [], []
+        for _ in range(args.rounds):
+            q, _ = latency_phase(producer, names[0], args.phase_seconds, args.rate, None)
+            s, sc = latency_phase(producer, names[0], args.phase_seconds, args.rate, url)
+            quiet += q
+            busy += s
+            during += sc
+        ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
+        q99, b99 = percentile(quiet, 0.99), percentile(busy, 0.99)
+        return {
+            "partitions": partitions,
+            "topics_created_s": round(created_s, 1),
+            "scrape_ms_p50": ms(statistics.median(times)),
+            "scrape_ms_max": ms(max(times)),
+            "scrape_bytes": sizes[-1],
+            "samples": samples,
+            "quiet_ack_ms_p50": ms(percentile(quiet, 0.5)),
+            "quiet_ack_ms_p99": ms(q99),
+            "scraping_ack_ms_p50": ms(percentile(busy, 0.5)),
+            "scraping_ack_ms_p99": ms(b99),
+            "p99_ratio_scraping_over_quiet": round(b99 / q99, 2) if q99 and b99 else None,
+            "scrapes_during_latency_phases": len(during),
+            "scrape_ms_p50_under_load": ms(statistics.median(during)) if during else None,
+            "records": {"quiet": len(quiet), "scraping": len(busy)},
+            "loadavg": os.getloadavg(),
+        }
+    finally:
+        b.stop(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keel", default=str(REPO / "build" / "src" / "keel"))
+    ap.add_argument("--partitions", default="1000,10000")
+    ap.add_argument("--scrapes", type=int, default=20)
+    ap.add_argument("--phase-seconds", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rate", type=int, default=1000)
+    args = ap.parse_args()
+    for n in [int(x) for x in args.partitions.split(",")]:
+        print(json.dumps(run(args.keel, n, args)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
