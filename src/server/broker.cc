@@ -195,9 +195,6 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
           g->on_resigned(tp.partition, epoch);
         }
       });
-  replicas_->set_deletion_listener([g = groups_.get()](const cluster::TopicPartition& tp) {
-    if (tp.topic != group::kOffsetsTopic) g->on_partition_deleted(tp);
-  });
   services_.groups = groups_.get();
   channel_ = std::make_unique<LocalChannel>(config_, *dynamic_, *replicas_);
 

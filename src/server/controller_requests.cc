@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "protocol/error_code.h"
 #include "controller/controller.h"
+#include "group/coordinator.h"
 #include "protocol/generated/alter_partition_request.h"
 #include "protocol/generated/alter_partition_response.h"
 #include "protocol/generated/leader_and_isr_request.h"
@@ -201,6 +202,17 @@ Result<void> handle_update_metadata(RequestContext& ctx, ByteReader& body, ByteW
     }
   }
   ctx.services.metadata->apply_update(std::move(brokers), req.controller_id, topics);
+  // Kafka's handleUpdateMetadataRequest: partitions the controller marks as
+  // being deleted (leader -2) lose the offsets committed for them. Only topic
+  // deletion does this; a replica moved off this broker (StopReplica with
+  // delete, in a reassignment) leaves the groups' offsets alone.
+  if (ctx.services.groups) {
+    for (const auto& t : topics) {
+      for (const auto& p : t.partitions) {
+        if (p.leader == -2) ctx.services.groups->on_partition_deleted({t.name, p.partition});
+      }
+    }
+  }
   resp.encode(out, version);
   return {};
 }

@@ -428,3 +428,31 @@ def test_a_new_controller_finishes_what_a_killed_one_started(cluster):
     assigned = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
     assert assigned["partitions"] == {"0": [o1, o2, o3]}
     assert assigned.get("adding_replicas", {}) == {} and assigned.get("removing_replicas", {}) == {}
+
+
+def test_moving_a_replica_off_the_coordinators_broker_keeps_the_groups_offsets(cluster):
+    """A reassignment's StopReplica (delete) on the group coordinator's broker
+    used to tombstone every group's offsets for that partition, as if the topic
+    had been deleted (found by the four-broker chaos run, seed 4747). Kafka
+    drops offsets only for partitions UpdateMetadata marks as being deleted."""
+    from confluent_kafka import Consumer, TopicPartition
+    group, topic = "g-move-" + uuid.uuid4().hex[:6], "offs-move"
+    create(cluster, topic, [[1, 2, 3, 4]])
+
+    def coordinator():
+        with KafkaConnection(cluster.any().port) as conn:
+            r = conn.call("FindCoordinator", 0, {"Key": group})
+        return r["NodeId"] if r["ErrorCode"] == 0 else None
+    node = wait_for("the group's coordinator", coordinator, timeout=60)
+    c = Consumer({"bootstrap.servers": cluster.any().bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+        assert c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 5
+        rest = [b for b in (1, 2, 3, 4) if b != node]
+        alter_ok(cluster, topic, {0: rest})
+        wait_reassigned(cluster, topic, {0: rest})
+        wait_for("the old replica's log deleted", lambda: log_dir_gone(cluster.brokers[node], topic), timeout=30)
+        got = c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+        assert got == 5, "broker %d (the coordinator) left the partition and the offset became %s" % (node, got)
+    finally:
+        c.close()
