@@ -20,8 +20,9 @@
 # transactional checks (acks=all only, so not with --lossy), with a consume-transform-
 # produce leg checked for exactly-once. --brokers 4 puts the topic on three brokers
 # and adds reassignments onto the fourth (and a cancelled one) to the faults.
-# Replicated runs compare the replicas' segment files up to the high watermark
-# after the brokers stop (replica_divergence). Docs: docs/chaos.md.
+# Replicated runs compare the replicas' segment files and leader-epoch checkpoints
+# below the high watermark after the brokers stop (replica_divergence,
+# epoch_divergence). Docs: docs/chaos.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --workload) workload=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

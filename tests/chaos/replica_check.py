@@ -13,7 +13,9 @@ batches unchanged, so the batches below the high watermark (the high
 watermark always falls on a batch end: it is the smallest log end offset of
 the ISR) must be the same bytes on every in-sync replica, leader epoch
 included. A replica that is not in the final ISR is compared on the prefix
-it has. Anything else is an anomaly `replica_divergence`.
+it has. Anything else is an anomaly `replica_divergence`. The replicas'
+leader-epoch checkpoints are compared too (epoch_check.py, anomaly
+`epoch_divergence`).
 
     replica_check.py TOPIC HW_JSON DIR [DIR...]     (HW_JSON: {"0": 123, ...})
 """
@@ -22,6 +24,8 @@ import json
 import struct
 import sys
 from pathlib import Path
+
+import epoch_check
 
 HEADER = struct.Struct(">qi")          # baseOffset, batchLength
 LAST_DELTA_AT = 8 + 4 + 4 + 1 + 4 + 2  # lastOffsetDelta follows these fields
@@ -47,6 +51,15 @@ def read_batches(part_dir):
     return out
 
 
+def reference(batches_by_replica, hw, in_sync):
+    """The replica others are compared with: in sync, holding the most
+    batches below hw (the lowest id on a tie); None without replicas."""
+    if not batches_by_replica:
+        return None
+    return max(batches_by_replica, key=lambda r: (r in in_sync, sum(1 for b in batches_by_replica[r] if b[0] < hw),
+                                                  -r if isinstance(r, int) else 0))
+
+
 def compare(batches_by_replica, hw, in_sync=None):
     """Anomalies for one partition: every in-sync replica must hold exactly
     the same batches covering [log start, hw); others must agree wherever
@@ -56,7 +69,7 @@ def compare(batches_by_replica, hw, in_sync=None):
     below = {r: [b for b in bs if b[0] < hw] for r, bs in batches_by_replica.items()}
     if not below:
         return []
-    ref = max(below, key=lambda r: (r in in_sync, len(below[r]), -r if isinstance(r, int) else 0))
+    ref = reference(batches_by_replica, hw, in_sync)
     ref_by_base = {b[0]: b for b in below[ref]}
     found = []
     ref_end = below[ref][-1][1] + 1 if below[ref] else None
@@ -101,7 +114,7 @@ def check_dirs(topic, hws, dirs_by_replica, isr_by_partition=None, replicas_by_p
     for p, hw in sorted(hws.items(), key=lambda kv: int(kv[0])):
         if hw is None:
             continue
-        batches, strays = {}, []
+        batches, strays, part_dirs = {}, [], {}
         assigned = (replicas_by_partition or {}).get(str(p))
         for r, d in dirs_by_replica.items():
             pd = Path(d) / ("%s-%d" % (topic, int(p)))
@@ -110,6 +123,7 @@ def check_dirs(topic, hws, dirs_by_replica, isr_by_partition=None, replicas_by_p
                     strays.append(r)
                 else:
                     batches[r] = read_batches(pd)
+                    part_dirs[r] = pd
         isr = (isr_by_partition or {}).get(str(p)) or (isr_by_partition or {}).get(int(p))
         isr = [r for r in (isr if isr is not None else batches) if r in batches]
         missing = [r for r in ((isr_by_partition or {}).get(str(p)) or []) if r not in batches]
@@ -118,9 +132,12 @@ def check_dirs(topic, hws, dirs_by_replica, isr_by_partition=None, replicas_by_p
                               "kind": "no_directory", "hw": hw})
         for a in compare(batches, int(hw), isr):
             anomalies.append(dict(a, type="replica_divergence", partition=int(p)))
+        for a in epoch_check.compare(part_dirs, batches, int(hw), reference(batches, int(hw), set(isr))):
+            anomalies.append(dict(a, type="epoch_divergence", partition=int(p)))
         summary[str(p)] = {"hw": hw, "replicas": sorted(batches), "strays": strays,
                            "batches_below_hw": {str(r): sum(1 for b in bs if b[0] < int(hw))
-                                                for r, bs in batches.items()}}
+                                                for r, bs in batches.items()},
+                           "epochs_below_hw": epoch_check.entries_below(part_dirs, int(hw))}
     return {"anomalies": anomalies, "partitions": summary}
 
 

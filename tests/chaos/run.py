@@ -23,7 +23,8 @@ Multi-broker scenarios start three brokers (four for the reassign-outsider-*,
 reassign-cancel-* and control-four-* ones, the topic on three of them) and
 take minutes each: they are refused unless KEEL_CHAOS_CLUSTER=1
 (docs/chaos.md has their last results). After a replicated run the brokers'
-segment files are compared up to the high watermark (replica_check.py).
+segment files and leader-epoch checkpoints are compared below the high
+watermark (replica_check.py, epoch_check.py).
 """
 
 import argparse
@@ -434,10 +435,13 @@ class Run:
         rr = getattr(self, "replica_report", None)
         if rr is not None:
             rep["replicas"] = rr
-            if rr["anomalies"]:
-                rep["anomaly_counts"]["replica_divergence"] = len(rr["anomalies"])
-                rep["examples"]["replica_divergence"] = rr["anomalies"][:5]
-                self.extra_violations.append("replica_divergence")
+            # replica_divergence (segment bytes) and epoch_divergence
+            # (leader-epoch checkpoints), each its own violation.
+            for kind in sorted({a["type"] for a in rr["anomalies"]}):
+                found = [a for a in rr["anomalies"] if a["type"] == kind]
+                rep["anomaly_counts"][kind] = len(found)
+                rep["examples"][kind] = found[:5]
+                self.extra_violations.append(kind)
         rep["violations"] = sorted(set(rep["violations"] + self.extra_violations))
         rep["valid"] = not rep["violations"]
         spec = {k: v for k, v in self.spec.items() if k != "fault"}
