@@ -32,6 +32,9 @@ export async function call(method, path, body, raw) {
     method, headers, credentials: 'same-origin', cache: 'no-store',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  // Whom the broker took the caller for: the only way a Kerberos sign-in learns its name.
+  const who = r.headers.get('Keel-Principal');
+  if (who) cluster.principal = who;
   if (raw && r.ok) return r;
   if (r.status === 204) return null;
   const text = await r.text();
@@ -49,13 +52,24 @@ export async function call(method, path, body, raw) {
 }
 
 export const enc = encodeURIComponent;
-export const cluster = { id: null, controller: null };
+export const cluster = { id: null, controller: null, principal: null };
 export const v3 = (p) => `/v3/clusters/${enc(cluster.id)}${p}`;
 export const k1 = (p) => `/keel/v1/clusters/${enc(cluster.id)}${p}`;
 
 // Learns the cluster id (and checks the credential).
 export async function connect() {
-  const d = await call('GET', '/v3/clusters');
+  cluster.principal = null;
+  let d;
+  try {
+    d = await call('GET', '/v3/clusters');
+  } catch (e) {
+    // Chromium (seen with 156 on Linux) declines the first Negotiate challenge
+    // it meets after starting (its net log: ERR_UNSUPPORTED_AUTH_SCHEME, before
+    // loading GSS-API) and answers every later one: ask once more.
+    const s = session.get();
+    if (!(e instanceof ApiError && e.status === 401 && s && s.mode === 'negotiate')) throw e;
+    d = await call('GET', '/v3/clusters');
+  }
   const c = d.data[0];
   cluster.id = c.cluster_id;
   cluster.controller = c.controller ? Number(String(c.controller.related).split('/').pop()) : null;

@@ -1,6 +1,6 @@
 // The console's entry: sign-in, the hash router (#/topics/orders), the
 // navigation. Every page is drawn from the REST API as the signed-in user.
-import { session, connect, probe_writes, ApiError } from './api.js';
+import { session, connect, probe_writes, ApiError, cluster } from './api.js';
 import { h, state, fail, toast } from './ui.js';
 import { brokers, topics, topic } from './topics.js';
 import { groups, group } from './groups.js';
@@ -52,8 +52,12 @@ async function route() {
   }
   chrome(true);
   const s = session.get();
+  // The broker names the principal on each answer (Keel-Principal); a password names it too.
+  const principal = cluster.principal || (s.mode === 'basic' ? 'User:' + s.user : null);
   document.getElementById('principal').textContent =
-    s.mode === 'basic' ? 'User:' + s.user : s.mode === 'negotiate' ? 'Kerberos' : 'anonymous / certificate';
+    principal || (s.mode === 'negotiate' ? 'Kerberos' : 'anonymous / certificate');
+  document.getElementById('principal').title =
+    s.mode === 'negotiate' ? 'Signed in with Kerberos (SPNEGO)' : s.mode === 'basic' ? 'Signed in with a password' : '';
   document.getElementById('readonly').hidden = state.writable;
   document.body.classList.toggle('readonly', !state.writable);
   const path = (location.hash.replace(/^#/, '') || '/brokers').split('?')[0];
@@ -77,12 +81,27 @@ async function route() {
   }
 }
 
+// Whether the broker offers Kerberos: a call without credentials is answered
+// `WWW-Authenticate: Negotiate`, or is let in as someone (the browser already
+// negotiated) rather than as User:ANONYMOUS.
+async function offers_kerberos() {
+  try {
+    const r = await fetch('/v3/clusters', { credentials: 'same-origin', cache: 'no-store' });
+    if (r.ok) return (r.headers.get('Keel-Principal') || 'User:ANONYMOUS') !== 'User:ANONYMOUS';
+    return /negotiate/i.test(r.headers.get('WWW-Authenticate') || '');
+  } catch (e) {
+    return true;  // unknown: keep the choice
+  }
+}
+
 function login(message) {
   connected = false;
   chrome(false);
   const tls = location.protocol === 'https:';
   const user = h('input', { name: 'user', id: 'login-user', autocomplete: 'username', required: true });
   const password = h('input', { name: 'password', id: 'login-password', type: 'password', autocomplete: 'current-password', required: true });
+  const kerberos = h('button', { type: 'button', class: 'secondary', id: 'login-kerberos', onclick: () => { session.set({ mode: 'negotiate' }); route(); } }, 'Sign in with Kerberos');
+  offers_kerberos().then((yes) => { if (!yes) kerberos.hidden = true; });
   const f = h('form', { class: 'form login', onsubmit: (ev) => {
     ev.preventDefault();
     const token = btoa(unescape(encodeURIComponent(user.value + ':' + password.value)));
@@ -97,7 +116,7 @@ function login(message) {
     message ? h('p', { class: 'bad', role: 'alert', id: 'login-error' }, message) : null,
     tls ? f : h('p', { class: 'warn' }, 'This page came over plain http: the broker accepts passwords over https only.'),
     h('div', { class: 'alt' },
-      h('button', { type: 'button', class: 'secondary', id: 'login-kerberos', onclick: () => { session.set({ mode: 'negotiate' }); route(); } }, 'Sign in with Kerberos'),
+      kerberos,
       h('button', { type: 'button', class: 'link', id: 'login-anonymous', onclick: () => { session.set({ mode: 'anonymous' }); route(); } }, 'Continue without a password')),
     h('p', { class: 'muted small' }, 'Your password stays in this tab (sessionStorage) and goes to the broker only. Kerberos uses your browser\'s ticket (SPNEGO). Every action runs as you: the broker\'s ACLs decide.')));
 }
