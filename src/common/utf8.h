@@ -1,6 +1,6 @@
 #pragma once
 // UTF-8 to code points and back, for text read the way Java reads a String
-// (security/jaas.h) and for the escapes of JSON strings (common/json.h).
+// (security/jaas.h).
 
 #include <string>
 #include <string_view>

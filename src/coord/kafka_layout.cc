@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
-#include "common/json.h"
+#include <boost/json.hpp>
+
+#include "common/json_util.h"
 #include "coord/errors.h"
 #include "protocol/types.h"
 
@@ -47,21 +49,20 @@ const std::vector<std::string>& secure_roots() {
 
 namespace {
 
-using json::Value;
 
 Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 std::string_view text(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
-Result<Value> parse_object(ByteView data) {
+Result<boost::json::value> parse_object(ByteView data) {
   auto v = json::parse(text(data));
   if (!v || !v->is_object()) return CoordErrc::kCorrupt;
   return v;
 }
 
-std::optional<int64_t> get_int(const Value& obj, std::string_view key) {
-  const Value* v = obj.find(key);
+std::optional<int64_t> get_int(const boost::json::value& obj, std::string_view key) {
+  const boost::json::value* v = json::find(obj, key);
   if (!v) return std::nullopt;
-  if (v->is_int()) return v->as_int();
+  if (v->is_int64()) return v->as_int64();
   if (v->is_string()) {  // Kafka writes some numbers as strings
     int64_t out = 0;
     const auto& s = v->as_string();
@@ -71,29 +72,29 @@ std::optional<int64_t> get_int(const Value& obj, std::string_view key) {
   return std::nullopt;
 }
 
-std::optional<std::vector<int32_t>> get_int_list(const Value& v) {
+std::optional<std::vector<int32_t>> get_int_list(const boost::json::value& v) {
   if (!v.is_array()) return std::nullopt;
   std::vector<int32_t> out;
   for (const auto& e : v.as_array()) {
-    if (!e.is_int()) return std::nullopt;
-    out.push_back(static_cast<int32_t>(e.as_int()));
+    if (!e.is_int64()) return std::nullopt;
+    out.push_back(static_cast<int32_t>(e.as_int64()));
   }
   return out;
 }
 
-Value int_list(const std::vector<int32_t>& v) {
-  Value a = Value::array();
-  for (int32_t x : v) a.push(Value::integer(x));
+boost::json::value int_list(const std::vector<int32_t>& v) {
+  boost::json::array a;
+  for (int32_t x : v) a.push_back(boost::json::value(x));
   return a;
 }
 
-Value replica_map(const std::map<int32_t, std::vector<int32_t>>& m) {
-  Value o = Value::object();
-  for (const auto& [p, r] : m) o.set(std::to_string(p), int_list(r));
+boost::json::value replica_map(const std::map<int32_t, std::vector<int32_t>>& m) {
+  boost::json::object o;
+  for (const auto& [p, r] : m) o[std::to_string(p)] = int_list(r);
   return o;
 }
 
-Result<std::map<int32_t, std::vector<int32_t>>> read_replica_map(const Value* v) {
+Result<std::map<int32_t, std::vector<int32_t>>> read_replica_map(const boost::json::value* v) {
   std::map<int32_t, std::vector<int32_t>> out;
   if (!v || v->is_null()) return out;
   if (!v->is_object()) return CoordErrc::kCorrupt;
@@ -115,27 +116,27 @@ Result<std::map<int32_t, std::vector<int32_t>>> read_replica_map(const Value* v)
 Bytes encode_broker_registration(const BrokerRegistration& b) {
   // Keys in the order the layout doc shows Kafka's (readers, ours and
   // Kafka's, look keys up by name, so the order only matters to people).
-  Value o = Value::object();
-  Value map = Value::object();
-  Value endpoints = Value::array();
+  boost::json::object o;
+  boost::json::object map;
+  boost::json::array endpoints;
   const BrokerEndpoint* plaintext = nullptr;
   for (const auto& ep : b.endpoints) {
     const std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
-    endpoints.push(Value::string(ep.listener_name + "://" + host + ":" + std::to_string(ep.port)));
-    map.set(ep.listener_name, Value::string(ep.security_protocol.empty() ? ep.listener_name : ep.security_protocol));
+    endpoints.push_back(boost::json::value(ep.listener_name + "://" + host + ":" + std::to_string(ep.port)));
+    map[ep.listener_name] = ep.security_protocol.empty() ? ep.listener_name : ep.security_protocol;
     if (!plaintext && (ep.security_protocol == "PLAINTEXT" || (ep.security_protocol.empty() && ep.listener_name == "PLAINTEXT"))) {
       plaintext = &ep;
     }
   }
-  o.set("version", Value::integer(5));
-  o.set("host", plaintext ? Value::string(plaintext->host) : Value());
-  o.set("port", Value::integer(plaintext ? plaintext->port : -1));
-  o.set("endpoints", std::move(endpoints));
-  o.set("listener_security_protocol_map", std::move(map));
-  o.set("jmx_port", Value::integer(-1));
-  o.set("timestamp", Value::string(std::to_string(b.timestamp_ms)));
-  if (b.rack) o.set("rack", Value::string(*b.rack));
-  o.set("features", Value::object());
+  o["version"] = 5;
+  o["host"] = plaintext ? boost::json::value(plaintext->host) : boost::json::value();
+  o["port"] = plaintext ? plaintext->port : -1;
+  o["endpoints"] = std::move(endpoints);
+  o["listener_security_protocol_map"] = std::move(map);
+  o["jmx_port"] = -1;
+  o["timestamp"] = std::to_string(b.timestamp_ms);
+  if (b.rack) o["rack"] = *b.rack;
+  o["features"] = boost::json::object();
   return to_bytes(json::write(o));
 }
 
@@ -147,13 +148,13 @@ Result<BrokerRegistration> decode_broker_registration(int32_t id, ByteView data)
   BrokerRegistration b;
   b.id = id;
   b.timestamp_ms = get_int(*v, "timestamp").value_or(0);
-  if (const Value* rack = v->find("rack"); rack && rack->is_string()) b.rack = rack->as_string();
-  const Value* map = v->find("listener_security_protocol_map");
-  const Value* endpoints = v->find("endpoints");
+  if (const boost::json::value* rack = json::find(*v, "rack"); rack && rack->is_string()) b.rack = rack->as_string();
+  const boost::json::value* map = json::find(*v, "listener_security_protocol_map");
+  const boost::json::value* endpoints = json::find(*v, "endpoints");
   if (!endpoints || !endpoints->is_array()) return CoordErrc::kCorrupt;
   for (const auto& e : endpoints->as_array()) {
     if (!e.is_string()) return CoordErrc::kCorrupt;
-    const std::string& s = e.as_string();
+    const std::string s(e.get_string());
     const size_t sep = s.find("://");
     const size_t colon = s.rfind(':');
     if (sep == std::string::npos || colon == std::string::npos || colon <= sep + 2) return CoordErrc::kCorrupt;
@@ -165,7 +166,7 @@ Result<BrokerRegistration> decode_broker_registration(int32_t id, ByteView data)
     if (ec != std::errc() || p != s.data() + s.size()) return CoordErrc::kCorrupt;
     ep.security_protocol = ep.listener_name;
     if (map) {
-      if (const Value* proto = map->find(ep.listener_name); proto && proto->is_string()) {
+      if (const boost::json::value* proto = json::find(*map, ep.listener_name); proto && proto->is_string()) {
         ep.security_protocol = proto->as_string();
       }
     }
@@ -177,11 +178,11 @@ Result<BrokerRegistration> decode_broker_registration(int32_t id, ByteView data)
 // --- controller ----------------------------------------------------------------------
 
 Bytes encode_controller(const ControllerInfo& c) {
-  Value o = Value::object();
-  o.set("version", Value::integer(2));
-  o.set("brokerid", Value::integer(c.broker_id));
-  o.set("timestamp", Value::string(std::to_string(c.timestamp_ms)));
-  o.set("kraftControllerEpoch", Value::integer(-1));
+  boost::json::object o;
+  o["version"] = 2;
+  o["brokerid"] = c.broker_id;
+  o["timestamp"] = std::to_string(c.timestamp_ms);
+  o["kraftControllerEpoch"] = -1;
   return to_bytes(json::write(o));
 }
 
@@ -207,29 +208,29 @@ Result<int32_t> decode_controller_epoch(ByteView data) {
 }
 
 Bytes encode_cluster_id(const std::string& id) {
-  Value o = Value::object();
-  o.set("version", Value::string("1"));
-  o.set("id", Value::string(id));
+  boost::json::object o;
+  o["version"] = "1";
+  o["id"] = id;
   return to_bytes(json::write(o));
 }
 
 Result<std::string> decode_cluster_id(ByteView data) {
   auto v = parse_object(data);
   if (!v) return v.error();
-  const Value* id = v->find("id");
+  const boost::json::value* id = json::find(*v, "id");
   if (!id || !id->is_string()) return CoordErrc::kCorrupt;
-  return id->as_string();
+  return std::string(id->get_string());
 }
 
 // --- topics -------------------------------------------------------------------------------
 
 Bytes encode_topic_assignment(const TopicAssignment& a) {
-  Value o = Value::object();
-  o.set("version", Value::integer(3));
-  if (!a.topic_id.empty()) o.set("topic_id", Value::string(a.topic_id));
-  o.set("partitions", replica_map(a.partitions));
-  o.set("adding_replicas", replica_map(a.adding_replicas));
-  o.set("removing_replicas", replica_map(a.removing_replicas));
+  boost::json::object o;
+  o["version"] = 3;
+  if (!a.topic_id.empty()) o["topic_id"] = a.topic_id;
+  o["partitions"] = replica_map(a.partitions);
+  o["adding_replicas"] = replica_map(a.adding_replicas);
+  o["removing_replicas"] = replica_map(a.removing_replicas);
   return to_bytes(json::write(o));
 }
 
@@ -237,29 +238,29 @@ Result<TopicAssignment> decode_topic_assignment(ByteView data) {
   auto v = parse_object(data);
   if (!v) return v.error();
   TopicAssignment a;
-  if (const Value* id = v->find("topic_id"); id && id->is_string()) a.topic_id = id->as_string();
-  const Value* parts = v->find("partitions");
+  if (const boost::json::value* id = json::find(*v, "topic_id"); id && id->is_string()) a.topic_id = id->as_string();
+  const boost::json::value* parts = json::find(*v, "partitions");
   if (!parts) return CoordErrc::kCorrupt;
   auto p = read_replica_map(parts);
   if (!p) return p.error();
   a.partitions = std::move(*p);
-  auto adding = read_replica_map(v->find("adding_replicas"));
+  auto adding = read_replica_map(json::find(*v, "adding_replicas"));
   if (!adding) return adding.error();
   a.adding_replicas = std::move(*adding);
-  auto removing = read_replica_map(v->find("removing_replicas"));
+  auto removing = read_replica_map(json::find(*v, "removing_replicas"));
   if (!removing) return removing.error();
   a.removing_replicas = std::move(*removing);
   return a;
 }
 
 Bytes encode_partition_state(const PartitionState& s) {
-  Value o = Value::object();
-  o.set("version", Value::integer(1));
-  o.set("leader", Value::integer(s.leader));
-  o.set("leader_epoch", Value::integer(s.leader_epoch));
-  o.set("controller_epoch", Value::integer(s.controller_epoch));
-  o.set("isr", int_list(s.isr));
-  if (s.recovering) o.set("leader_recovery_state", Value::integer(1));
+  boost::json::object o;
+  o["version"] = 1;
+  o["leader"] = s.leader;
+  o["leader_epoch"] = s.leader_epoch;
+  o["controller_epoch"] = s.controller_epoch;
+  o["isr"] = int_list(s.isr);
+  if (s.recovering) o["leader_recovery_state"] = 1;
   return to_bytes(json::write(o));
 }
 
@@ -269,7 +270,7 @@ Result<PartitionState> decode_partition_state(ByteView data) {
   PartitionState s;
   auto leader = get_int(*v, "leader");
   auto epoch = get_int(*v, "leader_epoch");
-  const Value* isr = v->find("isr");
+  const boost::json::value* isr = json::find(*v, "isr");
   if (!leader || !epoch || !isr) return CoordErrc::kCorrupt;
   auto list = get_int_list(*isr);
   if (!list) return CoordErrc::kCorrupt;
@@ -284,18 +285,18 @@ Result<PartitionState> decode_partition_state(ByteView data) {
 // --- configs ---------------------------------------------------------------------------------
 
 Bytes encode_entity_config(const std::map<std::string, std::string>& config) {
-  Value c = Value::object();
-  for (const auto& [k, v] : config) c.set(k, Value::string(v));
-  Value o = Value::object();
-  o.set("version", Value::integer(1));
-  o.set("config", std::move(c));
+  boost::json::object c;
+  for (const auto& [k, v] : config) c[k] = v;
+  boost::json::object o;
+  o["version"] = 1;
+  o["config"] = std::move(c);
   return to_bytes(json::write(o));
 }
 
 Result<std::map<std::string, std::string>> decode_entity_config(ByteView data) {
   auto v = parse_object(data);
   if (!v) return v.error();
-  const Value* c = v->find("config");
+  const boost::json::value* c = json::find(*v, "config");
   std::map<std::string, std::string> out;
   if (!c || c->is_null()) return out;
   if (!c->is_object()) return CoordErrc::kCorrupt;
@@ -307,9 +308,9 @@ Result<std::map<std::string, std::string>> decode_entity_config(ByteView data) {
 }
 
 Bytes encode_config_change(const std::string& entity_path) {
-  Value o = Value::object();
-  o.set("version", Value::integer(2));
-  o.set("entity_path", Value::string(entity_path));
+  boost::json::object o;
+  o["version"] = 2;
+  o["entity_path"] = entity_path;
   return to_bytes(json::write(o));
 }
 
@@ -318,22 +319,22 @@ Result<std::string> decode_config_change(ByteView data) {
   if (!v) return v.error();
   auto version = get_int(*v, "version");
   if (version == 1) {
-    const Value* type = v->find("entity_type");
-    const Value* name = v->find("entity_name");
+    const boost::json::value* type = json::find(*v, "entity_type");
+    const boost::json::value* name = json::find(*v, "entity_name");
     if (!type || !name || !type->is_string() || !name->is_string()) return CoordErrc::kCorrupt;
-    return type->as_string() + "/" + name->as_string();
+    return std::string(type->get_string()) + "/" + std::string(name->get_string());
   }
-  const Value* path = v->find("entity_path");
+  const boost::json::value* path = json::find(*v, "entity_path");
   if (!path || !path->is_string()) return CoordErrc::kCorrupt;
-  return path->as_string();
+  return std::string(path->get_string());
 }
 
 Bytes encode_producer_id_block(const ProducerIdBlock& b) {
-  Value o = Value::object();
-  o.set("version", Value::integer(1));
-  o.set("broker", Value::integer(b.broker));
-  o.set("block_start", Value::string(std::to_string(b.start)));
-  o.set("block_end", Value::string(std::to_string(b.end)));
+  boost::json::object o;
+  o["version"] = 1;
+  o["broker"] = b.broker;
+  o["block_start"] = std::to_string(b.start);
+  o["block_end"] = std::to_string(b.end);
   return to_bytes(json::write(o));
 }
 
@@ -350,35 +351,35 @@ Result<ProducerIdBlock> decode_producer_id_block(ByteView data) {
 // --- /admin/reassign_partitions ---------------------------------------------------------
 
 Bytes encode_partition_reassignments(const std::vector<PartitionReassignment>& entries) {
-  Value list = Value::array();
+  boost::json::array list;
   for (const auto& e : entries) {
-    Value o = Value::object();
-    o.set("topic", Value::string(e.topic));
-    o.set("partition", Value::integer(e.partition));
-    o.set("replicas", int_list(e.replicas));
-    list.push(std::move(o));
+    boost::json::object o;
+    o["topic"] = e.topic;
+    o["partition"] = e.partition;
+    o["replicas"] = int_list(e.replicas);
+    list.push_back(std::move(o));
   }
-  Value o = Value::object();
-  o.set("version", Value::integer(1));
-  o.set("partitions", std::move(list));
+  boost::json::object o;
+  o["version"] = 1;
+  o["partitions"] = std::move(list);
   return to_bytes(json::write(o));
 }
 
 Result<std::vector<PartitionReassignment>> decode_partition_reassignments(ByteView data) {
   auto v = parse_object(data);
   if (!v) return v.error();
-  const Value* parts = v->find("partitions");
+  const boost::json::value* parts = json::find(*v, "partitions");
   if (!parts || !parts->is_array()) return CoordErrc::kCorrupt;
   std::vector<PartitionReassignment> out;
   for (const auto& e : parts->as_array()) {
     if (!e.is_object()) return CoordErrc::kCorrupt;
-    const Value* topic = e.find("topic");
+    const boost::json::value* topic = json::find(e, "topic");
     auto partition = get_int(e, "partition");
-    const Value* replicas = e.find("replicas");
+    const boost::json::value* replicas = json::find(e, "replicas");
     if (!topic || !topic->is_string() || !partition || !replicas) return CoordErrc::kCorrupt;
     auto list = get_int_list(*replicas);
     if (!list) return CoordErrc::kCorrupt;
-    PartitionReassignment r{topic->as_string(), static_cast<int32_t>(*partition), std::move(*list)};
+    PartitionReassignment r{std::string(topic->get_string()), static_cast<int32_t>(*partition), std::move(*list)};
     auto same = std::find_if(out.begin(), out.end(), [&](const PartitionReassignment& x) {
       return x.topic == r.topic && x.partition == r.partition;
     });

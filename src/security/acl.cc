@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <mutex>
 
+#include <boost/json.hpp>
+
 #include "common/assert.h"
-#include "common/json.h"
+#include "common/json_util.h"
 
 namespace keel::security {
 
@@ -507,19 +509,19 @@ std::string acl_node_path(const ResourcePattern& pattern) {
 }
 
 std::string encode_acl_node(const std::vector<AccessControlEntry>& entries) {
-  json::Value::Array acls;
+  boost::json::array acls;
   acls.reserve(entries.size());
   for (const auto& e : entries) {
-    auto acl = json::Value::object();
-    acl.set("principal", json::Value::string(e.principal));
-    acl.set("permissionType", json::Value::string(std::string(to_string(e.permission))));
-    acl.set("operation", json::Value::string(std::string(to_string(e.operation))));
-    acl.set("host", json::Value::string(e.host));
+    auto acl = boost::json::object();
+    acl["principal"] = e.principal;
+    acl["permissionType"] = std::string(to_string(e.permission));
+    acl["operation"] = std::string(to_string(e.operation));
+    acl["host"] = e.host;
     acls.push_back(std::move(acl));
   }
-  auto node = json::Value::object();
-  node.set("version", json::Value::integer(1));
-  node.set("acls", json::Value::array(std::move(acls)));
+  auto node = boost::json::object();
+  node["version"] = 1;
+  node["acls"] = std::move(acls);
   return json::write(node);
 }
 
@@ -530,24 +532,25 @@ Result<std::vector<AccessControlEntry>> decode_acl_node(std::string_view data, s
   auto doc = json::parse(data, &parse_error);
   if (!doc) return malformed_entries(error_message, "ACL node is not JSON: " + parse_error);
   if (!doc->is_object()) return malformed_entries(error_message, "ACL node is not a JSON object");
-  const json::Value* version = doc->find("version");
-  if (!version || !version->is_int() || version->as_int() != 1)
+  const boost::json::value* version = json::find(*doc, "version");
+  if (!version || !version->is_int64() || version->as_int64() != 1)
     return malformed_entries(error_message, "ACL node: \"version\" must be the integer 1");
-  const json::Value* acls = doc->find("acls");
+  const boost::json::value* acls = json::find(*doc, "acls");
   if (!acls || !acls->is_array()) return malformed_entries(error_message, "ACL node: \"acls\" must be an array");
 
   for (size_t i = 0; i < acls->as_array().size(); ++i) {
-    const json::Value& item = acls->as_array()[i];
+    const boost::json::value& item = acls->as_array()[i];
     const std::string where = "ACL node: acls[" + std::to_string(i) + "]";
     if (!item.is_object()) return malformed_entries(error_message, where + " is not an object");
-    auto text = [&](const char* key) -> const std::string* {
-      const json::Value* v = item.find(key);
-      return v && v->is_string() ? &v->as_string() : nullptr;
+    auto text = [&](const char* key) -> std::optional<std::string> {
+      const boost::json::value* v = json::find(item, key);
+      if (!v || !v->is_string()) return std::nullopt;
+      return std::string(v->get_string());
     };
-    const std::string* principal = text("principal");
-    const std::string* permission = text("permissionType");
-    const std::string* operation = text("operation");
-    const std::string* host = text("host");
+    const auto principal = text("principal");
+    const auto permission = text("permissionType");
+    const auto operation = text("operation");
+    const auto host = text("host");
     if (!principal || !permission || !operation || !host)
       return malformed_entries(error_message,
                                where + " needs string fields principal, permissionType, operation and host");
@@ -569,11 +572,11 @@ std::string acl_change_parent(PatternType pattern_type) {
 
 std::string encode_acl_change(const ResourcePattern& pattern) {
   if (pattern.pattern_type == PatternType::kLiteral) return std::string(enum_name(pattern.type)) + ":" + pattern.name;
-  auto event = json::Value::object();
-  event.set("version", json::Value::integer(1));
-  event.set("resourceType", json::Value::string(std::string(enum_name(pattern.type))));
-  event.set("name", json::Value::string(pattern.name));
-  event.set("patternType", json::Value::string(std::string(to_string(pattern.pattern_type))));
+  auto event = boost::json::object();
+  event["version"] = 1;
+  event["resourceType"] = std::string(enum_name(pattern.type));
+  event["name"] = pattern.name;
+  event["patternType"] = std::string(to_string(pattern.pattern_type));
   return json::write(event);
 }
 
@@ -595,21 +598,23 @@ Result<ResourcePattern> decode_extended_acl_change(std::string_view data, std::s
   auto doc = json::parse(data, &parse_error);
   if (!doc) return malformed_pattern(error_message, "ACL change is not JSON: " + parse_error);
   if (!doc->is_object()) return malformed_pattern(error_message, "ACL change is not a JSON object");
-  const json::Value* version = doc->find("version");
-  if (!version || !version->is_int() || version->as_int() > 1)
+  const boost::json::value* version = json::find(*doc, "version");
+  if (!version || !version->is_int64() || version->as_int64() > 1)
     return malformed_pattern(error_message, "ACL change: \"version\" must be an integer not above 1");
-  const json::Value* type = doc->find("resourceType");
-  const json::Value* name = doc->find("name");
-  const json::Value* pattern_type = doc->find("patternType");
+  const boost::json::value* type = json::find(*doc, "resourceType");
+  const boost::json::value* name = json::find(*doc, "name");
+  const boost::json::value* pattern_type = json::find(*doc, "patternType");
   if (!type || !type->is_string() || !name || !name->is_string() || !pattern_type || !pattern_type->is_string())
     return malformed_pattern(error_message, "ACL change needs string fields resourceType, name and patternType");
-  ResourcePattern pattern{parse_resource_type(type->as_string()), name->as_string(),
-                          parse_pattern_type(pattern_type->as_string())};
+  const std::string type_text(type->get_string());
+  const std::string pattern_type_text(pattern_type->get_string());
+  ResourcePattern pattern{parse_resource_type(type_text), std::string(name->get_string()),
+                          parse_pattern_type(pattern_type_text)};
   if (pattern.type == ResourceType::kUnknown || pattern.type == ResourceType::kAny)
-    return malformed_pattern(error_message, "ACL change: unknown resource type '" + type->as_string() + "'");
+    return malformed_pattern(error_message, "ACL change: unknown resource type '" + type_text + "'");
   if (pattern.pattern_type != PatternType::kLiteral && pattern.pattern_type != PatternType::kPrefixed)
     return malformed_pattern(error_message,
-                             "ACL change: pattern type '" + pattern_type->as_string() + "' is not LITERAL or PREFIXED");
+                             "ACL change: pattern type '" + pattern_type_text + "' is not LITERAL or PREFIXED");
   return pattern;
 }
 

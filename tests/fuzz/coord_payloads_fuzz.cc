@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "common/json.h"
+#include <boost/json.hpp>
+
+#include "common/json_util.h"
 #include "coord/kafka_layout.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,10 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json.hpp>
+
 #include "http/server.h"
 #include "server/rest/rest_util.h"
 
-using keel::json::Value;
+using Kind = boost::json::kind;
 using keel::server::rest::Field;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,18 +21,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   keel::http::Response refusal;
   switch (data[0] % 3) {
     case 0: {
-      const std::vector<Field> topic = {{"topic_name", Value::Type::kString, true},
-                                        {"partitions_count", Value::Type::kInt},
-                                        {"configs", Value::Type::kArray},
-                                        {"validate_only", Value::Type::kBool}};
+      const std::vector<Field> topic = {{"topic_name", Kind::string, true},
+                                        {"partitions_count", Kind::int64},
+                                        {"configs", Kind::array},
+                                        {"validate_only", Kind::bool_}};
       auto body = keel::server::rest::parse_body(input, topic, &refusal);
       if (!body) {
         if (refusal.status != 400) __builtin_trap();
         break;
       }
-      if (const Value* configs = body->find("configs"); configs && configs->is_array()) {
+      if (const boost::json::value* configs = keel::json::find(*body, "configs"); configs && configs->is_array()) {
         for (const auto& c : configs->as_array()) {
-          if (!keel::server::rest::check_object(c, {{"name", Value::Type::kString, true}, {"value", Value::Type::kString}},
+          if (!keel::server::rest::check_object(c, {{"name", Kind::string, true}, {"value", Kind::string}},
                                                 "configs", &refusal) &&
               refusal.status != 400)
             __builtin_trap();

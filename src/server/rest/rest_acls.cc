@@ -3,6 +3,8 @@
 // enum names (TOPIC, DESCRIBE_CONFIGS, ALLOW, PREFIXED).
 #include <cctype>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/create_acls_request.h"
 #include "protocol/generated/create_acls_response.h"
 #include "protocol/generated/delete_acls_request.h"
@@ -16,7 +18,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 // "DescribeConfigs" -> "DESCRIBE_CONFIGS".
 std::string upper_snake(std::string_view pascal) {
@@ -29,7 +31,7 @@ std::string upper_snake(std::string_view pascal) {
   return out;
 }
 
-json::Value acl_json(const std::string& cluster_url, const std::string& cluster_id, int8_t type,
+boost::json::value acl_json(const std::string& cluster_url, const std::string& cluster_id, int8_t type,
                      const std::string& name, int8_t pattern, const std::string& principal, const std::string& host,
                      int8_t operation, int8_t permission) {
   const std::string rt = upper_snake(security::to_string(security::resource_type_from_code(type)));
@@ -39,19 +41,19 @@ json::Value acl_json(const std::string& cluster_url, const std::string& cluster_
   const std::string self = cluster_url + "/acls?resource_type=" + rt + "&resource_name=" + name +
                            "&pattern_type=" + pt + "&principal=" + principal + "&host=" + host +
                            "&operation=" + op + "&permission=" + pm;
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string("KafkaAcl"));
-  json::Value meta = json::Value::object();
-  meta.set("self", json::Value::string(self));
-  v.set("metadata", std::move(meta));
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("resource_type", json::Value::string(rt));
-  v.set("resource_name", json::Value::string(name));
-  v.set("pattern_type", json::Value::string(pt));
-  v.set("principal", json::Value::string(principal));
-  v.set("host", json::Value::string(host));
-  v.set("operation", json::Value::string(op));
-  v.set("permission", json::Value::string(pm));
+  boost::json::object v;
+  v["kind"] = "KafkaAcl";
+  boost::json::object meta;
+  meta["self"] = self;
+  v["metadata"] = std::move(meta);
+  v["cluster_id"] = cluster_id;
+  v["resource_type"] = rt;
+  v["resource_name"] = name;
+  v["pattern_type"] = pt;
+  v["principal"] = principal;
+  v["host"] = host;
+  v["operation"] = op;
+  v["permission"] = pm;
   return v;
 }
 
@@ -114,32 +116,32 @@ bool parse_filter(const http::Request& req, bool for_delete, Filter* f, http::Re
 }
 
 // One ACL to create from a JSON object; false and *refusal when invalid.
-bool parse_creation(const json::Value& v, std::string_view where, protocol::CreateAclsRequest::AclCreation* out,
+bool parse_creation(const boost::json::value& v, std::string_view where, protocol::CreateAclsRequest::AclCreation* out,
                     http::Response* refusal) {
   if (!check_object(v,
-                    {{"resource_type", Type::kString, true},
-                     {"resource_name", Type::kString, true},
-                     {"pattern_type", Type::kString, true},
-                     {"principal", Type::kString, true},
-                     {"host", Type::kString, true},
-                     {"operation", Type::kString, true},
-                     {"permission", Type::kString, true}},
+                    {{"resource_type", Kind::string, true},
+                     {"resource_name", Kind::string, true},
+                     {"pattern_type", Kind::string, true},
+                     {"principal", Kind::string, true},
+                     {"host", Kind::string, true},
+                     {"operation", Kind::string, true},
+                     {"permission", Kind::string, true}},
                     where, refusal))
     return false;
-  const auto rt = security::parse_resource_type(v.find("resource_type")->as_string());
-  const auto pt = security::parse_pattern_type(v.find("pattern_type")->as_string());
-  const auto op = security::parse_operation(v.find("operation")->as_string());
-  const auto pm = security::parse_permission_type(v.find("permission")->as_string());
+  const auto rt = security::parse_resource_type(json::string_member(v, "resource_type"));
+  const auto pt = security::parse_pattern_type(json::string_member(v, "pattern_type"));
+  const auto op = security::parse_operation(json::string_member(v, "operation"));
+  const auto pm = security::parse_permission_type(json::string_member(v, "permission"));
   if (rt == security::ResourceType::kUnknown || pt == security::PatternType::kUnknown ||
       op == security::AclOperation::kUnknown || pm == security::AclPermissionType::kUnknown) {
     *refusal = error(400, "unknown resource_type, pattern_type, operation or permission in " + std::string(where));
     return false;
   }
   out->resource_type = static_cast<int8_t>(rt);
-  out->resource_name = v.find("resource_name")->as_string();
+  out->resource_name = json::string_member(v, "resource_name");
   out->resource_pattern_type = static_cast<int8_t>(pt);
-  out->principal = v.find("principal")->as_string();
-  out->host = v.find("host")->as_string();
+  out->principal = json::string_member(v, "principal");
+  out->host = json::string_member(v, "host");
   out->operation = static_cast<int8_t>(op);
   out->permission_type = static_cast<int8_t>(pm);
   return true;
@@ -175,14 +177,14 @@ void RestApi::search_acls(const http::Request& req, const Caller& who, http::Rep
   bridge_.call<protocol::DescribeAclsResponse>(who, d, 3, [this, &req, reply](Result<protocol::DescribeAclsResponse> r) {
     if (!r) return reply(bridge_error(r.error()));
     if (r->error_code != 0) return reply(kafka_error(r->error_code, r->error_message.value_or("")));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& res : r->resources) {
       for (const auto& a : res.acls) {
         data.push_back(acl_json(cluster_url(req), cluster_id(), res.resource_type, res.resource_name,
                                 res.pattern_type, a.principal, a.host, a.operation, a.permission_type));
       }
     }
-    json::Value out = list("KafkaAclList", base_url(req) + req.target, std::move(data));
+    boost::json::object out = list("KafkaAclList", base_url(req) + req.target, std::move(data));
     reply(json_response(200, out));
   });
 }
@@ -201,10 +203,10 @@ void RestApi::create_acl(const http::Request& req, const Caller& who, http::Repl
 
 void RestApi::batch_create_acls(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
-  auto body = parse_body(req.body, {{"data", Type::kArray, true}}, &refusal);
+  auto body = parse_body(req.body, {{"data", Kind::array, true}}, &refusal);
   if (!body) return reply(std::move(refusal));
   protocol::CreateAclsRequest c;
-  for (const auto& entry : body->find("data")->as_array()) {
+  for (const auto& entry : json::find(*body, "data")->as_array()) {
     protocol::CreateAclsRequest::AclCreation creation;
     if (!parse_creation(entry, "an element of data", &creation, &refusal)) return reply(std::move(refusal));
     c.creations.push_back(std::move(creation));
@@ -228,7 +230,7 @@ void RestApi::delete_acls(const http::Request& req, const Caller& who, http::Rep
   d.filters.push_back(std::move(filter));
   bridge_.call<protocol::DeleteAclsResponse>(who, d, 3, [this, &req, reply](Result<protocol::DeleteAclsResponse> r) {
     if (!r) return reply(bridge_error(r.error()));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& fr : r->filter_results) {
       if (fr.error_code != 0) return reply(kafka_error(fr.error_code, fr.error_message.value_or("")));
       for (const auto& m : fr.matching_acls) {
@@ -236,8 +238,8 @@ void RestApi::delete_acls(const http::Request& req, const Caller& who, http::Rep
                                 m.pattern_type, m.principal, m.host, m.operation, m.permission_type));
       }
     }
-    json::Value out = json::Value::object();
-    out.set("data", json::Value::array(std::move(data)));
+    boost::json::object out;
+    out["data"] = std::move(data);
     reply(json_response(200, out));
   });
 }

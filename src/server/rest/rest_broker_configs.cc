@@ -4,26 +4,27 @@
 // DescribeConfigs and IncrementalAlterConfigs under the caller's principal,
 // through the same helpers as the topic configs (rest_configs.cc); the
 // cluster answers take v3's KafkaClusterConfig shape.
+#include <boost/json.hpp>
+
 #include "server/rest/rest_api.h"
 #include "server/rest/rest_util.h"
 
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
-using V = json::Value;
+using Kind = boost::json::kind;
 
 constexpr int8_t kBroker = 4;
 
 // A KafkaBrokerConfig (as describe_configs makes it for broker "") -> KafkaClusterConfig.
-void to_cluster_config(V& c, const std::string& cluster_url, const std::string& cluster_id) {
-  const std::string name = c.find("name") ? c.find("name")->as_string() : "";
-  V out = resource("KafkaClusterConfig", cluster_url + "/broker-configs/" + name,
+void to_cluster_config(boost::json::value& c, const std::string& cluster_url, const std::string& cluster_id) {
+  const std::string name = json::get_string(c, "name").value_or("");
+  boost::json::object out = resource("KafkaClusterConfig", cluster_url + "/broker-configs/" + name,
                    "crn:///kafka=" + cluster_id + "/broker-config=" + name);
-  out.set("cluster_id", V::string(cluster_id));
-  out.set("config_type", V::string("BROKER"));
+  out["cluster_id"] = cluster_id;
+  out["config_type"] = "BROKER";
   for (const char* key : {"name", "value", "is_default", "is_read_only", "is_sensitive", "source", "synonyms"}) {
-    if (const V* v = c.find(key)) out.set(key, *v);
+    if (const boost::json::value* v = json::find(c, key)) out[key] = *v;
   }
   c = std::move(out);
 }
@@ -34,8 +35,8 @@ http::Reply as_cluster_configs(http::Reply reply, std::string cluster_url, std::
     if (r.status != 200) return reply(std::move(r));
     auto v = json::parse(r.body);
     if (!v || !v->is_object()) return reply(std::move(r));
-    if (const V* data = v->find("data"); data && data->is_array()) {
-      V::Array items = data->as_array();
+    if (const boost::json::value* data = json::find(*v, "data"); data && data->is_array()) {
+      boost::json::array items = data->as_array();
       for (auto& c : items) to_cluster_config(c, cluster_url, cluster_id);
       return reply(json_response(200, list("KafkaClusterConfigList", cluster_url + "/broker-configs", std::move(items))));
     }
@@ -46,9 +47,9 @@ http::Reply as_cluster_configs(http::Reply reply, std::string cluster_url, std::
 
 // {"value"} of a PUT.
 std::optional<std::string> put_value(const http::Request& req, http::Response* refusal) {
-  auto body = parse_body(req.body, {{"value", Type::kString, true}}, refusal);
+  auto body = parse_body(req.body, {{"value", Kind::string, true}}, refusal);
   if (!body) return std::nullopt;
-  return body->find("value")->as_string();
+  return json::get_string(*body, "value");
 }
 
 std::optional<std::string> broker_of(const http::Request& req, http::Response* refusal) {

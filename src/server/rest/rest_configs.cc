@@ -1,6 +1,8 @@
 // Topic and broker configs: read with DescribeConfigs (v4, with synonyms),
 // changed with IncrementalAlterConfigs (v1: SET and DELETE), so the broker's
 // validation and its ALTER_CONFIGS / DESCRIBE_CONFIGS checks apply.
+#include <boost/json.hpp>
+
 #include "protocol/generated/describe_configs_request.h"
 #include "protocol/generated/describe_configs_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
@@ -12,7 +14,7 @@ namespace keel::server::rest {
 namespace {
 
 using protocol::DescribeConfigsResponse;
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 constexpr int8_t kTopic = 2;
 constexpr int8_t kBroker = 4;
@@ -32,34 +34,34 @@ std::string_view source_name(int8_t s) {
   }
 }
 
-json::Value config_json(const std::string& cluster_url, const std::string& cluster_id, int8_t type,
+boost::json::value config_json(const std::string& cluster_url, const std::string& cluster_id, int8_t type,
                         const std::string& owner, const DescribeConfigsResponse::DescribeConfigsResourceResult& c) {
   const bool topic = type == kTopic;
   const std::string self =
       cluster_url + (topic ? "/topics/" : "/brokers/") + owner + "/configs/" + c.name;
-  json::Value v = resource(topic ? "KafkaTopicConfig" : "KafkaBrokerConfig", self,
+  boost::json::object v = resource(topic ? "KafkaTopicConfig" : "KafkaBrokerConfig", self,
                            "crn:///kafka=" + cluster_id + (topic ? "/topic=" : "/broker=") + owner + "/config=" + c.name);
-  v.set("cluster_id", json::Value::string(cluster_id));
+  v["cluster_id"] = cluster_id;
   if (topic) {
-    v.set("topic_name", json::Value::string(owner));
+    v["topic_name"] = owner;
   } else {
-    v.set("broker_id", json::Value::integer(parse_int(owner, 0, INT32_MAX).value_or(-1)));
+    v["broker_id"] = parse_int(owner, 0, INT32_MAX).value_or(-1);
   }
-  v.set("name", json::Value::string(c.name));
-  v.set("value", c.value ? json::Value::string(*c.value) : json::Value());
-  v.set("is_default", json::Value::boolean(c.is_default));
-  v.set("is_read_only", json::Value::boolean(c.read_only));
-  v.set("is_sensitive", json::Value::boolean(c.is_sensitive));
-  v.set("source", json::Value::string(std::string(source_name(c.config_source))));
-  json::Value::Array synonyms;
+  v["name"] = c.name;
+  v["value"] = c.value ? boost::json::value(*c.value) : boost::json::value();
+  v["is_default"] = c.is_default;
+  v["is_read_only"] = c.read_only;
+  v["is_sensitive"] = c.is_sensitive;
+  v["source"] = std::string(source_name(c.config_source));
+  boost::json::array synonyms;
   for (const auto& s : c.synonyms) {
-    json::Value sv = json::Value::object();
-    sv.set("name", json::Value::string(s.name));
-    sv.set("value", s.value ? json::Value::string(*s.value) : json::Value());
-    sv.set("source", json::Value::string(std::string(source_name(s.source))));
+    boost::json::object sv;
+    sv["name"] = s.name;
+    sv["value"] = s.value ? boost::json::value(*s.value) : boost::json::value();
+    sv["source"] = std::string(source_name(s.source));
     synonyms.push_back(std::move(sv));
   }
-  v.set("synonyms", json::Value::array(std::move(synonyms)));
+  v["synonyms"] = std::move(synonyms);
   return v;
 }
 
@@ -89,7 +91,7 @@ void RestApi::describe_configs(const http::Request& req, const Caller& who, http
           return reply(error(404, "Config " + *key + " cannot be found for " + (type == kTopic ? "topic " : "broker ") +
                                       name + "."));
         }
-        json::Value::Array data;
+        boost::json::array data;
         for (const auto& c : result.configs) data.push_back(config_json(cluster_url(req), cluster_id(), type, name, c));
         reply(json_response(200, list(type == kTopic ? "KafkaTopicConfigList" : "KafkaBrokerConfigList",
                                       owner_url + "/configs", std::move(data))));
@@ -142,10 +144,10 @@ void RestApi::get_broker_config(const http::Request& req, const Caller& who, htt
 
 void RestApi::update_topic_config(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
-  auto body = parse_body(req.body, {{"value", Type::kString, true}}, &refusal);
+  auto body = parse_body(req.body, {{"value", Kind::string, true}}, &refusal);
   if (!body) return reply(std::move(refusal));
   alter_configs(who, std::move(reply), kTopic, req.param("topic_name"),
-                {{req.param("name"), body->find("value")->as_string()}}, false);
+                {{req.param("name"), json::string_member(*body, "value")}}, false);
 }
 
 void RestApi::reset_topic_config(const http::Request& req, const Caller& who, http::Reply reply) {
@@ -159,26 +161,26 @@ void RestApi::alter_topic_configs(const http::Request& req, const Caller& who, h
 void RestApi::alter_configs_from_body(const http::Request& req, const Caller& who, http::Reply reply, int8_t type,
                                       std::string name) {
   http::Response refusal;
-  auto body = parse_body(req.body, {{"data", Type::kArray, true}, {"validate_only", Type::kBool}}, &refusal);
+  auto body = parse_body(req.body, {{"data", Kind::array, true}, {"validate_only", Kind::bool_}}, &refusal);
   if (!body) return reply(std::move(refusal));
   std::vector<std::pair<std::string, std::optional<std::string>>> changes;
-  for (const auto& entry : body->find("data")->as_array()) {
-    if (!check_object(entry, {{"name", Type::kString, true}, {"value", Type::kString}, {"operation", Type::kString}},
+  for (const auto& entry : json::find(*body, "data")->as_array()) {
+    if (!check_object(entry, {{"name", Kind::string, true}, {"value", Kind::string}, {"operation", Kind::string}},
                       "an element of data", &refusal))
       return reply(std::move(refusal));
-    const json::Value* op = entry.find("operation");
-    const std::string operation = op && op->is_string() ? op->as_string() : "SET";
-    const json::Value* value = entry.find("value");
+    const boost::json::value* op = json::find(entry, "operation");
+    const std::string operation = json::get_string(entry, "operation").value_or("SET");
+    const boost::json::value* value = json::find(entry, "value");
     if (operation == "SET") {
-      if (!value || !value->is_string()) return reply(error(400, "SET of '" + entry.find("name")->as_string() + "' needs a value"));
-      changes.emplace_back(entry.find("name")->as_string(), value->as_string());
+      if (!value || !value->is_string()) return reply(error(400, "SET of '" + json::string_member(entry, "name") + "' needs a value"));
+      changes.emplace_back(json::string_member(entry, "name"), std::string(value->get_string()));
     } else if (operation == "DELETE") {
-      changes.emplace_back(entry.find("name")->as_string(), std::nullopt);
+      changes.emplace_back(json::string_member(entry, "name"), std::nullopt);
     } else {
       return reply(error(400, "operation must be SET or DELETE, not '" + operation + "'"));
     }
   }
-  const json::Value* vo = body->find("validate_only");
+  const boost::json::value* vo = json::find(*body, "validate_only");
   alter_configs(who, std::move(reply), type, std::move(name), std::move(changes), vo && vo->is_bool() && vo->as_bool());
 }
 

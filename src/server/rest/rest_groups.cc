@@ -1,6 +1,8 @@
 // Consumer groups: list (ListGroups), get and its consumers (DescribeGroups).
 // The group must be coordinated by this broker (in a cluster, ask the
 // coordinator's HTTP listener; another broker answers NOT_COORDINATOR, 503).
+#include <boost/json.hpp>
+
 #include "protocol/generated/describe_groups_request.h"
 #include "protocol/generated/describe_groups_response.h"
 #include "protocol/generated/list_groups_request.h"
@@ -21,18 +23,18 @@ std::string state_name(const std::string& s) {
   return "UNKNOWN";
 }
 
-json::Value group_json(const std::string& cluster_url, const std::string& cluster_id, int32_t coordinator,
+boost::json::value group_json(const std::string& cluster_url, const std::string& cluster_id, int32_t coordinator,
                        const std::string& id, bool is_simple, const std::string& assignor, const std::string& state) {
   const std::string self = cluster_url + "/consumer-groups/" + id;
-  json::Value v = resource("KafkaConsumerGroup", self, "crn:///kafka=" + cluster_id + "/consumer-group=" + id);
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("consumer_group_id", json::Value::string(id));
-  v.set("is_simple", json::Value::boolean(is_simple));
-  v.set("partition_assignor", json::Value::string(assignor));
-  v.set("state", json::Value::string(state_name(state)));
-  v.set("coordinator", related(cluster_url + "/brokers/" + std::to_string(coordinator)));
-  v.set("consumers", related(self + "/consumers"));
-  v.set("lag_summary", related(self + "/lag-summary"));
+  boost::json::object v = resource("KafkaConsumerGroup", self, "crn:///kafka=" + cluster_id + "/consumer-group=" + id);
+  v["cluster_id"] = cluster_id;
+  v["consumer_group_id"] = id;
+  v["is_simple"] = is_simple;
+  v["partition_assignor"] = assignor;
+  v["state"] = state_name(state);
+  v["coordinator"] = related(cluster_url + "/brokers/" + std::to_string(coordinator));
+  v["consumers"] = related(self + "/consumers");
+  v["lag_summary"] = related(self + "/lag-summary");
   return v;
 }
 
@@ -45,7 +47,7 @@ void RestApi::list_groups(const http::Request& req, const Caller& who, http::Rep
     if (r->error_code != 0) return reply(kafka_error(r->error_code, ""));
     auto groups = r->groups;
     std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.group_id < b.group_id; });
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& g : groups) {
       if (g.protocol_type != "consumer" && !g.protocol_type.empty()) continue;
       data.push_back(group_json(cluster_url(req), cluster_id(), options_.broker_id, g.group_id,
@@ -79,17 +81,17 @@ void RestApi::get_group(const http::Request& req, const Caller& who, http::Reply
 void RestApi::list_consumers(const http::Request& req, const Caller& who, http::Reply reply) {
   describe_group(req, who, std::move(reply), [this, &req](const protocol::DescribeGroupsResponse::DescribedGroup& g) {
     const std::string group_url = cluster_url(req) + "/consumer-groups/" + g.group_id;
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& m : g.members) {
-      json::Value v = resource("KafkaConsumer", group_url + "/consumers/" + m.member_id,
+      boost::json::object v = resource("KafkaConsumer", group_url + "/consumers/" + m.member_id,
                                "crn:///kafka=" + cluster_id() + "/consumer-group=" + g.group_id +
                                    "/consumer=" + m.member_id);
-      v.set("cluster_id", json::Value::string(cluster_id()));
-      v.set("consumer_group_id", json::Value::string(g.group_id));
-      v.set("consumer_id", json::Value::string(m.member_id));
-      v.set("instance_id", m.group_instance_id ? json::Value::string(*m.group_instance_id) : json::Value());
-      v.set("client_id", json::Value::string(m.client_id));
-      v.set("assignments", related(group_url + "/consumers/" + m.member_id + "/assignments"));
+      v["cluster_id"] = cluster_id();
+      v["consumer_group_id"] = g.group_id;
+      v["consumer_id"] = m.member_id;
+      v["instance_id"] = m.group_instance_id ? boost::json::value(*m.group_instance_id) : boost::json::value();
+      v["client_id"] = m.client_id;
+      v["assignments"] = related(group_url + "/consumers/" + m.member_id + "/assignments");
       data.push_back(std::move(v));
     }
     return json_response(200, list("KafkaConsumerList", group_url + "/consumers", std::move(data)));

@@ -3,6 +3,8 @@
 // configuration (read-only, from config/config_def: every key's type,
 // default, and whether it changes at run time). Also the table of the
 // /keel/v1 routes.
+#include <boost/json.hpp>
+
 #include "config/config_def.h"
 #include "protocol/generated/elect_leaders_request.h"
 #include "protocol/generated/elect_leaders_response.h"
@@ -14,7 +16,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 // Kafka's dynamic update modes (kafka-configs / the broker config docs):
 // "read-only" needs a restart; "per-broker" may be set for one broker;
@@ -47,10 +49,10 @@ void RestApi::register_keel_routes(http::Routes& routes) {
 // when its preferred replica already leads).
 void RestApi::elect_leaders(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
-  auto body = parse_body(req.body, {{"type", Type::kString, true}, {"partitions", Type::kArray}}, &refusal);
+  auto body = parse_body(req.body, {{"type", Kind::string, true}, {"partitions", Kind::array}}, &refusal);
   if (!body) return reply(std::move(refusal));
   protocol::ElectLeadersRequest e;
-  const std::string& type = body->find("type")->as_string();
+  const std::string type(json::string_member(*body, "type"));
   if (type == "preferred") {
     e.election_type = 0;
   } else if (type == "unclean") {
@@ -58,15 +60,15 @@ void RestApi::elect_leaders(const http::Request& req, const Caller& who, http::R
   } else {
     return reply(error(400, "field 'type' must be preferred or unclean"));
   }
-  if (const json::Value* ps = body->find("partitions"); ps && ps->is_array()) {
+  if (const boost::json::value* ps = json::find(*body, "partitions"); ps && ps->is_array()) {
     if (ps->as_array().empty()) return reply(error(400, "field 'partitions' is empty (leave it out for all partitions)"));
     for (const auto& p : ps->as_array()) {
-      if (!check_object(p, {{"topic_name", Type::kString, true}, {"partition_id", Type::kInt, true}}, "partitions[]",
+      if (!check_object(p, {{"topic_name", Kind::string, true}, {"partition_id", Kind::int64, true}}, "partitions[]",
                         &refusal)) {
         return reply(std::move(refusal));
       }
-      const std::string& topic = p.find("topic_name")->as_string();
-      const int64_t id = p.find("partition_id")->as_int();
+      const std::string topic(json::string_member(p, "topic_name"));
+      const int64_t id = json::find(p, "partition_id")->as_int64();
       if (id < 0 || id > INT32_MAX) return reply(error(400, "partition_id must be 0 or more"));
       auto it = std::find_if(e.topic_partitions->begin(), e.topic_partitions->end(),
                              [&](const auto& t) { return t.topic == topic; });
@@ -83,51 +85,51 @@ void RestApi::elect_leaders(const http::Request& req, const Caller& who, http::R
   bridge_.call<protocol::ElectLeadersResponse>(who, e, 2, [reply](Result<protocol::ElectLeadersResponse> r) {
     if (!r) return reply(bridge_error(r.error()));
     if (r->error_code != 0) return reply(keel_kafka_error(r->error_code, ""));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& t : r->replica_election_results) {
       for (const auto& p : t.partition_result) {
-        json::Value v = json::Value::object();
-        v.set("topic_name", json::Value::string(t.topic));
-        v.set("partition_id", json::Value::integer(p.partition_id));
-        v.set("error_code", json::Value::integer(p.error_code));
-        v.set("error", p.error_code ? json::Value::string(std::string(protocol::error_name(p.error_code)))
-                                    : json::Value());
-        v.set("message", p.error_message ? json::Value::string(*p.error_message) : json::Value());
+        boost::json::object v;
+        v["topic_name"] = t.topic;
+        v["partition_id"] = p.partition_id;
+        v["error_code"] = p.error_code;
+        v["error"] = p.error_code ? boost::json::value(std::string(protocol::error_name(p.error_code)))
+                                    : boost::json::value();
+        v["message"] = p.error_message ? boost::json::value(*p.error_message) : boost::json::value();
         data.push_back(std::move(v));
       }
     }
-    json::Value v = json::Value::object();
-    v.set("kind", json::Value::string("KeelLeaderElectionResult"));
-    v.set("data", json::Value::array(std::move(data)));
+    boost::json::object v;
+    v["kind"] = "KeelLeaderElectionResult";
+    v["data"] = std::move(data);
     reply(json_response(200, v));
   });
 }
 
 void RestApi::get_config_schema(const http::Request&, const Caller&, http::Reply reply) {
-  json::Value::Array data;
+  boost::json::array data;
   for (const config::KeyDef& k : config::all_keys()) {
-    json::Value v = json::Value::object();
-    v.set("name", json::Value::string(std::string(k.name)));
-    v.set("type", json::Value::string(std::string(config::key_type_name(k.type))));
-    v.set("default", k.default_text ? json::Value::string(std::string(*k.default_text)) : json::Value());
+    boost::json::object v;
+    v["name"] = std::string(k.name);
+    v["type"] = std::string(config::key_type_name(k.type));
+    v["default"] = k.default_text ? boost::json::value(std::string(*k.default_text)) : boost::json::value();
     const std::string mode = update_mode(k);
-    v.set("dynamic_update_mode", json::Value::string(mode));
-    v.set("requires_restart", json::Value::boolean(mode == "read-only"));
-    v.set("sensitive", json::Value::boolean(config::is_sensitive_key(k.name)));
-    v.set("topic_config_name", k.topic_name.empty() ? json::Value() : json::Value::string(std::string(k.topic_name)));
-    if (k.min) v.set("min", json::Value::number(*k.min));
-    if (k.max) v.set("max", json::Value::number(*k.max));
+    v["dynamic_update_mode"] = mode;
+    v["requires_restart"] = mode == "read-only";
+    v["sensitive"] = config::is_sensitive_key(k.name);
+    v["topic_config_name"] = k.topic_name.empty() ? boost::json::value() : boost::json::value(std::string(k.topic_name));
+    if (k.min) v["min"] = *k.min;
+    if (k.max) v["max"] = *k.max;
     if (!k.valid_values.empty()) {
-      json::Value::Array values;
-      for (auto s : k.valid_values) values.push_back(json::Value::string(std::string(s)));
-      v.set("valid_values", json::Value::array(std::move(values)));
+      boost::json::array values;
+      for (auto s : k.valid_values) values.push_back(boost::json::value(std::string(s)));
+      v["valid_values"] = std::move(values);
     }
-    v.set("documentation", json::Value::string(std::string(k.doc)));
+    v["documentation"] = std::string(k.doc);
     data.push_back(std::move(v));
   }
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string("KeelConfigSchema"));
-  v.set("data", json::Value::array(std::move(data)));
+  boost::json::object v;
+  v["kind"] = "KeelConfigSchema";
+  v["data"] = std::move(data);
   reply(json_response(200, v));
 }
 

@@ -8,6 +8,8 @@
 // other live brokers (rest_keel_reassign_plan.cc), with the optional throttle.
 #include <algorithm>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/alter_partition_reassignments_request.h"
 #include "protocol/generated/alter_partition_reassignments_response.h"
 #include "protocol/generated/describe_log_dirs_request.h"
@@ -20,8 +22,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
-using V = json::Value;
+using Kind = boost::json::kind;
 
 std::optional<int32_t> broker_param(const http::Request& req, http::Response* refusal) {
   auto id = parse_int(req.param("broker_id"), 0, INT32_MAX);
@@ -33,17 +34,17 @@ bool is_live(const std::vector<PlanBroker>& brokers, int32_t id) {
   return std::any_of(brokers.begin(), brokers.end(), [id](const auto& b) { return b.id == id; });
 }
 
-V partitions_json(const std::vector<PlanPartition>& parts) {
-  V::Array a;
+boost::json::value partitions_json(const std::vector<PlanPartition>& parts) {
+  boost::json::array a;
   for (const auto& p : parts) {
-    V v = V::object();
-    v.set("topic", V::string(p.topic));
-    v.set("partition", V::integer(p.partition));
-    v.set("leader", V::integer(p.leader));
-    v.set("replicas", ints_json(p.replicas));
+    boost::json::object v;
+    v["topic"] = p.topic;
+    v["partition"] = p.partition;
+    v["leader"] = p.leader;
+    v["replicas"] = ints_json(p.replicas);
     a.push_back(std::move(v));
   }
-  return V::array(std::move(a));
+  return boost::json::array(std::move(a));
 }
 
 }  // namespace
@@ -53,21 +54,21 @@ void RestApi::drain_broker(const http::Request& req, const Caller& who, http::Re
   http::Response refusal;
   auto id = broker_param(req, &refusal);
   if (!id) return reply(std::move(refusal));
-  auto body = parse_body(req.body, {{"dry_run", Type::kBool}}, &refusal);
+  auto body = parse_body(req.body, {{"dry_run", Kind::bool_}}, &refusal);
   if (!body) return reply(std::move(refusal));
   const bool dry_run = flag(*body, "dry_run");
   reassign_view(who, std::nullopt, !dry_run, reply, [this, who, reply, broker = *id, dry_run](ReassignView view) {
     if (!is_live(view.brokers, broker)) return reply(error(404, "broker " + std::to_string(broker) + " is not live"));
     std::vector<PlanPartition> stuck;
     std::vector<Move> moves = plan_drain(view.partitions, broker, &stuck);
-    auto answer = [broker, dry_run, moves, stuck](std::vector<V> elections) {
-      V v = V::object();
-      v.set("kind", V::string("KeelBrokerDrain"));
-      v.set("broker_id", V::integer(broker));
-      v.set("dry_run", V::boolean(dry_run));
-      v.set("moves", moves_json(moves));
-      v.set("elections", V::array(std::move(elections)));
-      v.set("stuck", partitions_json(stuck));
+    auto answer = [broker, dry_run, moves, stuck](boost::json::array elections) {
+      boost::json::object v;
+      v["kind"] = "KeelBrokerDrain";
+      v["broker_id"] = broker;
+      v["dry_run"] = dry_run;
+      v["moves"] = moves_json(moves);
+      v["elections"] = std::move(elections);
+      v["stuck"] = partitions_json(stuck);
       return json_response(200, v);
     };
     if (dry_run || moves.empty()) return reply(answer({}));
@@ -90,7 +91,7 @@ void RestApi::drain_broker(const http::Request& req, const Caller& who, http::Re
       bridge_.call<protocol::ElectLeadersResponse>(who, el, 2, [reply, answer](Result<protocol::ElectLeadersResponse> r) {
         if (!r) return reply(bridge_error(r.error()));
         if (r->error_code != 0) return reply(keel_kafka_error(r->error_code, ""));
-        std::vector<V> results;
+        boost::json::array results;
         for (const auto& t : r->replica_election_results) {
           for (const auto& p : t.partition_result) {
             results.push_back(partition_result(t.topic, p.partition_id, p.error_code, p.error_message));
@@ -121,14 +122,14 @@ void RestApi::drain_progress(const http::Request& req, const Caller& who, http::
       if (p.leader == broker) led.push_back(p);
       if (!p.replicas.empty() && p.replicas.front() == broker) ++preferred;
     }
-    V v = V::object();
-    v.set("kind", V::string("KeelBrokerDrainProgress"));
-    v.set("broker_id", V::integer(broker));
-    v.set("live", V::boolean(is_live(view.brokers, broker)));
-    v.set("leaders_left", V::integer(static_cast<int64_t>(led.size())));
-    v.set("preferred_leader_of", V::integer(preferred));
-    v.set("drained", V::boolean(led.empty()));
-    v.set("partitions", partitions_json(led));
+    boost::json::object v;
+    v["kind"] = "KeelBrokerDrainProgress";
+    v["broker_id"] = broker;
+    v["live"] = is_live(view.brokers, broker);
+    v["leaders_left"] = static_cast<int64_t>(led.size());
+    v["preferred_leader_of"] = preferred;
+    v["drained"] = led.empty();
+    v["partitions"] = partitions_json(led);
     reply(json_response(200, v));
   });
 }
@@ -138,7 +139,7 @@ void RestApi::decommission_broker(const http::Request& req, const Caller& who, h
   http::Response refusal;
   auto id = broker_param(req, &refusal);
   if (!id) return reply(std::move(refusal));
-  auto body = parse_body(req.body, {{"dry_run", Type::kBool}, {"throttle_bytes_per_sec", Type::kInt}}, &refusal);
+  auto body = parse_body(req.body, {{"dry_run", Kind::bool_}, {"throttle_bytes_per_sec", Kind::int64}}, &refusal);
   if (!body) return reply(std::move(refusal));
   const bool dry_run = flag(*body, "dry_run");
   auto throttle = read_throttle(*body, &refusal);
@@ -173,22 +174,22 @@ void RestApi::decommission_progress(const http::Request& req, const Caller& who,
     for (const auto& p : view.partitions) {
       if (std::count(p.replicas.begin(), p.replicas.end(), broker)) left.push_back(p);
     }
-    auto answer = [reply, broker, left](V bytes) {
-      V v = V::object();
-      v.set("kind", V::string("KeelBrokerDecommissionProgress"));
-      v.set("broker_id", V::integer(broker));
-      v.set("replicas_left", V::integer(static_cast<int64_t>(left.size())));
-      v.set("bytes_left", std::move(bytes));
-      v.set("done", V::boolean(left.empty()));
-      v.set("partitions", partitions_json(left));
+    auto answer = [reply, broker, left](boost::json::value bytes) {
+      boost::json::object v;
+      v["kind"] = "KeelBrokerDecommissionProgress";
+      v["broker_id"] = broker;
+      v["replicas_left"] = static_cast<int64_t>(left.size());
+      v["bytes_left"] = std::move(bytes);
+      v["done"] = left.empty();
+      v["partitions"] = partitions_json(left);
       reply(json_response(200, v));
     };
     // DescribeLogDirs answers for the broker it runs on only.
-    if (broker != options_.broker_id) return answer(V());
+    if (broker != options_.broker_id) return answer(boost::json::value());
     protocol::DescribeLogDirsRequest dr;
     dr.topics = std::nullopt;
     bridge_.call<protocol::DescribeLogDirsResponse>(who, dr, 4, [answer, left](Result<protocol::DescribeLogDirsResponse> d) {
-      if (!d || d->error_code != 0) return answer(V());
+      if (!d || d->error_code != 0) return answer(boost::json::value());
       int64_t bytes = 0;
       for (const auto& dir : d->results) {
         for (const auto& t : dir.topics) {
@@ -200,7 +201,7 @@ void RestApi::decommission_progress(const http::Request& req, const Caller& who,
           }
         }
       }
-      answer(V::integer(bytes));
+      answer(boost::json::value(bytes));
     });
   });
 }

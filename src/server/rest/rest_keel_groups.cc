@@ -8,6 +8,8 @@
 // this broker (as for the v3 lag routes).
 #include <map>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/delete_groups_request.h"
 #include "protocol/generated/delete_groups_response.h"
 #include "protocol/generated/describe_groups_request.h"
@@ -24,7 +26,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 constexpr int64_t kEarliest = -2;
 constexpr int64_t kLatest = -1;
@@ -62,50 +64,50 @@ std::optional<ResetTo> parse_to(const std::string& s) {
 // Reads the body into `reset`; false and *refusal (400) when it is not valid.
 bool read_reset_body(const http::Request& req, Reset& reset, http::Response* refusal) {
   auto body = parse_body(req.body,
-                         {{"topics", Type::kArray}, {"to", Type::kString, true}, {"value", Type::kInt},
-                          {"dry_run", Type::kBool}},
+                         {{"topics", Kind::array}, {"to", Kind::string, true}, {"value", Kind::int64},
+                          {"dry_run", Kind::bool_}},
                          refusal);
   if (!body) return false;
-  auto to = parse_to(body->find("to")->as_string());
+  auto to = parse_to(json::string_member(*body, "to"));
   if (!to) {
     *refusal = error(400, "field 'to' must be one of earliest, latest, timestamp, offset, shift-by");
     return false;
   }
   reset.to = *to;
-  const json::Value* value = body->find("value");
+  const boost::json::value* value = json::find(*body, "value");
   const bool has_value = value && !value->is_null();
   const bool needs_value = *to == ResetTo::kTimestamp || *to == ResetTo::kOffset || *to == ResetTo::kShiftBy;
   if (needs_value != has_value) {
-    *refusal = error(400, needs_value ? "field 'value' is required with 'to': " + body->find("to")->as_string()
-                                      : "field 'value' is not taken with 'to': " + body->find("to")->as_string());
+    *refusal = error(400, needs_value ? "field 'value' is required with 'to': " + json::string_member(*body, "to")
+                                      : "field 'value' is not taken with 'to': " + json::string_member(*body, "to"));
     return false;
   }
-  if (has_value) reset.value = value->as_int();
+  if (has_value) reset.value = value->as_int64();
   if ((*to == ResetTo::kTimestamp || *to == ResetTo::kOffset) && reset.value < 0) {
     *refusal = error(400, "field 'value' must be 0 or more");
     return false;
   }
-  if (const json::Value* d = body->find("dry_run"); d && d->is_bool()) reset.dry_run = d->as_bool();
-  if (const json::Value* topics = body->find("topics"); topics && topics->is_array()) {
+  if (const boost::json::value* d = json::find(*body, "dry_run"); d && d->is_bool()) reset.dry_run = d->as_bool();
+  if (const boost::json::value* topics = json::find(*body, "topics"); topics && topics->is_array()) {
     reset.topics.emplace();
     for (const auto& t : topics->as_array()) {
-      if (!check_object(t, {{"topic_name", Type::kString, true}, {"partitions", Type::kArray}}, "topics[]",
+      if (!check_object(t, {{"topic_name", Kind::string, true}, {"partitions", Kind::array}}, "topics[]",
                         refusal)) {
         return false;
       }
-      const std::string& name = t.find("topic_name")->as_string();
+      const std::string name(json::string_member(t, "topic_name"));
       if (name.empty()) {
         *refusal = error(400, "field 'topic_name' in topics[] must not be empty");
         return false;
       }
       auto& parts = (*reset.topics)[name];
-      if (const json::Value* ps = t.find("partitions"); ps && ps->is_array()) {
+      if (const boost::json::value* ps = json::find(t, "partitions"); ps && ps->is_array()) {
         for (const auto& p : ps->as_array()) {
-          if (!p.is_int() || p.as_int() < 0 || p.as_int() > INT32_MAX) {
+          if (!p.is_int64() || p.as_int64() < 0 || p.as_int64() > INT32_MAX) {
             *refusal = error(400, "partitions of topic '" + name + "' must be partition ids (integers, 0 or more)");
             return false;
           }
-          parts.push_back(static_cast<int32_t>(p.as_int()));
+          parts.push_back(static_cast<int32_t>(p.as_int64()));
         }
         if (parts.empty()) {
           *refusal = error(400, "partitions of topic '" + name + "' is empty (leave it out for all partitions)");
@@ -167,23 +169,23 @@ std::optional<http::Response> plan(Reset& reset) {
   return std::nullopt;
 }
 
-json::Value plan_json(const Reset& reset) {
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string("KeelConsumerGroupOffsetReset"));
-  v.set("consumer_group_id", json::Value::string(reset.group));
-  v.set("dry_run", json::Value::boolean(reset.dry_run));
-  json::Value::Array data;
+boost::json::value plan_json(const Reset& reset) {
+  boost::json::object v;
+  v["kind"] = "KeelConsumerGroupOffsetReset";
+  v["consumer_group_id"] = reset.group;
+  v["dry_run"] = reset.dry_run;
+  boost::json::array data;
   for (const auto& [tp, t] : reset.targets) {
-    json::Value p = json::Value::object();
-    p.set("topic_name", json::Value::string(tp.first));
-    p.set("partition_id", json::Value::integer(tp.second));
-    p.set("current_offset", t.current >= 0 ? json::Value::integer(t.current) : json::Value());
-    p.set("new_offset", json::Value::integer(t.next));
-    p.set("log_start_offset", json::Value::integer(t.start));
-    p.set("log_end_offset", json::Value::integer(t.end));
+    boost::json::object p;
+    p["topic_name"] = tp.first;
+    p["partition_id"] = tp.second;
+    p["current_offset"] = t.current >= 0 ? boost::json::value(t.current) : boost::json::value();
+    p["new_offset"] = t.next;
+    p["log_start_offset"] = t.start;
+    p["log_end_offset"] = t.end;
     data.push_back(std::move(p));
   }
-  v.set("data", json::Value::array(std::move(data)));
+  v["data"] = std::move(data);
   return v;
 }
 

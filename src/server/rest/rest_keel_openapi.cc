@@ -4,12 +4,13 @@
 // against the route table like the v3 part.
 #include <algorithm>
 
+#include <boost/json.hpp>
+
 #include "server/rest/rest_keel_util.h"
 
 namespace keel::server::rest {
 namespace {
 
-using V = json::Value;
 
 struct Op {
   const char* path;    // below /keel/v1/clusters/{cluster_id}
@@ -92,62 +93,62 @@ const Op kOps[] = {
      "Every broker key: type, default, dynamic_update_mode (read-only, per-broker, cluster-wide)"},
 };
 
-V param(const std::string& name) {
-  V p = V::object();
-  p.set("name", V::string(name));
-  p.set("in", V::string("path"));
-  p.set("required", V::boolean(true));
-  V schema = V::object();
-  schema.set("type", V::string("string"));
-  p.set("schema", std::move(schema));
+boost::json::value param(const std::string& name) {
+  boost::json::object p;
+  p["name"] = name;
+  p["in"] = "path";
+  p["required"] = true;
+  boost::json::object schema;
+  schema["type"] = "string";
+  p["schema"] = std::move(schema);
   return p;
 }
 
-V error_answer(const char* text) {
-  V ref = V::object();
-  ref.set("$ref", V::string("#/components/schemas/Error"));
-  V schema = V::object();
-  schema.set("schema", std::move(ref));
-  V content = V::object();
-  content.set("application/json", std::move(schema));
-  V a = V::object();
-  a.set("description", V::string(text));
-  a.set("content", std::move(content));
+boost::json::value error_answer(const char* text) {
+  boost::json::object ref;
+  ref["$ref"] = "#/components/schemas/Error";
+  boost::json::object schema;
+  schema["schema"] = std::move(ref);
+  boost::json::object content;
+  content["application/json"] = std::move(schema);
+  boost::json::object a;
+  a["description"] = text;
+  a["content"] = std::move(content);
   return a;
 }
 
-V operation(const Op& op, const std::string& full_path) {
-  V o = V::object();
-  o.set("summary", V::string(op.summary));
-  o.set("description", V::string(op.kafka ? std::string("Runs the Kafka ") + op.kafka +
+boost::json::value operation(const Op& op, const std::string& full_path) {
+  boost::json::object o;
+  o["summary"] = op.summary;
+  o["description"] = op.kafka ? std::string("Runs the Kafka ") + op.kafka +
                                                " requests under the caller's principal; their ACL checks apply."
-                                         : std::string("Read from the broker's configuration table.")));
-  V::Array params;
+                                         : std::string("Read from the broker's configuration table.");
+  boost::json::array params;
   for (size_t at = full_path.find('{'); at != std::string::npos; at = full_path.find('{', at + 1)) {
     params.push_back(param(full_path.substr(at + 1, full_path.find('}', at) - at - 1)));
   }
-  o.set("parameters", V::array(std::move(params)));
+  o["parameters"] = std::move(params);
   if (op.body) {
-    V schema = V::object();
-    schema.set("schema", *json::parse(op.body));
-    V content = V::object();
-    content.set("application/json", std::move(schema));
-    V body = V::object();
-    body.set("required", V::boolean(true));
-    body.set("content", std::move(content));
-    o.set("requestBody", std::move(body));
+    boost::json::object schema;
+    schema["schema"] = *json::parse(op.body);
+    boost::json::object content;
+    content["application/json"] = std::move(schema);
+    boost::json::object body;
+    body["required"] = true;
+    body["content"] = std::move(content);
+    o["requestBody"] = std::move(body);
   }
-  V answers = V::object();
-  V ok = V::object();
-  ok.set("description", V::string(op.success_text));
-  answers.set(std::to_string(op.success), std::move(ok));
-  answers.set("400", error_answer("Bad request: malformed JSON, an unknown field, a wrong type, or refused by Kafka"));
-  answers.set("401", error_answer("Authentication failed"));
-  answers.set("403", error_answer("Not authorized: the Kafka ACLs refuse it"));
-  answers.set("404", error_answer("Not found"));
-  answers.set("409", error_answer("Refused by the resource's state (a group with members: NON_EMPTY_GROUP)"));
-  answers.set("5XX", error_answer("Server error"));
-  o.set("responses", std::move(answers));
+  boost::json::object answers;
+  boost::json::object ok;
+  ok["description"] = op.success_text;
+  answers[std::to_string(op.success)] = std::move(ok);
+  answers["400"] = error_answer("Bad request: malformed JSON, an unknown field, a wrong type, or refused by Kafka");
+  answers["401"] = error_answer("Authentication failed");
+  answers["403"] = error_answer("Not authorized: the Kafka ACLs refuse it");
+  answers["404"] = error_answer("Not found");
+  answers["409"] = error_answer("Refused by the resource's state (a group with members: NON_EMPTY_GROUP)");
+  answers["5XX"] = error_answer("Server error");
+  o["responses"] = std::move(answers);
   return o;
 }
 
@@ -155,7 +156,7 @@ V operation(const Op& op, const std::string& full_path) {
 
 const std::string& keel_openapi_paths() {
   static const std::string kPaths = [] {
-    V paths = V::object();
+    boost::json::object paths;
     std::vector<std::string> done;
     for (const Op& first : kOps) {
       if (std::find(done.begin(), done.end(), first.path) != done.end()) continue;
@@ -163,11 +164,11 @@ const std::string& keel_openapi_paths() {
       // Paths of the broker's own cluster name no cluster (/keel/v1/reassignments...).
       const std::string full = std::string_view(first.path).starts_with("/keel/") ? std::string(first.path)
                                                                                  : kKeelCluster + first.path;
-      V methods = V::object();
+      boost::json::object methods;
       for (const Op& op : kOps) {
-        if (std::string_view(op.path) == first.path) methods.set(op.method, operation(op, full));
+        if (std::string_view(op.path) == first.path) methods[op.method] = operation(op, full);
       }
-      paths.set(full, std::move(methods));
+      paths[full] = std::move(methods);
     }
     // "{...}" -> the members alone, followed by a comma, to splice into "paths".
     const std::string text = json::write(paths);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <map>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/alter_partition_reassignments_request.h"
 #include "protocol/generated/alter_partition_reassignments_response.h"
 #include "protocol/generated/describe_log_dirs_request.h"
@@ -19,34 +21,33 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
-using V = json::Value;
+using Kind = boost::json::kind;
 using protocol::MetadataResponse;
 
 // Topic -> partition -> replicas, from a request body's "partitions".
 using Wanted = std::map<std::string, std::map<int32_t, std::optional<std::vector<int32_t>>>>;
 
 // [{"topic","partition"[,"replicas"]}] -> Wanted; false and *refusal otherwise.
-bool read_partitions(const V& list, bool with_replicas, Wanted* out, http::Response* refusal) {
-  std::vector<Field> fields = {{"topic", Type::kString, true}, {"partition", Type::kInt, true}};
-  if (with_replicas) fields.push_back({"replicas", Type::kArray, true});
-  for (const V& p : list.as_array()) {
+bool read_partitions(const boost::json::value& list, bool with_replicas, Wanted* out, http::Response* refusal) {
+  std::vector<Field> fields = {{"topic", Kind::string, true}, {"partition", Kind::int64, true}};
+  if (with_replicas) fields.push_back({"replicas", Kind::array, true});
+  for (const boost::json::value& p : list.as_array()) {
     if (!check_object(p, fields, "partitions[]", refusal)) return false;
-    const int64_t id = p.find("partition")->as_int();
+    const int64_t id = json::find(p, "partition")->as_int64();
     if (id < 0 || id > INT32_MAX) {
       *refusal = error(400, "partition must be 0 or more");
       return false;
     }
     std::optional<std::vector<int32_t>> replicas;
     if (with_replicas) {
-      replicas = int_list(*p.find("replicas"), "replicas", refusal);
+      replicas = int_list(*json::find(p, "replicas"), "replicas", refusal);
       if (!replicas) return false;
       if (replicas->empty()) {
-        *refusal = error(400, "replicas of " + p.find("topic")->as_string() + "-" + std::to_string(id) + " is empty");
+        *refusal = error(400, "replicas of " + json::string_member(p, "topic") + "-" + std::to_string(id) + " is empty");
         return false;
       }
     }
-    (*out)[p.find("topic")->as_string()][static_cast<int32_t>(id)] = std::move(replicas);
+    (*out)[json::string_member(p, "topic")][static_cast<int32_t>(id)] = std::move(replicas);
   }
   return true;
 }
@@ -59,39 +60,39 @@ std::vector<std::string> topics_of(const Wanted& w) {
 
 }  // namespace
 
-std::optional<std::vector<int32_t>> int_list(const V& v, std::string_view what, http::Response* refusal) {
+std::optional<std::vector<int32_t>> int_list(const boost::json::value& v, std::string_view what, http::Response* refusal) {
   std::vector<int32_t> out;
-  for (const V& x : v.as_array()) {
-    if (!x.is_int() || x.as_int() < 0 || x.as_int() > INT32_MAX) {
+  for (const boost::json::value& x : v.as_array()) {
+    if (!x.is_int64() || x.as_int64() < 0 || x.as_int64() > INT32_MAX) {
       *refusal = error(400, std::string(what) + " must hold broker ids (integers, 0 or more)");
       return std::nullopt;
     }
-    if (std::find(out.begin(), out.end(), static_cast<int32_t>(x.as_int())) != out.end()) {
-      *refusal = error(400, std::string(what) + " names broker " + std::to_string(x.as_int()) + " twice");
+    if (std::find(out.begin(), out.end(), static_cast<int32_t>(x.as_int64())) != out.end()) {
+      *refusal = error(400, std::string(what) + " names broker " + std::to_string(x.as_int64()) + " twice");
       return std::nullopt;
     }
-    out.push_back(static_cast<int32_t>(x.as_int()));
+    out.push_back(static_cast<int32_t>(x.as_int64()));
   }
   return out;
 }
 
-V ints_json(const std::vector<int32_t>& ids) {
-  V::Array a;
-  for (int32_t id : ids) a.push_back(V::integer(id));
-  return V::array(std::move(a));
+boost::json::array ints_json(const std::vector<int32_t>& ids) {
+  boost::json::array a;
+  for (int32_t id : ids) a.push_back(boost::json::value(id));
+  return a;
 }
 
-V moves_json(const std::vector<Move>& moves) {
-  V::Array a;
+boost::json::array moves_json(const std::vector<Move>& moves) {
+  boost::json::array a;
   for (const auto& m : moves) {
-    V v = V::object();
-    v.set("topic", V::string(m.topic));
-    v.set("partition", V::integer(m.partition));
-    v.set("current_replicas", ints_json(m.current));
-    v.set("target_replicas", ints_json(m.target));
+    boost::json::object v;
+    v["topic"] = m.topic;
+    v["partition"] = m.partition;
+    v["current_replicas"] = ints_json(m.current);
+    v["target_replicas"] = ints_json(m.target);
     a.push_back(std::move(v));
   }
-  return V::array(std::move(a));
+  return a;
 }
 
 http::Response misdirected(int32_t controller) {
@@ -147,26 +148,26 @@ void RestApi::reassign_view(const Caller& who, std::optional<std::vector<std::st
 void RestApi::plan_reassignment(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"topics", Type::kArray}, {"brokers", Type::kArray}, {"replication_factor", Type::kInt}},
+                         {{"topics", Kind::array}, {"brokers", Kind::array}, {"replication_factor", Kind::int64}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
   std::optional<std::vector<std::string>> topics;
-  if (const V* ts = body->find("topics"); ts && ts->is_array()) {
+  if (const boost::json::value* ts = json::find(*body, "topics"); ts && ts->is_array()) {
     topics.emplace();
-    for (const V& t : ts->as_array()) {
+    for (const boost::json::value& t : ts->as_array()) {
       if (!t.is_string() || t.as_string().empty()) return reply(error(400, "topics must hold topic names"));
-      topics->push_back(t.as_string());
+      topics->emplace_back(t.get_string());
     }
     if (topics->empty()) return reply(error(400, "field 'topics' is empty (leave it out for every topic)"));
   }
   std::optional<std::vector<int32_t>> brokers;
-  if (const V* bs = body->find("brokers"); bs && bs->is_array()) {
+  if (const boost::json::value* bs = json::find(*body, "brokers"); bs && bs->is_array()) {
     brokers = int_list(*bs, "brokers", &refusal);
     if (!brokers) return reply(std::move(refusal));
   }
-  const V* rf_field = body->find("replication_factor");
-  const int64_t rf = rf_field && rf_field->is_int() ? rf_field->as_int() : 0;
-  if (rf_field && rf_field->is_int() && (rf < 1 || rf > INT16_MAX)) {
+  const boost::json::value* rf_field = json::find(*body, "replication_factor");
+  const int64_t rf = rf_field && rf_field->is_int64() ? rf_field->as_int64() : 0;
+  if (rf_field && rf_field->is_int64() && (rf < 1 || rf > INT16_MAX)) {
     return reply(error(400, kBadRequestKafka, "INVALID_REPLICATION_FACTOR: replication_factor must be 1 or more",
                        static_cast<int16_t>(protocol::ErrorCode::kInvalidReplicationFactor)));
   }
@@ -184,9 +185,9 @@ void RestApi::plan_reassignment(const http::Request& req, const Caller& who, htt
       return reply(error(400, kBadRequestKafka, "INVALID_REPLICATION_FACTOR: " + why,
                          static_cast<int16_t>(protocol::ErrorCode::kInvalidReplicationFactor)));
     }
-    V v = V::object();
-    v.set("kind", V::string("KeelReassignmentPlan"));
-    v.set("moves", moves_json(*moves));
+    boost::json::object v;
+    v["kind"] = "KeelReassignmentPlan";
+    v["moves"] = moves_json(*moves);
     reply(json_response(200, v));
   });
 }
@@ -195,12 +196,12 @@ void RestApi::plan_reassignment(const http::Request& req, const Caller& who, htt
 void RestApi::submit_reassignments(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"partitions", Type::kArray, true}, {"dry_run", Type::kBool},
-                          {"throttle_bytes_per_sec", Type::kInt}},
+                         {{"partitions", Kind::array, true}, {"dry_run", Kind::bool_},
+                          {"throttle_bytes_per_sec", Kind::int64}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
   Wanted wanted;
-  if (!read_partitions(*body->find("partitions"), true, &wanted, &refusal)) return reply(std::move(refusal));
+  if (!read_partitions(*json::find(*body, "partitions"), true, &wanted, &refusal)) return reply(std::move(refusal));
   if (wanted.empty()) return reply(error(400, "field 'partitions' is empty"));
   const bool dry_run = flag(*body, "dry_run");
   auto throttle = read_throttle(*body, &refusal);
@@ -234,11 +235,11 @@ void RestApi::submit_reassignments(const http::Request& req, const Caller& who, 
 void RestApi::change_replication_factor(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"replication_factor", Type::kInt, true}, {"dry_run", Type::kBool},
-                          {"throttle_bytes_per_sec", Type::kInt}},
+                         {{"replication_factor", Kind::int64, true}, {"dry_run", Kind::bool_},
+                          {"throttle_bytes_per_sec", Kind::int64}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
-  const int64_t rf = body->find("replication_factor")->as_int();
+  const int64_t rf = json::find(*body, "replication_factor")->as_int64();
   if (rf < 1 || rf > INT16_MAX) {
     return reply(error(400, kBadRequestKafka, "INVALID_REPLICATION_FACTOR: replication_factor must be 1 or more",
                        static_cast<int16_t>(protocol::ErrorCode::kInvalidReplicationFactor)));
@@ -262,12 +263,12 @@ void RestApi::change_replication_factor(const http::Request& req, const Caller& 
 void RestApi::rebalance(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"dry_run", Type::kBool}, {"exclude_brokers", Type::kArray},
-                          {"throttle_bytes_per_sec", Type::kInt}},
+                         {{"dry_run", Kind::bool_}, {"exclude_brokers", Kind::array},
+                          {"throttle_bytes_per_sec", Kind::int64}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
   std::vector<int32_t> excluded;
-  if (const V* ex = body->find("exclude_brokers"); ex && ex->is_array()) {
+  if (const boost::json::value* ex = json::find(*body, "exclude_brokers"); ex && ex->is_array()) {
     auto ids = int_list(*ex, "exclude_brokers", &refusal);
     if (!ids) return reply(std::move(refusal));
     excluded = std::move(*ids);
@@ -318,7 +319,7 @@ void RestApi::list_reassignments(const http::Request&, const Caller& who, http::
                   }
                 }
                 std::set<std::string> busy;
-                V::Array data;
+                boost::json::array data;
                 for (const auto& t : ongoing.topics) {
                   busy.insert(t.name);
                   for (const auto& p : t.partitions) {
@@ -328,36 +329,36 @@ void RestApi::list_reassignments(const http::Request&, const Caller& who, http::
                     const bool known = state != view.partitions.end();
                     auto size_on = [&](int32_t broker) {
                       auto it = local.find({t.name, p.partition_index});
-                      return broker == options_.broker_id && it != local.end() ? V::integer(it->second) : V();
+                      return broker == options_.broker_id && it != local.end() ? boost::json::value(it->second) : boost::json::value();
                     };
-                    V::Array adding;
+                    boost::json::array adding;
                     for (int32_t a : p.adding_replicas) {
-                      V x = V::object();
-                      x.set("broker_id", V::integer(a));
-                      x.set("in_sync", V::boolean(known && std::count(state->isr.begin(), state->isr.end(), a) > 0));
-                      x.set("size_bytes", size_on(a));
-                      x.set("leader_size_bytes", known ? size_on(state->leader) : V());
+                      boost::json::object x;
+                      x["broker_id"] = a;
+                      x["in_sync"] = known && std::count(state->isr.begin(), state->isr.end(), a) > 0;
+                      x["size_bytes"] = size_on(a);
+                      x["leader_size_bytes"] = known ? size_on(state->leader) : boost::json::value();
                       adding.push_back(std::move(x));
                     }
-                    V v = V::object();
-                    v.set("topic", V::string(t.name));
-                    v.set("partition", V::integer(p.partition_index));
-                    v.set("replicas", ints_json(p.replicas));
-                    v.set("adding_replicas", ints_json(p.adding_replicas));
-                    v.set("removing_replicas", ints_json(p.removing_replicas));
-                    v.set("leader", known ? V::integer(state->leader) : V());
-                    v.set("isr", known ? ints_json(state->isr) : V());
-                    v.set("adding", V::array(std::move(adding)));
+                    boost::json::object v;
+                    v["topic"] = t.name;
+                    v["partition"] = p.partition_index;
+                    v["replicas"] = ints_json(p.replicas);
+                    v["adding_replicas"] = ints_json(p.adding_replicas);
+                    v["removing_replicas"] = ints_json(p.removing_replicas);
+                    v["leader"] = known ? boost::json::value(state->leader) : boost::json::value();
+                    v["isr"] = known ? ints_json(state->isr) : boost::json::value();
+                    v["adding"] = std::move(adding);
                     data.push_back(std::move(v));
                   }
                 }
                 clear_finished_throttles(who, busy, [reply, data = std::move(data)](std::vector<std::string> cleared) mutable {
-                  V v = V::object();
-                  v.set("kind", V::string("KeelReassignmentList"));
-                  v.set("data", V::array(std::move(data)));
-                  V::Array c;
-                  for (auto& t : cleared) c.push_back(V::string(std::move(t)));
-                  v.set("throttles_removed", V::array(std::move(c)));
+                  boost::json::object v;
+                  v["kind"] = "KeelReassignmentList";
+                  v["data"] = std::move(data);
+                  boost::json::array c;
+                  for (auto& t : cleared) c.push_back(boost::json::value(std::move(t)));
+                  v["throttles_removed"] = std::move(c);
                   reply(json_response(200, v));
                 });
               });
@@ -369,10 +370,10 @@ void RestApi::list_reassignments(const http::Request&, const Caller& who, http::
 // their replicas go back to what they were (AlterPartitionReassignments with null replicas).
 void RestApi::cancel_reassignments(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
-  auto body = parse_body(req.body, {{"partitions", Type::kArray}}, &refusal);
+  auto body = parse_body(req.body, {{"partitions", Kind::array}}, &refusal);
   if (!body) return reply(std::move(refusal));
   std::optional<Wanted> wanted;
-  if (const V* ps = body->find("partitions"); ps && ps->is_array()) {
+  if (const boost::json::value* ps = json::find(*body, "partitions"); ps && ps->is_array()) {
     wanted.emplace();
     if (!read_partitions(*ps, false, &*wanted, &refusal)) return reply(std::move(refusal));
     if (wanted->empty()) return reply(error(400, "field 'partitions' is empty (leave it out to cancel all)"));
@@ -402,7 +403,7 @@ void RestApi::cancel_reassignments(const http::Request& req, const Caller& who, 
               rp.replicas = std::nullopt;
             }
           }
-          auto answer = [this, who, reply](std::vector<V> results) {
+          auto answer = [this, who, reply](boost::json::array results) {
             // Whatever is still ongoing keeps its throttle; the rest is cleared.
             protocol::ListPartitionReassignmentsRequest again;
             again.topics = std::nullopt;
@@ -414,9 +415,9 @@ void RestApi::cancel_reassignments(const http::Request& req, const Caller& who, 
                     for (const auto& t : left->topics) busy.insert(t.name);
                   }
                   clear_finished_throttles(who, busy, [reply, results](std::vector<std::string>) {
-                    V v = V::object();
-                    v.set("kind", V::string("KeelReassignmentCancel"));
-                    v.set("cancelled", V::array(results));
+                    boost::json::object v;
+                    v["kind"] = "KeelReassignmentCancel";
+                    v["cancelled"] = boost::json::array(results);
                     reply(json_response(200, v));
                   });
                 });
@@ -426,7 +427,7 @@ void RestApi::cancel_reassignments(const http::Request& req, const Caller& who, 
               who, ar, 0, [reply, answer](Result<protocol::AlterPartitionReassignmentsResponse> a) {
                 if (!a) return reply(bridge_error(a.error()));
                 if (a->error_code != 0) return reply(keel_kafka_error(a->error_code, a->error_message.value_or("")));
-                std::vector<V> results;
+                boost::json::array results;
                 for (const auto& t : a->responses) {
                   for (const auto& p : t.partitions) results.push_back(partition_result(t.name, p.partition_index,
                                                                                         p.error_code, p.error_message));

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <map>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/alter_partition_reassignments_request.h"
 #include "protocol/generated/alter_partition_reassignments_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
@@ -20,7 +22,6 @@
 namespace keel::server::rest {
 namespace {
 
-using V = json::Value;
 using protocol::IncrementalAlterConfigsRequest;
 using protocol::IncrementalAlterConfigsResponse;
 
@@ -70,19 +71,19 @@ std::string throttled_replicas(const std::map<int32_t, std::vector<int32_t>>& re
 
 }  // namespace
 
-bool flag(const V& body, std::string_view name) {
-  const V* f = body.find(name);
+bool flag(const boost::json::value& body, std::string_view name) {
+  const boost::json::value* f = json::find(body, name);
   return f && f->is_bool() && f->as_bool();
 }
 
-std::optional<std::optional<int64_t>> read_throttle(const V& body, http::Response* refusal) {
-  const V* t = body.find("throttle_bytes_per_sec");
+std::optional<std::optional<int64_t>> read_throttle(const boost::json::value& body, http::Response* refusal) {
+  const boost::json::value* t = json::find(body, "throttle_bytes_per_sec");
   if (!t || t->is_null()) return std::optional<int64_t>{};
-  if (t->as_int() < 1) {
+  if (t->as_int64() < 1) {
     *refusal = error(400, "throttle_bytes_per_sec must be 1 or more");
     return std::nullopt;
   }
-  return std::optional<int64_t>{t->as_int()};
+  return std::optional<int64_t>{t->as_int64()};
 }
 
 http::Response not_live(int32_t broker) {
@@ -91,30 +92,30 @@ http::Response not_live(int32_t broker) {
                static_cast<int16_t>(protocol::ErrorCode::kInvalidReplicaAssignment));
 }
 
-V partition_result(const std::string& topic, int32_t partition, int16_t code, const std::optional<std::string>& message) {
-  V v = V::object();
-  v.set("topic", V::string(topic));
-  v.set("partition", V::integer(partition));
-  v.set("error_code", V::integer(code));
-  v.set("error", code ? V::string(std::string(protocol::error_name(code))) : V());
-  v.set("message", message && !message->empty() ? V::string(*message) : V());
+boost::json::object partition_result(const std::string& topic, int32_t partition, int16_t code, const std::optional<std::string>& message) {
+  boost::json::object v;
+  v["topic"] = topic;
+  v["partition"] = partition;
+  v["error_code"] = code;
+  v["error"] = code ? boost::json::value(std::string(protocol::error_name(code))) : boost::json::value();
+  v["message"] = message && !message->empty() ? boost::json::value(*message) : boost::json::value();
   return v;
 }
 
 void RestApi::submit_moves(const Caller& who, std::vector<Move> moves, bool dry_run, std::optional<int64_t> throttle,
                            http::Reply reply) {
-  auto answer = [dry_run, throttle](const std::vector<Move>& moves, const std::vector<V>& results) {
-    V::Array data = moves_json(moves).as_array();
+  auto answer = [dry_run, throttle](const std::vector<Move>& moves, const boost::json::array& results) {
+    boost::json::array data = moves_json(moves);
     for (size_t i = 0; i < data.size() && i < results.size(); ++i) {
-      data[i].set("error_code", *results[i].find("error_code"));
-      data[i].set("error", *results[i].find("error"));
-      data[i].set("message", *results[i].find("message"));
+      for (const char* key : {"error_code", "error", "message"}) {
+        if (const boost::json::value* m = json::find(results[i], key)) data[i].as_object()[key] = *m;
+      }
     }
-    V v = V::object();
-    v.set("kind", V::string("KeelReassignment"));
-    v.set("dry_run", V::boolean(dry_run));
-    v.set("throttle_bytes_per_sec", throttle ? V::integer(*throttle) : V());
-    v.set("moves", V::array(std::move(data)));
+    boost::json::object v;
+    v["kind"] = "KeelReassignment";
+    v["dry_run"] = dry_run;
+    v["throttle_bytes_per_sec"] = throttle ? boost::json::value(*throttle) : boost::json::value();
+    v["moves"] = std::move(data);
     return json_response(200, v);
   };
   if (dry_run || moves.empty()) return reply(answer(moves, {}));
@@ -131,7 +132,7 @@ void RestApi::submit_moves(const Caller& who, std::vector<Move> moves, bool dry_
         who, ar, 0, [reply, moves, answer](Result<protocol::AlterPartitionReassignmentsResponse> r) {
           if (!r) return reply(bridge_error(r.error()));
           if (r->error_code != 0) return reply(keel_kafka_error(r->error_code, r->error_message.value_or("")));
-          std::vector<V> results;
+          boost::json::array results;
           std::optional<http::Response> all_failed;
           size_t failed = 0;
           for (const auto& m : moves) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <memory>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/fetch_request.h"
 #include "protocol/generated/fetch_response.h"
 #include "protocol/generated/list_offsets_request.h"
@@ -19,7 +21,6 @@
 namespace keel::server::rest {
 namespace {
 
-using V = json::Value;
 
 constexpr int64_t kDefaultLimit = 50;
 constexpr int64_t kMaxLimit = 1000;
@@ -45,16 +46,16 @@ bool valid_utf8(ByteView b) {
 
 // A key, value or header value as JSON: text when it is UTF-8, else base64
 // (then `<name>_encoding` says so); null for a null one.
-void set_bytes(V& out, const std::string& name, const std::optional<ByteView>& b) {
+void set_bytes(boost::json::object& out, const std::string& name, const std::optional<ByteView>& b) {
   if (!b) {
-    out.set(name, V());
+    out[name] = nullptr;
     return;
   }
   if (valid_utf8(*b)) {
-    out.set(name, V::string(std::string(reinterpret_cast<const char*>(b->data()), b->size())));
+    out[name] = std::string(reinterpret_cast<const char*>(b->data()), b->size());
   } else {
-    out.set(name, V::string(security::base64_encode(*b)));
-    out.set(name + "_encoding", V::string("base64"));
+    out[name] = security::base64_encode(*b);
+    out[name + "_encoding"] = "base64";
   }
 }
 
@@ -80,7 +81,7 @@ struct Browse {
   int64_t high_watermark = -1;
   int64_t log_start = -1;
   bool capped = false;
-  V::Array records;
+  boost::json::array records;
   std::string lines;  // the download body, one JSON record per line
 };
 
@@ -96,23 +97,22 @@ bool matches(const Browse& b, const protocol::Record& r) {
   return false;
 }
 
-V record_json(const protocol::RecordBatchView& batch, const protocol::Record& r, int32_t partition) {
-  V v = V::object();
-  v.set("partition_id", V::integer(partition));
-  v.set("offset", V::integer(r.offset));
-  v.set("timestamp", V::integer(r.timestamp));
-  v.set("timestamp_type",
-        V::string(batch.timestamp_type() == protocol::TimestampType::kLogAppendTime ? "LOG_APPEND_TIME" : "CREATE_TIME"));
+boost::json::object record_json(const protocol::RecordBatchView& batch, const protocol::Record& r, int32_t partition) {
+  boost::json::object v;
+  v["partition_id"] = partition;
+  v["offset"] = r.offset;
+  v["timestamp"] = r.timestamp;
+  v["timestamp_type"] = batch.timestamp_type() == protocol::TimestampType::kLogAppendTime ? "LOG_APPEND_TIME" : "CREATE_TIME";
   set_bytes(v, "key", r.key);
   set_bytes(v, "value", r.value);
-  V::Array headers;
+  boost::json::array headers;
   for (const auto& h : r.headers) {
-    V hv = V::object();
-    hv.set("key", V::string(std::string(h.key)));
+    boost::json::object hv;
+    hv["key"] = std::string(h.key);
     set_bytes(hv, "value", h.value);
     headers.push_back(std::move(hv));
   }
-  v.set("headers", V::array(std::move(headers)));
+  v["headers"] = std::move(headers);
   return v;
 }
 
@@ -135,7 +135,7 @@ bool take(Browse& b, ByteView bytes) {
       if (r.offset < b.next) continue;
       b.next = r.offset + 1;
       if (!matches(b, r)) continue;
-      V v = record_json(view, r, b.partition);
+      boost::json::object v = record_json(view, r, b.partition);
       if (b.download) {
         std::string line = json::write(v) + "\n";
         if (b.written + static_cast<int64_t>(line.size()) > b.byte_cap) {
@@ -170,17 +170,17 @@ http::Response answer(const Browse& b) {
     r.headers.emplace_back("X-Keel-Truncated", b.capped ? "true" : "false");
     return r;
   }
-  V v = V::object();
-  v.set("kind", V::string("KeelRecordList"));
-  v.set("topic_name", V::string(b.topic));
-  v.set("partition_id", V::integer(b.partition));
-  v.set("next_offset", V::integer(b.next));
-  v.set("high_watermark", V::integer(b.high_watermark));
-  v.set("log_start_offset", V::integer(b.log_start));
-  v.set("scanned_bytes", V::integer(b.scanned));
+  boost::json::object v;
+  v["kind"] = "KeelRecordList";
+  v["topic_name"] = b.topic;
+  v["partition_id"] = b.partition;
+  v["next_offset"] = b.next;
+  v["high_watermark"] = b.high_watermark;
+  v["log_start_offset"] = b.log_start;
+  v["scanned_bytes"] = b.scanned;
   // true: the search stopped at its byte cap; ask again from next_offset.
-  v.set("scan_capped", V::boolean(b.capped));
-  v.set("data", V::array(b.records));
+  v["scan_capped"] = b.capped;
+  v["data"] = boost::json::array(b.records);
   return json_response(200, v);
 }
 
@@ -318,20 +318,20 @@ void RestApi::browse_records(const http::Request& req, const Caller& who, http::
 
 void RestApi::get_lag_history(const http::Request& req, const Caller& who, http::Reply reply) {
   describe_group(req, who, reply, [history = lag_history_](const auto& g) {
-    V::Array data;
+    boost::json::array data;
     if (auto samples = history->samples(g.group_id)) {
       for (const auto& s : *samples) {
-        V v = V::object();
-        v.set("time", V::integer(s.time_ms));
-        v.set("lag", V::integer(s.lag));
-        v.set("lag_seconds", s.lag_seconds >= 0 ? V::number(s.lag_seconds) : V());
+        boost::json::object v;
+        v["time"] = s.time_ms;
+        v["lag"] = s.lag;
+        v["lag_seconds"] = s.lag_seconds >= 0 ? boost::json::value(s.lag_seconds) : boost::json::value();
         data.push_back(std::move(v));
       }
     }
-    V v = V::object();
-    v.set("kind", V::string("KeelConsumerGroupLagHistory"));
-    v.set("consumer_group_id", V::string(g.group_id));
-    v.set("data", V::array(std::move(data)));
+    boost::json::object v;
+    v["kind"] = "KeelConsumerGroupLagHistory";
+    v["consumer_group_id"] = g.group_id;
+    v["data"] = std::move(data);
     return json_response(200, v);
   });
 }

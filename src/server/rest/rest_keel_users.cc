@@ -3,6 +3,8 @@
 // AlterClientQuotas), under the caller's principal. A password given over
 // REST is turned into a salted password here, with a fresh random salt, as
 // an admin client does; it is never logged nor answered.
+#include <boost/json.hpp>
+
 #include "protocol/generated/alter_client_quotas_request.h"
 #include "protocol/generated/alter_client_quotas_response.h"
 #include "protocol/generated/alter_user_scram_credentials_request.h"
@@ -18,7 +20,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 // Kafka's wire numbers of the SCRAM mechanisms.
 constexpr int8_t kWireSha256 = 1;
@@ -34,18 +36,18 @@ std::string mechanism_text(int8_t m) {
   return m == kWireSha256 ? "SCRAM-SHA-256" : m == kWireSha512 ? "SCRAM-SHA-512" : "UNKNOWN";
 }
 
-json::Value user_json(const protocol::DescribeUserScramCredentialsResponse::DescribeUserScramCredentialsResult& u) {
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string("KeelScramUser"));
-  v.set("user_name", json::Value::string(u.user));
-  json::Value::Array creds;
+boost::json::value user_json(const protocol::DescribeUserScramCredentialsResponse::DescribeUserScramCredentialsResult& u) {
+  boost::json::object v;
+  v["kind"] = "KeelScramUser";
+  v["user_name"] = u.user;
+  boost::json::array creds;
   for (const auto& c : u.credential_infos) {
-    json::Value ci = json::Value::object();
-    ci.set("mechanism", json::Value::string(mechanism_text(c.mechanism)));
-    ci.set("iterations", json::Value::integer(c.iterations));
+    boost::json::object ci;
+    ci["mechanism"] = mechanism_text(c.mechanism);
+    ci["iterations"] = c.iterations;
     creds.push_back(std::move(ci));
   }
-  v.set("credentials", json::Value::array(std::move(creds)));
+  v["credentials"] = std::move(creds);
   return v;
 }
 
@@ -85,13 +87,13 @@ void RestApi::list_scram_users(const http::Request&, const Caller& who, http::Re
   describe_users(bridge_, who, std::nullopt, [reply](Result<protocol::DescribeUserScramCredentialsResponse> r) {
     if (!r) return reply(bridge_error(r.error()));
     if (r->error_code != 0) return reply(keel_kafka_error(r->error_code, r->error_message.value_or("")));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& u : r->results) {
       if (u.error_code == 0) data.push_back(user_json(u));
     }
-    json::Value v = json::Value::object();
-    v.set("kind", json::Value::string("KeelScramUserList"));
-    v.set("data", json::Value::array(std::move(data)));
+    boost::json::object v;
+    v["kind"] = "KeelScramUserList";
+    v["data"] = std::move(data);
     reply(json_response(200, v));
   });
 }
@@ -110,17 +112,17 @@ void RestApi::get_scram_user(const http::Request& req, const Caller& who, http::
 void RestApi::upsert_scram_user(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"mechanism", Type::kString, true}, {"password", Type::kString, true},
-                          {"iterations", Type::kInt}},
+                         {{"mechanism", Kind::string, true}, {"password", Kind::string, true},
+                          {"iterations", Kind::int64}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
-  const std::string& name = body->find("mechanism")->as_string();
+  const std::string name(json::string_member(*body, "mechanism"));
   const auto wire = wire_mechanism(name);
   if (!wire) return reply(error(400, "field 'mechanism' must be SCRAM-SHA-256 or SCRAM-SHA-512"));
-  const std::string& password = body->find("password")->as_string();
+  const std::string password(json::string_member(*body, "password"));
   if (password.empty()) return reply(error(400, "field 'password' must not be empty"));
   int64_t iterations = 4096;
-  if (const json::Value* it = body->find("iterations"); it && it->is_int()) iterations = it->as_int();
+  if (const boost::json::value* it = json::find(*body, "iterations"); it && it->is_int64()) iterations = it->as_int64();
   // Checked before hashing: the broker refuses these too, but only after the work.
   if (iterations < security::kScramMinIterations || iterations > security::kScramMaxIterations) {
     return reply(error(400, "field 'iterations' must be in [" + std::to_string(security::kScramMinIterations) + ", " +
@@ -202,23 +204,23 @@ void RestApi::list_quotas(const http::Request& req, const Caller& who, http::Rep
   bridge_.call<protocol::DescribeClientQuotasResponse>(who, d, 1, [reply](Result<protocol::DescribeClientQuotasResponse> r) {
     if (!r) return reply(bridge_error(r.error()));
     if (r->error_code != 0) return reply(keel_kafka_error(r->error_code, r->error_message.value_or("")));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& e : r->entries.value_or(std::vector<protocol::DescribeClientQuotasResponse::EntryData>{})) {
-      json::Value entity = json::Value::object();
+      boost::json::object entity;
       for (const auto& part : e.entity) {
-        entity.set(part.entity_type, part.entity_name ? json::Value::string(*part.entity_name) : json::Value());
+        entity[part.entity_type] = part.entity_name ? boost::json::value(*part.entity_name) : boost::json::value();
       }
-      json::Value values = json::Value::object();
-      for (const auto& q : e.values) values.set(q.key, json::Value::number(q.value));
-      json::Value v = json::Value::object();
-      v.set("kind", json::Value::string("KeelClientQuota"));
-      v.set("entity", std::move(entity));
-      v.set("values", std::move(values));
+      boost::json::object values;
+      for (const auto& q : e.values) values[q.key] = q.value;
+      boost::json::object v;
+      v["kind"] = "KeelClientQuota";
+      v["entity"] = std::move(entity);
+      v["values"] = std::move(values);
       data.push_back(std::move(v));
     }
-    json::Value v = json::Value::object();
-    v.set("kind", json::Value::string("KeelClientQuotaList"));
-    v.set("data", json::Value::array(std::move(data)));
+    boost::json::object v;
+    v["kind"] = "KeelClientQuotaList";
+    v["data"] = std::move(data);
     reply(json_response(200, v));
   });
 }
@@ -228,13 +230,14 @@ void RestApi::list_quotas(const http::Request& req, const Caller& who, http::Rep
 void RestApi::alter_quotas(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"entity", Type::kObject, true}, {"set", Type::kObject}, {"remove", Type::kArray},
-                          {"validate_only", Type::kBool}},
+                         {{"entity", Kind::object, true}, {"set", Kind::object}, {"remove", Kind::array},
+                          {"validate_only", Kind::bool_}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
   protocol::AlterClientQuotasRequest a;
   protocol::AlterClientQuotasRequest::EntryData entry;
-  for (const auto& [type, name] : body->find("entity")->as_object()) {
+  for (const auto& [type_view, name] : json::find(*body, "entity")->as_object()) {
+    const std::string type(type_view);
     const auto& types = quota_entity_types();
     if (std::find(types.begin(), types.end(), type) == types.end()) {
       return reply(error(400, "unknown entity type '" + type + "' (user, client-id, ip)"));
@@ -244,32 +247,33 @@ void RestApi::alter_quotas(const http::Request& req, const Caller& who, http::Re
     }
     protocol::AlterClientQuotasRequest::EntityData e;
     e.entity_type = type;
-    e.entity_name = name.is_null() ? std::nullopt : std::optional<std::string>(name.as_string());
+    e.entity_name = name.is_null() ? std::nullopt : std::optional<std::string>(std::string(name.get_string()));
     entry.entity.push_back(std::move(e));
   }
   if (entry.entity.empty()) return reply(error(400, "field 'entity' must name at least one entity type"));
-  if (const json::Value* set = body->find("set"); set && set->is_object()) {
-    for (const auto& [key, value] : set->as_object()) {
-      if (value.type() != Type::kInt && value.type() != Type::kDouble) {
+  if (const boost::json::value* set = json::find(*body, "set"); set && set->is_object()) {
+    for (const auto& [key_view, value] : set->as_object()) {
+      const std::string key(key_view);
+      if (!value.is_number()) {
         return reply(error(400, "quota '" + key + "' in 'set' must be a number"));
       }
       protocol::AlterClientQuotasRequest::OpData op;
       op.key = key;
-      op.value = value.as_double();
+      op.value = value.to_number<double>();
       entry.ops.push_back(std::move(op));
     }
   }
-  if (const json::Value* remove = body->find("remove"); remove && remove->is_array()) {
+  if (const boost::json::value* remove = json::find(*body, "remove"); remove && remove->is_array()) {
     for (const auto& key : remove->as_array()) {
       if (!key.is_string()) return reply(error(400, "field 'remove' must list quota names (strings)"));
       protocol::AlterClientQuotasRequest::OpData op;
-      op.key = key.as_string();
+      op.key = key.get_string();
       op.remove = true;
       entry.ops.push_back(std::move(op));
     }
   }
   if (entry.ops.empty()) return reply(error(400, "nothing to change: give 'set' or 'remove'"));
-  if (const json::Value* v = body->find("validate_only"); v && v->is_bool()) a.validate_only = v->as_bool();
+  if (const boost::json::value* v = json::find(*body, "validate_only"); v && v->is_bool()) a.validate_only = v->as_bool();
   a.entries.push_back(std::move(entry));
   bridge_.call<protocol::AlterClientQuotasResponse>(who, a, 1, [reply](Result<protocol::AlterClientQuotasResponse> r) {
     if (!r) return reply(bridge_error(r.error()));

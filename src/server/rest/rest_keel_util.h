@@ -41,20 +41,21 @@ inline http::Response keel_kafka_error(int16_t code, std::string_view message) {
 
 // Shared by the reassignment routes (rest_keel_reassign*.cc, rest_keel_brokers.cc).
 // [ids] -> broker ids (integers >= 0, none twice); nullopt and *refusal otherwise.
-std::optional<std::vector<int32_t>> int_list(const json::Value& v, std::string_view what, http::Response* refusal);
-json::Value ints_json(const std::vector<int32_t>& ids);
+std::optional<std::vector<int32_t>> int_list(const boost::json::value& v, std::string_view what,
+                                             http::Response* refusal);
+boost::json::array ints_json(const std::vector<int32_t>& ids);
 // [{"topic","partition","current_replicas","target_replicas"}]
-json::Value moves_json(const std::vector<Move>& moves);
+boost::json::array moves_json(const std::vector<Move>& moves);
 // {"topic","partition","error_code","error","message"}
-json::Value partition_result(const std::string& topic, int32_t partition, int16_t code,
+boost::json::object partition_result(const std::string& topic, int32_t partition, int16_t code,
                              const std::optional<std::string>& message);
 // 421 with NOT_CONTROLLER naming the controller (header Keel-Controller-Id).
 http::Response misdirected(int32_t controller);
 // 400 INVALID_REPLICA_ASSIGNMENT: `broker` is not live.
 http::Response not_live(int32_t broker);
 // A boolean member, false when absent.
-bool flag(const json::Value& body, std::string_view name);
+bool flag(const boost::json::value& body, std::string_view name);
 // "throttle_bytes_per_sec": its value (>= 1) or none; nullopt and *refusal when invalid.
-std::optional<std::optional<int64_t>> read_throttle(const json::Value& body, http::Response* refusal);
+std::optional<std::optional<int64_t>> read_throttle(const boost::json::value& body, http::Response* refusal);
 
 }  // namespace keel::server::rest

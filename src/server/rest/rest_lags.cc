@@ -3,6 +3,8 @@
 // principal. The partitions must be led by this broker and the group
 // coordinated by it (one broker, or ask the right one); a partition whose end
 // offset cannot be read here is left out.
+#include <boost/json.hpp>
+
 #include "protocol/generated/list_offsets_request.h"
 #include "protocol/generated/list_offsets_response.h"
 #include "protocol/generated/offset_fetch_request.h"
@@ -15,23 +17,23 @@ namespace {
 
 constexpr int64_t kLatest = -1;
 
-json::Value lag_json(const std::string& group_url, const std::string& cluster_id, const std::string& group,
+boost::json::value lag_json(const std::string& group_url, const std::string& cluster_id, const std::string& group,
                      const RestApi::Lag& l) {
   const std::string where = l.topic + "/partitions/" + std::to_string(l.partition);
-  json::Value v = resource("KafkaConsumerLag", group_url + "/lags/" + where,
+  boost::json::object v = resource("KafkaConsumerLag", group_url + "/lags/" + where,
                            "crn:///kafka=" + cluster_id + "/consumer-group=" + group + "/lag=" + l.topic +
                                "/partition=" + std::to_string(l.partition));
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("consumer_group_id", json::Value::string(group));
-  v.set("topic_name", json::Value::string(l.topic));
-  v.set("partition_id", json::Value::integer(l.partition));
+  v["cluster_id"] = cluster_id;
+  v["consumer_group_id"] = group;
+  v["topic_name"] = l.topic;
+  v["partition_id"] = l.partition;
   // Which member owns the partition is not read from the assignment yet.
-  v.set("consumer_id", json::Value::string(""));
-  v.set("instance_id", json::Value());
-  v.set("client_id", json::Value::string(""));
-  v.set("current_offset", json::Value::integer(l.current_offset));
-  v.set("log_end_offset", json::Value::integer(l.log_end_offset));
-  v.set("lag", json::Value::integer(l.log_end_offset - l.current_offset));
+  v["consumer_id"] = "";
+  v["instance_id"] = nullptr;
+  v["client_id"] = "";
+  v["current_offset"] = l.current_offset;
+  v["log_end_offset"] = l.log_end_offset;
+  v["lag"] = l.log_end_offset - l.current_offset;
   return v;
 }
 
@@ -89,7 +91,7 @@ void RestApi::list_lags(const http::Request& req, const Caller& who, http::Reply
   group_lags(who, group, [this, &req, reply, group](std::vector<Lag> lags, std::optional<http::Response> refusal) {
     if (refusal) return reply(std::move(*refusal));
     const std::string group_url = cluster_url(req) + "/consumer-groups/" + group;
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& l : lags) data.push_back(lag_json(group_url, cluster_id(), group, l));
     reply(json_response(200, list("KafkaConsumerLagList", group_url + "/lags", std::move(data))));
   });
@@ -115,26 +117,26 @@ void RestApi::get_lag_summary(const http::Request& req, const Caller& who, http:
   group_lags(who, group, [this, &req, reply, group](std::vector<Lag> lags, std::optional<http::Response> refusal) {
     if (refusal) return reply(std::move(*refusal));
     const std::string group_url = cluster_url(req) + "/consumer-groups/" + group;
-    json::Value v = resource("KafkaConsumerGroupLagSummary", group_url + "/lag-summary",
+    boost::json::object v = resource("KafkaConsumerGroupLagSummary", group_url + "/lag-summary",
                              "crn:///kafka=" + cluster_id() + "/consumer-group=" + group + "/lag-summary");
-    v.set("cluster_id", json::Value::string(cluster_id()));
-    v.set("consumer_group_id", json::Value::string(group));
+    v["cluster_id"] = cluster_id();
+    v["consumer_group_id"] = group;
     const Lag* max = nullptr;
     int64_t total = 0;
     for (const auto& l : lags) {
       total += l.log_end_offset - l.current_offset;
       if (!max || l.log_end_offset - l.current_offset > max->log_end_offset - max->current_offset) max = &l;
     }
-    v.set("max_lag_consumer_id", json::Value::string(""));
-    v.set("max_lag_instance_id", json::Value());
-    v.set("max_lag_client_id", json::Value::string(""));
-    v.set("max_lag_topic_name", json::Value::string(max ? max->topic : ""));
-    v.set("max_lag_partition_id", json::Value::integer(max ? max->partition : 0));
-    v.set("max_lag", json::Value::integer(max ? max->log_end_offset - max->current_offset : 0));
-    v.set("total_lag", json::Value::integer(total));
+    v["max_lag_consumer_id"] = "";
+    v["max_lag_instance_id"] = nullptr;
+    v["max_lag_client_id"] = "";
+    v["max_lag_topic_name"] = max ? max->topic : "";
+    v["max_lag_partition_id"] = max ? max->partition : 0;
+    v["max_lag"] = max ? max->log_end_offset - max->current_offset : 0;
+    v["total_lag"] = total;
     if (max) {
-      v.set("max_lag_partition", related(cluster_url(req) + "/topics/" + max->topic + "/partitions/" +
-                                         std::to_string(max->partition)));
+      v["max_lag_partition"] = related(cluster_url(req) + "/topics/" + max->topic + "/partitions/" +
+                                         std::to_string(max->partition));
     }
     reply(json_response(200, v));
   });

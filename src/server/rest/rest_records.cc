@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include <boost/json.hpp>
+
 #include "protocol/generated/produce_request.h"
 #include "protocol/generated/produce_response.h"
 #include "protocol/record_batch.h"
@@ -22,8 +24,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
-using V = json::Value;
+using Kind = boost::json::kind;
 
 // Kafka's murmur2 (Utils.murmur2, seed 0x9747b28c), as its default
 // partitioner hashes keys: the same key lands where a Java producer puts it.
@@ -91,16 +92,16 @@ std::string format_time(int64_t ms) {
 }
 
 // A key or value: nullopt for a null record part; *bad set when refused.
-std::optional<Bytes> record_part(const V* part, std::string_view what, std::optional<std::string>* type,
+std::optional<Bytes> record_part(const boost::json::value* part, std::string_view what, std::optional<std::string>* type,
                                  http::Response* bad) {
   if (!part || part->is_null()) return std::nullopt;
   const std::string where = std::string(what);
-  if (!check_object(*part, {{"type", Type::kString, true}, {"data", part->find("data") ? part->find("data")->type() : Type::kNull}},
+  if (!check_object(*part, {{"type", Kind::string, true}, {"data", json::find(*part, "data") ? json::find(*part, "data")->kind() : Kind::null}},
                     where, bad)) {
     return std::nullopt;
   }
-  *type = part->find("type")->as_string();
-  const V* data = part->find("data");
+  *type = json::string_member(*part, "type");
+  const boost::json::value* data = json::find(*part, "data");
   if (*type == "BINARY") {
     if (!data || !data->is_string()) return std::nullopt;
     auto bytes = security::base64_decode(data->as_string());
@@ -123,11 +124,11 @@ std::optional<Bytes> record_part(const V* part, std::string_view what, std::opti
   return std::nullopt;
 }
 
-V size_json(const std::optional<std::string>& type, const std::optional<Bytes>& bytes) {
-  if (!type) return V();
-  V v = V::object();
-  v.set("type", V::string(*type));
-  v.set("size", V::integer(bytes ? static_cast<int64_t>(bytes->size()) : 0));
+boost::json::value size_json(const std::optional<std::string>& type, const std::optional<Bytes>& bytes) {
+  if (!type) return boost::json::value();
+  boost::json::object v;
+  v["type"] = *type;
+  v["size"] = bytes ? static_cast<int64_t>(bytes->size()) : 0;
   return v;
 }
 
@@ -138,39 +139,39 @@ std::atomic<uint32_t> next_round_robin{0};
 void RestApi::produce_record(const http::Request& req, const Caller& who, http::Reply reply) {
   http::Response refusal;
   auto body = parse_body(req.body,
-                         {{"partition_id", Type::kInt}, {"headers", Type::kArray}, {"key", Type::kObject},
-                          {"value", Type::kObject}, {"timestamp", Type::kString}},
+                         {{"partition_id", Kind::int64}, {"headers", Kind::array}, {"key", Kind::object},
+                          {"value", Kind::object}, {"timestamp", Kind::string}},
                          &refusal);
   if (!body) return reply(std::move(refusal));
   refusal.status = 0;
   std::optional<std::string> key_type, value_type;
-  auto key = record_part(body->find("key"), "key", &key_type, &refusal);
+  auto key = record_part(json::find(*body, "key"), "key", &key_type, &refusal);
   if (refusal.status) return reply(std::move(refusal));
-  auto value = record_part(body->find("value"), "value", &value_type, &refusal);
+  auto value = record_part(json::find(*body, "value"), "value", &value_type, &refusal);
   if (refusal.status) return reply(std::move(refusal));
   std::vector<std::pair<std::string, std::optional<Bytes>>> headers;
-  if (const V* hs = body->find("headers"); hs && hs->is_array()) {
-    for (const V& h : hs->as_array()) {
-      if (!check_object(h, {{"name", Type::kString, true}, {"value", Type::kString}}, "headers[]", &refusal)) {
+  if (const boost::json::value* hs = json::find(*body, "headers"); hs && hs->is_array()) {
+    for (const boost::json::value& h : hs->as_array()) {
+      if (!check_object(h, {{"name", Kind::string, true}, {"value", Kind::string}}, "headers[]", &refusal)) {
         return reply(std::move(refusal));
       }
       std::optional<Bytes> hv;
-      if (const V* v = h.find("value"); v && v->is_string()) {
+      if (const boost::json::value* v = json::find(h, "value"); v && v->is_string()) {
         hv = security::base64_decode(v->as_string());
         if (!hv) return reply(error(400, "headers[].value is not base64"));
       }
-      headers.emplace_back(h.find("name")->as_string(), std::move(hv));
+      headers.emplace_back(json::string_member(h, "name"), std::move(hv));
     }
   }
   int64_t timestamp = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
-  if (const V* t = body->find("timestamp"); t && t->is_string()) {
-    auto parsed = parse_time(t->as_string());
+  if (const boost::json::value* t = json::find(*body, "timestamp"); t && t->is_string()) {
+    auto parsed = parse_time(std::string(t->get_string()));
     if (!parsed) return reply(error(400, "timestamp must be an ISO 8601 UTC time such as 2024-05-01T12:00:00.000Z"));
     timestamp = *parsed;
   }
   std::optional<int64_t> partition;
-  if (const V* p = body->find("partition_id"); p && p->is_int()) partition = p->as_int();
+  if (const boost::json::value* p = json::find(*body, "partition_id"); p && p->is_int64()) partition = p->as_int64();
   const std::string topic = req.param("topic_name");
   metadata(who, std::vector<std::string>{topic}, [this, who, reply, topic, partition, key, value, key_type,
                                                   value_type, headers, timestamp](Result<protocol::MetadataResponse> m) {
@@ -227,15 +228,15 @@ void RestApi::produce_record(const http::Request& req, const Caller& who, http::
           }
           const auto& pr = r->responses[0].partition_responses[0];
           if (pr.error_code != 0) return reply(kafka_error(pr.error_code, pr.error_message.value_or("")));
-          V v = V::object();
-          v.set("error_code", V::integer(200));
-          v.set("cluster_id", V::string(cluster_id()));
-          v.set("topic_name", V::string(topic));
-          v.set("partition_id", V::integer(p));
-          v.set("offset", V::integer(pr.base_offset));
-          v.set("timestamp", V::string(format_time(pr.log_append_time_ms >= 0 ? pr.log_append_time_ms : timestamp)));
-          v.set("key", size_json(key_type, key));
-          v.set("value", size_json(value_type, value));
+          boost::json::object v;
+          v["error_code"] = 200;
+          v["cluster_id"] = cluster_id();
+          v["topic_name"] = topic;
+          v["partition_id"] = p;
+          v["offset"] = pr.base_offset;
+          v["timestamp"] = format_time(pr.log_append_time_ms >= 0 ? pr.log_append_time_ms : timestamp);
+          v["key"] = size_json(key_type, key);
+          v["value"] = size_json(value_type, value);
           reply(json_response(200, v));
         });
   });

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <boost/json.hpp>
+
 #include "protocol/error_code.h"
 #include "server/rest/kafka_bridge.h"
 
@@ -10,19 +12,6 @@ namespace {
 
 using protocol::ErrorCode;
 
-std::string_view type_name(json::Value::Type t) {
-  switch (t) {
-    case json::Value::Type::kNull: return "null";
-    case json::Value::Type::kBool: return "a boolean";
-    case json::Value::Type::kInt: return "an integer";
-    case json::Value::Type::kDouble: return "a number";
-    case json::Value::Type::kString: return "a string";
-    case json::Value::Type::kArray: return "an array";
-    case json::Value::Type::kObject: return "an object";
-  }
-  return "?";
-}
-
 }  // namespace
 
 http::Response bridge_error(const std::error_code& ec) {
@@ -30,7 +19,7 @@ http::Response bridge_error(const std::error_code& ec) {
   return retry ? error(503, kKafkaRetriable, ec.message()) : error(500, kKafkaError, ec.message());
 }
 
-http::Response json_response(int status, const json::Value& body) {
+http::Response json_response(int status, const boost::json::value& body) {
   http::Response r;
   r.status = status;
   r.content_type = "application/json";
@@ -46,10 +35,10 @@ http::Response no_content() {
 }
 
 http::Response error(int status, int code, std::string_view message, std::optional<int16_t> kafka_code) {
-  json::Value v = json::Value::object();
-  v.set("error_code", json::Value::integer(code));
-  v.set("message", json::Value::string(std::string(message)));
-  if (kafka_code) v.set("kafka_error_code", json::Value::integer(*kafka_code));
+  boost::json::object v;
+  v["error_code"] = code;
+  v["message"] = message;
+  if (kafka_code) v["kafka_error_code"] = *kafka_code;
   return json_response(status, v);
 }
 
@@ -98,40 +87,31 @@ std::string base_url(const http::Request& req) {
   return std::string(req.tls ? "https://" : "http://") + std::string(host ? *host : "localhost");
 }
 
-json::Value related(const std::string& url) {
-  json::Value v = json::Value::object();
-  v.set("related", json::Value::string(url));
+boost::json::object related(const std::string& url) { return {{"related", url}}; }
+
+boost::json::object resource(std::string_view kind, const std::string& self, const std::string& resource_name) {
+  boost::json::object v;
+  v["kind"] = kind;
+  v["metadata"] = {{"self", self}, {"resource_name", resource_name}};
   return v;
 }
 
-json::Value resource(std::string_view kind, const std::string& self, const std::string& resource_name) {
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string(std::string(kind)));
-  json::Value meta = json::Value::object();
-  meta.set("self", json::Value::string(self));
-  meta.set("resource_name", json::Value::string(resource_name));
-  v.set("metadata", std::move(meta));
+boost::json::object list(std::string_view kind, const std::string& self, boost::json::array data) {
+  boost::json::object v;
+  v["kind"] = kind;
+  v["metadata"] = {{"self", self}, {"next", nullptr}};
+  v["data"] = std::move(data);
   return v;
 }
 
-json::Value list(std::string_view kind, const std::string& self, json::Value::Array data) {
-  json::Value v = json::Value::object();
-  v.set("kind", json::Value::string(std::string(kind)));
-  json::Value meta = json::Value::object();
-  meta.set("self", json::Value::string(self));
-  meta.set("next", json::Value());
-  v.set("metadata", std::move(meta));
-  v.set("data", json::Value::array(std::move(data)));
-  return v;
-}
-
-bool check_object(const json::Value& v, const std::vector<Field>& fields, std::string_view where,
+bool check_object(const boost::json::value& v, const std::vector<Field>& fields, std::string_view where,
                   http::Response* refusal) {
   if (!v.is_object()) {
     *refusal = error(400, std::string(where) + " must be a JSON object");
     return false;
   }
-  for (const auto& [key, value] : v.as_object()) {
+  for (const auto& [json_key, value] : v.get_object()) {
+    const std::string key(json_key);
     const Field* f = nullptr;
     for (const auto& candidate : fields) {
       if (candidate.name == key) f = &candidate;
@@ -142,14 +122,15 @@ bool check_object(const json::Value& v, const std::vector<Field>& fields, std::s
     }
     // null stands for "absent", as Confluent's Jackson reading has it.
     if (value.is_null()) continue;
-    if (value.type() != f->type) {
+    if (value.kind() != f->type) {
       *refusal = error(400, "field '" + key + "' in " + std::string(where) + " must be " +
-                                std::string(type_name(f->type)) + ", not " + std::string(type_name(value.type())));
+                                std::string(json::kind_name(f->type)) + ", not " +
+                                std::string(json::kind_name(value.kind())));
       return false;
     }
   }
   for (const auto& f : fields) {
-    const json::Value* present = v.find(f.name);
+    const boost::json::value* present = json::find(v, f.name);
     if (f.required && (!present || present->is_null())) {
       *refusal = error(400, "field '" + f.name + "' is required in " + std::string(where));
       return false;
@@ -158,9 +139,9 @@ bool check_object(const json::Value& v, const std::vector<Field>& fields, std::s
   return true;
 }
 
-std::optional<json::Value> parse_body(std::string_view body, const std::vector<Field>& fields,
-                                      http::Response* refusal) {
-  json::Value v = json::Value::object();
+std::optional<boost::json::value> parse_body(std::string_view body, const std::vector<Field>& fields,
+                                             http::Response* refusal) {
+  boost::json::value v = boost::json::object();
   if (body.find_first_not_of(" \t\r\n") != std::string_view::npos) {
     std::string why;
     auto parsed = json::parse(body, &why);

@@ -10,7 +10,10 @@
 #include <system_error>
 #include <vector>
 
-#include "common/json.h"
+#include <boost/json/fwd.hpp>
+#include <boost/json/kind.hpp>
+
+#include "common/json_util.h"
 #include "http/server.h"
 
 namespace keel::server::rest {
@@ -36,31 +39,33 @@ inline http::Response error(int status, std::string_view message) { return error
 http::Response kafka_error(int16_t code, std::string_view message);
 // A call that did not reach a Kafka handler (busy, stopping, bad answer): 503 or 500.
 http::Response bridge_error(const std::error_code& ec);
-http::Response json_response(int status, const json::Value& body);
+http::Response json_response(int status, const boost::json::value& body);
 http::Response no_content();  // 204
 
 // "http://host:port" the client used (Host header), for metadata.self.
 std::string base_url(const http::Request& req);
 
-json::Value related(const std::string& url);
+// Bodies are built as boost::json values (include <boost/json.hpp> in the .cc).
+boost::json::object related(const std::string& url);
 // An object of `kind` with metadata {self, resource_name}.
-json::Value resource(std::string_view kind, const std::string& self, const std::string& resource_name);
+boost::json::object resource(std::string_view kind, const std::string& self, const std::string& resource_name);
 // A list: {kind, metadata {self, next: null}, data}.
-json::Value list(std::string_view kind, const std::string& self, json::Value::Array data);
+boost::json::object list(std::string_view kind, const std::string& self, boost::json::array data);
 
-// The body's expected members: name and JSON type.
+// The body's expected members: name and JSON type (kind::int64 for integers:
+// one beyond int64 is refused as "a number").
 struct Field {
   std::string name;
-  json::Value::Type type;
+  boost::json::kind type;
   bool required = false;
 };
 // Parses the body as one JSON object holding only `fields`, each of its
 // type; nullopt and *refusal (a 400 naming the problem) otherwise. An empty
 // body is an empty object.
-std::optional<json::Value> parse_body(std::string_view body, const std::vector<Field>& fields,
+std::optional<boost::json::value> parse_body(std::string_view body, const std::vector<Field>& fields,
                                       http::Response* refusal);
 // The same for a nested object (an element of a "data" array): `where` names it.
-bool check_object(const json::Value& v, const std::vector<Field>& fields, std::string_view where,
+bool check_object(const boost::json::value& v, const std::vector<Field>& fields, std::string_view where,
                   http::Response* refusal);
 
 // Integer in [min, max] from a path segment, or nullopt.

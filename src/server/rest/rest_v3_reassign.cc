@@ -3,6 +3,8 @@
 // /topics/-/partitions/-/reassignment and /topics/{t}/partitions/-/reassignment).
 // ListPartitionReassignments under the caller's principal (DESCRIBE on the
 // cluster), answered by the controller; another broker answers 421 naming it.
+#include <boost/json.hpp>
+
 #include "protocol/generated/list_partition_reassignments_request.h"
 #include "protocol/generated/list_partition_reassignments_response.h"
 #include "server/rest/rest_api.h"
@@ -11,20 +13,19 @@
 namespace keel::server::rest {
 namespace {
 
-using V = json::Value;
 
-V reassignment_json(const std::string& cluster_url, const std::string& cluster_id, const std::string& topic,
+boost::json::value reassignment_json(const std::string& cluster_url, const std::string& cluster_id, const std::string& topic,
                     const protocol::ListPartitionReassignmentsResponse::OngoingPartitionReassignment& p) {
   const std::string partition_url =
       cluster_url + "/topics/" + topic + "/partitions/" + std::to_string(p.partition_index);
-  V v = resource("KafkaReassignment", partition_url + "/reassignment",
+  boost::json::object v = resource("KafkaReassignment", partition_url + "/reassignment",
                  "crn:///kafka=" + cluster_id + "/topic=" + topic + "/partition=" + std::to_string(p.partition_index));
-  v.set("cluster_id", V::string(cluster_id));
-  v.set("topic_name", V::string(topic));
-  v.set("partition_id", V::integer(p.partition_index));
-  v.set("adding_replicas", ints_json(p.adding_replicas));
-  v.set("removing_replicas", ints_json(p.removing_replicas));
-  v.set("replicas", related(partition_url + "/replicas"));
+  v["cluster_id"] = cluster_id;
+  v["topic_name"] = topic;
+  v["partition_id"] = p.partition_index;
+  v["adding_replicas"] = ints_json(p.adding_replicas);
+  v["removing_replicas"] = ints_json(p.removing_replicas);
+  v["replicas"] = related(partition_url + "/replicas");
   return v;
 }
 
@@ -61,7 +62,7 @@ void RestApi::get_reassignments(const http::Request& req, const Caller& who, htt
           if (!r) return reply(bridge_error(r.error()));
           if (r->error_code != 0) return reply(kafka_error(r->error_code, r->error_message.value_or("")));
           const std::string url = cluster_url(req);
-          V::Array data;
+          boost::json::array data;
           for (const auto& t : r->topics) {
             for (const auto& p : t.partitions) data.push_back(reassignment_json(url, cluster_id(), t.name, p));
           }

@@ -6,14 +6,16 @@
 
 #include <gtest/gtest.h>
 
-#include "common/json.h"
+#include <boost/json.hpp>
+
+#include "common/json_util.h"
 
 namespace keel::coord {
 namespace {
 
 ByteView view(const std::string& s) { return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
 std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
-json::Value obj(const Bytes& b) { return json::parse(text(b)).value(); }
+boost::json::object obj(const Bytes& b) { return json::parse(text(b)).value().as_object(); }
 
 TEST(KafkaLayout, BrokerRegistrationIsVersion5WithKafkasFields) {
   BrokerRegistration b;
@@ -22,15 +24,15 @@ TEST(KafkaLayout, BrokerRegistrationIsVersion5WithKafkasFields) {
   b.rack = "dc1";
   b.timestamp_ms = 1700000000000;
   auto v = obj(encode_broker_registration(b));
-  EXPECT_EQ(v.find("version")->as_int(), 5);
-  EXPECT_EQ(v.find("host")->as_string(), "h1.example") << "host/port: the PLAINTEXT endpoint";
-  EXPECT_EQ(v.find("port")->as_int(), 9093);
-  EXPECT_EQ(v.find("timestamp")->as_string(), "1700000000000") << "a string, as Kafka writes it";
-  EXPECT_EQ(v.find("jmx_port")->as_int(), -1);
-  EXPECT_EQ(v.find("rack")->as_string(), "dc1");
-  ASSERT_EQ(v.find("endpoints")->as_array().size(), 2u);
-  EXPECT_EQ(v.find("endpoints")->as_array()[0].as_string(), "CLIENT://h1.example:9092");
-  EXPECT_EQ(v.find("listener_security_protocol_map")->find("CLIENT")->as_string(), "SASL_SSL");
+  EXPECT_EQ(v.at("version").as_int64(), 5);
+  EXPECT_EQ(v.at("host").as_string(), "h1.example") << "host/port: the PLAINTEXT endpoint";
+  EXPECT_EQ(v.at("port").as_int64(), 9093);
+  EXPECT_EQ(v.at("timestamp").as_string(), "1700000000000") << "a string, as Kafka writes it";
+  EXPECT_EQ(v.at("jmx_port").as_int64(), -1);
+  EXPECT_EQ(v.at("rack").as_string(), "dc1");
+  ASSERT_EQ(v.at("endpoints").as_array().size(), 2u);
+  EXPECT_EQ(v.at("endpoints").as_array()[0].as_string(), "CLIENT://h1.example:9092");
+  EXPECT_EQ(v.at("listener_security_protocol_map").as_object().at("CLIENT").as_string(), "SASL_SSL");
   auto back = decode_broker_registration(3, ByteView(encode_broker_registration(b)));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->endpoints, b.endpoints);
@@ -55,17 +57,17 @@ TEST(KafkaLayout, BrokerRegistrationFromKafkaDecodesIncludingIpv6AndNoMap) {
 
 TEST(KafkaLayout, ControllerAndEpochAndClusterId) {
   auto c = obj(encode_controller({2, 1700000000000}));
-  EXPECT_EQ(c.find("version")->as_int(), 2);
-  EXPECT_EQ(c.find("brokerid")->as_int(), 2);
-  EXPECT_EQ(c.find("timestamp")->as_string(), "1700000000000");
-  EXPECT_EQ(c.find("kraftControllerEpoch")->as_int(), -1);
+  EXPECT_EQ(c.at("version").as_int64(), 2);
+  EXPECT_EQ(c.at("brokerid").as_int64(), 2);
+  EXPECT_EQ(c.at("timestamp").as_string(), "1700000000000");
+  EXPECT_EQ(c.at("kraftControllerEpoch").as_int64(), -1);
   EXPECT_EQ(decode_controller(view(R"({"version":1,"brokerid":7,"timestamp":"1"})"))->broker_id, 7);
   EXPECT_EQ(text(encode_controller_epoch(7)), "7") << "plain decimal text, not JSON";
   EXPECT_EQ(*decode_controller_epoch(view("12")), 12);
   EXPECT_FALSE(decode_controller_epoch(view("12x")));
   EXPECT_FALSE(decode_controller_epoch(view("")));
   auto id = obj(encode_cluster_id("abc"));
-  EXPECT_EQ(id.find("version")->as_string(), "1") << "version is a string here";
+  EXPECT_EQ(id.at("version").as_string(), "1") << "version is a string here";
   EXPECT_EQ(*decode_cluster_id(view(R"({"version":"1","id":"xyz"})")), "xyz");
 }
 
@@ -75,9 +77,9 @@ TEST(KafkaLayout, TopicAssignmentVersion3AndOlderVersions) {
   a.partitions = {{0, {1, 2, 3}}, {1, {2, 3, 1}}};
   a.adding_replicas = {{0, {4}}};
   auto v = obj(encode_topic_assignment(a));
-  EXPECT_EQ(v.find("version")->as_int(), 3);
-  EXPECT_EQ(v.find("topic_id")->as_string(), a.topic_id);
-  EXPECT_EQ(v.find("partitions")->find("1")->as_array()[0].as_int(), 2) << "replica order kept";
+  EXPECT_EQ(v.at("version").as_int64(), 3);
+  EXPECT_EQ(v.at("topic_id").as_string(), a.topic_id);
+  EXPECT_EQ(v.at("partitions").as_object().at("1").as_array()[0].as_int64(), 2) << "replica order kept";
   EXPECT_EQ(*decode_topic_assignment(ByteView(encode_topic_assignment(a))), a);
   auto v1 = decode_topic_assignment(view(R"({"version":1,"partitions":{"0":[0],"2":[1]}})"));
   ASSERT_TRUE(v1);
@@ -90,13 +92,13 @@ TEST(KafkaLayout, TopicAssignmentVersion3AndOlderVersions) {
 TEST(KafkaLayout, PartitionStateWritesRecoveryStateOnlyWhenRecovering) {
   PartitionState s{2, 5, 7, {2, 3, 1}, false};
   auto v = obj(encode_partition_state(s));
-  EXPECT_EQ(v.find("version")->as_int(), 1);
-  EXPECT_EQ(v.find("leader")->as_int(), 2);
-  EXPECT_EQ(v.find("leader_epoch")->as_int(), 5);
-  EXPECT_EQ(v.find("controller_epoch")->as_int(), 7);
-  EXPECT_EQ(v.find("leader_recovery_state"), nullptr);
+  EXPECT_EQ(v.at("version").as_int64(), 1);
+  EXPECT_EQ(v.at("leader").as_int64(), 2);
+  EXPECT_EQ(v.at("leader_epoch").as_int64(), 5);
+  EXPECT_EQ(v.at("controller_epoch").as_int64(), 7);
+  EXPECT_FALSE(v.contains("leader_recovery_state"));
   s.recovering = true;
-  EXPECT_EQ(obj(encode_partition_state(s)).find("leader_recovery_state")->as_int(), 1);
+  EXPECT_EQ(obj(encode_partition_state(s)).at("leader_recovery_state").as_int64(), 1);
   auto kafka = decode_partition_state(view(R"({"controller_epoch":7,"leader":-2,"version":1,"leader_epoch":5,"isr":[2,3,1]})"));
   ASSERT_TRUE(kafka);
   EXPECT_EQ(kafka->leader, -2);
@@ -106,15 +108,15 @@ TEST(KafkaLayout, PartitionStateWritesRecoveryStateOnlyWhenRecovering) {
 
 TEST(KafkaLayout, ConfigsChangesAndProducerIdBlocks) {
   auto c = obj(encode_entity_config({{"retention.ms", "86400000"}}));
-  EXPECT_EQ(c.find("version")->as_int(), 1);
-  EXPECT_EQ(c.find("config")->find("retention.ms")->as_string(), "86400000");
+  EXPECT_EQ(c.at("version").as_int64(), 1);
+  EXPECT_EQ(c.at("config").as_object().at("retention.ms").as_string(), "86400000");
   EXPECT_EQ(decode_entity_config(view(R"({"version":1,"config":{}})"))->size(), 0u);
   EXPECT_FALSE(decode_entity_config(view(R"({"version":1,"config":{"a":1}})"))) << "values are strings";
   EXPECT_EQ(*decode_config_change(ByteView(encode_config_change("topics/foo"))), "topics/foo");
   EXPECT_EQ(*decode_config_change(view(R"({"version":1,"entity_type":"topics","entity_name":"bar"})")), "topics/bar");
   auto b = obj(encode_producer_id_block({2, 4000, 4999}));
-  EXPECT_EQ(b.find("block_start")->as_string(), "4000");
-  EXPECT_EQ(b.find("block_end")->as_string(), "4999");
+  EXPECT_EQ(b.at("block_start").as_string(), "4000");
+  EXPECT_EQ(b.at("block_end").as_string(), "4999");
   EXPECT_EQ(*decode_producer_id_block(view(R"({"version":1,"broker":2,"block_start":"4000","block_end":"4999"})")),
             (ProducerIdBlock{2, 4000, 4999}));
 }

@@ -13,7 +13,6 @@
 #include <thread>
 #include <tuple>
 
-#include "common/json.h"
 
 namespace keel::security {
 namespace {

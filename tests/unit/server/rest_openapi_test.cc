@@ -6,7 +6,9 @@
 #include <mutex>
 #include <set>
 
-#include "common/json.h"
+#include <boost/json.hpp>
+
+#include "common/json_util.h"
 #include "protocol/generated/metadata_request.h"
 #include "protocol/generated/metadata_response.h"
 #include "protocol/generated/request_header.h"
@@ -17,7 +19,7 @@
 namespace keel::server::rest {
 namespace {
 
-using Type = json::Value::Type;
+using Kind = boost::json::kind;
 
 TEST(RestOpenApi, DocumentAndRouteTableHaveTheSameRoutes) {
   RestOptions o;
@@ -30,16 +32,18 @@ TEST(RestOpenApi, DocumentAndRouteTableHaveTheSameRoutes) {
 
   auto doc = json::parse(RestApi::openapi_document());
   ASSERT_TRUE(doc.ok());
-  const json::Value* paths = doc->find("paths");
+  const boost::json::value* paths = json::find(*doc, "paths");
   ASSERT_TRUE(paths && paths->is_object());
   std::set<std::string> documented;
-  for (const auto& [path, ops] : paths->as_object()) {
+  for (const auto& [path_view, ops] : paths->as_object()) {
+    const std::string path(path_view);
     ASSERT_TRUE(ops.is_object()) << path;
-    for (const auto& [method, op] : ops.as_object()) {
+    for (const auto& [method_view, op] : ops.as_object()) {
+      const std::string method(method_view);
       std::string upper = method;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       documented.insert(upper + " " + path);
-      EXPECT_TRUE(op.find("responses")) << method << " " << path << " documents no responses";
+      EXPECT_TRUE(json::find(op, "responses")) << method << " " << path << " documents no responses";
     }
   }
   for (const auto& r : served) EXPECT_TRUE(documented.count(r)) << r << " is served but not in /openapi.json";
@@ -49,7 +53,7 @@ TEST(RestOpenApi, DocumentAndRouteTableHaveTheSameRoutes) {
 }
 
 TEST(RestBody, RefusesWhatIsNotTheSchema) {
-  const std::vector<Field> fields = {{"topic_name", Type::kString, true}, {"partitions_count", Type::kInt}};
+  const std::vector<Field> fields = {{"topic_name", Kind::string, true}, {"partitions_count", Kind::int64}};
   http::Response why;
   EXPECT_TRUE(parse_body(R"({"topic_name":"t","partitions_count":3})", fields, &why));
   EXPECT_TRUE(parse_body(R"({"topic_name":"t","partitions_count":null})", fields, &why));
