@@ -2,6 +2,8 @@
 // call to the bridge's workers.
 #include "server/rest/rest_api.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "protocol/generated/find_coordinator_request.h"
 #include "protocol/generated/find_coordinator_response.h"
@@ -62,6 +64,7 @@ void RestApi::register_routes(http::Routes& routes) {
   add(routes, "PUT", kCluster + "/topics/{topic_name}/configs/{name}", &RestApi::update_topic_config);
   add(routes, "DELETE", kCluster + "/topics/{topic_name}/configs/{name}", &RestApi::reset_topic_config);
   add(routes, "POST", kCluster + "/topics/{topic_name}/records", &RestApi::produce_record);
+  add(routes, "POST", kCluster + "/topics/{topic_name}/records:batch", &RestApi::produce_records_batch);
   add(routes, "GET", kCluster + "/topics/{topic_name}/partitions", &RestApi::list_partitions);
   add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}", &RestApi::get_partition);
   add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}/replicas", &RestApi::list_replicas);
@@ -69,6 +72,7 @@ void RestApi::register_routes(http::Routes& routes) {
       &RestApi::get_reassignments);
   add(routes, "GET", kCluster + "/topics/{topic_name}/partitions/{partition_id}/replicas/{broker_id}",
       &RestApi::get_replica);
+  add(routes, "GET", kCluster + "/brokers/{broker_id}/partition-replicas", &RestApi::list_broker_replicas);
   add(routes, "GET", kCluster + "/acls", &RestApi::search_acls);
   add(routes, "POST", kCluster + "/acls", &RestApi::create_acl);
   add(routes, "DELETE", kCluster + "/acls", &RestApi::delete_acls);
@@ -76,6 +80,12 @@ void RestApi::register_routes(http::Routes& routes) {
   add(routes, "GET", kCluster + "/consumer-groups", &RestApi::list_groups);
   add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}", &RestApi::get_group);
   add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/consumers", &RestApi::list_consumers);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/consumers/{consumer_id}", &RestApi::get_consumer);
+  add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/consumers/{consumer_id}/assignments",
+      &RestApi::list_assignments);
+  add(routes, "GET",
+      kCluster + "/consumer-groups/{consumer_group_id}/consumers/{consumer_id}/assignments/{topic_name}/partitions/{partition_id}",
+      &RestApi::get_assignment);
   add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lag-summary", &RestApi::get_lag_summary);
   add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lags", &RestApi::list_lags);
   add(routes, "GET", kCluster + "/consumer-groups/{consumer_group_id}/lags/{topic_name}/partitions/{partition_id}",
@@ -106,13 +116,16 @@ void RestApi::add(http::Routes& routes, const char* method, const std::string& p
       std::string mutual;  // SPNEGO's last token, returned with the answer (RFC 4559 §5)
       auto caller = self->authenticate(req, &refusal, &mutual);
       if (!caller) return reply(std::move(refusal));
-      http::Reply answer = reply;
-      if (!mutual.empty()) {
-        answer = [reply, mutual](http::Response r) {
-          r.headers.emplace_back("WWW-Authenticate", mutual);
-          reply(std::move(r));
-        };
-      }
+      // Keel-Principal: whom the broker took the caller for (the console shows it,
+      // as a Kerberos sign-in names nobody in the page).
+      const bool printable = std::all_of(caller->principal.begin(), caller->principal.end(),
+                                         [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+      http::Reply answer = [reply, mutual, principal = printable ? caller->principal : std::string()](
+                               http::Response r) {
+        if (!mutual.empty()) r.headers.emplace_back("WWW-Authenticate", mutual);
+        if (!principal.empty()) r.headers.emplace_back("Keel-Principal", principal);
+        reply(std::move(r));
+      };
       const std::string& cluster = req.param("cluster_id");
       if (names_cluster && cluster != self->cluster_id()) {
         return answer(error(404, "Cluster " + cluster + " cannot be found."));

@@ -114,6 +114,8 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   void get_partition(const http::Request&, const Caller&, http::Reply);
   void list_replicas(const http::Request&, const Caller&, http::Reply);
   void get_replica(const http::Request&, const Caller&, http::Reply);
+  // GET /brokers/{broker_id}/partition-replicas (rest_v3_replicas.cc)
+  void list_broker_replicas(const http::Request&, const Caller&, http::Reply);
   // topics (rest_topics.cc)
   void list_topics(const http::Request&, const Caller&, http::Reply);
   void get_topic(const http::Request&, const Caller&, http::Reply);
@@ -137,6 +139,16 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   void list_groups(const http::Request&, const Caller&, http::Reply);
   void get_group(const http::Request&, const Caller&, http::Reply);
   void list_consumers(const http::Request&, const Caller&, http::Reply);
+  // one consumer and its assignments (rest_v3_assignments.cc)
+  void get_consumer(const http::Request&, const Caller&, http::Reply);
+  void list_assignments(const http::Request&, const Caller&, http::Reply);
+  void get_assignment(const http::Request&, const Caller&, http::Reply);
+  // The path's {consumer_id} in DescribeGroups with its assigned (topic, partition)s, sorted:
+  // `answer` (group, consumer, assignment) makes the reply, or the reply is the refusal.
+  using Assignment = std::vector<std::pair<std::string, int32_t>>;
+  using AssignmentAnswer =
+      std::function<http::Response(const std::string&, const std::string&, const Assignment&)>;
+  void with_assignment(const http::Request& req, const Caller& who, http::Reply reply, AssignmentAnswer answer);
   // DescribeGroups for the path's {consumer_group_id}: `answer` makes the
   // reply, or the reply is the refusal (not found, not authorized).
   using GroupAnswer = std::function<http::Response(const protocol::DescribeGroupsResponse::DescribedGroup&)>;
@@ -231,6 +243,8 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   void alter_broker_configs(const http::Request&, const Caller&, http::Reply);
   // POST /topics/{topic_name}/records: one record through Produce, acks=all (rest_records.cc).
   void produce_record(const http::Request&, const Caller&, http::Reply);
+  // POST /topics/{topic_name}/records:batch: each entry through produce_record (rest_v3_records_batch.cc).
+  void produce_records_batch(const http::Request&, const Caller&, http::Reply);
   // GET /topics/{t|-}/partitions/{p|-}/reassignment (rest_v3_reassign.cc).
   void get_reassignments(const http::Request&, const Caller&, http::Reply);
 

@@ -1,72 +1,58 @@
 // Clusters, brokers, partitions and replicas: all read from a Metadata
 // request (v12), so the caller sees what a Kafka admin client would (topics
 // it may not DESCRIBE are left out or refused).
+#include <boost/json.hpp>
+
 #include "protocol/generated/metadata_request.h"
 #include "server/rest/rest_api.h"
 #include "server/rest/rest_util.h"
+#include "server/rest/rest_v3_replicas.h"
 
 namespace keel::server::rest {
 namespace {
 
 using protocol::MetadataResponse;
 
-json::Value cluster_json(const std::string& base, const std::string& cluster_id, int32_t controller) {
+boost::json::value cluster_json(const std::string& base, const std::string& cluster_id, int32_t controller) {
   const std::string self = base + "/v3/clusters/" + cluster_id;
-  json::Value v = resource("KafkaCluster", self, "crn:///kafka=" + cluster_id);
-  v.set("cluster_id", json::Value::string(cluster_id));
-  if (controller >= 0) v.set("controller", related(self + "/brokers/" + std::to_string(controller)));
-  v.set("acls", related(self + "/acls"));
-  v.set("brokers", related(self + "/brokers"));
-  v.set("broker_configs", related(self + "/broker-configs"));
-  v.set("consumer_groups", related(self + "/consumer-groups"));
-  v.set("topics", related(self + "/topics"));
-  v.set("partition_reassignments", related(self + "/topics/-/partitions/-/reassignment"));
+  boost::json::object v = resource("KafkaCluster", self, "crn:///kafka=" + cluster_id);
+  v["cluster_id"] = cluster_id;
+  if (controller >= 0) v["controller"] = related(self + "/brokers/" + std::to_string(controller));
+  v["acls"] = related(self + "/acls");
+  v["brokers"] = related(self + "/brokers");
+  v["broker_configs"] = related(self + "/broker-configs");
+  v["consumer_groups"] = related(self + "/consumer-groups");
+  v["topics"] = related(self + "/topics");
+  v["partition_reassignments"] = related(self + "/topics/-/partitions/-/reassignment");
   return v;
 }
 
-json::Value broker_json(const std::string& cluster_url, const std::string& cluster_id,
+boost::json::value broker_json(const std::string& cluster_url, const std::string& cluster_id,
                         const protocol::MetadataResponse::MetadataResponseBroker& b) {
   const std::string self = cluster_url + "/brokers/" + std::to_string(b.node_id);
-  json::Value v = resource("KafkaBroker", self, "crn:///kafka=" + cluster_id + "/broker=" + std::to_string(b.node_id));
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("broker_id", json::Value::integer(b.node_id));
-  v.set("host", json::Value::string(b.host));
-  v.set("port", json::Value::integer(b.port));
-  v.set("rack", b.rack ? json::Value::string(*b.rack) : json::Value());
-  v.set("configs", related(self + "/configs"));
-  v.set("partition_replicas", related(self + "/partition-replicas"));
+  boost::json::object v = resource("KafkaBroker", self, "crn:///kafka=" + cluster_id + "/broker=" + std::to_string(b.node_id));
+  v["cluster_id"] = cluster_id;
+  v["broker_id"] = b.node_id;
+  v["host"] = b.host;
+  v["port"] = b.port;
+  v["rack"] = b.rack ? boost::json::value(*b.rack) : boost::json::value();
+  v["configs"] = related(self + "/configs");
+  v["partition_replicas"] = related(self + "/partition-replicas");
   return v;
 }
 
-json::Value partition_json(const std::string& cluster_url, const std::string& cluster_id, const std::string& topic,
+boost::json::value partition_json(const std::string& cluster_url, const std::string& cluster_id, const std::string& topic,
                            const protocol::MetadataResponse::MetadataResponsePartition& p) {
   const std::string self = cluster_url + "/topics/" + topic + "/partitions/" + std::to_string(p.partition_index);
-  json::Value v = resource("KafkaPartition", self,
+  boost::json::object v = resource("KafkaPartition", self,
                            "crn:///kafka=" + cluster_id + "/topic=" + topic + "/partition=" +
                                std::to_string(p.partition_index));
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("topic_name", json::Value::string(topic));
-  v.set("partition_id", json::Value::integer(p.partition_index));
-  if (p.leader_id >= 0) v.set("leader", related(self + "/replicas/" + std::to_string(p.leader_id)));
-  v.set("replicas", related(self + "/replicas"));
-  v.set("reassignment", related(self + "/reassignment"));
-  return v;
-}
-
-json::Value replica_json(const std::string& cluster_url, const std::string& cluster_id, const std::string& topic,
-                         const protocol::MetadataResponse::MetadataResponsePartition& p, int32_t broker) {
-  const std::string partition =
-      cluster_url + "/topics/" + topic + "/partitions/" + std::to_string(p.partition_index);
-  json::Value v = resource("KafkaReplica", partition + "/replicas/" + std::to_string(broker),
-                           "crn:///kafka=" + cluster_id + "/topic=" + topic + "/partition=" +
-                               std::to_string(p.partition_index) + "/replica=" + std::to_string(broker));
-  v.set("cluster_id", json::Value::string(cluster_id));
-  v.set("topic_name", json::Value::string(topic));
-  v.set("partition_id", json::Value::integer(p.partition_index));
-  v.set("broker_id", json::Value::integer(broker));
-  v.set("is_leader", json::Value::boolean(p.leader_id == broker));
-  v.set("is_in_sync", json::Value::boolean(std::find(p.isr_nodes.begin(), p.isr_nodes.end(), broker) != p.isr_nodes.end()));
-  v.set("broker", related(cluster_url + "/brokers/" + std::to_string(broker)));
+  v["cluster_id"] = cluster_id;
+  v["topic_name"] = topic;
+  v["partition_id"] = p.partition_index;
+  if (p.leader_id >= 0) v["leader"] = related(self + "/replicas/" + std::to_string(p.leader_id));
+  v["replicas"] = related(self + "/replicas");
+  v["reassignment"] = related(self + "/reassignment");
   return v;
 }
 
@@ -118,7 +104,7 @@ void RestApi::metadata(const Caller& who, std::optional<std::vector<std::string>
 void RestApi::list_clusters(const http::Request& req, const Caller& who, http::Reply reply) {
   metadata(who, std::vector<std::string>{}, [this, &req, reply](Result<MetadataResponse> m) {
     if (!m) return reply(bridge_error(m.error()));
-    json::Value::Array data;
+    boost::json::array data;
     data.push_back(cluster_json(base_url(req), cluster_id(), m->controller_id));
     reply(json_response(200, list("KafkaClusterList", base_url(req) + "/v3/clusters", std::move(data))));
   });
@@ -136,7 +122,7 @@ void RestApi::list_brokers(const http::Request& req, const Caller& who, http::Re
     if (!m) return reply(bridge_error(m.error()));
     auto brokers = m->brokers;
     std::sort(brokers.begin(), brokers.end(), [](const auto& a, const auto& b) { return a.node_id < b.node_id; });
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& b : brokers) data.push_back(broker_json(cluster_url(req), cluster_id(), b));
     reply(json_response(200, list("KafkaBrokerList", cluster_url(req) + "/brokers", std::move(data))));
   });
@@ -160,7 +146,7 @@ void RestApi::list_partitions(const http::Request& req, const Caller& who, http:
     http::Response refusal;
     const auto* t = only_topic(*m, &refusal);
     if (!t) return reply(std::move(refusal));
-    json::Value::Array data;
+    boost::json::array data;
     for (const auto& p : t->partitions) data.push_back(partition_json(cluster_url(req), cluster_id(), topic, p));
     reply(json_response(200, list("KafkaPartitionList", cluster_url(req) + "/topics/" + topic + "/partitions",
                                   std::move(data))));
@@ -187,8 +173,8 @@ void RestApi::get_partition(const http::Request& req, const Caller& who, http::R
 void RestApi::list_replicas(const http::Request& req, const Caller& who, http::Reply reply) {
   with_partition(req, who, std::move(reply), [this, &req](const MetadataResponse::MetadataResponsePartition& p) {
     const std::string& topic = req.param("topic_name");
-    json::Value::Array data;
-    for (int32_t b : p.replica_nodes) data.push_back(replica_json(cluster_url(req), cluster_id(), topic, p, b));
+    boost::json::array data;
+    for (int32_t b : p.replica_nodes) data.push_back(partition_replica_json(cluster_url(req), cluster_id(), topic, p, b));
     return json_response(200, list("KafkaReplicaList",
                                    cluster_url(req) + "/topics/" + topic + "/partitions/" +
                                        std::to_string(p.partition_index) + "/replicas",
@@ -200,7 +186,7 @@ void RestApi::get_replica(const http::Request& req, const Caller& who, http::Rep
   with_partition(req, who, std::move(reply), [this, &req](const MetadataResponse::MetadataResponsePartition& p) {
     const auto id = parse_int(req.param("broker_id"), 0, INT32_MAX);
     for (int32_t b : p.replica_nodes) {
-      if (id && b == *id) return json_response(200, replica_json(cluster_url(req), cluster_id(), req.param("topic_name"), p, b));
+      if (id && b == *id) return json_response(200, partition_replica_json(cluster_url(req), cluster_id(), req.param("topic_name"), p, b));
     }
     return error(404, "Replica " + req.param("broker_id") + " cannot be found.");
   });
