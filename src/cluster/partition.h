@@ -236,7 +236,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   void snapshot_producer_state();
   size_t producer_count() const;
 
-  // Called (outside the lock) after each successful append: wakes delayed fetches.
+  // Called (outside the lock) after each successful append and each move of
+  // the high watermark, on the thread that made it: the purgatory completes
+  // the fetches and produces that satisfies right there.
   void set_on_append(std::function<void(const TopicPartition&)> fn) { on_append_ = std::move(fn); }
 
  private:

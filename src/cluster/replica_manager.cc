@@ -35,7 +35,9 @@ protocol::ErrorCode ReplicaManager::apply_leader_and_isr(const TopicPartition& t
       return protocol::ErrorCode::kKafkaStorageError;
     }
     partition = std::make_shared<Partition>(tp, topic_id, *opened, broker_id_);
-    partition->set_on_append([this](const TopicPartition& p) { purgatory_.notify(p); });
+    // Appends and high-watermark moves complete what they satisfy on the
+    // notifying thread (produce handler, follower fetch handler, fetcher).
+    partition->set_on_append([this](const TopicPartition& p) { purgatory_.try_complete(p); });
     if (isr_sender_) partition->set_isr_sender(isr_sender_);
     std::lock_guard lock(mu_);
     partitions_[tp] = partition;
@@ -234,7 +236,6 @@ protocol::ErrorCode ReplicaManager::stop_replica(const TopicPartition& tp, bool 
   }
   purgatory_.notify(tp);
   if (partition && leadership_listener_) leadership_listener_(tp, false, -1);
-  if (delete_log && deletion_listener_) deletion_listener_(tp);
   if (delete_log) {
     if (auto removed = logs_.remove(tp); !removed) {
       log()->error("cannot delete the log of {}: {}", tp.dir_name(), removed.error().message());

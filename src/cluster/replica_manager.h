@@ -133,10 +133,6 @@ class ReplicaManager {
   // LeaderAndIsr; called on the caller's thread, outside the map's lock.
   using LeadershipListener = std::function<void(const TopicPartition&, bool, int32_t)>;
   void set_leadership_listener(LeadershipListener fn) { leadership_listener_ = std::move(fn); }
-  // Told when StopReplica deletes a partition (its topic was deleted): the
-  // group coordinator drops the offsets committed for it, as Kafka does.
-  using DeletionListener = std::function<void(const TopicPartition&)>;
-  void set_deletion_listener(DeletionListener fn) { deletion_listener_ = std::move(fn); }
 
  private:
   const int32_t broker_id_;
@@ -173,7 +169,6 @@ class ReplicaManager {
   std::unique_ptr<ReplicationQuota> follower_quota_ptr_ = std::make_unique<ReplicationQuota>();
   std::atomic<ReplicaSelectorKind> selector_{ReplicaSelectorKind::kNone};
   LeadershipListener leadership_listener_;
-  DeletionListener deletion_listener_;
 };
 
 }  // namespace keel::cluster

@@ -485,10 +485,19 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
     return probe.bytes >= std::max(1, st->min_bytes) || probe.has_error || probe.has_diverging_epoch ||
            probe.has_preferred_replica;
   };
-  purgatory.add(std::move(watched), purgatory.now() + req.max_wait_ms, ready, [st](bool) {
-    FetchOutcome out = read_all(*st);
-    send(*st, out);
-  });
+  // Inline (Kafka's DelayedFetch): checked and answered on the thread that
+  // appends or moves the high watermark. The check and the answer take
+  // partition, session-cache and quota locks, never a coordinator's. Fetch
+  // v0-3 down-converts in its check: not cheap, left to the purgatory's thread.
+  const auto where = version >= 4 ? cluster::DelayedFetchPurgatory::Completion::kInline
+                                  : cluster::DelayedFetchPurgatory::Completion::kPurgatoryThread;
+  purgatory.add(
+      std::move(watched), purgatory.now() + req.max_wait_ms, ready,
+      [st](bool) {
+        FetchOutcome out = read_all(*st);
+        send(*st, out);
+      },
+      where);
   return {};
 }
 

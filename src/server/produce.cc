@@ -158,8 +158,13 @@ struct PendingProduce : std::enable_shared_from_this<PendingProduce> {
       }
       return true;
     };
+    // Inline (Kafka's DelayedProduce): checked and answered on the thread
+    // that moves the high watermark, usually a follower's fetch handler. The
+    // check reads partition state; finish() takes this request's mu and
+    // partition locks, and sends: nothing a notifier holds.
     services->replicas->fetch_purgatory().add(std::move(watched), deadline_ms, ready,
-                                              [self](bool expired) { self->finish(expired); });
+                                              [self](bool expired) { self->finish(expired); },
+                                              cluster::DelayedFetchPurgatory::Completion::kInline);
   }
 
   void send() {
