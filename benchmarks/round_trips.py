@@ -3,11 +3,18 @@
 
   txn   a transactional producer (100 records of 1 KiB per transaction,
         acks=all, linger.ms 5): every request the brokers answered per
-        transaction, by API, client and broker, with the broker's time for it
+        transaction, by API, client and broker, with the broker's time for it;
+        and the coordinator's phases of each commit (its debug line: EndTxn to
+        the Prepare record written, the markers answered, the Complete record
+        written; the completions in flight; the time a next
+        AddPartitionsToTxn waited for the previous completion). With
+        --producers N, N producers (threads, transactional.id round-trips-<i>)
+        commit at once, to see whether their commits overlap
   acks  one acks=all record at a time on an RF=3 partition (min ISR 2): the
         leader's Produce time and the follower Fetches per produce
 
     benchmarks/round_trips.py txn  [--keel build/src/keel] [--brokers 1|3] [--partitions 3] [--count 60]
+                                   [--producers 1]
     benchmarks/round_trips.py acks [--keel build/src/keel] [--count 300]
 
 The brokers are the integration tests' (conftest.Broker; three on a ZooKeeper
@@ -20,8 +27,10 @@ the times do. Nothing here is a test."""
 
 import argparse
 import collections
+import concurrent.futures
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -32,6 +41,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 LINE = re.compile(r"\] (\w+) v\d+ correlation \d+ from client '([^']*)'.*?: ([\d.]+) ms")
+# txn/completion.cc's and txn/coordinator.cc's debug lines.
+PHASES = re.compile(r"\[txn\] transactional id '[^']*' (?:commit|abort): EndTxn to \w+ written (\d+) us, markers "
+                    r"answered (\d+) us, \w+ written (\d+) us \(total (\d+) us\); completions still in flight (\d+)")
+PARKED = re.compile(r"\[txn\] transactional id '[^']*': AddPartitionsToTxn waited (\d+) us")
 
 
 def start(args, extra):
@@ -41,7 +54,11 @@ def start(args, extra):
     extra = "logging.request.level: debug\n" + extra
     if args.brokers == 1:
         b = Broker(work / "b", extra_config=extra).start()
-        return [b], lambda: b.stop()
+
+        def stop_one():
+            b.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        return [b], stop_one
     zk = ZooKeeper().start()
     brokers = start_cluster(zk, work, "rt", extra_config=extra)
 
@@ -49,6 +66,7 @@ def start(args, extra):
         for b in brokers:
             b.stop()
         zk.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
     return brokers, stop
 
 
@@ -70,6 +88,38 @@ def log_lines(brokers, marks):
                 yield b.broker_id, m.group(1), m.group(2), float(m.group(3))
 
 
+def coordinator_phases(brokers, marks):
+    """The coordinator's debug lines written since `marks`: a list of
+    (prepare, markers, complete, total, in flight) per completion and the
+    AddPartitionsToTxn waits, in microseconds."""
+    phases, parked = [], []
+    for b, mark in zip(brokers, marks):
+        with open(b.log_path, errors="replace") as f:
+            f.seek(mark)
+            text = f.read()
+        phases += [tuple(int(x) for x in m.groups()) for m in PHASES.finditer(text)]
+        parked += [int(m.group(1)) for m in PARKED.finditer(text)]
+    return phases, parked
+
+
+def print_phases(phases, parked, count):
+    if not phases:
+        print("no coordinator phase lines (is the txn logger at debug?)")
+        return
+    names = ("EndTxn -> Prepare written", "Prepare -> markers answered", "markers -> Complete written",
+             "EndTxn -> Complete written")
+    for i, name in enumerate(names):
+        v = sorted(p[i] for p in phases)
+        print("%-30s p50 %7.0f us  p90 %7.0f us  max %7.0f us  (%d completions)" % (
+            name, v[len(v) // 2], v[int(len(v) * .9)], v[-1], len(v)))
+    inflight = collections.Counter(p[4] for p in phases)
+    print("other completions in flight when one was written: %s" % dict(sorted(inflight.items())))
+    if parked:
+        v = sorted(parked)
+        print("AddPartitionsToTxn waits for the previous completion: %.2f per transaction, p50 %.0f us, max %.0f us"
+              % (len(v) / count, v[len(v) // 2], v[-1]))
+
+
 def txn(args):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -83,25 +133,35 @@ def txn(args):
         config = {"min.insync.replicas": "2"} if rf > 1 else {}
         admin.create_topics([NewTopic("t", args.partitions, rf, config=config)])["t"].result(60)
         wait_in_sync(admin, "t", args.partitions, rf)
-        p = Producer({"bootstrap.servers": boot, "acks": "all", "linger.ms": 5, "transactional.id": "round-trips"})
-        p.init_transactions(60)
+        producers = []
+        for i in range(args.producers):
+            tid = "round-trips" if args.producers == 1 else "round-trips-%d" % i
+            p = Producer({"bootstrap.servers": boot, "acks": "all", "linger.ms": 5, "transactional.id": tid})
+            p.init_transactions(60)
+            producers.append(p)
         value = os.urandom(1024)
 
-        def one():
+        def one(p):
             p.begin_transaction()
             for i in range(100):
                 p.produce("t", value, partition=i % args.partitions)
             c = time.time()
             p.commit_transaction(60)
             return time.time() - c
-        for _ in range(10):
-            one()
+
+        def run(count):
+            # librdkafka releases the GIL while it waits: the producers' commits overlap.
+            with concurrent.futures.ThreadPoolExecutor(len(producers)) as pool:
+                per = list(pool.map(lambda p: [one(p) for _ in range(count)], producers))
+            return [c for times in per for c in times]
+        run(10)
         time.sleep(0.5)
         marks = [b.log_path.stat().st_size for b in brokers]
         t0 = time.time()
-        commits = [one() for _ in range(args.count)]
+        commits = run(args.count)
         took = time.time() - t0
         time.sleep(0.5)
+        args.count *= len(producers)  # transactions in all
         per = collections.defaultdict(list)
         for broker, api, client, ms in log_lines(brokers, marks):
             if not client.startswith("replica-fetcher"):
@@ -112,6 +172,7 @@ def txn(args):
         for (api, client, broker), times in sorted(per.items()):
             print("%-20s from %-16s at broker %d: %.2f per transaction, broker time p50 %.1f ms" % (
                 api, client, broker, len(times) / args.count, statistics.median(times)))
+        print_phases(*coordinator_phases(brokers, marks), args.count)
     finally:
         stop()
 
@@ -168,7 +229,8 @@ def main():
     ap.add_argument("--keel", default=os.environ.get("KEEL_BIN", str(REPO / "build" / "src" / "keel")))
     ap.add_argument("--brokers", type=int, choices=(1, 3), default=3)
     ap.add_argument("--partitions", type=int, default=3)
-    ap.add_argument("--count", type=int, default=60)
+    ap.add_argument("--count", type=int, default=60, help="transactions per producer")
+    ap.add_argument("--producers", type=int, default=1, help="txn: transactional producers committing at once")
     args = ap.parse_args()
     os.environ["KEEL_BIN"] = args.keel
     os.environ["KEEL_STORE"] = "embedded" if args.what == "txn" and args.brokers == 1 else "zookeeper"

@@ -23,7 +23,10 @@ records/s is the sum over the processes. N=1 (the default) is the original
 single pair, so its numbers compare with earlier runs. Each round also
 reports the mean per transaction of the time in begin_transaction() and the
 produce() calls and of the time in commit_transaction(), which includes
-librdkafka's flush of the transaction's records before its EndTxn.
+librdkafka's flush of the transaction's records before its EndTxn; and per
+side the CPU seconds the brokers and the workers used, the side's wall time,
+and the share of the whole machine's CPU that was busy meanwhile (1.0: every
+core busy, so the cores, not a wait, set the rate).
 
 The broker is a single node with the internal topics on one replica
 (transaction.state.log replication factor and min ISR 1, offsets replication
@@ -157,13 +160,15 @@ def worker(index, bootstrap, topic, args, conn):
                 break
             kind, start_at = msg
             time.sleep(max(0.0, start_at - time.time()))
+            cpu = time.process_time()  # every thread of this process: Python and librdkafka's
             if kind == "txn":
                 commits, produces = [], []
                 rate = run_transactional(txn, topic, args, value, args.seconds, commits, produces)
-                conn.send({"rate": rate, "commits": commits, "produces": produces})
+                conn.send({"rate": rate, "commits": commits, "produces": produces,
+                           "cpu_s": time.process_time() - cpu})
             else:
                 rate, flush_s = run_idempotent(idem, topic, args, value, args.seconds)
-                conn.send({"rate": rate, "flush_s": flush_s})
+                conn.send({"rate": rate, "flush_s": flush_s, "cpu_s": time.process_time() - cpu})
         txn.flush(10)
         idem.flush(10)
         conn.send({"done": index})
@@ -183,6 +188,19 @@ def receive(conns):
             raise RuntimeError(r["error"])
         replies.append(r)
     return replies
+
+
+def process_cpu_s(pid):
+    """CPU seconds (user + system, every thread) a process has used so far."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy():
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v) - idle, sum(v)
 
 
 def mean_ms(values):
@@ -281,12 +299,25 @@ def main():
         ratios, commit_times, produce_times = [], [], []
         for r in range(args.rounds):
             order = ("txn", "idem") if r % 2 == 0 else ("idem", "txn")
-            rate, commits, produces, flush_s = {}, [], [], 0.0
+            rate, commits, produces, flush_s, cpu = {}, [], [], 0.0, {}
             for kind in order:
                 start_at = time.time() + 0.2  # all workers start together
                 for c in conns:
                     c.send((kind, start_at))
+                time.sleep(0.2)
+                broker_cpu = sum(process_cpu_s(b.proc.pid) for b in brokers)
+                busy, total = machine_busy()
+                wall = time.time()
                 replies = receive(conns)
+                wall = time.time() - wall
+                busy2, total2 = machine_busy()
+                # Where the round's CPU went: the brokers, the benchmark's
+                # workers, and how busy the whole machine was (2 cores: is it
+                # the cap?).
+                cpu[kind] = {"broker_s": round(sum(process_cpu_s(b.proc.pid) for b in brokers) - broker_cpu, 2),
+                             "workers_s": round(sum(x["cpu_s"] for x in replies), 2),
+                             "wall_s": round(wall, 2),
+                             "machine_busy": round((busy2 - busy) / max(1, total2 - total), 2)}
                 rate[kind] = sum(x["rate"] for x in replies)
                 if kind == "txn":
                     for x in replies:
@@ -303,7 +334,7 @@ def main():
                 idempotent_records_s=round(rate["idem"]), ratio=round(ratio, 3),
                 idempotent_flush_s=round(flush_s, 2), transactions=len(commits),
                 produce_mean_ms=mean_ms(produces), commit_mean_ms=mean_ms(commits),
-                commit_p50_ms=round(percentile([c * 1000 for c in commits], 50), 2), load=load_average())
+                commit_p50_ms=round(percentile([c * 1000 for c in commits], 50), 2), cpu=cpu, load=load_average())
         for c in conns:
             c.send(None)
         receive(conns)

@@ -139,6 +139,7 @@ void TransactionCoordinator::maybe_write_completion(const std::string& transacti
     ready = std::move(pending->second);
     pending_markers_.erase(pending);
   }
+  ready->markers_done_at = std::chrono::steady_clock::now();
   write_completion(std::move(*ready));
 }
 
@@ -164,7 +165,8 @@ void TransactionCoordinator::write_completion(PendingCompletion pc) {
     return e != ErrorCode::kNotCoordinator && e != ErrorCode::kCoordinatorLoadInProgress;
   };
   append_transit(id, epoch, std::move(complete), retry_on, [this, pc = std::move(pc), retry_on](ErrorCode e) {
-    if (e == ErrorCode::kNone || !retry_on(e)) return;
+    if (e == ErrorCode::kNone) return log_completion_timing(pc);
+    if (!retry_on(e)) return;
     txn_log()->warn("transactional id '{}': writing {} failed with {}; retrying", printable(pc.transactional_id),
                     txn_state_name(pc.complete.state), protocol::error_name(e));
     {
@@ -175,6 +177,25 @@ void TransactionCoordinator::write_completion(PendingCompletion pc) {
     }
     wake_timer();
   });
+}
+
+void TransactionCoordinator::log_completion_timing(const PendingCompletion& pc) {
+  if (!txn_log()->should_log(spdlog::level::debug) || pc.end_txn_at == std::chrono::steady_clock::time_point{}) {
+    return;
+  }
+  size_t in_flight = 0;
+  {
+    std::lock_guard lock(mu_);
+    in_flight = pending_markers_.size();
+  }
+  // Kafka's phases of one EndTxn: the Prepare record written (the client is
+  // answered then), every marker answered, the Complete record written.
+  txn_log()->debug("transactional id '{}' {}: EndTxn to {} written {} us, markers answered {} us, {} written {} us "
+                   "(total {} us); completions still in flight {}",
+                   printable(pc.transactional_id), pc.commit ? "commit" : "abort",
+                   pc.commit ? "PrepareCommit" : "PrepareAbort", micros_since(pc.end_txn_at, pc.prepared_at),
+                   micros_since(pc.prepared_at, pc.markers_done_at), txn_state_name(pc.complete.state),
+                   micros_since(pc.markers_done_at), micros_since(pc.end_txn_at), in_flight);
 }
 
 void TransactionCoordinator::drop_partition_work_locked(int32_t partition) {

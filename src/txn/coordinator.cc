@@ -173,6 +173,10 @@ void TransactionCoordinator::release_parked(const std::string& transactional_id)
   // Each is decided again: answered, written, or parked again until the
   // same deadline.
   for (auto& p : parked) {
+    if (txn_log()->should_log(spdlog::level::debug)) {
+      txn_log()->debug("transactional id '{}': AddPartitionsToTxn waited {} us for the previous completion",
+                       printable(transactional_id), micros_since(p.parked_at));
+    }
     add_partitions(transactional_id, p.producer_id, p.producer_epoch, p.partitions, std::move(p.answer),
                    p.wait_until_ms);
   }
@@ -382,8 +386,8 @@ void TransactionCoordinator::add_partitions(const std::string& transactional_id,
       const int64_t now = clock_();
       if (wait_until_ms < 0) wait_until_ms = now + config_.completion_wait_ms;
       if (completing && now < wait_until_ms) {
-        parked_adds_[transactional_id].push_back(
-            ParkedAdd{producer_id, producer_epoch, partitions, wait_until_ms, std::move(answer)});
+        parked_adds_[transactional_id].push_back(ParkedAdd{producer_id, producer_epoch, partitions, wait_until_ms,
+                                                           std::move(answer), std::chrono::steady_clock::now()});
         lock.unlock();
         wake_timer();  // its next wake-up may now be this wait's end
         return;
@@ -493,17 +497,19 @@ void TransactionCoordinator::end_transaction(const std::string& transactional_id
     }
   }
   if (!transit) return done(error);
+  const auto end_txn_at = std::chrono::steady_clock::now();
   append_transit(transactional_id, coordinator_epoch, std::move(*transit), nullptr,
                  [this, transactional_id, coordinator_epoch, producer_id, producer_epoch, commit, epoch_fence,
-                  done = std::move(done)](ErrorCode e) {
+                  end_txn_at, done = std::move(done)](ErrorCode e) {
                    after_prepare_written(transactional_id, coordinator_epoch, producer_id, producer_epoch, commit,
-                                         epoch_fence, e, done);
+                                         epoch_fence, end_txn_at, e, done);
                  });
 }
 
 void TransactionCoordinator::after_prepare_written(const std::string& transactional_id, int32_t coordinator_epoch,
                                                    int64_t producer_id, int16_t producer_epoch, bool commit,
-                                                   bool epoch_fence, ErrorCode error, const ErrorCallback& done) {
+                                                   bool epoch_fence, std::chrono::steady_clock::time_point end_txn_at,
+                                                   ErrorCode error, const ErrorCallback& done) {
   std::optional<TxnMarker> marker;
   {
     std::lock_guard lock(mu_);
@@ -532,7 +538,9 @@ void TransactionCoordinator::after_prepare_written(const std::string& transactio
       PendingCompletion pc{.transactional_id = transactional_id,
                            .coordinator_epoch = coordinator_epoch,
                            .commit = commit,
-                           .complete = std::move(*t)};
+                           .complete = std::move(*t),
+                           .end_txn_at = end_txn_at,
+                           .prepared_at = std::chrono::steady_clock::now()};
       marker = marker_for(pc, *md);
       pending_markers_.insert_or_assign(transactional_id, std::move(pc));
     }

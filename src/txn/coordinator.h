@@ -32,6 +32,7 @@
 // (markers, completing transactions, partition leadership), sweeps.cc
 // (timeouts, expiry, the timer thread).
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -255,7 +256,16 @@ class TransactionCoordinator {
     int32_t coordinator_epoch = -1;
     bool commit = false;
     TxnTransit complete;
+    // The completion's phases, for the debug line written with the Complete
+    // record (steady clock; unset after a failover's reload).
+    std::chrono::steady_clock::time_point end_txn_at{}, prepared_at{}, markers_done_at{};
   };
+
+  // Microseconds from `from` to `to` (default: now), for the debug timings.
+  static int64_t micros_since(std::chrono::steady_clock::time_point from,
+                              std::chrono::steady_clock::time_point to = std::chrono::steady_clock::now()) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+  }
 
   Lookup lookup_locked(const std::string& transactional_id);
   // The checks every producer request starts with: the lookup's error, an
@@ -287,6 +297,7 @@ class TransactionCoordinator {
     std::set<TopicPartition> partitions;
     int64_t wait_until_ms = 0;
     ErrorCallback answer;
+    std::chrono::steady_clock::time_point parked_at{};  // for the debug line when it is released
   };
   // Decides the id's parked requests again (after each write for the id).
   void release_parked(const std::string& transactional_id);
@@ -298,7 +309,8 @@ class TransactionCoordinator {
   void end_transaction(const std::string& transactional_id, int64_t producer_id, int16_t producer_epoch,
                        bool commit, bool from_client, ErrorCallback done);
   void after_prepare_written(const std::string& transactional_id, int32_t coordinator_epoch, int64_t producer_id,
-                             int16_t producer_epoch, bool commit, bool epoch_fence, protocol::ErrorCode error,
+                             int16_t producer_epoch, bool commit, bool epoch_fence,
+                             std::chrono::steady_clock::time_point end_txn_at, protocol::ErrorCode error,
                              const ErrorCallback& done);
 
   // completion.cc
@@ -307,6 +319,8 @@ class TransactionCoordinator {
   void on_marker_results(const TxnMarker& marker, const std::vector<MarkerResult>& results);
   void maybe_write_completion(const std::string& transactional_id);
   void write_completion(PendingCompletion pc);
+  // The debug line with the completion's phases, once its Complete record is written.
+  void log_completion_timing(const PendingCompletion& pc);
   void drop_partition_work_locked(int32_t partition);
   // on_resigned's body, under the mutex.
   void forget_partition(int32_t partition, std::optional<int32_t> coordinator_epoch);
