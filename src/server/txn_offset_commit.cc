@@ -18,8 +18,14 @@
 // producer's first transactional write to the group's __consumer_offsets
 // partition the transaction coordinator must confirm the partition is in
 // its transaction (AddOffsetsToTxn), so a late TxnOffsetCommit cannot open a
-// transaction there that no marker will end.
+// transaction there that no marker will end. A coordinator on another
+// broker is asked and the commit waits for its answer (at most
+// offsets.commit.timeout.ms), as Kafka's GroupCoordinator waits for
+// AddPartitionsToTxnManager: answering at once with a retriable error made
+// every transaction's first commit fail once where the transaction and
+// group coordinators differ, and kafkajs 2.2 gives up on that error.
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -57,19 +63,9 @@ protocol::TxnOffsetCommitResponse answer_all(const protocol::TxnOffsetCommitRequ
   return resp;
 }
 
-// KIP-890's check of the group's __consumer_offsets partition, where this
-// broker leads it (elsewhere the coordinator answers NOT_COORDINATOR anyway).
-// Errors as Kafka's maybeConvertOffsetCommitError gives them to the client.
-ErrorCode verify_offsets_partition(RequestContext& ctx, const protocol::TxnOffsetCommitRequest& req) {
-  const Services& s = ctx.services;
-  if (!s.txn_verifier || !s.replicas || !s.groups) return ErrorCode::kNone;
-  auto partition = s.replicas->partition({group::kOffsetsTopic, s.groups->partition_for(req.group_id)});
-  if (!partition || !partition->is_leader()) return ErrorCode::kNone;
-  cluster::ValidatedRecords batch;
-  batch.producer_id = req.producer_id;
-  batch.producer_epoch = req.producer_epoch;
-  batch.transactional = true;
-  const ErrorCode e = s.txn_verifier->verify(req.transactional_id, batch, *partition);
+// Kafka's maybeConvertOffsetCommitError and GroupMetadataManager's mapping
+// of a verification failure, as the client gets it.
+ErrorCode verification_error(ErrorCode e) {
   switch (e) {
     case ErrorCode::kNetworkException: return ErrorCode::kCoordinatorLoadInProgress;
     case ErrorCode::kUnknownTopicOrPartition:
@@ -79,6 +75,31 @@ ErrorCode verify_offsets_partition(RequestContext& ctx, const protocol::TxnOffse
     case ErrorCode::kKafkaStorageError: return ErrorCode::kNotCoordinator;
     default: return e;
   }
+}
+
+// KIP-890's check of the group's __consumer_offsets partition, where this
+// broker leads it (elsewhere the coordinator answers NOT_COORDINATOR anyway).
+// Calls `then` with the client's error (NONE: commit), at once or, when the
+// transaction coordinator is on another broker, once it has answered.
+void verify_offsets_partition(RequestContext& ctx, const protocol::TxnOffsetCommitRequest& req,
+                              std::function<void(ErrorCode)> then) {
+  const Services& s = ctx.services;
+  if (!s.txn_verifier || !s.replicas || !ctx.config.transaction_partition_verification_enable) {
+    then(ErrorCode::kNone);
+    return;
+  }
+  auto partition = s.replicas->partition({group::kOffsetsTopic, s.groups->partition_for(req.group_id)});
+  if (!partition || !partition->is_leader()) {
+    then(ErrorCode::kNone);
+    return;
+  }
+  cluster::ValidatedRecords batch;
+  batch.producer_id = req.producer_id;
+  batch.producer_epoch = req.producer_epoch;
+  batch.transactional = true;
+  auto known = s.txn_verifier->verify(req.transactional_id, batch, *partition, ctx.config.offsets_commit_timeout_ms,
+                                      [then](ErrorCode e) { then(verification_error(e)); });
+  if (known) then(verification_error(*known));
 }
 
 }  // namespace
@@ -146,17 +167,25 @@ Result<void> handle_txn_offset_commit(RequestContext& ctx, ByteReader& body, Res
   auto answer = [version](ErrorCode e) {
     return code(version < 2 && e == ErrorCode::kCoordinatorLoadInProgress ? ErrorCode::kCoordinatorNotAvailable : e);
   };
-  ErrorCode refused = ctx.services.groups ? verify_offsets_partition(ctx, req) : ErrorCode::kCoordinatorNotAvailable;
-  if (refused != ErrorCode::kNone) {
-    for (int16_t* slot : slots) *slot = answer(refused);
+  group::GroupCoordinator* groups = ctx.services.groups;
+  if (!groups) {
+    for (int16_t* slot : slots) *slot = code(ErrorCode::kCoordinatorNotAvailable);
     send_encoded(responder, resp, version);
     return {};
   }
-  auto done = [shared, slots, responder, version, answer](group::CommitResult r) mutable {
-    for (size_t i = 0; i < slots.size() && i < r.partitions.size(); ++i) *slots[i] = answer(r.partitions[i]);
-    send_encoded(responder, *shared, version);
+  auto commit = std::make_shared<group::CommitRequest>(std::move(cr));
+  auto verified = [groups, commit, shared, slots, responder, version, answer](ErrorCode refused) mutable {
+    if (refused != ErrorCode::kNone) {
+      for (int16_t* slot : slots) *slot = answer(refused);
+      send_encoded(responder, *shared, version);
+      return;
+    }
+    groups->txn_commit_offsets(*commit, [shared, slots, responder, version, answer](group::CommitResult r) mutable {
+      for (size_t i = 0; i < slots.size() && i < r.partitions.size(); ++i) *slots[i] = answer(r.partitions[i]);
+      send_encoded(responder, *shared, version);
+    });
   };
-  ctx.services.groups->txn_commit_offsets(cr, std::move(done));
+  verify_offsets_partition(ctx, req, std::move(verified));
   return {};
 }
 

@@ -15,7 +15,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster_harness import start_cluster, stop_cluster
-import pytest
 from test_cluster import zk  # noqa: F401 (fixture)
 from test_kafkajs import node, scripts  # noqa: F401 (fixtures)
 
@@ -104,9 +103,6 @@ def test_kafkajs_transactions_on_one_broker(make_broker, scripts):
     run_kafkajs_transactions(broker.bootstrap, scripts, rf=1)
 
 
-@pytest.mark.skip(reason="flaky at the end of session 6: kafkajs gives up when TxnOffsetCommit answers "
-                         "COORDINATOR_NOT_AVAILABLE right after the 3-broker cluster starts; needs a wait for the "
-                         "offsets topic's coordinator before the script runs (see the stop note)")
 def test_kafkajs_transactions_on_three_brokers(zk, tmp_path, scripts):
     brokers = start_cluster(zk, tmp_path, "kjt", extra_config=THREE_BROKERS)
     try:
