@@ -587,13 +587,14 @@ struct Server::Impl {
     asio::steady_timer rate_wait(acceptor.get_executor());
     ListenerCounters* counters = options.listener_counters ? options.listener_counters(listener_name) : nullptr;
     for (;;) {
-      // max.connections, as Kafka's acceptor applies it: at the limit no
-      // connection is accepted (clients wait in the listen backlog) until one
-      // closes. The per-IP limit refuses instead (below).
-      if (at_connection_limit()) {
-        log()->warn("max.connections {} reached on {}: new connections wait for one to close",
-                    options.max_connections, listener_name);
-        while (at_connection_limit() && acceptor.is_open()) {
+      // max.connections and the listener's own max.connections, as Kafka's
+      // acceptor applies them: at a limit no connection is accepted on this
+      // listener (clients wait in the listen backlog) until one closes. The
+      // per-IP limit refuses instead (below).
+      if (at_connection_limit(listener_name)) {
+        log()->warn("max.connections reached on {} ({} open here, {} in all): new connections wait for one to close",
+                    listener_name, listener_connections(listener_name), open_connections_now());
+        while (at_connection_limit(listener_name) && acceptor.is_open()) {
           slot_wait.expires_at(asio::steady_timer::time_point::max());
           slot_waiters.push_back(&slot_wait);
           boost::system::error_code wait_ec;
@@ -644,14 +645,16 @@ struct Server::Impl {
                        info.peer, listener_name, throttle_ms);
           auto held = std::make_shared<tcp::socket>(std::move(socket));
           auto timer = std::make_shared<asio::steady_timer>(ctx, std::chrono::milliseconds(throttle_ms));
-          timer->async_wait([held, timer](const boost::system::error_code&) {
+          ConnectionAdmission* admission = options.admission;
+          timer->async_wait([held, timer, admission, listener_name, throttle_ms](const boost::system::error_code& ec) {
+            if (!ec) admission->ip_throttle_ended(listener_name, throttle_ms);
             boost::system::error_code ignored;
             held->close(ignored);
           });
           continue;
         }
       }
-      if (!take_slot(ip)) {
+      if (!take_slot(ip, listener_name)) {
         log()->warn("refusing connection from {} on {}: connection limit reached "
                     "(max.connections {}, max.connections.per.ip {})",
                     info.peer, listener_name, options.max_connections,
@@ -665,7 +668,10 @@ struct Server::Impl {
       info.local_port = acceptor.local_endpoint(ep_ec).port();
       log()->debug("connection {} from {} on {}", info.id, info.peer, listener_name);
       auto conn = std::make_shared<Connection>(std::move(socket), std::move(info), options, handler, life,
-                                               [this, ip, counters]() { release_slot(ip); if (counters) counters->gone(); },
+                                               [this, ip, listener_name, counters]() {
+                                                 release_slot(ip, listener_name);
+                                                 if (counters) counters->gone();
+                                               },
                                                handler_pool.get(), tls);
       if (counters) counters->opened();
       {
@@ -679,31 +685,50 @@ struct Server::Impl {
 
   // Connection limits. Accepts run on contexts[0]; releases come from any
   // reactor thread, hence the mutex.
-  bool take_slot(const std::string& ip) {
+  bool take_slot(const std::string& ip, const std::string& listener) {
     std::lock_guard lock(slots_mu);
     auto& per_ip = connections_per_ip[ip];
-    if (open_connections >= options.max_connections || per_ip >= options.max_connections_per_ip) {
+    if (at_limit_locked(listener) || per_ip >= options.max_connections_per_ip) {
       if (per_ip == 0) connections_per_ip.erase(ip);
       return false;
     }
     ++open_connections;
+    ++connections_per_listener[listener];
     ++per_ip;
     return true;
   }
-  void release_slot(const std::string& ip) {
+  void release_slot(const std::string& ip, const std::string& listener) {
     bool wake;
     {
       std::lock_guard lock(slots_mu);
       // After stop() the contexts may be going away: no more posts to them.
-      wake = !accepting_stopped && open_connections >= options.max_connections;
+      wake = !accepting_stopped && (open_connections >= options.max_connections || at_limit_locked(listener));
       --open_connections;
+      --connections_per_listener[listener];
       if (--connections_per_ip[ip] <= 0) connections_per_ip.erase(ip);
     }
     if (wake) wake_acceptors();
   }
-  bool at_connection_limit() {
-    std::lock_guard lock(slots_mu);
+  // Kafka's ConnectionQuotas.connectionSlotAvailable, negated: the
+  // listener's own limit, then the broker's unless the listener is exempt.
+  bool at_limit_locked(const std::string& listener) {
+    auto limit = options.listener_max_connections.find(listener);
+    if (limit != options.listener_max_connections.end() && connections_per_listener[listener] >= limit->second)
+      return true;
+    if (listener == options.protected_listener) return false;
     return open_connections >= options.max_connections;
+  }
+  bool at_connection_limit(const std::string& listener) {
+    std::lock_guard lock(slots_mu);
+    return at_limit_locked(listener);
+  }
+  int32_t listener_connections(const std::string& listener) {
+    std::lock_guard lock(slots_mu);
+    return connections_per_listener[listener];
+  }
+  int32_t open_connections_now() {
+    std::lock_guard lock(slots_mu);
+    return open_connections;
   }
   // Accept loops waiting for a slot run on contexts[0], as does their list.
   void wake_acceptors() {
@@ -719,6 +744,7 @@ struct Server::Impl {
   std::vector<asio::steady_timer*> slot_waiters;  // on contexts[0] only
   bool accepting_stopped = false;                  // under slots_mu
   std::map<std::string, int32_t> connections_per_ip;
+  std::map<std::string, int32_t> connections_per_listener;  // under slots_mu
   std::vector<std::pair<std::weak_ptr<Connection>, asio::io_context*>> live;  // for the drain at stop
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   // num.io.threads; null: handlers run on the reactor threads. Declared after

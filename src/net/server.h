@@ -11,6 +11,7 @@
 #include <climits>
 #include <functional>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -132,7 +133,8 @@ struct LoadCounters {
 };
 
 // Connection creation rates, decided at accept (Kafka's ConnectionQuotas,
-// KIP-612; server/connection_quotas.h). Called from the accept loops only.
+// KIP-612; server/connection_quotas.h). Called from the accept loops, and
+// ip_throttle_ended from a reactor thread.
 class ConnectionAdmission {
  public:
   virtual ~ConnectionAdmission() = default;
@@ -144,6 +146,10 @@ class ConnectionAdmission {
   // 0: `ip` is within its connection_creation_rate. Otherwise the connection
   // is not taken in (and not counted): it is closed after the returned time.
   virtual int64_t ip_throttle_ms(const std::string& listener, const std::string& ip) = 0;
+  // A connection ip_throttle_ms() refused is being closed now, `throttle_ms`
+  // after it was accepted (called from a reactor thread, just before the
+  // close the client sees).
+  virtual void ip_throttle_ended(const std::string& listener, int64_t throttle_ms) = 0;
 };
 
 struct ServerOptions {
@@ -156,6 +162,12 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
   int32_t max_connections = INT32_MAX;    // max.connections, over all listeners: at it, accepting waits
   int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip: past it, refused at accept
+  // listener.name.<l>.max.connections, by listener name: at it, accepting
+  // on that listener waits (the others go on).
+  std::map<std::string, int32_t> listener_max_connections;
+  // Exempt from max.connections (its connections still count towards it):
+  // the inter-broker listener when there are others, as in Kafka.
+  std::string protected_listener;
   // Optional (metrics): the counters of a listener, by name, asked once per
   // listener when accepting starts; the caller owns them and they outlive
   // the server.

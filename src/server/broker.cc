@@ -215,8 +215,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   options.send_buffer_bytes = config_.socket_send_buffer_bytes;
   options.receive_buffer_bytes = config_.socket_receive_buffer_bytes;
   options.idle_timeout_ms = config_.connections_max_idle_ms;
-  options.max_connections = config_.max_connections;
-  options.max_connections_per_ip = config_.max_connections_per_ip;
+  apply_connection_limits(config_, options);  // max.connections: broker-wide, per IP, per listener
   options.listener_counters = [m = metrics_.get()](const std::string& listener) { return m->listener(listener); };
   options.load = metrics_->load();
   connection_quotas_ = make_connection_quotas(config_);

@@ -115,9 +115,14 @@ int64_t ConnectionQuotas::ip_throttle_ms(const std::string& listener, const std:
   Listener& l = listener_locked(listener);
   l.rate.record(-1.0, now);
   if (!protected_listener(listener)) broker_rate_.record(-1.0, now);
-  l.ip_throttle_time.record(static_cast<double>(throttle), now);
   ++l.ip_throttled;
   return throttle;
+}
+
+void ConnectionQuotas::ip_throttle_ended(const std::string& listener, int64_t throttle_ms) {
+  const int64_t now = now_ms();
+  std::lock_guard lock(mu_);
+  listener_locked(listener).ip_throttle_time.record(static_cast<double>(throttle_ms), now);
 }
 
 void ConnectionQuotas::expire_ips(int64_t now) {
@@ -201,6 +206,25 @@ void ConnectionQuotas::register_metrics(metrics::Registry& registry) {
   });
 }
 
+namespace {
+
+// A listener's whole-number override of `key` (listener.name.<l>.<key>);
+// nullopt when unset or not a whole number >= 0 (warned).
+std::optional<int64_t> listener_whole_number(const config::BrokerConfig& config, const std::string& listener,
+                                             const char* key) {
+  auto text = config.listener_override(listener, key);
+  if (!text) return std::nullopt;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || ptr != text->data() + text->size() || v < 0) {
+    log()->warn("ignoring listener.name.{}.{}={}: not a whole number >= 0", listener, key, *text);
+    return std::nullopt;
+  }
+  return v;
+}
+
+}  // namespace
+
 std::unique_ptr<ConnectionQuotas> make_connection_quotas(const config::BrokerConfig& config) {
   auto rate_of = [](int64_t configured) {
     return configured >= INT32_MAX ? ConnectionQuotas::kUnlimited : static_cast<double>(configured);
@@ -211,18 +235,21 @@ std::unique_ptr<ConnectionQuotas> make_connection_quotas(const config::BrokerCon
   o.inter_broker_listener = config.inter_broker_listener_name;
   o.listener_count = config.listeners.size();
   for (const auto& l : config.listeners) {
-    auto text = config.listener_override(l.listener_name, "max.connection.creation.rate");
-    if (!text) continue;
-    int64_t v = 0;
-    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-    if (ec != std::errc() || ptr != text->data() + text->size() || v < 0) {
-      log()->warn("ignoring listener.name.{}.max.connection.creation.rate={}: not a whole number >= 0",
-                  l.listener_name, *text);
-      continue;
-    }
-    o.listener_rates[l.listener_name] = rate_of(v);
+    if (auto v = listener_whole_number(config, l.listener_name, "max.connection.creation.rate"))
+      o.listener_rates[l.listener_name] = rate_of(*v);
   }
   return std::make_unique<ConnectionQuotas>(std::move(o));
+}
+
+void apply_connection_limits(const config::BrokerConfig& config, net::ServerOptions& options) {
+  options.max_connections = config.max_connections;
+  options.max_connections_per_ip = config.max_connections_per_ip;
+  options.listener_max_connections.clear();
+  for (const auto& l : config.listeners) {
+    if (auto v = listener_whole_number(config, l.listener_name, "max.connections"))
+      options.listener_max_connections[l.listener_name] = static_cast<int32_t>(std::min<int64_t>(*v, INT32_MAX));
+  }
+  options.protected_listener = config.listeners.size() > 1 ? config.inter_broker_listener_name : std::string();
 }
 
 }  // namespace keel::server

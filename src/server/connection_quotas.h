@@ -12,7 +12,14 @@
 // - connection_creation_rate of the client's IP (/config/ips/<ip> or the
 //   default entity, security::QuotaConfigCache): recorded after that wait;
 //   over it the connection is taken back out of every rate and the acceptor
-//   closes it once the throttle time is over (Kafka's delayed close).
+//   closes it once the throttle time is over (Kafka's delayed close). Its
+//   throttle time goes into ip-connection-accept-throttle-time at that close,
+//   not at accept: a throttle can last a whole window, so a value recorded
+//   at accept could already have aged out of the windows (quota.window.num
+//   x quota.window.size.seconds) when the client sees the close.
+//
+// The connection counts (max.connections, broker-wide and per listener) are
+// kept by net::Server; apply_connection_limits() gives it the configuration.
 //
 // Rates are Kafka's windowed Rate (server/quota_rate.h) over quota.window.num
 // windows of quota.window.size.seconds; a connection is over the quota when
@@ -70,6 +77,7 @@ class ConnectionQuotas : public net::ConnectionAdmission {
 
   int64_t accept_delay_ms(const std::string& listener) override;
   int64_t ip_throttle_ms(const std::string& listener, const std::string& ip) override;
+  void ip_throttle_ended(const std::string& listener, int64_t throttle_ms) override;
 
   // What a listener saw, for the metrics and tests.
   struct ListenerView {
@@ -113,5 +121,12 @@ class ConnectionQuotas : public net::ConnectionAdmission {
 // max.connection.creation.rate (Kafka's default, INT32_MAX, is no limit),
 // each listener's override, quota.window.*, inter.broker.listener.name.
 std::unique_ptr<ConnectionQuotas> make_connection_quotas(const config::BrokerConfig& config);
+
+// The connection limits for the acceptors: max.connections,
+// max.connections.per.ip, each listener's listener.name.<l>.max.connections
+// (an override that is not a whole number >= 0 is ignored with a warning)
+// and the inter-broker listener exempt from max.connections when there are
+// other listeners (Kafka's protectedListener).
+void apply_connection_limits(const config::BrokerConfig& config, net::ServerOptions& options);
 
 }  // namespace keel::server

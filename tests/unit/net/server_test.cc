@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace keel::net {
 namespace {
@@ -267,6 +268,69 @@ TEST(Server, AtMaxConnectionsNewClientsWaitForASlotInsteadOfBeingRefused) {
   EXPECT_TRUE(ping(b, 4));
   ::close(b);
   ::close(c);
+  server.stop();
+}
+
+// A connection with a ping sent on it that the server has not accepted:
+// no answer within 300 ms.
+int connect_unserved(uint16_t port, uint8_t id) {
+  int fd = connect_to(port);  // completes in the kernel's backlog
+  EXPECT_TRUE(send_ping(fd, id));
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 300), 0) << "served (or closed) past its connection limit";
+  return fd;
+}
+
+// `n` connections to `port`, each answered; the caller closes them.
+std::vector<int> connect_served(uint16_t port, int n) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    fds.push_back(connect_to(port));
+    EXPECT_TRUE(ping(fds.back(), static_cast<uint8_t>(10 + i))) << "connection " << i << " was not served";
+  }
+  return fds;
+}
+
+// listener.name.<l>.max.connections: at its limit only that listener's
+// clients wait; another listener goes on serving.
+TEST(Server, AListenersMaxConnectionsHoldsOnlyThatListener) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 2;
+  options.listener_max_connections = {{"EXTERNAL", 1}};
+  Server server(options, handler);
+  auto ports = server.listen({{"EXTERNAL", "127.0.0.1", 0}, {"INTERNAL", "127.0.0.1", 0}});
+  server.start();
+  int a = connect_to(ports[0]);
+  ASSERT_TRUE(ping(a, 1));
+  int waiting = connect_unserved(ports[0], 2);
+  std::vector<int> internal = connect_served(ports[1], 3);  // INTERNAL is not limited
+  ::close(a);
+  EXPECT_TRUE(answered(waiting, 2)) << "the waiting EXTERNAL connection was not served once a slot came free";
+  ::close(waiting);
+  for (int fd : internal) ::close(fd);
+  server.stop();
+}
+
+// The inter-broker listener (among others) is exempt from max.connections,
+// as Kafka's protectedListener; its connections still count towards it.
+TEST(Server, TheProtectedListenerIsExemptFromMaxConnections) {
+  ReverseDelayHandler handler;
+  ServerOptions options;
+  options.threads = 2;
+  options.max_connections = 1;
+  options.protected_listener = "BROKER";
+  Server server(options, handler);
+  auto ports = server.listen({{"CLIENT", "127.0.0.1", 0}, {"BROKER", "127.0.0.1", 0}});
+  server.start();
+  int c = connect_to(ports[0]);
+  ASSERT_TRUE(ping(c, 1));
+  std::vector<int> brokers = connect_served(ports[1], 2);  // past max.connections
+  int waiting = connect_unserved(ports[0], 2);
+  ::close(c);
+  for (int fd : brokers) ::close(fd);
+  EXPECT_TRUE(answered(waiting, 2));
+  ::close(waiting);
   server.stop();
 }
 

@@ -109,7 +109,34 @@ TEST(ConnectionQuotas, AnIpOverItsRateIsThrottledAndNotCounted) {
   ASSERT_TRUE(view);
   EXPECT_DOUBLE_EQ(view->accept_rate, 3.0);
   EXPECT_EQ(view->ip_throttled, 1u);
-  EXPECT_DOUBLE_EQ(view->ip_throttle_time_ms, 333.0);
+  // The throttle time counts once the acceptor closes the connection.
+  EXPECT_DOUBLE_EQ(view->ip_throttle_time_ms, 0.0);
+  f.now += 333;
+  f.quotas->ip_throttle_ended("PLAINTEXT", 333);
+  EXPECT_DOUBLE_EQ(f.quotas->listener("PLAINTEXT")->ip_throttle_time_ms, 333.0);
+}
+
+// A throttle can last a whole window: counted at accept, a refusal near the
+// end of a window had aged out of both windows by the time its client saw
+// the close, and the average read 0 right after it.
+TEST(ConnectionQuotas, TheIpThrottleTimeIsStillCountedRightAfterAWholeWindowThrottle) {
+  Fixture f(Fixture::broker(ConnectionQuotas::kUnlimited));
+  f.ips.set_ip(std::string("10.0.0.1"), 1);
+  f.ips.set_ip(std::string("10.0.0.2"), 1);
+  EXPECT_EQ(f.quotas->ip_throttle_ms("PLAINTEXT", "10.0.0.1"), 0);
+  EXPECT_EQ(f.quotas->ip_throttle_ms("PLAINTEXT", "10.0.0.1"), 1000);  // 2/s against 1/s: a window's wait
+  f.now = 999;  // the end of the listener's first window
+  EXPECT_EQ(f.quotas->ip_throttle_ms("PLAINTEXT", "10.0.0.2"), 0);
+  EXPECT_EQ(f.quotas->ip_throttle_ms("PLAINTEXT", "10.0.0.2"), 1000);
+  f.now = 1000;  // the first one's close
+  f.quotas->ip_throttle_ended("PLAINTEXT", 1000);
+  f.now = 1999;  // the second one's
+  f.quotas->ip_throttle_ended("PLAINTEXT", 1000);
+  f.now = 2005;  // its client scrapes the metrics
+  auto view = f.quotas->listener("PLAINTEXT");
+  ASSERT_TRUE(view);
+  EXPECT_DOUBLE_EQ(view->ip_throttle_time_ms, 1000.0);
+  EXPECT_EQ(view->ip_throttled, 2u);
 }
 
 TEST(ConnectionQuotas, OtherIpsAreUnaffected) {
@@ -167,6 +194,28 @@ TEST(ConnectionQuotas, TheConfigurationGivesTheBrokerAndListenerRates) {
   for (int i = 0; i < 2; ++i) EXPECT_EQ(quotas->accept_delay_ms("EXTERNAL"), 0);
   EXPECT_GT(quotas->accept_delay_ms("EXTERNAL"), 0);
   EXPECT_EQ(quotas->accept_delay_ms("PLAINTEXT"), 0);
+}
+
+TEST(ConnectionQuotas, TheConfigurationGivesTheConnectionLimits) {
+  config::BrokerConfig c;
+  c.listeners = {{"PLAINTEXT", "127.0.0.1", 0, "PLAINTEXT"}, {"EXTERNAL", "127.0.0.1", 0, "PLAINTEXT"},
+                 {"OTHER", "127.0.0.1", 0, "PLAINTEXT"}};
+  c.inter_broker_listener_name = "PLAINTEXT";
+  c.max_connections = 100;
+  c.max_connections_per_ip = 10;
+  c.listener_overrides["EXTERNAL"]["max.connections"] = "3";
+  c.listener_overrides["OTHER"]["max.connections"] = "many";
+  net::ServerOptions o;
+  apply_connection_limits(c, o);
+  EXPECT_EQ(o.max_connections, 100);
+  EXPECT_EQ(o.max_connections_per_ip, 10);
+  EXPECT_EQ(o.listener_max_connections, (std::map<std::string, int32_t>{{"EXTERNAL", 3}}));
+  EXPECT_EQ(o.protected_listener, "PLAINTEXT");
+  // With one listener, the inter-broker one is not exempt (Kafka's protectedListener).
+  c.listeners.resize(1);
+  apply_connection_limits(c, o);
+  EXPECT_EQ(o.protected_listener, "");
+  EXPECT_TRUE(o.listener_max_connections.empty());
 }
 
 }  // namespace
