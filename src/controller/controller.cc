@@ -40,6 +40,23 @@ void Controller::log_store_error(const char* what, const std::error_code& ec) co
   log()->error("{}: {}", what, ec.message());
 }
 
+bool Controller::store_read_failed(const char* what, const std::error_code& ec, std::function<void()> again) {
+  if (ec != coord::CoordErrc::kConnectionLoss) {
+    log_store_error(what, ec);
+    return false;
+  }
+  log()->warn("{}: {}; trying again in {} ms", what, ec.message(), kStoreRetryMs);
+  const uint64_t gen = generation_;
+  std::lock_guard lock(mu_);
+  if (stop_) return true;
+  delayed_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoreRetryMs),
+                   [this, gen, again = std::move(again)] {
+                     if (gen == generation_) again();
+                   });
+  wake_.notify_one();
+  return true;
+}
+
 // --- start-up and the event thread ------------------------------------------
 
 void Controller::start() {
@@ -154,24 +171,36 @@ bool Controller::run_on_event_thread(std::function<void()> fn, int64_t timeout_m
 }
 
 void Controller::run() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mu_);
   while (true) {
-    // The only timer: the preferred-leader balance check, while controller.
-    const bool timed = is_controller_ && options_.auto_leader_rebalance_enable;
-    const auto ready = [this] { return stop_ || !events_.empty(); };
-    if (timed) {
-      if (!wake_.wait_until(lock, next_imbalance_check_, ready)) {
-        next_imbalance_check_ = std::chrono::steady_clock::now() +
-                                std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
+    if (stop_) return;
+    const auto now = Clock::now();
+    // Delayed events whose time has come join the queue.
+    while (!delayed_.empty() && delayed_.begin()->first <= now) {
+      events_.push_back(std::move(delayed_.begin()->second));
+      delayed_.erase(delayed_.begin());
+    }
+    if (events_.empty()) {
+      // The timers: the preferred-leader balance check while controller, and the delayed events.
+      const bool timed = is_controller_ && options_.auto_leader_rebalance_enable;
+      if (timed && now >= next_imbalance_check_) {
+        next_imbalance_check_ = now + std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
         lock.unlock();
         check_leader_imbalance();
         lock.lock();
         continue;
       }
-    } else {
-      wake_.wait(lock, ready);
+      auto wake_at = timed ? next_imbalance_check_ : Clock::time_point::max();
+      if (!delayed_.empty()) wake_at = std::min(wake_at, delayed_.begin()->first);
+      const auto ready = [this] { return stop_ || !events_.empty(); };
+      if (wake_at == Clock::time_point::max()) {
+        wake_.wait(lock, ready);
+      } else {
+        wake_.wait_until(lock, wake_at, ready);
+      }
+      continue;
     }
-    if (stop_) return;
     Event e = std::move(events_.front());
     events_.pop_front();
     lock.unlock();
@@ -189,16 +218,41 @@ void Controller::watch_controller() {
       if (gen == generation_) elect();
     });
   });
-  if (!current) log_store_error("cannot watch /controller", current.error());
+  if (!current) {
+    // Without the watch this broker would miss the controller's death.
+    store_read_failed("cannot watch /controller", current.error(), [this] {
+      if (is_controller_) {
+        watch_controller();
+      } else {
+        elect();
+      }
+    });
+  }
 }
 
 void Controller::elect() {
   ++generation_;
   auto result = store_.try_elect_controller(options_.broker_id, options_.now_ms());
   if (!result) {
-    log_store_error("controller election failed", result.error());
-    watch_controller();
+    if (!store_read_failed("controller election failed", result.error(), [this] { elect(); })) watch_controller();
     return;
+  }
+  if (!result->won && result->controller_id == options_.broker_id) {
+    // /controller names this broker, yet this election did not win it: an
+    // attempt whose answer was lost (a connection loss after the commit)
+    // wrote it, so its epoch is unknown here, or this broker id's previous
+    // process did and its session has not expired yet. Ours goes (the
+    // resignation checks the session) and the election runs again; the
+    // previous process's stays until its session ends, which the watch tells.
+    (void)store_.resign_controller(options_.broker_id);
+    if (auto now = store_.controller_id(); now && *now < 0) {
+      log()->warn("dropped a /controller node this broker wrote without knowing it had; electing again");
+      const uint64_t gen = generation_;
+      post([this, gen] {
+        if (gen == generation_) elect();
+      });
+      return;
+    }
   }
   if (result->won) {
     on_became_controller(result->fence);
@@ -258,13 +312,20 @@ void Controller::refresh_brokers() {
     });
   });
   if (!ids) {
-    log_store_error("cannot list brokers", ids.error());
+    store_read_failed("cannot list brokers", ids.error(), [this] { refresh_brokers(); });
     return;
   }
   std::map<int32_t, coord::BrokerRegistration> live;
   for (int32_t id : *ids) {
     auto b = store_.broker(id);
-    if (!b || !*b) continue;
+    if (!b) {
+      // A registered broker left out would never hear from this controller
+      // (no UpdateMetadata, no LeaderAndIsr) until the next broker change:
+      // the whole list is read again instead.
+      if (store_read_failed("cannot read a broker's registration", b.error(), [this] { refresh_brokers(); })) return;
+      continue;  // unreadable (not a store outage): logged
+    }
+    if (!*b) continue;  // gone since the listing: the watch tells
     live[id] = std::move(**b);
   }
   auto previous = std::move(live_brokers_);
@@ -335,7 +396,7 @@ void Controller::refresh_topics() {
     });
   });
   if (!names) {
-    log_store_error("cannot list topics", names.error());
+    store_read_failed("cannot list topics", names.error(), [this] { refresh_topics(); });
     return;
   }
   std::set<std::string> present(names->begin(), names->end());
@@ -369,7 +430,7 @@ void Controller::refresh_topic(const std::string& name) {
     });
   });
   if (!assignment) {
-    log_store_error("cannot read a topic's assignment", assignment.error());
+    store_read_failed("cannot read a topic's assignment", assignment.error(), [this, name] { refresh_topic(name); });
     return;
   }
   if (!*assignment) return;  // deleted: refresh_topics or the deletion tells the brokers
@@ -388,11 +449,15 @@ void Controller::refresh_topic(const std::string& name) {
   const std::vector<int32_t> live = live_broker_ids();
   std::vector<int32_t> known;    // new to this controller, with a stored state
   std::vector<int32_t> created;  // created now
+  bool read_again = false;       // a partition state could not be read: the topic is read again later
   for (const auto& [p, replicas] : t.assignment.partitions) {
     if (t.states.contains(p)) continue;
     auto state = store_.partition_state(name, p);
     if (!state) {
-      log_store_error("cannot read a partition state", state.error());
+      if (!read_again) {
+        read_again = store_read_failed("cannot read a partition state", state.error(),
+                                       [this, name] { refresh_topic(name); });
+      }
       continue;
     }
     if (*state) {
@@ -411,7 +476,13 @@ void Controller::refresh_topic(const std::string& name) {
     auto created_state = store_.create_partition_state(name, p, s, fence_);
     if (!created_state) {
       if (created_state.error() == coord::KafkaStoreErrc::kControllerMoved) return resign();
-      log_store_error("cannot create a partition state", created_state.error());
+      // Perhaps created after all: the retry reads it, or creates it.
+      if (!read_again) {
+        read_again = store_read_failed("cannot create a partition state", created_state.error(),
+                                       [this, name] { refresh_topic(name); });
+      } else {
+        log_store_error("cannot create a partition state", created_state.error());
+      }
       continue;
     }
     t.states[p] = {s, *created_state};

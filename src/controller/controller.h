@@ -251,6 +251,14 @@ class Controller : public cluster::TopicAdmin {
   // The brokers the metadata cache shows (any thread: TopicAdmin calls).
   std::vector<int32_t> cached_broker_ids() const;
   void log_store_error(const char* what, const std::error_code& ec) const;
+  // A store read the controller depends on failed. On a connection loss
+  // (ZooKeeper unreachable for a moment) `again` runs on the event thread
+  // after kStoreRetryMs, unless an election came between: as Kafka's
+  // KafkaZkClient retries until connected, since the read's watch, and the
+  // change it was to pick up (a broker that just registered), would be lost
+  // for good otherwise. Any other error is logged. True when retried.
+  bool store_read_failed(const char* what, const std::error_code& ec, std::function<void()> again);
+  static constexpr int64_t kStoreRetryMs = 500;
 
   coord::KafkaStore& store_;
   cluster::MetadataCache& metadata_;
@@ -261,6 +269,8 @@ class Controller : public cluster::TopicAdmin {
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<Event> events_;
+  // Events that wait for their time (store_read_failed's retries).
+  std::multimap<std::chrono::steady_clock::time_point, Event> delayed_;
   bool stop_ = false;
   std::thread thread_;
 
