@@ -1,7 +1,9 @@
 // The coordination store's payloads come from ZooKeeper, where any tool (or a
 // bug, or a hostile writer) may have put anything: every decoder must give a
 // value or an error, never crash. Also: whatever JSON parses must write and
-// parse again to the same text.
+// parse again, to the same text when it holds no double (Boost 1.81's parser
+// may read a double's shortest text back one ulp off; Kafka's payloads hold
+// integers only).
 
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +14,23 @@
 #include "common/json_util.h"
 #include "coord/kafka_layout.h"
 
+namespace {
+
+bool holds_double(const boost::json::value& v) {
+  if (v.is_double()) return true;
+  if (const auto* a = v.if_array()) {
+    for (const auto& e : *a)
+      if (holds_double(e)) return true;
+  }
+  if (const auto* o = v.if_object()) {
+    for (const auto& m : *o)
+      if (holds_double(m.value())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace keel;
   const ByteView bytes(data, size);
@@ -19,7 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto v = json::parse(text)) {
     const std::string once = json::write(*v);
     auto again = json::parse(once);
-    if (!again || json::write(*again) != once) __builtin_trap();
+    if (!again) __builtin_trap();
+    if (!holds_double(*v) && json::write(*again) != once) __builtin_trap();
   }
   (void)coord::decode_broker_registration(1, bytes);
   (void)coord::decode_controller(bytes);
