@@ -197,6 +197,7 @@ Result<void> EmbeddedStore::load() {
     Tree tree = tree_;
     int64_t zxid = zxid_;
     if (auto res = replay_journal(tree, zxid); !res) return res;
+    if (auto res = link_children(tree, *dir_); !res) return res;
     tree_ = std::move(tree);
     zxid_ = zxid;
     return {};
@@ -228,17 +229,7 @@ Result<void> EmbeddedStore::load() {
   }
   int64_t zxid_now = zxid;
   if (auto res = replay_journal(tree, zxid_now); !res) return res;
-  for (auto& [p, e] : tree) e.children.clear();
-  for (auto& [p, e] : tree) {
-    if (p == "/") continue;
-    auto parent = tree.find(parent_of(p));
-    if (parent == tree.end()) {
-      log()->error("{}: node {} has no parent", path.string(), p);
-      return CoordErrc::kCorrupt;
-    }
-    parent->second.children.insert(name_of(p));
-  }
-  for (auto& [p, e] : tree) e.stat.num_children = static_cast<int32_t>(e.children.size());
+  if (auto res = link_children(tree, *dir_); !res) return res;
   tree_ = std::move(tree);
   zxid_ = zxid_now;
   return {};
@@ -286,12 +277,18 @@ Result<void> EmbeddedStore::replay_journal(Tree& tree, int64_t& zxid) {
                 path.string(), bytes.size() - at);
   }
   if (replayed) log()->info("{}: {} changes replayed", path.string(), replayed);
+  return {};
+}
+
+// Children sets and counts from the paths (the files keep neither); every
+// node but the root needs its parent.
+Result<void> EmbeddedStore::link_children(Tree& tree, const fs::path& dir) {
   for (auto& [p, e] : tree) e.children.clear();
   for (auto& [p, e] : tree) {
     if (p == "/") continue;
     auto parent = tree.find(parent_of(p));
     if (parent == tree.end()) {
-      log()->error("{}: node {} has no parent", path.string(), p);
+      log()->error("{}: node {} has no parent", dir.string(), p);
       return CoordErrc::kCorrupt;
     }
     parent->second.children.insert(name_of(p));

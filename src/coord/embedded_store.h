@@ -83,6 +83,7 @@ class EmbeddedStore : public CoordinationStore {
   Result<void> fold_journal();
   Result<void> load();
   Result<void> replay_journal(Tree& tree, int64_t& zxid);
+  static Result<void> link_children(Tree& tree, const std::filesystem::path& dir);
   Result<void> open_journal();
   void collect(std::multimap<std::string, Watch>& watches, const std::string& path,
                EventType type, std::vector<Fired>& out);
