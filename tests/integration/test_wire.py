@@ -230,7 +230,7 @@ def test_at_max_connections_a_new_client_waits_for_a_slot(make_broker):
     p.produce("waits", b"v", on_delivery=lambda err, msg: reports.append(err))
     p.flush(2.0)
     assert reports == []
-    assert "max.connections 2 reached" in b.log_text()
+    assert "max.connections reached on PLAINTEXT (2 open here, 2 in all)" in b.log_text()
     held.pop().close()
     p.flush(20)
     assert reports == [None]
