@@ -79,11 +79,13 @@ void Controller::start() {
     bool told = false;
     bool store_was_lost = false;
     // A previous session's registration goes when ZooKeeper expires that
-    // session. While the store cannot be reached, keep waiting; once it is
-    // back, wait a full period again: a restarted ZooKeeper gives every
-    // session it restores a fresh timeout, so the old one lives that long.
+    // session. When the store cannot be reached, give it a full period to come
+    // back; once it is back, wait a full period again: a restarted ZooKeeper
+    // gives every session it restores a fresh timeout, so the old one lives
+    // that long.
     while (!epoch && std::chrono::steady_clock::now() < deadline) {
       if (epoch.error() == coord::CoordErrc::kConnectionLoss) {
+        if (!store_was_lost) deadline = std::max(deadline, std::chrono::steady_clock::now() + wait);
         store_was_lost = true;
       } else if (epoch.error() != coord::KafkaStoreErrc::kBrokerRegistered) {
         break;
