@@ -91,10 +91,15 @@ void DelayedFetchPurgatory::add(std::vector<storage::TopicPartition> watched, in
   op->ready = std::move(ready);
   op->complete = std::move(complete);
   op->where = where;
+  // Decided under the lock: once the lock is released the operation is
+  // watched, and the thread or another notifier may claim and complete it at
+  // any moment, so `claimed` read afterwards does not say it was shut out.
+  bool shut_down = false;
   {
     std::lock_guard lock(mu_);
     if (stop_) {
       op->claimed = true;
+      shut_down = true;
     } else {
       op->pos = ops_.insert(ops_.end(), op);
       op->listed = true;
@@ -108,7 +113,7 @@ void DelayedFetchPurgatory::add(std::vector<storage::TopicPartition> watched, in
       }
     }
   }
-  if (op->claimed) {
+  if (shut_down) {
     op->complete(true);  // shut down: answer with what there is
     return;
   }

@@ -224,6 +224,38 @@ def test_three_brokers_coordinator_and_leaders_apart(zk, tmp_path):
         stop_cluster(brokers)
 
 
+def test_three_brokers_many_transactions_in_a_row(zk, tmp_path):
+    """Back-to-back transactions on three brokers (RF 3, __transaction_state
+    min ISR 2), where every state write waits for the followers. A purgatory
+    race answered such a wait twice: the second answer of a PrepareCommit
+    write wiped the pending CompleteCommit, whose write then failed as an
+    illegal transition and was retried forever, and the producer's next
+    records timed out. Here every transaction commits and every record is
+    read back once."""
+    brokers = start_cluster(zk, tmp_path, "txn-loop", extra_config=CLUSTER_CONFIG)
+    try:
+        bootstrap = ",".join(b.bootstrap for b in brokers)
+        topic = "txn-loop"
+        create_topic(bootstrap, topic, partitions=3, rf=3)
+        p = producer(bootstrap, "tx-loop", **{"transaction.timeout.ms": 10000})
+        p.init_transactions(30)
+        transactions = 0
+        started = time.time()
+        while time.time() - started < 5:
+            p.begin_transaction()
+            for i in range(30):
+                p.produce(topic, value=b"%d-%d" % (transactions, i), partition=i % 3)
+            p.commit_transaction(30)
+            transactions += 1
+        assert transactions >= 20, "only %d transactions in 5 s" % transactions
+        for b in brokers:
+            assert "completing a written transition failed" not in b.log_text(), "broker %d" % b.broker_id
+        got = consume_all(bootstrap, topic, "read_committed", 30 * transactions, timeout=60)
+        assert sorted(got) == sorted("%d-%d" % (t, i) for t in range(transactions) for i in range(30))
+    finally:
+        stop_cluster(brokers)
+
+
 def test_a_batch_outside_the_transaction_is_refused(txn_broker):
     """KIP-890 part 1: a transactional batch for a partition the coordinator
     has not added is refused (INVALID_TXN_STATE) and nothing is appended, so

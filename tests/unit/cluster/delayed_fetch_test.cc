@@ -290,6 +290,30 @@ TEST(DelayedFetchPurgatory, RacingCompletionAndExpiryCompleteOnce) {
   EXPECT_LT(expired, kOps);
 }
 
+// An operation for the thread that is ready when added: the thread may
+// claim and complete it before add() has returned, and add() must not take
+// that claim for a shutdown and complete it a second time (it did: an
+// acks=all produce or a coordinator's log append answered twice, which left
+// a transaction's state machine behind its log).
+TEST(DelayedFetchPurgatory, AThreadOperationCompletedBeforeAddReturnsCompletesOnce) {
+  DelayedFetchPurgatory p;
+  constexpr int kOps = 20000;
+  std::vector<std::unique_ptr<Probe>> probes;
+  probes.reserve(kOps);
+  for (int i = 0; i < kOps; ++i) {
+    auto& probe = probes.emplace_back(std::make_unique<Probe>());
+    probe->ready = true;
+    p.add({kTp}, p.now() + 600'000, probe->check_fn(), probe->complete_fn(), Completion::kPurgatoryThread);
+  }
+  ASSERT_TRUE(eventually([&] { return p.waiting() == 0; }));
+  int twice = 0;
+  for (const auto& probe : probes) {
+    EXPECT_EQ(probe->expired, 0);
+    if (probe->completions != 1) ++twice;
+  }
+  EXPECT_EQ(twice, 0);
+}
+
 // Threads notifying one operation at once: one completes it; a readiness
 // that arrives while another thread checks is never lost (the operation
 // completes long before its deadline).
