@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "controller/internal.h"
+#include "coord/startup_retry.h"
 
 namespace keel::controller {
 
@@ -47,24 +48,23 @@ bool Controller::store_read_failed(const char* what, const std::error_code& ec, 
   }
   log()->warn("{}: {}; trying again in {} ms", what, ec.message(), kStoreRetryMs);
   const uint64_t gen = generation_;
-  std::lock_guard lock(mu_);
-  if (stop_) return true;
-  delayed_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(kStoreRetryMs),
-                   [this, gen, again = std::move(again)] {
-                     if (gen == generation_) again();
-                   });
-  wake_.notify_one();
+  post_after(kStoreRetryMs, [this, gen, again = std::move(again)] {
+    if (gen == generation_) again();
+  });
   return true;
 }
 
 // --- start-up and the event thread ------------------------------------------
 
 void Controller::start() {
-  if (auto r = store_.ensure_paths(); !r) {
-    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + r.error().message());
+  // A ZooKeeper restart meanwhile is waited out. The broker's session
+  // listener renews an expired session (server/broker.cc), so none is passed.
+  const coord::StartupRetry retry(std::chrono::milliseconds(options_.store_outage_wait_ms));
+  if (auto r = retry.run("creating Kafka's paths", [this] { return store_.ensure_paths(); }); !r) {
+    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + retry.explain(r.error()));
   }
-  auto id = store_.get_or_create_cluster_id(options_.cluster_id);
-  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + id.error().message());
+  auto id = retry.run("reading /cluster/id", [this] { return store_.get_or_create_cluster_id(options_.cluster_id); });
+  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + retry.explain(id.error()));
   if (*id != options_.cluster_id) {
     throw std::runtime_error("the coordination store belongs to cluster " + *id +
                              " but meta.properties says this broker belongs to " + options_.cluster_id);
@@ -82,9 +82,10 @@ void Controller::start() {
     // session. When the store cannot be reached, give it a full period to come
     // back; once it is back, wait a full period again: a restarted ZooKeeper
     // gives every session it restores a fresh timeout, so the old one lives
-    // that long.
+    // that long. An expired session of our own is an outage too: the
+    // broker's session listener opens a new one meanwhile.
     while (!epoch && std::chrono::steady_clock::now() < deadline) {
-      if (epoch.error() == coord::CoordErrc::kConnectionLoss) {
+      if (coord::is_store_outage(epoch.error())) {
         if (!store_was_lost) deadline = std::max(deadline, std::chrono::steady_clock::now() + wait);
         store_was_lost = true;
       } else if (epoch.error() != coord::KafkaStoreErrc::kBrokerRegistered) {
@@ -162,6 +163,14 @@ bool Controller::post(Event e) {
   return true;
 }
 
+bool Controller::post_after(int64_t delay_ms, Event e) {
+  std::lock_guard lock(mu_);
+  if (stop_) return false;
+  delayed_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms), std::move(e));
+  wake_.notify_one();
+  return true;
+}
+
 bool Controller::run_on_event_thread(std::function<void()> fn, int64_t timeout_ms) {
   auto done = std::make_shared<std::promise<void>>();
   auto future = done->get_future();
@@ -213,7 +222,7 @@ void Controller::run() {
 
 // --- election -------------------------------------------------------------------
 
-void Controller::watch_controller() {
+void Controller::watch_controller(int64_t reelect_after_ms) {
   const uint64_t gen = generation_;
   auto current = store_.controller_id([this, gen](const coord::WatchEvent&) {
     post([this, gen] {
@@ -229,6 +238,18 @@ void Controller::watch_controller() {
         elect();
       }
     });
+    return;
+  }
+  if (*current < 0 && !is_controller_) {
+    // Nobody is controller, and the watch just set waits for a creation that
+    // may never come: the winner whose node this broker's election ran into
+    // went before the watch was set (its deletion fired nobody's watch here),
+    // and every other broker may be in the same spot. Run again, as Kafka's
+    // controller re-elects when /controller is gone.
+    log()->info("no controller after the election (its node went meanwhile); electing again");
+    post_after(reelect_after_ms, [this, gen] {
+      if (gen == generation_) elect();
+    });
   }
 }
 
@@ -236,7 +257,10 @@ void Controller::elect() {
   ++generation_;
   auto result = store_.try_elect_controller(options_.broker_id, options_.now_ms());
   if (!result) {
-    if (!store_read_failed("controller election failed", result.error(), [this] { elect(); })) watch_controller();
+    // An error that is no outage would come back at once: the next attempt waits.
+    if (!store_read_failed("controller election failed", result.error(), [this] { elect(); })) {
+      watch_controller(kStoreRetryMs);
+    }
     return;
   }
   if (!result->won && result->controller_id == options_.broker_id) {

@@ -114,6 +114,9 @@ struct ControllerOptions {
   // After a crash, the previous process's registration lives until its store
   // session expires: start-up waits up to this long for it to go.
   int64_t registration_wait_ms = 0;
+  // Start-up's store steps wait out an outage this long each
+  // (zookeeper.connection.timeout.ms; coord/startup_retry.h); 0: not at all.
+  int64_t store_outage_wait_ms = 0;
 };
 
 class Controller : public cluster::TopicAdmin {
@@ -194,11 +197,15 @@ class Controller : public cluster::TopicAdmin {
   using Event = std::function<void()>;
   // Queues e for the event thread; false (e dropped) once stopped.
   bool post(Event e);
+  // Queues e for the event thread after `delay_ms`; false once stopped.
+  bool post_after(int64_t delay_ms, Event e);
   void run();
   void elect();
   void on_became_controller(const coord::Fence& fence);
   void resign();
-  void watch_controller();
+  // Watches /controller; when nobody holds it (and this broker does not
+  // think it does), runs the election again after `reelect_after_ms`.
+  void watch_controller(int64_t reelect_after_ms = 0);
   void refresh_brokers();
   void refresh_topics();
   void refresh_topic(const std::string& topic);

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "coord/kafka_layout.h"
+#include "coord/startup_retry.h"
 
 namespace keel::coord {
 namespace {
@@ -82,10 +83,21 @@ std::unique_ptr<ZooKeeperStore> open_kafka_zookeeper(const KafkaZooKeeperOptions
   auto connect = [&](const std::string& where) {
     auto store = ZooKeeperStore::connect(where, o.session_timeout, o.connect_timeout, security);
     if (!store) {
+      if (store.error() == CoordErrc::kConnectionLoss) {
+        throw std::runtime_error("cannot connect to ZooKeeper at " + o.connect_string + ": no session within " +
+                                 std::to_string(o.connect_timeout.count()) +
+                                 " ms (zookeeper.connection.timeout.ms); is ZooKeeper running and reachable?");
+      }
       throw std::runtime_error("cannot connect to ZooKeeper at " + o.connect_string + ": " +
                                store.error().message());
     }
     return std::move(*store);
+  };
+  // Once connected, a ZooKeeper that goes away for a moment is waited for
+  // (coord/startup_retry.h); nothing ephemeral exists yet, so an expired
+  // session is simply replaced.
+  auto retry_on = [&](ZooKeeperStore& store) {
+    return StartupRetry(o.connect_timeout, [&store] { return store.reconnect(); });
   };
 
   // "h1:2181,h2:2181/kafka": like Kafka, create the chroot when it is missing.
@@ -93,36 +105,38 @@ std::unique_ptr<ZooKeeperStore> open_kafka_zookeeper(const KafkaZooKeeperOptions
     const std::string chroot = o.connect_string.substr(slash);
     if (chroot.size() > 1) {
       auto root = connect(o.connect_string.substr(0, slash));
-      if (auto r = create_recursive(*root, chroot); !r) {
+      const StartupRetry retry = retry_on(*root);
+      if (auto r = retry.run("creating the ZooKeeper chroot", [&] { return create_recursive(*root, chroot); }); !r) {
         throw std::runtime_error("cannot create the ZooKeeper chroot " + chroot + " as " + who + ": " +
-                                 r.error().message());
+                                 retry.explain(r.error()));
       }
       if (o.set_acl) {
-        if (auto r = root->secure(chroot, false); !r) {
+        if (auto r = retry.run("securing the ZooKeeper chroot", [&] { return root->secure(chroot, false); }); !r) {
           throw std::runtime_error("cannot set the ACL of the ZooKeeper chroot " + chroot + " as " + who + ": " +
-                                   r.error().message());
+                                   retry.explain(r.error()));
         }
       }
     }
   }
 
   auto zk = connect(o.connect_string);
-  if (auto r = zk->check_write_access(kProbePath); !r) {
+  const StartupRetry retry = retry_on(*zk);
+  if (auto r = retry.run("checking ZooKeeper access", [&] { return zk->check_write_access(kProbePath); }); !r) {
     if (r.error() == CoordErrc::kNoAuth) {
       throw std::runtime_error(
           "ZooKeeper at " + o.connect_string + " refuses writes to " + kProbePath + " from " + who +
           ": its ACL names another identity. The cluster's nodes were created with zookeeper.set.acl; give this "
           "broker the same user:password as the others in zookeeper.digest.credentials.file");
     }
-    throw std::runtime_error("cannot check ZooKeeper access at " + o.connect_string + ": " + r.error().message());
+    throw std::runtime_error("cannot check ZooKeeper access at " + o.connect_string + ": " + retry.explain(r.error()));
   }
   if (o.set_acl) {
     size_t secured = 0;
     for (const auto& root : paths::secure_roots()) {
-      auto n = zk->secure(root, true);
+      auto n = retry.run("securing the ZooKeeper nodes", [&] { return zk->secure(root, true); });
       if (!n) {
         throw std::runtime_error("cannot secure the ZooKeeper nodes under " + root + " as " + who +
-                                 " (zookeeper.set.acl): " + n.error().message());
+                                 " (zookeeper.set.acl): " + retry.explain(n.error()));
       }
       secured += *n;
     }

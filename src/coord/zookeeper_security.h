@@ -1,9 +1,11 @@
 #pragma once
 // Opening Kafka's tree in ZooKeeper as a broker: the chroot made when it is
 // missing, the digest identity from zookeeper.digest.credentials.file, and
-// zookeeper.set.acl's ACLs (issue 22 part 5). Start-up only: every failure
-// throws std::runtime_error with a message an operator can act on, and no
-// message carries the password.
+// zookeeper.set.acl's ACLs (issue 22 part 5). Start-up only: a ZooKeeper
+// that goes away for a moment once connected is waited for, up to the
+// connection timeout (coord/startup_retry.h); every failure throws
+// std::runtime_error with a message an operator can act on, and no message
+// carries the password.
 
 #include <chrono>
 #include <memory>

@@ -20,6 +20,7 @@
 #include "coord/acl_store.h"
 #include "coord/embedded_store.h"
 #include "coord/kafka_store.h"
+#include "coord/startup_retry.h"
 #include "coord/zookeeper_security.h"
 #include "coord/zookeeper_store.h"
 #include "net/client.h"
@@ -82,6 +83,24 @@ void apply_replication_throttles(cluster::ReplicaManager& replicas, const config
   replicas.leader_quota().set_rate(rate("leader.replication.throttled.rate", config.leader_replication_throttled_rate));
   replicas.follower_quota().set_rate(
       rate("follower.replication.throttled.rate", config.follower_replication_throttled_rate));
+}
+
+// How the start-up steps that need the store wait out a ZooKeeper outage
+// (coord/startup_retry.h): each up to zookeeper.connection.timeout.ms, as
+// Kafka's ZooKeeper client waits for its connection. These steps run before
+// the session listener (Broker::start) exists and before anything ephemeral
+// is created, so an expired session is renewed right here; `after_renew`
+// tells what was already listening that its watches went with the session.
+coord::StartupRetry startup_retry(const config::BrokerConfig& config, coord::CoordinationStore& store,
+                                  std::function<void()> after_renew = {}) {
+  auto* zk = dynamic_cast<coord::ZooKeeperStore*>(&store);
+  if (!zk) return {};  // the embedded store has no outage to wait out
+  return coord::StartupRetry(std::chrono::milliseconds(config.zookeeper_connection_timeout_ms),
+                             [zk, after_renew = std::move(after_renew)]() -> Result<void> {
+                               if (auto r = zk->reconnect(); !r) return r;
+                               if (after_renew) after_renew();
+                               return {};
+                             });
 }
 
 }  // namespace
@@ -254,8 +273,10 @@ void Broker::open_store() {
 // with none takes the store's and writes it to every directory.
 void Broker::settle_cluster_id() {
   const std::string stored = identity_.cluster_id;
-  auto id = kafka_store_->get_or_create_cluster_id(stored.empty() ? protocol::Uuid::random().to_string() : stored);
-  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + id.error().message());
+  const std::string proposed = stored.empty() ? protocol::Uuid::random().to_string() : stored;
+  const coord::StartupRetry retry = startup_retry(config_, *store_);
+  auto id = retry.run("reading /cluster/id", [&] { return kafka_store_->get_or_create_cluster_id(proposed); });
+  if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + retry.explain(id.error()));
   if (!stored.empty() && *id != stored) {
     throw std::runtime_error("the coordination store belongs to cluster " + *id +
                              " but meta.properties says this broker belongs to " + stored +
@@ -282,15 +303,23 @@ void Broker::start_authorizer() {
   ac.allow_everyone_if_no_acl_found = config_.allow_everyone_if_no_acl_found;
   authorizer_ = std::make_unique<security::AclAuthorizer>(ac);
   acl_store_ = std::make_unique<coord::AclStore>(timed_store_ ? *timed_store_ : *store_);
-  if (auto r = acl_store_->ensure_paths(); !r)
-    throw std::runtime_error("cannot create the ACL paths in the coordination store: " + r.error().message());
+  // A renewed session lost the watches the listener's first load set: it loads again.
+  const coord::StartupRetry retry = startup_retry(config_, *store_, [this] {
+    if (acl_listener_) acl_listener_->resync();
+  });
+  if (auto r = retry.run("creating the ACL paths", [&] { return acl_store_->ensure_paths(); }); !r)
+    throw std::runtime_error("cannot create the ACL paths in the coordination store: " + retry.explain(r.error()));
   acl_listener_ = std::make_unique<coord::AclChangeListener>(*acl_store_, *authorizer_, [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   });
-  if (auto r = acl_listener_->start(&why); !r) {
+  auto loaded = retry.run("loading the ACLs", [&] {
+    why.clear();
+    return acl_listener_->start(&why);
+  });
+  if (!loaded) {
     throw std::runtime_error("cannot load the ACLs from the coordination store: " +
-                             (why.empty() ? r.error().message() : why));
+                             (why.empty() || coord::is_store_outage(loaded.error()) ? retry.explain(loaded.error()) : why));
   }
   services_.authorizer = authorizer_.get();
   services_.acl_store = acl_store_.get();
@@ -348,15 +377,18 @@ void Broker::start() {
   settle_cluster_id();
   // SCRAM users come from the store, so any broker of the cluster knows them;
   // the store's paths (/config/changes) exist before the cache watches them.
-  if (auto r = kafka_store_->ensure_paths(); !r)
-    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + r.error().message());
+  // Each step waits out a ZooKeeper restart (startup_retry); a failed start()
+  // starts no thread, so it may simply run again.
+  const coord::StartupRetry retry = startup_retry(config_, *store_);
+  if (auto r = retry.run("creating Kafka's paths", [&] { return kafka_store_->ensure_paths(); }); !r)
+    throw std::runtime_error("coordination store: cannot create Kafka's paths: " + retry.explain(r.error()));
   scram_credentials_ = std::make_unique<ScramCredentialCache>(*kafka_store_);
-  if (auto r = scram_credentials_->start(); !r)
-    throw std::runtime_error("cannot read SCRAM credentials from the store: " + r.error().message());
+  if (auto r = retry.run("reading SCRAM credentials", [&] { return scram_credentials_->start(); }); !r)
+    throw std::runtime_error("cannot read SCRAM credentials from the store: " + retry.explain(r.error()));
   sasl_->scram = scram_credentials_.get();
   client_quotas_ = std::make_unique<ClientQuotaManager>(*kafka_store_);
-  if (auto r = client_quotas_->start(); !r)
-    throw std::runtime_error("cannot read client quotas from the store: " + r.error().message());
+  if (auto r = retry.run("reading client quotas", [&] { return client_quotas_->start(); }); !r)
+    throw std::runtime_error("cannot read client quotas from the store: " + retry.explain(r.error()));
   services_.quotas = client_quotas_.get();
   quota_throttler_ = std::make_unique<QuotaThrottler>(
       client_quotas_->cache(),
@@ -377,6 +409,7 @@ void Broker::start() {
   }
   co.delete_topic_enable = config_.delete_topic_enable;
   co.registration_wait_ms = config_.zookeeper_connect.empty() ? 0 : config_.zookeeper_session_timeout_ms * 3 / 2;
+  co.store_outage_wait_ms = config_.zookeeper_connect.empty() ? 0 : config_.zookeeper_connection_timeout_ms;
   co.default_partitions = config_.num_partitions;
   co.default_replication_factor = config_.default_replication_factor;
   co.validate_topic_configs = [this](const std::map<std::string, std::string>& overrides) {

@@ -22,6 +22,7 @@
 
 #include "controller/controller.h"
 #include "coord/embedded_store.h"
+#include "no_config_changes.h"
 #include "net/client.h"
 #include "protocol/generated/api.h"
 #include "protocol/generated/request_header.h"
@@ -90,12 +91,7 @@ class FlakyStore : public coord::CoordinationStore {
   std::unique_ptr<coord::EmbeddedStore> inner_ = coord::EmbeddedStore::in_memory();
 };
 
-class NoConfigChanges : public BrokerChannel {
- public:
-  void topic_config_changed(const std::string&, const std::map<std::string, std::string>&) override {}
-  void broker_config_changed(const std::map<std::string, std::string>&,
-                             const std::map<std::string, std::string>&) override {}
-};
+using test_support::NoConfigChanges;
 
 coord::BrokerRegistration registration(int32_t id) {
   coord::BrokerRegistration r;
