@@ -12,7 +12,11 @@ machine, each figure beside a limit measured in the same run:
                back in every ISR, against the disk's sequential write rate (dd)
 
     benchmarks/cluster_bench.py [--only NAME,...] [--keel build/src/keel]
-        [--load build/benchmarks/load/keel-load]
+        [--load build/benchmarks/load/keel-load] [--workdir DIR] [--keep]
+
+The brokers' data (gigabytes: catch-up alone writes --catch-up-mib three
+times) goes to --workdir, deleted when the run ends, however it ends, unless
+--keep is given.
 
 Prints one JSON object per measurement and a summary; nothing here is a test.
 The brokers are started from tests/integration's harness (conftest.Broker,
@@ -23,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -59,11 +64,15 @@ class Cluster:
         chroot = self.zk.connect + "/bench"
         self.brokers = [Broker(Path(workdir) / ("b%d" % i), broker_id=i, zookeeper=chroot, extra_config=extra)
                         for i in (1, 2, 3)]
-        for b in self.brokers:
-            # The harness logs at debug for the tests; a benchmark does not.
-            b.config_path.write_text(b.config_path.read_text().replace("level: debug", "level: info"))
-            b.start()
-        self.wait(lambda: set(self.metadata().brokers) == {1, 2, 3}, "the cluster")
+        try:
+            for b in self.brokers:
+                # The harness logs at debug for the tests; a benchmark does not.
+                b.config_path.write_text(b.config_path.read_text().replace("level: debug", "level: info"))
+                b.start()
+            self.wait(lambda: set(self.metadata().brokers) == {1, 2, 3}, "the cluster")
+        except BaseException:
+            self.stop()  # main() has no cluster to stop yet
+            raise
 
     def admin(self):
         from confluent_kafka.admin import AdminClient
@@ -309,15 +318,20 @@ def main():
     ap.add_argument("--big-partitions", type=int, default=2000)
     ap.add_argument("--catch-up-mib", type=int, default=512)
     ap.add_argument("--workdir", default="/var/tmp/keel-cluster-bench")
+    ap.add_argument("--keep", action="store_true", help="keep --workdir (the brokers' data and logs) at the end")
     args = ap.parse_args()
+    # SIGTERM (timeout(1), a CI job's end) unwinds through the finally below
+    # like Ctrl-C, so the brokers stop and the work directory goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ["KEEL_BIN"] = args.keel
     os.environ["KEEL_STORE"] = "zookeeper"
     only = args.only.split(",")
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
     summary = {}
-    c = Cluster(args.workdir, "log.segment.bytes: 268435456\n")
+    c = None
     try:
+        c = Cluster(args.workdir, "log.segment.bytes: 268435456\n")
         if "throughput" in only:
             summary["throughput"] = bench_throughput(args, c)
         if "latency" in only:
@@ -331,7 +345,15 @@ def main():
         if "big-shutdown" in only:
             summary["big-shutdown"] = bench_big_shutdown(args, c)
     finally:
-        c.stop()
+        try:
+            if c is not None:
+                c.stop()
+        finally:
+            # Last session's leftover bench directories filled the disk.
+            if args.keep:
+                print("kept " + args.workdir, file=sys.stderr)
+            else:
+                shutil.rmtree(args.workdir, ignore_errors=True)
     log(summary=summary, nproc=os.cpu_count())
 
 
