@@ -24,6 +24,15 @@ namespace {
 constexpr size_t kGatherBytes = 16 << 10;
 // File bytes on the copy path are read and written this much at a time.
 constexpr size_t kCopyChunk = 64 << 10;  // kept per connection (staging_): small
+// The most plaintext one TLS record carries (RFC 8446 5.1).
+constexpr size_t kMaxRecordPlaintext = 16 << 10;
+// A read still missing at least kLowWaterMin bytes of ciphertext waits with
+// that low-water mark (up to kLowWaterMax): the reader wakes for a few large
+// reads, not for each segment a client that writes every 1 KiB record as its
+// own TLS record and write(2) makes. The plaintext reader does the same
+// (server.cc, Connection::read_body).
+constexpr size_t kLowWaterMin = 128 << 10;
+constexpr size_t kLowWaterMax = 1 << 20;
 
 boost::system::error_code tls_failure() {
   return boost::system::error_code(EPROTO, boost::system::system_category());
@@ -104,10 +113,31 @@ asio::awaitable<void> TlsStream::read(void* data, size_t size, boost::system::er
   ec.clear();
   auto* p = static_cast<uint8_t*>(data);
   size_t done = 0;
+  // One SSL_read per TLS record (a producer may send one per 1 KiB record):
+  // the loop stays in this frame and suspends only to wait for the socket.
   while (done < size) {
-    done += co_await read_some(p + done, size - done, ec);
-    if (ec) co_return;
+    size_t got = 0;
+    const TlsIo io = session_->read(p + done, size - done, &got);
+    if (io == TlsIo::kOk) {
+      done += got;
+      continue;
+    }
+    if (io == TlsIo::kWantRead) set_rcvlowat(size - done);
+    if (!co_await wait(io, ec)) break;
   }
+  set_rcvlowat(0);
+}
+
+void TlsStream::set_rcvlowat(size_t missing) {
+  // OpenSSL asks for the socket only once it holds no whole record: what it
+  // holds is part of one record, at most kMaxRecordPlaintext of what is
+  // missing. The rest comes as at least as many bytes of ciphertext.
+  const size_t coming = missing > kMaxRecordPlaintext ? missing - kMaxRecordPlaintext : 0;
+  const int want = coming < kLowWaterMin ? 1 : static_cast<int>(std::min(coming, kLowWaterMax));
+  if (want == rcvlowat_) return;
+  boost::system::error_code ignored;
+  socket_.set_option(asio::socket_base::receive_low_watermark(want), ignored);
+  rcvlowat_ = want;  // a failure leaves the kernel's 1: only more wake-ups
 }
 
 asio::awaitable<void> TlsStream::write_all(const uint8_t* data, size_t size, boost::system::error_code& ec) {

@@ -51,6 +51,9 @@ class TlsStream {
   boost::asio::awaitable<std::string> handshake();
   // Some bytes (at least one); ec eof when the peer closed.
   boost::asio::awaitable<size_t> read_some(void* data, size_t size, boost::system::error_code& ec);
+  // All of `size`. A long read (a request body) waits for the socket with a
+  // low-water mark of what must still arrive, so the reader wakes a few
+  // times, not once per segment; it is back at 1 when the read returns.
   boost::asio::awaitable<void> read(void* data, size_t size, boost::system::error_code& ec);
   // All of the buffers; small ones are gathered into one TLS record.
   boost::asio::awaitable<void> write(const std::vector<boost::asio::const_buffer>& buffers,
@@ -67,10 +70,13 @@ class TlsStream {
   // Waits for what `io` asks; false (ec set) when it is an end or an error.
   boost::asio::awaitable<bool> wait(TlsIo io, boost::system::error_code& ec);
   boost::asio::awaitable<void> write_all(const uint8_t* data, size_t size, boost::system::error_code& ec);
+  // SO_RCVLOWAT for a read still missing `missing` bytes of plaintext (0: back to 1).
+  void set_rcvlowat(size_t missing);
 
   boost::asio::ip::tcp::socket& socket_;
   std::unique_ptr<TlsSession> session_;
   std::vector<uint8_t> staging_;  // small buffers gathered into one record; file bytes on the copy path
+  int rcvlowat_ = 1;              // the socket's SO_RCVLOWAT (the kernel's default at first)
 };
 
 }  // namespace keel::net

@@ -20,8 +20,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -634,6 +638,105 @@ TEST(TlsStream, AStaleErrorCodeDoesNotFailAReadOrAWrite) {
   EXPECT_FALSE(run.read_ec) << run.read_ec.message();
   EXPECT_EQ(run.read_text, "hello, tls");
   EXPECT_FALSE(run.write_ec) << run.write_ec.message();
+}
+
+// A long read waits with a low-water mark of the ciphertext still to come,
+// never of more. Here the body's TLS records (16 KiB of plaintext each, the
+// most one carries) reach the server in two pieces, the first ending in the
+// middle of a record, and the server starts reading once the first is there:
+// it then holds half a record and still misses that record's whole
+// plaintext. A mark of the plaintext missing would ask for more bytes than
+// the second piece holds and the read would never wake; the mark's allowance
+// of one record is what lets it finish. Not timed: the peer sends the second
+// piece once it sees the mark set.
+TEST(TlsStream, ALongReadWaitsWithALowWaterMarkNoLargerThanWhatIsStillComing) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  // Room for the first piece while nobody reads it.
+  acceptor.set_option(asio::socket_base::receive_buffer_size(4 << 20));
+  const uint16_t port = acceptor.local_endpoint().port();
+  TlsContext ctx("listener SSL", server_settings(), TlsRole::kServer);
+  constexpr size_t kRecord = 16 << 10;
+  constexpr size_t kRecords = 40;
+  std::string body(kRecord * kRecords, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7) % 26);
+
+  std::atomic<int> server_fd{-1};
+  std::atomic<bool> first_sent{false};
+  std::atomic<int> mark_seen{0};
+  std::atomic<size_t> second_piece{0};
+  std::thread peer([&] {
+    BlockingClient c(port, "");
+    ASSERT_EQ(SSL_connect(c.ssl), 1);
+    // The records go to memory first, so that the peer decides where the
+    // bytes are cut.
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(c.ssl, out);
+    for (size_t i = 0; i < kRecords; ++i) ASSERT_EQ(SSL_write(c.ssl, body.data() + i * kRecord, kRecord), int(kRecord));
+    char* wire = nullptr;
+    const size_t total = static_cast<size_t>(BIO_get_mem_data(out, &wire));
+    const size_t record = total / kRecords;
+    const size_t first = record * (kRecords / 2) + record / 2;  // the middle of record 21
+    second_piece = total - first;
+    auto send_all = [&](const char* p, size_t n) {
+      while (n > 0) {
+        const ssize_t put = ::send(c.sock, p, n, MSG_NOSIGNAL);
+        ASSERT_GT(put, 0);
+        p += put;
+        n -= static_cast<size_t>(put);
+      }
+    };
+    send_all(wire, first);
+    first_sent = true;
+    // 10 s without a mark that the second piece satisfies, and it goes
+    // anyway, to a read that a wrong mark keeps asleep.
+    auto waiting = [&] { return mark_seen.load() > 1 && static_cast<size_t>(mark_seen.load()) <= second_piece; };
+    for (int i = 0; i < 10000 && !waiting(); ++i) {
+      int mark = 0;
+      socklen_t len = sizeof mark;
+      if (::getsockopt(server_fd.load(), SOL_SOCKET, SO_RCVLOWAT, &mark, &len) == 0) mark_seen = mark;
+      if (!waiting()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    send_all(wire + first, second_piece);
+  });
+
+  asio::ip::tcp::socket socket = acceptor.accept();
+  server_fd = socket.native_handle();
+  std::string got(body.size(), '\0');
+  std::string failure = "not run";
+  boost::system::error_code ec;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        TlsStream stream(socket, std::make_unique<TlsSession>(ctx, socket.native_handle()));
+        failure = co_await stream.handshake();
+        asio::steady_timer pause(io);
+        while (!first_sent.load()) {
+          pause.expires_after(std::chrono::milliseconds(1));
+          co_await pause.async_wait(asio::use_awaitable);
+        }
+        co_await stream.read(got.data(), got.size(), ec);
+        done = true;
+      },
+      asio::detached);
+  io.run_for(std::chrono::seconds(20));
+  if (!done) ::shutdown(socket.native_handle(), SHUT_RDWR);  // lets a stuck peer's send end
+  peer.join();
+  ASSERT_TRUE(done) << "the read never woke for the last " << second_piece << " bytes (low-water mark "
+                    << mark_seen.load() << ")";
+  EXPECT_EQ(failure, "");
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(got == body);
+  // The mark was in use while the server waited, and asked for no more than came after.
+  EXPECT_GT(mark_seen.load(), 1);
+  EXPECT_LE(static_cast<size_t>(mark_seen.load()), second_piece.load());
+  // Back at 1 for what follows (the next request's size prefix).
+  int mark = 0;
+  socklen_t len = sizeof mark;
+  ASSERT_EQ(::getsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVLOWAT, &mark, &len), 0);
+  EXPECT_EQ(mark, 1);
 }
 
 }  // namespace
