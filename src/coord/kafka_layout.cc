@@ -42,7 +42,8 @@ const std::vector<std::string>& secure_roots() {
       "/admin", "/brokers", "/cluster", "/config", "/controller", "/controller_epoch",
       "/isr_change_notification", "/latest_producer_id_block", "/log_dir_event_notification",
       "/delegation_token", "/feature", "/kafka-acl", "/kafka-acl-changes", "/kafka-acl-extended",
-      "/kafka-acl-extended-changes"};
+      "/kafka-acl-extended-changes",
+      "/keel"};  // Keel's own nodes (the REST's reassignment-throttle record)
   return kRoots;
 }
 }  // namespace paths

@@ -5,6 +5,9 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <boost/json.hpp>
+
+#include "common/json_util.h"
 #include "http/server.h"
 
 namespace keel::http {
@@ -14,23 +17,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
 }
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -116,7 +102,10 @@ Response error_response(int status, std::string_view message) {
   Response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = "{\"error_code\":" + std::to_string(status) + ",\"message\":\"" + json_escape(message) + "\"}\n";
+  boost::json::object body;
+  body["error_code"] = status;
+  body["message"] = message;
+  r.body = json::write(body) + "\n";
   return r;
 }
 

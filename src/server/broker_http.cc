@@ -1,7 +1,10 @@
 // The Broker's HTTP side: /metrics, /health and /ready on http.listeners.
 #include <algorithm>
 
+#include <boost/json.hpp>
+
 #include "cluster/replica_manager.h"
+#include "common/json_util.h"
 #include "common/log.h"
 #include "controller/controller.h"
 #include "metrics/process.h"
@@ -17,21 +20,12 @@ std::shared_ptr<spdlog::logger> log() {
   return l;
 }
 
-http::Response json(int status, std::string body) {
+http::Response json(int status, const boost::json::object& body) {
   http::Response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = std::move(body) + "\n";
+  r.body = json::write(body) + "\n";
   return r;
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -75,6 +69,12 @@ void Broker::start_http() {
     return true;
   };
   hooks.sasl = [this]() -> const SaslCredentials* { return serving_ ? sasl_.get() : nullptr; };
+  // The store the REST reassignments record their throttles in: Kafka's
+  // stores go through the timed one when there is one.
+  hooks.store = [this]() -> coord::CoordinationStore* {
+    if (!serving_) return nullptr;
+    return timed_store_ ? timed_store_.get() : store_.get();
+  };
   hooks.lag_source = [this]() -> std::vector<LagHistory::GroupLag> {
     auto snapshot = serving_ && metrics_ ? metrics_->lag_snapshot() : nullptr;
     return snapshot ? group_lags(*snapshot) : std::vector<LagHistory::GroupLag>{};
@@ -133,22 +133,30 @@ http::Response Broker::health() {
     std::lock_guard lock(lifecycle_mu_);
     stage = stage_;
   }
+  boost::json::object body;
   if (stage == Stage::kServing && !responsive(std::chrono::seconds(2))) {
-    return json(503, "{\"status\":\"unresponsive\",\"reason\":\"the request path did not answer within 2 s\"}");
+    body["status"] = "unresponsive";
+    body["reason"] = "the request path did not answer within 2 s";
+    return json(503, body);
   }
-  const char* name = stage == Stage::kRecovering ? "recovering"
-                     : stage == Stage::kJoining  ? "joining"
-                     : stage == Stage::kServing  ? "serving"
-                                                 : "stopping";
-  return json(200, std::string("{\"status\":\"live\",\"stage\":\"") + name + "\"}");
+  body["status"] = "live";
+  body["stage"] = stage == Stage::kRecovering ? "recovering"
+                  : stage == Stage::kJoining  ? "joining"
+                  : stage == Stage::kServing  ? "serving"
+                                              : "stopping";
+  return json(200, body);
 }
 
 // Ready: the logs are recovered, the broker is registered (it has a broker
 // epoch) and every partition it follows has it in its ISR (caught up).
 http::Response Broker::ready() {
   std::lock_guard lock(lifecycle_mu_);
-  auto not_ready = [](std::string_view reason, std::string extra = {}) {
-    return json(503, "{\"ready\":false,\"reason\":" + json_string(reason) + extra + "}");
+  auto not_ready = [](std::string_view reason, boost::json::array partitions = {}) {
+    boost::json::object body;
+    body["ready"] = false;
+    body["reason"] = reason;
+    if (!partitions.empty()) body["partitions"] = std::move(partitions);
+    return json(503, body);
   };
   switch (stage_) {
     case Stage::kRecovering: return not_ready("recovering the logs");
@@ -157,23 +165,24 @@ http::Response Broker::ready() {
     case Stage::kServing: break;
   }
   if (!controller_ || controller_->broker_epoch() < 0) return not_ready("not registered in the cluster");
-  std::vector<std::string> behind;
+  boost::json::array behind;
   size_t count = 0;
   for (const auto& p : replicas_->partitions()) {
     const cluster::LeaderState st = p->leader_state();
     if (st.leader < 0 || st.leader == config_.broker_id) continue;
     if (std::find(st.isr.begin(), st.isr.end(), config_.broker_id) != st.isr.end()) continue;
     ++count;
-    if (behind.size() < 10) behind.push_back(p->tp().topic + "-" + std::to_string(p->tp().partition));
+    if (behind.size() < 10) behind.emplace_back(p->tp().topic + "-" + std::to_string(p->tp().partition));
   }
   if (count > 0) {
-    std::string list;
-    for (const auto& b : behind) list += (list.empty() ? "" : ",") + json_string(b);
     return not_ready(std::to_string(count) + " followed partitions not caught up (this broker is not in their ISR)",
-                     ",\"partitions\":[" + list + "]");
+                     std::move(behind));
   }
-  return json(200, "{\"ready\":true,\"broker_id\":" + std::to_string(config_.broker_id) +
-                       ",\"broker_epoch\":" + std::to_string(controller_->broker_epoch()) + "}");
+  boost::json::object body;
+  body["ready"] = true;
+  body["broker_id"] = config_.broker_id;
+  body["broker_epoch"] = controller_->broker_epoch();
+  return json(200, body);
 }
 
 }  // namespace keel::server

@@ -273,11 +273,45 @@ def test_openapi_lists_the_served_routes(make_broker):
     assert status == 200 and doc["openapi"].startswith("3.")
     assert set(doc["paths"]["/v3/clusters/{cluster_id}/topics"]) == {"get", "post"}
     assert "patch" in doc["paths"]["/v3/clusters/{cluster_id}/topics/{topic_name}"]
-    # Every documented GET without parameters other than the cluster answers.
+    # Every documented GET without parameters other than the cluster answers, naming the
+    # caller in Keel-Principal as the document says each answer but 401 does.
+    assert doc["components"]["headers"]["Keel-Principal"]["schema"] == {"type": "string"}
     for path, ops in doc["paths"].items():
-        if "get" in ops and "{" not in path.replace("{cluster_id}", ""):
-            status, _, _ = rest.call("GET", path.replace("{cluster_id}", base.rsplit("/", 1)[1]))  # v3 and /keel/v1
+        for method, op in ops.items():
+            for code, answer in op["responses"].items():
+                header = answer.get("headers", {}).get("Keel-Principal")
+                if code == "401" or path == "/openapi.json":
+                    assert header is None, (method, path, code)
+                else:
+                    assert header == {"$ref": "#/components/headers/Keel-Principal"}, (method, path, code)
+        if "get" in ops and "{" not in path.replace("{cluster_id}", "") and path != "/openapi.json":
+            status, _, headers = rest.call("GET", path.replace("{cluster_id}", base.rsplit("/", 1)[1]))  # v3, /keel/v1
             assert status in (200, 400), (path, status)  # 400: /acls without an authorizer
+            assert headers.get("Keel-Principal") == "User:ANONYMOUS", (path, headers)
+
+
+def test_health_ready_and_route_errors_keep_their_shapes(make_broker):
+    """/health, /ready and the HTTP layer's own errors (no route, wrong method):
+    JSON written by Boost.JSON, in the shapes probes and scripts read, one line each."""
+    b = start(make_broker)
+    wait_serving(Rest(b.http_port))
+
+    def raw(method, path):
+        conn = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+        conn.request(method, path)
+        r = conn.getresponse()
+        text = r.read().decode()
+        conn.close()
+        assert r.getheader("Content-Type") == "application/json" and text.endswith("}\n"), text
+        return r.status, json.loads(text)
+
+    assert raw("GET", "/health") == (200, {"status": "live", "stage": "serving"})
+    status, ready = raw("GET", "/ready")
+    assert status == 200 and list(ready) == ["ready", "broker_id", "broker_epoch"], ready
+    assert ready["ready"] is True and ready["broker_id"] == 0 and isinstance(ready["broker_epoch"], int)
+    # A path with a quote and a backslash comes back inside the message, escaped.
+    assert raw("GET", '/no"such\\place') == (404, {"error_code": 404, "message": 'no such resource: /no"such\\place'})
+    assert raw("DELETE", "/health") == (405, {"error_code": 405, "message": "DELETE is not allowed on /health"})
 
 
 AUTHORIZER = ("authorizer.class.name: kafka.security.authorizer.AclAuthorizer\n"

@@ -101,6 +101,62 @@ def test_plans_dry_runs_and_refusals_on_one_broker(make_broker):
         assert method.lower() in doc["paths"][path], (method, path)
 
 
+THROTTLE_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+THROTTLE_REPLICAS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+
+
+def hand_set_throttle(b, topic, value):
+    """A throttle an operator sets with kafka-configs (AlterConfigs from kafka-python), not the REST."""
+    admin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                            configs={"leader.replication.throttled.replicas": value})])
+    finally:
+        admin.close()
+
+
+def broker_rates(b, broker_id):
+    admin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        answer = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(broker_id))])
+        (res,) = (answer[0] if isinstance(answer, list) else answer).resources
+        return {c[0]: c[1] for c in res[4] if c[0] in THROTTLE_RATES}
+    finally:
+        admin.close()
+
+
+def test_a_throttle_outlives_a_restart_on_one_broker(make_broker):
+    # The embedded store (or ZooKeeper with KEEL_STORE=zookeeper) keeps the record.
+    b = start(make_broker)
+    rest = Rest(b.http_port)
+    cid = wait_serving(rest)
+    topic, manual = "thr-" + uuid.uuid4().hex[:6], "hand-" + uuid.uuid4().hex[:6]
+    create(rest, cid, topic, 1, 1)
+    create(rest, cid, manual, 1, 1)
+    hand_set_throttle(b, manual, "0:0")
+    move = {"topic": topic, "partition": 0, "replicas": [0]}
+    status, body, _ = rest.call("POST", "/keel/v1/reassignments", {"partitions": [move], "throttle_bytes_per_sec": 1000})
+    assert status == 200 and body["moves"][0]["error_code"] == 0, body
+    assert topic_config(b, topic)["leader.replication.throttled.replicas"] == "0:0"
+    assert broker_rates(b, 0) == {k: "1000" for k in THROTTLE_RATES}
+
+    # No GET before the restart: the broker that set the throttle forgets everything it held in memory.
+    b.stop()
+    b.start()
+    wait_serving(rest)
+    status, body, _ = wait_for("the controller to answer", lambda: (lambda r: r if r[0] == 200 else None)(
+        rest.call("GET", "/keel/v1/reassignments")), timeout=30)
+    assert body["data"] == [] and body["throttles_removed"] == [topic], body
+    for key in THROTTLE_REPLICAS:
+        assert topic_config(b, topic)[key] in ("", None), key
+    assert all(v != "1000" for v in broker_rates(b, 0).values())
+    # The operator's own throttle on a topic the REST never throttled stays; cleared once, nothing more.
+    assert topic_config(b, manual)["leader.replication.throttled.replicas"] == "0:0"
+    status, body, _ = rest.call("GET", "/keel/v1/reassignments")
+    assert status == 200 and body["throttles_removed"] == []
+    assert topic_config(b, manual)["leader.replication.throttled.replicas"] == "0:0"
+
+
 def test_rest_and_kafka_refuse_a_reassignment_alike(make_broker):
     b = start(make_broker, AUTHORIZER)
     rest = Rest(b.http_port)
@@ -229,3 +285,53 @@ def test_replication_factor_throttle_drain_and_decommission_in_a_cluster(rest_cl
     for t, rf in ((topic, 2), (two, 2)):
         for rs, _, _ in replicas(ctrl, t).values():
             assert victim not in rs and len(rs) == rf
+
+
+def live_controller(brokers):
+    """The controller among the running brokers, asked of a running one."""
+    def ask():
+        live = [b for b in brokers.values() if b.alive()]
+        c = brokers.get(metadata(live[0]).controller_id)
+        return c if c is not None and c.alive() else None
+    return wait_for("a live controller", ask, timeout=60)
+
+
+def test_a_throttle_is_removed_by_the_next_controller(rest_cluster):
+    ctrl = controller_of(rest_cluster)
+    cid = wait_serving(ctrl.rest)
+    topic, manual = "thr-" + uuid.uuid4().hex[:6], "hand-" + uuid.uuid4().hex[:6]
+    create(ctrl.rest, cid, topic, 2, 1)
+    create(ctrl.rest, cid, manual, 1, 1)
+    hand_set_throttle(ctrl, manual, "*")
+    # The new topic's metadata reaches the controller's REST before it plans.
+    wait_for("the topic", lambda: topic in metadata(ctrl).topics, timeout=20)
+    status, body, _ = ctrl.rest.call("POST", "/keel/v1/topics/%s/replication-factor" % topic,
+                                     {"replication_factor": 2, "throttle_bytes_per_sec": 40000000})
+    assert status == 200 and all(m["error_code"] == 0 for m in body["moves"]), body
+    involved = {r for m in body["moves"] for r in m["current_replicas"] + m["target_replicas"]}
+    assert topic_config(ctrl, topic)["follower.replication.throttled.replicas"]
+    for i in involved:
+        assert broker_rates(ctrl, i) == {k: "40000000" for k in THROTTLE_RATES}, i
+
+    # The broker that set the throttle restarts: another broker becomes the controller and
+    # answers the GETs; neither has seen the REST call.
+    ctrl.stop()
+    nxt = live_controller(rest_cluster)
+    assert nxt.broker_id != ctrl.broker_id
+    ctrl.start()
+    wait_for("3 brokers", lambda: len(metadata(nxt).brokers) == 3, timeout=60)
+    removed = []
+
+    def finished():
+        status, body, _ = nxt.rest.call("GET", "/keel/v1/reassignments")
+        assert status == 200, body
+        removed.extend(body["throttles_removed"])
+        return not any(d["topic"] == topic for d in body["data"]) and topic in removed
+    wait_for("the reassignment to finish and its throttle to go", finished, timeout=90)
+    assert removed == [topic]
+    for key in THROTTLE_REPLICAS:
+        assert topic_config(nxt, topic)[key] in ("", None), key
+    for i in involved:
+        assert all(v != "40000000" for v in broker_rates(nxt, i).values()), i
+    # The operator's throttle on the other topic stays.
+    assert topic_config(nxt, manual)["leader.replication.throttled.replicas"] == "*"

@@ -15,6 +15,8 @@
 // Thread-safety: the routes run on the bridge's workers and finish on
 // whichever thread the Kafka handler answers from; RestApi's only mutable
 // state is the cluster id, learned once the broker serves (under a mutex).
+// What must outlive a broker (the throttles its reassignments set) is in
+// the coordination store.
 
 #include <functional>
 #include <mutex>
@@ -30,7 +32,11 @@
 #include "server/lag_history.h"
 #include "server/rest/kafka_bridge.h"
 #include "server/rest/rest_keel_reassign_plan.h"
+#include "server/rest/rest_throttle_record.h"
 
+namespace keel::coord {
+class CoordinationStore;
+}
 namespace keel::security {
 class SpnegoAcceptor;
 }
@@ -59,6 +65,10 @@ struct RestOptions {
   LagHistory::Source lag_source;
   int64_t lag_history_interval_ms = 10000;
   int64_t records_download_max_bytes = 10 << 20;
+  // The broker's coordination store (null while not open), where the
+  // reassignments' throttles are recorded (rest_throttle_record.h); unset:
+  // a throttle is refused (503).
+  std::function<coord::CoordinationStore*()> store;
 };
 
 class RestApi : public std::enable_shared_from_this<RestApi> {
@@ -206,15 +216,13 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   // with the replication throttle when `throttle` is set.
   void submit_moves(const Caller& who, std::vector<Move> moves, bool dry_run, std::optional<int64_t> throttle,
                     http::Reply reply);
-  // Topics and brokers this API throttled for its reassignments: cleared
-  // once none of theirs is ongoing (as kafka-reassign-partitions --verify).
-  // Removes the throttles of the topics not in `busy` (and the brokers' once
-  // none of them is busy); `done` gets the topics cleared.
+  // Removes the throttles the REST reassignments of any broker set
+  // (recorded in the store, rest_throttle_record.h) once none of theirs is
+  // ongoing, as kafka-reassign-partitions --verify: the topics not in `busy`,
+  // and the brokers' rates once no recorded topic is busy. `done` gets the
+  // topics cleared (none when the store cannot be read: a later call retries).
   void clear_finished_throttles(const Caller& who, const std::set<std::string>& busy,
                                 std::function<void(std::vector<std::string>)> done);
-  std::mutex throttle_mu_;
-  std::set<std::string> throttled_topics_;
-  std::set<int32_t> throttled_brokers_;
 
   // Metadata v12 for `topics` (nullopt: all the caller may describe).
   void metadata(const Caller& who, std::optional<std::vector<std::string>> topics,
@@ -252,6 +260,7 @@ class RestApi : public std::enable_shared_from_this<RestApi> {
   std::string cluster_id_;  // written once the broker serves, under cluster_mu_
   mutable std::mutex cluster_mu_;
   KafkaBridge bridge_;
+  ThrottleRecord throttle_record_{options_.store};
   std::shared_ptr<LagHistory> lag_history_ = std::make_shared<LagHistory>();
 };
 

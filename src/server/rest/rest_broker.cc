@@ -33,6 +33,7 @@ void add_rest_api(http::Routes& routes, http::ServerOptions& options, const conf
   ro.cluster_id = std::move(hooks.cluster_id);
   ro.dispatch = std::move(hooks.dispatch);
   ro.lag_source = std::move(hooks.lag_source);
+  ro.store = std::move(hooks.store);
   ro.lag_history_interval_ms = config.console_lag_history_interval_ms;
   ro.records_download_max_bytes = config.console_records_download_max_bytes;
   ro.spnego = spnego_from_config(config);  // Kerberos (Negotiate): rest_spnego.h

@@ -12,6 +12,9 @@
 #include "server/lag_history.h"
 #include "server/rest/kafka_bridge.h"
 
+namespace keel::coord {
+class CoordinationStore;
+}
 namespace keel::server {
 struct SaslCredentials;
 }
@@ -27,6 +30,8 @@ struct BrokerHooks {
   std::function<const SaslCredentials*()> sasl;
   // The groups' lags for the console's lag trend (server/lag_history.h).
   LagHistory::Source lag_source;
+  // The coordination store; null while not serving (rest_throttle_record.h).
+  std::function<coord::CoordinationStore*()> store;
 };
 
 // Adds the REST routes to `routes`; with `https`, sets options.tls_context

@@ -6,12 +6,15 @@
 // follower.replication.throttled.replicas: the added ones), all set by
 // IncrementalAlterConfigs under the caller's principal before
 // AlterPartitionReassignments; removed once no reassignment of those topics
-// is ongoing (checked by GET and DELETE /keel/v1/reassignments).
+// is ongoing (checked by GET and DELETE /keel/v1/reassignments, on whichever
+// broker is the controller then: what was throttled is recorded in the
+// coordination store, rest_throttle_record.h).
 #include <algorithm>
 #include <map>
 
 #include <boost/json.hpp>
 
+#include "common/log.h"
 #include "protocol/generated/alter_partition_reassignments_request.h"
 #include "protocol/generated/alter_partition_reassignments_response.h"
 #include "protocol/generated/incremental_alter_configs_request.h"
@@ -21,6 +24,11 @@
 
 namespace keel::server::rest {
 namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = keel::logger("rest");
+  return l;
+}
 
 using protocol::IncrementalAlterConfigsRequest;
 using protocol::IncrementalAlterConfigsResponse;
@@ -172,56 +180,104 @@ void RestApi::submit_moves(const Caller& who, std::vector<Move> moves, bool dry_
     add_config(ia, kTopic, topic, kReplicaKeys[0], throttled_replicas(lf.first));
     add_config(ia, kTopic, topic, kReplicaKeys[1], throttled_replicas(lf.second));
   }
-  bridge_.call<IncrementalAlterConfigsResponse>(
-      who, ia, 1, [this, reply, start, brokers, topics](Result<IncrementalAlterConfigsResponse> r) {
-        if (auto refused = refusal_of(r)) return reply(std::move(*refused));
-        {
-          std::lock_guard lock(throttle_mu_);
-          throttled_brokers_.insert(brokers.begin(), brokers.end());
-          for (const auto& [t, unused] : topics) throttled_topics_.insert(t);
-        }
-        start();
-      });
+  ThrottledSet wanted;
+  wanted.brokers = brokers;
+  for (const auto& [t, unused] : topics) wanted.topics.insert(t);
+  // Recorded before the configs are set: a broker dying in between leaves
+  // a record of a throttle that may not exist (its removal is then a no-op),
+  // never a throttle nobody will remove.
+  const bool posted = bridge_.post([this, who, reply, start, ia = std::move(ia), wanted] {
+    auto added = throttle_record_.add(wanted);
+    if (!added) {
+      return reply(error(503, kKafkaRetriable,
+                         "the throttle could not be recorded in the coordination store (" + added.error().message() +
+                             "); nothing was changed, try again"));
+    }
+    bridge_.call<IncrementalAlterConfigsResponse>(
+        who, ia, 1, [this, reply, start, added = *added](Result<IncrementalAlterConfigsResponse> r) {
+          auto refused = refusal_of(r);
+          if (!refused) return start();
+          if (!r) return reply(std::move(*refused));  // maybe set, maybe not: the record stays
+          // What this call recorded and Kafka refused to set is taken back (a
+          // later clean-up would otherwise remove an operator's throttle there).
+          ThrottledSet unset;
+          for (const auto& res : r->responses) {
+            if (res.error_code == 0) continue;
+            if (res.resource_type == kTopic && added.topics.count(res.resource_name)) {
+              unset.topics.insert(res.resource_name);
+            } else if (auto id = parse_int(res.resource_name, 0, INT32_MAX);
+                       res.resource_type == kBroker && id && added.brokers.count(static_cast<int32_t>(*id))) {
+              unset.brokers.insert(static_cast<int32_t>(*id));
+            }
+          }
+          if (!unset.empty()) {
+            bridge_.post([this, unset] {
+              if (auto gone = throttle_record_.remove(unset); !gone) {
+                log()->warn("could not take back the refused throttle's record: {}", gone.error().message());
+              }
+            });
+          }
+          reply(std::move(*refused));
+        });
+  });
+  if (!posted) reply(error(503, kKafkaRetriable, "the broker is busy or stopping; try again"));
 }
 
 void RestApi::clear_finished_throttles(const Caller& who, const std::set<std::string>& busy,
                                        std::function<void(std::vector<std::string>)> done) {
-  std::vector<std::string> topics;
-  std::vector<int32_t> brokers;
-  {
-    std::lock_guard lock(throttle_mu_);
-    bool any_busy = false;
-    for (const auto& t : throttled_topics_) {
-      if (busy.count(t)) any_busy = true;
-      else topics.push_back(t);
+  // The store is read on a worker: this runs on whichever thread answered
+  // ListPartitionReassignments.
+  const bool posted = bridge_.post([this, who, busy, done] {
+    auto recorded = throttle_record_.read();
+    if (!recorded) {
+      log()->warn("reassignment throttles not cleared: the store answered {}", recorded.error().message());
+      return done({});
     }
-    if (!any_busy) brokers.assign(throttled_brokers_.begin(), throttled_brokers_.end());
-  }
-  if (topics.empty() && brokers.empty()) return done({});
-  IncrementalAlterConfigsRequest ia;
-  for (int32_t b : brokers) {
-    for (const char* key : kRateKeys) add_config(ia, kBroker, std::to_string(b), key, std::nullopt);
-  }
-  for (const auto& t : topics) {
-    for (const char* key : kReplicaKeys) add_config(ia, kTopic, t, key, std::nullopt);
-  }
-  bridge_.call<IncrementalAlterConfigsResponse>(
-      who, ia, 1, [this, topics, brokers, done](Result<IncrementalAlterConfigsResponse> r) {
-        std::vector<std::string> cleared;
-        if (r) {
-          std::lock_guard lock(throttle_mu_);
+    ThrottledSet clear;
+    bool any_busy = false;
+    for (const auto& t : recorded->topics) {
+      if (busy.count(t)) any_busy = true;
+      else clear.topics.insert(t);
+    }
+    if (!any_busy) clear.brokers = recorded->brokers;
+    if (clear.empty()) return done({});
+    IncrementalAlterConfigsRequest ia;
+    for (int32_t b : clear.brokers) {
+      for (const char* key : kRateKeys) add_config(ia, kBroker, std::to_string(b), key, std::nullopt);
+    }
+    for (const auto& t : clear.topics) {
+      for (const char* key : kReplicaKeys) add_config(ia, kTopic, t, key, std::nullopt);
+    }
+    bridge_.call<IncrementalAlterConfigsResponse>(
+        who, ia, 1, [this, done](Result<IncrementalAlterConfigsResponse> r) {
+          if (!r) return done({});
+          ThrottledSet cleared;
+          std::vector<std::string> topics;
           for (const auto& res : r->responses) {
-            if (res.error_code != 0) continue;  // kept: a later call (or an allowed caller) retries
             if (res.resource_type == kTopic) {
-              throttled_topics_.erase(res.resource_name);
-              cleared.push_back(res.resource_name);
-            } else if (auto id = parse_int(res.resource_name, 0, INT32_MAX)) {
-              throttled_brokers_.erase(static_cast<int32_t>(*id));
+              // A deleted topic has no throttle left to remove: its record goes too.
+              if (res.error_code == static_cast<int16_t>(protocol::ErrorCode::kUnknownTopicOrPartition)) {
+                cleared.topics.insert(res.resource_name);
+              } else if (res.error_code == 0) {
+                cleared.topics.insert(res.resource_name);
+                topics.push_back(res.resource_name);
+              }
+            } else if (auto id = parse_int(res.resource_name, 0, INT32_MAX); id && res.error_code == 0) {
+              cleared.brokers.insert(static_cast<int32_t>(*id));
             }
+            // Refused (the caller may not ALTER_CONFIGS): kept, a later call retries.
           }
-        }
-        done(std::move(cleared));
-      });
+          if (cleared.empty()) return done({});
+          const bool queued = bridge_.post([this, cleared, topics, done] {
+            if (auto gone = throttle_record_.remove(cleared); !gone) {
+              log()->warn("throttles removed but still recorded (removed again later): {}", gone.error().message());
+            }
+            done(topics);
+          });
+          if (!queued) done(topics);
+        });
+  });
+  if (!posted) done({});
 }
 
 }  // namespace keel::server::rest
