@@ -67,7 +67,7 @@ void Broker::start_transactions() {
   tc.max_batch_bytes = config_.message_max_bytes;
   parts->coordinator =
       std::make_unique<txn::TransactionCoordinator>(tc, *parts->log, *parts->producer_ids, *parts->markers, now);
-  parts->verifier = std::make_unique<TxnPartitionVerifier>(*parts->coordinator, *parts->link, *metadata_, now);
+  parts->verifier = std::make_unique<TxnPartitionVerifier>(*parts->coordinator, *parts->link, *metadata_);
   parts->coordinator->start();
   services_.txns = parts->coordinator.get();
   services_.txn_verifier = parts->verifier.get();

@@ -1,6 +1,5 @@
 #include "server/txn_verification.h"
 
-#include <set>
 #include <vector>
 
 #include "cluster/metadata_cache.h"
@@ -20,7 +19,6 @@ using protocol::ErrorCode;
 
 namespace {
 
-constexpr int64_t kForgetAfterMs = 60000;
 constexpr int16_t kVerifyVersion = 4;
 
 // The coordinator's answer as the producer gets it (Kafka's ReplicaManager
@@ -59,12 +57,11 @@ ErrorCode answer_of(const Result<protocol::AddPartitionsToTxnResponse>& resp, co
 
 }  // namespace
 
-// One produce (or retry-mode check) waiting for a remote answer. fire() runs
+// One produce (or TxnOffsetCommit) waiting for a remote answer. fire() runs
 // `done` at most once: the answer or the timeout, whichever comes first.
 struct TxnPartitionVerifier::Waiter {
   std::mutex mu;
   bool fired = false;
-  bool for_retry = false;  // verify_or_retry: keep the answer for the next call
   int64_t timeout_ms = 0;
   Done done;
   std::function<void()> cancel_timer;
@@ -85,7 +82,7 @@ struct TxnPartitionVerifier::Waiter {
 };
 
 TxnPartitionVerifier::TxnPartitionVerifier(txn::TransactionCoordinator& txns, TxnBrokerLink& link,
-                                           const cluster::MetadataCache& metadata, std::function<int64_t()> now_ms)
+                                           const cluster::MetadataCache& metadata)
     : TxnPartitionVerifier(
           txns,
           Remote{link.broker_id(),
@@ -96,11 +93,11 @@ TxnPartitionVerifier::TxnPartitionVerifier(txn::TransactionCoordinator& txns, Tx
                  [&link](int64_t delay_ms, std::function<void()> fn) {
                    return link.runtime().schedule(std::chrono::milliseconds(delay_ms), std::move(fn));
                  }},
-          metadata, std::move(now_ms)) {}
+          metadata) {}
 
 TxnPartitionVerifier::TxnPartitionVerifier(txn::TransactionCoordinator& txns, Remote remote,
-                                           const cluster::MetadataCache& metadata, std::function<int64_t()> now_ms)
-    : txns_(txns), remote_(std::move(remote)), metadata_(metadata), now_ms_(std::move(now_ms)) {}
+                                           const cluster::MetadataCache& metadata)
+    : txns_(txns), remote_(std::move(remote)), metadata_(metadata) {}
 
 TxnPartitionVerifier::~TxnPartitionVerifier() {
   // No produce stays held: whoever still waits hears the coordinator is gone.
@@ -128,14 +125,6 @@ std::optional<ErrorCode> TxnPartitionVerifier::verify(const std::optional<std::s
   return check(transactional_id, records, partition, waiter);
 }
 
-ErrorCode TxnPartitionVerifier::verify_or_retry(const std::optional<std::string>& transactional_id,
-                                                const cluster::ValidatedRecords& records,
-                                                cluster::Partition& partition) {
-  auto waiter = std::make_shared<Waiter>();
-  waiter->for_retry = true;
-  return check(transactional_id, records, partition, waiter).value_or(ErrorCode::kNotEnoughReplicas);
-}
-
 std::optional<ErrorCode> TxnPartitionVerifier::check(const std::optional<std::string>& transactional_id,
                                                      const cluster::ValidatedRecords& records,
                                                      cluster::Partition& partition,
@@ -153,18 +142,6 @@ std::optional<ErrorCode> TxnPartitionVerifier::check(const std::optional<std::st
 }
 
 std::optional<ErrorCode> TxnPartitionVerifier::ask_remote(const Key& key, const std::shared_ptr<Waiter>& waiter) {
-  const int64_t now = now_ms_();
-  {
-    std::lock_guard lock(mu_);
-    std::erase_if(answered_, [&](const auto& kv) { return now - kv.second.second > kForgetAfterMs; });
-    if (waiter->for_retry) {
-      if (auto it = answered_.find(key); it != answered_.end()) {
-        const ErrorCode answer = it->second.first;
-        answered_.erase(it);
-        return answer;
-      }
-    }
-  }
   const auto& [transactional_id, producer_id, producer_epoch, tp] = key;
   auto snapshot = metadata_.snapshot();
   const cluster::PartitionInfo* p =
@@ -213,9 +190,6 @@ void TxnPartitionVerifier::answered(const Key& key, ErrorCode answer) {
     if (it == asked_.end()) return;
     waiters = std::move(it->second);
     asked_.erase(it);
-    for (const auto& w : waiters) {
-      if (w->for_retry) answered_[key] = {answer, now_ms_()};
-    }
   }
   for (auto& w : waiters) w->fire(answer);
 }

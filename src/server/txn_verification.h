@@ -17,10 +17,6 @@
 // NOT_ENOUGH_REPLICAS (retriable) while it is not the coordinator, loading
 // or in a transition; INVALID_PRODUCER_EPOCH for a fenced producer.
 //
-// verify_or_retry() is the older, non-holding form (for TxnOffsetCommit):
-// NOT_ENOUGH_REPLICAS while the answer is awaited, and the client's retry
-// finds it (used once, forgotten after a minute).
-//
 // Thread-safe. Callbacks run on the link's client thread (answers, timeouts)
 // or, for an answer given at once, nowhere: verify() returns it.
 
@@ -70,9 +66,8 @@ class TxnPartitionVerifier {
   };
 
   TxnPartitionVerifier(txn::TransactionCoordinator& txns, TxnBrokerLink& link,
-                       const cluster::MetadataCache& metadata, std::function<int64_t()> now_ms);
-  TxnPartitionVerifier(txn::TransactionCoordinator& txns, Remote remote, const cluster::MetadataCache& metadata,
-                       std::function<int64_t()> now_ms);
+                       const cluster::MetadataCache& metadata);
+  TxnPartitionVerifier(txn::TransactionCoordinator& txns, Remote remote, const cluster::MetadataCache& metadata);
   ~TxnPartitionVerifier();
 
   // The error for appending `records` (validated, transactional) of a
@@ -87,17 +82,6 @@ class TxnPartitionVerifier {
   std::optional<protocol::ErrorCode> verify(const std::optional<std::string>& transactional_id,
                                             const cluster::ValidatedRecords& records, cluster::Partition& partition,
                                             int64_t timeout_ms, Done done);
-
-  // The non-holding form: as verify(), but NOT_ENOUGH_REPLICAS while the
-  // remote answer is awaited; the next call for the same producer, epoch
-  // and partition gets it.
-  protocol::ErrorCode verify_or_retry(const std::optional<std::string>& transactional_id,
-                                      const cluster::ValidatedRecords& records, cluster::Partition& partition);
-  // The older name of verify_or_retry().
-  protocol::ErrorCode verify(const std::optional<std::string>& transactional_id,
-                             const cluster::ValidatedRecords& records, cluster::Partition& partition) {
-    return verify_or_retry(transactional_id, records, partition);
-  }
 
   // Requests to other coordinators still unanswered (tests).
   size_t in_flight() const;
@@ -115,10 +99,8 @@ class TxnPartitionVerifier {
   txn::TransactionCoordinator& txns_;
   Remote remote_;
   const cluster::MetadataCache& metadata_;
-  std::function<int64_t()> now_ms_;
   mutable std::mutex mu_;
-  std::map<Key, std::vector<std::shared_ptr<Waiter>>> asked_;        // in flight: who waits
-  std::map<Key, std::pair<protocol::ErrorCode, int64_t>> answered_;  // for verify_or_retry: answer, when
+  std::map<Key, std::vector<std::shared_ptr<Waiter>>> asked_;  // in flight: who waits
 };
 
 }  // namespace keel::server

@@ -84,8 +84,7 @@ class TxnVerificationTest : public ::testing::Test {
       const size_t i = timers_.size() - 1;
       return std::function<void()>([this, i] { timers_[i].cancelled = true; });
     };
-    verifier_ = std::make_unique<TxnPartitionVerifier>(*coordinator_, std::move(remote), metadata_,
-                                                       [] { return int64_t{1000}; });
+    verifier_ = std::make_unique<TxnPartitionVerifier>(*coordinator_, std::move(remote), metadata_);
   }
 
   void state_leader(int32_t leader) {
@@ -250,18 +249,6 @@ TEST_F(TxnVerificationTest, AnswersKnownAtOnceAreReturnedWithoutAsking) {
   // Another epoch's first batch is asked about.
   EXPECT_FALSE(verifier_->verify("tx", records(42, 4), *partition_, 30000, [](ErrorCode) {}).has_value());
   EXPECT_EQ(sent_.size(), 1u);
-}
-
-TEST_F(TxnVerificationTest, TheRetryFormAnswersNotEnoughReplicasUntilTheAnswerHasCome) {
-  EXPECT_EQ(verifier_->verify_or_retry("tx", records(), *partition_), ErrorCode::kNotEnoughReplicas);
-  EXPECT_EQ(verifier_->verify_or_retry("tx", records(), *partition_), ErrorCode::kNotEnoughReplicas);
-  ASSERT_EQ(sent_.size(), 1u) << "the retry does not ask twice";
-  EXPECT_TRUE(timers_.empty()) << "no timeout of its own: nobody is held";
-  sent_[0].answer(answer_for(0, ErrorCode::kInvalidTxnState));
-  EXPECT_EQ(verifier_->verify_or_retry("tx", records(), *partition_), ErrorCode::kInvalidTxnState);
-  EXPECT_EQ(verifier_->verify_or_retry("tx", records(), *partition_), ErrorCode::kNotEnoughReplicas)
-      << "an answer is used once";
-  EXPECT_EQ(sent_.size(), 2u);
 }
 
 TEST_F(TxnVerificationTest, DestroyingTheVerifierAnswersEveryHeldProduce) {
