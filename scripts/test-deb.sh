@@ -12,7 +12,13 @@
 #   4. produces and consumes with kcat;
 #   5. upgrades in place to the higher version (the conffile edit kept, the
 #      broker restarted, the records still there);
-#   6. dpkg -r keeps the data, dpkg -P removes it.
+#   6. dpkg -r keeps the data, dpkg -P removes it;
+#   7. leaves the machine as it found it: the keel user (which a purge keeps, as
+#      Debian packages do) is deleted if this script created it, and nothing of
+#      the package may remain (unit, enablement, sysusers/tmpfiles entries,
+#      /etc/keel). On a failure the exit trap stops the broker it started and
+#      purges the package it installed (KEEL_TEST_DEB_KEEP=1 leaves both for a
+#      look, to be removed by hand: dpkg -P keel; userdel keel).
 # Runs as root. Usage: scripts/test-deb.sh [DEB]  (default: build it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,12 +27,32 @@ if dpkg-query -W -f='${Status}' keel 2>/dev/null | grep -q 'installed'; then
   echo "test-deb: a keel package is already installed; remove it first (dpkg -P keel)"; exit 2
 fi
 
+# A keel user from before this run is someone else's: it is never deleted.
+user_existed=false
+getent passwd keel >/dev/null && user_existed=true
+
 work=$(mktemp -d /tmp/keel-test-deb.XXXXXX)
 broker_pid=
 listener_pid=
+installed=false
+passed=false
+remove_user() {
+  $user_existed && return 0
+  if getent passwd keel >/dev/null; then userdel keel; fi
+  if getent group keel >/dev/null; then groupdel keel; fi
+}
 cleanup() {
   if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null || true; fi
-  if [ -n "$listener_pid" ]; then kill "$listener_pid" 2>/dev/null || true; fi
+  if [ -n "$listener_pid" ]; then kill "$listener_pid" 2>/dev/null; wait "$listener_pid" 2>/dev/null || true; fi
+  if $installed && ! $passed; then
+    if [ "${KEEL_TEST_DEB_KEEP:-}" = 1 ]; then
+      echo "test-deb: left installed (KEEL_TEST_DEB_KEEP=1): dpkg -P keel; userdel keel"
+    else
+      echo "test-deb: purging the package this run installed"
+      dpkg -P keel >/dev/null 2>&1 || echo "test-deb: dpkg -P keel failed; remove it by hand"
+      remove_user || true
+    fi
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,6 +81,7 @@ dpkg-deb --root-owner-group -b "$work/repack" "$deb2" >/dev/null
 echo "test-deb: $deb1 ($v1), upgrade $deb2 ($v2)"
 
 step "install $v1"
+installed=true
 dpkg -i "$deb1"
 id keel || fail "no keel user"
 [ "$(stat -c %U /var/lib/keel)" = keel ] || fail "/var/lib/keel not owned by keel"
@@ -173,7 +200,22 @@ dpkg -P keel
 [ ! -e /var/lib/keel ] || fail "/var/lib/keel still there after purge"
 [ ! -e /var/log/keel ] || fail "/var/log/keel still there after purge"
 [ ! -e /etc/keel/keel.yaml ] || fail "conffile still there after purge"
-[ ! -e /etc/systemd/system/multi-user.target.wants/keel.service ] || fail "enablement left after purge"
+[ ! -e /etc/keel ] || fail "/etc/keel still there after purge"
+leftover=$(ls -d /etc/systemd/system/*/keel.service /lib/systemd/system/keel.service \
+  /usr/lib/systemd/system/keel.service /var/lib/systemd/deb-systemd-helper-enabled/*keel* \
+  /var/lib/systemd/deb-systemd-helper-masked/keel.service /usr/lib/sysusers.d/keel.conf \
+  /usr/lib/tmpfiles.d/keel.conf /etc/logrotate.d/keel /usr/share/doc/keel 2>/dev/null || true)
+[ -z "$leftover" ] || fail "left after purge: $leftover"
+passed=true
+
+step "remove the keel user"
+if $user_existed; then
+  echo "test-deb: the keel user was there before this run; kept"
+else
+  remove_user
+  ! getent passwd keel >/dev/null || fail "keel user still there"
+  ! getent group keel >/dev/null || fail "keel group still there"
+fi
 
 echo
-echo "test-deb: PASS (install, start as the unit would, produce/consume, reload, upgrade $v1 -> $v2, remove keeps data, purge removes it)"
+echo "test-deb: PASS (install, start as the unit would, produce/consume, reload, upgrade $v1 -> $v2, remove keeps data, purge removes it, nothing left behind)"
