@@ -2,16 +2,23 @@
 """/metrics at many partitions (issue 23): how long a scrape takes, how big it is,
 and whether scraping moves the produce latency of the clients beside it.
 
-    benchmarks/scrape_bench.py [--keel build/src/keel] [--partitions 1000,10000]
-                               [--scrapes 20] [--phase-seconds 10] [--rounds 2]
+    benchmarks/scrape_bench.py [--keel build/src/keel] [--compare OLD_KEEL]
+                               [--partitions 1000,10000] [--scrapes 20]
+                               [--phase-seconds 10] [--rounds 2] [--no-latency]
+                               [--workdir DIR]
 
 For each partition count: one broker (embedded store, the integration tests'
 conftest.Broker) with an HTTP listener; topics of 10 partitions each, created
 with AdminClient; one record produced to every partition, so every per-topic and
 per-partition series exists. Then:
 
-  scrape   --scrapes sequential GETs of /metrics: wall time p50 / max, body size,
-           number of samples (lines that are not comments);
+  scrape   --scrapes sequential GETs of /metrics: wall time p50 / p99 / max, body
+           size, number of samples (lines that are not comments), p50 per sample;
+           with --compare, a second broker of the other binary is set up the same
+           way beside the first, and the two are scraped in alternating blocks of
+           five (A B, then B A, ...), so a noisy minute on a shared machine hits
+           both; the texts of the two are also compared with values left out
+           (names and labels must match);
   latency  a librdkafka producer (acks=1, linger.ms 0, 1 KiB records, 1,000/s on
            one partition) runs through alternating phases, quiet (no scrape) and
            scraping (GETs of /metrics back to back); the per-record ack latency
@@ -19,11 +26,14 @@ per-partition series exists. Then:
            a scrape on request latency (1.0 = none), measured in the same run.
 
 Targets (issue 23): a scrape under 100 ms, and no effect on request latency p99
-during a scrape. Prints one JSON object per partition count. Nothing here is a test."""
+during a scrape. Prints one JSON object per partition count and binary. The
+brokers' directories (under --workdir, default the system's temporary directory)
+are removed at the end. Nothing here is a test."""
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -114,74 +124,132 @@ def latency_phase(producer, topic, seconds, rate, scraping_url):
     return lat, scrapes
 
 
-def run(keel, partitions, args):
-    os.environ["KEEL_STORE"] = "embedded"
-    import conftest
-    from conftest import Broker, free_port
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient
-    conftest.KEEL_BIN = keel
-    work = Path(tempfile.mkdtemp(prefix="keel-scrape-bench-"))
-    http_port = free_port()
-    b = Broker(work / "b", extra_config="http.listeners: http://127.0.0.1:%d\n"
-               "num.partitions: 1\n" % http_port).start()
-    url = "http://127.0.0.1:%d/metrics" % http_port
-    try:
-        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+def series_of(body):
+    """The sample lines of a scrape without their values: what must not differ between binaries."""
+    return sorted(line.rsplit(b" ", 1)[0] for line in body.split(b"\n") if line and not line.startswith(b"#"))
+
+
+class Setup:
+    """One broker of `keel` with `partitions` partitions in topics of 10, each holding one record."""
+
+    def __init__(self, keel, partitions, work):
+        import conftest
+        from conftest import Broker, free_port
+        from confluent_kafka.admin import AdminClient
+        conftest.KEEL_BIN = keel
+        self.keel = keel
+        http_port = free_port()
+        self.broker = Broker(work, extra_config="http.listeners: http://127.0.0.1:%d\n"
+                             "num.partitions: 1\n" % http_port).start()
+        self.url = "http://127.0.0.1:%d/metrics" % http_port
+        admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
         t0 = time.time()
-        names = create_topics(admin, partitions)
-        created_s = time.time() - t0
-        fill(b.bootstrap, names)
-        scrape(url)  # warm
-        times, sizes, samples = [], [], 0
-        for _ in range(args.scrapes):
-            dt, body = scrape(url)
-            times.append(dt)
-            sizes.append(len(body))
-            samples = sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#"))
-        producer = Producer({"bootstrap.servers": b.bootstrap, "acks": 1, "linger.ms": 0})
-        latency_phase(producer, names[0], 2, args.rate, None)  # warm-up
-        quiet, busy, during = [], [], []
-        for _ in range(args.rounds):
-            q, _ = latency_phase(producer, names[0], args.phase_seconds, args.rate, None)
-            s, sc = latency_phase(producer, names[0], args.phase_seconds, args.rate, url)
-            quiet += q
-            busy += s
-            during += sc
-        ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
-        q99, b99 = percentile(quiet, 0.99), percentile(busy, 0.99)
-        return {
-            "partitions": partitions,
-            "topics_created_s": round(created_s, 1),
-            "scrape_ms_p50": ms(statistics.median(times)),
-            "scrape_ms_max": ms(max(times)),
-            "scrape_bytes": sizes[-1],
-            "samples": samples,
-            "quiet_ack_ms_p50": ms(percentile(quiet, 0.5)),
-            "quiet_ack_ms_p99": ms(q99),
-            "scraping_ack_ms_p50": ms(percentile(busy, 0.5)),
-            "scraping_ack_ms_p99": ms(b99),
-            "p99_ratio_scraping_over_quiet": round(b99 / q99, 2) if q99 and b99 else None,
-            "scrapes_during_latency_phases": len(during),
-            "scrape_ms_p50_under_load": ms(statistics.median(during)) if during else None,
-            "records": {"quiet": len(quiet), "scraping": len(busy)},
-            "loadavg": os.getloadavg(),
-        }
+        self.names = create_topics(admin, partitions)
+        self.created_s = time.time() - t0
+        fill(self.broker.bootstrap, self.names)
+        scrape(self.url)  # warm
+        self.times, self.body = [], b""
+
+    def scrapes(self, n):
+        for _ in range(n):
+            dt, self.body = scrape(self.url)
+            self.times.append(dt)
+
+    def stop(self):
+        self.broker.stop(timeout=60)
+
+
+def ms(v):
+    return None if v is None else round(v * 1000, 2)
+
+
+def latency(s, args):
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": s.broker.bootstrap, "acks": 1, "linger.ms": 0})
+    latency_phase(producer, s.names[0], 2, args.rate, None)  # warm-up
+    quiet, busy, during = [], [], []
+    for _ in range(args.rounds):
+        q, _ = latency_phase(producer, s.names[0], args.phase_seconds, args.rate, None)
+        b, sc = latency_phase(producer, s.names[0], args.phase_seconds, args.rate, s.url)
+        quiet += q
+        busy += b
+        during += sc
+    q99, b99 = percentile(quiet, 0.99), percentile(busy, 0.99)
+    return {
+        "quiet_ack_ms_p50": ms(percentile(quiet, 0.5)),
+        "quiet_ack_ms_p99": ms(q99),
+        "scraping_ack_ms_p50": ms(percentile(busy, 0.5)),
+        "scraping_ack_ms_p99": ms(b99),
+        "p99_ratio_scraping_over_quiet": round(b99 / q99, 2) if q99 and b99 else None,
+        "scrapes_during_latency_phases": len(during),
+        "scrape_ms_p50_under_load": ms(statistics.median(during)) if during else None,
+        "records": {"quiet": len(quiet), "scraping": len(busy)},
+    }
+
+
+def run(keels, partitions, args):
+    os.environ["KEEL_STORE"] = "embedded"
+    work = Path(tempfile.mkdtemp(prefix="keel-scrape-bench-", dir=args.workdir))
+    setups = []
+    try:
+        for i, keel in enumerate(keels):
+            setups.append(Setup(keel, partitions, work / ("b%d" % i)))
+        load_before = os.getloadavg()
+        # Blocks of five scrapes, the binaries' order alternating each round.
+        block = 5 if len(setups) > 1 else args.scrapes
+        for r in range((args.scrapes + block - 1) // block):
+            for s in (setups if r % 2 == 0 else setups[::-1]):
+                s.scrapes(min(block, args.scrapes - r * block))
+        load_after = os.getloadavg()
+        same_series = None
+        if len(setups) > 1:
+            same_series = series_of(setups[0].body) == series_of(setups[1].body)
+        out = []
+        for s in setups:
+            samples = sum(1 for line in s.body.split(b"\n") if line and not line.startswith(b"#"))
+            p50 = statistics.median(s.times)
+            result = {
+                "keel": s.keel,
+                "partitions": partitions,
+                "topics_created_s": round(s.created_s, 1),
+                "scrapes": len(s.times),
+                "scrape_ms_p50": ms(p50),
+                "scrape_ms_p99": ms(percentile(s.times, 0.99)),
+                "scrape_ms_max": ms(max(s.times)),
+                "scrape_bytes": len(s.body),
+                "samples": samples,
+                "scrape_us_per_sample_p50": round(p50 * 1e6 / samples, 3) if samples else None,
+                "loadavg_scrapes": [load_before, load_after],
+            }
+            if same_series is not None:
+                result["same_series_as_other_binary"] = same_series
+            if not args.no_latency:
+                result.update(latency(s, args))
+                result["loadavg"] = os.getloadavg()
+            out.append(result)
+        return out
     finally:
-        b.stop(timeout=60)
+        for s in setups:
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keel", default=str(REPO / "build" / "src" / "keel"))
+    ap.add_argument("--compare", default="", help="a second keel binary, scraped interleaved with --keel")
     ap.add_argument("--partitions", default="1000,10000")
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--phase-seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--no-latency", action="store_true", help="scrape timings only")
+    ap.add_argument("--workdir", default=None, help="parent of the brokers' directories")
     args = ap.parse_args()
+    keels = [args.keel] + ([args.compare] if args.compare else [])
     for n in [int(x) for x in args.partitions.split(",")]:
-        print(json.dumps(run(args.keel, n, args)), flush=True)
+        for result in run(keels, n, args):
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
 #include "metrics/dialect.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 namespace keel::metrics {
 namespace {
@@ -82,40 +81,66 @@ std::string_view type_word(Kind kind, Dialect dialect) {
 }
 
 namespace {
+bool needs_escape(char c, bool quote) { return c == '\\' || c == '\n' || (quote && c == '"'); }
+
 // Backslash and newline escaped; the double quote too in a label value.
-std::string escape(std::string_view v, bool quote) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\' || (quote && c == '"')) {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
+void append_escaped(std::string& out, std::string_view v, bool quote) {
+  size_t plain = 0;  // the run of characters that need no escape, appended at once
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (!needs_escape(c, quote)) continue;
+    out.append(v.substr(plain, i - plain));
+    out.push_back('\\');
+    out.push_back(c == '\n' ? 'n' : c);
+    plain = i + 1;
   }
-  return out;
+  out.append(v.substr(plain));
 }
 }  // namespace
 
-std::string escape_label_value(std::string_view v) { return escape(v, true); }
-std::string escape_help(std::string_view v) { return escape(v, false); }
+std::string escape_label_value(std::string_view v) {
+  std::string out;
+  append_escaped(out, v, true);
+  return out;
+}
+
+std::string escape_help(std::string_view v) {
+  std::string out;
+  append_escaped(out, v, false);
+  return out;
+}
+
+void append_label_value(std::string& out, std::string_view v) { append_escaped(out, v, true); }
+
+void append_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+    return;
+  }
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15) {
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, static_cast<long long>(v)).ptr);
+    return;
+  }
+  // The shorter of 15 or 17 significant digits that reads back as the same
+  // double, spelled as printf's %.15g / %.17g would (to_chars' general
+  // format with a precision is defined as that, without printf's locale and
+  // format parsing).
+  char* end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 15).ptr;
+  double back = 0;
+  std::from_chars(buf, end, back);
+  if (back != v) end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17).ptr;
+  out.append(buf, end);
+}
 
 std::string format_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-    return buf;
-  }
-  // The shortest of 15 or 17 digits that reads back as the same double.
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", v);
-  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  std::string out;
+  append_value(out, v);
+  return out;
 }
 
 }  // namespace keel::metrics

@@ -71,4 +71,9 @@ std::string escape_help(std::string_view v);
 // +Inf and -Inf spelled as the format wants.
 std::string format_value(double v);
 
+// The same, appended to `out` without a string of its own (the renderer's
+// per-sample calls).
+void append_label_value(std::string& out, std::string_view v);
+void append_value(std::string& out, double v);
+
 }  // namespace keel::metrics

@@ -195,46 +195,48 @@ namespace {
 constexpr std::pair<double, const char*> kQuantiles[] = {
     {0.50, "0.50"}, {0.75, "0.75"}, {0.95, "0.95"}, {0.98, "0.98"}, {0.99, "0.99"}, {0.999, "0.999"}};
 
-// Writes one family's samples; knows the family's label names.
+// Writes one family's samples straight into the scrape's text. What is the
+// same for every sample of the family (its name, each label's `,name="`) is
+// spelled once, so a sample costs its label values and its number.
 class Writer {
  public:
   Writer(std::string& out, const Desc& desc, Dialect dialect) : out_(out), name_(family_name(desc, dialect)) {
-    for (const auto& l : desc.labels) labels_.push_back(label_name(l, dialect));
+    for (size_t i = 0; i < desc.labels.size(); ++i) {
+      openers_.push_back((i ? "," : "{") + label_name(desc.labels[i], dialect) + "=\"");
+    }
   }
   const std::string& name() const { return name_; }
 
-  // name<suffix>{labels[,extra_name="extra_value"]} value
-  void sample(std::string_view suffix, const LabelValues& values, double value, std::string_view extra_name = {},
+  // name<suffix>{labels[,extra_name="extra_value"]} value. `Values` is a
+  // LabelValues or LabelRefs; values past the family's labels are ignored.
+  template <class Values>
+  void sample(std::string_view suffix, const Values& values, double value, std::string_view extra_name = {},
               std::string_view extra_value = {}) {
     out_ += name_;
     out_ += suffix;
-    bool any = false;
-    for (size_t i = 0; i < labels_.size() && i < values.size(); ++i) {
-      out_ += any ? ',' : '{';
-      any = true;
-      out_ += labels_[i];
-      out_ += "=\"";
-      out_ += escape_label_value(values[i]);
+    const size_t n = std::min(openers_.size(), values.size());
+    for (size_t i = 0; i < n; ++i) {
+      out_ += openers_[i];
+      append_label_value(out_, values[i]);
       out_ += '"';
     }
     if (!extra_name.empty()) {
-      out_ += any ? ',' : '{';
-      any = true;
+      out_ += n ? ',' : '{';
       out_ += extra_name;
       out_ += "=\"";
       out_ += extra_value;
       out_ += '"';
     }
-    if (any) out_ += '}';
+    if (n || !extra_name.empty()) out_ += '}';
     out_ += ' ';
-    out_ += format_value(value);
+    append_value(out_, value);
     out_ += '\n';
   }
 
  private:
   std::string& out_;
   std::string name_;
-  std::vector<std::string> labels_;
+  std::vector<std::string> openers_;
 };
 
 }  // namespace
@@ -248,10 +250,24 @@ std::string Registry::render(Dialect dialect, int64_t now_ms) const {
     for (const auto& e : entries_) entries.push_back(e.get());
   }
   std::string out;
-  std::string samples;
+  // Room for a little growth (a new topic) without a copy of the whole text.
+  const size_t last = last_size_.load(std::memory_order_relaxed);
+  out.reserve(last + last / 8);
   for (const Entry* e : entries) {
-    samples.clear();
-    Writer w(samples, e->desc, dialect);
+    // The HELP and TYPE lines go first and are taken back if the family
+    // turns out to have no sample.
+    const size_t family_start = out.size();
+    Writer w(out, e->desc, dialect);
+    out += "# HELP ";
+    out += w.name();
+    out += ' ';
+    out += escape_help(e->desc.help);
+    out += "\n# TYPE ";
+    out += w.name();
+    out += ' ';
+    out += type_word(e->desc.kind, dialect);
+    out += '\n';
+    const size_t samples_start = out.size();
     if (e->counters) {
       e->counters->each([&](const LabelValues& v, const Counter& c) { w.sample("", v, double(c.value())); });
     } else if (e->gauges) {
@@ -276,13 +292,11 @@ std::string Registry::render(Dialect dialect, int64_t now_ms) const {
         w.sample("_count", v, double(cumulative.back()));
       });
     } else if (e->collect) {
-      e->collect([&](const LabelValues& v, double value) { w.sample("", v, value); });
+      e->collect([&](LabelRefs v, double value) { w.sample("", v, value); });
     }
-    if (samples.empty()) continue;
-    out += "# HELP " + w.name() + " " + escape_help(e->desc.help) + "\n";
-    out += "# TYPE " + w.name() + " " + std::string(type_word(e->desc.kind, dialect)) + "\n";
-    out += samples;
+    if (out.size() == samples_start) out.resize(family_start);
   }
+  last_size_.store(out.size(), std::memory_order_relaxed);
   return out;
 }
 

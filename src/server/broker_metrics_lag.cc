@@ -186,7 +186,7 @@ void BrokerMetrics::register_lag_metrics() {
                      [this](const Emit& emit) {
                        if (auto snap = lag_snapshot()) {
                          for (const auto& g : snap->groups) {
-                           emit({g.group, std::string(metrics::status_name(g.status))}, 1);
+                           emit({g.group, metrics::status_name(g.status)}, 1);
                          }
                        }
                      });
