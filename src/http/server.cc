@@ -59,13 +59,15 @@ const char* reason_for(int status) {
   }
 }
 
-bhttp::response<bhttp::string_body> to_beast(const Response& r, unsigned version, bool keep_alive) {
+// Takes the response by value: its body (an 11 MB /metrics at 10,000
+// partitions) moves into Beast's message instead of being copied.
+bhttp::response<bhttp::string_body> to_beast(Response r, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
   res.set(bhttp::field::server, "keel");
   res.set(bhttp::field::content_type, r.content_type);
   for (const auto& [k, v] : r.headers) res.set(k, v);
   res.keep_alive(keep_alive);
-  res.body() = r.body;
+  res.body() = std::move(r.body);
   res.prepare_payload();
   return res;
 }
@@ -193,7 +195,7 @@ struct Server::Impl {
         out = error_response(504, reason_for(504));
       }
       const bool keep_alive = msg.keep_alive() && !stopped;
-      auto res = to_beast(out, msg.version(), keep_alive);
+      auto res = to_beast(std::move(out), msg.version(), keep_alive);
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) break;
     }
