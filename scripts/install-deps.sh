@@ -14,7 +14,7 @@ packages=(
   libsnappy-dev zlib1g-dev liblz4-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-confluent-kafka python3-kafka
+  python3 python3-pytest python3-pytest-xdist python3-confluent-kafka python3-kafka
   python3-snappy python3-lz4 python3-zstandard   # kafka-python's own codecs
   kcat librdkafka-dev procps iproute2
   # Kerberos: a throwaway MIT KDC per test (tests/integration/kdc.py), kinit/kvno for

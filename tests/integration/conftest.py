@@ -12,6 +12,7 @@ store.
 
 import atexit
 import os
+import random
 import re
 import shutil
 import signal
@@ -28,7 +29,44 @@ REPO = Path(__file__).resolve().parents[2]
 KEEL_BIN = os.environ.get("KEEL_BIN", str(REPO / "build" / "src" / "keel"))
 
 
+def _port_slice():
+    """The ports this process hands out: below the kernel's ephemeral range,
+    so that no client's outgoing connection (which takes an ephemeral port)
+    can take a broker's port between free_port() and keel's bind, and split
+    between pytest-xdist workers, so that two workers never pick the same
+    one. None where the ephemeral range leaves no room below it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    first, last = 10000, low - 1
+    if last - first < 1000:
+        return None
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    size = (last - first + 1) // max(workers, 1)
+    return first + worker * size, first + (worker + 1) * size - 1
+
+
+_PORTS = _port_slice()
+_handed_out = set()
+
+
 def free_port():
+    """A loopback port nobody listens on now and this process has not handed out before."""
+    if _PORTS is not None:
+        rng = random.Random()
+        for _ in range(200):
+            port = rng.randint(*_PORTS)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
