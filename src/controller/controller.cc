@@ -73,7 +73,14 @@ void Controller::start() {
   std::promise<std::string> ready;
   auto ready_future = ready.get_future();
   post([this, &ready] {
-    auto epoch = store_.register_broker(options_.registration);
+    // The session is read before each attempt: a registration made in an
+    // older session than the one noted would be taken for current.
+    int64_t session = 0;
+    const auto try_register = [&] {
+      session = store_.raw().session_id();
+      return store_.register_broker(options_.registration);
+    };
+    auto epoch = try_register();
     const auto wait = std::chrono::milliseconds(options_.registration_wait_ms);
     auto deadline = std::chrono::steady_clock::now() + wait;
     bool told = false;
@@ -103,7 +110,7 @@ void Controller::start() {
         told = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      epoch = store_.register_broker(options_.registration);
+      epoch = try_register();
     }
     if (!epoch) {
       ready.set_value("cannot register broker " + std::to_string(options_.broker_id) + ": " +
@@ -111,6 +118,8 @@ void Controller::start() {
       return;
     }
     broker_epoch_ = *epoch;
+    registered_session_ = session;
+    registered_ = true;
     log()->info("registered broker {} (broker epoch {})", options_.broker_id, *epoch);
     load_broker_configs();
     process_config_changes();
@@ -139,17 +148,46 @@ void Controller::stop() {
 }
 
 void Controller::session_reestablished() {
-  post([this] {
+  const uint64_t round = ++reregister_round_;
+  post([this, round] { reregister(round, 0); });
+}
+
+int64_t Controller::reregister_backoff_ms(int attempt) {
+  return std::min(kMaxReregisterBackoffMs, kStoreRetryMs << std::min(attempt, 5));
+}
+
+void Controller::reregister(uint64_t round, int attempt) {
+  if (round != reregister_round_) return;  // a newer session's round took over
+  // start() registers in whatever session is current when it gets there.
+  if (broker_epoch_ < 0) return;
+  const int64_t session = store_.raw().session_id();
+  if (attempt == 0) {
+    // Start-up (or an earlier round) registered in this very session:
+    // its registration and election stand.
+    if (registered_ && registered_session_ == session) return;
     log()->warn("coordination session re-established: registering again and re-running the election");
+    registered_ = false;
     is_controller_ = false;
-    auto epoch = store_.register_broker(options_.registration);
-    if (!epoch) {
-      log_store_error("re-registration failed", epoch.error());
-      return;
-    }
-    broker_epoch_ = *epoch;
-    elect();
-  });
+    ++generation_;  // the old session's retries and re-elections stop: it has no registration
+    if (channels_) channels_->clear();
+  }
+  auto epoch = store_.register_broker(options_.registration);
+  if (!epoch) {
+    // Kafka's broker does not stay up unregistered: no controller would
+    // count it live, so it keeps trying (ZooKeeper back, a previous session's
+    // node gone) until it is in, or the broker stops.
+    const int64_t backoff = reregister_backoff_ms(attempt);
+    log()->error("broker {} is not registered: re-registration attempt {} failed: {}; trying again in {} ms",
+                 options_.broker_id, attempt + 1, epoch.error().message(), backoff);
+    post_after(backoff, [this, round, attempt] { reregister(round, attempt + 1); });
+    return;
+  }
+  broker_epoch_ = *epoch;
+  registered_session_ = session;
+  registered_ = true;
+  log()->info("registered broker {} again (broker epoch {}){}", options_.broker_id, *epoch,
+              attempt > 0 ? " after " + std::to_string(attempt + 1) + " attempts" : std::string());
+  elect();
 }
 
 bool Controller::is_controller() const { return is_controller_; }

@@ -18,6 +18,7 @@
 // session listener only post events to it. The TopicAdmin calls come from
 // request handlers on any thread and only write to the store.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -133,10 +134,19 @@ class Controller : public cluster::TopicAdmin {
   // broker's registration goes with the store session. Idempotent.
   void stop();
   // After a store session expiry: the owner reconnected the store; re-register and re-elect.
+  // A registration that fails is tried again, with backoff, until it succeeds
+  // or the controller stops (Kafka's broker re-registers on every new
+  // session). Before start() has registered, and when the registration
+  // already belongs to the current session, there is nothing to do. Any thread.
   void session_reestablished();
 
   bool is_controller() const;
   int64_t broker_epoch() const;
+  // Whether /brokers/ids/<id> is this broker's in the current session, as
+  // far as the controller knows: false from a session expiry until the
+  // re-registration succeeded (an expiry the owner has not reported yet is
+  // not seen here). Any thread.
+  bool registered() const { return registered_; }
   // Leaders this broker elected from outside the ISR while it was the
   // controller (Kafka's ControllerStats UncleanLeaderElectionsPerSec).
   uint64_t unclean_elections() const { return unclean_elections_.load(std::memory_order_relaxed); }
@@ -266,6 +276,13 @@ class Controller : public cluster::TopicAdmin {
   // for good otherwise. Any other error is logged. True when retried.
   bool store_read_failed(const char* what, const std::error_code& ec, std::function<void()> again);
   static constexpr int64_t kStoreRetryMs = 500;
+  // Re-registration after a new session, attempt `attempt` (0: the first) of
+  // round `round` (one per session_reestablished; a newer round ends an older one).
+  void reregister(uint64_t round, int attempt);
+  // The wait before re-registration attempt `attempt + 1`: doubling from
+  // kStoreRetryMs up to kMaxReregisterBackoffMs.
+  static int64_t reregister_backoff_ms(int attempt);
+  static constexpr int64_t kMaxReregisterBackoffMs = 10000;
 
   coord::KafkaStore& store_;
   cluster::MetadataCache& metadata_;
@@ -284,6 +301,9 @@ class Controller : public cluster::TopicAdmin {
   // Controller state: touched only on the event thread (the atomics are read elsewhere).
   std::atomic<bool> is_controller_{false};
   std::atomic<int64_t> broker_epoch_{-1};
+  std::atomic<bool> registered_{false};
+  int64_t registered_session_ = 0;             // the store session that made the registration
+  std::atomic<uint64_t> reregister_round_{0};  // bumped by session_reestablished (any thread)
   std::atomic<uint64_t> unclean_elections_{0};
   coord::Fence fence_;
   std::map<int32_t, coord::BrokerRegistration> live_brokers_;

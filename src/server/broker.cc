@@ -19,6 +19,7 @@
 #include "controller/controller.h"
 #include "coord/acl_store.h"
 #include "coord/embedded_store.h"
+#include "coord/errors.h"
 #include "coord/kafka_store.h"
 #include "coord/startup_retry.h"
 #include "coord/zookeeper_security.h"
@@ -87,18 +88,17 @@ void apply_replication_throttles(cluster::ReplicaManager& replicas, const config
 
 // How the start-up steps that need the store wait out a ZooKeeper outage
 // (coord/startup_retry.h): each up to zookeeper.connection.timeout.ms, as
-// Kafka's ZooKeeper client waits for its connection. These steps run before
-// the session listener (Broker::start) exists and before anything ephemeral
-// is created, so an expired session is renewed right here; `after_renew`
-// tells what was already listening that its watches went with the session.
+// Kafka's ZooKeeper client waits for its connection. An expired session is
+// replaced by the broker's one renewal thread (Broker::renew_session), which
+// also sets up again whatever lived in the old session: a step that meets an
+// expired session only asks for it, so that two renewals never close each
+// other's new session.
 coord::StartupRetry startup_retry(const config::BrokerConfig& config, coord::CoordinationStore& store,
-                                  std::function<void()> after_renew = {}) {
-  auto* zk = dynamic_cast<coord::ZooKeeperStore*>(&store);
-  if (!zk) return {};  // the embedded store has no outage to wait out
+                                  std::function<void()> renew_session) {
+  if (!dynamic_cast<coord::ZooKeeperStore*>(&store)) return {};  // the embedded store has no outage to wait out
   return coord::StartupRetry(std::chrono::milliseconds(config.zookeeper_connection_timeout_ms),
-                             [zk, after_renew = std::move(after_renew)]() -> Result<void> {
-                               if (auto r = zk->reconnect(); !r) return r;
-                               if (after_renew) after_renew();
+                             [renew_session = std::move(renew_session)]() -> Result<void> {
+                               renew_session();
                                return {};
                              });
 }
@@ -260,7 +260,14 @@ void Broker::open_store() {
     zk.connect_timeout = std::chrono::milliseconds(config_.zookeeper_connection_timeout_ms);
     zk.credentials_file = config_.zookeeper_digest_credentials_file;
     zk.set_acl = config_.zookeeper_set_acl;
-    store_ = coord::open_kafka_zookeeper(zk);
+    auto session = coord::open_kafka_zookeeper(zk);
+    zookeeper_ = session.get();
+    // Before the first watch and the first ephemeral node: an expiry from
+    // now on is heard, whatever start-up step the broker is at. (One before
+    // this line fails the first step with an expired session, which asks
+    // for the renewal itself: startup_retry.)
+    watch_zookeeper_session(*session);
+    store_ = std::move(session);
     timed_store_ = std::make_unique<TimedCoordinationStore>(*store_, metrics_->zookeeper_latency());
     log()->info("coordination store: ZooKeeper at {}", config_.zookeeper_connect);
   }
@@ -274,7 +281,7 @@ void Broker::open_store() {
 void Broker::settle_cluster_id() {
   const std::string stored = identity_.cluster_id;
   const std::string proposed = stored.empty() ? protocol::Uuid::random().to_string() : stored;
-  const coord::StartupRetry retry = startup_retry(config_, *store_);
+  const coord::StartupRetry retry = startup_retry(config_, *store_, [this] { renew_session(); });
   auto id = retry.run("reading /cluster/id", [&] { return kafka_store_->get_or_create_cluster_id(proposed); });
   if (!id) throw std::runtime_error("coordination store: cannot read /cluster/id: " + retry.explain(id.error()));
   if (!stored.empty() && *id != stored) {
@@ -303,16 +310,18 @@ void Broker::start_authorizer() {
   ac.allow_everyone_if_no_acl_found = config_.allow_everyone_if_no_acl_found;
   authorizer_ = std::make_unique<security::AclAuthorizer>(ac);
   acl_store_ = std::make_unique<coord::AclStore>(timed_store_ ? *timed_store_ : *store_);
-  // A renewed session lost the watches the listener's first load set: it loads again.
-  const coord::StartupRetry retry = startup_retry(config_, *store_, [this] {
-    if (acl_listener_) acl_listener_->resync();
-  });
+  // A renewed session lost the watches the listener's first load set: the
+  // renewal (rejoin) tells it to load again.
+  const coord::StartupRetry retry = startup_retry(config_, *store_, [this] { renew_session(); });
   if (auto r = retry.run("creating the ACL paths", [&] { return acl_store_->ensure_paths(); }); !r)
     throw std::runtime_error("cannot create the ACL paths in the coordination store: " + retry.explain(r.error()));
-  acl_listener_ = std::make_unique<coord::AclChangeListener>(*acl_store_, *authorizer_, [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  });
+  {
+    std::lock_guard lock(rejoin_mu_);
+    acl_listener_ = std::make_unique<coord::AclChangeListener>(*acl_store_, *authorizer_, [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    });
+  }
   auto loaded = retry.run("loading the ACLs", [&] {
     why.clear();
     return acl_listener_->start(&why);
@@ -326,6 +335,65 @@ void Broker::start_authorizer() {
   log()->info("authorizer {}: {} ACL bindings, super users '{}', allow.everyone.if.no.acl.found={}",
               config_.authorizer_class_name, authorizer_->size(), config_.super_users,
               config_.allow_everyone_if_no_acl_found);
+}
+
+void Broker::watch_zookeeper_session(coord::ZooKeeperStore& zk) {
+  zk.set_session_listener([this](coord::ZooKeeperStore::SessionEvent e) {
+    if (e == coord::ZooKeeperStore::SessionEvent::kConnected) metrics_->zookeeper_connected();
+    if (e == coord::ZooKeeperStore::SessionEvent::kDisconnected) {
+      metrics_->zookeeper_disconnected();
+      log()->warn("ZooKeeper connection lost; the client reconnects");
+      return;
+    }
+    if (e != coord::ZooKeeperStore::SessionEvent::kExpired) return;
+    log()->warn("ZooKeeper session expired");
+    metrics_->zookeeper_expired();
+    renew_session();
+  });
+}
+
+void Broker::renew_session() {
+  std::lock_guard lock(session_thread_mu_);
+  // Once stopped, the store may be going: zookeeper_ is read only before.
+  if (stopped_ || !zookeeper_ || reconnecting_.exchange(true)) return;
+  coord::ZooKeeperStore* zk = zookeeper_;
+  // A previous renewal has got its session (reconnecting_ was false): at
+  // most its rejoin() is left, which takes no lock this thread holds.
+  if (session_thread_.joinable()) session_thread_.join();
+  session_thread_ = std::thread([this, zk] { run_session_renewal(*zk); });
+}
+
+void Broker::run_session_renewal(coord::ZooKeeperStore& zk) {
+  for (int attempt = 0; !stopped_; ++attempt) {
+    // Only a session that is gone is replaced: closing one that still lives
+    // (a start-up step's stale answer, another renewal's new session) would
+    // throw away its registration and watches for nothing. A connection
+    // being re-established keeps its session: wait and look again.
+    auto probe = zk.exists("/");
+    if (probe) {
+      reconnecting_ = false;
+      return;
+    }
+    if (probe.error() != coord::CoordErrc::kConnectionLoss) {
+      if (zk.reconnect()) {
+        // Cleared first: an expiry of the new session from now on starts
+        // another renewal (which waits for this one's rejoin).
+        reconnecting_ = false;
+        log()->info("new ZooKeeper session 0x{:x}: setting up what the expired one held", zk.session_id());
+        rejoin();
+        return;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 << std::min(attempt, 5))));
+  }
+  reconnecting_ = false;
+}
+
+void Broker::rejoin() {
+  // What exists so far; what start() makes later sets itself up in the new session.
+  std::lock_guard lock(rejoin_mu_);
+  if (controller_) controller_->session_reestablished();
+  if (acl_listener_) acl_listener_->resync();
 }
 
 void Broker::start() {
@@ -379,7 +447,7 @@ void Broker::start() {
   // the store's paths (/config/changes) exist before the cache watches them.
   // Each step waits out a ZooKeeper restart (startup_retry); a failed start()
   // starts no thread, so it may simply run again.
-  const coord::StartupRetry retry = startup_retry(config_, *store_);
+  const coord::StartupRetry retry = startup_retry(config_, *store_, [this] { renew_session(); });
   if (auto r = retry.run("creating Kafka's paths", [&] { return kafka_store_->ensure_paths(); }); !r)
     throw std::runtime_error("coordination store: cannot create Kafka's paths: " + retry.explain(r.error()));
   scram_credentials_ = std::make_unique<ScramCredentialCache>(*kafka_store_);
@@ -444,7 +512,10 @@ void Broker::start() {
   co.auto_leader_rebalance_enable = config_.auto_leader_rebalance_enable;
   co.leader_imbalance_check_interval_ms = config_.leader_imbalance_check_interval_seconds * 1000;
   co.leader_imbalance_per_broker_percentage = config_.leader_imbalance_per_broker_percentage;
-  controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
+  {
+    std::lock_guard lock(rejoin_mu_);
+    controller_ = std::make_unique<controller::Controller>(*kafka_store_, *metadata_, *channel_, co);
+  }
   services_.topics = controller_.get();
   services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
   cluster::ReplicaFetcherOptions fo;
@@ -484,34 +555,6 @@ void Broker::start() {
   });
   services_.producer_ids = producer_ids_.get();
   start_transactions();  // server/broker_txn.cc
-  if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) {
-    // A session expiry loses the registration and the controller node:
-    // reconnect from a thread of ours (never from the listener) and rejoin.
-    zk->set_session_listener([this, zk](coord::ZooKeeperStore::SessionEvent e) {
-      if (e == coord::ZooKeeperStore::SessionEvent::kConnected) metrics_->zookeeper_connected();
-      if (e == coord::ZooKeeperStore::SessionEvent::kDisconnected) {
-        metrics_->zookeeper_disconnected();
-        log()->warn("ZooKeeper connection lost; the client reconnects");
-        return;
-      }
-      if (e != coord::ZooKeeperStore::SessionEvent::kExpired) return;
-      log()->warn("ZooKeeper session expired");
-      metrics_->zookeeper_expired();
-      if (reconnecting_.exchange(true)) return;
-      if (session_thread_.joinable()) session_thread_.join();  // the previous one has finished
-      session_thread_ = std::thread([this, zk] {
-        for (int attempt = 0; !stopped_; ++attempt) {
-          if (zk->reconnect()) {
-            reconnecting_ = false;
-            controller_->session_reestablished();
-            if (acl_listener_) acl_listener_->resync();
-            return;
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 << std::min(attempt, 5))));
-        }
-      });
-    });
-  }
   groups_->start();
   systemd::notifier().status("registering broker " + std::to_string(config_.broker_id) +
                              " and electing the controller");
@@ -553,7 +596,10 @@ void Broker::stop() {
   controlled_shutdown();
   // With ZooKeeper unreachable, nothing waits for it to come back any more:
   // the store's requests fail at once and the stop goes on.
-  if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) zk->stop_waiting();
+  if (auto* zk = dynamic_cast<coord::ZooKeeperStore*>(store_.get())) {
+    zk->stop_waiting();
+    zk->set_session_listener({});  // a session event from now on starts nothing
+  }
   // Waiting JoinGroup/SyncGroup requests are answered (NOT_COORDINATOR: the
   // members look for the coordinator again) while connections are open.
   if (groups_) groups_->shutdown();
@@ -564,7 +610,15 @@ void Broker::stop() {
   if (server_) server_->stop(/*drain_ms=*/5000);
   if (controller_) controller_->stop();
   stop_transactions();  // no request and no leadership change comes any more
-  if (session_thread_.joinable()) session_thread_.join();
+  {
+    // stopped_ is set: no renewal starts after this one.
+    std::thread renewal;
+    {
+      std::lock_guard lock(session_thread_mu_);
+      renewal = std::move(session_thread_);
+    }
+    if (renewal.joinable()) renewal.join();
+  }
   systemd::notifier().status("stopping: flushing and closing the logs");
   if (logs_) {
     if (auto r = logs_->shutdown(); !r) log()->error("log shutdown: {}", r.error().message());
@@ -590,12 +644,17 @@ void Broker::stop() {
   if (acl_listener_) acl_listener_->stop();
   services_.authorizer = nullptr;
   services_.acl_store = nullptr;
-  acl_listener_.reset();
+  std::unique_ptr<controller::Controller> controller;
+  {
+    std::lock_guard lock(rejoin_mu_);
+    acl_listener_.reset();
+    controller = std::move(controller_);  // reset after the store, as before
+  }
   acl_store_.reset();
   kafka_store_.reset();
   timed_store_.reset();
   store_.reset();
-  controller_.reset();
+  controller.reset();
   services_.topics = nullptr;
 }
 

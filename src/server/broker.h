@@ -32,6 +32,7 @@ class CoordinationStore;
 class KafkaStore;
 class AclStore;
 class AclChangeListener;
+class ZooKeeperStore;
 }  // namespace keel::coord
 namespace keel::security {
 class AclAuthorizer;
@@ -110,6 +111,19 @@ class Broker {
   // authorizer.class.name set: loads the ACLs from the store and follows
   // their change notifications. Throws std::runtime_error when they cannot be read.
   void start_authorizer();
+  // ZooKeeper: follows the session from the moment it exists (open_store),
+  // so that no expiry goes unnoticed while the broker starts.
+  void watch_zookeeper_session(coord::ZooKeeperStore& zk);
+  // Replaces an expired ZooKeeper session from a thread of the broker's own
+  // (never from the listener); a no-op while a renewal runs or once stopped.
+  // Any thread: the session listener, and start-up steps that met an expired session.
+  void renew_session();
+  // The renewal thread's work: a new session once the old one is really
+  // gone, then everything that lived in the old one set up again (rejoin).
+  void run_session_renewal(coord::ZooKeeperStore& zk);
+  // After a new session: the controller registers again and re-runs the
+  // election, the ACL listener re-arms its watches and reloads.
+  void rejoin();
 
   config::BrokerConfig config_;
   BrokerIdentity identity_;
@@ -161,8 +175,13 @@ class Broker {
   std::unique_ptr<Router> router_;
   std::unique_ptr<net::Server> server_;
   std::vector<uint16_t> ports_;
+  coord::ZooKeeperStore* zookeeper_ = nullptr;  // store_ when it is ZooKeeper (set before its listener)
+  std::mutex session_thread_mu_;  // guards session_thread_ (renew_session runs on any thread)
   std::thread session_thread_;
   std::atomic<bool> reconnecting_{false};
+  // Guards controller_ and acl_listener_ between start(), which makes them,
+  // stop(), and the renewal thread, which tells them about a new session.
+  std::mutex rejoin_mu_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> serving_{false};  // start() finished, stop() not begun: responsive() may probe
 
