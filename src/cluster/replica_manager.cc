@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "storage/parallel.h"
 
 namespace keel::cluster {
 
@@ -269,8 +270,12 @@ void ReplicaManager::shutdown() {
   if (fetchers_) fetchers_->shutdown();
   purgatory_.shutdown();
   if (hw_checkpoints_) hw_checkpoints_->stop();
-  // Producer state at the log end, so a clean restart replays nothing.
-  for (const auto& p : partitions()) p->snapshot_producer_state();
+  // Producer state at the log end, so a clean restart replays nothing. Each
+  // snapshot waits on two fsyncs (the file, its directory); on several
+  // threads they share journal commits (10,000 partitions: about a minute on
+  // one thread). Each partition takes its own lock.
+  const auto parts = partitions();
+  storage::for_each_parallel(parts.size(), 16, [&](size_t i) { parts[i]->snapshot_producer_state(); });
 }
 
 void ReplicaManager::set_quota_window(int32_t samples, int64_t window_ms) {

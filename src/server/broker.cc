@@ -166,6 +166,13 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
                            " partitions",
                        /*force=*/opened == total);
   };
+  // At a stop too: closing thousands of logs waits on their fsyncs.
+  lo.shutdown_threads_per_dir = std::max<size_t>(16, static_cast<size_t>(config_.num_recovery_threads_per_data_dir));
+  auto closing = std::make_shared<systemd::ProgressReporter>(systemd::notifier(), std::chrono::seconds(60));
+  lo.on_close_progress = [closing](size_t closed, size_t total) {
+    closing->progress("stopping: closing the logs " + std::to_string(closed) + "/" + std::to_string(total),
+                      /*force=*/closed == total);
+  };
   auto logs = storage::LogManager::open(lo);
   if (!logs) throw std::runtime_error("cannot open the log directories: " + logs.error().message());
   logs_ = std::move(*logs);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "storage/cleaner.h"
 #include "storage/errors.h"
+#include "storage/parallel.h"
 
 namespace keel::storage {
 
@@ -444,14 +445,26 @@ Result<void> LogManager::shutdown() {
     std::lock_guard lock(mu_);
     for (auto& [tp, e] : logs_) logs.emplace_back(e.dir, e.log.get());
   }
-  for (auto& [dir, l] : logs) {
-    if (l->offline()) continue;
-    if (auto r = l->close(); !r) {
-      mark_dir_offline(dir);
-      result = r;
-    }
-    l->delete_expired_files(INT64_MAX);
+  size_t dir_count;
+  {
+    std::lock_guard lock(mu_);
+    dir_count = online_dirs_.size();
   }
+  std::mutex result_mu;
+  std::atomic<size_t> closed{0};
+  for_each_parallel(logs.size(), options_.shutdown_threads_per_dir * std::max<size_t>(1, dir_count), [&](size_t i) {
+    auto& [dir, l] = logs[i];
+    if (!l->offline()) {
+      if (auto r = l->close(); !r) {
+        mark_dir_offline(dir);
+        std::lock_guard lock(result_mu);
+        result = r;
+      }
+      l->delete_expired_files(INT64_MAX);
+    }
+    const size_t done = closed.fetch_add(1) + 1;
+    if (options_.on_close_progress) options_.on_close_progress(done, logs.size());
+  });
   if (auto r = checkpoint_recovery_points(); !r) result = r;
   std::set<std::string> dirs;
   {
