@@ -5,7 +5,7 @@ and whether scraping moves the produce latency of the clients beside it.
     benchmarks/scrape_bench.py [--keel build/src/keel] [--compare OLD_KEEL]
                                [--partitions 1000,10000] [--scrapes 20]
                                [--phase-seconds 10] [--rounds 2] [--no-latency]
-                               [--workdir DIR]
+                               [--interval 0] [--workdir DIR]
 
 For each partition count: one broker (embedded store, the integration tests'
 conftest.Broker) with an HTTP listener; topics of 10 partitions each, created
@@ -14,6 +14,13 @@ per-partition series exists. Then:
 
   scrape   --scrapes sequential GETs of /metrics: wall time p50 / p99 / max, body
            size, number of samples (lines that are not comments), p50 per sample;
+           also the time to the first byte of the answer (the broker renders
+           the whole text before it sends any: this is the broker's part, the
+           rest is the transfer and this script reading 10 MiB). The broker
+           reuses its copy of the partition table for a second, so back-to-back
+           scrapes mostly skip building it while Prometheus (one scrape every
+           15 s) never does: --interval 1.2 waits that long between scrapes and
+           measures the scrape Prometheus gets;
            with --compare, a second broker of the other binary is set up the same
            way beside the first, and the two are scraped in alternating blocks of
            five (A B, then B A, ...), so a noisy minute on a shared machine hits
@@ -80,10 +87,14 @@ def fill(bootstrap, names):
         raise RuntimeError("%d fill records not delivered" % left)
 
 
-def scrape(url):
+def scrape(url, first_byte=None):
+    """(seconds, body); the time to the first byte of the body is appended to first_byte."""
     t0 = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as r:
-        body = r.read()
+        body = r.read(1)
+        if first_byte is not None:
+            first_byte.append(time.perf_counter() - t0)
+        body += r.read()
     return time.perf_counter() - t0, body
 
 
@@ -148,11 +159,13 @@ class Setup:
         self.created_s = time.time() - t0
         fill(self.broker.bootstrap, self.names)
         scrape(self.url)  # warm
-        self.times, self.body = [], b""
+        self.times, self.first_byte, self.body = [], [], b""
 
-    def scrapes(self, n):
+    def scrapes(self, n, interval):
         for _ in range(n):
-            dt, self.body = scrape(self.url)
+            if interval:
+                time.sleep(interval)
+            dt, self.body = scrape(self.url, self.first_byte)
             self.times.append(dt)
 
     def stop(self):
@@ -199,7 +212,7 @@ def run(keels, partitions, args):
         block = 5 if len(setups) > 1 else args.scrapes
         for r in range((args.scrapes + block - 1) // block):
             for s in (setups if r % 2 == 0 else setups[::-1]):
-                s.scrapes(min(block, args.scrapes - r * block))
+                s.scrapes(min(block, args.scrapes - r * block), args.interval)
         load_after = os.getloadavg()
         same_series = None
         if len(setups) > 1:
@@ -216,6 +229,9 @@ def run(keels, partitions, args):
                 "scrape_ms_p50": ms(p50),
                 "scrape_ms_p99": ms(percentile(s.times, 0.99)),
                 "scrape_ms_max": ms(max(s.times)),
+                "first_byte_ms_p50": ms(statistics.median(s.first_byte)),
+                "first_byte_ms_max": ms(max(s.first_byte)),
+                "interval_s": args.interval,
                 "scrape_bytes": len(s.body),
                 "samples": samples,
                 "scrape_us_per_sample_p50": round(p50 * 1e6 / samples, 3) if samples else None,
@@ -244,6 +260,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--no-latency", action="store_true", help="scrape timings only")
+    ap.add_argument("--interval", type=float, default=0,
+                    help="seconds between two scrapes (over 1: each builds the partition table, as Prometheus's do)")
     ap.add_argument("--workdir", default=None, help="parent of the brokers' directories")
     args = ap.parse_args()
     keels = [args.keel] + ([args.compare] if args.compare else [])
