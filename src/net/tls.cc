@@ -1,6 +1,7 @@
 #include "net/tls.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +13,8 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -27,8 +30,11 @@ namespace keel::net {
 
 namespace {
 
-// What one read(2) of a TLS connection may take (read ahead, above).
-constexpr size_t kReadAheadBytes = 128 << 10;
+// What one recv(2) of a TLS connection may take once the handshake is done
+// (ReadAhead, below): a few reads per 1 MiB produce request.
+constexpr size_t kReadAheadBytes = 256 << 10;
+// Drained read-ahead buffers a thread keeps for its next connection that reads.
+constexpr size_t kSpareReadAheadBuffers = 2;
 
 std::shared_ptr<spdlog::logger> log() {
   static auto l = keel::logger("net");
@@ -314,8 +320,121 @@ ssize_t default_send(SSL* ssl, int fd, off_t offset, size_t length) {
   return -1;
 }
 
-const KtlsOps kOpenSslKtls{&default_send_enabled, &default_send};
+bool default_recv_enabled(SSL* ssl) { return BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1; }
+
+const KtlsOps kOpenSslKtls{&default_send_enabled, &default_send, &default_recv_enabled};
 std::atomic<const KtlsOps*> g_ktls_ops{&kOpenSslKtls};
+
+// Ciphertext read from the socket ahead of OpenSSL, in large reads, and
+// handed to it as it asks: the read BIO of a session whose kernel does not
+// decrypt (TlsSession::handshake). OpenSSL's own read ahead
+// (SSL_CTX_set_read_ahead) moves whatever it holds beyond the record it
+// starts to the front of its buffer at every record (OpenSSL 3.0,
+// ssl3_read_n): with a buffer large enough to save reads, 128 KiB, that was
+// more memmove than the AES-GCM itself for 1-16 KiB records. Here each
+// ciphertext byte is copied once, and the buffer is refilled only once
+// drained: never compacted. A drained buffer goes back to the thread's
+// spares, so idle connections hold none.
+class ReadAhead {
+ public:
+  explicit ReadAhead(int fd) : fd_(fd) {}
+  ~ReadAhead() { release(); }
+
+  // BIO_read_ex: what is buffered, or one recv(2) when nothing is.
+  int read(BIO* bio, char* out, size_t want, size_t* got) {
+    BIO_clear_retry_flags(bio);
+    *got = 0;
+    if (begin_ == end_ && !fill(bio)) return 0;
+    const size_t n = std::min(want, end_ - begin_);
+    std::memcpy(out, data_.get() + begin_, n);
+    begin_ += n;
+    if (begin_ == end_) release();
+    *got = n;
+    return 1;
+  }
+
+  long ctrl(int cmd, long /*num*/, void* ptr) {
+    switch (cmd) {
+      case BIO_CTRL_EOF: return eof_ ? 1 : 0;  // OpenSSL's "unexpected eof while reading"
+      case BIO_CTRL_PENDING: return static_cast<long>(end_ - begin_);
+      case BIO_CTRL_FLUSH: return 1;
+      case BIO_C_GET_FD:  // SSL_get_rfd
+        if (ptr) *static_cast<int*>(ptr) = fd_;
+        return fd_;
+      default: return 0;  // not kernel TLS, not a chain, nothing else
+    }
+  }
+
+ private:
+  using Buffer = std::unique_ptr<uint8_t[]>;
+  static std::vector<Buffer>& spares() {
+    thread_local std::vector<Buffer> list;
+    return list;
+  }
+
+  bool fill(BIO* bio) {
+    if (!data_) {
+      auto& list = spares();
+      if (list.empty()) {
+        data_.reset(new uint8_t[kReadAheadBytes]);  // not zeroed: recv writes what is read
+      } else {
+        data_ = std::move(list.back());
+        list.pop_back();
+      }
+    }
+    for (;;) {
+      const ssize_t n = ::recv(fd_, data_.get(), kReadAheadBytes, 0);
+      if (n > 0) {
+        begin_ = 0;
+        end_ = static_cast<size_t>(n);
+        return true;
+      }
+      const int e = n < 0 ? errno : 0;
+      if (e == EINTR) continue;
+      release();
+      if (n == 0) {
+        eof_ = true;
+      } else if (e == EAGAIN || e == EWOULDBLOCK) {
+        BIO_set_retry_read(bio);
+      }
+      errno = e;  // SSL_ERROR_SYSCALL reads it (TlsSession::result)
+      return false;
+    }
+  }
+
+  void release() {
+    begin_ = end_ = 0;
+    if (!data_) return;
+    auto& list = spares();
+    if (list.size() < kSpareReadAheadBuffers) list.push_back(std::move(data_));
+    data_.reset();
+  }
+
+  const int fd_;
+  Buffer data_;  // kReadAheadBytes while bytes are buffered, else null
+  size_t begin_ = 0, end_ = 0;
+  bool eof_ = false;
+};
+
+const BIO_METHOD* read_ahead_method() {
+  static const BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "keel socket read ahead");
+    BIO_meth_set_read_ex(m, [](BIO* b, char* out, size_t want, size_t* got) {
+      return static_cast<ReadAhead*>(BIO_get_data(b))->read(b, out, want, got);
+    });
+    BIO_meth_set_ctrl(m, [](BIO* b, int cmd, long num, void* ptr) {
+      return static_cast<ReadAhead*>(BIO_get_data(b))->ctrl(cmd, num, ptr);
+    });
+    BIO_meth_set_destroy(m, [](BIO* b) {
+      delete static_cast<ReadAhead*>(BIO_get_data(b));
+      BIO_set_data(b, nullptr);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
 
 }  // namespace
 
@@ -342,14 +461,12 @@ TlsContext::Built TlsContext::build(const std::string& name, const TlsSettings& 
     // A write that must wait is retried from another buffer address
     // (a coroutine's frame may move its staging buffer).
     SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-    // Read ahead: one read(2) takes whatever the socket holds, up to
-    // kReadAheadBytes, instead of a 5-byte header and then the rest of one
-    // record. librdkafka writes every record of a produce request as its own
-    // ~1 KiB TLS record, so without this a 1 MiB request cost ~2000 reads.
+    // Read ahead during the handshake: one read(2) takes a whole flight
+    // rather than a 5-byte header and then the rest of each record. After
+    // it, a session reads through ReadAhead instead (TlsSession::handshake).
     // TlsStream always asks OpenSSL before waiting on the socket, so records
-    // already buffered here are never left waiting for the socket to wake.
+    // already buffered are never left waiting for the socket to wake.
     SSL_CTX_set_read_ahead(c, 1);
-    SSL_CTX_set_default_read_buffer_len(c, kReadAheadBytes);
     set_protocols(c, s.enabled_protocols);
     set_ciphers(c, s.cipher_suites);
     Built out;
@@ -531,7 +648,10 @@ TlsIo TlsSession::result(int ret, const char* what) {
 TlsIo TlsSession::handshake() {
   ERR_clear_error();
   const int ret = SSL_do_handshake(ssl_);
-  if (ret == 1) return TlsIo::kOk;
+  if (ret == 1) {
+    if (!ktls_recv()) read_ahead_in_user_space();
+    return TlsIo::kOk;
+  }
   const TlsIo r = result(ret, "TLS handshake failed");
   // A peer that leaves during the handshake failed it.
   if (r == TlsIo::kClosed) {
@@ -541,11 +661,47 @@ TlsIo TlsSession::handshake() {
   return r;
 }
 
+void TlsSession::read_ahead_in_user_space() {
+  if (user_read_ahead_) return;
+  // Bytes OpenSSL read ahead during the handshake stay in its buffer and are
+  // taken before the new BIO is asked for any. From here it asks for each
+  // record's header and body, and ReadAhead has them.
+  BIO* bio = BIO_new(read_ahead_method());
+  if (!bio) return;  // OpenSSL's read ahead goes on: correct, only slower
+  BIO_set_data(bio, new ReadAhead(SSL_get_fd(ssl_)));
+  BIO_set_init(bio, 1);
+  SSL_set0_rbio(ssl_, bio);  // the socket BIO stays the write BIO
+  SSL_set_read_ahead(ssl_, 0);
+  // Without read ahead OpenSSL's record buffer is empty after every record,
+  // and SSL_MODE_RELEASE_BUFFERS would free and allocate it for each one. It
+  // stays (16 KiB and a bit; a Java broker keeps three such buffers per TLS
+  // connection); ReadAhead's is the large one, and it holds none when idle.
+  SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+  user_read_ahead_ = true;
+}
+
 TlsIo TlsSession::read(void* data, size_t size, size_t* got) {
-  ERR_clear_error();
   *got = 0;
-  const int ret = SSL_read_ex(ssl_, data, size, got);
-  return ret == 1 ? TlsIo::kOk : result(ret, "TLS read failed");
+  if (deferred_ != TlsIo::kOk) return std::exchange(deferred_, TlsIo::kOk);
+  ERR_clear_error();
+  // SSL_read_ex returns one record's plaintext at most: loop over the
+  // records already here (they cost no system call) until `size` or the
+  // socket is needed. The error queue stays empty while calls succeed.
+  auto* p = static_cast<uint8_t*>(data);
+  while (*got < size) {
+    size_t n = 0;
+    const int ret = SSL_read_ex(ssl_, p + *got, size - *got, &n);
+    if (ret == 1) {
+      *got += n;
+      continue;
+    }
+    const TlsIo io = result(ret, "TLS read failed");
+    if (*got == 0) return io;
+    // The bytes first; an end or an error is the next call's answer.
+    if (io == TlsIo::kClosed || io == TlsIo::kError) deferred_ = io;
+    break;
+  }
+  return TlsIo::kOk;
 }
 
 TlsIo TlsSession::write(const void* data, size_t size, size_t* put) {
@@ -580,6 +736,8 @@ void TlsSession::shutdown() {
 bool TlsSession::is_server() const { return SSL_is_server(ssl_) == 1; }
 
 bool TlsSession::ktls_send() const { return ops_->send_enabled(ssl_); }
+
+bool TlsSession::ktls_recv() const { return !user_read_ahead_ && ops_->recv_enabled(ssl_); }
 
 std::string TlsSession::peer_subject() const {
   X509* peer = SSL_get0_peer_certificate(ssl_);

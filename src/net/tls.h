@@ -127,13 +127,14 @@ enum class TlsIo {
   kError,      // failed: error() says why; the connection must close
 };
 
-// How a session sends file bytes with kernel TLS. The defaults are OpenSSL's
-// BIO_get_ktls_send and SSL_sendfile; a unit test substitutes its own to drive
-// the kTLS branch on a kernel without TLS support. `send` returns bytes sent
+// How a session uses kernel TLS. The defaults are OpenSSL's BIO_get_ktls_send,
+// SSL_sendfile and BIO_get_ktls_recv; a unit test substitutes its own to drive
+// the kTLS branches on a kernel without TLS support. `send` returns bytes sent
 // (> 0), or -1 with errno EAGAIN when the socket is full, or -1 otherwise.
 struct KtlsOps {
   bool (*send_enabled)(SSL* ssl);
   ssize_t (*send)(SSL* ssl, int file_fd, off_t offset, size_t length);
+  bool (*recv_enabled)(SSL* ssl);
 };
 // Replaces the operations for sessions created afterwards; nullptr restores
 // OpenSSL's. For tests.
@@ -150,7 +151,11 @@ class TlsSession {
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
+  // Once it finished, a session whose kernel does not decrypt what it
+  // receives reads the socket in large reads of its own (ktls_recv() false).
   TlsIo handshake();
+  // As much of `size` as the records already received hold (at least one
+  // byte when kOk): one call for many small TLS records.
   TlsIo read(void* data, size_t size, size_t* got);
   // All of `size` or nothing (kWantWrite: call again with the same bytes).
   TlsIo write(const void* data, size_t size, size_t* put);
@@ -161,6 +166,9 @@ class TlsSession {
 
   // Whether the kernel encrypts what this session sends (after the handshake).
   bool ktls_send() const;
+  // Whether the kernel decrypts what this session receives (after the
+  // handshake; OpenSSL 3.0 offers it for TLS 1.2 only).
+  bool ktls_recv() const;
   // Why the last call failed, with OpenSSL's reasons ("certificate verify
   // failed: unable to get local issuer certificate", "wrong version number").
   const std::string& error() const { return error_; }
@@ -173,10 +181,14 @@ class TlsSession {
 
  private:
   TlsIo result(int ret, const char* what);
+  // Replaces OpenSSL's socket read BIO by a read-ahead buffer of ours.
+  void read_ahead_in_user_space();
 
   SSL* ssl_ = nullptr;
   const KtlsOps* ops_;
   std::string error_;
+  bool user_read_ahead_ = false;  // reading through read_ahead_in_user_space()'s BIO
+  TlsIo deferred_ = TlsIo::kOk;   // an end or error met after read() had bytes to return
 };
 
 }  // namespace keel::net

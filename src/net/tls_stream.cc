@@ -113,8 +113,9 @@ asio::awaitable<void> TlsStream::read(void* data, size_t size, boost::system::er
   ec.clear();
   auto* p = static_cast<uint8_t*>(data);
   size_t done = 0;
-  // One SSL_read per TLS record (a producer may send one per 1 KiB record):
-  // the loop stays in this frame and suspends only to wait for the socket.
+  // The session takes all the records already received in one call (a
+  // producer may send one per 1 KiB record): this frame suspends only to
+  // wait for the socket.
   while (done < size) {
     size_t got = 0;
     const TlsIo io = session_->read(p + done, size - done, &got);

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -377,7 +379,7 @@ struct FakeKernel {
 };
 
 TEST(TlsServer, WithKernelTlsFileBytesGoThroughSslSendfileInOrderAndAreCountedSo) {
-  static const KtlsOps kFake{&FakeKernel::enabled, &FakeKernel::send};
+  static const KtlsOps kFake{&FakeKernel::enabled, &FakeKernel::send, [](SSL*) { return false; }};
   set_ktls_ops_for_testing(&kFake);
   DataFile file(200000);
   const int64_t offset = 777, length = 150001;
@@ -737,6 +739,160 @@ TEST(TlsStream, ALongReadWaitsWithALowWaterMarkNoLargerThanWhatIsStillComing) {
   socklen_t len = sizeof mark;
   ASSERT_EQ(::getsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVLOWAT, &mark, &len), 0);
   EXPECT_EQ(mark, 1);
+}
+
+// --- TlsSession reads: many records a call, ahead of OpenSSL in user space -----------------------
+
+// A server TlsSession on a TCP connection whose peer is a blocking OpenSSL
+// client. The peer's records go to memory first and reach the socket only once
+// the server finished its handshake, all at once: so each test knows exactly
+// what the server's socket holds when it reads.
+struct SessionReadRun {
+  size_t records = 8;
+  size_t record_bytes = 1024;
+  bool corrupt_last = false;  // flip a ciphertext byte of the last data record
+  bool close_notify = true;   // end with close_notify (else with the TCP FIN alone)
+
+  std::string sent;           // the plaintext the peer wrote
+  std::atomic<size_t> wire_bytes{0};  // its ciphertext
+  size_t queued_at_read = 0;  // what the socket held when read() was called
+  size_t queued_after = 0;    // and after the first read()
+  bool ktls_recv = false;
+  int rbio_type = 0;
+  TlsIo first = TlsIo::kError, second = TlsIo::kError;
+  std::string got;
+  std::string second_error;
+
+  void run(const TlsContext& ctx) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    for (size_t i = 0; i < records * record_bytes; ++i) sent.push_back(static_cast<char>('a' + (i * 13) % 26));
+
+    std::atomic<bool> server_ready{false};
+    std::thread peer([&] {
+      BlockingClient c(ntohs(addr.sin_port), "");
+      ASSERT_EQ(SSL_connect(c.ssl), 1);
+      BIO* out = BIO_new(BIO_s_mem());
+      SSL_set0_wbio(c.ssl, out);
+      for (size_t i = 0; i < records; ++i)
+        ASSERT_EQ(SSL_write(c.ssl, sent.data() + i * record_bytes, int(record_bytes)), int(record_bytes));
+      const size_t data_end = static_cast<size_t>(BIO_pending(out));
+      if (close_notify) SSL_shutdown(c.ssl);
+      char* wire = nullptr;
+      const size_t total = static_cast<size_t>(BIO_get_mem_data(out, &wire));
+      std::string bytes(wire, total);
+      if (corrupt_last) bytes[data_end - 20] ^= 0x5a;  // inside the last record's ciphertext
+      wire_bytes = total;
+      while (!server_ready.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ASSERT_EQ(::send(c.sock, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+      ::shutdown(c.sock, SHUT_WR);
+      // Stay connected until the server is done reading.
+      char sink[64];
+      while (::recv(c.sock, sink, sizeof sink, 0) > 0) {
+      }
+    });
+
+    const int fd = ::accept(listener, nullptr, nullptr);
+    ::close(listener);
+    ASSERT_GE(fd, 0);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    {
+      TlsSession session(ctx, fd);
+      auto wait_for = [&](TlsIo io) {
+        pollfd p{fd, static_cast<short>(io == TlsIo::kWantWrite ? POLLOUT : POLLIN), 0};
+        return ::poll(&p, 1, 10000) == 1;
+      };
+      TlsIo io;
+      while ((io = session.handshake()) == TlsIo::kWantRead || io == TlsIo::kWantWrite) ASSERT_TRUE(wait_for(io));
+      ASSERT_EQ(io, TlsIo::kOk) << session.error();
+      ktls_recv = session.ktls_recv();
+      rbio_type = BIO_method_type(SSL_get_rbio(session.native()));
+      server_ready = true;
+      // Everything is in the socket (and the FIN after it) before the server reads.
+      int queued = 0;
+      for (int i = 0; i < 10000; ++i) {
+        ::ioctl(fd, FIONREAD, &queued);
+        if (wire_bytes.load() > 0 && static_cast<size_t>(queued) == wire_bytes.load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      queued_at_read = static_cast<size_t>(queued);
+      std::string buf(sent.size() + 100, '\0');
+      size_t n = 0;
+      first = session.read(buf.data(), buf.size(), &n);
+      got.assign(buf.data(), n);
+      ::ioctl(fd, FIONREAD, &queued);
+      queued_after = static_cast<size_t>(queued);
+      second = session.read(buf.data(), buf.size(), &n);
+      second_error = session.error();
+    }
+    ::shutdown(fd, SHUT_RDWR);
+    peer.join();
+    ::close(fd);
+  }
+};
+
+// A producer may send each 1 KiB record as its own TLS record: one read takes
+// all those already received, from one recv(2) of the socket, and the end
+// that follows them is the next read's answer.
+TEST(TlsSession, OneReadTakesEveryRecordAlreadyReceivedAndTheEndComesNext) {
+  TlsContext ctx("listener SSL", server_settings(), TlsRole::kServer);
+  for (const bool close_notify : {true, false}) {
+    SCOPED_TRACE(close_notify ? "close_notify" : "FIN only");
+    SessionReadRun r;
+    r.records = 64;
+    r.close_notify = close_notify;
+    r.run(ctx);
+    EXPECT_FALSE(r.ktls_recv) << "this kernel has no TLS ULP";
+    EXPECT_NE(r.rbio_type, BIO_TYPE_SOCKET) << "reads go through the session's own read ahead";
+    ASSERT_EQ(r.queued_at_read, r.wire_bytes.load());
+    EXPECT_EQ(r.first, TlsIo::kOk);
+    EXPECT_EQ(r.got.size(), r.sent.size()) << "one call, all 64 records";
+    EXPECT_TRUE(r.got == r.sent);
+    EXPECT_EQ(r.queued_after, 0u) << "the socket was read in large reads";
+    EXPECT_EQ(r.second, TlsIo::kClosed) << r.second_error;
+  }
+}
+
+// A record that fails to decrypt after good ones: the good ones' bytes come
+// first, and the failure (with OpenSSL's reason) on the next call.
+TEST(TlsSession, ABadRecordAfterGoodOnesFailsTheReadAfterTheirBytes) {
+  TlsContext ctx("listener SSL", server_settings(), TlsRole::kServer);
+  SessionReadRun r;
+  r.records = 8;
+  r.corrupt_last = true;
+  r.run(ctx);
+  EXPECT_EQ(r.first, TlsIo::kOk);
+  EXPECT_EQ(r.got.size(), 7 * r.record_bytes);
+  EXPECT_TRUE(r.got == r.sent.substr(0, 7 * r.record_bytes));
+  EXPECT_EQ(r.second, TlsIo::kError);
+  EXPECT_NE(r.second_error.find("TLS read failed: "), std::string::npos) << r.second_error;
+}
+
+// Where the kernel decrypts (kTLS receive, which OpenSSL sets up during the
+// handshake), the session keeps OpenSSL's socket BIO: the read ahead of its
+// own is only for sessions the kernel does not serve. A stand-in says "the
+// kernel has the keys"; OpenSSL, which knows better, goes on reading
+// ciphertext through the socket BIO, and the bytes still arrive.
+TEST(TlsSession, WithKernelTlsReceiveTheSocketBioStays) {
+  static const KtlsOps kFake{[](SSL*) { return false; }, [](SSL*, int, off_t, size_t) -> ssize_t { return -1; },
+                             [](SSL*) { return true; }};
+  set_ktls_ops_for_testing(&kFake);
+  TlsContext ctx("listener SSL", server_settings(), TlsRole::kServer);
+  SessionReadRun r;
+  r.records = 16;
+  r.run(ctx);
+  set_ktls_ops_for_testing(nullptr);
+  EXPECT_TRUE(r.ktls_recv);
+  EXPECT_EQ(r.rbio_type, BIO_TYPE_SOCKET);
+  EXPECT_EQ(r.first, TlsIo::kOk);
+  EXPECT_TRUE(r.got == r.sent);
+  EXPECT_EQ(r.second, TlsIo::kClosed) << r.second_error;
 }
 
 }  // namespace
