@@ -6,8 +6,9 @@
 // controller's), so they all wait alike and fail alike.
 //
 // Only an outage is waited out: a lost connection, or an expired session
-// (renewed through `renew_session` when the owner gives one: before any
-// ephemeral node exists, a new session loses nothing). Any other error —
+// (`renew_session`, when the owner gives one, asks the owner for a new one:
+// the broker renews its session on one thread of its own and sets up again
+// what lived in the old one). Any other error —
 // NoAuth, bad data, a full disk — is the step's answer at once.
 //
 // Threads: run() blocks the calling thread (sleeps between attempts); the
@@ -32,7 +33,7 @@ class StartupRetry {
   // No waiting at all: the embedded store has no outage to wait out.
   StartupRetry() = default;
   // Waits out an outage of up to `budget` per step (zookeeper.connection.timeout.ms:
-  // Kafka's bound for waiting on a connection); `renew_session` opens a new
+  // Kafka's bound for waiting on a connection); `renew_session` asks for a new
   // session when the old one expired (empty: someone else renews it).
   explicit StartupRetry(std::chrono::milliseconds budget, std::function<Result<void>()> renew_session = {})
       : budget_(budget), renew_session_(std::move(renew_session)) {}
