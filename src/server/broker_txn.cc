@@ -4,7 +4,8 @@
 //   of __transaction_state partitions), the state log over the replica
 //   manager, the marker channel, the coordinator and its timer, and the
 //   KIP-890 verifier for Produce. Before the controller starts, so the
-//   first LeaderAndIsr finds them.
+//   first LeaderAndIsr finds them. The channel writes the markers of the
+//   partitions this broker leads itself (server/txn_marker_writes.h).
 // - leadership of a __transaction_state partition (the replica manager's
 //   listener, as for __consumer_offsets): posted to that runtime in order,
 //   where the partition is loaded (on_elected) or dropped (on_resigned).
@@ -24,6 +25,7 @@
 #include "server/broker.h"
 #include "server/txn_broker_link.h"
 #include "server/txn_marker_channel.h"
+#include "server/txn_marker_writes.h"
 #include "server/txn_state_log.h"
 #include "server/txn_verification.h"
 #include "txn/coordinator.h"
@@ -56,7 +58,15 @@ void Broker::start_transactions() {
   lo.client_id = "txn-coordinator-" + std::to_string(config_.broker_id);
   parts->link = std::make_unique<TxnBrokerLink>(*parts->runtime, *metadata_, lo);
   parts->log = std::make_unique<ReplicaTxnStateLog>(*replicas_, now);
-  parts->markers = std::make_unique<ReplicaMarkerChannel>(*parts->link, *metadata_);
+  // Markers for the partitions led here are written in process, on the
+  // coordinator's thread, as the WriteTxnMarkers handler writes them.
+  auto local_markers = [this, now](const protocol::WriteTxnMarkersRequest& req,
+                                   std::function<void(protocol::WriteTxnMarkersResponse)> answer) {
+    // The clock a request's handler stamps the markers with (RequestContext::now_ms).
+    const int64_t at = services_.now_ms ? services_.now_ms() : now();
+    write_txn_markers(services_, req, /*allowed=*/true, at, std::move(answer));
+  };
+  parts->markers = std::make_unique<ReplicaMarkerChannel>(*parts->link, *metadata_, std::move(local_markers));
   parts->producer_ids = std::make_unique<txn::ClusterProducerIds>(*producer_ids_);
   txn::TxnCoordinatorConfig tc;
   tc.num_partitions = config_.transaction_state_log_num_partitions;

@@ -1,6 +1,7 @@
 #include "server/txn_marker_channel.h"
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -42,10 +43,23 @@ std::vector<txn::MarkerResult> all_failed(const txn::TxnMarker& marker, ErrorCod
   return out;
 }
 
+protocol::WriteTxnMarkersRequest::WritableTxnMarker wire_marker(const txn::TxnMarker& marker) {
+  protocol::WriteTxnMarkersRequest::WritableTxnMarker wm;
+  wm.producer_id = marker.producer_id;
+  wm.producer_epoch = marker.producer_epoch;
+  wm.transaction_result = marker.commit;
+  wm.coordinator_epoch = marker.coordinator_epoch;
+  std::map<std::string, std::vector<int32_t>> topics;
+  for (const auto& tp : marker.partitions) topics[tp.topic].push_back(tp.partition);
+  for (auto& [name, parts] : topics) wm.topics.push_back({name, std::move(parts), {}});
+  return wm;
+}
+
 }  // namespace
 
-ReplicaMarkerChannel::ReplicaMarkerChannel(TxnBrokerLink& link, const cluster::MetadataCache& metadata)
-    : link_(link), metadata_(metadata) {}
+ReplicaMarkerChannel::ReplicaMarkerChannel(TxnBrokerLink& link, const cluster::MetadataCache& metadata,
+                                           LocalWriter local)
+    : link_(link), metadata_(metadata), local_(std::move(local)) {}
 
 ReplicaMarkerChannel::~ReplicaMarkerChannel() { stop(); }
 
@@ -61,16 +75,23 @@ uint64_t ReplicaMarkerChannel::requests_sent() const {
   return state_->requests;
 }
 
+uint64_t ReplicaMarkerChannel::local_writes() const {
+  std::lock_guard lock(state_->mu);
+  return state_->local_writes;
+}
+
 void ReplicaMarkerChannel::send(txn::TxnMarker marker, int64_t delay_ms, Done done) {
   auto state = state_;
-  auto task = [this, state, marker = std::move(marker), done = std::move(done)]() mutable {
-    guarded(state, [&] { route(std::move(marker), std::move(done)); });
-  };
   if (delay_ms <= 0) {
-    link_.runtime().post(std::move(task));
-  } else {
-    link_.runtime().schedule(std::chrono::milliseconds(delay_ms), std::move(task));
+    // Routed here: what this broker leads is written on this thread (no
+    // hand-off), requests to other leaders are queued for the link's thread.
+    guarded(state, [&] { route(std::move(marker), std::move(done)); });
+    return;
   }
+  link_.runtime().schedule(std::chrono::milliseconds(delay_ms),
+                           [this, state, marker = std::move(marker), done = std::move(done)]() mutable {
+                             guarded(state, [&] { route(std::move(marker), std::move(done)); });
+                           });
 }
 
 void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
@@ -78,6 +99,7 @@ void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
   gather->done = std::move(done);
   auto snapshot = metadata_.snapshot();
   std::map<int32_t, txn::TxnMarker> by_leader;
+  std::optional<txn::TxnMarker> here;      // the partitions written locally
   std::vector<txn::MarkerResult> settled;  // answered without a request
   for (const auto& tp : marker.partitions) {
     const cluster::TopicInfo* topic = snapshot->topic(tp.topic);
@@ -93,6 +115,14 @@ void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
       settled.push_back({tp, ErrorCode::kNone, true});
     } else if (p->leader < 0 || !snapshot->brokers.count(p->leader)) {
       settled.push_back({tp, ErrorCode::kNotLeaderOrFollower, false});
+    } else if (local_ && p->leader == link_.broker_id()) {
+      // The metadata may be behind: the write itself checks leadership, and
+      // answers NOT_LEADER_OR_FOLLOWER as the handler would.
+      if (!here) {
+        here = marker;
+        here->partitions.clear();
+      }
+      here->partitions.push_back(tp);
     } else {
       txn::TxnMarker& m = by_leader[p->leader];
       if (m.partitions.empty()) {
@@ -102,7 +132,8 @@ void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
       m.partitions.push_back(tp);
     }
   }
-  gather->waiting = by_leader.size() + 1;  // + the settled ones, delivered last
+  // + the local write, + the settled ones, delivered last.
+  gather->waiting = by_leader.size() + (here ? 1 : 0) + 1;
   std::vector<int32_t> to_flush;
   {
     std::lock_guard lock(state_->mu);
@@ -116,7 +147,41 @@ void ReplicaMarkerChannel::route(txn::TxnMarker marker, Done done) {
   for (int32_t leader : to_flush) {
     link_.runtime().post([this, state, leader] { guarded(state, [&] { flush(leader); }); });
   }
+  if (here) write_locally(std::move(*here), gather);
   deliver(state_, gather, std::move(settled));
+}
+
+void ReplicaMarkerChannel::write_locally(txn::TxnMarker marker, const std::shared_ptr<Gather>& gather) {
+  protocol::WriteTxnMarkersRequest req;
+  req.markers.push_back(wire_marker(marker));
+  {
+    std::lock_guard lock(state_->mu);
+    ++state_->local_writes;
+  }
+  log()->trace("writing {} partitions' markers of producer {} locally", marker.partitions.size(), marker.producer_id);
+  local_(req, [state = state_, gather, marker = std::move(marker)](protocol::WriteTxnMarkersResponse resp) {
+    const auto* answer =
+        !resp.markers.empty() && resp.markers[0].producer_id == marker.producer_id ? &resp.markers[0] : nullptr;
+    deliver(state, gather, results_of(marker, answer));
+  });
+}
+
+std::vector<txn::MarkerResult> ReplicaMarkerChannel::results_of(
+    const txn::TxnMarker& marker, const protocol::WriteTxnMarkersResponse::WritableTxnMarkerResult* answer) {
+  std::vector<txn::MarkerResult> results;
+  for (const auto& tp : marker.partitions) {
+    ErrorCode error = ErrorCode::kUnknownServerError;
+    if (answer) {
+      for (const auto& t : answer->topics) {
+        if (t.name != tp.topic) continue;
+        for (const auto& p : t.partitions) {
+          if (p.partition_index == tp.partition) error = static_cast<ErrorCode>(p.error_code);
+        }
+      }
+    }
+    results.push_back({tp, error, false});
+  }
+  return results;
 }
 
 void ReplicaMarkerChannel::flush(int32_t broker) {
@@ -131,16 +196,7 @@ void ReplicaMarkerChannel::flush(int32_t broker) {
   }
   if (batch.empty()) return;
   protocol::WriteTxnMarkersRequest req;
-  for (const auto& q : batch) {
-    auto& wm = req.markers.emplace_back();
-    wm.producer_id = q.marker.producer_id;
-    wm.producer_epoch = q.marker.producer_epoch;
-    wm.transaction_result = q.marker.commit;
-    wm.coordinator_epoch = q.marker.coordinator_epoch;
-    std::map<std::string, std::vector<int32_t>> topics;
-    for (const auto& tp : q.marker.partitions) topics[tp.topic].push_back(tp.partition);
-    for (auto& [name, parts] : topics) wm.topics.push_back({name, std::move(parts), {}});
-  }
+  for (const auto& q : batch) req.markers.push_back(wire_marker(q.marker));
   log()->debug("WriteTxnMarkers to broker {}: {} markers", broker, req.markers.size());
   auto state = state_;
   auto shared = std::make_shared<std::vector<Queued>>(std::move(batch));
@@ -160,22 +216,10 @@ void ReplicaMarkerChannel::flush(int32_t broker) {
           } else {
             // The answer lists the markers in request order; a producer id
             // that does not match leaves this marker's partitions unanswered.
-            const protocol::WriteTxnMarkersResponse::WritableTxnMarkerResult* mr =
-                i < resp->markers.size() && resp->markers[i].producer_id == q.marker.producer_id
-                    ? &resp->markers[i]
-                    : nullptr;
-            for (const auto& tp : q.marker.partitions) {
-              ErrorCode error = ErrorCode::kUnknownServerError;
-              if (mr) {
-                for (const auto& t : mr->topics) {
-                  if (t.name != tp.topic) continue;
-                  for (const auto& p : t.partitions) {
-                    if (p.partition_index == tp.partition) error = static_cast<ErrorCode>(p.error_code);
-                  }
-                }
-              }
-              results.push_back({tp, error, false});
-            }
+            results = results_of(q.marker, i < resp->markers.size() &&
+                                                   resp->markers[i].producer_id == q.marker.producer_id
+                                               ? &resp->markers[i]
+                                               : nullptr);
           }
           deliver(state, q.gather, std::move(results));
         }

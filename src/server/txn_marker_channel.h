@@ -14,16 +14,27 @@
 // - otherwise the leader's error for the partition (UNKNOWN_SERVER_ERROR
 //   when its answer leaves the partition out).
 //
+// The partitions this broker leads are written in process when the channel
+// has a LocalWriter (the broker's: server/txn_marker_writes.h): on the
+// thread that calls send() (with no delay), without a request, so a
+// transaction whose partitions are all led here costs no thread hand-off;
+// their answers are judged as a leader's. With no delay the partitions are
+// grouped by leader on the caller's thread too; requests to other brokers
+// always leave from the link's thread.
+//
 // Thread-safe. stop() drops every answer still to come (the coordinator is
 // about to go) and waits for answers being delivered to return.
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "protocol/generated/write_txn_markers_request.h"
+#include "protocol/generated/write_txn_markers_response.h"
 #include "txn/marker_channel.h"
 
 namespace keel::cluster {
@@ -37,8 +48,13 @@ class TxnBrokerLink;
 class ReplicaMarkerChannel final : public txn::MarkerChannel {
  public:
   static constexpr int16_t kWriteTxnMarkersVersion = 1;
+  // Writes a WriteTxnMarkers request's markers on this broker and answers
+  // once, as the handler would (from any thread, possibly before it returns).
+  using LocalWriter = std::function<void(const protocol::WriteTxnMarkersRequest&,
+                                         std::function<void(protocol::WriteTxnMarkersResponse)>)>;
 
-  ReplicaMarkerChannel(TxnBrokerLink& link, const cluster::MetadataCache& metadata);
+  // Without a local writer, markers for this broker go through the link too.
+  ReplicaMarkerChannel(TxnBrokerLink& link, const cluster::MetadataCache& metadata, LocalWriter local = {});
   ~ReplicaMarkerChannel() override;  // stop()
 
   void send(txn::TxnMarker marker, int64_t delay_ms, Done done) override;
@@ -46,6 +62,8 @@ class ReplicaMarkerChannel final : public txn::MarkerChannel {
 
   // Requests sent so far (one per leader per flush): for tests and metrics.
   uint64_t requests_sent() const;
+  // Markers written through the local writer so far (one per send()'s local partitions).
+  uint64_t local_writes() const;
 
  private:
   // One send()'s results, complete when every leader has answered.
@@ -66,16 +84,24 @@ class ReplicaMarkerChannel final : public txn::MarkerChannel {
     int delivering = 0;
     std::map<int32_t, std::vector<Queued>> queues;  // leader -> markers not sent yet
     uint64_t requests = 0;
+    uint64_t local_writes = 0;
   };
 
   void route(txn::TxnMarker marker, Done done);
   void flush(int32_t broker);
+  // Writes `marker` (this broker's partitions of a send) with the local writer.
+  void write_locally(txn::TxnMarker marker, const std::shared_ptr<Gather>& gather);
+  // The results for `marker`'s partitions in a leader's answer for it
+  // (null: the answer left the marker out).
+  static std::vector<txn::MarkerResult> results_of(
+      const txn::TxnMarker& marker, const protocol::WriteTxnMarkersResponse::WritableTxnMarkerResult* answer);
   // Adds results to a gather; runs its done (outside the lock) when complete.
   static void deliver(const std::shared_ptr<State>& state, const std::shared_ptr<Gather>& gather,
                       std::vector<txn::MarkerResult> results);
 
   TxnBrokerLink& link_;
   const cluster::MetadataCache& metadata_;
+  const LocalWriter local_;
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 

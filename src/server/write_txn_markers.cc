@@ -25,6 +25,9 @@
 //
 // The answer has one entry per producer id (Kafka keys its response by
 // producer id), in the order the request first names them.
+//
+// The body is write_txn_markers (server/txn_marker_writes.h): this broker's
+// own transaction coordinator calls it directly for the partitions it leads.
 
 #include <algorithm>
 #include <memory>
@@ -41,6 +44,8 @@
 #include "protocol/generated/write_txn_markers_response.h"
 #include "server/authorization.h"
 #include "server/handlers.h"
+#include "server/services.h"
+#include "server/txn_marker_writes.h"
 
 namespace keel::server {
 namespace {
@@ -79,12 +84,10 @@ struct MarkerHeader {
 struct PendingMarkers {
   std::vector<MarkerHeader> markers;
   std::vector<MarkerWrite> writes;
-  Responder responder;
-  int16_t version;
+  MarkersAnswer answer;
   group::GroupCoordinator* groups;
 
-  PendingMarkers(Responder r, int16_t v, group::GroupCoordinator* g)
-      : responder(std::move(r)), version(v), groups(g) {}
+  PendingMarkers(MarkersAnswer a, group::GroupCoordinator* g) : answer(std::move(a)), groups(g) {}
 
   bool waiting(const MarkerWrite& w) const {
     return w.replica && w.replica->leads_in_term(w.leader_term) && w.replica->high_watermark() <= w.marker_offset;
@@ -152,15 +155,15 @@ struct PendingMarkers {
       }
       part->error_code = static_cast<int16_t>(w.error);
     }
-    send_encoded(responder, resp, version);
+    answer(std::move(resp));
   }
 };
 
 // Appends one marker to one partition; sets the write's error, or its
 // replica and offset when it must wait for the ISR.
-void append_marker(RequestContext& ctx, const WriteTxnMarkersRequest::WritableTxnMarker& marker,
+void append_marker(cluster::ReplicaManager& replicas, const WriteTxnMarkersRequest::WritableTxnMarker& marker,
                    MarkerWrite& w, int64_t now_ms) {
-  auto replica = ctx.services.replicas->partition({w.topic, w.partition});
+  auto replica = replicas.partition({w.topic, w.partition});
   if (!replica) {
     w.error = ErrorCode::kUnknownTopicOrPartition;
     return;
@@ -187,17 +190,9 @@ void append_marker(RequestContext& ctx, const WriteTxnMarkersRequest::WritableTx
 
 }  // namespace
 
-Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Responder responder) {
-  WriteTxnMarkersRequest req;
-  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
-  auto pending = std::make_shared<PendingMarkers>(responder, ctx.api_version(), ctx.services.groups);
-  // Kafka 3.x: ALTER on the cluster (asked quietly), else CLUSTER_ACTION.
-  RequestAuthorization auth(ctx);
-  const bool allowed =
-      auth.allows_quietly(security::AclOperation::kAlter, security::ResourceType::kCluster,
-                          security::kClusterResourceName) ||
-      auth.allows_cluster(security::AclOperation::kClusterAction);
-  const int64_t now = ctx.now_ms();
+void write_txn_markers(Services& services, const WriteTxnMarkersRequest& req, bool allowed, int64_t now_ms,
+                       MarkersAnswer answer) {
+  auto pending = std::make_shared<PendingMarkers>(std::move(answer), services.groups);
   for (const auto& marker : req.markers) {
     const size_t index = pending->markers.size();
     pending->markers.push_back({marker.producer_id, marker.transaction_result});
@@ -217,7 +212,7 @@ Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Res
         if (!allowed) {
           w.error = ErrorCode::kClusterAuthorizationFailed;
         } else {
-          append_marker(ctx, marker, w, now);
+          append_marker(*services.replicas, marker, w, now_ms);
         }
         pending->writes.push_back(std::move(w));
       }
@@ -225,7 +220,7 @@ Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Res
   }
   if (pending->all_replicated()) {
     pending->finish(/*expired=*/false);
-    return {};
+    return;
   }
   // acks=all: wait until the high watermark passes every marker (or a
   // leadership moves, which also wakes the purgatory), or the timeout.
@@ -233,10 +228,25 @@ Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Res
   for (const auto& w : pending->writes) {
     if (w.replica) watched.push_back(w.replica->tp());
   }
-  auto& purgatory = ctx.services.replicas->fetch_purgatory();
+  auto& purgatory = services.replicas->fetch_purgatory();
   purgatory.add(
       std::move(watched), purgatory.now() + kReplicationTimeoutMs, [pending] { return pending->all_replicated(); },
       [pending](bool expired) { pending->finish(expired); });
+}
+
+Result<void> handle_write_txn_markers(RequestContext& ctx, ByteReader& body, Responder responder) {
+  WriteTxnMarkersRequest req;
+  if (auto res = decode_request(req, body, ctx.api_version()); !res) return res;
+  // Kafka 3.x: ALTER on the cluster (asked quietly), else CLUSTER_ACTION.
+  RequestAuthorization auth(ctx);
+  const bool allowed =
+      auth.allows_quietly(security::AclOperation::kAlter, security::ResourceType::kCluster,
+                          security::kClusterResourceName) ||
+      auth.allows_cluster(security::AclOperation::kClusterAction);
+  write_txn_markers(ctx.services, req, allowed, ctx.now_ms(),
+                    [responder, version = ctx.api_version()](WriteTxnMarkersResponse resp) mutable {
+                      send_encoded(responder, resp, version);
+                    });
   return {};
 }
 

@@ -2,13 +2,18 @@
 // TxnBrokerLink whose own-broker requests go to a fake WriteTxnMarkers
 // handler: grouping by leader, one request for markers queued together,
 // deleted topics, unknown and unreachable leaders, the leader's per-partition
-// errors, and stop() dropping answers still to come.
+// errors, and stop() dropping answers still to come. With a local writer (the
+// broker's), the partitions this broker leads are written on the caller's
+// thread with no request.
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "cluster/metadata_cache.h"
 #include "net/client.h"
@@ -57,38 +62,56 @@ struct FakeLeader {
   std::map<std::pair<std::string, int32_t>, ErrorCode> errors;
   bool answer = true;
 
+  // Records the request; nullopt when set not to answer.
+  std::optional<protocol::WriteTxnMarkersResponse> respond(const protocol::WriteTxnMarkersRequest& req) {
+    protocol::WriteTxnMarkersResponse resp;
+    std::lock_guard lock(mu);
+    seen.push_back(req);
+    if (!answer) return std::nullopt;  // never answered: stop() must not wait for it
+    for (const auto& m : req.markers) {
+      auto& rm = resp.markers.emplace_back();
+      rm.producer_id = m.producer_id;
+      for (const auto& t : m.topics) {
+        auto& rt = rm.topics.emplace_back();
+        rt.name = t.name;
+        for (int32_t p : t.partition_indexes) {
+          auto it = errors.find({t.name, p});
+          rt.partitions.push_back({p, static_cast<int16_t>(it == errors.end() ? ErrorCode::kNone : it->second), {}});
+        }
+      }
+    }
+    return resp;
+  }
+
   void handle(Bytes frame, std::function<void(Result<Bytes>)> done) {
     ByteReader r{ByteView(frame)};
     protocol::RequestHeader h;
     ASSERT_TRUE(h.decode(r, 2).ok());
     protocol::WriteTxnMarkersRequest req;
     ASSERT_TRUE(req.decode(r, h.request_api_version).ok());
-    protocol::WriteTxnMarkersResponse resp;
-    {
-      std::lock_guard lock(mu);
-      seen.push_back(req);
-      if (!answer) return;  // never answered: stop() must not wait for it
-      for (const auto& m : req.markers) {
-        auto& rm = resp.markers.emplace_back();
-        rm.producer_id = m.producer_id;
-        for (const auto& t : m.topics) {
-          auto& rt = rm.topics.emplace_back();
-          rt.name = t.name;
-          for (int32_t p : t.partition_indexes) {
-            auto it = errors.find({t.name, p});
-            rt.partitions.push_back({p, static_cast<int16_t>(it == errors.end() ? ErrorCode::kNone : it->second), {}});
-          }
-        }
-      }
-    }
+    auto resp = respond(req);
+    if (!resp) return;
     ByteWriter w;
     protocol::ResponseHeader rh;
     rh.correlation_id = h.correlation_id;
     rh.encode(w, 1);
-    resp.encode(w, h.request_api_version);
+    resp->encode(w, h.request_api_version);
     done(Bytes(w.buffer().begin(), w.buffer().end()));
   }
 };
+
+// The one request written for marker(42, {t-0, t-1}, abort).
+void expect_abort_of_42_on_t01(const std::vector<protocol::WriteTxnMarkersRequest>& seen) {
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].markers.size(), 1u);
+  const auto& m = seen[0].markers[0];
+  EXPECT_EQ(m.producer_id, 42);
+  EXPECT_EQ(m.producer_epoch, 3);
+  EXPECT_FALSE(m.transaction_result);
+  EXPECT_EQ(m.coordinator_epoch, 7);
+  ASSERT_EQ(m.topics.size(), 1u);
+  EXPECT_EQ(m.topics[0].partition_indexes, (std::vector<int32_t>{0, 1}));
+}
 
 class MarkerChannelTest : public ::testing::Test {
  protected:
@@ -143,15 +166,7 @@ TEST_F(MarkerChannelTest, WritesTheMarkerToTheLeaderAndReportsEachPartition) {
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[tp("t", 0)].error, ErrorCode::kNone);
   EXPECT_FALSE(results[tp("t", 1)].deleted);
-  ASSERT_EQ(leader.seen.size(), 1u);
-  ASSERT_EQ(leader.seen[0].markers.size(), 1u);
-  const auto& m = leader.seen[0].markers[0];
-  EXPECT_EQ(m.producer_id, 42);
-  EXPECT_EQ(m.producer_epoch, 3);
-  EXPECT_FALSE(m.transaction_result);
-  EXPECT_EQ(m.coordinator_epoch, 7);
-  ASSERT_EQ(m.topics.size(), 1u);
-  EXPECT_EQ(m.topics[0].partition_indexes, (std::vector<int32_t>{0, 1}));
+  expect_abort_of_42_on_t01(leader.seen);
 }
 
 TEST_F(MarkerChannelTest, DeletedTopicsAreDoneWithoutARequest) {
@@ -240,6 +255,100 @@ TEST_F(MarkerChannelTest, StopDropsAnswersStillToCome) {
   EXPECT_FALSE(called);
   EXPECT_FALSE(later);
   EXPECT_EQ(leader.seen.size(), 1u);
+}
+
+// The broker's channel: markers for the partitions this broker leads go to
+// the local writer, on the thread that sends them, with no request.
+class LocalMarkerChannelTest : public MarkerChannelTest {
+ protected:
+  LocalMarkerChannelTest() {
+    channel->stop();
+    channel = std::make_unique<ReplicaMarkerChannel>(
+        *link, metadata,
+        [this](const protocol::WriteTxnMarkersRequest& req,
+               std::function<void(protocol::WriteTxnMarkersResponse)> answer) {
+          writer_threads.push_back(std::this_thread::get_id());
+          if (hold) {
+            held = std::move(answer);  // answered later, as a marker waiting for its ISR
+            local.respond(req);
+            return;
+          }
+          if (auto resp = local.respond(req)) answer(std::move(*resp));
+        });
+  }
+
+  FakeLeader local;  // what the local writer wrote
+  std::vector<std::thread::id> writer_threads;
+  bool hold = false;
+  std::function<void(protocol::WriteTxnMarkersResponse)> held;
+};
+
+TEST_F(LocalMarkerChannelTest, PartitionsLedHereAreWrittenOnTheSendersThreadWithoutARequest) {
+  std::optional<std::vector<txn::MarkerResult>> results;
+  channel->send(marker(42, {{"t", 0}, {"t", 1}}, /*commit=*/false), 0,
+                [&](std::vector<txn::MarkerResult> r) { results = std::move(r); });
+  // Answered before send returned: no hand-off to the link's thread.
+  ASSERT_TRUE(results.has_value());
+  ASSERT_EQ(results->size(), 2u);
+  for (const auto& r : *results) EXPECT_EQ(r.error, ErrorCode::kNone);
+  ASSERT_EQ(writer_threads.size(), 1u);
+  EXPECT_EQ(writer_threads[0], std::this_thread::get_id());
+  EXPECT_TRUE(leader.seen.empty());
+  EXPECT_EQ(channel->requests_sent(), 0u);
+  EXPECT_EQ(channel->local_writes(), 1u);
+  expect_abort_of_42_on_t01(local.seen);
+}
+
+TEST_F(LocalMarkerChannelTest, LocalErrorsAndOtherLeadersAreReportedTogether) {
+  local.errors[{"t", 1}] = ErrorCode::kNotLeaderOrFollower;  // the metadata was behind
+  auto results = send(marker(9, {{"t", 0}, {"t", 1}, {"u", 0}, {"gone", 0}}));
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[tp("t", 0)].error, ErrorCode::kNone);
+  EXPECT_EQ(results[tp("t", 1)].error, ErrorCode::kNotLeaderOrFollower);
+  EXPECT_EQ(results[tp("u", 0)].error, ErrorCode::kNotLeaderOrFollower);  // broker 2, through the link
+  EXPECT_TRUE(results[tp("gone", 0)].deleted);
+  EXPECT_TRUE(leader.seen.empty());
+  EXPECT_EQ(local.seen.size(), 1u);
+}
+
+TEST_F(LocalMarkerChannelTest, AnAnswerWithoutTheMarkerIsAnUnknownServerError) {
+  channel->stop();
+  channel = std::make_unique<ReplicaMarkerChannel>(
+      *link, metadata,
+      [](const protocol::WriteTxnMarkersRequest&, std::function<void(protocol::WriteTxnMarkersResponse)> answer) {
+        answer({});
+      });
+  auto results = send(marker(9, {{"t", 0}}));
+  EXPECT_EQ(results[tp("t", 0)].error, ErrorCode::kUnknownServerError);  // judged retriable
+}
+
+TEST_F(LocalMarkerChannelTest, ADelayedSendIsWrittenLaterOnTheLinksThread) {
+  std::atomic<bool> called{false};
+  auto promise = std::make_shared<std::promise<std::vector<txn::MarkerResult>>>();
+  auto future = promise->get_future();
+  channel->send(marker(5, {{"t", 0}}), /*delay_ms=*/100, [&, promise](std::vector<txn::MarkerResult> r) {
+    called = true;
+    promise->set_value(r);
+  });
+  EXPECT_FALSE(called);  // not on this thread
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(writer_threads.size(), 1u);
+  EXPECT_NE(writer_threads[0], std::this_thread::get_id());
+  EXPECT_EQ(future.get()[0].error, ErrorCode::kNone);
+}
+
+TEST_F(LocalMarkerChannelTest, ALocalAnswerAfterStopIsDropped) {
+  hold = true;
+  std::atomic<bool> called{false};
+  channel->send(marker(5, {{"t", 0}}), 0, [&](std::vector<txn::MarkerResult>) { called = true; });
+  ASSERT_TRUE(held);
+  channel->stop();
+  FakeLeader answerer;
+  held(*answerer.respond(local.seen[0]));  // the replication wait ends after the coordinator went
+  EXPECT_FALSE(called);
+  channel->send(marker(6, {{"t", 0}}), 0, [&](std::vector<txn::MarkerResult>) { called = true; });
+  EXPECT_FALSE(called);
+  EXPECT_EQ(local.seen.size(), 1u);  // nothing written after stop
 }
 
 }  // namespace
