@@ -53,9 +53,14 @@ constexpr ApiEntry kApis[] = {
     {key(ApiKey::kInitProducerId), 0, 5, nullptr, &handle_init_producer_id},
     // Transactions V1 only: AddPartitionsToTxn v4 is the brokers' KIP-890
     // verification; EndTxn v4+ / the transaction.version feature are not served.
-    {key(ApiKey::kAddPartitionsToTxn), 0, 4, nullptr, &handle_add_partitions_to_txn},
+    // AddPartitionsToTxn and EndTxn only touch the coordinator's memory and
+    // append to local logs (markers of partitions led here included); what
+    // waits, waits in a callback: on the network thread, as Produce, they
+    // save two thread hand-offs per transaction. InitProducerId may ask the
+    // store for a producer id block: not there.
+    {key(ApiKey::kAddPartitionsToTxn), 0, 4, nullptr, &handle_add_partitions_to_txn, true},
     {key(ApiKey::kAddOffsetsToTxn), 0, 3, nullptr, &handle_add_offsets_to_txn},
-    {key(ApiKey::kEndTxn), 0, 3, nullptr, &handle_end_txn},
+    {key(ApiKey::kEndTxn), 0, 3, nullptr, &handle_end_txn, true},
     // v4 is Transactions V2's (KIP-890 part 2): not served.
     {key(ApiKey::kTxnOffsetCommit), 0, 3, nullptr, &handle_txn_offset_commit},
     {key(ApiKey::kOffsetForLeaderEpoch), 0, 4, &handle_offset_for_leader_epoch},
