@@ -261,6 +261,9 @@ std::vector<std::shared_ptr<Partition>> ReplicaManager::partitions() const {
 }
 
 void ReplicaManager::shutdown() {
+  // Once: the broker stops it, and the destructor would otherwise write every
+  // producer snapshot again, after the logs are closed.
+  if (shut_down_.exchange(true)) return;
   {
     std::lock_guard lock(isr_mu_);
     isr_stop_ = true;

@@ -123,7 +123,8 @@ class ReplicaManager {
   // and no leadership is refused (unit tests).
   void start_high_watermark_checkpoints(int64_t interval_ms);
 
-  // Completes waiting fetches; the logs are the LogManager's to close.
+  // Completes waiting fetches and writes the producer snapshots; the logs are
+  // the LogManager's to close. Once: later calls do nothing.
   void shutdown();
 
   // Told after each change of a partition's leadership on this broker:
@@ -157,6 +158,7 @@ class ReplicaManager {
   bool refuses_leadership(const ReplicaState& r);
   bool lost_everything(const ReplicaState& r) const;
   std::atomic<bool> log_dirs_new_{false};
+  std::atomic<bool> shut_down_{false};  // shutdown() ran
   std::set<TopicPartition> refused_;  // under mu_
   std::thread isr_thread_;
   std::mutex isr_mu_;
