@@ -136,6 +136,10 @@ class ReplicaManager {
   void set_leadership_listener(LeadershipListener fn) { leadership_listener_ = std::move(fn); }
 
  private:
+  // apply_leader_and_isr without telling the leadership listener (any thread).
+  protocol::ErrorCode host_with_state(const TopicPartition& tp, const protocol::Uuid& topic_id,
+                                      const LeaderState& state, const storage::LogConfig& log_config,
+                                      std::shared_ptr<const PartitionConfig> config);
   const int32_t broker_id_;
   storage::LogManager& logs_;
   mutable std::mutex mu_;
