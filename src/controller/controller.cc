@@ -514,9 +514,17 @@ void Controller::refresh_topic(const std::string& name) {
   std::vector<int32_t> known;    // new to this controller, with a stored state
   std::vector<int32_t> created;  // created now
   bool read_again = false;       // a partition state could not be read: the topic is read again later
+  // The states this controller does not know yet, read together: at
+  // failover that is every partition of every topic (issue 21).
+  std::vector<int32_t> unknown;
   for (const auto& [p, replicas] : t.assignment.partitions) {
-    if (t.states.contains(p)) continue;
-    auto state = store_.partition_state(name, p);
+    if (!t.states.contains(p)) unknown.push_back(p);
+  }
+  auto states = store_.partition_states(name, unknown);
+  for (size_t k = 0; k < unknown.size(); ++k) {
+    const int32_t p = unknown[k];
+    const std::vector<int32_t>& replicas = t.assignment.partitions.at(p);
+    auto& state = states[k];
     if (!state) {
       if (!read_again) {
         read_again = store_read_failed("cannot read a partition state", state.error(),

@@ -98,6 +98,14 @@ class CoordinationStore {
   // All or nothing: either every op applies (results in order) or none does
   // (the error of the first failing op).
   virtual Result<std::vector<OpResult>> multi(std::span<const Op> ops) = 0;
+  // Many reads without watches (a new controller reads every partition state):
+  // per path its node, kNoNode when absent, or its read's error, in the order
+  // of `paths`. Not a snapshot: each read sees the tree as it is on arrival.
+  // ZooKeeperStore sends the reads before waiting for the answers (about one
+  // round trip, not one per path, as Kafka's getTopicPartitionStates); the
+  // default reads one path after another, so a wrapping store must forward
+  // this call or lose that.
+  virtual std::vector<Result<Node>> get_many(std::span<const std::string> paths);
   // This client's session; ephemeral nodes it creates carry this id.
   virtual int64_t session_id() const = 0;
 };

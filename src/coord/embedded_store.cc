@@ -158,6 +158,14 @@ Result<void> create_recursive(CoordinationStore& store, const std::string& path)
   }
 }
 
+// In memory each read is a lookup: one after another is as fast as it gets.
+std::vector<Result<Node>> CoordinationStore::get_many(std::span<const std::string> paths) {
+  std::vector<Result<Node>> out;
+  out.reserve(paths.size());
+  for (const auto& path : paths) out.push_back(get(path));
+  return out;
+}
+
 EmbeddedStore::EmbeddedStore(std::optional<fs::path> dir)
     : dir_(std::move(dir)), session_id_(new_session_id()) {
   tree_["/"] = Entry{};

@@ -273,9 +273,10 @@ Result<void> KafkaStore::delete_topic(const std::string& topic, const Fence& fen
 
 // --- partition state ------------------------------------------------------------------------------
 
-Result<std::optional<PartitionStateNode>> KafkaStore::partition_state(const std::string& topic, int32_t partition,
-                                                                      Watch watch) {
-  auto node = store_.get(paths::partition_state(topic, partition), std::move(watch));
+namespace {
+
+// A partition state node as read: absent is nullopt, not an error.
+Result<std::optional<PartitionStateNode>> partition_state_of(const Result<Node>& node) {
   if (!node) {
     if (is(node.error(), CoordErrc::kNoNode)) return std::optional<PartitionStateNode>{};
     return node.error();
@@ -283,6 +284,25 @@ Result<std::optional<PartitionStateNode>> KafkaStore::partition_state(const std:
   auto s = decode_partition_state(ByteView(node->data));
   if (!s) return s.error();
   return std::optional<PartitionStateNode>(PartitionStateNode{std::move(*s), node->stat.version});
+}
+
+}  // namespace
+
+Result<std::optional<PartitionStateNode>> KafkaStore::partition_state(const std::string& topic, int32_t partition,
+                                                                      Watch watch) {
+  return partition_state_of(store_.get(paths::partition_state(topic, partition), std::move(watch)));
+}
+
+std::vector<Result<std::optional<PartitionStateNode>>> KafkaStore::partition_states(
+    const std::string& topic, std::span<const int32_t> partitions) {
+  std::vector<std::string> state_paths;
+  state_paths.reserve(partitions.size());
+  for (int32_t p : partitions) state_paths.push_back(paths::partition_state(topic, p));
+  const std::vector<Result<Node>> nodes = store_.get_many(state_paths);
+  std::vector<Result<std::optional<PartitionStateNode>>> out;
+  out.reserve(nodes.size());
+  for (const auto& node : nodes) out.push_back(partition_state_of(node));
+  return out;
 }
 
 Result<int32_t> KafkaStore::create_partition_state(const std::string& topic, int32_t partition,

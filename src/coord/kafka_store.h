@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -105,6 +106,10 @@ class KafkaStore {
   // --- partition state -------------------------------------------------------
   Result<std::optional<PartitionStateNode>> partition_state(const std::string& topic, int32_t partition,
                                                             Watch watch = {});
+  // The states of `partitions` of `topic`, read together (CoordinationStore::get_many:
+  // a new controller reads thousands), each as partition_state returns it; in order.
+  std::vector<Result<std::optional<PartitionStateNode>>> partition_states(const std::string& topic,
+                                                                          std::span<const int32_t> partitions);
   // Creates the partitions/<p> containers and the state node, fenced. kNodeExists if present.
   Result<int32_t> create_partition_state(const std::string& topic, int32_t partition,
                                          const PartitionState& state, const Fence& fence);

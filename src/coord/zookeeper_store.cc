@@ -119,7 +119,53 @@ WatchRegistry& registry() {
   return *r;
 }
 
+// True on a C client's completion thread, which runs the watches, the
+// session listener and every asynchronous completion. get_many must not wait
+// there: the answers it would wait for can only come from that thread.
+// (Synchronous calls are safe there: their answers come from the I/O thread.)
+thread_local bool on_completion_thread = false;
+
+// The answers of one get_many call, shared with its completions: a
+// completion that comes after the call gave up waiting (the store closing)
+// still finds it.
+struct ReadBatch {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<Result<Node>>> answers;
+  size_t in_flight = 0;
+};
+
+struct PendingRead {
+  std::shared_ptr<ReadBatch> batch;
+  size_t index = 0;
+};
+
+void read_done(int rc, const char* value, int value_len, const ::Stat* stat, const void* data) {
+  on_completion_thread = true;
+  std::unique_ptr<PendingRead> read(static_cast<PendingRead*>(const_cast<void*>(data)));
+  std::optional<Result<Node>> answer;
+  if (rc == ZOK) {
+    Node node;
+    if (value && value_len > 0) {
+      const auto* bytes = reinterpret_cast<const uint8_t*>(value);
+      node.data.assign(bytes, bytes + value_len);
+    }
+    if (stat) node.stat = from_zk(*stat);
+    answer.emplace(std::move(node));
+  } else {
+    answer.emplace(from_zk(rc));
+  }
+  ReadBatch& batch = *read->batch;
+  {
+    std::lock_guard lock(batch.mu);
+    batch.answers[read->index] = std::move(answer);
+    --batch.in_flight;
+  }
+  batch.cv.notify_all();
+}
+
 void node_watcher(zhandle_t*, int type, int /*state*/, const char* path, void* ctx) {
+  on_completion_thread = true;
   if (type == ZOO_SESSION_EVENT) return;  // the session watcher reports those
   auto w = registry().take(ctx);
   if (!w) return;
@@ -153,6 +199,7 @@ struct ZooKeeperStore::Impl {
   SessionListener listener;
 
   static void session_watcher(zhandle_t*, int type, int state, const char*, void* ctx) {
+    on_completion_thread = true;
     if (type != ZOO_SESSION_EVENT) return;
     auto* self = static_cast<Impl*>(ctx);
     SessionListener listener;
@@ -366,6 +413,46 @@ Result<Node> ZooKeeperStore::get(const std::string& path, Watch watch) {
     capacity = stat.dataLength;
   }
   return CoordErrc::kConnectionLoss;
+}
+
+std::vector<Result<Node>> ZooKeeperStore::get_many(std::span<const std::string> paths) {
+  // Called from a watch or the session listener: one by one, synchronously.
+  if (on_completion_thread) return CoordinationStore::get_many(paths);
+  zhandle_t* zh = impl_->connected_handle();
+  if (!zh) return std::vector<Result<Node>>(paths.size(), Result<Node>(CoordErrc::kSessionExpired));
+  // What one call may have outstanding: ZooKeeper's queue of requests
+  // (globalOutstandingLimit, 1,000 by default) is shared by every client.
+  constexpr size_t kMaxInFlight = 500;
+  // Every request sent is answered: by the server, with a connection loss
+  // when the connection drops, or when the handle closes. The bound only
+  // keeps a caller from hanging on a client that broke that promise.
+  const auto deadline = std::chrono::steady_clock::now() + impl_->connect_timeout +
+                        std::chrono::milliseconds(impl_->session_timeout_ms);
+  auto batch = std::make_shared<ReadBatch>();
+  batch->answers.resize(paths.size());
+  std::unique_lock lock(batch->mu);
+  bool gave_up = false;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    gave_up = !batch->cv.wait_until(lock, deadline, [&] { return batch->in_flight < kMaxInFlight; });
+    if (gave_up) break;
+    ++batch->in_flight;
+    lock.unlock();
+    auto* read = new PendingRead{batch, i};  // read_done deletes it
+    const int rc = zoo_aget(zh, paths[i].c_str(), 0, &read_done, read);
+    lock.lock();
+    if (rc != ZOK) {  // not sent: no completion will come
+      delete read;
+      --batch->in_flight;
+      batch->answers[i].emplace(from_zk(rc));
+    }
+  }
+  if (!gave_up) batch->cv.wait_until(lock, deadline, [&] { return batch->in_flight == 0; });
+  std::vector<Result<Node>> out;
+  out.reserve(paths.size());
+  for (auto& answer : batch->answers) {
+    out.push_back(answer ? std::move(*answer) : Result<Node>(CoordErrc::kConnectionLoss));
+  }
+  return out;
 }
 
 Result<Stat> ZooKeeperStore::set(const std::string& path, ByteView data, int32_t version) {

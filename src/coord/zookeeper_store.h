@@ -50,6 +50,10 @@ class ZooKeeperStore : public CoordinationStore {
 
   Result<std::string> create(const std::string& path, ByteView data, CreateMode mode) override;
   Result<Node> get(const std::string& path, Watch watch = {}) override;
+  // zoo_aget for every path (at most 500 outstanding), then the answers.
+  // From a watch or the session listener (the completion thread, which
+  // must deliver those answers) it reads one path after another instead.
+  std::vector<Result<Node>> get_many(std::span<const std::string> paths) override;
   Result<Stat> set(const std::string& path, ByteView data, int32_t version = -1) override;
   Result<void> remove(const std::string& path, int32_t version = -1) override;
   Result<std::optional<Stat>> exists(const std::string& path, Watch watch = {}) override;

@@ -23,6 +23,7 @@ class TimedCoordinationStore : public coord::CoordinationStore {
   Result<std::optional<coord::Stat>> exists(const std::string& path, coord::Watch watch = {}) override;
   Result<std::vector<std::string>> children(const std::string& path, coord::Watch watch = {}) override;
   Result<std::vector<coord::OpResult>> multi(std::span<const coord::Op> ops) override;
+  std::vector<Result<coord::Node>> get_many(std::span<const std::string> paths) override;
   int64_t session_id() const override { return inner_.session_id(); }
 
  private:

@@ -104,10 +104,18 @@ coord::BrokerRegistration registration(int32_t id) {
 // The live brokers of every UpdateMetadata the controller sent itself.
 class LocalBroker {
  public:
+  // A test with topics: requests other than UpdateMetadata get no answer
+  // but an error (the controller's channel tries them again).
+  std::atomic<bool> topics{false};
+
   void handle(Bytes frame, const std::function<void(Result<Bytes>)>& done) {
     ByteReader peek{ByteView(frame)};
     const int16_t api_key = peek.read_i16();
     const int16_t version = peek.read_i16();
+    if (topics && api_key != protocol::UpdateMetadataRequest::kApiKey) {
+      done(std::make_error_code(std::errc::connection_refused));
+      return;
+    }
     ByteReader r{ByteView(frame)};
     protocol::RequestHeader header;
     ASSERT_TRUE(header.decode(r, protocol::request_header_version(api_key, version)));
@@ -212,6 +220,34 @@ TEST_F(BrokerChangeTest, AnElectionWonWithoutHearingSoIsRunAgain) {
   EXPECT_TRUE(controller_->is_controller()) << "the cluster was left with a controller node nobody acts on";
   EXPECT_EQ(store_.failed.load(), 1);
   EXPECT_TRUE(local_.wait_for({0}, 5s));
+}
+
+TEST_F(BrokerChangeTest, APartitionStateThatCannotBeReadIsReadAgainAndTheOthersAreNotHeldUp) {
+  // The topic is there before the controller: it reads the three states
+  // together (none yet: it creates them), and partition 1's read fails once.
+  coord::TopicAssignment assignment;
+  assignment.topic_id = "AAAAAAAAAAAAAAAAAAAAAA";
+  for (int32_t p = 0; p < 3; ++p) assignment.partitions[p] = {0};
+  ASSERT_TRUE(kafka_.ensure_paths());
+  ASSERT_TRUE(kafka_.create_topic("orders", assignment, {}));
+  local_.topics = true;
+  store_.failing_path = coord::paths::partition_state("orders", 1);
+  store_.failures = 1;
+  start_controller(false);  // its LeaderAndIsr to itself go unanswered: no UpdateMetadata follows
+  ASSERT_TRUE(controller_->is_controller());
+  auto stored = [&](int32_t p) {
+    auto e = store_.exists(coord::paths::partition_state("orders", p), {});
+    return e.ok() && e->has_value();
+  };
+  for (int i = 0; i < 100 && !(stored(0) && stored(1) && stored(2)); ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(store_.failed.load(), 1);
+  for (int32_t p = 0; p < 3; ++p) {
+    ASSERT_TRUE(stored(p)) << "partition " << p << " got no state";
+    auto state = kafka_.partition_state("orders", p);
+    ASSERT_TRUE(state.ok() && state->has_value());
+    EXPECT_EQ((*state)->state.leader, 0);
+    EXPECT_EQ((*state)->zk_version, 0) << "created once, not twice";
+  }
 }
 
 }  // namespace

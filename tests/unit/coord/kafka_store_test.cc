@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "coord/acl_store.h"
@@ -410,6 +411,124 @@ TEST_P(KafkaStoreTest, PartitionStateCreateAndConditionalUpdate) {
   EXPECT_EQ((*node)->state, s1);
   EXPECT_EQ((*node)->zk_version, 1);
   EXPECT_FALSE(ks_->partition_state("orders", 5)->has_value());
+}
+
+// --- get_many (issue 21: a new controller reads every partition state) ---------------
+
+Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+TEST_P(KafkaStoreTest, GetManyAnswersEachPathInRequestOrder) {
+  ASSERT_TRUE(store_->create("/a", ByteView(bytes_of("alpha")), CreateMode::kPersistent).ok());
+  // Larger than the synchronous get's first buffer: no answer is cut short.
+  const Bytes big(5000, 'x');
+  ASSERT_TRUE(store_->create("/big", ByteView(big), CreateMode::kPersistent).ok());
+  ASSERT_TRUE(store_->set("/big", ByteView(big)).ok());
+  ASSERT_TRUE(store_->create("/empty", {}, CreateMode::kPersistent).ok());
+
+  const std::vector<std::string> asked{"/big", "/missing", "/a", "/missing/child", "/empty", "/a"};
+  const auto answers = store_->get_many(asked);
+  ASSERT_EQ(answers.size(), asked.size());
+  ASSERT_TRUE(answers[0].ok()) << answers[0].error().message();
+  EXPECT_EQ(answers[0]->data, big);
+  EXPECT_EQ(answers[0]->stat, store_->get("/big")->stat) << "the stat is the node's, version 1 after one set";
+  EXPECT_EQ(answers[0]->stat.version, 1);
+  EXPECT_EQ(answers[1].error(), make_error_code(CoordErrc::kNoNode));
+  ASSERT_TRUE(answers[2].ok());
+  EXPECT_EQ(text(answers[2]->data), "alpha");
+  EXPECT_EQ(answers[3].error(), make_error_code(CoordErrc::kNoNode));
+  ASSERT_TRUE(answers[4].ok());
+  EXPECT_TRUE(answers[4]->data.empty());
+  ASSERT_TRUE(answers[5].ok()) << "a path asked twice is answered twice";
+  EXPECT_EQ(text(answers[5]->data), "alpha");
+  EXPECT_TRUE(store_->get_many({}).empty());
+}
+
+TEST_P(KafkaStoreTest, GetManyReadsMorePathsThanItSendsAtOnce) {
+  // 1,200 nodes (ZooKeeperStore keeps at most 500 reads outstanding), created
+  // 200 to a multi; asked in an order unlike the tree's, with absent ones mixed in.
+  ASSERT_TRUE(store_->create("/many", {}, CreateMode::kPersistent).ok());
+  constexpr int kNodes = 1200;
+  for (int first = 0; first < kNodes; first += 200) {
+    std::vector<Op> ops;
+    for (int i = first; i < first + 200; ++i) {
+      ops.push_back(Op::create("/many/n" + std::to_string(i), bytes_of("value-" + std::to_string(i))));
+    }
+    ASSERT_TRUE(store_->multi(ops).ok());
+  }
+  std::vector<std::string> asked;
+  for (int i = kNodes - 1; i >= 0; i -= 2) asked.push_back("/many/n" + std::to_string(i));
+  for (int i = 0; i < kNodes; i += 2) asked.push_back("/many/n" + std::to_string(i));
+  for (int i = 0; i < 100; ++i) asked.insert(asked.begin() + i * 13, "/many/absent" + std::to_string(i));
+
+  const auto answers = store_->get_many(asked);
+  ASSERT_EQ(answers.size(), asked.size());
+  int found = 0;
+  for (size_t k = 0; k < asked.size(); ++k) {
+    const std::string name = asked[k].substr(std::string("/many/").size());
+    if (name.starts_with("absent")) {
+      EXPECT_EQ(answers[k].error(), make_error_code(CoordErrc::kNoNode)) << asked[k];
+      continue;
+    }
+    ASSERT_TRUE(answers[k].ok()) << asked[k] << ": " << answers[k].error().message();
+    EXPECT_EQ(text(answers[k]->data), "value-" + name.substr(1)) << "answer " << k << " is not " << asked[k] << "'s";
+    ++found;
+  }
+  EXPECT_EQ(found, kNodes);
+}
+
+TEST_P(KafkaStoreTest, GetManyFromAWatchAnswers) {
+  // Watches may call back into the store; on ZooKeeper they run on the
+  // thread that delivers the answers get_many would wait for.
+  ASSERT_TRUE(store_->create("/w", {}, CreateMode::kPersistent).ok());
+  ASSERT_TRUE(store_->create("/w/a", ByteView(bytes_of("1")), CreateMode::kPersistent).ok());
+  auto read_in_watch = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto& store = *store_;
+  ASSERT_TRUE(store_->exists("/w/b", [&store, read_in_watch](const WatchEvent&) {
+    std::vector<std::string> seen;
+    const std::vector<std::string> asked{"/w/a", "/w/b", "/w/c"};
+    for (const auto& r : store.get_many(asked)) seen.push_back(r.ok() ? text(r->data) : r.error().message());
+    read_in_watch->set_value(seen);
+  }).ok());
+  ASSERT_TRUE(store_->create("/w/b", ByteView(bytes_of("2")), CreateMode::kPersistent).ok());
+  auto seen = read_in_watch->get_future();
+  ASSERT_EQ(seen.wait_for(30s), std::future_status::ready) << "get_many inside a watch never answered";
+  const auto got = seen.get();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], "1");
+  EXPECT_EQ(got[1], "2");
+  EXPECT_EQ(got[2], make_error_code(CoordErrc::kNoNode).message());
+}
+
+TEST_P(KafkaStoreTest, PartitionStatesAreReadTogetherEachAsPartitionStateReadsIt) {
+  const Fence fence = elect(1);
+  ASSERT_TRUE(ks_->create_topic("orders", assignment(4), {}).ok());
+  const PartitionState s0{1, 0, 1, {1, 2}, false};
+  const PartitionState s2{2, 3, 1, {2}, false};
+  ASSERT_TRUE(ks_->create_partition_state("orders", 0, s0, fence).ok());
+  ASSERT_TRUE(ks_->create_partition_state("orders", 2, s2, fence).ok());
+  ASSERT_TRUE(ks_->update_partition_state("orders", 2, s2, 0, fence).ok());
+  // Partition 3's state is not JSON: its read fails alone.
+  ASSERT_TRUE(ks_->create_partition_state("orders", 3, s0, fence).ok());
+  const Bytes junk{'{', '"', 'v', 0xff};
+  ASSERT_TRUE(store_->set(paths::partition_state("orders", 3), ByteView(junk)).ok());
+
+  const std::vector<int32_t> asked{2, 1, 3, 0};
+  const auto states = ks_->partition_states("orders", asked);
+  ASSERT_EQ(states.size(), 4u);
+  ASSERT_TRUE(states[0].ok() && states[0]->has_value());
+  EXPECT_EQ((*states[0])->state, s2);
+  EXPECT_EQ((*states[0])->zk_version, 1);
+  ASSERT_TRUE(states[1].ok());
+  EXPECT_FALSE(states[1]->has_value()) << "no state yet is no error: the controller creates it";
+  EXPECT_EQ(states[2].error(), make_error_code(CoordErrc::kCorrupt));
+  ASSERT_TRUE(states[3].ok() && states[3]->has_value());
+  EXPECT_EQ((*states[3])->state, s0);
+  EXPECT_EQ((*states[3])->zk_version, 0);
+  EXPECT_TRUE(ks_->partition_states("orders", {}).empty());
+  const auto gone = ks_->partition_states("nosuch", std::vector<int32_t>{0});
+  ASSERT_EQ(gone.size(), 1u);
+  ASSERT_TRUE(gone[0].ok());
+  EXPECT_FALSE(gone[0]->has_value());
 }
 
 TEST_P(KafkaStoreTest, EntityConfigWritesNotifyInSequenceOrder) {
