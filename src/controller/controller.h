@@ -255,8 +255,9 @@ class Controller : public cluster::TopicAdmin {
   // `created`: the partitions among them this controller has just created
   // (LeaderAndIsr's IsNew, so that a broker on a new disk leads them: see
   // ReplicaManager::refuses_leadership).
+  // `send` false only queues them: the caller sends once for many topics.
   void publish(const std::string& topic, const std::vector<int32_t>& partitions,
-               const std::vector<int32_t>& created = {});
+               const std::vector<int32_t>& created = {}, bool send = true);
   PartitionDecision decision(const std::string& topic, int32_t partition) const;
   // Everything to `brokers` (a broker that starts, a new controller):
   // UpdateMetadata with every partition, LeaderAndIsr for the replicas they host.
@@ -283,6 +284,8 @@ class Controller : public cluster::TopicAdmin {
   // kStoreRetryMs up to kMaxReregisterBackoffMs.
   static int64_t reregister_backoff_ms(int attempt);
   static constexpr int64_t kMaxReregisterBackoffMs = 10000;
+  // How long stop() waits for the requests still queued to other brokers.
+  static constexpr int64_t kStopDrainMs = 3000;
 
   coord::KafkaStore& store_;
   cluster::MetadataCache& metadata_;

@@ -272,7 +272,11 @@ std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(
     o.leader = topics_.at(tp.first).states.at(tp.second).state.leader;
   }
   if (is_controller_) {
-    for (const auto& [name, ps] : changed) publish(name, ps);
+    // One LeaderAndIsr and one UpdateMetadata per broker for the whole
+    // election, as Kafka's controller batches them: a controlled shutdown of
+    // a broker leading 200 topics sent 200 of each, one after another.
+    for (const auto& [name, ps] : changed) publish(name, ps, {}, /*send=*/false);
+    send_batch();
   }
   return out;
 }
@@ -379,7 +383,7 @@ PartitionDecision Controller::decision(const std::string& name, int32_t p) const
 }
 
 void Controller::publish(const std::string& name, const std::vector<int32_t>& partitions,
-                         const std::vector<int32_t>& created) {
+                         const std::vector<int32_t>& created, bool send) {
   // While loading, send_full_state tells everything afterwards.
   if (loading_ || partitions.empty() || !topics_.contains(name)) return;
   const std::vector<int32_t> live = live_broker_ids();
@@ -393,7 +397,7 @@ void Controller::publish(const std::string& name, const std::vector<int32_t>& pa
     if (d.leader >= 0) batch_.leader_and_isr(hosts, d);
     batch_.update_metadata(live, d);
   }
-  send_batch();
+  if (send) send_batch();
 }
 
 void Controller::send_full_state(const std::vector<int32_t>& brokers) {
