@@ -575,6 +575,11 @@ def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
         # The cluster-wide broker default applies to every topic without its own value.
         assert alter(conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
         assert alter(conn, 1, TOPIC, "other", [("min.insync.replicas", SET, "1")]) == NONE
+        # A broker config reaches the broker from the store's change
+        # notification, after the answer (as in Kafka's ZooKeeper mode).
+        deadline = time.time() + 20
+        while topic_config(conn, "isr", "min.insync.replicas")[0] != "2" and time.time() < deadline:
+            time.sleep(0.1)
         assert topic_config(conn, "isr", "min.insync.replicas") == ("2", DYNAMIC_DEFAULT_BROKER_CONFIG)
         assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS)
         assert produces_with(conn, "other", -1, NONE)
