@@ -204,7 +204,12 @@ TEST_F(TxnVerificationTest, ProducesAskingTheSameQuestionShareOneRequest) {
   // Answered: the next produce asks again (answers are not cached for produce).
   std::vector<ErrorCode> third;
   ASSERT_FALSE(verify(third).has_value());
-  EXPECT_EQ(sent_.size(), 2u);
+  ASSERT_EQ(sent_.size(), 2u);
+  // Answered here, before `third` goes out of scope: a produce still held
+  // when the fixture destroys the verifier would be answered into a dead vector.
+  sent_[1].answer(answer_for(0, ErrorCode::kNone));
+  EXPECT_EQ(third, std::vector<ErrorCode>{ErrorCode::kNone});
+  EXPECT_EQ(verifier_->in_flight(), 0u);
 }
 
 TEST_F(TxnVerificationTest, NoAnswerWithinTheTimeoutIsANetworkExceptionAndALateAnswerIsDropped) {
