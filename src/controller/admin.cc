@@ -1,9 +1,11 @@
 // The TopicAdmin side of the controller: topic creation, deletion, partitions
-// and config overrides, written to the store from any thread.
+// and config overrides, written to the store from any thread (a config change
+// is then applied on this broker before the answer: apply_config_here).
 
 #include "controller/controller.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "controller/internal.h"
 #include "controller/replica_assignment.h"
@@ -238,7 +240,30 @@ AdminResult Controller::set_overrides(const std::string& entity_type, const std:
   if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {
     return store_error(r.error());
   }
+  apply_config_here(entity_type, name);
   return {};
+}
+
+void Controller::apply_config_here(const std::string& entity_type, const std::string& name) {
+  // Every broker applies a change from its notification (/config/changes),
+  // which reaches this one a moment after the write: a client producing or
+  // describing here right after the answer met the old value. Other brokers
+  // still may, as in Kafka's ZooKeeper mode; the answering one must not.
+  // Applied on the event thread, where the notifications are: topics_ is
+  // its, and two threads each applying what they read could leave the older
+  // value last. There each application reads the store's current value, so
+  // the later notification of this change applies the same again.
+  // AlterConfigs comes from request handlers and the REST bridge's workers,
+  // never from the event thread; if it did, waiting for itself would only
+  // time out, so it applies directly. A busy event thread (an election)
+  // holds the answer up to kApplyConfigWaitMs; then the change is stored and
+  // reaches this broker from its notification, as it reaches the others.
+  if (std::this_thread::get_id() == thread_.get_id()) return apply_config(entity_type, name);
+  if (!run_on_event_thread([this, entity_type, name] { apply_config(entity_type, name); }, kApplyConfigWaitMs)) {
+    log()->warn("the config change of {} '{}' is stored but not applied here within {} ms; "
+                "its change notification applies it",
+                entity_type, name, kApplyConfigWaitMs);
+  }
 }
 
 }  // namespace keel::controller

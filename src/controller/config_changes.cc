@@ -29,20 +29,50 @@ void Controller::process_config_changes() {
     last_config_change_ = std::max(last_config_change_, seq);
     if (path.starts_with("brokers/")) {
       brokers_changed = true;
+    } else if (path.starts_with("topics/")) {
+      apply_topic_config(path.substr(7));
+    }
+  }
+  if (brokers_changed) apply_broker_configs();
+  if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
+}
+
+void Controller::apply_config(const std::string& entity_type, const std::string& name) {
+  if (entity_type == "topics") {
+    apply_topic_config(name);
+  } else if (entity_type == "brokers") {
+    apply_broker_configs();
+  }
+}
+
+void Controller::apply_topic_config(const std::string& topic) {
+  auto overrides = store_.entity_config("topics", topic);
+  if (!overrides) {
+    log_store_error("cannot read a topic's config overrides", overrides.error());
+    return;
+  }
+  if (auto it = topics_.find(topic); it != topics_.end()) it->second.overrides = *overrides;
+  local_.topic_config_changed(topic, *overrides);
+}
+
+void Controller::apply_broker_configs() {
+  load_broker_configs();
+  if (is_controller_) {
+    for (const auto& [name, t] : topics_) local_.topic_config_changed(name, t.overrides);
+    return;
+  }
+  // topics_ is kept only while controller (empty, or stale since this broker
+  // resigned): the topics are the metadata cache's, their overrides the
+  // store's. A broker config change is rare; one read per topic is its price.
+  const auto snapshot = metadata_.snapshot();
+  for (const auto& [name, t] : snapshot->topics) {
+    auto overrides = store_.entity_config("topics", name);
+    if (!overrides) {
+      log_store_error("cannot read a topic's config overrides", overrides.error());
       continue;
     }
-    if (!path.starts_with("topics/")) continue;
-    const std::string topic = path.substr(7);
-    auto overrides = store_.entity_config("topics", topic);
-    if (!overrides) continue;
-    if (auto it = topics_.find(topic); it != topics_.end()) it->second.overrides = *overrides;
-    local_.topic_config_changed(topic, *overrides);
+    local_.topic_config_changed(name, *overrides);
   }
-  if (brokers_changed) {
-    load_broker_configs();
-    for (const auto& [name, t] : topics_) local_.topic_config_changed(name, t.overrides);
-  }
-  if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
 }
 
 void Controller::load_broker_configs() {

@@ -16,7 +16,8 @@
 //
 // Threads: one event thread owns all controller state; store watches and the
 // session listener only post events to it. The TopicAdmin calls come from
-// request handlers on any thread and only write to the store.
+// request handlers on any thread and write to the store; a config change
+// then waits for the event thread to apply it on this broker (apply_config_here).
 
 #include <atomic>
 #include <chrono>
@@ -222,6 +223,20 @@ class Controller : public cluster::TopicAdmin {
   void process_deletions();
   void process_config_changes();
   void load_broker_configs();
+  // One entity's stored config ("topics" or "brokers"), applied on this
+  // broker as its change notification applies it (event thread): topic
+  // overrides to topics_ and the topic's replicas; broker configs to the
+  // dynamic broker config and every topic's replicas. Reads the store's
+  // current value, so applying the same change again does nothing new.
+  void apply_config(const std::string& entity_type, const std::string& name);
+  void apply_topic_config(const std::string& topic);
+  void apply_broker_configs();
+  // After set_overrides wrote a change: apply_config on the event thread,
+  // waiting for it (up to kApplyConfigWaitMs), so that this broker's answer
+  // means this broker has the change (config_changes.cc's notification
+  // reaches it later).
+  void apply_config_here(const std::string& entity_type, const std::string& name);
+  static constexpr int64_t kApplyConfigWaitMs = 10000;
   // Offline election and ISR removal for the topic's partitions, given the
   // brokers whose replicas just went offline (dead or bounced); publishes
   // what changed.

@@ -16,7 +16,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from cluster_harness import by_id, start_cluster, stop_cluster
 from kafka_schema import SCHEMAS, KafkaConnection, record_batch, schema
+from test_cluster import metadata, partition as partition_in, wait_for, zk  # noqa: F401 (zk: the fixture)
 from test_kafkajs import scripts, node  # noqa: F401 (fixtures)
 from test_produce_consume import consume, produce
 
@@ -526,9 +528,10 @@ def produce_plain(conn, topic, acks):
 
 
 def produces_with(conn, topic, acks, error, timeout=15):
-    """True once a produce answers `error`: a config change reaches the
-    partitions a moment after the store has it (with ZooKeeper, through a
-    watch), as in Kafka."""
+    """True once a produce answers `error`. For a broker other than the one
+    that answered the config change: it learns of it from the store's change
+    notification, a moment later, as in Kafka's ZooKeeper mode. The answering
+    broker has applied it before answering (produce_plain at once)."""
     deadline = time.time() + timeout
     while produce_plain(conn, topic, acks) != error:
         if time.time() > deadline:
@@ -549,11 +552,11 @@ def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
             # min.insync.replicas above the replicas in sync: acks=all is refused, acks=1 is not.
             assert alter(conn, v, TOPIC, "isr", [("min.insync.replicas", SET, "2")]) == NONE, what
             assert topic_config(conn, "isr", "min.insync.replicas") == ("2", DYNAMIC_TOPIC_CONFIG), what
-            assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS), what
+            assert produce_plain(conn, "isr", -1) == NOT_ENOUGH_REPLICAS, what
             assert produce_plain(conn, "isr", 1) == NONE, what
             assert alter(conn, v, TOPIC, "isr", [("min.insync.replicas", DELETE, None)]) == NONE, what
             assert topic_config(conn, "isr", "min.insync.replicas") == ("1", DEFAULT_CONFIG), what
-            assert produces_with(conn, "isr", -1, NONE), what
+            assert produce_plain(conn, "isr", -1) == NONE, what
 
             # List-valued keys take APPEND and SUBTRACT (from the default when not set).
             assert alter(conn, v, TOPIC, "isr", [("cleanup.policy", APPEND, "compact")]) == NONE, what
@@ -575,14 +578,10 @@ def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
         # The cluster-wide broker default applies to every topic without its own value.
         assert alter(conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
         assert alter(conn, 1, TOPIC, "other", [("min.insync.replicas", SET, "1")]) == NONE
-        # A broker config reaches the broker from the store's change
-        # notification, after the answer (as in Kafka's ZooKeeper mode).
-        deadline = time.time() + 20
-        while topic_config(conn, "isr", "min.insync.replicas")[0] != "2" and time.time() < deadline:
-            time.sleep(0.1)
+        # The answering broker has applied it when it answers.
         assert topic_config(conn, "isr", "min.insync.replicas") == ("2", DYNAMIC_DEFAULT_BROKER_CONFIG)
-        assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS)
-        assert produces_with(conn, "other", -1, NONE)
+        assert produce_plain(conn, "isr", -1) == NOT_ENOUGH_REPLICAS
+        assert produce_plain(conn, "other", -1) == NONE
 
     # Both live in the store: they are there after a restart.
     assert b.stop() == 0
@@ -594,18 +593,78 @@ def test_incremental_alter_configs_and_min_insync_replicas(make_broker):
         assert produce_plain(conn, "isr", -1) == NOT_ENOUGH_REPLICAS
         assert topic_config(conn, "other", "min.insync.replicas") == ("1", DYNAMIC_TOPIC_CONFIG)
         assert alter(conn, 0, BROKER, "", [("min.insync.replicas", DELETE, None)]) == NONE
-        assert produces_with(conn, "isr", -1, NONE)
+        assert produce_plain(conn, "isr", -1) == NONE
     # librdkafka sees the refusal too, as its own error.
     a = AdminClient({"bootstrap.servers": b.bootstrap})
     a.alter_configs([ConfigResource("topic", "isr", set_config={"min.insync.replicas": "2"})])[
         ConfigResource("topic", "isr")].result(30)
     with KafkaConnection(b.port) as conn:
-        assert produces_with(conn, "isr", -1, NOT_ENOUGH_REPLICAS)
+        assert produce_plain(conn, "isr", -1) == NOT_ENOUGH_REPLICAS
     p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "retries": 0, "message.timeout.ms": 10000})
     errors = []
     p.produce("isr", b"x", on_delivery=lambda err, msg: errors.append(err))
     p.flush(15)
     assert [e.code() for e in errors] == [KafkaError.NOT_ENOUGH_REPLICAS]
+
+
+def test_config_changes_apply_on_the_answering_broker_before_it_answers(broker):
+    """The broker that answers a config change has applied it: the very next
+    produce and describe on it see the new value, every time. Twenty changes
+    each way, each checked at once: a broker that applied its own changes
+    only from the store's notification, a moment after answering, was late
+    for about half of them on ZooKeeper and a few on the embedded store."""
+    create_topic(broker, "flip")
+    late = []
+    with KafkaConnection(broker.port) as conn:
+        for i in range(20):
+            assert alter(conn, 1, TOPIC, "flip", [("min.insync.replicas", SET, "2")]) == NONE
+            if (got := produce_plain(conn, "flip", -1)) != NOT_ENOUGH_REPLICAS:
+                late.append(("topic set", i, got))
+            assert alter(conn, 1, TOPIC, "flip", [("min.insync.replicas", DELETE, None)]) == NONE
+            if (got := produce_plain(conn, "flip", -1)) != NONE:
+                late.append(("topic deleted", i, got))
+            assert alter(conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
+            if (got := topic_config(conn, "flip", "min.insync.replicas")[0]) != "2":
+                late.append(("broker set, described", i, got))
+            if (got := produce_plain(conn, "flip", -1)) != NOT_ENOUGH_REPLICAS:
+                late.append(("broker set", i, got))
+            assert alter(conn, 1, BROKER, "", [("min.insync.replicas", DELETE, None)]) == NONE
+            if (got := topic_config(conn, "flip", "min.insync.replicas")[0]) != "1":
+                late.append(("broker deleted, described", i, got))
+            if (got := produce_plain(conn, "flip", -1)) != NONE:
+                late.append(("broker deleted", i, got))
+    assert late == []
+
+
+def test_config_changes_reach_a_broker_that_is_not_the_controller(zk, tmp_path):  # noqa: F811
+    """A non-controller broker hosting a topic: a cluster-wide broker config
+    changed through it applies to its partitions before it answers; changes
+    answered by the controller reach it from the store's notification."""
+    brokers = start_cluster(zk, tmp_path, "configs", ids=(1, 2))
+    try:
+        controller = metadata(brokers[0]).controller_id
+        ctl = by_id(brokers, controller)
+        other = next(b for b in brokers if b.broker_id != controller)
+        a = AdminClient({"bootstrap.servers": ctl.bootstrap})
+        a.create_topics([NewTopic("hosted", num_partitions=1, replica_assignment=[[other.broker_id]])])["hosted"].result(30)
+        wait_for("broker %d to lead hosted-0" % other.broker_id,
+                 lambda: (p := partition_in(other, "hosted")) is not None and p.leader == other.broker_id)
+        with KafkaConnection(other.port) as conn, KafkaConnection(ctl.port) as ctl_conn:
+            wait_for("hosted-0 to take acks=all", lambda: produce_plain(conn, "hosted", -1) == NONE)
+            # Through the broker that hosts it: applied when it answers.
+            assert alter(conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
+            assert topic_config(conn, "hosted", "min.insync.replicas") == ("2", DYNAMIC_DEFAULT_BROKER_CONFIG)
+            assert produce_plain(conn, "hosted", -1) == NOT_ENOUGH_REPLICAS
+            # Through the controller: the hosting broker hears of it a moment later.
+            assert alter(ctl_conn, 1, BROKER, "", [("min.insync.replicas", DELETE, None)]) == NONE
+            assert produces_with(conn, "hosted", -1, NONE)
+            assert alter(ctl_conn, 1, TOPIC, "hosted", [("min.insync.replicas", SET, "2")]) == NONE
+            assert produces_with(conn, "hosted", -1, NOT_ENOUGH_REPLICAS)
+            assert alter(ctl_conn, 1, TOPIC, "hosted", [("min.insync.replicas", DELETE, None)]) == NONE
+            assert alter(ctl_conn, 1, BROKER, "", [("min.insync.replicas", SET, "2")]) == NONE
+            assert produces_with(conn, "hosted", -1, NOT_ENOUGH_REPLICAS)
+    finally:
+        stop_cluster(brokers)
 
 
 def test_alter_configs_requests_of_the_wrong_shape_are_refused_whole(broker):
