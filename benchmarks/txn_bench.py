@@ -51,7 +51,12 @@ Per side it also records the CPU seconds the brokers and the workers used,
 the wall time, and machine_busy, the share of every core of the machine that
 was busy meanwhile: near 1.0 means the cores, not a wait, set the rate, and
 the ratio then says how the CPU was shared, not what the broker can do.
-Nothing here is a test.
+For the brokers it also records, per side, their voluntary and involuntary
+context switches (each voluntary one is a thread that slept and was woken)
+and the CPU and switches per thread (/proc/<pid>/task), and prints the
+brokers' CPU and voluntary switches and the workers' CPU per transaction
+against the same per records-per-txn idempotent records. Nothing here is a
+test.
 """
 
 import argparse
@@ -295,6 +300,36 @@ def process_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_counters(pid):
+    """Per thread of a process ("name/tid"): [CPU seconds, voluntary,
+    involuntary context switches] so far (a thread that ended meanwhile is
+    no longer counted: compare snapshots of threads that live for the run)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            stat = open("/proc/%d/task/%s/stat" % (pid, tid)).read()
+            status = open("/proc/%d/task/%s/status" % (pid, tid)).read()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        sw = dict(line.split(":\t") for line in status.splitlines() if "ctxt_switches" in line)
+        out["%s/%s" % (name, tid)] = [(int(fields[11]) + int(fields[12])) / tick,
+                                      int(sw.get("voluntary_ctxt_switches", 0)),
+                                      int(sw.get("nonvoluntary_ctxt_switches", 0))]
+    return out
+
+
+def thread_delta(before, after):
+    """after - before per thread, busiest first."""
+    rows = []
+    for name, (cpu, vol, invol) in after.items():
+        b = before.get(name, [0.0, 0, 0])
+        rows.append((name, round(cpu - b[0], 2), vol - b[1], invol - b[2]))
+    return sorted(rows, key=lambda r: (-r[1], -r[2], r[0]))
+
+
 def machine_busy():
     """(busy, total) jiffies of every CPU since boot, from /proc/stat."""
     v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -362,18 +397,26 @@ def run_side(workers, brokers, n, kind, args):
     indexes = list(range(n))
     workers.send(indexes, (kind, time.time() + 0.2))  # all start together
     time.sleep(0.2)
+    threads = [thread_counters(b.proc.pid) for b in brokers]
     broker_cpu = sum(process_cpu_s(b.proc.pid) for b in brokers)
     busy, total = machine_busy()
     wall = time.time()
     replies = workers.receive(indexes, args.seconds + SIDE_SLACK_S, "%s side, N=%d" % (kind, n))
     wall = time.time() - wall
     busy2, total2 = machine_busy()
+    per_thread = [thread_delta(t, thread_counters(b.proc.pid)) for t, b in zip(threads, brokers)]
     # Where the side's CPU went: the brokers, the benchmark's workers, and
     # how busy the whole machine was (is it the cap?).
     cpu = {"broker_s": round(sum(process_cpu_s(b.proc.pid) for b in brokers) - broker_cpu, 2),
            "workers_s": round(sum(x["cpu_s"] for x in replies), 2),
            "wall_s": round(wall, 2),
-           "machine_busy": round((busy2 - busy) / max(1, total2 - total), 2)}
+           "machine_busy": round((busy2 - busy) / max(1, total2 - total), 2),
+           # The brokers' context switches (voluntary: a thread that waited
+           # for something, i.e. a wake-up; involuntary: preempted).
+           "broker_voluntary_cs": sum(r[2] for rows in per_thread for r in rows),
+           "broker_involuntary_cs": sum(r[3] for rows in per_thread for r in rows),
+           # Per broker thread that did anything: ["name/tid", CPU s, voluntary, involuntary].
+           "broker_threads": [[list(r) for r in rows if r[1] or r[2]] for rows in per_thread]}
     return sum(x["rate"] for x in replies), replies, cpu
 
 
@@ -510,6 +553,24 @@ def main():
                             rate[kind], extra, cpu[kind]["machine_busy"], load_average()[0]))
                 commits = [c for x in replies["txn"] for c in x["commits"]]
                 produces = [p for x in replies["txn"] for p in x["produces"]]
+                # The broker's cost per records_per_txn records on each side
+                # (on the transactional side: per transaction).
+                for kind in ("txn", "idem"):
+                    groups = len(commits) if kind == "txn" else \
+                        rate[kind] * cpu[kind]["wall_s"] / args.records_per_txn
+                    cpu[kind]["broker_cpu_us_per_group"] = round(cpu[kind]["broker_s"] * 1e6 / max(1, groups))
+                    cpu[kind]["workers_cpu_us_per_group"] = round(cpu[kind]["workers_s"] * 1e6 / max(1, groups))
+                    cpu[kind]["broker_voluntary_cs_per_group"] = round(
+                        cpu[kind]["broker_voluntary_cs"] / max(1, groups), 2)
+                # With the cores full, the ratio tends to the idempotent side's
+                # CPU per records-per-txn records over a transaction's CPU:
+                # what the broker's part of the latter could change at most.
+                note("N=%d per %d records: transactional broker %d us CPU (%.2f voluntary context switches), "
+                     "clients %d us; idempotent broker %d us (%.2f), clients %d us"
+                     % (n, args.records_per_txn, cpu["txn"]["broker_cpu_us_per_group"],
+                        cpu["txn"]["broker_voluntary_cs_per_group"], cpu["txn"]["workers_cpu_us_per_group"],
+                        cpu["idem"]["broker_cpu_us_per_group"], cpu["idem"]["broker_voluntary_cs_per_group"],
+                        cpu["idem"]["workers_cpu_us_per_group"]))
                 row = {"round": r, "producers": n, "first": order[0],
                        "transactional_records_s": round(rate["txn"]), "idempotent_records_s": round(rate["idem"]),
                        "ratio": rate["txn"] / rate["idem"],
