@@ -168,13 +168,20 @@ struct Server::Impl {
       req->tls = tls;
       req->tls_subject = subject;
       auto pending = std::make_shared<Pending>(co_await asio::this_coro::executor);
-      auto reply = [pending, req, live = live](Response r) {
+      // The reply holds the wait only weakly: a handler may keep its reply
+      // past the answer's timeout, or past the server itself, and the last
+      // reference to the timer must not be dropped once the io_context is
+      // gone (destroying a timer touches its service). A strong reference is
+      // taken only while the server runs, under live->mu, and released there.
+      auto reply = [weak = std::weak_ptr<Pending>(pending), req, live = live](Response r) {
         std::lock_guard lock(live->mu);
         if (!live->running) return;
-        asio::post(pending->timer.get_executor(), [pending, r = std::move(r)]() mutable {
-          if (pending->response) return;
-          pending->response = std::move(r);
-          pending->timer.cancel();
+        std::shared_ptr<Pending> waiting = weak.lock();
+        if (!waiting) return;  // the connection stopped waiting: 504 sent, or closed
+        asio::post(waiting->timer.get_executor(), [waiting, r = std::move(r)]() mutable {
+          if (waiting->response) return;
+          waiting->response = std::move(r);
+          waiting->timer.cancel();
         });
       };
       try {

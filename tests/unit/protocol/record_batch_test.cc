@@ -327,10 +327,12 @@ TEST(RecordBatch, BatchLengthBelowHeaderIsBadLength) {
   EXPECT_EQ(RecordBatchView::parse(batch).error(), make_error_code(RecordsErrc::kBadLength));
 }
 
+// The records of a compressed batch point into the decompressed bytes: they
+// stay valid until the next decode() on this thread.
 Result<std::vector<Record>> decode(const Bytes& batch) {
   auto v = RecordBatchView::parse(batch);
   if (!v) return v.error();
-  Bytes scratch;
+  thread_local Bytes scratch;
   return v->decode_records(scratch);
 }
 
