@@ -124,7 +124,9 @@ class ReplicaManager {
   void start_high_watermark_checkpoints(int64_t interval_ms);
 
   // Completes waiting fetches and writes the producer snapshots; the logs are
-  // the LogManager's to close. Once: later calls do nothing.
+  // the LogManager's to close. A LeaderAndIsr being applied makes no more
+  // replicas from here on (BROKER_NOT_AVAILABLE for the rest). Once: later
+  // calls do nothing.
   void shutdown();
 
   // Told after each change of a partition's leadership on this broker:

@@ -158,6 +158,9 @@ class Broker {
   std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local_requests_;
   // Before stopping: leadership moves away (controlled.shutdown.enable).
   void controlled_shutdown();
+  // The stop's last phase: what reads the store goes, then the store (its
+  // ZooKeeper session closes).
+  void close_store();
   std::unique_ptr<controller::Controller> controller_;
   std::unique_ptr<cluster::ProducerIdManager> producer_ids_;
   std::unique_ptr<group::ReplicaOffsetsLog> offsets_log_;
