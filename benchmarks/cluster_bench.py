@@ -265,25 +265,87 @@ def bench_shutdown(args, c):
     return {"longest_gap_s": round(worst, 3), "controlled_shutdown_ms": int(m[-1]) if m else None}
 
 
+def stop_phases(text):
+    """The broker's own account of its stop: the "stopped in N ms: phase M ms, ..."
+    lines (the broker's, the replica manager's), by logger."""
+    return {name: line for name, line in re.findall(r"\[([\w-]+)\] stopped in (.*)", text)}
+
+
+def wait_hosted(broker, topic, n, timeout_s=300):
+    """Until `broker` answers ListOffsets for each of the topic's n partitions:
+    it has applied the LeaderAndIsr that made it their leader. A creation
+    returns once the metadata names the leaders, seconds before a leader has
+    made 2,000 logs, and a stop meanwhile waits for that request to finish
+    (what big-shutdown measured until 2026-12-07)."""
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, request_timeout_ms=timeout_s * 1000,
+                             connections_max_idle_ms=(timeout_s + 60) * 1000)
+    try:
+        consumer.end_offsets([TopicPartition(topic, p) for p in range(n)])  # retries until answered
+    finally:
+        consumer.close()
+
+
+def start_patiently(broker, timeout_s=180):
+    """Broker.start, with more than the harness's 15 s to listen: a broker
+    recovering 2,000 logs on a loaded machine needs more."""
+    import conftest
+    try:
+        broker.start()
+    except RuntimeError:
+        if not broker.alive():
+            raise
+        conftest.wait_for_port(broker.port, broker.proc, timeout_s)
+
+
 def bench_big_shutdown(args, c):
     n = args.big_partitions
     controller = c.metadata().controller_id
     victim = next(b for b in c.brokers if b.broker_id != controller)
     other = next(b.broker_id for b in c.brokers if b.broker_id not in (victim.broker_id,))
-    started = time.time()
-    c.create("big", n, 2, assignment=[[victim.broker_id, other] for _ in range(n)])
-    created = time.time() - started
-    start = time.time()
-    victim.stop(timeout=120)
-    took = time.time() - start
-    text = victim.log_path.read_text()
-    m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
-    led_after = sum(1 for p in c.partitions("big").values() if p.leader == victim.broker_id)
-    log(bench="big-shutdown", partitions=n, create_s=round(created, 1), sigterm_to_exit_s=round(took, 2),
-        controlled_shutdown_ms=int(m[-1]) if m else None, still_led_by_victim=led_after, load=load_average())
-    victim.start()
-    return {"partitions": n, "controlled_shutdown_ms": int(m[-1]) if m else None,
-            "sigterm_to_exit_s": round(took, 2)}
+    # Binaries compared on the victim, round by round in turn (the others keep --keel).
+    import conftest
+    keels = args.victim_keel or [args.keel]
+    if keels[0] != args.keel:
+        victim.stop(timeout=120)
+        conftest.KEEL_BIN = keels[0]
+        start_patiently(victim)
+        c.wait(lambda: victim.broker_id in c.metadata().brokers, "the victim back")
+    rounds = []
+    for i in range(args.big_rounds):
+        # A topic of its own per round, made with the victim first in every
+        # assignment: it leads all of it (a restarted broker leads nothing
+        # until a preferred election), and the last round's topic is gone.
+        topic = "big" if i == 0 else "big%d" % i
+        started = time.time()
+        c.create(topic, n, 2, assignment=[[victim.broker_id, other] for _ in range(n)])
+        created = time.time() - started
+        hosted = None
+        if not args.big_stop_at_once:
+            wait_hosted(victim, topic, n)
+            hosted = time.time() - started
+            time.sleep(1)
+        log_before = len(victim.log_path.read_text())
+        load = load_average()
+        start = time.time()
+        victim.stop(timeout=120)
+        took = time.time() - start
+        text = victim.log_path.read_text()[log_before:]
+        m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
+        led_after = sum(1 for p in c.partitions(topic).values() if p.leader == victim.broker_id)
+        log(bench="big-shutdown", round=i, keel=keels[i % len(keels)], partitions=n, create_s=round(created, 1),
+            hosted_s=round(hosted, 1) if hosted else None, sigterm_to_exit_s=round(took, 2),
+            controlled_shutdown_ms=int(m[-1]) if m else None, still_led_by_victim=led_after, load_before=load,
+            load=load_average(), phases=stop_phases(text))
+        rounds.append({"controlled_shutdown_ms": int(m[-1]) if m else None, "sigterm_to_exit_s": round(took, 2)})
+        conftest.KEEL_BIN = keels[(i + 1) % len(keels)]
+        start_patiently(victim)
+        c.wait(lambda: all(len(p.isrs) == 2 for p in c.partitions(topic).values()), "the victim back")
+        if i + 1 < args.big_rounds:
+            admin = c.admin()  # kept until the answer: a dropped client fails its futures
+            admin.delete_topics([topic], request_timeout=120)[topic].result(120)
+            c.wait(lambda: topic not in c.metadata().topics, "the deletion of " + topic)
+    return dict(rounds[0], partitions=n, rounds=rounds)
 
 
 def bench_catch_up(args, c, workdir):
@@ -316,6 +378,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--big-partitions", type=int, default=2000)
+    ap.add_argument("--big-rounds", type=int, default=1, help="big-shutdown: stops of the victim, a new topic each")
+    ap.add_argument("--big-stop-at-once", action="store_true",
+                    help="big-shutdown: SIGTERM as soon as the creation returns, the victim still making its logs")
+    ap.add_argument("--victim-keel", action="append",
+                    help="big-shutdown: the victim's binary, one per round in turn (repeat to compare; default --keel)")
     ap.add_argument("--catch-up-mib", type=int, default=512)
     ap.add_argument("--workdir", default="/var/tmp/keel-cluster-bench")
     ap.add_argument("--keep", action="store_true", help="keep --workdir (the brokers' data and logs) at the end")
