@@ -160,8 +160,17 @@ void Partition::rebuild_producer_state() {
 
 void Partition::snapshot_producer_state() {
   std::lock_guard lock(mu_);
+  // Nothing new since the snapshot at the log end (a partition not written
+  // since the last start or flush): it already says all of it, as Kafka's
+  // takeSnapshot skips. A stop of 10,000 idle partitions spent 2.7-3.5 s in
+  // these fsyncs. Expired producers still in it are dropped at load.
+  const int64_t end = log_->log_end_offset();
+  if (producers_.last_snapshot_offset() == end) {
+    const auto offsets = producers_.snapshot_offsets();
+    if (!offsets.empty() && offsets.back() == end) return;
+  }
   // Written even when empty: the next start then replays nothing.
-  if (auto r = producers_.take_snapshot(log_->log_end_offset()); !r) {
+  if (auto r = producers_.take_snapshot(end); !r) {
     keel::logger("storage")->warn("{}: cannot write the producer snapshot: {}", log_->dir(), r.error().message());
   }
 }

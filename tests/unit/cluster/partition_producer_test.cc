@@ -6,6 +6,7 @@
 // verification asks before the coordinator.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <random>
@@ -74,6 +75,33 @@ TEST_F(PartitionProducerTest, TheLastTimestampSurvivesACleanRestartThroughTheSna
   partition_->snapshot_producer_state();
   open(/*clean=*/true);
   EXPECT_EQ(only_producer().last_timestamp, 3000);
+}
+
+// A stop snapshots every partition: one not written since its snapshot at
+// the log end keeps that file (no new write, no fsync), as Kafka's
+// takeSnapshot skips an offset it already has; one written gets a new one.
+TEST_F(PartitionProducerTest, ASnapshotAtTheLogEndIsNotWrittenAgain) {
+  ASSERT_TRUE(partition_->apply_leader_state({1, 1, 0, {1}, {1}}));
+  ASSERT_EQ(produce(7, {3000, 2500}).error, ErrorCode::kNone);
+  partition_->snapshot_producer_state();
+  const auto snapshot = dir_ / "t-0" / "00000000000000000002.snapshot";
+  ASSERT_TRUE(std::filesystem::exists(snapshot));
+  const auto inode = [](const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  const ino_t first = inode(snapshot);
+  partition_->snapshot_producer_state();
+  EXPECT_EQ(inode(snapshot), first) << "rewritten although nothing was appended";
+  // After a clean restart that loaded it, still nothing to write.
+  open(/*clean=*/true);
+  partition_->snapshot_producer_state();
+  EXPECT_EQ(inode(snapshot), first) << "rewritten after a restart that loaded it";
+  EXPECT_EQ(only_producer().last_timestamp, 3000);
+  ASSERT_TRUE(partition_->apply_leader_state({1, 2, 0, {1}, {1}}));
+  ASSERT_EQ(produce(7, {4000}).error, ErrorCode::kNone);
+  partition_->snapshot_producer_state();
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "t-0" / "00000000000000000003.snapshot"));
 }
 
 TEST_F(PartitionProducerTest, AFollowerKeepsTheReplicatedBatchsMaxTimestamp) {
