@@ -63,15 +63,28 @@ void Controller::apply_broker_configs() {
   }
   // topics_ is kept only while controller (empty, or stale since this broker
   // resigned): the topics are the metadata cache's, their overrides the
-  // store's. A broker config change is rare; one read per topic is its price.
+  // store's, read together: one read after another took seconds at 10,000
+  // topics on ZooKeeper, on the event thread, with the answering broker's
+  // AlterConfigs waiting for it (kApplyConfigWaitMs).
   const auto snapshot = metadata_.snapshot();
-  for (const auto& [name, t] : snapshot->topics) {
-    auto overrides = store_.entity_config("topics", name);
-    if (!overrides) {
-      log_store_error("cannot read a topic's config overrides", overrides.error());
+  std::vector<std::string> names;
+  names.reserve(snapshot->topics.size());
+  for (const auto& [name, t] : snapshot->topics) names.push_back(name);
+  const auto overrides = store_.entity_configs("topics", names);
+  // A topic whose read failed keeps the config it had until it is next
+  // applied; one line for all of them (a lost session fails every read).
+  size_t failed = 0;
+  size_t first_failed = 0;
+  for (size_t k = 0; k < names.size(); ++k) {
+    if (!overrides[k]) {
+      if (failed++ == 0) first_failed = k;
       continue;
     }
-    local_.topic_config_changed(name, *overrides);
+    local_.topic_config_changed(names[k], *overrides[k]);
+  }
+  if (failed > 0) {
+    log()->error("cannot read the config overrides of {} of {} topics, not re-applied (first: '{}': {})", failed,
+                 names.size(), names[first_failed], overrides[first_failed].error().message());
   }
 }
 

@@ -351,8 +351,10 @@ Result<std::vector<int32_t>> KafkaStore::update_partition_states(const std::vect
 
 // --- configs -------------------------------------------------------------------------------------------
 
-Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::string& type, const std::string& name) {
-  auto node = store_.get(config_path(type, name));
+namespace {
+
+// One /config/<type>/<name> read, as entity_config and entity_configs answer it.
+Result<std::map<std::string, std::string>> entity_config_of(const Result<Node>& node) {
   if (!node) {
     if (is(node.error(), CoordErrc::kNoNode)) return std::map<std::string, std::string>{};
     return node.error();
@@ -361,6 +363,24 @@ Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::
   // no config, as Kafka reads it.
   if (node->data.empty()) return std::map<std::string, std::string>{};
   return decode_entity_config(ByteView(node->data));
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> KafkaStore::entity_config(const std::string& type, const std::string& name) {
+  return entity_config_of(store_.get(config_path(type, name)));
+}
+
+std::vector<Result<std::map<std::string, std::string>>> KafkaStore::entity_configs(
+    const std::string& type, std::span<const std::string> names) {
+  std::vector<std::string> config_paths;
+  config_paths.reserve(names.size());
+  for (const auto& name : names) config_paths.push_back(config_path(type, name));
+  const std::vector<Result<Node>> nodes = store_.get_many(config_paths);
+  std::vector<Result<std::map<std::string, std::string>>> out;
+  out.reserve(nodes.size());
+  for (const auto& node : nodes) out.push_back(entity_config_of(node));
+  return out;
 }
 
 Result<std::vector<std::string>> KafkaStore::entity_names(const std::string& type) {

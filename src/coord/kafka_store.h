@@ -135,6 +135,11 @@ class KafkaStore {
   // Missing node = empty map.
   Result<std::map<std::string, std::string>> entity_config(const std::string& entity_type,
                                                            const std::string& name);
+  // The configs of `names` of one entity type, read together
+  // (CoordinationStore::get_many: a broker config change re-reads every
+  // topic's overrides), each as entity_config returns it; in order.
+  std::vector<Result<std::map<std::string, std::string>>> entity_configs(const std::string& entity_type,
+                                                                         std::span<const std::string> names);
   // The names under /config/<type> (as stored: sanitized for users); none
   // when the parent does not exist.
   Result<std::vector<std::string>> entity_names(const std::string& entity_type);

@@ -531,6 +531,63 @@ TEST_P(KafkaStoreTest, PartitionStatesAreReadTogetherEachAsPartitionStateReadsIt
   EXPECT_FALSE(gone[0]->has_value());
 }
 
+TEST_P(KafkaStoreTest, EntityConfigsAreReadTogetherEachAsEntityConfigReadsIt) {
+  using Config = std::map<std::string, std::string>;
+  ASSERT_TRUE(ks_->set_entity_config("topics", "a", {{"retention.ms", "1"}}).ok());
+  ASSERT_TRUE(ks_->set_entity_config("topics", "b", {{"cleanup.policy", "compact"}, {"segment.ms", "7"}}).ok());
+  ASSERT_TRUE(ks_->set_entity_config("topics", "none", {}).ok());
+  // A node with no data (as a parent made on the way to a deeper entity)
+  // is no config; one that is not JSON, or JSON of the wrong shape, fails
+  // alone.
+  ASSERT_TRUE(store_->create(paths::topic_config("bare"), {}, CreateMode::kPersistent).ok());
+  const Bytes junk{'{', '"', 'v', 0xff};
+  ASSERT_TRUE(store_->create(paths::topic_config("junk"), ByteView(junk), CreateMode::kPersistent).ok());
+  ASSERT_TRUE(store_->create(paths::topic_config("shape"), ByteView(bytes_of(R"({"version":1,"config":{"a":1}})")),
+                             CreateMode::kPersistent)
+                  .ok());
+
+  const std::vector<std::string> asked{"b", "missing", "junk", "a", "none", "bare", "shape", "a"};
+  const auto configs = ks_->entity_configs("topics", asked);
+  ASSERT_EQ(configs.size(), asked.size());
+  ASSERT_TRUE(configs[0].ok()) << configs[0].error().message();
+  EXPECT_EQ(*configs[0], (Config{{"cleanup.policy", "compact"}, {"segment.ms", "7"}}));
+  ASSERT_TRUE(configs[1].ok()) << "a topic without a config node has no overrides: " << configs[1].error().message();
+  EXPECT_TRUE(configs[1]->empty());
+  ASSERT_FALSE(configs[2].ok());
+  EXPECT_EQ(configs[2].error(), make_error_code(CoordErrc::kCorrupt));
+  ASSERT_TRUE(configs[3].ok());
+  EXPECT_EQ(*configs[3], (Config{{"retention.ms", "1"}}));
+  ASSERT_TRUE(configs[4].ok());
+  EXPECT_TRUE(configs[4]->empty());
+  ASSERT_TRUE(configs[5].ok()) << configs[5].error().message();
+  EXPECT_TRUE(configs[5]->empty());
+  ASSERT_FALSE(configs[6].ok());
+  EXPECT_EQ(configs[6].error(), make_error_code(CoordErrc::kCorrupt));
+  ASSERT_TRUE(configs[7].ok()) << "a name asked twice is answered twice";
+  EXPECT_EQ(*configs[7], (Config{{"retention.ms", "1"}}));
+  // Each answer is the one entity_config gives for that name alone.
+  for (size_t k = 0; k < asked.size(); ++k) {
+    const auto one = ks_->entity_config("topics", asked[k]);
+    ASSERT_EQ(one.ok(), configs[k].ok()) << asked[k];
+    if (one.ok()) {
+      EXPECT_EQ(*one, *configs[k]) << asked[k];
+    } else {
+      EXPECT_EQ(one.error(), configs[k].error()) << asked[k];
+    }
+  }
+
+  // The entity type picks the parent: the same names under brokers are other nodes.
+  ASSERT_TRUE(ks_->set_entity_config("brokers", "<default>", {{"log.retention.ms", "2"}}).ok());
+  const std::vector<std::string> brokers{"1", "<default>", "a"};
+  const auto broker_configs = ks_->entity_configs("brokers", brokers);
+  ASSERT_EQ(broker_configs.size(), 3u);
+  ASSERT_TRUE(broker_configs[0].ok() && broker_configs[1].ok() && broker_configs[2].ok());
+  EXPECT_TRUE(broker_configs[0]->empty());
+  EXPECT_EQ(*broker_configs[1], (Config{{"log.retention.ms", "2"}}));
+  EXPECT_TRUE(broker_configs[2]->empty()) << "topic a's overrides are not broker a's";
+  EXPECT_TRUE(ks_->entity_configs("topics", {}).empty());
+}
+
 TEST_P(KafkaStoreTest, EntityConfigWritesNotifyInSequenceOrder) {
   EXPECT_TRUE(ks_->entity_config("brokers", "<default>")->empty()) << "missing node = empty map";
   ASSERT_TRUE(ks_->set_entity_config("topics", "a", {{"retention.ms", "1"}}).ok());
