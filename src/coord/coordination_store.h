@@ -108,6 +108,13 @@ class CoordinationStore {
   virtual std::vector<Result<Node>> get_many(std::span<const std::string> paths);
   // This client's session; ephemeral nodes it creates carry this id.
   virtual int64_t session_id() const = 0;
+  // How many times this client has lost its connection to the store so far
+  // (ZooKeeper: the session went back to connecting). A request that meets
+  // a short outage waits it out inside the store, so a caller that must know
+  // whether the store went away meanwhile (a ZooKeeper restart renews every
+  // session's timeout) compares this count instead. 0 for a store that
+  // cannot be disconnected.
+  virtual uint64_t disconnections() const { return 0; }
 };
 
 // Creates `path` and any missing ancestors as empty persistent nodes;

@@ -11,13 +11,28 @@
 // thread, never from a watch or listener) and re-creates its ephemeral nodes
 // — a broker re-registers and re-runs the controller election.
 //
+// Connection loss: a request that meets a lost connection (ZooKeeper
+// restarting, a network blip) waits for the session to be connected again
+// and is sent again, as Kafka's KafkaZkClient does; so does one made while
+// the client is reconnecting. The wait of one call is bounded by
+// zookeeper.connection.timeout.ms (the `connect_timeout` given to connect),
+// after which the call fails with kConnectionLoss. An expired session, a
+// closed store or stop_waiting() ends the wait at once. A request sent again
+// may find what its first try did (see create() in the .cc for what is
+// resolved and what is left to the caller).
+//
 // Threads: calls may come from any thread (the C client is thread-safe).
 // Watches and the session listener run on the C client's completion thread;
-// they must not block for long and must not call reconnect().
+// they must not block for long and must not call reconnect(). A call made
+// there during a disconnection still waits for the connection (it polls the
+// client's state: the session events it would otherwise wait for are
+// delivered by that very thread), and everything else the thread delivers
+// waits behind it; Keel's watches only signal their owners' threads.
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "coord/coordination_store.h"
@@ -50,9 +65,11 @@ class ZooKeeperStore : public CoordinationStore {
 
   Result<std::string> create(const std::string& path, ByteView data, CreateMode mode) override;
   Result<Node> get(const std::string& path, Watch watch = {}) override;
-  // zoo_aget for every path (at most 500 outstanding), then the answers.
-  // From a watch or the session listener (the completion thread, which
-  // must deliver those answers) it reads one path after another instead.
+  // zoo_aget for every path (at most 500 outstanding), then the answers;
+  // the reads the connection took are sent again once it is back. From a
+  // watch or the session listener (the completion thread, which must
+  // deliver those answers) it reads one path after another instead. One
+  // connection timeout bounds the waits of the whole call.
   std::vector<Result<Node>> get_many(std::span<const std::string> paths) override;
   Result<Stat> set(const std::string& path, ByteView data, int32_t version = -1) override;
   Result<void> remove(const std::string& path, int32_t version = -1) override;
@@ -60,12 +77,14 @@ class ZooKeeperStore : public CoordinationStore {
   Result<std::vector<std::string>> children(const std::string& path, Watch watch = {}) override;
   Result<std::vector<OpResult>> multi(std::span<const Op> ops) override;
   int64_t session_id() const override;
+  uint64_t disconnections() const override;
 
   void set_session_listener(SessionListener listener);
   // Closes the current session (its ephemeral nodes go) and opens a new one.
   Result<void> reconnect();
   // From now on requests no longer wait for a lost connection to come back
-  // (those waiting stop waiting): the owner is shutting down.
+  // and are not sent again (those waiting stop waiting and fail with
+  // kConnectionLoss): the owner is shutting down.
   void stop_waiting();
 
   // Gives `path` (and, when `recursive`, every node below it) the ACL
@@ -84,6 +103,8 @@ class ZooKeeperStore : public CoordinationStore {
 
  private:
   explicit ZooKeeperStore(std::unique_ptr<Impl> impl);
+  std::optional<std::vector<OpResult>> multi_applied(std::span<const Op> ops,
+                                                     std::chrono::steady_clock::time_point until);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -25,6 +25,7 @@ class TimedCoordinationStore : public coord::CoordinationStore {
   Result<std::vector<coord::OpResult>> multi(std::span<const coord::Op> ops) override;
   std::vector<Result<coord::Node>> get_many(std::span<const std::string> paths) override;
   int64_t session_id() const override { return inner_.session_id(); }
+  uint64_t disconnections() const override { return inner_.disconnections(); }
 
  private:
   template <class F>

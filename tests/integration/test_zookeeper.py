@@ -79,7 +79,14 @@ class CuttableProxy:
                 dst.sendall(data)
         except OSError:
             pass
+        # shutdown() first: a bare close() of one side leaves the other side's
+        # peer waiting for its whole receive timeout (a ZooKeeper client then
+        # hangs until it gives up on the connection).
         for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 s.close()
             except OSError:
