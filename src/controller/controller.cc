@@ -76,9 +76,18 @@ void Controller::start() {
     // The session is read before each attempt: a registration made in an
     // older session than the one noted would be taken for current.
     int64_t session = 0;
+    // The store rides out a short outage inside a request (it waits for the
+    // connection and sends the request again), so an outage between two
+    // attempts shows in its count of disconnections, not in an error.
+    uint64_t disconnections = store_.raw().disconnections();
+    bool outage_ridden_out = false;
     const auto try_register = [&] {
       session = store_.raw().session_id();
-      return store_.register_broker(options_.registration);
+      auto r = store_.register_broker(options_.registration);
+      const uint64_t now = store_.raw().disconnections();
+      outage_ridden_out = now != disconnections;
+      disconnections = now;
+      return r;
     };
     auto epoch = try_register();
     const auto wait = std::chrono::milliseconds(options_.registration_wait_ms);
@@ -91,15 +100,22 @@ void Controller::start() {
     // gives every session it restores a fresh timeout, so the old one lives
     // that long. An expired session of our own is an outage too: the
     // broker's session listener opens a new one meanwhile.
-    while (!epoch && std::chrono::steady_clock::now() < deadline) {
+    // The deadline is checked after each answer, not before: an attempt may
+    // itself have waited out part of an outage inside the store, past the
+    // deadline, and its answer says how to go on.
+    while (!epoch) {
+      const auto now = std::chrono::steady_clock::now();
       if (coord::is_store_outage(epoch.error())) {
-        if (!store_was_lost) deadline = std::max(deadline, std::chrono::steady_clock::now() + wait);
+        if (!store_was_lost) deadline = std::max(deadline, now + wait);
         store_was_lost = true;
       } else if (epoch.error() != coord::KafkaStoreErrc::kBrokerRegistered) {
         break;
-      } else if (store_was_lost) {
+      } else if (store_was_lost || outage_ridden_out) {
+        // Back (an outage the attempt saw, or one the store rode out inside
+        // it) with the old registration still there: a restarted ZooKeeper
+        // renews the old session's timeout.
         store_was_lost = false;
-        deadline = std::chrono::steady_clock::now() + wait;
+        deadline = now + wait;
         log()->warn("the coordination store is back and broker {} is still registered by a previous session; "
                     "waiting up to {} ms again",
                     options_.broker_id, options_.registration_wait_ms);
@@ -109,6 +125,7 @@ void Controller::start() {
                     options_.broker_id, options_.registration_wait_ms);
         told = true;
       }
+      if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       epoch = try_register();
     }
