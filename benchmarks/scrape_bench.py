@@ -28,9 +28,11 @@ per-partition series exists. Then:
            (names and labels must match);
   latency  a librdkafka producer (acks=1, linger.ms 0, 1 KiB records, 1,000/s on
            one partition) runs through alternating phases, quiet (no scrape) and
-           scraping (GETs of /metrics back to back); the per-record ack latency
-           p50 / p99 of each phase. The ratio scraping/quiet p99 is the effect of
-           a scrape on request latency (1.0 = none), measured in the same run.
+           scraping (another process GETs /metrics back to back, or one every
+           --scrape-every s); the per-record ack latency p50 / p99 of each
+           phase, and of the records whose flight overlapped a scrape. The
+           ratio scraping/quiet p99 is the effect of a scrape on request
+           latency (1.0 = none), measured in the same run.
 
 Targets (issue 23): a scrape under 100 ms, and no effect on request latency p99
 during a scrape. Prints one JSON object per partition count and binary. The
@@ -44,7 +46,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -98,20 +99,37 @@ def scrape(url, first_byte=None):
     return time.perf_counter() - t0, body
 
 
-def latency_phase(producer, topic, seconds, rate, scraping_url):
-    """Ack latencies (s) of records sent at `rate`/s for `seconds`, with or without scrapes."""
+def scraper_process(url, every, stop, windows):
+    """Another process's scrapes of `url` (one every `every` s, or back to back
+    with 0): each scrape's (start, end) in time.perf_counter (CLOCK_MONOTONIC,
+    the same clock in every process) goes to `windows`. A process of its own,
+    so reading 1-11 MB of text does not hold the producer's interpreter lock
+    and delay its delivery callbacks (a thread here did)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                r.read()
+        except OSError:
+            pass
+        windows.put((t0, time.perf_counter()))
+        if every:
+            stop.wait(max(0.0, every - (time.perf_counter() - t0)))
+
+
+def latency_phase(producer, topic, seconds, rate, scraping_url, every=0.0):
+    """Ack latencies of records sent at `rate`/s for `seconds`, with or without
+    scrapes: a list of (sent, latency) in seconds, and the scrapes' (start, end)."""
+    import multiprocessing
     lat = []
-    stop = threading.Event()
-    scrapes = []
-
-    def scraper():
-        while not stop.is_set():
-            scrapes.append(scrape(scraping_url)[0])
-
-    t = None
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    windows = ctx.Queue()
+    proc = None
     if scraping_url:
-        t = threading.Thread(target=scraper, daemon=True)
-        t.start()
+        proc = ctx.Process(target=scraper_process, args=(scraping_url, every, stop, windows), daemon=True)
+        proc.start()
+        time.sleep(0.5)  # the process is up and scraping before the records start
     payload = os.urandom(1024)
     interval = 1.0 / rate
     start = time.perf_counter()
@@ -121,7 +139,7 @@ def latency_phase(producer, topic, seconds, rate, scraping_url):
 
         def cb(err, msg, sent=sent):
             if err is None:
-                lat.append(time.perf_counter() - sent)
+                lat.append((sent, time.perf_counter() - sent))
         producer.produce(topic, value=payload, partition=0, on_delivery=cb)
         producer.poll(0)
         n += 1
@@ -129,10 +147,30 @@ def latency_phase(producer, topic, seconds, rate, scraping_url):
         while time.perf_counter() < next_at:
             producer.poll(max(0.0, min(0.001, next_at - time.perf_counter())))
     producer.flush(30)
-    stop.set()
-    if t:
-        t.join(timeout=60)
+    scrapes = []
+    if proc:
+        stop.set()
+        proc.join(timeout=60)
+        while True:
+            try:
+                scrapes.append(windows.get(timeout=0.5))
+            except Exception:
+                break
     return lat, scrapes
+
+
+def overlapping(lat, windows):
+    """Splits (sent, latency) records into those whose flight overlapped a
+    scrape (sent before the scrape ended, acked after it began) and the rest."""
+    windows = sorted(windows)
+    during, apart = [], []
+    i = 0
+    for sent, l in sorted(lat):
+        while i < len(windows) and windows[i][1] < sent:
+            i += 1
+        hit = any(ws <= sent + l and sent <= we for ws, we in windows[i:i + 3])
+        (during if hit else apart).append(l)
+    return during, apart
 
 
 def series_of(body):
@@ -180,23 +218,32 @@ def latency(s, args):
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": s.broker.bootstrap, "acks": 1, "linger.ms": 0})
     latency_phase(producer, s.names[0], 2, args.rate, None)  # warm-up
-    quiet, busy, during = [], [], []
+    quiet, busy, windows, during, apart = [], [], [], [], []
     for _ in range(args.rounds):
         q, _ = latency_phase(producer, s.names[0], args.phase_seconds, args.rate, None)
-        b, sc = latency_phase(producer, s.names[0], args.phase_seconds, args.rate, s.url)
-        quiet += q
-        busy += b
-        during += sc
+        b, w = latency_phase(producer, s.names[0], args.phase_seconds, args.rate, s.url, args.scrape_every)
+        quiet += [l for _, l in q]
+        busy += [l for _, l in b]
+        windows += w
+        d, a = overlapping(b, w)
+        during += d
+        apart += a
     q99, b99 = percentile(quiet, 0.99), percentile(busy, 0.99)
+    d99 = percentile(during, 0.99)
     return {
+        "scrape_every_s": args.scrape_every,
         "quiet_ack_ms_p50": ms(percentile(quiet, 0.5)),
         "quiet_ack_ms_p99": ms(q99),
         "scraping_ack_ms_p50": ms(percentile(busy, 0.5)),
         "scraping_ack_ms_p99": ms(b99),
         "p99_ratio_scraping_over_quiet": round(b99 / q99, 2) if q99 and b99 else None,
-        "scrapes_during_latency_phases": len(during),
-        "scrape_ms_p50_under_load": ms(statistics.median(during)) if during else None,
-        "records": {"quiet": len(quiet), "scraping": len(busy)},
+        # The records whose flight overlapped a scrape, against the quiet phases.
+        "during_scrape_ack_ms_p50": ms(percentile(during, 0.5)),
+        "during_scrape_ack_ms_p99": ms(d99),
+        "p99_ratio_during_scrape_over_quiet": round(d99 / q99, 2) if q99 and d99 else None,
+        "scrapes_during_latency_phases": len(windows),
+        "scrape_ms_p50_under_load": ms(statistics.median([e - b for b, e in windows])) if windows else None,
+        "records": {"quiet": len(quiet), "scraping": len(busy), "during_a_scrape": len(during)},
     }
 
 
@@ -259,6 +306,9 @@ def main():
     ap.add_argument("--phase-seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--scrape-every", type=float, default=0,
+                    help="latency: seconds between the scraping process's scrapes (0: back to back; "
+                         "Prometheus: 15)")
     ap.add_argument("--no-latency", action="store_true", help="scrape timings only")
     ap.add_argument("--interval", type=float, default=0,
                     help="seconds between two scrapes (over 1: each builds the partition table, as Prometheus's do)")
