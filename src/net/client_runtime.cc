@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
-#include <pthread.h>
-
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "net/client_runtime.h"
 
 namespace keel::net {
@@ -54,12 +53,11 @@ ClientRuntime::ClientRuntime(std::string name) : impl_(std::make_unique<Impl>())
   auto core = impl_->core;
   impl_->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       core->io->get_executor());
-  if (name.size() > 15) name.resize(15);
   std::mutex started_mu;
   std::condition_variable started_cv;
   bool started = false;
   impl_->thread = std::thread([core, name, &started_mu, &started_cv, &started]() {
-    ::pthread_setname_np(::pthread_self(), name.c_str());
+    set_thread_name(name);
     core->thread_id = std::this_thread::get_id();
     {
       // Notified under the lock: the constructor's stack (the condition
