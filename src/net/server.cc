@@ -32,6 +32,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "net/frame.h"
 #include "net/tls.h"
 #include "net/tls_stream.h"
@@ -93,6 +94,13 @@ constexpr size_t kUnhandledBytesLimit = 4 << 20;
 constexpr size_t kLowWaterMin = 128 << 10;
 constexpr size_t kLowWaterMax = 1 << 20;
 
+// A plaintext connection reads into a buffer of its own this large: one read
+// then brings a small request's size prefix and body, and often the requests
+// pipelined behind it, where reading prefix and body apart took two system
+// calls per request. Larger bodies go on straight into their frame
+// (Connection::read_body).
+constexpr size_t kReadBufferBytes = 16 << 10;
+
 // One client connection. Two coroutines share it on its reactor thread: the
 // reader frames requests and hands them to the handler, the writer sends the
 // completed responses in request order. Everything here runs on the
@@ -115,6 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         writer_wake_(socket_.get_executor()),
         reader_wake_(socket_.get_executor()),
         idle_timer_(socket_.get_executor()),
+        reactor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
         info_(std::move(info)),
         options_(options),
         handler_(handler),
@@ -243,14 +252,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     boost::system::error_code ec;
     while (!closed_) {
+      // Muted, the connection reads nothing more: neither from the socket
+      // nor a request already in its buffer (checked again below, for a
+      // mute that comes while this request is being read).
+      if (muted()) co_await wait_while_muted();
+      if (closed_ || draining_) break;
       uint8_t prefix[4];
       if (tls_) {
         co_await tls_->read(prefix, sizeof prefix, ec);
       } else {
-        co_await asio::async_read(socket_, asio::buffer(prefix),
-                                  asio::redirect_error(asio::use_awaitable, ec));
+        while (buffered() < sizeof prefix) {
+          rbuf_end_ += co_await socket_.async_read_some(buffer_space(),
+                                                        asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) break;
+        }
+        if (!ec) {
+          std::memcpy(prefix, rbuf_.get() + rbuf_begin_, sizeof prefix);
+          rbuf_begin_ += sizeof prefix;
+        }
       }
       if (ec) break;
+      // The limits in force now, when this request is parsed: an earlier
+      // request of the buffer may have moved them (SASL).
       const int32_t limit = frame_limit();
       auto size = check_frame_size(prefix, limit);
       if (!size && size.error() == NetErrc::kFrameTooSmall && info_.state &&
@@ -263,25 +286,47 @@ class Connection : public std::enable_shared_from_this<Connection> {
         close();
         break;
       }
-      Frame frame(*size);  // not zero-filled: the read below writes all of it
-      co_await read_body(frame, ec);
+      Frame frame(*size);  // not zero-filled: the reads below write all of it
+      if (tls_) {
+        // OpenSSL buffers whole records itself.
+        co_await tls_->read(frame.data(), frame.size(), ec);
+      } else {
+        const size_t have = std::min(frame.size(), buffered());
+        if (have > 0) std::memcpy(frame.data(), rbuf_.get() + rbuf_begin_, have);
+        rbuf_begin_ += have;
+        if (have < frame.size()) co_await read_body(frame, have, ec);
+      }
       if (ec) break;
       last_active_ = std::chrono::steady_clock::now();
 
       // Back-pressure: a client pipelining faster than we answer, or than the
-      // handler threads take its requests, waits.
+      // handler threads take its requests, waits. (The wait ends in a cancel,
+      // no read error: kept out of `ec`, which the next request, taken from
+      // the buffer without a read, would not clear.)
       while (!closed_ && !draining_ && must_pause()) {
         reader_wake_.expires_at(asio::steady_timer::time_point::max());
-        co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        boost::system::error_code wait_ec;
+        co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
       }
       if (closed_ || draining_) break;
-      co_await wait_while_muted(ec);
+      if (muted()) co_await wait_while_muted();
       if (closed_ || draining_) break;
 
       const uint64_t seq = queue_.reserve();
-      auto executor = socket_.get_executor();
       std::weak_ptr<Connection> weak = self;
-      auto done = [weak, executor, seq, life = life_, load = options_.load](Response response) {
+      auto done = [weak, executor = reactor_, seq, life = life_, load = options_.load](Response response) {
+        // On this connection's reactor thread (a request handled inline,
+        // even from inside handle() called just above, or one another of
+        // the thread's connections completes) the answer goes straight into
+        // the queue: no post, no extra turn of the reactor. complete() only
+        // queues it and cancels the writer's wait, which resumes the writer
+        // later through the io_context, never from inside this call; the
+        // reader's frame was moved to the handler and the reader goes on
+        // when handle() returns.
+        if (executor.running_in_this_thread()) {
+          if (auto conn = weak.lock()) conn->complete(seq, std::move(response));
+          return;
+        }
         std::shared_lock alive_lock(life->mu);
         if (!life->alive) return;  // the server stopped: nobody to send it to
         if (load) load->response_queue.fetch_add(1, std::memory_order_relaxed);
@@ -329,18 +374,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writer_wake_.cancel();
   }
 
-  // A client over its quota (ConnectionState::mute_until_ms): the request
-  // just read waits until the throttle time is over, and nothing more is read
-  // meanwhile. The handler may extend the time while we wait.
-  asio::awaitable<void> wait_while_muted(boost::system::error_code& ec) {
+  // A client over its quota (ConnectionState::mute_until_ms): until the
+  // throttle time is over the reader hands no request to the handler and
+  // reads nothing more, from the socket or from its buffer. The handler may
+  // extend the time while we wait.
+  bool muted() const {
+    if (!info_.state) return false;
+    const int64_t until = info_.state->mute_until_ms.load(std::memory_order_relaxed);
+    return until > 0 &&
+           std::chrono::steady_clock::now() < asio::steady_timer::time_point(std::chrono::milliseconds(until));
+  }
+
+  asio::awaitable<void> wait_while_muted() {
     if (!info_.state) co_return;
+    boost::system::error_code ec;
     for (;;) {
       const int64_t until = info_.state->mute_until_ms.load(std::memory_order_relaxed);
       const auto deadline = asio::steady_timer::time_point(std::chrono::milliseconds(until));
       if (closed_ || draining_ || std::chrono::steady_clock::now() >= deadline) co_return;
       reader_wake_.expires_at(deadline);
       co_await reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      ec.clear();
     }
   }
 
@@ -351,21 +404,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return own > 0 ? std::min(own, options_.max_request_bytes) : options_.max_request_bytes;
   }
 
-  // Reads a request body. A large one is received in few big reads rather than
-  // one per segment the sender's kernel delivers: SO_RCVLOWAT asks the kernel
-  // to report the socket readable (and wake this thread) only once that many
-  // bytes are there. It follows what is still missing of this frame, never
-  // more — a wait for bytes the client has not sent would never end — and is
-  // back at 1 for the next size prefix. The kernel caps it at half the receive
-  // buffer and reports readable anyway when the receive window closes.
-  asio::awaitable<void> read_body(Frame& frame, boost::system::error_code& ec) {
-    // TLS: OpenSSL reads whole records, so the low-water mark (counted in
-    // plaintext bytes still missing) could ask for more than will come.
-    if (tls_) {
-      co_await tls_->read(frame.data(), frame.size(), ec);
-      co_return;
+  // Bytes read into the buffer and not yet taken by a request.
+  size_t buffered() const { return rbuf_end_ - rbuf_begin_; }
+
+  // Room to read into after what the buffer holds. Called when it holds less
+  // than a size prefix, so those few bytes move to its start first.
+  asio::mutable_buffer buffer_space() {
+    if (!rbuf_) rbuf_.reset(new uint8_t[kReadBufferBytes]);  // not zero-filled: reads fill it
+    const size_t left = buffered();
+    if (rbuf_begin_ > 0) {
+      std::memmove(rbuf_.get(), rbuf_.get() + rbuf_begin_, left);
+      rbuf_begin_ = 0;
+      rbuf_end_ = left;
     }
-    size_t got = 0;
+    return asio::buffer(rbuf_.get() + rbuf_end_, kReadBufferBytes - rbuf_end_);
+  }
+
+  // Reads the rest of a request body (`got` bytes came from the buffer)
+  // straight into its frame, never past its end: what follows stays in the
+  // socket for the buffer. A large one is received in few big reads rather
+  // than one per segment the sender's kernel delivers: SO_RCVLOWAT asks the
+  // kernel to report the socket readable (and wake this thread) only once
+  // that many bytes are there. It follows what is still missing of this
+  // frame, never more — a wait for bytes the client has not sent would never
+  // end — and is back at 1 for the next read into the buffer. The kernel caps
+  // it at half the receive buffer and reports readable anyway when the
+  // receive window closes. (Plaintext only: over TLS, OpenSSL reads whole
+  // records, so a mark counted in plaintext bytes could ask for more than
+  // will come.)
+  asio::awaitable<void> read_body(Frame& frame, size_t got, boost::system::error_code& ec) {
+    set_rcvlowat(frame.size() - got);
     while (got < frame.size()) {
       got += co_await socket_.async_read_some(asio::buffer(frame.data() + got, frame.size() - got),
                                               asio::redirect_error(asio::use_awaitable, ec));
@@ -548,6 +616,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer writer_wake_;  // cancelled when a response completes
   asio::steady_timer reader_wake_;  // cancelled when responses leave the queue
   asio::steady_timer idle_timer_;
+  asio::io_context::executor_type reactor_;  // the socket's: this connection's reactor thread
   ConnectionInfo info_;
   const ServerOptions& options_;
   RequestHandler& handler_;
@@ -566,6 +635,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool draining_ = false;  // stop() is draining: read no more requests
   int rcvlowat_ = 1;       // SO_RCVLOWAT as last set (read_body)
+  // Plaintext reads land here (kReadBufferBytes, allocated at the first);
+  // [rbuf_begin_, rbuf_end_) is read and not yet taken by a request.
+  std::unique_ptr<uint8_t[]> rbuf_;
+  size_t rbuf_begin_ = 0;
+  size_t rbuf_end_ = 0;
   bool reader_done_ = false;
 };
 
@@ -832,7 +906,9 @@ void Server::start() {
   }
   for (auto& ctx : impl_->contexts) {
     asio::io_context* c = ctx.get();
-    impl_->threads.emplace_back([c, load = impl_->options.load]() {
+    impl_->threads.emplace_back([c, load = impl_->options.load, n = impl_->threads.size()]() {
+      // The accept loops run on the first: it is the acceptor's thread too.
+      set_thread_name("keel-net-" + std::to_string(n));
       if (clockid_t clock; load && ::pthread_getcpuclockid(::pthread_self(), &clock) == 0) {
         std::lock_guard lock(load->mu);
         load->reactor_clocks.push_back(clock);
