@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "common/json_util.h"
+#include "common/log.h"
 #include "http/server.h"
 
 namespace keel::http {
@@ -128,7 +129,14 @@ void Routes::add_async(std::string method, std::string path, AsyncHandler handle
   routes_.push_back(std::move(r));
 }
 
-void Routes::dispatch(Request& request, Reply reply) const {
+void Routes::add_background(std::string method, std::string path, Handler handler,
+                            std::function<void(const Request&)> prepare) {
+  add_async(std::move(method), std::move(path), {});
+  routes_.back().background = std::move(handler);
+  routes_.back().prepare = std::move(prepare);
+}
+
+void Routes::dispatch(Request& request, Reply reply, const Defer& defer) const {
   std::string allow;
   const std::vector<std::string> segments = split_path(request.path);
   for (const Route& r : routes_) {
@@ -152,7 +160,19 @@ void Routes::dispatch(Request& request, Reply reply) const {
     if (!match) continue;
     if (r.method == request.method) {
       request.params = std::move(params);
-      return r.handler(request, std::move(reply));
+      if (!r.background) return r.handler(request, std::move(reply));
+      if (r.prepare) r.prepare(request);
+      if (!defer) return reply(r.background(request));
+      // The reply keeps the request alive (see dispatch's contract); a
+      // throw on the background thread is answered there, as here.
+      return defer([&request, handler = r.background, reply = std::move(reply)] {
+        try {
+          reply(handler(request));
+        } catch (const std::exception& e) {
+          keel::logger("http")->error("HTTP {} {} failed: {}", request.method, request.path, e.what());
+          reply(error_response(500, "internal error"));
+        }
+      });
     }
     if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
   }

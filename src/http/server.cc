@@ -2,13 +2,19 @@
 
 #include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -26,6 +32,7 @@
 #include <openssl/x509.h>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace keel::http {
 namespace {
@@ -93,6 +100,13 @@ struct Pending {
   std::optional<Response> response;
 };
 
+// The calling thread's nice value (0 when it cannot be read).
+int current_nice() {
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, 0);
+  return errno ? 0 : nice;
+}
+
 // Whether the io_context still runs: a reply arriving after stop() is dropped.
 struct Liveness {
   std::mutex mu;
@@ -108,6 +122,12 @@ struct Server::Impl {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<bool> acceptor_tls;  // per acceptor: https
   std::vector<std::thread> threads;
+  // Background routes' jobs, run by background_threads at a lower priority.
+  // A job still queued at stop() is dropped (its reply would be too).
+  asio::io_context background;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> background_work;
+  std::vector<std::thread> background_threads;
+  Defer defer;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopped{false};
   bool started = false;
@@ -185,7 +205,7 @@ struct Server::Impl {
         });
       };
       try {
-        routes.dispatch(*req, reply);
+        routes.dispatch(*req, reply, defer);
       } catch (const std::exception& e) {
         log()->error("HTTP {} {} failed: {}", req->method, req->path, e.what());
         reply(error_response(500, "internal error"));
@@ -321,11 +341,31 @@ std::vector<uint16_t> Server::listen(const std::vector<Endpoint>& endpoints) {
 void Server::start() {
   if (impl_->started) return;
   impl_->started = true;
+  if (impl_->options.background_threads > 0) {
+    impl_->background_work.emplace(impl_->background.get_executor());
+    // The nice value is set by each background thread on itself: it is per
+    // thread on Linux, and an unprivileged process cannot lower it again,
+    // so these threads do nothing else.
+    const int nice = std::min(19, current_nice() + std::max(0, impl_->options.background_nice));
+    for (int i = 0; i < impl_->options.background_threads; ++i) {
+      impl_->background_threads.emplace_back([this, i, nice] {
+        set_thread_name("keel-http-bg-" + std::to_string(i));
+        if (!lower_thread_priority(nice)) {
+          log()->warn("HTTP background thread: cannot set nice {}: {}", nice, std::strerror(errno));
+        }
+        impl_->background.run();
+      });
+    }
+    impl_->defer = [this](std::function<void()> job) { asio::post(impl_->background, std::move(job)); };
+  }
   for (size_t i = 0; i < impl_->acceptors.size(); ++i) {
     asio::co_spawn(impl_->io, impl_->accept_loop(*impl_->acceptors[i], impl_->acceptor_tls[i]), asio::detached);
   }
   for (int i = 0; i < std::max(1, impl_->options.threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+    impl_->threads.emplace_back([this, i] {
+      set_thread_name("keel-http-" + std::to_string(i));
+      impl_->io.run();
+    });
   }
 }
 
@@ -345,6 +385,12 @@ void Server::stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  // A job under way finishes (a render reads the registry, which outlives
+  // the server); the queued ones are dropped.
+  impl_->background_work.reset();
+  impl_->background.stop();
+  for (auto& t : impl_->background_threads) t.join();
+  impl_->background_threads.clear();
 }
 
 }  // namespace keel::http

@@ -8,10 +8,11 @@
 // not wait on the store). An asynchronous handler (Routes::add_async) returns
 // at once and answers later, from any thread, through its Reply; meanwhile the
 // connection waits (at most handler_timeout_ms, then 504) and every other
-// connection is served. Requests are bounded: a header over max_header_bytes
-// gets 431, a body over max_body_bytes 413, a request not complete within
-// read_timeout_ms 408, a malformed one 400; each answer closes that
-// connection and nothing else.
+// connection is served. A background handler (Routes::add_background) runs on
+// threads of its own at a lower CPU priority. Requests are bounded: a header
+// over max_header_bytes gets 431, a body over max_body_bytes 413, a request
+// not complete within read_timeout_ms 408, a malformed one 400; each answer
+// closes that connection and nothing else.
 //
 // TLS: an https:// listener needs ServerOptions::tls_context (the broker's
 // SSL_CTX from net/tls.h, asked again for each connection so a reload is
@@ -73,6 +74,9 @@ using Handler = std::function<Response(const Request&)>;
 using Reply = std::function<void(Response)>;
 using AsyncHandler = std::function<void(const Request&, Reply)>;
 
+// Runs a job later on another thread (the Server's background threads).
+using Defer = std::function<void(std::function<void()>)>;
+
 // The route table: (method, path) -> handler. A path segment written
 // "{name}" matches any one non-empty segment (Request::param gives it); a
 // path ending in "/*" matches every path under it. An unknown path answers
@@ -81,9 +85,20 @@ class Routes {
  public:
   void add(std::string method, std::string path, Handler handler);
   void add_async(std::string method, std::string path, AsyncHandler handler);
+  // A handler whose work is heavy and can wait (rendering /metrics): the
+  // Server runs it on its background threads, at a lower CPU priority, so
+  // it yields the CPU to the broker's requests. `prepare`, when given, runs
+  // first on the HTTP thread at normal priority: it takes what is read under
+  // locks the request path also takes, so that no low-priority thread holds
+  // them. Not for /health and /ready: they must answer promptly on a busy
+  // broker.
+  void add_background(std::string method, std::string path, Handler handler,
+                      std::function<void(const Request&)> prepare = {});
   // Finds the route and calls its handler (which answers through `reply`).
-  // `request` must outlive the reply; its params are filled here.
-  void dispatch(Request& request, Reply reply) const;
+  // `request` must outlive the reply; its params are filled here. A
+  // background route's handler is handed to `defer`; without one it runs
+  // here.
+  void dispatch(Request& request, Reply reply, const Defer& defer = {}) const;
   // The same for plain handlers and tests: waits for the answer.
   Response dispatch(Request& request) const;
   // Every (method, path) pattern, in the order added: the OpenAPI check walks it.
@@ -96,6 +111,9 @@ class Routes {
     std::vector<std::string> segments;  // path split at '/', "{x}" kept as written
     bool prefix = false;
     AsyncHandler handler;
+    // A background route: `handler` is unset, these are used instead.
+    Handler background;
+    std::function<void(const Request&)> prepare;
   };
   std::vector<Route> routes_;
 };
@@ -112,7 +130,16 @@ struct Endpoint {
 std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* error);
 
 struct ServerOptions {
-  int threads = 2;
+  int threads = 2;  // named keel-http-N
+  // The threads that run background routes (Routes::add_background), named
+  // keel-http-bg-N. 0: those routes run on the HTTP threads.
+  int background_threads = 1;
+  // How much higher (lower in priority) their nice value is than the HTTP
+  // threads' (the process's), up to 19. With CFS, 10 is a weight of 110
+  // against a nice-0 thread's 1024: on a saturated CPU a 15 ms scrape gets
+  // about a tenth of it and takes some 150 ms, far inside a scrape timeout;
+  // on an idle CPU it runs at full speed.
+  int background_nice = 10;
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 1024 * 1024;
   int64_t read_timeout_ms = 10000;

@@ -119,19 +119,30 @@ class Family {
   M& with(std::string_view value) {
     {
       std::shared_lock lock(mu_);
-      if (auto it = children_.find(value); it != children_.end()) return *it->second.metric;
+      if (auto it = children_.find(value); it != children_.end()) return *it->second->metric;
     }
     return with_key(std::string(value), LabelValues{std::string(value)});
   }
-  // Forgets a series (its topic was deleted). References to it must be gone.
+  // Forgets a series (its topic was deleted). References to it must be gone
+  // (a scrape under way keeps its own until it ends).
   void remove(const LabelValues& values) {
     std::unique_lock lock(mu_);
     children_.erase(join(values));
   }
+  // Calls f(values, metric) for each series, in label order. The series
+  // are listed under the lock and read after it: a scrape runs at a lower
+  // CPU priority (http::Routes::add_background), and a request creating a
+  // series (a topic's first produce) must not wait while the scrape, holding
+  // the lock, waits for the CPU.
   template <class F>
   void each(F&& f) const {
-    std::shared_lock lock(mu_);
-    for (const auto& [key, child] : children_) f(child.values, *child.metric);
+    std::vector<std::shared_ptr<const Child>> children;
+    {
+      std::shared_lock lock(mu_);
+      children.reserve(children_.size());
+      for (const auto& [key, child] : children_) children.push_back(child);
+    }
+    for (const auto& child : children) f(child->values, *child->metric);
   }
 
  private:
@@ -146,15 +157,12 @@ class Family {
   M& with_key(std::string key, const LabelValues& values) {
     {
       std::shared_lock lock(mu_);
-      if (auto it = children_.find(key); it != children_.end()) return *it->second.metric;
+      if (auto it = children_.find(key); it != children_.end()) return *it->second->metric;
     }
+    auto child = std::make_shared<Child>(Child{values, make_()});
     std::unique_lock lock(mu_);
-    auto [it, inserted] = children_.try_emplace(std::move(key));
-    if (inserted) {
-      it->second.values = values;
-      it->second.metric = make_();
-    }
-    return *it->second.metric;
+    auto [it, inserted] = children_.try_emplace(std::move(key), std::move(child));
+    return *it->second->metric;
   }
 
   struct Child {
@@ -164,7 +172,9 @@ class Family {
   Desc desc_;
   std::function<std::unique_ptr<M>()> make_;
   mutable std::shared_mutex mu_;
-  std::map<std::string, Child, std::less<>> children_;
+  // Shared with a scrape that listed the series (each), so that one removed
+  // meanwhile stays readable until that scrape is done with it.
+  std::map<std::string, std::shared_ptr<const Child>, std::less<>> children_;
 };
 
 // The label values of one sample emitted at scrape time, borrowed rather

@@ -45,12 +45,21 @@ void Broker::start_http() {
   // Checked against its allowed values when the config was loaded.
   const metrics::Dialect dialect = metrics::parse_dialect(config_.metrics_names).value_or(metrics::Dialect::kStrimzi);
   http::Routes routes;
-  routes.add("GET", "/metrics", [registry = metrics_registry_.get(), dialect](const http::Request&) {
-    http::Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = registry->render(dialect);
-    return r;
-  });
+  // A scrape (4 ms of CPU at 1,000 partitions, 15 ms at 10,000) is rendered
+  // at a lower CPU priority, so requests overlapping it keep their latency.
+  // The partition table and the groups' lags are copied first, on the HTTP
+  // thread: that reads the replica manager and the group coordinator under
+  // locks requests take, and no thread that may wait for the CPU should
+  // hold those. The render then finds the copies (kept a second).
+  routes.add_background(
+      "GET", "/metrics",
+      [registry = metrics_registry_.get(), dialect](const http::Request&) {
+        http::Response r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = registry->render(dialect);
+        return r;
+      },
+      [metrics = metrics_.get()](const http::Request&) { metrics->prepare_scrape(); });
   routes.add("GET", "/health", [this](const http::Request&) { return health(); });
   routes.add("GET", "/ready", [this](const http::Request&) { return ready(); });
   http::ServerOptions o;

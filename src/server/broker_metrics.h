@@ -154,6 +154,13 @@ class BrokerMetrics {
   // The groups this broker coordinates with their lags, recomputed at most
   // once a second (also read by the console's lag trend, server/lag_history.h).
   std::shared_ptr<const LagSnapshot> lag_snapshot() const;
+  // Copies what a scrape reads under locks the request path takes (the
+  // partition table, the groups' lags), each kept a second: /metrics calls
+  // this on an HTTP thread, then renders at a lower CPU priority holding none.
+  void prepare_scrape() const {
+    hosted_partitions();
+    lag_snapshot();
+  }
 
  private:
   void register_request_metrics();

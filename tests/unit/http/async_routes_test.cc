@@ -1,13 +1,23 @@
-// Asynchronous handlers, "{name}" path parameters and query decoding.
+// Asynchronous handlers, "{name}" path parameters and query decoding; background routes.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "http/server.h"
@@ -153,6 +163,127 @@ TEST(UrlDecode, RefusesBrokenEscapes) {
   EXPECT_FALSE(url_decode("%"));
   EXPECT_FALSE(url_decode("%4"));
   EXPECT_FALSE(url_decode("%g0"));
+}
+
+// ---- Background routes (Routes::add_background): run on threads of their
+// own at a lower CPU priority, while plain routes (/health) stay on the HTTP
+// threads.
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The calling thread as the kernel sees it: "<name> <nice>", the name from
+// /proc/self/task/<tid>/comm and the nice value from field 19 of its stat.
+std::string this_thread() {
+  const long tid = ::syscall(SYS_gettid);
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  std::string name = read_file(task + "/comm");
+  if (!name.empty() && name.back() == '\n') name.pop_back();
+  const std::string stat = read_file(task + "/stat");
+  // Fields after the name, which is in parentheses and may hold spaces:
+  // state is field 3, nice field 19.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 19; ++i) rest >> field;
+  return name + " " + field;
+}
+
+int own_nice() {
+  errno = 0;
+  const int n = ::getpriority(PRIO_PROCESS, 0);
+  return errno ? 0 : n;
+}
+
+std::string body_of(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? "" : response.substr(at + 4);
+}
+
+class BackgroundRoutesTest : public ::testing::Test {
+ protected:
+  void start(int background_threads) {
+    Routes routes;
+    routes.add_background(
+        "GET", "/metrics", [](const Request&) { return text(this_thread()); },
+        [this](const Request&) {
+          std::lock_guard lock(mu_);
+          prepared_on_ = this_thread();
+        });
+    routes.add_background("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("boom"); });
+    routes.add("GET", "/health", [](const Request&) { return text(this_thread()); });
+    ServerOptions o;
+    o.threads = 2;
+    o.background_threads = background_threads;
+    o.background_nice = 7;
+    server_ = std::make_unique<Server>(o, std::move(routes));
+    port_ = server_->listen({Endpoint{false, "127.0.0.1", 0}}).at(0);
+    server_->start();
+  }
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+  std::string prepared_on() {
+    std::lock_guard lock(mu_);
+    return prepared_on_;
+  }
+  std::mutex mu_;
+  std::string prepared_on_;  // under mu_: written by /metrics' prepare
+};
+
+TEST_F(BackgroundRoutesTest, RenderedOnALowerPriorityThreadAndHealthIsNot) {
+  start(1);
+  const int base = own_nice();
+  const std::string lower = std::to_string(std::min(19, base + 7));
+  EXPECT_EQ(body_of(get(port_, "/metrics")), "keel-http-bg-0 " + lower);
+  // The prepare step runs before, on an HTTP thread at the server's own priority.
+  const std::string prepared = prepared_on();
+  EXPECT_EQ(prepared.substr(0, 10), "keel-http-") << prepared;
+  EXPECT_EQ(prepared.find("-bg-"), std::string::npos) << prepared;
+  EXPECT_EQ(prepared.substr(prepared.rfind(' ') + 1), std::to_string(base));
+  const std::string health = body_of(get(port_, "/health"));
+  EXPECT_EQ(health.substr(0, 10), "keel-http-") << health;
+  EXPECT_EQ(health.find("-bg-"), std::string::npos) << health;
+  EXPECT_EQ(health.substr(health.rfind(' ') + 1), std::to_string(base));
+}
+
+TEST_F(BackgroundRoutesTest, AThrowOnTheBackgroundThreadIsA500) {
+  start(1);
+  const std::string r = get(port_, "/boom");
+  EXPECT_NE(r.find("HTTP/1.1 500"), std::string::npos) << r;
+  EXPECT_NE(get(port_, "/metrics").find("HTTP/1.1 200"), std::string::npos);  // the thread lives on
+}
+
+TEST_F(BackgroundRoutesTest, WithoutBackgroundThreadsTheHttpThreadsRender) {
+  start(0);
+  const std::string body = body_of(get(port_, "/metrics"));
+  EXPECT_EQ(body.substr(0, 10), "keel-http-") << body;
+  EXPECT_EQ(body.find("-bg-"), std::string::npos) << body;
+}
+
+TEST_F(BackgroundRoutesTest, ThreadsAreNamed) {
+  start(1);
+  auto names = [] {
+    std::set<std::string> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::string name = read_file(task.path().string() + "/comm");
+      if (!name.empty() && name.back() == '\n') name.pop_back();
+      out.insert(name);
+    }
+    return out;
+  };
+  // Each thread names itself once it runs: wait for them (10 s at most).
+  const std::set<std::string> expected = {"keel-http-0", "keel-http-1", "keel-http-bg-0"};
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    seen = names();
+    if (std::includes(seen.begin(), seen.end(), expected.begin(), expected.end())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(std::includes(seen.begin(), seen.end(), expected.begin(), expected.end()))
+      << ::testing::PrintToString(seen);
 }
 
 }  // namespace

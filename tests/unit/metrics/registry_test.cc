@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <future>
 #include <thread>
 
 #include "metrics/process.h"
@@ -211,6 +213,47 @@ TEST(Process, SeriesArePresentAndPlausible) {
   const size_t rss = s.find("\nprocess_resident_memory_bytes ");
   ASSERT_NE(rss, std::string::npos) << s;
   EXPECT_GT(std::stod(s.substr(rss + 31)), 1e5);
+}
+
+// A scrape runs at a lower CPU priority: while it reads a family, a request
+// adding a series to it (a new topic's first produce) must not wait for it.
+TEST(Family, ASeriesCanBeAddedWhileAScrapeReadsTheFamily) {
+  Registry r;
+  auto& topics = r.counter(kafka(Kind::kMeter, "kafka.server", "BrokerTopicMetrics", "BytesInPerSec", {"topic"}));
+  topics.with("a").inc();
+  // Outside each(): a future's destructor waits for its thread.
+  std::future<void> adding;
+  bool added = false;
+  std::vector<std::string> seen;
+  topics.each([&](const LabelValues& values, const Counter&) {
+    seen.push_back(values.at(0));
+    adding = std::async(std::launch::async, [&] { topics.with("b").inc(5); });
+    added = adding.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  });
+  adding.wait();
+  EXPECT_TRUE(added) << "adding a series waited for the scrape to leave the family";
+  EXPECT_EQ(seen, std::vector<std::string>{"a"});  // the series as listed when the scrape began
+  EXPECT_EQ(topics.with("b").value(), 5u);
+}
+
+// A series removed while a scrape holds it stays readable until it is done.
+TEST(Family, ASeriesRemovedDuringAScrapeIsStillRead) {
+  Registry r;
+  auto& topics = r.gauge(kafka(Kind::kGauge, "kafka.log", "Log", "Size", {"topic"}));
+  topics.with("a").set(1);
+  topics.with("b").set(2);
+  std::vector<double> values;
+  std::future<void> removing;
+  topics.each([&](const LabelValues& v, const Gauge& g) {
+    if (v.at(0) == "a") {
+      removing = std::async(std::launch::async, [&] { topics.remove({"b"}); });
+      ASSERT_EQ(removing.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    }
+    values.push_back(g.value());
+  });
+  removing.wait();
+  EXPECT_EQ(values, (std::vector<double>{1, 2}));
+  EXPECT_EQ(r.render(Dialect::kStrimzi).find("topic=\"b\""), std::string::npos);
 }
 
 }  // namespace
