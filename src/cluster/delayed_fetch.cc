@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/thread_name.h"
+
 namespace keel::cluster {
 
 namespace {
@@ -78,7 +80,10 @@ thread_local DelayedFetchPurgatory::InlineScope* DelayedFetchPurgatory::InlineSc
 
 DelayedFetchPurgatory::DelayedFetchPurgatory(std::function<int64_t()> clock)
     : clock_(clock ? std::move(clock) : steady_ms) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("keel-purgatory");
+    run();
+  });
 }
 
 DelayedFetchPurgatory::~DelayedFetchPurgatory() { shutdown(); }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace keel::cluster {
 namespace {
@@ -82,6 +83,7 @@ void HighWatermarkCheckpoints::write(const Source& source) {
 void HighWatermarkCheckpoints::start(Source source, int64_t interval_ms) {
   source_ = std::move(source);
   thread_ = std::thread([this, interval_ms] {
+    set_thread_name("keel-hw-ckpt");
     std::unique_lock lock(wake_mu_);
     while (!wake_.wait_for(lock, std::chrono::milliseconds(interval_ms), [this] { return stop_; })) {
       lock.unlock();

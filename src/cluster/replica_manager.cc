@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "storage/parallel.h"
 
 namespace keel::cluster {
@@ -233,6 +234,7 @@ void ReplicaManager::start_isr_management(net::ClientRuntime& runtime, AlterPart
   };
   for (const auto& p : partitions()) p->set_isr_sender(isr_sender_);
   isr_thread_ = std::thread([this, lag_ms] {
+    set_thread_name("keel-isr");
     const auto period = std::chrono::milliseconds(std::max<int64_t>(1, lag_ms / 2));
     std::unique_lock lock(isr_mu_);
     while (!isr_wake_.wait_for(lock, period, [this] { return isr_stop_; })) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace keel::systemd {
 namespace {
@@ -124,7 +125,10 @@ WatchdogPinger::WatchdogPinger(Notifier& notifier, std::function<bool()> alive)
   const auto period = std::max(*interval / 2, std::chrono::microseconds(1000));
   log()->info("systemd watchdog: {} ms; WATCHDOG=1 every {} ms while the broker answers",
               interval->count() / 1000, period.count() / 1000);
-  thread_ = std::thread([this, period] { run(period); });
+  thread_ = std::thread([this, period] {
+    set_thread_name("keel-watchdog");
+    run(period);
+  });
 }
 
 WatchdogPinger::~WatchdogPinger() {

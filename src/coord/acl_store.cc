@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace keel::coord {
 
@@ -338,7 +339,10 @@ bool AclChangeListener::process(int kind) {
 
 Result<void> AclChangeListener::start(std::string* error_message) {
   if (auto r = load_all(error_message); !r) return r;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("keel-acls");
+    run();
+  });
   return {};
 }
 

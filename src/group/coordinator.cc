@@ -10,6 +10,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "group/offsets_codec.h"
 
 namespace keel::group {
@@ -39,8 +40,14 @@ void GroupCoordinator::start() {
   std::lock_guard lock(mu_);
   if (timer_.joinable() || stop_) return;
   meta_.start_expiry_clock(now_ms_());
-  timer_ = std::thread([this] { loop(); });
-  loader_ = std::thread([this] { loader_loop(); });
+  timer_ = std::thread([this] {
+    set_thread_name("keel-group-tmr");
+    loop();
+  });
+  loader_ = std::thread([this] {
+    set_thread_name("keel-group-load");
+    loader_loop();
+  });
 }
 
 void GroupCoordinator::shutdown() {

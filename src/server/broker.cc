@@ -19,6 +19,7 @@
 #include "cluster/replica_manager.h"
 #include "common/log.h"
 #include "common/systemd_notify.h"
+#include "common/thread_name.h"
 #include "controller/controller.h"
 #include "coord/acl_store.h"
 #include "coord/embedded_store.h"
@@ -395,7 +396,10 @@ void Broker::renew_session() {
   // A previous renewal has got its session (reconnecting_ was false): at
   // most its rejoin() is left, which takes no lock this thread holds.
   if (session_thread_.joinable()) session_thread_.join();
-  session_thread_ = std::thread([this, zk] { run_session_renewal(*zk); });
+  session_thread_ = std::thread([this, zk] {
+    set_thread_name("keel-zk-renew");
+    run_session_renewal(*zk);
+  });
 }
 
 void Broker::run_session_renewal(coord::ZooKeeperStore& zk) {
@@ -501,7 +505,7 @@ void Broker::start() {
   connection_quotas_->set_ip_quotas(&client_quotas_->cache());
   start_authorizer();
   // Broker-to-broker connections (the controller's requests) run here.
-  inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbroker");
+  inter_broker_ = std::make_unique<net::ClientRuntime>("keel-interbrkr");
   controller::ControllerOptions co;
   co.broker_id = config_.broker_id;
   co.cluster_id = identity_.cluster_id;

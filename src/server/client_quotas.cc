@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "coord/kafka_store.h"
 #include "server/scram_credentials.h"
 
@@ -132,7 +133,10 @@ Result<void> ClientQuotaManager::start() {
     apply(entity, config);
   }
   log()->info("client quotas of {} entities loaded from the store", all->size());
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("keel-quotas");
+    run();
+  });
   return {};
 }
 

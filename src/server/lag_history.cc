@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/thread_name.h"
+
 namespace keel::server {
 
 void LagHistory::record(int64_t now_ms, const std::vector<GroupLag>& lags) {
@@ -33,6 +35,7 @@ void LagHistory::start(Source source, int64_t interval_ms) {
     stopping_ = false;
   }
   sampler_ = std::thread([this, source = std::move(source), interval_ms] {
+    set_thread_name("keel-lag-hist");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       lock.unlock();

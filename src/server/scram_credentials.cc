@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "coord/kafka_store.h"
 
 namespace keel::server {
@@ -119,7 +120,10 @@ Result<void> ScramCredentialCache::start() {
     for (const auto& [name, creds] : users_) n += creds.empty() ? 0 : 1;
     log()->info("SCRAM credentials of {} users loaded from the store", n);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("keel-scram");
+    run();
+  });
   return {};
 }
 

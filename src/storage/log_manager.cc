@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "storage/cleaner.h"
 #include "storage/errors.h"
 #include "storage/parallel.h"
@@ -403,6 +404,7 @@ void LogManager::start() {
     // Its own thread, as Kafka's cleaner threads: a long clean must not hold
     // up flushes, retention and checkpoints.
     cleaner_thread_ = std::thread([this] {
+      set_thread_name("keel-log-clean");
       std::unique_lock lock(wake_mu_);
       while (!stop_) {
         wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.cleaner_backoff_ms)),
@@ -415,6 +417,7 @@ void LogManager::start() {
     });
   }
   thread_ = std::thread([this] {
+    set_thread_name("keel-log-flush");
     std::unique_lock lock(wake_mu_);
     while (!stop_) {
       wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, options_.flush_check_interval_ms)),

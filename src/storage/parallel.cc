@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "common/thread_name.h"
 
 namespace keel::storage {
 
@@ -16,7 +19,12 @@ void for_each_parallel(size_t count, size_t threads, const std::function<void(si
   };
   std::vector<std::thread> pool;
   const size_t extra = std::min(threads, count);
-  for (size_t t = 1; t < extra; ++t) pool.emplace_back(work);
+  for (size_t t = 1; t < extra; ++t) {
+    pool.emplace_back([&work, t] {
+      set_thread_name("keel-parallel-" + std::to_string(t));
+      work();
+    });
+  }
   work();
   for (auto& t : pool) t.join();
 }

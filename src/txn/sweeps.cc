@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "txn/coordinator.h"
 #include "txn/log_codec.h"
 
@@ -182,6 +183,7 @@ void TransactionCoordinator::start() {
   std::lock_guard lock(timer_mu_);
   if (timer_.joinable() || stopping_) return;
   timer_ = std::thread([this] {
+    set_thread_name("keel-txn-timer");
     std::unique_lock lock(timer_mu_);
     while (!stopping_) {
       lock.unlock();

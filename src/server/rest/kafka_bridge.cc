@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "protocol/generated/request_header.h"
 #include "server/sasl.h"
 
@@ -40,7 +41,8 @@ const std::error_category& bridge_category() {
 KafkaBridge::KafkaBridge(std::string listener_name, Dispatch dispatch, int threads, size_t queue_limit)
     : listener_name_(std::move(listener_name)), dispatch_(std::move(dispatch)), queue_limit_(queue_limit) {
   for (int i = 0; i < std::max(1, threads); ++i) {
-    workers_.emplace_back([q = queue_] {
+    workers_.emplace_back([q = queue_, i] {
+      set_thread_name("keel-rest-" + std::to_string(i));
       for (;;) {
         std::function<void()> work;
         {
