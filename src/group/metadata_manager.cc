@@ -197,7 +197,15 @@ bool GroupMetadataManager::on_elected(int32_t partition, int32_t leader_epoch, c
   epochs_[partition] = leader_epoch;
   auto it = partitions_.find(partition);
   if (it != partitions_.end() && it->second.epoch == leader_epoch) return false;  // the same leadership again
-  if (it != partitions_.end()) unload(partition, unloaded);                       // a newer epoch: load afresh
+  // A newer epoch while this broker still leads, loaded (it would have
+  // resigned had another led in between): an ISR change, a follower that
+  // stopped. The groups in memory stay, as in Kafka, where makeLeader skips
+  // a broker that already leads. Reloading them brought back members that
+  // had left, with fresh sessions, and a group whose offsets partition kept
+  // changing ISR never formed. The load's epoch stays the partition's: the
+  // writes under way carry it.
+  if (it != partitions_.end() && it->second.loaded) return false;
+  if (it != partitions_.end()) unload(partition, unloaded);  // still loading: load afresh at the newer epoch
   partitions_[partition] = PartitionState{false, leader_epoch};
   to_load_.insert(partition);
   return true;

@@ -65,6 +65,31 @@ TEST(GroupMetadataManager, APartitionIsLoadingFromItsElectionToTheEndOfItsLoadAn
   EXPECT_EQ(r.partitions[0].offset, 3);
 }
 
+// Found by the chaos runs (docs/chaos.md, session 11): a follower of the
+// offsets partition stopping bumps the leader epoch while this broker keeps
+// leading. The groups were unloaded and read back from the log, and members
+// that had left came back with fresh sessions.
+TEST(GroupMetadataManager, ANewerEpochOfTheSameLoadedLeadershipKeepsTheGroups) {
+  ManagerFixture f;
+  f.meta.on_elected(0, 5, f.record_unloaded());
+  f.load();
+  Group& g = f.meta.add_group("g", f.now);
+  g.members["m-1"];  // in memory only: a reload from the log would not have it
+  EXPECT_FALSE(f.meta.on_elected(0, 6, f.record_unloaded())) << "a reload was started";
+  EXPECT_TRUE(f.unloaded.empty());
+  EXPECT_EQ(f.meta.check("g"), ErrorCode::kNone);
+  Group* same = f.meta.find("g");
+  ASSERT_EQ(same, &g) << "the group was unloaded";
+  EXPECT_EQ(same->members.size(), 1u);
+  EXPECT_TRUE(f.meta.owns(0, 5)) << "a write begun before the bump must still complete into the cache";
+  EXPECT_FALSE(f.meta.on_elected(0, 4, f.record_unloaded())) << "an older epoch is stale";
+  // Another broker led in between (this one resigned): loaded afresh.
+  f.meta.on_resigned(0, 7, f.record_unloaded());
+  EXPECT_THAT(f.unloaded, ::testing::ElementsAre("g"));
+  EXPECT_TRUE(f.meta.on_elected(0, 8, f.record_unloaded()));
+  EXPECT_EQ(f.meta.check("g"), ErrorCode::kCoordinatorLoadInProgress);
+}
+
 TEST(GroupMetadataManager, ALoadOvertakenByANewerLeadershipIsDroppedAndTheNewOneLoads) {
   ManagerFixture f;
   f.meta.on_elected(0, 1, f.record_unloaded());
