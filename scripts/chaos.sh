@@ -2,7 +2,7 @@
 # Randomized fault schedule against keel in network namespaces (as root).
 #
 #   scripts/chaos.sh [--duration S] [--brokers N] [--seed X] [--max-faults K] [--lossy] [--out DIR]
-#                    [--workload txn]
+#                    [--workload txn [--ctp-mode subscribe]]
 #   scripts/chaos.sh --smoke          # the pytest smoke subset instead (tests/chaos -m chaos)
 #   scripts/chaos.sh --scenario NAME [NAME...]   # named scenarios (tests/chaos/run.py list)
 #
@@ -18,7 +18,9 @@
 # (default build/src/keel). --workload txn (random and --scenario): transactional
 # producers committing or aborting at random, read_committed consumers, and the
 # transactional checks (acks=all only, so not with --lossy), with a consume-transform-
-# produce leg checked for exactly-once. --brokers 4 puts the topic on three brokers
+# produce leg checked for exactly-once (--ctp-mode subscribe: two members of one
+# consumer group that subscribe() and rejoin all run long, so partitions change
+# hands under the faults). --brokers 4 puts the topic on three brokers
 # and adds reassignments onto the fourth (and a cancelled one) to the faults.
 # Replicated runs compare the replicas' segment files and leader-epoch checkpoints
 # below the high watermark after the brokers stop (replica_divergence,
@@ -28,6 +30,7 @@ cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
 duration=300 brokers=1 seed=$RANDOM$RANDOM max_faults=40 lossy="" out="" mode=random names=() workload=plain
+ctp_mode=assign
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -37,9 +40,10 @@ while [ $# -gt 0 ]; do
     --lossy) lossy=--lossy; shift ;;
     --out) out=$2; shift 2 ;;
     --workload) workload=$2; shift 2 ;;
+    --ctp-mode) ctp_mode=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +58,8 @@ case "$mode" in
   scenario)
     out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)}
     set +e
-    timeout -k 30 $(( ${#names[@]} * 600 )) $PY tests/chaos/run.py scenario "${names[@]}" --out "$out" --workload "$workload"
+    timeout -k 30 $(( ${#names[@]} * 600 )) $PY tests/chaos/run.py scenario "${names[@]}" --out "$out" --workload "$workload" \
+      --ctp-mode "$ctp_mode"
     rc=$?; echo "reports under $out"; exit $rc ;;
 esac
 
@@ -62,7 +67,7 @@ out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)-$seed}
 limit=$(( ${duration%.*} + 600 ))
 set +e
 timeout -k 30 "$limit" $PY tests/chaos/run.py random --brokers "$brokers" --duration "$duration" \
-  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload"
+  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload" --ctp-mode "$ctp_mode"
 rc=$?
 set -e
 echo "report: $out/report.json (seed $seed, exit $rc)"

@@ -18,6 +18,35 @@ import time
 from cluster import SESSION_TIMEOUT_MS, probe
 
 
+def full_isr_view(views, broker_ids):
+    """The one cluster view every broker answered (topics-each), if each lists
+    every broker in broker_ids and every partition of every topic has a leader
+    and an ISR equal to its replicas; else None. One broker's cache can lag
+    (a broker just restarted has not had its first UpdateMetadata), so all
+    must agree."""
+    if not views:
+        return None
+    want = sorted(str(b) for b in broker_ids)
+    agreed = None
+    for md in views.values():
+        if not isinstance(md, dict) or md.get("error") or sorted(md.get("brokers", [])) != want:
+            return None
+        view = {}
+        for name, t in md.get("topics", {}).items():
+            if t.get("error") or not t.get("partitions"):
+                return None
+            for pid, p in t["partitions"].items():
+                if p.get("error") or p["leader"] is None or p["leader"] < 0 \
+                        or sorted(p["isr"]) != sorted(p["replicas"]):
+                    return None
+                view[(name, pid)] = (p["leader"], tuple(sorted(p["replicas"])))
+        if agreed is None:
+            agreed = view
+        elif view != agreed:
+            return None
+    return agreed
+
+
 class Fault:
     name = "fault"
     hold = None          # seconds, or None = the scenario's faulted period
@@ -97,6 +126,25 @@ class Nemesis:
         """ListPartitionReassignments for the topic: {"ok", "ongoing": {p: ...}}."""
         return probe(self.topo, "reassignments", self.live_bootstrap(), self.topic)
 
+    def wait_all_isrs_full(self, timeout):
+        """Seconds until every live broker's own metadata lists every broker
+        and shows every partition of every topic (the consumer offsets and
+        transaction state too) led with a full ISR, all brokers the same view,
+        on two polls in a row 1 s apart; None after timeout (the last views
+        are kept in self.last_views)."""
+        t0 = time.monotonic()
+        prev = None
+        while time.monotonic() - t0 < timeout:
+            live = [b.bootstrap for b in self.cluster.brokers.values() if b.alive() and not b.paused]
+            views = probe(self.topo, "topics-each", ",".join(live)) if live else {}
+            self.last_views = views
+            view = full_isr_view(views, sorted(self.cluster.brokers))
+            if view is not None and view == prev:
+                return round(time.monotonic() - t0, 2)
+            prev = view
+            time.sleep(1.0)
+        return None
+
     def run(self, fault, phase):
         """The event's t is when the action began; done_t when it returned."""
         t0 = time.monotonic()
@@ -140,6 +188,71 @@ class Terminate(Fault):
         return d
 
     heal = Kill9.heal
+
+
+class RollingRestart(Fault):
+    """Every broker in turn stopped and started again, as an operator upgrades
+    a cluster: SIGTERM (controlled shutdown: the controller moves the broker's
+    leaderships and takes it out of the ISRs before it exits), start it, and
+    before the next broker wait until every live broker's own metadata shows
+    every partition of every topic, internal ones included, led with a full
+    ISR (Nemesis.wait_all_isrs_full; Kafka's operations guide waits for no
+    under-replicated partition). Each broker stays down down_s (an upgrade's
+    install), and the whole cluster is restarted `rounds` times. The
+    controller of the start goes last, so the controller moves once a round.
+    how="kill9" is the control: no controlled shutdown, the broker's
+    leaderships move only when its session expires, to followers that may
+    lack its last acks=1 writes.
+    A broker after which the ISRs are not full within settle_s is the fault's
+    own violation (rolling_restart_stuck); the restart stops there, as an
+    operator's would. The whole schedule runs in inject (hold 0)."""
+    name = "rolling-restart"
+    hold = 0.0
+    min_brokers = 2
+
+    def __init__(self, how="sigterm", rounds=1, down_s=3.0, settle_s=60.0):
+        super().__init__("every")
+        self.how = how
+        self.name = "rolling-%s" % how
+        self.rounds, self.down_s, self.settle_s = rounds, down_s, settle_s
+        self.steps = []
+
+    def inject(self, nem):
+        ctl = nem.metadata().get("controller")
+        order = sorted(nem.cluster.brokers, key=lambda b: (b == ctl, b))
+        self.target = order
+        # An operator starts from a healthy cluster too.
+        nem.log(phase="step", step="rolling-restart-start", order=order,
+                full_isr_s=nem.wait_all_isrs_full(self.settle_s))
+        for rnd, bid in [(r, b) for r in range(self.rounds) for b in order]:
+            b = nem.broker(bid)
+            t0 = time.monotonic()
+            if self.how == "kill9":
+                b.kill9()
+                code = -9
+            else:
+                code = b.terminate(timeout=30)
+            stopped = time.monotonic()
+            time.sleep(self.down_s)  # an upgrade's install
+            # After kill -9 the broker waits for its old session to expire.
+            b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+            started = time.monotonic()
+            settled = nem.wait_all_isrs_full(self.settle_s)
+            step = dict(broker=bid, round=rnd, was_controller=bid == ctl, stop_s=round(stopped - t0, 3),
+                        exit_code=code, start_s=round(started - stopped, 2), full_isr_s=settled)
+            self.steps.append(step)
+            nem.log(phase="step", step="rolling-restart", target=bid,
+                    **{k: v for k, v in step.items() if k != "broker"})
+            if settled is None:
+                nem.log(phase="step", step="rolling-restart-stuck", target=bid,
+                        views=getattr(nem, "last_views", None))
+                nem.violations.append("rolling_restart_stuck")
+                return
+
+    def describe(self):
+        d = super().describe()
+        d["steps"] = self.steps
+        return d
 
 
 class ReassignDuringKill(Fault):

@@ -8,7 +8,8 @@ run.py reports) when it does not hold:
 - reassign_unfinished_after_heal: the move was still listed, or the replica
   set was not the target, 60 s after the heal;
 - reassignment_not_cancelled: after the cancel the move was still listed or
-  the replica set was not the original one.
+  the replica set was not the original one (in the order Kafka's cancel
+  leaves: origin_replicas).
 """
 
 import time
@@ -42,6 +43,17 @@ def wait_assignment(nem, want, timeout=SETTLE_S):
             return round(time.monotonic() - t0, 2), last
         time.sleep(1.0)
     return None, last
+
+
+def origin_replicas(listed, original):
+    """The replica set a cancel must bring back, in Kafka's order: the listed
+    replicas of the move (RS = target + original, KIP-455) without the adding
+    ones (Kafka's ReplicaAssignment.originReplicas). That is the original
+    set, but not always in its order: moving [4,2,1] to [4,3,1] lists
+    [4,3,1,2], and the cancel leaves [4,1,2]. Without a listing, the original."""
+    if not listed or not listed.get("replicas"):
+        return list(original)
+    return [r for r in listed["replicas"] if r not in listed.get("adding", [])]
 
 
 def wait_registered(nem, bid, timeout=30.0):
@@ -130,7 +142,8 @@ class CancelMoveWhoseTargetIsDown(Fault):
     is killed -9, so the move can never finish. It must be listed as adding
     X; a new move onto X is now refused with INVALID_REPLICA_ASSIGNMENT (39),
     Kafka's answer for brokers that are not alive; the cancel must bring back
-    the original replica set with nothing listed, while X is still down.
+    the original replica set (origin_replicas: Kafka's order) with nothing
+    listed, while X is still down.
     Heal: restart X."""
     name = "cancel-move-to-down-broker"
     min_brokers = 4
@@ -176,7 +189,9 @@ class CancelMoveWhoseTargetIsDown(Fault):
             nem.violations.append("move_onto_down_broker_accepted")
             nem.reassign({"1": None}, timeout=10.0)
         c = nem.reassign({"0": None}, timeout=10.0)
-        took, last = wait_assignment(nem, self.original, timeout=30.0)
+        # The original set, in the order Kafka's cancel leaves it.
+        self.expected = {"0": origin_replicas(pending, self.original["0"])}
+        took, last = wait_assignment(nem, self.expected, timeout=30.0)
         self.cancelled_s = took
         nem.log(phase="step", step="cancel", answer=c, seconds=took, state=last)
         if not c.get("ok") or took is None:
@@ -189,7 +204,8 @@ class CancelMoveWhoseTargetIsDown(Fault):
 
     def describe(self):
         d = super().describe()
-        d.update(original=getattr(self, "original", None), cancelled_s=getattr(self, "cancelled_s", None))
+        d.update(original=getattr(self, "original", None), expected=getattr(self, "expected", None),
+                 cancelled_s=getattr(self, "cancelled_s", None))
         return d
 
 

@@ -7,6 +7,11 @@ the orchestrator never opens a socket into the test network itself.
     probe.py metadata-each H:P,H:P,.. TOPIC  -> {"H:P": metadata or {"error"}}
                                                 each broker's own view (a raw
                                                 Metadata v1 request to it)
+    probe.py topics-each H:P,H:P,..          -> {"H:P": {"controller", "topics":
+                                                {name: {"error", "partitions":
+                                                {p: {leader, replicas, isr,
+                                                error}}}}}}: every topic,
+                                                internal ones included
     probe.py create-topic BOOTSTRAP TOPIC PARTITIONS RF CONFIG_JSON [ASSIGNMENT_JSON]
     probe.py configs BOOTSTRAP TOPIC BROKER_ID  -> effective configs (logged)
     probe.py reassign H:P,H:P,.. TOPIC JSON  -> AlterPartitionReassignments v0
@@ -107,11 +112,14 @@ class _Reader:
         return [self.take(">i") for _ in range(self.take(">i"))]
 
 
-def broker_metadata(hostport, topic, timeout=5.0):
+def broker_metadata(hostport, topic, timeout=5.0, all_topics=False):
     """One broker's own metadata cache: a Metadata v1 request sent to exactly
-    that broker (a client library may answer from any broker it knows)."""
+    that broker (a client library may answer from any broker it knows).
+    all_topics: every topic (v1: a null array), under "topics"."""
     host, p = hostport.rsplit(":", 1)
-    if topic is None:  # no topics (v1: an empty array), only brokers and the controller
+    if all_topics:
+        body = struct.pack(">i", -1)
+    elif topic is None:  # no topics (v1: an empty array), only brokers and the controller
         body = struct.pack(">i", 0)
     else:
         t = topic.encode()
@@ -130,6 +138,7 @@ def broker_metadata(hostport, topic, timeout=5.0):
         r.string()  # rack
         brokers[str(nid)] = "%s:%d" % (h, prt)
     out = {"controller": r.take(">i"), "brokers": brokers, "partitions": {}}
+    topics = {}
     for _ in range(r.take(">i")):
         err, name = r.take(">h"), r.string()
         r.take(">b")  # is_internal
@@ -142,6 +151,9 @@ def broker_metadata(hostport, topic, timeout=5.0):
         if name == topic:
             out["topic_error"] = err or None
             out["partitions"] = parts
+        topics[name] = {"error": err or None, "partitions": parts}
+    if all_topics:
+        out["topics"] = topics
     return out
 
 
@@ -150,6 +162,17 @@ def metadata_each(hostports, topic):
     for hp in hostports.split(","):
         try:
             out[hp] = broker_metadata(hp, topic)
+        except Exception as e:  # noqa: BLE001 - one broker's failure is an answer too
+            out[hp] = {"error": "%s: %s" % (type(e).__name__, e)}
+    return out
+
+
+def topics_each(hostports):
+    out = {}
+    for hp in hostports.split(","):
+        try:
+            md = broker_metadata(hp, None, all_topics=True)
+            out[hp] = {"controller": md["controller"], "brokers": sorted(md["brokers"]), "topics": md["topics"]}
         except Exception as e:  # noqa: BLE001 - one broker's failure is an answer too
             out[hp] = {"error": "%s: %s" % (type(e).__name__, e)}
     return out
@@ -183,7 +206,8 @@ def configs(bootstrap, topic, broker_id):
                 k: v.value for k, v in fut.result(timeout=15).items()
                 if k in ("min.insync.replicas", "unclean.leader.election.enable",
                          "zookeeper.session.timeout.ms", "replica.lag.time.max.ms",
-                         "default.replication.factor", "log.flush.interval.messages")}
+                         "default.replication.factor", "log.flush.interval.messages",
+                         "replica.fetch.wait.max.ms", "replica.fetch.min.bytes")}
         except Exception as e:  # noqa: BLE001
             out[str(r)] = {"error": str(e)}
     return out
@@ -248,7 +272,8 @@ def reassignments(hostports, topic):
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
-          "metadata-each": metadata_each, "reassign": reassign, "reassignments": reassignments,
+          "metadata-each": metadata_each, "topics-each": topics_each, "reassign": reassign,
+          "reassignments": reassignments,
           "configs": configs}[cmd]
     try:
         out = fn(*args)

@@ -1,12 +1,15 @@
 """Run chaos scenarios against keel in network namespaces (as root).
 
     run.py list
-    run.py scenario NAME [--out DIR] [--full] [--workload txn]
-    run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR] [--workload txn]
+    run.py scenario NAME [--out DIR] [--full] [--workload txn [--ctp-mode subscribe]]
+    run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR]
+                  [--workload txn [--ctp-mode subscribe]]
 
 --workload txn swaps the producers for transactional ones that commit or abort
 at random (tests/chaos/txn_workload.py) and adds the transactional checks
-(txn_checks.py); transaction.timeout.ms is TXN_TIMEOUT_MS.
+(txn_checks.py); transaction.timeout.ms is TXN_TIMEOUT_MS. --ctp-mode subscribe
+runs its consume-transform-produce leg as two members of one consumer group
+that subscribe() and rejoin all run long (txn_ctp.ctp_subscribed_thread).
 
 A scenario: topology (router + zk, b1..bN, cli, ctl), ZooKeeper, N brokers,
 the topic, the workload; then warm-up (until acks flow, plus a few seconds),
@@ -92,6 +95,18 @@ SCENARIOS = {
     "kill9-any": lambda: S(nm.Kill9("any")),
     "sigterm-leader": lambda: S(nm.Terminate("leader")),
     "sigterm-controller": lambda: S(nm.Terminate("controller")),
+    # A rolling restart: every broker in turn SIGTERMed (controlled shutdown),
+    # started, and every ISR of every topic full again before the next; the
+    # controller last (nemesis.RollingRestart), twice over.
+    "rolling-sigterm": lambda: S(nm.RollingRestart("sigterm", rounds=2)),
+    # Its control: the same schedule with kill -9 and acks=1, the followers
+    # fetching at most every 2 s (replica.fetch.min.bytes 1 MiB is never
+    # reached, so each fetch waits replica.fetch.wait.max.ms): each killed
+    # leader's last ~2 s of acknowledged writes are on it alone, and the
+    # clean election of a follower at its session expiry drops them.
+    "control-rolling-kill9-acks1": lambda: S(nm.RollingRestart("kill9", rounds=2), "loss", acks="1", idempotence=0,
+                                             broker_config={"replica.fetch.wait.max.ms": 2000,
+                                                            "replica.fetch.min.bytes": 1048576}),
     # KIP-455 reassignment (the leader removed from the partitions it leads)
     # with a kill -9 right after the request; moved back at heal.
     "reassign-kill9-removed-leader": lambda: S(nm.ReassignDuringKill("leader", "removed")),
@@ -181,7 +196,8 @@ class Run:
             return []
         seed = self.notes.get("seed")
         return ["--workload", "txn", "--txn-timeout-ms", str(TXN_TIMEOUT_MS)] + (
-            ["--seed", str(seed)] if seed is not None and not final else [])
+            ["--seed", str(seed)] if seed is not None and not final else []) + (
+            ["--ctp-mode", self.spec.get("ctp_mode", "assign")] if not final else [])
 
     def log(self, **ev):
         ev.setdefault("t", time.monotonic())
@@ -511,16 +527,19 @@ def summary(rep):
             **({"xfail_status": rep["xfail_status"], "xfail": rep["xfail"]} if rep.get("xfail") else {})}
 
 
-def with_workload(spec, workload):
+def with_workload(spec, workload, ctp_mode="assign"):
     """The spec with its workload; transactions need acks=all (idempotence)."""
     if workload == "txn" and (str(spec["acks"]) != "all" or not spec["idempotence"]):
         raise SystemExit("--workload txn needs acks=all and idempotence; this run writes acks=%s" % spec["acks"])
+    if ctp_mode != "assign" and workload != "txn":
+        raise SystemExit("--ctp-mode is the transactional workload's (--workload txn)")
     spec["workload"] = workload
+    spec["ctp_mode"] = ctp_mode
     return spec
 
 
-def run_scenario(name, out=None, full=False, rate=200.0, workload="plain"):
-    spec = with_workload(SCENARIOS[name](), workload)
+def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_mode="assign"):
+    spec = with_workload(SCENARIOS[name](), workload, ctp_mode)
     if is_cluster(spec) and not CLUSTER_READY:
         raise SystemExit("%s is a cluster scenario (3 brokers, RF=3): set KEEL_CHAOS_CLUSTER=1 to run it" % name)
     tm = dict(FULL if full else SHORT)
@@ -531,7 +550,8 @@ def run_scenario(name, out=None, full=False, rate=200.0, workload="plain"):
     return rep
 
 
-def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0, workload="plain"):
+def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0, workload="plain",
+               ctp_mode="assign"):
     if n_brokers > 1 and not CLUSTER_READY:
         raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
     rng = random.Random(seed)
@@ -541,7 +561,7 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
         # (isolate-keep-clients) among the faults (nemesis.random_fault).
         base.update(acks="1", idempotence=0)
     spec = with_workload(S(None, "report" if lossy else "safe", **dict(
-        base, brokers=n_brokers, rf=min(3, n_brokers), min_isr=min(2, n_brokers))), workload)
+        base, brokers=n_brokers, rf=min(3, n_brokers), min_isr=min(2, n_brokers))), workload, ctp_mode)
     out = out or tempfile.mkdtemp(prefix="keel-chaos-random-")
     tm = dict(SHORT)
     r = Run(spec, out, tm, rate, "random-%d" % seed)
@@ -569,6 +589,9 @@ def main(argv=None):
         p.add_argument("--rate", type=float, default=200.0, help="total messages/s of the producers")
         p.add_argument("--workload", choices=("plain", "txn"), default="plain",
                        help="txn: transactional producers that commit or abort at random")
+        p.add_argument("--ctp-mode", choices=("assign", "subscribe"), default="assign",
+                       help="txn: the consume-transform-produce leg assign()s (one member) or two "
+                            "members subscribe() in one group and rejoin all run long (rebalances)")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         for name, mk in SCENARIOS.items():
@@ -587,11 +610,12 @@ def main(argv=None):
     if a.cmd == "scenario":
         for name in a.name:
             out = str(Path(a.out) / name) if a.out else None
-            reports.append(run_scenario(name, out, a.full, a.rate, a.workload))
+            reports.append(run_scenario(name, out, a.full, a.rate, a.workload, a.ctp_mode))
             print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     else:
         seed = a.seed if a.seed is not None else random.randrange(1 << 30)
-        reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate, a.workload))
+        reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate, a.workload,
+                                  a.ctp_mode))
         print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)

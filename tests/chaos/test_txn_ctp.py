@@ -148,3 +148,126 @@ def test_other_consumer_errors_do_not_rewind():
     msgs, got = txn_ctp._consume(c, Args(), hist, Stop(), pos)
     assert [m.offset() for m in msgs] == [70, 71] and got is pos
     assert c.assigned == [] and hist.events == []
+
+
+# The subscribe() leg (txn_ctp._ctp_subscribed) against a stand-in consumer
+# and producer: the offsets it commits, and its rewind after an abort.
+
+
+class Val(Msg):
+    def value(self):
+        return ("t0-%d" % self._o).encode()
+
+
+class SubConsumer(FakeConsumer):
+    """Assigns `parts` at the first consume, as librdkafka calls on_assign
+    from inside consume(); seek() raises when seek_error is set."""
+
+    def __init__(self, batches, committed, parts, stop, seek_error=False):
+        super().__init__(batches, committed)
+        self.parts, self.stop, self.seek_error = parts, stop, seek_error
+        self.seeks, self.closed, self.cbs = [], False, None
+
+    def subscribe(self, topics, on_assign, on_revoke):
+        self.cbs = (on_assign, on_revoke)
+
+    def consume(self, num_messages, timeout):
+        if self.cbs:
+            self.cbs[0](self, [TopicPartition("chaos", p) for p in self.parts])
+            self.cbs = None
+            self.assigned_at = self.assigned.pop()
+        if not self.batches:
+            self.stop.flag = True
+        return super().consume(num_messages, timeout)
+
+    def assignment(self):
+        return [TopicPartition("chaos", p) for p in self.parts]
+
+    def seek(self, tp):
+        if self.seek_error:
+            from confluent_kafka import KafkaException
+            raise KafkaException(KafkaError(KafkaError._STATE, "Erroneous state"))
+        self.seeks.append((tp.partition, tp.offset))
+
+    def consumer_group_metadata(self):
+        return "group-metadata"
+
+    def close(self):
+        self.closed = True
+
+
+class TxnProducer:
+    def __init__(self):
+        self.calls = []
+
+    def begin_transaction(self):
+        self.calls.append("begin")
+
+    def produce(self, topic, value, partition):
+        self.calls.append(("produce", topic, partition, value.decode()))
+
+    def send_offsets_to_transaction(self, offsets, metadata, timeout):
+        self.calls.append(("offsets", {tp.partition: tp.offset for tp in offsets}, metadata))
+
+    def commit_transaction(self, timeout):
+        self.calls.append("commit")
+
+    def abort_transaction(self, timeout):
+        self.calls.append("abort")
+
+
+class FlagStop:
+    flag = False
+
+    def is_set(self):
+        return self.flag
+
+
+def _subscribed(monkeypatch, consumers, abort_ratio):
+    import txn_workload
+    prod = TxnProducer()
+    made = list(consumers)
+    monkeypatch.setattr(txn_ctp, "_consumer", lambda args: made.pop(0))
+    monkeypatch.setattr(txn_workload, "_new_producer", lambda args, name, hist, stop: prod)
+    monkeypatch.setattr(txn_ctp, "ABORT_RATIO", abort_ratio)
+    hist = Hist()
+    args = type("A", (Args,), {"seed": 1})()
+    txn_ctp._ctp_subscribed(args, hist, consumers[0].stop, 0, "ctp0")
+    return prod, hist
+
+
+def test_a_subscribed_member_commits_the_offsets_after_its_batch(monkeypatch):
+    stop = FlagStop()
+    c = SubConsumer([[Val(0, 5), Val(2, 9), Val(0, 6)]], {}, [0, 2], stop)
+    prod, hist = _subscribed(monkeypatch, [c], 0.0)
+    assert prod.calls == ["begin", ("produce", "chaos-out", 0, "ctp:t0-5"), ("produce", "chaos-out", 2, "ctp:t0-9"),
+                          ("produce", "chaos-out", 0, "ctp:t0-6"), ("offsets", {0: 7, 2: 10}, "group-metadata"),
+                          "commit"]
+    txns = [e for e in hist.events if e["type"] == "ctp-txn"]
+    assert [(t["process"], t["outcome"]) for t in txns] == [("ctp0", "committed")]
+    # Assigned at the committed offsets, the beginning where none.
+    assert hist.events[0] == {"type": "ctp-assign", "process": "ctp0",
+                              "positions": {"0": OFFSET_BEGINNING, "2": OFFSET_BEGINNING}}
+    assert c.assigned_at == {0: OFFSET_BEGINNING, 2: OFFSET_BEGINNING}
+    assert c.seeks == [] and c.closed
+
+
+def test_a_subscribed_member_seeks_back_to_the_committed_offsets_after_an_abort(monkeypatch):
+    stop = FlagStop()
+    c = SubConsumer([[Val(0, 5), Val(1, 3)]], {0: 5}, [0, 1], stop)
+    prod, hist = _subscribed(monkeypatch, [c], 1.0)
+    assert prod.calls[-1] == "abort"
+    assert c.assigned_at == {0: 5, 1: OFFSET_BEGINNING}
+    assert c.seeks == [(0, 5), (1, OFFSET_BEGINNING)]
+    assert [e["type"] for e in hist.events][-2:] == ["ctp-rewind", "ctp-leave"]
+
+
+def test_a_subscribed_member_that_cannot_seek_rejoins(monkeypatch):
+    stop = FlagStop()
+    first = SubConsumer([[Val(0, 5)], [Val(0, 6)]], {0: 5}, [0], stop, seek_error=True)
+    second = SubConsumer([], {0: 5}, [0], stop)
+    prod, hist = _subscribed(monkeypatch, [first, second], 1.0)
+    # The batch after the failed rewind was never consumed: the member left.
+    assert first.closed and len(first.batches) == 1 and second.closed
+    types = [e["type"] for e in hist.events]
+    assert types.count("ctp-leave") == 2 and "ctp-rewind-error" in types

@@ -18,6 +18,12 @@ Events: {"type":"ctp-txn","txn":..,"records":n,"intent":..,"outcome":..} per
 transaction, "ctp-rewind" with the positions, "ctp-offset-reset" with the
 partitions whose position was lost.
 
+With --ctp-mode subscribe (ctp_subscribed_thread) --ctp-instances members
+subscribe() to the input in the same group instead, each with its own
+transactional.id, leaving and joining again all run long so that partitions
+change hands (rebalances; KIP-447's generation fencing, require_stable
+offsets). The check is the same.
+
 Final read (final_read_ctp): the output topic read_committed ("ctp-final",
 "ctp-final-end") and the group's committed offsets ("ctp-committed").
 
@@ -151,6 +157,117 @@ def _ctp(args, hist, stop):
         if outcome != "committed":
             pos = _rewind(c, args, hist, stop)
     c.close()
+
+
+def ctp_subscribed_thread(args, hist, stop, index):
+    name = "ctp%d" % index
+    try:
+        _ctp_subscribed(args, hist, stop, index, name)
+    except Exception as e:  # noqa: BLE001 (reported: a run without its CTP is not valid)
+        hist.log(type="workload-error", process=name, error=repr(e)[:500])
+        raise
+
+
+def _seek_committed(c, hist, name):
+    """Every partition this member holds back to the group's committed
+    offset (OFFSET_BEGINNING where none). False when that could not be done:
+    the caller then leaves the group and joins with a new consumer, which
+    starts from the committed offsets by itself."""
+    try:
+        parts = c.assignment()
+        if not parts:
+            hist.log(type="ctp-rewind", process=name, positions={})
+            return True
+        got = c.committed(parts, timeout=10.0)
+        for tp in got:
+            c.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+    except KafkaException as e:
+        hist.log(type="ctp-rewind-error", process=name, error=str(e)[:300])
+        return False
+    hist.log(type="ctp-rewind", process=name, positions={str(tp.partition): tp.offset for tp in got})
+    return True
+
+
+def _on_assign(c, parts, hist, name):
+    """The partitions the group gave this member, each at the group's
+    committed offset, the beginning where there is none: with
+    auto.offset.reset "error" librdkafka would stop a partition that has no
+    committed offset yet. If the offsets cannot be read now, librdkafka
+    reads them itself (a partition without one then reports a lost position
+    and the member rejoins)."""
+    try:
+        got = c.committed(parts, timeout=10.0)
+        parts = [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                 for tp in got]
+    except KafkaException as e:
+        hist.log(type="ctp-assign-error", process=name, error=str(e)[:300])
+    c.assign(parts)
+    hist.log(type="ctp-assign", process=name, positions={str(tp.partition): tp.offset for tp in parts})
+
+
+def _ctp_subscribed(args, hist, stop, index, name):
+    """One of --ctp-instances members of group chaos-ctp that subscribe() to
+    the input topic instead of assign()ing it, each with its own
+    transactional.id (chaos-ctp<i>). The group coordinator assigns the
+    partitions and moves them at every join and leave: each member leaves
+    and joins again with a new consumer every 10-30 s (and after a rewind it
+    could not do by seeking), so partitions change hands all run long, under
+    the faults too. A member's transaction sends its offsets with its
+    consumer's group metadata (generation and member id, KIP-447): a member
+    whose generation is no longer current must be refused, and the new owner
+    of a partition must not read a committed offset while a transaction's
+    offsets for it are pending (OffsetFetch require_stable). Either mistake
+    shows as ctp_duplicate. Rebalance callbacks run inside consume(), when
+    no transaction is open, so a revocation needs no commit of its own."""
+    import txn_workload as tw
+    rng = random.Random(None if args.seed is None else args.seed * 1000 + 900 + index)
+    p = tw._new_producer(args, name, hist, stop)
+    n = 0
+    while p is not None and not stop.is_set():
+        c = _consumer(args)
+        c.subscribe([args.topic], on_assign=lambda cons, ps: _on_assign(cons, ps, hist, name),
+                    on_revoke=lambda _c, ps: hist.log(type="ctp-revoke", process=name,
+                                                      partitions=sorted(tp.partition for tp in ps)))
+        leave_at = time.monotonic() + rng.uniform(10, 30)
+        while p is not None and not stop.is_set() and time.monotonic() < leave_at:
+            batch = c.consume(num_messages=BATCH, timeout=0.5)
+            lost = [m for m in batch if m.error() is not None and m.error().code() == KafkaError._AUTO_OFFSET_RESET]
+            if lost:
+                hist.log(type="ctp-offset-reset", process=name, partitions=sorted({m.partition() for m in lost}),
+                         error=str(lost[0].error())[:300])
+                if not _seek_committed(c, hist, name):
+                    break
+                continue
+            msgs = [m for m in batch if m.error() is None]
+            if not msgs:
+                continue
+            txn = "%s-t%d" % (name, n)
+            n += 1
+            ends = {}
+            for m in msgs:
+                ends[m.partition()] = max(ends.get(m.partition(), -1), m.offset() + 1)
+            offsets = [TopicPartition(args.topic, part, o) for part, o in sorted(ends.items())]
+            try:
+                p.begin_transaction()
+                for m in msgs:
+                    p.produce(out_topic(args.topic), value=PREFIX.encode() + (m.value() or b""),
+                              partition=m.partition())
+                p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), tw.END_TIMEOUT_S)
+                intent = "abort" if rng.random() < ABORT_RATIO else "commit"
+                outcome, error, usable = tw._end(p, intent)
+            except (KafkaException, BufferError) as e:
+                err = e.args[0] if isinstance(e, KafkaException) else None
+                intent, error = "commit", "send: %s" % (err.name() if err is not None else e)
+                outcome, _, usable = tw._end(p, "abort")
+                usable = usable and not (err is not None and err.fatal())
+            hist.log(type="ctp-txn", process=name, txn=txn, records=len(msgs), intent=intent, outcome=outcome,
+                     error=error, offsets={str(tp.partition): tp.offset for tp in offsets})
+            if not usable:
+                p = tw._new_producer(args, name, hist, stop)
+            if outcome != "committed" and not _seek_committed(c, hist, name):
+                break
+        hist.log(type="ctp-leave", process=name)
+        c.close()
 
 
 def final_read_ctp(args, hist):

@@ -77,7 +77,8 @@ def _end(p, intent):
             return "committed", last, True
         except KafkaException as e:
             err = e.args[0]
-            last = err.name()
+            # The name, and librdkafka's text (which partition, which sequence).
+            last = "%s: %s" % (err.name(), err.str()[:300])
             if err.fatal():
                 return "unknown", last, False
             if err.txn_requires_abort():
@@ -120,6 +121,7 @@ def _produce(args, name, index, hist, stop):
             continue
         hist.log(type="txn-begin", process=name, txn=txn)
         failed_locally = False
+        fatal = None
         for _ in range(rng.randint(1, args.txn_size)):
             value = "%s-%d" % (name, seq)
             seq += 1
@@ -132,12 +134,26 @@ def _produce(args, name, index, hist, stop):
                 hist.log(type="fail", process=name, value=value, partition=part, txn=txn, error="produce: %s" % e)
                 failed_locally = True
                 break
-            p.poll(0)
-            nxt += interval
-            while (delay := nxt - time.monotonic()) > 0:
-                p.poll(delay)
+            try:
+                p.poll(0)
+                nxt += interval
+                while (delay := nxt - time.monotonic()) > 0:
+                    p.poll(delay)
+            except KafkaException as e:
+                # A fatal error surfaces from poll() too (seed 9494: a resumed,
+                # deposed leader answered OUT_OF_ORDER_SEQUENCE_NUMBER, which
+                # librdkafka 2.0.2 takes as fatal "sequence desynchronization").
+                fatal = "%s: %s" % (e.args[0].name(), e.args[0].str()[:300])
+                break
             if nxt < time.monotonic() - 1.0:
                 nxt = time.monotonic()
+        if fatal is not None:
+            # The instance is dead and never sent EndTxn(commit): the records
+            # can only be aborted (by the next instance's init_transactions).
+            hist.log(type="txn-end-invoke", process=name, txn=txn, intent="abort")
+            hist.log(type="txn-end", process=name, txn=txn, intent="abort", outcome="aborted", error=fatal)
+            p = _new_producer(args, name, hist, stop)
+            continue
         intent = "abort" if failed_locally or rng.random() >= args.commit_ratio else "commit"
         hist.log(type="txn-end-invoke", process=name, txn=txn, intent=intent)
         outcome, error, usable = _end(p, intent)

@@ -208,7 +208,11 @@ def run(args):
         threads = [threading.Thread(target=txn_workload.producer_thread, args=(args, "t%d" % i, i, hist, stop),
                                     daemon=True) for i in range(args.producers)]
         threads.append(threading.Thread(target=txn_workload.lso_monitor, args=(args, hist, stop), daemon=True))
-        if args.ctp:
+        if args.ctp and args.ctp_mode == "subscribe":
+            import txn_ctp
+            threads += [threading.Thread(target=txn_ctp.ctp_subscribed_thread, args=(args, hist, stop, i),
+                                         daemon=True) for i in range(args.ctp_instances)]
+        elif args.ctp:
             import txn_ctp
             threads.append(threading.Thread(target=txn_ctp.ctp_thread, args=(args, hist, stop), daemon=True))
     else:
@@ -311,6 +315,10 @@ def main(argv=None):
     r.add_argument("--txn-size", type=int, default=6, help="txn: at most this many records per transaction")
     r.add_argument("--commit-ratio", type=float, default=0.7, help="txn: share of transactions committed")
     r.add_argument("--seed", type=int, default=None, help="txn: the producers' random choices")
+    r.add_argument("--ctp-mode", choices=("assign", "subscribe"), default="assign",
+                   help="txn: the consume-transform-produce leg assign()s every partition (one member) "
+                        "or --ctp-instances members subscribe() in one group (rebalances)")
+    r.add_argument("--ctp-instances", type=int, default=2, help="txn, --ctp-mode subscribe: group members")
     f = sub.add_parser("final-read")
     f.set_defaults(func=final_read)
     f.add_argument("--timeout", type=float, default=60.0)
