@@ -286,6 +286,37 @@ def wait_hosted(broker, topic, n, timeout_s=300):
         consumer.close()
 
 
+def log_time(line):
+    """The time of a broker log line ("2026-12-07T13:08:50.366132Z info ..."), in seconds."""
+    from datetime import datetime, timezone
+    stamp = line.split(" ", 1)[0].rstrip("Z")
+    return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp()
+
+
+def handover_times(victim_text, others_texts, n):
+    """When the new leaders had taken the victim's n partitions, against the
+    victim's controlled-shutdown answer and its last log line (its exit), from
+    the brokers' own log lines ("LeaderAndIsr ... applied ... N led here"). A
+    positive ready_after_answer_ms is a time the victim had been told to stop
+    leading while its successors did not lead yet."""
+    answered = [log_time(l) for l in victim_text.splitlines() if "controlled shutdown succeeded" in l]
+    lines = [l for l in victim_text.splitlines() if l[:4].isdigit()]
+    if not answered or not lines:
+        return {}
+    exited = log_time(lines[-1])
+    led, ready = 0, None
+    for text in others_texts.values():
+        for l in text.splitlines():
+            m = re.search(r"LeaderAndIsr from controller \d+ \(epoch \d+\) applied in \d+ ms: \d+ partitions, (\d+) led", l)
+            if m and int(m.group(1)) > 0:
+                led += int(m.group(1))
+                ready = max(ready or 0, log_time(l))
+    if ready is None:
+        return {"new_leaders_led": 0}
+    return {"new_leaders_led": led, "ready_after_answer_ms": int((ready - answered[-1]) * 1000),
+            "ready_after_exit_ms": int((ready - exited) * 1000)}
+
+
 def start_patiently(broker, timeout_s=180):
     """Broker.start, with more than the harness's 15 s to listen: a broker
     recovering 2,000 logs on a loaded machine needs more."""
@@ -302,7 +333,10 @@ def bench_big_shutdown(args, c):
     n = args.big_partitions
     controller = c.metadata().controller_id
     victim = next(b for b in c.brokers if b.broker_id != controller)
-    other = next(b.broker_id for b in c.brokers if b.broker_id not in (victim.broker_id,))
+    # The controller's own broker takes the leaderships: its share of the
+    # handover runs on the controller's local channel, the case to watch.
+    other = controller
+    others = [b for b in c.brokers if b is not victim]
     # Binaries compared on the victim, round by round in turn (the others keep --keel).
     import conftest
     keels = args.victim_keel or [args.keel]
@@ -326,6 +360,7 @@ def bench_big_shutdown(args, c):
             hosted = time.time() - started
             time.sleep(1)
         log_before = len(victim.log_path.read_text())
+        others_before = {b.broker_id: len(b.log_path.read_text()) for b in others}
         load = load_average()
         start = time.time()
         victim.stop(timeout=120)
@@ -333,11 +368,14 @@ def bench_big_shutdown(args, c):
         text = victim.log_path.read_text()[log_before:]
         m = re.findall(r"controlled shutdown succeeded in (\d+) ms", text)
         led_after = sum(1 for p in c.partitions(topic).values() if p.leader == victim.broker_id)
+        handover = handover_times(text, {b.broker_id: b.log_path.read_text()[others_before[b.broker_id]:]
+                                         for b in others}, n)
         log(bench="big-shutdown", round=i, keel=keels[i % len(keels)], partitions=n, create_s=round(created, 1),
             hosted_s=round(hosted, 1) if hosted else None, sigterm_to_exit_s=round(took, 2),
             controlled_shutdown_ms=int(m[-1]) if m else None, still_led_by_victim=led_after, load_before=load,
-            load=load_average(), phases=stop_phases(text))
-        rounds.append({"controlled_shutdown_ms": int(m[-1]) if m else None, "sigterm_to_exit_s": round(took, 2)})
+            load=load_average(), phases=stop_phases(text), **handover)
+        rounds.append({"controlled_shutdown_ms": int(m[-1]) if m else None, "sigterm_to_exit_s": round(took, 2),
+                       **handover})
         conftest.KEEL_BIN = keels[(i + 1) % len(keels)]
         start_patiently(victim)
         c.wait(lambda: all(len(p.isrs) == 2 for p in c.partitions(topic).values()), "the victim back")

@@ -9,6 +9,8 @@
 // CLUSTER_ACTION on the cluster (a broker: Kafka's rule), or the request is
 // CLUSTER_AUTHORIZATION_FAILED the same way.
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -122,7 +124,15 @@ Result<void> handle_leader_and_isr(RequestContext& ctx, ByteReader& body, ByteWr
       }
       states.push_back(std::move(r));
     }
+    const auto started = std::chrono::steady_clock::now();
     errors = ctx.services.replicas->become_leader_or_follower(states);
+    // One line per request, as Kafka's state-change log has: when a
+    // handover (a controlled shutdown, a failover) took effect on this broker.
+    const auto leading = std::count_if(states.begin(), states.end(),
+                                       [&](const auto& r) { return r.state.leader == ctx.broker.broker_id; });
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log()->info("LeaderAndIsr from controller {} (epoch {}) applied in {} ms: {} partitions, {} led here",
+                req.controller_id, req.controller_epoch, took.count(), states.size(), leading);
   }
 
   if (version < 5) {
