@@ -1,5 +1,6 @@
 #include "controller/channel_manager.h"
 
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,7 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
     std::shared_ptr<net::Client> client;
     std::deque<Request> queue;
     bool in_flight = false;
+    bool failing = false;     // the front request failed and waits for its retry
     uint64_t generation = 0;  // a replaced channel's late callbacks are dropped
   };
   // What to hand to a client outside the lock.
@@ -48,10 +50,24 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
   net::ClientRuntime& runtime;
   const ChannelOptions options;
   std::mutex mu;
+  std::condition_variable idle;  // a queue emptied or its channel went
   std::map<int32_t, Channel> channels;
   uint64_t next_generation = 1;
+  // The local broker's requests run here, one at a time: a thread of its
+  // own, as each remote broker has its connection, so a long one (becoming
+  // leader of thousands of partitions) holds neither the event thread nor
+  // the remote brokers' responses. Guarded by `mu`; gone after stop().
+  std::unique_ptr<net::ClientRuntime> local_runtime;
 
-  State(net::ClientRuntime& r, ChannelOptions o) : runtime(r), options(std::move(o)) {}
+  State(net::ClientRuntime& r, ChannelOptions o) : runtime(r), options(std::move(o)) {
+    if (options.local) local_runtime = std::make_unique<net::ClientRuntime>("keel-ctrl-self");
+  }
+
+  // Whether `broker`'s channel is still the one a request was taken from.
+  bool current_locked(int32_t broker, uint64_t generation) const {
+    auto it = channels.find(broker);
+    return it != channels.end() && it->second.generation == generation;
+  }
 
   std::shared_ptr<net::Client> connect(const coord::BrokerEndpoint& ep) {
     net::ClientOptions co;
@@ -96,13 +112,33 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
       if (auto self = weak.lock()) self->on_response(broker, generation, api_key, version, std::move(frame));
     };
     if (broker == options.local_broker_id && options.local) {
-      options.local(std::move(s->frame), std::move(done));
+      dispatch_local(broker, generation, std::move(s->frame), std::move(done));
       return;
     }
-    s->client->send(std::move(s->frame), s->correlation_id,
-                    [weak, broker, generation, api_key, version](Result<Bytes> frame) {
-                      if (auto self = weak.lock()) self->on_response(broker, generation, api_key, version, std::move(frame));
-                    });
+    s->client->send(std::move(s->frame), s->correlation_id, std::move(done));
+  }
+
+  void dispatch_local(int32_t broker, uint64_t generation, Bytes frame, std::function<void(Result<Bytes>)> done) {
+    std::weak_ptr<State> weak = weak_from_this();
+    // The answer goes to the client runtime's thread, where every callback runs.
+    auto answered = [weak, done = std::move(done)](Result<Bytes> frame) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->runtime.post([done, frame = std::move(frame)]() mutable { done(std::move(frame)); });
+    };
+    std::lock_guard lock(mu);
+    if (!local_runtime) return;  // stopped
+    local_runtime->post(
+        [weak, broker, generation, frame = std::move(frame), answered = std::move(answered)]() mutable {
+          auto self = weak.lock();
+          if (!self) return;
+          {
+            // Dropped (a resignation) while it waited: not for this broker any more.
+            std::lock_guard lock(self->mu);
+            if (!self->current_locked(broker, generation)) return;
+          }
+          self->options.local(std::move(frame), std::move(answered));
+        });
   }
 
   void on_response(int32_t broker, uint64_t generation, int16_t api_key, int16_t version, Result<Bytes> frame) {
@@ -123,14 +159,15 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
     std::optional<Send> next;
     {
       std::lock_guard lock(mu);
-      auto it = channels.find(broker);
-      if (it == channels.end() || it->second.generation != generation) return;
-      Channel& c = it->second;
+      if (!current_locked(broker, generation)) return;
+      Channel& c = channels.at(broker);
       if (!body) {
         // Sent again after the backoff, as long as the broker stays live.
         const auto* api = protocol::find_api(api_key);
         log()->warn("{} request to broker {} failed ({}); retrying in {} ms", api ? api->name : "unknown", broker,
                     body.error().message(), options.retry_backoff_ms);
+        c.failing = true;
+        idle.notify_all();
         std::weak_ptr<State> weak = weak_from_this();
         runtime.schedule(std::chrono::milliseconds(options.retry_backoff_ms), [weak, broker, generation] {
           auto self = weak.lock();
@@ -138,10 +175,10 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
           std::optional<Send> again;
           {
             std::lock_guard lock(self->mu);
-            auto it = self->channels.find(broker);
-            if (it == self->channels.end() || it->second.generation != generation) return;
-            it->second.in_flight = false;
-            again = self->next_locked(broker, it->second);
+            if (!self->current_locked(broker, generation)) return;
+            Channel& c = self->channels.at(broker);
+            c.in_flight = false;
+            again = self->next_locked(broker, c);
           }
           self->dispatch(std::move(again));
         });
@@ -150,7 +187,9 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
       callback = std::move(c.queue.front().callback);
       c.queue.pop_front();
       c.in_flight = false;
+      c.failing = false;
       next = next_locked(broker, c);
+      if (c.queue.empty()) idle.notify_all();
     }
     if (callback) callback(std::move(body));
     dispatch(std::move(next));
@@ -160,7 +199,7 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
 ChannelManager::ChannelManager(net::ClientRuntime& runtime, ChannelOptions options)
     : state_(std::make_shared<State>(runtime, std::move(options))) {}
 
-ChannelManager::~ChannelManager() { clear(); }
+ChannelManager::~ChannelManager() { stop(); }
 
 void ChannelManager::set_brokers(const std::map<int32_t, coord::BrokerRegistration>& brokers) {
   std::vector<std::shared_ptr<net::Client>> closing;  // closed outside the lock: closing fails their callbacks
@@ -171,6 +210,7 @@ void ChannelManager::set_brokers(const std::map<int32_t, coord::BrokerRegistrati
       if (!brokers.contains(it->first)) {
         closing.push_back(std::move(it->second.client));
         it = state_->channels.erase(it);
+        state_->idle.notify_all();
       } else {
         ++it;
       }
@@ -224,16 +264,38 @@ void ChannelManager::clear() {
     std::lock_guard lock(state_->mu);
     for (auto& [id, c] : state_->channels) closing.push_back(std::move(c.client));
     state_->channels.clear();
+    state_->idle.notify_all();
   }
   for (auto& c : closing) {
     if (c) c->close();
   }
 }
 
+void ChannelManager::stop() {
+  clear();
+  std::unique_ptr<net::ClientRuntime> local;
+  {
+    std::lock_guard lock(state_->mu);
+    local = std::move(state_->local_runtime);
+  }
+  // Joins the local thread, outside the lock: the request it is handling
+  // ends first (its answer finds no channel), one still waiting finds none
+  // and does not start.
+  local.reset();
+}
+
 size_t ChannelManager::pending(int32_t broker) const {
   std::lock_guard lock(state_->mu);
   auto it = state_->channels.find(broker);
   return it == state_->channels.end() ? 0 : it->second.queue.size();
+}
+
+bool ChannelManager::wait_idle(int32_t broker, std::chrono::milliseconds timeout, bool or_failing) const {
+  std::unique_lock lock(state_->mu);
+  return state_->idle.wait_for(lock, timeout, [&] {
+    auto it = state_->channels.find(broker);
+    return it == state_->channels.end() || it->second.queue.empty() || (or_failing && it->second.failing);
+  });
 }
 
 }  // namespace keel::controller

@@ -8,9 +8,17 @@
 // until it is answered or the broker leaves the live set — as Kafka's
 // RequestSendThread does. The controller builds the requests (request_batch.h).
 //
+// The controller's own broker is no exception: its requests take no socket
+// but run on a thread of their own, one at a time and in order, so the event
+// thread only queues them. Run there, a LeaderAndIsr making this broker leader
+// of thousands of partitions (leader-epoch checkpoints, fsyncs) held every
+// ControlledShutdown, AlterPartition and broker change behind it.
+//
 // Threads: the controller's event thread calls in; responses come on the
-// client runtime's thread and are handed to the callback there.
+// client runtime's thread and are handed to the callback there (the local
+// broker's too).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,7 +39,8 @@ struct ChannelOptions {
   int64_t retry_backoff_ms = 100;           // before a request is sent again
   // Requests to this broker itself go straight to its request handler, with
   // no socket (the same handlers a remote controller's requests reach):
-  // `local` gets the request frame and answers with the response frame.
+  // `local` gets the request frame and answers with the response frame, from
+  // any thread. It is called on the local channel's own thread.
   int32_t local_broker_id = -1;
   std::function<void(Bytes frame, std::function<void(Result<Bytes>)> done)> local;
 };
@@ -55,11 +64,23 @@ class ChannelManager {
   // brokers are ignored. `callback` may be empty.
   void send(int32_t broker, int16_t api_key, int16_t version, Bytes body, Callback callback = {});
 
-  // Drops every queue and connection (on resignation).
+  // Drops every queue and connection (on resignation). A request the local
+  // broker is handling runs to its end; its callback is not called.
   void clear();
+
+  // clear(), then waits for the request the local broker is handling: none
+  // runs once it returns (the broker may be closing its logs), and none is
+  // sent to it any more. For the controller's stop; the destructor calls it.
+  void stop();
 
   // Requests queued or in flight for `broker` (for tests and metrics).
   size_t pending(int32_t broker) const;
+
+  // Waits at most `timeout` until `broker` has nothing queued or in flight
+  // (or no channel); true when it has not. With `or_failing`, also true as
+  // soon as the request in front has failed (it waits for its retry): a
+  // broker that cannot take its requests then holds the caller no longer.
+  bool wait_idle(int32_t broker, std::chrono::milliseconds timeout, bool or_failing = false) const;
 
  private:
   struct State;

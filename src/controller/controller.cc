@@ -147,6 +147,21 @@ void Controller::start() {
     stop();
     throw std::runtime_error(err);
   }
+  // A broker that is its own controller knows the cluster before it serves
+  // clients: what the election told it is applied (on the local channel's
+  // thread) before start-up goes on.
+  if (channels_ && is_controller_ && !wait_for_local_broker()) {
+    log()->warn("broker {} has not applied the controller's first requests to it within {} ms (or failed them); "
+                "starting anyway",
+                options_.broker_id, kLocalApplyWaitMs);
+  }
+}
+
+bool Controller::wait_for_local_broker() {
+  // A request its broker fails (only a defect does that in-process) is not
+  // waited for again and again until the bound.
+  return channels_->wait_idle(options_.broker_id, std::chrono::milliseconds(kLocalApplyWaitMs), /*or_failing=*/true) &&
+         channels_->pending(options_.broker_id) == 0;
 }
 
 void Controller::stop() {
@@ -166,13 +181,14 @@ void Controller::stop() {
     // does not answer does not hold the stop.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStopDrainMs);
     for (const auto& [id, registration] : live_brokers_) {
-      if (id == options_.broker_id) continue;  // its own server is stopped
-      while (channels_->pending(id) > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      if (id == options_.broker_id) continue;  // its own broker is stopping
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left.count() > 0) (void)channels_->wait_idle(id, std::chrono::duration_cast<std::chrono::milliseconds>(left));
     }
   }
-  if (channels_) channels_->clear();
+  // The request its own broker is handling ends before the broker goes on
+  // stopping (closing the logs); what is still queued for it is dropped.
+  if (channels_) channels_->stop();
   if (is_controller_) {
     (void)store_.resign_controller(options_.broker_id);
     is_controller_ = false;

@@ -301,6 +301,15 @@ class Controller : public cluster::TopicAdmin {
   static constexpr int64_t kMaxReregisterBackoffMs = 10000;
   // How long stop() waits for the requests still queued to other brokers.
   static constexpr int64_t kStopDrainMs = 3000;
+  // How long the controller waits for its own broker to apply what it sent
+  // it (the local channel runs apart from the event thread): at start-up, so
+  // the broker knows the cluster before it serves, and at its own controlled
+  // shutdown, so its new followerships are in place before it stops them.
+  static constexpr int64_t kLocalApplyWaitMs = 30'000;
+  // Waits (not on the event thread) up to kLocalApplyWaitMs until the local
+  // channel has nothing queued or in flight; true when it has not. A request
+  // the broker failed ends the wait (false).
+  bool wait_for_local_broker();
 
   coord::KafkaStore& store_;
   cluster::MetadataCache& metadata_;

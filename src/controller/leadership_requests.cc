@@ -111,6 +111,13 @@ protocol::ControlledShutdownResponse Controller::controlled_shutdown(const proto
                 resp->remaining_partitions.size());
   });
   if (!ran) resp->error_code = static_cast<int16_t>(ErrorCode::kRequestTimedOut);
+  // The controller's own broker stops next (fetchers, producer snapshots):
+  // the LeaderAndIsr that made it a follower is applied first. Waited for
+  // here, on the caller's thread; the event thread went on at once.
+  if (ran && req.broker_id == options_.broker_id && channels_ && !wait_for_local_broker()) {
+    log()->warn("controlled shutdown of broker {}: its own LeaderAndIsr not applied within {} ms", req.broker_id,
+                kLocalApplyWaitMs);
+  }
   return *resp;
 }
 
