@@ -293,6 +293,9 @@ def log_time(line):
     return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp()
 
 
+LAIR_LINE = r"LeaderAndIsr from controller \d+ \(epoch \d+\) applied in \d+ ms: (\d+) partitions, (\d+) led"
+
+
 def handover_times(victim_text, others_texts, n):
     """When the new leaders had taken the victim's n partitions, against the
     victim's controlled-shutdown answer and its last log line (its exit), from
@@ -307,14 +310,21 @@ def handover_times(victim_text, others_texts, n):
     led, ready = 0, None
     for text in others_texts.values():
         for l in text.splitlines():
-            m = re.search(r"LeaderAndIsr from controller \d+ \(epoch \d+\) applied in \d+ ms: \d+ partitions, (\d+) led", l)
-            if m and int(m.group(1)) > 0:
-                led += int(m.group(1))
+            m = re.search(LAIR_LINE, l)
+            if m and int(m.group(2)) > 0:
+                led += int(m.group(2))
                 ready = max(ready or 0, log_time(l))
     if ready is None:
         return {"new_leaders_led": 0}
-    return {"new_leaders_led": led, "ready_after_answer_ms": int((ready - answered[-1]) * 1000),
-            "ready_after_exit_ms": int((ready - exited) * 1000)}
+    # The victim's own LeaderAndIsr making it a follower: from then on it
+    # leads nothing, so a new leader ready later left partitions leaderless.
+    demoted = [log_time(l) for l in victim_text.splitlines()
+               if re.search(LAIR_LINE, l) and re.search(LAIR_LINE, l).group(2) == "0"]
+    out = {"new_leaders_led": led, "ready_after_answer_ms": int((ready - answered[-1]) * 1000),
+           "ready_after_exit_ms": int((ready - exited) * 1000)}
+    if demoted:
+        out["leaderless_ms"] = max(0, int((ready - demoted[0]) * 1000))
+    return out
 
 
 def start_patiently(broker, timeout_s=180):

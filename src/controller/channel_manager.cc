@@ -34,6 +34,7 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
     std::deque<Request> queue;
     bool in_flight = false;
     bool failing = false;     // the front request failed and waits for its retry
+    uint64_t hold = 0;        // nonzero while held (hold_for): which hold, so a stale timer releases nothing
     uint64_t generation = 0;  // a replaced channel's late callbacks are dropped
   };
   // What to hand to a client outside the lock.
@@ -80,7 +81,7 @@ struct ChannelManager::State : std::enable_shared_from_this<State> {
 
   // Takes the front request of `broker`'s queue for sending, when none is in flight.
   std::optional<Send> next_locked(int32_t broker, Channel& c) {
-    if (c.in_flight || c.queue.empty()) return std::nullopt;
+    if (c.in_flight || c.hold != 0 || c.queue.empty()) return std::nullopt;
     c.in_flight = true;
     const Request& r = c.queue.front();
     Send s;
@@ -282,6 +283,43 @@ void ChannelManager::stop() {
   // ends first (its answer finds no channel), one still waiting finds none
   // and does not start.
   local.reset();
+}
+
+void ChannelManager::hold_for(int32_t broker, std::chrono::milliseconds limit) {
+  uint64_t hold = 0;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->channels.find(broker);
+    if (it == state_->channels.end()) return;
+    hold = it->second.hold = state_->next_generation++;
+  }
+  std::weak_ptr<State> weak = state_;
+  state_->runtime.schedule(limit, [weak, broker, hold, limit] {
+    auto self = weak.lock();
+    if (!self) return;
+    std::optional<State::Send> s;
+    {
+      std::lock_guard lock(self->mu);
+      auto it = self->channels.find(broker);
+      if (it == self->channels.end() || it->second.hold != hold) return;  // released, or held again since
+      log()->warn("requests to broker {} held for {} ms: sending them", broker, limit.count());
+      it->second.hold = 0;
+      s = self->next_locked(broker, it->second);
+    }
+    self->dispatch(std::move(s));
+  });
+}
+
+void ChannelManager::release(int32_t broker) {
+  std::optional<State::Send> s;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->channels.find(broker);
+    if (it == state_->channels.end() || it->second.hold == 0) return;
+    it->second.hold = 0;
+    s = state_->next_locked(broker, it->second);
+  }
+  state_->dispatch(std::move(s));
 }
 
 size_t ChannelManager::pending(int32_t broker) const {

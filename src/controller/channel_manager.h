@@ -73,6 +73,13 @@ class ChannelManager {
   // sent to it any more. For the controller's stop; the destructor calls it.
   void stop();
 
+  // Requests to `broker` queue but are not sent until release(), or until
+  // `limit` has passed (so a hold nobody releases cannot stop the channel
+  // for good). For a controlled shutdown: the stopping broker gives up its
+  // leaderships only once their new leaders have taken them.
+  void hold_for(int32_t broker, std::chrono::milliseconds limit);
+  void release(int32_t broker);
+
   // Requests queued or in flight for `broker` (for tests and metrics).
   size_t pending(int32_t broker) const;
 

@@ -306,6 +306,10 @@ class Controller : public cluster::TopicAdmin {
   // the broker knows the cluster before it serves, and at its own controlled
   // shutdown, so its new followerships are in place before it stops them.
   static constexpr int64_t kLocalApplyWaitMs = 30'000;
+  // How long a ControlledShutdown answer waits for the new leaders of the
+  // stopping broker's partitions to take their LeaderAndIsr (well inside the
+  // stopping broker's 30 s request timeout).
+  static constexpr int64_t kHandoverWaitMs = 5'000;
   // Waits (not on the event thread) up to kLocalApplyWaitMs until the local
   // channel has nothing queued or in flight; true when it has not. A request
   // the broker failed ends the wait (false).

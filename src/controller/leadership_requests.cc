@@ -3,6 +3,7 @@
 // (a broker stopping on SIGTERM).
 
 #include <memory>
+#include <set>
 
 #include "controller/controller.h"
 #include "controller/internal.h"
@@ -61,7 +62,9 @@ protocol::ElectLeadersResponse Controller::elect_leaders(const protocol::ElectLe
 protocol::ControlledShutdownResponse Controller::controlled_shutdown(const protocol::ControlledShutdownRequest& req,
                                                                      int16_t version) {
   auto resp = std::make_shared<protocol::ControlledShutdownResponse>();
-  const bool ran = run_on_event_thread([this, req, version, resp] {
+  auto new_leaders = std::make_shared<std::set<int32_t>>();
+  auto held = std::make_shared<bool>(false);
+  const bool ran = run_on_event_thread([this, req, version, resp, new_leaders, held] {
     if (!is_controller_) {
       resp->error_code = static_cast<int16_t>(ErrorCode::kNotController);
       return;
@@ -87,6 +90,13 @@ protocol::ControlledShutdownResponse Controller::controlled_shutdown(const proto
         if (replicas.size() > 1 && contains(replicas, id) && t.states.contains(p)) partitions.emplace_back(name, p);
       }
     }
+    // The stopping broker's own requests (its LeaderAndIsr as a follower,
+    // which elect() sends) wait until the new leaders have taken theirs
+    // (released below, after the event thread).
+    if (channels_ && !partitions.empty()) {
+      channels_->hold_for(id, std::chrono::milliseconds(2 * kHandoverWaitMs));
+      *held = true;
+    }
     const auto outcomes = elect(partitions, ElectionRule::kControlledShutdown, shutting_down_);
     if (!is_controller_) {
       resp->error_code = static_cast<int16_t>(ErrorCode::kNotController);
@@ -104,6 +114,7 @@ protocol::ControlledShutdownResponse Controller::controlled_shutdown(const proto
       // A follower now: it stops fetching (StopReplica without delete, after
       // the LeaderAndIsr that made it one), so it cannot rejoin the ISR.
       batch_.stop_replica(id, tp.first, tp.second, node.state.leader_epoch, false);
+      if (node.state.leader >= 0) new_leaders->insert(node.state.leader);
       ++moved;
     }
     send_batch();
@@ -111,6 +122,31 @@ protocol::ControlledShutdownResponse Controller::controlled_shutdown(const proto
                 resp->remaining_partitions.size());
   });
   if (!ran) resp->error_code = static_cast<int16_t>(ErrorCode::kRequestTimedOut);
+  // The handover. Kafka sends the stopping broker its LeaderAndIsr (it is a
+  // follower now) together with the new leaders'; a new leader slower to
+  // apply its share (thousands of partitions; the controller's own broker
+  // behind earlier requests) leaves those partitions led by nobody
+  // meanwhile. Here the stopping broker's requests wait (hold_for above)
+  // until each new leader has taken its own, a bounded time, and the answer
+  // after them: a partition is led by both for the moment it takes the
+  // stopping broker to apply its demotion, by neither not at all. (A
+  // produce with acks=all to the old leader then cannot complete: its
+  // followers have left it. One with acks=1 could be lost, as it can be in
+  // Kafka on any leader change.)
+  if (ran && resp->error_code == 0 && channels_) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHandoverWaitMs);
+    for (const int32_t leader : *new_leaders) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !channels_->wait_idle(leader, left, /*or_failing=*/true)) {
+        log()->warn("controlled shutdown of broker {}: new leader {} has not taken its LeaderAndIsr within {} ms; "
+                    "answering anyway",
+                    req.broker_id, leader, kHandoverWaitMs);
+        break;
+      }
+    }
+  }
+  if (ran && *held && channels_) channels_->release(req.broker_id);
   // The controller's own broker stops next (fetchers, producer snapshots):
   // the LeaderAndIsr that made it a follower is applied first. Waited for
   // here, on the caller's thread; the event thread went on at once.

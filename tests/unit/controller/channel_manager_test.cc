@@ -178,7 +178,7 @@ class ChannelManagerTest : public ::testing::Test {
     channels_->send(broker, kApi, kVersion, Bytes{tag}, answers.cb());
   }
 
-    TestServer remote_{answer_everything};
+  TestServer remote_{answer_everything};
   net::ClientRuntime runtime_{"test-channels"};
   LocalBroker local_;
   std::unique_ptr<ChannelManager> channels_;
@@ -280,6 +280,46 @@ TEST_F(ChannelManagerTest, AWaitForTheLocalBrokerEndsWithAnswersOrAFailureWhenAs
   EXPECT_TRUE(channels_->wait_idle(0, 10s, /*or_failing=*/true));
   EXPECT_EQ(channels_->pending(0), 1u) << "request 2 failed and waits for its retry";
   EXPECT_FALSE(channels_->wait_idle(0, 50ms)) << "without or_failing, only an empty queue ends the wait";
+}
+
+// A controlled shutdown holds the stopping broker's requests until its
+// partitions' new leaders have taken theirs. Not a timing check: a held
+// request must not be sent at all; 200 ms is only how long we look.
+TEST_F(ChannelManagerTest, HeldRequestsWaitUntilReleasedAndOtherBrokersDoNot) {
+  ASSERT_TRUE(remote_.ok());
+  Answers remote_answers(runtime_), local_answers(runtime_);
+  channels_->hold_for(1, 60s);
+  send(1, 5, remote_answers);
+  send(1, 6, remote_answers);
+  send(0, 1, local_answers);
+  ASSERT_TRUE(local_answers.wait_for(1, 10s)) << "a hold on broker 1 held broker 0";
+  EXPECT_FALSE(remote_answers.wait_for(1, 200ms)) << "a held request was sent";
+  EXPECT_EQ(channels_->pending(1), 2u);
+  EXPECT_FALSE(channels_->wait_idle(1, 50ms)) << "a held channel is not idle";
+  channels_->release(1);
+  ASSERT_TRUE(remote_answers.wait_for(2, 10s)) << "release() did not send what was held";
+  EXPECT_EQ(remote_answers.tags(), (std::vector<int>{5, 6}));
+  channels_->release(1);  // nothing held: nothing happens
+  send(1, 7, remote_answers);
+  EXPECT_TRUE(remote_answers.wait_for(3, 10s));
+}
+
+TEST_F(ChannelManagerTest, AHoldNobodyReleasesEndsAtItsLimitAndAnOldLimitEndsNoNewerHold) {
+  ASSERT_TRUE(remote_.ok());
+  Answers answers(runtime_);
+  channels_->hold_for(1, 50ms);
+  send(1, 5, answers);
+  ASSERT_TRUE(answers.wait_for(1, 10s)) << "a hold outlived its limit";
+  // Held for 50 ms, released, held again for a minute: the first hold's
+  // timer must not end the second.
+  channels_->hold_for(1, 50ms);
+  channels_->release(1);
+  channels_->hold_for(1, 60s);
+  send(1, 6, answers);
+  EXPECT_FALSE(answers.wait_for(2, 300ms)) << "an earlier hold's limit released a later hold";
+  channels_->release(1);
+  EXPECT_TRUE(answers.wait_for(2, 10s));
+  EXPECT_EQ(answers.tags(), (std::vector<int>{5, 6}));
 }
 
 // The same through the controller: while its own broker handles an
