@@ -237,14 +237,13 @@ AdminResult Controller::set_overrides(const std::string& entity_type, const std:
     return error(ErrorCode::kInvalidRequest, "unknown config entity type '" + entity_type + "'");
   }
   if (validate_only) return {};
-  if (auto r = store_.set_entity_config(entity_type, name, configs); !r) {
-    return store_error(r.error());
-  }
-  apply_config_here(entity_type, name);
+  auto seq = store_.set_entity_config(entity_type, name, configs);
+  if (!seq) return store_error(seq.error());
+  apply_config_here(entity_type, name, *seq);
   return {};
 }
 
-void Controller::apply_config_here(const std::string& entity_type, const std::string& name) {
+void Controller::apply_config_here(const std::string& entity_type, const std::string& name, int64_t seq) {
   // Every broker applies a change from its notification (/config/changes),
   // which reaches this one a moment after the write: a client producing or
   // describing here right after the answer met the old value. Other brokers
@@ -252,14 +251,21 @@ void Controller::apply_config_here(const std::string& entity_type, const std::st
   // Applied on the event thread, where the notifications are: topics_ is
   // its, and two threads each applying what they read could leave the older
   // value last. There each application reads the store's current value, so
-  // the later notification of this change applies the same again.
+  // a change is applied once here: not again from its own notification
+  // (applied_here_), and not here when that notification came first (a
+  // broker config change re-applies every topic's: seconds at 10,000).
   // AlterConfigs comes from request handlers and the REST bridge's workers,
   // never from the event thread; if it did, waiting for itself would only
   // time out, so it applies directly. A busy event thread (an election)
   // holds the answer up to kApplyConfigWaitMs; then the change is stored and
   // reaches this broker from its notification, as it reaches the others.
-  if (std::this_thread::get_id() == thread_.get_id()) return apply_config(entity_type, name);
-  if (!run_on_event_thread([this, entity_type, name] { apply_config(entity_type, name); }, kApplyConfigWaitMs)) {
+  auto apply = [this, entity_type, name, seq] {
+    if (seq >= 0 && seq <= last_config_change_) return;  // its notification applied it
+    if (seq >= 0) applied_here_.insert(seq);
+    apply_config(entity_type, name);
+  };
+  if (std::this_thread::get_id() == thread_.get_id()) return apply();
+  if (!run_on_event_thread(apply, kApplyConfigWaitMs)) {
     log()->warn("the config change of {} '{}' is stored but not applied here within {} ms; "
                 "its change notification applies it",
                 entity_type, name, kApplyConfigWaitMs);

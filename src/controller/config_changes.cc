@@ -27,12 +27,15 @@ void Controller::process_config_changes() {
   bool brokers_changed = false;
   for (const auto& [seq, path] : *changes) {
     last_config_change_ = std::max(last_config_change_, seq);
+    if (applied_here_.erase(seq) > 0) continue;  // applied when answered
     if (path.starts_with("brokers/")) {
       brokers_changed = true;
     } else if (path.starts_with("topics/")) {
       apply_topic_config(path.substr(7));
     }
   }
+  // Those whose notification was purged unseen are done with too.
+  applied_here_.erase(applied_here_.begin(), applied_here_.upper_bound(last_config_change_));
   if (brokers_changed) apply_broker_configs();
   if (is_controller_) (void)store_.purge_config_changes(options_.now_ms());
 }

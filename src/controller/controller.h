@@ -235,7 +235,8 @@ class Controller : public cluster::TopicAdmin {
   // waiting for it (up to kApplyConfigWaitMs), so that this broker's answer
   // means this broker has the change (config_changes.cc's notification
   // reaches it later).
-  void apply_config_here(const std::string& entity_type, const std::string& name);
+  // `seq` is the change's notification (set_entity_config), -1 if unknown.
+  void apply_config_here(const std::string& entity_type, const std::string& name, int64_t seq);
   static constexpr int64_t kApplyConfigWaitMs = 10000;
   // Offline election and ISR removal for the topic's partitions, given the
   // brokers whose replicas just went offline (dead or bounced); publishes
@@ -401,6 +402,9 @@ class Controller : public cluster::TopicAdmin {
   RequestBatch batch_;
   bool loading_ = false;  // while a new controller reads the store: nothing is sent
   int64_t last_config_change_ = -1;
+  // Notifications of changes this broker applied when it answered them
+  // (apply_config_here): their notification is skipped, once.
+  std::set<int64_t> applied_here_;
   uint64_t generation_ = 0;  // bumped on every (re)election; stale watches check it
 
   // --- reassignment (reassignment.cc)

@@ -392,7 +392,7 @@ Result<std::vector<std::string>> KafkaStore::entity_names(const std::string& typ
   return std::move(*names);
 }
 
-Result<void> KafkaStore::set_entity_config(const std::string& type, const std::string& name,
+Result<int64_t> KafkaStore::set_entity_config(const std::string& type, const std::string& name,
                                            const std::map<std::string, std::string>& config) {
   const std::string path = config_path(type, name);
   const Bytes data = encode_entity_config(config);
@@ -400,14 +400,15 @@ Result<void> KafkaStore::set_entity_config(const std::string& type, const std::s
   if (!set) {
     if (!is(set.error(), CoordErrc::kNoNode)) return set.error();
     // A (user, client id) entity's parents (/config/users/<u>/clients) may be missing too.
-    if (auto r = create_recursive(store_, path.substr(0, path.rfind('/'))); !r) return r;
+    if (auto r = create_recursive(store_, path.substr(0, path.rfind('/'))); !r) return r.error();
     auto c = store_.create(path, view(data), CreateMode::kPersistent);
     if (!c) return c.error();
   }
   auto n = store_.create(std::string(paths::kConfigChanges) + "/config_change_",
                          view(encode_config_change(type + "/" + name)), CreateMode::kPersistentSequential);
   if (!n) return n.error();
-  return {};
+  const auto seq = sequence_of(n->substr(n->rfind('/') + 1));
+  return seq ? *seq : int64_t{-1};
 }
 
 Result<std::vector<std::pair<int64_t, std::string>>> KafkaStore::config_changes_after(int64_t after_seq, Watch watch) {

@@ -143,8 +143,10 @@ class KafkaStore {
   // The names under /config/<type> (as stored: sanitized for users); none
   // when the parent does not exist.
   Result<std::vector<std::string>> entity_names(const std::string& entity_type);
-  // Writes /config/<type>/<name> (creating it) and then a config_change_ notification.
-  Result<void> set_entity_config(const std::string& entity_type, const std::string& name,
+  // Writes /config/<type>/<name> (creating it) and then a config_change_
+  // notification; returns the notification's sequence number (as
+  // config_changes_after lists it), so the writer can tell its own change.
+  Result<int64_t> set_entity_config(const std::string& entity_type, const std::string& name,
                                  const std::map<std::string, std::string>& config);
   // Notifications with sequence number > after_seq, in order: (seq, entity path).
   Result<std::vector<std::pair<int64_t, std::string>>> config_changes_after(int64_t after_seq,

@@ -206,7 +206,7 @@ Result<std::map<std::string, std::string>> ClientQuotaManager::stored_config(con
 
 Result<void> ClientQuotaManager::store(const QuotaEntity& e, const std::map<std::string, std::string>& config) {
   auto [type, name] = quota_entity_node(e);
-  if (auto r = store_.set_entity_config(type, name, config); !r) return r;
+  if (auto r = store_.set_entity_config(type, name, config); !r) return r.error();
   apply(e, config);
   return {};
 }

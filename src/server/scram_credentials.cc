@@ -194,7 +194,7 @@ Result<void> ScramCredentialCache::store(const std::string& user, const UserScra
       config->erase(key);
     }
   }
-  if (auto r = store_.set_entity_config("users", sanitize_user(user), *config); !r) return r;
+  if (auto r = store_.set_entity_config("users", sanitize_user(user), *config); !r) return r.error();
   reload(user);
   return {};
 }
