@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "controller/internal.h"
 #include "coord/startup_retry.h"
 
@@ -69,7 +70,10 @@ void Controller::start() {
     throw std::runtime_error("the coordination store belongs to cluster " + *id +
                              " but meta.properties says this broker belongs to " + options_.cluster_id);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("keel-controller");
+    run();
+  });
   std::promise<std::string> ready;
   auto ready_future = ready.get_future();
   post([this, &ready] {
