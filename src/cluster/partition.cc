@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <string>
 
 #include "common/log.h"
 #include "protocol/record_batch.h"
@@ -18,6 +20,30 @@ namespace {
 
 ErrorCode storage_error(std::error_code ec) {
   return static_cast<ErrorCode>(storage::kafka_error_code(ec));
+}
+
+// A produce refused by the producer state (OUT_OF_ORDER_SEQUENCE_NUMBER,
+// INVALID_PRODUCER_EPOCH, ...) with the reason, which clients seldom show:
+// at most one line a second for the whole broker, with how many were not
+// logged, so a misbehaving client cannot flood the log.
+void log_producer_refusal(const std::string& dir, const ProducerBatch& pb, ErrorCode error,
+                          const std::string& why) {
+  static std::atomic<int64_t> next_ms{0};
+  static std::atomic<uint64_t> unlogged{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t due = next_ms.load(std::memory_order_relaxed);
+  if (now < due || !next_ms.compare_exchange_strong(due, now + 1000, std::memory_order_relaxed)) {
+    unlogged.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  keel::logger("partition")
+      ->info("{}: refused a batch of producer {} epoch {} sequences {}..{}: {} ({}){}", dir, pb.producer_id,
+             pb.producer_epoch, pb.base_sequence, pb.last_sequence, protocol::error_name(error), why,
+             [n = unlogged.exchange(0, std::memory_order_relaxed)] {
+               return n ? " (" + std::to_string(n) + " more refusals since the last line)" : std::string();
+             }());
 }
 
 // What the producer state keeps of a stored batch.
@@ -400,6 +426,7 @@ AppendOutcome Partition::append_as_leader(const ValidatedRecords& records, int16
       if (check.error != ErrorCode::kNone) {
         out.error = check.error;
         out.message = check.message;
+        log_producer_refusal(log_->dir(), pb, check.error, check.message);
         return out;
       }
     }
