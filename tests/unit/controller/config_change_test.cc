@@ -6,20 +6,20 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "controller/controller.h"
 #include "coord/embedded_store.h"
+#include "no_config_changes.h"
 
 namespace keel::controller {
 namespace {
 
 using namespace std::chrono_literals;
+using test_support::broker0_options;
+using test_support::eventually;
 
 // Counts the broker config applications and keeps the last cluster default.
 class CountingChannel : public BrokerChannel {
@@ -47,31 +47,12 @@ class CountingChannel : public BrokerChannel {
   std::map<std::string, std::string> last_;
 };
 
-ControllerOptions options() {
-  ControllerOptions o;
-  o.broker_id = 0;
-  o.cluster_id = "config-cluster";
-  o.registration.id = 0;
-  o.registration.endpoints.push_back({"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"});
-  o.auto_leader_rebalance_enable = false;
-  return o;
-}
-
-bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 TEST(ControllerConfigChange, TheAnsweringBrokerAppliesItsOwnChangeOnce) {
   auto store = coord::EmbeddedStore::in_memory();
   coord::KafkaStore kafka{*store};
   cluster::MetadataCache metadata;
   CountingChannel channel;
-  Controller controller{kafka, metadata, channel, options()};
+  Controller controller{kafka, metadata, channel, broker0_options("config-cluster")};
   controller.start();
 
   const int before = channel.applied();

@@ -101,13 +101,7 @@ void expect_reelection(Vanish when) {
   coord::KafkaStore kafka(store);
   cluster::MetadataCache metadata;
   NoConfigChanges config;
-  ControllerOptions o;
-  o.broker_id = 0;
-  o.cluster_id = "election-cluster";
-  o.registration.id = 0;
-  o.registration.endpoints.push_back({"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"});
-  o.auto_leader_rebalance_enable = false;
-  Controller controller(kafka, metadata, config, o);
+  Controller controller(kafka, metadata, config, test_support::broker0_options("election-cluster"));
   controller.start();
   for (int i = 0; i < 50 && !controller.is_controller(); ++i) std::this_thread::sleep_for(100ms);
   EXPECT_EQ(store.rival_wins.load(), 1) << "broker 0's first election did not meet broker 7's node";

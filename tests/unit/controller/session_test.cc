@@ -27,6 +27,7 @@ namespace keel::controller {
 namespace {
 
 using namespace std::chrono_literals;
+using test_support::eventually;
 
 class SessionStore : public coord::CoordinationStore {
  public:
@@ -87,26 +88,6 @@ class SessionStore : public coord::CoordinationStore {
   std::unique_ptr<coord::EmbeddedStore> inner_ = coord::EmbeddedStore::in_memory();
 };
 
-ControllerOptions options() {
-  ControllerOptions o;
-  o.broker_id = 0;
-  o.cluster_id = "session-cluster";
-  o.registration.id = 0;
-  o.registration.endpoints.push_back({"PLAINTEXT", "127.0.0.1", 9092, "PLAINTEXT"});
-  o.auto_leader_rebalance_enable = false;
-  return o;
-}
-
-// Waits (generously: CI runs on two busy cores) for `done`.
-bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 // The broker epoch the store's registration stands for (its czxid); -1 when there is none.
 int64_t stored_epoch(SessionStore& store) {
   auto node = store.exists(coord::paths::broker(0), {});
@@ -128,7 +109,7 @@ class ControllerSession : public ::testing::Test {
   coord::KafkaStore kafka{store};
   cluster::MetadataCache metadata;
   test_support::NoConfigChanges config;
-  Controller controller{kafka, metadata, config, options()};
+  Controller controller{kafka, metadata, config, test_support::broker0_options("session-cluster")};
 };
 
 TEST_F(ControllerSession, AFailedReRegistrationIsRetriedUntilItSucceeds) {
