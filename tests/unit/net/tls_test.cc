@@ -822,6 +822,13 @@ struct SessionReadRun {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       queued_at_read = static_cast<size_t>(queued);
+      // And the FIN: the client's shutdown() is a call after its send(), and
+      // on a loaded machine the bytes can all be here before it runs (FIONREAD
+      // does not count the FIN). POLLRDHUP: the peer has shut down writing.
+      {
+        pollfd p{fd, static_cast<short>(POLLRDHUP), 0};
+        (void)::poll(&p, 1, 10000);
+      }
       std::string buf(sent.size() + 100, '\0');
       size_t n = 0;
       first = session.read(buf.data(), buf.size(), &n);
