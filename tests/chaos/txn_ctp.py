@@ -121,6 +121,26 @@ def ctp_thread(args, hist, stop):
         raise
 
 
+def _transform(args, p, c, msgs, offsets, rng):
+    """One consume-transform-produce transaction of `msgs`, committing
+    `offsets` with it (or aborting, ABORT_RATIO of the time): (intent,
+    outcome, error, whether the producer can go on)."""
+    import txn_workload as tw
+    try:
+        p.begin_transaction()
+        for m in msgs:
+            p.produce(out_topic(args.topic), value=PREFIX.encode() + (m.value() or b""), partition=m.partition())
+        p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), tw.END_TIMEOUT_S)
+        intent = "abort" if rng.random() < ABORT_RATIO else "commit"
+        outcome, error, usable = tw._end(p, intent)
+    except (KafkaException, BufferError) as e:
+        err = e.args[0] if isinstance(e, KafkaException) else None
+        intent, error = "commit", "send: %s" % (err.name() if err is not None else e)
+        outcome, _, usable = tw._end(p, "abort")
+        usable = usable and not (err is not None and err.fatal())
+    return intent, outcome, error, usable
+
+
 def _ctp(args, hist, stop):
     import txn_workload as tw
     rng = random.Random(None if args.seed is None else args.seed * 1000 + 999)
@@ -137,18 +157,7 @@ def _ctp(args, hist, stop):
         for m in msgs:
             pos[m.partition()] = m.offset() + 1
         offsets = [TopicPartition(args.topic, part, o) for part, o in sorted(pos.items())]
-        try:
-            p.begin_transaction()
-            for m in msgs:
-                p.produce(out_topic(args.topic), value=PREFIX.encode() + (m.value() or b""), partition=m.partition())
-            p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), tw.END_TIMEOUT_S)
-            intent = "abort" if rng.random() < ABORT_RATIO else "commit"
-            outcome, error, usable = tw._end(p, intent)
-        except (KafkaException, BufferError) as e:
-            err = e.args[0] if isinstance(e, KafkaException) else None
-            intent, error = "commit", "send: %s" % (err.name() if err is not None else e)
-            outcome, _, usable = tw._end(p, "abort")
-            usable = usable and not (err is not None and err.fatal())
+        intent, outcome, error, usable = _transform(args, p, c, msgs, offsets, rng)
         hist.log(type="ctp-txn", txn=txn, records=len(msgs), intent=intent, outcome=outcome, error=error)
         if not usable:
             p = tw._new_producer(args, "ctp", hist, stop)
@@ -247,19 +256,7 @@ def _ctp_subscribed(args, hist, stop, index, name):
             for m in msgs:
                 ends[m.partition()] = max(ends.get(m.partition(), -1), m.offset() + 1)
             offsets = [TopicPartition(args.topic, part, o) for part, o in sorted(ends.items())]
-            try:
-                p.begin_transaction()
-                for m in msgs:
-                    p.produce(out_topic(args.topic), value=PREFIX.encode() + (m.value() or b""),
-                              partition=m.partition())
-                p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), tw.END_TIMEOUT_S)
-                intent = "abort" if rng.random() < ABORT_RATIO else "commit"
-                outcome, error, usable = tw._end(p, intent)
-            except (KafkaException, BufferError) as e:
-                err = e.args[0] if isinstance(e, KafkaException) else None
-                intent, error = "commit", "send: %s" % (err.name() if err is not None else e)
-                outcome, _, usable = tw._end(p, "abort")
-                usable = usable and not (err is not None and err.fatal())
+            intent, outcome, error, usable = _transform(args, p, c, msgs, offsets, rng)
             hist.log(type="ctp-txn", process=name, txn=txn, records=len(msgs), intent=intent, outcome=outcome,
                      error=error, offsets={str(tp.partition): tp.offset for tp in offsets})
             if not usable:
