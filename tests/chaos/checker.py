@@ -41,7 +41,9 @@ produce (ctp_lost, ctp_duplicate, ctp_unexpected, ctp_offsets), and lost_write /
 transactions (an acked record of an aborted one is rightly never read).
 Reported, not violations: unseen (acked, never polled), indeterminate sends
 that did / did not land, liveness (max gap between acks per partition,
-overall and after the last heal; a violation only past --max-gap).
+overall and after the last heal; a violation only past --max-gap), and the
+CTP's progress (max gap between its committed transactions; ctp_liveness
+only past --max-gap).
 """
 
 import argparse
@@ -51,6 +53,7 @@ from collections import defaultdict
 
 import txn_checks
 import txn_ctp
+from gaps import gap_stats
 
 EXAMPLES = 10
 
@@ -272,17 +275,14 @@ def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack
         ack_times[a["partition"]].append(a["t"])
     liveness = {}
     for p, ts in sorted(ack_times.items()):
-        ts.sort()
-        gaps = [b - a for a, b in zip(ts, ts[1:])]
-        entry = {"acks": len(ts), "max_gap_s": round(max(gaps), 3) if gaps else None}
+        g = gap_stats(ts, last_heal)
+        entry = {"acks": len(ts), "max_gap_s": g["max_gap"]}
         if last_heal is not None:
-            after = [x for x in ts if x >= last_heal]
-            pts = [last_heal] + after
-            g2 = [b - a for a, b in zip(pts, pts[1:])]
+            after = g["after"]
             entry["acks_after_heal"] = len(after)
             entry["first_ack_after_heal_s"] = round(after[0] - last_heal, 3) if after else None
-            entry["max_gap_after_heal_s"] = round(max(g2), 3) if g2 else None
-            if max_gap is not None and (not after or (g2 and max(g2) > max_gap)):
+            entry["max_gap_after_heal_s"] = g["max_gap_after"]
+            if max_gap is not None and (not after or g["max_gap_after"] > max_gap):
                 f.add("liveness", {"partition": p, "max_gap_after_heal_s": entry["max_gap_after_heal_s"],
                                    "bound_s": max_gap})
         liveness[str(p)] = entry
@@ -295,7 +295,8 @@ def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack
     if txns is not None:
         txn_stats = txn_checks.check(events, txns, polls, final, have_final, nemesis, f,
                                      txn_timeout_ms=txn_timeout_ms, slack_s=lso_slack_s)
-        ctp_stats = txn_ctp.check(events, final, final_ends, f) if have_final else None
+        ctp_stats = txn_ctp.check(events, final, final_ends, f, max_gap=max_gap,
+                                  last_heal=last_heal) if have_final else None
         if ctp_stats is not None:
             txn_stats.update(ctp_stats)
 

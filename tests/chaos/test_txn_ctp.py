@@ -58,6 +58,28 @@ def test_offset_beyond_input_and_unread_offsets():
     assert dict(f.counts) == {"ctp_offsets": 1}
 
 
+def test_progress_is_reported_and_bounded_only_when_asked():
+    def txn(t, outcome="committed"):
+        return {"type": "ctp-txn", "outcome": outcome, "t": t}
+    history = [txn(1.0), txn(2.0), txn(2.5, "aborted"), txn(9.0), txn(10.0)]
+    counts, stats = run({0: 4, 1: 2}, [(0, "t0-0"), (0, "t0-1"), (0, "t1-0"), (1, "t0-2"), (1, "t1-2")],
+                        extra=history)
+    assert counts == {}
+    assert stats["ctp_commits"] == 4 and stats["ctp_max_gap_s"] == 7.0  # the abort does not count
+    # With the checker's bound: a 7 s stall is a violation; after a heal at 8.5 s it is not.
+    f = checker.Findings()
+    txn_ctp.progress(history, f, max_gap=5.0)
+    assert dict(f.counts) == {"ctp_liveness": 1}
+    f = checker.Findings()
+    moved = txn_ctp.progress(history, f, max_gap=5.0, last_heal=8.5)
+    assert dict(f.counts) == {} and moved["ctp_commits_after_heal"] == 2
+    assert moved["ctp_max_gap_after_heal_s"] == 1.0
+    # No commit at all after the heal: a violation, however short the run after it.
+    f = checker.Findings()
+    txn_ctp.progress(history, f, max_gap=5.0, last_heal=11.0)
+    assert dict(f.counts) == {"ctp_liveness": 1}
+
+
 def test_no_ctp_in_history():
     assert txn_ctp.check([{"type": "final", "partition": 0, "offset": 0, "value": "x"}], FINAL, ENDS,
                          checker.Findings()) is None

@@ -41,6 +41,8 @@ import random
 import time
 from collections import Counter
 
+from gaps import gap_stats
+
 try:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 except ImportError:  # the checker (check) needs no client
@@ -287,17 +289,38 @@ def final_read_ctp(args, hist):
     return code
 
 
-def check(events, final, final_ends, f):
-    """Adds the ctp_* violations; returns stats (None when the run had no CTP)."""
+def progress(events, f, max_gap=None, last_heal=None):
+    """The CTP's progress: its committed transactions over time. Stats always; a
+    ctp_liveness violation only with a bound (the checker's --max-gap), when no
+    CTP transaction committed after the last heal or two of them (or the heal
+    and the first) lie further apart than the bound."""
+    ts = [e["t"] for e in events if e.get("type") == "ctp-txn" and e.get("outcome") == "committed" and "t" in e]
+    g = gap_stats(ts, last_heal)
+    out = {"ctp_commits": len(ts), "ctp_max_gap_s": g["max_gap"]}
+    if last_heal is not None:
+        out["ctp_commits_after_heal"] = len(g["after"])
+        out["ctp_max_gap_after_heal_s"] = g["max_gap_after"]
+        if max_gap is not None and (not g["after"] or g["max_gap_after"] > max_gap):
+            f.add("ctp_liveness", {"commits_after_heal": len(g["after"]),
+                                   "max_gap_after_heal_s": g["max_gap_after"], "bound_s": max_gap})
+    elif max_gap is not None and (not ts or (g["max_gap"] is not None and g["max_gap"] > max_gap)):
+        f.add("ctp_liveness", {"commits": len(ts), "max_gap_s": g["max_gap"], "bound_s": max_gap})
+    return out
+
+
+def check(events, final, final_ends, f, max_gap=None, last_heal=None):
+    """Adds the ctp_* violations; returns stats (None when the run had no CTP).
+    max_gap and last_heal: the progress check (progress())."""
     committed = {e["partition"]: e["offset"] for e in events if e.get("type") == "ctp-committed"}
     outs = [e for e in events if e.get("type") == "ctp-final"]
     txns = Counter(e.get("outcome") for e in events if e.get("type") == "ctp-txn")
     if not committed and not outs and not txns and not any(e.get("type") == "ctp-committed-error" for e in events):
         return None
+    moved = progress(events, f, max_gap, last_heal)
     if any(e.get("type") == "ctp-committed-error" for e in events) or not committed:
         f.add("ctp_offsets", {"error": "the group's committed offsets could not be read"
                               if committed or outs else "no final read of the CTP's output and offsets"})
-        return {"ctp_transactions": dict(txns)}
+        return {"ctp_transactions": dict(txns), **moved}
     expected = {}
     for p, off in committed.items():
         log = final.get(p, {})
@@ -321,4 +344,4 @@ def check(events, final, final_ends, f):
             f.add("ctp_lost", {"partition": key[0], "value": key[1], "input_offset": o})
     return {"ctp_transactions": dict(txns), "ctp_committed_offsets": {str(p): o for p, o in sorted(committed.items())},
             "ctp_inputs_below_committed": len(expected), "ctp_outputs": sum(got.values()),
-            "ctp_offset_resets": sum(1 for e in events if e.get("type") == "ctp-offset-reset")}
+            "ctp_offset_resets": sum(1 for e in events if e.get("type") == "ctp-offset-reset"), **moved}
