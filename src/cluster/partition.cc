@@ -211,7 +211,10 @@ bool Partition::apply_leader_state(const LeaderState& state) {
   if (has_state_ && state.leader_epoch < state_.leader_epoch) return false;
   const bool became_leader = state.leader == local_broker_id_ &&
                              (!has_state_ || state_.leader != local_broker_id_ || state_.leader_epoch != state.leader_epoch);
-  if (state.leader == local_broker_id_ && (!has_state_ || state_.leader != local_broker_id_)) ++leader_term_;
+  if (state.leader == local_broker_id_ && (!has_state_ || state_.leader != local_broker_id_)) {
+    ++leader_term_;
+    term_start_epoch_ = state.leader_epoch;
+  }
   state_ = state;
   has_state_ = true;
   // A leader's epoch starts at its log end (Kafka's makeLeader).
@@ -244,6 +247,13 @@ bool Partition::apply_leader_state(const LeaderState& state) {
 bool Partition::leads_in_term(uint64_t term) const {
   std::lock_guard lock(mu_);
   return has_state_ && state_.leader == local_broker_id_ && leader_term_ == term;
+}
+
+std::optional<uint64_t> Partition::term_led_since(int32_t epoch) const {
+  std::lock_guard lock(mu_);
+  if (!has_state_ || state_.leader != local_broker_id_) return std::nullopt;
+  if (epoch < term_start_epoch_ || epoch > state_.leader_epoch) return std::nullopt;
+  return leader_term_;
 }
 
 LeaderState Partition::leader_state() const {

@@ -108,6 +108,11 @@ class Partition : public std::enable_shared_from_this<Partition> {
   // acknowledge only while the term lasts: a broker that was a follower in
   // between may have truncated them.
   bool leads_in_term(uint64_t term) const;
+  // The term this broker leads the partition in, if it has led it without a
+  // break since leader epoch `epoch` (the term began at that epoch or
+  // before, and the partition is at that epoch or after): what a
+  // coordinator that loaded the partition at `epoch` may still write under.
+  std::optional<uint64_t> term_led_since(int32_t epoch) const;
   void set_config(std::shared_ptr<const PartitionConfig> config);
   std::shared_ptr<const PartitionConfig> config() const;
 
@@ -253,6 +258,7 @@ class Partition : public std::enable_shared_from_this<Partition> {
   LeaderState state_;
   bool has_state_ = false;
   uint64_t leader_term_ = 0;
+  int32_t term_start_epoch_ = -1;  // the leader epoch leader_term_ began at
   int64_t high_watermark_ = 0;
   // What the leader knows of each follower (Kafka's Replica state).
   struct FollowerState {

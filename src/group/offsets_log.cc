@@ -16,11 +16,11 @@ using protocol::ErrorCode;
 
 namespace {
 
-// The partition still hosted here, led by this broker in `epoch`.
-bool leads(cluster::ReplicaManager& replicas, const std::shared_ptr<cluster::Partition>& p, int32_t epoch) {
+// The partition still hosted here, led by this broker in leadership term
+// `term` (no break since the append: what was appended is still in its log).
+bool leads(cluster::ReplicaManager& replicas, const std::shared_ptr<cluster::Partition>& p, uint64_t term) {
   if (replicas.partition(p->tp()) != p) return false;  // stopped (StopReplica) or replaced
-  cluster::LeaderState st = p->leader_state();
-  return st.leader == replicas.broker_id() && st.leader_epoch == epoch;
+  return p->leads_in_term(term);
 }
 
 }  // namespace
@@ -60,8 +60,8 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
     return out;
   }
   validated.coordinator_origin = true;
-  // The epoch before the append: should leadership change in between, the
-  // wait sees an epoch that is not the partition's and fails, as it must.
+  // The epoch before the append, for the caller's logs; the wait goes by the
+  // leadership term the append itself reports.
   out.leader_epoch = p->leader_state().leader_epoch;
   // acks=all (offsets.commit.required.acks' default, the only value Keel
   // has): NOT_ENOUGH_REPLICAS before anything is written when the ISR is
@@ -73,6 +73,7 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
   }
   out.base_offset = appended.base_offset;
   out.last_offset = appended.last_offset;
+  out.leader_term = appended.leader_term;
   out.replicated = p->high_watermark() > appended.last_offset;
   return out;
 }
@@ -80,23 +81,23 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
 void ReplicaOffsetsLog::await_replication(int32_t partition, const OffsetsAppend& appended, int64_t timeout_ms,
                                           ReplicatedFn done) {
   auto p = replicas_.partition({topic_, partition});
-  if (!p || !leads(replicas_, p, appended.leader_epoch)) {
+  if (!p || !leads(replicas_, p, appended.leader_term)) {
     done(ErrorCode::kNotLeaderOrFollower);
     return;
   }
   cluster::ReplicaManager& replicas = replicas_;
   const int64_t last = appended.last_offset;
-  const int32_t epoch = appended.leader_epoch;
+  const uint64_t term = appended.leader_term;
   auto& purgatory = replicas_.fetch_purgatory();
   // Woken when the high watermark moves or leadership changes (both notify
-  // the partition's watchers). Kafka's DelayedProduce: a broker that is no
-  // longer the leader of that epoch cannot say the ISR has the batch (its
-  // log may have been truncated under it), whatever its high watermark says.
+  // the partition's watchers). Kafka's DelayedProduce: a broker that stopped
+  // leading since the append cannot say the ISR has the batch (its log may
+  // have been truncated under it), whatever its high watermark says.
   purgatory.add(
       {p->tp()}, purgatory.now() + std::max<int64_t>(0, timeout_ms),
-      [p, last, epoch, &replicas] { return !leads(replicas, p, epoch) || p->high_watermark() > last; },
-      [p, last, epoch, &replicas, done = std::move(done)](bool) {
-        if (!leads(replicas, p, epoch)) return done(ErrorCode::kNotLeaderOrFollower);
+      [p, last, term, &replicas] { return !leads(replicas, p, term) || p->high_watermark() > last; },
+      [p, last, term, &replicas, done = std::move(done)](bool) {
+        if (!leads(replicas, p, term)) return done(ErrorCode::kNotLeaderOrFollower);
         if (p->high_watermark() <= last) return done(ErrorCode::kRequestTimedOut);
         auto config = p->config();
         const int32_t min_isr = config ? config->min_insync_replicas : 1;

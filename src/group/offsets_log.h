@@ -28,14 +28,17 @@ struct OffsetsRecordBytes {
 
 // What one append to __consumer_offsets did. With an error nothing was
 // written; otherwise the batch ends at last_offset, appended under
-// leader_epoch, and `replicated` says whether the high watermark has passed
-// it already (one broker, or an ISR of one). A write the client must not see
-// answered before the ISR has it waits for await_replication.
+// leader_epoch in this broker's leadership term leader_term
+// (cluster::Partition::leads_in_term), and `replicated` says whether the
+// high watermark has passed it already (one broker, or an ISR of one). A
+// write the client must not see answered before the ISR has it waits for
+// await_replication.
 struct OffsetsAppend {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
   int64_t base_offset = -1;
   int64_t last_offset = -1;
   int32_t leader_epoch = -1;
+  uint64_t leader_term = 0;
   bool replicated = true;
 };
 
@@ -74,8 +77,9 @@ class OffsetsLog {
                                std::optional<TxnProducer> txn = std::nullopt) = 0;
   // acks=all's wait for an append that was not replicated at once: `done`
   // gets NONE once the high watermark passes it, NOT_LEADER_OR_FOLLOWER when
-  // this broker stopped leading the partition (or leads it in another epoch)
-  // first, NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+  // this broker stopped leading the partition first (a newer leader epoch
+  // of a leadership that never broke, an ISR change, keeps the wait: the
+  // batch cannot have been truncated), NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
   // min.insync.replicas meanwhile, REQUEST_TIMED_OUT after timeout_ms (as
   // Kafka's DelayedProduce). `done` runs exactly once, on another thread or
   // (at shutdown) on the caller's: call this holding no lock `done` takes.

@@ -213,10 +213,26 @@ void TransactionCoordinator::drop_partition_work_locked(int32_t partition) {
 // --- leadership ------------------------------------------------------------------------
 
 void TransactionCoordinator::on_elected(int32_t partition, int32_t coordinator_epoch) {
-  txn_log()->info("elected as the transaction coordinator for {}-{} at epoch {}", kTransactionStateTopic,
-                  partition, coordinator_epoch);
   {
     std::lock_guard lock(mu_);
+    // Loaded, and no resignation since (it would have unloaded the
+    // partition): the same leadership at a newer epoch, an ISR change or a
+    // follower that stopped. The transactions in memory stay, with the
+    // coordinator epoch they were loaded at, as in Kafka, where a broker that
+    // already leads is not elected again. Reloading dropped the completions
+    // under way and kept producers waiting for them (a follower stopping
+    // stalled two transactional producers for 11 s).
+    auto loaded = partitions_.find(partition);
+    if (loaded != partitions_.end() && !loading_.contains(partition) &&
+        loaded->second.coordinator_epoch <= coordinator_epoch) {
+      txn_log()->info("{}-{}: still its leader at epoch {}; keeping {} transactional ids loaded at coordinator "
+                      "epoch {}",
+                      kTransactionStateTopic, partition, coordinator_epoch, loaded->second.transactions.size(),
+                      loaded->second.coordinator_epoch);
+      return;
+    }
+    txn_log()->info("elected as the transaction coordinator for {}-{} at epoch {}", kTransactionStateTopic,
+                    partition, coordinator_epoch);
     loading_[partition] = coordinator_epoch;
     partitions_.erase(partition);
     drop_partition_work_locked(partition);

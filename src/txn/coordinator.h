@@ -206,6 +206,9 @@ class TransactionCoordinator {
   // thread), then PrepareCommit/PrepareAbort transactions have their markers
   // sent again. A read error leaves the partition unowned (NOT_COORDINATOR)
   // rather than half-loaded. A newer election or a resignation meanwhile wins.
+  // A partition loaded and not resigned since is kept as it is, with its
+  // coordinator epoch (the same leadership at a newer leader epoch; the log
+  // accepts writes of the epoch while the leadership lasts).
   void on_elected(int32_t partition, int32_t coordinator_epoch);
 
   // This broker no longer leads `partition`: its ids are dropped (answers

@@ -55,6 +55,30 @@ class PartitionTest : public ::testing::Test {
   std::vector<Bytes> buffers_;
 };
 
+// The leadership term: newer epochs of one leadership (ISR changes) stay in
+// it; being a follower in between starts a new one.
+TEST_F(PartitionTest, ALeadershipTermOutlivesEpochBumpsButNotAFollowerSpell) {
+  EXPECT_FALSE(partition_->term_led_since(0)) << "no leader state yet";
+  ASSERT_TRUE(partition_->apply_leader_state({1, 3, 0, {1, 2}, {1, 2}}));
+  const auto first = partition_->term_led_since(3);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(partition_->leads_in_term(*first));
+  ASSERT_TRUE(partition_->apply_leader_state({1, 4, 1, {1, 2}, {1}}));  // an ISR change: epoch 4
+  EXPECT_EQ(partition_->term_led_since(3), first);
+  EXPECT_EQ(partition_->term_led_since(4), first);
+  EXPECT_FALSE(partition_->term_led_since(2)) << "before the leadership began";
+  EXPECT_FALSE(partition_->term_led_since(5)) << "an epoch not reached yet";
+  ASSERT_TRUE(partition_->apply_leader_state({2, 5, 2, {1, 2}, {2}}));  // a follower
+  EXPECT_FALSE(partition_->term_led_since(4));
+  EXPECT_FALSE(partition_->leads_in_term(*first));
+  ASSERT_TRUE(partition_->apply_leader_state({1, 6, 3, {1, 2}, {1}}));  // the leader again
+  EXPECT_FALSE(partition_->term_led_since(4)) << "the earlier leadership ended at epoch 5";
+  const auto second = partition_->term_led_since(6);
+  ASSERT_TRUE(second);
+  EXPECT_NE(*second, *first);
+  EXPECT_FALSE(partition_->leads_in_term(*first));
+}
+
 TEST_F(PartitionTest, OnlyTheLeaderAppendsAndEachBatchCarriesItsLeaderEpoch) {
   EXPECT_EQ(partition_->append_as_leader(batch(1), 1, 0).error, ErrorCode::kNotLeaderOrFollower)
       << "no leader state yet";

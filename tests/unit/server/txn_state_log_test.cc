@@ -1,6 +1,6 @@
 // The transaction coordinator's log over real replicas
-// (server/txn_state_log.h): appends only as the leader in the coordinator's
-// epoch, acks=all (min.insync.replicas, the wait for the high watermark),
+// (server/txn_state_log.h): appends only as the leader, in the leadership
+// the coordinator loaded the partition in, acks=all (min.insync.replicas, the wait for the high watermark),
 // and reading a partition back for loading.
 
 #include <gtest/gtest.h>
@@ -51,7 +51,7 @@ class TxnStateLogTest : public ::testing::Test {
     st.isr = std::move(isr);
     auto config = std::make_shared<cluster::PartitionConfig>();
     config->min_insync_replicas = min_isr;
-    ASSERT_EQ(replicas_->apply_leader_and_isr({txn::kTransactionStateTopic, partition}, protocol::Uuid::random(), st,
+    ASSERT_EQ(replicas_->apply_leader_and_isr({txn::kTransactionStateTopic, partition}, topic_id_, st,
                                               storage::LogConfig{}, config),
               ErrorCode::kNone);
   }
@@ -74,6 +74,7 @@ class TxnStateLogTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  const protocol::Uuid topic_id_ = protocol::Uuid::random();  // one topic: a newer LeaderAndIsr does not replace it
   std::unique_ptr<storage::LogManager> logs_;
   std::unique_ptr<cluster::ReplicaManager> replicas_;
   std::unique_ptr<ReplicaTxnStateLog> log_;
@@ -116,6 +117,49 @@ TEST_F(TxnStateLogTest, AcksAllChecksTheIsrAndWaitsForTheHighWatermark) {
   host(3, 1, 1, {1, 2}, {1, 2}, /*min_isr=*/2);
   // Broker 2 never fetches: the batch is written but never replicated.
   EXPECT_EQ(append(3, 1, {{bytes("k"), bytes("v")}}, /*timeout_ms=*/100), ErrorCode::kRequestTimedOut);
+}
+
+// An ISR change or a follower that stops bumps the leader epoch while this
+// broker goes on leading: the coordinator keeps the epoch it loaded at, and
+// its writes still go in. A leadership lost and won again does not take them.
+TEST_F(TxnStateLogTest, ANewerEpochOfTheSameLeadershipTakesTheCoordinatorsWrites) {
+  host(1, 1, 5, {1, 2}, {1});
+  host(1, 1, 6, {1, 2}, {1});  // the same leader, a newer epoch
+  EXPECT_EQ(append(1, 5, {{bytes("k"), bytes("v1")}}), ErrorCode::kNone);
+  EXPECT_EQ(append(1, 6, {{bytes("k"), bytes("v2")}}), ErrorCode::kNone);
+  EXPECT_EQ(append(1, 4, {{bytes("k"), bytes("v")}}), ErrorCode::kNotLeaderOrFollower);  // before the leadership
+  host(1, 2, 7, {1, 2}, {2});                                                            // broker 2 leads
+  host(1, 1, 8, {1, 2}, {1});                                                            // broker 1 again
+  EXPECT_EQ(append(1, 5, {{bytes("k"), bytes("v")}}), ErrorCode::kNotLeaderOrFollower);
+  EXPECT_EQ(append(1, 6, {{bytes("k"), bytes("v")}}), ErrorCode::kNotLeaderOrFollower);
+  EXPECT_EQ(append(1, 8, {{bytes("k"), bytes("v3")}}), ErrorCode::kNone);
+  ErrorCode error = ErrorCode::kUnknownServerError;
+  EXPECT_EQ(read(1, &error).size(), 3u);
+}
+
+// A write waiting for its followers when the epoch moves on under the same
+// leader (here the ISR shrinks to the leader) completes: its batch cannot
+// have been truncated. It failed with NOT_LEADER_OR_FOLLOWER before.
+TEST_F(TxnStateLogTest, AWaitOutlivesANewerEpochOfTheSameLeadership) {
+  host(3, 1, 1, {1, 2}, {1, 2});
+  auto done = std::make_shared<std::promise<ErrorCode>>();
+  auto answer = done->get_future();
+  log_->append(3, 1, {{bytes("k"), bytes("v")}}, 10000, [done](ErrorCode e) { done->set_value(e); });
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);  // broker 2 has not fetched
+  host(3, 1, 2, {1, 2}, {1});
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(answer.get(), ErrorCode::kNone);
+}
+
+// A wait across a leadership lost (a follower, possibly truncated) fails.
+TEST_F(TxnStateLogTest, AWaitAcrossALostLeadershipFails) {
+  host(3, 1, 1, {1, 2}, {1, 2});
+  auto done = std::make_shared<std::promise<ErrorCode>>();
+  auto answer = done->get_future();
+  log_->append(3, 1, {{bytes("k"), bytes("v")}}, 10000, [done](ErrorCode e) { done->set_value(e); });
+  host(3, 2, 2, {1, 2}, {2});
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(answer.get(), ErrorCode::kNotLeaderOrFollower);
 }
 
 }  // namespace

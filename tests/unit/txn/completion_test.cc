@@ -248,11 +248,41 @@ TEST_F(LoadTest, ReloadWhileAWriteIsInFlightAnswersNotCoordinator) {
   coordinator->add_partitions_to_txn("my-txn", r.producer_id, 0, {kT0}, 3, a.cb());
   EXPECT_FALSE(a.error);
   log.hold = false;
-  log.lead(p, 2);
-  coordinator->on_elected(p, 2);  // reads the log, which already has the Ongoing record
+  // A follower for epoch 2, the leader again at epoch 3: a new leadership.
+  coordinator->on_resigned(p, 2);
+  log.lead(p, 3);
+  coordinator->on_elected(p, 3);  // reads the log, which already has the Ongoing record
   log.release_all();
   EXPECT_EQ(a.error, ErrorCode::kNotCoordinator);
   EXPECT_EQ(state_of("my-txn"), TxnState::kOngoing);  // as loaded from the log
+  EXPECT_EQ(coordinator->coordinator_epoch(p), 3);
+}
+
+// Found by the fault runs: a follower of a __transaction_state partition
+// stopping bumps the partition's leader epoch while this broker goes on
+// leading it. Reloading the partition then dropped the completions under way
+// (two transactional producers stalled 11 s). The state stays, with the
+// coordinator epoch it was loaded at, and what was under way completes.
+TEST_F(LoadTest, ANewerEpochOfTheSameLeadershipKeepsTheStateAndItsWork) {
+  const int32_t p = elect("my-txn", 1);
+  auto r = init_ok("my-txn");
+  ASSERT_EQ(add("my-txn", r.producer_id, 0, {kT0}), ErrorCode::kNone);
+  markers.auto_ack = false;
+  ASSERT_EQ(end("my-txn", r.producer_id, 0, true), ErrorCode::kNone);  // PrepareCommit written, markers out
+  ASSERT_EQ(markers.sent.size(), 1u);
+  const int appends_before = log.appends;
+  log.bump(p, 2);
+  coordinator->on_elected(p, 2);
+  EXPECT_EQ(coordinator->coordinator_epoch(p), 1);  // kept, not reloaded
+  EXPECT_EQ(markers.sent.size(), 1u);               // nothing sent again: the completion under way stays
+  markers.answer();
+  EXPECT_EQ(log.appends, appends_before + 1);  // CompleteCommit, under coordinator epoch 1
+  EXPECT_EQ(state_of("my-txn"), TxnState::kCompleteCommit);
+  // The next transaction goes on at once.
+  EXPECT_EQ(add("my-txn", r.producer_id, 0, {kT1}), ErrorCode::kNone);
+  // A resignation of the newer epoch ends it.
+  coordinator->on_resigned(p, 2);
+  EXPECT_FALSE(coordinator->coordinator_epoch(p));
 }
 
 }  // namespace

@@ -29,15 +29,21 @@ class MemoryTxnLog : public TxnStateLog {
     AppendDone done;
   };
 
-  // This broker leads `partition` at `epoch` from now on.
-  void lead(int32_t partition, int32_t epoch) { leader_epochs[partition] = epoch; }
+  // This broker leads `partition` at `epoch` from now on, a new leadership
+  // (it was not the leader before).
+  void lead(int32_t partition, int32_t epoch) { leaderships[partition] = Leadership{epoch, epoch}; }
+  // The same leadership of `partition` goes on at a newer `epoch` (an ISR
+  // change): writes of a coordinator epoch since its start still go in.
+  void bump(int32_t partition, int32_t epoch) { leaderships[partition].epoch = epoch; }
 
   void append(int32_t partition, int32_t coordinator_epoch, std::vector<TxnRecordBytes> records, int64_t timeout_ms,
               AppendDone done) override {
     ++appends;
     last_timeout_ms = timeout_ms;
-    auto led = leader_epochs.find(partition);
-    if (led == leader_epochs.end() || led->second != coordinator_epoch) {
+    // As the replica log (server::ReplicaTxnStateLog): led without a break
+    // since the coordinator epoch.
+    auto led = leaderships.find(partition);
+    if (led == leaderships.end() || coordinator_epoch < led->second.since || coordinator_epoch > led->second.epoch) {
       done(ErrorCode::kNotLeaderOrFollower);
       return;
     }
@@ -97,7 +103,11 @@ class MemoryTxnLog : public TxnStateLog {
     return out;
   }
 
-  std::map<int32_t, int32_t> leader_epochs;
+  struct Leadership {
+    int32_t since = -1;  // the epoch the leadership began at
+    int32_t epoch = -1;  // its epoch now
+  };
+  std::map<int32_t, Leadership> leaderships;
   std::map<int32_t, std::vector<TxnRecordBytes>> data;
   bool hold = false;
   std::vector<Held> held;
