@@ -4,6 +4,7 @@
 #include <atomic>
 #include <utility>  // boost 1.74 awaitable.hpp uses std::exchange without including it
 #include <chrono>
+#include <latch>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -652,7 +653,29 @@ struct Server::Impl {
     for (int i = 0; i < n; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
     if (options.handler_threads > 0) {
       handler_pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(options.handler_threads));
+      name_pool_threads(*handler_pool, options.handler_threads, "keel-io-");
     }
+  }
+
+  // The pool makes its threads itself: one task per thread names it (each
+  // waits for the others, so no thread takes two), as num.io.threads'
+  // handlers show in `top -H` ("keel-io-0", ...).
+  static void name_pool_threads(asio::thread_pool& pool, int n, const std::string& prefix) {
+    struct Naming {
+      explicit Naming(int n) : all_named(n) {}
+      std::latch all_named;
+      std::atomic<int> next{0};
+    };
+    // Shared: a pool thread may still be leaving arrive_and_wait when this
+    // function returns.
+    auto naming = std::make_shared<Naming>(n);
+    for (int i = 0; i < n; ++i) {
+      asio::post(pool, [naming, prefix] {
+        set_thread_name(prefix + std::to_string(naming->next.fetch_add(1)));
+        naming->all_named.arrive_and_wait();
+      });
+    }
+    naming->all_named.wait();
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::string listener_name,
