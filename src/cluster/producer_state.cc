@@ -117,6 +117,25 @@ ProducerCheck ProducerStateManager::check(const ProducerBatch& b) const {
   if (b.producer_epoch == e.epoch) {
     for (const auto& m : e.batches) {
       if (m.first_seq == b.base_sequence && m.last_seq == b.last_sequence) {
+        // A transactional batch matching one of a transaction that has
+        // ended since (a COMMIT or ABORT marker came after it) is no retry:
+        // a client sends EndTxn only once its batches are answered. It is a
+        // client reusing the sequences of a batch it purged at an abort
+        // although that batch had been written (librdkafka does, after a
+        // leader died with the batch in flight). Kafka answers it as a
+        // duplicate with the old batch's offsets: the new records are lost
+        // while the client counts them written, and the transaction commits
+        // without them. Keel refuses it as out of order: the client's
+        // transaction fails (librdkafka: fatal; the Java client: abortable,
+        // with an epoch bump) and nothing is lost.
+        if (b.transactional && (e.current_txn_first_offset < 0 || m.first_offset < e.current_txn_first_offset)) {
+          out.error = ErrorCode::kOutOfOrderSequenceNumber;
+          out.message = "producer " + std::to_string(b.producer_id) + ": sequences " +
+                        std::to_string(b.base_sequence) + ".." + std::to_string(b.last_sequence) +
+                        " were written at offset " + std::to_string(m.first_offset) +
+                        " by a transaction that has ended; a retry cannot outlive its transaction";
+          return out;
+        }
         out.duplicate = m;
         return out;
       }

@@ -205,6 +205,37 @@ def test_markers_move_the_stable_offset_and_fill_the_aborted_list(txn_broker):
         assert list_latest(conn, topic, READ_UNCOMMITTED) == 9
 
 
+def test_a_sequence_reused_after_its_transaction_ended_is_out_of_order_not_a_duplicate(txn_broker):
+    """A retry inside its transaction is answered as a duplicate with the original
+    offset; the same sequence after the transaction's marker is OUT_OF_ORDER_SEQUENCE_NUMBER,
+    not a duplicate that would drop the new records (what librdkafka sends after
+    purging, at an abort, a batch whose leader died after writing it: docs/chaos.md)."""
+    out_of_order = 45
+    topic = "txs-" + uuid.uuid4().hex[:8]
+    create_topic(txn_broker, topic)
+
+    def send(conn, batch):
+        resp = conn.call("Produce", 8, {"TransactionalId": "tx-s", "Acks": -1, "TimeoutMs": 10000,
+                                        "TopicData": [{"Name": topic, "PartitionData": [
+                                            {"Index": 0, "Records": batch}]}]})
+        p = resp["Responses"][0]["PartitionResponses"][0]
+        return p["ErrorCode"], p["BaseOffset"]
+
+    with KafkaConnection(txn_broker.port) as conn:
+        assert send(conn, txn_batch([b"first"], 905, 0)) == (NONE, 0)
+        assert send(conn, txn_batch([b"first"], 905, 0)) == (NONE, 0), "a retry in its transaction"
+        assert write_marker(conn, 905, False, 1, topic) == {(topic, 0): NONE}  # offset 1
+        error, _ = send(conn, txn_batch([b"second"], 905, 0))
+        assert error == out_of_order
+        assert send(conn, txn_batch([b"third"], 905, 1)) == (NONE, 2), "the next sequence goes on"
+        assert write_marker(conn, 905, True, 1, topic) == {(topic, 0): NONE}
+        p = fetch(conn, topic, 0, READ_COMMITTED)
+        assert p["LastStableOffset"] == 4
+        assert p["AbortedTransactions"] == [{"ProducerId": 905, "FirstOffset": 0}]
+    # A real read_committed consumer sees the committed record only.
+    assert consume(txn_broker.bootstrap, topic, "read_committed", 1) == [b"third"]
+
+
 def test_a_read_committed_fetch_waiting_at_the_stable_offset_wakes_on_the_marker(txn_broker):
     topic = "txw-" + uuid.uuid4().hex[:8]
     create_topic(txn_broker, topic)

@@ -95,6 +95,42 @@ TEST_F(ProducerTxnTest, ANonTransactionalBatchInsideATransactionIsInvalidTxnStat
   EXPECT_EQ(s.check(plain).error, ErrorCode::kNone);
 }
 
+// Found by the fault runs (docs/chaos.md, seed 9494): librdkafka purged a
+// batch that had reached the log (its leader died before answering), aborted,
+// and sent the next transaction's first batch with the purged batch's
+// sequence. Answered as a duplicate, that batch was lost from a committed
+// transaction. A genuine retry stays a duplicate while its transaction is
+// open; after the marker the same sequences are out of order.
+TEST_F(ProducerTxnTest, ASequenceOfAnEndedTransactionIsOutOfOrderNotADuplicate) {
+  ProducerStateManager s(dir_.string());
+  s.record(txn_batch(7, 0, 10));
+  s.record(txn_batch(7, 1, 11));
+  ProducerBatch retry = txn_batch(7, 1, -1);
+  ProducerCheck c = s.check(retry);
+  EXPECT_EQ(c.error, ErrorCode::kNone);
+  ASSERT_TRUE(c.duplicate) << "a retry inside its open transaction";
+  EXPECT_EQ(c.duplicate->first_offset, 11);
+  ASSERT_TRUE(s.complete_txn(marker(7, false, 12)));
+  c = s.check(retry);
+  EXPECT_EQ(c.error, ErrorCode::kOutOfOrderSequenceNumber) << c.message;
+  EXPECT_FALSE(c.duplicate);
+  EXPECT_EQ(s.check(txn_batch(7, 2, -1)).error, ErrorCode::kNone) << "the next sequence goes on";
+  // A later transaction: its own batch is a duplicate again, the earlier one's is not.
+  s.record(txn_batch(7, 2, 13));
+  c = s.check(txn_batch(7, 2, -1));
+  ASSERT_TRUE(c.duplicate);
+  EXPECT_EQ(c.duplicate->first_offset, 13);
+  EXPECT_EQ(s.check(retry).error, ErrorCode::kOutOfOrderSequenceNumber);
+  // An idempotent (non-transactional) producer has no markers: unchanged.
+  ProducerBatch plain = txn_batch(8, 0, 20);
+  plain.transactional = false;
+  s.record(plain);
+  plain.first_offset = plain.last_offset = -1;
+  c = s.check(plain);
+  ASSERT_TRUE(c.duplicate);
+  EXPECT_EQ(c.duplicate->first_offset, 20);
+}
+
 TEST_F(ProducerTxnTest, SnapshotsCarryOpenTransactionsAndCoordinatorEpochs) {
   {
     ProducerStateManager s(dir_.string());
