@@ -56,12 +56,14 @@ def origin_replicas(listed, original):
     return [r for r in listed["replicas"] if r not in listed.get("adding", [])]
 
 
-def wait_registered(nem, bid, timeout=30.0):
+def wait_registered(nem, bid, timeout=30.0, registered=True):
     """Seconds until the metadata lists broker bid (the controller has told
-    the brokers it is live), or None. A restarted broker's port answers before that."""
+    the brokers it is live), or None. A restarted broker's port answers before that.
+    registered=False: until it no longer lists it (its session expired and the
+    controller saw it go)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        if str(bid) in nem.metadata().get("brokers", {}):
+        if (str(bid) in nem.metadata().get("brokers", {})) == registered:
             return round(time.monotonic() - t0, 2)
         time.sleep(0.5)
     return None
@@ -181,8 +183,13 @@ class CancelMoveWhoseTargetIsDown(Fault):
         nem.log(phase="step", step="listed", answer=ra)
         if not r.get("ok") or self.target not in pending.get("adding", []):
             nem.violations.append("move_to_down_broker_not_pending")
-        # Once X's session has expired, a new move onto it is refused.
-        time.sleep(SESSION_S + 2.0)
+        # Once X's session has expired, a new move onto it is refused. The
+        # expiry comes up to a ZooKeeper tick after the session timeout, and
+        # the controller learns it from a watch: wait for the metadata to drop
+        # X (a fixed SESSION_S + 2 s was once 0.25 s short: the move was
+        # accepted while X was still registered) rather than guess.
+        gone = wait_registered(nem, self.target, timeout=SESSION_S * 3 + 10, registered=False)
+        nem.log(phase="step", step="unregistered", target=self.target, seconds=gone)
         again = nem.reassign({"1": [self.target if r == drop else r for r in self.original["0"]]}, timeout=0)
         nem.log(phase="step", step="reassign-onto-down", answer=again)
         if (again.get("partitions") or {}).get("1", [None])[0] != INVALID_REPLICA_ASSIGNMENT:
