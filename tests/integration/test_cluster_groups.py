@@ -34,14 +34,19 @@ def groups_cluster(zk, tmp_path):
     stop_cluster(brokers)
 
 
-def offsets_partition(group):
-    """Kafka's partitionFor: Utils.abs of Java's String.hashCode, modulo the partitions."""
+def partition_for(key, partitions):
+    """Kafka's partitionFor (groups and transactional ids alike): Utils.abs of
+    Java's String.hashCode, modulo the partitions."""
     h = 0
-    for ch in group:  # BMP characters: one UTF-16 unit each
+    for ch in key:  # BMP characters: one UTF-16 unit each
         h = (31 * h + ord(ch)) & 0xFFFFFFFF
     if h >= 1 << 31:  # a negative int32: Utils.abs negates it (MIN_VALUE gives 0)
         h = 0 if h == 1 << 31 else (1 << 32) - h
-    return h % OFFSETS_PARTITIONS
+    return h % partitions
+
+
+def offsets_partition(group):
+    return partition_for(group, OFFSETS_PARTITIONS)
 
 
 def find_coordinator(broker, group):

@@ -1,4 +1,5 @@
-"""A partition leader killed in the middle of a transaction (issues 25 and 21).
+"""A partition leader killed in the middle of a transaction (issues 25 and 21),
+and a follower of the transaction coordinator's partition stopped under it.
 
 Three brokers (ZooKeeper store), a topic with three partitions, replication
 factor 3 and min.insync.replicas 2, __transaction_state replicated on all
@@ -28,6 +29,7 @@ from confluent_kafka import KafkaException
 from cluster_harness import by_id, start_cluster, stop_cluster
 from kafka_schema import KafkaConnection
 from test_cluster import metadata, wait_for, zk  # noqa: F401 (fixture)
+from test_cluster_groups import partition_for
 from test_transactions import CLUSTER_CONFIG, consume_all, create_topic, find_txn_coordinator, producer
 from test_txn_partition import batches
 
@@ -197,5 +199,58 @@ def test_partition_leader_killed_mid_transaction(zk, tmp_path):
             assert aborted_list and all(pid >= 0 and first < hw for pid, first in aborted_list), \
                 "partition %d: the aborted transaction is missing from the list (%r)" % (part, aborted_list)
             assert got_batches and got_batches[-1][2], "partition %d: the log ends with a marker" % part
+    finally:
+        stop_cluster(brokers)
+
+
+def test_a_follower_stopping_keeps_the_transaction_coordinator_loaded(zk, tmp_path):
+    """A follower of the coordinator's __transaction_state partition stops
+    (SIGTERM: controlled shutdown shrinks the ISR, a newer leader epoch under
+    the same leader). The coordinator keeps the partition loaded, with the
+    transaction open across the stop, instead of reloading it and failing the
+    write under way (found by the rolling-restart fault runs: two producers
+    stalled 11 s). The open transaction and the ten after it commit, each
+    within 5 s, and a read_committed consumer reads every record once."""
+    brokers = start_cluster(zk, tmp_path, "txnbump", extra_config=CLUSTER_CONFIG + "min.insync.replicas: 2\n")
+    try:
+        bootstrap = ",".join(b.bootstrap for b in brokers)
+        topic = "txn-bump"
+        create_topic(bootstrap, topic, partitions=PARTITIONS, rf=3)
+        wait_for("a full ISR everywhere", lambda: full_isr(brokers[0], topic))
+        txn_id = "tx-bump"
+        p = producer(bootstrap, txn_id, **{"transaction.timeout.ms": TXN_TIMEOUT_MS})
+        p.init_transactions(30)
+        coordinator = wait_for("the coordinator", lambda: (lambda r: r[1] if r[0] == 0 else None)(
+            find_txn_coordinator(brokers[0].port, txn_id)))
+        state_partition = partition_for(txn_id, 3)  # CLUSTER_CONFIG: three partitions
+        coord = by_id(brokers, coordinator)
+        kept = "__transaction_state-%d: still its leader at epoch" % state_partition
+        reloaded = "elected as the transaction coordinator for __transaction_state-%d at" % state_partition
+
+        p.begin_transaction()
+        committed = send(p, topic, "a", 9)
+        p.flush(20)
+        mark = len(coord.log_text())
+        follower = next(b for b in brokers if b.broker_id != coordinator)
+        assert follower.stop() == 0
+        wait_for("the coordinator to see the newer epoch", lambda: kept in coord.log_text()[mark:], timeout=20)
+        committed += send(p, topic, "a", 9, first=9)
+        started = time.time()
+        p.commit_transaction(30)
+        took = [time.time() - started]
+        for i in range(10):
+            started = time.time()
+            p.begin_transaction()
+            committed += send(p, topic, "b%d-" % i, 6)
+            p.commit_transaction(30)
+            took.append(time.time() - started)
+        after = coord.log_text()[mark:]
+        assert reloaded not in after, "the coordinator reloaded its partition: %s" % [
+            line for line in after.splitlines() if reloaded in line]
+        assert max(took) < 5, "a transaction took %.1f s after the follower stopped" % max(took)
+        survivors = [b for b in brokers if b.alive()]
+        got = consume_all(",".join(b.bootstrap for b in survivors), topic, "read_committed", len(committed),
+                          timeout=30)
+        assert sorted(got) == sorted(committed)
     finally:
         stop_cluster(brokers)
