@@ -435,6 +435,7 @@ void TransactionCoordinator::end_transaction(const std::string& transactional_id
   int32_t coordinator_epoch = -1;
   bool epoch_fence = false;
   std::optional<TxnTransit> transit;
+  std::optional<TxnState> refused_in;  // the state an INVALID_TXN_STATE answer saw
   {
     std::lock_guard lock(mu_);
     auto found = lookup_locked(transactional_id);
@@ -494,7 +495,15 @@ void TransactionCoordinator::end_transaction(const std::string& transactional_id
                                 make_error_code(TxnErrc::kIllegalTransition));
           break;
       }
+      if (error == ErrorCode::kInvalidTxnState) refused_in = md->state;
     }
+  }
+  if (refused_in) {
+    // Fatal to the client (librdkafka and the Java client alike): say why.
+    txn_log()->info("transactional id '{}': EndTxn({}) of producer id {} epoch {} refused with INVALID_TXN_STATE "
+                    "in state {}",
+                    printable(transactional_id), commit ? "commit" : "abort", producer_id, producer_epoch,
+                    txn_state_name(*refused_in));
   }
   if (!transit) return done(error);
   const auto end_txn_at = std::chrono::steady_clock::now();
