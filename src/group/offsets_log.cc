@@ -60,9 +60,6 @@ OffsetsAppend ReplicaOffsetsLog::append(int32_t partition, const std::vector<Off
     return out;
   }
   validated.coordinator_origin = true;
-  // The epoch before the append, for the caller's logs; the wait goes by the
-  // leadership term the append itself reports.
-  out.leader_epoch = p->leader_state().leader_epoch;
   // acks=all (offsets.commit.required.acks' default, the only value Keel
   // has): NOT_ENOUGH_REPLICAS before anything is written when the ISR is
   // below min.insync.replicas.

@@ -27,17 +27,15 @@ struct OffsetsRecordBytes {
 };
 
 // What one append to __consumer_offsets did. With an error nothing was
-// written; otherwise the batch ends at last_offset, appended under
-// leader_epoch in this broker's leadership term leader_term
-// (cluster::Partition::leads_in_term), and `replicated` says whether the
-// high watermark has passed it already (one broker, or an ISR of one). A
-// write the client must not see answered before the ISR has it waits for
-// await_replication.
+// written; otherwise the batch ends at last_offset, appended in this
+// broker's leadership term leader_term (cluster::Partition::leads_in_term;
+// the wait goes by it), and `replicated` says whether the high watermark has
+// passed it already (one broker, or an ISR of one). A write the client must
+// not see answered before the ISR has it waits for await_replication.
 struct OffsetsAppend {
   protocol::ErrorCode error = protocol::ErrorCode::kNone;
   int64_t base_offset = -1;
   int64_t last_offset = -1;
-  int32_t leader_epoch = -1;
   uint64_t leader_term = 0;
   bool replicated = true;
 };
