@@ -240,6 +240,7 @@ bool Partition::apply_leader_state(const LeaderState& state) {
     }
   }
   pending_isr_.reset();
+  last_isr_refusal_.reset();
   update_high_watermark_locked();
   return true;
 }
@@ -677,10 +678,14 @@ void Partition::on_isr_change(const IsrChange& change, const IsrChangeResult& re
     pending_isr_.reset();
     if (result.error != ErrorCode::kNone) {
       // A newer state is on its way (LeaderAndIsr), or the next check proposes again.
-      keel::logger("replica")->info("{}: ISR change to [{}] refused: {}", tp_.dir_name(),
-                                    fmt::join(change.new_isr, ","), protocol::error_name(result.error));
+      auto refusal = std::make_pair(result.error, change.new_isr);
+      const auto level = last_isr_refusal_ == refusal ? spdlog::level::debug : spdlog::level::info;
+      keel::logger("replica")->log(level, "{}: ISR change to [{}] refused: {}", tp_.dir_name(),
+                                   fmt::join(change.new_isr, ","), protocol::error_name(result.error));
+      last_isr_refusal_ = std::move(refusal);
       return;
     }
+    last_isr_refusal_.reset();
     if (result.leader_epoch != state_.leader_epoch) return;
     keel::logger("replica")->info("{}: ISR now [{}] (partition epoch {})", tp_.dir_name(), fmt::join(result.isr, ","),
                                   result.partition_epoch);

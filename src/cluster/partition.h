@@ -269,6 +269,9 @@ class Partition : public std::enable_shared_from_this<Partition> {
   };
   std::map<int32_t, FollowerState> followers_;
   std::optional<std::vector<int32_t>> pending_isr_;  // an ISR change in flight
+  // The controller's last refusal of an ISR change: the same refusal again (a
+  // follower in controlled shutdown asked back in on every fetch) logs at debug.
+  std::optional<std::pair<protocol::ErrorCode, std::vector<int32_t>>> last_isr_refusal_;
   IsrSender isr_sender_;
   // Marks `new_isr` pending and returns the change to send (outside the lock).
   std::optional<IsrChange> propose_isr_locked(std::vector<int32_t> new_isr);

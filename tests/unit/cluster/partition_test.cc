@@ -9,8 +9,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <sstream>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include "common/log.h"
 #include "protocol/record_batch.h"
 #include "storage/log_manager.h"
 
@@ -117,6 +122,51 @@ TEST_F(PartitionTest, ReadsStopAtTheHighWatermarkWhileAFollowerLags) {
   EXPECT_EQ(follower.ranges.size(), 1u) << "followers read to the log end";
   EXPECT_EQ(partition_->read(9, 100, true, -1, Isolation::kReadUncommitted, false).error,
             ErrorCode::kOffsetOutOfRange);
+}
+
+// A follower in controlled shutdown reaches the high watermark on every fetch
+// and the controller refuses it back into the ISR (INELIGIBLE_REPLICA) each
+// time: the leader keeps asking, but says so once at info, not twice a second
+// for each partition.
+TEST_F(PartitionTest, TheSameIsrRefusalIsAskedAgainButLoggedOnce) {
+  auto leader = std::make_shared<Partition>(TopicPartition{"t", 0}, protocol::Uuid::random(), log_, 1);
+  std::vector<Partition::IsrChange> sent;
+  std::function<void(const Partition::IsrChangeResult&)> answer;
+  leader->set_isr_sender([&](const Partition::IsrChange& c, std::function<void(const Partition::IsrChangeResult&)> cb) {
+    sent.push_back(c);
+    answer = std::move(cb);
+  });
+  std::ostringstream lines;
+  auto log = keel::logger("replica");
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  const auto level = log->level();
+  log->set_level(spdlog::level::info);
+  log->sinks().push_back(sink);
+
+  ASSERT_TRUE(leader->apply_leader_state({1, 3, 7, {1, 2}, {1}}));
+  ASSERT_EQ(leader->append_as_leader(batch(2), 1, 0).error, ErrorCode::kNone);
+  const Partition::IsrChangeResult refused{ErrorCode::kIneligibleReplica, 0, 0, {}};
+  for (int fetch = 0; fetch < 3; ++fetch) {
+    leader->update_follower(2, 2, 1000 + fetch);
+    ASSERT_EQ(sent.size(), static_cast<size_t>(fetch + 1)) << "asked again after each refusal";
+    EXPECT_EQ(sent.back().new_isr, (std::vector<int32_t>{1, 2}));
+    EXPECT_EQ(sent.back().partition_epoch, 7);
+    answer(refused);
+  }
+  // A new leader state (LeaderAndIsr): its first refusal is news again.
+  ASSERT_TRUE(leader->apply_leader_state({1, 4, 8, {1, 2}, {1}}));
+  leader->update_follower(2, 2, 2000);
+  answer(refused);
+
+  log->sinks().pop_back();
+  log->set_level(level);
+  const std::string text = lines.str();
+  size_t count = 0;
+  for (size_t at = text.find("refused: INELIGIBLE_REPLICA"); at != std::string::npos;
+       at = text.find("refused: INELIGIBLE_REPLICA", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 2u) << text;
 }
 
 TEST_F(PartitionTest, LeaderEpochChecksAndMinInsyncReplicas) {
