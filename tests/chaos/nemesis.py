@@ -594,7 +594,10 @@ def random_fault(rng, n_brokers, lossy=False):
         lambda r: Terminate(r),
     ]
     if n_brokers > 1:
-        makers += [lambda r: CutFromBrokers(r), lambda r: EmptyDirRestart("follower")]
+        # An operator's rolling restart (every broker once, controlled shutdown)
+        # between the other faults: its wait for full ISRs is part of the fault.
+        makers += [lambda r: CutFromBrokers(r), lambda r: EmptyDirRestart("follower"),
+                   lambda r: RollingRestart("sigterm", rounds=1)]
     if n_brokers > 2:
         makers += [lambda r: ReassignDuringKill("leader", rng.choice(["removed", "controller", "other"]))]
     if n_brokers > 3:

@@ -125,3 +125,12 @@ def test_a_broker_after_which_the_isrs_stay_short_stops_the_restart():
     assert nem.violations == ["rolling_restart_stuck"]
     # Broker 3 (the controller) was never stopped.
     assert ("sigterm", 3) not in nem.calls and [s["broker"] for s in f.steps] == [1, 2]
+
+
+def test_the_random_mix_has_a_rolling_restart_with_several_brokers_only():
+    import random
+    rng = random.Random(7)
+    drawn = {type(nm.random_fault(rng, 3)).__name__ for _ in range(400)}
+    assert "RollingRestart" in drawn
+    single = {type(nm.random_fault(rng, 1)).__name__ for _ in range(400)}
+    assert "RollingRestart" not in single and "Kill9" in single
