@@ -160,6 +160,9 @@ struct ReplicaFetcherManager::Fetcher : std::enable_shared_from_this<Fetcher> {
         auto partition = replicas.partition(tp);
         auto state = partition ? partition->follower_fetch() : std::nullopt;
         if (!state) continue;  // it leads now, or is gone: LeaderAndIsr/StopReplica will say
+        // Its log dir failed: nothing fetched could be written. The
+        // controller takes it out of the ISR (log_dir_event_notification).
+        if (partition->log().offline()) continue;
         // Kafka's shouldFollowerThrottle: a throttled replica that has not
         // caught up waits while the follower quota is exceeded; the others go on.
         if (!fs.in_sync && throttled(*partition, tp) && replicas.follower_quota().exceeded(now)) continue;

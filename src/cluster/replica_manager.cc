@@ -79,8 +79,21 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
   std::map<std::string, Configs> configs;
   // The partitions whose state is applied, with their topic's configs.
   std::vector<std::pair<size_t, const Configs*>> to_apply;
+  std::vector<TopicPartition> offline_elsewhere;  // offline here, led by another broker now
   for (size_t i = 0; i < partitions.size(); ++i) {
     const ReplicaState& r = partitions[i];
+    // A replica whose log dir is offline (Kafka's HostedPartition.Offline)
+    // answers KAFKA_STORAGE_ERROR, whatever the epoch: that is how the
+    // controller learns which replicas a failed log dir took (it asks after
+    // the broker's /log_dir_event_notification). Once another broker is to
+    // lead, this one stops hosting it, so clients with old metadata are sent
+    // on (NOT_LEADER_OR_FOLLOWER) instead of reading a log that no longer
+    // grows; an only replica, left the leader, keeps serving reads.
+    if (const storage::Log* l = logs_.get(r.tp); l && l->offline()) {
+      errors[i] = protocol::ErrorCode::kKafkaStorageError;
+      if (r.state.leader != broker_id_) offline_elsewhere.push_back(r.tp);
+      continue;
+    }
     // Kafka's ZooKeeper-mode rule: a leader epoch this replica already has
     // (or an older one) changes nothing and is answered STALE_CONTROLLER_EPOCH,
     // so a new controller re-sending every partition's state restarts no
@@ -113,6 +126,12 @@ std::vector<protocol::ErrorCode> ReplicaManager::become_leader_or_follower(
                    .first;
     }
     to_apply.emplace_back(i, &cached->second);
+  }
+  for (const auto& tp : offline_elsewhere) {
+    if (!partition(tp)) continue;
+    log()->warn("{}: its log dir is offline and another replica leads it now; no longer hosting it here",
+                tp.dir_name());
+    (void)stop_replica(tp, /*delete_log=*/false);
   }
   // A partition that becomes leader writes its leader-epoch checkpoint (two
   // fsyncs): one after another, 2,000 partitions took the controller's

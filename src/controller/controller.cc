@@ -403,6 +403,9 @@ void Controller::on_became_controller(const coord::Fence& fence) {
   process_deletions();
   loading_ = false;
   send_full_state(live_broker_ids());
+  // The full state asked every broker about its replicas already; the
+  // notifications are read (and removed) to watch for the next ones.
+  process_log_dir_events();
   // Reassignments first: a topic being reassigned waits to be deleted.
   resume_reassignments();
   resume_deletions();
@@ -466,6 +469,12 @@ void Controller::refresh_brokers() {
     shutting_down_.erase(id);
   }
   for (int32_t id : started) log()->info("broker {} is live (broker epoch {})", id, live_brokers_.at(id).epoch);
+  // A broker that starts again reports its offline replicas afresh (its log
+  // dir may be back): the elections below may pick its replicas again.
+  for (auto it = offline_replicas_.begin(); it != offline_replicas_.end();) {
+    for (int32_t id : started) it->second.erase(id);
+    it = it->second.empty() ? offline_replicas_.erase(it) : std::next(it);
+  }
 
   if (!started.empty()) {
     // The others learn the new live-broker list; the new ones get everything.

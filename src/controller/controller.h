@@ -6,7 +6,8 @@
 // a session expiry.
 //
 // While this broker is controller it watches /brokers/ids, /brokers/topics
-// (and each topic's assignment) and /admin/delete_topics; creates the
+// (and each topic's assignment), /admin/delete_topics and
+// /log_dir_event_notification; creates the
 // partition state of new partitions (leader = first live replica, ISR = the
 // live replicas), re-elects leaders of partitions whose leader died and
 // removes dead replicas from the ISR, runs topic deletions, and tells every
@@ -140,6 +141,13 @@ class Controller : public cluster::TopicAdmin {
   // session). Before start() has registered, and when the registration
   // already belongs to the current session, there is nothing to do. Any thread.
   void session_reestablished();
+
+  // One of this broker's log dirs failed (an I/O error, a full disk): tells
+  // the controller through the store (/log_dir_event_notification), which then
+  // asks this broker which replicas are offline and moves their leadership and
+  // ISR membership to the others. Any thread, never blocks (the store write
+  // runs on the event thread, retried while the store is unreachable).
+  void log_dir_failed();
 
   bool is_controller() const;
   int64_t broker_epoch() const;
@@ -385,13 +393,21 @@ class Controller : public cluster::TopicAdmin {
   // Brokers that asked for a controlled shutdown and are still registered:
   // they lead nothing new and join no ISR (Kafka's shuttingDownBrokerIds).
   std::set<int32_t> shutting_down_;
-  // Replicas that answered LeaderAndIsr with KAFKA_STORAGE_ERROR (a replica
-  // that lost acknowledged records refuses to lead): no clean election picks
-  // them; an unclean one only when no other replica is live. Cleared when
-  // the partition gets another leader, and by a new controller.
+  // Replicas that answered LeaderAndIsr with KAFKA_STORAGE_ERROR (a log dir
+  // that failed, or a replica that lost acknowledged records and refuses to
+  // lead): no clean election picks them; an unclean one only when no other
+  // replica is live. Cleared when the partition gets another leader, when
+  // the broker starts again, and by a new controller (offline_replicas.cc).
   std::map<std::pair<std::string, int32_t>, std::set<int32_t>> offline_replicas_;
   bool replica_offline(const std::string& topic, int32_t partition, int32_t broker) const;
+  // Offline leaders are elected away (an only replica keeps leading, for
+  // reads), offline followers leave the ISR.
   void on_leader_and_isr_answer(int32_t broker, const Bytes& body);
+  // Reads /log_dir_event_notification (and watches it): each live broker named
+  // there gets LeaderAndIsr for all its replicas; the notifications go.
+  void process_log_dir_events();
+  // This broker's notification, attempt `attempt` (retried on a store outage).
+  void report_log_dir_failure(int attempt);
   // Automatic preferred-leader balancing (auto.leader.rebalance.enable).
   // Every leader.imbalance.check.interval: a broker whose preferred
   // partitions are led elsewhere beyond leader.imbalance.per.broker.percentage

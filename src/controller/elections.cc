@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "controller/internal.h"
-#include "protocol/generated/leader_and_isr_response.h"
 
 namespace keel::controller {
 
@@ -108,50 +107,6 @@ bool Controller::write_state(const std::string& topic, int32_t partition, coord:
   }
   state_written(topic, partition, next, *updated);
   return true;
-}
-
-bool Controller::replica_offline(const std::string& topic, int32_t partition, int32_t broker) const {
-  auto it = offline_replicas_.find({topic, partition});
-  return it != offline_replicas_.end() && it->second.contains(broker);
-}
-
-void Controller::on_leader_and_isr_answer(int32_t broker, const Bytes& body) {
-  ByteReader r{ByteView(body)};
-  protocol::LeaderAndIsrResponse resp;
-  if (!resp.decode(r, RequestBatch::kLeaderAndIsrVersion)) return;
-  std::vector<std::pair<std::string, int32_t>> lost_leaders;
-  for (const auto& t : resp.topics) {
-    std::string name;
-    for (const auto& [n, ts] : topics_) {
-      if (ts.id == t.topic_id) name = n;
-    }
-    if (name.empty()) continue;
-    for (const auto& pe : t.partition_errors) {
-      if (pe.error_code != static_cast<int16_t>(ErrorCode::kKafkaStorageError)) continue;
-      offline_replicas_[{name, pe.partition_index}].insert(broker);
-      auto s = topics_.at(name).states.find(pe.partition_index);
-      if (s != topics_.at(name).states.end() && s->second.state.leader == broker) {
-        lost_leaders.emplace_back(name, pe.partition_index);
-      }
-    }
-  }
-  for (const auto& tp : lost_leaders) {
-    log()->error("{}-{}: broker {} cannot lead (its replica is offline or lost acknowledged records)", tp.first,
-                 tp.second, broker);
-    const auto outcome = elect({tp}, ElectionRule::kOffline);
-    if (!is_controller_) return;
-    if (outcome.at(tp).error != ErrorCode::kEligibleLeadersNotAvailable) continue;
-    // Nobody else can lead: offline (leader -1, the ISR kept), as Kafka
-    // leaves a partition whose last ISR member is gone.
-    coord::PartitionState next = topics_.at(tp.first).states.at(tp.second).state;
-    next.leader = -1;
-    if (write_state(tp.first, tp.second, next)) {
-      log()->error("{}-{} is offline: no other in-sync replica; an unclean leader election brings it back with the "
-                   "best other replica",
-                   tp.first, tp.second);
-      publish(tp.first, {tp.second});
-    }
-  }
 }
 
 std::map<std::pair<std::string, int32_t>, ElectionOutcome> Controller::elect(

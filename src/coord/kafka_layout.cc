@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include <boost/json.hpp>
 
@@ -328,6 +329,22 @@ Result<std::string> decode_config_change(ByteView data) {
   const boost::json::value* path = json::find(*v, "entity_path");
   if (!path || !path->is_string()) return CoordErrc::kCorrupt;
   return std::string(path->get_string());
+}
+
+Bytes encode_log_dir_event(int32_t broker) {
+  boost::json::object o;
+  o["version"] = 1;
+  o["broker"] = broker;
+  o["event"] = 1;
+  return to_bytes(json::write(o));
+}
+
+Result<int32_t> decode_log_dir_event(ByteView data) {
+  auto v = parse_object(data);
+  if (!v) return v.error();
+  auto broker = get_int(*v, "broker");
+  if (!broker || *broker < 0 || *broker > std::numeric_limits<int32_t>::max()) return CoordErrc::kCorrupt;
+  return static_cast<int32_t>(*broker);
 }
 
 Bytes encode_producer_id_block(const ProducerIdBlock& b) {

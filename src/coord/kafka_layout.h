@@ -34,6 +34,7 @@ inline constexpr const char* kConfigChanges = "/config/changes";
 inline constexpr const char* kDeleteTopics = "/admin/delete_topics";
 inline constexpr const char* kLatestProducerIdBlock = "/latest_producer_id_block";
 inline constexpr const char* kReassignPartitions = "/admin/reassign_partitions";
+inline constexpr const char* kLogDirEventNotification = "/log_dir_event_notification";
 std::string broker(int32_t id);                                  // /brokers/ids/<id>
 std::string topic(const std::string& topic);                     // /brokers/topics/<t>
 std::string partitions(const std::string& topic);                // /brokers/topics/<t>/partitions
@@ -128,6 +129,11 @@ Result<std::map<std::string, std::string>> decode_entity_config(ByteView json);
 // Decoding also accepts version 1 ({"entity_type":..,"entity_name":..}).
 Bytes encode_config_change(const std::string& entity_path);
 Result<std::string> decode_config_change(ByteView json);  // the entity path
+
+// /log_dir_event_notification/log_dir_event_<seq>: {"version":1,"broker":3,"event":1}
+// (event 1: a log dir of that broker failed). Decoding gives the broker id.
+Bytes encode_log_dir_event(int32_t broker);
+Result<int32_t> decode_log_dir_event(ByteView json);
 
 // /latest_producer_id_block: {"version":1,"broker":2,"block_start":"4000","block_end":"4999"}.
 struct ProducerIdBlock {

@@ -411,6 +411,44 @@ Result<int64_t> KafkaStore::set_entity_config(const std::string& type, const std
   return seq ? *seq : int64_t{-1};
 }
 
+// --- log dir failures ------------------------------------------------------------------------
+
+Result<void> KafkaStore::create_log_dir_event(int32_t broker_id) {
+  auto n = store_.create(std::string(paths::kLogDirEventNotification) + "/log_dir_event_",
+                         view(encode_log_dir_event(broker_id)), CreateMode::kPersistentSequential);
+  if (!n) return n.error();
+  return {};
+}
+
+Result<std::vector<KafkaStore::LogDirEvent>> KafkaStore::log_dir_events(Watch watch) {
+  auto names = store_.children(paths::kLogDirEventNotification, std::move(watch));
+  if (!names) return names.error();
+  std::vector<LogDirEvent> out;
+  for (const auto& n : *names) {
+    auto node = store_.get(std::string(paths::kLogDirEventNotification) + "/" + n);
+    if (!node) {
+      if (is(node.error(), CoordErrc::kNoNode)) continue;
+      return node.error();
+    }
+    auto broker = decode_log_dir_event(ByteView(node->data));
+    out.push_back({n, broker ? std::optional<int32_t>(*broker) : std::nullopt});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.node < b.node; });
+  return out;
+}
+
+Result<void> KafkaStore::delete_log_dir_events(const std::vector<std::string>& nodes, const Fence& fence) {
+  for (const auto& n : nodes) {
+    // One at a time: a node already deleted (by an earlier controller) must
+    // not fail the others, as it would fail a multi.
+    std::vector<Op> ops{Op::check(paths::kControllerEpoch, fence.epoch_zk_version),
+                        Op::remove(std::string(paths::kLogDirEventNotification) + "/" + n)};
+    auto r = store_.multi(ops);
+    if (!r && !is(r.error(), CoordErrc::kNoNode)) return fence_or(store_, fence, r.error());
+  }
+  return {};
+}
+
 Result<std::vector<std::pair<int64_t, std::string>>> KafkaStore::config_changes_after(int64_t after_seq, Watch watch) {
   auto names = store_.children(paths::kConfigChanges, std::move(watch));
   if (!names) return names.error();

@@ -168,6 +168,23 @@ class KafkaStore {
   // with `entries` (created if absent), or deleted when `entries` is empty.
   Result<void> set_partition_reassignments(const std::vector<PartitionReassignment>& entries, const Fence& fence);
 
+  // --- log dir failures ------------------------------------------------------
+  // A broker whose log dir failed tells the controller (Kafka's
+  // LogDirEventNotification): a persistent sequential node under
+  // /log_dir_event_notification. Not fenced: any broker writes its own.
+  Result<void> create_log_dir_event(int32_t broker_id);
+  // The notifications there, in order: (node name, broker id). `watch` is a
+  // children watch; an unreadable node is left out (and removed with the rest
+  // by the controller, which deletes what it read).
+  struct LogDirEvent {
+    std::string node;
+    std::optional<int32_t> broker;  // nullopt: unreadable
+  };
+  Result<std::vector<LogDirEvent>> log_dir_events(Watch watch = {});
+  // The controller's deletion of notifications it handled, fenced; ones
+  // already gone are fine.
+  Result<void> delete_log_dir_events(const std::vector<std::string>& nodes, const Fence& fence);
+
   // --- producer ids ----------------------------------------------------------
   // Claims the next block of `block_size` ids with a conditional write,
   // retrying on kBadVersion.

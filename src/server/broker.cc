@@ -557,6 +557,9 @@ void Broker::start() {
   }
   services_.topics = controller_.get();
   services_.broker_epoch = [c = controller_.get()] { return c->broker_epoch(); };
+  // A log dir that fails (an I/O error, a full disk) is reported to the
+  // controller, which moves its replicas' leadership and ISR membership away.
+  logs_->set_on_dir_offline([c = controller_.get()](const std::string&) { c->log_dir_failed(); });
   cluster::ReplicaFetcherOptions fo;
   fo.num_fetchers = config_.num_replica_fetchers;
   fo.max_wait_ms = config_.replica_fetch_wait_max_ms;
@@ -656,6 +659,7 @@ void Broker::stop() {
     if (server_) server_->stop(/*drain_ms=*/5000);
   });
   phases.run("controller", [&] {
+    if (logs_) logs_->set_on_dir_offline({});
     if (controller_) controller_->stop();
   });
   phases.run("transactions", [&] { stop_transactions(); });  // no request and no leadership change comes any more

@@ -138,15 +138,23 @@ void LogManager::watch(Log& log, const std::string& dir) {
 
 void LogManager::mark_dir_offline(const std::string& dir) {
   std::vector<Log*> others;
+  std::function<void(const std::string&)> tell;
   {
     std::lock_guard lock(mu_);
     if (!online_dirs_.erase(dir)) return;
     offline_dirs_.insert(dir);
     for (auto& [tp, e] : logs_)
       if (e.dir == dir) others.push_back(e.log.get());
+    tell = on_dir_offline_;
   }
   keel::logger("storage")->error("log dir {} is offline after an I/O error", dir);
   for (Log* l : others) l->mark_offline();
+  if (tell) tell(dir);
+}
+
+void LogManager::set_on_dir_offline(std::function<void(const std::string& dir)> fn) {
+  std::lock_guard lock(mu_);
+  on_dir_offline_ = std::move(fn);
 }
 
 Result<Log*> LogManager::get_or_create(const TopicPartition& tp, const LogConfig& config, const std::string& topic_id) {

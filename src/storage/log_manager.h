@@ -102,6 +102,10 @@ class LogManager {
   // log.dirs as configured (online or not).
   const std::vector<std::string>& log_dirs() const { return options_.log_dirs; }
   std::vector<std::string> offline_dirs() const;
+  // Called once for each dir that goes offline after an I/O error, on the
+  // thread that met it (which may hold that log's lock): it must only hand
+  // the news on, not call back into the logs. Set it before serving.
+  void set_on_dir_offline(std::function<void(const std::string& dir)> fn);
   bool loaded_cleanly(const std::string& dir) const;
   FileCache& file_cache() { return cache_; }
 
@@ -139,6 +143,7 @@ class LogManager {
   std::vector<DirDeletion> dir_deletions_;
   std::set<std::string> online_dirs_;
   std::set<std::string> offline_dirs_;
+  std::function<void(const std::string&)> on_dir_offline_;  // under mu_
   std::set<std::string> clean_dirs_;
   std::vector<int> lock_fds_;
   std::thread thread_;

@@ -28,16 +28,21 @@ def zk():
 def cluster(zk, tmp_path):
     """Three brokers (ids 1, 2, 3) in one ZooKeeper chroot."""
     chroot = zk.connect + "/cluster-" + uuid.uuid4().hex[:8]
-    brokers = [Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot) for i in (1, 2, 3)]
-    for b in brokers:
-        b.start()
-    # Ready when every broker has heard of all three from the controller.
-    for b in brokers:
-        wait_for("broker %d to see the cluster" % b.broker_id,
-                 lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
+    brokers = start_all([Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot) for i in (1, 2, 3)])
     yield brokers
     for b in brokers:
         b.stop()
+
+
+def start_all(brokers):
+    """Starts the brokers; returns them once every one has heard of all of
+    them from the controller."""
+    for b in brokers:
+        b.start()
+    ids = {b.broker_id for b in brokers}
+    for b in brokers:
+        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == ids)
+    return brokers
 
 
 def wait_for(what, check, timeout=30.0):

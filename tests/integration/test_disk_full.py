@@ -37,9 +37,9 @@ def broker_on(make_broker, disk):
     return b.start()
 
 
-def produce_until_full(bootstrap, count, **conf):
-    """Produces `count` numbered 1 KiB records; returns {offset: value} of the
-    acknowledged ones and the error codes of the others."""
+def produce_until_full(bootstrap, count, topic=TOPIC, **conf):
+    """Produces `count` numbered 1 KiB records (to partition 0); returns
+    {offset: value} of the acknowledged ones and the error codes of the others."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                   "enable.idempotence": False, "message.timeout.ms": 6000, **conf})
     acked, failed = {}, []
@@ -51,7 +51,7 @@ def produce_until_full(bootstrap, count, **conf):
             failed.append(err.code())
 
     for i in range(count):
-        p.produce(TOPIC, value=b"%08d" % i + b"x" * 1016, on_delivery=on_delivery)
+        p.produce(topic, value=b"%08d" % i + b"x" * 1016, partition=0, on_delivery=on_delivery)
         p.poll(0)
     assert p.flush(60) == 0
     return acked, failed

@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from conftest import Broker
 from kafka_schema import KafkaConnection
-from test_cluster import metadata, partition, wait_for, zk  # noqa: F401 (fixtures)
+from test_cluster import metadata, partition, start_all, wait_for, zk  # noqa: F401 (fixtures)
 from test_replication import log_bytes, produce_acked
 
 RACKS = {1: "rack-a", 2: "rack-b", 3: "rack-c"}
@@ -43,10 +43,7 @@ def rack_cluster(zk, tmp_path):
         "replica.selector.class: org.apache.kafka.common.replica.RackAwareReplicaSelector\n"
         "replication.quota.window.num: %d\n"
         "replica.fetch.backoff.ms: 200\n" % (RACKS[i], WINDOWS))) for i in (1, 2, 3)]
-    for b in brokers:
-        b.start()
-    for b in brokers:
-        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
+    start_all(brokers)
     yield brokers
     for b in brokers:
         b.stop()

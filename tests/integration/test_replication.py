@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Broker
-from test_cluster import cluster, metadata, partition, wait_for, zk  # noqa: F401 (fixtures)
+from test_cluster import cluster, metadata, partition, start_all, wait_for, zk  # noqa: F401 (fixtures)
 from test_produce_consume import consume
 
 
@@ -117,10 +117,7 @@ def quick_lag_cluster(zk, tmp_path):
     chroot = zk.connect + "/isr-" + uuid.uuid4().hex[:8]
     brokers = [Broker(tmp_path / ("b%d" % i), broker_id=i, zookeeper=chroot,
                       extra_config="replica.lag.time.max.ms: 1500\n") for i in (1, 2, 3)]
-    for b in brokers:
-        b.start()
-    for b in brokers:
-        wait_for("broker %d to see the cluster" % b.broker_id, lambda b=b: set(metadata(b).brokers) == {1, 2, 3})
+    start_all(brokers)
     yield brokers
     for b in brokers:
         if b.proc is not None and b.proc.poll() is None:

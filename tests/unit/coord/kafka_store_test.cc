@@ -280,6 +280,40 @@ TEST_P(KafkaStoreTest, TwoConcurrentContendersExactlyOneWins) {
   EXPECT_EQ(text(store_->get(paths::kControllerEpoch)->data), "1");
 }
 
+// Kafka's LogDirEventNotification: brokers write, the controller reads and
+// removes what it read (fenced; one already gone is no error).
+TEST_P(KafkaStoreTest, LogDirEventsAreListedInOrderAndRemovedByTheController) {
+  ASSERT_TRUE(ks_->ensure_paths().ok());
+  ASSERT_TRUE(ks_->create_log_dir_event(3).ok());
+  ASSERT_TRUE(ks_->create_log_dir_event(1).ok());
+  ASSERT_TRUE(store_->create(std::string(paths::kLogDirEventNotification) + "/log_dir_event_", ByteView(Bytes{'{'}),
+                             CreateMode::kPersistentSequential).ok());
+  auto events = ks_->log_dir_events();
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[0].broker, 3);
+  EXPECT_EQ((*events)[1].broker, 1);
+  EXPECT_FALSE((*events)[2].broker.has_value()) << "unreadable, but listed so that it is removed too";
+  EXPECT_EQ((*events)[0].node.rfind("log_dir_event_", 0), 0u) << (*events)[0].node;
+
+  const Fence fence = elect(1);
+  std::vector<std::string> nodes;
+  for (const auto& e : *events) nodes.push_back(e.node);
+  ASSERT_TRUE(ks_->delete_log_dir_events({nodes[0]}, fence).ok());
+  ASSERT_TRUE(ks_->delete_log_dir_events(nodes, fence).ok()) << "the one already gone is skipped";
+  EXPECT_TRUE(ks_->log_dir_events()->empty());
+
+  ASSERT_TRUE(ks_->create_log_dir_event(2).ok());
+  expire_session();
+  (void)elect(2);
+  auto left = ks_->log_dir_events();
+  ASSERT_TRUE(left.ok() && left->size() == 1u);
+  auto stale = ks_->delete_log_dir_events({left->front().node}, fence);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error(), make_error_code(KafkaStoreErrc::kControllerMoved));
+  EXPECT_EQ(ks_->log_dir_events()->size(), 1u) << "a superseded controller removes nothing";
+}
+
 TEST_P(KafkaStoreTest, SupersededControllerFencedWritesFailWithControllerMovedAndChangeNothing) {
   const Fence old_fence = elect(1);
   ASSERT_TRUE(ks_->create_topic("orders", assignment(2), {}).ok());
