@@ -233,9 +233,9 @@ size_t Log::pending_deletions() const {
   return pending_deletes_.size();
 }
 
-void Log::mark_offline() {
+void Log::mark_offline(bool own_error) {
   if (!offline_.exchange(true)) {
-    keel::logger("storage")->error("{}: I/O error, log taken offline", dir_);
+    if (own_error) keel::logger("storage")->error("{}: I/O error, log taken offline", dir_);
     if (on_offline_) on_offline_();
   }
 }

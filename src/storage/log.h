@@ -215,7 +215,9 @@ class Log {
   void set_on_truncated(std::function<void()> fn) { on_truncated_ = std::move(fn); }
   // Called once when the log goes offline after an I/O error.
   void set_on_offline(std::function<void()> fn) { on_offline_ = std::move(fn); }
-  void mark_offline();
+  // `own_error`: this log met the I/O error (logged); false: its dir went
+  // offline through another log's (the LogManager says so once for the dir).
+  void mark_offline(bool own_error = true);
 
   // --- Transactions (log_txn.cc) ---
   // Records an aborted transaction in the .txnindex of the segment holding

@@ -147,8 +147,9 @@ void LogManager::mark_dir_offline(const std::string& dir) {
       if (e.dir == dir) others.push_back(e.log.get());
     tell = on_dir_offline_;
   }
-  keel::logger("storage")->error("log dir {} is offline after an I/O error", dir);
-  for (Log* l : others) l->mark_offline();
+  keel::logger("storage")->error("log dir {} is offline after an I/O error: its {} logs take no more writes", dir,
+                                 others.size());
+  for (Log* l : others) l->mark_offline(/*own_error=*/false);
   if (tell) tell(dir);
 }
 
