@@ -17,6 +17,11 @@ Model: per partition, a log of unique values at offsets. Definitions:
                        acks, polls and the final read
   duplicates           one value at two (partition, offset)s (violation only
                        with idempotence on; counted either way)
+  epoch_resends        the same, but every copy under the same producer id and
+                       a different producer epoch (the segments say, when the
+                       run gives producer_of): the client bumped its epoch after
+                       timeouts and sent the value again from sequence 0, which
+                       no broker can tell from new data. Counted, no violation
   aborted_read         a value whose send definitely failed, seen in a poll
                        or the final read
   producer_order       a producer's later acked send (same partition) at an
@@ -85,7 +90,10 @@ class Findings:
             self.items[kind].append(example)
 
 
-def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack_s=txn_checks.DEFAULT_LSO_SLACK_S):
+def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack_s=txn_checks.DEFAULT_LSO_SLACK_S,
+          producer_of=None):
+    """producer_of: {(partition, offset): (producer id, epoch)} from the
+    segments (replica_check.producer_index), to tell epoch_resends apart."""
     f = Findings()
     config = next((e for e in events if e.get("type") == "config"), {})
     txns = txn_checks.Transactions(events) if txn_checks.is_txn_history(events) else None
@@ -184,7 +192,12 @@ def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack
     # 3. duplicates
     for v, places in at_value.items():
         if len(places) > 1:
-            f.add("duplicates", {"value": v, "at": sorted([list(k) for k in places])})
+            owners = [producer_of.get(k) for k in places] if producer_of else []
+            resent = (owners and all(owners) and len({w[0] for w in owners}) == 1
+                      and len({w[1] for w in owners}) == len(owners))
+            f.add("epoch_resends" if resent else "duplicates",
+                  {"value": v, "at": sorted([list(k) for k in places]),
+                   **({"producer_epochs": sorted(w[1] for w in owners)} if resent else {})})
 
     # 4. aborted reads
     for v, e in failed.items():
@@ -300,7 +313,7 @@ def check(events, max_gap=None, idempotence=None, txn_timeout_ms=None, lso_slack
         if ctp_stats is not None:
             txn_stats.update(ctp_stats)
 
-    violations = sorted(k for k in f.counts if k != "duplicates" or idempotence)
+    violations = sorted(k for k in f.counts if k != "epoch_resends" and (k != "duplicates" or idempotence))
     report = {
         "valid": not violations,
         "violations": violations,

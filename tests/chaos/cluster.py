@@ -146,8 +146,10 @@ class ZooKeeperNode(Proc):
 
 
 class KeelBroker(Proc):
-    def __init__(self, topo, workdir, broker_id, zk_connect, extra=None):
+    def __init__(self, topo, workdir, broker_id, zk_connect, extra=None, tmpfs_mb=None):
         super().__init__()
+        self.tmpfs_mb = tmpfs_mb  # the data dir on a tmpfs of this size (DiskFull fills it)
+        self.mounted = False
         self.topo = topo
         self.broker_id = broker_id
         self.host = "b%d" % broker_id
@@ -180,8 +182,22 @@ class KeelBroker(Proc):
     def bootstrap(self):
         return "%s:%d" % (self.address, KAFKA_PORT)
 
+    def mount(self):
+        """The data dir on a tmpfs of tmpfs_mb (before the first start)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.tmpfs_mb, "tmpfs", str(self.data_dir)],
+                       check=True, capture_output=True, text=True)
+        self.mounted = True
+
+    def unmount(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.data_dir)], check=False, capture_output=True)
+            self.mounted = False
+
     def start(self, timeout=45.0):
         wait_for_file(KEEL_BIN)
+        if self.tmpfs_mb and not self.mounted:
+            self.mount()
         out = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen(self.topo.cmd(self.host, [KEEL_BIN, "--config", str(self.config_path)]),
                                      stdout=out, stderr=subprocess.STDOUT)
@@ -223,11 +239,11 @@ class KeelBroker(Proc):
 class Cluster:
     """ZooKeeper + N brokers on a Topology whose hosts are zk, b1..bN, cli, ctl."""
 
-    def __init__(self, topo, workdir, n_brokers, broker_extra=None):
+    def __init__(self, topo, workdir, n_brokers, broker_extra=None, tmpfs_mb=None):
         self.topo = topo
         self.workdir = Path(workdir)
         self.zk = ZooKeeperNode(topo, self.workdir)
-        self.brokers = {i: KeelBroker(topo, self.workdir, i, self.zk.connect, broker_extra)
+        self.brokers = {i: KeelBroker(topo, self.workdir, i, self.zk.connect, broker_extra, tmpfs_mb)
                         for i in range(1, n_brokers + 1)}
 
     @property
@@ -265,6 +281,11 @@ class Cluster:
             self.zk.terminate(timeout=10)
         except Exception:  # noqa: BLE001
             self.zk.kill9()
+
+    def unmount(self):
+        """After the replica checks: the brokers' tmpfs data dirs, if any."""
+        for b in self.brokers.values():
+            b.unmount()
 
     def crash_report(self):
         return {b.host: b.crash_lines() for b in self.brokers.values() if b.crash_lines()}

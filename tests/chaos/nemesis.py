@@ -11,6 +11,7 @@ otherwise the scenario's faulted period is used.
 """
 
 import json
+import os
 import random
 import threading
 import time
@@ -18,12 +19,14 @@ import time
 from cluster import SESSION_TIMEOUT_MS, probe
 
 
-def full_isr_view(views, broker_ids):
+def full_isr_view(views, broker_ids, catching_up=None):
     """The one cluster view every broker answered (topics-each), if each lists
     every broker in broker_ids and every partition of every topic has a leader
     and an ISR equal to its replicas; else None. One broker's cache can lag
     (a broker just restarted has not had its first UpdateMetadata), so all
-    must agree."""
+    must agree. catching_up ({(topic, partition): {broker ids}}): replicas a
+    reassignment is adding, which may be missing from the ISR."""
+    catching_up = catching_up or {}
     if not views:
         return None
     want = sorted(str(b) for b in broker_ids)
@@ -36,8 +39,10 @@ def full_isr_view(views, broker_ids):
             if t.get("error") or not t.get("partitions"):
                 return None
             for pid, p in t["partitions"].items():
+                missing = set(p["replicas"]) - set(p["isr"])
                 if p.get("error") or p["leader"] is None or p["leader"] < 0 \
-                        or sorted(p["isr"]) != sorted(p["replicas"]):
+                        or not set(p["isr"]) <= set(p["replicas"]) \
+                        or not missing <= set(catching_up.get((name, pid), ())):
                     return None
                 view[(name, pid)] = (p["leader"], tuple(sorted(p["replicas"])))
         if agreed is None:
@@ -126,7 +131,7 @@ class Nemesis:
         """ListPartitionReassignments for the topic: {"ok", "ongoing": {p: ...}}."""
         return probe(self.topo, "reassignments", self.live_bootstrap(), self.topic)
 
-    def wait_all_isrs_full(self, timeout):
+    def wait_all_isrs_full(self, timeout, catching_up=None):
         """Seconds until every live broker's own metadata lists every broker
         and shows every partition of every topic (the consumer offsets and
         transaction state too) led with a full ISR, all brokers the same view,
@@ -138,7 +143,7 @@ class Nemesis:
             live = [b.bootstrap for b in self.cluster.brokers.values() if b.alive() and not b.paused]
             views = probe(self.topo, "topics-each", ",".join(live)) if live else {}
             self.last_views = views
-            view = full_isr_view(views, sorted(self.cluster.brokers))
+            view = full_isr_view(views, sorted(self.cluster.brokers), catching_up)
             if view is not None and view == prev:
                 return round(time.monotonic() - t0, 2)
             prev = view
@@ -210,11 +215,12 @@ class RollingRestart(Fault):
     hold = 0.0
     min_brokers = 2
 
-    def __init__(self, how="sigterm", rounds=1, down_s=3.0, settle_s=60.0):
+    def __init__(self, how="sigterm", rounds=1, down_s=3.0, settle_s=60.0, catching_up=None):
         super().__init__("every")
         self.how = how
         self.name = "rolling-%s" % how
         self.rounds, self.down_s, self.settle_s = rounds, down_s, settle_s
+        self.catching_up = catching_up  # full_isr_view's: replicas a reassignment is adding
         self.steps = []
 
     def inject(self, nem):
@@ -223,7 +229,7 @@ class RollingRestart(Fault):
         self.target = order
         # An operator starts from a healthy cluster too.
         nem.log(phase="step", step="rolling-restart-start", order=order,
-                full_isr_s=nem.wait_all_isrs_full(self.settle_s))
+                full_isr_s=nem.wait_all_isrs_full(self.settle_s, self.catching_up))
         for rnd, bid in [(r, b) for r in range(self.rounds) for b in order]:
             b = nem.broker(bid)
             t0 = time.monotonic()
@@ -237,7 +243,7 @@ class RollingRestart(Fault):
             # After kill -9 the broker waits for its old session to expire.
             b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
             started = time.monotonic()
-            settled = nem.wait_all_isrs_full(self.settle_s)
+            settled = nem.wait_all_isrs_full(self.settle_s, self.catching_up)
             step = dict(broker=bid, round=rnd, was_controller=bid == ctl, stop_s=round(stopped - t0, 3),
                         exit_code=code, start_s=round(started - stopped, 2), full_isr_s=settled)
             self.steps.append(step)
@@ -345,6 +351,48 @@ class EmptyDirRestart(Fault):
         b.kill9()
         b.wipe()
         b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+
+
+class DiskFull(Fault):
+    """The target's disk fills: a file takes all the free space of its data
+    dir (a tmpfs the scenario mounts: tmpfs_mb), so its next write fails with
+    ENOSPC and its log dir goes offline. The controller must move the
+    leadership of its replicas to the other ISR members and take them out of
+    the ISRs (docs/replication.md, "A failed log dir"); writes go on at
+    min.insync.replicas 2. Heal: the file goes and the broker is restarted
+    (SIGTERM), as an operator frees space; an offline dir comes back only with
+    a restart, and the broker catches up."""
+    name = "disk-full"
+
+    def inject(self, nem):
+        self.target = nem.find(self.role)
+        b = nem.broker(self.target)
+        if not b.mounted:
+            raise RuntimeError("disk-full needs the data dirs on a tmpfs (the scenario's tmpfs_mb)")
+        self.filler = b.data_dir / "disk-full.filler"
+        st = os.statvfs(b.data_dir)
+        self.filled = st.f_bavail * st.f_frsize
+        fd = os.open(self.filler, os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, self.filled)
+        finally:
+            os.close(fd)
+
+    def heal(self, nem):
+        b = nem.broker(self.target)
+        self.offline_seen = "is offline after an I/O error" in b.log_tail(10 ** 8)
+        if not self.offline_seen:
+            # The broker never met the full disk: the run tested nothing.
+            nem.violations.append("disk_full_not_reached")
+        os.unlink(self.filler)
+        code = b.terminate(timeout=30)
+        self.exit_code = code
+        b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
+
+    def describe(self):
+        d = super().describe()
+        d.update(filled_bytes=getattr(self, "filled", None), dir_went_offline=getattr(self, "offline_seen", None))
+        return d
 
 
 class WipedControllerRewins(Fault):

@@ -12,10 +12,11 @@ run.py reports) when it does not hold:
   leaves: origin_replicas).
 """
 
+import json
 import time
 
-from cluster import SESSION_TIMEOUT_MS
-from nemesis import Fault
+from cluster import SESSION_TIMEOUT_MS, probe
+from nemesis import Fault, RollingRestart
 
 SETTLE_S = 60.0
 SESSION_S = SESSION_TIMEOUT_MS / 1000.0
@@ -82,7 +83,9 @@ class ReassignToOutsider(Fault):
         self.victim_role, self.how = victim, how
         self.name = "reassign-outsider-%s-%s" % (how, victim)
 
-    def inject(self, nem):
+    def plan_move(self, nem):
+        """self.target (found by role) and self.moved: the target's partitions,
+        the target replaced by the broker that has no replica of them."""
         self.target = nem.find(self.role)
         parts = nem.metadata().get("partitions", {})
         if not any(self.target in v.get("replicas", []) for v in parts.values()):
@@ -96,10 +99,16 @@ class ReassignToOutsider(Fault):
                 self.moved[p] = [new if r == self.target else r for r in rs]
         for new in sorted({outsider(nem, rs) for rs in self.original.values()} - {None}):
             wait_registered(nem, new)  # a broker the previous fault restarted may not be live yet
+
+    def start_move(self, nem):
         r = nem.reassign(self.moved, timeout=10.0)
         nem.log(phase="step", step="reassign", target=self.target, assignment=self.moved, answer=r)
         if not r.get("ok"):
             nem.violations.append("reassign_refused")
+
+    def inject(self, nem):
+        self.plan_move(nem)
+        self.start_move(nem)
         if self.victim_role == "removed":
             self.victim = self.target
         elif self.victim_role == "new":
@@ -122,6 +131,10 @@ class ReassignToOutsider(Fault):
             b.resume()
         elif not b.alive():
             b.start()
+        self.settle(nem)
+
+    def settle(self, nem):
+        """The move must complete (SETTLE_S) once the fault is healed."""
         took, last = wait_assignment(nem, self.moved)
         self.settled_s = took
         nem.log(phase="step", step="reassignment-settled", seconds=took, state=last)
@@ -132,6 +145,78 @@ class ReassignToOutsider(Fault):
         d = super().describe()
         d.update(victim=getattr(self, "victim", None), how=self.how, moved=getattr(self, "moved", None),
                  settled_s=getattr(self, "settled_s", None))
+        return d
+
+
+class ReassignDuringRollingRestart(ReassignToOutsider):
+    """A move onto the outsider broker, held in progress by a replication
+    throttle, while every broker is restarted in turn (SIGTERM, the controller
+    last: nemesis.RollingRestart), as an operator might upgrade a cluster in
+    the middle of a long reassignment. The throttle is the one
+    kafka-reassign-partitions --throttle sets on the receiving side:
+    follower.replication.throttled.rate on the outsider (a dynamic config of
+    that broker, kept in ZooKeeper, so it must hold across the outsider's own
+    restart) and the moved partitions' outsider replicas in the topic's
+    follower.replication.throttled.replicas. At THROTTLE_BYTES_S, below what the
+    workload writes, the outsider cannot catch up (the scenario keeps fetches
+    small, so no single fetch brings the backlog), so the move is still listed
+    when the last broker is back; if not, reassign_finished_under_throttle
+    (the throttle did not hold, and the fault did not test what it says). Between brokers the
+    restart waits for full ISRs but for the outsider's catching-up replicas.
+    Heal: the throttle is lifted, and the move must complete within 60 s
+    (reassign_unfinished_after_heal), with the workload's checks as always."""
+    THROTTLE_BYTES_S = 1024
+    hold = 0.0
+    min_brokers = 4
+
+    def __init__(self, role="leader"):
+        super().__init__(role, victim="none", how="rolling")
+        self.name = "reassign-outsider-rolling-sigterm"
+
+    def throttle(self, nem, on):
+        by_outsider = {}
+        for p, rs in self.moved.items():
+            by_outsider.setdefault(outsider(nem, self.original[p]), []).append(p)
+        answers = []
+        for bid, ps in sorted(by_outsider.items()):
+            key = "follower.replication.throttled.rate"
+            change = {"type": "broker", "name": str(bid)}
+            change.update({"set": {key: self.THROTTLE_BYTES_S}} if on else {"delete": [key]})
+            answers.append(probe(nem.topo, "alter-configs", nem.broker(bid).bootstrap, json.dumps([change])))
+        replicas = ",".join("%s:%d" % (p, b) for b, ps in sorted(by_outsider.items()) for p in sorted(ps))
+        key = "follower.replication.throttled.replicas"
+        change = {"type": "topic", "name": nem.topic}
+        change.update({"set": {key: replicas}} if on else {"delete": [key]})
+        any_broker = nem.live_bootstrap().split(",")[0]
+        answers.append(probe(nem.topo, "alter-configs", any_broker, json.dumps([change])))
+        nem.log(phase="step", step="throttle" if on else "unthrottle", replicas=replicas, answers=answers)
+        if not all(a.get("ok") for a in answers):
+            nem.violations.append("throttle_refused")
+
+    def inject(self, nem):
+        self.plan_move(nem)
+        self.throttle(nem, True)
+        self.start_move(nem)
+        catching_up = {(nem.topic, p): {outsider(nem, self.original[p])} for p in self.moved}
+        self.rolling = RollingRestart("sigterm", rounds=1, catching_up=catching_up)
+        self.rolling.inject(nem)
+        ongoing = nem.reassignments().get("ongoing") or {}
+        self.in_progress = any(p in ongoing for p in self.moved)
+        nem.log(phase="step", step="after-rolling-restart", move_in_progress=self.in_progress, ongoing=ongoing)
+        if not self.in_progress:
+            # Done under a throttle below the write rate: the throttle did not
+            # hold (or did not survive a restart), and the restarts did not
+            # meet a move under way.
+            nem.violations.append("reassign_finished_under_throttle")
+
+    def heal(self, nem):
+        self.throttle(nem, False)
+        self.settle(nem)
+
+    def describe(self):
+        d = super().describe()
+        d.update(move_in_progress_after_restart=getattr(self, "in_progress", None),
+                 rolling_steps=getattr(getattr(self, "rolling", None), "steps", None))
         return d
 
 

@@ -18,6 +18,9 @@ the orchestrator never opens a socket into the test network itself.
                                                 ({"partition": [replicas] or
                                                 null}) sent to the controller
     probe.py reassignments H:P,H:P,.. TOPIC  -> ListPartitionReassignments v0
+    probe.py alter-configs H:P JSON          -> IncrementalAlterConfigs v0 to that
+                                                broker ([{"type": "topic"|"broker",
+                                                "name", "set": {..}, "delete": [..]}])
 
 The two reassignment requests are built from Kafka's schemas by
 tests/integration/kafka_schema.py (no installed client sends them); the
@@ -269,11 +272,30 @@ def reassignments(hostports, topic):
             "controller": r["_controller"]}
 
 
+def alter_configs(hostport, changes_json):
+    """IncrementalAlterConfigs v0 sent to hostport itself (a broker's own
+    dynamic configs must go to that broker, as AdminClient routes them).
+    changes: [{"type": "topic"|"broker", "name": str, "set": {k: v}, "delete": [k]}]."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from kafka_schema import KafkaConnection
+    types = {"topic": 2, "broker": 4}
+    resources = [{"ResourceType": types[c["type"]], "ResourceName": c["name"],
+                  "Configs": [{"Name": k, "ConfigOperation": 0, "Value": str(v)} for k, v in c.get("set", {}).items()]
+                  + [{"Name": k, "ConfigOperation": 1, "Value": None} for k in c.get("delete", [])]}
+                 for c in json.loads(changes_json)]
+    host, prt = hostport.rsplit(":", 1)
+    with KafkaConnection(int(prt), host=host, timeout=10.0, client_id="chaos-probe") as c:
+        r = c.call("IncrementalAlterConfigs", 0, {"Resources": resources, "ValidateOnly": False})
+    errors = {"%s:%s" % (x["ResourceType"], x["ResourceName"]): [x["ErrorCode"], x["ErrorMessage"]]
+              for x in r["Responses"]}
+    return {"ok": all(v[0] == 0 for v in errors.values()), "resources": errors}
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
           "metadata-each": metadata_each, "topics-each": topics_each, "reassign": reassign,
-          "reassignments": reassignments,
+          "reassignments": reassignments, "alter-configs": alter_configs,
           "configs": configs}[cmd]
     try:
         out = fn(*args)

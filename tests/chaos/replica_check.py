@@ -156,6 +156,31 @@ def final_high_watermarks(final_path):
     return hws
 
 
+PRODUCER_AT = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8  # producerId, then producerEpoch (int16)
+
+
+def producer_index(topic, data_dirs):
+    """{(partition, offset): (producer id, producer epoch)} of every record
+    in the topic's batches on any replica (replicas agree on what they share).
+    The checker tells a value written again under a new producer epoch (the
+    client's re-send after an epoch bump, which no broker can deduplicate:
+    sequences start again at 0) from a duplicate the broker let through."""
+    out = {}
+    for d in data_dirs.values():
+        for part_dir in Path(d).glob("%s-*" % topic):
+            tail = part_dir.name[len(topic) + 1:]
+            if not tail.isdigit():
+                continue
+            p = int(tail)
+            for base, last, raw in read_batches(part_dir):
+                if len(raw) < PRODUCER_AT + 10:
+                    continue
+                pid, epoch = struct.unpack_from(">qh", raw, PRODUCER_AT)
+                for o in range(base, last + 1):
+                    out.setdefault((p, o), (pid, epoch))
+    return out
+
+
 def check_run(topic, final_path, data_dirs, final_metadata):
     """Check 10 for a finished run (brokers stopped): the HWs the final read
     saw, the ISRs of the metadata taken after it, each broker's data dir."""

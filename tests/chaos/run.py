@@ -118,9 +118,19 @@ SCENARIOS = {
     "reassign-outsider-kill9-new": lambda: S(nmr.ReassignToOutsider("follower", "new"), **FOUR),
     "reassign-outsider-pause-other": lambda: S(nmr.ReassignToOutsider("leader", "other", "pause"), **FOUR),
     "reassign-cancel-target-down": lambda: S(nmr.CancelMoveWhoseTargetIsDown(), **FOUR),
+    # A throttled move onto the fourth broker still under way while every broker restarts.
+    # Small fetches, so that the outsider's first fetch (before the throttle's
+    # window has seen any bytes, and again after its own restart) cannot bring
+    # the whole backlog at once.
+    "reassign-outsider-rolling-sigterm": lambda: S(nmr.ReassignDuringRollingRestart("leader"), **FOUR,
+                                                   broker_config={"replica.fetch.max.bytes": 4096}),
     # The four-broker layout's loss control: an acks=1 zombie leader.
     "control-four-isolate-leader-acks1": lambda: S(nm.IsolateCompletely("leader", lossy=True), "loss",
                                                    acks="1", idempotence=0, **FOUR),
+    # The leader's disk fills (every broker's data dir on a 256 MB tmpfs): its
+    # log dir goes offline, the controller moves its partitions at once.
+    "disk-full-leader": lambda: S(nm.DiskFull("leader"), tmpfs_mb=256),
+    "disk-full-follower": lambda: S(nm.DiskFull("follower"), tmpfs_mb=256),
     "pause-leader-short": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 / 2)),
     "pause-leader-long": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 + 6)),
     "cut-leader-from-brokers": lambda: S(nm.CutFromBrokers("leader")),
@@ -350,7 +360,7 @@ class Run:
         try:
             topo.setup()
             self.notes["topology"] = {"tag": topo.tag, "subnet": str(topo.subnet), "addresses": topo.addr}
-            cluster = Cluster(topo, self.out, s["brokers"], self.broker_config())
+            cluster = Cluster(topo, self.out, s["brokers"], self.broker_config(), s.get("tmpfs_mb"))
             cluster.start()
             self.notes["brokers_registered_s"] = self.wait_brokers(cluster, s["brokers"], 30)
             cfg = {"min.insync.replicas": str(s["min_isr"]),
@@ -440,6 +450,12 @@ class Run:
                     except (OSError, ValueError, KeyError) as e:
                         self.extra_violations.append("replica_check_error")
                         self.notes["replica_check_error"] = "%s: %s" % (type(e).__name__, e)
+                try:
+                    self.producer_of = replica_check.producer_index(
+                        self.topic, {i: b.data_dir for i, b in cluster.brokers.items()})
+                except (OSError, ValueError) as e:
+                    self.notes["producer_index_error"] = "%s: %s" % (type(e).__name__, e)
+                cluster.unmount()
             topo.teardown()
         self.notes["elapsed_s"] = round(time.monotonic() - t_start, 1)
         return self.judge()
@@ -447,7 +463,8 @@ class Run:
     def judge(self):
         files = [self.history, self.final, self.nemesis_path]
         rep = checker.check(checker.load([str(p) for p in files if p.exists()]),
-                            idempotence=bool(self.spec["idempotence"]))
+                            idempotence=bool(self.spec["idempotence"]),
+                            producer_of=getattr(self, "producer_of", None))
         rr = getattr(self, "replica_report", None)
         if rr is not None:
             rep["replicas"] = rr

@@ -215,6 +215,26 @@ def test_duplicates_only_counted_without_idempotence():
     assert rep["valid"] and rep["anomaly_counts"]["duplicates"] == 1
 
 
+def test_a_value_sent_again_under_a_new_producer_epoch_is_counted_apart():
+    # The client bumped its epoch after timeouts and re-sent from sequence 0:
+    # the segments show the two copies under one producer id, two epochs.
+    h, offs = clean()
+    v = h.send("p0", 0, offs[0])
+    h.final_log[0][offs[0] + 1] = v
+    events = h.finish()
+    resent = {(0, offs[0]): (7, 0), (0, offs[0] + 1): (7, 1)}
+    rep = run(events, producer_of=resent)
+    assert rep["valid"], rep["violations"]
+    assert rep["anomaly_counts"]["epoch_resends"] == 1
+    assert rep["examples"]["epoch_resends"][0]["producer_epochs"] == [0, 1]
+    # One epoch (the broker let a retry through), or two producers: duplicates.
+    same_epoch = {(0, offs[0]): (7, 1), (0, offs[0] + 1): (7, 1)}
+    assert run(events, producer_of=same_epoch)["violations"] == ["duplicates"]
+    two_producers = {(0, offs[0]): (7, 0), (0, offs[0] + 1): (8, 1)}
+    assert run(events, producer_of=two_producers)["violations"] == ["duplicates"]
+    assert run(events, producer_of={})["violations"] == ["duplicates"], "unknown owners: a duplicate"
+
+
 def test_aborted_read():
     h, offs = clean()
     v = h.invoke("p0", 0)

@@ -53,6 +53,21 @@ def test_brokers_must_agree():
     assert nm.full_isr_view({}, [1, 2, 3]) is None
 
 
+def test_a_replica_being_added_may_be_missing_from_the_isr_but_no_other():
+    # A move of chaos-0 onto broker 4 under way: RS = [1, 2, 3, 4], 4 catching up.
+    md = _view(brokers=("1", "2", "3", "4"))
+    md["topics"]["chaos"]["partitions"]["0"]["replicas"] = [1, 2, 3, 4]
+    views = _views(md, md, md, md)
+    assert nm.full_isr_view(views, [1, 2, 3, 4]) is None
+    adding = {("chaos", "0"): {4}}
+    assert nm.full_isr_view(views, [1, 2, 3, 4], adding)[("chaos", "0")] == (1, (1, 2, 3, 4))
+    md["topics"]["chaos"]["partitions"]["0"]["isr"] = [1, 2, 4]  # 3 fell out: not full
+    assert nm.full_isr_view(_views(md, md, md, md), [1, 2, 3, 4], adding) is None
+    md["topics"]["chaos"]["partitions"]["0"]["isr"] = [1, 2, 3]
+    assert nm.full_isr_view(_views(md, md, md, md), [1, 2, 3, 4], {("chaos", "1"): {4}}) is None, \
+        "allowed for another partition only"
+
+
 class _Broker:
     def __init__(self, bid, calls):
         self.bid, self.calls, self.proc = bid, calls, object()
@@ -83,7 +98,7 @@ class _Nemesis:
     def broker(self, bid):
         return self.cluster.brokers[bid]
 
-    def wait_all_isrs_full(self, timeout):
+    def wait_all_isrs_full(self, timeout, catching_up=None):
         self.calls.append(("wait",))
         return self.settles.pop(0)
 
