@@ -7,9 +7,12 @@ two minutes here). A real producer writing through the failure gets every
 record acknowledged, and every acknowledged record is read back, at its
 offset, without gaps. The full broker stays up.
 
+Freed and restarted, the broker catches up and rejoins the ISRs.
+
 Broker 1's log dir is a small tmpfs the test mounts (root only: skipped,
 saying so, where mounting is not allowed) and unmounts."""
 
+import subprocess
 import time
 import uuid
 
@@ -49,7 +52,7 @@ def produce(bootstrap, topic, count):
                               **{"enable.idempotence": True, "message.timeout.ms": 60000})
 
 
-def test_a_full_disk_moves_leadership_and_isr_membership_and_loses_nothing(cluster):
+def test_a_full_disk_moves_leadership_and_isr_membership_and_loses_nothing(cluster, small_disk):  # noqa: F811
     b1, b2, b3 = cluster
     admin = AdminClient({"bootstrap.servers": b2.bootstrap})
     # "filling" is led by broker 1 (first in its assignment), whose disk it
@@ -87,5 +90,16 @@ def test_a_full_disk_moves_leadership_and_isr_membership_and_loses_nothing(clust
     assert time.time() - started < LAG_MS / 1000 / 2
 
     # Every acknowledged record reads back, from the new leader, at its offset.
+    got = consume(b2.bootstrap, "filling", len(acked), timeout=60)
+    assert {m.offset(): m.value() for m in got} == acked
+
+    # The operator frees space and restarts broker 1 (kill -9: no clean stop
+    # on a full disk): its replicas catch up and are back in both ISRs.
+    b1.kill9()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    b1.start()
+    for t in ("filling", "followed"):
+        wait_for("broker 1 back in %s's ISR" % t, lambda t=t: (p := partition(b2, t)) and sorted(p.isrs) == [1, 2, 3],
+                 timeout=60)
     got = consume(b2.bootstrap, "filling", len(acked), timeout=60)
     assert {m.offset(): m.value() for m in got} == acked
