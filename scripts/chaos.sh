@@ -2,7 +2,7 @@
 # Randomized fault schedule against keel in network namespaces (as root).
 #
 #   scripts/chaos.sh [--duration S] [--brokers N] [--seed X] [--max-faults K] [--lossy] [--out DIR]
-#                    [--workload txn [--ctp-mode subscribe]]
+#                    [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB]
 #   scripts/chaos.sh --smoke          # the pytest smoke subset instead (tests/chaos -m chaos)
 #   scripts/chaos.sh --scenario NAME [NAME...]   # named scenarios (tests/chaos/run.py list)
 #
@@ -22,6 +22,9 @@
 # consumer group that subscribe() and rejoin all run long, so partitions change
 # hands under the faults). --brokers 4 puts the topic on three brokers
 # and adds reassignments onto the fourth (and a cancelled one) to the faults.
+# --tmpfs-mb MB puts every broker's data directory on a tmpfs of that size and
+# adds a full disk (disk-full: a file takes all its free space, healed by
+# deleting it and restarting the broker) to the random mix.
 # Replicated runs compare the replicas' segment files and leader-epoch checkpoints
 # below the high watermark after the brokers stop (replica_divergence,
 # epoch_divergence). Docs: docs/chaos.md.
@@ -30,7 +33,7 @@ cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
 duration=300 brokers=1 seed=$RANDOM$RANDOM max_faults=40 lossy="" out="" mode=random names=() workload=plain
-ctp_mode=assign
+ctp_mode=assign tmpfs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -41,9 +44,10 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --workload) workload=$2; shift 2 ;;
     --ctp-mode) ctp_mode=$2; shift 2 ;;
+    --tmpfs-mb) tmpfs=(--tmpfs-mb "$2"); shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +71,8 @@ out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)-$seed}
 limit=$(( ${duration%.*} + 600 ))
 set +e
 timeout -k 30 "$limit" $PY tests/chaos/run.py random --brokers "$brokers" --duration "$duration" \
-  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload" --ctp-mode "$ctp_mode"
+  --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload" --ctp-mode "$ctp_mode" \
+  "${tmpfs[@]}"
 rc=$?
 set -e
 echo "report: $out/report.json (seed $seed, exit $rc)"

@@ -626,8 +626,9 @@ class ZooKeeperRestart(Fault):
             nem.cluster.zk.start()
 
 
-def random_fault(rng, n_brokers, lossy=False):
-    """One fault for the randomized schedule (safe faults unless lossy)."""
+def random_fault(rng, n_brokers, lossy=False, disk_full=False):
+    """One fault for the randomized schedule (safe faults unless lossy).
+    disk_full: the data dirs are on tmpfs, so a full disk joins the mix."""
     long_hold = SESSION_TIMEOUT_MS / 1000 + 4
     roles = ["leader", "follower", "controller", "any"] if n_brokers > 1 else ["any"]
     makers = [
@@ -652,6 +653,9 @@ def random_fault(rng, n_brokers, lossy=False):
         # the topic is on three of them (run.py's placement): moves onto the fourth
         from nemesis_reassign import random_reassign_fault
         makers += [lambda r: random_reassign_fault(rng)] * 2
+    if disk_full and n_brokers > 1:
+        # With one broker there is nobody to take over: its writes stop (no loss).
+        makers += [lambda r: DiskFull(r)]
     if lossy and n_brokers > 1:
         # the cluster's lossy mix runs acks=1 (run.py): a zombie leader's writes
         makers += [lambda r: IsolateCompletely("leader", lossy=True)]

@@ -3,7 +3,7 @@
     run.py list
     run.py scenario NAME [--out DIR] [--full] [--workload txn [--ctp-mode subscribe]]
     run.py random --brokers N --duration S [--seed X] [--max-faults K] [--lossy] [--out DIR]
-                  [--workload txn [--ctp-mode subscribe]]
+                  [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB]
 
 --workload txn swaps the producers for transactional ones that commit or abort
 at random (tests/chaos/txn_workload.py) and adds the transactional checks
@@ -515,7 +515,7 @@ def single_fault_schedule(fault, faulted):
     return schedule
 
 
-def random_schedule(n_brokers, duration, max_faults, rng, lossy):
+def random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=False):
     def schedule(nem, workload, tail):
         end = time.monotonic() + duration
         faults = 0
@@ -524,7 +524,7 @@ def random_schedule(n_brokers, duration, max_faults, rng, lossy):
                 nem.log(phase="quiet")
                 time.sleep(min(rng.uniform(5, 15), max(0, end - time.monotonic())))
                 continue
-            fault = nm.random_fault(rng, n_brokers, lossy)
+            fault = nm.random_fault(rng, n_brokers, lossy, disk_full)
             nem.run(fault, "inject")
             hold = fault.hold if fault.hold is not None else rng.uniform(5, 15)
             time.sleep(hold)
@@ -568,7 +568,7 @@ def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_m
 
 
 def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0, workload="plain",
-               ctp_mode="assign"):
+               ctp_mode="assign", tmpfs_mb=None):
     if n_brokers > 1 and not CLUSTER_READY:
         raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
     rng = random.Random(seed)
@@ -579,11 +579,13 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
         base.update(acks="1", idempotence=0)
     spec = with_workload(S(None, "report" if lossy else "safe", **dict(
         base, brokers=n_brokers, rf=min(3, n_brokers), min_isr=min(2, n_brokers))), workload, ctp_mode)
+    if tmpfs_mb:
+        spec["tmpfs_mb"] = tmpfs_mb
     out = out or tempfile.mkdtemp(prefix="keel-chaos-random-")
     tm = dict(SHORT)
     r = Run(spec, out, tm, rate, "random-%d" % seed)
     r.notes["seed"] = seed
-    rep = r.execute(random_schedule(n_brokers, duration, max_faults, rng, lossy))
+    rep = r.execute(random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=bool(tmpfs_mb)))
     rep["notes"]["out"] = str(out)
     return rep
 
@@ -601,6 +603,8 @@ def main(argv=None):
     rd.add_argument("--max-faults", type=int, default=40)
     rd.add_argument("--seed", type=int, default=None)
     rd.add_argument("--lossy", action="store_true", help="include faults expected to lose data")
+    rd.add_argument("--tmpfs-mb", type=int, default=None,
+                    help="every broker's data dir on a tmpfs of this size; adds disk-full to the mix")
     for p in (sc, rd):
         p.add_argument("--out", default=None, help="output directory (one sub-directory per scenario)")
         p.add_argument("--rate", type=float, default=200.0, help="total messages/s of the producers")
@@ -632,7 +636,7 @@ def main(argv=None):
     else:
         seed = a.seed if a.seed is not None else random.randrange(1 << 30)
         reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate, a.workload,
-                                  a.ctp_mode))
+                                  a.ctp_mode, a.tmpfs_mb))
         print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)

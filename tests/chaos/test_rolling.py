@@ -149,3 +149,10 @@ def test_the_random_mix_has_a_rolling_restart_with_several_brokers_only():
     assert "RollingRestart" in drawn
     single = {type(nm.random_fault(rng, 1)).__name__ for _ in range(400)}
     assert "RollingRestart" not in single and "Kill9" in single
+
+
+def test_a_full_disk_joins_the_random_mix_only_when_the_data_dirs_are_on_tmpfs():
+    import random
+    rng = random.Random(11)
+    assert "DiskFull" not in {type(nm.random_fault(rng, 3)).__name__ for _ in range(400)}
+    assert "DiskFull" in {type(nm.random_fault(rng, 3, disk_full=True)).__name__ for _ in range(400)}
