@@ -80,7 +80,8 @@ def test_kill9_restart_single_broker_loses_nothing(tmp_path):
     assert all(n > 0 for n in after), rep["liveness"]
 
 
-CLUSTER_SMOKE = ["kill9-leader", "cut-leader-from-brokers", "zk-pause", "pause-leader-long", "rolling-sigterm"]
+CLUSTER_SMOKE = ["kill9-leader", "cut-leader-from-brokers", "zk-pause", "pause-leader-long", "rolling-sigterm",
+                 "disk-full-leader"]
 CLUSTER_CONTROLS = ["control-isolate-leader-acks1", "control-rolling-kill9-acks1"]
 
 
