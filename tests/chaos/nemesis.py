@@ -10,6 +10,7 @@ heal), e.g. a SIGSTOP shorter or longer than the ZooKeeper session timeout;
 otherwise the scenario's faulted period is used.
 """
 
+import errno
 import json
 import os
 import random
@@ -353,6 +354,28 @@ class EmptyDirRestart(Fault):
         b.start(timeout=SESSION_TIMEOUT_MS / 1000 * 3 + 20)
 
 
+def fill(path):
+    """Grows the file at `path` until its file system has no space left:
+    fallocate in 1 MiB steps, then 4 KiB ones, each until ENOSPC (the broker
+    writes meanwhile, so the free space a statvfs gave would be stale).
+    Returns the bytes taken."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    size = 0
+    try:
+        for step in (1 << 20, 4096):
+            while True:
+                try:
+                    os.posix_fallocate(fd, size, step)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+                size += step
+    finally:
+        os.close(fd)
+    return size
+
+
 class DiskFull(Fault):
     """The target's disk fills: a file takes all the free space of its data
     dir (a tmpfs the scenario mounts: tmpfs_mb), so its next write fails with
@@ -370,13 +393,7 @@ class DiskFull(Fault):
         if not b.mounted:
             raise RuntimeError("disk-full needs the data dirs on a tmpfs (the scenario's tmpfs_mb)")
         self.filler = b.data_dir / "disk-full.filler"
-        st = os.statvfs(b.data_dir)
-        self.filled = st.f_bavail * st.f_frsize
-        fd = os.open(self.filler, os.O_CREAT | os.O_WRONLY, 0o600)
-        try:
-            os.posix_fallocate(fd, 0, self.filled)
-        finally:
-            os.close(fd)
+        self.filled = fill(self.filler)
 
     def heal(self, nem):
         b = nem.broker(self.target)

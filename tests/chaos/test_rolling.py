@@ -2,6 +2,12 @@
 broker must agree on before the next broker is stopped, and the order and
 stop signal of nemesis.RollingRestart against stand-in brokers."""
 
+import os
+import random
+import subprocess
+
+import pytest
+
 import nemesis as nm
 
 
@@ -143,7 +149,6 @@ def test_a_broker_after_which_the_isrs_stay_short_stops_the_restart():
 
 
 def test_the_random_mix_has_a_rolling_restart_with_several_brokers_only():
-    import random
     rng = random.Random(7)
     drawn = {type(nm.random_fault(rng, 3)).__name__ for _ in range(400)}
     assert "RollingRestart" in drawn
@@ -152,7 +157,26 @@ def test_the_random_mix_has_a_rolling_restart_with_several_brokers_only():
 
 
 def test_a_full_disk_joins_the_random_mix_only_when_the_data_dirs_are_on_tmpfs():
-    import random
     rng = random.Random(11)
     assert "DiskFull" not in {type(nm.random_fault(rng, 3)).__name__ for _ in range(400)}
     assert "DiskFull" in {type(nm.random_fault(rng, 3, disk_full=True)).__name__ for _ in range(400)}
+
+
+def test_fill_takes_every_free_byte_of_a_small_file_system(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (mnt / "data").write_bytes(b"x" * 100000)
+        taken = nm.fill(mnt / "filler")
+        assert taken > 2 << 20
+        st = os.statvfs(mnt)
+        assert st.f_bavail * st.f_frsize < 4096, "space left after the fill"
+        try:
+            (mnt / "more").write_bytes(b"y" * 8192)
+            raise AssertionError("a write fitted on the full file system")
+        except OSError as e:
+            assert e.errno == 28
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
