@@ -29,8 +29,8 @@ void Controller::log_dir_failed() {
 void Controller::report_log_dir_failure(int attempt) {
   auto r = store_.create_log_dir_event(options_.broker_id);
   if (r) {
-    log()->warn("a log dir of broker {} failed: told the controller, which moves the leadership of its replicas "
-                "there to other in-sync replicas",
+    log()->warn("a log dir of broker {} failed: told the controller, which moves its replicas there to other "
+                "in-sync replicas where there are any",
                 options_.broker_id);
     return;
   }
