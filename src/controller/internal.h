@@ -20,11 +20,16 @@ inline std::shared_ptr<spdlog::logger> log() {
 
 inline cluster::AdminResult error(protocol::ErrorCode code, std::string message) { return {code, std::move(message)}; }
 
+// The store could not be reached (ZooKeeper away, or our session lost): an
+// outage that passes, unlike an answer the store gave.
+inline bool is_outage(const std::error_code& e) {
+  return e == coord::CoordErrc::kConnectionLoss || e == coord::CoordErrc::kSessionExpired;
+}
+
 // A store that could not be reached (ZooKeeper down past the connection
 // timeout) is a timeout the client may retry; anything else is the server's.
 inline cluster::AdminResult store_error(const std::error_code& e) {
-  const bool unreachable = e == coord::CoordErrc::kConnectionLoss || e == coord::CoordErrc::kSessionExpired;
-  return error(unreachable ? protocol::ErrorCode::kRequestTimedOut : protocol::ErrorCode::kUnknownServerError,
+  return error(is_outage(e) ? protocol::ErrorCode::kRequestTimedOut : protocol::ErrorCode::kUnknownServerError,
                "coordination store: " + e.message());
 }
 

@@ -34,8 +34,7 @@ void Controller::report_log_dir_failure(int attempt) {
                 options_.broker_id);
     return;
   }
-  const bool outage = r.error() == coord::CoordErrc::kConnectionLoss || r.error() == coord::CoordErrc::kSessionExpired;
-  if (!outage) {
+  if (!is_outage(r.error())) {
     log_store_error("cannot report a failed log dir", r.error());
     return;
   }
