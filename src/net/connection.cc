@@ -172,7 +172,10 @@ class ClientConnection final : public Connection, public std::enable_shared_from
     const std::string failure = co_await tls_->handshake();
     if (closed_) co_return;
     if (!failure.empty()) {
-      log()->warn("closing connection {} from {} on {}: {}", info_.id, info_.peer, info_.listener_name, failure);
+      // A connect and close with nothing sent is a load balancer's health
+      // check or a port probe; Kafka logs that disconnect at debug too.
+      log()->log(tls_->closed_before_hello() ? spdlog::level::debug : spdlog::level::warn,
+                 "closing connection {} from {} on {}: {}", info_.id, info_.peer, info_.listener_name, failure);
       close();
       co_return;
     }

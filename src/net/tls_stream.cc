@@ -76,7 +76,10 @@ asio::awaitable<std::string> TlsStream::handshake() {
     for (;;) {
       const ssize_t n = ::recv(socket_.native_handle(), &first, 1, MSG_PEEK);
       if (n == 1) break;
-      if (n == 0) co_return "TLS handshake failed: the peer closed the connection before its hello";
+      if (n == 0) {
+        closed_before_hello_ = true;
+        co_return "TLS handshake failed: the peer closed the connection before its hello";
+      }
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         co_return "TLS handshake failed: " + boost::system::error_code(errno, boost::system::system_category()).message();
       co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));

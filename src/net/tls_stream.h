@@ -49,6 +49,9 @@ class TlsStream {
 
   // "" once the handshake finished, else why it failed (OpenSSL's reason).
   boost::asio::awaitable<std::string> handshake();
+  // The handshake failed because the peer closed without sending a byte: a
+  // TCP health check or a port probe, not a client that tried TLS.
+  bool closed_before_hello() const { return closed_before_hello_; }
   // Some bytes (at least one); ec eof when the peer closed.
   boost::asio::awaitable<size_t> read_some(void* data, size_t size, boost::system::error_code& ec);
   // All of `size`. A long read (a request body) waits for the socket with a
@@ -77,6 +80,7 @@ class TlsStream {
   std::unique_ptr<TlsSession> session_;
   std::vector<uint8_t> staging_;  // small buffers gathered into one record; file bytes on the copy path
   int rcvlowat_ = 1;              // the socket's SO_RCVLOWAT (the kernel's default at first)
+  bool closed_before_hello_ = false;
 };
 
 }  // namespace keel::net

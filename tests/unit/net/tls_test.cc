@@ -18,6 +18,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -34,9 +35,11 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "common/log.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "net/tls.h"
@@ -429,6 +432,49 @@ TEST(TlsServer, RefusedHandshakesCloseThoseConnectionsAndTheServerServesTheNextC
   expect_file_response(good.exchange(1012), file, 0, 1000);
   EXPECT_EQ(ts.handler.principals(), std::vector<std::string>{"client-1"})
       << "the certificate's subject mapped by ssl.principal.mapping.rules";
+}
+
+// A load balancer's TCP health check connects and closes without a byte:
+// not worth a warning per probe (Kafka logs that disconnect at debug). A
+// client that sent something that is not TLS still gets one.
+TEST(TlsServer, AConnectionClosedBeforeItsHelloIsLoggedAtDebugAPlaintextClientAtWarning) {
+  DataFile file(1000);
+  std::ostringstream lines;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
+  sink->set_pattern("%l %v");
+  auto log = keel::logger("net");
+  const auto level = log->level();
+  log->set_level(spdlog::level::debug);
+  log->sinks().push_back(sink);
+  {
+    TlsServer ts(file, 0, 1000, server_settings());
+    ::close(connect_to(ts.port));  // the health check
+    const int sock = connect_to(ts.port);
+    const uint8_t request[] = {0, 0, 0, 8, 0, 18, 0, 3, 0, 0, 0, 7};
+    ASSERT_EQ(::write(sock, request, sizeof request), static_cast<ssize_t>(sizeof request));
+    uint8_t buf[64];
+    while (::read(sock, buf, sizeof buf) > 0) {
+    }
+    ::close(sock);
+    BlockingClient good(ts.port, "");
+    expect_file_response(good.exchange(1012), file, 0, 1000);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline &&
+           (lines.str().find("before its hello") == std::string::npos ||
+            lines.str().find("the first byte is 0x00") == std::string::npos)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  log->sinks().pop_back();
+  log->set_level(level);
+  std::istringstream in(lines.str());
+  std::string line, probe, plaintext;
+  while (std::getline(in, line)) {
+    if (line.find("before its hello") != std::string::npos) probe = line;
+    if (line.find("the first byte is 0x00") != std::string::npos) plaintext = line;
+  }
+  EXPECT_EQ(probe.rfind("debug ", 0), 0u) << probe;
+  EXPECT_EQ(plaintext.rfind("warning ", 0), 0u) << plaintext;
 }
 
 TEST(TlsServer, RequestedClientAuthAcceptsAClientWithoutACertificate) {
