@@ -2,7 +2,7 @@
 # Randomized fault schedule against keel in network namespaces (as root).
 #
 #   scripts/chaos.sh [--duration S] [--brokers N] [--seed X] [--max-faults K] [--lossy] [--out DIR]
-#                    [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB]
+#                    [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB] [--security sasl_ssl]
 #   scripts/chaos.sh --smoke          # the pytest smoke subset instead (tests/chaos -m chaos)
 #   scripts/chaos.sh --scenario NAME [NAME...]   # named scenarios (tests/chaos/run.py list)
 #
@@ -25,6 +25,9 @@
 # --tmpfs-mb MB puts every broker's data directory on a tmpfs of that size and
 # adds a full disk (disk-full: a file takes all its free space, healed by
 # deleting it and restarting the broker) to the random mix.
+# --security sasl_ssl (random and --scenario): the workload's clients and the
+# brokers' own connections use TLS then SCRAM-SHA-512, with the ACL authorizer
+# on (tests/chaos/security.py); the harness's probes keep a PLAINTEXT listener.
 # Replicated runs compare the replicas' segment files and leader-epoch checkpoints
 # below the high watermark after the brokers stop (replica_divergence,
 # epoch_divergence). Docs: docs/chaos.md.
@@ -33,7 +36,7 @@ cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
 duration=300 brokers=1 seed=$RANDOM$RANDOM max_faults=40 lossy="" out="" mode=random names=() workload=plain
-ctp_mode=assign tmpfs=()
+ctp_mode=assign tmpfs=() security=plaintext
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -45,9 +48,10 @@ while [ $# -gt 0 ]; do
     --workload) workload=$2; shift 2 ;;
     --ctp-mode) ctp_mode=$2; shift 2 ;;
     --tmpfs-mb) tmpfs=(--tmpfs-mb "$2"); shift 2 ;;
+    --security) security=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +67,7 @@ case "$mode" in
     out=${out:-/tmp/keel-chaos-$(date +%Y%m%d-%H%M%S)}
     set +e
     timeout -k 30 $(( ${#names[@]} * 600 )) $PY tests/chaos/run.py scenario "${names[@]}" --out "$out" --workload "$workload" \
-      --ctp-mode "$ctp_mode"
+      --ctp-mode "$ctp_mode" --security "$security"
     rc=$?; echo "reports under $out"; exit $rc ;;
 esac
 
@@ -72,7 +76,7 @@ limit=$(( ${duration%.*} + 600 ))
 set +e
 timeout -k 30 "$limit" $PY tests/chaos/run.py random --brokers "$brokers" --duration "$duration" \
   --seed "$seed" --max-faults "$max_faults" $lossy --out "$out" --workload "$workload" --ctp-mode "$ctp_mode" \
-  "${tmpfs[@]}"
+  --security "$security" "${tmpfs[@]}"
 rc=$?
 set -e
 echo "report: $out/report.json (seed $seed, exit $rc)"

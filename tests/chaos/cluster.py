@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from security import CLIENT_PORT, Secured
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 KEEL_BIN = os.environ.get("KEEL_BIN", str(REPO / "build" / "src" / "keel"))
@@ -146,8 +148,9 @@ class ZooKeeperNode(Proc):
 
 
 class KeelBroker(Proc):
-    def __init__(self, topo, workdir, broker_id, zk_connect, extra=None, tmpfs_mb=None):
+    def __init__(self, topo, workdir, broker_id, zk_connect, extra=None, tmpfs_mb=None, security=None):
         super().__init__()
+        self.security = security  # a security.Secured: SASL_SSL for clients and between brokers
         self.tmpfs_mb = tmpfs_mb  # the data dir on a tmpfs of this size (DiskFull fills it)
         self.mounted = False
         self.topo = topo
@@ -169,6 +172,8 @@ class KeelBroker(Proc):
             "num.io.threads": 2,
             "group.initial.rebalance.delay.ms": 0,
         }
+        if security:
+            cfg.update(security.broker_config(self.address, KAFKA_PORT))
         cfg.update(extra or {})
         lines = ["%s: %s" % (k, v) for k, v in cfg.items()]
         lines += ["logging:", "  level: info", "  file: %s" % self.log_path]
@@ -180,7 +185,13 @@ class KeelBroker(Proc):
 
     @property
     def bootstrap(self):
+        """The harness's probes' address: PLAINTEXT, also on a secured broker."""
         return "%s:%d" % (self.address, KAFKA_PORT)
+
+    @property
+    def client_bootstrap(self):
+        """The workload's address: the SASL_SSL listener on a secured broker."""
+        return "%s:%d" % (self.address, CLIENT_PORT if self.security else KAFKA_PORT)
 
     def mount(self):
         """The data dir on a tmpfs of tmpfs_mb (before the first start)."""
@@ -208,7 +219,8 @@ class KeelBroker(Proc):
             if not self.alive():
                 raise RuntimeError("keel b%d exited with %s: %s" % (
                     self.broker_id, self.proc.returncode, self.log_tail()))
-            if probe(self.topo, "port", self.address, KAFKA_PORT, 2).get("ok"):
+            if probe(self.topo, "port", self.address, KAFKA_PORT, 2).get("ok") and (
+                    not self.security or probe(self.topo, "port", self.address, CLIENT_PORT, 2).get("ok")):
                 return self
         raise RuntimeError("keel b%d did not listen within %.0fs: %s" % (self.broker_id, timeout, self.log_tail()))
 
@@ -239,19 +251,33 @@ class KeelBroker(Proc):
 class Cluster:
     """ZooKeeper + N brokers on a Topology whose hosts are zk, b1..bN, cli, ctl."""
 
-    def __init__(self, topo, workdir, n_brokers, broker_extra=None, tmpfs_mb=None):
+    def __init__(self, topo, workdir, n_brokers, broker_extra=None, tmpfs_mb=None, security=None):
         self.topo = topo
         self.workdir = Path(workdir)
         self.zk = ZooKeeperNode(topo, self.workdir)
-        self.brokers = {i: KeelBroker(topo, self.workdir, i, self.zk.connect, broker_extra, tmpfs_mb)
+        self.security = Secured(self.workdir, [topo.addr["b%d" % i] for i in range(1, n_brokers + 1)],
+                                KEEL_BIN) if security == "sasl_ssl" else None
+        self.brokers = {i: KeelBroker(topo, self.workdir, i, self.zk.connect, broker_extra, tmpfs_mb, self.security)
                         for i in range(1, n_brokers + 1)}
 
     @property
     def bootstrap(self):
         return ",".join(b.bootstrap for b in self.brokers.values())
 
+    @property
+    def client_bootstrap(self):
+        return ",".join(b.client_bootstrap for b in self.brokers.values())
+
+    def client_env(self):
+        """The environment of workload processes (the client security settings, if any)."""
+        return self.security.env() if self.security else None
+
     def start(self):
         self.zk.start()
+        if self.security:
+            r = probe(self.topo, "zk-create", self.zk.connect, json.dumps(self.security.store_nodes()))
+            if not r.get("ok"):
+                raise RuntimeError("cannot write the SCRAM users and ACLs: %s" % r)
         for b in self.brokers.values():
             b.start()
         return self

@@ -21,6 +21,8 @@ the orchestrator never opens a socket into the test network itself.
     probe.py alter-configs H:P JSON          -> IncrementalAlterConfigs v0 to that
                                                 broker ([{"type": "topic"|"broker",
                                                 "name", "set": {..}, "delete": [..]}])
+    probe.py zk-create CONNECT JSON          -> creates [[path, data], ..] in
+                                                ZooKeeper (parents made as needed)
 
 The two reassignment requests are built from Kafka's schemas by
 tests/integration/kafka_schema.py (no installed client sends them); the
@@ -291,12 +293,25 @@ def alter_configs(hostport, changes_json):
     return {"ok": all(v[0] == 0 for v in errors.values()), "resources": errors}
 
 
+def zk_create(connect, nodes_json):
+    """Nodes written before the brokers start (a secured run's SCRAM users and ACLs)."""
+    from kazoo.client import KazooClient
+    kz = KazooClient(hosts=connect, timeout=15)
+    kz.start(timeout=15)
+    try:
+        for path, data in json.loads(nodes_json):
+            kz.create(path, data.encode(), makepath=True)
+    finally:
+        kz.stop()
+    return {"ok": True}
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
     fn = {"port": port, "ruok": ruok, "metadata": metadata, "create-topic": create_topic,
           "metadata-each": metadata_each, "topics-each": topics_each, "reassign": reassign,
           "reassignments": reassignments, "alter-configs": alter_configs,
-          "configs": configs}[cmd]
+          "configs": configs, "zk-create": zk_create}[cmd]
     try:
         out = fn(*args)
     except Exception as e:  # noqa: BLE001

@@ -49,6 +49,7 @@ import nemesis_reassign as nmr  # noqa: E402
 import replica_check  # noqa: E402
 import txn_ctp  # noqa: E402
 from cluster import SESSION_TIMEOUT_MS, Cluster, Proc, probe  # noqa: E402
+from security import MODES  # noqa: E402
 from topology import Topology, install_signal_handlers  # noqa: E402
 
 CLUSTER_READY = os.environ.get("KEEL_CHAOS_CLUSTER") == "1"
@@ -330,14 +331,14 @@ class Run:
     def start_workload(self, topo, cluster):
         s = self.spec
         per = max(1.0, self.rate / 2)
-        argv = [sys.executable, str(HERE / "workload.py"), "run", "--bootstrap", cluster.bootstrap,
+        argv = [sys.executable, str(HERE / "workload.py"), "run", "--bootstrap", cluster.client_bootstrap,
                 "--topic", self.topic, "--partitions", str(s["partitions"]), "--out", str(self.history),
                 "--producers", "2", "--consumers", "2", "--rate", str(per), "--acks", str(s["acks"]),
                 "--idempotence", str(s["idempotence"]), "--retries", "0"] + self.workload_args()
         w = Proc()
         log = open(self.out / "workload.out", "ab")
         import subprocess
-        w.proc = subprocess.Popen(topo.cmd("cli", argv), stdout=log, stderr=subprocess.STDOUT)
+        w.proc = subprocess.Popen(topo.cmd("cli", argv), stdout=log, stderr=subprocess.STDOUT, env=cluster.client_env())
         log.close()
         return w
 
@@ -360,7 +361,8 @@ class Run:
         try:
             topo.setup()
             self.notes["topology"] = {"tag": topo.tag, "subnet": str(topo.subnet), "addresses": topo.addr}
-            cluster = Cluster(topo, self.out, s["brokers"], self.broker_config(), s.get("tmpfs_mb"))
+            cluster = Cluster(topo, self.out, s["brokers"], self.broker_config(), s.get("tmpfs_mb"),
+                              s.get("security"))
             cluster.start()
             self.notes["brokers_registered_s"] = self.wait_brokers(cluster, s["brokers"], 30)
             cfg = {"min.insync.replicas": str(s["min_isr"]),
@@ -415,10 +417,10 @@ class Run:
                 self.notes["workload_killed"] = True
             # final read
             fr = topo.run("cli", [sys.executable, str(HERE / "workload.py"), "final-read", "--bootstrap",
-                                  cluster.bootstrap, "--topic", self.topic, "--partitions", str(s["partitions"]),
+                                  cluster.client_bootstrap, "--topic", self.topic, "--partitions", str(s["partitions"]),
                                   "--out", str(self.final), "--timeout", "60"]
                           + self.workload_args(final=True),
-                          capture_output=True, text=True, timeout=s["partitions"] * 70 * (2 if self.txn else 1) + 30 + TXN_TIMEOUT_MS / 1000 + 10)
+                          capture_output=True, text=True, env=cluster.client_env(), timeout=s["partitions"] * 70 * (2 if self.txn else 1) + 30 + TXN_TIMEOUT_MS / 1000 + 10)
             self.notes["final_read_exit"] = fr.returncode
             self.log(phase="final-read-done")
             final_md = cluster.metadata(self.topic) if is_cluster(s) else None
@@ -555,8 +557,9 @@ def with_workload(spec, workload, ctp_mode="assign"):
     return spec
 
 
-def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_mode="assign"):
+def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_mode="assign", security="plaintext"):
     spec = with_workload(SCENARIOS[name](), workload, ctp_mode)
+    spec["security"] = security
     if is_cluster(spec) and not CLUSTER_READY:
         raise SystemExit("%s is a cluster scenario (3 brokers, RF=3): set KEEL_CHAOS_CLUSTER=1 to run it" % name)
     tm = dict(FULL if full else SHORT)
@@ -568,7 +571,7 @@ def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_m
 
 
 def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.0, workload="plain",
-               ctp_mode="assign", tmpfs_mb=None):
+               ctp_mode="assign", tmpfs_mb=None, security="plaintext"):
     if n_brokers > 1 and not CLUSTER_READY:
         raise SystemExit("random with %d brokers needs replication: set KEEL_CHAOS_CLUSTER=1" % n_brokers)
     rng = random.Random(seed)
@@ -581,6 +584,7 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
         base, brokers=n_brokers, rf=min(3, n_brokers), min_isr=min(2, n_brokers))), workload, ctp_mode)
     if tmpfs_mb:
         spec["tmpfs_mb"] = tmpfs_mb
+    spec["security"] = security
     out = out or tempfile.mkdtemp(prefix="keel-chaos-random-")
     tm = dict(SHORT)
     r = Run(spec, out, tm, rate, "random-%d" % seed)
@@ -613,6 +617,8 @@ def main(argv=None):
         p.add_argument("--ctp-mode", choices=("assign", "subscribe"), default="assign",
                        help="txn: the consume-transform-produce leg assign()s (one member) or two "
                             "members subscribe() in one group and rejoin all run long (rebalances)")
+        p.add_argument("--security", choices=MODES, default="plaintext",
+                       help="sasl_ssl: clients and brokers talk TLS then SCRAM-SHA-512, ACLs on (security.py)")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         for name, mk in SCENARIOS.items():
@@ -631,12 +637,12 @@ def main(argv=None):
     if a.cmd == "scenario":
         for name in a.name:
             out = str(Path(a.out) / name) if a.out else None
-            reports.append(run_scenario(name, out, a.full, a.rate, a.workload, a.ctp_mode))
+            reports.append(run_scenario(name, out, a.full, a.rate, a.workload, a.ctp_mode, a.security))
             print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     else:
         seed = a.seed if a.seed is not None else random.randrange(1 << 30)
         reports.append(run_random(a.brokers, a.duration, a.max_faults, seed, a.lossy, a.out, a.rate, a.workload,
-                                  a.ctp_mode, a.tmpfs_mb))
+                                  a.ctp_mode, a.tmpfs_mb, a.security))
         print(json.dumps(summary(reports[-1]), indent=1), flush=True)
     if a.out:
         Path(a.out).mkdir(parents=True, exist_ok=True)

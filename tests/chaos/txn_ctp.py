@@ -42,6 +42,7 @@ import time
 from collections import Counter
 
 from gaps import gap_stats
+from security import secured
 
 try:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -72,7 +73,7 @@ def _consumer_config(args, group=GROUP):
 
 
 def _consumer(args, group=GROUP):
-    return Consumer(_consumer_config(args, group))
+    return Consumer(secured(_consumer_config(args, group)))
 
 
 def _committed(c, args, timeout=10.0):

@@ -31,6 +31,8 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from security import secured
+
 COMMIT_ATTEMPTS = 3
 END_TIMEOUT_S = 30.0
 
@@ -47,7 +49,7 @@ def _conf(args, name):
 def _new_producer(args, name, hist, stop):
     """A producer whose init_transactions succeeded, or None once stopped."""
     while not stop.is_set():
-        p = Producer(_conf(args, name))
+        p = Producer(secured(_conf(args, name)))
         try:
             p.init_transactions(END_TIMEOUT_S)
             hist.log(type="txn-init", process=name)
@@ -183,8 +185,8 @@ def _report(hist, name, txn, err, msg, value, partition):
 def _consumers(args):
     base = {"bootstrap.servers": args.bootstrap, "group.id": "chaos-lso", "enable.auto.commit": False,
             "socket.connection.setup.timeout.ms": 3000, "reconnect.backoff.max.ms": 1000}
-    return (Consumer(dict(base, **{"isolation.level": "read_committed"})),
-            Consumer(dict(base, **{"isolation.level": "read_uncommitted"})))
+    return (Consumer(secured(dict(base, **{"isolation.level": "read_committed"}))),
+            Consumer(secured(dict(base, **{"isolation.level": "read_uncommitted"}))))
 
 
 def sample(committed, uncommitted, topic, partition):

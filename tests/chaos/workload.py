@@ -58,6 +58,8 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from security import secured
+
 
 def _codes(*names):
     """Error codes by name; a name this binding lacks is skipped."""
@@ -122,7 +124,7 @@ def producer_thread(args, name, index, hist, stop):
         # Order per partition is checked; without idempotence only one request
         # in flight keeps it (Kafka's own rule).
         conf["max.in.flight.requests.per.connection"] = 1
-    p = Producer(conf)
+    p = Producer(secured(conf))
     retries = None if args.idempotence else args.retries
 
     def report(err, msg, value, partition):
@@ -176,12 +178,12 @@ def producer_thread(args, name, index, hist, stop):
 
 def consumer_thread(args, name, hist, stop):
     # librdkafka's default isolation is read_committed; said here, as the txn checks rely on it.
-    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-%s-%d" % (name, os.getpid()),
-                  "isolation.level": "read_committed",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                  "enable.partition.eof": False, "fetch.wait.max.ms": 200,
-                  "topic.metadata.refresh.interval.ms": 2000, "reconnect.backoff.max.ms": 1000,
-                  "socket.connection.setup.timeout.ms": 3000})
+    c = Consumer(secured({"bootstrap.servers": args.bootstrap, "group.id": "chaos-%s-%d" % (name, os.getpid()),
+                          "isolation.level": "read_committed",
+                          "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                          "enable.partition.eof": False, "fetch.wait.max.ms": 200,
+                          "topic.metadata.refresh.interval.ms": 2000, "reconnect.backoff.max.ms": 1000,
+                          "socket.connection.setup.timeout.ms": 3000}))
     parts = list(range(args.partitions))
     c.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
     hist.log(type="assign", process=name, partitions=parts)
@@ -263,9 +265,10 @@ def read_partitions(args, hist, eof, topic=None, event="final"):
     topic = topic or args.topic
     ok = True
     for p in range(args.partitions):
-        c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "chaos-final-%d" % os.getpid(),
-                      "enable.auto.commit": False, "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                      "enable.partition.eof": eof, "socket.connection.setup.timeout.ms": 3000})
+        c = Consumer(secured({"bootstrap.servers": args.bootstrap, "group.id": "chaos-final-%d" % os.getpid(),
+                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                              "isolation.level": "read_committed", "enable.partition.eof": eof,
+                              "socket.connection.setup.timeout.ms": 3000}))
         tp = TopicPartition(topic, p)
         deadline = time.monotonic() + args.timeout
         low = high = None
