@@ -2,7 +2,7 @@
 # Randomized fault schedule against keel in network namespaces (as root).
 #
 #   scripts/chaos.sh [--duration S] [--brokers N] [--seed X] [--max-faults K] [--lossy] [--out DIR]
-#                    [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB] [--security sasl_ssl]
+#                    [--workload txn [--ctp-mode subscribe]] [--tmpfs-mb MB] [--security sasl_ssl|gssapi]
 #   scripts/chaos.sh --smoke          # the pytest smoke subset instead (tests/chaos -m chaos)
 #   scripts/chaos.sh --scenario NAME [NAME...]   # named scenarios (tests/chaos/run.py list)
 #
@@ -25,9 +25,10 @@
 # --tmpfs-mb MB puts every broker's data directory on a tmpfs of that size and
 # adds a full disk (disk-full: a file takes all its free space, healed by
 # deleting it and restarting the broker) to the random mix.
-# --security sasl_ssl (random and --scenario): the workload's clients and the
-# brokers' own connections use TLS then SCRAM-SHA-512, with the ACL authorizer
-# on (tests/chaos/security.py); the harness's probes keep a PLAINTEXT listener.
+# --security sasl_ssl|gssapi (random and --scenario): the workload's clients and
+# the brokers' own connections use TLS then SCRAM-SHA-512, or Kerberos with a KDC
+# of the run's own, with the ACL authorizer on (tests/chaos/security.py); the
+# harness's probes keep a PLAINTEXT listener.
 # Replicated runs compare the replicas' segment files and leader-epoch checkpoints
 # below the high watermark after the brokers stop (replica_divergence,
 # epoch_divergence). Docs: docs/chaos.md.
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --security) security=$2; shift 2 ;;
     --smoke) mode=smoke; shift ;;
     --scenario) mode=scenario; shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do names+=("$1"); shift; done ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from security import CLIENT_PORT, Secured
+import security
+from security import CLIENT_PORT
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -150,7 +151,7 @@ class ZooKeeperNode(Proc):
 class KeelBroker(Proc):
     def __init__(self, topo, workdir, broker_id, zk_connect, extra=None, tmpfs_mb=None, security=None):
         super().__init__()
-        self.security = security  # a security.Secured: SASL_SSL for clients and between brokers
+        self.security = security  # security.SaslSsl or Gssapi: the workload's and the brokers' own listener
         self.tmpfs_mb = tmpfs_mb  # the data dir on a tmpfs of this size (DiskFull fills it)
         self.mounted = False
         self.topo = topo
@@ -211,7 +212,8 @@ class KeelBroker(Proc):
             self.mount()
         out = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen(self.topo.cmd(self.host, [KEEL_BIN, "--config", str(self.config_path)]),
-                                     stdout=out, stderr=subprocess.STDOUT)
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     env=self.security.broker_env() if self.security else None)
         out.close()
         self.starts += 1
         deadline = time.monotonic() + timeout
@@ -251,12 +253,13 @@ class KeelBroker(Proc):
 class Cluster:
     """ZooKeeper + N brokers on a Topology whose hosts are zk, b1..bN, cli, ctl."""
 
-    def __init__(self, topo, workdir, n_brokers, broker_extra=None, tmpfs_mb=None, security=None):
+    def __init__(self, topo, workdir, n_brokers, broker_extra=None, tmpfs_mb=None, mode=None):
         self.topo = topo
         self.workdir = Path(workdir)
         self.zk = ZooKeeperNode(topo, self.workdir)
-        self.security = Secured(self.workdir, [topo.addr["b%d" % i] for i in range(1, n_brokers + 1)],
-                                KEEL_BIN) if security == "sasl_ssl" else None
+        self.security = security.make(mode, self.workdir, [topo.addr["b%d" % i] for i in range(1, n_brokers + 1)],
+                                      topo.addr["ctl"], KEEL_BIN)
+        self.kdc = Proc()  # the Kerberos KDC of a gssapi run
         self.brokers = {i: KeelBroker(topo, self.workdir, i, self.zk.connect, broker_extra, tmpfs_mb, self.security)
                         for i in range(1, n_brokers + 1)}
 
@@ -270,11 +273,14 @@ class Cluster:
 
     def client_env(self):
         """The environment of workload processes (the client security settings, if any)."""
-        return self.security.env() if self.security else None
+        return self.security.client_env() if self.security else None
 
     def start(self):
         self.zk.start()
         if self.security:
+            served = self.security.start(self.topo, self.kdc)
+            if served and not probe(self.topo, "port", served[0], served[1], 15, timeout=30).get("ok"):
+                raise RuntimeError("the KDC did not listen on %s:%d" % served)
             r = probe(self.topo, "zk-create", self.zk.connect, json.dumps(self.security.store_nodes()))
             if not r.get("ok"):
                 raise RuntimeError("cannot write the SCRAM users and ACLs: %s" % r)
@@ -307,6 +313,7 @@ class Cluster:
             self.zk.terminate(timeout=10)
         except Exception:  # noqa: BLE001
             self.zk.kill9()
+        self.kdc.terminate(timeout=5)
 
     def unmount(self):
         """After the replica checks: the brokers' tmpfs data dirs, if any."""

@@ -618,7 +618,8 @@ def main(argv=None):
                        help="txn: the consume-transform-produce leg assign()s (one member) or two "
                             "members subscribe() in one group and rejoin all run long (rebalances)")
         p.add_argument("--security", choices=MODES, default="plaintext",
-                       help="sasl_ssl: clients and brokers talk TLS then SCRAM-SHA-512, ACLs on (security.py)")
+                       help="sasl_ssl: clients and brokers talk TLS then SCRAM-SHA-512; gssapi: Kerberos "
+                            "(a KDC of the run's own); ACLs on either way (security.py)")
     a = ap.parse_args(argv)
     if a.cmd == "list":
         for name, mk in SCENARIOS.items():

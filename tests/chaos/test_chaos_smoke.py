@@ -5,8 +5,9 @@ and does not invent it:
   - restart the broker on an empty data directory, acks=1 and acks=all:
     the checker MUST report lost writes (a control);
   - kill -9 and restart the broker, acks=all: NO lost write (kill -9 keeps
-    the page cache) and no other anomaly; once more with the workload on
-    SASL_SSL (TLS, SCRAM-SHA-512, ACLs: tests/chaos/security.py).
+    the page cache) and no other anomaly; again with the workload on
+    SASL_SSL (TLS, SCRAM-SHA-512) and on Kerberos, ACLs on
+    (tests/chaos/security.py).
 The cluster subset (3 brokers, RF=3, min.insync.replicas=2) is skipped
 unless KEEL_CHAOS_CLUSTER=1 (it takes minutes; CI does not set it); when it
 is set, these tests run and fail on any violation.
@@ -81,25 +82,26 @@ def test_kill9_restart_single_broker_loses_nothing(tmp_path):
     assert all(n > 0 for n in after), rep["liveness"]
 
 
-def _sasl_ssl_logins(out):
-    """{principal: count} of SASL_SSL logins in every broker's log of a run."""
-    seen = {}
-    for log in Path(out).glob("b*/keel.log"):
-        for line in log.read_text(errors="replace").splitlines():
-            if "on listener SASL_SSL: authenticated as " in line:
-                who = line.split("authenticated as ", 1)[1].split()[0]
-                seen[who] = seen.get(who, 0) + 1
-    return seen
+SECURED = {"sasl_ssl": "on listener SASL_SSL: authenticated as %s with SCRAM-SHA-512",
+           "gssapi": "on listener SASL_PLAINTEXT: authenticated as %s with GSSAPI"}
 
 
-def test_kill9_restart_single_broker_over_sasl_ssl_loses_nothing(tmp_path):
-    """The secured harness (security.py): the workload logs in over TLS with
-    SCRAM-SHA-512 under the ACL authorizer, across a kill -9 and restart."""
-    rep = _run("single-kill9-acksall", tmp_path, security="sasl_ssl")
+def _logins(out, mode, principal):
+    """How many logins of principal every broker's log of a run shows, in mode's way."""
+    want = SECURED[mode] % principal
+    return sum(log.read_text(errors="replace").count(want) for log in Path(out).glob("b*/keel.log"))
+
+
+@pytest.mark.parametrize("mode", sorted(SECURED))
+def test_kill9_restart_single_broker_secured_loses_nothing(mode, tmp_path):
+    """The secured harness (security.py): the workload logs in with TLS and
+    SCRAM-SHA-512, or with Kerberos, under the ACL authorizer, across a kill -9
+    and restart."""
+    rep = _run("single-kill9-acksall", tmp_path, security=mode)
     assert rep["valid"], (rep["violations"], rep["examples"])
     assert rep["stats"]["ok"] > 1000 and rep["stats"]["final_records"] >= rep["stats"]["ok"]
-    logins = _sasl_ssl_logins(tmp_path / "single-kill9-acksall")
-    assert logins.get("User:chaos", 0) >= 4, logins  # producers and consumers, before and after the restart
+    # producers and consumers, before and after the restart
+    assert _logins(tmp_path / "single-kill9-acksall", mode, "User:chaos") >= 4
 
 
 CLUSTER_SMOKE = ["kill9-leader", "cut-leader-from-brokers", "zk-pause", "pause-leader-long", "rolling-sigterm",
@@ -117,11 +119,13 @@ def test_cluster_scenario_is_safe(name, tmp_path):
 
 @CLUSTER_SKIP
 @pytest.mark.cluster
-def test_cluster_kill9_leader_over_sasl_ssl_is_safe(tmp_path):
-    rep = _run("kill9-leader", tmp_path, security="sasl_ssl")
+@pytest.mark.parametrize("mode", sorted(SECURED))
+def test_cluster_kill9_leader_secured_is_safe(mode, tmp_path):
+    rep = _run("kill9-leader", tmp_path, security=mode)
     assert rep["valid"], (rep["violations"], rep["examples"])
-    logins = _sasl_ssl_logins(tmp_path / "kill9-leader")
-    assert logins.get("User:broker", 0) >= 6 and logins.get("User:chaos", 0) >= 4, logins
+    brokers = "User:broker" if mode == "sasl_ssl" else "User:kafka"
+    assert _logins(tmp_path / "kill9-leader", mode, brokers) >= 6  # every broker to every other, and again
+    assert _logins(tmp_path / "kill9-leader", mode, "User:chaos") >= 4
 
 
 @CLUSTER_SKIP
