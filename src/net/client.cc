@@ -29,6 +29,7 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "net/client_runtime.h"
 #include "net/sasl_client.h"
 #include "net/tls.h"
@@ -113,8 +114,9 @@ struct Conn {
   asio::steady_timer request_timer;
   asio::steady_timer reauth_timer;  // KIP-368: fires when the session is to be renewed
   // SASL (ClientOptions::sasl): the exchange under way, if any; while it
-  // runs, no request of the caller's is written.
-  std::unique_ptr<SaslClientExchange> sasl;
+  // runs, no request of the caller's is written. Shared with a login thread
+  // while a step that may block runs there (sasl_step_off_thread).
+  std::shared_ptr<SaslClientExchange> sasl;
   bool reauth_due = false;    // re-authenticate once nothing is in flight
   bool up = false;            // connected (and authenticated, with SASL)
   bool dead = false;          // failed or closed: every handler stops here
@@ -162,7 +164,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // Thread-safe state.
   std::atomic<bool> closed{false};  // close() began: sends fail at once
   std::atomic<bool> is_connected{false};
-  std::atomic<uint32_t> correlation{0};
+  // Shared with SASL exchanges, whose steps may run on a login thread.
+  std::shared_ptr<std::atomic<uint32_t>> correlation = std::make_shared<std::atomic<uint32_t>>(0);
   std::mutex close_mu;
   std::condition_variable close_cv;
   bool close_done = false;  // under close_mu
@@ -417,8 +420,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     mechanism->set_server_host(strip_brackets(options.host));  // GSSAPI's ticket names it
-    c->sasl = std::make_unique<SaslClientExchange>(std::move(mechanism), options.sasl->client_id,
-                                                   [this]() { return next_correlation_id(); });
+    c->sasl = std::make_shared<SaslClientExchange>(std::move(mechanism), options.sasl->client_id,
+                                                   [counter = correlation]() { return next_id(*counter); });
     sasl_step(c, c->sasl->start());
   }
 
@@ -430,6 +433,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       waiting.push_front({std::move(step.frame), step.correlation_id,
                           [self, c](Result<Bytes> r) {
                             if (!r || c->dead || !c->sasl) return;  // the connection failed: fail() handles it
+                            if (c->sasl->mechanism().may_block()) {
+                              self->sasl_step_off_thread(c, std::move(*r));
+                              return;
+                            }
                             self->sasl_step(c, c->sasl->on_response(*r));
                           },
                           true});
@@ -463,8 +470,30 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // The exchange's next step on a thread of its own (GSSAPI's first token
+  // may wait tens of seconds for a KDC that does not answer), its outcome
+  // back on the runtime thread. The login thread holds only the exchange and
+  // weak references: a connection or client gone meanwhile is not touched,
+  // and nothing of Asio's is destroyed off the runtime thread.
+  void sasl_step_off_thread(const std::shared_ptr<Conn>& c, Bytes response) {
+    std::thread([exchange = c->sasl, core = core, weak_self = weak_from_this(), weak_conn = std::weak_ptr<Conn>(c),
+                 response = std::move(response)]() mutable {
+      set_thread_name("keel-sasl-login");
+      auto step = std::make_shared<SaslClientExchange::Step>(exchange->on_response(response));
+      core->post([exchange, weak_self, weak_conn, step]() {
+        auto self = weak_self.lock();
+        auto conn = weak_conn.lock();
+        if (!self || !conn || conn->dead || conn->sasl != exchange) return;
+        self->sasl_step(conn, std::move(*step));
+      });
+    }).detach();
+  }
+
   int32_t next_correlation_id() {
-    return static_cast<int32_t>(correlation.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
+    return next_id(*correlation);
+  }
+  static int32_t next_id(std::atomic<uint32_t>& counter) {
+    return static_cast<int32_t>(counter.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
   }
 
   // Writes as many waiting requests as the connection has room for, in one

@@ -53,6 +53,10 @@ class SaslClientMechanism {
   // The host the connection dialled, before the first respond(): GSSAPI asks
   // for a ticket to <service>/<host>; the others ignore it.
   virtual void set_server_host(std::string_view /*host*/) {}
+  // The next respond() may wait on a service other than the server (GSSAPI
+  // asks the KDC for tickets): the caller runs it off the thread that serves
+  // its other connections, which a KDC that does not answer would stall.
+  virtual bool may_block() const { return false; }
 };
 
 // PLAIN: one token, "<authzid>\0<username>\0<password>" with no authzid, as

@@ -92,6 +92,9 @@ class GssapiClient final : public security::SaslClientMechanism {
 
   bool complete() const override { return state_ == State::kComplete; }
   std::string detail() const override { return detail_; }
+  // The first token needs the TGT and a service ticket: the KDC, unless
+  // both are in the MEMORY cache already. The later steps are local.
+  bool may_block() const override { return state_ == State::kInitial; }
 
  private:
   enum class State { kInitial, kContext, kSecurityLayer, kAwaitOutcome, kComplete, kFailed };

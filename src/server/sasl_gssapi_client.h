@@ -32,7 +32,11 @@
 // each service ticket is kept in the MEMORY cache until it expires, so a
 // re-authentication (KIP-368) usually talks to nobody but the other broker.
 // gss_init_sec_context does talk to the KDC synchronously when it needs a
-// ticket; that is one round trip on the calling (client runtime) thread.
+// ticket, so the first respond() says may_block(): net::Client runs it on a
+// thread of its own, and a KDC that does not answer (MIT's library waits out
+// its retries, tens of seconds) holds only that connection's login, not the
+// runtime thread that serves this broker's other connections (a fetcher's
+// thread fetches from every leader of its fetcher id).
 //
 // Not thread-safe; one object per exchange, as every SaslClientMechanism.
 

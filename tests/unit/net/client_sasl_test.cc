@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -215,6 +216,77 @@ TEST(ClientSasl, ReauthenticationWaitsForTheRequestsInFlightAndHoldsBackNewOnes)
             (std::vector<std::string>{"handshake", "authenticate", "warm", "hold:800", "handshake", "authenticate",
                                       "after"}));
   EXPECT_EQ(t.server.accepted(), 1) << "renewed on the open connection";
+}
+
+// A PLAIN client whose first token waits for `gate` (as GSSAPI's waits for a
+// KDC), saying so with may_block().
+class GatedLogin : public security::SaslClientMechanism {
+ public:
+  explicit GatedLogin(std::shared_future<void> gate) : inner_(security::make_plain_client("broker", "pw")),
+                                                       gate_(std::move(gate)) {}
+  std::string_view name() const override { return inner_->name(); }
+  Result<Bytes> respond(ByteView server_token) override {
+    if (!started_) {
+      started_ = true;
+      gate_.wait_for(10s);
+    }
+    return inner_->respond(server_token);
+  }
+  bool complete() const override { return inner_->complete(); }
+  bool may_block() const override { return !started_; }
+
+ private:
+  std::unique_ptr<security::SaslClientMechanism> inner_;
+  std::shared_future<void> gate_;
+  bool started_ = false;
+};
+
+TEST(ClientSasl, ALoginThatWaitsOnAnotherServiceDoesNotHoldTheRuntimesOtherConnections) {
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  struct Opener {
+    std::promise<void>& p;
+    bool done = false;
+    void operator()() {
+      if (!done) p.set_value();
+      done = true;
+    }
+    ~Opener() { (*this)(); }
+  } release{open};
+
+  auto seen_slow = std::make_shared<Seen>();
+  auto seen_fast = std::make_shared<Seen>();
+  TestServer slow_server(plain_broker(seen_slow, "pw", 0));
+  TestServer fast_server(plain_broker(seen_fast, "pw", 0));
+  ASSERT_TRUE(slow_server.ok() && fast_server.ok());
+  ClientRuntime runtime("keel-test-sasl");  // one thread for both clients, as a fetcher's
+  Recorder slow_rec(runtime), fast_rec(runtime);
+  auto slow_options = options_for(slow_server.port());
+  auto gated = std::make_shared<ClientSasl>();
+  gated->mechanism = "PLAIN";
+  gated->client_id = "broker-7";
+  gated->make_mechanism = [gate]() { return std::make_unique<GatedLogin>(gate); };
+  slow_options.sasl = gated;
+  auto fast_options = options_for(fast_server.port());
+  fast_options.sasl = plain_sasl("pw");
+  Client slow(runtime, slow_options);
+  Client fast(runtime, fast_options);
+
+  send_tagged(slow, slow_rec, 1, "slow");
+  const auto deadline = Clock::now() + 5s;  // until the slow login is waiting at the gate
+  while (Clock::now() < deadline && seen_slow->snapshot().empty()) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(seen_slow->snapshot(), std::vector<std::string>{"handshake"});
+  std::this_thread::sleep_for(50ms);
+
+  send_tagged(fast, fast_rec, 2, "fast");
+  ASSERT_TRUE(fast_rec.wait_for(1, 3s)) << "the other connection waited for the gated login";
+  ASSERT_TRUE(fast_rec.outcomes()[0].result.ok());
+  EXPECT_FALSE(slow_rec.wait_for(1, 100ms)) << "the gated login cannot have finished";
+
+  release();
+  ASSERT_TRUE(slow_rec.wait_for(1, 5s));
+  ASSERT_TRUE(slow_rec.outcomes()[0].result.ok()) << slow_rec.outcomes()[0].result.error().message();
+  EXPECT_EQ(seen_slow->snapshot(), (std::vector<std::string>{"handshake", "authenticate", "slow"}));
 }
 
 }  // namespace
