@@ -164,6 +164,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // Thread-safe state.
   std::atomic<bool> closed{false};  // close() began: sends fail at once
   std::atomic<bool> is_connected{false};
+  std::string last_sasl_error;  // the last failed login's reason, until one succeeds
   // Shared with SASL exchanges, whose steps may run on a login thread.
   std::shared_ptr<std::atomic<uint32_t>> correlation = std::make_shared<std::atomic<uint32_t>>(0);
   std::mutex close_mu;
@@ -444,10 +445,20 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     if (step.kind == Kind::kFailed) {
-      log()->warn("connection to {}:{}: SASL authentication with {} failed: {}", options.host, options.port,
-                  options.sasl->mechanism, step.error);
+      // Reconnects every backoff: the same failure again (a KDC away for a
+      // minute) logs at debug until a login succeeds or the reason changes.
+      const bool again = step.error == last_sasl_error;
+      log()->log(again ? spdlog::level::debug : spdlog::level::warn,
+                 "connection to {}:{}: SASL authentication with {} failed: {}", options.host, options.port,
+                 options.sasl->mechanism, step.error);
+      last_sasl_error = step.error;
       fail(c, Cause::kAuth, "SASL authentication failed");
       return;
+    }
+    if (!last_sasl_error.empty()) {
+      log()->info("connection to {}:{}: SASL authentication with {} succeeds again", options.host, options.port,
+                  options.sasl->mechanism);
+      last_sasl_error.clear();
     }
     c->sasl.reset();
     if (step.session_lifetime_ms > 0) {

@@ -10,6 +10,7 @@
 #include "security/jaas.h"
 #include "security/sasl_client.h"
 #include "server/sasl.h"
+#include "server/kerberos_tgt.h"
 #include "server/sasl_gssapi_client.h"
 
 namespace keel::server {
@@ -56,14 +57,22 @@ std::shared_ptr<const net::ClientSasl> gssapi_interbroker(const config::BrokerCo
                              ", whose JAAS line must be a Krb5LoginModule, e.g. " + kKrb5Example);
   }
   const auto service_setting = sasl_listener_setting(config, listener, "GSSAPI", "sasl.kerberos.service.name");
-  GssapiClientLogin client{krb->keytab, krb->principal, service_setting ? service_setting->value : krb->service_name};
+  GssapiClientLogin client{krb->keytab, krb->principal, service_setting ? service_setting->value : krb->service_name, ""};
   if (client.service.empty())
     throw std::runtime_error(intro + ": No serviceName defined in either JAAS or Kafka config (set "
                              "sasl.kerberos.service.name, e.g. to kafka)");
+  // The TGT is kept fresh in the background; exchanges only read its cache.
+  client.ccache = "MEMORY:keel-interbroker-" + client.principal;
+  KerberosTgtOptions tgt;
+  tgt.principal = client.principal;
+  tgt.keytab = client.keytab;
+  tgt.ccache = client.ccache;
+  auto keeper = std::make_shared<KerberosTgtKeeper>(tgt);
+  keeper->start();
   auto sasl = std::make_shared<net::ClientSasl>();
   sasl->mechanism = "GSSAPI";
   sasl->client_id = "broker-" + std::to_string(config.broker_id);
-  sasl->make_mechanism = [client]() { return make_gssapi_client(client); };
+  sasl->make_mechanism = [client, keeper]() { return make_gssapi_client(client); };
   log()->info("inter-broker connections authenticate with SASL GSSAPI as {} (keytab {}), asking for tickets to "
               "{}/<broker host> ({})", client.principal, client.keytab, client.service, jaas->key);
   return sasl;

@@ -130,17 +130,25 @@ class GssapiClient final : public security::SaslClientMechanism {
 
     // One MEMORY cache per principal and process: every exchange of this
     // broker shares its TGT and service tickets, nothing touches a file.
-    const std::string ccache = "MEMORY:keel-interbroker-" + login_.principal;
+    // With a keeper's cache, only the cache: no login, no refresh in line.
+    const bool kept = !login_.ccache.empty();
+    const std::string ccache = kept ? login_.ccache : "MEMORY:keel-interbroker-" + login_.principal;
     const std::string keytab = "FILE:" + login_.keytab;
-    std::array<gss_key_value_element_desc, 2> elements{{{"client_keytab", keytab.c_str()}, {"ccache", ccache.c_str()}}};
-    gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
+    std::array<gss_key_value_element_desc, 2> elements{{{"ccache", ccache.c_str()}, {"client_keytab", keytab.c_str()}}};
+    gss_key_value_set_desc store{kept ? 1u : 2u, elements.data()};
     gss_OID_set_desc mechs{1, gss_mech_krb5};
     major = gss_acquire_cred_from(&minor, principal, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &store, &credential_,
                                   nullptr, nullptr);
     OM_uint32 ignored = 0;
     gss_release_name(&ignored, &principal);
-    if (GSS_ERROR(major))
+    if (GSS_ERROR(major)) {
+      if (kept) {
+        return failed("no Kerberos ticket for " + login_.principal + " in " + ccache +
+                          " (the broker's login from keytab " + login_.keytab + " has not succeeded yet or lapsed)",
+                      major, minor);
+      }
       return failed("no Kerberos credential for " + login_.principal + " from keytab " + login_.keytab, major, minor);
+    }
 
     // <service>@<host> is what Kerberos turns into <service>/<host>@<realm of host>.
     const std::string service = login_.service + "@" + host_;

@@ -27,9 +27,9 @@
 // maximum size and no authorization id (the principal is the authenticated
 // name, as Kafka's servers take it), and the server's empty answer ends it.
 //
-// Tickets: the TGT is fetched from the keytab when first needed and again
-// before it expires (MIT refreshes client_keytab credentials itself), and
-// each service ticket is kept in the MEMORY cache until it expires, so a
+// Tickets: the broker's KerberosTgtKeeper logs in from the keytab and renews
+// the TGT in the background (GssapiClientLogin::ccache), and each service
+// ticket is kept in the same MEMORY cache until it expires, so a
 // re-authentication (KIP-368) usually talks to nobody but the other broker.
 // gss_init_sec_context does talk to the KDC synchronously when it needs a
 // ticket, so the first respond() says may_block(): net::Client runs it on a
@@ -53,6 +53,12 @@ struct GssapiClientLogin {
   std::string keytab;     // a file name (Krb5LoginModule keyTab=)
   std::string principal;  // Krb5LoginModule principal=, "primary[/instance][@REALM]"
   std::string service;    // sasl.kerberos.service.name of the other brokers, e.g. "kafka"
+  // The ticket cache a KerberosTgtKeeper (server/kerberos_tgt.h) keeps the
+  // TGT in: the exchange only reads it, and asks the KDC for nothing but a
+  // service ticket not yet there. Empty: the exchange logs in from the
+  // keytab itself into a MEMORY cache of its own, and MIT refreshes the TGT
+  // in line (waiting on the KDC) from half its life on.
+  std::string ccache;
 };
 
 // What a GSSAPI exchange fails with besides SaslClientErrc::kUnexpectedToken

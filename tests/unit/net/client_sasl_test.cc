@@ -19,6 +19,7 @@
 #include "net/client.h"
 #include "net/sasl_client.h"
 #include "security/sasl_client.h"
+#include "support/log_capture.h"
 
 namespace keel::net {
 namespace {
@@ -170,6 +171,22 @@ TEST(ClientSasl, ARefusalFailsTheRequestsWithAuthenticationFailedAndSendsNone) {
   for (const auto& o : rec.outcomes()) EXPECT_TRUE(failed_with(o, ClientErrc::kAuthenticationFailed));
   EXPECT_FALSE(client.connected());
   EXPECT_EQ(seen->snapshot(), (std::vector<std::string>{"handshake", "authenticate"}));
+}
+
+// A broker whose login keeps failing (the KDC away) reconnects every
+// backoff: one warning for the reason, not one per attempt.
+TEST(ClientSasl, TheSameRefusalAgainLogsAtDebug) {
+  test::LogCapture logs("net");
+  {
+    SaslSetup t("wrong", 0);
+    ASSERT_TRUE(t.server.ok());
+    for (int i = 1; i <= 3; ++i) {
+      send_tagged(t.client, t.rec, i, "x");
+      ASSERT_TRUE(t.rec.wait_for(static_cast<size_t>(i)));
+    }
+  }
+  EXPECT_EQ(logs.count("SASL authentication with PLAIN failed", "warning"), 1) << logs.text();
+  EXPECT_EQ(logs.count("SASL authentication with PLAIN failed", "debug"), 2) << logs.text();
 }
 
 TEST(ClientSasl, AnIdleConnectionReauthenticatesBetween85And95PercentOfTheLifetime) {

@@ -18,7 +18,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -35,15 +34,14 @@
 #include <future>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 
-#include "common/log.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "net/tls.h"
 #include "net/tls_stream.h"
+#include "support/log_capture.h"
 
 namespace keel::net {
 namespace {
@@ -439,13 +437,7 @@ TEST(TlsServer, RefusedHandshakesCloseThoseConnectionsAndTheServerServesTheNextC
 // client that sent something that is not TLS still gets one.
 TEST(TlsServer, AConnectionClosedBeforeItsHelloIsLoggedAtDebugAPlaintextClientAtWarning) {
   DataFile file(1000);
-  std::ostringstream lines;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
-  sink->set_pattern("%l %v");
-  auto log = keel::logger("net");
-  const auto level = log->level();
-  log->set_level(spdlog::level::debug);
-  log->sinks().push_back(sink);
+  test::LogCapture logs("net");
   {
     TlsServer ts(file, 0, 1000, server_settings());
     ::close(connect_to(ts.port));  // the health check
@@ -460,21 +452,13 @@ TEST(TlsServer, AConnectionClosedBeforeItsHelloIsLoggedAtDebugAPlaintextClientAt
     expect_file_response(good.exchange(1012), file, 0, 1000);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (std::chrono::steady_clock::now() < deadline &&
-           (lines.str().find("before its hello") == std::string::npos ||
-            lines.str().find("the first byte is 0x00") == std::string::npos)) {
+           (logs.lines_with("before its hello").empty() || logs.lines_with("the first byte is 0x00").empty())) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
-  log->sinks().pop_back();
-  log->set_level(level);
-  std::istringstream in(lines.str());
-  std::string line, probe, plaintext;
-  while (std::getline(in, line)) {
-    if (line.find("before its hello") != std::string::npos) probe = line;
-    if (line.find("the first byte is 0x00") != std::string::npos) plaintext = line;
-  }
-  EXPECT_EQ(probe.rfind("debug ", 0), 0u) << probe;
-  EXPECT_EQ(plaintext.rfind("warning ", 0), 0u) << plaintext;
+  EXPECT_EQ(logs.count("before its hello", "debug"), 1) << logs.text();
+  EXPECT_EQ(logs.count("before its hello", "warning"), 0) << logs.text();
+  EXPECT_EQ(logs.count("the first byte is 0x00", "warning"), 1) << logs.text();
 }
 
 TEST(TlsServer, RequestedClientAuthAcceptsAClientWithoutACertificate) {

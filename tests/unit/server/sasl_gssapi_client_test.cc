@@ -6,6 +6,8 @@
 
 #include "server/sasl_gssapi_client.h"
 
+#include "server/kerberos_tgt.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -14,6 +16,8 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
+#include <chrono>
 
 #include "common/bytes.h"
 #include "net/sasl_client.h"
@@ -42,7 +46,7 @@ class GssapiClientTest : public ::testing::Test {
   }
 
   GssapiClientLogin login() const {
-    return {(dir_ / "missing.keytab").string(), "kafka/127.0.0.1@EXAMPLE.TEST", "kafka"};
+    return {(dir_ / "missing.keytab").string(), "kafka/127.0.0.1@EXAMPLE.TEST", "kafka", ""};
   }
 
   std::filesystem::path dir_;
@@ -102,6 +106,51 @@ TEST_F(GssapiClientTest, TheExchangeFailsAfterTheHandshakeWithKerberosWords) {
       << step.error;
   EXPECT_NE(step.error.find("kafka/127.0.0.1@EXAMPLE.TEST"), std::string::npos)
       << step.error;
+}
+
+// With the broker's TGT keeper (GssapiClientLogin::ccache), an exchange only
+// reads the cache: before any login succeeded it fails at once, saying so,
+// instead of logging in (and waiting on the KDC) itself.
+TEST_F(GssapiClientTest, WithAKeepersEmptyCacheTheFirstTokenFailsAtOnceNamingTheCache) {
+  GssapiClientLogin l = login();
+  l.ccache = "MEMORY:keel-test-empty-" + std::to_string(getpid());
+  auto m = make_gssapi_client(l);
+  m->set_server_host("127.0.0.1");
+  EXPECT_TRUE(m->may_block()) << "a service ticket may still need the KDC";
+  auto first = m->respond({});
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error(), GssapiClientErrc::kKerberos);
+  EXPECT_NE(m->detail().find(l.ccache), std::string::npos) << m->detail();
+  EXPECT_NE(m->detail().find("has not succeeded yet"), std::string::npos) << m->detail();
+  EXPECT_FALSE(m->may_block());
+}
+
+TEST_F(GssapiClientTest, AKeeperWhoseKeytabHasNoKeyHoldsNoTicketAndStops) {
+  KerberosTgtOptions o;
+  o.principal = "kafka/127.0.0.1@EXAMPLE.TEST";
+  o.keytab = (dir_ / "missing.keytab").string();
+  o.ccache = "MEMORY:keel-test-keeper-" + std::to_string(getpid());
+  o.retry_ms = 50;
+  {
+    KerberosTgtKeeper keeper(o);
+    keeper.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(keeper.has_ticket());
+  }  // destroyed while retrying: the thread ends on its own
+}
+
+// Kafka's KerberosLogin schedule: 80% of the ticket's life plus up to 5%
+// jitter, not before a minute after it started, never past its end.
+TEST(KerberosRenewDelay, EightyToEightyFivePercentOfTheLifeWithAFloorAndACeiling) {
+  const int64_t start = 1'000'000, ten_hours = 36'000;
+  EXPECT_EQ(kerberos_renew_delay_s(start, start, start + ten_hours, 0.8, 0.05, 0.0, 60), 28'800);
+  EXPECT_EQ(kerberos_renew_delay_s(start, start, start + ten_hours, 0.8, 0.05, 1.0, 60), 30'600);
+  EXPECT_EQ(kerberos_renew_delay_s(start + 100, start, start + ten_hours, 0.8, 0.05, 0.0, 60), 28'700)
+      << "counted from the ticket's start";
+  EXPECT_EQ(kerberos_renew_delay_s(start, start, start + 180, 0.8, 0.05, 0.0, 60), 144);
+  EXPECT_EQ(kerberos_renew_delay_s(start, start, start + 40, 0.8, 0.05, 0.0, 60), 35)
+      << "the minute's floor yields to a ticket shorter than that";
+  EXPECT_EQ(kerberos_renew_delay_s(start + 50, start, start + 40, 0.8, 0.05, 0.0, 60), 1) << "overdue: at once";
 }
 
 }  // namespace
