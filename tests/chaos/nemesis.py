@@ -626,6 +626,37 @@ class ZooKeeperPause(Fault):
         nem.cluster.zk.resume()
 
 
+class KdcOutage(Fault):
+    """The Kerberos KDC stops answering (SIGSTOP: requests to it hang, as when
+    its machine is cut off) and, while it is away, a broker is killed and
+    started again: the restarted broker cannot log in to its peers until the
+    KDC is back (heal: SIGCONT), then must rejoin the ISRs without anyone's
+    help. Connections made before keep working (their tickets are held).
+    Only in a gssapi run (security.py); elsewhere it skips itself."""
+    name = "kdc-down-restart"
+    min_brokers = 2
+
+    def inject(self, nem):
+        kdc = nem.cluster.kdc
+        if not kdc.alive():
+            self.target = None
+            nem.log(phase="step", step="kdc-down-skipped", why="no KDC: not a gssapi run")
+            return
+        kdc.pause()
+        self.target = nem.find(self.role)
+        b = nem.broker(self.target)
+        b.kill9()
+        t0 = time.monotonic()
+        b.start()
+        nem.log(phase="step", step="restarted-without-kdc", target=self.target,
+                start_s=round(time.monotonic() - t0, 2))
+
+    def heal(self, nem):
+        kdc = nem.cluster.kdc
+        if kdc.paused:
+            kdc.resume()
+
+
 class ZooKeeperRestart(Fault):
     """kill -9 ZooKeeper (its data directory kept); start it at heal."""
     name = "zk-restart"
@@ -643,9 +674,10 @@ class ZooKeeperRestart(Fault):
             nem.cluster.zk.start()
 
 
-def random_fault(rng, n_brokers, lossy=False, disk_full=False):
+def random_fault(rng, n_brokers, lossy=False, disk_full=False, kdc=False):
     """One fault for the randomized schedule (safe faults unless lossy).
-    disk_full: the data dirs are on tmpfs, so a full disk joins the mix."""
+    disk_full: the data dirs are on tmpfs, so a full disk joins the mix;
+    kdc: a gssapi run, so the KDC's outage does."""
     long_hold = SESSION_TIMEOUT_MS / 1000 + 4
     roles = ["leader", "follower", "controller", "any"] if n_brokers > 1 else ["any"]
     makers = [
@@ -670,6 +702,8 @@ def random_fault(rng, n_brokers, lossy=False, disk_full=False):
         # the topic is on three of them (run.py's placement): moves onto the fourth
         from nemesis_reassign import random_reassign_fault
         makers += [lambda r: random_reassign_fault(rng)] * 2
+    if kdc and n_brokers > 1:
+        makers += [lambda r: KdcOutage(r)]
     if disk_full and n_brokers > 1:
         # With one broker there is nobody to take over: its writes stop (no loss).
         makers += [lambda r: DiskFull(r)]

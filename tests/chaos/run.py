@@ -132,6 +132,10 @@ SCENARIOS = {
     # log dir goes offline, the controller moves its partitions at once.
     "disk-full-leader": lambda: S(nm.DiskFull("leader"), tmpfs_mb=256),
     "disk-full-follower": lambda: S(nm.DiskFull("follower"), tmpfs_mb=256),
+    # Kerberos (--security gssapi is implied): the KDC stops answering and a
+    # broker is restarted meanwhile; it must rejoin once the KDC is back.
+    "kdc-down-restart-follower": lambda: S(nm.KdcOutage("follower"), security="gssapi"),
+    "kdc-down-restart-leader": lambda: S(nm.KdcOutage("leader"), security="gssapi"),
     "pause-leader-short": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 / 2)),
     "pause-leader-long": lambda: S(nm.Pause("leader", hold=SESSION_TIMEOUT_MS / 1000 + 6)),
     "cut-leader-from-brokers": lambda: S(nm.CutFromBrokers("leader")),
@@ -517,7 +521,7 @@ def single_fault_schedule(fault, faulted):
     return schedule
 
 
-def random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=False):
+def random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=False, kdc=False):
     def schedule(nem, workload, tail):
         end = time.monotonic() + duration
         faults = 0
@@ -526,7 +530,7 @@ def random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=False
                 nem.log(phase="quiet")
                 time.sleep(min(rng.uniform(5, 15), max(0, end - time.monotonic())))
                 continue
-            fault = nm.random_fault(rng, n_brokers, lossy, disk_full)
+            fault = nm.random_fault(rng, n_brokers, lossy, disk_full, kdc)
             nem.run(fault, "inject")
             hold = fault.hold if fault.hold is not None else rng.uniform(5, 15)
             time.sleep(hold)
@@ -559,7 +563,10 @@ def with_workload(spec, workload, ctp_mode="assign"):
 
 def run_scenario(name, out=None, full=False, rate=200.0, workload="plain", ctp_mode="assign", security="plaintext"):
     spec = with_workload(SCENARIOS[name](), workload, ctp_mode)
-    spec["security"] = security
+    if spec.get("security", "plaintext") not in ("plaintext", security) and security != "plaintext":
+        raise SystemExit("%s runs with --security %s" % (name, spec["security"]))
+    if security != "plaintext" or "security" not in spec:
+        spec["security"] = security
     if is_cluster(spec) and not CLUSTER_READY:
         raise SystemExit("%s is a cluster scenario (3 brokers, RF=3): set KEEL_CHAOS_CLUSTER=1 to run it" % name)
     tm = dict(FULL if full else SHORT)
@@ -589,7 +596,8 @@ def run_random(n_brokers, duration, max_faults, seed, lossy, out=None, rate=200.
     tm = dict(SHORT)
     r = Run(spec, out, tm, rate, "random-%d" % seed)
     r.notes["seed"] = seed
-    rep = r.execute(random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=bool(tmpfs_mb)))
+    rep = r.execute(random_schedule(n_brokers, duration, max_faults, rng, lossy, disk_full=bool(tmpfs_mb),
+                                    kdc=security == "gssapi"))
     rep["notes"]["out"] = str(out)
     return rep
 

@@ -12,9 +12,11 @@ Two modes (`make(mode, ...)`):
   --zookeeper writes them.
 - "gssapi" (`Gssapi`): Kerberos over SASL_PLAINTEXT. An MIT KDC of the run's
   own (krb5kdc, in a directory of the run, never the machine's krb5.conf) in
-  the ctl namespace, which no fault cuts; each broker logs in with its own
-  keytab as kafka/<its address> (short name "kafka") and the workload's
-  librdkafka kinits as chaos@EXAMPLE.TEST from a keytab.
+  the ctl namespace, which no fault cuts (nemesis.KdcOutage stops it); each
+  broker logs in with its own keytab as kafka/<its address> (short name
+  "kafka") and the workload's librdkafka kinits as chaos@CHAOS.TEST from a
+  keytab. Tickets live 3 minutes, so a run of a few minutes fetches new ones
+  (and a KDC outage can catch a renewal).
 
 Both turn the ACL authorizer on with ACLs in Kafka's layout
 (/kafka-acl/<Type>/<name>) that give User:chaos what its producers,
@@ -184,7 +186,7 @@ class Gssapi(_Mode):
             "[realms]\n %(realm)s = {\n  database_name = %(db)s\n  key_stash_file = %(stash)s\n"
             "  acl_file = %(acl)s\n"
             "  supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal\n"
-            "  max_life = 1h\n  max_renewable_life = 1h\n }\n"
+            "  max_life = 3m\n  max_renewable_life = 3m\n }\n"
             "[logging]\n kdc = FILE:%(log)s\n"
             % {"realm": REALM, "kdc": kdc_address, "port": KDC_PORT, "db": d / "principal", "stash": d / "stash",
                "acl": d / "kadm5.acl", "log": d / "kdc.log"})
