@@ -5,7 +5,7 @@ and whether scraping moves the produce latency of the clients beside it.
     benchmarks/scrape_bench.py [--keel build/src/keel] [--compare OLD_KEEL]
                                [--partitions 1000,10000] [--scrapes 20]
                                [--phase-seconds 10] [--rounds 2] [--no-latency]
-                               [--interval 0] [--workdir DIR]
+                               [--interval 0] [--workdir DIR] [--split-cpus 0/1]
 
 For each partition count: one broker (embedded store, the integration tests'
 conftest.Broker) with an HTTP listener; topics of 10 partitions each, created
@@ -34,6 +34,11 @@ per-partition series exists. Then:
            ratio scraping/quiet p99 is the effect of a scrape on request
            latency (1.0 = none), measured in the same run.
 
+--split-cpus 0/1 pins every thread of the broker to CPU 0 and this script
+(its producer, the scraping process) to CPU 1: on a machine of two CPUs, the
+nearest this gets to Prometheus and the clients on another machine, so what
+is left of a scrape's effect is the broker's own.
+
 Targets (issue 23): a scrape under 100 ms, and no effect on request latency p99
 during a scrape. Prints one JSON object per partition count and binary. The
 brokers' directories (under --workdir, default the system's temporary directory)
@@ -44,6 +49,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -181,7 +187,7 @@ def series_of(body):
 class Setup:
     """One broker of `keel` with `partitions` partitions in topics of 10, each holding one record."""
 
-    def __init__(self, keel, partitions, work):
+    def __init__(self, keel, partitions, work, broker_cpus=""):
         import conftest
         from conftest import Broker, free_port
         from confluent_kafka.admin import AdminClient
@@ -190,6 +196,9 @@ class Setup:
         http_port = free_port()
         self.broker = Broker(work, extra_config="http.listeners: http://127.0.0.1:%d\n"
                              "num.partitions: 1\n" % http_port).start()
+        if broker_cpus:  # every thread of the broker, those it starts later too (they inherit it)
+            subprocess.run(["taskset", "-a", "-p", "-c", broker_cpus, str(self.broker.proc.pid)], check=True,
+                           capture_output=True)
         self.url = "http://127.0.0.1:%d/metrics" % http_port
         admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
         t0 = time.time()
@@ -253,7 +262,7 @@ def run(keels, partitions, args):
     setups = []
     try:
         for i, keel in enumerate(keels):
-            setups.append(Setup(keel, partitions, work / ("b%d" % i)))
+            setups.append(Setup(keel, partitions, work / ("b%d" % i), args.broker_cpus))
         load_before = os.getloadavg()
         # Blocks of five scrapes, the binaries' order alternating each round.
         block = 5 if len(setups) > 1 else args.scrapes
@@ -313,7 +322,15 @@ def main():
     ap.add_argument("--interval", type=float, default=0,
                     help="seconds between two scrapes (over 1: each builds the partition table, as Prometheus's do)")
     ap.add_argument("--workdir", default=None, help="parent of the brokers' directories")
+    ap.add_argument("--split-cpus", default="",
+                    help="BROKER/REST, e.g. 0/1: the brokers' threads on the first CPU list, this script, its "
+                         "producer and scraping process on the second, as if the clients and Prometheus ran on "
+                         "another machine")
     args = ap.parse_args()
+    args.broker_cpus = ""
+    if args.split_cpus:
+        args.broker_cpus, rest = args.split_cpus.split("/")
+        os.sched_setaffinity(0, {int(c) for c in rest.split(",")})  # before any thread: they inherit it
     keels = [args.keel] + ([args.compare] if args.compare else [])
     for n in [int(x) for x in args.partitions.split(",")]:
         for result in run(keels, n, args):
