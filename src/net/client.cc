@@ -164,7 +164,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // Thread-safe state.
   std::atomic<bool> closed{false};  // close() began: sends fail at once
   std::atomic<bool> is_connected{false};
-  std::string last_sasl_error;  // the last failed login's reason, until one succeeds
   // Shared with SASL exchanges, whose steps may run on a login thread.
   std::shared_ptr<std::atomic<uint32_t>> correlation = std::make_shared<std::atomic<uint32_t>>(0);
   std::mutex close_mu;
@@ -180,6 +179,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::deque<InFlight> in_flight;                   // written (or being written), awaiting responses
   std::vector<Callback> write_no_response;          // expect_response=false, in the write under way
   int failures = 0;                                 // consecutive connection failures
+  std::string last_sasl_error;                      // the last failed login's reason, until one succeeds
   Clock::time_point next_connect_at{};
   std::mt19937 rng;
 
