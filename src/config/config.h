@@ -154,6 +154,11 @@ struct BrokerConfig {
   // listener_overrides (e.g. ["SASL_PLAINTEXT"]["gssapi.sasl.jaas.config"]).
   std::string sasl_kerberos_service_name;  // "" = not set (Kafka's null)
   std::string sasl_jaas_config;            // "" = not set (Kafka's null)
+  // The broker's own TGT for inter-broker GSSAPI (server/kerberos_tgt.h).
+  double sasl_kerberos_ticket_renew_window_factor = 0.8;
+  double sasl_kerberos_ticket_renew_jitter = 0.05;
+  int64_t sasl_kerberos_min_time_before_relogin = 60'000;
+  std::string sasl_kerberos_kinit_cmd = "/usr/bin/kinit";  // not used: the keytab is read directly
   std::vector<std::string> sasl_kerberos_principal_to_local_rules = {"DEFAULT"};
   std::string sasl_mechanism_inter_broker_protocol = "GSSAPI";
 

@@ -194,6 +194,14 @@ const std::vector<KeyDef>& table() {
       {"sasl.jaas.config", KeyType::kString, nullopt, nullopt, nullopt, {},
        "One JAAS login module line: Krb5LoginModule (keyTab, principal) for GSSAPI, PlainLoginModule or "
        "ScramLoginModule (username, password) for the broker's own PLAIN/SCRAM logins.", ""},
+      {"sasl.kerberos.ticket.renew.window.factor", KeyType::kDouble, "0.8", 0.5, 1.0, {},
+       "The broker renews its own Kerberos ticket (inter-broker GSSAPI) at this fraction of its life.", ""},
+      {"sasl.kerberos.ticket.renew.jitter", KeyType::kDouble, "0.05", 0.0, 0.5, {},
+       "Up to this fraction of the ticket's life is added at random to the renewal time.", ""},
+      {"sasl.kerberos.min.time.before.relogin", KeyType::kLong, "60000", 0, nullopt, {},
+       "No renewal sooner than this many ms after the ticket started (unless it would lapse).", ""},
+      {"sasl.kerberos.kinit.cmd", KeyType::kString, "/usr/bin/kinit", nullopt, nullopt, {},
+       "Accepted for Kafka's configs; not used: the broker logs in from its keytab itself.", ""},
       {"sasl.kerberos.principal.to.local.rules", KeyType::kList, "DEFAULT", nullopt, nullopt, {},
        "Kafka's auth_to_local rules turning a Kerberos principal into the principal's name; DEFAULT keeps "
        "the first component of names in the default realm.", ""},

@@ -67,6 +67,9 @@ std::shared_ptr<const net::ClientSasl> gssapi_interbroker(const config::BrokerCo
   tgt.principal = client.principal;
   tgt.keytab = client.keytab;
   tgt.ccache = client.ccache;
+  tgt.renew_window = config.sasl_kerberos_ticket_renew_window_factor;
+  tgt.renew_jitter = config.sasl_kerberos_ticket_renew_jitter;
+  tgt.min_relogin_ms = config.sasl_kerberos_min_time_before_relogin;
   auto keeper = std::make_shared<KerberosTgtKeeper>(tgt);
   keeper->start();
   auto sasl = std::make_shared<net::ClientSasl>();

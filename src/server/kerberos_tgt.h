@@ -28,8 +28,8 @@ struct KerberosTgtOptions {
   std::string principal;  // the JAAS line's principal=
   std::string keytab;     // its keyTab=
   std::string ccache;     // "MEMORY:..." the GSSAPI client reads
-  double renew_window = 0.80;      // sasl.kerberos.ticket.renew.window.factor
-  double renew_jitter = 0.05;      // sasl.kerberos.ticket.renew.jitter
+  double renew_window = 0.80;       // sasl.kerberos.ticket.renew.window.factor
+  double renew_jitter = 0.05;       // sasl.kerberos.ticket.renew.jitter
   int64_t min_relogin_ms = 60'000;  // sasl.kerberos.min.time.before.relogin
   int64_t retry_ms = 5'000;         // after a failed login
 };

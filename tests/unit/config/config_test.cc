@@ -306,6 +306,27 @@ TEST(Types, DoubleKeyParsesAndRejectsWords) {
             "'log.cleaner.min.cleanable.ratio' at keel.yaml:1: expected a number, got 'half'");
 }
 
+// A Kerberized Kafka's server.properties carries the ticket-renewal keys:
+// they start unchanged and set the broker's TGT keeper (server/kerberos_tgt.h).
+TEST(Types, KafkasKerberosRenewalKeysAreTaken) {
+  const BrokerConfig c = parse_config(
+      "sasl.kerberos.ticket.renew.window.factor: 0.9\n"
+      "sasl.kerberos.ticket.renew.jitter: 0.1\n"
+      "sasl.kerberos.min.time.before.relogin: 30000\n"
+      "sasl.kerberos.kinit.cmd: /opt/krb5/bin/kinit\n",
+      "k");
+  EXPECT_DOUBLE_EQ(c.sasl_kerberos_ticket_renew_window_factor, 0.9);
+  EXPECT_DOUBLE_EQ(c.sasl_kerberos_ticket_renew_jitter, 0.1);
+  EXPECT_EQ(c.sasl_kerberos_min_time_before_relogin, 30000);
+  EXPECT_EQ(c.sasl_kerberos_kinit_cmd, "/opt/krb5/bin/kinit");
+  const BrokerConfig d = parse_config("", "k");
+  EXPECT_DOUBLE_EQ(d.sasl_kerberos_ticket_renew_window_factor, 0.8);
+  EXPECT_DOUBLE_EQ(d.sasl_kerberos_ticket_renew_jitter, 0.05);
+  EXPECT_EQ(d.sasl_kerberos_min_time_before_relogin, 60000);
+  EXPECT_EQ(single_error("sasl.kerberos.ticket.renew.window.factor: 1.5\n"),
+            "'sasl.kerberos.ticket.renew.window.factor' at keel.yaml:1: must be at most 1, got 1.5");
+}
+
 // Kafka 3.x accepts the message format and protocol versions (deprecated and
 // ignored) when they name a Kafka release; so does keel.
 TEST(Types, KafkaVersionKeysTakeKafkaReleasesOnly) {
