@@ -99,6 +99,9 @@ int check_config(const char* path) {
       if (e.explicitly_set) std::cout << "    # " << path << ":" << e.line;
       std::cout << "\n";
     }
+    for (const auto& k : config.ignored_kafka_keys) {
+      std::cout << "# " << path << ":" << k.line << ": " << k.key << " has no effect in Keel (" << k.why << ")\n";
+    }
     std::cout << "# " << path << ": configuration OK\n";
     return 0;
   } catch (const keel::config::ConfigError& e) {
@@ -147,6 +150,10 @@ int run(const char* path) {
     return 1;
   }
   auto log = keel::logger("main");
+  for (const auto& k : config.ignored_kafka_keys) {
+    log->warn("{}:{}: Kafka's key '{}' has no effect in Keel ({}); it is accepted so Kafka's configs start",
+              path, k.line, k.key, k.why);
+  }
 
   try {
     keel::server::Broker broker(config);

@@ -64,6 +64,7 @@ const Binding kBindings[] = {
     {"advertised.listeners", &C::advertised_listeners},
     {"listener.security.protocol.map", &C::listener_security_protocol_map},
     {"inter.broker.listener.name", &C::inter_broker_listener_name},
+    {"security.inter.broker.protocol", &C::security_inter_broker_protocol},
     {"log.dirs", &C::log_dirs},
     {"log.dir", &C::log_dir},
     {"num.partitions", &C::num_partitions},
@@ -500,12 +501,17 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   std::map<std::string, const RawEntry*> given;
   std::map<std::string, bool> nested;
   std::vector<const RawEntry*> listener_entries;
+  std::vector<BrokerConfig::IgnoredKey> ignored;
   for (const RawEntry& e : entries) {
     if (is_listener_key(e.key)) {
       listener_entries.push_back(&e);
       continue;
     }
     if (!find_key(e.key)) {
+      if (auto why = kafka_key_without_effect(e.key)) {
+        ignored.push_back({e.key, e.line, std::string(*why)});
+        continue;
+      }
       std::string msg = "unknown key '" + e.key + "' at " + errors.where(e.line);
       if (auto near = nearest_key(e.key)) msg += " — did you mean '" + std::string(*near) + "'?";
       errors.add(e.line, std::move(msg));
@@ -525,6 +531,7 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
   std::set<std::string> bad_keys;
   std::map<std::string, std::vector<int>> endpoint_lines;
   BrokerConfig cfg;
+  cfg.ignored_kafka_keys = std::move(ignored);
   cfg.source_name = std::string(source_name);
   for (const KeyDef& def : all_keys()) {
     const Binding* binding = find_binding(def.name);

@@ -56,6 +56,7 @@ struct BrokerConfig {
       {"SASL_SSL", "SASL_SSL"}};
   // Defaults to PLAINTEXT when such a listener exists, else the first listener.
   std::string inter_broker_listener_name = "PLAINTEXT";
+  std::string security_inter_broker_protocol;  // "" = not set; else names the inter-broker listener
 
   // --- storage. Relative paths are made absolute against the current
   // directory when the file is loaded (as Kafka does); see docs/configuration.md.
@@ -258,6 +259,15 @@ struct BrokerConfig {
   std::map<std::string, std::map<std::string, std::string>> listener_overrides;
   // The override's text when listener.name.<listener>.<key> was written, else nullopt.
   std::optional<std::string> listener_override(std::string_view listener, std::string_view key) const;
+
+  // Kafka keys written in the file that Keel accepts and does nothing with
+  // (config_def.h kafka_key_without_effect): the broker warns about each.
+  struct IgnoredKey {
+    std::string key;
+    int line = 0;
+    std::string why;
+  };
+  std::vector<IgnoredKey> ignored_kafka_keys;
 
   // Where this config came from ("<defaults>" when built without a file).
   std::string source_name = "<defaults>";

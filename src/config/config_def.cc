@@ -33,6 +33,11 @@ const std::vector<KeyDef>& table() {
       {"inter.broker.listener.name", KeyType::kString, nullopt, nullopt, nullopt, {},
        "Listener brokers use to talk to each other; defaults to PLAINTEXT, else the first listener.",
        ""},
+      {"security.inter.broker.protocol", KeyType::kString, nullopt, nullopt, nullopt,
+       {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"},
+       "Kafka's older way to name the inter-broker listener: the listener named after this protocol. "
+       "Set it or inter.broker.listener.name, not both.",
+       ""},
       // --- storage
       {"log.dirs", KeyType::kList, nullopt, nullopt, nullopt, {},
        "Directories holding partition data; defaults to log.dir.", ""},
@@ -444,6 +449,42 @@ size_t edit_distance(std::string_view a, std::string_view b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+std::optional<std::string_view> kafka_key_without_effect(std::string_view name) {
+  struct Ignored {
+    std::string_view name;
+    std::string_view why;
+  };
+  static constexpr Ignored kIgnored[] = {
+      {"background.threads", "Keel's background work (retention, cleaning, expiry) runs on threads of its own"},
+      {"metric.reporters", "metrics are served on /metrics (http.listeners), not through JMX reporter classes"},
+      {"kafka.metrics.reporters", "metrics are served on /metrics (http.listeners), not through JMX reporter classes"},
+      {"metrics.num.samples", "Keel's rates and quantiles keep their own windows (docs/metrics.md)"},
+      {"metrics.sample.window.ms", "Keel's rates and quantiles keep their own windows (docs/metrics.md)"},
+      {"metrics.recording.level", "every metric Keel has is always recorded"},
+      {"socket.listen.backlog.size", "listeners use the operating system's backlog (net.core.somaxconn)"},
+      {"replica.socket.receive.buffer.bytes", "the broker's own connections use the operating system's buffer sizes"},
+      {"control.plane.listener.name",
+       "the controller's requests go over inter.broker.listener.name; the listener itself is still opened"},
+      {"broker.id.generation.enable", "broker.id is required; Keel does not generate broker ids"},
+      {"reserved.broker.max.id", "broker.id is required; Keel does not generate broker ids"},
+      {"ssl.protocol", "OpenSSL negotiates the best of ssl.enabled.protocols"},
+      {"ssl.keymanager.algorithm", "a Java (JSSE) setting: OpenSSL reads the key store itself"},
+      {"ssl.trustmanager.algorithm", "a Java (JSSE) setting: OpenSSL checks certificates itself"},
+      {"ssl.secure.random.implementation", "a Java setting: OpenSSL's own random generator is used"},
+      {"ssl.provider", "a Java setting: OpenSSL is the TLS implementation"},
+      {"sasl.login.refresh.window.factor", "for SASL/OAUTHBEARER logins, which Keel does not offer"},
+      {"sasl.login.refresh.window.jitter", "for SASL/OAUTHBEARER logins, which Keel does not offer"},
+      {"sasl.login.refresh.min.period.seconds", "for SASL/OAUTHBEARER logins, which Keel does not offer"},
+      {"sasl.login.refresh.buffer.seconds", "for SASL/OAUTHBEARER logins, which Keel does not offer"},
+      {"zookeeper.clientCnxnSocket", "a Java ZooKeeper client setting: Keel uses the ZooKeeper C client"},
+      {"zookeeper.max.in.flight.requests", "the ZooKeeper C client pipelines its requests itself"},
+  };
+  for (const Ignored& k : kIgnored) {
+    if (k.name == name) return k.why;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string_view> nearest_key(std::string_view name) {

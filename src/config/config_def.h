@@ -59,6 +59,14 @@ std::optional<std::string_view> listener_override_base(std::string_view key);
 // and listener-prefixed ones.
 bool is_sensitive_key(std::string_view key);
 
+// Kafka broker keys that Keel accepts and does nothing with, so a Kafka
+// config starts unchanged (the parser records them, the broker warns once):
+// why each has no effect, or nullopt for any other name. Kafka keys with an
+// effect Keel does not reproduce (a custom principal builder, ZooKeeper over
+// TLS, ...) stay unknown keys: ignoring those would change what the operator
+// asked for.
+std::optional<std::string_view> kafka_key_without_effect(std::string_view name);
+
 // Levenshtein distance; used for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -143,6 +143,24 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
     }
   }
 
+  // security.inter.broker.protocol, Kafka's older spelling: the listener named after the protocol.
+  if (!cfg.security_inter_broker_protocol.empty()) {
+    if (!cfg.inter_broker_listener_name.empty()) {
+      errors.key_error("security.inter.broker.protocol", line_of("security.inter.broker.protocol"),
+                       "set inter.broker.listener.name or security.inter.broker.protocol, not both (as in Kafka)");
+    } else {
+      const std::string& name = cfg.security_inter_broker_protocol;
+      const bool known = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                                     [&](const Endpoint& l) { return l.listener_name == name; });
+      if (known) {
+        cfg.inter_broker_listener_name = name;
+      } else if (!listeners_are_bad) {
+        errors.key_error("security.inter.broker.protocol", line_of("security.inter.broker.protocol"),
+                         "no listener is named '" + name +
+                             "': name one so in listeners, or set inter.broker.listener.name instead");
+      }
+    }
+  }
   if (cfg.inter_broker_listener_name.empty()) {
     bool has_plain = std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
                                  [](const Endpoint& l) { return l.listener_name == "PLAINTEXT"; });

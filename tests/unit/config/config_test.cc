@@ -306,6 +306,36 @@ TEST(Types, DoubleKeyParsesAndRejectsWords) {
             "'log.cleaner.min.cleanable.ratio' at keel.yaml:1: expected a number, got 'half'");
 }
 
+// Kafka keys Keel has no use for start with a warning (recorded with their
+// line and why); a key Kafka does not have either is still an error.
+TEST(UnknownKey, KafkasKeysWithoutEffectAreRecordedNotRefused) {
+  const BrokerConfig c = parse_config("background.threads: 10\nmetric.reporters: com.example.Reporter\n", "k");
+  ASSERT_EQ(c.ignored_kafka_keys.size(), 2u);
+  EXPECT_EQ(c.ignored_kafka_keys[0].key, "background.threads");
+  EXPECT_EQ(c.ignored_kafka_keys[0].line, 1);
+  EXPECT_NE(c.ignored_kafka_keys[1].why.find("/metrics"), std::string::npos) << c.ignored_kafka_keys[1].why;
+  EXPECT_TRUE(parse_config("num.partitions: 3\n", "k").ignored_kafka_keys.empty());
+  EXPECT_NE(single_error("background.thread: 10\n").find("unknown key 'background.thread'"), std::string::npos);
+  for (const KeyDef& k : all_keys()) EXPECT_FALSE(kafka_key_without_effect(k.name)) << k.name << " is in both lists";
+}
+
+// Kafka's older spelling of the inter-broker listener: the one named after the protocol.
+TEST(Listeners, SecurityInterBrokerProtocolNamesTheInterBrokerListener) {
+  const BrokerConfig c = parse_config(
+      "listeners: PLAINTEXT://127.0.0.1:9092, SASL_SSL://127.0.0.1:9094\n"
+      "security.inter.broker.protocol: SASL_SSL\n"
+      "ssl.keystore.type: PEM\nssl.keystore.location: /k.pem\n",
+      "k");
+  EXPECT_EQ(c.inter_broker_listener_name, "SASL_SSL");
+  EXPECT_NE(single_error("listeners: PLAINTEXT://127.0.0.1:9092\nsecurity.inter.broker.protocol: SSL\n")
+                .find("no listener is named 'SSL'"),
+            std::string::npos);
+  EXPECT_NE(single_error("listeners: PLAINTEXT://127.0.0.1:9092\ninter.broker.listener.name: PLAINTEXT\n"
+                         "security.inter.broker.protocol: PLAINTEXT\n")
+                .find("not both"),
+            std::string::npos);
+}
+
 // A Kerberized Kafka's server.properties carries the ticket-renewal keys:
 // they start unchanged and set the broker's TGT keeper (server/kerberos_tgt.h).
 TEST(Types, KafkasKerberosRenewalKeysAreTaken) {
