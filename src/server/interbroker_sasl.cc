@@ -75,6 +75,7 @@ std::shared_ptr<const net::ClientSasl> gssapi_interbroker(const config::BrokerCo
   auto sasl = std::make_shared<net::ClientSasl>();
   sasl->mechanism = "GSSAPI";
   sasl->client_id = "broker-" + std::to_string(config.broker_id);
+  // The keeper lives as long as these settings (the process's inter-broker SASL).
   sasl->make_mechanism = [client, keeper]() { return make_gssapi_client(client); };
   log()->info("inter-broker connections authenticate with SASL GSSAPI as {} (keytab {}), asking for tickets to "
               "{}/<broker host> ({})", client.principal, client.keytab, client.service, jaas->key);

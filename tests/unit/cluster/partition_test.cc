@@ -11,13 +11,12 @@
 #include <filesystem>
 #include <functional>
 #include <random>
-#include <sstream>
 
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "common/log.h"
 #include "protocol/record_batch.h"
 #include "storage/log_manager.h"
+#include "support/log_capture.h"
 
 namespace keel::cluster {
 namespace {
@@ -136,12 +135,7 @@ TEST_F(PartitionTest, TheSameIsrRefusalIsAskedAgainButLoggedOnce) {
     sent.push_back(c);
     answer = std::move(cb);
   });
-  std::ostringstream lines;
-  auto log = keel::logger("replica");
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);
-  const auto level = log->level();
-  log->set_level(spdlog::level::info);
-  log->sinks().push_back(sink);
+  test::LogCapture logs("replica", spdlog::level::info);
 
   ASSERT_TRUE(leader->apply_leader_state({1, 3, 7, {1, 2}, {1}}));
   ASSERT_EQ(leader->append_as_leader(batch(2), 1, 0).error, ErrorCode::kNone);
@@ -158,15 +152,7 @@ TEST_F(PartitionTest, TheSameIsrRefusalIsAskedAgainButLoggedOnce) {
   leader->update_follower(2, 2, 2000);
   answer(refused);
 
-  log->sinks().pop_back();
-  log->set_level(level);
-  const std::string text = lines.str();
-  size_t count = 0;
-  for (size_t at = text.find("refused: INELIGIBLE_REPLICA"); at != std::string::npos;
-       at = text.find("refused: INELIGIBLE_REPLICA", at + 1)) {
-    ++count;
-  }
-  EXPECT_EQ(count, 2u) << text;
+  EXPECT_EQ(logs.lines_with("refused: INELIGIBLE_REPLICA").size(), 2u) << logs.text();
 }
 
 TEST_F(PartitionTest, LeaderEpochChecksAndMinInsyncReplicas) {
