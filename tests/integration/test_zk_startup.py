@@ -65,6 +65,9 @@ class _Watched:
         data = self.sock.recv(n)
         return b"" if data and self.proxy.seen_request(data) else data
 
+    def shutdown(self, how):
+        self.sock.shutdown(how)
+
     def close(self):
         self.sock.close()
 
