@@ -1,6 +1,7 @@
 #include "server/kerberos_tgt.h"
 
 #include <krb5.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -43,6 +44,7 @@ Login login_once(const KerberosTgtOptions& o) {
   krb5_ccache target = nullptr;
   krb5_creds creds{};
   bool have_creds = false;
+  int64_t asked_s = 0;
   auto fail = [&](const std::string& what, krb5_error_code code) {
     const char* text = krb5_get_error_message(ctx, code);
     out.error = what + ": " + text;
@@ -54,10 +56,26 @@ Login login_once(const KerberosTgtOptions& o) {
     fail("principal " + o.principal, code);
   } else if ((code = krb5_kt_resolve(ctx, keytab_name.c_str(), &keytab)) != 0) {
     fail("keytab " + o.keytab, code);
-  } else if ((code = krb5_get_init_creds_keytab(ctx, &creds, client, keytab, 0, nullptr, nullptr)) != 0) {
+  } else if ((asked_s = std::time(nullptr), code = krb5_get_init_creds_keytab(ctx, &creds, client, keytab, 0,
+                                                                              nullptr, nullptr)) != 0) {
     fail("no ticket for " + o.principal + " from keytab " + o.keytab, code);
   } else {
     have_creds = true;
+    // The cache takes the context's clock offset: only what the answer proves.
+    krb5_timestamp offset_s = 0;
+    int32_t offset_us = 0;
+    if (krb5_get_time_offsets(ctx, &offset_s, &offset_us) == 0 && (offset_s != 0 || offset_us != 0)) {
+      const int64_t kept = kerberos_clock_offset_s(creds.times.authtime, asked_s, std::time(nullptr), offset_s);
+      if (kept != offset_s) {
+        log()->info("Kerberos: the KDC answered {} s after the request; our clock is taken as {} s behind the KDC's, "
+                    "not {} s",
+                    std::time(nullptr) - asked_s, kept, offset_s);
+        // The library's public way to set an offset: the KDC's time now.
+        timeval now{};
+        gettimeofday(&now, nullptr);
+        krb5_set_real_time(ctx, static_cast<krb5_timestamp>(now.tv_sec + kept), static_cast<krb5_int32>(now.tv_usec));
+      }
+    }
     // A fresh cache filled, then moved over the one connections read: they
     // see the old ticket or the new one, never an empty cache.
     if ((code = krb5_cc_new_unique(ctx, "MEMORY", nullptr, &fresh)) != 0 ||
@@ -100,6 +118,13 @@ int64_t kerberos_renew_delay_s(int64_t now_s, int64_t start_s, int64_t end_s, do
   at = std::max(at, start_s + min_relogin_s);
   at = std::min(at, end_s - 5);  // a minimum that outlives a short ticket must not let it lapse
   return std::max<int64_t>(at - now_s, 1);
+}
+
+int64_t kerberos_clock_offset_s(int64_t authtime_s, int64_t asked_s, int64_t answered_s, int64_t library_s) {
+  const int64_t low = authtime_s - answered_s - 1;
+  const int64_t high = std::max(low, authtime_s - asked_s + 1);
+  if (low <= 0 && 0 <= high) return 0;
+  return std::clamp(library_s, low, high);
 }
 
 struct KerberosTgtKeeper::State {

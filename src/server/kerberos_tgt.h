@@ -59,4 +59,15 @@ class KerberosTgtKeeper {
 int64_t kerberos_renew_delay_s(int64_t now_s, int64_t start_s, int64_t end_s, double window, double jitter, double u,
                                int64_t min_relogin_s);
 
+// The clock offset (KDC minus ours, seconds) a login's answer proves. MIT's
+// kdc_timesync takes the ticket's authtime minus the time the request was
+// made: a KDC that answers late (busy, stopped, its queue draining after an
+// outage) sets our clock ahead by the delay, for every request made with
+// that cache, and a KDC with a tight clockskew then refuses them all. The
+// KDC stamped the ticket between asking and answering, so the offset lies
+// in [authtime - answered, authtime - asked] (a second wider for whole
+// seconds). Our clock is believed (0) unless that range leaves it out; then
+// the library's offset, brought into the range.
+int64_t kerberos_clock_offset_s(int64_t authtime_s, int64_t asked_s, int64_t answered_s, int64_t library_s);
+
 }  // namespace keel::server

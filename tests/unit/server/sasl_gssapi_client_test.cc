@@ -153,5 +153,19 @@ TEST(KerberosRenewDelay, EightyToEightyFivePercentOfTheLifeWithAFloorAndACeiling
   EXPECT_EQ(kerberos_renew_delay_s(start + 50, start, start + 40, 0.8, 0.05, 0.0, 60), 1) << "overdue: at once";
 }
 
+// MIT's kdc_timesync counts a late answer as our clock being behind by the
+// delay; the keeper keeps only what the answer proves.
+TEST(KerberosClockOffset, ALateAnswerIsNoSkewAndARealSkewIsKept) {
+  const int64_t asked = 1'000'000;
+  EXPECT_EQ(kerberos_clock_offset_s(asked + 7, asked, asked + 7, 7), 0)
+      << "asked, the KDC stopped for 7 s, answered: the ticket was stamped while we waited";
+  EXPECT_EQ(kerberos_clock_offset_s(asked, asked, asked, 0), 0);
+  EXPECT_EQ(kerberos_clock_offset_s(asked + 600, asked, asked, 600), 600) << "a KDC ten minutes ahead, answering at once";
+  EXPECT_EQ(kerberos_clock_offset_s(asked - 600, asked, asked + 1, -600), -600) << "a KDC ten minutes behind";
+  EXPECT_EQ(kerberos_clock_offset_s(asked + 615, asked, asked + 30, 615), 615)
+      << "ahead, answering late: the library's offset, which the answer allows";
+  EXPECT_EQ(kerberos_clock_offset_s(asked + 600, asked, asked + 30, 700), 601) << "brought into what the answer allows";
+}
+
 }  // namespace
 }  // namespace keel::server
