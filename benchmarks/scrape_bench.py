@@ -6,6 +6,7 @@ and whether scraping moves the produce latency of the clients beside it.
                                [--partitions 1000,10000] [--scrapes 20]
                                [--phase-seconds 10] [--rounds 2] [--no-latency]
                                [--interval 0] [--workdir DIR] [--split-cpus 0/1]
+                               [--gzip]
 
 For each partition count: one broker (embedded store, the integration tests'
 conftest.Broker) with an HTTP listener; topics of 10 partitions each, created
@@ -39,12 +40,17 @@ per-partition series exists. Then:
 nearest this gets to Prometheus and the clients on another machine, so what
 is left of a scrape's effect is the broker's own.
 
+--gzip asks for a compressed answer (Accept-Encoding: gzip), as Prometheus
+does: the scrape time is then the compressed answer's, the body size and
+samples those of its text, and wire_bytes what crossed the socket.
+
 Targets (issue 23): a scrape under 100 ms, and no effect on request latency p99
 during a scrape. Prints one JSON object per partition count and binary. The
 brokers' directories (under --workdir, default the system's temporary directory)
 are removed at the end. Nothing here is a test."""
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -94,18 +100,26 @@ def fill(bootstrap, names):
         raise RuntimeError("%d fill records not delivered" % left)
 
 
+# --gzip: scrape as Prometheus does, asking for a compressed answer.
+HEADERS = {}
+
+
 def scrape(url, first_byte=None):
-    """(seconds, body); the time to the first byte of the body is appended to first_byte."""
+    """(seconds, body as text, bytes on the wire); the time to the first byte
+    of the body is appended to first_byte. A gzip answer is timed as it came
+    and decompressed afterwards."""
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=60) as r:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=HEADERS), timeout=60) as r:
         body = r.read(1)
         if first_byte is not None:
             first_byte.append(time.perf_counter() - t0)
         body += r.read()
-    return time.perf_counter() - t0, body
+        zipped = r.headers.get("Content-Encoding") == "gzip"
+    dt = time.perf_counter() - t0
+    return dt, gzip.decompress(body) if zipped else body, len(body)
 
 
-def scraper_process(url, every, stop, windows):
+def scraper_process(url, every, stop, windows, headers):
     """Another process's scrapes of `url` (one every `every` s, or back to back
     with 0): each scrape's (start, end) in time.perf_counter (CLOCK_MONOTONIC,
     the same clock in every process) goes to `windows`. A process of its own,
@@ -114,7 +128,7 @@ def scraper_process(url, every, stop, windows):
     while not stop.is_set():
         t0 = time.perf_counter()
         try:
-            with urllib.request.urlopen(url, timeout=60) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as r:
                 r.read()
         except OSError:
             pass
@@ -133,7 +147,8 @@ def latency_phase(producer, topic, seconds, rate, scraping_url, every=0.0):
     windows = ctx.Queue()
     proc = None
     if scraping_url:
-        proc = ctx.Process(target=scraper_process, args=(scraping_url, every, stop, windows), daemon=True)
+        proc = ctx.Process(target=scraper_process, args=(scraping_url, every, stop, windows, HEADERS),
+                           daemon=True)
         proc.start()
         time.sleep(0.5)  # the process is up and scraping before the records start
     payload = os.urandom(1024)
@@ -206,13 +221,13 @@ class Setup:
         self.created_s = time.time() - t0
         fill(self.broker.bootstrap, self.names)
         scrape(self.url)  # warm
-        self.times, self.first_byte, self.body = [], [], b""
+        self.times, self.first_byte, self.body, self.wire = [], [], b"", 0
 
     def scrapes(self, n, interval):
         for _ in range(n):
             if interval:
                 time.sleep(interval)
-            dt, self.body = scrape(self.url, self.first_byte)
+            dt, self.body, self.wire = scrape(self.url, self.first_byte)
             self.times.append(dt)
 
     def stop(self):
@@ -289,6 +304,8 @@ def run(keels, partitions, args):
                 "first_byte_ms_max": ms(max(s.first_byte)),
                 "interval_s": args.interval,
                 "scrape_bytes": len(s.body),
+                "wire_bytes": s.wire,
+                "gzip": bool(HEADERS),
                 "samples": samples,
                 "scrape_us_per_sample_p50": round(p50 * 1e6 / samples, 3) if samples else None,
                 "loadavg_scrapes": [load_before, load_after],
@@ -319,6 +336,7 @@ def main():
                     help="latency: seconds between the scraping process's scrapes (0: back to back; "
                          "Prometheus: 15)")
     ap.add_argument("--no-latency", action="store_true", help="scrape timings only")
+    ap.add_argument("--gzip", action="store_true", help="ask for gzip (Accept-Encoding), as Prometheus does")
     ap.add_argument("--interval", type=float, default=0,
                     help="seconds between two scrapes (over 1: each builds the partition table, as Prometheus's do)")
     ap.add_argument("--workdir", default=None, help="parent of the brokers' directories")
@@ -327,6 +345,8 @@ def main():
                          "producer and scraping process on the second, as if the clients and Prometheus ran on "
                          "another machine")
     args = ap.parse_args()
+    if args.gzip:
+        HEADERS["Accept-Encoding"] = "gzip"
     args.broker_cpus = ""
     if args.split_cpus:
         args.broker_cpus, rest = args.split_cpus.split("/")

@@ -99,6 +99,35 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   return std::nullopt;
 }
 
+bool Request::accepts_encoding(std::string_view coding) const {
+  auto value = header("Accept-Encoding");
+  if (!value) return false;
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    return t;
+  };
+  // "gzip;q=0" (any zeros after the point) refuses it; other weights accept.
+  auto weighted = [&](std::string_view params) {
+    params = trim(params);
+    if (params.size() < 2 || (params[0] != 'q' && params[0] != 'Q') || params[1] != '=') return true;
+    return params.substr(2).find_first_not_of("0.") != std::string_view::npos;
+  };
+  bool any = false;  // what "*" says, if the coding is not named
+  std::string_view rest = *value;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const size_t semi = item.find(';');
+    const std::string_view name = trim(item.substr(0, semi));
+    const std::string_view params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
+    if (iequals(name, coding)) return weighted(params);
+    if (name == "*") any = weighted(params);
+  }
+  return any;
+}
+
 Response error_response(int status, std::string_view message) {
   Response r;
   r.status = status;

@@ -48,6 +48,8 @@ struct Request {
   std::string tls_subject;
   // The first header named `name` (any case), or nullopt.
   std::optional<std::string_view> header(std::string_view name) const;
+  // Whether Accept-Encoding lists `coding` ("gzip"), or "*", without q=0.
+  bool accepts_encoding(std::string_view coding) const;
   // A "{name}" path segment's value ("" when the route has none).
   const std::string& param(std::string_view name) const;
   // The query parameters, percent-decoded ('+' is a space), in order.

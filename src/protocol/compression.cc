@@ -62,10 +62,10 @@ Result<Bytes> finish(Bytes out, size_t produced, size_t cap) {
 
 // ---- gzip ----
 
-Result<Bytes> gzip_compress(ByteView in) {
+Result<Bytes> gzip_compress(ByteView in, int level) {
   if (in.size() > std::numeric_limits<uInt>::max() / 2) return RecordsErrc::kCompressFailed;
   z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+  if (deflateInit2(&zs, level, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     return RecordsErrc::kCompressFailed;
   Bytes out(deflateBound(&zs, in.size()) + 32);
   zs.next_in = const_cast<Bytef*>(in.data());
@@ -268,7 +268,7 @@ const char* compression_name(Compression c) {
 Result<Bytes> compress(Compression codec, ByteView input) {
   switch (codec) {
     case Compression::kNone: return Bytes(input.begin(), input.end());
-    case Compression::kGzip: return gzip_compress(input);
+    case Compression::kGzip: return gzip_compress(input, Z_DEFAULT_COMPRESSION);
     case Compression::kSnappy: return snappy_compress(input);
     case Compression::kLz4: return lz4_compress(input);
     case Compression::kZstd: return zstd_compress(input);
@@ -288,5 +288,7 @@ Result<Bytes> decompress(Compression codec, ByteView input, size_t max_output) {
   }
   return RecordsErrc::kUnsupportedCompression;
 }
+
+Result<Bytes> gzip(ByteView input, int level) { return gzip_compress(input, std::clamp(level, 1, 9)); }
 
 }  // namespace keel::protocol

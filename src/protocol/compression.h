@@ -48,6 +48,10 @@ const char* compression_name(Compression c);
 // Compresses `input` whole. kNone returns a copy.
 Result<Bytes> compress(Compression codec, ByteView input);
 
+// One gzip member of `input` at zlib's `level` (1 fastest to 9 smallest), for
+// what is not a record batch (an HTTP body): compress(kGzip) uses zlib's default.
+Result<Bytes> gzip(ByteView input, int level);
+
 // Decompresses `input`, producing at most `max_output` bytes (kTooLarge past
 // that). kNone returns a copy (also capped).
 Result<Bytes> decompress(Compression codec, ByteView input, size_t max_output);

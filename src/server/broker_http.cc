@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "controller/controller.h"
 #include "metrics/process.h"
+#include "protocol/compression.h"
 #include "server/broker.h"
 #include "server/broker_metrics.h"
 #include "server/rest/rest_broker.h"
@@ -51,12 +52,22 @@ void Broker::start_http() {
   // thread: that reads the replica manager and the group coordinator under
   // locks requests take, and no thread that may wait for the CPU should
   // hold those. The render then finds the copies (kept a second).
+  // Prometheus asks for gzip: compressed here, at zlib's fastest level (the
+  // text shrinks about tenfold), the HTTP thread writes a tenth of the bytes.
   routes.add_background(
       "GET", "/metrics",
-      [registry = metrics_registry_.get(), dialect](const http::Request&) {
+      [registry = metrics_registry_.get(), dialect](const http::Request& req) {
         http::Response r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = registry->render(dialect);
+        if (r.body.size() > 1024 && req.accepts_encoding("gzip")) {
+          const ByteView text(reinterpret_cast<const uint8_t*>(r.body.data()), r.body.size());
+          if (auto z = protocol::gzip(text, 1)) {
+            r.body.assign(reinterpret_cast<const char*>(z->data()), z->size());
+            r.headers.emplace_back("Content-Encoding", "gzip");
+          }
+        }
+        r.headers.emplace_back("Vary", "Accept-Encoding");
         return r;
       },
       [metrics = metrics_.get()](const http::Request&) { metrics->prepare_scrape(); });

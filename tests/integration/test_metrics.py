@@ -335,6 +335,41 @@ def test_confluent_names_are_served(make_broker):
     assert b.stop() == 0
 
 
+def test_a_scrape_that_accepts_gzip_gets_the_same_metrics_compressed(make_broker):
+    """Prometheus sends Accept-Encoding: gzip; the answer is compressed then,
+    and only then, and reads back as the same families and series."""
+    import gzip
+    b = start(make_broker)
+    topic = "gz-" + uuid.uuid4().hex[:8]
+    consumer, _ = traffic(b.bootstrap, topic, n=20)
+    try:
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % b.http_port,
+                                     headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            compressed = r.read()
+        text = gzip.decompress(compressed).decode()
+        assert len(compressed) * 4 < len(text), (len(compressed), len(text))
+        zipped = parse(text)
+        status, headers, plain_text = http_get(b.http_port, "/metrics")
+        assert status == 200 and headers["Content-Encoding"] is None
+        plain = parse(plain_text)
+        # The plain scrape came second: what the consumer did meanwhile may add series, not remove them.
+        series = lambda s: {(n, tuple(sorted(l.items()))) for n, samples in s.items() for l, _ in samples}
+        assert series(zipped) <= series(plain) and len(series(zipped)) > 100
+        assert value(zipped, "kafka_server_brokertopicmetrics_messagesin_total", topic=topic) == 20
+        # A client that refuses gzip gets text.
+        req = urllib.request.Request("http://127.0.0.1:%d/metrics" % b.http_port,
+                                     headers={"Accept-Encoding": "gzip;q=0, identity"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["Content-Encoding"] is None
+            parse(r.read().decode())
+    finally:
+        consumer.close()
+    assert b.stop() == 0
+
+
 def test_health_and_ready(make_broker):
     b = start(make_broker)
     status, _, body = http_get(b.http_port, "/health")

@@ -64,11 +64,6 @@ http::Response redirect(std::string location) {
   return r;
 }
 
-bool accepts_gzip(const http::Request& req) {
-  auto v = req.header("Accept-Encoding");
-  return v && v->find("gzip") != std::string_view::npos;
-}
-
 http::Response serve(const http::Request& req) {
   constexpr std::string_view kPrefix = "/console/";
   std::string_view name = std::string_view(req.path).substr(kPrefix.size());
@@ -96,7 +91,7 @@ http::Response serve(const http::Request& req) {
   }
   r.content_type = std::string(p.type);
   r.headers.emplace_back("Vary", "Accept-Encoding");
-  if (!p.gzipped.empty() && accepts_gzip(req)) {
+  if (!p.gzipped.empty() && req.accepts_encoding("gzip")) {
     r.headers.emplace_back("Content-Encoding", "gzip");
     r.body = p.gzipped;
   } else {

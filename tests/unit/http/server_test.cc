@@ -150,6 +150,25 @@ TEST_F(HttpServerTest, ConnectionsOverTheLimitGet503) {
   EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u) << r;
 }
 
+// Prometheus sends "Accept-Encoding: gzip"; browsers a list with weights.
+TEST(HttpRequest, AcceptsAnEncodingListedWithoutAZeroWeight) {
+  auto with = [](std::string value) {
+    Request r;
+    r.headers.emplace_back("accept-encoding", std::move(value));
+    return r;
+  };
+  EXPECT_FALSE(Request{}.accepts_encoding("gzip"));
+  EXPECT_TRUE(with("gzip").accepts_encoding("gzip"));
+  EXPECT_TRUE(with("deflate, GZIP;q=0.5, br").accepts_encoding("gzip"));
+  EXPECT_TRUE(with("gzip ; q=1.0").accepts_encoding("gzip"));
+  EXPECT_FALSE(with("gzip;q=0").accepts_encoding("gzip"));
+  EXPECT_FALSE(with("gzip;q=0.000, identity").accepts_encoding("gzip"));
+  EXPECT_FALSE(with("identity, x-gzip").accepts_encoding("gzip")) << "a name, not a substring";
+  EXPECT_TRUE(with("*").accepts_encoding("gzip"));
+  EXPECT_FALSE(with("*;q=0").accepts_encoding("gzip"));
+  EXPECT_TRUE(with("*;q=0, gzip").accepts_encoding("gzip")) << "named beats the wildcard";
+}
+
 TEST(HttpEndpoint, Parses) {
   std::string why;
   auto a = parse_endpoint("http://127.0.0.1:9644", &why);
