@@ -180,6 +180,7 @@ const Binding kBindings[] = {
     {"replica.fetch.min.bytes", &C::replica_fetch_min_bytes},
     {"replica.fetch.max.bytes", &C::replica_fetch_max_bytes},
     {"replica.fetch.response.max.bytes", &C::replica_fetch_response_max_bytes},
+    {"fetch.max.bytes", &C::fetch_max_bytes},
     {"replica.fetch.backoff.ms", &C::replica_fetch_backoff_ms},
     {"replica.socket.timeout.ms", &C::replica_socket_timeout_ms},
     {"replica.high.watermark.checkpoint.interval.ms", &C::replica_high_watermark_checkpoint_interval_ms},
@@ -513,7 +514,11 @@ BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_na
         continue;
       }
       std::string msg = "unknown key '" + e.key + "' at " + errors.where(e.line);
-      if (auto near = nearest_key(e.key)) msg += " — did you mean '" + std::string(*near) + "'?";
+      if (auto why = kafka_key_refused(e.key)) {
+        msg = "Kafka's key '" + e.key + "' at " + errors.where(e.line) + " is not supported: " + std::string(*why);
+      } else if (auto near = nearest_key(e.key)) {
+        msg += " — did you mean '" + std::string(*near) + "'?";
+      }
       errors.add(e.line, std::move(msg));
       continue;
     }

@@ -221,6 +221,7 @@ struct BrokerConfig {
   int32_t replica_fetch_min_bytes = 1;
   int32_t replica_fetch_max_bytes = 1048576;
   int32_t replica_fetch_response_max_bytes = 10485760;
+  int32_t fetch_max_bytes = 57671680;  // a consumer's fetch response in all (KIP-541)
   int32_t replica_fetch_backoff_ms = 1000;
   int32_t replica_socket_timeout_ms = 30000;
   int64_t replica_high_watermark_checkpoint_interval_ms = 5000;

@@ -321,6 +321,8 @@ const std::vector<KeyDef>& table() {
        "Bytes a follower fetches per partition and request (at least one batch).", ""},
       {"replica.fetch.response.max.bytes", KeyType::kInt, "10485760", 0, nullopt, {},
        "Bytes a follower's fetch response may hold in all.", ""},
+      {"fetch.max.bytes", KeyType::kInt, "57671680", 1024, nullopt, {},
+       "Bytes a consumer's fetch response may hold in all, whatever the request asks (at least one batch).", ""},
       {"replica.fetch.backoff.ms", KeyType::kInt, "1000", 0, nullopt, {},
        "Pause of a follower's fetching after an error.", ""},
       {"replica.socket.timeout.ms", KeyType::kInt, "30000", 1, nullopt, {},
@@ -480,9 +482,59 @@ std::optional<std::string_view> kafka_key_without_effect(std::string_view name) 
       {"sasl.login.refresh.buffer.seconds", "for SASL/OAUTHBEARER logins, which Keel does not offer"},
       {"zookeeper.clientCnxnSocket", "a Java ZooKeeper client setting: Keel uses the ZooKeeper C client"},
       {"zookeeper.max.in.flight.requests", "the ZooKeeper C client pipelines its requests itself"},
+      {"fetch.purgatory.purge.interval.requests", "Keel's purgatories drop a request once it completes"},
+      {"producer.purgatory.purge.interval.requests", "Keel's purgatories drop a request once it completes"},
+      {"delete.records.purgatory.purge.interval.requests", "Keel's purgatories drop a request once it completes"},
+      {"offsets.load.buffer.size", "the group coordinator reads __consumer_offsets batch by batch, with no buffer to size"},
+      {"transaction.state.log.load.buffer.size",
+       "the transaction coordinator reads __transaction_state batch by batch, with no buffer to size"},
+      {"kafka.metrics.polling.interval.secs", "metrics are served on /metrics (http.listeners), not through JMX reporters"},
+      {"telemetry.max.bytes", "client telemetry (KIP-714) is not offered: clients are not asked for metrics"},
+      {"unstable.api.versions.enable", "Keel advertises only the request versions it implements"},
+      {"unstable.feature.versions.enable", "Keel advertises only the request versions it implements"},
+      {"delegation.token.expiry.time.ms", "delegation tokens are not offered (delegation.token.secret.key is refused)"},
+      {"delegation.token.max.lifetime.ms", "delegation tokens are not offered (delegation.token.secret.key is refused)"},
+      {"delegation.token.expiry.check.interval.ms",
+       "delegation tokens are not offered (delegation.token.secret.key is refused)"},
+      {"group.coordinator.new.enable", "groups use the classic protocol; KIP-848's is not offered (a KRaft feature)"},
+      {"group.coordinator.rebalance.protocols",
+       "groups use the classic protocol; KIP-848's is not offered (a KRaft feature)"},
+      {"group.coordinator.threads", "the group coordinator runs on the broker's request threads"},
+      {"group.coordinator.append.linger.ms", "the group coordinator appends each commit as it comes"},
   };
   for (const Ignored& k : kIgnored) {
     if (k.name == name) return k.why;
+  }
+  // Families of KRaft-era group settings: KIP-848 consumer groups and share groups.
+  if (name.starts_with("group.consumer.") || name.starts_with("group.share.")) {
+    return "groups use the classic protocol; KIP-848's consumer groups and share groups are not offered (KRaft features)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> kafka_key_refused(std::string_view name) {
+  struct Refused {
+    std::string_view name;
+    std::string_view why;
+  };
+  static constexpr std::string_view kJavaClass =
+      "a Java class to load, which Keel cannot; remove it (docs/compatibility.md says what Keel does instead)";
+  static constexpr Refused kRefused[] = {
+      {"principal.builder.class", kJavaClass},
+      {"sasl.server.callback.handler.class", kJavaClass},
+      {"create.topic.policy.class.name", kJavaClass},
+      {"alter.config.policy.class.name", kJavaClass},
+      {"client.quota.callback.class", kJavaClass},
+      {"ssl.engine.factory.class", kJavaClass},
+      {"delegation.token.secret.key", "delegation tokens are not offered: clients must authenticate with SASL or TLS"},
+      {"delegation.token.master.key", "delegation tokens are not offered: clients must authenticate with SASL or TLS"},
+  };
+  for (const Refused& k : kRefused) {
+    if (k.name == name) return k.why;
+  }
+  if (name.starts_with("zookeeper.ssl.")) {
+    return "ZooKeeper over TLS is not offered: Debian's ZooKeeper C client is built without it (docs/security.md, "
+           "digest authentication)";
   }
   return std::nullopt;
 }

@@ -63,9 +63,13 @@ bool is_sensitive_key(std::string_view key);
 // config starts unchanged (the parser records them, the broker warns once):
 // why each has no effect, or nullopt for any other name. Kafka keys with an
 // effect Keel does not reproduce (a custom principal builder, ZooKeeper over
-// TLS, ...) stay unknown keys: ignoring those would change what the operator
-// asked for.
+// TLS, ...) are refused (kafka_key_refused): ignoring those would change what
+// the operator asked for.
 std::optional<std::string_view> kafka_key_without_effect(std::string_view name);
+
+// Kafka broker keys Keel refuses, with why: Java classes to load, features it
+// does not offer that the key would switch on. The start fails, saying so.
+std::optional<std::string_view> kafka_key_refused(std::string_view name);
 
 // Levenshtein distance; used for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);

@@ -261,6 +261,7 @@ Broker::Broker(config::BrokerConfig config) : config_(std::move(config)) {
   services_.dynamic = dynamic_.get();
   services_.replicas = replicas_.get();
   services_.metrics = config_.metrics_enabled ? metrics_.get() : nullptr;  // false: for measuring their cost
+  services_.fetch_max_bytes = config_.fetch_max_bytes;
   router_ = std::make_unique<Router>(identity_, config_, services_);
   net::ServerOptions options;
   options.threads = config_.num_network_threads;

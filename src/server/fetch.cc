@@ -450,9 +450,11 @@ Result<void> handle_fetch(RequestContext& ctx, ByteReader& body, Responder respo
       req.isolation_level == 1 ? cluster::Isolation::kReadCommitted : cluster::Isolation::kReadUncommitted,
       std::move(context), ctx.services.metadata, ctx.services.replicas, responder});
   st->services = &ctx.services;
-  if (replica_id < 0) {  // consumer_byte_rate caps what one fetch returns (server/quota_throttle.h)
+  // A consumer's fetch: fetch.max.bytes and consumer_byte_rate cap what it returns (server/quota_throttle.h).
+  if (replica_id < 0) {
     st->quota = ctx.quota;
-    st->max_bytes = std::min(st->max_bytes, consumer_fetch_max_bytes(ctx.services, ctx.quota.get()));
+    st->max_bytes = std::min({st->max_bytes, ctx.services.fetch_max_bytes,
+                              consumer_fetch_max_bytes(ctx.services, ctx.quota.get())});
     st->min_bytes = std::min(st->min_bytes, st->max_bytes);
   } else {
     ctx.quota.reset();  // replication is never measured against client quotas

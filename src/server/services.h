@@ -69,6 +69,8 @@ struct Services {
   QuotaThrottler* throttler = nullptr;
   // Kafka's broker metrics (server/broker_metrics.h); null in handler tests.
   BrokerMetrics* metrics = nullptr;
+  // fetch.max.bytes: a consumer's fetch response holds no more (at least one batch).
+  int32_t fetch_max_bytes = 57671680;
   // Wall-clock milliseconds (timestamps, LogAppendTime); injectable for tests.
   std::function<int64_t()> now_ms;
 };

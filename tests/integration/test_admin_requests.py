@@ -740,16 +740,20 @@ def fetch(conn, v, topic_id, parts, max_bytes, min_bytes=0, max_wait_ms=0):
     return {p["PartitionIndex"]: whole_batches(p["Records"]) for p in t["Partitions"]}
 
 
+def fill_lim(conn):
+    """Topic "lim": one record of 10,000 bytes per batch, six batches in partition 0, three in 1."""
+    for p, n in ((0, 6), (1, 3)):
+        for _ in range(n):
+            resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 5000, "TopicData": [
+                {"Name": "lim", "PartitionData": [
+                    {"Index": p, "Records": record_batch([b"x" * 10_000], int(time.time() * 1000))}]}]})
+            assert resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == NONE
+
+
 def test_fetch_honours_max_bytes_partition_max_bytes_and_min_bytes(broker):
     create_topic(broker, "lim", 2)
     with KafkaConnection(broker.port) as conn:
-        # One record of 10,000 bytes per batch: six batches in partition 0, three in 1.
-        for p, n in ((0, 6), (1, 3)):
-            for _ in range(n):
-                resp = conn.call("Produce", 9, {"TransactionalId": None, "Acks": 1, "TimeoutMs": 5000, "TopicData": [
-                    {"Name": "lim", "PartitionData": [
-                        {"Index": p, "Records": record_batch([b"x" * 10_000], int(time.time() * 1000))}]}]})
-                assert resp["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == NONE
+        fill_lim(conn)
         topic_id = meta_topic_id(conn, "lim")
         size = fetch(conn, 12, topic_id, {0: (0, 1 << 20)}, 1 << 20)[0][0][1]
         assert 10_000 < size < 10_100
@@ -793,6 +797,25 @@ MINIMAL = {
     "Fetch": {"ReplicaId": -1, "MaxBytes": 1 << 20, "SessionEpoch": -1},
     "ListOffsets": {"ReplicaId": -1},
 }
+
+
+def test_the_brokers_fetch_max_bytes_caps_what_a_consumer_asks_for(make_broker):
+    """fetch.max.bytes (KIP-541): whatever a consumer's MaxBytes, the answer
+    holds no more (whole batches, at least one), and a real consumer that
+    asks for Kafka's default 50 MiB still reads everything."""
+    b = make_broker(extra_config="fetch.max.bytes: 25000\n")
+    b.start()
+    create_topic(b, "lim", 2)
+    with KafkaConnection(b.port) as conn:
+        fill_lim(conn)
+        topic_id = meta_topic_id(conn, "lim")
+        got = fetch(conn, 12, topic_id, {0: (0, 1 << 20), 1: (0, 1 << 20)}, 1 << 20)
+        assert [len(got[0]), len(got[1])] == [2, 0]
+        got = fetch(conn, 12, topic_id, {0: (5, 1 << 20), 1: (0, 1 << 20)}, 1 << 20)
+        assert [len(got[0]), len(got[1])] == [1, 1], "room for the second partition's first batch"
+    values = consume(b.bootstrap, "lim", 9, partitions=2)
+    assert len(values) == 9
+    assert b.stop() == 0
 
 
 def test_every_served_version_answers_a_minimal_request_that_decodes_whole(broker):

@@ -317,6 +317,31 @@ TEST(UnknownKey, KafkasKeysWithoutEffectAreRecordedNotRefused) {
   EXPECT_TRUE(parse_config("num.partitions: 3\n", "k").ignored_kafka_keys.empty());
   EXPECT_NE(single_error("background.thread: 10\n").find("unknown key 'background.thread'"), std::string::npos);
   for (const KeyDef& k : all_keys()) EXPECT_FALSE(kafka_key_without_effect(k.name)) << k.name << " is in both lists";
+  // Families: KIP-848's group settings, whatever the suffix.
+  const BrokerConfig g = parse_config("group.consumer.session.timeout.ms: 45000\ngroup.share.max.size: 200\n", "k");
+  ASSERT_EQ(g.ignored_kafka_keys.size(), 2u);
+  EXPECT_NE(g.ignored_kafka_keys[0].why.find("KIP-848"), std::string::npos) << g.ignored_kafka_keys[0].why;
+}
+
+// Kafka keys that would load a Java class or switch on what Keel does not
+// offer are refused, saying which and why, not "unknown".
+TEST(UnknownKey, KafkasKeysKeelCannotHonourAreRefusedSayingWhy) {
+  const std::string builder = single_error("principal.builder.class: com.example.Builder\n");
+  EXPECT_NE(builder.find("Kafka's key 'principal.builder.class' at keel.yaml:1 is not supported: a Java class"),
+            std::string::npos)
+      << builder;
+  EXPECT_NE(single_error("zookeeper.ssl.client.enable: true\n").find("ZooKeeper over TLS"), std::string::npos);
+  EXPECT_NE(single_error("delegation.token.secret.key: s3cret\n").find("delegation tokens"), std::string::npos);
+  for (const KeyDef& k : all_keys()) EXPECT_FALSE(kafka_key_refused(k.name)) << k.name << " is known and refused";
+  for (std::string_view k : {"principal.builder.class", "zookeeper.ssl.keystore.location", "delegation.token.secret.key"}) {
+    EXPECT_FALSE(kafka_key_without_effect(k)) << k << " is refused and ignored";
+  }
+}
+
+TEST(Types, FetchMaxBytesHasKafkasDefaultAndFloor) {
+  EXPECT_EQ(parse_config("num.partitions: 1\n", "k").fetch_max_bytes, 57671680);
+  EXPECT_EQ(parse_config("fetch.max.bytes: 1048576\n", "k").fetch_max_bytes, 1048576);
+  EXPECT_NE(single_error("fetch.max.bytes: 100\n").find("fetch.max.bytes"), std::string::npos);
 }
 
 // Kafka's older spelling of the inter-broker listener: the one named after the protocol.
