@@ -123,6 +123,7 @@ const Binding kBindings[] = {
     {"connections.max.idle.ms", &C::connections_max_idle_ms},
     {"max.connections", &C::max_connections},
     {"max.connections.per.ip", &C::max_connections_per_ip},
+    {"max.connections.per.ip.overrides", &C::max_connections_per_ip_overrides},
     {"max.connection.creation.rate", &C::max_connection_creation_rate},
     {"sasl.enabled.mechanisms", &C::sasl_enabled_mechanisms},
     {"sasl.server.max.receive.size", &C::sasl_server_max_receive_size},

@@ -140,6 +140,7 @@ struct BrokerConfig {
   int64_t connections_max_idle_ms = 600000;
   int32_t max_connections = 2147483647;
   int32_t max_connections_per_ip = 2147483647;
+  std::string max_connections_per_ip_overrides;  // "host:N,10.0.0.1:N", as Kafka's
   int32_t max_connection_creation_rate = 2147483647;  // server/connection_quotas.h
 
   // --- SASL (server/sasl.h). A listener's own values, where written, are in
@@ -314,5 +315,11 @@ BrokerConfig load_config_file(const std::filesystem::path& path);
 
 // Same, from text; source_name is used in messages ("keel.yaml:7").
 BrokerConfig parse_config(std::string_view yaml_text, std::string_view source_name);
+
+// max.connections.per.ip.overrides, Kafka's "host:limit,host:limit" (a host
+// name or an address; an IPv6 address's limit follows its last ':'): the
+// pairs in order, or nullopt with `why`.
+std::optional<std::vector<std::pair<std::string, int32_t>>> parse_connection_overrides(std::string_view text,
+                                                                                        std::string* why);
 
 }  // namespace keel::config

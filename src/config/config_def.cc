@@ -178,6 +178,10 @@ const std::vector<KeyDef>& table() {
        "Connections accepted at once, over all listeners; at the limit new ones wait (unaccepted) until one closes.", ""},
       {"max.connections.per.ip", KeyType::kInt, "2147483647", 0, nullopt, {},
        "Connections accepted at once from one client address; more are closed at accept.", ""},
+      {"max.connections.per.ip.overrides", KeyType::kString, "", nullopt, nullopt, {},
+       "Other limits for some clients, `host:limit,...` (a host name, resolved at start, or an address): "
+       "`10.1.2.3:500,batch.example.com:50`.",
+       ""},
       {"max.connection.creation.rate", KeyType::kInt, "2147483647", 0, nullopt, {},
        "New connections per second the broker accepts (all listeners but the inter-broker one); above it the "
        "acceptor waits. listener.name.<l>.max.connection.creation.rate sets one listener's own (KIP-612).", ""},

@@ -230,6 +230,8 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
                          std::string(kAclAuthorizerClass) + " (or the older name " +
                          std::string(kSimpleAclAuthorizerClass) +
                          ") for Kafka's ACLs, or leave it empty for no authorization");
+  if (std::string why; !parse_connection_overrides(cfg.max_connections_per_ip_overrides, &why))
+    errors.key_error("max.connections.per.ip.overrides", line_of("max.connections.per.ip.overrides"), why);
   if (std::string why; !security::parse_super_users(cfg.super_users, &why))
     errors.key_error("super.users", line_of("super.users"), why);
 
@@ -246,3 +248,25 @@ void resolve(BrokerConfig& cfg, const std::map<std::string, int>& lines,
 }
 
 }  // namespace keel::config::detail
+
+namespace keel::config {
+
+std::optional<std::vector<std::pair<std::string, int32_t>>> parse_connection_overrides(std::string_view text,
+                                                                                        std::string* why) {
+  std::vector<std::pair<std::string, int32_t>> out;
+  for (const std::string& item : detail::split_commas(text)) {
+    const size_t colon = item.rfind(':');
+    const std::string host = detail::trim(colon == std::string::npos ? item : std::string_view(item).substr(0, colon));
+    const std::string limit = colon == std::string::npos ? "" : detail::trim(std::string_view(item).substr(colon + 1));
+    int32_t n = -1;
+    const auto r = std::from_chars(limit.data(), limit.data() + limit.size(), n);
+    if (host.empty() || limit.empty() || r.ec != std::errc() || r.ptr != limit.data() + limit.size() || n < 0) {
+      if (why) *why = "'" + item + "' is not host:limit (a host or address, a whole number of connections)";
+      return std::nullopt;
+    }
+    out.emplace_back(host, n);
+  }
+  return out;
+}
+
+}  // namespace keel::config

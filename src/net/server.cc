@@ -154,9 +154,10 @@ struct Server::Impl {
       }
       if (!take_slot(ip, listener_name)) {
         log()->warn("refusing connection from {} on {}: connection limit reached "
-                    "(max.connections {}, max.connections.per.ip {})",
-                    info.peer, listener_name, options.max_connections,
-                    options.max_connections_per_ip);
+                    "(max.connections {}, max.connections.per.ip {}{})",
+                    info.peer, listener_name, options.max_connections, options.max_connections_per_ip,
+                    options.max_connections_per_ip_overrides.contains(ip) ? ", with an override for this address"
+                                                                          : "");
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
@@ -186,7 +187,11 @@ struct Server::Impl {
   bool take_slot(const std::string& ip, const std::string& listener) {
     std::lock_guard lock(slots_mu);
     auto& per_ip = connections_per_ip[ip];
-    if (at_limit_locked(listener) || per_ip >= options.max_connections_per_ip) {
+    const auto override_it = options.max_connections_per_ip_overrides.find(ip);
+    const int32_t ip_limit = override_it != options.max_connections_per_ip_overrides.end()
+                                 ? override_it->second
+                                 : options.max_connections_per_ip;
+    if (at_limit_locked(listener) || per_ip >= ip_limit) {
       if (per_ip == 0) connections_per_ip.erase(ip);
       return false;
     }

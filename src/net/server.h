@@ -162,6 +162,9 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 600000;       // connections.max.idle.ms
   int32_t max_connections = INT32_MAX;    // max.connections, over all listeners: at it, accepting waits
   int32_t max_connections_per_ip = INT32_MAX;  // max.connections.per.ip: past it, refused at accept
+  // max.connections.per.ip.overrides: other limits by client address (as
+  // asio::ip::address::to_string() writes it).
+  std::map<std::string, int32_t> max_connections_per_ip_overrides;
   // listener.name.<l>.max.connections, by listener name: at it, accepting
   // on that listener waits (the others go on).
   std::map<std::string, int32_t> listener_max_connections;

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "common/log.h"
 #include "config/config.h"
 #include "metrics/registry.h"
@@ -244,6 +247,27 @@ std::unique_ptr<ConnectionQuotas> make_connection_quotas(const config::BrokerCon
 void apply_connection_limits(const config::BrokerConfig& config, net::ServerOptions& options) {
   options.max_connections = config.max_connections;
   options.max_connections_per_ip = config.max_connections_per_ip;
+  // Host names are looked up once, here (Kafka resolves them when the
+  // setting is read); one that does not resolve is left out, with a warning.
+  options.max_connections_per_ip_overrides.clear();
+  for (const auto& [host, limit] : config::parse_connection_overrides(config.max_connections_per_ip_overrides, nullptr)
+                                       .value_or(std::vector<std::pair<std::string, int32_t>>{})) {
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(host, ec);
+    if (!ec) {
+      options.max_connections_per_ip_overrides[address.to_string()] = limit;
+      continue;
+    }
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::resolver resolver(io);
+    const auto found = resolver.resolve(host, "", ec);
+    if (ec) {
+      keel::logger("server")->warn("max.connections.per.ip.overrides: '{}' does not resolve ({}); its limit is not applied",
+                                   host, ec.message());
+      continue;
+    }
+    for (const auto& entry : found) options.max_connections_per_ip_overrides[entry.endpoint().address().to_string()] = limit;
+  }
   options.listener_max_connections.clear();
   for (const auto& l : config.listeners) {
     if (auto v = listener_whole_number(config, l.listener_name, "max.connections"))

@@ -32,8 +32,10 @@ def recv_frame(sock):
     return recv_exact(sock, size)
 
 
-def connect(port, timeout=5.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port, timeout=5.0, source="127.0.0.1"):
+    """A connection to the broker on 127.0.0.1, from `source` (another
+    loopback address, 127.0.0.2, is another client address to the broker)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
     return s
 
 

@@ -189,11 +189,11 @@ def test_idle_connections_are_closed(make_broker):
         assert time.monotonic() - start >= 0.2  # closed for idleness, not at once
 
 
-def served_connection(port, correlation_id):
+def served_connection(port, correlation_id, source="127.0.0.1"):
     """A connection the broker answers on, retrying while an earlier client's
     slot (the harness's readiness probe, say) is still being released."""
     for _ in range(100):
-        s = connect(port)
+        s = connect(port, source=source)
         try:
             if api_versions(s, 0, correlation_id=correlation_id)[0] == correlation_id:
                 return s
@@ -218,6 +218,26 @@ def test_connection_limit_per_ip(make_broker):
             s.close()
     # Slots come back once clients leave.
     served_connection(b.port, 20).close()
+
+
+def test_per_ip_overrides_give_some_clients_other_limits(make_broker):
+    """max.connections.per.ip.overrides, by address and by host name: localhost
+    (127.0.0.1) may hold two, 127.0.0.2 three, any other address the one of
+    max.connections.per.ip."""
+    b = make_broker(extra_config="max.connections.per.ip: 1\n"
+                                 "max.connections.per.ip.overrides: 'localhost:2, 127.0.0.2:3'\n").start()
+    held = []
+    try:
+        for source, limit in (("127.0.0.1", 2), ("127.0.0.2", 3), ("127.0.0.3", 1)):
+            held += [served_connection(b.port, i, source) for i in range(limit)]
+            with connect(b.port, source=source) as extra:
+                assert is_closed(extra), "one more than %d from %s" % (limit, source)
+        assert "with an override for this address" in b.log_text()
+        for i, s in enumerate(held):
+            assert api_versions(s, 0, correlation_id=30 + i)[0] == 30 + i
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_at_max_connections_a_new_client_waits_for_a_slot(make_broker):

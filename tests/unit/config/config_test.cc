@@ -338,6 +338,20 @@ TEST(UnknownKey, KafkasKeysKeelCannotHonourAreRefusedSayingWhy) {
   }
 }
 
+TEST(Types, ConnectionOverridesAreHostColonLimitPairs) {
+  std::string why;
+  auto pairs = parse_connection_overrides(" broker1.example.com:100, 10.0.0.1 :5,::1:7", &why);
+  ASSERT_TRUE(pairs) << why;
+  const std::vector<std::pair<std::string, int32_t>> want{{"broker1.example.com", 100}, {"10.0.0.1", 5}, {"::1", 7}};
+  EXPECT_EQ(*pairs, want);
+  EXPECT_TRUE(parse_connection_overrides("", &why)->empty());
+  EXPECT_FALSE(parse_connection_overrides("host", &why));
+  EXPECT_FALSE(parse_connection_overrides("host:-1", &why));
+  EXPECT_FALSE(parse_connection_overrides(":5", &why));
+  EXPECT_NE(single_error("max.connections.per.ip.overrides: 'a:1,b:x'\n").find("'b:x' is not host:limit"),
+            std::string::npos);
+}
+
 TEST(Types, FetchMaxBytesHasKafkasDefaultAndFloor) {
   EXPECT_EQ(parse_config("num.partitions: 1\n", "k").fetch_max_bytes, 57671680);
   EXPECT_EQ(parse_config("fetch.max.bytes: 1048576\n", "k").fetch_max_bytes, 1048576);
