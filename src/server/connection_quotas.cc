@@ -252,12 +252,8 @@ void apply_connection_limits(const config::BrokerConfig& config, net::ServerOpti
   options.max_connections_per_ip_overrides.clear();
   for (const auto& [host, limit] : config::parse_connection_overrides(config.max_connections_per_ip_overrides, nullptr)
                                        .value_or(std::vector<std::pair<std::string, int32_t>>{})) {
+    // An address resolves to itself, without a lookup.
     boost::system::error_code ec;
-    const auto address = boost::asio::ip::make_address(host, ec);
-    if (!ec) {
-      options.max_connections_per_ip_overrides[address.to_string()] = limit;
-      continue;
-    }
     boost::asio::io_context io;
     boost::asio::ip::tcp::resolver resolver(io);
     const auto found = resolver.resolve(host, "", ec);

@@ -65,11 +65,12 @@ Login login_once(const KerberosTgtOptions& o) {
     krb5_timestamp offset_s = 0;
     int32_t offset_us = 0;
     if (krb5_get_time_offsets(ctx, &offset_s, &offset_us) == 0 && (offset_s != 0 || offset_us != 0)) {
-      const int64_t kept = kerberos_clock_offset_s(creds.times.authtime, asked_s, std::time(nullptr), offset_s);
+      const int64_t answered_s = std::time(nullptr);
+      const int64_t kept = kerberos_clock_offset_s(creds.times.authtime, asked_s, answered_s, offset_s);
       if (kept != offset_s) {
         log()->info("Kerberos: the KDC answered {} s after the request; our clock is taken as {} s behind the KDC's, "
                     "not {} s",
-                    std::time(nullptr) - asked_s, kept, offset_s);
+                    answered_s - asked_s, kept, offset_s);
         // The library's public way to set an offset: the KDC's time now.
         timeval now{};
         gettimeofday(&now, nullptr);
